@@ -1,0 +1,338 @@
+/* The flourish command-line tool. The only place where errors become messages and exit codes:
+ * 0 success, 1 runtime failure, 2 bad input or usage. */
+#define _POSIX_C_SOURCE 200809L
+#include "flourish.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef FL_GIT_COMMIT
+#define FL_GIT_COMMIT "unknown"
+#endif
+
+/* Defined in the library for `validate --keys`; not part of the stable API. */
+void fl_schema_print(int markdown, void (*write)(void *ctx, const char *text), void *ctx);
+
+static const char *prog = "flourish";
+
+static void write_stdout(void *ctx, const char *text) {
+  (void)ctx;
+  fputs(text, stdout);
+}
+
+static int report(const fl_error *err) {
+  char buf[2048];
+  fl_error_format(err, buf, sizeof buf);
+  fprintf(stderr, "%s: %s\n", prog, buf);
+  return fl_err_exit_code(err->code);
+}
+
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s %s: ", prog, cmd);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry '%s %s --help'.\n", prog, cmd);
+  return 2;
+}
+
+/* Parses a whole unsigned decimal number in [lo, hi]. */
+static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
+  char *end;
+  unsigned long long v;
+  if (!s || !*s || *s == '-' || *s == '+') return 0;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno || *end || v < lo || v > hi) return 0;
+  *out = v;
+  return 1;
+}
+
+static const char *help_main =
+    "Usage: flourish COMMAND [options]\n"
+    "\n"
+    "Monte Carlo microsimulation of children moving between levels of need (GIRFEC levels)\n"
+    "or any discrete-time state-transition model described in a YAML scenario.\n"
+    "\n"
+    "Commands:\n"
+    "  run SCENARIO -o OUT.h5      simulate every child, R replications, write HDF5\n"
+    "  expect SCENARIO -o OUT.h5   exact expected values by matrix algebra, write HDF5\n"
+    "  validate SCENARIO           check a scenario and describe it in plain words\n"
+    "  summary OUT.h5 [--csv]      per-year table of an output file\n"
+    "\n"
+    "Options: --help (also after a command), --version.\n"
+    "Exit status: 0 success, 1 runtime failure, 2 bad input or usage.\n";
+
+static const char *help_run =
+    "Usage: flourish run SCENARIO -o OUT.h5 [options]\n"
+    "\n"
+    "Simulates every child of the scenario's population step by step, R times, and writes\n"
+    "stocks, flows, entries, exits, costs, QoL, spell and journey tallies per replication,\n"
+    "with summaries (mean, sd, Monte Carlo standard error, quantiles), to OUT.h5.\n"
+    "The file is written atomically: OUT.h5 appears only when complete.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FILE         output HDF5 file (required)\n"
+    "  -r, --replications N      number of replications (default 100)\n"
+    "  -s, --seed S              master seed, 0 to 2^64-1 (default 1)\n"
+    "  -t, --threads T           OpenMP threads (default: OMP_NUM_THREADS or all cores);\n"
+    "                            results are identical for any T\n"
+    "      --no-flows            do not store the [R, T, S, S] flow counts\n"
+    "  -q, --quiet               no progress bar\n"
+    "  -h, --help                this help\n";
+
+static const char *help_expect =
+    "Usage: flourish expect SCENARIO -o OUT.h5\n"
+    "\n"
+    "Computes the exact expected stocks, flows, entries, exits, costs and QoL of the scenario\n"
+    "by propagating probability mass over (locality x age x time-in-state x state) cells, and\n"
+    "writes them to OUT.h5 (same layout as run, without the replication dimension).\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FILE   output HDF5 file (required)\n"
+    "  -h, --help          this help\n";
+
+static const char *help_validate =
+    "Usage: flourish validate SCENARIO\n"
+    "       flourish validate --keys [--markdown]\n"
+    "\n"
+    "Checks a scenario file (syntax, keys, values, names, row sums) and prints what it means\n"
+    "in plain words. Errors are printed as file:line:col: key: message, exit status 2.\n"
+    "With --keys, prints the reference of every scenario key instead.\n";
+
+static const char *help_summary =
+    "Usage: flourish summary OUT.h5 [--csv]\n"
+    "\n"
+    "Prints, for each arm and year, the children at each level (mean and 90% interval over\n"
+    "replications), the cost of the year and quality-adjusted child-years; then the total\n"
+    "cost over the horizon by budget holder. With --csv, one row per arm, year and measure.\n";
+
+static int wants_help(int argc, char **argv) {
+  for (int i = 2; i < argc; i++)
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+  return 0;
+}
+
+static char *join_args(int argc, char **argv) {
+  size_t len = 1;
+  char *s;
+  for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
+  s = calloc(len, 1);
+  if (!s) return NULL;
+  for (int i = 0; i < argc; i++) {
+    strcat(s, argv[i]);
+    if (i + 1 < argc) strcat(s, " ");
+  }
+  return s;
+}
+
+/* The output's directory must exist and be writable before any work starts. */
+static int check_output(const char *cmd, const char *out) {
+  char *copy = strdup(out);
+  const char *dir;
+  int ok;
+  if (!copy) return 1;
+  dir = dirname(copy);
+  ok = access(dir, W_OK) == 0;
+  if (!ok) {
+    fprintf(stderr, "%s %s: %s: cannot write in the directory '%s': %s\n", prog, cmd, out, dir,
+            strerror(errno));
+    free(copy);
+    return 2;
+  }
+  free(copy);
+  return 0;
+}
+
+typedef struct progress {
+  time_t start;
+  int shown;
+} progress;
+
+static void show_progress(void *ctx, size_t done, size_t total) {
+  progress *p = ctx;
+  int width = 40, fill = (int)(width * done / total);
+  double el = difftime(time(NULL), p->start);
+  fprintf(stderr, "\r[%.*s%*s] %zu/%zu replications, %.0fs", fill,
+          "########################################", width - fill, "", done, total, el);
+  if (done == total) fputc('\n', stderr);
+  fflush(stderr);
+  p->shown = 1;
+}
+
+/* Output is written with termination signals held back, so an interrupt during the write
+ * cannot leave the temporary file behind; the target path only ever holds a complete file. */
+static fl_status write_output(const fl_results *res, const fl_model *m, const fl_provenance *pv,
+                              const char *out, fl_error *err) {
+  sigset_t block, old;
+  fl_status st;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGHUP);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  st = fl_results_write(res, m, pv, out, err);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  return st;
+}
+
+static int load_model(const char *path, fl_model **m, fl_error *err) {
+  fl_scenario *sc = NULL;
+  fl_status st = fl_scenario_load(path, &sc, err);
+  if (st == FL_OK) st = fl_model_compile(sc, m, err);
+  fl_scenario_free(sc);
+  return st;
+}
+
+static int cmd_run(int argc, char **argv, int expect) {
+  static const struct option opts[] = {
+      {"output", required_argument, NULL, 'o'},   {"replications", required_argument, NULL, 'r'},
+      {"seed", required_argument, NULL, 's'},     {"threads", required_argument, NULL, 't'},
+      {"no-flows", no_argument, NULL, 'F'},       {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+  const char *cmd = expect ? "expect" : "run", *out = NULL;
+  fl_run_options opt;
+  fl_model *m = NULL;
+  fl_results *res = NULL;
+  fl_error err = {0};
+  progress prog_state = {time(NULL), 0};
+  int quiet = 0, c, rc;
+  char *cmdline;
+  uint64_t v;
+  fl_run_options_init(&opt);
+  if (wants_help(argc, argv)) {
+    fputs(expect ? help_expect : help_run, stdout);
+    return 0;
+  }
+  optind = 2;
+  while ((c = getopt_long(argc, argv, expect ? "o:" : "o:r:s:t:q", opts, NULL)) != -1) {
+    switch (c) {
+    case 'o': out = optarg; break;
+    case 'r':
+      if (expect || !parse_u64(optarg, 1, 100000000, &v))
+        return usage_error(cmd, "--replications: expected a whole number from 1 to 100000000, "
+                                "found '%s'", optarg);
+      opt.replications = (size_t)v;
+      break;
+    case 's':
+      if (expect || !parse_u64(optarg, 0, UINT64_MAX, &v))
+        return usage_error(cmd, "--seed: expected a whole number from 0 to 2^64-1, found '%s'",
+                           optarg);
+      opt.seed = v;
+      break;
+    case 't':
+      if (expect || !parse_u64(optarg, 1, 4096, &v))
+        return usage_error(cmd, "--threads: expected a whole number from 1 to 4096, found '%s'",
+                           optarg);
+      opt.threads = (int)v;
+      break;
+    case 'F':
+      if (expect) return usage_error(cmd, "%s", "unknown option --no-flows");
+      opt.keep_flows = 0;
+      break;
+    case 'q': quiet = 1; break;
+    default: return usage_error(cmd, "%s", "invalid option");
+    }
+  }
+  if (optind != argc - 1)
+    return usage_error(cmd, "%s", optind >= argc ? "missing the SCENARIO argument"
+                                                 : "expected exactly one SCENARIO argument");
+  if (!out) return usage_error(cmd, "%s", "missing -o OUT.h5");
+  if ((rc = check_output(cmd, out)) != 0) return rc;
+  if (load_model(argv[optind], &m, &err) != FL_OK) return report(&err);
+  if (!quiet && isatty(STDERR_FILENO)) {
+    opt.progress = show_progress;
+    opt.progress_ctx = &prog_state;
+  }
+  fl_status st = expect ? fl_expect(m, &res, &err) : fl_run(m, &opt, &res, &err);
+  if (st == FL_OK) {
+    cmdline = join_args(argc, argv);
+    fl_provenance pv = {cmdline, FL_GIT_COMMIT};
+    st = write_output(res, m, &pv, out, &err);
+    free(cmdline);
+  }
+  fl_results_free(res);
+  fl_model_free(m);
+  if (st != FL_OK) return report(&err);
+  return 0;
+}
+
+static int cmd_validate(int argc, char **argv) {
+  int keys = 0, markdown = 0;
+  const char *path = NULL;
+  fl_model *m = NULL;
+  fl_error err = {0};
+  if (wants_help(argc, argv)) {
+    fputs(help_validate, stdout);
+    return 0;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--keys")) keys = 1;
+    else if (!strcmp(argv[i], "--markdown")) markdown = 1;
+    else if (argv[i][0] == '-' && argv[i][1]) return usage_error("validate", "unknown option %s", argv[i]);
+    else if (path) return usage_error("validate", "%s", "expected one SCENARIO argument");
+    else path = argv[i];
+  }
+  if (keys) {
+    fl_schema_print(markdown, write_stdout, NULL);
+    return 0;
+  }
+  if (!path) return usage_error("validate", "%s", "missing the SCENARIO argument");
+  if (load_model(path, &m, &err) != FL_OK) return report(&err);
+  fl_model_describe(m, write_stdout, NULL);
+  printf("%s: valid\n", path);
+  fl_model_free(m);
+  return 0;
+}
+
+static int cmd_summary(int argc, char **argv) {
+  int csv = 0;
+  const char *path = NULL;
+  fl_error err = {0};
+  if (wants_help(argc, argv)) {
+    fputs(help_summary, stdout);
+    return 0;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--csv")) csv = 1;
+    else if (argv[i][0] == '-' && argv[i][1]) return usage_error("summary", "unknown option %s", argv[i]);
+    else if (path) return usage_error("summary", "%s", "expected one OUT.h5 argument");
+    else path = argv[i];
+  }
+  if (!path) return usage_error("summary", "%s", "missing the OUT.h5 argument");
+  if (fl_summary_print(path, csv, write_stdout, NULL, &err) != FL_OK) return report(&err);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *cmd = argc > 1 ? argv[1] : NULL;
+  if (!cmd) {
+    fputs(help_main, stderr);
+    return 2;
+  }
+  if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+    fputs(help_main, stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    printf("flourish %s (git %s)\n", FL_VERSION_STRING, FL_GIT_COMMIT);
+    return 0;
+  }
+  if (!strcmp(cmd, "run")) return cmd_run(argc, argv, 0);
+  if (!strcmp(cmd, "expect")) return cmd_run(argc, argv, 1);
+  if (!strcmp(cmd, "validate")) return cmd_validate(argc, argv);
+  if (!strcmp(cmd, "summary")) return cmd_summary(argc, argv);
+  fprintf(stderr, "%s: unknown command '%s'\n\n%s", prog, cmd, help_main);
+  return 2;
+}

@@ -1,0 +1,277 @@
+/* Writing results to HDF5 in the layout of the design (DESIGN.md section 3), atomically: the file
+ * is built under a temporary name beside the target and renamed over it only when complete. */
+#include "internal.h"
+
+#include <errno.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Quantile levels of the summaries, and their dataset names. */
+static const double qlev[] = {0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975};
+static const char *const qname[] = {"q025", "q05", "q25", "q50", "q75", "q95", "q975"};
+#define NQ (sizeof qlev / sizeof qlev[0])
+
+typedef struct writer {
+  hid_t file;
+  hid_t lcpl; /* creates intermediate groups */
+  fl_error *err;
+  const char *path;
+} writer;
+
+static fl_status h5fail(writer *w, const char *what) {
+  fl_error_set(w->err, FL_EHDF5, w->path, 0, 0, NULL, "HDF5 could not %s", what);
+  return FL_EHDF5;
+}
+
+static hid_t str_type(size_t len) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, len ? len : 1);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+static fl_status attr_str(writer *w, hid_t obj, const char *name, const char *value) {
+  hid_t t = str_type(strlen(value)), sp = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, t, value);
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(sp);
+  H5Tclose(t);
+  return rc < 0 ? h5fail(w, "write a text attribute") : FL_OK;
+}
+
+static fl_status attr_num(writer *w, hid_t obj, const char *name, hid_t type, const void *value) {
+  hid_t sp = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, value);
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(sp);
+  return rc < 0 ? h5fail(w, "write a numeric attribute") : FL_OK;
+}
+
+static fl_status write_names(writer *w, const char *name, char *const *names, size_t n) {
+  size_t len = 1;
+  char *buf;
+  hsize_t dims[1] = {n};
+  hid_t t, sp, d;
+  herr_t rc;
+  for (size_t i = 0; i < n; i++)
+    if (strlen(names[i]) > len) len = strlen(names[i]);
+  buf = calloc(n ? n : 1, len);
+  if (!buf) return h5fail(w, "allocate a name list");
+  for (size_t i = 0; i < n; i++) memcpy(buf + i * len, names[i], strlen(names[i]));
+  t = str_type(len);
+  sp = H5Screate_simple(1, dims, NULL);
+  d = H5Dcreate2(w->file, name, t, sp, w->lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  rc = d < 0 ? -1 : H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(sp);
+  H5Tclose(t);
+  free(buf);
+  return rc < 0 ? h5fail(w, "write a name list") : FL_OK;
+}
+
+/* Writes an n-dimensional array, chunked (about 1 MiB a chunk, whole trailing dimensions) and
+ * compressed with shuffle + deflate. */
+static fl_status write_array(writer *w, const char *path, fl_dtype type, int rank,
+                             const size_t *dims, const void *data, const char *doc) {
+  hsize_t hd[FL_MAX_RANK], chunk[FL_MAX_RANK];
+  size_t elem = type == FL_I32 ? 4 : 8, inner = elem;
+  hid_t sp, dcpl, d, mt = type == FL_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_DOUBLE;
+  hid_t ft = type == FL_I32 ? H5T_STD_I32LE : H5T_IEEE_F64LE;
+  herr_t rc;
+  int empty = 0;
+  fl_status st = FL_OK;
+  for (int i = 0; i < rank; i++) {
+    hd[i] = dims[i];
+    chunk[i] = dims[i] ? dims[i] : 1;
+    empty |= dims[i] == 0;
+  }
+  /* Limit a chunk to about 1 MiB by cutting the leading dimension. */
+  for (int i = 1; i < rank; i++) inner *= chunk[i];
+  if (rank > 0 && inner * chunk[0] > (1u << 20))
+    chunk[0] = inner >= (1u << 20) ? 1 : (1u << 20) / inner;
+  sp = H5Screate_simple(rank, hd, NULL);
+  dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (rank > 0 && !empty) {
+    H5Pset_chunk(dcpl, rank, chunk);
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, 4);
+  }
+  d = H5Dcreate2(w->file, path, ft, sp, w->lcpl, dcpl, H5P_DEFAULT);
+  rc = d < 0 ? -1 : empty ? 0 : H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  if (rc >= 0 && doc) st = attr_str(w, d, "description", doc);
+  if (d >= 0) H5Dclose(d);
+  H5Pclose(dcpl);
+  H5Sclose(sp);
+  if (rc < 0) {
+    char what[300];
+    snprintf(what, sizeof what, "write the dataset %s", path);
+    return h5fail(w, what);
+  }
+  return st;
+}
+
+/* Summaries over the replication (first) dimension of a: mean, sd, Monte Carlo standard error
+ * and quantiles (linear interpolation between order statistics, R's type 7). */
+static fl_status write_summary(writer *w, const char *arm, const fl_array *a) {
+  const size_t R = a->dims[0], cells = fl_array_count(a) / (R ? R : 1);
+  const size_t nstat = 3 + NQ;
+  double *out = fl_malloc_array(nstat * cells, sizeof *out);
+  int fail = !out;
+  char path[512];
+  fl_status st = FL_OK;
+  if (!fail) {
+#pragma omp parallel
+    {
+      double *buf = fl_malloc_array(R, sizeof *buf);
+      if (!buf) {
+#pragma omp atomic write
+        fail = 1;
+      }
+#pragma omp for schedule(static)
+      for (long long ci = 0; ci < (long long)cells; ci++) {
+        size_t c = (size_t)ci;
+        if (!buf) continue;
+        for (size_t r = 0; r < R; r++)
+          buf[r] = a->type == FL_I32 ? (double)((const int32_t *)a->data)[r * cells + c]
+                                     : ((const double *)a->data)[r * cells + c];
+        double mean = gsl_stats_mean(buf, 1, R);
+        double sd = R > 1 ? gsl_stats_sd_m(buf, 1, R, mean) : 0.0;
+        out[0 * cells + c] = mean;
+        out[1 * cells + c] = sd;
+        out[2 * cells + c] = sd / sqrt((double)R);
+        gsl_sort(buf, 1, R);
+        for (size_t q = 0; q < NQ; q++)
+          out[(3 + q) * cells + c] = gsl_stats_quantile_from_sorted_data(buf, 1, R, qlev[q]);
+      }
+      free(buf);
+    }
+  }
+  if (fail) {
+    free(out);
+    fl_error_set(w->err, FL_ENOMEM, w->path, 0, 0, NULL, "out of memory computing summaries");
+    return FL_ENOMEM;
+  }
+  static const char *const names3[3] = {"mean", "sd", "mcse"};
+  static const char *const docs3[3] = {"Mean over replications.",
+                                       "Standard deviation over replications.",
+                                       "Monte Carlo standard error of the mean (sd / sqrt(R))."};
+  for (size_t k = 0; k < nstat && st == FL_OK; k++) {
+    char doc[128];
+    if (k >= 3)
+      snprintf(doc, sizeof doc, "Quantile %g over replications (linear interpolation).",
+               qlev[k - 3]);
+    snprintf(path, sizeof path, "/arms/%s/summary/%s/%s", arm, a->name,
+             k < 3 ? names3[k] : qname[k - 3]);
+    st = write_array(w, path, FL_F64, a->rank - 1, a->dims + 1, out + k * cells,
+                     k < 3 ? docs3[k] : doc);
+  }
+  free(out);
+  return st;
+}
+
+static fl_status write_all(writer *w, const fl_results *res, const fl_model *m,
+                           const fl_provenance *prov) {
+  hid_t root = w->file;
+  char stamp[32], path[512];
+  time_t now = time(NULL);
+  struct tm tmv;
+  fl_status st;
+  uint64_t seed = res->seed, R = res->expectation ? 0 : res->R, T = m->T;
+  double horizon_months = (double)m->T * m->step_months;
+  int32_t *levels = NULL;
+  gmtime_r(&now, &tmv);
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    if ((st = (x)) != FL_OK) goto out;                                                            \
+  } while (0)
+  TRY(attr_str(w, root, "flourish_version", FL_VERSION_STRING));
+  TRY(attr_str(w, root, "git_commit", prov && prov->git_commit ? prov->git_commit : "unknown"));
+  TRY(attr_str(w, root, "created_utc", stamp));
+  TRY(attr_str(w, root, "command_line", prov && prov->command_line ? prov->command_line : ""));
+  TRY(attr_str(w, root, "mode", res->expectation ? "expectation" : "monte_carlo"));
+  TRY(attr_str(w, root, "scenario_name", m->name));
+  TRY(attr_str(w, root, "scenario_yaml", m->scenario_text));
+  TRY(attr_num(w, root, "seed", H5T_NATIVE_UINT64, &seed));
+  TRY(attr_num(w, root, "replications", H5T_NATIVE_UINT64, &R));
+  TRY(attr_num(w, root, "horizon_steps", H5T_NATIVE_UINT64, &T));
+  TRY(attr_num(w, root, "horizon_months", H5T_NATIVE_DOUBLE, &horizon_months));
+  TRY(attr_num(w, root, "step_months", H5T_NATIVE_DOUBLE, &m->step_months));
+  TRY(write_names(w, "/states", m->state_names, m->S));
+  TRY(write_names(w, "/levels", m->level_names, m->L));
+  TRY(write_names(w, "/budget_holders", m->holder_names, m->B));
+  TRY(write_names(w, "/localities", m->loc_names, m->NLOC));
+  levels = malloc(m->S * sizeof *levels);
+  if (!levels) return h5fail(w, "allocate");
+  for (size_t s = 0; s < m->S; s++) levels[s] = m->state_level[s];
+  TRY(write_array(w, "/state_level", FL_I32, 1, &m->S, levels,
+                  "Index into /levels of each state's level."));
+  for (size_t a = 0; a < res->n_arms; a++) {
+    const fl_arm_results *ar = &res->arms[a];
+    for (size_t i = 0; i < ar->n_arrays; i++) {
+      const fl_array *arr = &ar->arrays[i];
+      snprintf(path, sizeof path, "/arms/%s/%s", ar->name, arr->name);
+      TRY(write_array(w, path, arr->type, arr->rank, arr->dims, arr->data, arr->doc));
+      if (!res->expectation) TRY(write_summary(w, ar->name, arr));
+    }
+  }
+out:
+  free(levels);
+  return st;
+#undef TRY
+}
+
+fl_status fl_results_write(const fl_results *res, const fl_model *m, const fl_provenance *prov,
+                           const char *path, fl_error *err) {
+  char *tmp = malloc(strlen(path) + 16);
+  writer w = {.file = -1, .lcpl = -1, .err = err, .path = path};
+  fl_status st = FL_OK;
+  hid_t fcpl = -1, fapl = -1;
+  int fd;
+  if (!tmp) {
+    fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
+  }
+  sprintf(tmp, "%s.tmp.XXXXXX", path);
+  fd = mkstemp(tmp);
+  if (fd < 0) {
+    fl_error_set(err, FL_EIO, path, 0, 0, NULL, "cannot create a file beside the output: %s",
+                 strerror(errno));
+    free(tmp);
+    return FL_EIO;
+  }
+  close(fd);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported through fl_error */
+  /* Dense attribute storage lets the scenario text exceed the 64 KiB compact attribute limit. */
+  fcpl = H5Pcreate(H5P_FILE_CREATE);
+  fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  H5Pset_attr_phase_change(fcpl, 0, 0);
+  w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+  w.lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(w.lcpl, 1);
+  if (w.file < 0) st = h5fail(&w, "create the output file");
+  else st = write_all(&w, res, m, prov);
+  if (w.file >= 0 && H5Fclose(w.file) < 0 && st == FL_OK) st = h5fail(&w, "close the file");
+  H5Pclose(w.lcpl);
+  H5Pclose(fcpl);
+  H5Pclose(fapl);
+  if (st == FL_OK && rename(tmp, path) != 0) {
+    fl_error_set(err, FL_EIO, path, 0, 0, NULL, "cannot move the finished file into place: %s",
+                 strerror(errno));
+    st = FL_EIO;
+  }
+  if (st != FL_OK) unlink(tmp);
+  free(tmp);
+  return st;
+}

@@ -1,0 +1,162 @@
+/* Internal declarations shared by the engine's files. Nothing here is part of the public API. */
+#ifndef FL_INTERNAL_H
+#define FL_INTERNAL_H
+
+#include "flourish.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define FL_MAX_STATES 250
+#define FL_MAX_LEVELS 16
+#define FL_MAX_LOCALITIES 250
+#define FL_MAX_HOLDERS 64
+#define FL_MAX_ARMS 16
+#define FL_DEST_EXIT 255 /* move destination meaning "leaves the population" */
+#define FL_AGE_NONE 0xFFFFu
+/* Completed spells are binned by length in steps: bin k holds spells of k+1 steps, the last bin
+ * holds every spell of FL_SPELL_BINS steps or more. */
+#define FL_SPELL_BINS 240
+/* Probabilities are sampled by comparing one 32-bit draw with integer thresholds, so each
+ * outcome's probability is quantised to a multiple of 2^-32 (error below 2.4e-10). Expectation
+ * mode uses the same quantised values, so it is the exact expectation of what is simulated. */
+#define FL_P_ONE 4294967296.0 /* 2^32 */
+
+/* error.c */
+void fl_error_set(fl_error *err, fl_status code, const char *file, int line, int col,
+                  const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+void fl_error_clear(fl_error *err);
+
+/* util.c: checked allocation and small string helpers. fl_xcalloc returns NULL on overflow. */
+void *fl_calloc(size_t n, size_t size);
+void *fl_malloc_array(size_t n, size_t size);
+char *fl_strdup(const char *s);
+fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err);
+
+/* One compiled transition row. A child in this row draws r uniform on [0, 2^32): it stays when
+ * r < stay, otherwise it takes the first move k (k in [first, first + n)) with r < move_cum[k]. */
+typedef struct fl_row {
+  uint64_t stay;
+  uint32_t first;
+  uint32_t n;
+} fl_row;
+
+/* A group of the initial population: count children in (state, locality), ages uniform on the
+ * integer steps [age_lo, age_hi] and time in state uniform on [tis_lo, tis_hi]. */
+typedef struct fl_init_group {
+  uint32_t state, loc;
+  uint32_t age_lo, age_hi;
+  uint32_t tis_lo, tis_hi;
+  uint64_t count;
+} fl_init_group;
+
+/* A stream of entrants (births, in-migration): a Poisson number per step with mean per_step, ages
+ * uniform on [age_lo, age_hi] steps, state and locality drawn from quantised cumulative
+ * thresholds (state_cum[S], loc_cum[NLOC], last entry 2^32). */
+typedef struct fl_entry_stream {
+  char *name;
+  double per_step;
+  uint32_t age_lo, age_hi;
+  uint64_t *state_cum;
+  uint64_t *loc_cum;
+} fl_entry_stream;
+
+/* Transition tables of one arm: rows indexed by
+ * ((((period * NLOC + loc) * NA + age_band) * ND + dur_band) * S + state). */
+typedef struct fl_arm {
+  char *name;
+  fl_row *rows;
+  uint64_t *move_cum;
+  uint8_t *move_dest;
+  size_t n_rows, n_moves;
+} fl_arm;
+
+struct fl_model {
+  char *name;
+  char *scenario_path;
+  char *scenario_text;
+  size_t S, L, B, NLOC;
+  char **state_names, **level_names, **holder_names, **loc_names;
+  uint8_t *state_level; /* [S] */
+  uint8_t *absorbing;   /* [S] */
+  double step_months;
+  size_t T;                /* horizon in steps */
+  uint32_t max_age;        /* children leave on reaching this age in steps; 0: never */
+  int tis_by_level;        /* time in state counts time in the level, not the state */
+  size_t NA, ND, NP;       /* numbers of age, duration and period bands */
+  uint32_t age_cap;        /* ages >= age_cap share the last band */
+  uint32_t dur_cap;        /* times in state >= dur_cap share the last band */
+  uint8_t *age_band;       /* [age_cap + 1] */
+  uint8_t *dur_band;       /* [dur_cap + 1] */
+  uint32_t *age_edges;     /* [NA + 1] in steps, last is UINT32_MAX */
+  uint32_t *dur_edges;     /* [ND + 1] */
+  uint32_t *period_edges;  /* [NP + 1] */
+  uint8_t *period_of_step; /* [T] */
+  size_t n_arms;
+  fl_arm arms[FL_MAX_ARMS];
+  double *cost;          /* [S, B] cost per child per step */
+  double *qol;           /* [S] weight per child */
+  double disc_cost;      /* annual discount rates */
+  double disc_qol;
+  double out_migration;  /* probability per step of leaving, non-absorbing states */
+  size_t n_init;
+  fl_init_group *init;
+  size_t n_entries;
+  fl_entry_stream *entries;
+};
+
+/* Index of the compiled row for a child. */
+static inline size_t fl_row_index(const fl_model *m, size_t period, size_t loc, uint32_t age,
+                                  uint32_t tis, size_t state) {
+  size_t ab = m->age_band[age < m->age_cap ? age : m->age_cap];
+  size_t db = m->dur_band[tis < m->dur_cap ? tis : m->dur_cap];
+  return ((((period * m->NLOC + loc) * m->NA + ab) * m->ND + db) * m->S) + state;
+}
+
+/* Discount factor for a step starting t steps into the run, at annual rate r. */
+double fl_discount(double rate, double step_months, size_t t);
+
+/* Results are a list of named n-dimensional arrays per arm. In Monte Carlo results every array
+ * has the replication as its first dimension; expectation results have none. */
+typedef enum fl_dtype { FL_I32, FL_F64 } fl_dtype;
+#define FL_MAX_RANK 5
+typedef struct fl_array {
+  const char *name; /* path under /arms/<arm>/, e.g. "stocks" or "spells/ever_in_level" */
+  const char *doc;  /* one sentence stored as the dataset's "description" attribute */
+  fl_dtype type;
+  int rank;
+  size_t dims[FL_MAX_RANK];
+  void *data;
+} fl_array;
+
+#define FL_MAX_ARRAYS 24
+typedef struct fl_arm_results {
+  char *name;
+  size_t n_arrays;
+  fl_array arrays[FL_MAX_ARRAYS];
+} fl_arm_results;
+
+struct fl_results {
+  int expectation;
+  uint64_t seed;
+  size_t R;
+  size_t n_arms;
+  fl_arm_results arms[FL_MAX_ARMS];
+};
+
+size_t fl_array_count(const fl_array *a);
+fl_array *fl_results_find(fl_results *res, size_t arm, const char *name);
+const fl_array *fl_results_find_const(const fl_results *res, size_t arm, const char *name);
+/* Adds a zeroed array to an arm; returns its data or NULL on OOM. */
+void *fl_results_add(fl_arm_results *arm, const char *name, const char *doc, fl_dtype type,
+                     int rank, const size_t *dims);
+
+/* Derived outputs computed from the integer tallies after the simulation: costs, QoL
+ * (undiscounted and discounted) from occupancy (stocks at the start of a step plus that step's
+ * entries), and stocks by level. Works for both Monte Carlo (R reps, int32) and expectation
+ * (R = 0: no replication dimension, float64) results. */
+fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err);
+
+#endif

@@ -1,0 +1,798 @@
+/* Compiling a checked scenario into an immutable model: names resolved to indices, ages and
+ * durations converted to steps, transition rows converted to the step length, adjusted for
+ * locality and out-migration, and quantised into integer thresholds for the hot loop. */
+#include "scenario.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_matrix.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROW_TOL 1e-9
+#define MAX_ROWS (1u << 24)
+
+typedef struct compiler {
+  const fl_scenario *sc;
+  fl_model *m;
+  fl_error *err;
+  double per_months;  /* transitions.per_months */
+  int rates;          /* transitions.given_as == rate */
+  double *loc_share;  /* [NLOC] */
+  double *loc_esc;    /* [NLOC] */
+} compiler;
+
+static fl_status bad(compiler *c, const fl_node *n, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static fl_status bad(compiler *c, const fl_node *n, const char *key, const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fl_error_set(c->err, FL_ESCHEMA, c->sc->path, n ? n->line : 0, n ? n->col : 0, key, "%s", msg);
+  return FL_ESCHEMA;
+}
+
+static fl_status oom(compiler *c) {
+  fl_error_set(c->err, FL_ENOMEM, c->sc->path, 0, 0, NULL, "out of memory compiling the model");
+  return FL_ENOMEM;
+}
+
+static long find_name(char *const *names, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(names[i], name)) return (long)i;
+  return -1;
+}
+
+/* Converts a duration to whole steps; fails if it is not a whole number of steps. */
+static fl_status to_steps(compiler *c, const fl_node *n, const char *key, double months,
+                          uint32_t *out) {
+  double steps = months / c->m->step_months;
+  if (isinf(months)) {
+    *out = UINT32_MAX;
+    return FL_OK;
+  }
+  if (fabs(steps - nearbyint(steps)) > 1e-9 * fmax(1.0, steps) || steps > 65535)
+    return bad(c, n, key,
+               "%g months is not a whole number of steps of %g months (or exceeds 65535 steps)",
+               months, c->m->step_months);
+  *out = (uint32_t)nearbyint(steps);
+  return FL_OK;
+}
+
+static fl_status name_list(compiler *c, const fl_node *seq, char ***names, size_t *n) {
+  *n = seq->n;
+  *names = calloc(seq->n, sizeof **names);
+  if (!*names) return oom(c);
+  for (size_t i = 0; i < seq->n; i++)
+    if (!((*names)[i] = fl_strdup(seq->items[i]->value))) return oom(c);
+  return FL_OK;
+}
+
+static fl_status compile_states(compiler *c) {
+  fl_model *m = c->m;
+  const fl_node *root = c->sc->root, *states = fl_map_get(root, "states");
+  const fl_node *costs = fl_map_get(root, "costs");
+  fl_status st;
+  double per = 1.0;
+  const char *per_word = fl_get_str(costs, "costs.per");
+  if ((st = name_list(c, fl_map_get(root, "levels"), &m->level_names, &m->L)) != FL_OK) return st;
+  if (costs) {
+    if ((st = name_list(c, fl_map_get(costs, "budget_holders"), &m->holder_names, &m->B)) !=
+        FL_OK)
+      return st;
+  }
+  per = !strcmp(per_word, "year") ? 12.0 : !strcmp(per_word, "step") ? m->step_months : 1.0;
+  m->S = states->n;
+  m->state_names = calloc(m->S, sizeof *m->state_names);
+  m->state_level = calloc(m->S, 1);
+  m->absorbing = calloc(m->S, 1);
+  m->qol = calloc(m->S, sizeof *m->qol);
+  m->cost = fl_calloc(m->S * (m->B ? m->B : 1), sizeof *m->cost);
+  if (!m->state_names || !m->state_level || !m->absorbing || !m->qol || !m->cost) return oom(c);
+  for (size_t s = 0; s < m->S; s++) {
+    const fl_node *name = fl_map_key(states, s), *def = fl_map_val(states, s);
+    const fl_node *lv = fl_map_get(def, "level"), *cost = fl_map_get(def, "cost");
+    char key[256];
+    long level = find_name(m->level_names, m->L, lv->value);
+    if (!(m->state_names[s] = fl_strdup(name->value))) return oom(c);
+    snprintf(key, sizeof key, "states.%s.level", name->value);
+    if (level < 0) return bad(c, lv, key, "'%s' is not one of the levels", lv->value);
+    m->state_level[s] = (uint8_t)level;
+    m->absorbing[s] = (uint8_t)fl_get_bool(def, "states.*.absorbing");
+    m->qol[s] = fl_get_num(def, "states.*.qol");
+    for (size_t i = 0; cost && i < cost->n; i++) {
+      const fl_node *hn = fl_map_key(cost, i);
+      long h = find_name(m->holder_names, m->B, hn->value);
+      snprintf(key, sizeof key, "states.%s.cost.%s", name->value, hn->value);
+      if (h < 0)
+        return bad(c, hn, key, "'%s' is not one of costs.budget_holders%s", hn->value,
+                   m->B ? "" : " (the scenario has no costs section)");
+      m->cost[s * m->B + (size_t)h] = fl_scalar_num(fl_map_val(cost, i)) * m->step_months / per;
+    }
+  }
+  return FL_OK;
+}
+
+static fl_status compile_localities(compiler *c) {
+  fl_model *m = c->m;
+  const fl_node *locs = fl_map_get(c->sc->root, "localities");
+  double total = 0;
+  m->NLOC = locs ? locs->n : 1;
+  m->loc_names = calloc(m->NLOC, sizeof *m->loc_names);
+  c->loc_share = calloc(m->NLOC, sizeof *c->loc_share);
+  c->loc_esc = calloc(m->NLOC, sizeof *c->loc_esc);
+  if (!m->loc_names || !c->loc_share || !c->loc_esc) return oom(c);
+  if (!locs) {
+    c->loc_share[0] = c->loc_esc[0] = 1.0;
+    return (m->loc_names[0] = fl_strdup("all")) ? FL_OK : oom(c);
+  }
+  for (size_t i = 0; i < m->NLOC; i++) {
+    const fl_node *def = fl_map_val(locs, i);
+    if (!(m->loc_names[i] = fl_strdup(fl_map_key(locs, i)->value))) return oom(c);
+    c->loc_share[i] = fl_get_num(def, "localities.*.share");
+    c->loc_esc[i] = fl_get_num(def, "localities.*.escalation_multiplier");
+    total += c->loc_share[i];
+  }
+  if (!(total > 0)) return bad(c, locs, "localities", "the locality shares add up to 0");
+  return FL_OK;
+}
+
+/* Quantises relative weights w[n] into cumulative thresholds out[n] on [0, 2^32], the last
+ * exactly 2^32; a zero weight gives an empty interval. */
+static void quantise_cum(const double *w, size_t n, uint64_t *out) {
+  double total = 0, acc = 0;
+  for (size_t i = 0; i < n; i++) total += w[i];
+  for (size_t i = 0; i < n; i++) {
+    acc += w[i];
+    out[i] = (uint64_t)llround(fmin(acc / total, 1.0) * FL_P_ONE);
+    if (i && out[i] < out[i - 1]) out[i] = out[i - 1];
+  }
+  for (size_t i = n; i-- > 0 && (i == n - 1 || out[i] == out[n - 1]);) {
+    if (w[i] > 0 || i == n - 1) {
+      out[n - 1] = (uint64_t)FL_P_ONE;
+      break;
+    }
+  }
+  /* Entries after the last positive weight stay equal to 2^32, so they cannot be drawn. */
+  for (size_t i = 0; i < n; i++)
+    if (i == n - 1 || out[i] > (uint64_t)FL_P_ONE) out[i] = (uint64_t)FL_P_ONE;
+}
+
+static fl_status range_steps(compiler *c, const fl_node *map, const char *pattern, double scale,
+                             uint32_t *lo, uint32_t *hi) {
+  double a = 0, b = 0;
+  const fl_node *n = fl_map_get(map, strrchr(pattern, '.') + 1);
+  fl_status st;
+  fl_get_range(map, pattern, &a, &b);
+  if ((st = to_steps(c, n, pattern, a * scale, lo)) != FL_OK) return st;
+  if ((st = to_steps(c, n, pattern, b * scale, hi)) != FL_OK) return st;
+  return FL_OK;
+}
+
+static fl_status compile_population(compiler *c) {
+  fl_model *m = c->m;
+  const fl_node *pop = fl_map_get(c->sc->root, "population");
+  const fl_node *init = fl_map_get(pop, "initial"), *entries = fl_map_get(pop, "entries");
+  double max_age = fl_get_num(pop, "population.max_age_years");
+  double out_year = fl_get_num(pop, "population.out_migration_per_year");
+  double *w = NULL;
+  fl_status st = FL_OK;
+  size_t g = 0;
+  if (!isnan(max_age)) {
+    uint32_t a = 0;
+    if ((st = to_steps(c, fl_map_get(pop, "max_age_years"), "population.max_age_years",
+                       max_age * 12, &a)) != FL_OK)
+      return st;
+    if (a == 0) return bad(c, fl_map_get(pop, "max_age_years"), "population.max_age_years",
+                           "the maximum age must be at least one step");
+    m->max_age = a;
+  }
+  m->out_migration = 1.0 - pow(1.0 - out_year, m->step_months / 12.0);
+  /* Initial groups: a group without a locality is split over localities by share with the
+   * largest-remainder method, so the counts are whole and add up exactly. */
+  m->init = fl_calloc(init->n * m->NLOC, sizeof *m->init);
+  if (!m->init) return oom(c);
+  for (size_t i = 0; i < init->n; i++) {
+    const fl_node *gr = init->items[i], *sn = fl_map_get(gr, "state");
+    const fl_node *ln = fl_map_get(gr, "locality");
+    char key[128];
+    long s = find_name(m->state_names, m->S, sn->value);
+    fl_init_group proto = {0};
+    uint64_t count = (uint64_t)fl_get_num(gr, "population.initial[].count");
+    snprintf(key, sizeof key, "population.initial[%zu].state", i);
+    if (s < 0) return bad(c, sn, key, "'%s' is not one of the states", sn->value);
+    proto.state = (uint32_t)s;
+    if ((st = range_steps(c, gr, "population.initial[].age_years", 12.0, &proto.age_lo,
+                          &proto.age_hi)) != FL_OK)
+      return st;
+    if ((st = range_steps(c, gr, "population.initial[].time_in_state_months", 1.0, &proto.tis_lo,
+                          &proto.tis_hi)) != FL_OK)
+      return st;
+    if (proto.age_hi == UINT32_MAX || proto.tis_hi == UINT32_MAX)
+      return bad(c, gr, key, "initial ages and times in state need a finite upper end");
+    if (proto.age_hi > proto.age_lo) proto.age_hi--; /* [lo, hi) in whole steps */
+    if (proto.tis_hi > proto.tis_lo) proto.tis_hi--;
+    if (m->max_age && proto.age_hi >= m->max_age) {
+      snprintf(key, sizeof key, "population.initial[%zu].age_years", i);
+      return bad(c, fl_map_get(gr, "age_years"), key,
+                 "ages must be below population.max_age_years");
+    }
+    if (ln) {
+      long l = find_name(m->loc_names, m->NLOC, ln->value);
+      snprintf(key, sizeof key, "population.initial[%zu].locality", i);
+      if (l < 0) return bad(c, ln, key, "'%s' is not one of the localities", ln->value);
+      proto.loc = (uint32_t)l;
+      proto.count = count;
+      m->init[g++] = proto;
+    } else {
+      double total = 0;
+      uint64_t given = 0;
+      size_t first = g;
+      for (size_t l = 0; l < m->NLOC; l++) total += c->loc_share[l];
+      for (size_t l = 0; l < m->NLOC; l++) {
+        proto.loc = (uint32_t)l;
+        proto.count = (uint64_t)floor((double)count * c->loc_share[l] / total);
+        given += proto.count;
+        m->init[g++] = proto;
+      }
+      while (given < count) { /* hand out the remainder by largest fractional part */
+        size_t best = first;
+        double best_frac = -1;
+        for (size_t l = 0; l < m->NLOC; l++) {
+          double exact = (double)count * c->loc_share[l] / total;
+          double frac = exact - (double)m->init[first + l].count;
+          if (frac > best_frac) {
+            best_frac = frac;
+            best = first + l;
+          }
+        }
+        m->init[best].count++;
+        given++;
+      }
+    }
+  }
+  m->n_init = g;
+  /* Entry streams. */
+  m->n_entries = entries ? entries->n : 0;
+  m->entries = fl_calloc(m->n_entries, sizeof *m->entries);
+  w = fl_calloc(m->S > m->NLOC ? m->S : m->NLOC, sizeof *w);
+  if (!m->entries || !w) {
+    free(w);
+    return oom(c);
+  }
+  for (size_t e = 0; e < m->n_entries; e++) {
+    const fl_node *def = fl_map_val(entries, e), *states = fl_map_get(def, "states");
+    const fl_node *locs = fl_map_get(def, "localities");
+    const char *name = fl_map_key(entries, e)->value;
+    fl_entry_stream *es = &m->entries[e];
+    char key[256];
+    double total = 0;
+    es->name = fl_strdup(name);
+    es->per_step = fl_get_num(def, "population.entries.*.per_year") * m->step_months / 12.0;
+    es->state_cum = calloc(m->S, sizeof *es->state_cum);
+    es->loc_cum = calloc(m->NLOC, sizeof *es->loc_cum);
+    if (!es->name || !es->state_cum || !es->loc_cum) goto nomem;
+    if ((st = range_steps(c, def, "population.entries.*.age_years", 12.0, &es->age_lo,
+                          &es->age_hi)) != FL_OK)
+      goto done;
+    snprintf(key, sizeof key, "population.entries.%s.age_years", name);
+    if (es->age_hi == UINT32_MAX) {
+      st = bad(c, def, key, "entry ages need a finite upper end");
+      goto done;
+    }
+    if (es->age_hi > es->age_lo) es->age_hi--;
+    if (m->max_age && es->age_hi >= m->max_age) {
+      st = bad(c, fl_map_get(def, "age_years"), key, "ages must be below max_age_years");
+      goto done;
+    }
+    memset(w, 0, m->S * sizeof *w);
+    for (size_t i = 0; i < states->n; i++) {
+      const fl_node *sn = fl_map_key(states, i);
+      long s = find_name(m->state_names, m->S, sn->value);
+      snprintf(key, sizeof key, "population.entries.%s.states.%s", name, sn->value);
+      if (s < 0) {
+        st = bad(c, sn, key, "'%s' is not one of the states", sn->value);
+        goto done;
+      }
+      w[s] = fl_scalar_num(fl_map_val(states, i));
+      total += w[s];
+    }
+    if (!(total > 0)) {
+      snprintf(key, sizeof key, "population.entries.%s.states", name);
+      st = bad(c, states, key, "the state shares add up to 0");
+      goto done;
+    }
+    quantise_cum(w, m->S, es->state_cum);
+    memcpy(w, c->loc_share, m->NLOC * sizeof *w);
+    if (locs) {
+      memset(w, 0, m->NLOC * sizeof *w);
+      total = 0;
+      for (size_t i = 0; i < locs->n; i++) {
+        const fl_node *ln = fl_map_key(locs, i);
+        long l = find_name(m->loc_names, m->NLOC, ln->value);
+        snprintf(key, sizeof key, "population.entries.%s.localities.%s", name, ln->value);
+        if (l < 0) {
+          st = bad(c, ln, key, "'%s' is not one of the localities", ln->value);
+          goto done;
+        }
+        w[l] = fl_scalar_num(fl_map_val(locs, i));
+        total += w[l];
+      }
+      if (!(total > 0)) {
+        snprintf(key, sizeof key, "population.entries.%s.localities", name);
+        st = bad(c, locs, key, "the locality shares add up to 0");
+        goto done;
+      }
+    }
+    quantise_cum(w, m->NLOC, es->loc_cum);
+  }
+done:
+  free(w);
+  return st;
+nomem:
+  free(w);
+  return oom(c);
+}
+
+/* Inserts v into the sorted set edges[*n] if absent. */
+static void add_edge(uint32_t *edges, size_t *n, uint32_t v) {
+  size_t i = 0;
+  while (i < *n && edges[i] < v) i++;
+  if (i < *n && edges[i] == v) return;
+  memmove(edges + i + 1, edges + i, (*n - i) * sizeof *edges);
+  edges[i] = v;
+  (*n)++;
+}
+
+/* Band boundaries are the union of every table's range ends. */
+static fl_status compile_bands(compiler *c, const fl_node *tables) {
+  fl_model *m = c->m;
+  static const char *const pats[3] = {"transitions.tables[].age_years",
+                                      "transitions.tables[].time_in_state_months",
+                                      "transitions.tables[].period_months"};
+  static const double scale[3] = {12.0, 1.0, 1.0};
+  uint32_t *edges[3];
+  size_t n[3] = {1, 1, 1};
+  fl_status st;
+  for (int k = 0; k < 3; k++) {
+    edges[k] = calloc(2 * tables->n + 2, sizeof **edges);
+    if (!edges[k]) {
+      for (int j = 0; j < k; j++) free(edges[j]);
+      return oom(c);
+    }
+    edges[k][0] = 0;
+  }
+  for (size_t i = 0; i < tables->n; i++) {
+    for (int k = 0; k < 3; k++) {
+      uint32_t lo, hi;
+      char key[128];
+      snprintf(key, sizeof key, "transitions.tables[%zu].%s", i, strrchr(pats[k], '.') + 1);
+      if (!fl_map_get(tables->items[i], strrchr(pats[k], '.') + 1)) continue;
+      if ((st = range_steps(c, tables->items[i], pats[k], scale[k], &lo, &hi)) != FL_OK) {
+        snprintf(c->err->key, sizeof c->err->key, "%s", key);
+        goto out;
+      }
+      add_edge(edges[k], &n[k], lo);
+      if (hi != UINT32_MAX) add_edge(edges[k], &n[k], hi);
+    }
+  }
+  m->NA = n[0];
+  m->ND = n[1];
+  m->NP = n[2];
+  for (int k = 0; k < 3; k++) edges[k][n[k]] = UINT32_MAX;
+  m->age_edges = edges[0];
+  m->dur_edges = edges[1];
+  m->period_edges = edges[2];
+  m->age_cap = m->age_edges[m->NA - 1];
+  m->dur_cap = m->dur_edges[m->ND - 1];
+  if (m->NA > 255 || m->ND > 255 || m->NP > 255)
+    return bad(c, tables, "transitions.tables",
+               "more than 255 distinct age, time-in-state or period bands");
+  m->age_band = calloc((size_t)m->age_cap + 1, 1);
+  m->dur_band = calloc((size_t)m->dur_cap + 1, 1);
+  m->period_of_step = calloc(m->T, 1);
+  if (!m->age_band || !m->dur_band || !m->period_of_step) return oom(c);
+  for (uint32_t a = 0, b = 0; a <= m->age_cap; a++) {
+    while (a >= m->age_edges[b + 1]) b++;
+    m->age_band[a] = (uint8_t)b;
+  }
+  for (uint32_t d = 0, b = 0; d <= m->dur_cap; d++) {
+    while (d >= m->dur_edges[b + 1]) b++;
+    m->dur_band[d] = (uint8_t)b;
+  }
+  for (size_t t = 0, b = 0; t < m->T; t++) {
+    while (t >= m->period_edges[b + 1]) b++;
+    m->period_of_step[t] = (uint8_t)b;
+  }
+  return FL_OK;
+out:
+  for (int k = 0; k < 3; k++) free(edges[k]);
+  return st;
+}
+
+/* One row as given in a table, validated on its own: values[S] (probabilities or rates). */
+typedef struct row_spec {
+  size_t from;
+  double *values;
+} row_spec;
+
+static fl_status parse_row(compiler *c, const fl_node *row, size_t table, size_t from,
+                           double *values) {
+  fl_model *m = c->m;
+  const char *from_name = m->state_names[from];
+  char key[256];
+  long rest = -1;
+  double sum = 0;
+  for (size_t s = 0; s < m->S; s++) values[s] = 0;
+  for (size_t i = 0; i < row->n; i++) {
+    const fl_node *tn = fl_map_key(row, i), *vn = fl_map_val(row, i);
+    long to = find_name(m->state_names, m->S, tn->value);
+    snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s.%s", table, from_name, tn->value);
+    if (to < 0) return bad(c, tn, key, "'%s' is not one of the states", tn->value);
+    if (fl_scalar_is_rest(vn)) {
+      if (rest >= 0)
+        return bad(c, vn, key, "only one entry of a row may be rest (%s is already)",
+                   m->state_names[rest]);
+      rest = to;
+      continue;
+    }
+    values[to] = fl_scalar_num(vn);
+    if (!c->rates && values[to] > 1)
+      return bad(c, vn, key, "a probability must be between 0 and 1, found %s", vn->value);
+    if (c->rates && (size_t)to == from)
+      return bad(c, vn, key, "give rates of moves only: the diagonal of a rate row is rest");
+    sum += values[to];
+  }
+  snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s", table, from_name);
+  if (c->rates) {
+    if (rest >= 0 && (size_t)rest != from)
+      return bad(c, row, key, "in a rate row only the from-state itself may be rest");
+    values[from] = -sum;
+    return FL_OK;
+  }
+  if (rest >= 0) {
+    if (sum > 1 + ROW_TOL)
+      return bad(c, row, key, "the probabilities add up to %.12g, more than 1, leaving nothing "
+                 "for rest", sum);
+    values[rest] = fmax(0.0, 1.0 - sum);
+  } else if (fabs(sum - 1) > ROW_TOL) {
+    return bad(c, row, key,
+               "the probabilities add up to %.12g, not 1 (within 1e-9); give every move or "
+               "write rest for one of them",
+               sum);
+  }
+  return FL_OK;
+}
+
+/* Converts the probability row p over per_months to the step length, assuming a constant
+ * hazard of leaving within the period, split over destinations in proportion. */
+static void convert_row_probability(double *p, size_t S, size_t from, double ratio) {
+  double leave = 1.0 - p[from], new_leave;
+  if (leave <= 0) return;
+  new_leave = leave >= 1 ? 1.0 : -expm1(ratio * log1p(-leave));
+  for (size_t j = 0; j < S; j++)
+    if (j != from) p[j] *= new_leave / leave;
+  p[from] = 1.0 - new_leave;
+}
+
+/* Builds the compiled row for (state s) from probabilities p[S] for one locality: escalation
+ * multiplier, out-migration, then quantisation. Appends moves to the arm's move arrays. */
+static fl_status emit_row(compiler *c, fl_arm *arm, size_t cell_row, size_t s, const double *p_in,
+                          double esc, const char *where) {
+  fl_model *m = c->m;
+  double p[FL_MAX_STATES + 1], cum = 0;
+  fl_row *row = &arm->rows[cell_row];
+  if (m->absorbing[s]) {
+    row->stay = (uint64_t)FL_P_ONE;
+    row->first = (uint32_t)arm->n_moves;
+    row->n = 0;
+    return FL_OK;
+  }
+  memcpy(p, p_in, m->S * sizeof *p);
+  if (esc != 1.0) {
+    double moved = 0;
+    for (size_t j = 0; j < m->S; j++)
+      if (m->state_level[j] > m->state_level[s]) {
+        moved += p[j] * (esc - 1.0);
+        p[j] *= esc;
+      }
+    p[s] -= moved;
+    if (p[s] < -ROW_TOL)
+      return bad(c, NULL, "localities",
+                 "the escalation multiplier %g makes the row of state '%s' %s invalid: the "
+                 "probability of staying would be %.6g",
+                 esc, m->state_names[s], where, p[s]);
+    p[s] = fmax(p[s], 0.0);
+  }
+  for (size_t j = 0; j < m->S; j++) p[j] *= 1.0 - m->out_migration;
+  p[m->S] = m->out_migration;
+  /* Outcomes in order: stay, moves by state index, exit. */
+  cum = p[s];
+  row->stay = (uint64_t)llround(cum * FL_P_ONE);
+  row->first = (uint32_t)arm->n_moves;
+  row->n = 0;
+  for (size_t j = 0; j <= m->S; j++) {
+    uint64_t thr;
+    if (j == s || p[j] <= 0) continue;
+    cum += p[j];
+    thr = (uint64_t)llround(fmin(cum, 1.0) * FL_P_ONE);
+    arm->move_cum[arm->n_moves] = thr;
+    arm->move_dest[arm->n_moves] = j == m->S ? FL_DEST_EXIT : (uint8_t)j;
+    arm->n_moves++;
+    row->n++;
+  }
+  if (row->n) arm->move_cum[arm->n_moves - 1] = (uint64_t)FL_P_ONE;
+  else row->stay = (uint64_t)FL_P_ONE;
+  if (row->stay > (uint64_t)FL_P_ONE) row->stay = (uint64_t)FL_P_ONE;
+  return FL_OK;
+}
+
+static int range_covers(const fl_node *table, const char *key, double scale, double step,
+                        uint32_t band_lo) {
+  double lo = 0, hi = HUGE_VAL;
+  const fl_node *n = fl_map_get(table, key);
+  if (!n) return 1;
+  lo = fl_scalar_num(n->items[0]);
+  hi = fl_scalar_num(n->items[1]);
+  return (double)band_lo >= nearbyint(lo * scale / step) - 0.5 &&
+         (isinf(hi) || (double)band_lo < nearbyint(hi * scale / step) - 0.5);
+}
+
+static int table_has_locality(const fl_node *table, const char *loc) {
+  const fl_node *n = fl_map_get(table, "localities");
+  if (!n) return 1;
+  for (size_t i = 0; i < n->n; i++)
+    if (!strcmp(n->items[i]->value, loc)) return 1;
+  return 0;
+}
+
+static fl_status compile_transitions(compiler *c) {
+  fl_model *m = c->m;
+  const fl_node *tr = fl_map_get(c->sc->root, "transitions"), *tables;
+  size_t S = m->S, n_specs = 0, ncell, spec_i;
+  row_spec *specs = NULL;
+  size_t *spec_table = NULL;
+  double *raw = NULL;
+  const row_spec **given = NULL;
+  gsl_matrix *Q = NULL, *P = NULL;
+  fl_arm *arm = &m->arms[0];
+  fl_status st = FL_OK;
+  tables = fl_map_get(tr, "tables");
+  c->rates = !strcmp(fl_get_str(tr, "transitions.given_as"), "rate");
+  c->per_months = fl_get_num(tr, "transitions.per_months");
+  if (isnan(c->per_months)) c->per_months = m->step_months;
+  if ((st = compile_bands(c, tables)) != FL_OK) return st;
+  /* Parse and check every row of every table once, where the error can point at it. */
+  for (size_t i = 0; i < tables->n; i++) n_specs += fl_map_get(tables->items[i], "rows")->n;
+  specs = fl_calloc(n_specs, sizeof *specs);
+  spec_table = fl_calloc(n_specs, sizeof *spec_table);
+  raw = fl_calloc(n_specs * S, sizeof *raw);
+  if (!specs || !spec_table || !raw) goto nomem;
+  spec_i = 0;
+  for (size_t i = 0; i < tables->n; i++) {
+    const fl_node *rows = fl_map_get(tables->items[i], "rows");
+    const fl_node *locs = fl_map_get(tables->items[i], "localities");
+    for (size_t l = 0; locs && l < locs->n; l++) {
+      if (find_name(m->loc_names, m->NLOC, locs->items[l]->value) < 0) {
+        char key[128];
+        snprintf(key, sizeof key, "transitions.tables[%zu].localities", i);
+        st = bad(c, locs->items[l], key, "'%s' is not one of the localities",
+                 locs->items[l]->value);
+        goto done;
+      }
+    }
+    for (size_t r = 0; r < rows->n; r++) {
+      const fl_node *fn = fl_map_key(rows, r);
+      long from = find_name(m->state_names, S, fn->value);
+      char key[256];
+      snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s", i, fn->value);
+      if (from < 0) {
+        st = bad(c, fn, key, "'%s' is not one of the states", fn->value);
+        goto done;
+      }
+      if (m->absorbing[from]) {
+        st = bad(c, fn, key, "'%s' is absorbing and has no transition row", fn->value);
+        goto done;
+      }
+      specs[spec_i].from = (size_t)from;
+      specs[spec_i].values = raw + spec_i * S;
+      spec_table[spec_i] = i;
+      if ((st = parse_row(c, fl_map_val(rows, r), i, (size_t)from, specs[spec_i].values)) !=
+          FL_OK)
+        goto done;
+      spec_i++;
+    }
+  }
+  /* Resolve, for every cell (period, locality, age band, duration band), which row applies. */
+  ncell = m->NP * m->NLOC * m->NA * m->ND;
+  if (ncell > MAX_ROWS / S) {
+    st = bad(c, tables, "transitions.tables",
+             "the tables define %zu combinations of period, locality, age and time in state; "
+             "the limit is %u rows",
+             ncell, MAX_ROWS);
+    goto done;
+  }
+  arm->n_rows = ncell * S;
+  arm->rows = fl_calloc(arm->n_rows, sizeof *arm->rows);
+  arm->move_cum = fl_calloc(arm->n_rows * (S + 1), sizeof *arm->move_cum);
+  arm->move_dest = fl_calloc(arm->n_rows * (S + 1), 1);
+  given = fl_calloc(S, sizeof *given);
+  Q = gsl_matrix_alloc(S, S);
+  P = gsl_matrix_alloc(S, S);
+  if (!arm->rows || !arm->move_cum || !arm->move_dest || !given || !Q || !P) goto nomem;
+  for (size_t p = 0; p < m->NP; p++)
+    for (size_t l = 0; l < m->NLOC; l++)
+      for (size_t a = 0; a < m->NA; a++)
+        for (size_t d = 0; d < m->ND; d++) {
+          size_t cell = ((p * m->NLOC + l) * m->NA + a) * m->ND + d;
+          char where[256];
+          snprintf(where, sizeof where,
+                   "for ages from %g years, time in state from %g months, month %g of the run%s%s",
+                   m->age_edges[a] * m->step_months / 12.0, m->dur_edges[d] * m->step_months,
+                   m->period_edges[p] * m->step_months, m->NLOC > 1 ? ", locality " : "",
+                   m->NLOC > 1 ? m->loc_names[l] : "");
+          for (size_t s = 0; s < S; s++) given[s] = NULL;
+          for (size_t k = 0; k < n_specs; k++) {
+            const fl_node *t = tables->items[spec_table[k]];
+            if (range_covers(t, "age_years", 12.0, m->step_months, m->age_edges[a]) &&
+                range_covers(t, "time_in_state_months", 1.0, m->step_months, m->dur_edges[d]) &&
+                range_covers(t, "period_months", 1.0, m->step_months, m->period_edges[p]) &&
+                table_has_locality(t, m->loc_names[l]))
+              given[specs[k].from] = &specs[k];
+          }
+          for (size_t s = 0; s < S; s++) {
+            if (!given[s] && !m->absorbing[s]) {
+              st = bad(c, tables, "transitions.tables",
+                       "no table gives the row of state '%s' %s; every non-absorbing state "
+                       "needs a row for every age, time in state, period and locality",
+                       m->state_names[s], where);
+              goto done;
+            }
+          }
+          /* The step's probability matrix. */
+          for (size_t s = 0; s < S; s++)
+            for (size_t j = 0; j < S; j++)
+              gsl_matrix_set(Q, s, j, given[s] ? given[s]->values[j] : 0.0);
+          if (c->rates) {
+            gsl_matrix_scale(Q, m->step_months / c->per_months);
+            if (gsl_linalg_exponential_ss(Q, P, GSL_PREC_DOUBLE) != GSL_SUCCESS) {
+              st = bad(c, tables, "transitions.tables",
+                       "the matrix exponential of the rates %s failed", where);
+              goto done;
+            }
+          } else {
+            gsl_matrix_memcpy(P, Q);
+            if (fabs(m->step_months - c->per_months) > 1e-12)
+              for (size_t s = 0; s < S; s++)
+                if (given[s])
+                  convert_row_probability(gsl_matrix_ptr(P, s, 0), S, s,
+                                          m->step_months / c->per_months);
+          }
+          for (size_t s = 0; s < S; s++) {
+            double *row = gsl_matrix_ptr(P, s, 0), sum = 0;
+            for (size_t j = 0; j < S; j++) {
+              if (row[j] < 0 && row[j] > -1e-12) row[j] = 0; /* round-off of expm */
+              if (!(row[j] >= 0)) {
+                st = bad(c, tables, "transitions.tables",
+                         "the step probability from '%s' to '%s' %s is %g",
+                         m->state_names[s], m->state_names[j], where, row[j]);
+                goto done;
+              }
+              sum += row[j];
+            }
+            if (!m->absorbing[s] && fabs(sum - 1.0) > ROW_TOL) {
+              st = bad(c, tables, "transitions.tables",
+                       "the step probabilities from '%s' %s add up to %.12g, not 1",
+                       m->state_names[s], where, sum);
+              goto done;
+            }
+            if ((st = emit_row(c, arm, cell * S + s, s, row, c->loc_esc[l], where)) != FL_OK)
+              goto done;
+          }
+        }
+  goto done;
+nomem:
+  st = oom(c);
+done:
+  gsl_matrix_free(Q);
+  gsl_matrix_free(P);
+  free(given);
+  free(specs);
+  free(spec_table);
+  free(raw);
+  return st;
+}
+
+fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err) {
+  fl_model *m = calloc(1, sizeof *m);
+  compiler c = {.sc = sc, .m = m, .err = err};
+  const fl_node *root = sc->root, *time = fl_map_get(root, "time");
+  const fl_node *disc = fl_map_get(root, "discount");
+  fl_status st;
+  gsl_error_handler_t *old_handler = gsl_set_error_handler_off();
+  *out = NULL;
+  if (!m) {
+    gsl_set_error_handler(old_handler);
+    return oom(&c);
+  }
+  m->name = fl_strdup(fl_get_str(root, "name"));
+  m->scenario_path = fl_strdup(sc->path);
+  m->scenario_text = fl_strdup(sc->text);
+  if (!m->name || !m->scenario_path || !m->scenario_text) {
+    st = oom(&c);
+    goto fail;
+  }
+  m->step_months = fl_get_num(time, "time.step_months");
+  m->T = (size_t)fl_get_num(time, "time.horizon_steps");
+  m->tis_by_level = !strcmp(fl_get_str(time, "time.time_in_state"), "level");
+  m->disc_cost = fl_get_num(disc, "discount.costs");
+  m->disc_qol = fl_get_num(disc, "discount.qol");
+  m->n_arms = 1;
+  if (!(m->arms[0].name = fl_strdup("baseline"))) {
+    st = oom(&c);
+    goto fail;
+  }
+  if ((st = compile_states(&c)) != FL_OK) goto fail;
+  if ((st = compile_localities(&c)) != FL_OK) goto fail;
+  if ((st = compile_population(&c)) != FL_OK) goto fail;
+  if ((st = compile_transitions(&c)) != FL_OK) goto fail;
+  free(c.loc_share);
+  free(c.loc_esc);
+  gsl_set_error_handler(old_handler);
+  *out = m;
+  return FL_OK;
+fail:
+  free(c.loc_share);
+  free(c.loc_esc);
+  gsl_set_error_handler(old_handler);
+  fl_model_free(m);
+  return st;
+}
+
+static void free_names(char **names, size_t n) {
+  for (size_t i = 0; names && i < n; i++) free(names[i]);
+  free(names);
+}
+
+void fl_model_free(fl_model *m) {
+  if (!m) return;
+  free(m->name);
+  free(m->scenario_path);
+  free(m->scenario_text);
+  free_names(m->state_names, m->S);
+  free_names(m->level_names, m->L);
+  free_names(m->holder_names, m->B);
+  free_names(m->loc_names, m->NLOC);
+  free(m->state_level);
+  free(m->absorbing);
+  free(m->age_band);
+  free(m->dur_band);
+  free(m->age_edges);
+  free(m->dur_edges);
+  free(m->period_edges);
+  free(m->period_of_step);
+  for (size_t a = 0; a < FL_MAX_ARMS; a++) {
+    free(m->arms[a].name);
+    free(m->arms[a].rows);
+    free(m->arms[a].move_cum);
+    free(m->arms[a].move_dest);
+  }
+  free(m->cost);
+  free(m->qol);
+  free(m->init);
+  for (size_t e = 0; m->entries && e < m->n_entries; e++) {
+    free(m->entries[e].name);
+    free(m->entries[e].state_cum);
+    free(m->entries[e].loc_cum);
+  }
+  free(m->entries);
+  free(m);
+}
+
+double fl_discount(double rate, double step_months, size_t t) {
+  return pow(1.0 + rate, -(double)t * step_months / 12.0);
+}

@@ -1,0 +1,143 @@
+/* Monte Carlo runs: replications in parallel with OpenMP, each with its own workspace and its
+ * own slice of the result arrays, so replications share nothing and the results are the same
+ * for any number of threads. */
+#include "sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void fl_run_options_init(fl_run_options *opt) {
+  memset(opt, 0, sizeof *opt);
+  opt->seed = 1;
+  opt->replications = 100;
+  opt->keep_flows = 1;
+}
+
+/* Adds the tally arrays of one arm; returns nonzero on OOM. */
+static int add_tally_arrays(fl_arm_results *ar, const fl_model *m, size_t R, int keep_flows) {
+  const size_t T = m->T, S = m->S, L = m->L;
+  const size_t d_stocks[3] = {R, T + 1, S}, d_loc[4] = {R, T + 1, m->NLOC, S};
+  const size_t d_flows[4] = {R, T, S, S}, d_ts[3] = {R, T, S};
+  const size_t d_spell[3] = {R, S, FL_SPELL_BINS}, d_ever[2] = {R, L}, d_tl[3] = {R, T, L};
+  const size_t d_t[2] = {R, T};
+  int ok = 1;
+  ok &= !!fl_results_add(ar, "stocks", "Children in each state at the start of each step (step "
+                         "T is the end of the run).", FL_I32, 3, d_stocks);
+  if (m->NLOC > 1)
+    ok &= !!fl_results_add(ar, "stocks_by_locality", "Children in each locality and state at "
+                           "the start of each step.", FL_I32, 4, d_loc);
+  if (keep_flows)
+    ok &= !!fl_results_add(ar, "flows", "Moves during each step, from state (third index) to "
+                           "state (fourth index).", FL_I32, 4, d_flows);
+  ok &= !!fl_results_add(ar, "entries", "Children entering during each step, by the state they "
+                         "enter in.", FL_I32, 3, d_ts);
+  ok &= !!fl_results_add(ar, "exits", "Children leaving during each step (out-migration or "
+                         "maximum age), by the state they leave from.", FL_I32, 3, d_ts);
+  ok &= !!fl_results_add(ar, "spells/length_of_stay", "Completed spells by state and length: "
+                         "bin k counts spells of k+1 steps (the last bin, that many or more); "
+                         "only spells that began and ended inside the run.", FL_I32, 3, d_spell);
+  ok &= !!fl_results_add(ar, "spells/ever_in_level", "Children who were in each level at some "
+                         "time during the run.", FL_I32, 2, d_ever);
+  ok &= !!fl_results_add(ar, "spells/reentries_12m", "Moves into a level that the child had "
+                         "left within the previous 12 months, by step and level.", FL_I32, 3,
+                         d_tl);
+  ok &= !!fl_results_add(ar, "spells/skip_level_escalations", "Escalations that skip at least "
+                         "one level (e.g. universal straight to looked after), by step.",
+                         FL_I32, 2, d_t);
+  return !ok;
+}
+
+static int32_t *slice(fl_results *res, size_t arm, const char *name, size_t rep) {
+  fl_array *a = fl_results_find(res, arm, name);
+  if (!a) return NULL;
+  return (int32_t *)a->data + rep * (fl_array_count(a) / a->dims[0]);
+}
+
+fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out, fl_error *err) {
+  fl_results *res;
+  const size_t R = opt->replications;
+  size_t done = 0;
+  long long failed_rep = -1;
+  fl_status fail_code = FL_OK;
+  *out = NULL;
+  if (R == 0 || R > 100000000) {
+    fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "replications",
+                 "the number of replications must be between 1 and 100000000");
+    return FL_EUSAGE;
+  }
+  res = calloc(1, sizeof *res);
+  if (!res) goto nomem;
+  res->seed = opt->seed;
+  res->R = R;
+  res->n_arms = m->n_arms;
+  for (size_t a = 0; a < m->n_arms; a++) {
+    if (!(res->arms[a].name = fl_strdup(m->arms[a].name))) goto nomem;
+    if (add_tally_arrays(&res->arms[a], m, R, opt->keep_flows)) goto nomem;
+  }
+#ifdef _OPENMP
+  int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+#endif
+#pragma omp parallel num_threads(threads)
+  {
+    fl_workspace *ws = fl_workspace_create(m);
+    if (!ws) {
+#pragma omp critical(fl_fail)
+      if (failed_rep < 0) {
+        failed_rep = 0;
+        fail_code = FL_ENOMEM;
+      }
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (long long rep = 0; rep < (long long)R; rep++) {
+      for (size_t a = 0; ws && a < m->n_arms; a++) {
+        fl_tally tl = {
+            .stocks = slice(res, a, "stocks", (size_t)rep),
+            .stocks_loc = slice(res, a, "stocks_by_locality", (size_t)rep),
+            .flows = slice(res, a, "flows", (size_t)rep),
+            .entries = slice(res, a, "entries", (size_t)rep),
+            .exits = slice(res, a, "exits", (size_t)rep),
+            .spells = slice(res, a, "spells/length_of_stay", (size_t)rep),
+            .ever = slice(res, a, "spells/ever_in_level", (size_t)rep),
+            .reentries = slice(res, a, "spells/reentries_12m", (size_t)rep),
+            .skips = slice(res, a, "spells/skip_level_escalations", (size_t)rep),
+        };
+        fl_status st = fl_simulate(m, a, opt->seed, (uint64_t)rep, ws, &tl);
+        if (st != FL_OK) {
+          /* The lowest-numbered failing replication is reported, whatever the schedule. */
+#pragma omp critical(fl_fail)
+          if (failed_rep < 0 || rep < failed_rep) {
+            failed_rep = rep;
+            fail_code = st;
+          }
+        }
+      }
+      if (opt->progress) {
+#pragma omp critical(fl_progress)
+        opt->progress(opt->progress_ctx, ++done, R);
+      }
+    }
+    fl_workspace_free(ws);
+  }
+  if (failed_rep >= 0) {
+    fl_error_set(err, fail_code, NULL, 0, 0, NULL, "replication %lld failed: %s", failed_rep,
+                 fl_strerror(fail_code));
+    fl_results_free(res);
+    return fail_code;
+  }
+  if (fl_results_derive(res, m, err) != FL_OK) {
+    fl_results_free(res);
+    return err ? err->code : FL_ENOMEM;
+  }
+  *out = res;
+  return FL_OK;
+nomem:
+  fl_results_free(res);
+  fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL,
+               "out of memory allocating results for %zu replications; use fewer replications "
+               "or --no-flows",
+               R);
+  return FL_ENOMEM;
+}

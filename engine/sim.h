@@ -1,0 +1,32 @@
+/* One replication of the agent simulation. */
+#ifndef FL_SIM_H
+#define FL_SIM_H
+
+#include "internal.h"
+
+/* Tallies of one replication of one arm: pointers into the caller's result arrays (the
+ * replication's slice), all zeroed by the caller. stocks_loc may be NULL. */
+typedef struct fl_tally {
+  int32_t *stocks;     /* [T+1, S] */
+  int32_t *stocks_loc; /* [T+1, NLOC, S] */
+  int32_t *flows;      /* [T, S, S] */
+  int32_t *entries;    /* [T, S] */
+  int32_t *exits;      /* [T, S] */
+  int32_t *spells;     /* [S, FL_SPELL_BINS] */
+  int32_t *ever;       /* [L] */
+  int32_t *reentries;  /* [T, L] */
+  int32_t *skips;      /* [T] */
+} fl_tally;
+
+/* Per-thread scratch space, reused across replications so that the step loop allocates
+ * nothing. Create once per thread; not shared. */
+typedef struct fl_workspace fl_workspace;
+fl_workspace *fl_workspace_create(const fl_model *m);
+void fl_workspace_free(fl_workspace *ws);
+
+/* Simulates replication rep of arm with the given seed. Returns FL_ENOMEM if the population
+ * buffer could not grow (before the step loop starts). */
+fl_status fl_simulate(const fl_model *m, size_t arm, uint64_t seed, uint64_t rep,
+                      fl_workspace *ws, const fl_tally *tally);
+
+#endif

@@ -1,0 +1,299 @@
+/* `flourish summary`: per arm and year, children at each level (mean and 90% interval over
+ * replications), cost by budget holder and quality-adjusted child-years, read back from an
+ * output file with nothing but the HDF5 library. */
+#include "internal.h"
+
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct reader {
+  hid_t file;
+  const char *path;
+  fl_error *err;
+} reader;
+
+static fl_status bad_file(reader *rd, const char *what) {
+  fl_error_set(rd->err, FL_EINPUT, rd->path, 0, 0, NULL,
+               "not a Flourish output file (or damaged): %s", what);
+  return FL_EINPUT;
+}
+
+/* Reads a whole dataset as doubles; dims receives its shape. */
+static double *read_doubles(reader *rd, const char *name, int *rank, hsize_t *dims) {
+  hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT), sp;
+  double *buf = NULL;
+  size_t n = 1;
+  if (d < 0) return NULL;
+  sp = H5Dget_space(d);
+  *rank = H5Sget_simple_extent_ndims(sp);
+  if (*rank >= 0 && *rank <= FL_MAX_RANK) {
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    for (int i = 0; i < *rank; i++) n *= dims[i];
+    buf = fl_malloc_array(n, sizeof *buf);
+    if (buf && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+      free(buf);
+      buf = NULL;
+    }
+  }
+  H5Sclose(sp);
+  H5Dclose(d);
+  return buf;
+}
+
+/* Reads a 1-D dataset of fixed-length strings. */
+static char **read_names(reader *rd, const char *name, size_t *n) {
+  hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT), t, sp;
+  char **out = NULL, *buf = NULL;
+  size_t len;
+  hsize_t dims[1] = {0};
+  if (d < 0) return NULL;
+  t = H5Dget_type(d);
+  sp = H5Dget_space(d);
+  len = H5Tget_size(t);
+  if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) &&
+      H5Sget_simple_extent_ndims(sp) == 1) {
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    buf = fl_calloc(dims[0] * len + 1, 1);
+    out = fl_calloc(dims[0] + 1, sizeof *out);
+    if (buf && out && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
+      for (size_t i = 0; i < dims[0]; i++) {
+        out[i] = fl_calloc(len + 1, 1);
+        if (out[i]) memcpy(out[i], buf + i * len, len);
+      }
+      *n = dims[0];
+    } else {
+      free(out);
+      out = NULL;
+    }
+  }
+  free(buf);
+  H5Sclose(sp);
+  H5Tclose(t);
+  H5Dclose(d);
+  return out;
+}
+
+static void free_names(char **names, size_t n) {
+  for (size_t i = 0; names && i < n; i++) free(names[i]);
+  free(names);
+}
+
+typedef struct out_buf {
+  void (*write)(void *ctx, const char *text);
+  void *ctx;
+} out_buf;
+
+static void outf(out_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(out_buf *o, const char *fmt, ...) {
+  char line[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  o->write(o->ctx, line);
+}
+
+/* Mean, 5% and 95% quantiles of v[R] (v is reordered). */
+static void stats(double *v, size_t R, double *mean, double *lo, double *hi) {
+  *mean = gsl_stats_mean(v, 1, R);
+  gsl_sort(v, 1, R);
+  *lo = gsl_stats_quantile_from_sorted_data(v, 1, R, 0.05);
+  *hi = gsl_stats_quantile_from_sorted_data(v, 1, R, 0.95);
+}
+
+static fl_status summarise_arm(reader *rd, out_buf *o, const char *arm, int csv, int mc,
+                               double step_months, char **levels, size_t L, char **holders,
+                               size_t B) {
+  char name[512];
+  int rank_l, rank_c, rank_q;
+  hsize_t dl[FL_MAX_RANK], dc[FL_MAX_RANK], dq[FL_MAX_RANK];
+  double *lvl, *cost = NULL, *qol = NULL, *v = NULL;
+  size_t R, T, per_year = (size_t)llround(12.0 / step_months);
+  fl_status st = FL_OK;
+  if (per_year < 1 || fabs(per_year * step_months - 12.0) > 1e-9) per_year = 1;
+  snprintf(name, sizeof name, "/arms/%s/stocks_by_level", arm);
+  lvl = read_doubles(rd, name, &rank_l, dl);
+  snprintf(name, sizeof name, "/arms/%s/costs", arm);
+  cost = read_doubles(rd, name, &rank_c, dc);
+  snprintf(name, sizeof name, "/arms/%s/qol", arm);
+  qol = read_doubles(rd, name, &rank_q, dq);
+  if (!lvl || !cost || !qol || rank_l != 2 + mc || rank_c != 2 + mc || rank_q != 1 + mc) {
+    st = bad_file(rd, "stocks_by_level, costs or qol missing or of the wrong shape");
+    goto out;
+  }
+  R = mc ? dl[0] : 1;
+  T = dl[mc] - 1;
+  if (dl[mc + 1] != L || dc[mc + 1] != B || dc[mc] != T || dq[mc] != T) {
+    st = bad_file(rd, "dataset shapes disagree with /levels and /budget_holders");
+    goto out;
+  }
+  v = fl_malloc_array(R ? R : 1, sizeof *v);
+  if (!v) {
+    st = FL_ENOMEM;
+    goto out;
+  }
+  if (csv) {
+    /* One row per (year, measure): arm,year,measure,mean,q05,q95. */
+    for (size_t y = 0; y * per_year <= T; y++) {
+      size_t t = y * per_year;
+      for (size_t l = 0; l < L; l++) {
+        double mean, lo, hi;
+        for (size_t r = 0; r < R; r++) v[r] = lvl[(r * (T + 1) + t) * L + l];
+        stats(v, R, &mean, &lo, &hi);
+        outf(o, "%s,%zu,children_%s,%.6g,%.6g,%.6g\n", arm, y, levels[l], mean, lo, hi);
+      }
+      if (y == 0) continue;
+      for (size_t b = 0; b <= B; b++) {
+        double mean, lo, hi;
+        for (size_t r = 0; r < R; r++) {
+          v[r] = 0;
+          for (size_t k = t - per_year; k < t; k++)
+            for (size_t bb = 0; bb < B; bb++)
+              if (b == B || bb == b) v[r] += cost[(r * T + k) * B + bb];
+        }
+        stats(v, R, &mean, &lo, &hi);
+        outf(o, "%s,%zu,cost_%s,%.10g,%.10g,%.10g\n", arm, y, b == B ? "total" : holders[b],
+             mean, lo, hi);
+      }
+      {
+        double mean, lo, hi;
+        for (size_t r = 0; r < R; r++) {
+          v[r] = 0;
+          for (size_t k = t - per_year; k < t; k++) v[r] += qol[r * T + k] * step_months / 12.0;
+        }
+        stats(v, R, &mean, &lo, &hi);
+        outf(o, "%s,%zu,quality_adjusted_child_years,%.10g,%.10g,%.10g\n", arm, y, mean, lo, hi);
+      }
+    }
+    goto out;
+  }
+  outf(o, "\narm %s: children by level at the start of each year, mean [90%% interval]\n", arm);
+  outf(o, "%5s", "year");
+  for (size_t l = 0; l < L; l++) outf(o, "  %24.24s", levels[l]);
+  outf(o, "  %14s  %12s\n", "cost in year", "QALYs in year");
+  for (size_t y = 0; y * per_year <= T; y++) {
+    size_t t = y * per_year;
+    outf(o, "%5zu", y);
+    for (size_t l = 0; l < L; l++) {
+      double mean, lo, hi;
+      char cellbuf[64];
+      for (size_t r = 0; r < R; r++) v[r] = lvl[(r * (T + 1) + t) * L + l];
+      stats(v, R, &mean, &lo, &hi);
+      if (mc) snprintf(cellbuf, sizeof cellbuf, "%.1f [%.0f, %.0f]", mean, lo, hi);
+      else snprintf(cellbuf, sizeof cellbuf, "%.1f", mean);
+      outf(o, "  %24s", cellbuf);
+    }
+    if (y > 0) {
+      double c = 0, q = 0;
+      for (size_t r = 0; r < R; r++)
+        for (size_t k = t - per_year; k < t; k++) {
+          for (size_t b = 0; b < B; b++) c += cost[(r * T + k) * B + b];
+          q += qol[r * T + k] * step_months / 12.0;
+        }
+      outf(o, "  %14.4g  %12.1f", c / (double)R, q / (double)R);
+    }
+    outf(o, "\n");
+  }
+  if (B) {
+    outf(o, "arm %s: total cost over the horizon by budget holder (mean [90%% interval])\n", arm);
+    for (size_t b = 0; b < B; b++) {
+      double mean, lo, hi;
+      for (size_t r = 0; r < R; r++) {
+        v[r] = 0;
+        for (size_t k = 0; k < T; k++) v[r] += cost[(r * T + k) * B + b];
+      }
+      stats(v, R, &mean, &lo, &hi);
+      outf(o, "  %-28s %14.6g [%.6g, %.6g]\n", holders[b], mean, lo, hi);
+    }
+  }
+out:
+  free(lvl);
+  free(cost);
+  free(qol);
+  free(v);
+  return st;
+}
+
+static herr_t collect_arm(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+  char ***list = data;
+  size_t n = 0;
+  (void)g;
+  (void)info;
+  while ((*list)[n]) n++;
+  char **grown = realloc(*list, (n + 2) * sizeof **list);
+  if (!grown) return -1;
+  grown[n] = fl_strdup(name);
+  grown[n + 1] = NULL;
+  *list = grown;
+  return grown[n] ? 0 : -1;
+}
+
+fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, const char *text),
+                           void *ctx, fl_error *err) {
+  reader rd = {.file = -1, .path = path, .err = err};
+  out_buf o = {write, ctx};
+  char **levels = NULL, **holders = NULL, **arms = calloc(1, sizeof *arms);
+  size_t L = 0, B = 0;
+  double step = 1;
+  char mode[32] = "";
+  fl_status st = FL_OK;
+  hid_t a, g = -1;
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  if (!arms) return FL_ENOMEM;
+  if (H5Fis_hdf5(path) <= 0) {
+    free(arms);
+    fl_error_set(err, FL_EINPUT, path, 0, 0, NULL,
+                 "cannot open the file as HDF5 (missing, unreadable or not an HDF5 file)");
+    return FL_EINPUT;
+  }
+  rd.file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (rd.file < 0) {
+    free(arms);
+    fl_error_set(err, FL_EINPUT, path, 0, 0, NULL, "cannot open the file as HDF5");
+    return FL_EINPUT;
+  }
+  if ((a = H5Aopen(rd.file, "mode", H5P_DEFAULT)) >= 0) {
+    hid_t t = H5Aget_type(a);
+    if (H5Tget_class(t) == H5T_STRING && H5Tget_size(t) < sizeof mode) H5Aread(a, t, mode);
+    H5Tclose(t);
+    H5Aclose(a);
+  }
+  if ((a = H5Aopen(rd.file, "step_months", H5P_DEFAULT)) >= 0) {
+    H5Aread(a, H5T_NATIVE_DOUBLE, &step);
+    H5Aclose(a);
+  }
+  levels = read_names(&rd, "/levels", &L);
+  holders = read_names(&rd, "/budget_holders", &B);
+  if (strcmp(mode, "monte_carlo") && strcmp(mode, "expectation")) {
+    st = bad_file(&rd, "the root attribute 'mode' is missing");
+    goto out;
+  }
+  if (!levels || !holders || !(step > 0)) {
+    st = bad_file(&rd, "/levels, /budget_holders or the step_months attribute is missing");
+    goto out;
+  }
+  g = H5Gopen2(rd.file, "/arms", H5P_DEFAULT);
+  if (g < 0 || H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_arm, &arms) < 0 ||
+      !arms[0]) {
+    st = bad_file(&rd, "no arms under /arms");
+    goto out;
+  }
+  if (csv) outf(&o, "arm,year,measure,mean,q05,q95\n");
+  else outf(&o, "%s results (%s), step %g months\n", path, mode, step);
+  for (size_t i = 0; arms[i] && st == FL_OK; i++)
+    st = summarise_arm(&rd, &o, arms[i], csv, !strcmp(mode, "monte_carlo"), step, levels, L,
+                       holders, B);
+out:
+  if (g >= 0) H5Gclose(g);
+  H5Fclose(rd.file);
+  free_names(levels, L);
+  free_names(holders, B);
+  for (size_t i = 0; arms[i]; i++) free(arms[i]);
+  free(arms);
+  return st;
+}

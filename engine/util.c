@@ -1,0 +1,71 @@
+/* Checked allocation and file reading. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *fl_calloc(size_t n, size_t size) { return n && size ? calloc(n, size) : calloc(1, 1); }
+
+void *fl_malloc_array(size_t n, size_t size) {
+  if (size && n > SIZE_MAX / size) return NULL;
+  return malloc(n && size ? n * size : 1);
+}
+
+char *fl_strdup(const char *s) {
+  size_t len = strlen(s) + 1;
+  char *d = malloc(len);
+  if (d) memcpy(d, s, len);
+  return d;
+}
+
+/* Scenario files are small; anything above this is refused before reading. */
+#define FL_MAX_INPUT_BYTES (64u << 20)
+
+fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  size_t cap = 0, used = 0;
+  *text = NULL;
+  if (!f) {
+    fl_error_set(err, FL_EINPUT, path, 0, 0, NULL, "cannot open the file: %s", strerror(errno));
+    return FL_EINPUT;
+  }
+  for (;;) {
+    if (used + 4096 + 1 > cap) {
+      size_t ncap = cap ? 2 * cap : 65536;
+      char *nbuf;
+      if (ncap > FL_MAX_INPUT_BYTES + 4096 + 1) {
+        fl_error_set(err, FL_EINPUT, path, 0, 0, NULL,
+                     "the file is larger than %u MiB; a scenario file is far smaller",
+                     FL_MAX_INPUT_BYTES >> 20);
+        goto fail;
+      }
+      nbuf = realloc(buf, ncap);
+      if (!nbuf) {
+        fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory reading the file");
+        goto fail;
+      }
+      buf = nbuf;
+      cap = ncap;
+    }
+    size_t got = fread(buf + used, 1, cap - used - 1, f);
+    used += got;
+    if (got == 0) break;
+  }
+  if (ferror(f)) {
+    fl_error_set(err, FL_EINPUT, path, 0, 0, NULL, "cannot read the file: %s", strerror(errno));
+    goto fail;
+  }
+  fclose(f);
+  buf[used] = '\0';
+  *text = buf;
+  *len = used;
+  return FL_OK;
+fail:
+  fclose(f);
+  free(buf);
+  return err ? err->code : FL_EINPUT;
+}

@@ -1,0 +1,127 @@
+/* Flourish: a Monte Carlo microsimulation engine for children's services.
+ *
+ * Public C API. Every exported symbol carries FL_API; everything else in the library has
+ * hidden visibility. Functions return an fl_status and pass results through out-parameters;
+ * on failure they fill the caller's fl_error (when not NULL) with the code, the location in the
+ * input (file:line:col and key path) or in the run, and a sentence a user can act on. Library
+ * code never prints and never exits.
+ *
+ * Object lifetimes: every fl_X_create/load has a NULL-safe fl_X_free. Compiled models are
+ * immutable and may be shared read-only by any number of threads. */
+#ifndef FLOURISH_H
+#define FLOURISH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define FL_API __attribute__((visibility("default")))
+#else
+#define FL_API
+#endif
+
+#define FL_VERSION_STRING "0.1.0"
+
+/* The one error table. Input errors (the user can fix the file or the command line) map to exit
+ * status 2; the rest are runtime failures (exit status 1). */
+#define FL_ERRNO_MAP(X)                                                                            \
+  X(OK, 0, "success")                                                                              \
+  X(EUSAGE, 2, "invalid command-line usage")                                                       \
+  X(EPARSE, 2, "malformed YAML")                                                                   \
+  X(ESCHEMA, 2, "invalid scenario")                                                                \
+  X(EINPUT, 2, "invalid input file")                                                               \
+  X(EIO, 1, "input/output failure")                                                                \
+  X(ENOMEM, 1, "out of memory")                                                                    \
+  X(EHDF5, 1, "HDF5 library failure")                                                              \
+  X(ENUMERIC, 1, "numerical failure")                                                              \
+  X(EINTERNAL, 1, "internal error")
+
+typedef enum fl_status {
+#define FL_X_ENUM(name, exit_code, text) FL_##name,
+  FL_ERRNO_MAP(FL_X_ENUM)
+#undef FL_X_ENUM
+      FL_STATUS_COUNT
+} fl_status;
+
+/* An error record. file/line/col locate the offending input (line and col are 1-based; 0 means
+ * unknown); key is the dotted key path inside a scenario (e.g. "states.foster.cost"), empty when
+ * not applicable; message is one sentence saying what was expected and what was found. */
+typedef struct fl_error {
+  fl_status code;
+  char file[512];
+  int line;
+  int col;
+  char key[256];
+  char message[1024];
+} fl_error;
+
+FL_API const char *fl_strerror(fl_status code);
+FL_API const char *fl_err_name(fl_status code);
+/* The process exit status that a command should return for this code: 0, 1 or 2. */
+FL_API int fl_err_exit_code(fl_status code);
+/* Formats err as "file:line:col: key: message" (the parts that are known) into buf. */
+FL_API void fl_error_format(const fl_error *err, char *buf, size_t size);
+
+typedef struct fl_scenario fl_scenario;
+typedef struct fl_model fl_model;
+typedef struct fl_results fl_results;
+
+/* Parses and validates a YAML scenario file. The scenario keeps a copy of the file's text (it is
+ * stored in every output for provenance). */
+FL_API fl_status fl_scenario_load(const char *path, fl_scenario **out, fl_error *err);
+FL_API void fl_scenario_free(fl_scenario *sc);
+
+/* Compiles a scenario into immutable tables (transition thresholds, costs, entries). The model
+ * borrows nothing from the scenario: the scenario may be freed afterwards. */
+FL_API fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err);
+FL_API void fl_model_free(fl_model *m);
+/* Writes a plain-words description of the model (what `flourish validate` prints). */
+FL_API void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *text),
+                              void *ctx);
+
+/* Options of a Monte Carlo run. */
+typedef struct fl_run_options {
+  uint64_t seed;          /* master seed; streams derive from (seed, replication, child, purpose) */
+  size_t replications;    /* R >= 1 */
+  int threads;            /* 0: the OpenMP default; results do not depend on this */
+  int keep_flows;         /* nonzero: store the [R, T, S, S] flow counts */
+  /* Called after each completed replication, from whichever thread completed it, serialised by
+   * the library; done counts completed replications. May be NULL. */
+  void (*progress)(void *ctx, size_t done, size_t total);
+  void *progress_ctx;
+} fl_run_options;
+
+FL_API void fl_run_options_init(fl_run_options *opt);
+/* Simulates every child of the model's population over the horizon, R times. Bit-identical
+ * results for any thread count. */
+FL_API fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
+                        fl_error *err);
+/* Computes exact expected stocks, flows, costs and QoL by matrix algebra over
+ * (state x age x time-in-state x locality) cells. */
+FL_API fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err);
+FL_API void fl_results_free(fl_results *res);
+
+/* Provenance recorded in an output file. */
+typedef struct fl_provenance {
+  const char *command_line;
+  const char *git_commit;
+} fl_provenance;
+
+/* Writes results to an HDF5 file atomically: the data go to a temporary file beside path, which
+ * is renamed over path only when complete. */
+FL_API fl_status fl_results_write(const fl_results *res, const fl_model *m,
+                                  const fl_provenance *prov, const char *path, fl_error *err);
+
+/* Prints a per-year summary of an output file (text table, or CSV when csv is nonzero). */
+FL_API fl_status fl_summary_print(const char *path, int csv,
+                                  void (*write)(void *ctx, const char *text), void *ctx,
+                                  fl_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
