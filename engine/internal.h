@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #define FL_MAX_STATES 250
-#define FL_MAX_LEVELS 16
+#define FL_MAX_LEVELS 15 /* level bits share a 16-bit history word with one flag */
 #define FL_MAX_LOCALITIES 250
 #define FL_MAX_HOLDERS 64
 #define FL_MAX_ARMS 16
@@ -94,6 +94,15 @@ struct fl_model {
   uint32_t *dur_edges;     /* [ND + 1] */
   uint32_t *period_edges;  /* [NP + 1] */
   uint8_t *period_of_step; /* [T] */
+  /* Hot-loop lookup tables with the band strides premultiplied: the row of a child is
+   * rows[period] + loc * loc_stride + state + age_off[age] + dur_off[tis]. age_top and tis_top
+   * are the largest age and time in state a child can have at the start of a step, so the
+   * tables need no clamping. */
+  uint32_t *age_off;       /* [age_top + 1] */
+  uint32_t *dur_off;       /* [tis_top + 1] */
+  uint32_t age_top;
+  uint32_t tis_top;
+  size_t loc_stride;       /* NA * ND * S */
   size_t n_arms;
   fl_arm arms[FL_MAX_ARMS];
   double *cost;          /* [S, B] cost per child per step */

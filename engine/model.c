@@ -408,6 +408,30 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
     while (t >= m->period_edges[b + 1]) b++;
     m->period_of_step[t] = (uint8_t)b;
   }
+  /* The largest age and time in state at the start of any step. */
+  uint64_t age0 = 0, tis0 = 0;
+  for (size_t i = 0; i < m->n_init; i++) {
+    if (m->init[i].age_hi > age0) age0 = m->init[i].age_hi;
+    if (m->init[i].tis_hi > tis0) tis0 = m->init[i].tis_hi;
+  }
+  for (size_t e = 0; e < m->n_entries; e++)
+    if (m->entries[e].age_hi > age0) age0 = m->entries[e].age_hi;
+  uint64_t age_top = m->max_age ? (uint64_t)m->max_age - 1 : age0 + m->T;
+  uint64_t tis_top = tis0 + m->T;
+  if (age_top > 65535 || tis_top > 65535)
+    return bad(c, fl_map_get(c->sc->root, "time"), "time.horizon_steps",
+               "ages or times in state would exceed 65535 steps over this horizon; use a "
+               "longer step, a shorter horizon or population.max_age_years");
+  m->age_top = (uint32_t)age_top;
+  m->tis_top = (uint32_t)tis_top;
+  m->loc_stride = m->NA * m->ND * m->S;
+  m->age_off = calloc((size_t)m->age_top + 1, sizeof *m->age_off);
+  m->dur_off = calloc((size_t)m->tis_top + 1, sizeof *m->dur_off);
+  if (!m->age_off || !m->dur_off) return oom(c);
+  for (uint32_t a = 0; a <= m->age_top; a++)
+    m->age_off[a] = (uint32_t)(m->age_band[a < m->age_cap ? a : m->age_cap] * m->ND * m->S);
+  for (uint32_t d = 0; d <= m->tis_top; d++)
+    m->dur_off[d] = (uint32_t)(m->dur_band[d < m->dur_cap ? d : m->dur_cap] * m->S);
   return FL_OK;
 out:
   for (int k = 0; k < 3; k++) free(edges[k]);
@@ -775,6 +799,8 @@ void fl_model_free(fl_model *m) {
   free(m->dur_edges);
   free(m->period_edges);
   free(m->period_of_step);
+  free(m->age_off);
+  free(m->dur_off);
   for (size_t a = 0; a < FL_MAX_ARMS; a++) {
     free(m->arms[a].name);
     free(m->arms[a].rows);

@@ -1,0 +1,209 @@
+/* The benchmark harness: named workloads, each run several times at each thread count, reporting
+ * medians of child-months per second per core, replications per second, scaling efficiency
+ * against one thread, peak memory and the time of the output stage, as text and JSON.
+ *
+ * Timings on shared machines are noisy: compare numbers taken in one invocation (ratios), and
+ * use the callgrind mode of bench/run.sh for repeatable instruction counts. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct workload {
+  const char *name;
+  const char *path;      /* relative to the source directory */
+  size_t reps;           /* replications per timed run */
+  double target_per_core; /* child-months per second per core, single thread; 0: none */
+  const char *about;
+} workload;
+
+static const workload workloads[] = {
+    {"dundee", "scenarios/dundee.yaml", 16, 500e6,
+     "Dundee default: 7 states in 4 levels, 8 localities, ~27,000 children, 120 months"},
+    {"rich", "bench/workloads/rich.yaml", 16, 350e6,
+     "8 states, rows by age x time in state x period x locality, 27,000 children, 120 months"},
+    {"scotland", "bench/workloads/scotland.yaml", 2, 0,
+     "Scotland-sized: the Dundee model with 1,000,000 children, 120 months"},
+};
+#define N_WORKLOADS (sizeof workloads / sizeof workloads[0])
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n) {
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Child-steps simulated: every child present at the start of a step (stocks + entries). */
+static double child_steps(const fl_results *res) {
+  double n = 0;
+  for (size_t a = 0; a < res->n_arms; a++) {
+    const fl_array *st = fl_results_find_const(res, a, "stocks");
+    const fl_array *en = fl_results_find_const(res, a, "entries");
+    size_t R = st->dims[0], T1 = st->dims[1], S = st->dims[2];
+    for (size_t r = 0; r < R; r++)
+      for (size_t t = 0; t + 1 < T1; t++)
+        for (size_t s = 0; s < S; s++)
+          n += ((const int32_t *)st->data)[(r * T1 + t) * S + s] +
+               ((const int32_t *)en->data)[(r * (T1 - 1) + t) * S + s];
+  }
+  return n;
+}
+
+static fl_model *load(const char *src, const char *rel) {
+  char path[2048], msg[2048];
+  fl_scenario *sc = NULL;
+  fl_model *m = NULL;
+  fl_error err = {0};
+  snprintf(path, sizeof path, "%s/%s", src, rel);
+  if (fl_scenario_load(path, &sc, &err) != FL_OK || fl_model_compile(sc, &m, &err) != FL_OK) {
+    fl_error_format(&err, msg, sizeof msg);
+    fprintf(stderr, "flourish_bench: %s\n", msg);
+    fl_scenario_free(sc);
+    return NULL;
+  }
+  fl_scenario_free(sc);
+  return m;
+}
+
+static void usage(void) {
+  fputs("Usage: flourish_bench [--workload NAME[,NAME...]|all] [--threads 1,2,...] [--runs N]\n"
+        "                      [--reps R] [--json FILE] [--source DIR]\n"
+        "Workloads:\n",
+        stderr);
+  for (size_t i = 0; i < N_WORKLOADS; i++)
+    fprintf(stderr, "  %-10s %s\n", workloads[i].name, workloads[i].about);
+}
+
+int main(int argc, char **argv) {
+  const char *src = getenv("FLOURISH_SOURCE_DIR"), *json_path = NULL;
+  char wl_list[256] = "dundee,rich", th_list[128] = "1,2";
+  size_t runs = 5, reps_override = 0;
+  FILE *json = NULL;
+  int first_json = 1, status = 0;
+  if (!src) src = ".";
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--workload") && v) snprintf(wl_list, sizeof wl_list, "%s", argv[++i]);
+    else if (!strcmp(a, "--threads") && v) snprintf(th_list, sizeof th_list, "%s", argv[++i]);
+    else if (!strcmp(a, "--runs") && v) runs = strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--reps") && v) reps_override = strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--json") && v) json_path = argv[++i];
+    else if (!strcmp(a, "--source") && v) src = argv[++i];
+    else {
+      usage();
+      return 2;
+    }
+  }
+  if (!strcmp(wl_list, "all")) snprintf(wl_list, sizeof wl_list, "dundee,rich,scotland");
+  if (runs < 1) runs = 1;
+  if (json_path && !(json = fopen(json_path, "w"))) {
+    perror(json_path);
+    return 1;
+  }
+  if (json) fprintf(json, "{\n  \"bytes_per_child_hot\": 16,\n  \"results\": [\n");
+  printf("%-9s %3s %5s %14s %14s %10s %9s %9s %10s %8s\n", "workload", "thr", "reps",
+         "child-months/s", "per core", "reps/s", "scaling", "output_s", "output/sim", "maxrss");
+  char wl_copy[256];
+  snprintf(wl_copy, sizeof wl_copy, "%s", wl_list);
+  for (char *wsave = NULL, *wname = strtok_r(wl_copy, ",", &wsave); wname;
+       wname = strtok_r(NULL, ",", &wsave)) {
+    const workload *w = NULL;
+    for (size_t i = 0; i < N_WORKLOADS; i++)
+      if (!strcmp(workloads[i].name, wname)) w = &workloads[i];
+    if (!w) {
+      fprintf(stderr, "flourish_bench: unknown workload '%s'\n", wname);
+      usage();
+      return 2;
+    }
+    fl_model *m = load(src, w->path);
+    if (!m) return 2;
+    double base_per_core = 0;
+    char th_copy[128];
+    snprintf(th_copy, sizeof th_copy, "%s", th_list);
+    for (char *tsave = NULL, *tname = strtok_r(th_copy, ",", &tsave); tname;
+         tname = strtok_r(NULL, ",", &tsave)) {
+      int threads = atoi(tname);
+      size_t reps = reps_override ? reps_override : w->reps;
+      double *sim = calloc(runs, sizeof *sim), *outp = calloc(runs, sizeof *outp), steps = 0;
+      if (threads < 1 || !sim || !outp) return 2;
+      if (reps < (size_t)threads) reps = (size_t)threads;
+      for (size_t k = 0; k < runs; k++) {
+        fl_run_options opt;
+        fl_results *res = NULL;
+        fl_error err = {0};
+        char tmp[] = "/tmp/flourish-bench-XXXXXX";
+        int fd = mkstemp(tmp);
+        fl_run_options_init(&opt);
+        opt.seed = 1000 + k;
+        opt.replications = reps;
+        opt.threads = threads;
+        double t0 = now();
+        if (fl_run(m, &opt, &res, &err) != FL_OK) {
+          fprintf(stderr, "flourish_bench: %s\n", err.message);
+          return 1;
+        }
+        sim[k] = now() - t0;
+        steps = child_steps(res);
+        t0 = now();
+        if (fd >= 0) close(fd);
+        fl_provenance pv = {"flourish_bench", "bench"};
+        if (fl_results_write(res, m, &pv, tmp, &err) != FL_OK) {
+          fprintf(stderr, "flourish_bench: %s\n", err.message);
+          return 1;
+        }
+        outp[k] = now() - t0;
+        unlink(tmp);
+        fl_results_free(res);
+      }
+      double sim_med = median(sim, runs), out_med = median(outp, runs);
+      double cms = steps / sim_med, per_core = cms / threads;
+      struct rusage ru;
+      getrusage(RUSAGE_SELF, &ru);
+      if (threads == 1) base_per_core = per_core;
+      double scaling = base_per_core > 0 ? per_core / base_per_core : 0;
+      printf("%-9s %3d %5zu %14.4g %14.4g %10.3g %9.3f %9.3f %10.3f %7.0fM\n", w->name, threads,
+             reps, cms, per_core, (double)reps / sim_med, scaling, out_med, out_med / sim_med,
+             (double)ru.ru_maxrss / 1024.0);
+      if (threads == 1 && w->target_per_core > 0)
+        printf("          target >= %.0f M child-months/s per core: %s (%.0f%%)\n",
+               w->target_per_core / 1e6, per_core >= w->target_per_core ? "met" : "NOT met",
+               100.0 * per_core / w->target_per_core);
+      if (json) {
+        fprintf(json,
+                "%s    {\"workload\": \"%s\", \"threads\": %d, \"replications\": %zu, "
+                "\"runs\": %zu, \"child_steps\": %.0f, \"sim_seconds_median\": %.6f, "
+                "\"child_months_per_s\": %.6g, \"child_months_per_s_per_core\": %.6g, "
+                "\"replications_per_s\": %.6g, \"scaling_efficiency\": %.4f, "
+                "\"output_seconds_median\": %.6f, \"maxrss_mib\": %.1f, "
+                "\"target_per_core\": %.6g}",
+                first_json ? "" : ",\n", w->name, threads, reps, runs, steps, sim_med, cms,
+                per_core, (double)reps / sim_med, scaling, out_med, (double)ru.ru_maxrss / 1024.0,
+                w->target_per_core);
+        first_json = 0;
+      }
+      free(sim);
+      free(outp);
+    }
+    fl_model_free(m);
+  }
+  if (json) {
+    fprintf(json, "\n  ]\n}\n");
+    fclose(json);
+  }
+  return status;
+}
