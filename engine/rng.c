@@ -87,17 +87,29 @@ uint64_t fl_stream_inc(uint64_t seed, uint64_t rep, uint32_t purpose) {
   return h | 1u;
 }
 
-uint64_t fl_stream_state(uint64_t seed, uint64_t rep, uint64_t child, uint32_t purpose) {
+void fl_stream_key_init(fl_stream_key *k, uint64_t seed, uint64_t rep, uint32_t purpose) {
   uint64_t h = absorb(FL_DOMAIN_STATE, seed, FL_KEY_SEED);
   h = absorb(h, rep, FL_KEY_REP);
-  h = absorb(h, child, FL_KEY_CHILD);
-  return absorb(h, purpose, FL_KEY_PURPOSE);
+  k->prefix = absorb(h, purpose, FL_KEY_PURPOSE);
+  k->inc = fl_stream_inc(seed, rep, purpose);
+}
+
+void fl_rng_init_keyed(fl_rng *r, const fl_stream_key *k, uint64_t child) {
+  r->state = absorb(k->prefix, child, FL_KEY_CHILD);
+  r->inc = k->inc;
+  (void)fl_rng_u32(r);
+}
+
+uint64_t fl_stream_state(uint64_t seed, uint64_t rep, uint64_t child, uint32_t purpose) {
+  fl_stream_key k;
+  fl_stream_key_init(&k, seed, rep, purpose);
+  return absorb(k.prefix, child, FL_KEY_CHILD);
 }
 
 void fl_rng_init_stream(fl_rng *r, uint64_t seed, uint64_t rep, uint64_t child, uint32_t purpose) {
-  r->state = fl_stream_state(seed, rep, child, purpose);
-  r->inc = fl_stream_inc(seed, rep, purpose);
-  (void)fl_rng_u32(r);
+  fl_stream_key k;
+  fl_stream_key_init(&k, seed, rep, purpose);
+  fl_rng_init_keyed(r, &k, child);
 }
 
 static void gsl_set(void *state, unsigned long int seed) { fl_rng_seed(state, seed, 0u); }

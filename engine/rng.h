@@ -82,6 +82,16 @@ uint64_t fl_stream_inc(uint64_t seed, uint64_t rep, uint32_t purpose);
 /* Returns the starting LCG state for (seed, rep, child, purpose). */
 uint64_t fl_stream_state(uint64_t seed, uint64_t rep, uint64_t child, uint32_t purpose);
 
+/* The part of a stream key shared by every child of one (seed, replication, purpose): computed
+ * once per replication, so that starting a child's stream costs two mixes, not fourteen. */
+typedef struct fl_stream_key {
+  uint64_t prefix;
+  uint64_t inc;
+} fl_stream_key;
+void fl_stream_key_init(fl_stream_key *k, uint64_t seed, uint64_t rep, uint32_t purpose);
+/* Same as fl_rng_init_stream(r, seed, rep, child, purpose) for the key k was made from. */
+void fl_rng_init_keyed(fl_rng *r, const fl_stream_key *k, uint64_t child);
+
 /* Sets r to {fl_stream_state(seed, rep, child, purpose), fl_stream_inc(seed, rep, purpose)} and
  * then steps it once, so that the first output already depends on the increment. */
 void fl_rng_init_stream(fl_rng *r, uint64_t seed, uint64_t rep, uint64_t child, uint32_t purpose);

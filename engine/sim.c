@@ -139,7 +139,9 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
                       fl_workspace *ws, const fl_tally *tl) {
   const size_t S = m->S, L = m->L, T = m->T, E = m->n_entries, NLOC = m->NLOC;
   const fl_arm *arm = &m->arms[arm_i];
-  const uint64_t inc = fl_stream_inc(seed, rep, FL_PURPOSE_CHILD);
+  fl_stream_key key;
+  fl_stream_key_init(&key, seed, rep, FL_PURPOSE_CHILD);
+  const uint64_t inc = key.inc;
   const uint32_t reentry_window =
       m->step_months >= 12 ? 1 : (uint32_t)(12.0 / m->step_months + 0.5);
   const size_t rows_per_period = NLOC * m->loc_stride;
@@ -174,7 +176,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
     const fl_init_group *gr = &m->init[g];
     for (uint64_t k = 0; k < gr->count; k++, n++) {
       uint32_t age, tis;
-      fl_rng_init_stream(&r, seed, rep, next_id++, FL_PURPOSE_CHILD);
+      fl_rng_init_keyed(&r, &key, next_id++);
       age = draw_range(&r, gr->age_lo, gr->age_hi);
       tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
       child_create(ws, m, n, &r, gr->state, gr->loc, age, tis, 0);
@@ -206,7 +208,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
       const fl_entry_stream *es = &m->entries[e];
       for (uint32_t k = 0; k < ws->n_enter[t * E + e]; k++, n++) {
         uint32_t age, state, loc;
-        fl_rng_init_stream(&r, seed, rep, next_id++, FL_PURPOSE_CHILD);
+        fl_rng_init_keyed(&r, &key, next_id++);
         age = draw_range(&r, es->age_lo, es->age_hi);
         state = draw_cum(&r, es->state_cum);
         loc = draw_cum(&r, es->loc_cum);

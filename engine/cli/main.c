@@ -195,7 +195,7 @@ static int load_model(const char *path, fl_model **m, fl_error *err) {
   return st;
 }
 
-static int cmd_run(int argc, char **argv, int expect) {
+static int run_or_expect(int argc, char **argv, int expect, const char *cmdline) {
   static const struct option opts[] = {
       {"output", required_argument, NULL, 'o'},   {"replications", required_argument, NULL, 'r'},
       {"seed", required_argument, NULL, 's'},     {"threads", required_argument, NULL, 't'},
@@ -208,7 +208,6 @@ static int cmd_run(int argc, char **argv, int expect) {
   fl_error err = {0};
   progress prog_state = {time(NULL), 0};
   int quiet = 0, c, rc;
-  char *cmdline;
   uint64_t v;
   fl_run_options_init(&opt);
   if (wants_help(argc, argv)) {
@@ -257,15 +256,20 @@ static int cmd_run(int argc, char **argv, int expect) {
   }
   fl_status st = expect ? fl_expect(m, &res, &err) : fl_run(m, &opt, &res, &err);
   if (st == FL_OK) {
-    cmdline = join_args(argc, argv);
     fl_provenance pv = {cmdline, FL_GIT_COMMIT};
     st = write_output(res, m, &pv, out, &err);
-    free(cmdline);
   }
   fl_results_free(res);
   fl_model_free(m);
   if (st != FL_OK) return report(&err);
   return 0;
+}
+
+static int cmd_run(int argc, char **argv, int expect) {
+  char *cmdline = join_args(argc, argv); /* before getopt_long permutes argv */
+  int rc = run_or_expect(argc, argv, expect, cmdline ? cmdline : "");
+  free(cmdline);
+  return rc;
 }
 
 static int cmd_validate(int argc, char **argv) {
