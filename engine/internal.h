@@ -68,6 +68,7 @@ typedef struct fl_entry_stream {
 typedef struct fl_arm {
   char *name;
   fl_row *rows;
+  uint32_t *stay32; /* [n_rows] min(rows[i].stay, 2^32 - 1), for the hot pass */
   uint64_t *move_cum;
   uint8_t *move_dest;
   size_t n_rows, n_moves;

@@ -644,10 +644,12 @@ static fl_status compile_transitions(compiler *c) {
   arm->rows = fl_calloc(arm->n_rows, sizeof *arm->rows);
   arm->move_cum = fl_calloc(arm->n_rows * (S + 1), sizeof *arm->move_cum);
   arm->move_dest = fl_calloc(arm->n_rows * (S + 1), 1);
+  arm->stay32 = fl_calloc(arm->n_rows, sizeof *arm->stay32);
   given = fl_calloc(S, sizeof *given);
   Q = gsl_matrix_alloc(S, S);
   P = gsl_matrix_alloc(S, S);
-  if (!arm->rows || !arm->move_cum || !arm->move_dest || !given || !Q || !P) goto nomem;
+  if (!arm->rows || !arm->move_cum || !arm->move_dest || !arm->stay32 || !given || !Q || !P)
+    goto nomem;
   for (size_t p = 0; p < m->NP; p++)
     for (size_t l = 0; l < m->NLOC; l++)
       for (size_t a = 0; a < m->NA; a++)
@@ -716,6 +718,9 @@ static fl_status compile_transitions(compiler *c) {
             }
             if ((st = emit_row(c, arm, cell * S + s, s, row, c->loc_esc[l], where)) != FL_OK)
               goto done;
+            arm->stay32[cell * S + s] = (uint32_t)(arm->rows[cell * S + s].stay < UINT32_MAX
+                                                       ? arm->rows[cell * S + s].stay
+                                                       : UINT32_MAX);
           }
         }
   goto done;
@@ -804,6 +809,7 @@ void fl_model_free(fl_model *m) {
   for (size_t a = 0; a < FL_MAX_ARMS; a++) {
     free(m->arms[a].name);
     free(m->arms[a].rows);
+    free(m->arms[a].stay32);
     free(m->arms[a].move_cum);
     free(m->arms[a].move_dest);
   }

@@ -77,6 +77,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     if (!(res->arms[a].name = fl_strdup(m->arms[a].name))) goto nomem;
     if (add_tally_arrays(&res->arms[a], m, R, opt->keep_flows)) goto nomem;
   }
+  const fl_path path = opt->scalar_only ? FL_PATH_SCALAR : fl_pass_best();
 #ifdef _OPENMP
   int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
 #endif
@@ -104,7 +105,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
             .reentries = slice(res, a, "spells/reentries_12m", (size_t)rep),
             .skips = slice(res, a, "spells/skip_level_escalations", (size_t)rep),
         };
-        fl_status st = fl_simulate(m, a, opt->seed, (uint64_t)rep, ws, &tl);
+        fl_status st = fl_simulate(m, a, opt->seed, (uint64_t)rep, path, ws, &tl);
         if (st != FL_OK) {
           /* The lowest-numbered failing replication is reported, whatever the schedule. */
 #pragma omp critical(fl_fail)

@@ -18,7 +18,7 @@ const fl_key fl_schema[] = {
     {"time", FL_TY_MAP, 1, 0, 0, NULL, NULL, NULL, "Time step and horizon."},
     {"time.step_months", FL_TY_NUM, 0, 1e-6, 1200, "1", NULL, "months",
      "Length of one simulation step. 1 for monthly steps, 12 for yearly cycles."},
-    {"time.horizon_steps", FL_TY_INT, 1, 1, 100000, NULL, NULL, "steps",
+    {"time.horizon_steps", FL_TY_INT, 1, 1, 65000, NULL, NULL, "steps",
      "Number of steps simulated."},
     {"time.start", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
      "Calendar label of the first step (e.g. 2025-04), used in reports."},

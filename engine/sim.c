@@ -12,46 +12,41 @@
  * arrays touched only when a child changes level. */
 #include "sim.h"
 
+#include "pass.h"
 #include "rng.h"
 
 #include <gsl/gsl_randist.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The hot state of a child, 16 bytes. base = loc * loc_stride + state locates the child's
- * transition row together with its age and time in state; state and locality are recovered
- * from it off the common path. */
-typedef struct fl_child {
-  uint64_t rng;  /* pcg32 state; the increment is shared by the replication */
-  uint32_t base; /* loc * loc_stride + state */
-  uint16_t age;  /* in steps, at most the model's age_top */
-  uint16_t tis;  /* completed steps in the current state (or level), at most tis_top */
-} fl_child;
-
-/* Cold per-child history, touched only when a child changes state: bit l (l < 15) set when the
- * child has been in level l; SPELL_OBSERVED when its current spell began inside the run. */
+/* The hot state of the children, 16 bytes each, in separate arrays so the pass over them can be
+ * vectorised: the pcg32 state (the increment is shared by the replication), base = loc *
+ * loc_stride + state (with age and time in state it locates the transition row; state and
+ * locality are recovered from it off the common path), age in steps (at most the model's
+ * age_top at the start of a step) and completed steps in the current state or level (at most
+ * tis_top). Cold per-child history, touched only when a child changes state, kept together so
+ * that an event touches one cache line: HIST_WORDS(L) 16-bit words per child, the first with
+ * bit l (l < 15) set once the child has been in level l and SPELL_OBSERVED when its current
+ * spell began inside the run, then for each level the step at which the child last left it
+ * (horizons are below 65535 steps). */
 #define SPELL_OBSERVED 0x8000u
-
-/* A child that needs more than the common "stay, grow older" update in this step. */
-typedef struct fl_event {
-  uint32_t slot; /* index of the child in kids[], with AGED_OUT when it stayed and aged out */
-  uint32_t u;    /* its draw; u >= stay threshold means it moves (or leaves the area) */
-} fl_event;
+#define LEFT_NEVER 0xFFFFu
+#define HIST_WORDS(L) ((L) + 1)
 
 struct fl_workspace {
-  size_t cap;           /* children the buffers hold */
-  fl_child *kids;       /* [cap] */
-  uint16_t *hist;       /* [cap] levels ever reached and SPELL_OBSERVED */
-  uint32_t *left_at;    /* [cap * L] step at which the child last left each level */
-  uint32_t *n_enter;    /* [T * E] entrants per step and stream */
-  fl_event *events;     /* [cap] children that move or leave in the current step */
-  int64_t *cnt;         /* [NLOC * S] children by locality and state now */
-  int32_t *flows;       /* [T * S * S] scratch when the caller keeps no flows */
-  gsl_rng *entry_rng;   /* GSL view of the ENTRIES stream, for Poisson draws */
+  size_t cap;          /* children the buffers hold */
+  uint64_t *rng;       /* [cap] */
+  uint32_t *base;      /* [cap] */
+  uint16_t *age;       /* [cap] */
+  uint16_t *tis;       /* [cap] */
+  uint16_t *hist;      /* [cap * HIST_WORDS(L)] */
+  uint32_t *ev_slot;   /* [cap] events of the current step: slots, ascending */
+  uint32_t *ev_u;      /* [cap] and draws */
+  uint32_t *n_enter;   /* [T * E] entrants per step and stream */
+  int64_t *cnt;        /* [NLOC * S] children by locality and state now */
+  int32_t *flows;      /* [T * S * S] scratch when the caller keeps no flows */
+  gsl_rng *entry_rng;  /* GSL view of the ENTRIES stream, for Poisson draws */
 };
-
-#define LEFT_NEVER UINT32_MAX
-#define AGED_OUT 0x80000000u
 
 fl_workspace *fl_workspace_create(const fl_model *m) {
   fl_workspace *ws = calloc(1, sizeof *ws);
@@ -68,32 +63,41 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
 
 void fl_workspace_free(fl_workspace *ws) {
   if (!ws) return;
-  free(ws->kids);
+  free(ws->rng);
+  free(ws->base);
+  free(ws->age);
+  free(ws->tis);
   free(ws->hist);
-  free(ws->left_at);
+  free(ws->ev_slot);
+  free(ws->ev_u);
   free(ws->n_enter);
-  free(ws->events);
   free(ws->cnt);
   free(ws->flows);
   if (ws->entry_rng) gsl_rng_free(ws->entry_rng);
   free(ws);
 }
 
-/* Grows the per-child buffers to hold need children (before the step loop). */
+static int grow(void **p, size_t n, size_t size) {
+  void *q = fl_malloc_array(n, size);
+  if (!q) return 0;
+  free(*p);
+  *p = q;
+  return 1;
+}
+
+/* Makes room for need children (before the step loop; contents are not kept). */
 static fl_status reserve(fl_workspace *ws, const fl_model *m, size_t need) {
-  void *p;
   if (need <= ws->cap) return FL_OK;
-  if (need >= AGED_OUT / 2) return FL_ENOMEM; /* slots must fit in 31 bits */
+  if (need >= ((size_t)1 << 31)) return FL_ENOMEM; /* slots are 32-bit lane indices */
   need += need / 8;
-  if (!(p = realloc(ws->events, need * sizeof *ws->events))) return FL_ENOMEM;
-  ws->events = p;
-  if (!(p = realloc(ws->kids, need * sizeof *ws->kids))) return FL_ENOMEM;
-  ws->kids = p;
-  if (!(p = realloc(ws->hist, need * sizeof *ws->hist))) return FL_ENOMEM;
-  ws->hist = p;
-  if (!(p = fl_malloc_array(need, m->L * sizeof *ws->left_at))) return FL_ENOMEM;
-  free(ws->left_at);
-  ws->left_at = p;
+  if (!grow((void **)&ws->rng, need, sizeof *ws->rng) ||
+      !grow((void **)&ws->base, need, sizeof *ws->base) ||
+      !grow((void **)&ws->age, need, sizeof *ws->age) ||
+      !grow((void **)&ws->tis, need, sizeof *ws->tis) ||
+      !grow((void **)&ws->hist, need, HIST_WORDS(m->L) * sizeof *ws->hist) ||
+      !grow((void **)&ws->ev_slot, need, sizeof *ws->ev_slot) ||
+      !grow((void **)&ws->ev_u, need, sizeof *ws->ev_u))
+    return FL_ENOMEM;
   ws->cap = need;
   return FL_OK;
 }
@@ -112,13 +116,13 @@ static inline uint32_t draw_cum(fl_rng *r, const uint64_t *cum) {
 static void child_create(fl_workspace *ws, const fl_model *m, size_t i, const fl_rng *r,
                          uint32_t state, uint32_t loc, uint32_t age, uint32_t tis,
                          uint16_t flags) {
-  fl_child *c = &ws->kids[i];
-  c->rng = r->state;
-  c->base = (uint32_t)(loc * m->loc_stride + state);
-  c->age = (uint16_t)age;
-  c->tis = (uint16_t)tis;
-  ws->hist[i] = (uint16_t)(flags | (1u << m->state_level[state]));
-  for (size_t l = 0; l < m->L; l++) ws->left_at[i * m->L + l] = LEFT_NEVER;
+  ws->rng[i] = r->state;
+  ws->base[i] = (uint32_t)(loc * m->loc_stride + state);
+  ws->age[i] = (uint16_t)age;
+  ws->tis[i] = (uint16_t)tis;
+  uint16_t *h = ws->hist + i * HIST_WORDS(m->L);
+  h[0] = (uint16_t)(flags | (1u << m->state_level[state]));
+  for (size_t l = 0; l < m->L; l++) h[1 + l] = LEFT_NEVER;
   ws->cnt[loc * m->S + state]++;
 }
 
@@ -130,13 +134,16 @@ static inline void count_ever(const fl_model *m, const fl_tally *tl, uint16_t hi
 /* Removes the child in slot i by moving the last child into it. */
 static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, size_t *n) {
   size_t last = --*n;
-  ws->kids[i] = ws->kids[last];
-  ws->hist[i] = ws->hist[last];
-  memcpy(ws->left_at + i * m->L, ws->left_at + last * m->L, m->L * sizeof *ws->left_at);
+  ws->rng[i] = ws->rng[last];
+  ws->base[i] = ws->base[last];
+  ws->age[i] = ws->age[last];
+  ws->tis[i] = ws->tis[last];
+  memcpy(ws->hist + i * HIST_WORDS(m->L), ws->hist + last * HIST_WORDS(m->L),
+         HIST_WORDS(m->L) * sizeof *ws->hist);
 }
 
 fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t rep,
-                      fl_workspace *ws, const fl_tally *tl) {
+                      fl_path path, fl_workspace *ws, const fl_tally *tl) {
   const size_t S = m->S, L = m->L, T = m->T, E = m->n_entries, NLOC = m->NLOC;
   const fl_arm *arm = &m->arms[arm_i];
   fl_stream_key key;
@@ -188,7 +195,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
     for (size_t i = 0; i < NLOC * S; i++) tl->stocks_loc[i] = (int32_t)ws->cnt[i];
 
   /* Model constants in locals: the tallies are written through integer pointers, which could
-   * otherwise alias the model's fields and force reloads in the hot loop. */
+   * otherwise alias the model's fields and force reloads. */
   const uint32_t *age_off = m->age_off, *dur_off = m->dur_off;
   const uint8_t *state_level = m->state_level;
   const uint32_t max_age = m->max_age ? m->max_age : UINT32_MAX;
@@ -196,11 +203,11 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
   const int tis_by_level = m->tis_by_level;
   const uint64_t *move_cum = arm->move_cum;
   const uint8_t *move_dest = arm->move_dest;
-  fl_child *kids = ws->kids;
   int64_t *cnt = ws->cnt;
 
   for (size_t t = 0; t < T; t++) {
-    const fl_row *rows = arm->rows + m->period_of_step[t] * rows_per_period;
+    const size_t period_row0 = m->period_of_step[t] * rows_per_period;
+    const fl_row *rows = arm->rows + period_row0;
     int32_t *flow_t = flows + t * S * S, *exits_t = tl->exits + t * S;
 
     /* Phase 1: entries. Entrants arrive at the start of the step and take part in it. */
@@ -218,75 +225,66 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
     }
 
     /* Phases 2 and 3: the transition (including leaving the area), then ageing and leaving at
-     * the maximum age. The pass over all children handles the common case, a child who stays
-     * and grows one step older, with one draw against one integer threshold; the few children
-     * who move or reach the maximum age are listed as events and handled after the pass, which
-     * keeps the pass small enough to run from registers. */
-    fl_event *ev = ws->events;
-    size_t n_ev = 0, n_gone = 0;
-    for (size_t i = 0; i < n; i++) {
-      fl_child *c = &kids[i];
-      const uint32_t u = fl_pcg32_step(&c->rng, inc);
-      if (__builtin_expect(u < rows[c->base + age_off[c->age] + dur_off[c->tis]].stay, 1)) {
-        c->tis++;
-        if (__builtin_expect(++c->age >= max_age, 0))
-          ev[n_ev++] = (fl_event){(uint32_t)i | AGED_OUT, u};
-      } else {
-        ev[n_ev++] = (fl_event){(uint32_t)i, u};
-      }
-    }
+     * the maximum age. The pass over all children (engine/pass.c) draws, compares with one
+     * integer threshold and ages every child; the few children who move or reach the maximum
+     * age come back as events, handled here. */
+    const fl_pass_args pa = {.n = n, .rng = ws->rng, .base = ws->base, .age = ws->age,
+                             .tis = ws->tis, .stay32 = arm->stay32 + period_row0,
+                             .age_off = age_off, .dur_off = dur_off, .inc = inc,
+                             .max_age = max_age, .ev_slot = ws->ev_slot, .ev_u = ws->ev_u};
+    const size_t n_ev = fl_pass(&pa, path);
+    size_t n_gone = 0;
     for (size_t k = 0; k < n_ev; k++) {
-      const uint32_t slot = ev[k].slot & ~AGED_OUT, u = ev[k].u;
-      fl_child *c = &kids[slot];
-      const size_t loc = c->base / loc_stride, s = c->base % loc_stride;
-      if (ev[k].slot & AGED_OUT) {
+      const uint32_t slot = ws->ev_slot[k], u = ws->ev_u[k];
+      uint16_t *hist = ws->hist + (size_t)slot * HIST_WORDS(L);
+      if (k + 8 < n_ev) __builtin_prefetch(ws->hist + (size_t)ws->ev_slot[k + 8] * HIST_WORDS(L), 1);
+      const uint32_t b = ws->base[slot], age = ws->age[slot], tis = ws->tis[slot] - 1u;
+      const size_t loc = b / loc_stride, s = b % loc_stride;
+      const fl_row *row = &rows[b + age_off[age - 1] + dur_off[tis]];
+      size_t d = s; /* a child whose draw is below the exact threshold stays */
+      if (u >= row->stay) {
+        uint32_t j = row->first;
+        while (u >= move_cum[j]) j++;
+        d = move_dest[j];
+      }
+      if (d == FL_DEST_EXIT) { /* leaves the area */
         exits_t[s]++;
         cnt[loc * S + s]--;
-        count_ever(m, tl, ws->hist[slot]);
-        ev[n_gone++].slot = slot;
+        count_ever(m, tl, hist[0]);
+        ws->ev_slot[n_gone++] = slot;
         continue;
       }
-      const fl_row *row = &rows[c->base + age_off[c->age] + dur_off[c->tis]];
-      uint32_t j = row->first;
-      while (u >= move_cum[j]) j++;
-      const size_t d = move_dest[j];
-      if (d == FL_DEST_EXIT) {
-        exits_t[s]++;
+      if (d != s) {
+        flow_t[s * S + d]++;
         cnt[loc * S + s]--;
-        count_ever(m, tl, ws->hist[slot]);
-        ev[n_gone++].slot = slot;
-        continue;
+        cnt[loc * S + d]++;
+        const size_t ls = state_level[s], ld = state_level[d];
+        if (ls != ld || !tis_by_level) {
+          if (hist[0] & SPELL_OBSERVED)
+            tl->spells[s * FL_SPELL_BINS + (tis < FL_SPELL_BINS - 1 ? tis : FL_SPELL_BINS - 1)]++;
+          ws->tis[slot] = 0;
+          hist[0] |= SPELL_OBSERVED;
+        }
+        if (ls != ld) {
+          uint16_t *left = hist + 1;
+          left[ls] = (uint16_t)t;
+          if (left[ld] != LEFT_NEVER && t - left[ld] <= reentry_window)
+            tl->reentries[t * L + ld]++;
+          if (ld >= ls + 2) tl->skips[t]++;
+          hist[0] |= (uint16_t)(1u << ld);
+        }
+        ws->base[slot] = (uint32_t)(loc * loc_stride + d);
       }
-      flow_t[s * S + d]++;
-      cnt[loc * S + s]--;
-      cnt[loc * S + d]++;
-      const size_t ls = state_level[s], ld = state_level[d];
-      if (ls != ld || !tis_by_level) {
-        if (ws->hist[slot] & SPELL_OBSERVED)
-          tl->spells[s * FL_SPELL_BINS + (c->tis < FL_SPELL_BINS - 1 ? c->tis : FL_SPELL_BINS - 1)]++;
-        c->tis = 0;
-        ws->hist[slot] |= SPELL_OBSERVED;
-      } else {
-        c->tis++;
-      }
-      if (ls != ld) {
-        uint32_t *left = ws->left_at + (size_t)slot * L;
-        left[ls] = (uint32_t)t;
-        if (left[ld] != LEFT_NEVER && t - left[ld] <= reentry_window) tl->reentries[t * L + ld]++;
-        if (ld >= ls + 2) tl->skips[t]++;
-        ws->hist[slot] |= (uint16_t)(1u << ld);
-      }
-      c->base = (uint32_t)(loc * loc_stride + d);
-      if (++c->age >= max_age) {
+      if (age >= max_age) { /* reaches the maximum age */
         exits_t[d]++;
         cnt[loc * S + d]--;
-        count_ever(m, tl, ws->hist[slot]);
-        ev[n_gone++].slot = slot;
+        count_ever(m, tl, hist[0]);
+        ws->ev_slot[n_gone++] = slot;
       }
     }
     /* Leavers go highest slot first: the child moved from the end into a freed slot is then
      * never one still waiting to be removed. */
-    for (size_t k = n_gone; k-- > 0;) child_remove(ws, m, ev[k].slot, &n);
+    for (size_t k = n_gone; k-- > 0;) child_remove(ws, m, ws->ev_slot[k], &n);
 
     /* Phase 4: tally the stocks at the end of the step. */
     int32_t *stocks = tl->stocks + (t + 1) * S;
@@ -299,6 +297,6 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
       for (size_t j = 0; j < NLOC * S; j++)
         tl->stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
   }
-  for (size_t i = 0; i < n; i++) count_ever(m, tl, ws->hist[i]);
+  for (size_t i = 0; i < n; i++) count_ever(m, tl, ws->hist[i * HIST_WORDS(L)]);
   return FL_OK;
 }

@@ -3,6 +3,7 @@
 #define FL_SIM_H
 
 #include "internal.h"
+#include "pass.h"
 
 /* Tallies of one replication of one arm: pointers into the caller's result arrays (the
  * replication's slice), all zeroed by the caller. stocks_loc may be NULL. */
@@ -24,9 +25,10 @@ typedef struct fl_workspace fl_workspace;
 fl_workspace *fl_workspace_create(const fl_model *m);
 void fl_workspace_free(fl_workspace *ws);
 
-/* Simulates replication rep of arm with the given seed. Returns FL_ENOMEM if the population
+/* Simulates replication rep of arm with the given seed, using the given hot-pass path (the
+ * results do not depend on it). Returns FL_ENOMEM if the population
  * buffer could not grow (before the step loop starts). */
-fl_status fl_simulate(const fl_model *m, size_t arm, uint64_t seed, uint64_t rep,
+fl_status fl_simulate(const fl_model *m, size_t arm, uint64_t seed, uint64_t rep, fl_path path,
                       fl_workspace *ws, const fl_tally *tally);
 
 #endif

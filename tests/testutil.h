@@ -53,7 +53,8 @@ static inline fl_model *load_text_model(const char *text) {
   return m;
 }
 
-static inline fl_results *run_model(const fl_model *m, uint64_t seed, size_t R, int threads) {
+static inline fl_results *run_model_path(const fl_model *m, uint64_t seed, size_t R, int threads,
+                                         int scalar_only) {
   fl_run_options opt;
   fl_results *res = NULL;
   fl_error err = {0};
@@ -61,11 +62,16 @@ static inline fl_results *run_model(const fl_model *m, uint64_t seed, size_t R, 
   opt.seed = seed;
   opt.replications = R;
   opt.threads = threads;
+  opt.scalar_only = scalar_only;
   if (fl_run(m, &opt, &res, &err) != FL_OK) {
     fprintf(stderr, "run failed: %s\n", err.message);
     exit(1);
   }
   return res;
+}
+
+static inline fl_results *run_model(const fl_model *m, uint64_t seed, size_t R, int threads) {
+  return run_model_path(m, seed, R, threads, 0);
 }
 
 static inline fl_results *expect_model(const fl_model *m) {

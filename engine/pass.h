@@ -1,0 +1,36 @@
+/* The hot pass of a step: every child draws once, stays or is listed as an event, and grows one
+ * step older. Portable C and AVX-512 versions compute exactly the same thing (integer arithmetic
+ * only: the same draws, the same comparisons, the same events in the same order), selected at
+ * run time. */
+#ifndef FL_PASS_H
+#define FL_PASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fl_pass_args {
+  size_t n;                 /* children */
+  uint64_t *rng;            /* [n] pcg32 states, advanced by one step */
+  const uint32_t *base;     /* [n] loc * loc_stride + state */
+  uint16_t *age;            /* [n] incremented for every child */
+  uint16_t *tis;            /* [n] incremented for every child (movers are corrected after) */
+  const uint32_t *stay32;   /* stay thresholds of this period's rows, min(stay, 2^32 - 1) */
+  const uint32_t *age_off;  /* premultiplied age band offsets */
+  const uint32_t *dur_off;  /* premultiplied time-in-state band offsets */
+  uint64_t inc;             /* the replication's stream increment */
+  uint32_t max_age;         /* a child whose new age reaches this is an event; UINT32_MAX: none */
+  uint32_t *ev_slot;        /* out: slots of the children who are events, ascending */
+  uint32_t *ev_u;           /* out: their draws */
+} fl_pass_args;
+
+/* A child is an event when its draw u is not below its row's 32-bit stay threshold, or when it
+ * reaches the maximum age. The caller re-checks u against the exact 33-bit threshold (a row that
+ * always stays has threshold 2^32, stored here as 2^32 - 1). Returns the number of events. */
+typedef enum fl_path { FL_PATH_AUTO = 0, FL_PATH_SCALAR = 1, FL_PATH_AVX512 = 2 } fl_path;
+
+size_t fl_pass(const fl_pass_args *a, fl_path path);
+/* The fastest path this processor supports. */
+fl_path fl_pass_best(void);
+const char *fl_path_name(fl_path path);
+
+#endif
