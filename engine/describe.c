@@ -27,7 +27,6 @@ static void band(out_ctx *o, const uint32_t *edges, size_t k, double unit, const
 void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *text), void *ctx) {
   out_ctx o = {write, ctx};
   uint64_t n0 = 0;
-  double per_year = 0;
   say(&o, "Scenario: %s\n", m->name);
   say(&o, "Time: %zu steps of %g months (%g years)%s.\n", m->T, m->step_months,
       m->T * m->step_months / 12.0,
@@ -55,7 +54,6 @@ void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *t
   for (size_t g = 0; g < m->n_init; g++) n0 += m->init[g].count;
   say(&o, "Initial population: %llu children.\n", (unsigned long long)n0);
   for (size_t e = 0; e < m->n_entries; e++) {
-    per_year += m->entries[e].per_step * 12.0 / m->step_months;
     say(&o, "Entries '%s': %.1f a year (Poisson each step), aged %g to %g years.\n",
         m->entries[e].name, m->entries[e].per_step * 12.0 / m->step_months,
         m->entries[e].age_lo * m->step_months / 12.0, m->entries[e].age_hi * m->step_months / 12.0);

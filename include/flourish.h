@@ -89,6 +89,7 @@ typedef struct fl_run_options {
   size_t replications;    /* R >= 1 */
   int threads;            /* 0: the OpenMP default; results do not depend on this */
   int keep_flows;         /* nonzero: store the [R, T, S, S] flow counts */
+  int scalar_only;        /* nonzero: never use the vector (AVX-512) pass; results are identical */
   /* Called after each completed replication, from whichever thread completed it, serialised by
    * the library; done counts completed replications. May be NULL. */
   void (*progress)(void *ctx, size_t done, size_t total);
