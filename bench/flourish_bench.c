@@ -13,6 +13,9 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef struct workload {
   const char *name;
@@ -142,6 +145,11 @@ int main(int argc, char **argv) {
       double *sim = calloc(runs, sizeof *sim), *outp = calloc(runs, sizeof *outp), steps = 0;
       if (threads < 1 || !sim || !outp) return 2;
       if (reps < (size_t)threads) reps = (size_t)threads;
+#ifdef _OPENMP
+      /* The output stage's parallel regions use the same team size, so no idle worker spins
+       * on another core while the next run is timed. */
+      omp_set_num_threads(threads);
+#endif
       for (size_t k = 0; k < runs; k++) {
         fl_run_options opt;
         fl_results *res = NULL;

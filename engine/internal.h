@@ -125,6 +125,15 @@ static inline size_t fl_row_index(const fl_model *m, size_t period, size_t loc, 
   return ((((period * m->NLOC + loc) * m->NA + ab) * m->ND + db) * m->S) + state;
 }
 
+/* Division of 32-bit numbers by a run-time constant d without a divide instruction: with
+ * M = floor((2^64 - 1) / d) + 1, n / d = (M * n) >> 64 exactly for every 32-bit n (Lemire,
+ * Kaser and Kurz, "Faster remainder by direct computation", 2019). d = 1 is handled apart,
+ * where M would overflow. */
+static inline uint64_t fl_fast_div_magic(uint32_t d) { return d == 1 ? 0 : UINT64_MAX / d + 1; }
+static inline uint32_t fl_fast_div(uint32_t n, uint64_t magic) {
+  return magic ? (uint32_t)(((unsigned __int128)magic * n) >> 64) : n;
+}
+
 /* Discount factor for a step starting t steps into the run, at annual rate r. */
 double fl_discount(double rate, double step_months, size_t t);
 

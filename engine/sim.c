@@ -200,6 +200,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
   const uint8_t *state_level = m->state_level;
   const uint32_t max_age = m->max_age ? m->max_age : UINT32_MAX;
   const uint32_t loc_stride = (uint32_t)m->loc_stride;
+  const uint64_t loc_div = fl_fast_div_magic(loc_stride);
   const int tis_by_level = m->tis_by_level;
   const uint64_t *move_cum = arm->move_cum;
   const uint8_t *move_dest = arm->move_dest;
@@ -237,9 +238,15 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
     for (size_t k = 0; k < n_ev; k++) {
       const uint32_t slot = ws->ev_slot[k], u = ws->ev_u[k];
       uint16_t *hist = ws->hist + (size_t)slot * HIST_WORDS(L);
-      if (k + 8 < n_ev) __builtin_prefetch(ws->hist + (size_t)ws->ev_slot[k + 8] * HIST_WORDS(L), 1);
+      if (k + 8 < n_ev) { /* events are scattered: fetch a later event's child ahead */
+        const uint32_t ahead = ws->ev_slot[k + 8];
+        __builtin_prefetch(ws->hist + (size_t)ahead * HIST_WORDS(L), 1);
+        __builtin_prefetch(ws->base + ahead, 1);
+        __builtin_prefetch(ws->age + ahead, 0);
+        __builtin_prefetch(ws->tis + ahead, 1);
+      }
       const uint32_t b = ws->base[slot], age = ws->age[slot], tis = ws->tis[slot] - 1u;
-      const size_t loc = b / loc_stride, s = b % loc_stride;
+      const size_t loc = fl_fast_div(b, loc_div), s = b - loc * loc_stride;
       const fl_row *row = &rows[b + age_off[age - 1] + dur_off[tis]];
       size_t d = s; /* a child whose draw is below the exact threshold stays */
       if (u >= row->stay) {

@@ -193,7 +193,27 @@ static void test_probability_conversion(void) {
   fl_model_free(m);
 }
 
+/* Division by multiplication agrees with the divide instruction. */
+static void test_fast_div(void) {
+  static const uint32_t ds[] = {1, 2, 3, 5, 7, 56, 1000, 65535, 65537, 16777215, 4294967295u};
+  uint64_t x = 12345;
+  long long bad = 0;
+  for (size_t k = 0; k < sizeof ds / sizeof ds[0]; k++) {
+    const uint64_t magic = fl_fast_div_magic(ds[k]);
+    static const uint32_t edges[] = {0, 1, 2, 4294967295u, 4294967294u, 2147483648u};
+    for (size_t e = 0; e < 6; e++) bad += fl_fast_div(edges[e], magic) != edges[e] / ds[k];
+    for (int i = 0; i < 100000; i++) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      const uint32_t n = (uint32_t)(x >> 32);
+      bad += fl_fast_div(n, magic) != n / ds[k];
+      bad += fl_fast_div(n / ds[k] * ds[k], magic) != n / ds[k]; /* exact multiples */
+    }
+  }
+  CHECK_INT_EQ(bad, 0);
+}
+
 int main(void) {
+  test_fast_div();
   test_reproducible_across_threads();
   test_dundee_conservation();
   test_vector_equals_scalar("scenarios/dundee.yaml");
