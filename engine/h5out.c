@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Quantile levels of the summaries, and their dataset names. */
@@ -249,6 +250,14 @@ fl_status fl_results_write(const fl_results *res, const fl_model *m, const fl_pr
                  strerror(errno));
     free(tmp);
     return FL_EIO;
+  }
+  /* mkstemp creates the file private (0600); give it the mode a plain create would, or the
+   * mode of the file it replaces. */
+  {
+    struct stat old;
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, stat(path, &old) == 0 ? (old.st_mode & 07777) : (0666 & ~mask));
   }
   close(fd);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported through fl_error */

@@ -141,35 +141,41 @@ static fl_status compile_localities(compiler *c) {
   return FL_OK;
 }
 
-/* Quantises relative weights w[n] into cumulative thresholds out[n] on [0, 2^32], the last
- * exactly 2^32; a zero weight gives an empty interval. */
+/* Quantises relative weights w[n] (total > 0) into cumulative thresholds out[n] on [0, 2^32]:
+ * outcome k is drawn when out[k-1] <= u < out[k]. A zero weight gives an empty interval, and
+ * the last positive weight's threshold (and every later one) is exactly 2^32. */
 static void quantise_cum(const double *w, size_t n, uint64_t *out) {
   double total = 0, acc = 0;
-  for (size_t i = 0; i < n; i++) total += w[i];
+  size_t last = 0;
+  for (size_t i = 0; i < n; i++) {
+    total += w[i];
+    if (w[i] > 0) last = i;
+  }
   for (size_t i = 0; i < n; i++) {
     acc += w[i];
-    out[i] = (uint64_t)llround(fmin(acc / total, 1.0) * FL_P_ONE);
+    out[i] = i >= last ? (uint64_t)FL_P_ONE : (uint64_t)llround(fmin(acc / total, 1.0) * FL_P_ONE);
     if (i && out[i] < out[i - 1]) out[i] = out[i - 1];
   }
-  for (size_t i = n; i-- > 0 && (i == n - 1 || out[i] == out[n - 1]);) {
-    if (w[i] > 0 || i == n - 1) {
-      out[n - 1] = (uint64_t)FL_P_ONE;
-      break;
-    }
-  }
-  /* Entries after the last positive weight stay equal to 2^32, so they cannot be drawn. */
-  for (size_t i = 0; i < n; i++)
-    if (i == n - 1 || out[i] > (uint64_t)FL_P_ONE) out[i] = (uint64_t)FL_P_ONE;
 }
 
-static fl_status range_steps(compiler *c, const fl_node *map, const char *pattern, double scale,
-                             uint32_t *lo, uint32_t *hi) {
+/* Reads the range under schema pattern in map (or its default) as whole steps. key is the
+ * range's path in the document, prefix of the key in messages ("population.initial[2]"). */
+static fl_status range_steps(compiler *c, const fl_node *map, const char *pattern,
+                             const char *prefix, double scale, uint32_t *lo, uint32_t *hi) {
   double a = 0, b = 0;
-  const fl_node *n = fl_map_get(map, strrchr(pattern, '.') + 1);
+  const char *leaf = strrchr(pattern, '.') + 1;
+  const fl_node *n = fl_map_get(map, leaf);
+  char key[256];
   fl_status st;
-  fl_get_range(map, pattern, &a, &b);
-  if ((st = to_steps(c, n, pattern, a * scale, lo)) != FL_OK) return st;
-  if ((st = to_steps(c, n, pattern, b * scale, hi)) != FL_OK) return st;
+  snprintf(key, sizeof key, "%s.%s", prefix, leaf);
+  if (!fl_get_range(map, pattern, &a, &b)) { /* the default */
+    const char *def = NULL;
+    for (size_t i = 0; i < fl_schema_len; i++)
+      if (!strcmp(fl_schema[i].path, pattern)) def = fl_schema[i].def;
+    if (!def || sscanf(def, "[%lf, %lf]", &a, &b) != 2) a = b = 0;
+  }
+  if ((st = to_steps(c, n ? n : map, key, a * scale, lo)) != FL_OK) return st;
+  if ((st = to_steps(c, n ? n : map, key, b * scale, hi)) != FL_OK) return st;
   return FL_OK;
 }
 
@@ -206,14 +212,19 @@ static fl_status compile_population(compiler *c) {
     snprintf(key, sizeof key, "population.initial[%zu].state", i);
     if (s < 0) return bad(c, sn, key, "'%s' is not one of the states", sn->value);
     proto.state = (uint32_t)s;
-    if ((st = range_steps(c, gr, "population.initial[].age_years", 12.0, &proto.age_lo,
+    snprintf(key, sizeof key, "population.initial[%zu]", i);
+    if ((st = range_steps(c, gr, "population.initial[].age_years", key, 12.0, &proto.age_lo,
                           &proto.age_hi)) != FL_OK)
       return st;
-    if ((st = range_steps(c, gr, "population.initial[].time_in_state_months", 1.0, &proto.tis_lo,
-                          &proto.tis_hi)) != FL_OK)
+    if ((st = range_steps(c, gr, "population.initial[].time_in_state_months", key, 1.0,
+                          &proto.tis_lo, &proto.tis_hi)) != FL_OK)
       return st;
-    if (proto.age_hi == UINT32_MAX || proto.tis_hi == UINT32_MAX)
-      return bad(c, gr, key, "initial ages and times in state need a finite upper end");
+    if (proto.age_hi == UINT32_MAX || proto.tis_hi == UINT32_MAX) {
+      const char *leaf = proto.age_hi == UINT32_MAX ? "age_years" : "time_in_state_months";
+      snprintf(key, sizeof key, "population.initial[%zu].%s", i, leaf);
+      return bad(c, fl_map_get(gr, leaf), key,
+                 "initial ages and times in state need a finite upper end");
+    }
     if (proto.age_hi > proto.age_lo) proto.age_hi--; /* [lo, hi) in whole steps */
     if (proto.tis_hi > proto.tis_lo) proto.tis_hi--;
     if (m->max_age && proto.age_hi >= m->max_age) {
@@ -276,7 +287,8 @@ static fl_status compile_population(compiler *c) {
     es->state_cum = calloc(m->S, sizeof *es->state_cum);
     es->loc_cum = calloc(m->NLOC, sizeof *es->loc_cum);
     if (!es->name || !es->state_cum || !es->loc_cum) goto nomem;
-    if ((st = range_steps(c, def, "population.entries.*.age_years", 12.0, &es->age_lo,
+    snprintf(key, sizeof key, "population.entries.%s", name);
+    if ((st = range_steps(c, def, "population.entries.*.age_years", key, 12.0, &es->age_lo,
                           &es->age_hi)) != FL_OK)
       goto done;
     snprintf(key, sizeof key, "population.entries.%s.age_years", name);
@@ -369,13 +381,11 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
   for (size_t i = 0; i < tables->n; i++) {
     for (int k = 0; k < 3; k++) {
       uint32_t lo, hi;
-      char key[128];
-      snprintf(key, sizeof key, "transitions.tables[%zu].%s", i, strrchr(pats[k], '.') + 1);
+      char prefix[64];
+      snprintf(prefix, sizeof prefix, "transitions.tables[%zu]", i);
       if (!fl_map_get(tables->items[i], strrchr(pats[k], '.') + 1)) continue;
-      if ((st = range_steps(c, tables->items[i], pats[k], scale[k], &lo, &hi)) != FL_OK) {
-        snprintf(c->err->key, sizeof c->err->key, "%s", key);
+      if ((st = range_steps(c, tables->items[i], pats[k], prefix, scale[k], &lo, &hi)) != FL_OK)
         goto out;
-      }
       add_edge(edges[k], &n[k], lo);
       if (hi != UINT32_MAX) add_edge(edges[k], &n[k], hi);
     }
@@ -506,7 +516,7 @@ static void convert_row_probability(double *p, size_t S, size_t from, double rat
 /* Builds the compiled row for (state s) from probabilities p[S] for one locality: escalation
  * multiplier, out-migration, then quantisation. Appends moves to the arm's move arrays. */
 static fl_status emit_row(compiler *c, fl_arm *arm, size_t cell_row, size_t s, const double *p_in,
-                          double esc, const char *where) {
+                          size_t loc, double esc, const char *where) {
   fl_model *m = c->m;
   double p[FL_MAX_STATES + 1], cum = 0;
   fl_row *row = &arm->rows[cell_row];
@@ -525,11 +535,16 @@ static fl_status emit_row(compiler *c, fl_arm *arm, size_t cell_row, size_t s, c
         p[j] *= esc;
       }
     p[s] -= moved;
-    if (p[s] < -ROW_TOL)
-      return bad(c, NULL, "localities",
+    if (p[s] < -ROW_TOL) {
+      const fl_node *ln = fl_map_get(fl_map_get(c->sc->root, "localities"), m->loc_names[loc]);
+      const fl_node *en = fl_map_get(ln, "escalation_multiplier");
+      char key[128];
+      snprintf(key, sizeof key, "localities.%s.escalation_multiplier", m->loc_names[loc]);
+      return bad(c, en ? en : ln, key,
                  "the escalation multiplier %g makes the row of state '%s' %s invalid: the "
                  "probability of staying would be %.6g",
                  esc, m->state_names[s], where, p[s]);
+    }
     p[s] = fmax(p[s], 0.0);
   }
   for (size_t j = 0; j < m->S; j++) p[j] *= 1.0 - m->out_migration;
@@ -716,7 +731,7 @@ static fl_status compile_transitions(compiler *c) {
                        m->state_names[s], where, sum);
               goto done;
             }
-            if ((st = emit_row(c, arm, cell * S + s, s, row, c->loc_esc[l], where)) != FL_OK)
+            if ((st = emit_row(c, arm, cell * S + s, s, row, l, c->loc_esc[l], where)) != FL_OK)
               goto done;
             arm->stay32[cell * S + s] = (uint32_t)(arm->rows[cell * S + s].stay < UINT32_MAX
                                                        ? arm->rows[cell * S + s].stay

@@ -10,6 +10,8 @@
 typedef struct builder {
   yaml_parser_t parser;
   const char *file;
+  const char *text;
+  size_t len;
   fl_error *err;
 } builder;
 
@@ -53,17 +55,46 @@ static fl_status parse_error(builder *b) {
   const yaml_parser_t *p = &b->parser;
   const yaml_mark_t *m = p->problem ? &p->problem_mark : &p->context_mark;
   const char *what = p->problem ? p->problem : "unreadable input";
+  int line = (int)m->line + 1, col = (int)m->column + 1;
+  if (p->error == YAML_READER_ERROR) {
+    /* Reader errors (bad encoding, control characters) carry only a byte offset. */
+    size_t off = p->problem_offset < b->len ? p->problem_offset : b->len;
+    line = 1;
+    col = 1;
+    for (size_t i = 0; i < off; i++) {
+      if (b->text[i] == '\n') {
+        line++;
+        col = 1;
+      } else if (((unsigned char)b->text[i] & 0xC0) != 0x80) {
+        col++;
+      }
+    }
+    fl_error_set(b->err, FL_EPARSE, b->file, line, col, NULL,
+                 "the file is not valid UTF-8 text: %s (byte value %d)", what, p->problem_value);
+    return FL_EPARSE;
+  }
   if (p->context)
-    fl_error_set(b->err, FL_EPARSE, b->file, (int)m->line + 1, (int)m->column + 1, NULL,
-                 "YAML syntax error: %s %s", what, p->context);
+    fl_error_set(b->err, FL_EPARSE, b->file, line, col, NULL, "YAML syntax error: %s %s", what,
+                 p->context);
   else
-    fl_error_set(b->err, FL_EPARSE, b->file, (int)m->line + 1, (int)m->column + 1, NULL,
-                 "YAML syntax error: %s", what);
+    fl_error_set(b->err, FL_EPARSE, b->file, line, col, NULL, "YAML syntax error: %s", what);
   return FL_EPARSE;
 }
 
-/* Reads the node whose first event is ev (already taken from the parser). */
-static fl_status build_node(builder *b, yaml_event_t *ev, fl_node **out, int depth) {
+/* Key paths are for messages: a path longer than the buffer is cut short. */
+static void path_join(char *dst, size_t size, const char *base, const char *leaf) {
+  if (snprintf(dst, size, "%s%s%s", base, *base && *leaf ? "." : "", leaf) >= (int)size)
+    dst[size - 1] = '\0';
+}
+
+static void path_index(char *dst, size_t size, const char *base, size_t i) {
+  if (snprintf(dst, size, "%s[%zu]", base, i) >= (int)size) dst[size - 1] = '\0';
+}
+
+/* Reads the node whose first event is ev (already taken from the parser). path is the node's
+ * key path ("states.universal.qol", "population.initial[2]"), for messages. */
+static fl_status build_node(builder *b, yaml_event_t *ev, fl_node **out, int depth,
+                            const char *path) {
   fl_status st = FL_OK;
   *out = NULL;
   if (depth > 64) {
@@ -118,7 +149,14 @@ static fl_status build_node(builder *b, yaml_event_t *ev, fl_node **out, int dep
         yaml_event_delete(&child_ev);
         break;
       }
-      st = build_node(b, &child_ev, &child, depth + 1);
+      char child_path[256];
+      if (!is_map)
+        path_index(child_path, sizeof child_path, path, count);
+      else if (count % 2)
+        path_join(child_path, sizeof child_path, path, n->items[count - 1]->value);
+      else
+        path_join(child_path, sizeof child_path, path, "");
+      st = build_node(b, &child_ev, &child, depth + 1, child_path);
       yaml_event_delete(&child_ev);
       if (st == FL_OK) st = push_item(n, child, count, &cap, b->err);
       if (st != FL_OK) {
@@ -140,7 +178,9 @@ static fl_status build_node(builder *b, yaml_event_t *ev, fl_node **out, int dep
         }
         for (size_t i = 0; i + 1 < count; i += 2) {
           if (strcmp(n->items[i]->value, key->value) == 0) {
-            fl_error_set(b->err, FL_EPARSE, b->file, key->line, key->col, key->value,
+            char key_path[256];
+            path_join(key_path, sizeof key_path, path, key->value);
+            fl_error_set(b->err, FL_EPARSE, b->file, key->line, key->col, key_path,
                          "duplicate key (first given at line %d)", n->items[i]->line);
                         fl_yaml_free(n);
             return FL_EPARSE;
@@ -168,7 +208,7 @@ oom:
 
 fl_status fl_yaml_parse(const char *file, const char *text, size_t len, fl_node **out,
                         fl_error *err) {
-  builder b = {.file = file, .err = err};
+  builder b = {.file = file, .text = text, .len = len, .err = err};
   fl_node *root = NULL;
   fl_status st = FL_OK;
   int docs = 0;
@@ -199,7 +239,7 @@ fl_status fl_yaml_parse(const char *file, const char *text, size_t len, fl_node 
     }
     if (type == YAML_SCALAR_EVENT || type == YAML_SEQUENCE_START_EVENT ||
         type == YAML_MAPPING_START_EVENT || type == YAML_ALIAS_EVENT) {
-      st = build_node(&b, &ev, &root, 0);
+      st = build_node(&b, &ev, &root, 0, "");
     }
     yaml_event_delete(&ev);
     if (st != FL_OK) break;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,12 +138,20 @@ static char *join_args(int argc, char **argv) {
   return s;
 }
 
-/* The output's directory must exist and be writable before any work starts. */
+/* The output's directory must exist and be writable, and the output must not be a directory,
+ * before any work starts. */
 static int check_output(const char *cmd, const char *out) {
   char *copy = strdup(out);
   const char *dir;
+  struct stat st;
   int ok;
   if (!copy) return 1;
+  if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "%s %s: %s: is a directory; give the path of a file to write\n", prog, cmd,
+            out);
+    free(copy);
+    return 2;
+  }
   dir = dirname(copy);
   ok = access(dir, W_OK) == 0;
   if (!ok) {
