@@ -17,6 +17,7 @@ typedef struct fl_pass_args {
   const uint32_t *stay32;   /* stay thresholds of this period's rows, min(stay, 2^32 - 1) */
   const uint32_t *age_off;  /* premultiplied age band offsets */
   const uint32_t *dur_off;  /* premultiplied time-in-state band offsets */
+  int banded;               /* zero when every age_off and dur_off entry is 0 (one band each) */
   uint64_t inc;             /* the replication's stream increment */
   uint32_t max_age;         /* a child whose new age reaches this is an event; UINT32_MAX: none */
   uint32_t *ev_slot;        /* out: slots of the children who are events, ascending */

@@ -113,8 +113,8 @@ static inline uint32_t draw_cum(fl_rng *r, const uint64_t *cum) {
 }
 
 /* Places a new child in slot i; its stream r has already given its attributes. */
-static void child_create(fl_workspace *ws, const fl_model *m, size_t i, const fl_rng *r,
-                         uint32_t state, uint32_t loc, uint32_t age, uint32_t tis,
+static void child_create(fl_workspace *ws, const fl_model *m, const fl_tally *tl, size_t i,
+                         const fl_rng *r, uint32_t state, uint32_t loc, uint32_t age, uint32_t tis,
                          uint16_t flags) {
   ws->rng[i] = r->state;
   ws->base[i] = (uint32_t)(loc * m->loc_stride + state);
@@ -122,13 +122,9 @@ static void child_create(fl_workspace *ws, const fl_model *m, size_t i, const fl
   ws->tis[i] = (uint16_t)tis;
   uint16_t *h = ws->hist + i * HIST_WORDS(m->L);
   h[0] = (uint16_t)(flags | (1u << m->state_level[state]));
+  tl->ever[m->state_level[state]]++; /* children are counted on first entering a level */
   for (size_t l = 0; l < m->L; l++) h[1 + l] = LEFT_NEVER;
   ws->cnt[loc * m->S + state]++;
-}
-
-/* Counts the levels a child leaving the population (or present at the end) has reached. */
-static inline void count_ever(const fl_model *m, const fl_tally *tl, uint16_t hist) {
-  for (size_t l = 0; l < m->L; l++) tl->ever[l] += (hist >> l) & 1u;
 }
 
 /* Removes the child in slot i by moving the last child into it. */
@@ -186,7 +182,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
       fl_rng_init_keyed(&r, &key, next_id++);
       age = draw_range(&r, gr->age_lo, gr->age_hi);
       tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
-      child_create(ws, m, n, &r, gr->state, gr->loc, age, tis, 0);
+      child_create(ws, m, tl, n, &r, gr->state, gr->loc, age, tis, 0);
     }
   }
   for (size_t s = 0; s < S; s++)
@@ -220,7 +216,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
         age = draw_range(&r, es->age_lo, es->age_hi);
         state = draw_cum(&r, es->state_cum);
         loc = draw_cum(&r, es->loc_cum);
-        child_create(ws, m, n, &r, state, loc, age, 0, SPELL_OBSERVED);
+        child_create(ws, m, tl, n, &r, state, loc, age, 0, SPELL_OBSERVED);
         tl->entries[t * S + state]++;
       }
     }
@@ -231,7 +227,8 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
      * age come back as events, handled here. */
     const fl_pass_args pa = {.n = n, .rng = ws->rng, .base = ws->base, .age = ws->age,
                              .tis = ws->tis, .stay32 = arm->stay32 + period_row0,
-                             .age_off = age_off, .dur_off = dur_off, .inc = inc,
+                             .age_off = age_off, .dur_off = dur_off,
+                             .banded = m->NA > 1 || m->ND > 1, .inc = inc,
                              .max_age = max_age, .ev_slot = ws->ev_slot, .ev_u = ws->ev_u};
     const size_t n_ev = fl_pass(&pa, path);
     size_t n_gone = 0;
@@ -257,7 +254,6 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
       if (d == FL_DEST_EXIT) { /* leaves the area */
         exits_t[s]++;
         cnt[loc * S + s]--;
-        count_ever(m, tl, hist[0]);
         ws->ev_slot[n_gone++] = slot;
         continue;
       }
@@ -278,14 +274,16 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
           if (left[ld] != LEFT_NEVER && t - left[ld] <= reentry_window)
             tl->reentries[t * L + ld]++;
           if (ld >= ls + 2) tl->skips[t]++;
-          hist[0] |= (uint16_t)(1u << ld);
+          if (!(hist[0] & (1u << ld))) { /* first time in this level */
+            hist[0] |= (uint16_t)(1u << ld);
+            tl->ever[ld]++;
+          }
         }
         ws->base[slot] = (uint32_t)(loc * loc_stride + d);
       }
       if (age >= max_age) { /* reaches the maximum age */
         exits_t[d]++;
         cnt[loc * S + d]--;
-        count_ever(m, tl, hist[0]);
         ws->ev_slot[n_gone++] = slot;
       }
     }
@@ -304,6 +302,5 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
       for (size_t j = 0; j < NLOC * S; j++)
         tl->stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
   }
-  for (size_t i = 0; i < n; i++) count_ever(m, tl, ws->hist[i * HIST_WORDS(L)]);
   return FL_OK;
 }

@@ -110,6 +110,18 @@ static void test_zero_and_absorbing(void) {
   CHECK_INT_EQ(backwards, 0);
   CHECK_INT_EQ(from_dead, 0);
   CHECK(forwards > 0);
+  /* Journey tallies: everyone starts in A; nobody leaves dead, so the children ever dead are the
+   * dead at the end; a child reaches C only through B or straight from A, and the moves into
+   * C (one per child, the model only progresses) are the children ever in C. */
+  const fl_array *ever = array_of(res, "spells/ever_in_level"), *st = array_of(res, "stocks");
+  for (size_t r = 0; r < res->R; r++) {
+    double into_c = 0;
+    for (size_t t = 0; t < T; t++)
+      into_c += value_at(fl, ((r * T + t) * S + 0) * S + 2) + value_at(fl, ((r * T + t) * S + 1) * S + 2);
+    CHECK_INT_EQ(value_at(ever, r * 4 + 0), 1000);
+    CHECK_INT_EQ(value_at(ever, r * 4 + 3), value_at(st, (r * (T + 1) + T) * S + 3));
+    CHECK_INT_EQ(value_at(ever, r * 4 + 2), into_c);
+  }
   check_conservation(m, res);
   fl_results_free(res);
   fl_model_free(m);
