@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -234,7 +235,7 @@ out:
 
 fl_status fl_results_write(const fl_results *res, const fl_model *m, const fl_provenance *prov,
                            const char *path, fl_error *err) {
-  char *tmp = malloc(strlen(path) + 16);
+  char *tmp = malloc(strlen(path) + 48);
   writer w = {.file = -1, .lcpl = -1, .err = err, .path = path};
   fl_status st = FL_OK;
   hid_t fcpl = -1, fapl = -1;
@@ -243,21 +244,25 @@ fl_status fl_results_write(const fl_results *res, const fl_model *m, const fl_pr
     fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
     return FL_ENOMEM;
   }
-  sprintf(tmp, "%s.tmp.XXXXXX", path);
-  fd = mkstemp(tmp);
+  /* A new name beside the target, created exclusively with mode 0666 so the umask applies as
+   * for any new file (or with the mode of the file it will replace). */
+  {
+    static unsigned counter;
+    struct stat old;
+    const mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 0777) : 0666;
+    fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+      sprintf(tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+      fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
+      if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd >= 0 && stat(path, &old) == 0) fchmod(fd, old.st_mode & 0777);
+  }
   if (fd < 0) {
     fl_error_set(err, FL_EIO, path, 0, 0, NULL, "cannot create a file beside the output: %s",
                  strerror(errno));
     free(tmp);
     return FL_EIO;
-  }
-  /* mkstemp creates the file private (0600); give it the mode a plain create would, or the
-   * mode of the file it replaces. */
-  {
-    struct stat old;
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, stat(path, &old) == 0 ? (old.st_mode & 07777) : (0666 & ~mask));
   }
   close(fd);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported through fl_error */

@@ -428,7 +428,13 @@ void fl_schema_print(int markdown, void (*write)(void *ctx, const char *text), v
       fmt_num(hi, sizeof hi, k->max);
       snprintf(range, sizeof range, " in [%s, %s]", lo, hi);
     } else if (k->type == FL_TY_ENUM) {
-      snprintf(range, sizeof range, ": %s", k->choices);
+      /* In a Markdown table a bare | would start a new column. */
+      size_t used = (size_t)snprintf(range, sizeof range, ": ");
+      for (const char *p = k->choices; *p && used + 3 < sizeof range; p++) {
+        if (*p == '|' && markdown) range[used++] = '\\';
+        range[used++] = *p;
+      }
+      range[used] = '\0';
     }
     if (markdown)
       snprintf(line, sizeof line, "| `%s` | %s%s | %s | %s | %s | %s |\n", k->path,

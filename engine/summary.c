@@ -139,35 +139,36 @@ static fl_status summarise_arm(reader *rd, out_buf *o, const char *arm, int csv,
   }
   if (csv) {
     /* One row per (year, measure): arm,year,measure,mean,q05,q95. */
-    for (size_t y = 0; y * per_year <= T; y++) {
-      size_t t = y * per_year;
+    for (size_t y = 0, t = 0, t0 = 0; y == 0 || t0 < T; y++, t0 = t, t = y * per_year < T ? y * per_year : T) {
+      double year = (double)t * step_months / 12.0;
       for (size_t l = 0; l < L; l++) {
         double mean, lo, hi;
         for (size_t r = 0; r < R; r++) v[r] = lvl[(r * (T + 1) + t) * L + l];
         stats(v, R, &mean, &lo, &hi);
-        outf(o, "%s,%zu,children_%s,%.6g,%.6g,%.6g\n", arm, y, levels[l], mean, lo, hi);
+        outf(o, "%s,%g,children_%s,%.6g,%.6g,%.6g\n", arm, year, levels[l], mean, lo, hi);
       }
       if (y == 0) continue;
       for (size_t b = 0; b <= B; b++) {
         double mean, lo, hi;
         for (size_t r = 0; r < R; r++) {
           v[r] = 0;
-          for (size_t k = t - per_year; k < t; k++)
+          for (size_t k = t0; k < t; k++)
             for (size_t bb = 0; bb < B; bb++)
               if (b == B || bb == b) v[r] += cost[(r * T + k) * B + bb];
         }
         stats(v, R, &mean, &lo, &hi);
-        outf(o, "%s,%zu,cost_%s,%.10g,%.10g,%.10g\n", arm, y, b == B ? "total" : holders[b],
+        outf(o, "%s,%g,cost_%s,%.10g,%.10g,%.10g\n", arm, year, b == B ? "total" : holders[b],
              mean, lo, hi);
       }
       {
         double mean, lo, hi;
         for (size_t r = 0; r < R; r++) {
           v[r] = 0;
-          for (size_t k = t - per_year; k < t; k++) v[r] += qol[r * T + k] * step_months / 12.0;
+          for (size_t k = t0; k < t; k++) v[r] += qol[r * T + k] * step_months / 12.0;
         }
         stats(v, R, &mean, &lo, &hi);
-        outf(o, "%s,%zu,quality_adjusted_child_years,%.10g,%.10g,%.10g\n", arm, y, mean, lo, hi);
+        outf(o, "%s,%g,quality_adjusted_child_years,%.10g,%.10g,%.10g\n", arm, year, mean, lo,
+             hi);
       }
     }
     goto out;
@@ -176,9 +177,8 @@ static fl_status summarise_arm(reader *rd, out_buf *o, const char *arm, int csv,
   outf(o, "%5s", "year");
   for (size_t l = 0; l < L; l++) outf(o, "  %24.24s", levels[l]);
   outf(o, "  %14s  %12s\n", "cost in year", "QALYs in year");
-  for (size_t y = 0; y * per_year <= T; y++) {
-    size_t t = y * per_year;
-    outf(o, "%5zu", y);
+  for (size_t y = 0, t = 0, t0 = 0; y == 0 || t0 < T; y++, t0 = t, t = y * per_year < T ? y * per_year : T) {
+    outf(o, "%5g", (double)t * step_months / 12.0);
     for (size_t l = 0; l < L; l++) {
       double mean, lo, hi;
       char cellbuf[64];
@@ -191,7 +191,7 @@ static fl_status summarise_arm(reader *rd, out_buf *o, const char *arm, int csv,
     if (y > 0) {
       double c = 0, q = 0;
       for (size_t r = 0; r < R; r++)
-        for (size_t k = t - per_year; k < t; k++) {
+        for (size_t k = t0; k < t; k++) {
           for (size_t b = 0; b < B; b++) c += cost[(r * T + k) * B + b];
           q += qol[r * T + k] * step_months / 12.0;
         }

@@ -23,9 +23,10 @@ typedef struct cmp_stats {
 static double bonferroni_z(size_t m) { return gsl_cdf_ugaussian_Qinv(0.001 / (2.0 * (double)m)); }
 
 /* Compares the MC array name (leading dimension R) with the expectation array of the same name.
- * is_count: the array counts children or events (else it holds costs or QoL sums). Failures are added to cs. */
+ * is_count: the array counts children or events; otherwise it holds costs or QoL sums, which
+ * one child changes by at most unit. Failures are added to cs. */
 static void compare(const fl_results *mc, const fl_results *ex, const char *name, double z,
-                    size_t m_total, int is_count, cmp_stats *cs, int verbose) {
+                    size_t m_total, int is_count, double unit, cmp_stats *cs, int verbose) {
   const fl_array *a = array_of(mc, name), *e = array_of(ex, name);
   const size_t R = mc->R, cells = fl_array_count(a) / R;
   if (cells != fl_array_count(e)) {
@@ -59,7 +60,11 @@ static void compare(const fl_results *mc, const fl_results *ex, const char *name
       continue;
     }
     if (sd > 0) tol = z * sd / sqrt((double)R);
-    else tol = 1e-9 * fmax(1.0, fabs(mean)); /* a deterministic cell must match exactly */
+    else if (is_count)
+      tol = 1e-9 * fmax(1.0, fabs(mean)); /* a count that never varies is deterministic */
+    else /* a cost or QoL sum that never varied: events seen in no replication, each worth at
+            most unit, are rarer than ln(2m / alpha) / R at the test's error rate */
+      tol = unit * log(2.0 * (double)m_total / 0.001) / (double)R;
     tol += 1e-9 * fmax(1.0, fabs(mean)); /* floating-point summation */
     cs->cells++;
     if (sd > 0 && diff / (sd / sqrt((double)R)) > cs->worst_z) {
@@ -91,8 +96,15 @@ static cmp_stats mc_vs_expect(const fl_model *mc_model, const fl_model *ex_model
   for (size_t i = 0; i < 4; i++) m_total += fl_array_count(array_of(ex, value_arrays[i]));
   double z = bonferroni_z(m_total);
   if (z < 4) z = 4;
-  for (size_t i = 0; i < 5; i++) compare(mc, ex, count_arrays[i], z, m_total, 1, &cs, verbose);
-  for (size_t i = 0; i < 4; i++) compare(mc, ex, value_arrays[i], z, m_total, 0, &cs, verbose);
+  double max_cost = 0, max_qol = 0;
+  for (size_t s = 0; s < mc_model->S; s++) {
+    max_qol = fmax(max_qol, mc_model->qol[s]);
+    for (size_t b = 0; b < mc_model->B; b++) max_cost = fmax(max_cost, mc_model->cost[s * mc_model->B + b]);
+  }
+  for (size_t i = 0; i < 5; i++)
+    compare(mc, ex, count_arrays[i], z, m_total, 1, 1.0, &cs, verbose);
+  for (size_t i = 0; i < 4; i++)
+    compare(mc, ex, value_arrays[i], z, m_total, 0, i < 2 ? max_cost : max_qol, &cs, verbose);
   if (verbose)
     printf("  %zu cells, z = %.2f, largest |mean - expected| / mcse = %.2f, failures %zu\n",
            cs.cells, z, cs.worst_z, cs.failures);
