@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Sets Flourish up and runs the shipped default scenario (Dundee, ten years, monthly steps).
+#
+#   sudo bash scripts/run-default.sh
+#
+# Environment (all optional):
+#   FLOURISH_REPLICATIONS  number of replications (default: 1000)
+#   FLOURISH_SEED          master seed (default: 20250401)
+#   FLOURISH_OUTPUT        output file (default: out/dundee.h5)
+#   FLOURISH_SCENARIO      scenario file (default: scenarios/dundee.yaml)
+#   FLOURISH_THREADS       OpenMP threads (default: all cores; results do not depend on it)
+# and those of scripts/setup.sh (FLOURISH_BUILD_DIR, FLOURISH_WERROR, ...).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+bash scripts/setup.sh
+
+build=${FLOURISH_BUILD_DIR:-build}
+reps=${FLOURISH_REPLICATIONS:-1000}
+seed=${FLOURISH_SEED:-20250401}
+out=${FLOURISH_OUTPUT:-out/dundee.h5}
+scenario=${FLOURISH_SCENARIO:-scenarios/dundee.yaml}
+threads=()
+[ -n "${FLOURISH_THREADS:-}" ] && threads=(--threads "$FLOURISH_THREADS")
+
+outdir=$(dirname "$out")
+mkdir -p "$outdir"
+case "$out" in
+  /*) where=$out ;;
+  *) where=$root/$out ;;
+esac
+
+echo "== Running $scenario: $reps replications, seed $seed"
+"$build/flourish" run "$scenario" -o "$out" --replications "$reps" --seed "$seed" "${threads[@]}"
+
+# Under sudo, the results belong to the user who asked for them.
+if [ "$(id -u)" -eq 0 ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+  chown "$SUDO_USER:$(id -gn "$SUDO_USER")" "$out"
+  [ "$outdir" = out ] && chown "$SUDO_USER:$(id -gn "$SUDO_USER")" "$outdir"
+fi
+
+echo
+echo "== Summary"
+"$build/flourish" summary "$out"
+
+cat <<EOF
+
+== Done
+Results: $where
+  (HDF5: the layout is in README.md, "The output"; reading it from Python and R in
+  "Reading the output")
+This table again, or as CSV for a spreadsheet:
+  $build/flourish summary $out [--csv]
+Every dataset in the file:
+  h5ls -r $out
+EOF

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Sets Flourish up, builds it and runs its tests.
+#
+#   bash scripts/test.sh [--sanitize] [--valgrind] [--tsan] [--all] [CTEST ARGS...]
+#
+#   (no option)   build into build/ (Release) and run every test under ctest
+#   --sanitize    also build build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer, Debug)
+#                 and run every test there, with the statistical runs shortened
+#   --valgrind    also run test_engine, test_rng and a small `flourish run` under valgrind
+#   --tsan        also build build-tsan/ with clang (ThreadSanitizer, clang's libomp) and run
+#                 test_engine, which runs replications on several threads
+#   --all         all of the above (what CI runs)
+#
+# Other arguments go to ctest (e.g. -R test_stat, -V). Every stage runs even if an earlier one
+# failed; the exit status is 1 if any failed. Environment: those of scripts/setup.sh
+# (FLOURISH_BUILD_DIR, FLOURISH_WERROR, FLOURISH_JOBS), and FLOURISH_STAT_SCALE for the
+# sanitizer stage (default 0.25).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+sanitize=0 valgrind=0 tsan=0
+ctest_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sanitize) sanitize=1 ;;
+    --valgrind) valgrind=1 ;;
+    --tsan) tsan=1 ;;
+    --all) sanitize=1 valgrind=1 tsan=1 ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      exit 0
+      ;;
+    --) shift; ctest_args+=("$@"); break ;;
+    *) ctest_args+=("$1") ;;
+  esac
+  shift
+done
+
+build=${FLOURISH_BUILD_DIR:-build}
+werror=OFF
+case "${FLOURISH_WERROR:-}" in
+  1 | ON | on | On | TRUE | true | YES | yes) werror=ON ;;
+esac
+jobs=${FLOURISH_JOBS:-$(nproc 2>/dev/null || echo 2)}
+export FLOURISH_SOURCE_DIR=$root
+failed=()
+
+section() { printf '\n======== %s ========\n' "$*"; }
+
+# Installs missing packages and builds the Release build.
+section "setup and build ($build)"
+if ! bash scripts/setup.sh; then
+  section "result"
+  echo "FAILED: setup and build"
+  exit 1
+fi
+
+stage_tests() {
+  section "tests ($build)"
+  ctest --test-dir "$build" --output-on-failure "${ctest_args[@]}"
+}
+
+stage_sanitize() {
+  local dir=$build-asan
+  section "AddressSanitizer + UndefinedBehaviorSanitizer ($dir)"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DFLOURISH_SANITIZE=ON \
+    -DFLOURISH_WERROR="$werror" &&
+    cmake --build "$dir" -j "$jobs" &&
+    FLOURISH_STAT_SCALE=${FLOURISH_STAT_SCALE:-0.25} \
+      ASAN_OPTIONS=detect_leaks=1 \
+      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir "$dir" --output-on-failure "${ctest_args[@]}"
+}
+
+stage_valgrind() {
+  # libgomp keeps its thread stacks until exit, which valgrind reports as "possibly lost": only
+  # definite leaks and memory errors count.
+  local vg=(valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
+            --show-leak-kinds=definite)
+  local tmp rc=0
+  section "valgrind ($build)"
+  tmp=$(mktemp -d)
+  for t in test_engine test_rng; do
+    echo "-- $t"
+    "${vg[@]}" "$build/tests/$t" || rc=1
+  done
+  echo "-- flourish run scenarios/examples/semi_markov.yaml -r 4 -t 2"
+  "${vg[@]}" "$build/flourish" run scenarios/examples/semi_markov.yaml -o "$tmp/x.h5" -r 4 -t 2 \
+    -q || rc=1
+  rm -rf "$tmp"
+  return $rc
+}
+
+stage_tsan() {
+  local dir=$build-tsan
+  section "ThreadSanitizer ($dir, clang)"
+  # clang with its own libomp: CMake's FindOpenMP picks -fopenmp=libomp for clang.
+  CC=clang cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFLOURISH_TSAN=ON -DFLOURISH_WERROR="$werror" &&
+    cmake --build "$dir" -j "$jobs" --target test_engine || return 1
+  # libomp itself is not instrumented: ignore_noninstrumented_modules keeps its internal locking
+  # from being reported, and Archer (LLVM's OpenMP tool for TSan) tells TSan about OpenMP's
+  # barriers and critical sections. Races in Flourish's own code are still reported.
+  local archer
+  archer=$(dirname "$(readlink -f "$(command -v clang)")")/../lib/libarcher.so
+  [ -f "$archer" ] || archer=
+  OMP_TOOL_LIBRARIES=$archer TSAN_OPTIONS=halt_on_error=1:ignore_noninstrumented_modules=1 \
+    ctest --test-dir "$dir" -R '^test_engine$' --output-on-failure
+}
+
+run_stage() {
+  local name=$1
+  shift
+  if ! "$@"; then
+    failed+=("$name")
+    echo "** $name FAILED" >&2
+  fi
+}
+
+run_stage tests stage_tests
+[ $sanitize = 1 ] && run_stage sanitize stage_sanitize
+[ $valgrind = 1 ] && run_stage valgrind stage_valgrind
+[ $tsan = 1 ] && run_stage tsan stage_tsan
+
+section "result"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all passed"
