@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <gsl/gsl_sort.h>
-#include <gsl/gsl_statistics_double.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +15,7 @@
 #include <unistd.h>
 
 /* Quantile levels of the summaries, and their dataset names. */
-static const double qlev[] = {0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975};
+static const double qlev[FL_N_QUANTILES] = {0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975};
 static const char *const qname[] = {"q025", "q05", "q25", "q50", "q75", "q95", "q975"};
 #define NQ (sizeof qlev / sizeof qlev[0])
 
@@ -106,7 +105,7 @@ static fl_status write_array(writer *w, const char *path, fl_dtype type, int ran
   if (rank > 0 && !empty) {
     H5Pset_chunk(dcpl, rank, chunk);
     H5Pset_shuffle(dcpl);
-    H5Pset_deflate(dcpl, 4);
+    H5Pset_deflate(dcpl, 1);
   }
   d = H5Dcreate2(w->file, path, ft, sp, w->lcpl, dcpl, H5P_DEFAULT);
   rc = d < 0 ? -1 : empty ? 0 : H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
@@ -122,11 +121,63 @@ static fl_status write_array(writer *w, const char *path, fl_dtype type, int ran
   return st;
 }
 
+/* Quantile p of n sorted values by linear interpolation between order statistics (R's type 7),
+ * given the two order statistics around h = (n - 1) p. */
+static double type7(double lo_val, double hi_val, double h) {
+  return lo_val + (h - floor(h)) * (hi_val - lo_val);
+}
+
+/* Summary of the R values v of one cell into out[k * cells + c]: mean, sd, mcse, quantiles.
+ * Whole-number cells whose range is small (most counts) get their order statistics from a
+ * histogram in O(R); the rest are sorted. hist has hist_len entries of scratch. */
+void fl_summarise_cell(double *v, size_t R, int whole, uint32_t *hist, size_t hist_len,
+                       double *out, size_t cells, size_t c) {
+  double sum = 0, ss = 0, mn = v[0], mx = v[0];
+  for (size_t r = 0; r < R; r++) {
+    sum += v[r];
+    mn = fmin(mn, v[r]);
+    mx = fmax(mx, v[r]);
+  }
+  const double mean = sum / (double)R;
+  for (size_t r = 0; r < R; r++) ss += (v[r] - mean) * (v[r] - mean);
+  const double sd = R > 1 ? sqrt(ss / (double)(R - 1)) : 0.0;
+  out[0 * cells + c] = mean;
+  out[1 * cells + c] = sd;
+  out[2 * cells + c] = sd / sqrt((double)R);
+  if (whole && mx - mn < (double)hist_len) {
+    const size_t range = (size_t)(mx - mn) + 1;
+    memset(hist, 0, range * sizeof *hist);
+    for (size_t r = 0; r < R; r++) hist[(size_t)(v[r] - mn)]++;
+    /* Walk the cumulative counts once for the ascending quantiles: order statistic k (0-based)
+     * is the first value whose cumulative count exceeds k. */
+    size_t value = 0, below = hist[0];
+    for (size_t q = 0; q < NQ; q++) {
+      const double h = (double)(R - 1) * qlev[q];
+      const size_t k = (size_t)floor(h), k1 = k + 1 < R ? k + 1 : k;
+      while (below <= k) below += hist[++value];
+      const double lo_val = mn + (double)value;
+      size_t v1 = value, b1 = below;
+      while (b1 <= k1) b1 += hist[++v1];
+      out[(3 + q) * cells + c] = type7(lo_val, mn + (double)v1, h);
+    }
+    return;
+  }
+  gsl_sort(v, 1, R);
+  for (size_t q = 0; q < NQ; q++) {
+    const double h = (double)(R - 1) * qlev[q];
+    const size_t k = (size_t)floor(h), k1 = k + 1 < R ? k + 1 : k;
+    out[(3 + q) * cells + c] = type7(v[k], v[k1], h);
+  }
+}
+
 /* Summaries over the replication (first) dimension of a: mean, sd, Monte Carlo standard error
- * and quantiles (linear interpolation between order statistics, R's type 7). */
+ * and quantiles. Cells are handled in blocks of CELL_BLOCK, copied out replication by
+ * replication, so the strided reads touch each cache line once. */
+#define CELL_BLOCK 16
 static fl_status write_summary(writer *w, const char *arm, const fl_array *a) {
   const size_t R = a->dims[0], cells = fl_array_count(a) / (R ? R : 1);
-  const size_t nstat = 3 + NQ;
+  const size_t nstat = 3 + NQ, hist_len = 2 * R + 64;
+  const size_t blocks = (cells + CELL_BLOCK - 1) / CELL_BLOCK;
   double *out = fl_malloc_array(nstat * cells, sizeof *out);
   int fail = !out;
   char path[512];
@@ -134,28 +185,27 @@ static fl_status write_summary(writer *w, const char *arm, const fl_array *a) {
   if (!fail) {
 #pragma omp parallel
     {
-      double *buf = fl_malloc_array(R, sizeof *buf);
-      if (!buf) {
+      double *buf = fl_malloc_array(R * CELL_BLOCK, sizeof *buf);
+      uint32_t *hist = fl_malloc_array(hist_len, sizeof *hist);
+      if (!buf || !hist) {
 #pragma omp atomic write
         fail = 1;
       }
-#pragma omp for schedule(static)
-      for (long long ci = 0; ci < (long long)cells; ci++) {
-        size_t c = (size_t)ci;
-        if (!buf) continue;
+#pragma omp for schedule(dynamic, 4)
+      for (long long bi = 0; bi < (long long)blocks; bi++) {
+        const size_t c0 = (size_t)bi * CELL_BLOCK;
+        const size_t nc = cells - c0 < CELL_BLOCK ? cells - c0 : CELL_BLOCK;
+        if (!buf || !hist) continue;
         for (size_t r = 0; r < R; r++)
-          buf[r] = a->type == FL_I32 ? (double)((const int32_t *)a->data)[r * cells + c]
-                                     : ((const double *)a->data)[r * cells + c];
-        double mean = gsl_stats_mean(buf, 1, R);
-        double sd = R > 1 ? gsl_stats_sd_m(buf, 1, R, mean) : 0.0;
-        out[0 * cells + c] = mean;
-        out[1 * cells + c] = sd;
-        out[2 * cells + c] = sd / sqrt((double)R);
-        gsl_sort(buf, 1, R);
-        for (size_t q = 0; q < NQ; q++)
-          out[(3 + q) * cells + c] = gsl_stats_quantile_from_sorted_data(buf, 1, R, qlev[q]);
+          for (size_t j = 0; j < nc; j++)
+            buf[j * R + r] = a->type == FL_I32
+                                 ? (double)((const int32_t *)a->data)[r * cells + c0 + j]
+                                 : ((const double *)a->data)[r * cells + c0 + j];
+        for (size_t j = 0; j < nc; j++)
+          fl_summarise_cell(buf + j * R, R, a->type == FL_I32, hist, hist_len, out, cells, c0 + j);
       }
       free(buf);
+      free(hist);
     }
   }
   if (fail) {

@@ -5,6 +5,9 @@
 
 #include "pass.h"
 
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+
 #include <string.h>
 
 /* stocks[t+1] = stocks[t] + entries[t] + inflows[t] - outflows[t] - exits[t], per state. */
@@ -224,7 +227,36 @@ static void test_fast_div(void) {
   CHECK_INT_EQ(bad, 0);
 }
 
+/* Quantiles by counting equal quantiles by sorting (GSL), for whole numbers of several ranges
+ * and for values that are not whole. */
+static void test_summary_quantiles(void) {
+  static const double lev[FL_N_QUANTILES] = {0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975};
+  static const size_t Rs[] = {1, 2, 3, 10, 37, 1000};
+  uint64_t x = 99;
+  for (size_t k = 0; k < sizeof Rs / sizeof Rs[0]; k++)
+    for (int kind = 0; kind < 3; kind++) {
+      const size_t R = Rs[k];
+      double *v = malloc(R * sizeof *v), *w = malloc(R * sizeof *w), out[10];
+      uint32_t *hist = malloc((2 * R + 64) * sizeof *hist);
+      for (size_t r = 0; r < R; r++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        const double u = (double)(x >> 11) / 9007199254740992.0;
+        v[r] = kind == 0 ? floor(u * 5) : kind == 1 ? floor(20000 + u * u * 3000) : u * 100;
+        w[r] = v[r];
+      }
+      fl_summarise_cell(v, R, kind < 2, hist, 2 * R + 64, out, 1, 0);
+      gsl_sort(w, 1, R);
+      CHECK_DBL_NEAR(out[0], gsl_stats_mean(w, 1, R), 1e-9);
+      for (int q = 0; q < FL_N_QUANTILES; q++)
+        CHECK_DBL_NEAR(out[3 + q], gsl_stats_quantile_from_sorted_data(w, 1, R, lev[q]), 1e-9);
+      free(v);
+      free(w);
+      free(hist);
+    }
+}
+
 int main(void) {
+  test_summary_quantiles();
   test_fast_div();
   test_reproducible_across_threads();
   test_dundee_conservation();
