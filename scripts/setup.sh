@@ -53,12 +53,8 @@ fi
 
 [ "${FLOURISH_NO_BUILD:-0}" = 1 ] && exit 0
 
-build=${FLOURISH_BUILD_DIR:-build}
-werror=OFF
-case "${FLOURISH_WERROR:-}" in
-  1 | ON | on | On | TRUE | true | YES | yes) werror=ON ;;
-esac
-jobs=${FLOURISH_JOBS:-$(nproc 2>/dev/null || echo 2)}
+# shellcheck source=scripts/build-settings.sh
+. "$(dirname "${BASH_SOURCE[0]}")/build-settings.sh"
 
 echo "== Building into $build (${FLOURISH_BUILD_TYPE:-Release}, FLOURISH_WERROR=$werror)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE="${FLOURISH_BUILD_TYPE:-Release}" \

@@ -38,12 +38,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-build=${FLOURISH_BUILD_DIR:-build}
-werror=OFF
-case "${FLOURISH_WERROR:-}" in
-  1 | ON | on | On | TRUE | true | YES | yes) werror=ON ;;
-esac
-jobs=${FLOURISH_JOBS:-$(nproc 2>/dev/null || echo 2)}
+# shellcheck source=scripts/build-settings.sh
+. "$(dirname "${BASH_SOURCE[0]}")/build-settings.sh"
 export FLOURISH_SOURCE_DIR=$root
 failed=()
 

@@ -506,24 +506,19 @@ static void test_usage(const char *dundee) {
   r = run_flourish("run", "-o", out, NULL);
   expect_cmd(&r, 2, NULL, "SCENARIO");
   result_free(&r);
-  r = run_flourish("run", dundee, "-o", out, "-r", "0", NULL);
-  expect_cmd(&r, 2, NULL, "--replications");
-  result_free(&r);
-  r = run_flourish("run", dundee, "-o", out, "-r", "abc", NULL);
-  expect_cmd(&r, 2, NULL, "--replications");
-  result_free(&r);
-  r = run_flourish("run", dundee, "-o", out, "-r", "3x", NULL);
-  expect_cmd(&r, 2, NULL, "--replications");
-  result_free(&r);
-  r = run_flourish("run", dundee, "-o", out, "--seed", "-1", NULL);
-  expect_cmd(&r, 2, NULL, "--seed");
-  result_free(&r);
-  r = run_flourish("run", dundee, "-o", out, "--seed", "18446744073709551616", NULL);
-  expect_cmd(&r, 2, NULL, "--seed");
-  result_free(&r);
-  r = run_flourish("run", dundee, "-o", out, "--threads", "0", NULL);
-  expect_cmd(&r, 2, NULL, "--threads");
-  result_free(&r);
+  {
+    /* Options with bad values: {option, value, fragment the message must name}. */
+    static const char *const bad_values[][3] = {
+        {"-r", "0", "--replications"},      {"-r", "abc", "--replications"},
+        {"-r", "3x", "--replications"},     {"--seed", "-1", "--seed"},
+        {"--seed", "18446744073709551616", "--seed"}, {"--threads", "0", "--threads"},
+    };
+    for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++) {
+      r = run_flourish("run", dundee, "-o", out, bad_values[i][0], bad_values[i][1], NULL);
+      expect_cmd(&r, 2, NULL, bad_values[i][2]);
+      result_free(&r);
+    }
+  }
   r = run_flourish("run", dundee, "-o", out, "--bogus", NULL);
   expect_cmd(&r, 2, NULL, NULL);
   result_free(&r);
