@@ -107,7 +107,7 @@ fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
       }
       /* Phases 2 and 3: transitions, then ageing. */
       memset(next, 0, ncells * sizeof *next);
-      const fl_row *rows = arm->rows + m->period_of_step[t] * m->NLOC * m->NA * m->ND * S;
+      const fl_row *rows = arm->rows + (size_t)arm->step_table[t] * m->rows_per_period;
       for (size_t l = 0; l < m->NLOC; l++)
         for (size_t a = 0; a < g.A; a++) {
           size_t a2 = a + 1 < g.A ? a + 1 : g.A - 1;

@@ -63,15 +63,55 @@ typedef struct fl_entry_stream {
   uint64_t *loc_cum;
 } fl_entry_stream;
 
-/* Transition tables of one arm: rows indexed by
- * ((((period * NLOC + loc) * NA + age_band) * ND + dur_band) * S + state). */
+/* A prevention intervention of an arm. Its strength at a step is the product of a time
+ * profile (ramp up from the start, full until the end, decay after) and a dose factor
+ * h(spend) / h(spend_ref) with h(x) = x / (x + half_sat) (1 without dose-response). At strength
+ * e a multiplier m acts as 1 + (m - 1) e on the probabilities of the targeted rows. */
+typedef enum fl_shape { FL_SHAPE_LINEAR, FL_SHAPE_LOGISTIC, FL_SHAPE_EXPONENTIAL } fl_shape;
+typedef struct fl_intervention {
+  char *name;
+  double start, end;      /* months since the start of the run; end may be infinite */
+  double ramp, decay;     /* months to full effect, and to no effect after the end */
+  fl_shape ramp_shape;
+  uint8_t *state_on;      /* [S] rows of these from-states are targeted */
+  uint8_t *loc_on;        /* [NLOC] */
+  uint32_t age_lo, age_hi; /* targeted ages in steps, [lo, hi) */
+  double esc, deesc;      /* multipliers on escalation and de-escalation probabilities */
+  double *move;           /* [S * S] multipliers on named moves (1: none) */
+  double spend;           /* reference spend per month (also its monthly cost) */
+  double half_sat;        /* half-saturation spend; 0: no dose-response */
+  double setup_cost, child_cost; /* one-off at the start; per child reached per month */
+  size_t holder;          /* budget holder charged */
+} fl_intervention;
+
+/* Reinvestment: from the step's realised savings against the baseline in the same
+ * replication (on the budget holders in from[]), a fraction goes, delay steps later, into the
+ * spend of intervention into. */
+typedef struct fl_reinvest {
+  int on;
+  double fraction;
+  uint8_t *from;          /* [B] */
+  uint32_t delay;         /* steps */
+  size_t into;
+} fl_reinvest;
+
+/* Transition tables of one arm: n_tables tables of rows_per_period rows each, a row indexed by
+ * (((loc * NA + age_band) * ND + dur_band) * S + state); step t uses table step_table[t]. The
+ * baseline has one table per calendar period; an arm with interventions one per distinct set
+ * of intervention strengths. */
 typedef struct fl_arm {
   char *name;
   fl_row *rows;
   uint32_t *stay32; /* [n_rows] min(rows[i].stay, 2^32 - 1), for the hot pass */
   uint64_t *move_cum;
   uint8_t *move_dest;
-  size_t n_rows, n_moves;
+  size_t n_rows, n_moves, n_tables;
+  uint32_t *step_table; /* [T] */
+  size_t n_int;
+  fl_intervention *ints;
+  double *strength;     /* [T * n_int] strength of each intervention at each step at its
+                           reference spend */
+  fl_reinvest reinvest;
 } fl_arm;
 
 struct fl_model {
@@ -106,6 +146,14 @@ struct fl_model {
   size_t loc_stride;       /* NA * ND * S */
   size_t n_arms;
   fl_arm arms[FL_MAX_ARMS];
+  double *base_p;        /* [NP * rows_per_period * S] step probabilities of each row, after
+                            the locality multiplier, before out-migration and quantisation */
+  size_t rows_per_period; /* NLOC * loc_stride */
+  double *trans_cost;    /* [S * S * B] one-off cost of a move from (first) to (second) */
+  double *trans_qaly;    /* [S * S] one-off QALY change of a move */
+  int reward_timing;     /* fl_timing */
+  double *wtp;           /* [n_wtp] willingness to pay per QALY */
+  size_t n_wtp;
   double *cost;          /* [S, B] cost per child per step */
   double *qol;           /* [S] weight per child */
   double disc_cost;      /* annual discount rates */
@@ -133,6 +181,28 @@ static inline uint64_t fl_fast_div_magic(uint32_t d) { return d == 1 ? 0 : UINT6
 static inline uint32_t fl_fast_div(uint32_t n, uint64_t magic) {
   return magic ? (uint32_t)(((unsigned __int128)magic * n) >> 64) : n;
 }
+
+/* rows.c: building quantised rows. fl_row_quantise turns the step probabilities p[S] of
+ * from-state s (interventions applied) into a row: out-migration, then thresholds; moves are
+ * appended at move_cum/move_dest + *n_moves. fl_row_effects applies an arm's interventions at
+ * strengths e[n_int] to p for the row (period cell) of s; returns 0, or -1 when a row would
+ * become invalid (staying probability below 0). */
+void fl_row_quantise(const fl_model *m, size_t s, const double *p, fl_row *row,
+                     uint64_t *move_cum, uint8_t *move_dest, size_t *n_moves);
+int fl_row_effects(const fl_model *m, const fl_arm *arm, size_t cell, size_t s, const double *e,
+                   double *p);
+/* Builds table k of an arm (rows_per_period rows from period's base probabilities) at
+ * intervention strengths e; returns 0 or -1 as fl_row_effects (then *bad_row is the row). */
+int fl_table_build(const fl_model *m, const fl_arm *arm, size_t period, const double *e,
+                   fl_row *rows, uint32_t *stay32, uint64_t *move_cum, uint8_t *move_dest,
+                   size_t *n_moves, size_t *bad_row);
+/* Time profile of an intervention at step t (0 to 1), and its dose factor at a spend. */
+double fl_intervention_profile(const fl_model *m, const fl_intervention *iv, size_t t);
+double fl_intervention_dose(const fl_intervention *iv, double spend);
+
+typedef enum fl_timing {
+  FL_TIMING_START, FL_TIMING_END, FL_TIMING_HALF_CYCLE, FL_TIMING_SIMPSON
+} fl_timing;
 
 /* Discount factor for a step starting t steps into the run, at annual rate r. */
 double fl_discount(double rate, double step_months, size_t t);

@@ -1,7 +1,7 @@
 /* Compiling a checked scenario into an immutable model: names resolved to indices, ages and
  * durations converted to steps, transition rows converted to the step length, adjusted for
  * locality and out-migration, and quantised into integer thresholds for the hot loop. */
-#include "scenario.h"
+#include "compile.h"
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
@@ -11,22 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROW_TOL 1e-9
-#define MAX_ROWS (1u << 24)
 
-typedef struct compiler {
-  const fl_scenario *sc;
-  fl_model *m;
-  fl_error *err;
-  double per_months;  /* transitions.per_months */
-  int rates;          /* transitions.given_as == rate */
-  double *loc_share;  /* [NLOC] */
-  double *loc_esc;    /* [NLOC] */
-} compiler;
-
-static fl_status bad(compiler *c, const fl_node *n, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static fl_status bad(compiler *c, const fl_node *n, const char *key, const char *fmt, ...) {
+fl_status fl_c_bad(compiler *c, const fl_node *n, const char *key, const char *fmt, ...) {
   char msg[900];
   va_list ap;
   va_start(ap, fmt);
@@ -36,29 +22,29 @@ static fl_status bad(compiler *c, const fl_node *n, const char *key, const char 
   return FL_ESCHEMA;
 }
 
-static fl_status oom(compiler *c) {
+fl_status fl_c_oom(compiler *c) {
   fl_error_set(c->err, FL_ENOMEM, c->sc->path, 0, 0, NULL, "out of memory compiling the model");
   return FL_ENOMEM;
 }
 
-static long find_name(char *const *names, size_t n, const char *name) {
+long fl_c_find(char *const *names, size_t n, const char *name) {
   for (size_t i = 0; i < n; i++)
     if (!strcmp(names[i], name)) return (long)i;
   return -1;
 }
 
-/* Converts a duration to whole steps; fails if it is not a whole number of steps. */
-static fl_status to_steps(compiler *c, const fl_node *n, const char *key, double months,
-                          uint32_t *out) {
+fl_status fl_c_steps(compiler *c, const fl_node *n, const char *key, double months,
+                     uint32_t *out) {
   double steps = months / c->m->step_months;
   if (isinf(months)) {
     *out = UINT32_MAX;
     return FL_OK;
   }
   if (fabs(steps - nearbyint(steps)) > 1e-9 * fmax(1.0, steps) || steps > 65535)
-    return bad(c, n, key,
-               "%g months is not a whole number of steps of %g months (or exceeds 65535 steps)",
-               months, c->m->step_months);
+    return fl_c_bad(c, n, key,
+                    "%g months is not a whole number of steps of %g months (or exceeds 65535 "
+                    "steps)",
+                    months, c->m->step_months);
   *out = (uint32_t)nearbyint(steps);
   return FL_OK;
 }
@@ -66,9 +52,9 @@ static fl_status to_steps(compiler *c, const fl_node *n, const char *key, double
 static fl_status name_list(compiler *c, const fl_node *seq, char ***names, size_t *n) {
   *n = seq->n;
   *names = calloc(seq->n, sizeof **names);
-  if (!*names) return oom(c);
+  if (!*names) return fl_c_oom(c);
   for (size_t i = 0; i < seq->n; i++)
-    if (!((*names)[i] = fl_strdup(seq->items[i]->value))) return oom(c);
+    if (!((*names)[i] = fl_strdup(seq->items[i]->value))) return fl_c_oom(c);
   return FL_OK;
 }
 
@@ -92,24 +78,24 @@ static fl_status compile_states(compiler *c) {
   m->absorbing = calloc(m->S, 1);
   m->qol = calloc(m->S, sizeof *m->qol);
   m->cost = fl_calloc(m->S * (m->B ? m->B : 1), sizeof *m->cost);
-  if (!m->state_names || !m->state_level || !m->absorbing || !m->qol || !m->cost) return oom(c);
+  if (!m->state_names || !m->state_level || !m->absorbing || !m->qol || !m->cost) return fl_c_oom(c);
   for (size_t s = 0; s < m->S; s++) {
     const fl_node *name = fl_map_key(states, s), *def = fl_map_val(states, s);
     const fl_node *lv = fl_map_get(def, "level"), *cost = fl_map_get(def, "cost");
     char key[256];
-    long level = find_name(m->level_names, m->L, lv->value);
-    if (!(m->state_names[s] = fl_strdup(name->value))) return oom(c);
+    long level = fl_c_find(m->level_names, m->L, lv->value);
+    if (!(m->state_names[s] = fl_strdup(name->value))) return fl_c_oom(c);
     snprintf(key, sizeof key, "states.%s.level", name->value);
-    if (level < 0) return bad(c, lv, key, "'%s' is not one of the levels", lv->value);
+    if (level < 0) return fl_c_bad(c, lv, key, "'%s' is not one of the levels", lv->value);
     m->state_level[s] = (uint8_t)level;
     m->absorbing[s] = (uint8_t)fl_get_bool(def, "states.*.absorbing");
     m->qol[s] = fl_get_num(def, "states.*.qol");
     for (size_t i = 0; cost && i < cost->n; i++) {
       const fl_node *hn = fl_map_key(cost, i);
-      long h = find_name(m->holder_names, m->B, hn->value);
+      long h = fl_c_find(m->holder_names, m->B, hn->value);
       snprintf(key, sizeof key, "states.%s.cost.%s", name->value, hn->value);
       if (h < 0)
-        return bad(c, hn, key, "'%s' is not one of costs.budget_holders%s", hn->value,
+        return fl_c_bad(c, hn, key, "'%s' is not one of costs.budget_holders%s", hn->value,
                    m->B ? "" : " (the scenario has no costs section)");
       m->cost[s * m->B + (size_t)h] = fl_scalar_num(fl_map_val(cost, i)) * m->step_months / per;
     }
@@ -125,19 +111,19 @@ static fl_status compile_localities(compiler *c) {
   m->loc_names = calloc(m->NLOC, sizeof *m->loc_names);
   c->loc_share = calloc(m->NLOC, sizeof *c->loc_share);
   c->loc_esc = calloc(m->NLOC, sizeof *c->loc_esc);
-  if (!m->loc_names || !c->loc_share || !c->loc_esc) return oom(c);
+  if (!m->loc_names || !c->loc_share || !c->loc_esc) return fl_c_oom(c);
   if (!locs) {
     c->loc_share[0] = c->loc_esc[0] = 1.0;
-    return (m->loc_names[0] = fl_strdup("all")) ? FL_OK : oom(c);
+    return (m->loc_names[0] = fl_strdup("all")) ? FL_OK : fl_c_oom(c);
   }
   for (size_t i = 0; i < m->NLOC; i++) {
     const fl_node *def = fl_map_val(locs, i);
-    if (!(m->loc_names[i] = fl_strdup(fl_map_key(locs, i)->value))) return oom(c);
+    if (!(m->loc_names[i] = fl_strdup(fl_map_key(locs, i)->value))) return fl_c_oom(c);
     c->loc_share[i] = fl_get_num(def, "localities.*.share");
     c->loc_esc[i] = fl_get_num(def, "localities.*.escalation_multiplier");
     total += c->loc_share[i];
   }
-  if (!(total > 0)) return bad(c, locs, "localities", "the locality shares add up to 0");
+  if (!(total > 0)) return fl_c_bad(c, locs, "localities", "the locality shares add up to 0");
   return FL_OK;
 }
 
@@ -160,7 +146,7 @@ static void quantise_cum(const double *w, size_t n, uint64_t *out) {
 
 /* Reads the range under schema pattern in map (or its default) as whole steps. key is the
  * range's path in the document, prefix of the key in messages ("population.initial[2]"). */
-static fl_status range_steps(compiler *c, const fl_node *map, const char *pattern,
+fl_status fl_c_range(compiler *c, const fl_node *map, const char *pattern,
                              const char *prefix, double scale, uint32_t *lo, uint32_t *hi) {
   double a = 0, b = 0;
   const char *leaf = strrchr(pattern, '.') + 1;
@@ -174,8 +160,8 @@ static fl_status range_steps(compiler *c, const fl_node *map, const char *patter
       if (!strcmp(fl_schema[i].path, pattern)) def = fl_schema[i].def;
     if (!def || sscanf(def, "[%lf, %lf]", &a, &b) != 2) a = b = 0;
   }
-  if ((st = to_steps(c, n ? n : map, key, a * scale, lo)) != FL_OK) return st;
-  if ((st = to_steps(c, n ? n : map, key, b * scale, hi)) != FL_OK) return st;
+  if ((st = fl_c_steps(c, n ? n : map, key, a * scale, lo)) != FL_OK) return st;
+  if ((st = fl_c_steps(c, n ? n : map, key, b * scale, hi)) != FL_OK) return st;
   return FL_OK;
 }
 
@@ -190,10 +176,10 @@ static fl_status compile_population(compiler *c) {
   size_t g = 0;
   if (!isnan(max_age)) {
     uint32_t a = 0;
-    if ((st = to_steps(c, fl_map_get(pop, "max_age_years"), "population.max_age_years",
+    if ((st = fl_c_steps(c, fl_map_get(pop, "max_age_years"), "population.max_age_years",
                        max_age * 12, &a)) != FL_OK)
       return st;
-    if (a == 0) return bad(c, fl_map_get(pop, "max_age_years"), "population.max_age_years",
+    if (a == 0) return fl_c_bad(c, fl_map_get(pop, "max_age_years"), "population.max_age_years",
                            "the maximum age must be at least one step");
     m->max_age = a;
   }
@@ -201,41 +187,41 @@ static fl_status compile_population(compiler *c) {
   /* Initial groups: a group without a locality is split over localities by share with the
    * largest-remainder method, so the counts are whole and add up exactly. */
   m->init = fl_calloc(init->n * m->NLOC, sizeof *m->init);
-  if (!m->init) return oom(c);
+  if (!m->init) return fl_c_oom(c);
   for (size_t i = 0; i < init->n; i++) {
     const fl_node *gr = init->items[i], *sn = fl_map_get(gr, "state");
     const fl_node *ln = fl_map_get(gr, "locality");
     char key[128];
-    long s = find_name(m->state_names, m->S, sn->value);
+    long s = fl_c_find(m->state_names, m->S, sn->value);
     fl_init_group proto = {0};
     uint64_t count = (uint64_t)fl_get_num(gr, "population.initial[].count");
     snprintf(key, sizeof key, "population.initial[%zu].state", i);
-    if (s < 0) return bad(c, sn, key, "'%s' is not one of the states", sn->value);
+    if (s < 0) return fl_c_bad(c, sn, key, "'%s' is not one of the states", sn->value);
     proto.state = (uint32_t)s;
     snprintf(key, sizeof key, "population.initial[%zu]", i);
-    if ((st = range_steps(c, gr, "population.initial[].age_years", key, 12.0, &proto.age_lo,
+    if ((st = fl_c_range(c, gr, "population.initial[].age_years", key, 12.0, &proto.age_lo,
                           &proto.age_hi)) != FL_OK)
       return st;
-    if ((st = range_steps(c, gr, "population.initial[].time_in_state_months", key, 1.0,
+    if ((st = fl_c_range(c, gr, "population.initial[].time_in_state_months", key, 1.0,
                           &proto.tis_lo, &proto.tis_hi)) != FL_OK)
       return st;
     if (proto.age_hi == UINT32_MAX || proto.tis_hi == UINT32_MAX) {
       const char *leaf = proto.age_hi == UINT32_MAX ? "age_years" : "time_in_state_months";
       snprintf(key, sizeof key, "population.initial[%zu].%s", i, leaf);
-      return bad(c, fl_map_get(gr, leaf), key,
+      return fl_c_bad(c, fl_map_get(gr, leaf), key,
                  "initial ages and times in state need a finite upper end");
     }
     if (proto.age_hi > proto.age_lo) proto.age_hi--; /* [lo, hi) in whole steps */
     if (proto.tis_hi > proto.tis_lo) proto.tis_hi--;
     if (m->max_age && proto.age_hi >= m->max_age) {
       snprintf(key, sizeof key, "population.initial[%zu].age_years", i);
-      return bad(c, fl_map_get(gr, "age_years"), key,
+      return fl_c_bad(c, fl_map_get(gr, "age_years"), key,
                  "ages must be below population.max_age_years");
     }
     if (ln) {
-      long l = find_name(m->loc_names, m->NLOC, ln->value);
+      long l = fl_c_find(m->loc_names, m->NLOC, ln->value);
       snprintf(key, sizeof key, "population.initial[%zu].locality", i);
-      if (l < 0) return bad(c, ln, key, "'%s' is not one of the localities", ln->value);
+      if (l < 0) return fl_c_bad(c, ln, key, "'%s' is not one of the localities", ln->value);
       proto.loc = (uint32_t)l;
       proto.count = count;
       m->init[g++] = proto;
@@ -273,7 +259,7 @@ static fl_status compile_population(compiler *c) {
   w = fl_calloc(m->S > m->NLOC ? m->S : m->NLOC, sizeof *w);
   if (!m->entries || !w) {
     free(w);
-    return oom(c);
+    return fl_c_oom(c);
   }
   for (size_t e = 0; e < m->n_entries; e++) {
     const fl_node *def = fl_map_val(entries, e), *states = fl_map_get(def, "states");
@@ -288,26 +274,26 @@ static fl_status compile_population(compiler *c) {
     es->loc_cum = calloc(m->NLOC, sizeof *es->loc_cum);
     if (!es->name || !es->state_cum || !es->loc_cum) goto nomem;
     snprintf(key, sizeof key, "population.entries.%s", name);
-    if ((st = range_steps(c, def, "population.entries.*.age_years", key, 12.0, &es->age_lo,
+    if ((st = fl_c_range(c, def, "population.entries.*.age_years", key, 12.0, &es->age_lo,
                           &es->age_hi)) != FL_OK)
       goto done;
     snprintf(key, sizeof key, "population.entries.%s.age_years", name);
     if (es->age_hi == UINT32_MAX) {
-      st = bad(c, def, key, "entry ages need a finite upper end");
+      st = fl_c_bad(c, def, key, "entry ages need a finite upper end");
       goto done;
     }
     if (es->age_hi > es->age_lo) es->age_hi--;
     if (m->max_age && es->age_hi >= m->max_age) {
-      st = bad(c, fl_map_get(def, "age_years"), key, "ages must be below max_age_years");
+      st = fl_c_bad(c, fl_map_get(def, "age_years"), key, "ages must be below max_age_years");
       goto done;
     }
     memset(w, 0, m->S * sizeof *w);
     for (size_t i = 0; i < states->n; i++) {
       const fl_node *sn = fl_map_key(states, i);
-      long s = find_name(m->state_names, m->S, sn->value);
+      long s = fl_c_find(m->state_names, m->S, sn->value);
       snprintf(key, sizeof key, "population.entries.%s.states.%s", name, sn->value);
       if (s < 0) {
-        st = bad(c, sn, key, "'%s' is not one of the states", sn->value);
+        st = fl_c_bad(c, sn, key, "'%s' is not one of the states", sn->value);
         goto done;
       }
       w[s] = fl_scalar_num(fl_map_val(states, i));
@@ -315,7 +301,7 @@ static fl_status compile_population(compiler *c) {
     }
     if (!(total > 0)) {
       snprintf(key, sizeof key, "population.entries.%s.states", name);
-      st = bad(c, states, key, "the state shares add up to 0");
+      st = fl_c_bad(c, states, key, "the state shares add up to 0");
       goto done;
     }
     quantise_cum(w, m->S, es->state_cum);
@@ -325,10 +311,10 @@ static fl_status compile_population(compiler *c) {
       total = 0;
       for (size_t i = 0; i < locs->n; i++) {
         const fl_node *ln = fl_map_key(locs, i);
-        long l = find_name(m->loc_names, m->NLOC, ln->value);
+        long l = fl_c_find(m->loc_names, m->NLOC, ln->value);
         snprintf(key, sizeof key, "population.entries.%s.localities.%s", name, ln->value);
         if (l < 0) {
-          st = bad(c, ln, key, "'%s' is not one of the localities", ln->value);
+          st = fl_c_bad(c, ln, key, "'%s' is not one of the localities", ln->value);
           goto done;
         }
         w[l] = fl_scalar_num(fl_map_val(locs, i));
@@ -336,7 +322,7 @@ static fl_status compile_population(compiler *c) {
       }
       if (!(total > 0)) {
         snprintf(key, sizeof key, "population.entries.%s.localities", name);
-        st = bad(c, locs, key, "the locality shares add up to 0");
+        st = fl_c_bad(c, locs, key, "the locality shares add up to 0");
         goto done;
       }
     }
@@ -347,7 +333,7 @@ done:
   return st;
 nomem:
   free(w);
-  return oom(c);
+  return fl_c_oom(c);
 }
 
 /* Inserts v into the sorted set edges[*n] if absent. */
@@ -371,10 +357,10 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
   size_t n[3] = {1, 1, 1};
   fl_status st;
   for (int k = 0; k < 3; k++) {
-    edges[k] = calloc(2 * tables->n + 2, sizeof **edges);
+    edges[k] = calloc(2 * tables->n + 2 + 2 * fl_arms_count_interventions(c->sc), sizeof **edges);
     if (!edges[k]) {
       for (int j = 0; j < k; j++) free(edges[j]);
-      return oom(c);
+      return fl_c_oom(c);
     }
     edges[k][0] = 0;
   }
@@ -384,12 +370,14 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
       char prefix[64];
       snprintf(prefix, sizeof prefix, "transitions.tables[%zu]", i);
       if (!fl_map_get(tables->items[i], strrchr(pats[k], '.') + 1)) continue;
-      if ((st = range_steps(c, tables->items[i], pats[k], prefix, scale[k], &lo, &hi)) != FL_OK)
+      if ((st = fl_c_range(c, tables->items[i], pats[k], prefix, scale[k], &lo, &hi)) != FL_OK)
         goto out;
       add_edge(edges[k], &n[k], lo);
       if (hi != UINT32_MAX) add_edge(edges[k], &n[k], hi);
     }
   }
+  /* Interventions that reach an age range add its ends. */
+  if ((st = fl_arms_age_edges(c, add_edge, edges[0], &n[0])) != FL_OK) goto out;
   m->NA = n[0];
   m->ND = n[1];
   m->NP = n[2];
@@ -400,12 +388,12 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
   m->age_cap = m->age_edges[m->NA - 1];
   m->dur_cap = m->dur_edges[m->ND - 1];
   if (m->NA > 255 || m->ND > 255 || m->NP > 255)
-    return bad(c, tables, "transitions.tables",
+    return fl_c_bad(c, tables, "transitions.tables",
                "more than 255 distinct age, time-in-state or period bands");
   m->age_band = calloc((size_t)m->age_cap + 1, 1);
   m->dur_band = calloc((size_t)m->dur_cap + 1, 1);
   m->period_of_step = calloc(m->T, 1);
-  if (!m->age_band || !m->dur_band || !m->period_of_step) return oom(c);
+  if (!m->age_band || !m->dur_band || !m->period_of_step) return fl_c_oom(c);
   for (uint32_t a = 0, b = 0; a <= m->age_cap; a++) {
     while (a >= m->age_edges[b + 1]) b++;
     m->age_band[a] = (uint8_t)b;
@@ -429,7 +417,7 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
   uint64_t age_top = m->max_age ? (uint64_t)m->max_age - 1 : age0 + m->T;
   uint64_t tis_top = tis0 + m->T;
   if (age_top > 65535 || tis_top > 65535)
-    return bad(c, fl_map_get(c->sc->root, "time"), "time.horizon_steps",
+    return fl_c_bad(c, fl_map_get(c->sc->root, "time"), "time.horizon_steps",
                "ages or times in state would exceed 65535 steps over this horizon; use a "
                "longer step, a shorter horizon or population.max_age_years");
   m->age_top = (uint32_t)age_top;
@@ -437,7 +425,7 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
   m->loc_stride = m->NA * m->ND * m->S;
   m->age_off = calloc((size_t)m->age_top + 1, sizeof *m->age_off);
   m->dur_off = calloc((size_t)m->tis_top + 1, sizeof *m->dur_off);
-  if (!m->age_off || !m->dur_off) return oom(c);
+  if (!m->age_off || !m->dur_off) return fl_c_oom(c);
   for (uint32_t a = 0; a <= m->age_top; a++)
     m->age_off[a] = (uint32_t)(m->age_band[a < m->age_cap ? a : m->age_cap] * m->ND * m->S);
   for (uint32_t d = 0; d <= m->tis_top; d++)
@@ -464,37 +452,37 @@ static fl_status parse_row(compiler *c, const fl_node *row, size_t table, size_t
   for (size_t s = 0; s < m->S; s++) values[s] = 0;
   for (size_t i = 0; i < row->n; i++) {
     const fl_node *tn = fl_map_key(row, i), *vn = fl_map_val(row, i);
-    long to = find_name(m->state_names, m->S, tn->value);
+    long to = fl_c_find(m->state_names, m->S, tn->value);
     snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s.%s", table, from_name, tn->value);
-    if (to < 0) return bad(c, tn, key, "'%s' is not one of the states", tn->value);
+    if (to < 0) return fl_c_bad(c, tn, key, "'%s' is not one of the states", tn->value);
     if (fl_scalar_is_rest(vn)) {
       if (rest >= 0)
-        return bad(c, vn, key, "only one entry of a row may be rest (%s is already)",
+        return fl_c_bad(c, vn, key, "only one entry of a row may be rest (%s is already)",
                    m->state_names[rest]);
       rest = to;
       continue;
     }
     values[to] = fl_scalar_num(vn);
     if (!c->rates && values[to] > 1)
-      return bad(c, vn, key, "a probability must be between 0 and 1, found %s", vn->value);
+      return fl_c_bad(c, vn, key, "a probability must be between 0 and 1, found %s", vn->value);
     if (c->rates && (size_t)to == from)
-      return bad(c, vn, key, "give rates of moves only: the diagonal of a rate row is rest");
+      return fl_c_bad(c, vn, key, "give rates of moves only: the diagonal of a rate row is rest");
     sum += values[to];
   }
   snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s", table, from_name);
   if (c->rates) {
     if (rest >= 0 && (size_t)rest != from)
-      return bad(c, row, key, "in a rate row only the from-state itself may be rest");
+      return fl_c_bad(c, row, key, "in a rate row only the from-state itself may be rest");
     values[from] = -sum;
     return FL_OK;
   }
   if (rest >= 0) {
     if (sum > 1 + ROW_TOL)
-      return bad(c, row, key, "the probabilities add up to %.12g, more than 1, leaving nothing "
+      return fl_c_bad(c, row, key, "the probabilities add up to %.12g, more than 1, leaving nothing "
                  "for rest", sum);
     values[rest] = fmax(0.0, 1.0 - sum);
   } else if (fabs(sum - 1) > ROW_TOL) {
-    return bad(c, row, key,
+    return fl_c_bad(c, row, key,
                "the probabilities add up to %.12g, not 1 (within 1e-9); give every move or "
                "write rest for one of them",
                sum);
@@ -513,60 +501,30 @@ static void convert_row_probability(double *p, size_t S, size_t from, double rat
   p[from] = 1.0 - new_leave;
 }
 
-/* Builds the compiled row for (state s) from probabilities p[S] for one locality: escalation
- * multiplier, out-migration, then quantisation. Appends moves to the arm's move arrays. */
-static fl_status emit_row(compiler *c, fl_arm *arm, size_t cell_row, size_t s, const double *p_in,
-                          size_t loc, double esc, const char *where) {
+/* Applies the locality's escalation multiplier to the step probabilities p[S] of state s: every
+ * escalation probability is multiplied, the difference goes to staying. */
+static fl_status apply_locality(compiler *c, size_t s, double *p, size_t loc, double esc,
+                                const char *where) {
   fl_model *m = c->m;
-  double p[FL_MAX_STATES + 1], cum = 0;
-  fl_row *row = &arm->rows[cell_row];
-  if (m->absorbing[s]) {
-    row->stay = (uint64_t)FL_P_ONE;
-    row->first = (uint32_t)arm->n_moves;
-    row->n = 0;
-    return FL_OK;
-  }
-  memcpy(p, p_in, m->S * sizeof *p);
-  if (esc != 1.0) {
-    double moved = 0;
-    for (size_t j = 0; j < m->S; j++)
-      if (m->state_level[j] > m->state_level[s]) {
-        moved += p[j] * (esc - 1.0);
-        p[j] *= esc;
-      }
-    p[s] -= moved;
-    if (p[s] < -ROW_TOL) {
-      const fl_node *ln = fl_map_get(fl_map_get(c->sc->root, "localities"), m->loc_names[loc]);
-      const fl_node *en = fl_map_get(ln, "escalation_multiplier");
-      char key[128];
-      snprintf(key, sizeof key, "localities.%s.escalation_multiplier", m->loc_names[loc]);
-      return bad(c, en ? en : ln, key,
-                 "the escalation multiplier %g makes the row of state '%s' %s invalid: the "
-                 "probability of staying would be %.6g",
-                 esc, m->state_names[s], where, p[s]);
+  double moved = 0;
+  if (esc == 1.0 || m->absorbing[s]) return FL_OK;
+  for (size_t j = 0; j < m->S; j++)
+    if (m->state_level[j] > m->state_level[s]) {
+      moved += p[j] * (esc - 1.0);
+      p[j] *= esc;
     }
-    p[s] = fmax(p[s], 0.0);
+  p[s] -= moved;
+  if (p[s] < -ROW_TOL) {
+    const fl_node *ln = fl_map_get(fl_map_get(c->sc->root, "localities"), m->loc_names[loc]);
+    const fl_node *en = fl_map_get(ln, "escalation_multiplier");
+    char key[128];
+    snprintf(key, sizeof key, "localities.%s.escalation_multiplier", m->loc_names[loc]);
+    return fl_c_bad(c, en ? en : ln, key,
+               "the escalation multiplier %g makes the row of state '%s' %s invalid: the "
+               "probability of staying would be %.6g",
+               esc, m->state_names[s], where, p[s]);
   }
-  for (size_t j = 0; j < m->S; j++) p[j] *= 1.0 - m->out_migration;
-  p[m->S] = m->out_migration;
-  /* Outcomes in order: stay, moves by state index, exit. */
-  cum = p[s];
-  row->stay = (uint64_t)llround(cum * FL_P_ONE);
-  row->first = (uint32_t)arm->n_moves;
-  row->n = 0;
-  for (size_t j = 0; j <= m->S; j++) {
-    uint64_t thr;
-    if (j == s || p[j] <= 0) continue;
-    cum += p[j];
-    thr = (uint64_t)llround(fmin(cum, 1.0) * FL_P_ONE);
-    arm->move_cum[arm->n_moves] = thr;
-    arm->move_dest[arm->n_moves] = j == m->S ? FL_DEST_EXIT : (uint8_t)j;
-    arm->n_moves++;
-    row->n++;
-  }
-  if (row->n) arm->move_cum[arm->n_moves - 1] = (uint64_t)FL_P_ONE;
-  else row->stay = (uint64_t)FL_P_ONE;
-  if (row->stay > (uint64_t)FL_P_ONE) row->stay = (uint64_t)FL_P_ONE;
+  p[s] = fmax(p[s], 0.0);
   return FL_OK;
 }
 
@@ -598,7 +556,6 @@ static fl_status compile_transitions(compiler *c) {
   double *raw = NULL;
   const row_spec **given = NULL;
   gsl_matrix *Q = NULL, *P = NULL;
-  fl_arm *arm = &m->arms[0];
   fl_status st = FL_OK;
   tables = fl_map_get(tr, "tables");
   c->rates = !strcmp(fl_get_str(tr, "transitions.given_as"), "rate");
@@ -616,25 +573,25 @@ static fl_status compile_transitions(compiler *c) {
     const fl_node *rows = fl_map_get(tables->items[i], "rows");
     const fl_node *locs = fl_map_get(tables->items[i], "localities");
     for (size_t l = 0; locs && l < locs->n; l++) {
-      if (find_name(m->loc_names, m->NLOC, locs->items[l]->value) < 0) {
+      if (fl_c_find(m->loc_names, m->NLOC, locs->items[l]->value) < 0) {
         char key[128];
         snprintf(key, sizeof key, "transitions.tables[%zu].localities", i);
-        st = bad(c, locs->items[l], key, "'%s' is not one of the localities",
+        st = fl_c_bad(c, locs->items[l], key, "'%s' is not one of the localities",
                  locs->items[l]->value);
         goto done;
       }
     }
     for (size_t r = 0; r < rows->n; r++) {
       const fl_node *fn = fl_map_key(rows, r);
-      long from = find_name(m->state_names, S, fn->value);
+      long from = fl_c_find(m->state_names, S, fn->value);
       char key[256];
       snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s", i, fn->value);
       if (from < 0) {
-        st = bad(c, fn, key, "'%s' is not one of the states", fn->value);
+        st = fl_c_bad(c, fn, key, "'%s' is not one of the states", fn->value);
         goto done;
       }
       if (m->absorbing[from]) {
-        st = bad(c, fn, key, "'%s' is absorbing and has no transition row", fn->value);
+        st = fl_c_bad(c, fn, key, "'%s' is absorbing and has no transition row", fn->value);
         goto done;
       }
       specs[spec_i].from = (size_t)from;
@@ -648,23 +605,19 @@ static fl_status compile_transitions(compiler *c) {
   }
   /* Resolve, for every cell (period, locality, age band, duration band), which row applies. */
   ncell = m->NP * m->NLOC * m->NA * m->ND;
-  if (ncell > MAX_ROWS / S) {
-    st = bad(c, tables, "transitions.tables",
+  if (ncell > MAX_ROWS / S || ncell * S > (MAX_ROWS << 2) / S) {
+    st = fl_c_bad(c, tables, "transitions.tables",
              "the tables define %zu combinations of period, locality, age and time in state; "
              "the limit is %u rows",
              ncell, MAX_ROWS);
     goto done;
   }
-  arm->n_rows = ncell * S;
-  arm->rows = fl_calloc(arm->n_rows, sizeof *arm->rows);
-  arm->move_cum = fl_calloc(arm->n_rows * (S + 1), sizeof *arm->move_cum);
-  arm->move_dest = fl_calloc(arm->n_rows * (S + 1), 1);
-  arm->stay32 = fl_calloc(arm->n_rows, sizeof *arm->stay32);
+  m->rows_per_period = m->NLOC * m->loc_stride;
+  m->base_p = fl_calloc(ncell * S * S, sizeof *m->base_p);
   given = fl_calloc(S, sizeof *given);
   Q = gsl_matrix_alloc(S, S);
   P = gsl_matrix_alloc(S, S);
-  if (!arm->rows || !arm->move_cum || !arm->move_dest || !arm->stay32 || !given || !Q || !P)
-    goto nomem;
+  if (!m->base_p || !given || !Q || !P) goto nomem;
   for (size_t p = 0; p < m->NP; p++)
     for (size_t l = 0; l < m->NLOC; l++)
       for (size_t a = 0; a < m->NA; a++)
@@ -687,7 +640,7 @@ static fl_status compile_transitions(compiler *c) {
           }
           for (size_t s = 0; s < S; s++) {
             if (!given[s] && !m->absorbing[s]) {
-              st = bad(c, tables, "transitions.tables",
+              st = fl_c_bad(c, tables, "transitions.tables",
                        "no table gives the row of state '%s' %s; every non-absorbing state "
                        "needs a row for every age, time in state, period and locality",
                        m->state_names[s], where);
@@ -701,7 +654,7 @@ static fl_status compile_transitions(compiler *c) {
           if (c->rates) {
             gsl_matrix_scale(Q, m->step_months / c->per_months);
             if (gsl_linalg_exponential_ss(Q, P, GSL_PREC_DOUBLE) != GSL_SUCCESS) {
-              st = bad(c, tables, "transitions.tables",
+              st = fl_c_bad(c, tables, "transitions.tables",
                        "the matrix exponential of the rates %s failed", where);
               goto done;
             }
@@ -718,7 +671,7 @@ static fl_status compile_transitions(compiler *c) {
             for (size_t j = 0; j < S; j++) {
               if (row[j] < 0 && row[j] > -1e-12) row[j] = 0; /* round-off of expm */
               if (!(row[j] >= 0)) {
-                st = bad(c, tables, "transitions.tables",
+                st = fl_c_bad(c, tables, "transitions.tables",
                          "the step probability from '%s' to '%s' %s is %g",
                          m->state_names[s], m->state_names[j], where, row[j]);
                 goto done;
@@ -726,21 +679,18 @@ static fl_status compile_transitions(compiler *c) {
               sum += row[j];
             }
             if (!m->absorbing[s] && fabs(sum - 1.0) > ROW_TOL) {
-              st = bad(c, tables, "transitions.tables",
+              st = fl_c_bad(c, tables, "transitions.tables",
                        "the step probabilities from '%s' %s add up to %.12g, not 1",
                        m->state_names[s], where, sum);
               goto done;
             }
-            if ((st = emit_row(c, arm, cell * S + s, s, row, l, c->loc_esc[l], where)) != FL_OK)
-              goto done;
-            arm->stay32[cell * S + s] = (uint32_t)(arm->rows[cell * S + s].stay < UINT32_MAX
-                                                       ? arm->rows[cell * S + s].stay
-                                                       : UINT32_MAX);
+            if ((st = apply_locality(c, s, row, l, c->loc_esc[l], where)) != FL_OK) goto done;
+            memcpy(m->base_p + (cell * S + s) * S, row, S * sizeof *row);
           }
         }
   goto done;
 nomem:
-  st = oom(c);
+  st = fl_c_oom(c);
 done:
   gsl_matrix_free(Q);
   gsl_matrix_free(P);
@@ -761,13 +711,13 @@ fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err)
   *out = NULL;
   if (!m) {
     gsl_set_error_handler(old_handler);
-    return oom(&c);
+    return fl_c_oom(&c);
   }
   m->name = fl_strdup(fl_get_str(root, "name"));
   m->scenario_path = fl_strdup(sc->path);
   m->scenario_text = fl_strdup(sc->text);
   if (!m->name || !m->scenario_path || !m->scenario_text) {
-    st = oom(&c);
+    st = fl_c_oom(&c);
     goto fail;
   }
   m->step_months = fl_get_num(time, "time.step_months");
@@ -775,15 +725,11 @@ fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err)
   m->tis_by_level = !strcmp(fl_get_str(time, "time.time_in_state"), "level");
   m->disc_cost = fl_get_num(disc, "discount.costs");
   m->disc_qol = fl_get_num(disc, "discount.qol");
-  m->n_arms = 1;
-  if (!(m->arms[0].name = fl_strdup("baseline"))) {
-    st = oom(&c);
-    goto fail;
-  }
   if ((st = compile_states(&c)) != FL_OK) goto fail;
   if ((st = compile_localities(&c)) != FL_OK) goto fail;
   if ((st = compile_population(&c)) != FL_OK) goto fail;
   if ((st = compile_transitions(&c)) != FL_OK) goto fail;
+  if ((st = fl_compile_arms(&c)) != FL_OK) goto fail;
   free(c.loc_share);
   free(c.loc_esc);
   gsl_set_error_handler(old_handler);
@@ -822,12 +768,27 @@ void fl_model_free(fl_model *m) {
   free(m->age_off);
   free(m->dur_off);
   for (size_t a = 0; a < FL_MAX_ARMS; a++) {
-    free(m->arms[a].name);
-    free(m->arms[a].rows);
-    free(m->arms[a].stay32);
-    free(m->arms[a].move_cum);
-    free(m->arms[a].move_dest);
+    fl_arm *arm = &m->arms[a];
+    free(arm->name);
+    free(arm->rows);
+    free(arm->stay32);
+    free(arm->move_cum);
+    free(arm->move_dest);
+    free(arm->step_table);
+    free(arm->strength);
+    for (size_t i = 0; arm->ints && i < arm->n_int; i++) {
+      free(arm->ints[i].name);
+      free(arm->ints[i].state_on);
+      free(arm->ints[i].loc_on);
+      free(arm->ints[i].move);
+    }
+    free(arm->ints);
+    free(arm->reinvest.from);
   }
+  free(m->base_p);
+  free(m->trans_cost);
+  free(m->trans_qaly);
+  free(m->wtp);
   free(m->cost);
   free(m->qol);
   free(m->init);

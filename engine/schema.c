@@ -119,6 +119,90 @@ const fl_key fl_schema[] = {
      "One row: to-state -> probability (or rate)."},
     {"transitions.tables[].rows.*.*", FL_TY_PROB, 0, 0, BIG, NULL, NULL, NULL,
      "Probability (0 to 1) or rate (>= 0) of this move; or rest."},
+    {"transition_costs", FL_TY_SEQ, 0, 1, 10000, NULL, NULL, NULL,
+     "One-off costs and QoL changes of moves (e.g. assessment and court costs on becoming "
+     "looked after), in every arm."},
+    {"transition_costs[].from", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "A state, or a level (every state in it)."},
+    {"transition_costs[].to", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "A state, or a level (every state in it); moves within one state are not moves."},
+    {"transition_costs[].cost", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "One-off cost of each such move, by budget holder (charged in the step of the move)."},
+    {"transition_costs[].cost.*", FL_TY_NUM, 0, -BIG, BIG, NULL, NULL, "currency", "Cost."},
+    {"transition_costs[].qaly", FL_TY_NUM, 0, -10, 10, "0", NULL, "QALYs",
+     "One-off change in quality-adjusted life years of each such move."},
+    {"rewards", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "When costs and QoL are counted."},
+    {"rewards.timing", FL_TY_ENUM, 0, 0, 0, "start", "start|end|half_cycle|simpson", NULL,
+     "start: children present at the start of a step (with its entrants), discounted from the "
+     "step's start; end: children present at its end, discounted from its end; half_cycle: the "
+     "mean of the two (trapezoid), discounted from the step's middle; simpson: Simpson's 1/3 rule "
+     "over pairs of steps (trapezoid for a last odd step), discounted from the step's middle."},
+    {"economics", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Cost-effectiveness settings."},
+    {"economics.willingness_to_pay", FL_TY_NUMS, 0, 0, BIG, "[0, 10000, 20000, 30000, 50000]",
+     NULL, "currency per QALY",
+     "Values of a QALY at which net monetary benefit and the probability of being cost-effective "
+     "are reported."},
+    {"arms", FL_TY_NAMED, 0, 1, FL_MAX_ARMS - 1, NULL, NULL, NULL,
+     "Alternatives to the baseline, by name. Each adds interventions; all arms of a replication "
+     "share every child's random numbers, so differences from the baseline are paired."},
+    {"arms.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One arm."},
+    {"arms.*.description", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL, "What the arm represents."},
+    {"arms.*.interventions", FL_TY_NAMED, 0, 0, 32, NULL, NULL, NULL,
+     "The arm's interventions, by name (none: an arm identical to the baseline)."},
+    {"arms.*.interventions.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One intervention."},
+    {"arms.*.interventions.*.months", FL_TY_RANGE, 0, 0, 1e7, "[0, .inf]", NULL, "months",
+     "[start, end): months since the start of the run during which it runs (and is paid for)."},
+    {"arms.*.interventions.*.levels", FL_TY_NAMES, 0, 1, FL_MAX_LEVELS, NULL, NULL, NULL,
+     "Children in these levels are reached (with states: either). Default: everyone."},
+    {"arms.*.interventions.*.states", FL_TY_NAMES, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Children in these states are reached."},
+    {"arms.*.interventions.*.localities", FL_TY_NAMES, 0, 1, FL_MAX_LOCALITIES, NULL, NULL,
+     NULL, "Localities reached. Default: all."},
+    {"arms.*.interventions.*.age_years", FL_TY_RANGE, 0, 0, 200, "[0, .inf]", NULL, "years",
+     "[lo, hi): ages reached."},
+    {"arms.*.interventions.*.escalation", FL_TY_NUM, 0, 0, 100, "1", NULL, "factor",
+     "Multiplier on every escalation probability of children reached (0.8: a fifth fewer); the "
+     "difference goes to staying."},
+    {"arms.*.interventions.*.deescalation", FL_TY_NUM, 0, 0, 100, "1", NULL, "factor",
+     "Multiplier on every de-escalation probability of children reached (1.2: a fifth more)."},
+    {"arms.*.interventions.*.moves", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Multipliers on named moves: from-state -> to-state -> factor (with escalation and "
+     "de-escalation, factors multiply)."},
+    {"arms.*.interventions.*.moves.*", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Moves from this state."},
+    {"arms.*.interventions.*.moves.*.*", FL_TY_NUM, 0, 0, 100, NULL, NULL, "factor",
+     "Multiplier on this move."},
+    {"arms.*.interventions.*.ramp_months", FL_TY_NUM, 0, 0, 1e4, "0", NULL, "months",
+     "Months from the start to full effect (0: full at once)."},
+    {"arms.*.interventions.*.ramp", FL_TY_ENUM, 0, 0, 0, "linear", "linear|logistic|exponential",
+     NULL, "Shape of the build-up (and of the decay after the end)."},
+    {"arms.*.interventions.*.decay_months", FL_TY_NUM, 0, 0, 1e4, "0", NULL, "months",
+     "After the end, months over which the effect reached fades to none (0: at once)."},
+    {"arms.*.interventions.*.spend_per_month", FL_TY_NUM, 0, 0, BIG, "0", NULL,
+     "currency per month",
+     "Monthly spend while it runs: its running cost, and the spend at which the multipliers "
+     "apply in full."},
+    {"arms.*.interventions.*.half_saturation", FL_TY_NUM, 0, 0, BIG, "0", NULL,
+     "currency per month",
+     "Dose-response: at spend x the effect is scaled by h(x)/h(spend_per_month), h(x) = "
+     "x/(x + half_saturation). 0: no dose-response."},
+    {"arms.*.interventions.*.setup_cost", FL_TY_NUM, 0, 0, BIG, "0", NULL, "currency",
+     "One-off cost in its first month."},
+    {"arms.*.interventions.*.cost_per_child_month", FL_TY_NUM, 0, 0, BIG, "0", NULL,
+     "currency", "Cost per child reached per month."},
+    {"arms.*.interventions.*.budget_holder", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "Budget holder charged (required when it costs anything)."},
+    {"arms.*.reinvest", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "Savings reinvested in an intervention: the feedback loop."},
+    {"arms.*.reinvest.fraction", FL_TY_NUM, 1, 0, 1, NULL, NULL, "share",
+     "Share of each month's realised saving against the baseline (same replication) added to the "
+     "intervention's spend; 0: savings are absorbed elsewhere."},
+    {"arms.*.reinvest.from", FL_TY_NAMES, 1, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "Budget holders whose savings count."},
+    {"arms.*.reinvest.delay_months", FL_TY_NUM, 0, 0, 1e4, "0", NULL, "months",
+     "Months between a saving and its reinvestment."},
+    {"arms.*.reinvest.into", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "The intervention (of this arm) whose spend grows; it needs a half_saturation."},
 };
 const size_t fl_schema_len = sizeof fl_schema / sizeof fl_schema[0];
 
@@ -141,6 +225,7 @@ static const char *type_words(fl_type t) {
   case FL_TY_RANGE: return "a range [lo, hi]";
   case FL_TY_PROB: return "a number or the word rest";
   case FL_TY_ENUM: return "one of the listed words";
+  case FL_TY_NUMS: return "a list of numbers";
   }
   return "?";
 }
@@ -356,6 +441,12 @@ static fl_status check_node(walker *w, const fl_node *n, const char *pattern, co
   case FL_TY_PROB:
     if (fl_scalar_is_rest(n)) return FL_OK;
     return check_number(w, k, n, key, 0, &v);
+  case FL_TY_NUMS:
+    if (n->kind != FL_NODE_SEQ || n->n < 1 || n->n > 1000)
+      return fail(w, n, key, "expected a list of 1 to 1000 numbers, found %s", found_words(n));
+    for (size_t i = 0; i < n->n; i++)
+      if ((st = check_number(w, k, n->items[i], key, 0, &v)) != FL_OK) return st;
+    return FL_OK;
   case FL_TY_RANGE:
     if (n->kind != FL_NODE_SEQ || n->n != 2)
       return fail(w, n, key, "expected a range [lo, hi], found %s%s",
@@ -422,7 +513,7 @@ void fl_schema_print(int markdown, void (*write)(void *ctx, const char *text), v
     const fl_key *k = &fl_schema[i];
     range[0] = '\0';
     if (k->type == FL_TY_NUM || k->type == FL_TY_INT || k->type == FL_TY_RANGE ||
-        k->type == FL_TY_PROB) {
+        k->type == FL_TY_PROB || k->type == FL_TY_NUMS) {
       char lo[32], hi[32];
       fmt_num(lo, sizeof lo, k->min);
       fmt_num(hi, sizeof hi, k->max);

@@ -17,7 +17,8 @@ typedef enum fl_type {
   FL_TY_BOOL,    /* true or false */
   FL_TY_RANGE,   /* [lo, hi] with min <= lo <= hi <= max; hi may be .inf */
   FL_TY_PROB,    /* a number within [min, max], or the word rest */
-  FL_TY_ENUM     /* one of the words in choices, separated by | */
+  FL_TY_ENUM,    /* one of the words in choices, separated by | */
+  FL_TY_NUMS     /* a list of numbers within [min, max] */
 } fl_type;
 
 typedef struct fl_key {

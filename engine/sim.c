@@ -147,7 +147,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
   const uint64_t inc = key.inc;
   const uint32_t reentry_window =
       m->step_months >= 12 ? 1 : (uint32_t)(12.0 / m->step_months + 0.5);
-  const size_t rows_per_period = NLOC * m->loc_stride;
+  const size_t rows_per_period = m->rows_per_period;
   int32_t *flows = tl->flows;
   uint64_t next_id = 0, total = 0;
   size_t n = 0;
@@ -203,8 +203,8 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
   int64_t *cnt = ws->cnt;
 
   for (size_t t = 0; t < T; t++) {
-    const size_t period_row0 = m->period_of_step[t] * rows_per_period;
-    const fl_row *rows = arm->rows + period_row0;
+    const size_t table_row0 = (size_t)arm->step_table[t] * rows_per_period;
+    const fl_row *rows = arm->rows + table_row0;
     int32_t *flow_t = flows + t * S * S, *exits_t = tl->exits + t * S;
 
     /* Phase 1: entries. Entrants arrive at the start of the step and take part in it. */
@@ -226,7 +226,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
      * integer threshold and ages every child; the few children who move or reach the maximum
      * age come back as events, handled here. */
     const fl_pass_args pa = {.n = n, .rng = ws->rng, .base = ws->base, .age = ws->age,
-                             .tis = ws->tis, .stay32 = arm->stay32 + period_row0,
+                             .tis = ws->tis, .stay32 = arm->stay32 + table_row0,
                              .age_off = age_off, .dur_off = dur_off,
                              .banded = m->NA > 1 || m->ND > 1, .inc = inc,
                              .max_age = max_age, .ev_slot = ws->ev_slot, .ev_u = ws->ev_u};
