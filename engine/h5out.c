@@ -174,7 +174,8 @@ void fl_summarise_cell(double *v, size_t R, int whole, uint32_t *hist, size_t hi
  * and quantiles. Cells are handled in blocks of CELL_BLOCK, copied out replication by
  * replication, so the strided reads touch each cache line once. */
 #define CELL_BLOCK 16
-static fl_status write_summary(writer *w, const char *arm, const fl_array *a) {
+static fl_status write_summary(writer *w, const char *group, const char *arm,
+                               const fl_array *a) {
   const size_t R = a->dims[0], cells = fl_array_count(a) / (R ? R : 1);
   const size_t nstat = 3 + NQ, hist_len = 2 * R + 64;
   const size_t blocks = (cells + CELL_BLOCK - 1) / CELL_BLOCK;
@@ -222,7 +223,7 @@ static fl_status write_summary(writer *w, const char *arm, const fl_array *a) {
     if (k >= 3)
       snprintf(doc, sizeof doc, "Quantile %g over replications (linear interpolation).",
                qlev[k - 3]);
-    snprintf(path, sizeof path, "/arms/%s/summary/%s/%s", arm, a->name,
+    snprintf(path, sizeof path, "/%s/%s/summary/%s/%s", group, arm, a->name,
              k < 3 ? names3[k] : qname[k - 3]);
     st = write_array(w, path, FL_F64, a->rank - 1, a->dims + 1, out + k * cells,
                      k < 3 ? docs3[k] : doc);
@@ -269,12 +270,16 @@ static fl_status write_all(writer *w, const fl_results *res, const fl_model *m,
   TRY(write_array(w, "/state_level", FL_I32, 1, &m->S, levels,
                   "Index into /levels of each state's level."));
   for (size_t a = 0; a < res->n_arms; a++) {
-    const fl_arm_results *ar = &res->arms[a];
-    for (size_t i = 0; i < ar->n_arrays; i++) {
-      const fl_array *arr = &ar->arrays[i];
-      snprintf(path, sizeof path, "/arms/%s/%s", ar->name, arr->name);
-      TRY(write_array(w, path, arr->type, arr->rank, arr->dims, arr->data, arr->doc));
-      if (!res->expectation) TRY(write_summary(w, ar->name, arr));
+    for (int comp = 0; comp < 2; comp++) {
+      const fl_arm_results *g = comp ? &res->comps[a] : &res->arms[a];
+      const char *group = comp ? "comparisons" : "arms";
+      for (size_t i = 0; i < g->n_arrays; i++) {
+        const fl_array *arr = &g->arrays[i];
+        if (arr->not_written) continue;
+        snprintf(path, sizeof path, "/%s/%s/%s", group, g->name, arr->name);
+        TRY(write_array(w, path, arr->type, arr->rank, arr->dims, arr->data, arr->doc));
+        if (!res->expectation && !arr->no_summary) TRY(write_summary(w, group, g->name, arr));
+      }
     }
   }
 out:

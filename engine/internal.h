@@ -13,6 +13,7 @@
 #define FL_MAX_LOCALITIES 250
 #define FL_MAX_HOLDERS 64
 #define FL_MAX_ARMS 16
+#define FL_MAX_INTERVENTIONS 32 /* per arm */
 #define FL_DEST_EXIT 255 /* move destination meaning "leaves the population" */
 #define FL_AGE_NONE 0xFFFFu
 /* Completed spells are binned by length in steps: bin k holds spells of k+1 steps, the last bin
@@ -204,8 +205,8 @@ typedef enum fl_timing {
   FL_TIMING_START, FL_TIMING_END, FL_TIMING_HALF_CYCLE, FL_TIMING_SIMPSON
 } fl_timing;
 
-/* Discount factor for a step starting t steps into the run, at annual rate r. */
-double fl_discount(double rate, double step_months, size_t t);
+/* Discount factor at annual rate r for an amount counted at `years` since the start. */
+double fl_discount(double rate, double years);
 
 /* Results are a list of named n-dimensional arrays per arm. In Monte Carlo results every array
  * has the replication as its first dimension; expectation results have none. */
@@ -218,6 +219,8 @@ typedef struct fl_array {
   int rank;
   size_t dims[FL_MAX_RANK];
   void *data;
+  int not_written;  /* kept for derived outputs only (flows under --no-flows) */
+  int no_summary;   /* a statistic across replications, not per replication */
 } fl_array;
 
 #define FL_MAX_ARRAYS 24
@@ -233,6 +236,7 @@ struct fl_results {
   size_t R;
   size_t n_arms;
   fl_arm_results arms[FL_MAX_ARMS];
+  fl_arm_results comps[FL_MAX_ARMS]; /* comps[a]: arm a against the baseline (a >= 1) */
 };
 
 size_t fl_array_count(const fl_array *a);
@@ -247,6 +251,8 @@ void *fl_results_add(fl_arm_results *arm, const char *name, const char *doc, fl_
  * entries), and stocks by level. Works for both Monte Carlo (R reps, int32) and expectation
  * (R = 0: no replication dimension, float64) results. */
 fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err);
+/* compare.c: the paired comparisons of every arm with the baseline (after derive). */
+fl_status fl_results_compare(fl_results *res, const fl_model *m, fl_error *err);
 
 /* Summary statistics of one cell's R values v (reordered): out[k * cells + c] for k = 0 mean,
  * 1 sd, 2 mcse, then the quantiles 0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975 (type 7). whole:

@@ -158,7 +158,11 @@ fl_status fl_c_range(compiler *c, const fl_node *map, const char *pattern,
     const char *def = NULL;
     for (size_t i = 0; i < fl_schema_len; i++)
       if (!strcmp(fl_schema[i].path, pattern)) def = fl_schema[i].def;
-    if (!def || sscanf(def, "[%lf, %lf]", &a, &b) != 2) a = b = 0;
+    a = b = 0;
+    if (def && sscanf(def, "[%lf,", &a) == 1) {
+      const char *second = strchr(def, ',') + 1;
+      b = strstr(second, ".inf") ? HUGE_VAL : strtod(second, NULL);
+    }
   }
   if ((st = fl_c_steps(c, n ? n : map, key, a * scale, lo)) != FL_OK) return st;
   if ((st = fl_c_steps(c, n ? n : map, key, b * scale, hi)) != FL_OK) return st;
@@ -801,6 +805,4 @@ void fl_model_free(fl_model *m) {
   free(m);
 }
 
-double fl_discount(double rate, double step_months, size_t t) {
-  return pow(1.0 + rate, -(double)t * step_months / 12.0);
-}
+double fl_discount(double rate, double years) { return pow(1.0 + rate, -years); }

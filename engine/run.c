@@ -17,7 +17,8 @@ void fl_run_options_init(fl_run_options *opt) {
 }
 
 /* Adds the tally arrays of one arm; returns nonzero on OOM. */
-static int add_tally_arrays(fl_arm_results *ar, const fl_model *m, size_t R, int keep_flows) {
+static int add_tally_arrays(fl_arm_results *ar, const fl_model *m, const fl_arm *arm, size_t R,
+                            int keep_flows) {
   const size_t T = m->T, S = m->S, L = m->L;
   const size_t d_stocks[3] = {R, T + 1, S}, d_loc[4] = {R, T + 1, m->NLOC, S};
   const size_t d_flows[4] = {R, T, S, S}, d_ts[3] = {R, T, S};
@@ -29,9 +30,11 @@ static int add_tally_arrays(fl_arm_results *ar, const fl_model *m, size_t R, int
   if (m->NLOC > 1)
     ok &= !!fl_results_add(ar, "stocks_by_locality", "Children in each locality and state at "
                            "the start of each step.", FL_I32, 4, d_loc);
-  if (keep_flows)
-    ok &= !!fl_results_add(ar, "flows", "Moves during each step, from state (third index) to "
-                           "state (fourth index).", FL_I32, 4, d_flows);
+  /* Flows are always tallied (transition costs derive from them); --no-flows only leaves them
+   * out of the file. */
+  ok &= !!fl_results_add(ar, "flows", "Moves during each step, from state (third index) to "
+                         "state (fourth index).", FL_I32, 4, d_flows);
+  if (ok) ar->arrays[ar->n_arrays - 1].not_written = !keep_flows;
   ok &= !!fl_results_add(ar, "entries", "Children entering during each step, by the state they "
                          "enter in.", FL_I32, 3, d_ts);
   ok &= !!fl_results_add(ar, "exits", "Children leaving during each step (out-migration or "
@@ -47,13 +50,22 @@ static int add_tally_arrays(fl_arm_results *ar, const fl_model *m, size_t R, int
   ok &= !!fl_results_add(ar, "spells/skip_level_escalations", "Escalations that skip at least "
                          "one level (e.g. universal straight to looked after), by step.",
                          FL_I32, 2, d_t);
+  if (arm->n_int) {
+    const size_t d_ti[3] = {R, T, arm->n_int};
+    ok &= !!fl_results_add(ar, "interventions/spend", "Cost of running each intervention in each "
+                           "step (its spend, with any reinvested savings).", FL_F64, 3, d_ti);
+    ok &= !!fl_results_add(ar, "interventions/reached", "Children each intervention reached at "
+                           "the start of each step while it ran.", FL_I32, 3, d_ti);
+  }
   return !ok;
 }
 
-static int32_t *slice(fl_results *res, size_t arm, const char *name, size_t rep) {
+/* Replication rep's part of an arm's array, or NULL when the arm has no such array. */
+static void *slice(fl_results *res, size_t arm, const char *name, size_t rep) {
   fl_array *a = fl_results_find(res, arm, name);
   if (!a) return NULL;
-  return (int32_t *)a->data + rep * (fl_array_count(a) / a->dims[0]);
+  return (char *)a->data +
+         rep * (fl_array_count(a) / a->dims[0]) * (a->type == FL_I32 ? sizeof(int32_t) : sizeof(double));
 }
 
 fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out, fl_error *err) {
@@ -75,7 +87,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
   res->n_arms = m->n_arms;
   for (size_t a = 0; a < m->n_arms; a++) {
     if (!(res->arms[a].name = fl_strdup(m->arms[a].name))) goto nomem;
-    if (add_tally_arrays(&res->arms[a], m, R, opt->keep_flows)) goto nomem;
+    if (add_tally_arrays(&res->arms[a], m, &m->arms[a], R, opt->keep_flows)) goto nomem;
   }
   const fl_path path = opt->scalar_only ? FL_PATH_SCALAR : fl_pass_best();
 #ifdef _OPENMP
@@ -93,6 +105,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     }
 #pragma omp for schedule(dynamic, 1)
     for (long long rep = 0; rep < (long long)R; rep++) {
+      fl_tally base_tl = {0};
       for (size_t a = 0; ws && a < m->n_arms; a++) {
         fl_tally tl = {
             .stocks = slice(res, a, "stocks", (size_t)rep),
@@ -104,7 +117,11 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
             .ever = slice(res, a, "spells/ever_in_level", (size_t)rep),
             .reentries = slice(res, a, "spells/reentries_12m", (size_t)rep),
             .skips = slice(res, a, "spells/skip_level_escalations", (size_t)rep),
+            .spend = slice(res, a, "interventions/spend", (size_t)rep),
+            .reached = slice(res, a, "interventions/reached", (size_t)rep),
+            .base = a ? &base_tl : NULL,
         };
+        if (a == 0) base_tl = tl;
         fl_status st = fl_simulate(m, a, opt->seed, (uint64_t)rep, path, ws, &tl);
         if (st != FL_OK) {
           /* The lowest-numbered failing replication is reported, whatever the schedule. */
@@ -128,7 +145,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     fl_results_free(res);
     return fail_code;
   }
-  if (fl_results_derive(res, m, err) != FL_OK) {
+  if (fl_results_derive(res, m, err) != FL_OK || fl_results_compare(res, m, err) != FL_OK) {
     fl_results_free(res);
     return err ? err->code : FL_ENOMEM;
   }

@@ -44,7 +44,14 @@ struct fl_workspace {
   uint32_t *ev_u;      /* [cap] and draws */
   uint32_t *n_enter;   /* [T * E] entrants per step and stream */
   int64_t *cnt;        /* [NLOC * S] children by locality and state now */
-  int32_t *flows;      /* [T * S * S] scratch when the caller keeps no flows */
+  /* Arms that reinvest savings: this step's intervention strengths and the table built for
+   * them, and the realised saving of every step so far. */
+  double *strength;    /* [FL_MAX_INTERVENTIONS] */
+  double *saving;      /* [T] */
+  fl_row *dyn_rows;    /* [rows_per_period] */
+  uint32_t *dyn_stay32;
+  uint64_t *dyn_cum;   /* [rows_per_period * (S + 1)] */
+  uint8_t *dyn_dest;
   gsl_rng *entry_rng;  /* GSL view of the ENTRIES stream, for Poisson draws */
 };
 
@@ -54,7 +61,14 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   ws->n_enter = fl_calloc(m->T * (m->n_entries ? m->n_entries : 1), sizeof *ws->n_enter);
   ws->cnt = fl_calloc(m->NLOC * m->S, sizeof *ws->cnt);
   ws->entry_rng = fl_rng_gsl_alloc();
-  if (!ws->n_enter || !ws->cnt || !ws->entry_rng) {
+  ws->strength = fl_calloc(FL_MAX_INTERVENTIONS, sizeof *ws->strength);
+  ws->saving = fl_calloc(m->T, sizeof *ws->saving);
+  ws->dyn_rows = fl_calloc(m->rows_per_period, sizeof *ws->dyn_rows);
+  ws->dyn_stay32 = fl_calloc(m->rows_per_period, sizeof *ws->dyn_stay32);
+  ws->dyn_cum = fl_calloc(m->rows_per_period * (m->S + 1), sizeof *ws->dyn_cum);
+  ws->dyn_dest = fl_calloc(m->rows_per_period * (m->S + 1), 1);
+  if (!ws->n_enter || !ws->cnt || !ws->entry_rng || !ws->strength || !ws->saving ||
+      !ws->dyn_rows || !ws->dyn_stay32 || !ws->dyn_cum || !ws->dyn_dest) {
     fl_workspace_free(ws);
     return NULL;
   }
@@ -72,7 +86,12 @@ void fl_workspace_free(fl_workspace *ws) {
   free(ws->ev_u);
   free(ws->n_enter);
   free(ws->cnt);
-  free(ws->flows);
+  free(ws->strength);
+  free(ws->saving);
+  free(ws->dyn_rows);
+  free(ws->dyn_stay32);
+  free(ws->dyn_cum);
+  free(ws->dyn_dest);
   if (ws->entry_rng) gsl_rng_free(ws->entry_rng);
   free(ws);
 }
@@ -138,6 +157,68 @@ static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, s
          HIST_WORDS(m->L) * sizeof *ws->hist);
 }
 
+/* Whether the child with row base b and age `age` is reached by intervention iv. */
+static inline int reaches(const fl_model *m, const fl_intervention *iv, uint32_t b, uint64_t div,
+                          uint32_t age) {
+  const uint32_t loc = fl_fast_div(b, div), s = b - loc * (uint32_t)m->loc_stride;
+  return iv->state_on[s] && iv->loc_on[loc] && age >= iv->age_lo && age < iv->age_hi;
+}
+
+/* The interventions' bookkeeping at the start of step t, after the entries: the spend and the
+ * children reached of each running intervention. For an arm that reinvests (a fraction above
+ * 0), the realised saving of this step against the baseline of the same replication (state
+ * costs of the chosen budget holders, children present now) is recorded, the spend of the
+ * intervention it funds is its own plus the fraction of the saving `delay` steps ago (when
+ * positive), and the table for the strengths that gives is built; it is returned (NULL: use
+ * the precompiled table). */
+static const fl_row *interventions_step(const fl_model *m, const fl_arm *arm, size_t t,
+                                        fl_workspace *ws, const fl_tally *tl, size_t n) {
+  const size_t S = m->S, ni = arm->n_int;
+  const fl_reinvest *rv = &arm->reinvest;
+  const int dynamic = rv->on && rv->fraction > 0 && tl->base;
+  const double t0 = (double)t * m->step_months;
+  const uint64_t div = fl_fast_div_magic((uint32_t)m->loc_stride);
+  double spend_into = 0;
+  if (dynamic) {
+    double saving = 0;
+    for (size_t s = 0; s < S; s++) {
+      int64_t now = 0;
+      for (size_t l = 0; l < m->NLOC; l++) now += ws->cnt[l * S + s];
+      const double base_occ = tl->base->stocks[t * S + s] + tl->base->entries[t * S + s];
+      for (size_t b = 0; b < m->B; b++)
+        if (rv->from[b]) saving += (base_occ - (double)now) * m->cost[s * m->B + b];
+    }
+    ws->saving[t] = saving;
+    spend_into = arm->ints[rv->into].spend;
+    if (t >= rv->delay && ws->saving[t - rv->delay] > 0)
+      spend_into += rv->fraction * ws->saving[t - rv->delay] / m->step_months;
+  }
+  for (size_t i = 0; i < ni; i++) {
+    const fl_intervention *iv = &arm->ints[i];
+    const int running = t0 >= iv->start && t0 < iv->end;
+    const double spend = dynamic && i == rv->into ? spend_into : iv->spend;
+    ws->strength[i] = arm->strength[t * ni + i];
+    if (dynamic && i == rv->into) ws->strength[i] *= fl_intervention_dose(iv, spend);
+    if (!running) continue;
+    tl->spend[t * ni + i] = spend * m->step_months;
+    int64_t reached = 0;
+    if (iv->age_lo == 0 && iv->age_hi == UINT32_MAX) {
+      for (size_t l = 0; l < m->NLOC; l++)
+        for (size_t s = 0; s < S; s++)
+          if (iv->loc_on[l] && iv->state_on[s]) reached += ws->cnt[l * S + s];
+    } else {
+      for (size_t k = 0; k < n; k++) reached += reaches(m, iv, ws->base[k], div, ws->age[k]);
+    }
+    tl->reached[t * ni + i] = (int32_t)reached;
+  }
+  if (!dynamic) return NULL;
+  size_t n_moves = 0, bad;
+  if (fl_table_build(m, arm, m->period_of_step[t], ws->strength, ws->dyn_rows, ws->dyn_stay32,
+                     ws->dyn_cum, ws->dyn_dest, &n_moves, &bad) != 0)
+    return NULL; /* cannot happen: compilation checked the largest reachable strength */
+  return ws->dyn_rows;
+}
+
 fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t rep,
                       fl_path path, fl_workspace *ws, const fl_tally *tl) {
   const size_t S = m->S, L = m->L, T = m->T, E = m->n_entries, NLOC = m->NLOC;
@@ -149,6 +230,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
       m->step_months >= 12 ? 1 : (uint32_t)(12.0 / m->step_months + 0.5);
   const size_t rows_per_period = m->rows_per_period;
   int32_t *flows = tl->flows;
+  const fl_row *rows_dyn = NULL;
   uint64_t next_id = 0, total = 0;
   size_t n = 0;
   fl_rng r;
@@ -166,11 +248,6 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
     }
   for (size_t g = 0; g < m->n_init; g++) total += m->init[g].count;
   if (reserve(ws, m, total) != FL_OK) return FL_ENOMEM;
-  if (!flows) {
-    if (!ws->flows && !(ws->flows = fl_calloc(T * S * S, sizeof *ws->flows))) return FL_ENOMEM;
-    memset(ws->flows, 0, T * S * S * sizeof *ws->flows);
-    flows = ws->flows;
-  }
   memset(ws->cnt, 0, NLOC * S * sizeof *ws->cnt);
 
   /* The initial population. Spells already under way are not counted as completed spells:
@@ -198,13 +275,12 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
   const uint32_t loc_stride = (uint32_t)m->loc_stride;
   const uint64_t loc_div = fl_fast_div_magic(loc_stride);
   const int tis_by_level = m->tis_by_level;
-  const uint64_t *move_cum = arm->move_cum;
-  const uint8_t *move_dest = arm->move_dest;
   int64_t *cnt = ws->cnt;
 
   for (size_t t = 0; t < T; t++) {
     const size_t table_row0 = (size_t)arm->step_table[t] * rows_per_period;
     const fl_row *rows = arm->rows + table_row0;
+    const uint32_t *stay32 = arm->stay32 + table_row0;
     int32_t *flow_t = flows + t * S * S, *exits_t = tl->exits + t * S;
 
     /* Phase 1: entries. Entrants arrive at the start of the step and take part in it. */
@@ -221,12 +297,24 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
       }
     }
 
+    /* Interventions: what they cost and reach this step; an arm that reinvests its savings
+     * builds this step's table for the spend they fund. */
+    if (arm->n_int) {
+      rows_dyn = interventions_step(m, arm, t, ws, tl, n);
+      if (rows_dyn) {
+        rows = rows_dyn;
+        stay32 = ws->dyn_stay32;
+      }
+    }
+    const uint64_t *move_cum = rows_dyn ? ws->dyn_cum : arm->move_cum;
+    const uint8_t *move_dest = rows_dyn ? ws->dyn_dest : arm->move_dest;
+
     /* Phases 2 and 3: the transition (including leaving the area), then ageing and leaving at
      * the maximum age. The pass over all children (engine/pass.c) draws, compares with one
      * integer threshold and ages every child; the few children who move or reach the maximum
      * age come back as events, handled here. */
     const fl_pass_args pa = {.n = n, .rng = ws->rng, .base = ws->base, .age = ws->age,
-                             .tis = ws->tis, .stay32 = arm->stay32 + table_row0,
+                             .tis = ws->tis, .stay32 = stay32,
                              .age_off = age_off, .dur_off = dur_off,
                              .banded = m->NA > 1 || m->ND > 1, .inc = inc,
                              .max_age = max_age, .ev_slot = ws->ev_slot, .ev_u = ws->ev_u};

@@ -17,6 +17,9 @@ typedef struct fl_tally {
   int32_t *ever;       /* [L] */
   int32_t *reentries;  /* [T, L] */
   int32_t *skips;      /* [T] */
+  double *spend;       /* [T, n_int] cost of running each intervention in each step */
+  int32_t *reached;    /* [T, n_int] children reached at the start of each step */
+  const struct fl_tally *base; /* the baseline's tallies of the same replication, or NULL */
 } fl_tally;
 
 /* Per-thread scratch space, reused across replications so that the step loop allocates
