@@ -347,6 +347,7 @@ fl_status fl_compile_arms(compiler *c) {
                                      &arm->ints[i])) != FL_OK)
         return st;
     if (rv && (st = compile_reinvest(c, name->value, rv, arm, ivs)) != FL_OK) return st;
+    snprintf(key, sizeof key, "arms.%s%s", name->value, ivs ? ".interventions" : "");
     if ((st = build_tables(c, arm, ivs ? ivs : def, key)) != FL_OK) return st;
   }
   return FL_OK;

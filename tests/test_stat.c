@@ -25,9 +25,19 @@ static double bonferroni_z(size_t m) { return gsl_cdf_ugaussian_Qinv(0.001 / (2.
 /* Compares the MC array name (leading dimension R) with the expectation array of the same name.
  * is_count: the array counts children or events; otherwise it holds costs or QoL sums, which
  * one child changes by at most unit. Failures are added to cs. */
-static void compare(const fl_results *mc, const fl_results *ex, const char *name, double z,
-                    size_t m_total, int is_count, double unit, cmp_stats *cs, int verbose) {
-  const fl_array *a = array_of(mc, name), *e = array_of(ex, name);
+static const fl_array *group_array(const fl_arm_results *g, const char *name) {
+  for (size_t i = 0; i < g->n_arrays; i++)
+    if (!strcmp(g->arrays[i].name, name)) return &g->arrays[i];
+  fprintf(stderr, "no array %s in %s\n", name, g->name);
+  exit(1);
+}
+
+/* Compares array name of group g (an arm, or a comparison with the baseline) of the Monte Carlo
+ * results with the same array of the expectation results. */
+static void compare(const fl_arm_results *gm, const fl_arm_results *ge, const fl_results *mc,
+                    const char *name, double z, size_t m_total, int is_count, double unit,
+                    int paired, cmp_stats *cs, int verbose) {
+  const fl_array *a = group_array(gm, name), *e = group_array(ge, name);
   const size_t R = mc->R, cells = fl_array_count(a) / R;
   if (cells != fl_array_count(e)) {
     fprintf(stderr, "%s: shapes differ\n", name);
@@ -35,14 +45,23 @@ static void compare(const fl_results *mc, const fl_results *ex, const char *name
     return;
   }
   for (size_t c = 0; c < cells; c++) {
-    double sum = 0, sum2 = 0, mean, sd, tol, diff;
+    double sum = 0, sum2 = 0, sum_abs = 0, mean, sd, tol, diff;
     for (size_t r = 0; r < R; r++) {
       double v = value_at(a, r * cells + c);
       sum += v;
       sum2 += v * v;
+      sum_abs += fabs(v);
     }
     mean = sum / (double)R;
     sd = R > 1 ? sqrt(fmax(0.0, (sum2 - sum * mean) / (double)(R - 1))) : 0.0;
+    if (paired) {
+      /* A paired difference is a sum over the few children whose paths differ between the
+       * arms, each contributing at most unit: early in a run it is mostly 0 with rare jumps, and
+       * its sample sd can badly understate the spread. Its variance is at most unit times the
+       * sum of the contributions' absolute values, estimated here (conservatively, as the
+       * larger of the expected and the mean absolute value). */
+      sd = fmax(sd, sqrt(unit * fmax(fabs(value_at(e, c)), sum_abs / (double)R)));
+    }
     diff = fabs(mean - value_at(e, c));
     if (is_count && value_at(e, c) * (double)R < 50) {
       /* Rare events: the total count over replications is a sum of independent indicators,
@@ -87,27 +106,65 @@ static const char *const count_arrays[] = {"stocks", "flows", "entries", "exits"
 static const char *const value_arrays[] = {"costs", "costs_discounted", "qol", "qol_discounted"};
 
 /* Runs R replications and compares every array with expectation mode. */
+/* Paired differences compared with expectation (cumulative_net_cost is their running sum,
+ * checked in test_arms). */
+static const char *const comp_arrays[] = {"delta_costs", "delta_costs_discounted",
+                                          "delta_qalys"};
+#define N_COMP 3
+
+/* Runs R replications and compares every array of every arm, and every arm's differences from
+ * the baseline, with expectation mode. Arms that reinvest savings are left out: expectation
+ * mode reinvests the expected saving, which is not the expectation of the stochastic loop. */
 static cmp_stats mc_vs_expect(const fl_model *mc_model, const fl_model *ex_model, size_t R,
                               uint64_t seed, int verbose) {
   fl_results *mc = run_model(mc_model, seed, R, 0), *ex = expect_model(ex_model);
   cmp_stats cs = {0, 0, 0};
   size_t m_total = 0;
-  for (size_t i = 0; i < 5; i++) m_total += fl_array_count(array_of(ex, count_arrays[i]));
-  for (size_t i = 0; i < 4; i++) m_total += fl_array_count(array_of(ex, value_arrays[i]));
+  int *use = calloc(mc->n_arms, sizeof *use);
+  for (size_t a = 0; a < mc->n_arms; a++) {
+    use[a] = !(mc_model->arms[a].reinvest.on && mc_model->arms[a].reinvest.fraction > 0);
+    if (!use[a]) continue;
+    for (size_t i = 0; i < 5; i++)
+      m_total += fl_array_count(group_array(&ex->arms[a], count_arrays[i]));
+    for (size_t i = 0; i < 4; i++)
+      m_total += fl_array_count(group_array(&ex->arms[a], value_arrays[i]));
+    for (size_t i = 0; a && i < N_COMP; i++)
+      m_total += fl_array_count(group_array(&ex->comps[a], comp_arrays[i]));
+  }
   double z = bonferroni_z(m_total);
   if (z < 4) z = 4;
-  double max_cost = 0, max_qol = 0;
-  for (size_t s = 0; s < mc_model->S; s++) {
+  /* The most one child (or one move) can change a cost or QoL cell by. */
+  double max_cost = 0, max_qol = 0, max_move = 0, max_iv = 0;
+  const size_t S = mc_model->S, B = mc_model->B;
+  for (size_t s = 0; s < S; s++) {
     max_qol = fmax(max_qol, mc_model->qol[s]);
-    for (size_t b = 0; b < mc_model->B; b++) max_cost = fmax(max_cost, mc_model->cost[s * mc_model->B + b]);
+    for (size_t b = 0; b < B; b++) max_cost = fmax(max_cost, mc_model->cost[s * B + b]);
+    for (size_t d = 0; d < S; d++)
+      for (size_t b = 0; b < B; b++)
+        max_move = fmax(max_move, fabs(mc_model->trans_cost[(s * S + d) * B + b]));
   }
-  for (size_t i = 0; i < 5; i++)
-    compare(mc, ex, count_arrays[i], z, m_total, 1, 1.0, &cs, verbose);
-  for (size_t i = 0; i < 4; i++)
-    compare(mc, ex, value_arrays[i], z, m_total, 0, i < 2 ? max_cost : max_qol, &cs, verbose);
+  for (size_t a = 0; a < mc_model->n_arms; a++)
+    for (size_t i = 0; i < mc_model->arms[a].n_int; i++)
+      max_iv = fmax(max_iv, mc_model->arms[a].ints[i].child_cost * mc_model->step_months);
+  const double cost_unit = max_cost + max_move + max_iv;
+  for (size_t a = 0; a < mc->n_arms; a++) {
+    if (!use[a]) continue;
+    for (size_t i = 0; i < 5; i++)
+      compare(&mc->arms[a], &ex->arms[a], mc, count_arrays[i], z, m_total, 1, 1.0, 0, &cs,
+              verbose);
+    for (size_t i = 0; i < 4; i++)
+      compare(&mc->arms[a], &ex->arms[a], mc, value_arrays[i], z, m_total, 0,
+              i < 2 ? cost_unit : max_qol, 0, &cs, verbose);
+    for (size_t i = 0; a && i < N_COMP; i++)
+      compare(&mc->comps[a], &ex->comps[a], mc, comp_arrays[i], z, m_total, 0,
+              i < 2 ? 2 * cost_unit : 2 * max_qol * mc_model->step_months / 12, 1, &cs,
+              verbose);
+  }
   if (verbose)
-    printf("  %zu cells, z = %.2f, largest |mean - expected| / mcse = %.2f, failures %zu\n",
-           cs.cells, z, cs.worst_z, cs.failures);
+    printf("  %zu cells in %zu arm(s), z = %.2f, largest |mean - expected| / mcse = %.2f, "
+           "failures %zu\n",
+           cs.cells, mc->n_arms, z, cs.worst_z, cs.failures);
+  free(use);
   fl_results_free(mc);
   fl_results_free(ex);
   return cs;

@@ -1,0 +1,281 @@
+/* Arms and comparisons: exactness properties of paired arms (common random numbers), costs of
+ * interventions, targeting, reinvestment with fraction 0, and reward timing and discounting
+ * against hand-computed values. */
+#include "testutil.h"
+
+#include <string.h>
+
+/* A small model: two localities, ages, entries, three levels, and arms exercising each
+ * property. */
+static const char *arms_yaml =
+    "flourish: 1\n"
+    "name: arms test\n"
+    "time: {step_months: 1, horizon_steps: 36}\n"
+    "levels: [low, mid, high]\n"
+    "costs: {budget_holders: [council, prevention], per: month}\n"
+    "states:\n"
+    "  well: {level: low, qol: 0.9}\n"
+    "  need: {level: mid, qol: 0.8, cost: {council: 300}}\n"
+    "  care: {level: high, qol: 0.6, cost: {council: 3000}}\n"
+    "localities: {north: {share: 2}, south: {share: 1}}\n"
+    "population:\n"
+    "  max_age_years: 10\n"
+    "  initial:\n"
+    "    - {state: well, count: 3000, age_years: [0, 10]}\n"
+    "    - {state: need, count: 400, age_years: [0, 10]}\n"
+    "    - {state: care, count: 60, age_years: [0, 10]}\n"
+    "  entries: {births: {per_year: 300, states: {well: 1}}}\n"
+    "transitions:\n"
+    "  tables:\n"
+    "    - rows:\n"
+    "        well: {well: rest, need: 0.02, care: 0.002}\n"
+    "        need: {well: 0.05, need: rest, care: 0.02}\n"
+    "        care: {need: 0.03, care: rest}\n"
+    "arms:\n"
+    "  empty: {description: no interventions}\n"
+    "  unity:\n"
+    "    interventions: {nothing: {escalation: 1, deescalation: 1}}\n"
+    "  cost_only:\n"
+    "    interventions:\n"
+    "      paid: {months: [6, 30], spend_per_month: 1000, setup_cost: 500,\n"
+    "             cost_per_child_month: 2, states: [need], localities: [south],\n"
+    "             age_years: [2, 8], budget_holder: prevention}\n"
+    "  no_escalation_from_well:\n"
+    "    interventions: {stop: {states: [well], escalation: 0}}\n"
+    "  effect:\n"
+    "    interventions:\n"
+    "      prevent: {levels: [low, mid], escalation: 0.7, deescalation: 1.2, ramp_months: 12,\n"
+    "                ramp: exponential, spend_per_month: 2000, half_saturation: 3000,\n"
+    "                budget_holder: prevention}\n"
+    "  effect_reinvest0:\n"
+    "    interventions:\n"
+    "      prevent: {levels: [low, mid], escalation: 0.7, deescalation: 1.2, ramp_months: 12,\n"
+    "                ramp: exponential, spend_per_month: 2000, half_saturation: 3000,\n"
+    "                budget_holder: prevention}\n"
+    "    reinvest: {fraction: 0, from: [council], delay_months: 2, into: prevent}\n"
+    "  effect_reinvest:\n"
+    "    interventions:\n"
+    "      prevent: {levels: [low, mid], escalation: 0.7, deescalation: 1.2, ramp_months: 12,\n"
+    "                ramp: exponential, spend_per_month: 2000, half_saturation: 3000,\n"
+    "                budget_holder: prevention}\n"
+    "    reinvest: {fraction: 0.5, from: [council], delay_months: 2, into: prevent}\n";
+
+static size_t arm_index(const fl_model *m, const char *name) {
+  for (size_t a = 0; a < m->n_arms; a++)
+    if (!strcmp(m->arms[a].name, name)) return a;
+  fprintf(stderr, "no arm %s\n", name);
+  exit(1);
+}
+
+static const fl_array *arr(const fl_results *res, size_t arm, const char *name) {
+  const fl_array *a = fl_results_find_const(res, arm, name);
+  if (!a) {
+    fprintf(stderr, "no array %s in arm %zu\n", name, arm);
+    exit(1);
+  }
+  return a;
+}
+
+static const fl_array *comp(const fl_results *res, size_t arm, const char *name) {
+  const fl_arm_results *g = &res->comps[arm];
+  for (size_t i = 0; i < g->n_arrays; i++)
+    if (!strcmp(g->arrays[i].name, name)) return &g->arrays[i];
+  fprintf(stderr, "no comparison %s for arm %zu\n", name, arm);
+  exit(1);
+}
+
+static int same_bytes(const fl_array *x, const fl_array *y) {
+  return fl_array_count(x) == fl_array_count(y) &&
+         !memcmp(x->data, y->data, fl_array_count(x) * (x->type == FL_I32 ? 4 : 8));
+}
+
+/* An arm without interventions, or whose multipliers are all 1 and which costs nothing, is the
+ * baseline bit for bit, and every difference is exactly 0. */
+static void test_identical_arms(const fl_model *m, const fl_results *res) {
+  static const char *const names[] = {"stocks", "flows", "entries", "exits", "costs", "qol",
+                                      "spells/length_of_stay", "spells/ever_in_level"};
+  static const char *const arms[] = {"empty", "unity"};
+  for (size_t k = 0; k < 2; k++) {
+    const size_t a = arm_index(m, arms[k]);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+      CHECK(same_bytes(arr(res, 0, names[i]), arr(res, a, names[i])));
+    const fl_array *dc = comp(res, a, "delta_costs"), *dq = comp(res, a, "delta_qalys");
+    double worst = 0;
+    for (size_t i = 0; i < fl_array_count(dc); i++) worst = fmax(worst, fabs(value_at(dc, i)));
+    for (size_t i = 0; i < fl_array_count(dq); i++) worst = fmax(worst, fabs(value_at(dq, i)));
+    CHECK_DBL_NEAR(worst, 0, 0);
+    const fl_array *be = comp(res, a, "breakeven_step");
+    for (size_t r = 0; r < res->R; r++) CHECK_INT_EQ(value_at(be, r), 0);
+  }
+}
+
+/* An intervention without effect costs exactly its spend (in the months it runs), its set-up
+ * cost in its first month, and its cost per child reached; QoL does not change. */
+static void test_cost_only(const fl_model *m, const fl_results *res) {
+  const size_t a = arm_index(m, "cost_only"), T = m->T, B = m->B;
+  const fl_array *dc = comp(res, a, "delta_costs"), *dq = comp(res, a, "delta_qalys");
+  const fl_array *reached = arr(res, a, "interventions/reached");
+  const fl_array *base_cost = arr(res, 0, "costs");
+  long long reached_total = 0;
+  CHECK(same_bytes(arr(res, 0, "stocks"), arr(res, a, "stocks")));
+  for (size_t i = 0; i < fl_array_count(dq); i++) CHECK_DBL_NEAR(value_at(dq, i), 0, 0);
+  for (size_t r = 0; r < res->R; r++)
+    for (size_t t = 0; t < T; t++) {
+      const double running = t >= 6 && t < 30, n = value_at(reached, r * T + t);
+      const double want = running * (1000 + 2 * n) + (t == 6) * 500;
+      reached_total += (long long)n;
+      CHECK(running || n == 0);
+      /* (base + x) - base can differ from x by the rounding of base. */
+      CHECK_DBL_NEAR(value_at(dc, (r * T + t) * B + 1), want,
+                     1e-12 * fabs(value_at(base_cost, (r * T + t) * B + 1)) + 1e-9);
+      CHECK_DBL_NEAR(value_at(dc, (r * T + t) * B + 0), 0, 0);
+    }
+  CHECK(reached_total > 0);
+}
+
+/* Escalation multiplier 0 on the rows of 'well': nobody moves up from well. */
+static void test_no_escalation(const fl_model *m, const fl_results *res) {
+  const size_t a = arm_index(m, "no_escalation_from_well"), T = m->T, S = m->S;
+  const fl_array *fl = arr(res, a, "flows"), *base = arr(res, 0, "flows");
+  double up = 0, base_up = 0;
+  for (size_t r = 0; r < res->R; r++)
+    for (size_t t = 0; t < T; t++)
+      for (size_t d = 1; d < S; d++) {
+        up += value_at(fl, ((r * T + t) * S + 0) * S + d);
+        base_up += value_at(base, ((r * T + t) * S + 0) * S + d);
+      }
+  CHECK_DBL_NEAR(up, 0, 0);
+  CHECK(base_up > 0);
+}
+
+/* Reinvestment with fraction 0 is the arm without reinvestment, bit for bit; with a positive
+ * fraction the spend grows. */
+static void test_reinvest(const fl_model *m, const fl_results *res) {
+  const size_t a = arm_index(m, "effect"), a0 = arm_index(m, "effect_reinvest0");
+  const size_t a1 = arm_index(m, "effect_reinvest");
+  for (size_t i = 0; i < res->arms[a].n_arrays; i++)
+    CHECK(same_bytes(&res->arms[a].arrays[i], arr(res, a0, res->arms[a].arrays[i].name)));
+  const fl_array *s = arr(res, a, "interventions/spend"), *s1 = arr(res, a1, "interventions/spend");
+  double plain = 0, more = 0;
+  for (size_t i = 0; i < fl_array_count(s); i++) {
+    plain += value_at(s, i);
+    more += value_at(s1, i);
+  }
+  CHECK_DBL_NEAR(plain, 2000.0 * m->T * res->R, 1e-6);
+  CHECK(more > plain);
+}
+
+/* Reward timing and discounting on a two-state chain against values computed here: 1,000
+ * children, well -> ill with probability 0.1 a month, costs 100 and 1,000 a month, QoL 1 and
+ * 0.5, annual discount rates 3.5% (costs) and 1.5% (QoL). */
+static void test_timing(void) {
+  static const char *const timings[] = {"start", "end", "half_cycle", "simpson"};
+  const size_t T = 5;
+  double x[6];
+  for (size_t t = 0; t <= T; t++) x[t] = 1000 * pow(0.9, (double)t); /* well at start of t */
+  for (int k = 0; k < 4; k++) {
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "flourish: 1\nname: timing\ntime: {step_months: 1, horizon_steps: %zu}\n"
+             "levels: [a, b]\ncosts: {budget_holders: [h], per: month}\n"
+             "discount: {costs: 0.035, qol: 0.015}\nrewards: {timing: %s}\n"
+             "states: {well: {level: a, qol: 1, cost: {h: 100}},\n"
+             "         ill: {level: b, qol: 0.5, cost: {h: 1000}, absorbing: true}}\n"
+             "population: {initial: [{state: well, count: 1000}]}\n"
+             "transitions: {tables: [{rows: {well: {well: 0.9, ill: 0.1}}}]}\n",
+             T, timings[k]);
+    fl_model *m = load_text_model(yaml);
+    fl_results *ex = expect_model(m);
+    const fl_array *c = arr(ex, 0, "costs"), *cd = arr(ex, 0, "costs_discounted");
+    const fl_array *q = arr(ex, 0, "qol"), *qd = arr(ex, 0, "qol_discounted");
+    for (size_t t = 0; t < T; t++) {
+      double w, when;
+      if (k == 0) w = x[t], when = (double)t;
+      else if (k == 1) w = x[t + 1], when = t + 1.0;
+      else if (k == 2) w = 0.5 * (x[t] + x[t + 1]), when = t + 0.5;
+      else {
+        const size_t k0 = t - t % 2;
+        w = k0 + 1 < T ? (x[k0] + 4 * x[k0 + 1] + x[k0 + 2]) / 6 : 0.5 * (x[t] + x[t + 1]);
+        when = t + 0.5;
+      }
+      const double cost = 100 * w + 1000 * (1000 - w), qol = w + 0.5 * (1000 - w);
+      /* Probabilities are quantised to 2^-32: relative error below 1e-8 here. */
+      CHECK_DBL_NEAR(value_at(c, t), cost, 1e-8 * cost);
+      CHECK_DBL_NEAR(value_at(cd, t), cost * pow(1.035, -when / 12), 1e-8 * cost);
+      CHECK_DBL_NEAR(value_at(q, t), qol, 1e-8 * qol);
+      CHECK_DBL_NEAR(value_at(qd, t), qol * pow(1.015, -when / 12), 1e-8 * qol);
+    }
+    fl_results_free(ex);
+    fl_model_free(m);
+  }
+}
+
+/* Paired (common random numbers) against independent streams: the variance of the difference
+ * in total discounted cost and QALYs, against the sum of the two arms' variances (what
+ * independent streams would give). Printed for the record; the paired variance must be the
+ * smaller. */
+static void report_variance_reduction(const fl_model *m, const fl_results *res) {
+  const size_t a = arm_index(m, "effect"), T = m->T, B = m->B, R = res->R;
+  const fl_array *dct = comp(res, a, "delta_cost_total"), *dqt = comp(res, a, "delta_qaly_total");
+  const fl_array *cb = arr(res, 0, "costs_discounted"), *ca = arr(res, a, "costs_discounted");
+  const fl_array *qb = arr(res, 0, "qol_discounted"), *qa = arr(res, a, "qol_discounted");
+  double v[6][2] = {{0}}; /* sum, sum of squares of: dC, dQ, C_base, C_arm, Q_base, Q_arm */
+  for (size_t r = 0; r < R; r++) {
+    double x[6] = {value_at(dct, r), value_at(dqt, r), 0, 0, 0, 0};
+    for (size_t t = 0; t < T; t++) {
+      for (size_t b = 0; b < B; b++) {
+        x[2] += value_at(cb, (r * T + t) * B + b);
+        x[3] += value_at(ca, (r * T + t) * B + b);
+      }
+      x[4] += value_at(qb, r * T + t) * m->step_months / 12;
+      x[5] += value_at(qa, r * T + t) * m->step_months / 12;
+    }
+    for (int k = 0; k < 6; k++) {
+      v[k][0] += x[k];
+      v[k][1] += x[k] * x[k];
+    }
+  }
+  double var[6];
+  for (int k = 0; k < 6; k++) var[k] = (v[k][1] - v[k][0] * v[k][0] / R) / (R - 1);
+  printf("variance of delta cost: paired %.4g, independent %.4g (ratio %.3f)\n", var[0],
+         var[2] + var[3], var[0] / (var[2] + var[3]));
+  printf("variance of delta QALYs: paired %.4g, independent %.4g (ratio %.3f)\n", var[1],
+         var[4] + var[5], var[1] / (var[4] + var[5]));
+  CHECK(var[0] < var[2] + var[3]);
+  CHECK(var[1] < var[4] + var[5]);
+}
+
+/* The cumulative net cost is the running sum of the differences, and the break-even step is the
+ * first from which it stays at or below 0. */
+static void test_cumulative_and_breakeven(const fl_model *m, const fl_results *res) {
+  const size_t T = m->T, B = m->B;
+  for (size_t a = 1; a < res->n_arms; a++) {
+    const fl_array *dc = comp(res, a, "delta_costs"), *cum = comp(res, a, "cumulative_net_cost");
+    const fl_array *be = comp(res, a, "breakeven_step");
+    for (size_t r = 0; r < res->R; r++) {
+      double run = 0;
+      long want = -1;
+      for (size_t t = 0; t < T; t++) {
+        for (size_t b = 0; b < B; b++) run += value_at(dc, (r * T + t) * B + b);
+        CHECK_DBL_NEAR(value_at(cum, r * T + t), run, 1e-9 * (1 + fabs(run)));
+      }
+      for (size_t t = T; t-- > 0 && value_at(cum, r * T + t) <= 0;) want = (long)t;
+      CHECK_INT_EQ(value_at(be, r), want);
+    }
+  }
+}
+
+int main(void) {
+  fl_model *m = load_text_model(arms_yaml);
+  fl_results *res = run_model(m, 2024, 40, 2);
+  test_identical_arms(m, res);
+  test_cost_only(m, res);
+  test_no_escalation(m, res);
+  test_reinvest(m, res);
+  test_cumulative_and_breakeven(m, res);
+  report_variance_reduction(m, res);
+  test_timing();
+  fl_results_free(res);
+  fl_model_free(m);
+  return check_finish("arms");
+}
