@@ -219,6 +219,165 @@ out:
   return st;
 }
 
+/* Reads /comparisons/<arm>/<name> as doubles; NULL when absent. */
+static double *read_comp(reader *rd, const char *arm, const char *name, int *rank, hsize_t *dims) {
+  char path[512];
+  snprintf(path, sizeof path, "/comparisons/%s/%s", arm, name);
+  return read_doubles(rd, path, rank, dims);
+}
+
+/* The arm against the baseline, per year: difference in cost by budget holder and in total,
+ * cumulative net cost, QALYs and the probability of a net saving so far; then the break-even
+ * step, the ICER and the net monetary benefit. */
+static fl_status summarise_comparison(reader *rd, out_buf *o, const char *arm, int csv, int mc,
+                                      double step_months, char **holders, size_t B) {
+  int rk[8];
+  hsize_t d[8][FL_MAX_RANK];
+  double *dc = read_comp(rd, arm, "delta_costs", &rk[0], d[0]);
+  double *cum = read_comp(rd, arm, "cumulative_net_cost", &rk[1], d[1]);
+  double *dq = read_comp(rd, arm, "delta_qalys", &rk[2], d[2]);
+  double *be = read_comp(rd, arm, "breakeven_step", &rk[3], d[3]);
+  double *icer = read_comp(rd, arm, "icer", &rk[4], d[4]);
+  double *wtp = read_comp(rd, arm, "willingness_to_pay", &rk[5], d[5]);
+  double *nmb = read_comp(rd, arm, "net_monetary_benefit", &rk[6], d[6]);
+  double *pce = mc ? read_comp(rd, arm, "p_cost_effective", &rk[7], d[7]) : NULL;
+  double *v = NULL;
+  fl_status st = FL_OK;
+  size_t R, T, K, per_year = (size_t)llround(12.0 / step_months);
+  if (per_year < 1 || fabs((double)per_year * step_months - 12.0) > 1e-9) per_year = 1;
+  if (!dc || !cum || !dq || !be || !icer || !wtp || !nmb || (mc && !pce) || rk[0] != 2 + mc ||
+      d[0][mc + 1] != B) {
+    st = bad_file(rd, "a comparison group is incomplete");
+    goto out;
+  }
+  R = mc ? d[0][0] : 1;
+  T = d[0][mc];
+  K = d[5][0];
+  if (!(v = fl_malloc_array(R, sizeof *v))) {
+    st = FL_ENOMEM;
+    goto out;
+  }
+  if (!csv) {
+    outf(o, "\n%s minus baseline, by year: mean%s (negative is a saving)\n", arm,
+         mc ? " [90% interval]" : "");
+    outf(o, "%5s", "year");
+    for (size_t b = 0; b < B; b++) outf(o, " %12.12s", holders[b]);
+    outf(o, " %26s %26s %22s%s\n", "net cost in year", "cumulative net cost", "QALYs in year",
+         mc ? "  P(saving so far)" : "");
+  }
+  for (size_t y = 1, t0 = 0; t0 < T; y++) {
+    const size_t t = y * per_year < T ? y * per_year : T;
+    const double year = (double)t * step_months / 12.0;
+    double mean, lo, hi;
+    char cell[64];
+    if (!csv) outf(o, "%5g", year);
+    for (size_t b = 0; b <= B; b++) { /* b == B: the net over budget holders */
+      for (size_t r = 0; r < R; r++) {
+        v[r] = 0;
+        for (size_t k = t0; k < t; k++)
+          for (size_t bb = 0; bb < B; bb++)
+            if (b == B || bb == b) v[r] += dc[(r * T + k) * B + bb];
+      }
+      stats(v, R, &mean, &lo, &hi);
+      if (csv) outf(o, "%s,%g,delta_cost_%s,%.10g,%.10g,%.10g\n", arm, year,
+                    b == B ? "net" : holders[b], mean, lo, hi);
+      else if (b < B) outf(o, " %12.4g", mean);
+      else {
+        if (mc) snprintf(cell, sizeof cell, "%.4g [%.3g, %.3g]", mean, lo, hi);
+        else snprintf(cell, sizeof cell, "%.4g", mean);
+        outf(o, " %26s", cell);
+      }
+    }
+    size_t saving = 0;
+    for (size_t r = 0; r < R; r++) {
+      v[r] = cum[r * T + t - 1];
+      saving += v[r] < 0;
+    }
+    stats(v, R, &mean, &lo, &hi);
+    if (csv) outf(o, "%s,%g,cumulative_net_cost,%.10g,%.10g,%.10g\n", arm, year, mean, lo, hi);
+    else {
+      if (mc) snprintf(cell, sizeof cell, "%.4g [%.3g, %.3g]", mean, lo, hi);
+      else snprintf(cell, sizeof cell, "%.4g", mean);
+      outf(o, " %26s", cell);
+    }
+    for (size_t r = 0; r < R; r++) {
+      v[r] = 0;
+      for (size_t k = t0; k < t; k++) v[r] += dq[r * T + k];
+    }
+    stats(v, R, &mean, &lo, &hi);
+    if (csv) {
+      outf(o, "%s,%g,delta_qalys,%.10g,%.10g,%.10g\n", arm, year, mean, lo, hi);
+      if (mc) outf(o, "%s,%g,p_saving,%.6g,,\n", arm, year, (double)saving / (double)R);
+    } else {
+      if (mc) snprintf(cell, sizeof cell, "%.3g [%.3g, %.3g]", mean, lo, hi);
+      else snprintf(cell, sizeof cell, "%.3g", mean);
+      outf(o, " %22s", cell);
+      if (mc) outf(o, "  %16.2f", (double)saving / (double)R);
+      outf(o, "\n");
+    }
+    t0 = t;
+  }
+  /* Break-even: the step from which the cumulative net cost stays at or below 0. */
+  size_t never = 0, n_be = 0;
+  for (size_t r = 0; r < R; r++) {
+    if (be[r] < 0) never++;
+    else v[n_be++] = be[r] * step_months;
+  }
+  if (csv) {
+    if (n_be) {
+      double mean, lo, hi;
+      stats(v, n_be, &mean, &lo, &hi);
+      outf(o, "%s,all,breakeven_month,%.6g,%.6g,%.6g\n", arm, mean, lo, hi);
+    }
+    outf(o, "%s,all,p_no_breakeven,%.6g,,\n", arm, (double)never / (double)R);
+    outf(o, "%s,all,icer,%.10g,,\n", arm, icer[0]);
+  } else {
+    if (n_be) {
+      double mean, lo, hi;
+      stats(v, n_be, &mean, &lo, &hi);
+      gsl_sort(v, 1, n_be);
+      outf(o, "break-even: month %.0f (median%s)", gsl_stats_median_from_sorted_data(v, 1, n_be),
+           mc ? "" : ", expected values");
+      if (mc) outf(o, ", 90%% interval [%.0f, %.0f]", lo, hi);
+    } else {
+      outf(o, "break-even: none");
+    }
+    if (mc && never) outf(o, "; never within the horizon in %.0f%% of replications",
+                         100.0 * (double)never / (double)R);
+    double mean_c = 0, mean_q = 0;
+    for (size_t r = 0; r < R; r++) mean_c += cum[r * T + T - 1] / (double)R;
+    for (size_t r = 0; r < R; r++)
+      for (size_t k = 0; k < T; k++) mean_q += dq[r * T + k] / (double)R;
+    outf(o, "\nincremental cost per quality-adjusted child-year (discounted): %.6g%s\n", icer[0],
+         icer[0] < 0 && mean_q > 0 ? " (cheaper and better: dominant)"
+         : icer[0] < 0 ? " (dearer and worse: dominated)" : "");
+  }
+  for (size_t k = 0; k < K; k++) {
+    double mean, lo, hi;
+    for (size_t r = 0; r < R; r++) v[r] = nmb[r * K + k];
+    stats(v, R, &mean, &lo, &hi);
+    if (csv) {
+      outf(o, "%s,all,net_monetary_benefit_at_%g,%.10g,%.10g,%.10g\n", arm, wtp[k], mean, lo, hi);
+      if (mc) outf(o, "%s,all,p_cost_effective_at_%g,%.6g,,\n", arm, wtp[k], pce[k]);
+    } else {
+      outf(o, "  at %8g a QALY: net monetary benefit %.4g", wtp[k], mean);
+      if (mc) outf(o, " [%.4g, %.4g], P(cost-effective) %.2f", lo, hi, pce[k]);
+      outf(o, "\n");
+    }
+  }
+out:
+  free(dc);
+  free(cum);
+  free(dq);
+  free(be);
+  free(icer);
+  free(wtp);
+  free(nmb);
+  free(pce);
+  free(v);
+  return st;
+}
+
 static herr_t collect_arm(hid_t g, const char *name, const H5L_info_t *info, void *data) {
   char ***list = data;
   size_t n = 0;
@@ -288,6 +447,11 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
   for (size_t i = 0; arms[i] && st == FL_OK; i++)
     st = summarise_arm(&rd, &o, arms[i], csv, !strcmp(mode, "monte_carlo"), step, levels, L,
                        holders, B);
+  /* Then every arm against the baseline. */
+  for (size_t i = 0; arms[i] && st == FL_OK; i++)
+    if (strcmp(arms[i], "baseline"))
+      st = summarise_comparison(&rd, &o, arms[i], csv, !strcmp(mode, "monte_carlo"), step,
+                                holders, B);
 out:
   if (g >= 0) H5Gclose(g);
   H5Fclose(rd.file);
