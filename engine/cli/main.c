@@ -116,8 +116,12 @@ static const char *help_summary =
     "Usage: flourish summary OUT.h5 [--csv]\n"
     "\n"
     "Prints, for each arm and year, the children at each level (mean and 90% interval over\n"
-    "replications), the cost of the year and quality-adjusted child-years; then the total\n"
-    "cost over the horizon by budget holder. With --csv, one row per arm, year and measure.\n";
+    "replications), the cost of the year and quality-adjusted child-years, and the total cost\n"
+    "over the horizon by budget holder. Then each arm against the baseline, by year: the\n"
+    "difference in cost by budget holder and net, the cumulative net cost, QALYs and the\n"
+    "probability of a net saving so far; the break-even month, the ICER, and the net monetary\n"
+    "benefit and probability of being cost-effective at each willingness to pay.\n"
+    "With --csv, one row per arm, year and measure.\n";
 
 static int wants_help(int argc, char **argv) {
   for (int i = 2; i < argc; i++)
