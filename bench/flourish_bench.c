@@ -23,15 +23,18 @@ typedef struct workload {
   const char *path;      /* relative to the source directory */
   size_t reps;           /* replications per timed run */
   double target_per_core; /* child-months per second per core, single thread; 0: none */
+  size_t max_arms;       /* simulate the first max_arms arms (the baseline first); 0: all */
   const char *about;
 } workload;
 
 static const workload workloads[] = {
-    {"dundee", "scenarios/dundee.yaml", 16, 500e6,
-     "Dundee default: 7 states in 4 levels, 8 localities, ~27,000 children, 120 months"},
-    {"rich", "bench/workloads/rich.yaml", 16, 350e6,
+    {"dundee", "scenarios/dundee.yaml", 16, 500e6, 1,
+     "Dundee baseline: 7 states in 4 levels, 8 localities, ~27,000 children, 120 months"},
+    {"paired", "scenarios/dundee.yaml", 16, 0, 3,
+     "Dundee baseline and two prevention arms (community_city, community_targeted), paired"},
+    {"rich", "bench/workloads/rich.yaml", 16, 350e6, 0,
      "8 states, rows by age x time in state x period x locality, 27,000 children, 120 months"},
-    {"scotland", "bench/workloads/scotland.yaml", 2, 0,
+    {"scotland", "bench/workloads/scotland.yaml", 2, 0, 1,
      "Scotland-sized: the Dundee model with 1,000,000 children, 120 months"},
 };
 #define N_WORKLOADS (sizeof workloads / sizeof workloads[0])
@@ -116,7 +119,7 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (!strcmp(wl_list, "all")) snprintf(wl_list, sizeof wl_list, "dundee,rich,scotland");
+  if (!strcmp(wl_list, "all")) snprintf(wl_list, sizeof wl_list, "dundee,paired,rich,scotland");
   if (runs < 1) runs = 1;
   if (json_path && !(json = fopen(json_path, "w"))) {
     perror(json_path);
@@ -142,6 +145,7 @@ int main(int argc, char **argv) {
     }
     fl_model *m = load(src, w->path);
     if (!m) return 2;
+    if (w->max_arms && m->n_arms > w->max_arms) m->n_arms = w->max_arms;
     double base_per_core = 0;
     char th_copy[128];
     snprintf(th_copy, sizeof th_copy, "%s", th_list);
