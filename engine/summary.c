@@ -344,8 +344,7 @@ static fl_status summarise_comparison(reader *rd, out_buf *o, const char *arm, i
     }
     if (mc && never) outf(o, "; never within the horizon in %.0f%% of replications",
                          100.0 * (double)never / (double)R);
-    double mean_c = 0, mean_q = 0;
-    for (size_t r = 0; r < R; r++) mean_c += cum[r * T + T - 1] / (double)R;
+    double mean_q = 0;
     for (size_t r = 0; r < R; r++)
       for (size_t k = 0; k < T; k++) mean_q += dq[r * T + k] / (double)R;
     outf(o, "\nincremental cost per quality-adjusted child-year (discounted): %.6g%s\n", icer[0],
