@@ -3,10 +3,14 @@
  * for any number of threads. */
 #include "sim.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#ifdef FLOURISH_MPI
+#include <mpi.h>
 #endif
 
 void fl_run_options_init(fl_run_options *opt) {
@@ -68,6 +72,35 @@ static void *slice(fl_results *res, size_t arm, const char *name, size_t rep) {
          rep * (fl_array_count(a) / a->dims[0]) * (a->type == FL_I32 ? sizeof(int32_t) : sizeof(double));
 }
 
+#ifdef FLOURISH_MPI
+/* Shares every rank's block of replications with every other rank (all arrays hold
+ * replications first, so a block is contiguous): counted in whole replications, through a
+ * contiguous datatype, to stay within MPI's int counts. */
+static int gather_ranks(fl_results *res, size_t R, int ranks) {
+  int *counts = malloc((size_t)ranks * sizeof *counts), *displs = malloc((size_t)ranks * sizeof *displs);
+  int rc = counts && displs ? MPI_SUCCESS : -1;
+  for (int k = 0; k < ranks && rc == MPI_SUCCESS; k++) {
+    displs[k] = (int)(R * (size_t)k / (size_t)ranks);
+    counts[k] = (int)(R * (size_t)(k + 1) / (size_t)ranks) - displs[k];
+  }
+  for (size_t a = 0; a < res->n_arms && rc == MPI_SUCCESS; a++)
+    for (size_t i = 0; i < res->arms[a].n_arrays && rc == MPI_SUCCESS; i++) {
+      fl_array *arr = &res->arms[a].arrays[i];
+      MPI_Datatype one_rep;
+      const size_t per_rep = fl_array_count(arr) / R;
+      if (per_rep > INT_MAX) return -1;
+      MPI_Type_contiguous((int)per_rep, arr->type == FL_I32 ? MPI_INT32_T : MPI_DOUBLE, &one_rep);
+      MPI_Type_commit(&one_rep);
+      rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, arr->data, counts, displs, one_rep,
+                          MPI_COMM_WORLD);
+      MPI_Type_free(&one_rep);
+    }
+  free(counts);
+  free(displs);
+  return rc == MPI_SUCCESS ? 0 : -1;
+}
+#endif
+
 fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out, fl_error *err) {
   fl_results *res;
   const size_t R = opt->replications;
@@ -90,6 +123,19 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     if (add_tally_arrays(&res->arms[a], m, &m->arms[a], R, opt->keep_flows)) goto nomem;
   }
   const fl_path path = opt->scalar_only ? FL_PATH_SCALAR : fl_pass_best();
+  /* Under MPI each rank simulates a contiguous block of replications; the blocks are gathered
+   * afterwards, so every rank ends with the same bytes a single process computes. */
+  int rank = 0, ranks = 1;
+#ifdef FLOURISH_MPI
+  int mpi_on = 0;
+  MPI_Initialized(&mpi_on);
+  if (mpi_on) {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  }
+#endif
+  const long long rep_lo = (long long)(R * (size_t)rank / (size_t)ranks);
+  const long long rep_hi = (long long)(R * (size_t)(rank + 1) / (size_t)ranks);
 #ifdef _OPENMP
   int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
 #endif
@@ -104,7 +150,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
       }
     }
 #pragma omp for schedule(dynamic, 1)
-    for (long long rep = 0; rep < (long long)R; rep++) {
+    for (long long rep = rep_lo; rep < rep_hi; rep++) {
       fl_tally base_tl = {0};
       for (size_t a = 0; ws && a < m->n_arms; a++) {
         fl_tally tl = {
@@ -134,11 +180,26 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
       }
       if (opt->progress) {
 #pragma omp critical(fl_progress)
-        opt->progress(opt->progress_ctx, ++done, R);
+        opt->progress(opt->progress_ctx, ++done, (size_t)(rep_hi - rep_lo));
       }
     }
     fl_workspace_free(ws);
   }
+#ifdef FLOURISH_MPI
+  if (ranks > 1) {
+    /* The lowest failing replication of any rank, and its code, are reported everywhere. */
+    struct {
+      int rep, code;
+    } mine = {failed_rep >= 0 ? (int)failed_rep : INT_MAX, (int)fail_code}, first;
+    MPI_Allreduce(&mine, &first, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD);
+    failed_rep = first.rep == INT_MAX ? -1 : first.rep;
+    fail_code = (fl_status)first.code;
+    if (failed_rep < 0 && gather_ranks(res, R, ranks) != 0) {
+      failed_rep = 0;
+      fail_code = FL_EINTERNAL;
+    }
+  }
+#endif
   if (failed_rep >= 0) {
     fl_error_set(err, fail_code, NULL, 0, 0, NULL, "replication %lld failed: %s", failed_rep,
                  fl_strerror(fail_code));

@@ -16,6 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef FLOURISH_MPI
+#include <mpi.h>
+#endif
+
 #ifndef FL_GIT_COMMIT
 #define FL_GIT_COMMIT "unknown"
 #endif
@@ -24,6 +28,8 @@
 void fl_schema_print(int markdown, void (*write)(void *ctx, const char *text), void *ctx);
 
 static const char *prog = "flourish";
+/* This process's MPI rank (0 without MPI): only rank 0 prints and writes files. */
+static int mpi_rank = 0;
 
 static void write_stdout(void *ctx, const char *text) {
   (void)ctx;
@@ -33,7 +39,7 @@ static void write_stdout(void *ctx, const char *text) {
 static int report(const fl_error *err) {
   char buf[2048];
   fl_error_format(err, buf, sizeof buf);
-  fprintf(stderr, "%s: %s\n", prog, buf);
+  if (mpi_rank == 0) fprintf(stderr, "%s: %s\n", prog, buf);
   return fl_err_exit_code(err->code);
 }
 
@@ -263,12 +269,12 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
   if (!out) return usage_error(cmd, "%s", "missing -o OUT.h5");
   if ((rc = check_output(cmd, out)) != 0) return rc;
   if (load_model(argv[optind], &m, &err) != FL_OK) return report(&err);
-  if (!quiet && isatty(STDERR_FILENO)) {
+  if (!quiet && mpi_rank == 0 && isatty(STDERR_FILENO)) {
     opt.progress = show_progress;
     opt.progress_ctx = &prog_state;
   }
   fl_status st = expect ? fl_expect(m, &res, &err) : fl_run(m, &opt, &res, &err);
-  if (st == FL_OK) {
+  if (st == FL_OK && mpi_rank == 0) {
     fl_provenance pv = {cmdline, FL_GIT_COMMIT};
     st = write_output(res, m, &pv, out, &err);
   }
@@ -332,7 +338,27 @@ static int cmd_summary(int argc, char **argv) {
   return 0;
 }
 
+static int dispatch(int argc, char **argv);
+
+/* Under an MPI launcher (mpirun, srun) the run is shared between ranks; started alone, the
+ * program does not initialise MPI at all. */
 int main(int argc, char **argv) {
+#ifdef FLOURISH_MPI
+  const int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ||
+                       getenv("PMIX_RANK") || getenv("MPI_LOCALNRANKS");
+  if (launched) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &mpi_rank);
+  }
+  int rc = dispatch(argc, argv);
+  if (launched) MPI_Finalize();
+  return rc;
+#else
+  return dispatch(argc, argv);
+#endif
+}
+
+static int dispatch(int argc, char **argv) {
   const char *cmd = argc > 1 ? argv[1] : NULL;
   if (!cmd) {
     fputs(help_main, stderr);

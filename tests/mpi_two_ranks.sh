@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Two MPI ranks give the same datasets, bit for bit, as one process (replications are split in
+# contiguous blocks and gathered). Uses the shared-memory transport only, so it runs without
+# a network. Arguments: the flourish binary, mpiexec, the source directory.
+set -euo pipefail
+bin=$1 mpiexec=$2 src=$3
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+for scenario in scenarios/dundee.yaml scenarios/examples/semi_markov.yaml; do
+  "$bin" run "$src/$scenario" -o "$dir/one.h5" -r 5 -s 11 -q
+  "$mpiexec" --oversubscribe --mca btl self,vader -np 2 \
+    "$bin" run "$src/$scenario" -o "$dir/two.h5" -r 5 -s 11 -q
+  h5diff "$dir/one.h5" "$dir/two.h5" /arms /arms
+  if h5ls "$dir/one.h5/comparisons" >/dev/null 2>&1; then
+    h5diff "$dir/one.h5" "$dir/two.h5" /comparisons /comparisons
+  fi
+  echo "$scenario: 1 rank and 2 ranks identical"
+done
+echo "mpi: 2 passed, 0 failed"
