@@ -1,6 +1,7 @@
 /* Monte Carlo runs: replications in parallel with OpenMP, each with its own workspace and its
  * own slice of the result arrays, so replications share nothing and the results are the same
  * for any number of threads. */
+#include "checkpoint.h"
 #include "sim.h"
 
 #include <limits.h>
@@ -136,6 +137,25 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
 #endif
   const long long rep_lo = (long long)(R * (size_t)rank / (size_t)ranks);
   const long long rep_hi = (long long)(R * (size_t)(rank + 1) / (size_t)ranks);
+  /* Checkpoint: rank 0 creates it before the others open it. */
+  fl_checkpoint *ck = NULL;
+  unsigned char *done_rep = NULL;
+  if (opt->checkpoint) {
+    fl_status cst = FL_OK;
+    if (!(done_rep = calloc(R, 1))) goto nomem;
+    if (rank == 0 || opt->resume)
+      cst = fl_checkpoint_open(opt->checkpoint, m, res, opt->resume, 1, done_rep, &ck, err);
+#ifdef FLOURISH_MPI
+    if (ranks > 1) MPI_Barrier(MPI_COMM_WORLD);
+#endif
+    if (cst == FL_OK && !ck)
+      cst = fl_checkpoint_open(opt->checkpoint, m, res, 0, 0, done_rep, &ck, err);
+    if (cst != FL_OK) {
+      free(done_rep);
+      fl_results_free(res);
+      return cst;
+    }
+  }
 #ifdef _OPENMP
   int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
 #endif
@@ -152,6 +172,13 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
 #pragma omp for schedule(dynamic, 1)
     for (long long rep = rep_lo; rep < rep_hi; rep++) {
       fl_tally base_tl = {0};
+      if (done_rep && done_rep[rep]) { /* loaded from the checkpoint */
+        if (opt->progress) {
+#pragma omp critical(fl_progress)
+          opt->progress(opt->progress_ctx, ++done, (size_t)(rep_hi - rep_lo));
+        }
+        continue;
+      }
       for (size_t a = 0; ws && a < m->n_arms; a++) {
         fl_tally tl = {
             .stocks = slice(res, a, "stocks", (size_t)rep),
@@ -178,6 +205,18 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
           }
         }
       }
+      if (ck && ws) {
+        fl_status cst;
+#pragma omp critical(fl_checkpoint)
+        cst = fl_checkpoint_save(ck, res, (size_t)rep);
+        if (cst != FL_OK) {
+#pragma omp critical(fl_fail)
+          if (failed_rep < 0 || rep < failed_rep) {
+            failed_rep = rep;
+            fail_code = cst;
+          }
+        }
+      }
       if (opt->progress) {
 #pragma omp critical(fl_progress)
         opt->progress(opt->progress_ctx, ++done, (size_t)(rep_hi - rep_lo));
@@ -185,6 +224,12 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     }
     fl_workspace_free(ws);
   }
+  if (ck && fl_checkpoint_finish(ck) != FL_OK && failed_rep < 0) {
+    failed_rep = rep_lo;
+    fail_code = FL_EIO;
+  }
+  fl_checkpoint_close(ck);
+  free(done_rep);
 #ifdef FLOURISH_MPI
   if (ranks > 1) {
     /* The lowest failing replication of any rank, and its code, are reported everywhere. */

@@ -90,6 +90,10 @@ typedef struct fl_run_options {
   int threads;            /* 0: the OpenMP default; results do not depend on this */
   int keep_flows;         /* nonzero: store the [R, T, S, S] flow counts */
   int scalar_only;        /* nonzero: never use the vector (AVX-512) pass; results are identical */
+  /* Where to keep finished replications (NULL: nowhere); with resume nonzero, the stored ones
+   * are loaded from it instead of simulated. The results are the same bytes either way. */
+  const char *checkpoint;
+  int resume;
   /* Called after each completed replication, from whichever thread completed it, serialised by
    * the library; done counts completed replications. May be NULL. */
   void (*progress)(void *ctx, size_t done, size_t total);

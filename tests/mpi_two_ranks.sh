@@ -17,4 +17,14 @@ for scenario in scenarios/dundee.yaml scenarios/examples/semi_markov.yaml; do
   fi
   echo "$scenario: 1 rank and 2 ranks identical"
 done
-echo "mpi: 2 passed, 0 failed"
+# A two-rank run stopped after some replications continues with one process, bit for bit.
+status=0
+FLOURISH_CRASH_AFTER_REPS=2 "$mpiexec" --oversubscribe --mca btl self,vader -np 2 \
+  "$bin" run "$src/scenarios/dundee.yaml" -o "$dir/c.h5" -r 6 -s 11 -q --checkpoint \
+  >/dev/null 2>&1 || status=$?
+[ "$status" -ne 0 ] && [ -s "$dir/c.h5.ckpt" ]
+"$bin" run "$src/scenarios/dundee.yaml" -o "$dir/c.h5" -r 6 -s 11 -q --resume
+"$bin" run "$src/scenarios/dundee.yaml" -o "$dir/d.h5" -r 6 -s 11 -q
+h5diff "$dir/c.h5" "$dir/d.h5" /arms /arms
+echo "2 ranks stopped, resumed with 1: identical"
+echo "mpi: 3 passed, 0 failed"

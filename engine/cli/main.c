@@ -88,6 +88,7 @@ static const char *help_run =
     "stocks, flows, entries, exits, costs, QoL, spell and journey tallies per replication,\n"
     "with summaries (mean, sd, Monte Carlo standard error, quantiles), to OUT.h5.\n"
     "The file is written atomically: OUT.h5 appears only when complete.\n"
+    "Under mpirun or srun the replications are shared between the ranks (same result).\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE         output HDF5 file (required)\n"
@@ -96,6 +97,10 @@ static const char *help_run =
     "  -t, --threads T           OpenMP threads (default: OMP_NUM_THREADS or all cores);\n"
     "                            results are identical for any T\n"
     "      --no-flows            do not store the [R, T, S, S] flow counts\n"
+    "      --checkpoint          keep finished replications in OUT.h5.ckpt while running\n"
+    "      --resume              continue an interrupted --checkpoint run: replications in\n"
+    "                            OUT.h5.ckpt are loaded, the rest simulated; the result is\n"
+    "                            the file an uninterrupted run writes\n"
     "  -q, --quiet               no progress bar\n"
     "  -h, --help                this help\n";
 
@@ -219,6 +224,7 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
       {"output", required_argument, NULL, 'o'},   {"replications", required_argument, NULL, 'r'},
       {"seed", required_argument, NULL, 's'},     {"threads", required_argument, NULL, 't'},
       {"no-flows", no_argument, NULL, 'F'},       {"quiet", no_argument, NULL, 'q'},
+      {"checkpoint", no_argument, NULL, 'C'},     {"resume", no_argument, NULL, 'R'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   const char *cmd = expect ? "expect" : "run", *out = NULL;
   fl_run_options opt;
@@ -226,7 +232,8 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
   fl_results *res = NULL;
   fl_error err = {0};
   progress prog_state = {time(NULL), 0};
-  int quiet = 0, c, rc;
+  int quiet = 0, checkpoint = 0, c, rc;
+  char *ckpt_path = NULL;
   uint64_t v;
   fl_run_options_init(&opt);
   if (wants_help(argc, argv)) {
@@ -260,6 +267,12 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
       opt.keep_flows = 0;
       break;
     case 'q': quiet = 1; break;
+    case 'C':
+    case 'R':
+      if (expect) return usage_error(cmd, "%s", "--checkpoint and --resume are options of run");
+      if (c == 'R') opt.resume = 1;
+      checkpoint = 1;
+      break;
     default: return usage_error(cmd, "%s", "invalid option");
     }
   }
@@ -269,6 +282,15 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
   if (!out) return usage_error(cmd, "%s", "missing -o OUT.h5");
   if ((rc = check_output(cmd, out)) != 0) return rc;
   if (load_model(argv[optind], &m, &err) != FL_OK) return report(&err);
+  if (checkpoint) {
+    /* Finished replications are kept beside the output until the output is written. */
+    if (!(ckpt_path = malloc(strlen(out) + 6))) {
+      fl_model_free(m);
+      return 1;
+    }
+    sprintf(ckpt_path, "%s.ckpt", out);
+    opt.checkpoint = ckpt_path;
+  }
   if (!quiet && mpi_rank == 0 && isatty(STDERR_FILENO)) {
     opt.progress = show_progress;
     opt.progress_ctx = &prog_state;
@@ -277,7 +299,9 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
   if (st == FL_OK && mpi_rank == 0) {
     fl_provenance pv = {cmdline, FL_GIT_COMMIT};
     st = write_output(res, m, &pv, out, &err);
+    if (st == FL_OK && ckpt_path) unlink(ckpt_path); /* the output now holds everything */
   }
+  free(ckpt_path);
   fl_results_free(res);
   fl_model_free(m);
   if (st != FL_OK) return report(&err);
