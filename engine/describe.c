@@ -80,6 +80,27 @@ void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *t
     band(&o, m->period_edges, p, m->step_months, "months");
     say(&o, " of the run\n");
   }
+  /* Arms. */
+  for (size_t a = 1; a < m->n_arms; a++) {
+    const fl_arm *arm = &m->arms[a];
+    say(&o, "Arm '%s': %zu intervention(s)%s.\n", arm->name, arm->n_int,
+        arm->reinvest.on ? ", reinvesting savings" : "");
+    for (size_t i = 0; i < arm->n_int; i++) {
+      const fl_intervention *iv = &arm->ints[i];
+      size_t reached = 0;
+      for (size_t s = 0; s < m->S; s++) reached += iv->state_on[s];
+      say(&o, "  '%s': months %g to %g, %zu of %zu states, escalation x%g, de-escalation x%g, "
+          "ramp %g months; spend %g a month, set-up %g, %g per child a month",
+          iv->name, iv->start, iv->end, reached, m->S, iv->esc, iv->deesc, iv->ramp, iv->spend,
+          iv->setup_cost, iv->child_cost);
+      if (iv->spend > 0 || iv->setup_cost > 0 || iv->child_cost > 0)
+        say(&o, " (%s)", m->holder_names[iv->holder]);
+      say(&o, ".\n");
+    }
+    if (arm->reinvest.on)
+      say(&o, "  reinvests %.0f%% of its savings after %u step(s) into '%s'.\n",
+          100 * arm->reinvest.fraction, arm->reinvest.delay, arm->ints[arm->reinvest.into].name);
+  }
   /* The first cell's rows as monthly percentages, the most useful single view. */
   say(&o, "Step transition probabilities (%%) for the first age, time-in-state, period and "
       "locality cell (row: from, columns: to; 'leave' is leaving the area):\n%-16s", "");
