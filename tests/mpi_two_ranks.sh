@@ -5,6 +5,10 @@
 set -euo pipefail
 bin=$1 mpiexec=$2 src=$3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+# Open MPI does not free its plug-ins' memory at MPI_Finalize, and unloads them, so a leak
+# checker sees hundreds of leaks in unknown modules; under AddressSanitizer this test checks
+# memory errors but not leaks (the other tests check Flourish's own leaks).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 for scenario in scenarios/dundee.yaml scenarios/examples/semi_markov.yaml; do
