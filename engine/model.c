@@ -494,6 +494,33 @@ static fl_status parse_row(compiler *c, const fl_node *row, size_t table, size_t
   return FL_OK;
 }
 
+/* Where a table also gives the counts behind a row (as flourish calibrate writes), the row's
+ * probabilities must be the counts' shares: a hand edit of one without the other is caught. */
+static fl_status check_counts(compiler *c, const fl_node *table, size_t ti, size_t from,
+                              const double *p) {
+  const fl_model *m = c->m;
+  const fl_node *counts = fl_map_get(fl_map_get(table, "counts"), m->state_names[from]);
+  double n[FL_MAX_STATES] = {0}, total = 0;
+  char key[256];
+  if (!counts) return FL_OK;
+  snprintf(key, sizeof key, "transitions.tables[%zu].counts.%s", ti, m->state_names[from]);
+  for (size_t i = 0; i < counts->n; i++) {
+    long d = fl_c_find(m->state_names, m->S, fl_map_key(counts, i)->value);
+    if (d < 0)
+      return fl_c_bad(c, fl_map_key(counts, i), key, "'%s' is not one of the states",
+                      fl_map_key(counts, i)->value);
+    n[d] = fl_scalar_num(fl_map_val(counts, i));
+    total += n[d];
+  }
+  if (c->rates || total <= 0) return FL_OK;
+  for (size_t d = 0; d < m->S; d++)
+    if (fabs(p[d] - n[d] / total) > 1e-6)
+      return fl_c_bad(c, counts, key,
+                      "the row gives %.9g for '%s' but the counts give %.9g: edit both or neither",
+                      p[d], m->state_names[d], n[d] / total);
+  return FL_OK;
+}
+
 /* Converts the probability row p over per_months to the step length, assuming a constant
  * hazard of leaving within the period, split over destinations in proportion. */
 static void convert_row_probability(double *p, size_t S, size_t from, double ratio) {
@@ -603,6 +630,8 @@ static fl_status compile_transitions(compiler *c) {
       spec_table[spec_i] = i;
       if ((st = parse_row(c, fl_map_val(rows, r), i, (size_t)from, specs[spec_i].values)) !=
           FL_OK)
+        goto done;
+      if ((st = check_counts(c, tables->items[i], i, (size_t)from, specs[spec_i].values)) != FL_OK)
         goto done;
       spec_i++;
     }

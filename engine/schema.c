@@ -119,6 +119,14 @@ const fl_key fl_schema[] = {
      "One row: to-state -> probability (or rate)."},
     {"transitions.tables[].rows.*.*", FL_TY_PROB, 0, 0, BIG, NULL, NULL, NULL,
      "Probability (0 to 1) or rate (>= 0) of this move; or rest."},
+    {"transitions.tables[].counts", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Observed transition counts behind the rows (written by flourish calibrate): from-state -> "
+     "to-state -> child-months. Where a row has counts, its probabilities must be the counts' "
+     "shares (within 1e-6)."},
+    {"transitions.tables[].counts.*", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Counts of moves from this state (to itself: staying)."},
+    {"transitions.tables[].counts.*.*", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "child-months",
+     "Observed count."},
     {"transition_costs", FL_TY_SEQ, 0, 1, 10000, NULL, NULL, NULL,
      "One-off costs and QoL changes of moves (e.g. assessment and court costs on becoming "
      "looked after), in every arm."},

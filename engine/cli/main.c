@@ -2,6 +2,8 @@
  * 0 success, 1 runtime failure, 2 bad input or usage. */
 #define _POSIX_C_SOURCE 200809L
 #include "flourish.h"
+#include "calibrate.h"
+#include "scenario.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -77,6 +79,10 @@ static const char *help_main =
     "  expect SCENARIO -o OUT.h5   exact expected values by matrix algebra, write HDF5\n"
     "  validate SCENARIO           check a scenario and describe it in plain words\n"
     "  summary OUT.h5 [--csv]      per-year table of an output file\n"
+    "  synth SCENARIO -o EPISODES.csv --population POP.csv\n"
+    "                              synthetic episode records and population from a scenario\n"
+    "  calibrate EPISODES.csv --population POP.csv --template SCENARIO -o OUT.yaml\n"
+    "                              a scenario calibrated from episode records\n"
     "\n"
     "Options: --help (also after a command), --version.\n"
     "Exit status: 0 success, 1 runtime failure, 2 bad input or usage.\n";
@@ -133,6 +139,49 @@ static const char *help_summary =
     "probability of a net saving so far; the break-even month, the ICER, and the net monetary\n"
     "benefit and probability of being cost-effective at each willingness to pay.\n"
     "With --csv, one row per arm, year and measure.\n";
+
+static const char *help_synth =
+    "Usage: flourish synth SCENARIO -o EPISODES.csv --population POP.csv [options]\n"
+    "\n"
+    "Simulates the scenario's baseline once, child by child, and writes what services would\n"
+    "have recorded: an episode per spell in a state above the lowest level (child_id, state,\n"
+    "start_date, end_date blank while open at the end of the horizon, date_of_birth,\n"
+    "locality), and the population by age and locality at the start of each year. The data\n"
+    "are synthetic (a known truth for testing calibration); identifiers are made up.\n"
+    "The scenario needs monthly steps.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FILE         episodes CSV (required)\n"
+    "      --population FILE     population CSV (required)\n"
+    "  -s, --seed S              seed (default 1)\n"
+    "      --start YYYY-MM       calendar month of the first step (default 2015-04)\n"
+    "  -h, --help                this help\n";
+
+static const char *help_calibrate =
+    "Usage: flourish calibrate EPISODES.csv --population POP.csv --template SCENARIO\n"
+    "                          -o OUT.yaml [options]\n"
+    "\n"
+    "Turns episode records into a calibrated scenario: each child's state on the first day of\n"
+    "every month (overlaps: the highest level wins; gaps: the template's first state of its\n"
+    "lowest level), monthly transition counts by age band, maximum-likelihood probabilities\n"
+    "(rows with too few observations pooled with all ages), and stocks at the extract date.\n"
+    "OUT.yaml is the template with its population and transitions replaced (with the counts\n"
+    "behind every row). No child identifier is ever written.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FILE         calibrated scenario (required)\n"
+    "      --population FILE     children by age and locality on dates (required)\n"
+    "      --template SCENARIO   levels, states, costs and arms to keep (required)\n"
+    "      --report FILE         calibration report CSV: probabilities with exact 95%\n"
+    "                            intervals, monthly stocks, moves per child, skip-level\n"
+    "                            escalations, re-entries, time in each level\n"
+    "      --from YYYY-MM-DD     start of the observation window (default: the first whole\n"
+    "                            month after the first record starts)\n"
+    "      --to YYYY-MM-DD       extract date (default: the last date in the records)\n"
+    "      --age-bands A,B,...   age band edges in years (default: none)\n"
+    "      --min-row N           pool rows with fewer child-months in a band (default 30)\n"
+    "      --suppress N          report counts below N as <N (default 0: none)\n"
+    "  -h, --help                this help\n";
 
 static int wants_help(int argc, char **argv) {
   for (int i = 2; i < argc; i++)
@@ -315,6 +364,126 @@ static int cmd_run(int argc, char **argv, int expect) {
   return rc;
 }
 
+static int cmd_synth(int argc, char **argv) {
+  static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                       {"population", required_argument, NULL, 'p'},
+                                       {"seed", required_argument, NULL, 's'},
+                                       {"start", required_argument, NULL, 'S'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  const char *out = NULL, *pop = NULL;
+  uint64_t seed = 1, v;
+  int year = 2015, month = 4, c, rc;
+  fl_model *m = NULL;
+  fl_error err = {0};
+  if (wants_help(argc, argv)) {
+    fputs(help_synth, stdout);
+    return 0;
+  }
+  optind = 2;
+  while ((c = getopt_long(argc, argv, "o:s:", opts, NULL)) != -1) {
+    switch (c) {
+    case 'o': out = optarg; break;
+    case 'p': pop = optarg; break;
+    case 's':
+      if (!parse_u64(optarg, 0, UINT64_MAX, &v))
+        return usage_error("synth", "--seed: expected a whole number, found '%s'", optarg);
+      seed = v;
+      break;
+    case 'S':
+      if (sscanf(optarg, "%4d-%2d", &year, &month) != 2 || year < 1900 || year > 2200 ||
+          month < 1 || month > 12)
+        return usage_error("synth", "--start: expected YYYY-MM, found '%s'", optarg);
+      break;
+    default: return usage_error("synth", "%s", "invalid option");
+    }
+  }
+  if (optind != argc - 1) return usage_error("synth", "%s", "expected one SCENARIO argument");
+  if (!out || !pop) return usage_error("synth", "%s", "give -o EPISODES.csv and --population POP.csv");
+  if ((rc = check_output("synth", out)) || (rc = check_output("synth", pop))) return rc;
+  if (load_model(argv[optind], &m, &err) != FL_OK) return report(&err);
+  fl_status st = fl_synth(m, seed, year, month, out, pop, &err);
+  fl_model_free(m);
+  return st == FL_OK ? 0 : report(&err);
+}
+
+/* Parses "5,12,16" into ascending band edges. */
+static int parse_bands(const char *s, double *edges, size_t *n) {
+  char *end;
+  *n = 0;
+  while (*s) {
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0) || v > 200 || (*n && v <= edges[*n - 1]) || *n == 64) return 0;
+    edges[(*n)++] = v;
+    s = *end == ',' ? end + 1 : end;
+    if (*end && *end != ',') return 0;
+  }
+  return *n > 0;
+}
+
+static int cmd_calibrate(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"output", required_argument, NULL, 'o'},    {"population", required_argument, NULL, 'p'},
+      {"template", required_argument, NULL, 't'},  {"report", required_argument, NULL, 'r'},
+      {"from", required_argument, NULL, 'f'},      {"to", required_argument, NULL, 'T'},
+      {"age-bands", required_argument, NULL, 'a'}, {"min-row", required_argument, NULL, 'm'},
+      {"suppress", required_argument, NULL, 'S'},  {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  fl_calibrate_options opt = {.min_row = 30};
+  const char *tmpl = NULL;
+  double bands[64];
+  uint64_t v;
+  int c, rc;
+  fl_scenario *sc = NULL;
+  fl_model *m = NULL;
+  fl_error err = {0};
+  if (wants_help(argc, argv)) {
+    fputs(help_calibrate, stdout);
+    return 0;
+  }
+  optind = 2;
+  while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+    switch (c) {
+    case 'o': opt.output = optarg; break;
+    case 'p': opt.population = optarg; break;
+    case 't': tmpl = optarg; break;
+    case 'r': opt.report = optarg; break;
+    case 'f': opt.from = optarg; break;
+    case 'T': opt.to = optarg; break;
+    case 'a':
+      if (!parse_bands(optarg, bands, &opt.n_age_bands))
+        return usage_error("calibrate", "--age-bands: expected ascending ages in years such as "
+                           "5,12,16, found '%s'", optarg);
+      opt.age_bands = bands;
+      break;
+    case 'm':
+    case 'S':
+      if (!parse_u64(optarg, 0, 1000000000, &v))
+        return usage_error("calibrate", "%s: expected a whole number, found '%s'",
+                           c == 'm' ? "--min-row" : "--suppress", optarg);
+      if (c == 'm') opt.min_row = (double)v;
+      else opt.suppress = (double)v;
+      break;
+    default: return usage_error("calibrate", "%s", "invalid option");
+    }
+  }
+  if (optind != argc - 1)
+    return usage_error("calibrate", "%s", "expected one EPISODES.csv argument");
+  if (!opt.output || !opt.population || !tmpl)
+    return usage_error("calibrate", "%s",
+                       "give -o OUT.yaml, --population POP.csv and --template SCENARIO");
+  opt.episodes = argv[optind];
+  if ((rc = check_output("calibrate", opt.output)) ||
+      (opt.report && (rc = check_output("calibrate", opt.report))))
+    return rc;
+  fl_status st = fl_scenario_load(tmpl, &sc, &err);
+  if (st == FL_OK) st = fl_model_compile(sc, &m, &err);
+  if (st == FL_OK) st = fl_calibrate(sc, m, &opt, &err);
+  fl_model_free(m);
+  fl_scenario_free(sc);
+  return st == FL_OK ? 0 : report(&err);
+}
+
 static int cmd_validate(int argc, char **argv) {
   int keys = 0, markdown = 0;
   const char *path = NULL;
@@ -400,6 +569,8 @@ static int dispatch(int argc, char **argv) {
   if (!strcmp(cmd, "expect")) return cmd_run(argc, argv, 1);
   if (!strcmp(cmd, "validate")) return cmd_validate(argc, argv);
   if (!strcmp(cmd, "summary")) return cmd_summary(argc, argv);
+  if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv);
+  if (!strcmp(cmd, "calibrate")) return cmd_calibrate(argc, argv);
   fprintf(stderr, "%s: unknown command '%s'\n\n%s", prog, cmd, help_main);
   return 2;
 }

@@ -1,0 +1,26 @@
+/* `flourish calibrate` (see calibrate.c). */
+#ifndef FL_CALIBRATE_H
+#define FL_CALIBRATE_H
+
+#include "internal.h"
+
+typedef struct fl_calibrate_options {
+  const char *episodes;    /* episodes CSV */
+  const char *population;  /* population CSV */
+  const char *output;      /* calibrated scenario (YAML) */
+  const char *report;      /* calibration report (CSV), or NULL */
+  const char *from, *to;   /* window YYYY-MM-DD; NULL: first record, last date in the file */
+  const double *age_bands; /* band edges in years (after 0), ascending */
+  size_t n_age_bands;
+  double min_row;          /* rows with fewer child-months in an age band are pooled */
+  double suppress;         /* report counts below this as "<N"; 0: no suppression */
+} fl_calibrate_options;
+
+/* Calibrates the template scenario sc (compiled as m, with monthly steps) from the records. */
+fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibrate_options *opt,
+                       fl_error *err);
+/* synth.c: synthetic records of scenario m (monthly steps) starting at year/month. */
+fl_status fl_synth(const fl_model *m, uint64_t seed, int start_year, int start_month,
+                   const char *episodes_path, const char *population_path, fl_error *err);
+
+#endif
