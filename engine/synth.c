@@ -57,10 +57,6 @@ static void child_life(synth *sy, fl_rng *r, size_t t0, uint32_t state, uint32_t
   char dob[48];
   date_of(sy, (long)t0 - (long)age, dob, sizeof dob);
   for (size_t t = t0;; t++) {
-    if (t == m->T) { /* the extract date: a running episode stays open */
-      if (ep_start >= 0) write_episode(sy, id, ep_state, ep_start, -1, dob, loc);
-      return;
-    }
     if (ep_start >= 0 && state != ep_state) {
       write_episode(sy, id, ep_state, ep_start, (long)t, dob, loc);
       ep_start = -1;
@@ -68,6 +64,10 @@ static void child_life(synth *sy, fl_rng *r, size_t t0, uint32_t state, uint32_t
     if (m->state_level[state] > 0 && ep_start < 0) {
       ep_start = (long)t;
       ep_state = state;
+    }
+    if (t == m->T) { /* the extract date: a running episode stays open */
+      if (ep_start >= 0) write_episode(sy, id, ep_state, ep_start, -1, dob, loc);
+      return;
     }
     if (t % 12 == 0 && t / 12 < sy->years && age / 12 < sy->ages)
       sy->pop[((t / 12) * sy->ages + age / 12) * m->NLOC + loc] += 1;
