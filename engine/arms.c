@@ -281,7 +281,7 @@ static fl_status build_tables(compiler *c, fl_arm *arm, const fl_node *at, const
   }
   for (size_t k = 0; k < arm->n_tables; k++) {
     const size_t u = first_step[k];
-    if (fl_table_build(m, arm, m->period_of_step[u], arm->strength + u * ni, arm->rows + k * rpp,
+    if (fl_table_build(m, NULL, arm, m->period_of_step[u], arm->strength + u * ni, arm->rows + k * rpp,
                        arm->stay32 + k * rpp, arm->move_cum, arm->move_dest, &n_moves,
                        &bad) != 0) {
       free(first_step);
@@ -306,7 +306,7 @@ static fl_status build_tables(compiler *c, fl_arm *arm, const fl_node *at, const
       size_t nm = 0;
       memcpy(e, arm->strength + t * ni, ni * sizeof *e);
       e[arm->reinvest.into] *= top;
-      if (fl_table_build(m, arm, m->period_of_step[t], e, rows, s32, mc, md, &nm, &bad) != 0)
+      if (fl_table_build(m, NULL, arm, m->period_of_step[t], e, rows, s32, mc, md, &nm, &bad) != 0)
         st = bad_row(c, at, key, bad, "at the largest reinvested spend the interventions make");
     }
     free(e);

@@ -709,12 +709,9 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     counts_text[0] = '\0';
     for (size_t s = 0; s < S; s++) {
       if (m->absorbing[s]) continue;
-      const double *row = n + (band * S + s) * S, *all = n + (NB * S + s) * S;
-      double total = 0, total_all = 0;
-      for (size_t d = 0; d < S; d++) {
-        total += row[d];
-        total_all += all[d];
-      }
+      const double *row = n + (band * S + s) * S;
+      double total = 0;
+      for (size_t d = 0; d < S; d++) total += row[d];
       const int pooled = band != NB && total < opt->min_row;
       const char *note = band == NB && total == 0 ? "not observed: template row kept"
                          : pooled ? "pooled with all ages" : "";

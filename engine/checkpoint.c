@@ -109,6 +109,10 @@ fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *re
   want.reps = res->R;
   want.scenario = fnv1a(0xcbf29ce484222325ULL, m->scenario_text, strlen(m->scenario_text));
   want.layout = fnv1a(0xcbf29ce484222325ULL, FL_VERSION_STRING, strlen(FL_VERSION_STRING));
+  {
+    const double psa[3] = {(double)res->psa, (double)res->psa_inner, res->psa_prior};
+    want.layout = fnv1a(want.layout, psa, sizeof psa);
+  }
   FOR_TALLIES(res, arr) {
     uint64_t dims[FL_MAX_RANK + 2] = {(uint64_t)arr->type, (uint64_t)arr->rank};
     for (int d = 0; d < arr->rank; d++) dims[2 + d] = arr->dims[d];
@@ -137,8 +141,8 @@ fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *re
       errno = 0;
       return fail(err, FL_EUSAGE, path,
                   "--resume: the checkpoint was made by a different run (scenario, seed, "
-                  "replications, --no-flows or Flourish version differ); run without --resume "
-                  "to start again");
+                  "replications, --no-flows, --psa options or Flourish version differ); run "
+                  "without --resume to start again");
     }
     if (pread_all(c->fd, done, c->R, sizeof got) != 0) {
       fl_checkpoint_close(c);

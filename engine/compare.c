@@ -127,3 +127,78 @@ nomem:
   fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory comparing arms");
   return FL_ENOMEM;
 }
+
+/* One-way analysis of variance of y[R] in blocks of K replications that share their parameter
+ * draw: the chance variance is the mean square within blocks, the parameter variance the part
+ * of the between-block mean square it does not explain, (MS_between - MS_within) / K (0 when
+ * negative). out: parameter variance, chance variance, parameter share of their sum. */
+static void decompose(const double *y, size_t R, size_t K, double *out) {
+  const size_t B = R / K;
+  double mean = 0, ss_between = 0, ss_within = 0;
+  for (size_t r = 0; r < R; r++) mean += y[r] / (double)R;
+  for (size_t b = 0; b < B; b++) {
+    double bm = 0;
+    for (size_t k = 0; k < K; k++) bm += y[b * K + k] / (double)K;
+    ss_between += (double)K * (bm - mean) * (bm - mean);
+    for (size_t k = 0; k < K; k++) ss_within += (y[b * K + k] - bm) * (y[b * K + k] - bm);
+  }
+  const double ms_between = B > 1 ? ss_between / (double)(B - 1) : 0;
+  const double ms_within = ss_within / (double)(B * (K - 1));
+  out[0] = fmax(0.0, (ms_between - ms_within) / (double)K);
+  out[1] = ms_within;
+  out[2] = out[0] + out[1] > 0 ? out[0] / (out[0] + out[1]) : 0;
+}
+
+fl_status fl_results_decompose(fl_results *res, const fl_model *m, fl_error *err) {
+  const size_t R = res->R, K = res->psa_inner, T = m->T, B = m->B, L = m->L;
+  const size_t three = 3, d_l3[2] = {L, 3};
+  double *y = NULL;
+  if (res->expectation || !res->psa || K < 2) return FL_OK;
+  if (!(y = fl_malloc_array(R, sizeof *y))) goto nomem;
+  static const char *const doc = "Variance across replications split by parameter uncertainty "
+                                 "(blocks of replications share a parameter draw): parameter "
+                                 "variance, chance variance, parameter share.";
+  for (size_t a = 0; a < res->n_arms; a++) {
+    fl_arm_results *g = &res->arms[a];
+    const double *cd = fl_results_find_const(res, a, "costs_discounted")->data;
+    const double *qd = fl_results_find_const(res, a, "qol_discounted")->data;
+    const fl_array *lv = fl_results_find_const(res, a, "stocks_by_level");
+    double *c_out = add_f64(g, "variance_decomposition/total_cost", doc, 1, &three, 1);
+    double *q_out = add_f64(g, "variance_decomposition/total_qalys", doc, 1, &three, 1);
+    double *l_out = add_f64(g, "variance_decomposition/end_stock_by_level", doc, 2, d_l3, 1);
+    if (!c_out || !q_out || !l_out) goto nomem;
+    for (size_t r = 0; r < R; r++) {
+      y[r] = 0;
+      for (size_t i = 0; i < T * B; i++) y[r] += cd[r * T * B + i];
+    }
+    decompose(y, R, K, c_out);
+    for (size_t r = 0; r < R; r++) {
+      y[r] = 0;
+      for (size_t t = 0; t < T; t++) y[r] += qd[r * T + t] * m->step_months / 12.0;
+    }
+    decompose(y, R, K, q_out);
+    for (size_t l = 0; l < L; l++) {
+      for (size_t r = 0; r < R; r++) y[r] = ((const int32_t *)lv->data)[(r * (T + 1) + T) * L + l];
+      decompose(y, R, K, l_out + 3 * l);
+    }
+    if (a == 0) continue;
+    fl_arm_results *cg = &res->comps[a];
+    static const char *const names[2] = {"delta_cost_total", "delta_qaly_total"};
+    for (int k = 0; k < 2; k++) {
+      const double *src = NULL;
+      for (size_t i = 0; i < cg->n_arrays; i++)
+        if (!strcmp(cg->arrays[i].name, names[k])) src = cg->arrays[i].data;
+      double *out = add_f64(cg, k ? "variance_decomposition/delta_qaly_total"
+                                  : "variance_decomposition/delta_cost_total",
+                            doc, 1, &three, 1);
+      if (!out || !src) goto nomem;
+      decompose(src, R, K, out);
+    }
+  }
+  free(y);
+  return FL_OK;
+nomem:
+  free(y);
+  fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory splitting the variance");
+  return FL_ENOMEM;
+}

@@ -260,6 +260,13 @@ static fl_status write_all(writer *w, const fl_results *res, const fl_model *m,
   TRY(attr_num(w, root, "horizon_steps", H5T_NATIVE_UINT64, &T));
   TRY(attr_num(w, root, "horizon_months", H5T_NATIVE_DOUBLE, &horizon_months));
   TRY(attr_num(w, root, "step_months", H5T_NATIVE_DOUBLE, &m->step_months));
+  if (res->psa) {
+    const uint64_t inner = res->psa_inner;
+    TRY(attr_str(w, root, "parameter_uncertainty", "transition rows drawn from Dirichlet("
+                 "counts + psa_prior) once per block of psa_inner replications"));
+    TRY(attr_num(w, root, "psa_inner", H5T_NATIVE_UINT64, &inner));
+    TRY(attr_num(w, root, "psa_prior", H5T_NATIVE_DOUBLE, &res->psa_prior));
+  }
   TRY(write_names(w, "/states", m->state_names, m->S));
   TRY(write_names(w, "/levels", m->level_names, m->L));
   TRY(write_names(w, "/budget_holders", m->holder_names, m->B));

@@ -150,6 +150,13 @@ struct fl_model {
   double *base_p;        /* [NP * rows_per_period * S] step probabilities of each row, after
                             the locality multiplier, before out-migration and quantisation */
   size_t rows_per_period; /* NLOC * loc_stride */
+  /* Parameter uncertainty: which table row (of the scenario) gave each compiled row, the
+   * counts behind each table row (NaN where it has none), and the locality multipliers. */
+  int32_t *row_spec;      /* [NP * rows_per_period]; -1: absorbing */
+  size_t n_specs;
+  double *spec_counts;    /* [n_specs * S] */
+  double *loc_esc;        /* [NLOC] */
+  int psa_ok;             /* rows are used as given, so they can be redrawn */
   double *trans_cost;    /* [S * S * B] one-off cost of a move from (first) to (second) */
   double *trans_qaly;    /* [S * S] one-off QALY change of a move */
   int reward_timing;     /* fl_timing */
@@ -192,11 +199,23 @@ void fl_row_quantise(const fl_model *m, size_t s, const double *p, fl_row *row,
                      uint64_t *move_cum, uint8_t *move_dest, size_t *n_moves);
 int fl_row_effects(const fl_model *m, const fl_arm *arm, size_t cell, size_t s, const double *e,
                    double *p);
-/* Builds table k of an arm (rows_per_period rows from period's base probabilities) at
- * intervention strengths e; returns 0 or -1 as fl_row_effects (then *bad_row is the row). */
-int fl_table_build(const fl_model *m, const fl_arm *arm, size_t period, const double *e,
+/* Builds a table of an arm (rows_per_period rows from the period's step probabilities base_p,
+ * NULL for the model's own) at intervention strengths e; returns 0 or -1 as fl_row_effects
+ * (then *bad_row is the row). */
+int fl_table_build(const fl_model *m, const double *base_p, const fl_arm *arm, size_t period,
+                   const double *e,
                    fl_row *rows, uint32_t *stay32, uint64_t *move_cum, uint8_t *move_dest,
                    size_t *n_moves, size_t *bad_row);
+/* The tables an arm's replication runs on: the model's, or one replication's own under
+ * parameter uncertainty. */
+typedef struct fl_arm_tables {
+  const fl_row *rows;
+  const uint32_t *stay32;
+  const uint64_t *move_cum;
+  const uint8_t *move_dest;
+  const double *base_p; /* step probabilities the tables were built from */
+} fl_arm_tables;
+
 /* Time profile of an intervention at step t (0 to 1), and its dose factor at a spend. */
 double fl_intervention_profile(const fl_model *m, const fl_intervention *iv, size_t t);
 double fl_intervention_dose(const fl_intervention *iv, double spend);
@@ -234,6 +253,9 @@ struct fl_results {
   int expectation;
   uint64_t seed;
   size_t R;
+  int psa;            /* parameters drawn per block of psa_inner replications */
+  size_t psa_inner;
+  double psa_prior;
   size_t n_arms;
   fl_arm_results arms[FL_MAX_ARMS];
   fl_arm_results comps[FL_MAX_ARMS]; /* comps[a]: arm a against the baseline (a >= 1) */
@@ -251,8 +273,11 @@ void *fl_results_add(fl_arm_results *arm, const char *name, const char *doc, fl_
  * entries), and stocks by level. Works for both Monte Carlo (R reps, int32) and expectation
  * (R = 0: no replication dimension, float64) results. */
 fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err);
-/* compare.c: the paired comparisons of every arm with the baseline (after derive). */
+/* compare.c: the paired comparisons of every arm with the baseline (after derive); with
+ * parameter uncertainty in blocks of two or more replications, the split of the variance of
+ * the main results into parameter and chance parts. */
 fl_status fl_results_compare(fl_results *res, const fl_model *m, fl_error *err);
+fl_status fl_results_decompose(fl_results *res, const fl_model *m, fl_error *err);
 
 /* Summary statistics of one cell's R values v (reordered): out[k * cells + c] for k = 0 mean,
  * 1 sd, 2 mcse, then the quantiles 0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975 (type 7). whole:

@@ -497,7 +497,7 @@ static fl_status parse_row(compiler *c, const fl_node *row, size_t table, size_t
 /* Where a table also gives the counts behind a row (as flourish calibrate writes), the row's
  * probabilities must be the counts' shares: a hand edit of one without the other is caught. */
 static fl_status check_counts(compiler *c, const fl_node *table, size_t ti, size_t from,
-                              const double *p) {
+                              const double *p, double *stored) {
   const fl_model *m = c->m;
   const fl_node *counts = fl_map_get(fl_map_get(table, "counts"), m->state_names[from]);
   double n[FL_MAX_STATES] = {0}, total = 0;
@@ -512,6 +512,7 @@ static fl_status check_counts(compiler *c, const fl_node *table, size_t ti, size
     n[d] = fl_scalar_num(fl_map_val(counts, i));
     total += n[d];
   }
+  for (size_t d = 0; d < m->S; d++) stored[d] = n[d];
   if (c->rates || total <= 0) return FL_OK;
   for (size_t d = 0; d < m->S; d++)
     if (fabs(p[d] - n[d] / total) > 1e-6)
@@ -598,6 +599,14 @@ static fl_status compile_transitions(compiler *c) {
   specs = fl_calloc(n_specs, sizeof *specs);
   spec_table = fl_calloc(n_specs, sizeof *spec_table);
   raw = fl_calloc(n_specs * S, sizeof *raw);
+  m->n_specs = n_specs;
+  m->spec_counts = fl_calloc(n_specs * S, sizeof *m->spec_counts);
+  m->loc_esc = fl_calloc(m->NLOC, sizeof *m->loc_esc);
+  if (!m->spec_counts || !m->loc_esc) goto nomem;
+  memcpy(m->loc_esc, c->loc_esc, m->NLOC * sizeof *m->loc_esc);
+  /* Parameter uncertainty redraws rows from their counts; it needs rows used as they are
+   * given (monthly probabilities for monthly steps), so no conversion stands in between. */
+  m->psa_ok = !c->rates && fabs(m->step_months - c->per_months) <= 1e-12;
   if (!specs || !spec_table || !raw) goto nomem;
   spec_i = 0;
   for (size_t i = 0; i < tables->n; i++) {
@@ -631,7 +640,9 @@ static fl_status compile_transitions(compiler *c) {
       if ((st = parse_row(c, fl_map_val(rows, r), i, (size_t)from, specs[spec_i].values)) !=
           FL_OK)
         goto done;
-      if ((st = check_counts(c, tables->items[i], i, (size_t)from, specs[spec_i].values)) != FL_OK)
+      for (size_t d = 0; d < S; d++) m->spec_counts[spec_i * S + d] = NAN; /* none */
+      if ((st = check_counts(c, tables->items[i], i, (size_t)from, specs[spec_i].values,
+                             m->spec_counts + spec_i * S)) != FL_OK)
         goto done;
       spec_i++;
     }
@@ -647,10 +658,11 @@ static fl_status compile_transitions(compiler *c) {
   }
   m->rows_per_period = m->NLOC * m->loc_stride;
   m->base_p = fl_calloc(ncell * S * S, sizeof *m->base_p);
+  m->row_spec = fl_calloc(ncell * S, sizeof *m->row_spec);
   given = fl_calloc(S, sizeof *given);
   Q = gsl_matrix_alloc(S, S);
   P = gsl_matrix_alloc(S, S);
-  if (!m->base_p || !given || !Q || !P) goto nomem;
+  if (!m->base_p || !m->row_spec || !given || !Q || !P) goto nomem;
   for (size_t p = 0; p < m->NP; p++)
     for (size_t l = 0; l < m->NLOC; l++)
       for (size_t a = 0; a < m->NA; a++)
@@ -718,6 +730,7 @@ static fl_status compile_transitions(compiler *c) {
               goto done;
             }
             if ((st = apply_locality(c, s, row, l, c->loc_esc[l], where)) != FL_OK) goto done;
+            m->row_spec[cell * S + s] = given[s] ? (int32_t)(given[s] - specs) : -1;
             memcpy(m->base_p + (cell * S + s) * S, row, S * sizeof *row);
           }
         }
@@ -819,6 +832,9 @@ void fl_model_free(fl_model *m) {
     free(arm->reinvest.from);
   }
   free(m->base_p);
+  free(m->row_spec);
+  free(m->spec_counts);
+  free(m->loc_esc);
   free(m->trans_cost);
   free(m->trans_qaly);
   free(m->wtp);

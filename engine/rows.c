@@ -60,11 +60,12 @@ int fl_row_effects(const fl_model *m, const fl_arm *arm, size_t cell, size_t s, 
   return 0;
 }
 
-int fl_table_build(const fl_model *m, const fl_arm *arm, size_t period, const double *e,
+int fl_table_build(const fl_model *m, const double *base_p, const fl_arm *arm, size_t period,
+                   const double *e,
                    fl_row *rows, uint32_t *stay32, uint64_t *move_cum, uint8_t *move_dest,
                    size_t *n_moves, size_t *bad_row) {
   const size_t S = m->S, rpp = m->rows_per_period;
-  const double *base = m->base_p + period * rpp * S;
+  const double *base = (base_p ? base_p : m->base_p) + period * rpp * S;
   double p[FL_MAX_STATES];
   for (size_t r = 0; r < rpp; r++) {
     const size_t s = r % S;

@@ -2,6 +2,7 @@
  * own slice of the result arrays, so replications share nothing and the results are the same
  * for any number of threads. */
 #include "checkpoint.h"
+#include "psa.h"
 #include "sim.h"
 
 #include <limits.h>
@@ -19,6 +20,8 @@ void fl_run_options_init(fl_run_options *opt) {
   opt->seed = 1;
   opt->replications = 100;
   opt->keep_flows = 1;
+  opt->psa_inner = 1;
+  opt->psa_prior = 0.5;
 }
 
 /* Adds the tally arrays of one arm; returns nonzero on OOM. */
@@ -108,14 +111,32 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
   size_t done = 0;
   long long failed_rep = -1;
   fl_status fail_code = FL_OK;
+  fl_error psa_err = {0};
   *out = NULL;
   if (R == 0 || R > 100000000) {
     fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "replications",
                  "the number of replications must be between 1 and 100000000");
     return FL_EUSAGE;
   }
+  if (opt->psa) {
+    const char *why = !m->psa_ok ? "its rows are converted (rates, or probabilities over another "
+                                   "period than the step) rather than used as given"
+                      : !fl_psa_has_counts(m) ? "no transition row carries the counts it was "
+                                                "estimated from (flourish calibrate writes them)"
+                      : opt->psa_inner < 1 || R % opt->psa_inner
+                          ? "the replications must be a whole number of blocks of --psa-inner"
+                      : !(opt->psa_prior >= 0) ? "the prior must be 0 or more" : NULL;
+    if (why) {
+      fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "--psa",
+                   "parameter uncertainty cannot be drawn: %s", why);
+      return FL_EUSAGE;
+    }
+  }
   res = calloc(1, sizeof *res);
   if (!res) goto nomem;
+  res->psa = opt->psa;
+  res->psa_inner = opt->psa ? opt->psa_inner : 0;
+  res->psa_prior = opt->psa_prior;
   res->seed = opt->seed;
   res->R = R;
   res->n_arms = m->n_arms;
@@ -162,7 +183,14 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
 #pragma omp parallel num_threads(threads)
   {
     fl_workspace *ws = fl_workspace_create(m);
-    if (!ws) {
+    fl_psa *ps = opt->psa ? fl_psa_create(m) : NULL;
+    fl_arm_tables tabs[FL_MAX_ARMS];
+    for (size_t a = 0; a < m->n_arms; a++)
+      tabs[a] = (fl_arm_tables){m->arms[a].rows, m->arms[a].stay32, m->arms[a].move_cum,
+                                m->arms[a].move_dest, NULL};
+    if (!ws || (opt->psa && !ps)) {
+      fl_workspace_free(ws);
+      ws = NULL;
 #pragma omp critical(fl_fail)
       if (failed_rep < 0) {
         failed_rep = 0;
@@ -172,6 +200,19 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
 #pragma omp for schedule(dynamic, 1)
     for (long long rep = rep_lo; rep < rep_hi; rep++) {
       fl_tally base_tl = {0};
+      if (ps && ws && !(done_rep && done_rep[rep])) {
+        fl_error perr = {0};
+        if (fl_psa_prepare(m, ps, opt->seed, (uint64_t)rep / opt->psa_inner, opt->psa_prior,
+                           tabs, &perr) != FL_OK) {
+#pragma omp critical(fl_fail)
+          if (failed_rep < 0 || rep < failed_rep) {
+            failed_rep = rep;
+            fail_code = perr.code;
+            psa_err = perr;
+          }
+          continue;
+        }
+      }
       if (done_rep && done_rep[rep]) { /* loaded from the checkpoint */
         if (opt->progress) {
 #pragma omp critical(fl_progress)
@@ -195,7 +236,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
             .base = a ? &base_tl : NULL,
         };
         if (a == 0) base_tl = tl;
-        fl_status st = fl_simulate(m, a, opt->seed, (uint64_t)rep, path, ws, &tl);
+        fl_status st = fl_simulate(m, a, &tabs[a], opt->seed, (uint64_t)rep, path, ws, &tl);
         if (st != FL_OK) {
           /* The lowest-numbered failing replication is reported, whatever the schedule. */
 #pragma omp critical(fl_fail)
@@ -223,6 +264,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
       }
     }
     fl_workspace_free(ws);
+    fl_psa_free(ps);
   }
   if (ck && fl_checkpoint_finish(ck) != FL_OK && failed_rep < 0) {
     failed_rep = rep_lo;
@@ -245,13 +287,19 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     }
   }
 #endif
+  if (failed_rep >= 0 && psa_err.code != FL_OK && err) {
+    *err = psa_err;
+    fl_results_free(res);
+    return fail_code;
+  }
   if (failed_rep >= 0) {
     fl_error_set(err, fail_code, NULL, 0, 0, NULL, "replication %lld failed: %s", failed_rep,
                  fl_strerror(fail_code));
     fl_results_free(res);
     return fail_code;
   }
-  if (fl_results_derive(res, m, err) != FL_OK || fl_results_compare(res, m, err) != FL_OK) {
+  if (fl_results_derive(res, m, err) != FL_OK || fl_results_compare(res, m, err) != FL_OK ||
+      fl_results_decompose(res, m, err) != FL_OK) {
     fl_results_free(res);
     return err ? err->code : FL_ENOMEM;
   }

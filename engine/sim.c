@@ -171,8 +171,9 @@ static inline int reaches(const fl_model *m, const fl_intervention *iv, uint32_t
  * intervention it funds is its own plus the fraction of the saving `delay` steps ago (when
  * positive), and the table for the strengths that gives is built; it is returned (NULL: use
  * the precompiled table). */
-static const fl_row *interventions_step(const fl_model *m, const fl_arm *arm, size_t t,
-                                        fl_workspace *ws, const fl_tally *tl, size_t n) {
+static const fl_row *interventions_step(const fl_model *m, const fl_arm *arm,
+                                        const fl_arm_tables *tab, size_t t, fl_workspace *ws,
+                                        const fl_tally *tl, size_t n) {
   const size_t S = m->S, ni = arm->n_int;
   const fl_reinvest *rv = &arm->reinvest;
   const int dynamic = rv->on && rv->fraction > 0 && tl->base;
@@ -213,14 +214,15 @@ static const fl_row *interventions_step(const fl_model *m, const fl_arm *arm, si
   }
   if (!dynamic) return NULL;
   size_t n_moves = 0, bad;
-  if (fl_table_build(m, arm, m->period_of_step[t], ws->strength, ws->dyn_rows, ws->dyn_stay32,
+  if (fl_table_build(m, tab->base_p, arm, m->period_of_step[t], ws->strength, ws->dyn_rows,
+                     ws->dyn_stay32,
                      ws->dyn_cum, ws->dyn_dest, &n_moves, &bad) != 0)
     return NULL; /* cannot happen: compilation checked the largest reachable strength */
   return ws->dyn_rows;
 }
 
-fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t rep,
-                      fl_path path, fl_workspace *ws, const fl_tally *tl) {
+fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab, uint64_t seed,
+                      uint64_t rep, fl_path path, fl_workspace *ws, const fl_tally *tl) {
   const size_t S = m->S, L = m->L, T = m->T, E = m->n_entries, NLOC = m->NLOC;
   const fl_arm *arm = &m->arms[arm_i];
   fl_stream_key key;
@@ -279,8 +281,8 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
 
   for (size_t t = 0; t < T; t++) {
     const size_t table_row0 = (size_t)arm->step_table[t] * rows_per_period;
-    const fl_row *rows = arm->rows + table_row0;
-    const uint32_t *stay32 = arm->stay32 + table_row0;
+    const fl_row *rows = tab->rows + table_row0;
+    const uint32_t *stay32 = tab->stay32 + table_row0;
     int32_t *flow_t = flows + t * S * S, *exits_t = tl->exits + t * S;
 
     /* Phase 1: entries. Entrants arrive at the start of the step and take part in it. */
@@ -300,14 +302,14 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, uint64_t seed, uint64_t r
     /* Interventions: what they cost and reach this step; an arm that reinvests its savings
      * builds this step's table for the spend they fund. */
     if (arm->n_int) {
-      rows_dyn = interventions_step(m, arm, t, ws, tl, n);
+      rows_dyn = interventions_step(m, arm, tab, t, ws, tl, n);
       if (rows_dyn) {
         rows = rows_dyn;
         stay32 = ws->dyn_stay32;
       }
     }
-    const uint64_t *move_cum = rows_dyn ? ws->dyn_cum : arm->move_cum;
-    const uint8_t *move_dest = rows_dyn ? ws->dyn_dest : arm->move_dest;
+    const uint64_t *move_cum = rows_dyn ? ws->dyn_cum : tab->move_cum;
+    const uint8_t *move_dest = rows_dyn ? ws->dyn_dest : tab->move_dest;
 
     /* Phases 2 and 3: the transition (including leaving the area), then ageing and leaving at
      * the maximum age. The pass over all children (engine/pass.c) draws, compares with one

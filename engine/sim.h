@@ -28,10 +28,11 @@ typedef struct fl_workspace fl_workspace;
 fl_workspace *fl_workspace_create(const fl_model *m);
 void fl_workspace_free(fl_workspace *ws);
 
-/* Simulates replication rep of arm with the given seed, using the given hot-pass path (the
+/* Simulates replication rep of arm on the given tables (the model's, or the replication's own
+ * under parameter uncertainty) with the given seed, using the given hot-pass path (the
  * results do not depend on it). Returns FL_ENOMEM if the population
  * buffer could not grow (before the step loop starts). */
-fl_status fl_simulate(const fl_model *m, size_t arm, uint64_t seed, uint64_t rep, fl_path path,
-                      fl_workspace *ws, const fl_tally *tally);
+fl_status fl_simulate(const fl_model *m, size_t arm, const fl_arm_tables *tables, uint64_t seed,
+                      uint64_t rep, fl_path path, fl_workspace *ws, const fl_tally *tally);
 
 #endif

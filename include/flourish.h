@@ -94,6 +94,12 @@ typedef struct fl_run_options {
    * are loaded from it instead of simulated. The results are the same bytes either way. */
   const char *checkpoint;
   int resume;
+  /* Parameter uncertainty: each block of psa_inner replications draws its transition rows from
+   * their Dirichlet posteriors (counts + psa_prior); psa_inner >= 2 also splits the variance
+   * of the results into parameter and chance parts. */
+  int psa;
+  size_t psa_inner;
+  double psa_prior;
   /* Called after each completed replication, from whichever thread completed it, serialised by
    * the library; done counts completed replications. May be NULL. */
   void (*progress)(void *ctx, size_t done, size_t total);

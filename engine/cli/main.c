@@ -107,6 +107,12 @@ static const char *help_run =
     "      --resume              continue an interrupted --checkpoint run: replications in\n"
     "                            OUT.h5.ckpt are loaded, the rest simulated; the result is\n"
     "                            the file an uninterrupted run writes\n"
+    "      --psa                 parameter uncertainty: transition rows with counts (from\n"
+    "                            flourish calibrate) are drawn from their Dirichlet\n"
+    "                            posteriors, afresh for each block of replications\n"
+    "      --psa-inner K         replications per parameter draw (default 1); with K >= 2\n"
+    "                            the output splits the variance into parameter and chance\n"
+    "      --psa-prior A         Dirichlet prior added to every listed count (default 0.5)\n"
     "  -q, --quiet               no progress bar\n"
     "  -h, --help                this help\n";
 
@@ -274,6 +280,8 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
       {"seed", required_argument, NULL, 's'},     {"threads", required_argument, NULL, 't'},
       {"no-flows", no_argument, NULL, 'F'},       {"quiet", no_argument, NULL, 'q'},
       {"checkpoint", no_argument, NULL, 'C'},     {"resume", no_argument, NULL, 'R'},
+      {"psa", no_argument, NULL, 'P'},            {"psa-inner", required_argument, NULL, 'I'},
+      {"psa-prior", required_argument, NULL, 'A'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
   const char *cmd = expect ? "expect" : "run", *out = NULL;
   fl_run_options opt;
@@ -316,6 +324,23 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
       opt.keep_flows = 0;
       break;
     case 'q': quiet = 1; break;
+    case 'P':
+    case 'I':
+    case 'A':
+      if (expect) return usage_error(cmd, "%s", "--psa options belong to run");
+      opt.psa = 1;
+      if (c == 'I') {
+        if (!parse_u64(optarg, 1, 1000000, &v))
+          return usage_error(cmd, "--psa-inner: expected a whole number from 1, found '%s'",
+                             optarg);
+        opt.psa_inner = (size_t)v;
+      } else if (c == 'A') {
+        char *end;
+        opt.psa_prior = strtod(optarg, &end);
+        if (*end || !(opt.psa_prior >= 0) || opt.psa_prior > 1e6)
+          return usage_error(cmd, "--psa-prior: expected a number 0 or more, found '%s'", optarg);
+      }
+      break;
     case 'C':
     case 'R':
       if (expect) return usage_error(cmd, "%s", "--checkpoint and --resume are options of run");

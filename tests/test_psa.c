@@ -1,0 +1,120 @@
+/* Parameter uncertainty: rows drawn from Dirichlet(counts + prior) collapse to the point
+ * estimate with huge counts and have the Dirichlet mean and variance with tiny counts; runs
+ * with --psa are reproducible for any thread count; the variance split is well formed. */
+#include "testutil.h"
+
+#include "psa.h"
+
+static const char *model_yaml(double scale, char *buf, size_t size) {
+  snprintf(buf, size,
+           "flourish: 1\nname: psa\ntime: {step_months: 1, horizon_steps: 24}\n"
+           "levels: [low, mid, high]\n"
+           "states: {well: {level: low}, need: {level: mid}, care: {level: high}}\n"
+           "population: {max_age_years: 18, initial: [{state: well, count: 2000, "
+           "age_years: [0, 18]}, {state: need, count: 300, age_years: [0, 18]}]}\n"
+           "transitions:\n  tables:\n    - rows:\n"
+           "        well: {well: rest, need: 0.02, care: 0.002}\n"
+           "        need: {well: 0.1, need: 0.7, care: 0.2}\n"
+           "        care: {need: 0.05, care: rest}\n"
+           "      counts:\n"
+           "        need: {well: %.17g, need: %.17g, care: %.17g}\n",
+           1 * scale, 7 * scale, 2 * scale);
+  return buf;
+}
+
+/* The drawn row of 'need' (state 1) for block b. */
+static void draw_need(const fl_model *m, fl_psa *p, uint64_t block, double prior, double *row) {
+  fl_arm_tables tabs[FL_MAX_ARMS];
+  fl_error err = {0};
+  CHECK_INT_EQ(fl_psa_prepare(m, p, 99, block, prior, tabs, &err), FL_OK);
+  memcpy(row, tabs[0].base_p + 1 * m->S, m->S * sizeof *row);
+}
+
+static void test_huge_counts_collapse(void) {
+  char buf[2048];
+  fl_model *m = load_text_model(model_yaml(1e12, buf, sizeof buf));
+  fl_psa *p = fl_psa_create(m);
+  double row[3];
+  for (uint64_t b = 0; b < 20; b++) {
+    draw_need(m, p, b, 0.5, row);
+    CHECK_DBL_NEAR(row[0], 0.1, 1e-5);
+    CHECK_DBL_NEAR(row[1], 0.7, 1e-5);
+    CHECK_DBL_NEAR(row[2], 0.2, 1e-5);
+  }
+  fl_psa_free(p);
+  fl_model_free(m);
+}
+
+/* Counts 1, 7, 2 with prior 0.5: alpha = (1.5, 7.5, 2.5), alpha0 = 11.5. The mean and variance
+ * of each component over N draws are compared with the Dirichlet's, within 5 standard errors
+ * (for the variance, the standard error of a sample variance, sqrt((m4 - var^2) / N), with the
+ * fourth central moment estimated from the same draws). */
+static void test_tiny_counts_spread(void) {
+  char buf[2048];
+  fl_model *m = load_text_model(model_yaml(1, buf, sizeof buf));
+  fl_psa *p = fl_psa_create(m);
+  const size_t N = 20000;
+  const double alpha[3] = {1.5, 7.5, 2.5}, a0 = 11.5;
+  double s1[3] = {0}, s2[3] = {0}, row[3];
+  double *draws = malloc(N * 3 * sizeof *draws);
+  for (uint64_t b = 0; b < N; b++) {
+    draw_need(m, p, b, 0.5, row);
+    CHECK_DBL_NEAR(row[0] + row[1] + row[2], 1, 1e-12);
+    for (int j = 0; j < 3; j++) {
+      draws[b * 3 + j] = row[j];
+      s1[j] += row[j];
+    }
+  }
+  for (int j = 0; j < 3; j++) {
+    const double mean = s1[j] / N, want_mean = alpha[j] / a0;
+    const double want_var = alpha[j] * (a0 - alpha[j]) / (a0 * a0 * (a0 + 1));
+    double m4 = 0;
+    for (size_t b = 0; b < N; b++) {
+      const double d = draws[b * 3 + j] - mean;
+      s2[j] += d * d;
+      m4 += d * d * d * d;
+    }
+    const double var = s2[j] / (N - 1);
+    m4 /= N;
+    CHECK_DBL_NEAR(mean, want_mean, 5 * sqrt(want_var / N));
+    CHECK_DBL_NEAR(var, want_var, 5 * sqrt((m4 - var * var) / N));
+  }
+  free(draws);
+  fl_psa_free(p);
+  fl_model_free(m);
+}
+
+static void test_runs(void) {
+  char buf[2048];
+  fl_model *m = load_text_model(model_yaml(1, buf, sizeof buf));
+  fl_run_options opt;
+  fl_results *r1 = NULL, *r2 = NULL;
+  fl_error err = {0};
+  fl_run_options_init(&opt);
+  opt.replications = 12;
+  opt.seed = 5;
+  opt.psa = 1;
+  opt.psa_inner = 3;
+  opt.threads = 1;
+  CHECK_INT_EQ(fl_run(m, &opt, &r1, &err), FL_OK);
+  opt.threads = 2;
+  CHECK_INT_EQ(fl_run(m, &opt, &r2, &err), FL_OK);
+  const fl_array *a = array_of(r1, "stocks"), *b = array_of(r2, "stocks");
+  CHECK(!memcmp(a->data, b->data, fl_array_count(a) * sizeof(int32_t)));
+  const fl_array *v = array_of(r1, "variance_decomposition/total_cost");
+  CHECK(value_at(v, 0) >= 0 && value_at(v, 1) >= 0);
+  CHECK(value_at(v, 2) >= 0 && value_at(v, 2) <= 1);
+  fl_results_free(r1);
+  fl_results_free(r2);
+  /* Replications not a whole number of blocks: a usage error. */
+  opt.replications = 10;
+  CHECK_INT_EQ(fl_run(m, &opt, &r1, &err), FL_EUSAGE);
+  fl_model_free(m);
+}
+
+int main(void) {
+  test_huge_counts_collapse();
+  test_tiny_counts_spread();
+  test_runs();
+  return check_finish("psa");
+}
