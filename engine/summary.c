@@ -351,6 +351,19 @@ static fl_status summarise_comparison(reader *rd, out_buf *o, const char *arm, i
          icer[0] < 0 && mean_q > 0 ? " (cheaper and better: dominant)"
          : icer[0] < 0 ? " (dearer and worse: dominated)" : "");
   }
+  /* With parameter uncertainty in blocks: how much of the spread the parameters explain. */
+  if (!csv) {
+    int rv;
+    hsize_t dv[FL_MAX_RANK];
+    double *vc = read_comp(rd, arm, "variance_decomposition/delta_cost_total", &rv, dv);
+    double *vq = read_comp(rd, arm, "variance_decomposition/delta_qaly_total", &rv, dv);
+    if (vc && vq)
+      outf(o, "parameter uncertainty explains %.0f%% of the variance of the net cost difference "
+           "and %.0f%% of that of the QALY difference (the rest is chance)\n",
+           100 * vc[2], 100 * vq[2]);
+    free(vc);
+    free(vq);
+  }
   for (size_t k = 0; k < K; k++) {
     double mean, lo, hi;
     for (size_t r = 0; r < R; r++) v[r] = nmb[r * K + k];
