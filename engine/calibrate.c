@@ -441,8 +441,9 @@ static void report_count(FILE *f, double n, double suppress) {
   else fprintf(f, "%.0f", n);
 }
 
-/* Copies the template's text except the population and transitions sections. */
-static void copy_template(FILE *out, const fl_scenario *sc) {
+/* Copies the template's text except the population and transitions sections (and, for the
+ * back-casting model, its time and arms). */
+static void copy_template(FILE *out, const fl_scenario *sc, int for_check) {
   const fl_node *root = sc->root;
   const char *text = sc->text;
   /* Start offset of each line. */
@@ -459,9 +460,133 @@ static void copy_template(FILE *out, const fl_scenario *sc) {
     const size_t l0 = (size_t)key->line - 1;
     const size_t l1 = i + 1 < root->n ? (size_t)fl_map_key(root, i + 1)->line - 1 : n;
     if (!strcmp(key->value, "population") || !strcmp(key->value, "transitions")) continue;
+    if (for_check && (!strcmp(key->value, "time") || !strcmp(key->value, "arms"))) continue;
     fwrite(text + start[l0], 1, start[l1 < n ? l1 : n] - start[l0], out);
   }
   free(start);
+}
+
+/* The population section: children by state, age year and locality at window month `month`
+ * (the recorded children in their states, the universal stock as the population less them),
+ * and births per year from the population's age-0 counts. Returns nonzero on failure. */
+static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month, size_t gap,
+                            long age_years_max) {
+  const cal *c = cp;
+  const fl_model *m = c->m;
+  const size_t S = m->S, NL = m->NLOC, A1 = (size_t)age_years_max + 1;
+  double *cnt = fl_calloc(S * A1 * (NL + 1), sizeof *cnt);
+  if (!cnt) {
+    fail(cp, FL_ENOMEM, 0, "out of memory");
+    return -1;
+  }
+  fprintf(out, "population:\n");
+  if (m->max_age) fprintf(out, "  max_age_years: %g\n", m->max_age / 12.0);
+  if (m->out_migration > 0)
+    fprintf(out, "  out_migration_per_year: %.10g\n", 1 - pow(1 - m->out_migration, 12.0));
+  fprintf(out, "  initial:\n");
+  for (size_t k = 0; k < c->n_kids; k++) {
+    const child *ch = &c->kids[k];
+    const long age = ch->dob >= 0 ? c->w0 + month - ch->dob : -1;
+    const size_t s = ch->status[month] == NO_RECORD ? gap : ch->status[month];
+    if (s == gap || (ch->dob >= 0 && age < 0) || (m->max_age && age >= (long)m->max_age))
+      continue;
+    const size_t a = age >= 0 ? (size_t)(age / 12) : (size_t)age_years_max; /* unknown age */
+    cnt[(s * A1 + a) * (NL + 1) + (ch->loc >= 0 ? (size_t)ch->loc : NL)]++;
+  }
+  for (size_t s = 0; s < S; s++)
+    for (size_t a = 0; a < A1; a++)
+      for (size_t l = 0; l <= NL; l++) {
+        const double k = cnt[(s * A1 + a) * (NL + 1) + l];
+        if (k <= 0) continue;
+        fprintf(out, "    - {state: %s, count: %.0f, age_years: ", m->state_names[s], k);
+        if ((long)a < age_years_max) fprintf(out, "[%zu, %zu]", a, a + 1);
+        else fprintf(out, "[0, %ld]", age_years_max);
+        if (l < NL && NL > 1) fprintf(out, ", locality: %s", m->loc_names[l]);
+        fprintf(out, "}\n");
+      }
+  for (long a = 0; a < age_years_max; a++) {
+    double total = pop_at(pr, c->w0 + month, (int)a, -1), recorded = 0;
+    for (size_t s = 0; s < S; s++)
+      for (size_t l = 0; l <= NL; l++) recorded += cnt[(s * A1 + (size_t)a) * (NL + 1) + l];
+    if (total - recorded >= 0.5)
+      fprintf(out, "    - {state: %s, count: %.0f, age_years: [%ld, %ld]}\n",
+              m->state_names[gap], floor(total - recorded + 0.5), a, a + 1);
+  }
+  free(cnt);
+  double births = 0, dates = 0;
+  for (size_t i = 0; i < pr->n; i++) {
+    int seen = 0;
+    if (pr->rows[i].age == 0) births += pr->rows[i].count;
+    for (size_t j = 0; j < i; j++) seen |= pr->rows[j].month == pr->rows[i].month;
+    dates += !seen;
+  }
+  fprintf(out, "  entries:\n    births:\n      per_year: %.1f   # children aged 0 in the "
+          "population table, mean over its dates\n      age_years: [0, 0]\n      states: "
+          "{%s: 1}\n",
+          dates > 0 ? births / dates : 0, m->state_names[gap]);
+  return 0;
+}
+
+/* Back-casting: the calibrated model started from the stocks observed at the start of the
+ * window is run over the window (expectation mode: no sampling noise), and its expected stocks
+ * are set against the observed ones month by month and state by state in the report. */
+static fl_status back_cast(cal *c, const pop_reader *pr, const fl_scenario *sc, size_t gap,
+                           long age_years_max, const char *transitions, const double *stock,
+                           FILE *rep) {
+  const fl_model *m = c->m;
+  const size_t S = m->S;
+  char path[] = "/tmp/flourish-check-XXXXXX.yaml";
+  int fd = mkstemps(path, 5);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  fl_scenario *cs = NULL;
+  fl_model *cm = NULL;
+  fl_results *ex = NULL;
+  fl_error e = {0};
+  if (!f) {
+    fail(c, FL_EIO, 0, "cannot create a temporary file for the back-casting check");
+    return c->st;
+  }
+  copy_template(f, sc, 1);
+  fprintf(f, "time: {step_months: 1, horizon_steps: %ld}\n", c->W - 1);
+  if (write_population(f, c, pr, 0, gap, age_years_max) != 0) {
+    fclose(f);
+    unlink(path);
+    return c->st;
+  }
+  fputs(transitions, f);
+  fclose(f);
+  fl_status st = fl_scenario_load(path, &cs, &e);
+  if (st == FL_OK) st = fl_model_compile(cs, &cm, &e);
+  if (st == FL_OK) st = fl_expect(cm, &ex, &e);
+  unlink(path);
+  if (st != FL_OK) {
+    fl_error_set(c->err, FL_EINTERNAL, c->path, 0, 0, NULL,
+                 "the back-casting model could not be evaluated: %s", e.message);
+    c->st = FL_EINTERNAL;
+  } else {
+    const fl_array *es = fl_results_find_const(ex, 0, "stocks");
+    double err_sum[FL_MAX_STATES] = {0}, obs_sum[FL_MAX_STATES] = {0};
+    for (long mo = 0; mo < c->W; mo++)
+      for (size_t s = 0; s < S; s++) {
+        const double want = ((const double *)es->data)[(size_t)mo * S + s];
+        if (s == gap) continue;
+        err_sum[s] += fabs(want - stock[mo * S + s]);
+        obs_sum[s] += stock[mo * S + s];
+        fprintf(rep, "check,%04ld-%02ld,%s,,%.0f,%.6g,,,observed children (count) against the "
+                "calibrated model's expectation from the window's start\n",
+                (c->w0 + mo) / 12, (c->w0 + mo) % 12 + 1, m->state_names[s], stock[mo * S + s],
+                want);
+      }
+    for (size_t s = 0; s < S; s++)
+      if (s != gap && obs_sum[s] > 0)
+        fprintf(rep, "check_summary,,%s,,,%.6g,,,mean absolute difference over observed mean "
+                "(relative error of the back-cast)\n",
+                m->state_names[s], err_sum[s] / obs_sum[s]);
+  }
+  fl_results_free(ex);
+  fl_model_free(cm);
+  fl_scenario_free(cs);
+  return c->st;
 }
 
 fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibrate_options *opt,
@@ -473,8 +598,9 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   double *n = NULL, *present = NULL, *stock = NULL;
   double moves_hist[11] = {0}, skips = 0, reentries = 0, spell_sum[FL_MAX_LEVELS] = {0};
   double spell_n[FL_MAX_LEVELS] = {0};
-  FILE *out = NULL, *rep = NULL;
-  char *tmp = NULL, *tmp_rep = NULL;
+  FILE *out = NULL, *rep = NULL, *tr = NULL;
+  char *tmp = NULL, *tmp_rep = NULL, *tr_text = NULL;
+  size_t tr_len = 0;
   long age_years_max;
   for (size_t s = 0; s < S; s++)
     if (m->state_level[s] == 0) {
@@ -627,83 +753,29 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     }
     fprintf(rep, "measure,age_band,from,to,count,probability,ci_low,ci_high,note\n");
   }
-  copy_template(out, sc);
+  copy_template(out, sc, 0);
   fprintf(out, "\n# Population and transitions calibrated by flourish calibrate from %zu episode "
           "records\n# of %zu children, months %04ld-%02ld to %04ld-%02ld (the extract date).\n",
           c.rows, c.n_kids, c.w0 / 12, c.w0 % 12 + 1, (c.w0 + c.W - 1) / 12,
           (c.w0 + c.W - 1) % 12 + 1);
-  /* Population: stocks at the last month of the window, births from the age-0 counts. */
-  fprintf(out, "population:\n");
-  if (m->max_age) fprintf(out, "  max_age_years: %g\n", m->max_age / 12.0);
-  if (m->out_migration > 0)
-    fprintf(out, "  out_migration_per_year: %.10g\n", 1 - pow(1 - m->out_migration, 12.0));
-  fprintf(out, "  initial:\n");
-  {
-    const long last = c.W - 1;
-    const size_t NL = m->NLOC;
-    double *cnt = fl_calloc(S * (size_t)(age_years_max + 1) * (NL + 1), sizeof *cnt);
-    if (!cnt) {
-      fail(&c, FL_ENOMEM, 0, "out of memory");
-      goto done;
-    }
-    for (size_t k = 0; k < c.n_kids; k++) {
-      const child *ch = &c.kids[k];
-      const long age = ch->dob >= 0 ? c.w0 + last - ch->dob : -1;
-      const size_t s = ch->status[last] == NO_RECORD ? gap : ch->status[last];
-      if (s == gap || (ch->dob >= 0 && age < 0) || (m->max_age && age >= (long)m->max_age))
-        continue;
-      const size_t a = age >= 0 ? (size_t)(age / 12) : (size_t)age_years_max; /* unknown age */
-      cnt[(s * (size_t)(age_years_max + 1) + a) * (NL + 1) + (ch->loc >= 0 ? (size_t)ch->loc : NL)]++;
-    }
-    for (size_t s = 0; s < S; s++)
-      for (long a = 0; a <= age_years_max; a++)
-        for (size_t l = 0; l <= NL; l++) {
-          double k = cnt[(s * (size_t)(age_years_max + 1) + (size_t)a) * (NL + 1) + l];
-          if (k <= 0) continue;
-          fprintf(out, "    - {state: %s, count: %.0f, age_years: ", m->state_names[s], k);
-          if (a < age_years_max) fprintf(out, "[%ld, %ld]", a, a + 1);
-          else fprintf(out, "[0, %ld]", age_years_max);
-          if (l < NL && NL > 1) fprintf(out, ", locality: %s", m->loc_names[l]);
-          fprintf(out, "}\n");
-        }
-    /* The universal stock: the population less the children in other states. */
-    for (long a = 0; a < age_years_max; a++) {
-      double total = pop_at(&pr, c.w0 + last, (int)a, -1), recorded = 0;
-      for (size_t s = 0; s < S; s++)
-        for (size_t l = 0; l <= NL; l++)
-          recorded += cnt[(s * (size_t)(age_years_max + 1) + (size_t)a) * (NL + 1) + l];
-      if (total - recorded >= 0.5)
-        fprintf(out, "    - {state: %s, count: %.0f, age_years: [%ld, %ld]}\n",
-                m->state_names[gap], floor(total - recorded + 0.5), a, a + 1);
-    }
-    free(cnt);
+  /* Population: stocks at the extract date, births from the age-0 counts. */
+  if (write_population(out, &c, &pr, c.W - 1, gap, age_years_max) != 0) goto done;
+  /* Transitions: all ages first, then each band (pooled rows flagged). Written to memory
+   * first: the back-casting model uses them too. */
+  tr = open_memstream(&tr_text, &tr_len);
+  if (!tr) {
+    fail(&c, FL_ENOMEM, 0, "out of memory");
+    goto done;
   }
-  {
-    double births = 0, dates = 0;
-    long prev = -1;
-    for (size_t i = 0; i < pr.n; i++)
-      if (pr.rows[i].age == 0) births += pr.rows[i].count;
-    for (size_t i = 0; i < pr.n; i++) /* distinct dates */
-      if (pr.rows[i].month != prev) {
-        int seen = 0;
-        for (size_t j = 0; j < i; j++) seen |= pr.rows[j].month == pr.rows[i].month;
-        dates += !seen;
-        prev = pr.rows[i].month;
-      }
-    fprintf(out, "  entries:\n    births:\n      per_year: %.1f   # children aged 0 in the "
-            "population table, mean over its dates\n      age_years: [0, 0]\n      states: {%s: 1}\n",
-            dates > 0 ? births / dates : 0, m->state_names[gap]);
-  }
-  /* Transitions: all ages first, then each band (pooled rows flagged). */
-  fprintf(out, "transitions:\n  given_as: probability\n  per_months: 1\n  tables:\n");
+  fprintf(tr, "transitions:\n  given_as: probability\n  per_months: 1\n  tables:\n");
   for (size_t b = NB + 1; b-- > 0;) {
     const size_t band = b == NB ? NB : NB - 1 - b; /* NB first, then bands ascending */
     const double lo = band == NB || band == 0 ? 0 : opt->age_bands[band - 1];
-    if (band == NB) fprintf(out, "    - rows:\n");
+    if (band == NB) fprintf(tr, "    - rows:\n");
     else if (opt->n_age_bands == 0) continue;
     else if (band < opt->n_age_bands)
-      fprintf(out, "    - age_years: [%g, %g]\n      rows:\n", lo, opt->age_bands[band]);
-    else fprintf(out, "    - age_years: [%g, .inf]\n      rows:\n", lo);
+      fprintf(tr, "    - age_years: [%g, %g]\n      rows:\n", lo, opt->age_bands[band]);
+    else fprintf(tr, "    - age_years: [%g, .inf]\n      rows:\n", lo);
     char counts_text[1 << 14];
     size_t used = 0;
     counts_text[0] = '\0';
@@ -716,25 +788,25 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
       const char *note = band == NB && total == 0 ? "not observed: template row kept"
                          : pooled ? "pooled with all ages" : "";
       if (pooled) continue; /* the all-ages row applies */
-      fprintf(out, "        %s: {", m->state_names[s]);
+      fprintf(tr, "        %s: {", m->state_names[s]);
       if (total == 0) { /* never observed: the template's step probabilities */
         const double *base = m->base_p + s * S;
         int first = 1;
         for (size_t d = 0; d < S; d++)
           if (d != s && base[d] > 0) {
-            fprintf(out, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], base[d]);
+            fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], base[d]);
             first = 0;
           }
-        fprintf(out, "%s%s: rest}   # not observed: template row\n", first ? "" : ", ",
+        fprintf(tr, "%s%s: rest}   # not observed: template row\n", first ? "" : ", ",
                 m->state_names[s]);
       } else {
         int first = 1;
         for (size_t d = 0; d < S; d++)
           if (d != s && row[d] > 0) {
-            fprintf(out, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], row[d] / total);
+            fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], row[d] / total);
             first = 0;
           }
-        fprintf(out, "%s%s: rest}\n", first ? "" : ", ", m->state_names[s]);
+        fprintf(tr, "%s%s: rest}\n", first ? "" : ", ", m->state_names[s]);
         int k = snprintf(counts_text + used, sizeof counts_text - used, "        %s: {",
                          m->state_names[s]);
         if (k > 0) used += (size_t)k;
@@ -764,9 +836,14 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
         }
       }
     }
-    if (used) fprintf(out, "      counts:   # observed child-months behind the rows above\n%s",
+    if (used) fprintf(tr, "      counts:   # observed child-months behind the rows above\n%s",
                       counts_text);
   }
+  fclose(tr);
+  tr = NULL;
+  fputs(tr_text, out);
+  if (opt->check && back_cast(&c, &pr, sc, gap, age_years_max, tr_text, stock, rep) != FL_OK)
+    goto done;
   if (rep) {
     for (long mo = 0; mo < c.W; mo++)
       for (size_t s = 0; s < S; s++) {
@@ -793,6 +870,8 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
                 spell_n[l] < opt->suppress ? 0 : spell_sum[l] / spell_n[l]);
   }
 done:
+  if (tr) fclose(tr);
+  free(tr_text);
   if (out && fclose(out) != 0 && c.st == FL_OK) c.st = FL_EIO;
   if (rep && fclose(rep) != 0 && c.st == FL_OK) c.st = FL_EIO;
   if (c.st == FL_OK && (rename(tmp, opt->output) != 0 ||

@@ -14,6 +14,7 @@ typedef struct fl_calibrate_options {
   size_t n_age_bands;
   double min_row;          /* rows with fewer child-months in an age band are pooled */
   double suppress;         /* report counts below this as "<N"; 0: no suppression */
+  int check;               /* back-cast the window into the report (needs report) */
 } fl_calibrate_options;
 
 /* Calibrates the template scenario sc (compiled as m, with monthly steps) from the records. */

@@ -187,6 +187,10 @@ static const char *help_calibrate =
     "      --age-bands A,B,...   age band edges in years (default: none)\n"
     "      --min-row N           pool rows with fewer child-months in a band (default 30)\n"
     "      --suppress N          report counts below N as <N (default 0: none)\n"
+    "      --check               back-cast: run the calibrated model over the window from\n"
+    "                            the stocks observed at its start (expectation mode) and\n"
+    "                            report observed against expected children by state and\n"
+    "                            month (needs --report)\n"
     "  -h, --help                this help\n";
 
 static int wants_help(int argc, char **argv) {
@@ -453,6 +457,7 @@ static int cmd_calibrate(int argc, char **argv) {
       {"from", required_argument, NULL, 'f'},      {"to", required_argument, NULL, 'T'},
       {"age-bands", required_argument, NULL, 'a'}, {"min-row", required_argument, NULL, 'm'},
       {"suppress", required_argument, NULL, 'S'},  {"help", no_argument, NULL, 'h'},
+      {"check", no_argument, NULL, 'c'},
       {NULL, 0, NULL, 0}};
   fl_calibrate_options opt = {.min_row = 30};
   const char *tmpl = NULL;
@@ -473,6 +478,7 @@ static int cmd_calibrate(int argc, char **argv) {
     case 'p': opt.population = optarg; break;
     case 't': tmpl = optarg; break;
     case 'r': opt.report = optarg; break;
+    case 'c': opt.check = 1; break;
     case 'f': opt.from = optarg; break;
     case 'T': opt.to = optarg; break;
     case 'a':
@@ -497,6 +503,8 @@ static int cmd_calibrate(int argc, char **argv) {
   if (!opt.output || !opt.population || !tmpl)
     return usage_error("calibrate", "%s",
                        "give -o OUT.yaml, --population POP.csv and --template SCENARIO");
+  if (opt.check && !opt.report)
+    return usage_error("calibrate", "%s", "--check writes its comparison into --report FILE");
   opt.episodes = argv[optind];
   if ((rc = check_output("calibrate", opt.output)) ||
       (opt.report && (rc = check_output("calibrate", opt.report))))
