@@ -319,6 +319,70 @@ static fl_status build_tables(compiler *c, fl_arm *arm, const fl_node *at, const
   return FL_OK;
 }
 
+/* The uncertainty section: each entry's key resolved to a parameter, its moments checked. */
+static fl_status compile_uncertainty(compiler *c) {
+  fl_model *m = c->m;
+  const fl_node *list = fl_map_get(c->sc->root, "uncertainty");
+  if (!list) return FL_OK;
+  m->n_unc = list->n;
+  if (!(m->unc = fl_calloc(m->n_unc, sizeof *m->unc))) return fl_c_oom(c);
+  for (size_t k = 0; k < list->n; k++) {
+    const fl_node *e = list->items[k], *kn = fl_map_get(e, "key");
+    fl_uncertain *u = &m->unc[k];
+    const char *dist = fl_get_str(e, "uncertainty[].distribution");
+    char a[64] = "", b[64] = "", d[64] = "", f[64] = "", key[96], extra;
+    double value = NAN;
+    snprintf(key, sizeof key, "uncertainty[%zu].key", k);
+    u->dist = !strcmp(dist, "gamma") ? FL_DIST_GAMMA : !strcmp(dist, "beta") ? FL_DIST_BETA
+              : !strcmp(dist, "lognormal") ? FL_DIST_LOGNORMAL : FL_DIST_FIXED;
+    if (sscanf(kn->value, "states.%63[^.].cost.%63[^.]%c", a, b, &extra) == 2) {
+      long s = fl_c_find(m->state_names, m->S, a), h = fl_c_find(m->holder_names, m->B, b);
+      if (s < 0 || h < 0)
+        return fl_c_bad(c, kn, key, "'%s' names no state or budget holder of this scenario",
+                        kn->value);
+      u->target = FL_TGT_COST;
+      u->i = (size_t)s;
+      u->j = (size_t)h;
+      value = m->cost[u->i * m->B + u->j] / m->cost_factor;
+    } else if (sscanf(kn->value, "states.%63[^.].qo%1[l]%c", a, b, &extra) == 2) {
+      long s = fl_c_find(m->state_names, m->S, a);
+      if (s < 0) return fl_c_bad(c, kn, key, "'%s' names no state of this scenario", kn->value);
+      u->target = FL_TGT_QOL;
+      u->i = (size_t)s;
+      value = m->qol[s];
+    } else if (sscanf(kn->value, "arms.%63[^.].interventions.%63[^.].%63[^.]%c", a, d, f,
+                      &extra) == 3 &&
+               (!strcmp(f, "escalation") || !strcmp(f, "deescalation"))) {
+      long arm = -1, iv = -1;
+      for (size_t x = 1; x < m->n_arms; x++)
+        if (!strcmp(m->arms[x].name, a)) arm = (long)x;
+      for (size_t x = 0; arm > 0 && x < m->arms[arm].n_int; x++)
+        if (!strcmp(m->arms[arm].ints[x].name, d)) iv = (long)x;
+      if (iv < 0)
+        return fl_c_bad(c, kn, key, "'%s' names no intervention of this scenario", kn->value);
+      u->target = f[0] == 'e' ? FL_TGT_ESC : FL_TGT_DEESC;
+      u->i = (size_t)arm;
+      u->j = (size_t)iv;
+      value = u->target == FL_TGT_ESC ? m->arms[arm].ints[iv].esc : m->arms[arm].ints[iv].deesc;
+    } else {
+      return fl_c_bad(c, kn, key, "'%s' is not a parameter that can be drawn: expected "
+                      "states.S.cost.H, states.S.qol, arms.A.interventions.I.escalation or "
+                      "arms.A.interventions.I.deescalation", kn->value);
+    }
+    u->mean = fl_map_get(e, "mean") ? fl_get_num(e, "uncertainty[].mean") : value;
+    u->sd = fl_get_num(e, "uncertainty[].sd");
+    snprintf(key, sizeof key, "uncertainty[%zu]", k);
+    if (u->dist == FL_DIST_BETA && !(u->mean > 0 && u->mean < 1 && u->sd * u->sd < u->mean * (1 - u->mean)))
+      return fl_c_bad(c, e, key, "a beta distribution needs a mean strictly between 0 and 1 "
+                      "and sd^2 below mean (1 - mean)");
+    if ((u->dist == FL_DIST_GAMMA || u->dist == FL_DIST_LOGNORMAL) && !(u->mean > 0))
+      return fl_c_bad(c, e, key, "a %s distribution needs a mean above 0", dist);
+    if (u->dist != FL_DIST_FIXED && !(u->sd > 0))
+      return fl_c_bad(c, e, key, "give the sd of the %s distribution (above 0)", dist);
+  }
+  return FL_OK;
+}
+
 fl_status fl_compile_arms(compiler *c) {
   fl_model *m = c->m;
   const fl_node *arms = fl_map_get(c->sc->root, "arms");
@@ -350,5 +414,5 @@ fl_status fl_compile_arms(compiler *c) {
     snprintf(key, sizeof key, "arms.%s%s", name->value, ivs ? ".interventions" : "");
     if ((st = build_tables(c, arm, ivs ? ivs : def, key)) != FL_OK) return st;
   }
-  return FL_OK;
+  return compile_uncertainty(c);
 }

@@ -100,6 +100,17 @@ typedef struct fl_reinvest {
  * (((loc * NA + age_band) * ND + dur_band) * S + state); step t uses table step_table[t]. The
  * baseline has one table per calendar period; an arm with interventions one per distinct set
  * of intervention strengths. */
+/* A parameter drawn under --psa: its distribution (moments in the key's own units) and where
+ * it goes. */
+typedef enum fl_dist { FL_DIST_FIXED, FL_DIST_GAMMA, FL_DIST_BETA, FL_DIST_LOGNORMAL } fl_dist;
+typedef enum fl_target { FL_TGT_COST, FL_TGT_QOL, FL_TGT_ESC, FL_TGT_DEESC } fl_target;
+typedef struct fl_uncertain {
+  fl_dist dist;
+  fl_target target;
+  size_t i, j;      /* (state, holder), (state, -), or (arm, intervention) */
+  double mean, sd;
+} fl_uncertain;
+
 typedef struct fl_arm {
   char *name;
   fl_row *rows;
@@ -157,6 +168,9 @@ struct fl_model {
   double *spec_counts;    /* [n_specs * S] */
   double *loc_esc;        /* [NLOC] */
   int psa_ok;             /* rows are used as given, so they can be redrawn */
+  size_t n_unc;           /* parameter distributions (uncertainty section) */
+  struct fl_uncertain *unc;
+  double cost_factor;     /* state costs as given -> per step */
   double *trans_cost;    /* [S * S * B] one-off cost of a move from (first) to (second) */
   double *trans_qaly;    /* [S * S] one-off QALY change of a move */
   int reward_timing;     /* fl_timing */
@@ -209,6 +223,7 @@ int fl_table_build(const fl_model *m, const double *base_p, const fl_arm *arm, s
 /* The tables an arm's replication runs on: the model's, or one replication's own under
  * parameter uncertainty. */
 typedef struct fl_arm_tables {
+  const struct fl_arm *arm; /* the arm with this block's drawn multipliers (NULL: the model's) */
   const fl_row *rows;
   const uint32_t *stay32;
   const uint64_t *move_cum;

@@ -72,6 +72,7 @@ static fl_status compile_states(compiler *c) {
       return st;
   }
   per = !strcmp(per_word, "year") ? 12.0 : !strcmp(per_word, "step") ? m->step_months : 1.0;
+  m->cost_factor = m->step_months / per;
   m->S = states->n;
   m->state_names = calloc(m->S, sizeof *m->state_names);
   m->state_level = calloc(m->S, 1);
@@ -838,6 +839,7 @@ void fl_model_free(fl_model *m) {
   free(m->trans_cost);
   free(m->trans_qaly);
   free(m->wtp);
+  free(m->unc);
   free(m->cost);
   free(m->qol);
   free(m->init);

@@ -9,6 +9,9 @@ typedef struct fl_psa fl_psa;
 /* Per-thread buffers for the drawn tables of every arm. */
 fl_psa *fl_psa_create(const fl_model *m);
 void fl_psa_free(fl_psa *p);
+/* The state costs per step [S * B] and QoL weights [S] of the block last prepared. */
+const double *fl_psa_cost(const fl_psa *p);
+const double *fl_psa_qol(const fl_psa *p);
 /* Whether any row of the model carries counts (without them there is nothing to draw). */
 int fl_psa_has_counts(const fl_model *m);
 /* Sets tabs[arm] to the tables of replication block `block` (drawn once per block and kept

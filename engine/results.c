@@ -102,6 +102,9 @@ fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err) {
   const double step_years = m->step_months / 12.0;
   const fl_dtype count_type = mc ? FL_I32 : FL_F64;
   double occ[FL_MAX_STATES];
+  /* Under parameter uncertainty each replication has its own costs and QoL weights. */
+  const fl_array *p_cost = mc ? fl_results_find(res, 0, "parameters/cost") : NULL;
+  const fl_array *p_qol = mc ? fl_results_find(res, 0, "parameters/qol") : NULL;
   for (size_t arm = 0; arm < res->n_arms; arm++) {
     fl_arm_results *ar = &res->arms[arm];
     const fl_arm *marm = &m->arms[arm];
@@ -140,12 +143,14 @@ fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err) {
           else ((double *)lvl)[li] += v;
         }
       }
+      const double *unit_cost = p_cost ? (const double *)p_cost->data + r * S * B : m->cost;
+      const double *unit_qol = p_qol ? (const double *)p_qol->data + r * S : m->qol;
       for (size_t t = 0; t < T; t++) {
         double *c = cost + (r * T + t) * B, q = 0;
         const double when = occupancy(m, stocks, entries, r, t, occ) * step_years;
         for (size_t s = 0; s < S; s++) {
-          for (size_t b = 0; b < B; b++) c[b] += occ[s] * m->cost[s * B + b];
-          q += occ[s] * m->qol[s];
+          for (size_t b = 0; b < B; b++) c[b] += occ[s] * unit_cost[s * B + b];
+          q += occ[s] * unit_qol[s];
         }
         /* One-off costs and QALY changes of the moves of the step. */
         for (size_t s = 0; s < S && flows; s++)

@@ -119,10 +119,13 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     return FL_EUSAGE;
   }
   if (opt->psa) {
-    const char *why = !m->psa_ok ? "its rows are converted (rates, or probabilities over another "
-                                   "period than the step) rather than used as given"
-                      : !fl_psa_has_counts(m) ? "no transition row carries the counts it was "
-                                                "estimated from (flourish calibrate writes them)"
+    const int counts = fl_psa_has_counts(m);
+    const char *why = counts && !m->psa_ok
+                          ? "its rows are converted (rates, or probabilities over another period "
+                            "than the step) rather than used as given"
+                      : !counts && !m->n_unc
+                          ? "no transition row carries the counts it was estimated from "
+                            "(flourish calibrate writes them) and there is no uncertainty section"
                       : opt->psa_inner < 1 || R % opt->psa_inner
                           ? "the replications must be a whole number of blocks of --psa-inner"
                       : !(opt->psa_prior >= 0) ? "the prior must be 0 or more" : NULL;
@@ -143,6 +146,14 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
   for (size_t a = 0; a < m->n_arms; a++) {
     if (!(res->arms[a].name = fl_strdup(m->arms[a].name))) goto nomem;
     if (add_tally_arrays(&res->arms[a], m, &m->arms[a], R, opt->keep_flows)) goto nomem;
+  }
+  if (opt->psa && m->n_unc) { /* every replication's drawn costs and QoL weights */
+    const size_t d_sb[3] = {R, m->S, m->B}, d_s[2] = {R, m->S};
+    if (!fl_results_add(&res->arms[0], "parameters/cost", "State costs per child per step "
+                        "drawn for each replication (parameter uncertainty).", FL_F64, 3, d_sb) ||
+        !fl_results_add(&res->arms[0], "parameters/qol", "QoL weights drawn for each "
+                        "replication (parameter uncertainty).", FL_F64, 2, d_s))
+      goto nomem;
   }
   const fl_path path = opt->scalar_only ? FL_PATH_SCALAR : fl_pass_best();
   /* Under MPI each rank simulates a contiguous block of replications; the blocks are gathered
@@ -186,8 +197,8 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     fl_psa *ps = opt->psa ? fl_psa_create(m) : NULL;
     fl_arm_tables tabs[FL_MAX_ARMS];
     for (size_t a = 0; a < m->n_arms; a++)
-      tabs[a] = (fl_arm_tables){m->arms[a].rows, m->arms[a].stay32, m->arms[a].move_cum,
-                                m->arms[a].move_dest, NULL};
+      tabs[a] = (fl_arm_tables){&m->arms[a], m->arms[a].rows, m->arms[a].stay32,
+                                m->arms[a].move_cum, m->arms[a].move_dest, NULL};
     if (!ws || (opt->psa && !ps)) {
       fl_workspace_free(ws);
       ws = NULL;
@@ -212,6 +223,11 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
           }
           continue;
         }
+      }
+      if (ps && ws && m->n_unc && !(done_rep && done_rep[rep])) {
+        memcpy(slice(res, 0, "parameters/cost", (size_t)rep), fl_psa_cost(ps),
+               m->S * m->B * sizeof(double));
+        memcpy(slice(res, 0, "parameters/qol", (size_t)rep), fl_psa_qol(ps), m->S * sizeof(double));
       }
       if (done_rep && done_rep[rep]) { /* loaded from the checkpoint */
         if (opt->progress) {

@@ -150,6 +150,19 @@ const fl_key fl_schema[] = {
      NULL, "currency per QALY",
      "Values of a QALY at which net monetary benefit and the probability of being cost-effective "
      "are reported."},
+    {"uncertainty", FL_TY_SEQ, 0, 1, 10000, NULL, NULL, NULL,
+     "Parameter distributions drawn with run --psa, once per block of replications: state "
+     "costs, QoL weights and intervention multipliers. Expectation mode and runs without --psa "
+     "use the values in place."},
+    {"uncertainty[].key", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "The parameter: states.S.cost.H, states.S.qol, arms.A.interventions.I.escalation or "
+     "arms.A.interventions.I.deescalation."},
+    {"uncertainty[].distribution", FL_TY_ENUM, 1, 0, 0, NULL, "gamma|beta|lognormal|fixed", NULL,
+     "gamma for costs, beta for QoL weights, lognormal for multipliers; fixed: no draw."},
+    {"uncertainty[].mean", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "the key's unit",
+     "Mean of the distribution (default: the key's value)."},
+    {"uncertainty[].sd", FL_TY_NUM, 0, 0, BIG, "0", NULL, "the key's unit",
+     "Standard deviation of the distribution."},
     {"arms", FL_TY_NAMED, 0, 1, FL_MAX_ARMS - 1, NULL, NULL, NULL,
      "Alternatives to the baseline, by name. Each adds interventions; all arms of a replication "
      "share every child's random numbers, so differences from the baseline are paired."},

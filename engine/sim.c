@@ -224,7 +224,7 @@ static const fl_row *interventions_step(const fl_model *m, const fl_arm *arm,
 fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab, uint64_t seed,
                       uint64_t rep, fl_path path, fl_workspace *ws, const fl_tally *tl) {
   const size_t S = m->S, L = m->L, T = m->T, E = m->n_entries, NLOC = m->NLOC;
-  const fl_arm *arm = &m->arms[arm_i];
+  const fl_arm *arm = tab->arm ? tab->arm : &m->arms[arm_i];
   fl_stream_key key;
   fl_stream_key_init(&key, seed, rep, FL_PURPOSE_CHILD);
   const uint64_t inc = key.inc;

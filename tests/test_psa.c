@@ -112,7 +112,74 @@ static void test_runs(void) {
   fl_model_free(m);
 }
 
+/* Sample mean and variance of x[N] against a distribution's, within 5 standard errors. */
+static void check_moments(const double *x, size_t N, double mean, double sd) {
+  double s1 = 0, s2 = 0, m4 = 0;
+  for (size_t i = 0; i < N; i++) s1 += x[i];
+  const double mu = s1 / N;
+  for (size_t i = 0; i < N; i++) {
+    s2 += (x[i] - mu) * (x[i] - mu);
+    m4 += pow(x[i] - mu, 4);
+  }
+  const double var = s2 / (N - 1);
+  m4 /= N;
+  CHECK_DBL_NEAR(mu, mean, 5 * sd / sqrt((double)N));
+  CHECK_DBL_NEAR(var, sd * sd, 5 * sqrt((m4 - var * var) / N));
+}
+
+/* The uncertainty section: gamma costs, beta QoL weights and lognormal multipliers have the
+ * stated means and standard deviations; a run charges each replication its drawn costs. */
+static void test_uncertainty(void) {
+  static const char *yaml =
+      "flourish: 1\nname: unc\ntime: {step_months: 1, horizon_steps: 12}\n"
+      "levels: [low, high]\ncosts: {budget_holders: [council], per: year}\n"
+      "states: {well: {level: low, qol: 0.9}, ill: {level: high, qol: 0.6, cost: {council: 12000}}}\n"
+      "population: {initial: [{state: well, count: 500}, {state: ill, count: 100}]}\n"
+      "transitions: {tables: [{rows: {well: {well: rest, ill: 0.05}, ill: {well: 0.1, ill: rest}}}]}\n"
+      "arms: {help: {interventions: {h: {escalation: 0.8}}}}\n"
+      "uncertainty:\n"
+      "  - {key: states.ill.cost.council, distribution: gamma, sd: 3000}\n"
+      "  - {key: states.ill.qol, distribution: beta, mean: 0.6, sd: 0.05}\n"
+      "  - {key: arms.help.interventions.h.escalation, distribution: lognormal, sd: 0.1}\n";
+  fl_model *m = load_text_model(yaml);
+  fl_psa *p = fl_psa_create(m);
+  const size_t N = 20000;
+  double *c = malloc(N * sizeof *c), *q = malloc(N * sizeof *q), *e = malloc(N * sizeof *e);
+  fl_arm_tables tabs[FL_MAX_ARMS];
+  fl_error err = {0};
+  for (size_t b = 0; b < N; b++) {
+    CHECK_INT_EQ(fl_psa_prepare(m, p, 3, b, 0.5, tabs, &err), FL_OK);
+    c[b] = fl_psa_cost(p)[1] * 12; /* per step (a month) back to per year */
+    q[b] = fl_psa_qol(p)[1];
+    e[b] = tabs[1].arm->ints[0].esc;
+  }
+  check_moments(c, N, 12000, 3000);
+  check_moments(q, N, 0.6, 0.05);
+  check_moments(e, N, 0.8, 0.1);
+  free(c);
+  free(q);
+  free(e);
+  fl_psa_free(p);
+  /* A run: replication r's costs use its drawn cost. */
+  fl_run_options opt;
+  fl_results *res = NULL;
+  fl_run_options_init(&opt);
+  opt.replications = 4;
+  opt.psa = 1;
+  CHECK_INT_EQ(fl_run(m, &opt, &res, &err), FL_OK);
+  const fl_array *pc = array_of(res, "parameters/cost"), *cost = array_of(res, "costs");
+  const fl_array *st = array_of(res, "stocks");
+  for (size_t r = 0; r < res->R; r++) {
+    const double unit = value_at(pc, r * 2 + 1);
+    CHECK_DBL_NEAR(value_at(cost, r * 12), value_at(st, r * 13 * 2 + 1) * unit, 1e-9 * unit);
+  }
+  CHECK(value_at(pc, 1) != value_at(pc, 3));
+  fl_results_free(res);
+  fl_model_free(m);
+}
+
 int main(void) {
+  test_uncertainty();
   test_huge_counts_collapse();
   test_tiny_counts_spread();
   test_runs();
