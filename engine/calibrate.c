@@ -442,7 +442,7 @@ static void report_count(FILE *f, double n, double suppress) {
 }
 
 /* Copies the template's text except the population and transitions sections (and, for the
- * back-casting model, its time and arms). */
+ * back-casting model, its time, arms and uncertainty). */
 static void copy_template(FILE *out, const fl_scenario *sc, int for_check) {
   const fl_node *root = sc->root;
   const char *text = sc->text;
@@ -460,7 +460,9 @@ static void copy_template(FILE *out, const fl_scenario *sc, int for_check) {
     const size_t l0 = (size_t)key->line - 1;
     const size_t l1 = i + 1 < root->n ? (size_t)fl_map_key(root, i + 1)->line - 1 : n;
     if (!strcmp(key->value, "population") || !strcmp(key->value, "transitions")) continue;
-    if (for_check && (!strcmp(key->value, "time") || !strcmp(key->value, "arms"))) continue;
+    if (for_check && (!strcmp(key->value, "time") || !strcmp(key->value, "arms") ||
+                      !strcmp(key->value, "uncertainty")))
+      continue;
     fwrite(text + start[l0], 1, start[l1 < n ? l1 : n] - start[l0], out);
   }
   free(start);
@@ -560,7 +562,7 @@ static fl_status back_cast(cal *c, const pop_reader *pr, const fl_scenario *sc, 
   if (st == FL_OK) st = fl_expect(cm, &ex, &e);
   unlink(path);
   if (st != FL_OK) {
-    fl_error_set(c->err, FL_EINTERNAL, c->path, 0, 0, NULL,
+    fl_error_set(c->err, FL_EINTERNAL, NULL, 0, 0, "--check",
                  "the back-casting model could not be evaluated: %s", e.message);
     c->st = FL_EINTERNAL;
   } else {
