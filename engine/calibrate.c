@@ -58,6 +58,7 @@ typedef struct cal {
   int header_done;
   long first_day, last_day; /* day numbers over all dates */
   long w0, W;             /* window: first absolute month, number of months */
+  long LB;                /* months of history painted before the window (time in state) */
   child *kids;
   size_t n_kids, cap_kids;
   size_t *table;          /* open-addressing hash table of child indices + 1 */
@@ -247,10 +248,10 @@ static void episode(cal *c) {
   }
   /* Pass 2: paint the months whose first day the episode covers. */
   child *k = &c->kids[child_index(c, f[COL_ID], 0)];
-  for (long mo = 0; mo < c->W; mo++) {
+  for (long mo = -c->LB; mo < c->W; mo++) {
     const long d1 = first_day_of(c->w0 + mo);
     if (d1 < sd || (!open_end && d1 >= ed)) continue;
-    unsigned char *st = &k->status[mo];
+    unsigned char *st = &k->status[c->LB + mo];
     if (*st == NO_RECORD || m->state_level[state] > m->state_level[*st] ||
         (m->state_level[state] == m->state_level[*st] && (unsigned)state > *st))
       *st = (unsigned char)state;
@@ -475,8 +476,10 @@ static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month
                             long age_years_max) {
   const cal *c = cp;
   const fl_model *m = c->m;
+  const fl_calibrate_options *opt = c->opt;
   const size_t S = m->S, NL = m->NLOC, A1 = (size_t)age_years_max + 1;
-  double *cnt = fl_calloc(S * A1 * (NL + 1), sizeof *cnt);
+  const size_t ND = opt->n_dur_bands + 1; /* with duration bands, groups by time in state */
+  double *cnt = fl_calloc(S * A1 * (NL + 1) * ND, sizeof *cnt);
   if (!cnt) {
     fail(cp, FL_ENOMEM, 0, "out of memory");
     return -1;
@@ -489,30 +492,50 @@ static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month
   for (size_t k = 0; k < c->n_kids; k++) {
     const child *ch = &c->kids[k];
     const long age = ch->dob >= 0 ? c->w0 + month - ch->dob : -1;
-    const size_t s = ch->status[month] == NO_RECORD ? gap : ch->status[month];
+    const unsigned char raw = ch->status[c->LB + month];
+    const size_t s = raw == NO_RECORD ? gap : raw;
     if (s == gap || (ch->dob >= 0 && age < 0) || (m->max_age && age >= (long)m->max_age))
       continue;
     const size_t a = age >= 0 ? (size_t)(age / 12) : (size_t)age_years_max; /* unknown age */
-    cnt[(s * A1 + a) * (NL + 1) + (ch->loc >= 0 ? (size_t)ch->loc : NL)]++;
+    size_t db = 0;
+    if (ND > 1) { /* months the current status has lasted, within the painted history */
+      long since = month;
+      while (since > -c->LB && ch->status[c->LB + since - 1] == raw &&
+             (ch->dob < 0 || since - 1 >= ch->dob - c->w0))
+        since--;
+      while (db < opt->n_dur_bands && month - since >= (long)llround(opt->dur_bands[db])) db++;
+    }
+    cnt[((s * A1 + a) * (NL + 1) + (ch->loc >= 0 ? (size_t)ch->loc : NL)) * ND + db]++;
   }
   for (size_t s = 0; s < S; s++)
     for (size_t a = 0; a < A1; a++)
-      for (size_t l = 0; l <= NL; l++) {
-        const double k = cnt[(s * A1 + a) * (NL + 1) + l];
-        if (k <= 0) continue;
-        fprintf(out, "    - {state: %s, count: %.0f, age_years: ", m->state_names[s], k);
-        if ((long)a < age_years_max) fprintf(out, "[%zu, %zu]", a, a + 1);
-        else fprintf(out, "[0, %ld]", age_years_max);
-        if (l < NL && NL > 1) fprintf(out, ", locality: %s", m->loc_names[l]);
-        fprintf(out, "}\n");
-      }
+      for (size_t l = 0; l <= NL; l++)
+        for (size_t db = 0; db < ND; db++) {
+          const double k = cnt[((s * A1 + a) * (NL + 1) + l) * ND + db];
+          if (k <= 0) continue;
+          fprintf(out, "    - {state: %s, count: %.0f, age_years: ", m->state_names[s], k);
+          if ((long)a < age_years_max) fprintf(out, "[%zu, %zu]", a, a + 1);
+          else fprintf(out, "[0, %ld]", age_years_max);
+          if (l < NL && NL > 1) fprintf(out, ", locality: %s", m->loc_names[l]);
+          if (ND > 1) {
+            const double lo = db ? opt->dur_bands[db - 1] : 0;
+            const double hi = db < opt->n_dur_bands ? opt->dur_bands[db] : lo + 12;
+            fprintf(out, ", time_in_state_months: [%g, %g]", lo, hi);
+          }
+          fprintf(out, "}\n");
+        }
   for (long a = 0; a < age_years_max; a++) {
     double total = pop_at(pr, c->w0 + month, (int)a, -1), recorded = 0;
     for (size_t s = 0; s < S; s++)
-      for (size_t l = 0; l <= NL; l++) recorded += cnt[(s * A1 + (size_t)a) * (NL + 1) + l];
-    if (total - recorded >= 0.5)
-      fprintf(out, "    - {state: %s, count: %.0f, age_years: [%ld, %ld]}\n",
-              m->state_names[gap], floor(total - recorded + 0.5), a, a + 1);
+      for (size_t l = 0; l <= NL; l++)
+        for (size_t db = 0; db < ND; db++) recorded += cnt[((s * A1 + (size_t)a) * (NL + 1) + l) * ND + db];
+    if (total - recorded >= 0.5) {
+      /* Universal since birth: time in state is the age. */
+      fprintf(out, "    - {state: %s, count: %.0f, age_years: [%ld, %ld]", m->state_names[gap],
+              floor(total - recorded + 0.5), a, a + 1);
+      if (ND > 1) fprintf(out, ", time_in_state_months: [%ld, %ld]", a * 12, a * 12 + 12);
+      fprintf(out, "}\n");
+    }
   }
   free(cnt);
   double births = 0, dates = 0;
@@ -527,6 +550,113 @@ static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month
           "{%s: 1}\n",
           dates > 0 ? births / dates : 0, m->state_names[gap]);
   return 0;
+}
+
+/* One table of the calibrated transitions: the rows of age band ab and time-in-state band db
+ * (NB, ND: all), with their counts, and their estimates with exact intervals in the report. */
+static void write_table(const cal *c, FILE *tr, FILE *rep, const double *n, size_t ab, size_t db,
+                        size_t NB, size_t ND) {
+  const fl_model *m = c->m;
+  const fl_calibrate_options *opt = c->opt;
+  const size_t S = m->S;
+  const double alo = ab == NB || ab == 0 ? 0 : opt->age_bands[ab - 1];
+  const double dlo = db == ND || db == 0 ? 0 : opt->dur_bands[db - 1];
+  char label[96] = "all", counts_text[1 << 14];
+  size_t used = 0, written = 0;
+  counts_text[0] = '\0';
+  if (ab < NB) {
+    if (ab < opt->n_age_bands) snprintf(label, sizeof label, "ages %g-%g", alo, opt->age_bands[ab]);
+    else snprintf(label, sizeof label, "ages %g+", alo);
+  }
+  if (db < ND) {
+    const size_t len = strlen(label);
+    char *p = label + (ab < NB ? len : 0);
+    const size_t room = sizeof label - (size_t)(p - label);
+    if (db < opt->n_dur_bands)
+      snprintf(p, room, "%smonths in state %g-%g", ab < NB ? "; " : "", dlo, opt->dur_bands[db]);
+    else snprintf(p, room, "%smonths in state %g+", ab < NB ? "; " : "", dlo);
+  }
+  for (size_t s = 0; s < S; s++) {
+    if (m->absorbing[s]) continue;
+    const double *row = n + ((ab * (ND + 1) + db) * S + s) * S;
+    double total = 0;
+    for (size_t d = 0; d < S; d++) total += row[d];
+    const int all = ab == NB && db == ND;
+    if (!all && total < opt->min_row) continue; /* a broader table applies */
+    if (!written++) {
+      fprintf(tr, "    - ");
+      if (ab < NB) {
+        if (ab < opt->n_age_bands) fprintf(tr, "age_years: [%g, %g]\n      ", alo, opt->age_bands[ab]);
+        else fprintf(tr, "age_years: [%g, .inf]\n      ", alo);
+      }
+      if (db < ND) {
+        if (db < opt->n_dur_bands)
+          fprintf(tr, "time_in_state_months: [%g, %g]\n      ", dlo, opt->dur_bands[db]);
+        else fprintf(tr, "time_in_state_months: [%g, .inf]\n      ", dlo);
+      }
+      fprintf(tr, "rows:\n");
+    }
+    fprintf(tr, "        %s: {", m->state_names[s]);
+    int first = 1;
+    if (total == 0) { /* never observed at all: the template's step probabilities */
+      const double *base = m->base_p + s * S;
+      for (size_t d = 0; d < S; d++)
+        if (d != s && base[d] > 0) {
+          fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], base[d]);
+          first = 0;
+        }
+      fprintf(tr, "%s%s: rest}   # not observed: template row\n", first ? "" : ", ",
+              m->state_names[s]);
+    } else {
+      for (size_t d = 0; d < S; d++)
+        if (d != s && row[d] > 0) {
+          fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], row[d] / total);
+          first = 0;
+        }
+      fprintf(tr, "%s%s: rest}\n", first ? "" : ", ", m->state_names[s]);
+      int k = snprintf(counts_text + used, sizeof counts_text - used, "        %s: {",
+                       m->state_names[s]);
+      if (k > 0 && (size_t)k < sizeof counts_text - used) used += (size_t)k;
+      first = 1;
+      for (size_t d = 0; d < S && used < sizeof counts_text - 100; d++)
+        if (row[d] > 0) {
+          k = snprintf(counts_text + used, sizeof counts_text - used, "%s%s: %.0f",
+                       first ? "" : ", ", m->state_names[d], row[d]);
+          if (k > 0 && (size_t)k < sizeof counts_text - used) used += (size_t)k;
+          first = 0;
+        }
+      k = snprintf(counts_text + used, sizeof counts_text - used, "}\n");
+      if (k > 0 && (size_t)k < sizeof counts_text - used) used += (size_t)k;
+    }
+    if (rep)
+      for (size_t d = 0; d < S; d++) {
+        double lo_p, hi_p;
+        if (row[d] == 0 && d != s && total > 0) continue;
+        exact_interval(row[d], total, &lo_p, &hi_p);
+        fprintf(rep, "transition,%s,%s,%s,", label, m->state_names[s], m->state_names[d]);
+        report_count(rep, row[d], opt->suppress);
+        fprintf(rep, ",%.6g,%.6g,%.6g,%s\n", total > 0 ? row[d] / total : 0, lo_p, hi_p,
+                total == 0 ? "not observed: template row kept" : "");
+      }
+  }
+  if (used) fprintf(tr, "      counts:   # observed child-months behind the rows above\n%s",
+                    counts_text);
+}
+
+/* Adds w to the counts of the move s -> d at age `age` and time in state `tis` (months; age -1:
+ * unknown) in its age and duration band, and in the all-ages and all-durations totals. */
+static void add_count(double *n, const fl_calibrate_options *opt, size_t NB, size_t ND, size_t S,
+                      long age, long tis, size_t s, size_t d, double w) {
+  size_t ab = NB, db = 0;
+  if (age >= 0)
+    for (ab = 0; ab < opt->n_age_bands && age >= (long)llround(opt->age_bands[ab] * 12);) ab++;
+  while (db < opt->n_dur_bands && tis >= (long)llround(opt->dur_bands[db])) db++;
+  const size_t abs_[2] = {ab, NB}, dbs[2] = {db, ND};
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) {
+      if ((i == 1 && ab == NB) || (j == 1 && db == ND)) continue;
+      n[((abs_[i] * (ND + 1) + dbs[j]) * S + s) * S + d] += w;
+    }
 }
 
 /* Back-casting: the calibrated model started from the stocks observed at the start of the
@@ -595,7 +725,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
                        fl_error *err) {
   cal c = {.m = m, .opt = opt, .err = err, .first_day = -1, .last_day = -1, .st = FL_OK};
   pop_reader pr = {.c = &c};
-  const size_t S = m->S, NB = opt->n_age_bands + 1;
+  const size_t S = m->S, NB = opt->n_age_bands + 1, ND = opt->n_dur_bands + 1;
   size_t gap = 0;
   double *n = NULL, *present = NULL, *stock = NULL;
   double moves_hist[11] = {0}, skips = 0, reentries = 0, spell_sum[FL_MAX_LEVELS] = {0};
@@ -615,9 +745,16 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
                  "calibrate estimates monthly transitions: the template needs monthly steps");
     return FL_EUSAGE;
   }
-  /* Pass 1: children, dates. */
+  /* The population table, then pass 1 of the records: children, dates. */
+  if (read_csv(&c, opt->population, pop_field, pop_row_cb, &pr) != FL_OK) goto done;
+  if (pr.n == 0) {
+    fl_error_set(err, FL_EINPUT, opt->population, 2, 1, NULL, "the table has no rows");
+    c.st = FL_EINPUT;
+    goto done;
+  }
   c.pass = 1;
   if (read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
+  c.LB = opt->n_dur_bands ? (long)llround(opt->dur_bands[opt->n_dur_bands - 1]) : 0;
   if (c.rows == 0) {
     fl_error_set(err, FL_EINPUT, opt->episodes, 2, 1, NULL, "the file has a header but no records");
     c.st = FL_EINPUT;
@@ -635,12 +772,16 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
       c.st = FL_EUSAGE;
       goto done;
     }
-    if (!opt->from) { /* the first whole month after the first record starts */
-      long y = 0;
+    if (!opt->from) { /* the first whole month after the first record starts, and not before
+                         the population is known */
+      long y = 0, first_pop = pr.rows[0].month;
       for (y = 0; first_day_of(y) < c.first_day; y += 12) {
       }
       for (m0 = y - 12; first_day_of(m0) < c.first_day; m0++) {
       }
+      for (size_t i = 0; i < pr.n; i++)
+        if (pr.rows[i].month < first_pop) first_pop = pr.rows[i].month;
+      if (m0 < first_pop) m0 = first_pop;
     }
     if (!opt->to) /* the month of the last date: records end there (the extract date) */
       for (m1 = m0; first_day_of(m1 + 1) <= c.last_day; m1++) {
@@ -655,51 +796,60 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     }
   }
   for (size_t k = 0; k < c.n_kids; k++) {
-    if (!(c.kids[k].status = malloc((size_t)c.W))) {
+    if (!(c.kids[k].status = malloc((size_t)(c.LB + c.W)))) {
       fail(&c, FL_ENOMEM, 0, "out of memory");
       goto done;
     }
-    memset(c.kids[k].status, NO_RECORD, (size_t)c.W);
+    memset(c.kids[k].status, NO_RECORD, (size_t)(c.LB + c.W));
   }
   c.pass = 2;
   if (read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
-  if (read_csv(&c, opt->population, pop_field, pop_row_cb, &pr) != FL_OK) goto done;
-  if (pr.n == 0) {
-    fl_error_set(err, FL_EINPUT, opt->population, 2, 1, NULL, "the table has no rows");
-    c.st = FL_EINPUT;
-    goto done;
-  }
   age_years_max = m->max_age ? (long)(m->max_age + 11) / 12 : 120;
-  n = fl_calloc((NB + 1) * S * S, sizeof *n);
+  n = fl_calloc((NB + 1) * (ND + 1) * S * S, sizeof *n);
   present = fl_calloc((size_t)c.W * (size_t)(age_years_max + 1), sizeof *present);
   stock = fl_calloc((size_t)c.W * S, sizeof *stock);
   if (!n || !present || !stock) {
     fail(&c, FL_ENOMEM, 0, "out of memory");
     goto done;
   }
-  /* Counting. Band NB is all ages. */
+  /* Counting: n[(ab * (ND + 1) + db) * S * S + s * S + d] for age band ab (NB: all ages) and
+   * time-in-state band db (ND: all durations). Time in state is counted from the month the
+   * status last changed (within the painted history, or birth); a run already going at the
+   * start of the history is at least LB months long, in the last band. */
   for (size_t k = 0; k < c.n_kids; k++) {
     const child *ch = &c.kids[k];
-    long moves = 0, spell = 0;
+    long moves = 0, spell = 0, run_start = -c.LB;
     long left_at[FL_MAX_LEVELS];
     for (size_t l = 0; l < FL_MAX_LEVELS; l++) left_at[l] = -1000;
+    for (long mo = -c.LB + 1; mo < c.W; mo++) { /* runs through the history */
+      const unsigned char a0 = ch->status[c.LB + mo - 1], a1 = ch->status[c.LB + mo];
+      const size_t p = a0 == NO_RECORD ? gap : a0, q = a1 == NO_RECORD ? gap : a1;
+      const int same = m->tis_by_level ? m->state_level[p] == m->state_level[q] : p == q;
+      if (!same) run_start = mo;
+      if (mo >= 0) break;
+    }
+    if (c.LB == 0) run_start = 0;
     for (long mo = 0; mo < c.W; mo++) {
       const long age = ch->dob >= 0 ? c.w0 + mo - ch->dob : -1;
-      const size_t s = ch->status[mo] == NO_RECORD ? gap : ch->status[mo];
+      const unsigned char raw = ch->status[c.LB + mo];
+      const size_t s = raw == NO_RECORD ? gap : raw;
+      if (mo > 0) {
+        const unsigned char rp = ch->status[c.LB + mo - 1];
+        const size_t p = rp == NO_RECORD ? gap : rp;
+        const int same = m->tis_by_level ? m->state_level[p] == m->state_level[s] : p == s;
+        if (!same) run_start = mo;
+      }
       if (ch->dob >= 0 && age < 0) continue; /* not yet born */
       if (m->max_age && age >= (long)m->max_age) break;
       if (age >= 0 && age / 12 <= age_years_max) present[mo * (age_years_max + 1) + age / 12]++;
       if (s != gap) stock[mo * S + s]++;
       if (mo + 1 >= c.W || (m->max_age && age + 1 >= (long)m->max_age)) continue;
-      const size_t d = ch->status[mo + 1] == NO_RECORD ? gap : ch->status[mo + 1];
+      const unsigned char rn = ch->status[c.LB + mo + 1];
+      const size_t d = rn == NO_RECORD ? gap : rn;
       if (m->absorbing[s]) continue;
-      size_t band = NB;
-      if (age >= 0) {
-        band = 0;
-        while (band < opt->n_age_bands && age >= (long)llround(opt->age_bands[band] * 12)) band++;
-        n[(band * S + s) * S + d]++;
-      }
-      n[(NB * S + s) * S + d]++;
+      long since = ch->dob >= 0 && run_start < ch->dob - c.w0 ? ch->dob - c.w0 : run_start;
+      const long tis = mo - since;
+      add_count(n, opt, NB, ND, S, age, tis, s, d, 1.0);
       spell++;
       if (d != s) {
         const size_t ls = m->state_level[s], ld = m->state_level[d];
@@ -716,16 +866,12 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     }
     moves_hist[moves < 10 ? moves : 10]++;
   }
-  /* Children of the population table without a record stay universal. */
+  /* Children of the population table without a record stay universal, and have been since
+   * birth (time in state: their age). */
   for (long mo = 0; mo + 1 < c.W; mo++)
     for (long a = 0; a < age_years_max; a++) {
       const double u = pop_at(&pr, c.w0 + mo, (int)a, -1) - present[mo * (age_years_max + 1) + a];
-      size_t band = 0;
-      if (u <= 0) continue;
-      while (band < opt->n_age_bands && a * 12 + 6 >= (long)llround(opt->age_bands[band] * 12))
-        band++;
-      n[(band * S + gap) * S + gap] += u;
-      n[(NB * S + gap) * S + gap] += u;
+      if (u > 0) add_count(n, opt, NB, ND, S, a * 12 + 6, a * 12 + 6, gap, gap, u);
     }
   /* The calibrated scenario. */
   tmp = malloc(strlen(opt->output) + 32);
@@ -770,76 +916,20 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     goto done;
   }
   fprintf(tr, "transitions:\n  given_as: probability\n  per_months: 1\n  tables:\n");
-  for (size_t b = NB + 1; b-- > 0;) {
-    const size_t band = b == NB ? NB : NB - 1 - b; /* NB first, then bands ascending */
-    const double lo = band == NB || band == 0 ? 0 : opt->age_bands[band - 1];
-    if (band == NB) fprintf(tr, "    - rows:\n");
-    else if (opt->n_age_bands == 0) continue;
-    else if (band < opt->n_age_bands)
-      fprintf(tr, "    - age_years: [%g, %g]\n      rows:\n", lo, opt->age_bands[band]);
-    else fprintf(tr, "    - age_years: [%g, .inf]\n      rows:\n", lo);
-    char counts_text[1 << 14];
-    size_t used = 0;
-    counts_text[0] = '\0';
-    for (size_t s = 0; s < S; s++) {
-      if (m->absorbing[s]) continue;
-      const double *row = n + (band * S + s) * S;
-      double total = 0;
-      for (size_t d = 0; d < S; d++) total += row[d];
-      const int pooled = band != NB && total < opt->min_row;
-      const char *note = band == NB && total == 0 ? "not observed: template row kept"
-                         : pooled ? "pooled with all ages" : "";
-      if (pooled) continue; /* the all-ages row applies */
-      fprintf(tr, "        %s: {", m->state_names[s]);
-      if (total == 0) { /* never observed: the template's step probabilities */
-        const double *base = m->base_p + s * S;
-        int first = 1;
-        for (size_t d = 0; d < S; d++)
-          if (d != s && base[d] > 0) {
-            fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], base[d]);
-            first = 0;
-          }
-        fprintf(tr, "%s%s: rest}   # not observed: template row\n", first ? "" : ", ",
-                m->state_names[s]);
-      } else {
-        int first = 1;
-        for (size_t d = 0; d < S; d++)
-          if (d != s && row[d] > 0) {
-            fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], row[d] / total);
-            first = 0;
-          }
-        fprintf(tr, "%s%s: rest}\n", first ? "" : ", ", m->state_names[s]);
-        int k = snprintf(counts_text + used, sizeof counts_text - used, "        %s: {",
-                         m->state_names[s]);
-        if (k > 0) used += (size_t)k;
-        first = 1;
-        for (size_t d = 0; d < S && used < sizeof counts_text - 100; d++)
-          if (row[d] > 0) {
-            k = snprintf(counts_text + used, sizeof counts_text - used, "%s%s: %.0f",
-                         first ? "" : ", ", m->state_names[d], row[d]);
-            if (k > 0) used += (size_t)k;
-            first = 0;
-          }
-        k = snprintf(counts_text + used, sizeof counts_text - used, "}\n");
-        if (k > 0) used += (size_t)k;
-      }
-      if (rep) {
-        for (size_t d = 0; d < S; d++) {
-          double lo_p, hi_p;
-          if (row[d] == 0 && d != s && total > 0) continue;
-          exact_interval(row[d], total, &lo_p, &hi_p);
-          if (band == NB) fprintf(rep, "transition,all,");
-          else if (band < opt->n_age_bands)
-            fprintf(rep, "transition,%g-%g,", lo, opt->age_bands[band]);
-          else fprintf(rep, "transition,%g+,", lo);
-          fprintf(rep, "%s,%s,", m->state_names[s], m->state_names[d]);
-          report_count(rep, row[d], opt->suppress);
-          fprintf(rep, ",%.6g,%.6g,%.6g,%s\n", total > 0 ? row[d] / total : 0, lo_p, hi_p, note);
-        }
-      }
-    }
-    if (used) fprintf(tr, "      counts:   # observed child-months behind the rows above\n%s",
-                      counts_text);
+  /* Tables from the broadest to the narrowest: all; each age band; each time-in-state band;
+   * each combination. A later table replaces the rows it gives, so a sparse row is left out
+   * and the broader one applies. */
+  const size_t n_combos = (NB + 1) * (ND + 1);
+  for (size_t k = 0; k < n_combos; k++) {
+    size_t ab, db;
+    if (k == 0) ab = NB, db = ND;
+    else if (k <= NB) ab = k - 1, db = ND;
+    else if (k <= NB + ND) ab = NB, db = k - NB - 1;
+    else ab = (k - NB - ND - 1) / ND, db = (k - NB - ND - 1) % ND;
+    if (k > n_combos - 1 || ab > NB || db > ND) break;
+    if ((ab < NB && opt->n_age_bands == 0) || (db < ND && opt->n_dur_bands == 0)) continue;
+    if (ab == NB && db == ND && k != 0) continue;
+    write_table(&c, tr, rep, n, ab, db, NB, ND);
   }
   fclose(tr);
   tr = NULL;

@@ -12,6 +12,8 @@ typedef struct fl_calibrate_options {
   const char *from, *to;   /* window YYYY-MM-DD; NULL: first record, last date in the file */
   const double *age_bands; /* band edges in years (after 0), ascending */
   size_t n_age_bands;
+  const double *dur_bands; /* time-in-state band edges in months (after 0), ascending */
+  size_t n_dur_bands;
   double min_row;          /* rows with fewer child-months in an age band are pooled */
   double suppress;         /* report counts below this as "<N"; 0: no suppression */
   int check;               /* back-cast the window into the report (needs report) */

@@ -52,21 +52,25 @@ static void child_life(synth *sy, fl_rng *r, size_t t0, uint32_t state, uint32_t
   const fl_model *m = sy->m;
   const fl_arm *arm = &m->arms[0];
   const uint64_t id = sy->next_id++;
-  long ep_start = -1;
+  long ep_start = 0;
+  int ep_open = 0; /* starts can precede the horizon, so no sentinel value */
   uint32_t ep_state = 0;
   char dob[48];
   date_of(sy, (long)t0 - (long)age, dob, sizeof dob);
   for (size_t t = t0;; t++) {
-    if (ep_start >= 0 && state != ep_state) {
+    if (ep_open && state != ep_state) {
       write_episode(sy, id, ep_state, ep_start, (long)t, dob, loc);
-      ep_start = -1;
+      ep_open = 0;
     }
-    if (m->state_level[state] > 0 && ep_start < 0) {
-      ep_start = (long)t;
+    if (m->state_level[state] > 0 && !ep_open) {
+      /* A child present from the start with time already spent in its state: the record
+       * began that long before. */
+      ep_start = t == t0 ? (long)t - (long)tis : (long)t;
       ep_state = state;
+      ep_open = 1;
     }
     if (t == m->T) { /* the extract date: a running episode stays open */
-      if (ep_start >= 0) write_episode(sy, id, ep_state, ep_start, -1, dob, loc);
+      if (ep_open) write_episode(sy, id, ep_state, ep_start, -1, dob, loc);
       return;
     }
     if (t % 12 == 0 && t / 12 < sy->years && age / 12 < sy->ages)
@@ -83,9 +87,7 @@ static void child_life(synth *sy, fl_rng *r, size_t t0, uint32_t state, uint32_t
     }
     const int leaves = d == FL_DEST_EXIT || (m->max_age && age + 1 >= m->max_age);
     if (leaves) { /* out of the area, or ageing out, at the end of this month */
-      if (ep_start >= 0) {
-        write_episode(sy, id, ep_state, ep_start, (long)t + 1, dob, loc);
-      }
+      if (ep_open) write_episode(sy, id, ep_state, ep_start, (long)t + 1, dob, loc);
       return;
     }
     tis = d != state && (!m->tis_by_level || m->state_level[d] != m->state_level[state]) ? 0

@@ -231,11 +231,74 @@ static void test_bad_records(void) {
   fl_scenario_free(sc);
 }
 
+/* Duration dependence is recovered: the truth's additional row differs in the first six months
+ * of a spell, and the intervals of both time-in-state bands cover it at close to their rate. */
+static const char *duration_yaml =
+    "flourish: 1\nname: duration truth\ntime: {step_months: 1, horizon_steps: 48}\n"
+    "levels: [universal, additional, looked_after]\n"
+    "states: {universal: {level: universal}, additional: {level: additional},\n"
+    "         care: {level: looked_after}}\n"
+    "population:\n  max_age_years: 18\n"
+    "  initial: [{state: universal, count: 3000, age_years: [0, 18]},\n"
+    "            {state: additional, count: 900, age_years: [0, 18],\n"
+    "             time_in_state_months: [0, 24]},\n"
+    "            {state: care, count: 300, age_years: [0, 18], time_in_state_months: [0, 24]}]\n"
+    "  entries: {births: {per_year: 220, states: {universal: 1}}}\n"
+    "transitions:\n  tables:\n    - rows:\n"
+    "        universal: {universal: rest, additional: 0.03, care: 0.002}\n"
+    "        additional: {universal: 0.04, additional: rest, care: 0.01}\n"
+    "        care: {universal: 0.01, additional: 0.02, care: rest}\n"
+    "    - time_in_state_months: [0, 6]\n      rows:\n"
+    "        additional: {universal: 0.15, additional: rest, care: 0.01}\n";
+
+static void test_duration(void) {
+  char ep[256], pop[256], out[256], rep[256], line[1024];
+  fl_scenario *sc = load_scenario_text("duration.yaml", duration_yaml);
+  fl_model *m = NULL;
+  fl_error err = {0};
+  const double dur[1] = {6};
+  if (fl_model_compile(sc, &m, &err) != FL_OK) exit(1);
+  path_in(ep, sizeof ep, "dep.csv");
+  path_in(pop, sizeof pop, "dpop.csv");
+  path_in(out, sizeof out, "dcal.yaml");
+  path_in(rep, sizeof rep, "drep.csv");
+  int covered = 0, cells = 0;
+  for (uint64_t seed = 1; seed <= 30; seed++) {
+    fl_calibrate_options opt = {.episodes = ep, .population = pop, .output = out, .report = rep,
+                                .min_row = 30, .dur_bands = dur, .n_dur_bands = 1};
+    CHECK_INT_EQ(fl_synth(m, seed, 2018, 1, ep, pop, &err), FL_OK);
+    CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
+    FILE *f = fopen(rep, "r");
+    while (f && fgets(line, sizeof line, f)) {
+      char band[64], to[64];
+      double n, p, lo, hi;
+      if (sscanf(line, "transition,%63[^,],additional,%63[^,],%lf,%lf,%lf,%lf", band, to, &n, &p,
+                 &lo, &hi) != 6 || !strstr(band, "months in state"))
+        continue;
+      const int early = strstr(band, "0-6") != NULL;
+      const double truth = !strcmp(to, "universal") ? (early ? 0.15 : 0.04)
+                           : !strcmp(to, "care")    ? 0.01
+                                                    : (early ? 0.84 : 0.95);
+      cells++;
+      covered += lo <= truth && truth <= hi;
+    }
+    if (f) fclose(f);
+  }
+  printf("duration bands: 95%% intervals cover the truth in %d of %d cells (%.1f%%)\n", covered,
+         cells, 100.0 * covered / cells);
+  CHECK_INT_EQ(cells, 30 * 6);
+  CHECK(covered >= 0.90 * cells);
+  CHECK(covered <= 0.99 * cells);
+  fl_model_free(m);
+  fl_scenario_free(sc);
+}
+
 int main(void) {
   if (!mkdtemp(dir)) return 1;
   test_hand_made();
   test_bad_records();
   test_round_trip();
+  test_duration();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

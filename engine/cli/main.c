@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -185,6 +186,8 @@ static const char *help_calibrate =
     "                            month after the first record starts)\n"
     "      --to YYYY-MM-DD       extract date (default: the last date in the records)\n"
     "      --age-bands A,B,...   age band edges in years (default: none)\n"
+    "      --duration-bands M,N  time-in-state band edges in months (default: none); the\n"
+    "                            records before the window show how long spells have run\n"
     "      --min-row N           pool rows with fewer child-months in a band (default 30)\n"
     "      --suppress N          report counts below N as <N (default 0: none)\n"
     "      --check               back-cast: run the calibrated model over the window from\n"
@@ -457,11 +460,11 @@ static int cmd_calibrate(int argc, char **argv) {
       {"from", required_argument, NULL, 'f'},      {"to", required_argument, NULL, 'T'},
       {"age-bands", required_argument, NULL, 'a'}, {"min-row", required_argument, NULL, 'm'},
       {"suppress", required_argument, NULL, 'S'},  {"help", no_argument, NULL, 'h'},
-      {"check", no_argument, NULL, 'c'},
+      {"check", no_argument, NULL, 'c'},          {"duration-bands", required_argument, NULL, 'd'},
       {NULL, 0, NULL, 0}};
   fl_calibrate_options opt = {.min_row = 30};
   const char *tmpl = NULL;
-  double bands[64];
+  double bands[64], dbands[64];
   uint64_t v;
   int c, rc;
   fl_scenario *sc = NULL;
@@ -479,6 +482,15 @@ static int cmd_calibrate(int argc, char **argv) {
     case 't': tmpl = optarg; break;
     case 'r': opt.report = optarg; break;
     case 'c': opt.check = 1; break;
+    case 'd':
+      if (!parse_bands(optarg, dbands, &opt.n_dur_bands) || dbands[opt.n_dur_bands - 1] > 600)
+        return usage_error("calibrate", "--duration-bands: expected ascending months in a state "
+                           "such as 6,12,24 (up to 600), found '%s'", optarg);
+      for (size_t i = 0; i < opt.n_dur_bands; i++)
+        if (dbands[i] != floor(dbands[i]))
+          return usage_error("calibrate", "--duration-bands: whole months, found '%s'", optarg);
+      opt.dur_bands = dbands;
+      break;
     case 'f': opt.from = optarg; break;
     case 'T': opt.to = optarg; break;
     case 'a':
