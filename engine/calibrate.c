@@ -3,7 +3,8 @@
  * 1. Episodes are read twice, streamed through libcsv (RFC 4180: quoted fields, embedded commas
  *    and newlines): the first pass finds the observation window and the children, the second
  *    paints each child's status on the first day of every month of the window. Overlapping
- *    episodes resolve to the state of the highest level (ties: the state listed later); months
+ *    episodes resolve to the state of the highest level (ties: the state listed later; or, on
+ *    request, to the episode given later in the file); months
  *    without a record are the gap state (the first state of the lowest level); an episode
  *    without an end date runs to the extract date. Memory is one byte per child and month,
  *    whatever the number of rows. Identifiers stay in memory and never reach an output.
@@ -252,7 +253,8 @@ static void episode(cal *c) {
     const long d1 = first_day_of(c->w0 + mo);
     if (d1 < sd || (!open_end && d1 >= ed)) continue;
     unsigned char *st = &k->status[c->LB + mo];
-    if (*st == NO_RECORD || m->state_level[state] > m->state_level[*st] ||
+    if (c->opt->precedence_file || *st == NO_RECORD ||
+        m->state_level[state] > m->state_level[*st] ||
         (m->state_level[state] == m->state_level[*st] && (unsigned)state > *st))
       *st = (unsigned char)state;
   }

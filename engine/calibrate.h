@@ -17,6 +17,8 @@ typedef struct fl_calibrate_options {
   double min_row;          /* rows with fewer child-months in an age band are pooled */
   double suppress;         /* report counts below this as "<N"; 0: no suppression */
   int check;               /* back-cast the window into the report (needs report) */
+  int precedence_file;     /* overlaps: the episode later in the file wins (default: the
+                              highest level) */
 } fl_calibrate_options;
 
 /* Calibrates the template scenario sc (compiled as m, with monthly steps) from the records. */

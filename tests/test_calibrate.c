@@ -187,6 +187,25 @@ static void test_hand_made(void) {
   CHECK_INT_EQ(fl_read_file(rep, &text, &len, &err), FL_OK);
   CHECK(text && !strstr(text, "c1") && !strstr(text, "c2") && !strstr(text, "c3"));
   free(text);
+  /* With file precedence the episode given later in the file wins an overlap: additional
+   * (February to April) is listed after care (from 10 March), so April is additional and the
+   * move to care comes in May; by level, care wins April. */
+  write_text("hand_ep2.csv",
+             "child_id,state,start_date,end_date,date_of_birth\n"
+             "c1,care,2020-03-10,,2010-01-15\n"
+             "c1,additional,2020-02-01,2020-05-01,2010-01-15\n");
+  path_in(ep, sizeof ep, "hand_ep2.csv");
+  opt.episodes = ep;
+  opt.precedence_file = 1;
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
+  double c2[9] = {0};
+  read_report(rep, m, c2, lo, hi);
+  CHECK_DBL_NEAR(c2[1 * 3 + 1], 2, 0); /* Feb->Mar, Mar->Apr additional */
+  CHECK_DBL_NEAR(c2[1 * 3 + 2], 1, 0); /* Apr->May to care */
+  opt.precedence_file = 0;
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
+  read_report(rep, m, c2, lo, hi);
+  CHECK_DBL_NEAR(c2[1 * 3 + 1], 1, 0); /* care wins April by level */
   fl_model_free(m);
   fl_scenario_free(sc);
 }

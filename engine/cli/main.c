@@ -189,6 +189,8 @@ static const char *help_calibrate =
     "      --duration-bands M,N  time-in-state band edges in months (default: none); the\n"
     "                            records before the window show how long spells have run\n"
     "      --min-row N           pool rows with fewer child-months in a band (default 30)\n"
+    "      --precedence level|file  overlapping episodes: the highest level wins (default),\n"
+    "                            or the episode later in the file\n"
     "      --suppress N          report counts below N as <N (default 0: none)\n"
     "      --check               back-cast: run the calibrated model over the window from\n"
     "                            the stocks observed at its start (expectation mode) and\n"
@@ -461,6 +463,7 @@ static int cmd_calibrate(int argc, char **argv) {
       {"age-bands", required_argument, NULL, 'a'}, {"min-row", required_argument, NULL, 'm'},
       {"suppress", required_argument, NULL, 'S'},  {"help", no_argument, NULL, 'h'},
       {"check", no_argument, NULL, 'c'},          {"duration-bands", required_argument, NULL, 'd'},
+      {"precedence", required_argument, NULL, 'e'},
       {NULL, 0, NULL, 0}};
   fl_calibrate_options opt = {.min_row = 30};
   const char *tmpl = NULL;
@@ -482,6 +485,11 @@ static int cmd_calibrate(int argc, char **argv) {
     case 't': tmpl = optarg; break;
     case 'r': opt.report = optarg; break;
     case 'c': opt.check = 1; break;
+    case 'e':
+      if (strcmp(optarg, "level") && strcmp(optarg, "file"))
+        return usage_error("calibrate", "--precedence: expected level or file, found '%s'", optarg);
+      opt.precedence_file = !strcmp(optarg, "file");
+      break;
     case 'd':
       if (!parse_bands(optarg, dbands, &opt.n_dur_bands) || dbands[opt.n_dur_bands - 1] > 600)
         return usage_error("calibrate", "--duration-bands: expected ascending months in a state "
