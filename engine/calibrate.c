@@ -666,7 +666,7 @@ static void add_count(double *n, const fl_calibrate_options *opt, size_t NB, siz
  * are set against the observed ones month by month and state by state in the report. */
 static fl_status back_cast(cal *c, const pop_reader *pr, const fl_scenario *sc, size_t gap,
                            long age_years_max, const char *transitions, const double *stock,
-                           FILE *rep) {
+                           FILE *rep, double *expected) {
   const fl_model *m = c->m;
   const size_t S = m->S;
   char path[] = "/tmp/flourish-check-XXXXXX.yaml";
@@ -703,6 +703,7 @@ static fl_status back_cast(cal *c, const pop_reader *pr, const fl_scenario *sc, 
     for (long mo = 0; mo < c->W; mo++)
       for (size_t s = 0; s < S; s++) {
         const double want = ((const double *)es->data)[(size_t)mo * S + s];
+        expected[(size_t)mo * S + s] = want;
         if (s == gap) continue;
         err_sum[s] += fabs(want - stock[mo * S + s]);
         obs_sum[s] += stock[mo * S + s];
@@ -729,7 +730,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   pop_reader pr = {.c = &c};
   const size_t S = m->S, NB = opt->n_age_bands + 1, ND = opt->n_dur_bands + 1;
   size_t gap = 0;
-  double *n = NULL, *present = NULL, *stock = NULL;
+  double *n = NULL, *present = NULL, *stock = NULL, *expected = NULL;
   double moves_hist[11] = {0}, skips = 0, reentries = 0, spell_sum[FL_MAX_LEVELS] = {0};
   double spell_n[FL_MAX_LEVELS] = {0};
   FILE *out = NULL, *rep = NULL, *tr = NULL;
@@ -936,8 +937,14 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   fclose(tr);
   tr = NULL;
   fputs(tr_text, out);
-  if (opt->check && back_cast(&c, &pr, sc, gap, age_years_max, tr_text, stock, rep) != FL_OK)
-    goto done;
+  if (opt->check) {
+    if (!(expected = fl_calloc((size_t)c.W * S, sizeof *expected))) {
+      fail(&c, FL_ENOMEM, 0, "out of memory");
+      goto done;
+    }
+    if (back_cast(&c, &pr, sc, gap, age_years_max, tr_text, stock, rep, expected) != FL_OK)
+      goto done;
+  }
   if (rep) {
     for (long mo = 0; mo < c.W; mo++)
       for (size_t s = 0; s < S; s++) {
@@ -962,6 +969,60 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
         fprintf(rep, "mean_months_in_level,,%s,,%.0f,%.4g,,,completed spells observed in the window\n",
                 m->level_names[l], spell_n[l] < opt->suppress ? 0 : spell_n[l],
                 spell_n[l] < opt->suppress ? 0 : spell_sum[l] / spell_n[l]);
+  }
+  if (opt->report_h5 && c.st == FL_OK) {
+    /* The report as HDF5 (small counts suppressed as NaN). */
+    const size_t L = m->L, total = (NB + 1) * (ND + 1) * S * S;
+    double window[3] = {(double)(c.w0 / 12), (double)(c.w0 % 12 + 1), (double)c.W};
+    double journeys[2] = {skips, reentries}, mean_months[FL_MAX_LEVELS] = {0};
+    double age_edges[64], dur_edges[64];
+    for (size_t l = 0; l < L; l++) mean_months[l] = spell_n[l] > 0 ? spell_sum[l] / spell_n[l] : NAN;
+    for (size_t i = 0; i < opt->n_age_bands; i++) age_edges[i] = opt->age_bands[i];
+    for (size_t i = 0; i < opt->n_dur_bands; i++) dur_edges[i] = opt->dur_bands[i];
+    if (opt->suppress > 0) {
+      for (size_t i = 0; i < total; i++)
+        if (n[i] > 0 && n[i] < opt->suppress) n[i] = NAN;
+      for (size_t i = 0; i < (size_t)c.W * S; i++)
+        if (stock[i] > 0 && stock[i] < opt->suppress) stock[i] = NAN;
+      for (size_t i = 0; i < 11; i++)
+        if (moves_hist[i] > 0 && moves_hist[i] < opt->suppress) moves_hist[i] = NAN;
+      for (size_t i = 0; i < 2; i++)
+        if (journeys[i] > 0 && journeys[i] < opt->suppress) journeys[i] = NAN;
+      for (size_t l = 0; l < L; l++)
+        if (spell_n[l] > 0 && spell_n[l] < opt->suppress) spell_n[l] = mean_months[l] = NAN;
+    }
+    fl_h5_dataset ds[12];
+    size_t nd = 0;
+    ds[nd++] = (fl_h5_dataset){"window", "First month of the window (year, month) and its "
+                               "length in months.", 1, {3}, window};
+    ds[nd++] = (fl_h5_dataset){"transitions/counts", "Observed child-months by age band (last: "
+                               "all ages), time-in-state band (last: all), from-state and "
+                               "to-state; NaN: suppressed.", 4, {NB + 1, ND + 1, S, S}, n};
+    if (opt->n_age_bands)
+      ds[nd++] = (fl_h5_dataset){"transitions/age_band_edges_years", "Age band edges after 0.", 1,
+                                 {opt->n_age_bands}, age_edges};
+    if (opt->n_dur_bands)
+      ds[nd++] = (fl_h5_dataset){"transitions/duration_band_edges_months",
+                                 "Time-in-state band edges after 0.", 1, {opt->n_dur_bands},
+                                 dur_edges};
+    ds[nd++] = (fl_h5_dataset){"observed/stocks", "Children with a record in each state on the "
+                               "first day of each month of the window (the lowest level's state "
+                               "is not observed: 0).", 2, {(size_t)c.W, S}, stock};
+    ds[nd++] = (fl_h5_dataset){"observed/moves_per_child", "Children with a record by number of "
+                               "moves in the window (last: 10 or more).", 1, {11}, moves_hist};
+    ds[nd++] = (fl_h5_dataset){"observed/skip_level_escalations_and_reentries_12m", "Moves up two "
+                               "levels or more at once; moves into a level left within 12 "
+                               "months.", 1, {2}, journeys};
+    ds[nd++] = (fl_h5_dataset){"observed/completed_spells_by_level", "Spells in each level that "
+                               "ended in the window.", 1, {L}, spell_n};
+    ds[nd++] = (fl_h5_dataset){"observed/mean_months_in_level", "Mean length of those spells.",
+                               1, {L}, mean_months};
+    if (expected)
+      ds[nd++] = (fl_h5_dataset){"check/expected_stocks", "The calibrated model's expected "
+                                 "children by month and state, from the window's start.", 2,
+                                 {(size_t)c.W, S}, expected};
+    const fl_h5_names names[2] = {{"states", m->state_names, S}, {"levels", m->level_names, L}};
+    c.st = fl_h5_write_simple(opt->report_h5, ds, nd, names, 2, err);
   }
 done:
   if (tr) fclose(tr);
@@ -992,5 +1053,6 @@ done:
   free(n);
   free(present);
   free(stock);
+  free(expected);
   return c.st;
 }

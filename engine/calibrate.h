@@ -9,6 +9,7 @@ typedef struct fl_calibrate_options {
   const char *population;  /* population CSV */
   const char *output;      /* calibrated scenario (YAML) */
   const char *report;      /* calibration report (CSV), or NULL */
+  const char *report_h5;   /* the same as HDF5, or NULL */
   const char *from, *to;   /* window YYYY-MM-DD; NULL: first record, last date in the file */
   const double *age_bands; /* band edges in years (after 0), ascending */
   size_t n_age_bands;

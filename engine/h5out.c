@@ -295,8 +295,10 @@ out:
 #undef TRY
 }
 
-fl_status fl_results_write(const fl_results *res, const fl_model *m, const fl_provenance *prov,
-                           const char *path, fl_error *err) {
+/* Creates an HDF5 file under a temporary name beside path, lets body fill it, and renames it
+ * over path only when complete; on failure nothing is left behind. */
+static fl_status write_atomically(const char *path, fl_error *err,
+                                  fl_status (*body)(writer *w, const void *ctx), const void *ctx) {
   char *tmp = malloc(strlen(path) + 48);
   writer w = {.file = -1, .lcpl = -1, .err = err, .path = path};
   fl_status st = FL_OK;
@@ -337,7 +339,7 @@ fl_status fl_results_write(const fl_results *res, const fl_model *m, const fl_pr
   w.lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(w.lcpl, 1);
   if (w.file < 0) st = h5fail(&w, "create the output file");
-  else st = write_all(&w, res, m, prov);
+  else st = body(&w, ctx);
   if (w.file >= 0 && H5Fclose(w.file) < 0 && st == FL_OK) st = h5fail(&w, "close the file");
   H5Pclose(w.lcpl);
   H5Pclose(fcpl);
@@ -350,4 +352,45 @@ fl_status fl_results_write(const fl_results *res, const fl_model *m, const fl_pr
   if (st != FL_OK) unlink(tmp);
   free(tmp);
   return st;
+}
+
+typedef struct results_ctx {
+  const fl_results *res;
+  const fl_model *m;
+  const fl_provenance *prov;
+} results_ctx;
+
+static fl_status results_body(writer *w, const void *ctx) {
+  const results_ctx *c = ctx;
+  return write_all(w, c->res, c->m, c->prov);
+}
+
+fl_status fl_results_write(const fl_results *res, const fl_model *m, const fl_provenance *prov,
+                           const char *path, fl_error *err) {
+  const results_ctx ctx = {res, m, prov};
+  return write_atomically(path, err, results_body, &ctx);
+}
+
+typedef struct simple_ctx {
+  const fl_h5_dataset *ds;
+  size_t n;
+  const fl_h5_names *names;
+  size_t n_names;
+} simple_ctx;
+
+static fl_status simple_body(writer *w, const void *ctx) {
+  const simple_ctx *c = ctx;
+  fl_status st = attr_str(w, w->file, "flourish_version", FL_VERSION_STRING);
+  for (size_t i = 0; i < c->n_names && st == FL_OK; i++)
+    st = write_names(w, c->names[i].name, c->names[i].names, c->names[i].n);
+  for (size_t i = 0; i < c->n && st == FL_OK; i++)
+    st = write_array(w, c->ds[i].name, FL_F64, c->ds[i].rank, c->ds[i].dims, c->ds[i].data,
+                     c->ds[i].doc);
+  return st;
+}
+
+fl_status fl_h5_write_simple(const char *path, const fl_h5_dataset *ds, size_t n,
+                             const fl_h5_names *names, size_t n_names, fl_error *err) {
+  const simple_ctx ctx = {ds, n, names, n_names};
+  return write_atomically(path, err, simple_body, &ctx);
 }

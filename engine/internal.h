@@ -294,6 +294,22 @@ fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err);
 fl_status fl_results_compare(fl_results *res, const fl_model *m, fl_error *err);
 fl_status fl_results_decompose(fl_results *res, const fl_model *m, fl_error *err);
 
+/* h5out.c: a small HDF5 file of float64 datasets and name lists, written atomically (used by
+ * the calibration report). Dataset names are paths; groups are created as needed. */
+typedef struct fl_h5_dataset {
+  const char *name, *doc;
+  int rank;
+  size_t dims[FL_MAX_RANK];
+  const double *data;
+} fl_h5_dataset;
+typedef struct fl_h5_names {
+  const char *name;
+  char *const *names;
+  size_t n;
+} fl_h5_names;
+fl_status fl_h5_write_simple(const char *path, const fl_h5_dataset *ds, size_t n,
+                             const fl_h5_names *names, size_t n_names, fl_error *err);
+
 /* Summary statistics of one cell's R values v (reordered): out[k * cells + c] for k = 0 mean,
  * 1 sd, 2 mcse, then the quantiles 0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975 (type 7). whole:
  * the values are whole numbers (counted when their range is below hist_len, else sorted). */

@@ -15,7 +15,7 @@ check test "$(head -1 "$dir/episodes.csv")" = "child_id,state,start_date,end_dat
 check test "$(wc -l < "$dir/episodes.csv")" -gt 10000
 "$bin" calibrate "$dir/episodes.csv" --population "$dir/pop.csv" \
   --template "$src/scenarios/dundee.yaml" -o "$dir/cal.yaml" --report "$dir/report.csv" \
-  --age-bands 5,12 --suppress 5 --check
+  --report-h5 "$dir/report.h5" --age-bands 5,12 --duration-bands 6 --suppress 5 --check
 check grep -q "^transitions:" "$dir/cal.yaml"
 # The back-cast of the window reproduces the observed stock of the largest recorded state
 # to within 10% on average (it is the truth simulated again from the same start).
@@ -23,6 +23,9 @@ check awk -F, '$1 == "check_summary" && $3 == "additional" { exit !($6 < 0.1) }'
 check grep -q "^check,2016-01,additional," "$dir/report.csv"
 check grep -q "<5" "$dir/report.csv"
 check test -z "$(grep -l 'S0000' "$dir/cal.yaml" "$dir/report.csv" || true)"
+check h5ls "$dir/report.h5/transitions/counts"
+check h5ls "$dir/report.h5/check/expected_stocks"
+check test -z "$(h5dump "$dir/report.h5" | grep 'S0000' || true)"
 "$bin" validate "$dir/cal.yaml" > "$dir/validate.txt"
 check grep -q "valid" "$dir/validate.txt"
 "$bin" run "$dir/cal.yaml" -o "$dir/cal.h5" -r 2 -q

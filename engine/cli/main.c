@@ -182,6 +182,8 @@ static const char *help_calibrate =
     "      --report FILE         calibration report CSV: probabilities with exact 95%\n"
     "                            intervals, monthly stocks, moves per child, skip-level\n"
     "                            escalations, re-entries, time in each level\n"
+    "      --report-h5 FILE      the report's counts, stocks and journeys as HDF5 (small\n"
+    "                            counts suppressed as NaN with --suppress)\n"
     "      --from YYYY-MM-DD     start of the observation window (default: the first whole\n"
     "                            month after the first record starts)\n"
     "      --to YYYY-MM-DD       extract date (default: the last date in the records)\n"
@@ -463,7 +465,7 @@ static int cmd_calibrate(int argc, char **argv) {
       {"age-bands", required_argument, NULL, 'a'}, {"min-row", required_argument, NULL, 'm'},
       {"suppress", required_argument, NULL, 'S'},  {"help", no_argument, NULL, 'h'},
       {"check", no_argument, NULL, 'c'},          {"duration-bands", required_argument, NULL, 'd'},
-      {"precedence", required_argument, NULL, 'e'},
+      {"precedence", required_argument, NULL, 'e'},  {"report-h5", required_argument, NULL, 'H'},
       {NULL, 0, NULL, 0}};
   fl_calibrate_options opt = {.min_row = 30};
   const char *tmpl = NULL;
@@ -484,6 +486,7 @@ static int cmd_calibrate(int argc, char **argv) {
     case 'p': opt.population = optarg; break;
     case 't': tmpl = optarg; break;
     case 'r': opt.report = optarg; break;
+    case 'H': opt.report_h5 = optarg; break;
     case 'c': opt.check = 1; break;
     case 'e':
       if (strcmp(optarg, "level") && strcmp(optarg, "file"))
@@ -527,7 +530,8 @@ static int cmd_calibrate(int argc, char **argv) {
     return usage_error("calibrate", "%s", "--check writes its comparison into --report FILE");
   opt.episodes = argv[optind];
   if ((rc = check_output("calibrate", opt.output)) ||
-      (opt.report && (rc = check_output("calibrate", opt.report))))
+      (opt.report && (rc = check_output("calibrate", opt.report))) ||
+      (opt.report_h5 && (rc = check_output("calibrate", opt.report_h5))))
     return rc;
   fl_status st = fl_scenario_load(tmpl, &sc, &err);
   if (st == FL_OK) st = fl_model_compile(sc, &m, &err);
