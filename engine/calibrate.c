@@ -730,7 +730,8 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   pop_reader pr = {.c = &c};
   const size_t S = m->S, NB = opt->n_age_bands + 1, ND = opt->n_dur_bands + 1;
   size_t gap = 0;
-  double *n = NULL, *present = NULL, *stock = NULL, *expected = NULL;
+  double *n = NULL, *present = NULL, *stock = NULL, *expected = NULL, *per_n = NULL;
+  size_t n_periods = 0;
   double moves_hist[11] = {0}, skips = 0, reentries = 0, spell_sum[FL_MAX_LEVELS] = {0};
   double spell_n[FL_MAX_LEVELS] = {0};
   FILE *out = NULL, *rep = NULL, *tr = NULL;
@@ -809,6 +810,13 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   if (read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
   age_years_max = m->max_age ? (long)(m->max_age + 11) / 12 : 120;
   n = fl_calloc((NB + 1) * (ND + 1) * S * S, sizeof *n);
+  if (opt->period_months > 0) { /* counts by calendar period, for trends (report only) */
+    n_periods = (size_t)((c.W - 1 + opt->period_months - 1) / opt->period_months);
+    if (!(per_n = fl_calloc(n_periods * S * S, sizeof *per_n))) {
+      fail(&c, FL_ENOMEM, 0, "out of memory");
+      goto done;
+    }
+  }
   present = fl_calloc((size_t)c.W * (size_t)(age_years_max + 1), sizeof *present);
   stock = fl_calloc((size_t)c.W * S, sizeof *stock);
   if (!n || !present || !stock) {
@@ -853,6 +861,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
       long since = ch->dob >= 0 && run_start < ch->dob - c.w0 ? ch->dob - c.w0 : run_start;
       const long tis = mo - since;
       add_count(n, opt, NB, ND, S, age, tis, s, d, 1.0);
+      if (per_n) per_n[((size_t)(mo / opt->period_months) * S + s) * S + d]++;
       spell++;
       if (d != s) {
         const size_t ls = m->state_level[s], ld = m->state_level[d];
@@ -875,6 +884,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     for (long a = 0; a < age_years_max; a++) {
       const double u = pop_at(&pr, c.w0 + mo, (int)a, -1) - present[mo * (age_years_max + 1) + a];
       if (u > 0) add_count(n, opt, NB, ND, S, a * 12 + 6, a * 12 + 6, gap, gap, u);
+      if (u > 0 && per_n) per_n[((size_t)(mo / opt->period_months) * S + gap) * S + gap] += u;
     }
   /* The calibrated scenario. */
   tmp = malloc(strlen(opt->output) + 32);
@@ -945,6 +955,28 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     if (back_cast(&c, &pr, sc, gap, age_years_max, tr_text, stock, rep, expected) != FL_OK)
       goto done;
   }
+  if (rep && per_n) /* trends: each row by calendar period */
+    for (size_t p = 0; p < n_periods; p++) {
+      const long m0 = c.w0 + (long)p * opt->period_months;
+      const long m1 = m0 + opt->period_months - 1 < c.w0 + c.W - 2 ? m0 + opt->period_months - 1
+                                                                    : c.w0 + c.W - 2;
+      for (size_t s = 0; s < S; s++) {
+        const double *row = per_n + (p * S + s) * S;
+        double total = 0;
+        if (m->absorbing[s]) continue;
+        for (size_t d = 0; d < S; d++) total += row[d];
+        for (size_t d = 0; d < S && total > 0; d++) {
+          double lo_p, hi_p;
+          if (row[d] == 0 && d != s) continue;
+          exact_interval(row[d], total, &lo_p, &hi_p);
+          fprintf(rep, "transition,period %04ld-%02ld to %04ld-%02ld,%s,%s,", m0 / 12, m0 % 12 + 1,
+                  m1 / 12, m1 % 12 + 1, m->state_names[s], m->state_names[d]);
+          report_count(rep, row[d], opt->suppress);
+          fprintf(rep, ",%.6g,%.6g,%.6g,trend (not used by the scenario)\n", row[d] / total,
+                  lo_p, hi_p);
+        }
+      }
+    }
   if (rep) {
     for (long mo = 0; mo < c.W; mo++)
       for (size_t s = 0; s < S; s++) {
@@ -1054,5 +1086,6 @@ done:
   free(present);
   free(stock);
   free(expected);
+  free(per_n);
   return c.st;
 }

@@ -15,6 +15,7 @@ typedef struct fl_calibrate_options {
   size_t n_age_bands;
   const double *dur_bands; /* time-in-state band edges in months (after 0), ascending */
   size_t n_dur_bands;
+  long period_months;      /* > 0: report each row by calendar periods of this length */
   double min_row;          /* rows with fewer child-months in an age band are pooled */
   double suppress;         /* report counts below this as "<N"; 0: no suppression */
   int check;               /* back-cast the window into the report (needs report) */

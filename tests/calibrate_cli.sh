@@ -15,12 +15,13 @@ check test "$(head -1 "$dir/episodes.csv")" = "child_id,state,start_date,end_dat
 check test "$(wc -l < "$dir/episodes.csv")" -gt 10000
 "$bin" calibrate "$dir/episodes.csv" --population "$dir/pop.csv" \
   --template "$src/scenarios/dundee.yaml" -o "$dir/cal.yaml" --report "$dir/report.csv" \
-  --report-h5 "$dir/report.h5" --age-bands 5,12 --duration-bands 6 --suppress 5 --check
+  --report-h5 "$dir/report.h5" --age-bands 5,12 --duration-bands 6 --suppress 5 --check --period-months 36
 check grep -q "^transitions:" "$dir/cal.yaml"
 # The back-cast of the window reproduces the observed stock of the largest recorded state
 # to within 10% on average (it is the truth simulated again from the same start).
 check awk -F, '$1 == "check_summary" && $3 == "additional" { exit !($6 < 0.1) }' "$dir/report.csv"
 check grep -q "^check,2016-01,additional," "$dir/report.csv"
+check grep -q "^transition,period 2015-04 to 2018-03,universal,additional," "$dir/report.csv"
 check grep -q "<5" "$dir/report.csv"
 check test -z "$(grep -l 'S0000' "$dir/cal.yaml" "$dir/report.csv" || true)"
 check h5ls "$dir/report.h5/transitions/counts"

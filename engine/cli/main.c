@@ -191,6 +191,8 @@ static const char *help_calibrate =
     "      --duration-bands M,N  time-in-state band edges in months (default: none); the\n"
     "                            records before the window show how long spells have run\n"
     "      --min-row N           pool rows with fewer child-months in a band (default 30)\n"
+    "      --period-months N     also report every row by calendar periods of N months\n"
+    "                            (trends; the scenario uses the whole window)\n"
     "      --precedence level|file  overlapping episodes: the highest level wins (default),\n"
     "                            or the episode later in the file\n"
     "      --suppress N          report counts below N as <N (default 0: none)\n"
@@ -466,6 +468,7 @@ static int cmd_calibrate(int argc, char **argv) {
       {"suppress", required_argument, NULL, 'S'},  {"help", no_argument, NULL, 'h'},
       {"check", no_argument, NULL, 'c'},          {"duration-bands", required_argument, NULL, 'd'},
       {"precedence", required_argument, NULL, 'e'},  {"report-h5", required_argument, NULL, 'H'},
+      {"period-months", required_argument, NULL, 'P'},
       {NULL, 0, NULL, 0}};
   fl_calibrate_options opt = {.min_row = 30};
   const char *tmpl = NULL;
@@ -487,6 +490,12 @@ static int cmd_calibrate(int argc, char **argv) {
     case 't': tmpl = optarg; break;
     case 'r': opt.report = optarg; break;
     case 'H': opt.report_h5 = optarg; break;
+    case 'P':
+      if (!parse_u64(optarg, 1, 1200, &v))
+        return usage_error("calibrate", "--period-months: expected a whole number of months from "
+                           "1, found '%s'", optarg);
+      opt.period_months = (long)v;
+      break;
     case 'c': opt.check = 1; break;
     case 'e':
       if (strcmp(optarg, "level") && strcmp(optarg, "file"))
