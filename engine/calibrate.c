@@ -488,8 +488,6 @@ static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month
   }
   fprintf(out, "population:\n");
   if (m->max_age) fprintf(out, "  max_age_years: %g\n", m->max_age / 12.0);
-  if (m->out_migration > 0)
-    fprintf(out, "  out_migration_per_year: %.10g\n", 1 - pow(1 - m->out_migration, 12.0));
   fprintf(out, "  initial:\n");
   for (size_t k = 0; k < c->n_kids; k++) {
     const child *ch = &c->kids[k];
@@ -551,6 +549,37 @@ static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month
           "population table, mean over its dates\n      age_years: [0, 0]\n      states: "
           "{%s: 1}\n",
           dates > 0 ? births / dates : 0, m->state_names[gap]);
+  /* Net migration by age from consecutive dates a year apart: the children aged a + 1 at the
+   * later date less those aged a at the earlier one. Ages with a net inflow become entry
+   * streams (arriving universal during the year, aged a to a + 1); a net outflow overall
+   * becomes an out-migration probability. */
+  double net[201] = {0}, pairs = 0, outflow = 0, stock = 0;
+  for (size_t i = 0; i < pr->n; i++) {
+    const long d0 = pr->rows[i].month;
+    int first_of_date = 1, has_next = 0;
+    for (size_t j = 0; j < i; j++) first_of_date &= pr->rows[j].month != d0;
+    for (size_t j = 0; j < pr->n && !has_next; j++) has_next = pr->rows[j].month == d0 + 12;
+    if (!first_of_date || !has_next) continue;
+    pairs++;
+    for (long a = 0; a + 1 < age_years_max && a < 200; a++) {
+      net[a] += pop_at(pr, d0 + 12, (int)a + 1, -1) - pop_at(pr, d0, (int)a, -1);
+      stock += pop_at(pr, d0, (int)a, -1);
+    }
+  }
+  for (long a = 0; pairs > 0 && a + 1 < age_years_max && a < 200; a++) {
+    const double per_year = net[a] / pairs;
+    if (per_year >= 0.05)
+      fprintf(out, "    in_migration_%ld:   # net inflow of children aged %ld to %ld, from the "
+              "population table\n      per_year: %.2f\n      age_years: [%ld, %ld]\n      "
+              "states: {%s: 1}\n",
+              a, a, a + 1, per_year, a, a + 1, m->state_names[gap]);
+    else if (per_year < 0)
+      outflow -= per_year;
+  }
+  if (outflow > 0 && stock > 0)
+    fprintf(out, "  out_migration_per_year: %.8g   # net outflow over the population, from the "
+            "population table\n",
+            fmin(0.5, outflow / (stock / pairs)));
   return 0;
 }
 

@@ -210,6 +210,34 @@ static void test_hand_made(void) {
   fl_scenario_free(sc);
 }
 
+/* Net migration from the population table: 100 children aged 3 become 120 aged 4 a year later
+ * (20 arrived), 50 aged 5 become 40 aged 6 (10 left). */
+static void test_migration(void) {
+  char ep[256], pop[256], out[256], *text = NULL;
+  size_t len;
+  fl_scenario *sc = load_scenario_text("mig.yaml", hand_template);
+  fl_model *m = NULL;
+  fl_error err = {0};
+  if (fl_model_compile(sc, &m, &err) != FL_OK) exit(1);
+  write_text("mig_ep.csv", "child_id,state,start_date,end_date\nz,additional,2020-01-01,\n");
+  write_text("mig_pop.csv", "date,age,count\n2020-01-01,3,100\n2020-01-01,5,50\n"
+                            "2021-01-01,4,120\n2021-01-01,6,40\n");
+  path_in(ep, sizeof ep, "mig_ep.csv");
+  path_in(pop, sizeof pop, "mig_pop.csv");
+  path_in(out, sizeof out, "mig.out.yaml");
+  fl_calibrate_options opt = {.episodes = ep, .population = pop, .output = out, .min_row = 1,
+                              .from = "2020-01-01", .to = "2021-01-01"};
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
+  CHECK_INT_EQ(fl_read_file(out, &text, &len, &err), FL_OK);
+  CHECK_STR_CONTAINS(text, "in_migration_3:");
+  CHECK_STR_CONTAINS(text, "per_year: 20.00");
+  CHECK_STR_CONTAINS(text, "out_migration_per_year: 0.0666");
+  free(text);
+  fl_model_free(load_model(out)); /* the scenario with its migration streams loads */
+  fl_model_free(m);
+  fl_scenario_free(sc);
+}
+
 /* Bad records: each an input error with the line, nothing written. */
 static void test_bad_records(void) {
   static const struct {
@@ -316,6 +344,7 @@ int main(void) {
   if (!mkdtemp(dir)) return 1;
   test_hand_made();
   test_bad_records();
+  test_migration();
   test_round_trip();
   test_duration();
   char cmd[300];
