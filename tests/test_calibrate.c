@@ -38,6 +38,18 @@ static fl_scenario *load_scenario_text(const char *name, const char *text) {
   return sc;
 }
 
+/* Loads a template from text and compiles it; exits on failure. */
+static fl_model *compile_text(const char *name, const char *text, fl_scenario **sc) {
+  fl_model *m = NULL;
+  fl_error err = {0};
+  *sc = load_scenario_text(name, text);
+  if (fl_model_compile(*sc, &m, &err) != FL_OK) {
+    fprintf(stderr, "%s: %s\n", name, err.message);
+    exit(1);
+  }
+  return m;
+}
+
 /* Reads the report's transition rows for the all-ages band: count, estimate and interval of
  * each (from, to), indexed by state numbers. */
 static void read_report(const char *path, const fl_model *m, double *count, double *lo,
@@ -82,10 +94,9 @@ static const char *truth_yaml =
  * moves between recorded states cover the true probabilities at close to their nominal rate. */
 static void test_round_trip(void) {
   char ep[256], pop[256], out[256], rep[256];
-  fl_scenario *sc = load_scenario_text("truth.yaml", truth_yaml);
-  fl_model *m = NULL;
+  fl_scenario *sc = NULL;
+  fl_model *m = compile_text("truth.yaml", truth_yaml, &sc);
   fl_error err = {0};
-  if (fl_model_compile(sc, &m, &err) != FL_OK) exit(1);
   const size_t S = m->S;
   int covered = 0, cells = 0;
   path_in(ep, sizeof ep, "ep.csv");
@@ -148,10 +159,9 @@ static const char *hand_episodes =
 
 static void test_hand_made(void) {
   char ep[256], pop[256], out[256], rep[256];
-  fl_scenario *sc = load_scenario_text("hand.yaml", hand_template);
-  fl_model *m = NULL;
+  fl_scenario *sc = NULL;
+  fl_model *m = compile_text("hand.yaml", hand_template, &sc);
   fl_error err = {0};
-  if (fl_model_compile(sc, &m, &err) != FL_OK) exit(1);
   write_text("hand_ep.csv", hand_episodes);
   write_text("hand_pop.csv", "date,age,count\n2020-01-01,4,0\n");
   path_in(ep, sizeof ep, "hand_ep.csv");
@@ -215,10 +225,9 @@ static void test_hand_made(void) {
 static void test_migration(void) {
   char ep[256], pop[256], out[256], *text = NULL;
   size_t len;
-  fl_scenario *sc = load_scenario_text("mig.yaml", hand_template);
-  fl_model *m = NULL;
+  fl_scenario *sc = NULL;
+  fl_model *m = compile_text("mig.yaml", hand_template, &sc);
   fl_error err = {0};
-  if (fl_model_compile(sc, &m, &err) != FL_OK) exit(1);
   write_text("mig_ep.csv", "child_id,state,start_date,end_date\nz,additional,2020-01-01,\n");
   write_text("mig_pop.csv", "date,age,count\n2020-01-01,3,100\n2020-01-01,5,50\n"
                             "2021-01-01,4,120\n2021-01-01,6,40\n");
@@ -256,11 +265,10 @@ static void test_bad_records(void) {
       {"child_id,state,start_date,end_date\nc1,\"care,2020-01-01,\n", "malformed CSV", 0},
   };
   char ep[256], pop[256], out[256];
-  fl_scenario *sc = load_scenario_text("bad.yaml", hand_template);
-  fl_model *m = NULL;
+  fl_scenario *sc = NULL;
+  fl_model *m = compile_text("bad.yaml", hand_template, &sc);
   fl_error err = {0};
   struct stat sb;
-  if (fl_model_compile(sc, &m, &err) != FL_OK) exit(1);
   write_text("bad_pop.csv", "date,age,count\n2020-01-01,4,10\n");
   path_in(ep, sizeof ep, "bad_ep.csv");
   path_in(pop, sizeof pop, "bad_pop.csv");
@@ -300,11 +308,10 @@ static const char *duration_yaml =
 
 static void test_duration(void) {
   char ep[256], pop[256], out[256], rep[256], line[1024];
-  fl_scenario *sc = load_scenario_text("duration.yaml", duration_yaml);
-  fl_model *m = NULL;
+  fl_scenario *sc = NULL;
+  fl_model *m = compile_text("duration.yaml", duration_yaml, &sc);
   fl_error err = {0};
   const double dur[1] = {6};
-  if (fl_model_compile(sc, &m, &err) != FL_OK) exit(1);
   path_in(ep, sizeof ep, "dep.csv");
   path_in(pop, sizeof pop, "dpop.csv");
   path_in(out, sizeof out, "dcal.yaml");
