@@ -76,7 +76,7 @@ fl_psa *fl_psa_create(const fl_model *m) {
     ok = p->rows[a] && p->stay32[a] && p->cum[a] && p->dest[a] && p->first_step[a] && p->ints[a];
     if (ok) {
       p->arms[a] = *arm;
-      memcpy(p->ints[a], arm->ints, arm->n_int * sizeof *arm->ints);
+      if (arm->n_int) memcpy(p->ints[a], arm->ints, arm->n_int * sizeof *arm->ints);
       p->arms[a].ints = p->ints[a];
     }
     for (size_t t = m->T; ok && t-- > 0;) p->first_step[a][arm->step_table[t]] = (uint32_t)t;
@@ -166,7 +166,8 @@ fl_status fl_psa_prepare(const fl_model *m, fl_psa *p, uint64_t seed, uint64_t b
   memcpy(p->cost, m->cost, S * m->B * sizeof *p->cost);
   memcpy(p->qol, m->qol, S * sizeof *p->qol);
   for (size_t a = 0; a < m->n_arms; a++)
-    memcpy(p->ints[a], m->arms[a].ints, m->arms[a].n_int * sizeof *p->ints[a]);
+    if (m->arms[a].n_int)
+      memcpy(p->ints[a], m->arms[a].ints, m->arms[a].n_int * sizeof *p->ints[a]);
   for (size_t k = 0; k < m->n_unc; k++) {
     const fl_uncertain *u = &m->unc[k];
     const double x = draw_parameter(p->g, u);
