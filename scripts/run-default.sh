@@ -6,7 +6,8 @@
 # Environment (all optional):
 #   FLOURISH_REPLICATIONS  number of replications (default: 1000)
 #   FLOURISH_SEED          master seed (default: 20250401)
-#   FLOURISH_OUTPUT        output file (default: out/dundee.h5)
+#   FLOURISH_OUTPUT        output file (default: out/dundee.h5; the HTML report goes beside
+#                          it, with .html in place of .h5)
 #   FLOURISH_SCENARIO      scenario file (default: scenarios/dundee.yaml)
 #   FLOURISH_THREADS       OpenMP threads (default: all cores; results do not depend on it)
 # and those of scripts/setup.sh (FLOURISH_BUILD_DIR, FLOURISH_WERROR, ...).
@@ -22,6 +23,7 @@ reps=${FLOURISH_REPLICATIONS:-1000}
 seed=${FLOURISH_SEED:-20250401}
 out=${FLOURISH_OUTPUT:-out/dundee.h5}
 scenario=${FLOURISH_SCENARIO:-scenarios/dundee.yaml}
+report=${out%.h5}.html
 threads=()
 [ -n "${FLOURISH_THREADS:-}" ] && threads=(--threads "$FLOURISH_THREADS")
 
@@ -34,10 +36,12 @@ esac
 
 echo "== Running $scenario: $reps replications, seed $seed"
 "$build/flourish" run "$scenario" -o "$out" --replications "$reps" --seed "$seed" "${threads[@]}"
+echo "== Writing the report $report"
+"$build/flourish" report "$out" -o "$report"
 
 # Under sudo, the results belong to the user who asked for them.
 if [ "$(id -u)" -eq 0 ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
-  chown "$SUDO_USER:$(id -gn "$SUDO_USER")" "$out"
+  chown "$SUDO_USER:$(id -gn "$SUDO_USER")" "$out" "$report"
   [ "$outdir" = out ] && chown "$SUDO_USER:$(id -gn "$SUDO_USER")" "$outdir"
 fi
 
@@ -49,6 +53,7 @@ cat <<EOF
 
 == Done
 Results: $where
+Report:  ${where%.h5}.html (open it in a browser: figures, captions and their tables)
   (HDF5: the layout is in README.md, "The output"; reading it from Python and R in
   "Reading the output")
 This table again, or as CSV for a spreadsheet:

@@ -80,6 +80,8 @@ static const char *help_main =
     "  expect SCENARIO -o OUT.h5   exact expected values by matrix algebra, write HDF5\n"
     "  validate SCENARIO           check a scenario and describe it in plain words\n"
     "  summary OUT.h5 [--csv]      per-year table of an output file\n"
+    "  report OUT.h5 -o REPORT.html\n"
+    "                              one self-contained HTML report with figures and tables\n"
     "  synth SCENARIO -o EPISODES.csv --population POP.csv\n"
     "                              synthetic episode records and population from a scenario\n"
     "  calibrate EPISODES.csv --population POP.csv --template SCENARIO -o OUT.yaml\n"
@@ -146,6 +148,20 @@ static const char *help_summary =
     "probability of a net saving so far; the break-even month, the ICER, and the net monetary\n"
     "benefit and probability of being cost-effective at each willingness to pay.\n"
     "With --csv, one row per arm, year and measure.\n";
+
+static const char *help_report =
+    "Usage: flourish report OUT.h5 -o REPORT.html\n"
+    "\n"
+    "Writes one self-contained HTML file (figures embedded, no network needed to view it)\n"
+    "from a run or expect output: children at each level over time per arm with 50% and 90%\n"
+    "bands; flows into and out of each level per year; where the savings land by budget\n"
+    "holder; the cumulative net cost and break-even; the cost-QALY plane and the\n"
+    "acceptability curve. Each figure has a plain-English caption and the table behind it.\n"
+    "The file is written atomically.\n"
+    "\n"
+    "Needs Python 3 with numpy, h5py and matplotlib (Debian: python3-h5py\n"
+    "python3-matplotlib). FLOURISH_PYTHON names another interpreter; FLOURISH_REPORT_SCRIPT\n"
+    "another copy of report.py.\n";
 
 static const char *help_synth =
     "Usage: flourish synth SCENARIO -o EPISODES.csv --population POP.csv [options]\n"
@@ -597,6 +613,57 @@ static int cmd_summary(int argc, char **argv) {
   return 0;
 }
 
+/* The report is drawn by scripts/report.py (matplotlib has no C counterpart worth the
+ * dependency): this command finds the interpreter and the script and hands over. The
+ * installed copy (PREFIX/share/flourish/report.py) wins over the source tree's. */
+static int cmd_report(int argc, char **argv) {
+  const char *in = NULL, *out = NULL;
+  if (wants_help(argc, argv)) {
+    fputs(help_report, stdout);
+    return 0;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+      if (++i == argc) return usage_error("report", "%s", "-o needs a file name");
+      out = argv[i];
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      return usage_error("report", "unknown option %s", argv[i]);
+    } else if (in) {
+      return usage_error("report", "%s", "expected one OUT.h5 argument");
+    } else {
+      in = argv[i];
+    }
+  }
+  if (!in) return usage_error("report", "%s", "missing the OUT.h5 argument");
+  if (!out) return usage_error("report", "%s", "missing -o REPORT.html");
+
+  const char *python = getenv("FLOURISH_PYTHON");
+  if (!python || !*python) python = FL_PYTHON;
+  const char *script = getenv("FLOURISH_REPORT_SCRIPT");
+  char installed[4096];
+  if (!script || !*script) {
+    script = FL_REPORT_SCRIPT;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+      exe[n] = '\0';
+      int w = snprintf(installed, sizeof installed, "%s/../share/flourish/report.py", dirname(exe));
+      if (w > 0 && (size_t)w < sizeof installed && access(installed, R_OK) == 0) script = installed;
+    }
+  }
+  if (access(script, R_OK) != 0) {
+    fprintf(stderr, "%s report: cannot read the report script %s: %s\n", prog, script,
+            strerror(errno));
+    return 1;
+  }
+  char *args[] = {(char *)python, (char *)script, (char *)in, (char *)"-o", (char *)out, NULL};
+  fflush(NULL);
+  execvp(python, args);
+  fprintf(stderr, "%s report: cannot start %s: %s; install Debian's python3-h5py and "
+          "python3-matplotlib or set FLOURISH_PYTHON\n", prog, python, strerror(errno));
+  return 1;
+}
+
 static int dispatch(int argc, char **argv);
 
 /* Under an MPI launcher (mpirun, srun) the run is shared between ranks; started alone, the
@@ -635,6 +702,7 @@ static int dispatch(int argc, char **argv) {
   if (!strcmp(cmd, "expect")) return cmd_run(argc, argv, 1);
   if (!strcmp(cmd, "validate")) return cmd_validate(argc, argv);
   if (!strcmp(cmd, "summary")) return cmd_summary(argc, argv);
+  if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
   if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv);
   if (!strcmp(cmd, "calibrate")) return cmd_calibrate(argc, argv);
   fprintf(stderr, "%s: unknown command '%s'\n\n%s", prog, cmd, help_main);

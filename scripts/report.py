@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Flourish report: one self-contained HTML file from a `flourish run` (or `expect`) output.
+
+Usage: report.py OUT.h5 -o report.html
+
+Figures (each with a plain-English caption and the table behind it):
+  1. children at each level over time, per arm: median with 50% and 90% bands (fan charts);
+  2. flows into and out of each level per year (the same stock can rise for different reasons);
+  3. where the savings land: difference from the baseline by budget holder over the horizon
+     (waterfall) and year by year;
+  4. cumulative net cost difference with its break-even distribution;
+  5. the cost-QALY plane and the cost-effectiveness acceptability curve.
+Exit status: 0 success, 1 runtime failure, 2 bad input (not a Flourish output file).
+"""
+import argparse
+import base64
+import html
+import io
+import os
+import sys
+import tempfile
+
+try:
+    import h5py
+    import numpy as np
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+except ImportError as exc:  # pragma: no cover - depends on the machine
+    sys.stderr.write(
+        "flourish report: %s; install Debian's python3-h5py and python3-matplotlib\n" % exc
+    )
+    sys.exit(1)
+
+COLOURS = ["#1b6ca8", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c92a2a"]
+
+
+class BadInput(Exception):
+    pass
+
+
+def text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def names(f, path):
+    return [text(x) for x in f[path][()]]
+
+
+def figure_html(fig, alt):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return '<img class="figure" alt="%s" src="data:image/png;base64,%s">' % (html.escape(alt), data)
+
+
+def table_html(header, rows):
+    out = ["<table><thead><tr>"]
+    out += ["<th>%s</th>" % html.escape(h) for h in header]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        out.append("<tr>" + "".join("<td>%s</td>" % html.escape(str(c)) for c in row) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def money(x):
+    if not np.isfinite(x):
+        return "n/a"
+    return ("−£{:,.0f}" if x < 0 else "£{:,.0f}").format(abs(x))
+
+
+def money_axis(ax):
+    """Tick labels in pounds, thousands or millions: no '1e7' offsets on a cost axis."""
+    lo, hi = ax.get_ylim()
+    big = max(abs(lo), abs(hi))
+    scale, unit = (1e6, "m") if big >= 2e6 else (1e3, "k") if big >= 2e3 else (1.0, "")
+
+    def fmt(v, _pos):
+        return ("−" if v < 0 else "") + "£%g%s" % (abs(v) / scale, unit)
+
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(fmt))
+
+
+class Output:
+    """The datasets of one output file, with the replication dimension always first."""
+
+    def __init__(self, path):
+        try:
+            self.f = h5py.File(path, "r")
+        except (OSError, ValueError) as exc:
+            raise BadInput("%s: cannot open as HDF5 (%s)" % (path, exc))
+        f = self.f
+        for key in ("mode", "step_months"):
+            if key not in f.attrs:
+                raise BadInput("%s: not a Flourish output file (no '%s' attribute)" % (path, key))
+        for key in ("levels", "states", "state_level", "budget_holders", "arms"):
+            if key not in f:
+                raise BadInput("%s: not a Flourish output file (no /%s)" % (path, key))
+        self.path = path
+        self.mc = text(f.attrs["mode"]) == "monte_carlo"
+        self.step = float(f.attrs["step_months"])
+        self.levels = names(f, "levels")
+        self.states = names(f, "states")
+        self.state_level = f["state_level"][()]
+        self.holders = names(f, "budget_holders")
+        arms = list(f["arms"].keys())
+        self.arms = ["baseline"] + [a for a in arms if a != "baseline"] if "baseline" in arms else arms
+
+    def get(self, group, arm, name):
+        d = self.f["%s/%s/%s" % (group, arm, name)][()]
+        return d if self.mc else d[np.newaxis, ...]
+
+    def years(self, T):
+        per = max(1, int(round(12 / self.step)))
+        return np.arange(T) / per, per
+
+
+def fan_charts(out):
+    """Figure 1: children by level, each arm's median and bands."""
+    L = len(out.levels)
+    fig, axes = plt.subplots(1, L, figsize=(4.2 * L, 3.6), squeeze=False)
+    rows = []
+    for ai, arm in enumerate(out.arms):
+        lv = out.get("arms", arm, "stocks_by_level").astype(float)  # [R, T+1, L]
+        t, per = out.years(lv.shape[1])
+        for l in range(L):
+            ax = axes[0][l]
+            q = np.percentile(lv[:, :, l], [5, 25, 50, 75, 95], axis=0)
+            c = COLOURS[ai % len(COLOURS)]
+            ax.plot(t, q[2], color=c, label=arm, lw=1.6)
+            if lv.shape[0] > 1:
+                ax.fill_between(t, q[1], q[3], color=c, alpha=0.25, lw=0)
+                ax.fill_between(t, q[0], q[4], color=c, alpha=0.10, lw=0)
+            ax.set_title(out.levels[l])
+            ax.set_xlabel("years")
+        last = lv.shape[1] - 1
+        for l in range(L):
+            v = lv[:, last, l]
+            rows.append([arm, out.levels[l], "%.1f" % lv[:, 0, l].mean(), "%.1f" % v.mean(),
+                         "%.0f" % np.percentile(v, 5), "%.0f" % np.percentile(v, 95)])
+    axes[0][0].set_ylabel("children")
+    axes[0][-1].legend(fontsize=8)
+    caption = ("How many children are at each level over time, for each arm. The line is the "
+               "median over replications, the darker band holds the middle half of them and the "
+               "lighter band nine in ten. Where the bands of two arms separate, the difference "
+               "is larger than chance.")
+    table = table_html(["arm", "level", "at start (mean)", "at end (mean)", "at end, 5%",
+                        "at end, 95%"], rows)
+    return ("Children at each level", figure_html(fig, "children by level"), caption, table)
+
+
+def flows(out):
+    """Figure 2: inflow and outflow of each level per year (mean over replications)."""
+    L = len(out.levels)
+    fig, axes = plt.subplots(1, L, figsize=(4.2 * L, 3.4), squeeze=False)
+    rows = []
+    for ai, arm in enumerate(out.arms):
+        fl = out.get("arms", arm, "flows").astype(float)  # [R, T, S, S]
+        en = out.get("arms", arm, "entries").astype(float)
+        ex = out.get("arms", arm, "exits").astype(float)
+        T = fl.shape[1]
+        _, per = out.years(T)
+        n_years = T // per
+        lvl = out.state_level
+        for l in range(L):
+            into = (lvl == l)
+            from_other = fl[:, :, ~into][:, :, :, into].sum(axis=(2, 3)) if (~into).any() else 0 * fl[:, :, 0, 0]
+            to_other = fl[:, :, into][:, :, :, ~into].sum(axis=(2, 3)) if (~into).any() else 0 * fl[:, :, 0, 0]
+            inflow = (from_other + en[:, :, into].sum(axis=2)).mean(axis=0)
+            outflow = (to_other + ex[:, :, into].sum(axis=2)).mean(axis=0)
+            yin = inflow[: n_years * per].reshape(n_years, per).sum(axis=1)
+            yout = outflow[: n_years * per].reshape(n_years, per).sum(axis=1)
+            c = COLOURS[ai % len(COLOURS)]
+            x = np.arange(1, n_years + 1)
+            axes[0][l].plot(x, yin, color=c, lw=1.6, label="%s in" % arm)
+            axes[0][l].plot(x, yout, color=c, lw=1.6, ls="--", label="%s out" % arm)
+            axes[0][l].set_title(out.levels[l])
+            axes[0][l].set_xlabel("year")
+            rows.append([arm, out.levels[l], "%.1f" % yin.mean(), "%.1f" % yout.mean()])
+    axes[0][0].set_ylabel("children a year")
+    axes[0][-1].legend(fontsize=7)
+    caption = ("Children moving into (solid) and out of (dashed) each level each year, from other "
+               "levels, births and arrivals, and leaving. A level's stock rises when more come in "
+               "than go out: fewer arrivals and faster departures can give the same stock for "
+               "different reasons.")
+    table = table_html(["arm", "level", "into the level a year (mean)", "out of it a year (mean)"],
+                       rows)
+    return ("Flows in and out of each level", figure_html(fig, "flows"), caption, table)
+
+
+def savings(out):
+    """Figure 3: difference in cost by budget holder, over the horizon and year by year."""
+    arms = [a for a in out.arms if a != "baseline" and a in out.f.get("comparisons", {})]
+    if not arms:
+        return None
+    B = len(out.holders)
+    fig, axes = plt.subplots(len(arms), 2, figsize=(11, 3.6 * len(arms)), squeeze=False,
+                             layout="constrained")
+    rows = []
+    for i, arm in enumerate(arms):
+        dc = out.get("comparisons", arm, "delta_costs")  # [R, T, B]
+        total = dc.sum(axis=1).mean(axis=0)
+        ax = axes[i][0]
+        start = 0.0
+        ends = [0.0]
+        for b in range(B):
+            colour = "#2b8a3e" if total[b] < 0 else "#c92a2a"
+            ax.bar(b, total[b], bottom=start, color=colour)
+            start += total[b]
+            ends.append(start)
+        ax.bar(B, start, color="#495057")
+        span = max(max(ends) - min(ends), 1.0)
+        ax.set_ylim(min(ends) - 0.08 * span, max(ends) + 0.08 * span)
+        money_axis(ax)
+        ax.set_xticks(range(B + 1))
+        ax.set_xticklabels(out.holders + ["net"], rotation=30, ha="right", fontsize=8)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_title("%s: over the horizon (waterfall)" % arm)
+        T = dc.shape[1]
+        _, per = out.years(T)
+        n_years = T // per
+        yearly = dc.mean(axis=0)[: n_years * per].reshape(n_years, per, B).sum(axis=1)
+        ax = axes[i][1]
+        pos = np.zeros(n_years)
+        neg = np.zeros(n_years)
+        x = np.arange(1, n_years + 1)
+        for b in range(B):
+            v = yearly[:, b]
+            ax.bar(x, np.where(v > 0, v, 0), bottom=pos, color=COLOURS[b % len(COLOURS)],
+                   label=out.holders[b])
+            ax.bar(x, np.where(v < 0, v, 0), bottom=neg, color=COLOURS[b % len(COLOURS)])
+            pos += np.where(v > 0, v, 0)
+            neg += np.where(v < 0, v, 0)
+        ax.plot(x, yearly.sum(axis=1), color="black", marker="o", lw=1, label="net")
+        span = max(pos.max() - neg.min(), 1.0)
+        ax.set_ylim(neg.min() - 0.08 * span, pos.max() + 0.08 * span)
+        money_axis(ax)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_title("%s: year by year" % arm)
+        ax.set_xlabel("year")
+        if i == 0:
+            ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        for b in range(B):
+            rows.append([arm, out.holders[b], money(total[b])])
+        rows.append([arm, "net", money(total.sum())])
+    caption = ("Where the savings land: each arm's cost minus the baseline's, by budget holder "
+               "(mean over replications, undiscounted). Green bars are savings, red bars extra "
+               "costs; the grey bar is the net. The right-hand panels show the same year by year: "
+               "costs often rise before savings appear, and savings in one budget can pay for "
+               "spending in another.")
+    table = table_html(["arm", "budget holder", "difference over the horizon (mean)"], rows)
+    return ("Where the savings land", figure_html(fig, "savings by budget holder"), caption, table)
+
+
+def breakeven(out):
+    """Figure 4: cumulative net cost difference and the break-even distribution."""
+    arms = [a for a in out.arms if a != "baseline" and a in out.f.get("comparisons", {})]
+    if not arms:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    rows = []
+    for i, arm in enumerate(arms):
+        cum = out.get("comparisons", arm, "cumulative_net_cost")  # [R, T]
+        t = np.arange(1, cum.shape[1] + 1) * out.step / 12
+        q = np.percentile(cum, [5, 50, 95], axis=0)
+        c = COLOURS[(i + 1) % len(COLOURS)]
+        axes[0].plot(t, q[1], color=c, label=arm)
+        if cum.shape[0] > 1:
+            axes[0].fill_between(t, q[0], q[2], color=c, alpha=0.15, lw=0)
+        be = out.get("comparisons", arm, "breakeven_step").astype(float).ravel()
+        hit = be[be >= 0] * out.step / 12
+        if hit.size:
+            axes[1].hist(hit, bins=20, color=c, alpha=0.6, label=arm)
+        rows.append([arm, "%.2f" % np.median(hit) if hit.size else "none",
+                     "%.0f%%" % (100 * (be < 0).mean()), money(q[1][-1])])
+    axes[0].axhline(0, color="black", lw=0.6)
+    axes[0].set_xlabel("years")
+    axes[0].set_ylabel("cumulative net cost difference")
+    money_axis(axes[0])
+    axes[0].legend(fontsize=8)
+    axes[1].set_xlabel("break-even (years)")
+    axes[1].set_ylabel("replications")
+    caption = ("The running total of each arm's extra cost (positive) or saving (negative) "
+               "against the baseline, median and 90% band; and when it breaks even, that is, "
+               "from when the running total stays at or below zero, across replications.")
+    table = table_html(["arm", "median break-even (years)", "never breaks even",
+                        "cumulative difference at the end (median)"], rows)
+    return ("When the investment breaks even", figure_html(fig, "break-even"), caption, table)
+
+
+def cost_effectiveness(out):
+    """Figure 5: cost-QALY plane and acceptability curve."""
+    arms = [a for a in out.arms if a != "baseline" and a in out.f.get("comparisons", {})]
+    if not arms:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    rows = []
+    for i, arm in enumerate(arms):
+        dq = out.get("comparisons", arm, "delta_qaly_total").ravel()
+        dc = out.get("comparisons", arm, "delta_cost_total").ravel()
+        c = COLOURS[(i + 1) % len(COLOURS)]
+        axes[0].scatter(dq, dc, s=8, color=c, alpha=0.6, label=arm)
+        wtp = out.f["comparisons/%s/willingness_to_pay" % arm][()]
+        nmb = out.get("comparisons", arm, "net_monetary_benefit")
+        pce = (nmb > 0).mean(axis=0)
+        axes[1].plot(wtp, pce, marker="o", color=c, label=arm)
+        for k in range(len(wtp)):
+            rows.append([arm, money(wtp[k]), money(nmb[:, k].mean()), "%.2f" % pce[k]])
+    axes[0].axhline(0, color="black", lw=0.6)
+    axes[0].axvline(0, color="black", lw=0.6)
+    axes[0].set_xlabel("difference in quality-adjusted child-years (discounted)")
+    axes[0].set_ylabel("difference in cost (discounted)")
+    money_axis(axes[0])
+    axes[0].legend(fontsize=8)
+    axes[1].set_xlabel("value of a quality-adjusted year")
+    axes[1].set_ylabel("probability cost-effective")
+    axes[1].set_ylim(-0.02, 1.02)
+    caption = ("Left: each replication's difference in cost against its difference in quality "
+               "of life. Points below the horizontal line save money; points right of the "
+               "vertical line improve quality of life. Right: the probability that the arm is "
+               "worth it, for each value placed on a quality-adjusted year.")
+    table = table_html(["arm", "value of a QALY", "net monetary benefit (mean)",
+                        "probability cost-effective"], rows)
+    return ("Costs against quality of life", figure_html(fig, "cost-effectiveness"), caption,
+            table)
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1180px; margin: 2em auto; color: #212529;
+       line-height: 1.45; padding: 0 1em; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #dee2e6; }
+.figure { max-width: 100%; } .caption { color: #495057; margin: 0.4em 0 0.8em; }
+table { border-collapse: collapse; font-size: 0.85em; margin-bottom: 1em; }
+th, td { border: 1px solid #dee2e6; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f1f3f5; } td:first-child, td:nth-child(2) { text-align: left; }
+.meta { color: #495057; font-size: 0.9em; }
+"""
+
+
+def build(path):
+    out = Output(path)
+    f = out.f
+    a = f.attrs
+    sections = [fan_charts(out), flows(out), savings(out), breakeven(out), cost_effectiveness(out)]
+    sections = [s for s in sections if s]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>%s</title><style>%s</style></head><body>" % (html.escape(text(a.get("scenario_name", "Flourish report"))), STYLE),
+        "<h1>%s</h1>" % html.escape(text(a.get("scenario_name", "Flourish results"))),
+        "<p class='meta'>Flourish %s (git %s); %s; seed %s; %s replications; horizon %s months; "
+        "results created %s; report from <code>%s</code>.</p>"
+        % (html.escape(text(a.get("flourish_version", "?"))), html.escape(text(a.get("git_commit", "?"))),
+           "Monte Carlo" if out.mc else "expected values", text(a.get("seed", "?")),
+           text(a.get("replications", "?")), text(a.get("horizon_months", "?")),
+           html.escape(text(a.get("created_utc", "?"))), html.escape(os.path.basename(path))),
+        "<p>Arms: %s. Costs are in the scenario's currency; differences are each arm minus the "
+        "baseline, replication by replication (the arms share every child's random numbers)."
+        "</p>" % html.escape(", ".join(out.arms)),
+    ]
+    for title, fig, caption, table in sections:
+        parts += ["<section><h2>%s</h2>" % html.escape(title), fig,
+                  "<p class='caption'>%s</p>" % html.escape(caption), table, "</section>"]
+    parts.append("<script>window.addEventListener('load', function () {"
+                 "var imgs = document.querySelectorAll('img.figure'), n = 0;"
+                 "imgs.forEach(function (i) { if (i.complete && i.naturalWidth > 0) n++; });"
+                 "document.body.setAttribute('data-figures', imgs.length);"
+                 "document.body.setAttribute('data-figures-loaded', n); });</script>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="flourish report", description=__doc__.split("\n")[0])
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    args = p.parse_args(argv)
+    try:
+        doc = build(args.input)
+    except BadInput as exc:
+        sys.stderr.write("flourish report: %s\n" % exc)
+        return 2
+    except KeyError as exc:
+        sys.stderr.write("flourish report: %s: not a complete Flourish output file (missing %s)\n"
+                         % (args.input, exc))
+        return 2
+    directory = os.path.dirname(os.path.abspath(args.output))
+    fd, tmp = tempfile.mkstemp(prefix=".report-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(doc)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, args.output)
+    except OSError as exc:
+        os.unlink(tmp)
+        sys.stderr.write("flourish report: %s: %s\n" % (args.output, exc))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `flourish report`: the HTML report of a small Dundee run. Its tables must agree with the
+# numbers the C summary computes from the same file (an independent implementation); the
+# report of an expect output must build too; a file that is not a Flourish output is refused
+# with status 2 and leaves nothing behind. With --browser, a headless Chromium loads the
+# report and every embedded figure must decode (skipped, status 77, without Chromium).
+# Arguments: the flourish binary, the source directory, the Python interpreter [, --browser].
+set -euo pipefail
+bin=$1 src=$2 python=$3 mode=${4:-}
+scenario=$src/scenarios/dundee.yaml
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+
+if [ "$mode" = --browser ]; then
+  browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+  if [ -z "$browser" ]; then echo "no Chromium: browser check skipped"; exit 77; fi
+  "$bin" run "$scenario" -o "$dir/out.h5" -r 8 -s 5 -q
+  "$bin" report "$dir/out.h5" -o "$dir/report.html"
+  # --dump-dom prints the document after the load event, when the inline script has counted
+  # the figures that decoded.
+  dom=$(timeout 120 "$browser" --headless --no-sandbox --disable-gpu --no-first-run \
+        --user-data-dir="$dir/profile" --virtual-time-budget=10000 \
+        --dump-dom "file://$dir/report.html" 2>/dev/null)
+  total=$(grep -o 'data-figures="[0-9]*"' <<<"$dom" | grep -o '[0-9]\+' || true)
+  loaded=$(grep -o 'data-figures-loaded="[0-9]*"' <<<"$dom" | grep -o '[0-9]\+' || true)
+  echo "figures: $total, decoded: $loaded"
+  [ -n "$total" ] && [ "$total" -ge 5 ] && [ "$loaded" = "$total" ]
+  exit
+fi
+
+passed=0 failed=0
+check() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $*"; fi; }
+
+"$bin" run "$scenario" -o "$dir/out.h5" -r 24 -s 11 -q
+"$bin" summary "$dir/out.h5" --csv >"$dir/summary.csv"
+check "$bin" report "$dir/out.h5" -o "$dir/report.html"
+check test -s "$dir/report.html"
+check test -z "$(find "$dir" -name '.report-*')"
+
+# The report's tables against the summary: children at the end by arm and level, the net
+# cost difference over the horizon, the net monetary benefit at each value of a QALY.
+check "$python" - "$dir/report.html" "$dir/summary.csv" <<'PY'
+import csv, html.parser, re, sys
+
+class Tables(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tables, self.cell = [], None
+    def handle_starttag(self, tag, attrs):
+        if tag == "table": self.tables.append([])
+        elif tag == "tr": self.tables[-1].append([])
+        elif tag in ("td", "th"): self.cell = ""
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self.cell); self.cell = None
+    def handle_data(self, data):
+        if self.cell is not None: self.cell += data
+
+doc = open(sys.argv[1], encoding="utf-8").read()
+p = Tables(); p.feed(doc)
+tables = {tuple(t[0]): t[1:] for t in p.tables}
+summary = {}
+for row in csv.DictReader(open(sys.argv[2])):
+    summary[(row["arm"], row["year"], row["measure"])] = float(row["mean"])
+last = str(max(int(y) for (_, y, _) in summary if y != "all"))
+num = lambda s: float(re.sub("[£,]", "", s).replace("−", "-"))
+checked = 0
+
+def close(a, b, tol, what):
+    global checked
+    checked += 1
+    if abs(a - b) > tol:
+        sys.exit("%s: report %r, summary %r" % (what, a, b))
+
+end = next(v for k, v in tables.items() if k[:4] == ("arm", "level", "at start (mean)", "at end (mean)"))
+for arm, level, _, at_end, *_ in end:
+    close(num(at_end), summary[(arm, last, "children_" + level)], 0.051, arm + " " + level)
+diff = next(v for k, v in tables.items() if k[1:2] == ("budget holder",))
+for arm, holder, value in diff:
+    if holder == "net":
+        close(num(value), summary[(arm, last, "cumulative_net_cost")], 0.51, arm + " net cost")
+nmb = next(v for k, v in tables.items() if "net monetary benefit (mean)" in k)
+for arm, wtp, value, _ in nmb:
+    close(num(value), summary[(arm, "all", "net_monetary_benefit_at_%d" % num(wtp))], 0.51,
+          arm + " NMB at " + wtp)
+if checked < 20:
+    sys.exit("only %d numbers compared" % checked)
+print("report agrees with summary on %d numbers" % checked)
+PY
+
+# Expected values (no replication dimension) make a report too.
+"$bin" expect "$scenario" -o "$dir/expect.h5" >/dev/null
+check "$bin" report "$dir/expect.h5" -o "$dir/expect.html"
+check grep -q "expected values" "$dir/expect.html"
+
+# Not a Flourish output: status 2, nothing written.
+status=0
+"$bin" report "$scenario" -o "$dir/bad.html" 2>"$dir/err" || status=$?
+check test "$status" -eq 2
+check test ! -e "$dir/bad.html"
+check grep -q "cannot open as HDF5" "$dir/err"
+status=0
+"$bin" report "$dir/out.h5" 2>/dev/null || status=$?
+check test "$status" -eq 2
+
+echo "report: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
