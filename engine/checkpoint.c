@@ -108,6 +108,7 @@ fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *re
   want.seed = res->seed;
   want.reps = res->R;
   want.scenario = fnv1a(0xcbf29ce484222325ULL, m->scenario_text, strlen(m->scenario_text));
+  want.scenario = fnv1a(want.scenario, m->scenario_overrides, strlen(m->scenario_overrides));
   want.layout = fnv1a(0xcbf29ce484222325ULL, FL_VERSION_STRING, strlen(FL_VERSION_STRING));
   {
     const double psa[3] = {(double)res->psa, (double)res->psa_inner, res->psa_prior};

@@ -255,6 +255,7 @@ static fl_status write_all(writer *w, const fl_results *res, const fl_model *m,
   TRY(attr_str(w, root, "mode", res->expectation ? "expectation" : "monte_carlo"));
   TRY(attr_str(w, root, "scenario_name", m->name));
   TRY(attr_str(w, root, "scenario_yaml", m->scenario_text));
+  TRY(attr_str(w, root, "scenario_overrides", m->scenario_overrides));
   TRY(attr_num(w, root, "seed", H5T_NATIVE_UINT64, &seed));
   TRY(attr_num(w, root, "replications", H5T_NATIVE_UINT64, &R));
   TRY(attr_num(w, root, "horizon_steps", H5T_NATIVE_UINT64, &T));

@@ -130,6 +130,7 @@ struct fl_model {
   char *name;
   char *scenario_path;
   char *scenario_text;
+  char *scenario_overrides; /* --set assignments applied to scenario_text, one per line */
   size_t S, L, B, NLOC;
   char **state_names, **level_names, **holder_names, **loc_names;
   uint8_t *state_level; /* [S] */

@@ -763,7 +763,8 @@ fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err)
   m->name = fl_strdup(fl_get_str(root, "name"));
   m->scenario_path = fl_strdup(sc->path);
   m->scenario_text = fl_strdup(sc->text);
-  if (!m->name || !m->scenario_path || !m->scenario_text) {
+  m->scenario_overrides = fl_strdup(sc->overrides ? sc->overrides : "");
+  if (!m->name || !m->scenario_path || !m->scenario_text || !m->scenario_overrides) {
     st = fl_c_oom(&c);
     goto fail;
   }
@@ -800,6 +801,7 @@ void fl_model_free(fl_model *m) {
   free(m->name);
   free(m->scenario_path);
   free(m->scenario_text);
+  free(m->scenario_overrides);
   free_names(m->state_names, m->S);
   free_names(m->level_names, m->L);
   free_names(m->holder_names, m->B);

@@ -9,6 +9,11 @@ struct fl_scenario {
   char *text;
   size_t len;
   fl_node *root;
+  char *overrides; /* the --set assignments applied, one per line ("" when none) */
 };
+
+/* An error about a value that --set gave (it has no line) names the assignment in err->file
+ * instead of the scenario file. */
+void fl_scenario_blame(const fl_scenario *sc, fl_error *err);
 
 #endif

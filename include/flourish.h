@@ -73,6 +73,12 @@ typedef struct fl_results fl_results;
 /* Parses and validates a YAML scenario file. The scenario keeps a copy of the file's text (it is
  * stored in every output for provenance). */
 FL_API fl_status fl_scenario_load(const char *path, fl_scenario **out, fl_error *err);
+/* The same, with "PATH=VALUE" assignments applied before the checks (the --set option): PATH
+ * is a key path as errors print it (states.intensive.cost.social_work,
+ * transitions.tables[0].rows.universal.additional); the last key may be one the file leaves
+ * at its default. The assignments are kept with the scenario's text for provenance. */
+FL_API fl_status fl_scenario_load_with(const char *path, const char *const *sets, size_t nsets,
+                                       fl_scenario **out, fl_error *err);
 FL_API void fl_scenario_free(fl_scenario *sc);
 
 /* Compiles a scenario into immutable tables (transition thresholds, costs, entries). The model

@@ -85,6 +85,14 @@ stage_valgrind() {
   echo "-- flourish run scenarios/examples/semi_markov.yaml -r 4 -t 2"
   "${vg[@]}" "$build/flourish" run scenarios/examples/semi_markov.yaml -o "$tmp/x.h5" -r 4 -t 2 \
     -q || rc=1
+  echo "-- flourish validate scenarios/dundee.yaml --set (a changed value, an added key, a bad one)"
+  local path=arms.community_city.interventions.community
+  "${vg[@]}" "$build/flourish" validate scenarios/dundee.yaml --set "$path.escalation=0.8" \
+    --set "$path.decay_months=36" >/dev/null || rc=1
+  local status=0
+  "${vg[@]}" "$build/flourish" validate scenarios/dundee.yaml --set "$path.escalation=x" \
+    2>/dev/null >/dev/null || status=$?
+  [ "$status" -eq 2 ] || { echo "expected status 2, got $status"; rc=1; }
   rm -rf "$tmp"
   return $rc
 }

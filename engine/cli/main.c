@@ -116,11 +116,15 @@ static const char *help_run =
     "      --psa-inner K         replications per parameter draw (default 1); with K >= 2\n"
     "                            the output splits the variance into parameter and chance\n"
     "      --psa-prior A         Dirichlet prior added to every listed count (default 0.5)\n"
+    "      --set PATH=VALUE      change one scenario value without editing the file, e.g.\n"
+    "                            --set arms.community_city.interventions.community.escalation=0.8\n"
+    "                            (PATH as errors print it; repeatable; checked like the file;\n"
+    "                            recorded in the output's scenario_overrides attribute)\n"
     "  -q, --quiet               no progress bar\n"
     "  -h, --help                this help\n";
 
 static const char *help_expect =
-    "Usage: flourish expect SCENARIO -o OUT.h5\n"
+    "Usage: flourish expect SCENARIO -o OUT.h5 [--set PATH=VALUE ...]\n"
     "\n"
     "Computes the exact expected stocks, flows, entries, exits, costs and QoL of the scenario\n"
     "by propagating probability mass over (locality x age x time-in-state x state) cells, and\n"
@@ -128,15 +132,17 @@ static const char *help_expect =
     "\n"
     "Options:\n"
     "  -o, --output FILE   output HDF5 file (required)\n"
+    "      --set PATH=VALUE  change one scenario value, as for run (repeatable)\n"
     "  -h, --help          this help\n";
 
 static const char *help_validate =
-    "Usage: flourish validate SCENARIO\n"
+    "Usage: flourish validate SCENARIO [--set PATH=VALUE ...]\n"
     "       flourish validate --keys [--markdown]\n"
     "\n"
     "Checks a scenario file (syntax, keys, values, names, row sums) and prints what it means\n"
     "in plain words. Errors are printed as file:line:col: key: message, exit status 2.\n"
-    "With --keys, prints the reference of every scenario key instead.\n";
+    "--set changes one value first, as for run. With --keys, prints the reference of every\n"
+    "scenario key instead.\n";
 
 static const char *help_summary =
     "Usage: flourish summary OUT.h5 [--csv]\n"
@@ -295,10 +301,23 @@ static fl_status write_output(const fl_results *res, const fl_model *m, const fl
   return st;
 }
 
-static int load_model(const char *path, fl_model **m, fl_error *err) {
+/* The --set assignments of a command. */
+enum { MAX_SETS = 256 };
+typedef struct sets {
+  const char *v[MAX_SETS];
+  size_t n;
+} sets;
+
+static int sets_add(const char *cmd, sets *s, const char *assignment) {
+  if (s->n == MAX_SETS) return usage_error(cmd, "--set: at most %d assignments", MAX_SETS);
+  s->v[s->n++] = assignment;
+  return 0;
+}
+
+static int load_model(const char *path, const sets *set, fl_model **m, fl_error *err) {
   fl_scenario *sc = NULL;
-  fl_status st = fl_scenario_load(path, &sc, err);
-  if (st == FL_OK) st = fl_model_compile(sc, m, err);
+  fl_status st = fl_scenario_load_with(path, set ? set->v : NULL, set ? set->n : 0, &sc, err);
+  if (st == FL_OK && (st = fl_model_compile(sc, m, err)) != FL_OK) fl_scenario_blame(sc, err);
   fl_scenario_free(sc);
   return st;
 }
@@ -310,8 +329,9 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
       {"no-flows", no_argument, NULL, 'F'},       {"quiet", no_argument, NULL, 'q'},
       {"checkpoint", no_argument, NULL, 'C'},     {"resume", no_argument, NULL, 'R'},
       {"psa", no_argument, NULL, 'P'},            {"psa-inner", required_argument, NULL, 'I'},
-      {"psa-prior", required_argument, NULL, 'A'},
+      {"psa-prior", required_argument, NULL, 'A'}, {"set", required_argument, NULL, 'S'},
       {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+  sets set = {.n = 0};
   const char *cmd = expect ? "expect" : "run", *out = NULL;
   fl_run_options opt;
   fl_model *m = NULL;
@@ -330,6 +350,9 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
   while ((c = getopt_long(argc, argv, expect ? "o:" : "o:r:s:t:q", opts, NULL)) != -1) {
     switch (c) {
     case 'o': out = optarg; break;
+    case 'S':
+      if ((rc = sets_add(cmd, &set, optarg)) != 0) return rc;
+      break;
     case 'r':
       if (expect || !parse_u64(optarg, 1, 100000000, &v))
         return usage_error(cmd, "--replications: expected a whole number from 1 to 100000000, "
@@ -384,7 +407,7 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
                                                  : "expected exactly one SCENARIO argument");
   if (!out) return usage_error(cmd, "%s", "missing -o OUT.h5");
   if ((rc = check_output(cmd, out)) != 0) return rc;
-  if (load_model(argv[optind], &m, &err) != FL_OK) return report(&err);
+  if (load_model(argv[optind], &set, &m, &err) != FL_OK) return report(&err);
   if (checkpoint) {
     /* Finished replications are kept beside the output until the output is written. */
     if (!(ckpt_path = malloc(strlen(out) + 6))) {
@@ -455,7 +478,7 @@ static int cmd_synth(int argc, char **argv) {
   if (optind != argc - 1) return usage_error("synth", "%s", "expected one SCENARIO argument");
   if (!out || !pop) return usage_error("synth", "%s", "give -o EPISODES.csv and --population POP.csv");
   if ((rc = check_output("synth", out)) || (rc = check_output("synth", pop))) return rc;
-  if (load_model(argv[optind], &m, &err) != FL_OK) return report(&err);
+  if (load_model(argv[optind], NULL, &m, &err) != FL_OK) return report(&err);
   fl_status st = fl_synth(m, seed, year, month, out, pop, &err);
   fl_model_free(m);
   return st == FL_OK ? 0 : report(&err);
@@ -571,6 +594,7 @@ static int cmd_validate(int argc, char **argv) {
   const char *path = NULL;
   fl_model *m = NULL;
   fl_error err = {0};
+  sets set = {.n = 0};
   if (wants_help(argc, argv)) {
     fputs(help_validate, stdout);
     return 0;
@@ -578,6 +602,12 @@ static int cmd_validate(int argc, char **argv) {
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--keys")) keys = 1;
     else if (!strcmp(argv[i], "--markdown")) markdown = 1;
+    else if (!strcmp(argv[i], "--set") || !strncmp(argv[i], "--set=", 6)) {
+      const char *a = argv[i][5] == '=' ? argv[i] + 6 : i + 1 < argc ? argv[++i] : NULL;
+      int rc;
+      if (!a) return usage_error("validate", "%s", "--set needs PATH=VALUE");
+      if ((rc = sets_add("validate", &set, a)) != 0) return rc;
+    }
     else if (argv[i][0] == '-' && argv[i][1]) return usage_error("validate", "unknown option %s", argv[i]);
     else if (path) return usage_error("validate", "%s", "expected one SCENARIO argument");
     else path = argv[i];
@@ -587,7 +617,7 @@ static int cmd_validate(int argc, char **argv) {
     return 0;
   }
   if (!path) return usage_error("validate", "%s", "missing the SCENARIO argument");
-  if (load_model(path, &m, &err) != FL_OK) return report(&err);
+  if (load_model(path, &set, &m, &err) != FL_OK) return report(&err);
   fl_model_describe(m, write_stdout, NULL);
   printf("%s: valid\n", path);
   fl_model_free(m);
