@@ -93,6 +93,9 @@ stage_valgrind() {
   "${vg[@]}" "$build/flourish" validate scenarios/dundee.yaml --set "$path.escalation=x" \
     2>/dev/null >/dev/null || status=$?
   [ "$status" -eq 2 ] || { echo "expected status 2, got $status"; rc=1; }
+  echo "-- flourish sweep scenarios/examples/semi_markov.yaml (Latin hypercube, 4 points)"
+  "${vg[@]}" "$build/flourish" sweep scenarios/examples/semi_markov.yaml -o "$tmp/s.h5" \
+    --param discount.costs=0:0.05 --design lhs --points 4 -r 2 -t 2 -q || rc=1
   rm -rf "$tmp"
   return $rc
 }

@@ -1,0 +1,134 @@
+/* Sweep designs and sensitivity measures: the Latin hypercube puts exactly one point in each
+ * stratum of every parameter; the grid is complete and in C order; Sobol points stay in their
+ * bounds and fill the space evenly; partial rank correlations are +-1 for a result that is a
+ * monotone function of one parameter, 0 for parameters it ignores, and within Monte Carlo
+ * error of 0 for an independent parameter when the result is noisy. */
+#include "testutil.h"
+
+#include "rng.h"
+#include "sweep.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void test_lhs_strata(void) {
+  fl_sweep_options opt = {0};
+  fl_error err = {0};
+  double *v = NULL;
+  opt.n_params = 3;
+  opt.design = FL_DESIGN_LHS;
+  opt.points = 97;
+  opt.run.seed = 5;
+  for (size_t k = 0; k < 3; k++) opt.params[k] = (fl_sweep_param){"x", -1.0 + (double)k, 2.0 + 3.0 * (double)k, 0};
+  size_t P = fl_sweep_design(&opt, &v, &err);
+  CHECK_INT_EQ((long)P, 97);
+  for (size_t k = 0; k < 3; k++) {
+    int seen[97] = {0};
+    const double lo = opt.params[k].lo, hi = opt.params[k].hi;
+    for (size_t p = 0; p < P; p++) {
+      double u = (v[p * 3 + k] - lo) / (hi - lo);
+      CHECK(u >= 0 && u < 1);
+      size_t s = (size_t)(u * 97);
+      if (s < 97) seen[s]++;
+    }
+    int once = 1;
+    for (size_t s = 0; s < 97; s++) once &= seen[s] == 1;
+    CHECK(once);
+  }
+  /* The same seed gives the same design; another seed another one. */
+  double *w = NULL;
+  fl_sweep_design(&opt, &w, &err);
+  CHECK(!memcmp(v, w, P * 3 * sizeof *v));
+  free(w);
+  opt.run.seed = 6;
+  fl_sweep_design(&opt, &w, &err);
+  CHECK(memcmp(v, w, P * 3 * sizeof *v) != 0);
+  free(w);
+  free(v);
+}
+
+static void test_grid(void) {
+  fl_sweep_options opt = {0};
+  fl_error err = {0};
+  double *v = NULL;
+  opt.n_params = 2;
+  opt.params[0] = (fl_sweep_param){"a", 0.0, 1.0, 3};
+  opt.params[1] = (fl_sweep_param){"b", 10.0, 20.0, 2};
+  size_t P = fl_sweep_design(&opt, &v, &err);
+  const double want[6][2] = {{0, 10}, {0, 20}, {0.5, 10}, {0.5, 20}, {1, 10}, {1, 20}};
+  CHECK_INT_EQ((long)P, 6);
+  for (size_t p = 0; p < 6; p++) {
+    CHECK_DBL_NEAR(v[2 * p], want[p][0], 0.0);
+    CHECK_DBL_NEAR(v[2 * p + 1], want[p][1], 0.0);
+  }
+  free(v);
+  opt.params[0].levels = 0;
+  CHECK_INT_EQ((long)fl_sweep_design(&opt, &v, &err), 0);
+  CHECK_INT_EQ(err.code, FL_EUSAGE);
+}
+
+static void test_sobol(void) {
+  fl_sweep_options opt = {0};
+  fl_error err = {0};
+  double *v = NULL;
+  opt.n_params = 2;
+  opt.design = FL_DESIGN_SOBOL;
+  opt.points = 256;
+  opt.params[0] = (fl_sweep_param){"a", 0.0, 1.0, 0};
+  opt.params[1] = (fl_sweep_param){"b", 0.0, 1.0, 0};
+  size_t P = fl_sweep_design(&opt, &v, &err);
+  CHECK_INT_EQ((long)P, 256);
+  /* Low discrepancy: GSL's sequence leaves out the origin, so its first 256 points are the
+   * 256-point net with the origin swapped for point 256; every sixteenth of either axis holds
+   * 16 of them, give or take that one point (random points would spread as 16 +- 4). */
+  int rows[16] = {0}, cols[16] = {0};
+  for (size_t p = 0; p < P; p++) {
+    CHECK(v[2 * p] >= 0 && v[2 * p] < 1 && v[2 * p + 1] >= 0 && v[2 * p + 1] < 1);
+    rows[(int)(v[2 * p] * 16)]++;
+    cols[(int)(v[2 * p + 1] * 16)]++;
+  }
+  int even = 1;
+  for (int i = 0; i < 16; i++) even &= abs(rows[i] - 16) <= 1 && abs(cols[i] - 16) <= 1;
+  CHECK(even);
+  free(v);
+}
+
+static void test_prcc(void) {
+  const size_t P = 400, K = 3;
+  double *x = malloc(P * K * sizeof *x), *y = malloc(P * sizeof *y), out[3];
+  fl_error err = {0};
+  fl_rng r;
+  fl_rng_seed(&r, 42, 7);
+  for (size_t i = 0; i < P * K; i++) x[i] = fl_rng_uniform(&r);
+
+  /* A monotone function of parameter 1 alone. */
+  for (size_t p = 0; p < P; p++) y[p] = -exp(3 * x[p * K + 1]);
+  CHECK_INT_EQ(fl_prcc(x, y, P, K, out, &err), FL_OK);
+  CHECK_DBL_NEAR(out[1], -1.0, 1e-9);
+  CHECK_DBL_NEAR(out[0], 0.0, 0.0);
+  CHECK_DBL_NEAR(out[2], 0.0, 0.0);
+
+  /* A noisy result of parameters 0 and 2: parameter 1's correlation is chance only. On the
+   * Fisher z scale its standard error is 1/sqrt(P - K - 1) (partial correlation with K - 1
+   * others held); 4.5 standard errors. Parameters 0 and 2 must come out clearly positive and
+   * negative. */
+  for (size_t p = 0; p < P; p++)
+    y[p] = x[p * K] - 0.5 * x[p * K + 2] + 0.3 * (fl_rng_uniform(&r) - 0.5);
+  CHECK_INT_EQ(fl_prcc(x, y, P, K, out, &err), FL_OK);
+  CHECK(fabs(atanh(out[1])) < 4.5 / sqrt((double)(P - K - 1)));
+  CHECK(out[0] > 0.9 && out[2] < -0.7);
+
+  /* Too few points: NaN. */
+  CHECK_INT_EQ(fl_prcc(x, y, K + 1, K, out, &err), FL_OK);
+  CHECK(isnan(out[0]) && isnan(out[1]) && isnan(out[2]));
+  free(x);
+  free(y);
+}
+
+int main(void) {
+  test_lhs_strata();
+  test_grid();
+  test_sobol();
+  test_prcc();
+  return check_finish("sweep");
+}
