@@ -1083,7 +1083,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
                                  "children by month and state, from the window's start.", 2,
                                  {(size_t)c.W, S}, expected};
     const fl_h5_names names[2] = {{"states", m->state_names, S}, {"levels", m->level_names, L}};
-    c.st = fl_h5_write_simple(opt->report_h5, ds, nd, names, 2, err);
+    c.st = fl_h5_write_simple(opt->report_h5, ds, nd, names, 2, NULL, 0, err);
   }
 done:
   if (tr) fclose(tr);

@@ -377,11 +377,15 @@ typedef struct simple_ctx {
   size_t n;
   const fl_h5_names *names;
   size_t n_names;
+  const char *const (*attrs)[2];
+  size_t n_attrs;
 } simple_ctx;
 
 static fl_status simple_body(writer *w, const void *ctx) {
   const simple_ctx *c = ctx;
   fl_status st = attr_str(w, w->file, "flourish_version", FL_VERSION_STRING);
+  for (size_t i = 0; i < c->n_attrs && st == FL_OK; i++)
+    st = attr_str(w, w->file, c->attrs[i][0], c->attrs[i][1]);
   for (size_t i = 0; i < c->n_names && st == FL_OK; i++)
     st = write_names(w, c->names[i].name, c->names[i].names, c->names[i].n);
   for (size_t i = 0; i < c->n && st == FL_OK; i++)
@@ -391,7 +395,8 @@ static fl_status simple_body(writer *w, const void *ctx) {
 }
 
 fl_status fl_h5_write_simple(const char *path, const fl_h5_dataset *ds, size_t n,
-                             const fl_h5_names *names, size_t n_names, fl_error *err) {
-  const simple_ctx ctx = {ds, n, names, n_names};
+                             const fl_h5_names *names, size_t n_names,
+                             const char *const (*attrs)[2], size_t n_attrs, fl_error *err) {
+  const simple_ctx ctx = {ds, n, names, n_names, attrs, n_attrs};
   return write_atomically(path, err, simple_body, &ctx);
 }

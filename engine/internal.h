@@ -308,8 +308,10 @@ typedef struct fl_h5_names {
   char *const *names;
   size_t n;
 } fl_h5_names;
+/* attrs: n_attrs (name, value) pairs of strings for the root group, after flourish_version. */
 fl_status fl_h5_write_simple(const char *path, const fl_h5_dataset *ds, size_t n,
-                             const fl_h5_names *names, size_t n_names, fl_error *err);
+                             const fl_h5_names *names, size_t n_names,
+                             const char *const (*attrs)[2], size_t n_attrs, fl_error *err);
 
 /* Summary statistics of one cell's R values v (reordered): out[k * cells + c] for k = 0 mean,
  * 1 sd, 2 mcse, then the quantiles 0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975 (type 7). whole:

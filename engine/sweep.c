@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_POINTS 1000000
 
@@ -393,6 +394,7 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
   char *assign = malloc(K * 320);
   double *buf = NULL, *wtp = NULL;
   size_t wtp_n = 0;
+  char *scenario_name = NULL, *fixed = NULL;
   fl_h5_dataset *ds = NULL;
   double *sens = NULL;
   fl_status st = FL_OK;
@@ -400,7 +402,16 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
     st = oom(err);
     goto out;
   }
-  for (size_t i = 0; i < opt->n_sets; i++) sets[i] = opt->sets[i];
+  size_t flen = 1;
+  for (size_t i = 0; i < opt->n_sets; i++) {
+    sets[i] = opt->sets[i];
+    flen += strlen(opt->sets[i]) + 1;
+  }
+  if (!(fixed = calloc(flen, 1))) {
+    st = oom(err);
+    goto out;
+  }
+  for (size_t i = 0; i < opt->n_sets; i++) strcat(strcat(fixed, opt->sets[i]), "\n");
 
   for (size_t p = 0; p < P; p++) {
     for (size_t k = 0; k < K; k++) {
@@ -418,6 +429,7 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
       /* The first point fixes the layout: arms, levels, values of a QALY. */
       n_arms = res->n_arms;
       L = m->L;
+      if (!(scenario_name = fl_strdup(m->name))) st = oom(err);
       buf = malloc((res->R ? res->R : 1) * sizeof *buf);
       level_names = calloc(L, sizeof *level_names);
       if (!buf || !level_names) st = oom(err);
@@ -562,7 +574,24 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
                                   {"arm_names", arm_names, n_arms},
                                   {"levels", level_names, L},
                                   {"design", design, 1}};
-    st = fl_h5_write_simple(out, ds, nd, names, 4, err);
+    char seed[32], reps[32], stamp[32];
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)opt->run.seed);
+    snprintf(reps, sizeof reps, "%zu", opt->expect ? (size_t)0 : opt->run.replications);
+    const char *const attrs[][2] = {{"mode", "sweep"},
+                                    {"point_mode", opt->expect ? "expectation" : "monte_carlo"},
+                                    {"scenario_name", scenario_name ? scenario_name : ""},
+                                    {"scenario_path", scenario},
+                                    {"scenario_overrides", fixed ? fixed : ""},
+                                    {"seed", seed},
+                                    {"replications", reps},
+                                    {"created_utc", stamp},
+                                    {"git_commit", opt->git_commit ? opt->git_commit : "unknown"},
+                                    {"command_line", opt->command_line ? opt->command_line : ""}};
+    st = fl_h5_write_simple(out, ds, nd, names, 4, attrs, sizeof attrs / sizeof *attrs, err);
   }
   for (size_t i = 0; i < n_aux; i++) free(snames[i]);
   for (size_t i = 0; sens_names && i < n_sens; i++) free(sens_names[i]);
@@ -577,6 +606,8 @@ out:
   free(level_names);
   free(buf);
   free(wtp);
+  free(scenario_name);
+  free(fixed);
   free(assign);
   free(sets);
   free(values);

@@ -25,6 +25,7 @@ typedef struct fl_sweep_options {
   size_t n_sets;
   int expect;           /* expectation mode at each point instead of replications */
   fl_run_options run;   /* seed, replications, threads: the same at every point */
+  const char *git_commit, *command_line; /* provenance written to the output */
   void (*progress)(void *ctx, size_t done, size_t total);
   void *progress_ctx;
 } fl_sweep_options;

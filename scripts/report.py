@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Flourish report: one self-contained HTML file from a `flourish run` (or `expect`) output.
 
-Usage: report.py OUT.h5 -o report.html
+Usage: report.py OUT.h5 -o report.html   (OUT.h5 from flourish run, expect or sweep)
 
 Figures (each with a plain-English caption and the table behind it):
   1. children at each level over time, per arm: median with 50% and 90% bands (fan charts);
@@ -10,6 +10,8 @@ Figures (each with a plain-English caption and the table behind it):
      (waterfall) and year by year;
   4. cumulative net cost difference with its break-even distribution;
   5. the cost-QALY plane and the cost-effectiveness acceptability curve.
+For a sweep: the sensitivity of each result to each parameter (tornado), a two-way table of
+the first two parameters of a grid (heatmap), and every point with its net costs.
 Exit status: 0 success, 1 runtime failure, 2 bad input (not a Flourish output file).
 """
 import argparse
@@ -73,16 +75,17 @@ def money(x):
     return ("−£{:,.0f}" if x < 0 else "£{:,.0f}").format(abs(x))
 
 
-def money_axis(ax):
+def money_axis(ax, which="y"):
     """Tick labels in pounds, thousands or millions: no '1e7' offsets on a cost axis."""
-    lo, hi = ax.get_ylim()
+    lo, hi = ax.get_ylim() if which == "y" else ax.get_xlim()
     big = max(abs(lo), abs(hi))
     scale, unit = (1e6, "m") if big >= 2e6 else (1e3, "k") if big >= 2e3 else (1.0, "")
 
     def fmt(v, _pos):
         return ("−" if v < 0 else "") + "£%g%s" % (abs(v) / scale, unit)
 
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(fmt))
+    (ax.yaxis if which == "y" else ax.xaxis).set_major_formatter(
+        matplotlib.ticker.FuncFormatter(fmt))
 
 
 class Output:
@@ -329,6 +332,134 @@ def cost_effectiveness(out):
             table)
 
 
+def short(path):
+    """A parameter's path, shortened for labels: its last two parts."""
+    parts = path.replace("[", ".[").split(".")
+    return ".".join(parts[-2:]) if len(parts) > 2 else path
+
+
+def sweep_sections(f):
+    """Sections of a sweep report: tornado per result, heatmap for two-parameter grids, and
+    the table of points."""
+    params = names(f, "parameters")
+    values = f["values"][()]
+    design = text(f["design"][0])
+    grid = design == "grid"
+    comps = sorted(f["comparisons"].keys()) if "comparisons" in f else []
+    arms = names(f, "arm_names")
+    groups = [("comparisons", a, r) for a in comps for r in ("delta_cost_total", "delta_qaly_total")]
+    if not comps:
+        groups = [("arms", a, r) for a in arms for r in ("cost_discounted", "qalys_discounted")]
+    label = {"delta_cost_total": "net cost against the baseline",
+             "delta_qaly_total": "QALYs gained against the baseline",
+             "cost_discounted": "discounted cost", "qalys_discounted": "discounted QALYs"}
+    measure = "main_effect_range" if grid else "prcc"
+    sections = []
+
+    n = len(groups)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 0.5 + 0.45 * len(params) * n + 0.6 * n),
+                             squeeze=False, layout="constrained")
+    rows = []
+    for i, (kind, arm, res) in enumerate(groups):
+        s = f["sensitivity/%s/%s/%s/%s" % (kind, arm, res, measure)][()]
+        order = np.argsort(np.nan_to_num(np.abs(s), nan=-1.0))
+        ax = axes[i][0]
+        ax.barh(range(len(params)), s[order], color=[COLOURS[0] if v >= 0 else COLOURS[1]
+                                                     for v in s[order]])
+        ax.set_yticks(range(len(params)))
+        ax.set_yticklabels([short(params[k]) for k in order], fontsize=8)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_title("%s: %s" % (arm, label[res]), fontsize=10)
+        if grid and "cost" in res:
+            money_axis(ax, "x")
+        if not grid:
+            ax.set_xlim(-1.05, 1.05)
+        for k in range(len(params)):
+            rows.append([arm, label[res], params[k],
+                         ("%.4g" % s[k]) if np.isfinite(s[k]) else "n/a"])
+    if grid:
+        caption = ("Which assumptions matter: for each result, how far it moves across each "
+                   "parameter's range, averaged over the other parameters (a tornado diagram; "
+                   "longest bar first from the top). A bar of exactly zero means the parameter "
+                   "does not change that result.")
+        head = "main-effect range"
+    else:
+        caption = ("Which assumptions matter: the partial rank correlation of each result with "
+                   "each parameter, from -1 (the result falls as the parameter rises) to 1. "
+                   "Its standard error is about 1/sqrt(points - parameters - 1) = %.2f."
+                   % (1 / np.sqrt(max(1, values.shape[0] - len(params) - 1))))
+        head = "partial rank correlation"
+    sections.append(("Sensitivity of each result to each parameter",
+                     figure_html(fig, "sensitivity"), caption,
+                     table_html(["arm", "result", "parameter", head], rows)))
+
+    if grid and len(params) >= 2 and groups:
+        shape = [int(x) for x in f["grid_shape"][()]]
+        kind, arm, res = groups[0]
+        y = f["%s/%s/%s" % (kind, arm, res)][()].reshape(shape)
+        other = tuple(range(2, len(shape)))
+        z = y.mean(axis=other) if other else y
+        fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
+        a_vals = np.unique(values[:, 0])
+        b_vals = np.unique(values[:, 1])
+        im = ax.imshow(z, origin="lower", aspect="auto", cmap="RdYlGn_r" if "cost" in res else "RdYlGn")
+        ax.set_xticks(range(len(b_vals)))
+        ax.set_xticklabels(["%.3g" % v for v in b_vals], fontsize=8)
+        ax.set_yticks(range(len(a_vals)))
+        ax.set_yticklabels(["%.3g" % v for v in a_vals], fontsize=8)
+        ax.set_xlabel(short(params[1]))
+        ax.set_ylabel(short(params[0]))
+        fig.colorbar(im, ax=ax, label=label[res])
+        trows = [[("%.4g" % a_vals[i]), ("%.4g" % b_vals[j]),
+                  money(z[i, j]) if "cost" in res else "%.2f" % z[i, j]]
+                 for i in range(len(a_vals)) for j in range(len(b_vals))]
+        caption = ("%s of %s over the first two parameters%s. Each cell is one combination "
+                   "of their values." % (label[res].capitalize(), arm,
+                                         ", averaged over the others" if other else ""))
+        sections.append(("Two-way table: %s" % label[res], figure_html(fig, "heatmap"), caption,
+                         table_html([short(params[0]), short(params[1]), label[res]], trows)))
+
+    if comps:
+        header = [short(p) for p in params]
+        trows = []
+        for p in range(values.shape[0]):
+            row = ["%.4g" % v for v in values[p]]
+            for a in comps:
+                m = f["comparisons/%s/delta_cost_total" % a][p]
+                se = f["comparisons/%s/delta_cost_total_mcse" % a][p]
+                row.append("%s ± %s" % (money(m), money(2 * se)))
+            trows.append(row)
+        header += ["%s: net cost (± 2 MCSE)" % a for a in comps]
+        caption = ("Every point of the sweep with each arm's discounted net cost against the "
+                   "baseline; ± two Monte Carlo standard errors.")
+        sections.append(("The points", "", caption, table_html(header, trows)))
+    return sections
+
+
+def build_sweep(f, path):
+    a = f.attrs
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>%s: sweep</title><style>%s</style></head><body>"
+        % (html.escape(text(a.get("scenario_name", "Flourish sweep"))), STYLE),
+        "<h1>%s: sensitivity sweep</h1>" % html.escape(text(a.get("scenario_name", ""))),
+        "<p class='meta'>Flourish %s (git %s); %s design, %d points over %s; %s replications "
+        "at each point; seed %s (the same at every point); results created %s; report from "
+        "<code>%s</code>.</p>"
+        % (html.escape(text(a.get("flourish_version", "?"))),
+           html.escape(text(a.get("git_commit", "?"))), html.escape(text(f["design"][0])),
+           f["values"].shape[0], html.escape(", ".join(names(f, "parameters"))),
+           text(a.get("replications", "?")), text(a.get("seed", "?")),
+           html.escape(text(a.get("created_utc", "?"))), html.escape(os.path.basename(path))),
+    ]
+    for title, fig, caption, table in sweep_sections(f):
+        parts += ["<section><h2>%s</h2>" % html.escape(title), fig,
+                  "<p class='caption'>%s</p>" % html.escape(caption), table, "</section>"]
+    parts.append(FIGURE_SCRIPT)
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1180px; margin: 2em auto; color: #212529;
        line-height: 1.45; padding: 0 1em; }
@@ -341,7 +472,21 @@ th { background: #f1f3f5; } td:first-child, td:nth-child(2) { text-align: left; 
 """
 
 
+FIGURE_SCRIPT = (
+    "<script>window.addEventListener('load', function () {"
+    "var imgs = document.querySelectorAll('img.figure'), n = 0;"
+    "imgs.forEach(function (i) { if (i.complete && i.naturalWidth > 0) n++; });"
+    "document.body.setAttribute('data-figures', imgs.length);"
+    "document.body.setAttribute('data-figures-loaded', n); });</script>")
+
+
 def build(path):
+    try:
+        with h5py.File(path, "r") as f:
+            if text(f.attrs.get("mode", "")) == "sweep":
+                return build_sweep(f, path)
+    except (OSError, ValueError) as exc:
+        raise BadInput("%s: cannot open as HDF5 (%s)" % (path, exc))
     out = Output(path)
     f = out.f
     a = f.attrs
@@ -364,11 +509,7 @@ def build(path):
     for title, fig, caption, table in sections:
         parts += ["<section><h2>%s</h2>" % html.escape(title), fig,
                   "<p class='caption'>%s</p>" % html.escape(caption), table, "</section>"]
-    parts.append("<script>window.addEventListener('load', function () {"
-                 "var imgs = document.querySelectorAll('img.figure'), n = 0;"
-                 "imgs.forEach(function (i) { if (i.complete && i.naturalWidth > 0) n++; });"
-                 "document.body.setAttribute('data-figures', imgs.length);"
-                 "document.body.setAttribute('data-figures-loaded', n); });</script>")
+    parts.append(FIGURE_SCRIPT)
     parts.append("</body></html>")
     return "".join(parts)
 

@@ -3,7 +3,8 @@
 # numbers the C summary computes from the same file (an independent implementation); the
 # report of an expect output must build too; a file that is not a Flourish output is refused
 # with status 2 and leaves nothing behind. With --browser, a headless Chromium loads the
-# report and every embedded figure must decode (skipped, status 77, without Chromium).
+# report and every embedded figure must decode (skipped, status 77, without Chromium). A
+# sweep's report is checked against its file the same way.
 # Arguments: the flourish binary, the source directory, the Python interpreter [, --browser].
 set -euo pipefail
 bin=$1 src=$2 python=$3 mode=${4:-}
@@ -86,6 +87,43 @@ for arm, wtp, value, _ in nmb:
 if checked < 20:
     sys.exit("only %d numbers compared" % checked)
 print("report agrees with summary on %d numbers" % checked)
+PY
+
+# A sweep's report: its sensitivity table against the file.
+esc=arms.community_city.interventions.community.escalation
+"$bin" sweep "$scenario" -o "$dir/sweep.h5" --param "$esc=0.8:1.0:2" \
+  --param states.universal.qol=0.8:0.9:2 -r 2 -q
+check "$bin" report "$dir/sweep.h5" -o "$dir/sweep.html"
+check "$python" - "$dir/sweep.html" "$dir/sweep.h5" <<'PY'
+import html.parser, sys, h5py
+
+class Tables(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tables, self.cell = [], None
+    def handle_starttag(self, tag, attrs):
+        if tag == "table": self.tables.append([])
+        elif tag == "tr": self.tables[-1].append([])
+        elif tag in ("td", "th"): self.cell = ""
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self.cell); self.cell = None
+    def handle_data(self, data):
+        if self.cell is not None: self.cell += data
+
+p = Tables(); p.feed(open(sys.argv[1], encoding="utf-8").read())
+f = h5py.File(sys.argv[2], "r")
+params = [x.decode() for x in f["parameters"][()]]
+sens = next(t for t in p.tables if t[0][-1] == "main-effect range")[1:]
+result = {"net cost against the baseline": "delta_cost_total",
+          "QALYs gained against the baseline": "delta_qaly_total"}
+for arm, res, param, value in sens:
+    v = f["sensitivity/comparisons/%s/%s/main_effect_range" % (arm, result[res])][params.index(param)]
+    if "%.4g" % v != value:
+        sys.exit("%s %s %s: report %s, file %r" % (arm, res, param, value, v))
+if len(sens) != 3 * 2 * 2:
+    sys.exit("expected 12 sensitivity rows, found %d" % len(sens))
+print("sweep report agrees with the file on %d numbers" % len(sens))
 PY
 
 # Expected values (no replication dimension) make a report too.

@@ -187,13 +187,15 @@ static const char *help_sweep =
     "  -h, --help                this help\n";
 
 static const char *help_report =
-    "Usage: flourish report OUT.h5 -o REPORT.html\n"
+    "Usage: flourish report OUT.h5 -o REPORT.html   (OUT.h5 from run, expect or sweep)\n"
     "\n"
     "Writes one self-contained HTML file (figures embedded, no network needed to view it)\n"
     "from a run or expect output: children at each level over time per arm with 50% and 90%\n"
     "bands; flows into and out of each level per year; where the savings land by budget\n"
     "holder; the cumulative net cost and break-even; the cost-QALY plane and the\n"
     "acceptability curve. Each figure has a plain-English caption and the table behind it.\n"
+    "For a sweep output: the sensitivity of each result to each parameter (tornado), a\n"
+    "two-way table of a grid's first two parameters (heatmap) and every point's net cost.\n"
     "The file is written atomically.\n"
     "\n"
     "Needs Python 3 with numpy, h5py and matplotlib (Debian: python3-h5py\n"
@@ -675,7 +677,7 @@ static int cmd_summary(int argc, char **argv) {
   return 0;
 }
 
-static int cmd_sweep(int argc, char **argv) {
+static int cmd_sweep(int argc, char **argv, const char *cmdline) {
   static const struct option opts[] = {
       {"output", required_argument, NULL, 'o'},  {"param", required_argument, NULL, 'p'},
       {"design", required_argument, NULL, 'd'},  {"points", required_argument, NULL, 'n'},
@@ -776,6 +778,8 @@ static int cmd_sweep(int argc, char **argv) {
   if ((rc = check_output("sweep", out)) != 0) return rc;
   opt.sets = set.v;
   opt.n_sets = set.n;
+  opt.git_commit = FL_GIT_COMMIT;
+  opt.command_line = cmdline;
   if (!quiet && isatty(STDERR_FILENO)) {
     opt.progress = show_progress;
     opt.progress_ctx = &prog_state;
@@ -874,7 +878,12 @@ static int dispatch(int argc, char **argv) {
   if (!strcmp(cmd, "validate")) return cmd_validate(argc, argv);
   if (!strcmp(cmd, "summary")) return cmd_summary(argc, argv);
   if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
-  if (!strcmp(cmd, "sweep")) return cmd_sweep(argc, argv);
+  if (!strcmp(cmd, "sweep")) {
+    char *cmdline = join_args(argc, argv); /* before getopt_long permutes argv */
+    int rc = cmd_sweep(argc, argv, cmdline ? cmdline : "");
+    free(cmdline);
+    return rc;
+  }
   if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv);
   if (!strcmp(cmd, "calibrate")) return cmd_calibrate(argc, argv);
   fprintf(stderr, "%s: unknown command '%s'\n\n%s", prog, cmd, help_main);
