@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef FLOURISH_MPI
+#include <mpi.h>
+#endif
 
 #define MAX_POINTS 1000000
 
@@ -564,7 +567,14 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
     j++;
   }
   if (!sens_names && st == FL_OK) st = oom(err);
-  if (st == FL_OK) {
+  int rank = 0;
+#ifdef FLOURISH_MPI
+  /* Under MPI every rank holds every point's results (run gathers them); rank 0 writes. */
+  int mpi_on = 0;
+  MPI_Initialized(&mpi_on);
+  if (mpi_on) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+#endif
+  if (st == FL_OK && rank == 0) {
     char *pnames[FL_SWEEP_MAX_PARAMS];
     static char grid[] = "grid", lhs[] = "latin_hypercube", sobol[] = "sobol";
     char *design[1] = {opt->design == FL_DESIGN_GRID ? grid : opt->design == FL_DESIGN_LHS ? lhs

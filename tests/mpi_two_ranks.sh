@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two MPI ranks give the same datasets, bit for bit, as one process (replications are split in
-# contiguous blocks and gathered). Uses the shared-memory transport only, so it runs without
+# contiguous blocks and gathered), for run and for sweep. Uses the shared-memory transport only, so it runs without
 # a network. Arguments: the flourish binary, mpiexec, the source directory.
 set -euo pipefail
 bin=$1 mpiexec=$2 src=$3
@@ -31,4 +31,11 @@ FLOURISH_CRASH_AFTER_REPS=2 "$mpiexec" --oversubscribe --mca btl self,vader -np 
 "$bin" run "$src/scenarios/dundee.yaml" -o "$dir/d.h5" -r 6 -s 11 -q
 h5diff "$dir/c.h5" "$dir/d.h5" /arms /arms
 echo "2 ranks stopped, resumed with 1: identical"
-echo "mpi: 3 passed, 0 failed"
+# A sweep over two ranks writes the file one process writes.
+esc=arms.community_city.interventions.community.escalation
+"$bin" sweep "$src/scenarios/dundee.yaml" -o "$dir/s1.h5" --param "$esc=0.8:1:2" -r 4 -q
+"$mpiexec" --oversubscribe --mca btl self,vader -np 2 \
+  "$bin" sweep "$src/scenarios/dundee.yaml" -o "$dir/s2.h5" --param "$esc=0.8:1:2" -r 4 -q
+for g in /arms /comparisons /sensitivity /values; do h5diff "$dir/s1.h5" "$dir/s2.h5" $g $g; done
+echo "sweep: 1 rank and 2 ranks identical"
+echo "mpi: 4 passed, 0 failed"
