@@ -29,6 +29,7 @@ if [ "$mode" = --browser ]; then
   exit
 fi
 
+export PYTHONPATH="$src/tests${PYTHONPATH:+:$PYTHONPATH}"
 passed=0 failed=0
 check() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $*"; fi; }
 
@@ -41,25 +42,10 @@ check test -z "$(find "$dir" -name '.report-*')"
 # The report's tables against the summary: children at the end by arm and level, the net
 # cost difference over the horizon, the net monetary benefit at each value of a QALY.
 check "$python" - "$dir/report.html" "$dir/summary.csv" <<'PY'
-import csv, html.parser, re, sys
+import csv, re, sys
+from html_tables import tables as read_tables
 
-class Tables(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.tables, self.cell = [], None
-    def handle_starttag(self, tag, attrs):
-        if tag == "table": self.tables.append([])
-        elif tag == "tr": self.tables[-1].append([])
-        elif tag in ("td", "th"): self.cell = ""
-    def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self.tables[-1][-1].append(self.cell); self.cell = None
-    def handle_data(self, data):
-        if self.cell is not None: self.cell += data
-
-doc = open(sys.argv[1], encoding="utf-8").read()
-p = Tables(); p.feed(doc)
-tables = {tuple(t[0]): t[1:] for t in p.tables}
+tables = {tuple(t[0]): t[1:] for t in read_tables(sys.argv[1])}
 summary = {}
 for row in csv.DictReader(open(sys.argv[2])):
     summary[(row["arm"], row["year"], row["measure"])] = float(row["mean"])
@@ -95,26 +81,12 @@ esc=arms.community_city.interventions.community.escalation
   --param states.universal.qol=0.8:0.9:2 -r 2 -q
 check "$bin" report "$dir/sweep.h5" -o "$dir/sweep.html"
 check "$python" - "$dir/sweep.html" "$dir/sweep.h5" <<'PY'
-import html.parser, sys, h5py
+import sys, h5py
+from html_tables import tables as read_tables
 
-class Tables(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.tables, self.cell = [], None
-    def handle_starttag(self, tag, attrs):
-        if tag == "table": self.tables.append([])
-        elif tag == "tr": self.tables[-1].append([])
-        elif tag in ("td", "th"): self.cell = ""
-    def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self.tables[-1][-1].append(self.cell); self.cell = None
-    def handle_data(self, data):
-        if self.cell is not None: self.cell += data
-
-p = Tables(); p.feed(open(sys.argv[1], encoding="utf-8").read())
 f = h5py.File(sys.argv[2], "r")
 params = [x.decode() for x in f["parameters"][()]]
-sens = next(t for t in p.tables if t[0][-1] == "main-effect range")[1:]
+sens = next(t for t in read_tables(sys.argv[1]) if t[0][-1] == "main-effect range")[1:]
 result = {"net cost against the baseline": "delta_cost_total",
           "QALYs gained against the baseline": "delta_qaly_total"}
 for arm, res, param, value in sens:
