@@ -350,9 +350,9 @@ static fl_status record_point(const fl_results *res, const fl_model *m, size_t p
     cs[a].psave->mean[p] = (double)saving / (double)R;
     for (size_t r = 0; r < R; r++) buf[r] = at(dq, r);
     mean_mcse(buf, R, &cs[a].dqaly->mean[p], &cs[a].dqaly->mcse[p]);
-    const size_t W = cs[a].nmb->width;
-    for (size_t w = 0; w < W; w++) {
-      for (size_t r = 0; r < R; r++) buf[r] = at(nmb, r * W + w);
+    const size_t W = cs[a].nmb->width, have = fl_array_count(nmb) / R;
+    for (size_t w = 0; w < W && w < have; w++) {
+      for (size_t r = 0; r < R; r++) buf[r] = at(nmb, r * have + w);
       mean_mcse(buf, R, &cs[a].nmb->mean[p * W + w], &cs[a].nmb->mcse[p * W + w]);
     }
   }
