@@ -3,6 +3,8 @@
  * made when the scenario is compiled into a model. */
 #include "scenario.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +41,7 @@ static fl_node *map_add(fl_node *map, const char *key, size_t klen) {
 static fl_status apply_set(fl_scenario *sc, const char *assignment, fl_error *err) {
   const char *eq = strchr(assignment, '=');
   const char *where = "--set";
-  if (!eq || eq == assignment || !eq[1]) {
+  if (!eq || eq == assignment || !eq[1] || strchr(assignment, '\n')) {
     fl_error_set(err, FL_EUSAGE, where, 0, 0, NULL,
                  "expected PATH=VALUE such as arms.community_city.interventions.community."
                  "escalation=0.85, found '%s'", assignment);
@@ -52,8 +54,10 @@ static fl_status apply_set(fl_scenario *sc, const char *assignment, fl_error *er
   while (p < eq) {
     if (*p == '[') {
       char *end;
-      unsigned long i = strtoul(p + 1, &end, 10);
-      if (end == p + 1 || *end != ']' || end > eq) {
+      errno = 0;
+      unsigned long i = isdigit((unsigned char)p[1]) ? strtoul(p + 1, &end, 10) : 0;
+      if (!isdigit((unsigned char)p[1]) || errno || *end != ']' || end > eq ||
+          (end[1] != '.' && end[1] != '[' && end[1] != '=')) {
         fl_error_set(err, FL_EUSAGE, where, 0, 0, NULL,
                      "'%.*s': expected a sequence index such as [0] after '%s'",
                      (int)(eq - assignment), assignment, walked);
@@ -129,16 +133,23 @@ static int paths_nest(const char *a, size_t alen, const char *b, size_t blen) {
   return next == '\0' || next == '.' || next == '[';
 }
 
+/* The last assignment wins when several set the same path, so the last match is named. */
 void fl_scenario_blame(const fl_scenario *sc, fl_error *err) {
   if (err->line || !sc || !sc->overrides || !err->key[0]) return;
+  const char *hit = NULL, *hit_end = NULL;
   for (const char *s = sc->overrides; *s;) {
-    const char *nl = strchr(s, '\n'), *eq = strchr(s, '=');
-    if (paths_nest(s, (size_t)(eq - s), err->key, strlen(err->key))) {
-      snprintf(err->file, sizeof err->file, "--set %.*s", (int)(nl - s), s);
-      return;
+    const char *nl = strchr(s, '\n'), *eq = memchr(s, '=', (size_t)(nl - s));
+    if (eq && paths_nest(s, (size_t)(eq - s), err->key, strlen(err->key))) {
+      hit = s;
+      hit_end = nl;
     }
     s = nl + 1;
   }
+  if (hit) snprintf(err->file, sizeof err->file, "--set %.*s", (int)(hit_end - hit), hit);
+}
+
+int fl_paths_nest(const char *a, const char *b) {
+  return paths_nest(a, strlen(a), b, strlen(b));
 }
 
 fl_status fl_scenario_load_with(const char *path, const char *const *sets, size_t nsets,

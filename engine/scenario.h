@@ -15,5 +15,8 @@ struct fl_scenario {
 /* An error about a value that --set gave (it has no line) names the assignment in err->file
  * instead of the scenario file. */
 void fl_scenario_blame(const fl_scenario *sc, fl_error *err);
+/* Whether key path a is b, lies inside it, or holds it (a.b and a.b[0].c nest; a.b and a.bc
+ * do not). */
+int fl_paths_nest(const char *a, const char *b);
 
 #endif

@@ -394,7 +394,9 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
   char *arm_names[FL_MAX_ARMS] = {0}, **level_names = NULL;
   size_t n_arms = 0, L = 0;
   const char **sets = malloc((opt->n_sets + K) * sizeof *sets);
-  char *assign = malloc(K * 320);
+  size_t slot[FL_SWEEP_MAX_PARAMS + 1] = {0}; /* offsets of each parameter's assignment */
+  for (size_t k = 0; k < K; k++) slot[k + 1] = slot[k] + strlen(opt->params[k].path) + 32;
+  char *assign = malloc(slot[K] ? slot[K] : 1);
   double *buf = NULL, *wtp = NULL;
   size_t wtp_n = 0;
   char *scenario_name = NULL, *fixed = NULL;
@@ -418,8 +420,10 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
 
   for (size_t p = 0; p < P; p++) {
     for (size_t k = 0; k < K; k++) {
-      snprintf(assign + k * 320, 320, "%s=%.17g", opt->params[k].path, values[p * K + k]);
-      sets[opt->n_sets + k] = assign + k * 320;
+      /* "%.17g" is at most 24 characters: the slot always holds the whole assignment. */
+      snprintf(assign + slot[k], slot[k + 1] - slot[k], "%s=%.17g", opt->params[k].path,
+               values[p * K + k]);
+      sets[opt->n_sets + k] = assign + slot[k];
     }
     fl_scenario *sc = NULL;
     fl_model *m = NULL;

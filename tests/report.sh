@@ -112,6 +112,9 @@ check grep -q "cannot open as HDF5" "$dir/err"
 status=0
 "$bin" report "$dir/out.h5" 2>/dev/null || status=$?
 check test "$status" -eq 2
+status=0
+"$bin" report "$dir/out.h5" -o "$dir/no/such/dir/r.html" 2>/dev/null || status=$?
+check test "$status" -eq 2
 
 echo "report: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

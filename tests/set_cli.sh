@@ -55,6 +55,9 @@ check bad "is a mapping" --set "$path=1"
 check bad "has no item \[7\]" --set "transitions.tables[7].rows=1"
 check bad "expected PATH=VALUE" --set time.horizon_steps
 check bad "expected PATH=VALUE" --set =3
+check bad "expected a sequence index" --set "levels[-1]=x"
+# The later of two assignments to one path is the one in force, and the one an error names.
+check bad "flourish: --set discount.costs=abc:" --set discount.costs=0.5 --set discount.costs=abc
 
 # A checkpoint belongs to its assignments.
 FLOURISH_CRASH_AFTER_REPS=2 "$bin" run "$scenario" -o "$dir/c.h5" -r 6 -s 3 -q --checkpoint \

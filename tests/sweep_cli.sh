@@ -79,6 +79,8 @@ check bad "expected PATH=LO:HI" --param "$esc"
 check bad "LO <= HI" --param "$esc=1:0.5"
 check bad "at sweep point 0" --param "arms.nope.escalation=0:1:2"
 check bad "expected grid, lhs or sobol" --param "$esc=0:1" --design random
+check bad "set the same value" --param "$esc=0.8:1:2" --param "$esc=0.9:0.9:1"
+check bad "set the same value" --param "$esc=0.8:1:2" --set "$esc=0.9"
 
 echo "sweep_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -776,6 +776,22 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
                                                      : "expected exactly one SCENARIO argument");
   if (!out) return usage_error("sweep", "%s", "missing -o SWEEP.h5");
   if (!opt.n_params) return usage_error("sweep", "%s", "give at least one --param PATH=LO:HI");
+  /* Two assignments to one value: the later would silently win over the earlier. */
+  for (size_t k = 0; k < opt.n_params; k++) {
+    for (size_t j = 0; j < k; j++)
+      if (fl_paths_nest(opt.params[j].path, opt.params[k].path))
+        return usage_error("sweep", "--param %s and --param %s set the same value",
+                           opt.params[j].path, opt.params[k].path);
+    for (size_t j = 0; j < set.n; j++) {
+      size_t plen = strcspn(set.v[j], "=");
+      char path[1024];
+      snprintf(path, sizeof path, "%.*s", (int)(plen < sizeof path ? plen : sizeof path - 1),
+               set.v[j]);
+      if (fl_paths_nest(path, opt.params[k].path))
+        return usage_error("sweep", "--set %s and --param %s set the same value", set.v[j],
+                           opt.params[k].path);
+    }
+  }
   if ((rc = check_output("sweep", out)) != 0) return rc;
   opt.sets = set.v;
   opt.n_sets = set.n;
@@ -802,6 +818,8 @@ static int cmd_report(int argc, char **argv) {
     if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
       if (++i == argc) return usage_error("report", "%s", "-o needs a file name");
       out = argv[i];
+    } else if (!strncmp(argv[i], "--output=", 9)) {
+      out = argv[i] + 9;
     } else if (argv[i][0] == '-' && argv[i][1]) {
       return usage_error("report", "unknown option %s", argv[i]);
     } else if (in) {
@@ -812,6 +830,8 @@ static int cmd_report(int argc, char **argv) {
   }
   if (!in) return usage_error("report", "%s", "missing the OUT.h5 argument");
   if (!out) return usage_error("report", "%s", "missing -o REPORT.html");
+  int rc = check_output("report", out);
+  if (rc) return rc;
 
   const char *python = getenv("FLOURISH_PYTHON");
   if (!python || !*python) python = FL_PYTHON;
@@ -832,9 +852,14 @@ static int cmd_report(int argc, char **argv) {
             strerror(errno));
     return 1;
   }
-  char *args[] = {(char *)python, (char *)script, (char *)in, (char *)"-o", (char *)out, NULL};
+  /* --output=FILE and -- keep names that begin with '-' from reading as options. */
+  char *output_arg = malloc(strlen(out) + 10);
+  if (!output_arg) return 1;
+  sprintf(output_arg, "--output=%s", out);
+  char *args[] = {(char *)python, (char *)script, output_arg, (char *)"--", (char *)in, NULL};
   fflush(NULL);
   execvp(python, args);
+  free(output_arg);
   fprintf(stderr, "%s report: cannot start %s: %s; install Debian's python3-h5py and "
           "python3-matplotlib or set FLOURISH_PYTHON\n", prog, python, strerror(errno));
   return 1;
