@@ -4,10 +4,8 @@
 # output. Arguments: the flourish binary, the source directory.
 set -euo pipefail
 bin=$1 src=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-passed=0 failed=0
-check() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $*"; fi; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$bin" synth "$src/scenarios/dundee.yaml" -o "$dir/episodes.csv" --population "$dir/pop.csv" \
   --seed 3 --start 2015-04
@@ -36,5 +34,4 @@ status=0
 "$bin" calibrate "$dir/episodes.csv" --population "$dir/pop.csv" -o "$dir/x.yaml" 2>/dev/null || status=$?
 check test "$status" -eq 2
 check test ! -e "$dir/x.yaml"
-echo "calibrate_cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish calibrate_cli

@@ -9,8 +9,8 @@
 set -euo pipefail
 bin=$1 src=$2 python=$3 mode=${4:-}
 scenario=$src/scenarios/dundee.yaml
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ "$mode" = --browser ]; then
   browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
@@ -30,8 +30,6 @@ if [ "$mode" = --browser ]; then
 fi
 
 export PYTHONPATH="$src/tests${PYTHONPATH:+:$PYTHONPATH}"
-passed=0 failed=0
-check() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $*"; fi; }
 
 "$bin" run "$scenario" -o "$dir/out.h5" -r 24 -s 11 -q
 "$bin" summary "$dir/out.h5" --csv >"$dir/summary.csv"
@@ -116,5 +114,4 @@ status=0
 "$bin" report "$dir/out.h5" -o "$dir/no/such/dir/r.html" 2>/dev/null || status=$?
 check test "$status" -eq 2
 
-echo "report: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish report

@@ -7,10 +7,8 @@
 set -euo pipefail
 bin=$1 src=$2
 scenario=$src/scenarios/dundee.yaml
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-passed=0 failed=0
-check() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $*"; fi; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 same() { h5diff "$1" "$2" /arms /arms && h5diff "$1" "$2" /comparisons /comparisons; }
 
 "$bin" run "$scenario" -o "$dir/ref.h5" -r 12 -s 3 -q
@@ -49,5 +47,4 @@ check test "$status" -eq 2
 check grep -q "different run" "$dir/err"
 check test ! -e "$dir/c.h5"
 
-echo "resume: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish resume

@@ -8,10 +8,8 @@
 set -euo pipefail
 bin=$1 src=$2
 scenario=$src/scenarios/dundee.yaml
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-passed=0 failed=0
-check() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $*"; fi; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 same() { h5diff "$1" "$2" /arms /arms && h5diff "$1" "$2" /comparisons /comparisons; }
 differ() { ! same "$1" "$2" >/dev/null 2>&1; }
 
@@ -68,5 +66,4 @@ status=0
 check test "$status" -eq 2
 check grep -q "different run" "$dir/err"
 
-echo "set_cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish set_cli

@@ -9,10 +9,8 @@
 set -euo pipefail
 bin=$1 src=$2 python=$3
 scenario=$src/scenarios/dundee.yaml
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-passed=0 failed=0
-check() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $*"; fi; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 esc=arms.community_city.interventions.community.escalation
 qol=states.universal.qol
@@ -82,5 +80,4 @@ check bad "expected grid, lhs or sobol" --param "$esc=0:1" --design random
 check bad "set the same value" --param "$esc=0.8:1:2" --param "$esc=0.9:0.9:1"
 check bad "set the same value" --param "$esc=0.8:1:2" --set "$esc=0.9"
 
-echo "sweep_cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish sweep_cli
