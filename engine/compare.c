@@ -185,9 +185,8 @@ fl_status fl_results_decompose(fl_results *res, const fl_model *m, fl_error *err
     fl_arm_results *cg = &res->comps[a];
     static const char *const names[2] = {"delta_cost_total", "delta_qaly_total"};
     for (int k = 0; k < 2; k++) {
-      const double *src = NULL;
-      for (size_t i = 0; i < cg->n_arrays; i++)
-        if (!strcmp(cg->arrays[i].name, names[k])) src = cg->arrays[i].data;
+      const fl_array *found = fl_group_find(cg, names[k]);
+      const double *src = found ? found->data : NULL;
       double *out = add_f64(cg, k ? "variance_decomposition/delta_qaly_total"
                                   : "variance_decomposition/delta_cost_total",
                             doc, 1, &three, 1);

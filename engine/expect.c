@@ -47,11 +47,7 @@ static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t
   const double t0 = (double)t * m->step_months;
   double spend_into = 0;
   if (dynamic) {
-    const fl_array *bst = NULL, *ben = NULL;
-    for (size_t i = 0; i < base->n_arrays; i++) {
-      if (!strcmp(base->arrays[i].name, "stocks")) bst = &base->arrays[i];
-      if (!strcmp(base->arrays[i].name, "entries")) ben = &base->arrays[i];
-    }
+    const fl_array *bst = fl_group_find(base, "stocks"), *ben = fl_group_find(base, "entries");
     double sv = 0;
     for (size_t s = 0; s < S; s++) {
       const double b_occ = ((const double *)bst->data)[t * S + s] + ((const double *)ben->data)[t * S + s];

@@ -278,6 +278,12 @@ struct fl_results {
 };
 
 size_t fl_array_count(const fl_array *a);
+/* The array called name in one group (an arm's or a comparison's results), or NULL. */
+fl_array *fl_group_find(const fl_arm_results *g, const char *name);
+/* Element i of an array, whatever its type, as a double. */
+static inline double fl_array_get(const fl_array *a, size_t i) {
+  return a->type == FL_I32 ? (double)((const int32_t *)a->data)[i] : ((const double *)a->data)[i];
+}
 fl_array *fl_results_find(fl_results *res, size_t arm, const char *name);
 const fl_array *fl_results_find_const(const fl_results *res, size_t arm, const char *name);
 /* Adds a zeroed array to an arm; returns its data or NULL on OOM. */

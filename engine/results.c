@@ -32,10 +32,14 @@ void *fl_results_add(fl_arm_results *arm, const char *name, const char *doc, fl_
   return a->data;
 }
 
-fl_array *fl_results_find(fl_results *res, size_t arm, const char *name) {
-  for (size_t i = 0; i < res->arms[arm].n_arrays; i++)
-    if (!strcmp(res->arms[arm].arrays[i].name, name)) return &res->arms[arm].arrays[i];
+fl_array *fl_group_find(const fl_arm_results *g, const char *name) {
+  for (size_t i = 0; i < g->n_arrays; i++)
+    if (!strcmp(g->arrays[i].name, name)) return (fl_array *)&g->arrays[i];
   return NULL;
+}
+
+fl_array *fl_results_find(fl_results *res, size_t arm, const char *name) {
+  return fl_group_find(&res->arms[arm], name);
 }
 
 const fl_array *fl_results_find_const(const fl_results *res, size_t arm, const char *name) {
@@ -56,18 +60,14 @@ void fl_results_free(fl_results *res) {
   free(res);
 }
 
-static double get(const fl_array *a, size_t i) {
-  return a->type == FL_I32 ? (double)((const int32_t *)a->data)[i] : ((const double *)a->data)[i];
-}
-
 /* Children counted for the rewards of step t of replication r, by state, under the model's
  * reward timing (see rewards.timing in engine/schema.c), into occ[S]; returns the time in
  * steps at which they are discounted. */
 static double occupancy(const fl_model *m, const fl_array *stocks, const fl_array *entries,
                         size_t r, size_t t, double *occ) {
   const size_t S = m->S, T = m->T;
-#define START(u, s) (get(stocks, (r * (T + 1) + (u)) * S + (s)) + get(entries, (r * T + (u)) * S + (s)))
-#define END(u, s) get(stocks, (r * (T + 1) + (u) + 1) * S + (s))
+#define START(u, s) (fl_array_get(stocks, (r * (T + 1) + (u)) * S + (s)) + fl_array_get(entries, (r * T + (u)) * S + (s)))
+#define END(u, s) fl_array_get(stocks, (r * (T + 1) + (u) + 1) * S + (s))
   for (size_t s = 0; s < S; s++) {
     switch (m->reward_timing) {
     case FL_TIMING_END: occ[s] = END(t, s); break;
@@ -138,7 +138,7 @@ fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err) {
       for (size_t t = 0; t <= T; t++) {
         for (size_t s = 0; s < S; s++) {
           size_t li = (r * (T + 1) + t) * L + m->state_level[s];
-          double v = get(stocks, (r * (T + 1) + t) * S + s);
+          double v = fl_array_get(stocks, (r * (T + 1) + t) * S + s);
           if (mc) ((int32_t *)lvl)[li] += (int32_t)v;
           else ((double *)lvl)[li] += v;
         }
@@ -155,7 +155,7 @@ fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err) {
         /* One-off costs and QALY changes of the moves of the step. */
         for (size_t s = 0; s < S && flows; s++)
           for (size_t d = 0; d < S; d++) {
-            const double f = get(flows, ((r * T + t) * S + s) * S + d);
+            const double f = fl_array_get(flows, ((r * T + t) * S + s) * S + d);
             if (f == 0) continue;
             for (size_t b = 0; b < B; b++) c[b] += f * m->trans_cost[(s * S + d) * B + b];
             q += f * m->trans_qaly[s * S + d] / step_years;
@@ -165,7 +165,7 @@ fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err) {
         for (size_t i = 0; i < marm->n_int; i++) {
           const fl_intervention *iv = &marm->ints[i];
           const size_t k = (r * T + t) * marm->n_int + i;
-          c[iv->holder] += get(spend, k) + iv->child_cost * m->step_months * get(reached, k);
+          c[iv->holder] += fl_array_get(spend, k) + iv->child_cost * m->step_months * fl_array_get(reached, k);
           if (iv->setup_cost > 0 && iv->start < (double)T * m->step_months &&
               t == (size_t)(iv->start / m->step_months))
             c[iv->holder] += iv->setup_cost;

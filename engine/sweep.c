@@ -273,16 +273,6 @@ static void table_free(table *t) {
   free(t->s);
 }
 
-static const fl_array *group_find(const fl_arm_results *g, const char *name) {
-  for (size_t i = 0; i < g->n_arrays; i++)
-    if (!strcmp(g->arrays[i].name, name)) return &g->arrays[i];
-  return NULL;
-}
-
-static double at(const fl_array *a, size_t i) {
-  return a->type == FL_I32 ? (double)((const int32_t *)a->data)[i] : ((const double *)a->data)[i];
-}
-
 /* Mean and Monte Carlo standard error of per-replication values, computed as the run's own
  * summary computes them (so a sweep point's mean equals that run's summary mean bit for bit). */
 static void mean_mcse(double *v, size_t R, double *mean, double *mcse) {
@@ -297,7 +287,7 @@ static void rep_totals(const fl_array *a, size_t R, double *v) {
   size_t cells = fl_array_count(a) / R;
   for (size_t r = 0; r < R; r++) {
     double s = 0;
-    for (size_t c = 0; c < cells; c++) s += at(a, r * cells + c);
+    for (size_t c = 0; c < cells; c++) s += fl_array_get(a, r * cells + c);
     v[r] = s;
   }
 }
@@ -315,9 +305,9 @@ static fl_status record_point(const fl_results *res, const fl_model *m, size_t p
   const double step_years = m->step_months / 12.0;
   for (size_t a = 0; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->arms[a];
-    const fl_array *costd = group_find(g, "costs_discounted");
-    const fl_array *qold = group_find(g, "qol_discounted");
-    const fl_array *lvl = group_find(g, "stocks_by_level");
+    const fl_array *costd = fl_group_find(g, "costs_discounted");
+    const fl_array *qold = fl_group_find(g, "qol_discounted");
+    const fl_array *lvl = fl_group_find(g, "stocks_by_level");
     if (!costd || !qold || !lvl) {
       fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL, "sweep: missing results of arm %s",
                    g->name);
@@ -330,29 +320,29 @@ static fl_status record_point(const fl_results *res, const fl_model *m, size_t p
     mean_mcse(buf, R, &as[a].qaly->mean[p], &as[a].qaly->mcse[p]);
     const size_t per_rep = fl_array_count(lvl) / R; /* (T + 1) * L */
     for (size_t l = 0; l < L; l++) {
-      for (size_t r = 0; r < R; r++) buf[r] = at(lvl, r * per_rep + per_rep - L + l);
+      for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(lvl, r * per_rep + per_rep - L + l);
       mean_mcse(buf, R, &as[a].children->mean[p * L + l], &as[a].children->mcse[p * L + l]);
     }
   }
   for (size_t a = 1; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->comps[a];
-    const fl_array *dc = group_find(g, "delta_cost_total");
-    const fl_array *dq = group_find(g, "delta_qaly_total");
-    const fl_array *nmb = group_find(g, "net_monetary_benefit");
+    const fl_array *dc = fl_group_find(g, "delta_cost_total");
+    const fl_array *dq = fl_group_find(g, "delta_qaly_total");
+    const fl_array *nmb = fl_group_find(g, "net_monetary_benefit");
     if (!dc || !dq || !nmb) {
       fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL,
                    "sweep: missing comparison results of arm %s", g->name);
       return FL_EINTERNAL;
     }
     size_t saving = 0;
-    for (size_t r = 0; r < R; r++) saving += (buf[r] = at(dc, r)) < 0;
+    for (size_t r = 0; r < R; r++) saving += (buf[r] = fl_array_get(dc, r)) < 0;
     mean_mcse(buf, R, &cs[a].dcost->mean[p], &cs[a].dcost->mcse[p]);
     cs[a].psave->mean[p] = (double)saving / (double)R;
-    for (size_t r = 0; r < R; r++) buf[r] = at(dq, r);
+    for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dq, r);
     mean_mcse(buf, R, &cs[a].dqaly->mean[p], &cs[a].dqaly->mcse[p]);
     const size_t W = cs[a].nmb->width, have = fl_array_count(nmb) / R;
     for (size_t w = 0; w < W && w < have; w++) {
-      for (size_t r = 0; r < R; r++) buf[r] = at(nmb, r * have + w);
+      for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(nmb, r * have + w);
       mean_mcse(buf, R, &cs[a].nmb->mean[p * W + w], &cs[a].nmb->mcse[p * W + w]);
     }
   }
@@ -456,7 +446,7 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
                                          "at each point.", L, 1, 0)))
           st = oom(err);
         if (st == FL_OK && a >= 1) {
-          const fl_array *w = group_find(&res->comps[a], "willingness_to_pay");
+          const fl_array *w = fl_group_find(&res->comps[a], "willingness_to_pay");
           const size_t W = w ? w->dims[0] : 0;
           if (a == 1 && W && !wtp_n) {
             if (!(wtp = malloc(W * sizeof *wtp))) st = oom(err);
