@@ -112,6 +112,8 @@ class Output:
         self.holders = names(f, "budget_holders")
         arms = list(f["arms"].keys())
         self.arms = ["baseline"] + [a for a in arms if a != "baseline"] if "baseline" in arms else arms
+        # The arms with a comparison against the baseline.
+        self.compared = [a for a in self.arms if a != "baseline" and a in f.get("comparisons", {})]
 
     def get(self, group, arm, name):
         d = self.f["%s/%s/%s" % (group, arm, name)][()]
@@ -197,7 +199,7 @@ def flows(out):
 
 def savings(out):
     """Figure 3: difference in cost by budget holder, over the horizon and year by year."""
-    arms = [a for a in out.arms if a != "baseline" and a in out.f.get("comparisons", {})]
+    arms = out.compared
     if not arms:
         return None
     B = len(out.holders)
@@ -261,7 +263,7 @@ def savings(out):
 
 def breakeven(out):
     """Figure 4: cumulative net cost difference and the break-even distribution."""
-    arms = [a for a in out.arms if a != "baseline" and a in out.f.get("comparisons", {})]
+    arms = out.compared
     if not arms:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -297,7 +299,7 @@ def breakeven(out):
 
 def cost_effectiveness(out):
     """Figure 5: cost-QALY plane and acceptability curve."""
-    arms = [a for a in out.arms if a != "baseline" and a in out.f.get("comparisons", {})]
+    arms = out.compared
     if not arms:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -436,13 +438,22 @@ def sweep_sections(f):
     return sections
 
 
+def document(title, intro, sections):
+    """The whole HTML page: title and heading, the intro (HTML), then each section with its
+    figure, caption and table, and the script that counts the figures that decoded."""
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             "<title>%s</title><style>%s</style></head><body>" % (html.escape(title), STYLE),
+             "<h1>%s</h1>" % html.escape(title), intro]
+    for heading, fig, caption, table in sections:
+        parts += ["<section><h2>%s</h2>" % html.escape(heading), fig,
+                  "<p class='caption'>%s</p>" % html.escape(caption), table, "</section>"]
+    parts += [FIGURE_SCRIPT, "</body></html>"]
+    return "".join(parts)
+
+
 def build_sweep(f, path):
     a = f.attrs
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>%s: sweep</title><style>%s</style></head><body>"
-        % (html.escape(text(a.get("scenario_name", "Flourish sweep"))), STYLE),
-        "<h1>%s: sensitivity sweep</h1>" % html.escape(text(a.get("scenario_name", ""))),
+    intro = (
         "<p class='meta'>Flourish %s (git %s); %s design, %d points over %s; %s replications "
         "at each point; seed %s (the same at every point); results created %s; report from "
         "<code>%s</code>.</p>"
@@ -450,14 +461,9 @@ def build_sweep(f, path):
            html.escape(text(a.get("git_commit", "?"))), html.escape(text(f["design"][0])),
            f["values"].shape[0], html.escape(", ".join(names(f, "parameters"))),
            text(a.get("replications", "?")), text(a.get("seed", "?")),
-           html.escape(text(a.get("created_utc", "?"))), html.escape(os.path.basename(path))),
-    ]
-    for title, fig, caption, table in sweep_sections(f):
-        parts += ["<section><h2>%s</h2>" % html.escape(title), fig,
-                  "<p class='caption'>%s</p>" % html.escape(caption), table, "</section>"]
-    parts.append(FIGURE_SCRIPT)
-    parts.append("</body></html>")
-    return "".join(parts)
+           html.escape(text(a.get("created_utc", "?"))), html.escape(os.path.basename(path))))
+    title = "%s: sensitivity sweep" % text(a.get("scenario_name", "Flourish"))
+    return document(title, intro, sweep_sections(f))
 
 
 STYLE = """
@@ -492,26 +498,17 @@ def build(path):
     a = f.attrs
     sections = [fan_charts(out), flows(out), savings(out), breakeven(out), cost_effectiveness(out)]
     sections = [s for s in sections if s]
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>%s</title><style>%s</style></head><body>" % (html.escape(text(a.get("scenario_name", "Flourish report"))), STYLE),
-        "<h1>%s</h1>" % html.escape(text(a.get("scenario_name", "Flourish results"))),
+    intro = (
         "<p class='meta'>Flourish %s (git %s); %s; seed %s; %s replications; horizon %s months; "
         "results created %s; report from <code>%s</code>.</p>"
         % (html.escape(text(a.get("flourish_version", "?"))), html.escape(text(a.get("git_commit", "?"))),
            "Monte Carlo" if out.mc else "expected values", text(a.get("seed", "?")),
            text(a.get("replications", "?")), text(a.get("horizon_months", "?")),
-           html.escape(text(a.get("created_utc", "?"))), html.escape(os.path.basename(path))),
-        "<p>Arms: %s. Costs are in the scenario's currency; differences are each arm minus the "
+           html.escape(text(a.get("created_utc", "?"))), html.escape(os.path.basename(path)))
+        + "<p>Arms: %s. Costs are in the scenario's currency; differences are each arm minus the "
         "baseline, replication by replication (the arms share every child's random numbers)."
-        "</p>" % html.escape(", ".join(out.arms)),
-    ]
-    for title, fig, caption, table in sections:
-        parts += ["<section><h2>%s</h2>" % html.escape(title), fig,
-                  "<p class='caption'>%s</p>" % html.escape(caption), table, "</section>"]
-    parts.append(FIGURE_SCRIPT)
-    parts.append("</body></html>")
-    return "".join(parts)
+        "</p>" % html.escape(", ".join(out.arms)))
+    return document(text(a.get("scenario_name", "Flourish results")), intro, sections)
 
 
 def main(argv):
