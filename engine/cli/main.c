@@ -70,6 +70,29 @@ static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
   return 1;
 }
 
+/* -r/--replications, -s/--seed and -t/--threads (c is the letter) into opt; allowed 0 reads
+ * every value as invalid (expect takes none of them). Returns 0, or 2 after the message. */
+static int replication_option(const char *cmd, int c, const char *arg, int allowed,
+                              fl_run_options *opt) {
+  uint64_t v;
+  if (c == 'r') {
+    if (!allowed || !parse_u64(arg, 1, 100000000, &v))
+      return usage_error(cmd, "--replications: expected a whole number from 1 to 100000000, "
+                              "found '%s'", arg);
+    opt->replications = (size_t)v;
+  } else if (c == 's') {
+    if (!allowed || !parse_u64(arg, 0, UINT64_MAX, &v))
+      return usage_error(cmd, "--seed: expected a whole number from 0 to 2^64-1, found '%s'", arg);
+    opt->seed = v;
+  } else {
+    if (!allowed || !parse_u64(arg, 1, 4096, &v))
+      return usage_error(cmd, "--threads: expected a whole number from 1 to 4096, found '%s'",
+                         arg);
+    opt->threads = (int)v;
+  }
+  return 0;
+}
+
 static const char *help_main =
     "Usage: flourish COMMAND [options]\n"
     "\n"
@@ -389,22 +412,9 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
       if ((rc = sets_add(cmd, &set, optarg)) != 0) return rc;
       break;
     case 'r':
-      if (expect || !parse_u64(optarg, 1, 100000000, &v))
-        return usage_error(cmd, "--replications: expected a whole number from 1 to 100000000, "
-                                "found '%s'", optarg);
-      opt.replications = (size_t)v;
-      break;
     case 's':
-      if (expect || !parse_u64(optarg, 0, UINT64_MAX, &v))
-        return usage_error(cmd, "--seed: expected a whole number from 0 to 2^64-1, found '%s'",
-                           optarg);
-      opt.seed = v;
-      break;
     case 't':
-      if (expect || !parse_u64(optarg, 1, 4096, &v))
-        return usage_error(cmd, "--threads: expected a whole number from 1 to 4096, found '%s'",
-                           optarg);
-      opt.threads = (int)v;
+      if ((rc = replication_option(cmd, c, optarg, !expect, &opt)) != 0) return rc;
       break;
     case 'F':
       if (expect) return usage_error(cmd, "%s", "unknown option --no-flows");
@@ -746,22 +756,9 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
       opt.points = (size_t)v;
       break;
     case 'r':
-      if (!parse_u64(optarg, 1, 100000000, &v))
-        return usage_error("sweep", "--replications: expected a whole number from 1, found '%s'",
-                           optarg);
-      opt.run.replications = (size_t)v;
-      break;
     case 's':
-      if (!parse_u64(optarg, 0, UINT64_MAX, &v))
-        return usage_error("sweep", "--seed: expected a whole number from 0 to 2^64-1, found "
-                                    "'%s'", optarg);
-      opt.run.seed = v;
-      break;
     case 't':
-      if (!parse_u64(optarg, 1, 4096, &v))
-        return usage_error("sweep", "--threads: expected a whole number from 1 to 4096, found "
-                                    "'%s'", optarg);
-      opt.run.threads = (int)v;
+      if ((rc = replication_option("sweep", c, optarg, 1, &opt.run)) != 0) return rc;
       break;
     case 'e': opt.expect = 1; break;
     case 'S':
