@@ -987,6 +987,9 @@ static void test_valid(const char *dundee) {
   r = run_flourish("run", dundee, "-o", out, "-r", "0", NULL);
   expect_cmd(&r, 2, NULL, "--replications");
   result_free(&r);
+  r = run_flourish("expect", dundee, "-o", out, "--seed", "3", NULL);
+  expect_cmd(&r, 2, NULL, "without replications");
+  result_free(&r);
   CHECK_INT_EQ(stat(out, &st3), 0);
   CHECK(st3.st_ino == st2.st_ino);
   CHECK(st3.st_size == st2.st_size);

@@ -70,22 +70,25 @@ static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
   return 1;
 }
 
-/* -r/--replications, -s/--seed and -t/--threads (c is the letter) into opt; allowed 0 reads
- * every value as invalid (expect takes none of them). Returns 0, or 2 after the message. */
+/* -r/--replications, -s/--seed and -t/--threads (c is the letter) into opt; allowed 0 refuses
+ * them (expect computes without replications). Returns 0, or 2 after the message. */
 static int replication_option(const char *cmd, int c, const char *arg, int allowed,
                               fl_run_options *opt) {
   uint64_t v;
+  if (!allowed)
+    return usage_error(cmd, "--%s: %s computes exact expected values, without replications",
+                       c == 'r' ? "replications" : c == 's' ? "seed" : "threads", cmd);
   if (c == 'r') {
-    if (!allowed || !parse_u64(arg, 1, 100000000, &v))
+    if (!parse_u64(arg, 1, 100000000, &v))
       return usage_error(cmd, "--replications: expected a whole number from 1 to 100000000, "
                               "found '%s'", arg);
     opt->replications = (size_t)v;
   } else if (c == 's') {
-    if (!allowed || !parse_u64(arg, 0, UINT64_MAX, &v))
+    if (!parse_u64(arg, 0, UINT64_MAX, &v))
       return usage_error(cmd, "--seed: expected a whole number from 0 to 2^64-1, found '%s'", arg);
     opt->seed = v;
   } else {
-    if (!allowed || !parse_u64(arg, 1, 4096, &v))
+    if (!parse_u64(arg, 1, 4096, &v))
       return usage_error(cmd, "--threads: expected a whole number from 1 to 4096, found '%s'",
                          arg);
     opt->threads = (int)v;
