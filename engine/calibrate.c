@@ -1054,34 +1054,70 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     }
     fl_h5_dataset ds[12];
     size_t nd = 0;
-    ds[nd++] = (fl_h5_dataset){"window", "First month of the window (year, month) and its "
-                               "length in months.", 1, {3}, window};
-    ds[nd++] = (fl_h5_dataset){"transitions/counts", "Observed child-months by age band (last: "
-                               "all ages), time-in-state band (last: all), from-state and "
-                               "to-state; NaN: suppressed.", 4, {NB + 1, ND + 1, S, S}, n};
+    ds[nd++] = (fl_h5_dataset){.name = "window",
+                               .doc = "First month of the window (year, month) and its "
+                                      "length in months.",
+                               .rank = 1,
+                               .dims = {3},
+                               .data = window};
+    ds[nd++] = (fl_h5_dataset){.name = "transitions/counts",
+                               .doc = "Observed child-months by age band (last: "
+                                      "all ages), time-in-state band (last: all), from-state and "
+                                      "to-state; NaN: suppressed.",
+                               .rank = 4,
+                               .dims = {NB + 1, ND + 1, S, S},
+                               .data = n};
     if (opt->n_age_bands)
-      ds[nd++] = (fl_h5_dataset){"transitions/age_band_edges_years", "Age band edges after 0.", 1,
-                                 {opt->n_age_bands}, age_edges};
+      ds[nd++] = (fl_h5_dataset){.name = "transitions/age_band_edges_years",
+                                 .doc = "Age band edges after 0.",
+                                 .rank = 1,
+                                 .dims = {opt->n_age_bands},
+                                 .data = age_edges};
     if (opt->n_dur_bands)
-      ds[nd++] = (fl_h5_dataset){"transitions/duration_band_edges_months",
-                                 "Time-in-state band edges after 0.", 1, {opt->n_dur_bands},
-                                 dur_edges};
-    ds[nd++] = (fl_h5_dataset){"observed/stocks", "Children with a record in each state on the "
+      ds[nd++] = (fl_h5_dataset){.name = "transitions/duration_band_edges_months",
+                                 .doc = "Time-in-state band edges after 0.",
+                                 .rank = 1,
+                                 .dims = {opt->n_dur_bands},
+                                 .data = dur_edges};
+    ds[nd++] =
+        (fl_h5_dataset){.name = "observed/stocks",
+                        .doc = "Children with a record in each state on the "
                                "first day of each month of the window (the lowest level's state "
-                               "is not observed: 0).", 2, {(size_t)c.W, S}, stock};
-    ds[nd++] = (fl_h5_dataset){"observed/moves_per_child", "Children with a record by number of "
-                               "moves in the window (last: 10 or more).", 1, {11}, moves_hist};
-    ds[nd++] = (fl_h5_dataset){"observed/skip_level_escalations_and_reentries_12m", "Moves up two "
-                               "levels or more at once; moves into a level left within 12 "
-                               "months.", 1, {2}, journeys};
-    ds[nd++] = (fl_h5_dataset){"observed/completed_spells_by_level", "Spells in each level that "
-                               "ended in the window.", 1, {L}, spell_n};
-    ds[nd++] = (fl_h5_dataset){"observed/mean_months_in_level", "Mean length of those spells.",
-                               1, {L}, mean_months};
+                               "is not observed: 0).",
+                        .rank = 2,
+                        .dims = {(size_t)c.W, S},
+                        .data = stock};
+    ds[nd++] = (fl_h5_dataset){.name = "observed/moves_per_child",
+                               .doc = "Children with a record by number of "
+                                      "moves in the window (last: 10 or more).",
+                               .rank = 1,
+                               .dims = {11},
+                               .data = moves_hist};
+    ds[nd++] = (fl_h5_dataset){.name = "observed/skip_level_escalations_and_reentries_12m",
+                               .doc = "Moves up two "
+                                      "levels or more at once; moves into a level left within 12 "
+                                      "months.",
+                               .rank = 1,
+                               .dims = {2},
+                               .data = journeys};
+    ds[nd++] = (fl_h5_dataset){.name = "observed/completed_spells_by_level",
+                               .doc = "Spells in each level that "
+                                      "ended in the window.",
+                               .rank = 1,
+                               .dims = {L},
+                               .data = spell_n};
+    ds[nd++] = (fl_h5_dataset){.name = "observed/mean_months_in_level",
+                               .doc = "Mean length of those spells.",
+                               .rank = 1,
+                               .dims = {L},
+                               .data = mean_months};
     if (expected)
-      ds[nd++] = (fl_h5_dataset){"check/expected_stocks", "The calibrated model's expected "
-                                 "children by month and state, from the window's start.", 2,
-                                 {(size_t)c.W, S}, expected};
+      ds[nd++] = (fl_h5_dataset){.name = "check/expected_stocks",
+                                 .doc = "The calibrated model's expected "
+                                        "children by month and state, from the window's start.",
+                                 .rank = 2,
+                                 .dims = {(size_t)c.W, S},
+                                 .data = expected};
     const fl_h5_names names[2] = {{"states", m->state_names, S}, {"levels", m->level_names, L}};
     c.st = fl_h5_write_simple(opt->report_h5, ds, nd, names, 2, NULL, 0, err);
   }
@@ -1090,8 +1126,8 @@ done:
   free(tr_text);
   if (out && fclose(out) != 0 && c.st == FL_OK) c.st = FL_EIO;
   if (rep && fclose(rep) != 0 && c.st == FL_OK) c.st = FL_EIO;
-  if (c.st == FL_OK && (rename(tmp, opt->output) != 0 ||
-                        (tmp_rep && rename(tmp_rep, opt->report) != 0))) {
+  if (c.st == FL_OK &&
+      (rename(tmp, opt->output) != 0 || (tmp_rep && rename(tmp_rep, opt->report) != 0))) {
     fl_error_set(err, FL_EIO, opt->output, 0, 0, NULL, "cannot move the output into place: %s",
                  strerror(errno));
     c.st = FL_EIO;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <gsl/gsl_sort.h>
 #include <hdf5.h>
+#include <hdf5_hl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,6 +392,25 @@ static fl_status simple_body(writer *w, const void *ctx) {
   for (size_t i = 0; i < c->n && st == FL_OK; i++)
     st = write_array(w, c->ds[i].name, FL_F64, c->ds[i].rank, c->ds[i].dims, c->ds[i].data,
                      c->ds[i].doc);
+  /* Dimension scales, once every dataset exists. */
+  for (size_t i = 0; i < c->n && st == FL_OK; i++) {
+    if (!c->ds[i].scale) continue;
+    hid_t d = H5Dopen2(w->file, c->ds[i].name, H5P_DEFAULT);
+    if (d < 0 || H5DSset_scale(d, c->ds[i].scale) < 0) st = h5fail(w, "make a dimension scale");
+    if (d >= 0) H5Dclose(d);
+  }
+  for (size_t i = 0; i < c->n && st == FL_OK; i++) {
+    for (int k = 0; k < c->ds[i].rank && st == FL_OK; k++) {
+      const size_t s = c->ds[i].attach[k];
+      if (!s) continue;
+      hid_t d = H5Dopen2(w->file, c->ds[i].name, H5P_DEFAULT);
+      hid_t sd = H5Dopen2(w->file, c->ds[s - 1].name, H5P_DEFAULT);
+      if (d < 0 || sd < 0 || H5DSattach_scale(d, sd, (unsigned)k) < 0)
+        st = h5fail(w, "attach a dimension scale");
+      if (sd >= 0) H5Dclose(sd);
+      if (d >= 0) H5Dclose(d);
+    }
+  }
   return st;
 }
 

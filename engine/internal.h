@@ -246,7 +246,7 @@ double fl_discount(double rate, double years);
 /* Results are a list of named n-dimensional arrays per arm. In Monte Carlo results every array
  * has the replication as its first dimension; expectation results have none. */
 typedef enum fl_dtype { FL_I32, FL_F64 } fl_dtype;
-#define FL_MAX_RANK 5
+#define FL_MAX_RANK 8
 typedef struct fl_array {
   const char *name; /* path under /arms/<arm>/, e.g. "stocks" or "spells/ever_in_level" */
   const char *doc;  /* one sentence stored as the dataset's "description" attribute */
@@ -302,12 +302,17 @@ fl_status fl_results_compare(fl_results *res, const fl_model *m, fl_error *err);
 fl_status fl_results_decompose(fl_results *res, const fl_model *m, fl_error *err);
 
 /* h5out.c: a small HDF5 file of float64 datasets and name lists, written atomically (used by
- * the calibration report). Dataset names are paths; groups are created as needed. */
+ * the calibration report and sweeps). Dataset names are paths; groups are created as needed.
+ * A dataset can be an HDF5 dimension scale (scale: its name) and can have scales attached to
+ * its dimensions (attach[d]: 1 + the index of the scale in the same list, 0 for none), so
+ * that readers such as xarray label each dimension. */
 typedef struct fl_h5_dataset {
   const char *name, *doc;
   int rank;
   size_t dims[FL_MAX_RANK];
   const double *data;
+  const char *scale;
+  size_t attach[FL_MAX_RANK];
 } fl_h5_dataset;
 typedef struct fl_h5_names {
   const char *name;
