@@ -7,17 +7,22 @@
  * (the tornado), partial rank correlations on sampled designs. */
 #include "sweep.h"
 
+#include "checkpoint.h"
 #include "internal.h"
 #include "rng.h"
 #include "scenario.h"
 
+#include <float.h>
+#include <gsl/gsl_linalg.h>
 #include <gsl/gsl_multifit.h>
 #include <gsl/gsl_qrng.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef FLOURISH_MPI
 #include <mpi.h>
 #endif
@@ -141,7 +146,8 @@ static void ranks(const double *v, size_t stride, size_t P, ranked *tmp, double 
   }
 }
 
-/* Residuals of y on [1, X without column skip] by least squares. */
+/* Residuals of y on [1, X without column skip] by least squares (GSL's SVD solver, which
+ * copes with collinear columns). */
 static int residuals(const gsl_matrix *X, size_t skip, const double *y, size_t P, double *res) {
   const size_t K = X->size2;
   gsl_matrix *A = gsl_matrix_alloc(P, K);
@@ -172,61 +178,147 @@ static int residuals(const gsl_matrix *X, size_t skip, const double *y, size_t P
 
 /* The partial rank correlation coefficient (Blower and Dowlatabadi 1994): rank every
  * parameter and the output, remove from the ranks of parameter k and of the output what the
- * other parameters' ranks explain linearly, and correlate what is left. */
-fl_status fl_prcc(const double *x, const double *y, size_t P, size_t K, double *out,
-                  fl_error *err) {
-  for (size_t k = 0; k < K; k++) out[k] = NAN;
-  if (P <= K + 1) return FL_OK;
-  ranked *tmp = malloc(P * sizeof *tmp);
-  double *ry = malloc(P * sizeof *ry), *col = malloc(P * sizeof *col);
-  double *ex = malloc(P * sizeof *ex), *ey = malloc(P * sizeof *ey);
-  gsl_matrix *X = gsl_matrix_alloc(P, K);
+ * other parameters' ranks explain linearly, and correlate what is left.
+ *
+ * The parameters' side depends on the design only, so a plan computes it once: ex_k, the
+ * residual of parameter k's ranks on the others' (and 1), and an orthonormal basis Q of the
+ * span of 1 and all the parameters' ranks. Because that span is the span without k plus the
+ * direction ex_k, orthogonally, the output's residual without k is e + (sxy / sxx) ex_k, where
+ * e is its residual on the whole span and sxy = ex_k . ry. So for each output (the result,
+ * and each bootstrap resample of it) one projection serves every parameter:
+ * PRCC_k = sxy / sqrt(sxx (|e|^2 + sxy^2 / sxx)). */
+typedef struct prcc_plan {
+  size_t P, K, r; /* points, parameters, dimension of the span */
+  double *ex;     /* [K * P] */
+  double *sxx;    /* [K] */
+  double *q;      /* [r * P] orthonormal basis, column by column */
+  ranked *tmp;
+  double *ry, *e;
+} prcc_plan;
+
+static void prcc_plan_free(prcc_plan *pl) {
+  free(pl->ex);
+  free(pl->sxx);
+  free(pl->q);
+  free(pl->tmp);
+  free(pl->ry);
+  free(pl->e);
+}
+
+/* x: [P, K] parameter values. P > K + 1. */
+static fl_status prcc_plan_init(prcc_plan *pl, const double *x, size_t P, size_t K,
+                                fl_error *err) {
+  memset(pl, 0, sizeof *pl);
+  pl->P = P;
+  pl->K = K;
+  pl->ex = malloc(K * P * sizeof *pl->ex);
+  pl->sxx = malloc(K * sizeof *pl->sxx);
+  pl->q = malloc((K + 1) * P * sizeof *pl->q);
+  pl->tmp = malloc(P * sizeof *pl->tmp);
+  pl->ry = malloc(P * sizeof *pl->ry);
+  pl->e = malloc(P * sizeof *pl->e);
+  gsl_matrix *X = gsl_matrix_alloc(P, K), *A = gsl_matrix_alloc(P, K + 1);
+  gsl_matrix *V = gsl_matrix_alloc(K + 1, K + 1);
+  gsl_vector *S = gsl_vector_alloc(K + 1), *work = gsl_vector_alloc(K + 1);
   fl_status st = FL_OK;
-  if (!tmp || !ry || !col || !ex || !ey || !X) {
+  if (!pl->ex || !pl->sxx || !pl->q || !pl->tmp || !pl->ry || !pl->e || !X || !A || !V || !S ||
+      !work) {
     st = oom(err);
     goto out;
   }
   for (size_t k = 0; k < K; k++) {
-    ranks(x + k, K, P, tmp, col);
-    for (size_t i = 0; i < P; i++) gsl_matrix_set(X, i, k, col[i]);
+    ranks(x + k, K, P, pl->tmp, pl->ry);
+    for (size_t i = 0; i < P; i++) {
+      gsl_matrix_set(X, i, k, pl->ry[i]);
+      gsl_matrix_set(A, i, k + 1, pl->ry[i]);
+    }
   }
-  ranks(y, 1, P, tmp, ry);
   gsl_error_handler_t *old = gsl_set_error_handler_off();
   for (size_t k = 0; k < K; k++) {
-    /* X's column k becomes the response; the design matrix is the intercept and the others. */
-    for (size_t i = 0; i < P; i++) col[i] = gsl_matrix_get(X, i, k);
-    if (!residuals(X, k, col, P, ex) || !residuals(X, k, ry, P, ey)) continue;
-    double sxy = 0, sxx = 0, syy = 0;
-    for (size_t i = 0; i < P; i++) {
-      sxy += ex[i] * ey[i];
-      sxx += ex[i] * ex[i];
-      syy += ey[i] * ey[i];
+    double *ex = pl->ex + k * P, s = 0;
+    for (size_t i = 0; i < P; i++) pl->e[i] = gsl_matrix_get(X, i, k);
+    if (!residuals(X, k, pl->e, P, ex)) {
+      for (size_t i = 0; i < P; i++) ex[i] = 0; /* no partial correlation: NaN below */
     }
-    /* A constant parameter or output leaves only rounding in its residuals. */
-    const double scale = (double)P * (double)P * (double)P;
-    if (sxx > 1e-12 * scale && syy > 1e-12 * scale) out[k] = sxy / sqrt(sxx * syy);
-    else if (sxx > 1e-12 * scale) out[k] = 0.0;
+    for (size_t i = 0; i < P; i++) s += ex[i] * ex[i];
+    pl->sxx[k] = s;
+  }
+  for (size_t i = 0; i < P; i++) gsl_matrix_set(A, i, 0, 1.0);
+  if (gsl_linalg_SV_decomp(A, V, S, work) != 0) {
+    gsl_set_error_handler(old);
+    fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL, "sweep: the rank design has no SVD");
+    st = FL_EINTERNAL;
+    goto out;
   }
   gsl_set_error_handler(old);
+  /* Columns of U with non-negligible singular values span the design. */
+  const double tol = gsl_vector_get(S, 0) * (double)(P + K + 1) * DBL_EPSILON;
+  for (size_t j = 0; j <= K; j++)
+    if (gsl_vector_get(S, j) > tol) {
+      for (size_t i = 0; i < P; i++) pl->q[pl->r * P + i] = gsl_matrix_get(A, i, j);
+      pl->r++;
+    }
 out:
+  gsl_vector_free(work);
+  gsl_vector_free(S);
+  gsl_matrix_free(V);
+  gsl_matrix_free(A);
   gsl_matrix_free(X);
-  free(ey);
-  free(ex);
-  free(col);
-  free(ry);
-  free(tmp);
+  if (st != FL_OK) prcc_plan_free(pl);
   return st;
+}
+
+/* PRCC of y[p * stride] with each parameter into out[K]: NaN where a parameter's ranks are
+ * explained by the others' (a constant parameter), 0 where the output's ranks are explained
+ * entirely by the other parameters. */
+static void prcc_eval(prcc_plan *pl, const double *y, size_t stride, double *out) {
+  const size_t P = pl->P;
+  double ee = 0;
+  ranks(y, stride, P, pl->tmp, pl->ry);
+  memcpy(pl->e, pl->ry, P * sizeof *pl->e);
+  for (size_t j = 0; j < pl->r; j++) { /* modified Gram-Schmidt: e minus its projection */
+    const double *q = pl->q + j * P;
+    double c = 0;
+    for (size_t i = 0; i < P; i++) c += q[i] * pl->e[i];
+    for (size_t i = 0; i < P; i++) pl->e[i] -= c * q[i];
+  }
+  for (size_t i = 0; i < P; i++) ee += pl->e[i] * pl->e[i];
+  /* Residual sums of squares of ranks are of order P^3; below this they are rounding. */
+  const double tiny = 1e-12 * (double)P * (double)P * (double)P;
+  for (size_t k = 0; k < pl->K; k++) {
+    const double *ex = pl->ex + k * P, sxx = pl->sxx[k];
+    double sxy = 0;
+    for (size_t i = 0; i < P; i++) sxy += ex[i] * pl->ry[i];
+    if (!(sxx > tiny)) {
+      out[k] = NAN;
+      continue;
+    }
+    const double syy = ee + sxy * sxy / sxx;
+    out[k] = syy > tiny ? sxy / sqrt(sxx * syy) : 0.0;
+  }
+}
+
+fl_status fl_prcc(const double *x, const double *y, size_t P, size_t K, double *out,
+                  fl_error *err) {
+  prcc_plan pl;
+  for (size_t k = 0; k < K; k++) out[k] = NAN;
+  if (P <= K + 1) return FL_OK;
+  fl_status st = prcc_plan_init(&pl, x, P, K, err);
+  if (st != FL_OK) return st;
+  prcc_eval(&pl, y, 1, out);
+  prcc_plan_free(&pl);
+  return FL_OK;
 }
 
 /* ---- Per-point results ------------------------------------------------------------------ */
 
-/* One result series across points: values [P * width]; mcse likewise when present. */
+/* One result across points: means [P * width]; Monte Carlo standard errors likewise. */
 typedef struct series {
   char *name;
   const char *doc;
-  size_t width; /* 1, or L or W for vector results */
+  size_t width;    /* 1, or L or W for vector results */
   double *mean, *mcse;
-  int sensitivity; /* scalar results get sensitivity measures */
+  int sensitivity; /* a scalar result: it gets sensitivity measures */
 } series;
 
 typedef struct table {
@@ -274,7 +366,8 @@ static void table_free(table *t) {
 }
 
 /* Mean and Monte Carlo standard error of per-replication values, computed as the run's own
- * summary computes them (so a sweep point's mean equals that run's summary mean bit for bit). */
+ * summary computes them (so a sweep point's mean equals that run's summary mean bit for bit).
+ * v is reordered. */
 static void mean_mcse(double *v, size_t R, double *mean, double *mcse) {
   double stats[3 + FL_N_QUANTILES];
   fl_summarise_cell(v, R, 0, NULL, 0, stats, 1, 0);
@@ -292,6 +385,15 @@ static void rep_totals(const fl_array *a, size_t R, double *v) {
   }
 }
 
+/* The layout every point shares, fixed by the first point's compiled model. */
+typedef struct layout {
+  size_t n_arms, L, W;
+  char *arm_names[FL_MAX_ARMS];
+  char **level_names;
+  double *wtp;
+  char *scenario_name;
+} layout;
+
 typedef struct slots {
   series *cost, *qaly, *children; /* per arm */
 } slots;
@@ -299,10 +401,131 @@ typedef struct cslots {
   series *dcost, *dqaly, *nmb, *psave;
 } cslots;
 
-static fl_status record_point(const fl_results *res, const fl_model *m, size_t p,
-                              const slots *as, const cslots *cs, double *buf, fl_error *err) {
-  const size_t R = res->R ? res->R : 1, L = m->L;
+/* The state of a sweep between points. A point's record (what the checkpoint stores) is, for
+ * every series in order, its means [width] then its MCSEs [width] when it has them; then, for
+ * every sensitivity series in order, its per-replication values [Rv]. Every point goes
+ * through apply_record in point order, whether it was just run or read back from a
+ * checkpoint, so a resumed sweep adds up the same numbers in the same order. */
+typedef struct sweep {
+  const fl_sweep_options *opt;
+  size_t P, K, Rv;   /* points, parameters, values per replication series (1: expectation) */
+  const double *values;
+  layout lay;
+  table t;
+  slots as[FL_MAX_ARMS];
+  cslots cs[FL_MAX_ARMS];
+  size_t n_sens, rec_len;
+  double *rec;       /* [rec_len] */
+  double *rep_buf;   /* [Rv] */
+  /* Grid: per sensitivity series j, parameter k and value i, per replication r, the sum over
+   * the points at that value: lvl[(j * n_lv + lv_off[k] + i) * Rv + r]. */
+  size_t n_lv, lv_off[FL_SWEEP_MAX_PARAMS];
+  double *lvl;
+  /* Sampled designs: bootstrap resamples of the replications (the same resample at every
+   * point, which keeps the common random numbers paired): the count of each replication in
+   * resample b, cnt[b * Rv + r], and each series' resampled mean at each point,
+   * boot[(j * B + b) * P + p]. */
+  size_t B;
+  uint32_t *cnt;
+  double *boot;
+} sweep;
+
+#define BOOTSTRAPS 200
+#define ACCUMULATOR_BYTES ((size_t)1 << 30) /* above this, MCSEs of sensitivities are NaN */
+
+/* Builds the series of the layout. */
+static fl_status sweep_series(sweep *w, fl_error *err) {
+  const layout *l = &w->lay;
+  for (size_t a = 0; a < l->n_arms; a++) {
+    const char *name = l->arm_names[a];
+    if (!(w->as[a].cost = table_add(&w->t, "arms", name, "cost_discounted",
+                                     "Discounted cost over the horizon, all budget holders "
+                                     "(mean over replications) at each point.", 1, 1, 1)) ||
+        !(w->as[a].qaly = table_add(&w->t, "arms", name, "qalys_discounted",
+                                     "Discounted quality-adjusted child-years over the horizon "
+                                     "(mean) at each point.", 1, 1, 1)) ||
+        !(w->as[a].children = table_add(&w->t, "arms", name, "children_end",
+                                         "Children at each level at the end of the run (mean) "
+                                         "at each point.", l->L, 1, 0)))
+      return oom(err);
+  }
+  for (size_t a = 1; a < l->n_arms; a++) {
+    const char *name = l->arm_names[a];
+    if (!(w->cs[a].dcost = table_add(&w->t, "comparisons", name, "delta_cost_total",
+                                     "Discounted net cost of the arm against the baseline "
+                                     "(mean) at each point.", 1, 1, 1)) ||
+        !(w->cs[a].dqaly = table_add(&w->t, "comparisons", name, "delta_qaly_total",
+                                     "Discounted quality-adjusted child-years gained against "
+                                     "the baseline (mean) at each point.", 1, 1, 1)) ||
+        !(w->cs[a].nmb = table_add(&w->t, "comparisons", name, "net_monetary_benefit",
+                                   "Net monetary benefit at each willingness to pay (mean) "
+                                   "at each point.", l->W ? l->W : 1, 1, 0)) ||
+        !(w->cs[a].psave = table_add(&w->t, "comparisons", name, "p_saving",
+                                     "Share of replications in which the arm costs less than "
+                                     "the baseline (discounted) at each point; its MCSE is the "
+                                     "binomial one.", 1, 1, 1)))
+      return oom(err);
+  }
+  w->rec_len = 0;
+  for (size_t i = 0; i < w->t.n; i++) {
+    w->rec_len += w->t.s[i].width * (w->t.s[i].mcse ? 2 : 1);
+    w->n_sens += w->t.s[i].sensitivity;
+  }
+  w->rec_len += w->n_sens * w->Rv;
+  if (!(w->rec = calloc(w->rec_len, sizeof *w->rec)) ||
+      !(w->rep_buf = malloc(w->Rv * sizeof *w->rep_buf)))
+    return oom(err);
+  return FL_OK;
+}
+
+/* Allocates the accumulators of the sensitivity measures' Monte Carlo errors (none in
+ * expectation mode, and none past ACCUMULATOR_BYTES: their MCSEs are then NaN). */
+static fl_status sweep_accumulators(sweep *w, fl_error *err) {
+  const fl_sweep_options *opt = w->opt;
+  if (w->Rv < 2 || !w->n_sens) return FL_OK;
+  if (opt->design == FL_DESIGN_GRID) {
+    for (size_t k = 0; k < w->K; k++) {
+      w->lv_off[k] = w->n_lv;
+      w->n_lv += opt->params[k].levels;
+    }
+    if ((double)w->n_sens * (double)w->n_lv * (double)w->Rv * 8.0 <= (double)ACCUMULATOR_BYTES &&
+        !(w->lvl = calloc(w->n_sens * w->n_lv * w->Rv, sizeof *w->lvl)))
+      return oom(err);
+    return FL_OK;
+  }
+  if (w->P <= w->K + 1) return FL_OK; /* no PRCC */
+  w->B = BOOTSTRAPS;
+  if ((double)w->n_sens * (double)w->B * (double)w->P * 8.0 > (double)ACCUMULATOR_BYTES) {
+    w->B = 0;
+    return FL_OK;
+  }
+  w->cnt = calloc(w->B * w->Rv, sizeof *w->cnt);
+  w->boot = malloc(w->n_sens * w->B * w->P * sizeof *w->boot);
+  if (!w->cnt || !w->boot) return oom(err);
+  /* The resamples come from the sweep's own stream, keyed by the seed. */
+  fl_rng r;
+  fl_rng_seed(&r, fl_mix64(opt->run.seed ^ 0x424f4f5453545250ULL), 0x424f4f54ULL);
+  for (size_t b = 0; b < w->B; b++)
+    for (size_t i = 0; i < w->Rv; i++) w->cnt[b * w->Rv + fl_rng_bounded(&r, (uint32_t)w->Rv)]++;
+  return FL_OK;
+}
+
+/* Fills w->rec from one point's results. */
+static fl_status make_record(sweep *w, const fl_results *res, const fl_model *m, fl_error *err) {
+  const size_t R = w->Rv, L = w->lay.L;
   const double step_years = m->step_months / 12.0;
+  double *rec = w->rec, *buf = w->rep_buf;
+  double *reps = rec + w->rec_len - w->n_sens * R; /* per-replication values, series by series */
+  size_t off = 0, j = 0;
+  /* The series are in table order: per arm cost, QALYs, children; per comparison net cost,
+   * QALYs gained, NMB, P(saving). */
+#define SCALAR(fill)                                                                              \
+  do {                                                                                            \
+    fill;                                                                                         \
+    memcpy(reps + j++ * R, buf, R * sizeof *buf);                                                 \
+    mean_mcse(buf, R, &rec[off], &rec[off + 1]);                                                  \
+    off += 2;                                                                                     \
+  } while (0)
   for (size_t a = 0; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->arms[a];
     const fl_array *costd = fl_group_find(g, "costs_discounted");
@@ -313,16 +536,14 @@ static fl_status record_point(const fl_results *res, const fl_model *m, size_t p
                    g->name);
       return FL_EINTERNAL;
     }
-    rep_totals(costd, R, buf);
-    mean_mcse(buf, R, &as[a].cost->mean[p], &as[a].cost->mcse[p]);
-    rep_totals(qold, R, buf);
-    for (size_t r = 0; r < R; r++) buf[r] *= step_years;
-    mean_mcse(buf, R, &as[a].qaly->mean[p], &as[a].qaly->mcse[p]);
+    SCALAR(rep_totals(costd, R, buf));
+    SCALAR(rep_totals(qold, R, buf); for (size_t r = 0; r < R; r++) buf[r] *= step_years);
     const size_t per_rep = fl_array_count(lvl) / R; /* (T + 1) * L */
     for (size_t l = 0; l < L; l++) {
       for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(lvl, r * per_rep + per_rep - L + l);
-      mean_mcse(buf, R, &as[a].children->mean[p * L + l], &as[a].children->mcse[p * L + l]);
+      mean_mcse(buf, R, &rec[off + l], &rec[off + L + l]);
     }
+    off += 2 * L;
   }
   for (size_t a = 1; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->comps[a];
@@ -334,29 +555,64 @@ static fl_status record_point(const fl_results *res, const fl_model *m, size_t p
                    "sweep: missing comparison results of arm %s", g->name);
       return FL_EINTERNAL;
     }
-    size_t saving = 0;
-    for (size_t r = 0; r < R; r++) saving += (buf[r] = fl_array_get(dc, r)) < 0;
-    mean_mcse(buf, R, &cs[a].dcost->mean[p], &cs[a].dcost->mcse[p]);
-    cs[a].psave->mean[p] = (double)saving / (double)R;
-    for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dq, r);
-    mean_mcse(buf, R, &cs[a].dqaly->mean[p], &cs[a].dqaly->mcse[p]);
-    const size_t W = cs[a].nmb->width, have = fl_array_count(nmb) / R;
-    for (size_t w = 0; w < W && w < have; w++) {
-      for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(nmb, r * have + w);
-      mean_mcse(buf, R, &cs[a].nmb->mean[p * W + w], &cs[a].nmb->mcse[p * W + w]);
+    SCALAR(for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dc, r));
+    SCALAR(for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dq, r));
+    const size_t W = w->lay.W ? w->lay.W : 1, have = fl_array_count(nmb) / R;
+    for (size_t k = 0; k < W; k++) {
+      for (size_t r = 0; r < R; r++) buf[r] = k < have ? fl_array_get(nmb, r * have + k) : 0;
+      mean_mcse(buf, R, &rec[off + k], &rec[off + W + k]);
     }
+    off += 2 * W;
+    SCALAR(for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dc, r) < 0);
   }
+#undef SCALAR
   return FL_OK;
 }
 
+/* Takes point p's record into the series and the accumulators. */
+static void apply_record(sweep *w, size_t p) {
+  const double *rec = w->rec, *reps = rec + w->rec_len - w->n_sens * w->Rv;
+  const size_t Rv = w->Rv, P = w->P;
+  size_t off = 0, j = 0;
+  for (size_t i = 0; i < w->t.n; i++) {
+    series *s = &w->t.s[i];
+    memcpy(s->mean + p * s->width, rec + off, s->width * sizeof *rec);
+    off += s->width;
+    if (s->mcse) {
+      memcpy(s->mcse + p * s->width, rec + off, s->width * sizeof *rec);
+      off += s->width;
+    }
+    if (!s->sensitivity) continue;
+    const double *y = reps + j * Rv;
+    if (w->lvl) {
+      size_t idx = p;
+      for (size_t k = w->K; k-- > 0;) {
+        const size_t n = w->opt->params[k].levels, lv = idx % n;
+        double *acc = w->lvl + (j * w->n_lv + w->lv_off[k] + lv) * Rv;
+        idx /= n;
+        for (size_t r = 0; r < Rv; r++) acc[r] += y[r];
+      }
+    }
+    for (size_t b = 0; b < w->B; b++) {
+      const uint32_t *c = w->cnt + b * Rv;
+      double sum = 0;
+      for (size_t r = 0; r < Rv; r++) sum += c[r] * y[r];
+      w->boot[(j * w->B + b) * P + p] = sum / (double)Rv;
+    }
+    j++;
+  }
+}
+
 /* Main effect of parameter k on a grid: the mean of the result over the points at each of
- * the parameter's values; its range (max - min) is the tornado bar. */
+ * the parameter's values; its range (max - min) is the tornado bar. Sets the values with the
+ * highest and the lowest mean. */
 static double main_effect_range(const fl_sweep_options *opt, const double *y, size_t P,
-                                size_t k) {
+                                size_t k, size_t *i_hi, size_t *i_lo) {
   const size_t n = opt->params[k].levels;
   size_t stride = 1;
   for (size_t j = k + 1; j < opt->n_params; j++) stride *= opt->params[j].levels;
   double lo = INFINITY, hi = -INFINITY;
+  *i_hi = *i_lo = 0;
   for (size_t i = 0; i < n; i++) {
     double s = 0;
     size_t c = 0;
@@ -365,218 +621,483 @@ static double main_effect_range(const fl_sweep_options *opt, const double *y, si
         s += y[p];
         c++;
       }
-    lo = fmin(lo, s / (double)c);
-    hi = fmax(hi, s / (double)c);
+    const double mean = s / (double)c;
+    if (mean < lo) lo = mean, *i_lo = i;
+    if (mean > hi) hi = mean, *i_hi = i;
   }
   return hi - lo;
 }
 
+/* The MCSE of a main-effect range: the range is the mean over replications of d_r, the
+ * difference between replication r's averages at the highest and at the lowest value
+ * (paired by the common random numbers); its standard error is sd(d) / sqrt(R). The choice
+ * of the two values is taken as given. */
+static double main_effect_mcse(const sweep *w, size_t j, size_t k, size_t i_hi, size_t i_lo) {
+  if (w->Rv < 2) return 0.0;
+  if (!w->lvl) return NAN;
+  const size_t Rv = w->Rv, per_value = w->P / w->opt->params[k].levels;
+  const double *h = w->lvl + (j * w->n_lv + w->lv_off[k] + i_hi) * Rv;
+  const double *l = w->lvl + (j * w->n_lv + w->lv_off[k] + i_lo) * Rv;
+  double mean = 0, m2 = 0;
+  for (size_t r = 0; r < Rv; r++) { /* Welford */
+    const double d = (h[r] - l[r]) / (double)per_value, delta = d - mean;
+    mean += delta / (double)(r + 1);
+    m2 += delta * (d - mean);
+  }
+  return sqrt(m2 / (double)(Rv - 1) / (double)Rv);
+}
+
+/* The two-way table of series s over grid parameters a < b: its mean over the other
+ * parameters at each pair of values, out[ia * n_b + ib]. */
+static void two_way(const fl_sweep_options *opt, const double *y, size_t P, size_t a, size_t b,
+                    double *out) {
+  const size_t na = opt->params[a].levels, nb = opt->params[b].levels;
+  size_t sa = 1, sb = 1;
+  for (size_t j = a + 1; j < opt->n_params; j++) sa *= opt->params[j].levels;
+  for (size_t j = b + 1; j < opt->n_params; j++) sb *= opt->params[j].levels;
+  memset(out, 0, na * nb * sizeof *out);
+  for (size_t p = 0; p < P; p++) out[((p / sa) % na) * nb + (p / sb) % nb] += y[p];
+  const double per_cell = (double)(P / (na * nb));
+  for (size_t c = 0; c < na * nb; c++) out[c] /= per_cell;
+}
+
+static void sweep_free(sweep *w) {
+  table_free(&w->t);
+  for (size_t a = 0; a < FL_MAX_ARMS; a++) free(w->lay.arm_names[a]);
+  for (size_t l = 0; w->lay.level_names && l < w->lay.L; l++) free(w->lay.level_names[l]);
+  free(w->lay.level_names);
+  free(w->lay.wtp);
+  free(w->lay.scenario_name);
+  free(w->rec);
+  free(w->rep_buf);
+  free(w->lvl);
+  free(w->cnt);
+  free(w->boot);
+}
+
+static fl_status take_layout(layout *l, const fl_model *m, fl_error *err) {
+  l->n_arms = m->n_arms;
+  l->L = m->L;
+  l->W = m->n_wtp;
+  if (!(l->scenario_name = fl_strdup(m->name)) ||
+      !(l->level_names = calloc(l->L, sizeof *l->level_names)) ||
+      !(l->wtp = malloc((l->W ? l->W : 1) * sizeof *l->wtp)))
+    return oom(err);
+  if (l->W) memcpy(l->wtp, m->wtp, l->W * sizeof *l->wtp);
+  for (size_t i = 0; i < l->L; i++)
+    if (!(l->level_names[i] = fl_strdup(m->level_names[i]))) return oom(err);
+  for (size_t a = 0; a < l->n_arms; a++)
+    if (!(l->arm_names[a] = fl_strdup(m->arms[a].name))) return oom(err);
+  return FL_OK;
+}
+
+/* The checkpoint's key: everything that decides what the points' records hold. */
+static uint64_t sweep_key(const sweep *w, const fl_model *m) {
+  const fl_sweep_options *opt = w->opt;
+  const uint64_t ids[6] = {opt->run.seed, opt->run.replications, (uint64_t)opt->expect,
+                           (uint64_t)opt->design, w->P, w->rec_len};
+  uint64_t h = fl_fnv1a(0xcbf29ce484222325ULL, ids, sizeof ids);
+  h = fl_fnv1a(h, FL_VERSION_STRING, strlen(FL_VERSION_STRING));
+  h = fl_fnv1a(h, m->scenario_text, strlen(m->scenario_text));
+  for (size_t i = 0; i < opt->n_sets; i++) h = fl_fnv1a(h, opt->sets[i], strlen(opt->sets[i]) + 1);
+  for (size_t k = 0; k < w->K; k++)
+    h = fl_fnv1a(h, opt->params[k].path, strlen(opt->params[k].path) + 1);
+  return fl_fnv1a(h, w->values, w->P * w->K * sizeof *w->values);
+}
+
+/* Compiles the scenario at point p (its assignments in sets[n_sets ...]). */
+static fl_status point_model(const char *scenario, const sweep *w, size_t p, const char **sets,
+                             char *assign, const size_t *slot, fl_model **m, fl_error *err) {
+  const fl_sweep_options *opt = w->opt;
+  for (size_t k = 0; k < w->K; k++) {
+    /* "%.17g" is at most 24 characters: the slot always holds the whole assignment. */
+    snprintf(assign + slot[k], slot[k + 1] - slot[k], "%s=%.17g", opt->params[k].path,
+             w->values[p * w->K + k]);
+    sets[opt->n_sets + k] = assign + slot[k];
+  }
+  fl_scenario *sc = NULL;
+  fl_status st = fl_scenario_load_with(scenario, sets, opt->n_sets + w->K, &sc, err);
+  if (st == FL_OK && (st = fl_model_compile(sc, m, err)) != FL_OK) fl_scenario_blame(sc, err);
+  fl_scenario_free(sc);
+  return st;
+}
+
+static int mpi_rank(void) {
+  int rank = 0;
+#ifdef FLOURISH_MPI
+  int on = 0;
+  MPI_Initialized(&on);
+  if (on) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+#endif
+  return rank;
+}
+
+/* Opens the sweep's checkpoint (rank 0 alone writes it: every rank holds every point's
+ * results) and tells every rank which points it holds. */
+static fl_status open_checkpoint(sweep *w, const fl_model *m0, unsigned char *done,
+                                 fl_recfile **ck, fl_error *err) {
+  const fl_sweep_options *opt = w->opt;
+  fl_status st = FL_OK;
+  memset(done, 0, w->P);
+  if (mpi_rank() == 0)
+    st = fl_recfile_open(opt->checkpoint, "FLSWEEP1", sweep_key(w, m0), w->P,
+                         w->rec_len * sizeof(double),
+                         opt->resume ? FL_RECFILE_RESUME : FL_RECFILE_CREATE,
+                         "--resume: the checkpoint was made by a different sweep (scenario, "
+                         "parameters, design, seed, replications or Flourish version differ); "
+                         "run without --resume to start again",
+                         "FLOURISH_CRASH_AFTER_POINTS", done, ck, err);
+#ifdef FLOURISH_MPI
+  int on = 0;
+  MPI_Initialized(&on);
+  if (on) {
+    int code = (int)st;
+    MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (code != FL_OK && st == FL_OK) {
+      fl_error_set(err, (fl_status)code, opt->checkpoint, 0, 0, NULL,
+                   "rank 0 could not open the checkpoint");
+    }
+    st = (fl_status)code;
+    if (st == FL_OK) MPI_Bcast(done, (int)w->P, MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD);
+  }
+#endif
+  return st;
+}
+
+static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl_error *err);
+
 fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char *out,
                    fl_error *err) {
   const size_t K = opt->n_params;
+  sweep w = {.opt = opt, .K = K, .Rv = opt->expect ? 1 : opt->run.replications};
   double *values = NULL;
-  const size_t P = fl_sweep_design(opt, &values, err);
-  if (!P) return err->code;
+  if (opt->design == FL_DESIGN_GRID && K + 1 > FL_MAX_RANK) {
+    fl_error_set(err, FL_EUSAGE, "--param", 0, 0, NULL,
+                 "a grid gives each parameter a dimension of the output and takes at most %d "
+                 "parameters, found %zu; use --design lhs or sobol",
+                 FL_MAX_RANK - 1, K);
+    return FL_EUSAGE;
+  }
+  w.P = fl_sweep_design(opt, &values, err);
+  if (!w.P) return err->code;
+  w.values = values;
+  w.t.P = w.P;
 
-  table t = {.P = P};
-  slots as[FL_MAX_ARMS];
-  cslots cs[FL_MAX_ARMS];
-  char *arm_names[FL_MAX_ARMS] = {0}, **level_names = NULL;
-  size_t n_arms = 0, L = 0;
   const char **sets = malloc((opt->n_sets + K) * sizeof *sets);
   size_t slot[FL_SWEEP_MAX_PARAMS + 1] = {0}; /* offsets of each parameter's assignment */
   for (size_t k = 0; k < K; k++) slot[k + 1] = slot[k] + strlen(opt->params[k].path) + 32;
   char *assign = malloc(slot[K] ? slot[K] : 1);
-  double *buf = NULL, *wtp = NULL;
-  size_t wtp_n = 0;
-  char *scenario_name = NULL, *fixed = NULL;
-  fl_h5_dataset *ds = NULL;
-  double *sens = NULL;
+  unsigned char *done = calloc(w.P, 1);
+  fl_recfile *ck = NULL;
+  fl_model *m = NULL;
   fl_status st = FL_OK;
-  if (!sets || !assign) {
+  size_t p = 0;
+  if (!sets || !assign || !done) {
     st = oom(err);
     goto out;
   }
-  size_t flen = 1;
-  for (size_t i = 0; i < opt->n_sets; i++) {
-    sets[i] = opt->sets[i];
-    flen += strlen(opt->sets[i]) + 1;
-  }
-  if (!(fixed = calloc(flen, 1))) {
-    st = oom(err);
-    goto out;
-  }
-  for (size_t i = 0; i < opt->n_sets; i++) strcat(strcat(fixed, opt->sets[i]), "\n");
+  for (size_t i = 0; i < opt->n_sets; i++) sets[i] = opt->sets[i];
 
-  for (size_t p = 0; p < P; p++) {
-    for (size_t k = 0; k < K; k++) {
-      /* "%.17g" is at most 24 characters: the slot always holds the whole assignment. */
-      snprintf(assign + slot[k], slot[k + 1] - slot[k], "%s=%.17g", opt->params[k].path,
-               values[p * K + k]);
-      sets[opt->n_sets + k] = assign + slot[k];
-    }
-    fl_scenario *sc = NULL;
-    fl_model *m = NULL;
-    fl_results *res = NULL;
-    st = fl_scenario_load_with(scenario, sets, opt->n_sets + K, &sc, err);
-    if (st == FL_OK && (st = fl_model_compile(sc, &m, err)) != FL_OK) fl_scenario_blame(sc, err);
-    fl_scenario_free(sc);
-    if (st == FL_OK) st = opt->expect ? fl_expect(m, &res, err) : fl_run(m, &opt->run, &res, err);
-    if (st == FL_OK && p == 0) {
-      /* The first point fixes the layout: arms, levels, values of a QALY. */
-      n_arms = res->n_arms;
-      L = m->L;
-      if (!(scenario_name = fl_strdup(m->name))) st = oom(err);
-      buf = malloc((res->R ? res->R : 1) * sizeof *buf);
-      level_names = calloc(L, sizeof *level_names);
-      if (!buf || !level_names) st = oom(err);
-      for (size_t l = 0; st == FL_OK && l < L; l++)
-        if (!(level_names[l] = fl_strdup(m->level_names[l]))) st = oom(err);
-      for (size_t a = 0; st == FL_OK && a < n_arms; a++) {
-        const char *name = res->arms[a].name;
-        if (!(arm_names[a] = fl_strdup(name)) ||
-            !(as[a].cost = table_add(&t, "arms", name, "cost_discounted",
-                                     "Discounted cost over the horizon, all budget holders "
-                                     "(mean over replications) at each point.", 1, 1, 1)) ||
-            !(as[a].qaly = table_add(&t, "arms", name, "qalys_discounted",
-                                     "Discounted quality-adjusted child-years over the horizon "
-                                     "(mean) at each point.", 1, 1, 1)) ||
-            !(as[a].children = table_add(&t, "arms", name, "children_end",
-                                         "Children at each level at the end of the run (mean) "
-                                         "at each point.", L, 1, 0)))
-          st = oom(err);
-        if (st == FL_OK && a >= 1) {
-          const fl_array *w = fl_group_find(&res->comps[a], "willingness_to_pay");
-          const size_t W = w ? w->dims[0] : 0;
-          if (a == 1 && W && !wtp_n) {
-            if (!(wtp = malloc(W * sizeof *wtp))) st = oom(err);
-            else memcpy(wtp, w->data, W * sizeof *wtp);
-            wtp_n = wtp ? W : 0;
-          }
-          if (!(cs[a].dcost = table_add(&t, "comparisons", name, "delta_cost_total",
-                                        "Discounted net cost of the arm against the baseline "
-                                        "(mean) at each point.", 1, 1, 1)) ||
-              !(cs[a].dqaly = table_add(&t, "comparisons", name, "delta_qaly_total",
-                                        "Discounted quality-adjusted child-years gained against "
-                                        "the baseline (mean) at each point.", 1, 1, 1)) ||
-              !(cs[a].nmb = table_add(&t, "comparisons", name, "net_monetary_benefit",
-                                      "Net monetary benefit at each willingness to pay (mean) "
-                                      "at each point.", W ? W : 1, 1, 0)) ||
-              !(cs[a].psave = table_add(&t, "comparisons", name, "p_saving",
-                                        "Share of replications in which the arm costs less "
-                                        "than the baseline (discounted) at each point.", 1, 0,
-                                        1)))
-            st = oom(err);
+  /* The first point's model fixes the layout: arms, levels, values of a QALY. */
+  if ((st = point_model(scenario, &w, 0, sets, assign, slot, &m, err)) != FL_OK ||
+      (st = take_layout(&w.lay, m, err)) != FL_OK || (st = sweep_series(&w, err)) != FL_OK ||
+      (st = sweep_accumulators(&w, err)) != FL_OK)
+    goto point_failed;
+  if (opt->checkpoint && (st = open_checkpoint(&w, m, done, &ck, err)) != FL_OK) goto out;
+
+  for (p = 0; p < w.P; p++) {
+    if (done[p]) {
+      if (mpi_rank() == 0) {
+        if (fl_recfile_read(ck, p, w.rec) != FL_OK) {
+          fl_error_set(err, FL_EIO, opt->checkpoint, 0, 0, NULL, "cannot read the checkpoint");
+          st = FL_EIO;
+          goto out;
         }
+        apply_record(&w, p);
+      }
+    } else {
+      fl_results *res = NULL;
+      if (!m) st = point_model(scenario, &w, p, sets, assign, slot, &m, err);
+      if (st == FL_OK && (m->n_arms != w.lay.n_arms || m->L != w.lay.L || m->n_wtp != w.lay.W)) {
+        fl_error_set(err, FL_EINPUT, NULL, 0, 0, NULL,
+                     "sweep: the arms, levels or values of a QALY changed between points");
+        st = FL_EINPUT;
+      }
+      if (st == FL_OK)
+        st = opt->expect ? fl_expect(m, &res, err) : fl_run(m, &opt->run, &res, err);
+      if (st == FL_OK) st = make_record(&w, res, m, err);
+      fl_results_free(res);
+      if (st != FL_OK) goto point_failed;
+      apply_record(&w, p);
+      if (ck && (st = fl_recfile_write(ck, p, w.rec)) != FL_OK) {
+        fl_error_set(err, st, opt->checkpoint, 0, 0, NULL, "cannot write the checkpoint");
+        goto out;
       }
     }
-    if (st == FL_OK && res->n_arms != n_arms) {
-      fl_error_set(err, FL_EINPUT, NULL, 0, 0, NULL, "sweep: the arms changed between points");
-      st = FL_EINPUT;
-    }
-    if (st == FL_OK) st = record_point(res, m, p, as, cs, buf, err);
-    fl_results_free(res);
     fl_model_free(m);
-    if (st != FL_OK) {
-      /* Say which point failed: its assignments. */
-      char where[sizeof err->message + 400];
-      snprintf(where, sizeof where, "at sweep point %zu (%.300s%s): %s", p, sets[opt->n_sets],
-               K > 1 ? ", ..." : "", err->message);
-      where[sizeof err->message - 1] = '\0';
-      memcpy(err->message, where, sizeof err->message);
-      goto out;
+    m = NULL;
+    if (opt->progress) opt->progress(opt->progress_ctx, p + 1, w.P);
+  }
+  if (ck && (st = fl_recfile_finish(ck)) != FL_OK) {
+    fl_error_set(err, st, opt->checkpoint, 0, 0, NULL, "cannot write the checkpoint");
+    goto out;
+  }
+  if (mpi_rank() == 0) st = write_sweep(&w, scenario, out, err);
+  if (st == FL_OK && ck) unlink(opt->checkpoint); /* the output now holds everything */
+  goto out;
+
+point_failed: {
+  /* Say which point failed: its assignments. */
+  char where[sizeof err->message + 400];
+  snprintf(where, sizeof where, "at sweep point %zu (%.300s%s): %s", p, sets[opt->n_sets],
+           K > 1 ? ", ..." : "", err->message);
+  where[sizeof err->message - 1] = '\0';
+  memcpy(err->message, where, sizeof err->message);
+}
+out:
+  fl_model_free(m);
+  fl_recfile_close(ck);
+  sweep_free(&w);
+  free(done);
+  free(assign);
+  free(sets);
+  free(values);
+  return st;
+}
+
+/* ---- Output ----------------------------------------------------------------------------- */
+
+/* A list of datasets with the names and buffers they own. */
+typedef struct dlist {
+  fl_h5_dataset *ds;
+  size_t n, cap;
+  char **names;
+  double **bufs;
+  size_t n_names, n_bufs;
+} dlist;
+
+static fl_h5_dataset *dl_add(dlist *d, const char *doc, int rank, const size_t *dims,
+                             const double *data, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static fl_h5_dataset *dl_add(dlist *d, const char *doc, int rank, const size_t *dims,
+                             const double *data, const char *fmt, ...) {
+  if (d->n == d->cap) {
+    size_t cap = d->cap ? 2 * d->cap : 64;
+    fl_h5_dataset *ds = realloc(d->ds, cap * sizeof *ds);
+    char **names = realloc(d->names, cap * sizeof *names);
+    if (ds) d->ds = ds;
+    if (names) d->names = names;
+    if (!ds || !names) return NULL;
+    d->cap = cap;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  int len = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *name = malloc((size_t)len + 1);
+  if (!name) return NULL;
+  va_start(ap, fmt);
+  vsnprintf(name, (size_t)len + 1, fmt, ap);
+  va_end(ap);
+  d->names[d->n_names++] = name;
+  fl_h5_dataset *x = &d->ds[d->n++];
+  memset(x, 0, sizeof *x);
+  x->name = name;
+  x->doc = doc;
+  x->rank = rank;
+  for (int i = 0; i < rank; i++) x->dims[i] = dims[i];
+  x->data = data;
+  return x;
+}
+
+/* A buffer freed with the list. */
+static double *dl_buf(dlist *d, size_t n) {
+  double **bufs = realloc(d->bufs, (d->n_bufs + 1) * sizeof *bufs);
+  if (!bufs) return NULL;
+  d->bufs = bufs;
+  return d->bufs[d->n_bufs++] = calloc(n ? n : 1, sizeof(double));
+}
+
+static void dl_free(dlist *d) {
+  for (size_t i = 0; i < d->n_names; i++) free(d->names[i]);
+  for (size_t i = 0; i < d->n_bufs; i++) free(d->bufs[i]);
+  free(d->names);
+  free(d->bufs);
+  free(d->ds);
+}
+
+static const char doc_range[] =
+    "For each parameter, the range (max - min) over its grid values of the result averaged "
+    "over the other parameters: the tornado bar. Exactly 0 when the parameter does not change "
+    "the result.";
+static const char doc_range_mcse[] =
+    "Monte Carlo standard error of main_effect_range: sd over replications of the paired "
+    "difference between the averages at the highest and the lowest value, over sqrt(R) (0 in "
+    "expectation mode; NaN when the sweep was too large to keep the per-replication sums).";
+static const char doc_prcc[] =
+    "For each parameter, the partial rank correlation of the result with it (NaN where there "
+    "are too few points or the parameter is constant).";
+static const char doc_prcc_mcse[] =
+    "Monte Carlo standard error of prcc from the finite replications: the sd of the PRCC over "
+    "200 bootstrap resamples of the replications (the same resample at every point). 0 in "
+    "expectation mode; NaN when the sweep was too large to keep the resamples.";
+static const char doc_prcc_se[] =
+    "Standard error of prcc from the finite number of points, (1 - prcc^2) / sqrt(points - "
+    "parameters - 2) (Fisher's z, to first order); NaN with too few points.";
+static const char doc_two_way[] =
+    "The result averaged over the other parameters at each pair of values of two parameters "
+    "(the numbers in the name index /parameters; rows: the first).";
+
+static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl_error *err) {
+  const fl_sweep_options *opt = w->opt;
+  const size_t P = w->P, K = w->K;
+  const int grid = opt->design == FL_DESIGN_GRID;
+  dlist d = {0};
+  fl_status st = FL_OK;
+  char *fixed = NULL;
+  prcc_plan plan;
+  int have_plan = 0;
+  /* Per-point datasets have one dimension per parameter on a grid, one point dimension
+   * otherwise; a trailing one for vector results. */
+  size_t pdims[FL_MAX_RANK];
+  int prank = grid ? (int)K : 1;
+  if (grid)
+    for (size_t k = 0; k < K; k++) pdims[k] = opt->params[k].levels;
+  else
+    pdims[0] = P;
+  size_t axis[FL_SWEEP_MAX_PARAMS]; /* 1 + index of each parameter's scale dataset */
+  const size_t dims_pk[2] = {P, K}, dims_k[1] = {K};
+
+#define ADD(...)                                                                                  \
+  do {                                                                                            \
+    if (!dl_add(&d, __VA_ARGS__)) goto nomem;                                                     \
+  } while (0)
+  ADD("Parameter values at each point [point, parameter]; on a grid, the points in C order "
+      "(the last parameter varies fastest).", 2, dims_pk, w->values, "values");
+  if (w->lay.W) {
+    const size_t dw[1] = {w->lay.W};
+    ADD("Values of a QALY: the last dimension of net_monetary_benefit.", 1, dw, w->lay.wtp,
+        "willingness_to_pay");
+  }
+  if (grid) {
+    double *shape = dl_buf(&d, K);
+    if (!shape) goto nomem;
+    for (size_t k = 0; k < K; k++) {
+      const size_t n = opt->params[k].levels, dn[1] = {n};
+      double *v = dl_buf(&d, n);
+      if (!v) goto nomem;
+      shape[k] = (double)n;
+      size_t stride = 1;
+      for (size_t j = k + 1; j < K; j++) stride *= opt->params[j].levels;
+      for (size_t i = 0; i < n; i++) v[i] = w->values[i * stride * K + k];
+      fl_h5_dataset *x = dl_add(&d, "The values of one parameter along its dimension of the "
+                                "per-point datasets (an HDF5 dimension scale named by the "
+                                "parameter's key path).", 1, dn, v, "axes/%zu", k);
+      if (!x) goto nomem;
+      x->scale = opt->params[k].path;
+      axis[k] = d.n;
     }
-    if (opt->progress) opt->progress(opt->progress_ctx, p + 1, P);
+    ADD("Points along each parameter: the shape of the per-point datasets.", 1, dims_k, shape,
+        "grid_shape");
+  }
+  for (size_t i = 0; i < w->t.n; i++) {
+    const series *s = &w->t.s[i];
+    size_t dims[FL_MAX_RANK];
+    int rank = prank;
+    memcpy(dims, pdims, sizeof dims);
+    if (s->width > 1) dims[rank++] = s->width;
+    for (int v = 0; v < 2; v++) {
+      const double *data = v ? s->mcse : s->mean;
+      if (!data) continue;
+      fl_h5_dataset *x = v ? dl_add(&d, "Monte Carlo standard error of the mean beside it.",
+                                    rank, dims, data, "%s_mcse", s->name)
+                           : dl_add(&d, s->doc, rank, dims, data, "%s", s->name);
+      if (!x) goto nomem;
+      for (size_t k = 0; grid && k < K; k++) x->attach[k] = axis[k];
+    }
   }
 
   /* Sensitivity of every scalar result to every parameter. */
-  size_t n_sens = 0;
-  for (size_t i = 0; i < t.n; i++) n_sens += t.s[i].sensitivity;
-  sens = malloc((n_sens ? n_sens : 1) * K * sizeof *sens);
-  ds = calloc(3 * t.n + n_sens + 3, sizeof *ds);
-  char **snames = calloc(t.n + 1, sizeof *snames);
-  if (!sens || !ds || !snames) {
-    free(snames);
-    st = oom(err);
-    goto out;
+  if (!grid && P > K + 1) {
+    if ((st = prcc_plan_init(&plan, w->values, P, K, err)) != FL_OK) goto done;
+    have_plan = 1;
   }
-  size_t nd = 0, si = 0;
-  ds[nd++] = (fl_h5_dataset){"values", "Parameter values at each point [point, parameter].",
-                             2, {P, K}, values};
-  double shape[FL_SWEEP_MAX_PARAMS];
-  if (wtp_n)
-    ds[nd++] = (fl_h5_dataset){"willingness_to_pay", "Values of a QALY: the columns of "
-                               "net_monetary_benefit.", 1, {wtp_n}, wtp};
-  if (opt->design == FL_DESIGN_GRID) {
-    for (size_t k = 0; k < K; k++) shape[k] = (double)opt->params[k].levels;
-    ds[nd++] = (fl_h5_dataset){"grid_shape", "Points along each parameter: values is the grid "
-                               "in C order (the last parameter varies fastest).", 1, {K},
-                               shape};
-  }
-  for (size_t i = 0; i < t.n && st == FL_OK; i++) {
-    series *s = &t.s[i];
-    int rank = s->width > 1 ? 2 : 1;
-    ds[nd++] = (fl_h5_dataset){s->name, s->doc, rank, {P, s->width}, s->mean};
-    if (s->mcse) {
-      char *n = malloc(strlen(s->name) + 6);
-      if (!n) {
-        st = oom(err);
-        break;
-      }
-      sprintf(n, "%s_mcse", s->name);
-      snames[si] = n; /* freed below with the sensitivity names */
-      ds[nd++] = (fl_h5_dataset){n, "Monte Carlo standard error of the mean beside it.", rank,
-                                 {P, s->width}, s->mcse};
-      si++;
-    }
-  }
-  size_t n_aux = si;
-  char **sens_names = calloc(n_sens + 1, sizeof *sens_names);
-  for (size_t i = 0, j = 0; i < t.n && st == FL_OK && sens_names; i++) {
-    series *s = &t.s[i];
+  for (size_t i = 0, j = 0; i < w->t.n; i++) {
+    const series *s = &w->t.s[i];
     if (!s->sensitivity) continue;
-    double *out_k = sens + j * K;
-    if (opt->design == FL_DESIGN_GRID) {
-      for (size_t k = 0; k < K; k++) out_k[k] = main_effect_range(opt, s->mean, P, k);
-    } else if ((st = fl_prcc(values, s->mean, P, K, out_k, err)) != FL_OK) {
-      break;
+    double *m1 = dl_buf(&d, K), *m2 = dl_buf(&d, K);
+    if (!m1 || !m2) goto nomem;
+    if (grid) {
+      for (size_t k = 0; k < K; k++) {
+        size_t hi, lo;
+        m1[k] = main_effect_range(opt, s->mean, P, k, &hi, &lo);
+        m2[k] = main_effect_mcse(w, j, k, hi, lo);
+      }
+      ADD(doc_range, 1, dims_k, m1, "sensitivity/%s/main_effect_range", s->name);
+      ADD(doc_range_mcse, 1, dims_k, m2, "sensitivity/%s/main_effect_range_mcse", s->name);
+      for (size_t a = 0; a < K; a++)
+        for (size_t b = a + 1; b < K; b++) {
+          const size_t dab[2] = {opt->params[a].levels, opt->params[b].levels};
+          double *tw = dl_buf(&d, dab[0] * dab[1]);
+          if (!tw) goto nomem;
+          two_way(opt, s->mean, P, a, b, tw);
+          fl_h5_dataset *x = dl_add(&d, doc_two_way, 2, dab, tw, "sensitivity/%s/two_way_%zu_%zu",
+                                    s->name, a, b);
+          if (!x) goto nomem;
+          x->attach[0] = axis[a];
+          x->attach[1] = axis[b];
+        }
+    } else {
+      double *se = dl_buf(&d, K);
+      if (!se) goto nomem;
+      for (size_t k = 0; k < K; k++) m1[k] = m2[k] = se[k] = NAN;
+      if (have_plan) {
+        prcc_eval(&plan, s->mean, 1, m1);
+        for (size_t k = 0; k < K; k++) {
+          se[k] = P > K + 2 ? (1 - m1[k] * m1[k]) / sqrt((double)(P - K - 2)) : NAN;
+          m2[k] = w->Rv < 2 ? 0.0 : NAN;
+        }
+        if (w->B) { /* sd of the bootstrap PRCCs (Welford), NaN resamples left out */
+          double *r = dl_buf(&d, 3 * K), *mean = r + K, *ss = r + 2 * K;
+          size_t *n = calloc(K, sizeof *n);
+          if (!r || !n) {
+            free(n);
+            goto nomem;
+          }
+          for (size_t b = 0; b < w->B; b++) {
+            prcc_eval(&plan, w->boot + (j * w->B + b) * P, 1, r);
+            for (size_t k = 0; k < K; k++) {
+              if (isnan(r[k])) continue;
+              const double delta = r[k] - mean[k];
+              mean[k] += delta / (double)++n[k];
+              ss[k] += delta * (r[k] - mean[k]);
+            }
+          }
+          for (size_t k = 0; k < K; k++) m2[k] = n[k] > 1 ? sqrt(ss[k] / (double)(n[k] - 1)) : NAN;
+          free(n);
+        }
+      }
+      ADD(doc_prcc, 1, dims_k, m1, "sensitivity/%s/prcc", s->name);
+      ADD(doc_prcc_mcse, 1, dims_k, m2, "sensitivity/%s/prcc_mcse", s->name);
+      ADD(doc_prcc_se, 1, dims_k, se, "sensitivity/%s/prcc_se_points", s->name);
     }
-    const char *what = opt->design == FL_DESIGN_GRID ? "main_effect_range" : "prcc";
-    sens_names[j] = malloc(strlen(s->name) + 32);
-    if (!sens_names[j]) {
-      st = oom(err);
-      break;
-    }
-    sprintf(sens_names[j], "sensitivity/%s/%s", s->name, what);
-    ds[nd++] = (fl_h5_dataset){
-        sens_names[j],
-        opt->design == FL_DESIGN_GRID
-            ? "For each parameter, the range (max - min) over its grid values of the result "
-              "averaged over the other parameters: the tornado bar. Exactly 0 when the "
-              "parameter does not change the result."
-            : "For each parameter, the partial rank correlation of the result with it (NaN "
-              "where there are too few points); its standard error is about "
-              "1/sqrt(points - parameters - 2) on the Fisher z scale.",
-        1, {K}, out_k};
     j++;
   }
-  if (!sens_names && st == FL_OK) st = oom(err);
-  int rank = 0;
-#ifdef FLOURISH_MPI
-  /* Under MPI every rank holds every point's results (run gathers them); rank 0 writes. */
-  int mpi_on = 0;
-  MPI_Initialized(&mpi_on);
-  if (mpi_on) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-#endif
-  if (st == FL_OK && rank == 0) {
+#undef ADD
+
+  {
+    size_t flen = 1;
+    for (size_t i = 0; i < opt->n_sets; i++) flen += strlen(opt->sets[i]) + 1;
+    if (!(fixed = calloc(flen, 1))) goto nomem;
+    for (size_t i = 0; i < opt->n_sets; i++) strcat(strcat(fixed, opt->sets[i]), "\n");
     char *pnames[FL_SWEEP_MAX_PARAMS];
-    static char grid[] = "grid", lhs[] = "latin_hypercube", sobol[] = "sobol";
-    char *design[1] = {opt->design == FL_DESIGN_GRID ? grid : opt->design == FL_DESIGN_LHS ? lhs
-                                                                                           : sobol};
+    static char grid_s[] = "grid", lhs[] = "latin_hypercube", sobol[] = "sobol";
+    char *design[1] = {grid ? grid_s : opt->design == FL_DESIGN_LHS ? lhs : sobol};
     for (size_t k = 0; k < K; k++) pnames[k] = (char *)opt->params[k].path;
     const fl_h5_names names[4] = {{"parameters", pnames, K},
-                                  {"arm_names", arm_names, n_arms},
-                                  {"levels", level_names, L},
+                                  {"arm_names", w->lay.arm_names, w->lay.n_arms},
+                                  {"levels", w->lay.level_names, w->lay.L},
                                   {"design", design, 1}};
     char seed[32], reps[32], stamp[32];
     time_t now = time(NULL);
@@ -587,33 +1108,22 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
     snprintf(reps, sizeof reps, "%zu", opt->expect ? (size_t)0 : opt->run.replications);
     const char *const attrs[][2] = {{"mode", "sweep"},
                                     {"point_mode", opt->expect ? "expectation" : "monte_carlo"},
-                                    {"scenario_name", scenario_name ? scenario_name : ""},
+                                    {"scenario_name", w->lay.scenario_name},
                                     {"scenario_path", scenario},
-                                    {"scenario_overrides", fixed ? fixed : ""},
+                                    {"scenario_overrides", fixed},
                                     {"seed", seed},
                                     {"replications", reps},
                                     {"created_utc", stamp},
                                     {"git_commit", opt->git_commit ? opt->git_commit : "unknown"},
                                     {"command_line", opt->command_line ? opt->command_line : ""}};
-    st = fl_h5_write_simple(out, ds, nd, names, 4, attrs, sizeof attrs / sizeof *attrs, err);
+    st = fl_h5_write_simple(out, d.ds, d.n, names, 4, attrs, sizeof attrs / sizeof *attrs, err);
   }
-  for (size_t i = 0; i < n_aux; i++) free(snames[i]);
-  for (size_t i = 0; sens_names && i < n_sens; i++) free(sens_names[i]);
-  free(sens_names);
-  free(snames);
-out:
-  free(ds);
-  free(sens);
-  table_free(&t);
-  for (size_t a = 0; a < FL_MAX_ARMS; a++) free(arm_names[a]);
-  for (size_t l = 0; level_names && l < L; l++) free(level_names[l]);
-  free(level_names);
-  free(buf);
-  free(wtp);
-  free(scenario_name);
+  goto done;
+nomem:
+  st = oom(err);
+done:
+  if (have_plan) prcc_plan_free(&plan);
   free(fixed);
-  free(assign);
-  free(sets);
-  free(values);
+  dl_free(&d);
   return st;
 }

@@ -25,6 +25,10 @@ typedef struct fl_sweep_options {
   size_t n_sets;
   int expect;           /* expectation mode at each point instead of replications */
   fl_run_options run;   /* seed, replications, threads: the same at every point */
+  /* Where to keep finished points (NULL: nowhere); with resume nonzero, the stored ones are
+   * read back instead of run again. The output is the same bytes either way. */
+  const char *checkpoint;
+  int resume;
   const char *git_commit, *command_line; /* provenance written to the output */
   void (*progress)(void *ctx, size_t done, size_t total);
   void *progress_ctx;

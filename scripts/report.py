@@ -340,9 +340,21 @@ def short(path):
     return ".".join(parts[-2:]) if len(parts) > 2 else path
 
 
+def per_point(f, path):
+    """A per-point dataset as [point] (scalar results) or [point, k]: on a grid the file has a
+    dimension per parameter, in the order of /values (C order)."""
+    d = f[path][()]
+    n = f["values"].shape[0]
+    return d.reshape(n) if d.size == n else d.reshape(n, -1)
+
+
+def fmt_se(x):
+    return ("%.2g" % x) if np.isfinite(x) else "n/a"
+
+
 def sweep_sections(f):
-    """Sections of a sweep report: tornado per result, heatmap for two-parameter grids, and
-    the table of points."""
+    """Sections of a sweep report: tornado per result (with Monte Carlo errors), heatmap of the
+    two-way table of a grid's first two parameters, and the table of points."""
     params = names(f, "parameters")
     values = f["values"][()]
     design = text(f["design"][0])
@@ -363,11 +375,13 @@ def sweep_sections(f):
                              squeeze=False, layout="constrained")
     rows = []
     for i, (kind, arm, res) in enumerate(groups):
-        s = f["sensitivity/%s/%s/%s/%s" % (kind, arm, res, measure)][()]
+        base = "sensitivity/%s/%s/%s/" % (kind, arm, res)
+        s = f[base + measure][()]
+        mcse = f[base + measure + "_mcse"][()]
         order = np.argsort(np.nan_to_num(np.abs(s), nan=-1.0))
         ax = axes[i][0]
-        ax.barh(range(len(params)), s[order], color=[COLOURS[0] if v >= 0 else COLOURS[1]
-                                                     for v in s[order]])
+        ax.barh(range(len(params)), s[order], xerr=np.nan_to_num(2 * mcse[order]), capsize=3,
+                color=[COLOURS[0] if v >= 0 else COLOURS[1] for v in s[order]])
         ax.set_yticks(range(len(params)))
         ax.set_yticklabels([short(params[k]) for k in order], fontsize=8)
         ax.axvline(0, color="black", lw=0.6)
@@ -376,34 +390,36 @@ def sweep_sections(f):
             money_axis(ax, "x")
         if not grid:
             ax.set_xlim(-1.05, 1.05)
+            se = f[base + "prcc_se_points"][()]
         for k in range(len(params)):
-            rows.append([arm, label[res], params[k],
-                         ("%.4g" % s[k]) if np.isfinite(s[k]) else "n/a"])
+            row = [arm, label[res], params[k], ("%.4g" % s[k]) if np.isfinite(s[k]) else "n/a",
+                   fmt_se(mcse[k])]
+            if not grid:
+                row.append(fmt_se(se[k]))
+            rows.append(row)
     if grid:
         caption = ("Which assumptions matter: for each result, how far it moves across each "
                    "parameter's range, averaged over the other parameters (a tornado diagram; "
-                   "longest bar first from the top). A bar of exactly zero means the parameter "
-                   "does not change that result.")
-        head = "main-effect range"
+                   "longest bar first from the top; whiskers: two Monte Carlo standard "
+                   "errors). A bar of exactly zero means the parameter does not change that "
+                   "result.")
+        head = ["main-effect range", "Monte Carlo SE"]
     else:
         caption = ("Which assumptions matter: the partial rank correlation of each result with "
-                   "each parameter, from -1 (the result falls as the parameter rises) to 1. "
-                   "Its standard error is about 1/sqrt(points - parameters - 1) = %.2f."
-                   % (1 / np.sqrt(max(1, values.shape[0] - len(params) - 1))))
-        head = "partial rank correlation"
+                   "each parameter, from -1 (the result falls as the parameter rises) to 1 "
+                   "(whiskers: two Monte Carlo standard errors, from resampling the "
+                   "replications). The table also gives the standard error from the finite "
+                   "number of points, which is usually the larger.")
+        head = ["partial rank correlation", "Monte Carlo SE", "SE from the points"]
     sections.append(("Sensitivity of each result to each parameter",
                      figure_html(fig, "sensitivity"), caption,
-                     table_html(["arm", "result", "parameter", head], rows)))
+                     table_html(["arm", "result", "parameter"] + head, rows)))
 
     if grid and len(params) >= 2 and groups:
-        shape = [int(x) for x in f["grid_shape"][()]]
         kind, arm, res = groups[0]
-        y = f["%s/%s/%s" % (kind, arm, res)][()].reshape(shape)
-        other = tuple(range(2, len(shape)))
-        z = y.mean(axis=other) if other else y
+        z = f["sensitivity/%s/%s/%s/two_way_0_1" % (kind, arm, res)][()]
+        a_vals, b_vals = f["axes/0"][()], f["axes/1"][()]
         fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
-        a_vals = np.unique(values[:, 0])
-        b_vals = np.unique(values[:, 1])
         im = ax.imshow(z, origin="lower", aspect="auto", cmap="RdYlGn_r" if "cost" in res else "RdYlGn")
         ax.set_xticks(range(len(b_vals)))
         ax.set_xticklabels(["%.3g" % v for v in b_vals], fontsize=8)
@@ -417,19 +433,19 @@ def sweep_sections(f):
                  for i in range(len(a_vals)) for j in range(len(b_vals))]
         caption = ("%s of %s over the first two parameters%s. Each cell is one combination "
                    "of their values." % (label[res].capitalize(), arm,
-                                         ", averaged over the others" if other else ""))
+                                         ", averaged over the others" if len(params) > 2 else ""))
         sections.append(("Two-way table: %s" % label[res], figure_html(fig, "heatmap"), caption,
                          table_html([short(params[0]), short(params[1]), label[res]], trows)))
 
     if comps:
         header = [short(p) for p in params]
+        cost = {a: per_point(f, "comparisons/%s/delta_cost_total" % a) for a in comps}
+        cost_se = {a: per_point(f, "comparisons/%s/delta_cost_total_mcse" % a) for a in comps}
         trows = []
         for p in range(values.shape[0]):
             row = ["%.4g" % v for v in values[p]]
             for a in comps:
-                m = f["comparisons/%s/delta_cost_total" % a][p]
-                se = f["comparisons/%s/delta_cost_total_mcse" % a][p]
-                row.append("%s ± %s" % (money(m), money(2 * se)))
+                row.append("%s ± %s" % (money(cost[a][p]), money(2 * cost_se[a][p])))
             trows.append(row)
         header += ["%s: net cost (± 2 MCSE)" % a for a in comps]
         caption = ("Every point of the sweep with each arm's discounted net cost against the "
@@ -488,11 +504,12 @@ FIGURE_SCRIPT = (
 
 def build(path):
     try:
-        with h5py.File(path, "r") as f:
-            if text(f.attrs.get("mode", "")) == "sweep":
-                return build_sweep(f, path)
+        f = h5py.File(path, "r")
     except (OSError, ValueError) as exc:
         raise BadInput("%s: cannot open as HDF5 (%s)" % (path, exc))
+    with f:
+        if text(f.attrs.get("mode", "")) == "sweep":
+            return build_sweep(f, path)
     out = Output(path)
     f = out.f
     a = f.attrs

@@ -84,16 +84,34 @@ from html_tables import tables as read_tables
 
 f = h5py.File(sys.argv[2], "r")
 params = [x.decode() for x in f["parameters"][()]]
-sens = next(t for t in read_tables(sys.argv[1]) if t[0][-1] == "main-effect range")[1:]
+tabs = read_tables(sys.argv[1])
+sens = next(t for t in tabs if t[0][3:4] == ["main-effect range"])[1:]
 result = {"net cost against the baseline": "delta_cost_total",
           "QALYs gained against the baseline": "delta_qaly_total"}
-for arm, res, param, value in sens:
-    v = f["sensitivity/comparisons/%s/%s/main_effect_range" % (arm, result[res])][params.index(param)]
-    if "%.4g" % v != value:
-        sys.exit("%s %s %s: report %s, file %r" % (arm, res, param, value, v))
+checked = 0
+for arm, res, param, value, se in sens:
+    base = "sensitivity/comparisons/%s/%s/main_effect_range" % (arm, result[res])
+    k = params.index(param)
+    for shown, v in ((value, f[base][k]), (se, f[base + "_mcse"][k])):
+        if ("%.4g" % v if shown == value else "%.2g" % v) != shown:
+            sys.exit("%s %s %s: report %s, file %r" % (arm, res, param, shown, v))
+        checked += 1
 if len(sens) != 3 * 2 * 2:
     sys.exit("expected 12 sensitivity rows, found %d" % len(sens))
-print("sweep report agrees with the file on %d numbers" % len(sens))
+# The heatmap's table is the file's two-way table of the first comparison's net cost.
+two = next(t for t in tabs if t[0][2:] == ["net cost against the baseline"])[1:]
+z = f["sensitivity/comparisons/community_city/delta_cost_total/two_way_0_1"][()]
+a, b = f["axes/0"][()], f["axes/1"][()]
+for i in range(len(a)):
+    for j in range(len(b)):
+        row = two[i * len(b) + j]
+        if row[0] != "%.4g" % a[i] or row[1] != "%.4g" % b[j]:
+            sys.exit("two-way row %r: expected values %g, %g" % (row, a[i], b[j]))
+        money = ("−£{:,.0f}" if z[i, j] < 0 else "£{:,.0f}").format(abs(z[i, j]))
+        if row[2] != money:
+            sys.exit("two-way cell %r: file %r" % (row, z[i, j]))
+        checked += 1
+print("sweep report agrees with the file on %d numbers" % checked)
 PY
 
 # Expected values (no replication dimension) make a report too.

@@ -4,7 +4,8 @@
 # for bit; the QoL weight has exactly zero effect on costs (main-effect range 0) while the
 # multiplier has one; the file does not depend on the thread count; a Latin hypercube gives
 # partial rank correlations in [-1, 1], near 1 for the multiplier (cost rises with it) and 0
-# for the QoL weight; bad parameters give status 2 and no file.
+# for the QoL weight, with Monte Carlo errors; an interrupted sweep resumes to the same file;
+# bad parameters give status 2 and no file.
 # Arguments: the flourish binary, the source directory, the Python interpreter.
 set -euo pipefail
 bin=$1 src=$2 python=$3
@@ -19,7 +20,7 @@ qol=states.universal.qol
 "$bin" sweep "$scenario" -o "$dir/grid2.h5" --param "$esc=0.8:1.0:2" --param "$qol=0.8:0.9:2" \
   -r 8 -s 4 -q -t 2
 # Every dataset (the root's attributes hold the date and command line, which differ).
-same() { for g in /arms /comparisons /sensitivity /values; do h5diff "$1" "$2" $g $g || return 1; done; }
+same() { for g in /arms /axes /comparisons /sensitivity /values; do h5diff "$1" "$2" $g $g || return 1; done; }
 check same "$dir/grid.h5" "$dir/grid2.h5"
 # Point 1 of the grid is (0.8, 0.9): the last parameter varies fastest.
 "$bin" run "$scenario" -o "$dir/point.h5" -r 8 -s 4 -q --set "$esc=0.8" --set "$qol=0.9"
@@ -36,18 +37,32 @@ want([x.decode() for x in g["parameters"][()]] ==
      ["arms.community_city.interventions.community.escalation", "states.universal.qol"],
      "parameter names")
 want(np.array_equal(g["values"][1], [0.8, 0.9]), "point 1 is (0.8, 0.9)")
+# A dimension per parameter, labelled by a dimension scale holding its values.
+d = g["comparisons/community_city/delta_cost_total"]
+want(d.shape == (2, 2), "one dimension per parameter: %r" % (d.shape,))
+for k, path in enumerate(["arms.community_city.interventions.community.escalation",
+                          "states.universal.qol"]):
+    want(list(d.dims[k].keys()) == [path], "dimension %d is labelled %r" % (k, path))
+    want(np.array_equal(d.dims[k][0][()], np.unique(g["values"][:, k])), "axis %d values" % k)
+want(g["arms/community_city/children_end"].shape == (2, 2, 4), "children: a trailing level axis")
 for name in ("delta_cost_total", "delta_qaly_total"):
-    s = g["comparisons/community_city/" + name][1]
+    s = g["comparisons/community_city/" + name][0, 1]
     r = p["comparisons/community_city/summary/%s/mean" % name][()]
     want(s == r, "%s at point 1: sweep %r, run %r (must be equal bit for bit)" % (name, s, r))
-    s = g["comparisons/community_city/%s_mcse" % name][1]
+    s = g["comparisons/community_city/%s_mcse" % name][0, 1]
     r = p["comparisons/community_city/summary/%s/mcse" % name][()]
     want(s == r, "%s mcse at point 1" % name)
 end = p["arms/community_city/summary/stocks_by_level/mean"][-1]
-want(np.array_equal(g["arms/community_city/children_end"][1], end), "children at the end")
-rng = g["sensitivity/comparisons/community_city/delta_cost_total/main_effect_range"][()]
-want(rng[1] == 0.0, "QoL weight has no effect on cost: range %r" % rng[1])
-want(rng[0] > 0.0, "escalation changes cost: range %r" % rng[0])
+want(np.array_equal(g["arms/community_city/children_end"][0, 1], end), "children at the end")
+sens = "sensitivity/comparisons/community_city/delta_cost_total/"
+rng, rse = g[sens + "main_effect_range"][()], g[sens + "main_effect_range_mcse"][()]
+want(rng[1] == 0.0 and rse[1] == 0.0, "QoL weight has no effect on cost: %r ± %r" % (rng[1], rse[1]))
+want(rng[0] > 0.0 and rse[0] > 0.0, "escalation changes cost: %r ± %r" % (rng[0], rse[0]))
+# The MCSE of the range is that of the paired difference between the two escalation values
+# (each averaged over the QoL weight), recomputed from the runs of those points.
+want(np.isclose(rng[0], abs(d[1].mean() - d[0].mean()), rtol=1e-12, atol=0), "range = |mean diff|")
+two = g[sens + "two_way_0_1"][()]
+want(np.array_equal(two, d[()]), "with two parameters, the two-way table is the grid itself")
 rq = g["sensitivity/comparisons/community_city/delta_qaly_total/main_effect_range"][()]
 want(rq[1] > 0.0, "QoL weight changes QALYs")
 base = g["sensitivity/arms/baseline/cost_discounted/main_effect_range"][()]
@@ -60,10 +75,36 @@ PY
 check "$python" -c "
 import sys, h5py, numpy as np
 f = h5py.File('$dir/lhs.h5', 'r')
-r = f['sensitivity/comparisons/community_city/delta_cost_total/prcc'][()]
+s = 'sensitivity/comparisons/community_city/delta_cost_total/'
+r, mc, se = f[s + 'prcc'][()], f[s + 'prcc_mcse'][()], f[s + 'prcc_se_points'][()]
 assert f['values'].shape == (8, 2) and f['design'][0] == b'latin_hypercube', 'layout'
+assert f['comparisons/community_city/delta_cost_total'].shape == (8,), 'one point dimension'
 assert np.all(np.abs(r) <= 1) and r[0] > 0.9 and r[1] == 0, r
+assert np.all(mc >= 0) and mc[1] == 0, mc
+assert np.allclose(se, (1 - r ** 2) / np.sqrt(8 - 2 - 2)), se
 "
+
+# Resumable: stopped after two of four points were stored, then resumed, the sweep writes
+# what an uninterrupted sweep writes; the checkpoint goes when the output is complete.
+status=0
+FLOURISH_CRASH_AFTER_POINTS=2 "$bin" sweep "$scenario" -o "$dir/resumed.h5" \
+  --param "$esc=0.8:1.0:2" --param "$qol=0.8:0.9:2" -r 8 -s 4 -q -t 2 --checkpoint || status=$?
+check test "$status" -eq 137
+check test ! -e "$dir/resumed.h5"
+check test -s "$dir/resumed.h5.ckpt"
+"$bin" sweep "$scenario" -o "$dir/resumed.h5" --param "$esc=0.8:1.0:2" --param "$qol=0.8:0.9:2" \
+  -r 8 -s 4 -q -t 1 --resume
+check same "$dir/grid.h5" "$dir/resumed.h5"
+check test ! -e "$dir/resumed.h5.ckpt"
+# A checkpoint of another sweep (here another seed) is refused.
+FLOURISH_CRASH_AFTER_POINTS=1 "$bin" sweep "$scenario" -o "$dir/other.h5" \
+  --param "$esc=0.8:1.0:2" -r 4 -s 4 -q --checkpoint || true
+status=0
+"$bin" sweep "$scenario" -o "$dir/other.h5" --param "$esc=0.8:1.0:2" -r 4 -s 5 -q --resume \
+  2>"$dir/err" || status=$?
+check test "$status" -eq 2
+check grep -q "different sweep" "$dir/err"
+check test ! -e "$dir/other.h5"
 
 bad() {
   local want=$1 status=0
@@ -78,6 +119,8 @@ check bad "LO <= HI" --param "$esc=1:0.5"
 check bad "at sweep point 0" --param "arms.nope.escalation=0:1:2"
 check bad "expected grid, lhs or sobol" --param "$esc=0:1" --design random
 check bad "set the same value" --param "$esc=0.8:1:2" --param "$esc=0.9:0.9:1"
+check bad "at most 7 parameters" --param a=0:1:1 --param b=0:1:1 --param c=0:1:1 \
+  --param d=0:1:1 --param e=0:1:1 --param f=0:1:1 --param g=0:1:1 --param h=0:1:1
 check bad "set the same value" --param "$esc=0.8:1:2" --set "$esc=0.9"
 
 finish sweep_cli

@@ -210,6 +210,10 @@ static const char *help_sweep =
     "  -t, --threads T           OpenMP threads; results are identical for any T\n"
     "      --expect              expected values at each point instead of replications\n"
     "      --set PATH=VALUE      a fixed change applied at every point (repeatable)\n"
+    "      --checkpoint          keep finished points in SWEEP.h5.ckpt while running\n"
+    "      --resume              continue an interrupted --checkpoint sweep: points in\n"
+    "                            the checkpoint are read back, the rest are run; the result\n"
+    "                            is the file an uninterrupted sweep writes\n"
     "  -q, --quiet               no progress bar\n"
     "  -h, --help                this help\n";
 
@@ -698,8 +702,12 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
       {"replications", required_argument, NULL, 'r'}, {"seed", required_argument, NULL, 's'},
       {"threads", required_argument, NULL, 't'}, {"expect", no_argument, NULL, 'e'},
       {"set", required_argument, NULL, 'S'},     {"quiet", no_argument, NULL, 'q'},
+      {"checkpoint", no_argument, NULL, 'C'},    {"resume", no_argument, NULL, 'R'},
       {NULL, 0, NULL, 0}};
   static fl_sweep_options opt; /* large; one sweep per process */
+  static char paths[FL_SWEEP_MAX_PARAMS][1024]; /* the parameters' key paths */
+  char *ckpt_path = NULL;
+  int checkpoint = 0;
   sets set = {.n = 0};
   const char *out = NULL;
   int quiet = 0, c, rc;
@@ -722,11 +730,17 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
       if (opt.n_params == FL_SWEEP_MAX_PARAMS)
         return usage_error("sweep", "--param: at most %d parameters", FL_SWEEP_MAX_PARAMS);
       fl_sweep_param *q = &opt.params[opt.n_params];
-      char *eq = strchr(optarg, '='), *end;
+      const char *eq = strchr(optarg, '=');
+      char *end;
       if (!eq || eq == optarg)
         return usage_error("sweep", "--param: expected PATH=LO:HI[:N], found '%s'", optarg);
-      *eq = '\0';
-      q->path = optarg;
+      if ((size_t)(eq - optarg) >= sizeof paths[0])
+        return usage_error("sweep", "--param: the key path is longer than %zu characters",
+                           sizeof paths[0] - 1);
+      memcpy(paths[opt.n_params], optarg, (size_t)(eq - optarg));
+      paths[opt.n_params][eq - optarg] = '\0';
+      q->path = paths[opt.n_params];
+      optarg = paths[opt.n_params]; /* the messages below name the path */
       q->lo = strtod(eq + 1, &end);
       if (end == eq + 1 || *end != ':' || !isfinite(q->lo))
         return usage_error("sweep", "--param %s: expected LO:HI[:N] with numbers, found '%s'",
@@ -768,6 +782,11 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
       if ((rc = sets_add("sweep", &set, optarg)) != 0) return rc;
       break;
     case 'q': quiet = 1; break;
+    case 'C':
+    case 'R':
+      if (c == 'R') opt.resume = 1;
+      checkpoint = 1;
+      break;
     default: return usage_error("sweep", "%s", "invalid option");
     }
   }
@@ -801,8 +820,15 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
     opt.progress = show_progress;
     opt.progress_ctx = &prog_state;
   }
-  if (fl_sweep(argv[optind], &opt, out, &err) != FL_OK) return report(&err);
-  return 0;
+  if (checkpoint) {
+    /* Finished points are kept beside the output until the output is written. */
+    if (!(ckpt_path = malloc(strlen(out) + 6))) return 1;
+    sprintf(ckpt_path, "%s.ckpt", out);
+    opt.checkpoint = ckpt_path;
+  }
+  rc = fl_sweep(argv[optind], &opt, out, &err) != FL_OK ? report(&err) : 0;
+  free(ckpt_path);
+  return rc;
 }
 
 /* The report is drawn by scripts/report.py (matplotlib has no C counterpart worth the
