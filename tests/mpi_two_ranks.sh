@@ -38,4 +38,21 @@ esc=arms.community_city.interventions.community.escalation
   "$bin" sweep "$src/scenarios/dundee.yaml" -o "$dir/s2.h5" --param "$esc=0.8:1:2" -r 4 -q
 for g in /arms /comparisons /sensitivity /values; do h5diff "$dir/s1.h5" "$dir/s2.h5" $g $g; done
 echo "sweep: 1 rank and 2 ranks identical"
-echo "mpi: 4 passed, 0 failed"
+# A two-rank sweep stopped after its first point (rank 0 keeps the checkpoint), resumed with two
+# ranks, and again with one from a fresh stop, writes the same file.
+for resume_ranks in 2 1; do
+  rm -f "$dir/s3.h5.ckpt"
+  status=0
+  FLOURISH_CRASH_AFTER_POINTS=1 "$mpiexec" --oversubscribe --mca btl self,vader -np 2 \
+    "$bin" sweep "$src/scenarios/dundee.yaml" -o "$dir/s3.h5" --param "$esc=0.8:1:2" -r 4 -q \
+    --checkpoint >/dev/null 2>&1 || status=$?
+  [ "$status" -ne 0 ] && [ -s "$dir/s3.h5.ckpt" ] && [ ! -e "$dir/s3.h5" ]
+  "$mpiexec" --oversubscribe --mca btl self,vader -np "$resume_ranks" \
+    "$bin" sweep "$src/scenarios/dundee.yaml" -o "$dir/s3.h5" --param "$esc=0.8:1:2" -r 4 -q \
+    --resume
+  for g in /arms /comparisons /sensitivity /values; do h5diff "$dir/s1.h5" "$dir/s3.h5" $g $g; done
+  [ ! -e "$dir/s3.h5.ckpt" ]
+  rm "$dir/s3.h5"
+  echo "sweep: 2 ranks stopped, resumed with $resume_ranks: identical"
+done
+echo "mpi: 6 passed, 0 failed"

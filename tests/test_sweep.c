@@ -109,13 +109,13 @@ static void test_prcc(void) {
   CHECK_DBL_NEAR(out[2], 0.0, 0.0);
 
   /* A noisy result of parameters 0 and 2: parameter 1's correlation is chance only. On the
-   * Fisher z scale its standard error is 1/sqrt(P - K - 1) (partial correlation with K - 1
+   * Fisher z scale its standard error is 1/sqrt(P - K - 2) (partial correlation with K - 1
    * others held); 4.5 standard errors. Parameters 0 and 2 must come out clearly positive and
    * negative. */
   for (size_t p = 0; p < P; p++)
     y[p] = x[p * K] - 0.5 * x[p * K + 2] + 0.3 * (fl_rng_uniform(&r) - 0.5);
   CHECK_INT_EQ(fl_prcc(x, y, P, K, out, &err), FL_OK);
-  CHECK(fabs(atanh(out[1])) < 4.5 / sqrt((double)(P - K - 1)));
+  CHECK(fabs(atanh(out[1])) < 4.5 / sqrt((double)(P - K - 2)));
   CHECK(out[0] > 0.9 && out[2] < -0.7);
 
   /* Too few points: NaN. */
