@@ -172,13 +172,24 @@ static fl_status compile_intervention(compiler *c, const char *arm_name, const f
                    : !strcmp(shape, "exponential") ? FL_SHAPE_EXPONENTIAL
                                                    : FL_SHAPE_LINEAR;
   iv->spend = fl_get_num(def, IV "spend_per_month");
+  const fl_node *ref = fl_map_get(def, "reference_spend_per_month");
+  iv->ref_spend = ref ? fl_get_num(def, IV "reference_spend_per_month") : iv->spend;
   iv->half_sat = fl_get_num(def, IV "half_saturation");
   iv->setup_cost = fl_get_num(def, IV "setup_cost");
   iv->child_cost = fl_get_num(def, IV "cost_per_child_month");
-  if (iv->half_sat > 0 && !(iv->spend > 0)) {
-    snprintf(key, sizeof key, "%s.spend_per_month", prefix);
-    return fl_c_bad(c, def, key, "a dose-response (half_saturation) needs a spend_per_month "
-                                 "above 0: the multipliers apply in full at that spend");
+  if (iv->half_sat > 0 && !(iv->ref_spend > 0)) {
+    snprintf(key, sizeof key, "%s.%s", prefix, ref ? "reference_spend_per_month" : "spend_per_month");
+    return fl_c_bad(c, ref ? ref : def, key,
+                    "a dose-response (half_saturation) needs a %s above 0: the multipliers "
+                    "apply in full at that spend",
+                    ref ? "reference_spend_per_month" : "spend_per_month");
+  }
+  if (!(iv->half_sat > 0) && iv->ref_spend != iv->spend) {
+    snprintf(key, sizeof key, "%s.reference_spend_per_month", prefix);
+    return fl_c_bad(c, ref, key,
+                    "differs from spend_per_month, but without a half_saturation the spend "
+                    "does not change the effect: give a half_saturation (the dose-response) "
+                    "or leave it out");
   }
   const fl_node *holder = fl_map_get(def, "budget_holder");
   if (holder) {
@@ -260,7 +271,9 @@ static fl_status build_tables(compiler *c, fl_arm *arm, const fl_node *at, const
   for (size_t t = 0; t < T; t++) {
     double *e = arm->strength + t * ni;
     size_t k;
-    for (size_t i = 0; i < ni; i++) e[i] = fl_intervention_profile(m, &arm->ints[i], t);
+    for (size_t i = 0; i < ni; i++) /* time profile x dose at the intervention's spend */
+      e[i] = fl_intervention_profile(m, &arm->ints[i], t) *
+             fl_intervention_dose(&arm->ints[i], arm->ints[i].spend);
     for (k = 0; k < arm->n_tables; k++) {
       const size_t u = first_step[k];
       if (m->period_of_step[u] == m->period_of_step[t] &&
@@ -290,11 +303,11 @@ static fl_status build_tables(compiler *c, fl_arm *arm, const fl_node *at, const
   }
   arm->n_moves = n_moves;
   free(first_step);
-  /* With reinvestment the dose can grow without bound, to 1 / h(spend_per_month) at most:
+  /* With reinvestment the dose can grow without bound, to 1 / h(reference spend) at most:
    * every table must stay valid there too. */
   if (arm->reinvest.on) {
     const fl_intervention *iv = &arm->ints[arm->reinvest.into];
-    const double top = (iv->spend + iv->half_sat) / iv->spend;
+    const double top = (iv->ref_spend + iv->half_sat) / iv->ref_spend;
     double *e = fl_calloc(ni, sizeof *e);
     fl_row *rows = fl_calloc(rpp, sizeof *rows);
     uint32_t *s32 = fl_calloc(rpp, sizeof *s32);
@@ -305,7 +318,7 @@ static fl_status build_tables(compiler *c, fl_arm *arm, const fl_node *at, const
     for (size_t t = 0; st == FL_OK && t < T; t++) {
       size_t nm = 0;
       memcpy(e, arm->strength + t * ni, ni * sizeof *e);
-      e[arm->reinvest.into] *= top;
+      e[arm->reinvest.into] = fl_intervention_profile(m, iv, t) * top;
       if (fl_table_build(m, NULL, arm, m->period_of_step[t], e, rows, s32, mc, md, &nm, &bad) != 0)
         st = bad_row(c, at, key, bad, "at the largest reinvested spend the interventions make");
     }

@@ -95,6 +95,10 @@ void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *t
           iv->setup_cost, iv->child_cost);
       if (iv->spend > 0 || iv->setup_cost > 0 || iv->child_cost > 0)
         say(&o, " (%s)", m->holder_names[iv->holder]);
+      if (iv->half_sat > 0)
+        say(&o, "; dose-response with half-saturation %g a month, the multipliers being the "
+            "effect at %g a month (x%.3g at its spend)",
+            iv->half_sat, iv->ref_spend, fl_intervention_dose(iv, iv->spend));
       say(&o, ".\n");
     }
     if (arm->reinvest.on)

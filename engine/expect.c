@@ -63,8 +63,9 @@ static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t
   for (size_t i = 0; i < ni; i++) {
     const fl_intervention *iv = &arm->ints[i];
     const double sp = dynamic && i == rv->into ? spend_into : iv->spend;
-    dyn->e[i] = arm->strength[t * ni + i];
-    if (dynamic && i == rv->into) dyn->e[i] *= fl_intervention_dose(iv, sp);
+    dyn->e[i] = dynamic && i == rv->into
+                    ? fl_intervention_profile(m, iv, t) * fl_intervention_dose(iv, sp)
+                    : arm->strength[t * ni + i];
     if (!(t0 >= iv->start && t0 < iv->end)) continue;
     spend[t * ni + i] = sp * m->step_months;
     double r = 0;

@@ -79,7 +79,8 @@ typedef struct fl_intervention {
   uint32_t age_lo, age_hi; /* targeted ages in steps, [lo, hi) */
   double esc, deesc;      /* multipliers on escalation and de-escalation probabilities */
   double *move;           /* [S * S] multipliers on named moves (1: none) */
-  double spend;           /* reference spend per month (also its monthly cost) */
+  double spend;           /* spend per month (its monthly cost) */
+  double ref_spend;       /* spend per month at which the multipliers apply in full */
   double half_sat;        /* half-saturation spend; 0: no dose-response */
   double setup_cost, child_cost; /* one-off at the start; per child reached per month */
   size_t holder;          /* budget holder charged */

@@ -106,5 +106,5 @@ double fl_intervention_profile(const fl_model *m, const fl_intervention *iv, siz
 
 double fl_intervention_dose(const fl_intervention *iv, double spend) {
   if (iv->half_sat <= 0) return 1;
-  return (spend / (spend + iv->half_sat)) / (iv->spend / (iv->spend + iv->half_sat));
+  return (spend / (spend + iv->half_sat)) / (iv->ref_spend / (iv->ref_spend + iv->half_sat));
 }

@@ -201,12 +201,16 @@ const fl_key fl_schema[] = {
      "After the end, months over which the effect reached fades to none (0: at once)."},
     {"arms.*.interventions.*.spend_per_month", FL_TY_NUM, 0, 0, BIG, "0", NULL,
      "currency per month",
-     "Monthly spend while it runs: its running cost, and the spend at which the multipliers "
-     "apply in full."},
+     "Monthly spend while it runs: its running cost and, with a half_saturation, its dose."},
+    {"arms.*.interventions.*.reference_spend_per_month", FL_TY_NUM, 0, 0, BIG, NULL, NULL,
+     "currency per month",
+     "The monthly spend at which the multipliers apply in full (default: spend_per_month). "
+     "With a half_saturation, a spend_per_month other than this scales the effect; without "
+     "one it must equal spend_per_month."},
     {"arms.*.interventions.*.half_saturation", FL_TY_NUM, 0, 0, BIG, "0", NULL,
      "currency per month",
-     "Dose-response: at spend x the effect is scaled by h(x)/h(spend_per_month), h(x) = "
-     "x/(x + half_saturation). 0: no dose-response."},
+     "Dose-response: at spend x the effect is scaled by h(x)/h(reference_spend_per_month), "
+     "h(x) = x/(x + half_saturation). 0: no dose-response."},
     {"arms.*.interventions.*.setup_cost", FL_TY_NUM, 0, 0, BIG, "0", NULL, "currency",
      "One-off cost in its first month."},
     {"arms.*.interventions.*.cost_per_child_month", FL_TY_NUM, 0, 0, BIG, "0", NULL,

@@ -198,8 +198,9 @@ static const fl_row *interventions_step(const fl_model *m, const fl_arm *arm,
     const fl_intervention *iv = &arm->ints[i];
     const int running = t0 >= iv->start && t0 < iv->end;
     const double spend = dynamic && i == rv->into ? spend_into : iv->spend;
-    ws->strength[i] = arm->strength[t * ni + i];
-    if (dynamic && i == rv->into) ws->strength[i] *= fl_intervention_dose(iv, spend);
+    ws->strength[i] = dynamic && i == rv->into
+                          ? fl_intervention_profile(m, iv, t) * fl_intervention_dose(iv, spend)
+                          : arm->strength[t * ni + i];
     if (!running) continue;
     tl->spend[t * ni + i] = spend * m->step_months;
     int64_t reached = 0;

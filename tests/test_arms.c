@@ -58,7 +58,31 @@ static const char *arms_yaml =
     "      prevent: {levels: [low, mid], escalation: 0.7, deescalation: 1.2, ramp_months: 12,\n"
     "                ramp: exponential, spend_per_month: 2000, half_saturation: 3000,\n"
     "                budget_holder: prevention}\n"
-    "    reinvest: {fraction: 0.5, from: [council], delay_months: 2, into: prevent}\n";
+    "    reinvest: {fraction: 0.5, from: [council], delay_months: 2, into: prevent}\n"
+    "  effect_reference:\n"
+    "    interventions:\n"
+    "      prevent: {levels: [low, mid], escalation: 0.7, deescalation: 1.2, ramp_months: 12,\n"
+    "                ramp: exponential, spend_per_month: 2000, half_saturation: 3000,\n"
+    "                reference_spend_per_month: 2000, budget_holder: prevention}\n"
+    /* Twice the reference spend: dose h(4000) / h(2000) = (4/7) / (2/5) = 10/7. */
+    "  effect_double:\n"
+    "    interventions:\n"
+    "      prevent: {levels: [low, mid], escalation: 0.7, deescalation: 1.2, ramp_months: 12,\n"
+    "                ramp: exponential, spend_per_month: 4000, half_saturation: 3000,\n"
+    "                reference_spend_per_month: 2000, budget_holder: prevention}\n"
+    /* The same effect stated at full strength: 1 + (m - 1) 10/7. */
+    "  effect_double_stated:\n"
+    "    interventions:\n"
+    "      prevent: {levels: [low, mid], escalation: 0.5714285714285714,\n"
+    "                deescalation: 1.2857142857142858, ramp_months: 12, ramp: exponential,\n"
+    "                spend_per_month: 4000, budget_holder: prevention}\n"
+    /* Reinvestment into an intervention that starts with no money. */
+    "  grow_from_nothing:\n"
+    "    interventions:\n"
+    "      prevent: {levels: [low, mid], escalation: 0.7, spend_per_month: 0,\n"
+    "                half_saturation: 3000, reference_spend_per_month: 2000,\n"
+    "                budget_holder: prevention}\n"
+    "    reinvest: {fraction: 0.5, from: [council], delay_months: 1, into: prevent}\n";
 
 static size_t arm_index(const fl_model *m, const char *name) {
   for (size_t a = 0; a < m->n_arms; a++)
@@ -265,6 +289,38 @@ static void test_cumulative_and_breakeven(const fl_model *m, const fl_results *r
   }
 }
 
+/* reference_spend_per_month: equal to the spend it changes nothing (bit for bit); at twice the
+ * reference spend the dose-response scales the effect by h(2x) / h(x), as multipliers stated at
+ * that strength would (expected values, to rounding); an intervention with no spend has no
+ * effect, even one that savings would be reinvested into. */
+static void test_reference_spend(const fl_model *m, const fl_results *res) {
+  static const char *const names[] = {"stocks", "flows", "costs", "qol"};
+  const size_t eff = arm_index(m, "effect"), ref = arm_index(m, "effect_reference");
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    CHECK(same_bytes(arr(res, eff, names[i]), arr(res, ref, names[i])));
+  fl_results *ex = expect_model(m);
+  const fl_array *dbl = arr(ex, arm_index(m, "effect_double"), "stocks");
+  const fl_array *stated = arr(ex, arm_index(m, "effect_double_stated"), "stocks");
+  const fl_array *single = arr(ex, eff, "stocks");
+  double worst = 0, moved = 0;
+  for (size_t i = 0; i < fl_array_count(dbl); i++) {
+    worst = fmax(worst, fabs(value_at(dbl, i) - value_at(stated, i)));
+    moved = fmax(moved, fabs(value_at(dbl, i) - value_at(single, i)));
+  }
+  /* Probabilities are quantised to 2^-32: a threshold one unit apart moves a few children's
+   * worth of mass by ~1e-9 of the population a step. */
+  CHECK(worst < 1e-5);
+  CHECK(moved > 1.0);
+  /* No spend, no effect: no saving ever arrives to be reinvested, so the arm is the baseline. */
+  const size_t g = arm_index(m, "grow_from_nothing");
+  const fl_array *spend = arr(res, g, "interventions/spend");
+  double spent = 0;
+  for (size_t i = 0; i < fl_array_count(spend); i++) spent = fmax(spent, value_at(spend, i));
+  CHECK_DBL_NEAR(spent, 0, 0);
+  CHECK(same_bytes(arr(res, 0, "stocks"), arr(res, g, "stocks")));
+  fl_results_free(ex);
+}
+
 int main(void) {
   fl_model *m = load_text_model(arms_yaml);
   fl_results *res = run_model(m, 2024, 40, 2);
@@ -272,6 +328,7 @@ int main(void) {
   test_cost_only(m, res);
   test_no_escalation(m, res);
   test_reinvest(m, res);
+  test_reference_spend(m, res);
   test_cumulative_and_breakeven(m, res);
   report_variance_reduction(m, res);
   test_timing();
