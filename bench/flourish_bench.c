@@ -89,8 +89,10 @@ static fl_model *load(const char *src, const char *rel) {
 
 static void usage(void) {
   fputs("Usage: flourish_bench [--workload NAME[,NAME...]|all] [--threads 1,2,...] [--runs N]\n"
-        "                      [--reps R] [--json FILE] [--source DIR] [--scalar]\n"
-        "  --scalar  use the portable hot pass even where AVX-512 is available\n"
+        "                      [--reps R] [--json FILE] [--source DIR]\n"
+        "                      [--pass auto|scalar|avx2|avx512] [--scalar]\n"
+        "  --pass    the hot pass (default auto: AVX-512, else AVX2, else portable)\n"
+        "  --scalar  the same as --pass scalar\n"
         "Workloads:\n",
         stderr);
   for (size_t i = 0; i < N_WORKLOADS; i++)
@@ -101,7 +103,7 @@ int main(int argc, char **argv) {
   const char *src = getenv("FLOURISH_SOURCE_DIR"), *json_path = NULL;
   char wl_list[256] = "dundee,rich", th_list[128] = "1,2";
   size_t runs = 5, reps_override = 0;
-  int scalar_only = 0;
+  fl_path pass = FL_PATH_AUTO;
   FILE *json = NULL;
   int first_json = 1, status = 0;
   if (!src) src = ".";
@@ -113,7 +115,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--reps") && v) reps_override = strtoul(argv[++i], NULL, 10);
     else if (!strcmp(a, "--json") && v) json_path = argv[++i];
     else if (!strcmp(a, "--source") && v) src = argv[++i];
-    else if (!strcmp(a, "--scalar")) scalar_only = 1;
+    else if (!strcmp(a, "--scalar")) pass = FL_PATH_SCALAR;
+    else if (!strcmp(a, "--pass") && v && !fl_path_parse(v, &pass)) i++;
     else {
       usage();
       return 2;
@@ -125,10 +128,16 @@ int main(int argc, char **argv) {
     perror(json_path);
     return 1;
   }
-  printf("hot pass: %s\n", fl_path_name(scalar_only ? FL_PATH_SCALAR : fl_pass_best()));
+  if (!fl_path_supported(pass)) {
+    fprintf(stderr, "flourish_bench: this processor does not support the %s pass\n",
+            fl_path_name(pass));
+    return 2;
+  }
+  if (pass == FL_PATH_AUTO) pass = fl_pass_best();
+  printf("hot pass: %s\n", fl_path_name(pass));
   if (json)
     fprintf(json, "{\n  \"bytes_per_child_hot\": 16,\n  \"hot_pass\": \"%s\",\n  \"results\": [\n",
-            fl_path_name(scalar_only ? FL_PATH_SCALAR : fl_pass_best()));
+            fl_path_name(pass));
   printf("%-9s %3s %5s %14s %14s %10s %9s %9s %10s %8s\n", "workload", "thr", "reps",
          "child-months/s", "per core", "reps/s", "scaling", "output_s", "output/sim", "maxrss");
   char wl_copy[256];
@@ -171,7 +180,7 @@ int main(int argc, char **argv) {
         opt.seed = 1000 + k;
         opt.replications = reps;
         opt.threads = threads;
-        opt.scalar_only = scalar_only;
+        opt.pass = pass;
         double t0 = now();
         if (fl_run(m, &opt, &res, &err) != FL_OK) {
           fprintf(stderr, "flourish_bench: %s\n", err.message);

@@ -1,12 +1,16 @@
-/* The hot pass, in portable C and with AVX-512 (16 children per iteration). The vector version
- * evaluates the pcg32 step (O'Neill 2014, XSH-RR) lane by lane with 64-bit multiplies
- * (AVX512DQ), gathers each child's stay threshold through the band tables, and appends the few
- * events with compress-stores, so its events and states are bit-identical to the scalar pass. */
+/* The hot pass, in portable C, with AVX2 (8 children per iteration) and with AVX-512 (16). The
+ * vector versions evaluate the pcg32 step (O'Neill 2014, XSH-RR) lane by lane in 64-bit
+ * arithmetic, gather each child's stay threshold through the band tables and append the few
+ * events in slot order, so their events and states are bit-identical to the scalar pass. */
 #include "pass.h"
 
 #include "rng.h"
 
-static size_t pass_scalar(const fl_pass_args *a) {
+#include <string.h>
+
+/* Children [i, n) one at a time, appending their events after the n_ev already listed: the
+ * portable pass, and the tail of the AVX2 pass. Returns the number of events. */
+static inline size_t pass_from(const fl_pass_args *a, size_t i, size_t n_ev) {
   const uint64_t inc = a->inc;
   const uint32_t max_age = a->max_age;
   uint64_t *rng = a->rng;
@@ -14,8 +18,7 @@ static size_t pass_scalar(const fl_pass_args *a) {
   const uint32_t *base = a->base, *stay32 = a->stay32;
   const uint32_t *age_off = a->age_off, *dur_off = a->dur_off;
   uint32_t *ev_slot = a->ev_slot, *ev_u = a->ev_u;
-  size_t n_ev = 0;
-  for (size_t i = 0; i < a->n; i++) {
+  for (; i < a->n; i++) {
     const uint32_t u = fl_pcg32_step(&rng[i], inc);
     const uint32_t ag = age[i], ti = tis[i];
     const uint32_t thr = stay32[base[i] + age_off[ag] + dur_off[ti]];
@@ -29,6 +32,8 @@ static size_t pass_scalar(const fl_pass_args *a) {
   }
   return n_ev;
 }
+
+static size_t pass_scalar(const fl_pass_args *a) { return pass_from(a, 0, 0); }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -93,30 +98,171 @@ pass_avx512(const fl_pass_args *a) {
   }
   return n_ev;
 }
-#endif
 
-fl_path fl_pass_best(void) {
-#ifdef FL_HAVE_AVX512
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-    return FL_PATH_AVX512;
-#endif
-  return FL_PATH_SCALAR;
+#define FL_HAVE_AVX2 1
+
+/* s * FL_PCG_MULT mod 2^64 in each 64-bit lane. AVX2 multiplies only 32 x 32 -> 64 bits, so the
+ * product is built from the halves: lo*lo + ((lo*hi + hi*lo) << 32); hi*hi only reaches bits
+ * 64 and up. m_lo and m_hi hold the halves of the multiplier. */
+__attribute__((target("avx2"))) static inline __m256i mul64_avx2(__m256i s, __m256i m_lo,
+                                                                 __m256i m_hi) {
+  const __m256i ll = _mm256_mul_epu32(s, m_lo);
+  const __m256i lh = _mm256_mul_epu32(s, m_hi);
+  const __m256i hl = _mm256_mul_epu32(_mm256_srli_epi64(s, 32), m_lo);
+  return _mm256_add_epi64(ll, _mm256_slli_epi64(_mm256_add_epi64(lh, hl), 32));
 }
 
-const char *fl_path_name(fl_path path) {
+/* The XSH-RR output of four states, in the low half of each 64-bit lane. The 32-bit rotation is
+ * one 64-bit variable shift: rotr32(x, r) is the low half of (x:x) >> r. */
+__attribute__((target("avx2"))) static inline __m256i pcg_out_avx2(__m256i s) {
+  const __m256i x = _mm256_srli_epi64(_mm256_xor_si256(_mm256_srli_epi64(s, 18), s), 27);
+  const __m256i xx = _mm256_blend_epi32(x, _mm256_slli_epi64(x, 32), 0xAA);
+  return _mm256_srlv_epi64(xx, _mm256_srli_epi64(s, 59));
+}
+
+/* The low halves of the 64-bit lanes of a (children 0-3) and b (4-7) as eight 32-bit lanes in
+ * child order. The shuffle interleaves the 128-bit halves; the permute restores the order. */
+__attribute__((target("avx2"))) static inline __m256i pack_lo32_avx2(__m256i a, __m256i b) {
+  const __m256 p =
+      _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(2, 0, 2, 0));
+  return _mm256_permute4x64_epi64(_mm256_castps_si256(p), _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* Unsigned a >= b in each 32-bit lane (AVX2 compares only signed): max(a, b) == a. */
+__attribute__((target("avx2"))) static inline __m256i cmpge_epu32_avx2(__m256i a, __m256i b) {
+  return _mm256_cmpeq_epi32(_mm256_max_epu32(a, b), a);
+}
+
+/* Entry m lists the set bits of m, lowest first, one per byte (the bytes past the last one are
+ * zero): the lane order that moves the events of an 8-lane mask to the front, in slot order. AVX2
+ * has no compress-store; a permutation from this table and two full stores cost fewer cycles
+ * than a loop over the set bits or a branch around the stores (most blocks of 8 have no event,
+ * but which ones do is unpredictable). Bit b of m goes to the byte numbered by the set bits below
+ * it; bit 0 always lands in byte 0 as the value 0, so it needs no term. */
+#define EV_BELOW(m, b) __builtin_popcount((unsigned)(m) & ((1u << (b)) - 1))
+#define EV_BIT(m, b) ((((m) >> (b)) & 1) ? (uint64_t)(b) << (8 * EV_BELOW(m, b)) : 0)
+#define EV_LANES(m)                                                                                \
+  (EV_BIT(m, 1) | EV_BIT(m, 2) | EV_BIT(m, 3) | EV_BIT(m, 4) | EV_BIT(m, 5) | EV_BIT(m, 6) |       \
+   EV_BIT(m, 7))
+#define EV_4(m) EV_LANES(m), EV_LANES((m) + 1), EV_LANES((m) + 2), EV_LANES((m) + 3)
+#define EV_16(m) EV_4(m), EV_4((m) + 4), EV_4((m) + 8), EV_4((m) + 12)
+#define EV_64(m) EV_16(m), EV_16((m) + 16), EV_16((m) + 32), EV_16((m) + 48)
+static const uint64_t ev_lanes[256] = {EV_64(0), EV_64(64), EV_64(128), EV_64(192)};
+
+__attribute__((target("avx2"))) static size_t pass_avx2(const fl_pass_args *a) {
+  /* Arguments in locals: the stores below could otherwise alias *a and force reloads. */
+  uint64_t *const rng = a->rng;
+  uint16_t *const age = a->age, *const tis = a->tis;
+  const uint32_t *const base = a->base, *const stay32 = a->stay32;
+  const int *const age_off = (const int *)a->age_off, *const dur_off = (const int *)a->dur_off;
+  uint32_t *const ev_slot = a->ev_slot, *const ev_u = a->ev_u;
+  const size_t n8 = a->n & ~(size_t)7;
+  const int banded = a->banded;
+  const __m256i m_lo = _mm256_set1_epi64x((long long)(FL_PCG_MULT & 0xFFFFFFFFu));
+  const __m256i m_hi = _mm256_set1_epi64x((long long)(FL_PCG_MULT >> 32));
+  const __m256i inc = _mm256_set1_epi64x((long long)a->inc);
+  const __m256i one = _mm256_set1_epi32(1), max_age = _mm256_set1_epi32((int)a->max_age);
+  const __m128i one16 = _mm_set1_epi16(1);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  size_t n_ev = 0;
+  for (size_t i = 0; i < n8; i += 8) {
+    /* pcg32: output of the old state, state = state * mult + inc. */
+    const __m256i s0 = _mm256_loadu_si256((const __m256i *)(rng + i));
+    const __m256i s1 = _mm256_loadu_si256((const __m256i *)(rng + i + 4));
+    _mm256_storeu_si256((__m256i *)(rng + i), _mm256_add_epi64(mul64_avx2(s0, m_lo, m_hi), inc));
+    _mm256_storeu_si256((__m256i *)(rng + i + 4),
+                        _mm256_add_epi64(mul64_avx2(s1, m_lo, m_hi), inc));
+    const __m256i u = pack_lo32_avx2(pcg_out_avx2(s0), pcg_out_avx2(s1));
+    /* The row: base + age_off[age] + dur_off[tis]; its stay threshold. */
+    const __m128i ag16 = _mm_loadu_si128((const __m128i *)(age + i));
+    const __m128i ti16 = _mm_loadu_si128((const __m128i *)(tis + i));
+    const __m256i ag = _mm256_cvtepu16_epi32(ag16);
+    __m256i idx = _mm256_loadu_si256((const __m256i *)(base + i));
+    if (banded) { /* rows depend on age or time in state: two more gathers */
+      const __m256i ao = _mm256_i32gather_epi32(age_off, ag, 4);
+      const __m256i dof = _mm256_i32gather_epi32(dur_off, _mm256_cvtepu16_epi32(ti16), 4);
+      idx = _mm256_add_epi32(idx, _mm256_add_epi32(ao, dof));
+    }
+    const __m256i thr = _mm256_i32gather_epi32((const int *)stay32, idx, 4);
+    _mm_storeu_si128((__m128i *)(age + i), _mm_add_epi16(ag16, one16));
+    _mm_storeu_si128((__m128i *)(tis + i), _mm_add_epi16(ti16, one16));
+    const __m256i ev = _mm256_or_si256(cmpge_epu32_avx2(u, thr),
+                                       cmpge_epu32_avx2(_mm256_add_epi32(ag, one), max_age));
+    const unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(ev));
+    /* Events to the front, in slot order, stored whole: the stores reach at most 8 entries
+     * past n_ev <= i, so they stay inside the [n] event arrays; entries past the count are
+     * overwritten later or ignored. */
+    const __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)&ev_lanes[mask]));
+    const __m256i slots = _mm256_add_epi32(_mm256_set1_epi32((int)i), lanes);
+    _mm256_storeu_si256((__m256i *)(ev_slot + n_ev), _mm256_permutevar8x32_epi32(slots, perm));
+    _mm256_storeu_si256((__m256i *)(ev_u + n_ev), _mm256_permutevar8x32_epi32(u, perm));
+    n_ev += (size_t)__builtin_popcount(mask);
+  }
+  return pass_from(a, n8, n_ev);
+}
+#endif
+
+/* What the processor offers. __builtin_cpu_supports reads a table that __builtin_cpu_init
+ * fills; the explicit init makes the answer right even before constructors have run, and
+ * repeating it is cheap. The AVX checks include the operating system's support for the wide
+ * registers. */
+static int cpu_has_avx512(void) {
+#ifdef FL_HAVE_AVX512
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+  return 0;
+#endif
+}
+
+static int cpu_has_avx2(void) {
+#ifdef FL_HAVE_AVX2
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2");
+#else
+  return 0;
+#endif
+}
+
+int fl_path_supported(fl_path path) {
   switch (path) {
-  case FL_PATH_SCALAR: return "scalar";
-  case FL_PATH_AVX512: return "avx512";
-  default: return "auto";
+  case FL_PATH_AUTO:
+  case FL_PATH_SCALAR: return 1;
+  case FL_PATH_AVX2: return cpu_has_avx2();
+  case FL_PATH_AVX512: return cpu_has_avx512();
+  default: return 0;
   }
 }
 
+fl_path fl_pass_best(void) {
+  return cpu_has_avx512() ? FL_PATH_AVX512 : cpu_has_avx2() ? FL_PATH_AVX2 : FL_PATH_SCALAR;
+}
+
+static const char *const path_names[] = {"auto", "scalar", "avx2", "avx512"};
+
+const char *fl_path_name(fl_path path) {
+  return (unsigned)path < sizeof path_names / sizeof *path_names ? path_names[path] : "unknown";
+}
+
+int fl_path_parse(const char *name, fl_path *path) {
+  for (unsigned k = 0; k < sizeof path_names / sizeof *path_names; k++)
+    if (!strcmp(name, path_names[k])) {
+      *path = (fl_path)k;
+      return 0;
+    }
+  return -1;
+}
+
 size_t fl_pass(const fl_pass_args *a, fl_path path) {
+  if (path == FL_PATH_AUTO) path = fl_pass_best();
+  switch (path) {
 #ifdef FL_HAVE_AVX512
-  if (path == FL_PATH_AVX512) return pass_avx512(a);
+  case FL_PATH_AVX512: return pass_avx512(a);
 #endif
-  (void)path;
-  return pass_scalar(a);
+#ifdef FL_HAVE_AVX2
+  case FL_PATH_AVX2: return pass_avx2(a);
+#endif
+  default: return pass_scalar(a);
+  }
 }

@@ -1,9 +1,11 @@
 /* The hot pass of a step: every child draws once, stays or is listed as an event, and grows one
- * step older. Portable C and AVX-512 versions compute exactly the same thing (integer arithmetic
- * only: the same draws, the same comparisons, the same events in the same order), selected at
- * run time. */
+ * step older. Portable C, AVX2 and AVX-512 versions compute exactly the same thing (integer
+ * arithmetic only: the same draws, the same comparisons, the same events in the same order),
+ * selected at run time. The fl_path type and its names are public (flourish.h). */
 #ifndef FL_PASS_H
 #define FL_PASS_H
+
+#include "flourish.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,18 +22,17 @@ typedef struct fl_pass_args {
   int banded;               /* zero when every age_off and dur_off entry is 0 (one band each) */
   uint64_t inc;             /* the replication's stream increment */
   uint32_t max_age;         /* a child whose new age reaches this is an event; UINT32_MAX: none */
-  uint32_t *ev_slot;        /* out: slots of the children who are events, ascending */
-  uint32_t *ev_u;           /* out: their draws */
+  uint32_t *ev_slot;        /* out [n]: slots of the children who are events, ascending */
+  uint32_t *ev_u;           /* out [n]: their draws. Entries past the returned count may be
+                             * overwritten (the AVX2 pass stores 8 at a time) */
 } fl_pass_args;
 
 /* A child is an event when its draw u is not below its row's 32-bit stay threshold, or when it
  * reaches the maximum age. The caller re-checks u against the exact 33-bit threshold (a row that
- * always stays has threshold 2^32, stored here as 2^32 - 1). Returns the number of events. */
-typedef enum fl_path { FL_PATH_AUTO = 0, FL_PATH_SCALAR = 1, FL_PATH_AVX512 = 2 } fl_path;
-
+ * always stays has threshold 2^32, stored here as 2^32 - 1). Returns the number of events. path
+ * must be one the processor supports (fl_path_supported); FL_PATH_AUTO is fl_pass_best(). */
 size_t fl_pass(const fl_pass_args *a, fl_path path);
-/* The fastest path this processor supports. */
+/* The fastest path this processor supports: AVX-512, then AVX2, then portable. */
 fl_path fl_pass_best(void);
-const char *fl_path_name(fl_path path);
 
 #endif

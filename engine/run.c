@@ -118,6 +118,14 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
                  "the number of replications must be between 1 and 100000000");
     return FL_EUSAGE;
   }
+  if (!fl_path_supported(opt->pass)) {
+    fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "pass",
+                 "the %s hot pass is not supported by this processor or build (supported: "
+                 "auto, scalar%s%s)", fl_path_name(opt->pass),
+                 fl_path_supported(FL_PATH_AVX2) ? ", avx2" : "",
+                 fl_path_supported(FL_PATH_AVX512) ? ", avx512" : "");
+    return FL_EUSAGE;
+  }
   if (opt->psa) {
     const int counts = fl_psa_has_counts(m);
     const char *why = counts && !m->psa_ok
@@ -155,7 +163,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
                         "replication (parameter uncertainty).", FL_F64, 2, d_s))
       goto nomem;
   }
-  const fl_path path = opt->scalar_only ? FL_PATH_SCALAR : fl_pass_best();
+  const fl_path path = opt->pass ? opt->pass : fl_pass_best();
   /* Under MPI each rank simulates a contiguous block of replications; the blocks are gathered
    * afterwards, so every rank ends with the same bytes a single process computes. */
   int rank = 0, ranks = 1;

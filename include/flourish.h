@@ -89,13 +89,31 @@ FL_API void fl_model_free(fl_model *m);
 FL_API void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *text),
                               void *ctx);
 
+/* The hot pass of a step (one draw per child), in portable C or vectorised. Every pass gives
+ * bit-identical results; only the speed differs. */
+typedef enum fl_path {
+  FL_PATH_AUTO = 0,   /* the fastest this processor supports: AVX-512, then AVX2, then portable */
+  FL_PATH_SCALAR = 1, /* portable C */
+  FL_PATH_AVX2 = 2,   /* 8 children per iteration */
+  FL_PATH_AVX512 = 3  /* 16 children per iteration */
+} fl_path;
+
+/* Nonzero when this build and this processor can run the pass (auto and scalar always can). */
+FL_API int fl_path_supported(fl_path path);
+/* "auto", "scalar", "avx2" or "avx512"; "unknown" for any other value. */
+FL_API const char *fl_path_name(fl_path path);
+/* The pass named by one of the names above; returns 0, or -1 (and leaves *path) when the name
+ * is none of them. */
+FL_API int fl_path_parse(const char *name, fl_path *path);
+
 /* Options of a Monte Carlo run. */
 typedef struct fl_run_options {
   uint64_t seed;          /* master seed; streams derive from (seed, replication, child, purpose) */
   size_t replications;    /* R >= 1 */
   int threads;            /* 0: the OpenMP default; results do not depend on this */
   int keep_flows;         /* nonzero: store the [R, T, S, S] flow counts */
-  int scalar_only;        /* nonzero: never use the vector (AVX-512) pass; results are identical */
+  fl_path pass;           /* the hot pass; FL_PATH_AUTO (0): the fastest supported. fl_run
+                           * refuses a pass the processor lacks. Results are identical. */
   /* Where to keep finished replications (NULL: nowhere); with resume nonzero, the stored ones
    * are loaded from it instead of simulated. The results are the same bytes either way. */
   const char *checkpoint;

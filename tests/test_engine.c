@@ -1,6 +1,6 @@
 /* Engine invariants and reproducibility: children are conserved step by step, zero
  * probabilities give zero flows, absorbing states are never left, an identity matrix moves no
- * one, and the same seed gives bit-identical results for any thread count. */
+ * one, and the same seed gives bit-identical results for any thread count and on every hot pass. */
 #include "testutil.h"
 
 #include "pass.h"
@@ -70,15 +70,248 @@ static void test_reproducible_across_threads(void) {
   fl_model_free(m);
 }
 
-/* The vector pass (when the processor has it) and the portable pass give the same bytes. */
-static void test_vector_equals_scalar(const char *rel) {
+/* The passes other than the portable one; each is checked where the processor supports it. */
+static const fl_path vector_paths[] = {FL_PATH_AVX2, FL_PATH_AVX512};
+#define N_VECTOR_PATHS (sizeof vector_paths / sizeof vector_paths[0])
+
+/* Every hot pass the processor supports, and the automatic choice, give the portable pass's
+ * bytes. */
+static void test_paths_equal_scalar(const char *rel) {
   fl_model *m = load_source_model(rel);
-  fl_results *scalar = run_model_path(m, 11, 5, 2, 1), *best = run_model_path(m, 11, 5, 2, 0);
-  printf("%s: hot pass %s vs scalar\n", rel, fl_path_name(fl_pass_best()));
+  fl_results *scalar = run_model_path(m, 11, 5, 2, FL_PATH_SCALAR);
+  fl_results *best = run_model_path(m, 11, 5, 2, FL_PATH_AUTO);
+  printf("%s: auto (%s) vs scalar\n", rel, fl_path_name(fl_pass_best()));
   CHECK(arrays_identical(scalar, best, 1));
-  fl_results_free(scalar);
   fl_results_free(best);
+  for (size_t k = 0; k < N_VECTOR_PATHS; k++) {
+    if (!fl_path_supported(vector_paths[k])) {
+      printf("%s: %s not supported here, not checked\n", rel, fl_path_name(vector_paths[k]));
+      continue;
+    }
+    if (vector_paths[k] == fl_pass_best()) continue; /* checked as auto above */
+    fl_results *res = run_model_path(m, 11, 5, 2, vector_paths[k]);
+    printf("%s: %s vs scalar\n", rel, fl_path_name(vector_paths[k]));
+    CHECK(arrays_identical(scalar, res, 1));
+    fl_results_free(res);
+  }
+  fl_results_free(scalar);
   fl_model_free(m);
+}
+
+/* Names round-trip, auto is the best supported pass, and fl_run refuses a pass it cannot run. */
+static void test_path_choice(void) {
+  for (int p = FL_PATH_AUTO; p <= FL_PATH_AVX512; p++) {
+    fl_path back = (fl_path)-1;
+    CHECK_INT_EQ(fl_path_parse(fl_path_name((fl_path)p), &back), 0);
+    CHECK_INT_EQ(back, p);
+  }
+  fl_path untouched = FL_PATH_AVX2;
+  CHECK_INT_EQ(fl_path_parse("sse", &untouched), -1);
+  CHECK_INT_EQ(untouched, FL_PATH_AVX2);
+  CHECK(fl_path_supported(FL_PATH_SCALAR) && fl_path_supported(FL_PATH_AUTO));
+  CHECK(fl_path_supported(fl_pass_best()) && fl_pass_best() != FL_PATH_AUTO);
+  /* The preference: AVX-512, then AVX2, then portable. */
+  CHECK_INT_EQ(fl_pass_best(), fl_path_supported(FL_PATH_AVX512) ? FL_PATH_AVX512
+                               : fl_path_supported(FL_PATH_AVX2) ? FL_PATH_AVX2
+                                                                 : FL_PATH_SCALAR);
+  fl_model *m = load_source_model("scenarios/examples/hiv_markov.yaml");
+  fl_run_options opt;
+  fl_results *res = NULL;
+  fl_error err = {0};
+  fl_run_options_init(&opt);
+  opt.replications = 1;
+  opt.pass = (fl_path)99;
+  CHECK_INT_EQ(fl_run(m, &opt, &res, &err), FL_EUSAGE);
+  CHECK(res == NULL);
+  CHECK_STR_CONTAINS(err.message, "not supported");
+  opt.pass = FL_PATH_SCALAR;
+  CHECK_INT_EQ(fl_run(m, &opt, &res, &err), FL_OK);
+  fl_results_free(res);
+  fl_model_free(m);
+}
+
+/* splitmix64: test inputs independent of the generator under test. */
+static uint64_t mix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+/* Inputs and outputs of one pass over n children, allocated to exactly n entries (at least one)
+ * so the sanitizers see any access past the end. */
+typedef struct pass_case {
+  size_t n;
+  uint64_t *rng;
+  uint32_t *base, *ev_slot, *ev_u;
+  uint16_t *age, *tis;
+} pass_case;
+
+#define PASS_ROWS 64                /* base rows */
+#define PASS_TABLE (PASS_ROWS * 12) /* x 3 age bands x 4 time-in-state bands */
+
+static void pass_case_alloc(pass_case *c, size_t n) {
+  const size_t k = n ? n : 1;
+  c->n = n;
+  c->rng = calloc(k, sizeof *c->rng);
+  c->base = calloc(k, sizeof *c->base);
+  c->ev_slot = calloc(k, sizeof *c->ev_slot);
+  c->ev_u = calloc(k, sizeof *c->ev_u);
+  c->age = calloc(k, sizeof *c->age);
+  c->tis = calloc(k, sizeof *c->tis);
+  if (!c->rng || !c->base || !c->ev_slot || !c->ev_u || !c->age || !c->tis) abort();
+}
+
+static void pass_case_copy(pass_case *to, const pass_case *from) {
+  const size_t n = from->n;
+  pass_case_alloc(to, n);
+  memcpy(to->rng, from->rng, n * sizeof *to->rng);
+  memcpy(to->base, from->base, n * sizeof *to->base);
+  memcpy(to->age, from->age, n * sizeof *to->age);
+  memcpy(to->tis, from->tis, n * sizeof *to->tis);
+}
+
+static void pass_case_free(pass_case *c) {
+  free(c->rng);
+  free(c->base);
+  free(c->ev_slot);
+  free(c->ev_u);
+  free(c->age);
+  free(c->tis);
+}
+
+/* Random children: any 64-bit state; ages and times in state mostly small, some near 65535 so
+ * that the 16-bit counters wrap while the age check sees 65536. */
+static void pass_case_fill(pass_case *c, uint64_t *x) {
+  for (size_t i = 0; i < c->n; i++) {
+    c->rng[i] = mix64(x);
+    c->base[i] = (uint32_t)(mix64(x) % PASS_ROWS);
+    const uint64_t r = mix64(x);
+    c->age[i] = (uint16_t)(r % 8 == 0 ? 65535 - r % 3 : r % 200);
+    c->tis[i] = (uint16_t)(r % 16 == 1 ? 65535 : (r >> 8) % 100);
+  }
+}
+
+/* Stay thresholds: always an event (0), never one by draw (2^32 - 1), often one (below 2^31)
+ * and rarely one (above: the unsigned comparison must not read them as negative). */
+static void fill_thresholds(uint32_t *stay32, uint64_t *x) {
+  for (size_t r = 0; r < PASS_TABLE; r++) {
+    const uint64_t v = mix64(x);
+    stay32[r] = r % 11 == 0  ? 0u
+                : r % 7 == 0 ? UINT32_MAX
+                : r % 2      ? (uint32_t)(v >> 33)
+                             : (uint32_t)(v >> 32) | 0x80000000u;
+  }
+}
+
+#define PASS_STEPS 3
+
+/* What PASS_STEPS steps of one pass did to a copy of the children: their final state, and each
+ * step's event count, slots and draws ([PASS_STEPS * n], step after step). */
+typedef struct pass_run {
+  pass_case c;
+  size_t n_ev[PASS_STEPS];
+  uint32_t *slot, *u;
+} pass_run;
+
+static void pass_run_do(pass_run *run, const pass_case *from, const fl_pass_args *tmpl,
+                        fl_path path) {
+  const size_t n = from->n, k = PASS_STEPS * n + 1;
+  pass_case *c = &run->c;
+  pass_case_copy(c, from);
+  run->slot = calloc(k, sizeof *run->slot);
+  run->u = calloc(k, sizeof *run->u);
+  if (!run->slot || !run->u) abort();
+  for (int step = 0; step < PASS_STEPS; step++) {
+    fl_pass_args a = *tmpl;
+    a.n = n;
+    a.rng = c->rng;
+    a.base = c->base;
+    a.age = c->age;
+    a.tis = c->tis;
+    a.ev_slot = c->ev_slot;
+    a.ev_u = c->ev_u;
+    const size_t n_ev = run->n_ev[step] = fl_pass(&a, path);
+    CHECK(n_ev <= n);
+    memcpy(run->slot + step * n, c->ev_slot, n_ev * sizeof *run->slot);
+    memcpy(run->u + step * n, c->ev_u, n_ev * sizeof *run->u);
+  }
+}
+
+static void pass_run_free(pass_run *run) {
+  pass_case_free(&run->c);
+  free(run->slot);
+  free(run->u);
+}
+
+/* Whether two runs agree exactly; the first difference is named. */
+static int pass_runs_identical(const pass_run *x, const pass_run *y) {
+  const size_t n = x->c.n;
+  const char *what = memcmp(x->c.rng, y->c.rng, n * sizeof *x->c.rng)   ? "rng"
+                     : memcmp(x->c.age, y->c.age, n * sizeof *x->c.age) ? "age"
+                     : memcmp(x->c.tis, y->c.tis, n * sizeof *x->c.tis) ? "tis"
+                                                                        : NULL;
+  for (int step = 0; !what && step < PASS_STEPS; step++) {
+    const size_t n_ev = x->n_ev[step], off = step * n;
+    what = n_ev != y->n_ev[step]                                          ? "event count"
+           : memcmp(x->slot + off, y->slot + off, n_ev * sizeof *x->slot) ? "ev_slot"
+           : memcmp(x->u + off, y->u + off, n_ev * sizeof *x->u)          ? "ev_u"
+                                                                          : NULL;
+  }
+  if (what) fprintf(stderr, "hot pass: %s differs\n", what);
+  return !what;
+}
+
+/* One random input, every supported pass against the portable one: the same events (slots and
+ * draws, in order), generator states, ages and times in state, step after step. */
+static void check_pass_case(size_t n, int banded, uint32_t max_age, uint64_t seed) {
+  /* Band offsets for every 16-bit age and time in state: 3 age bands, 4 time-in-state bands. */
+  static uint32_t age_off[65536], dur_off[65536], flat[65536];
+  static uint32_t stay32[PASS_TABLE];
+  if (!age_off[1])
+    for (size_t v = 0; v < 65536; v++) {
+      age_off[v] = (uint32_t)(v % 3) * 4 * PASS_ROWS;
+      dur_off[v] = (uint32_t)(v / 7 % 4) * PASS_ROWS;
+    }
+  uint64_t x = seed;
+  fill_thresholds(stay32, &x);
+  const fl_pass_args tmpl = {.stay32 = stay32,
+                             .age_off = banded ? age_off : flat,
+                             .dur_off = banded ? dur_off : flat,
+                             .banded = banded,
+                             .inc = mix64(&x) | 1,
+                             .max_age = max_age};
+  pass_case start;
+  pass_case_alloc(&start, n);
+  pass_case_fill(&start, &x);
+  pass_run ref;
+  pass_run_do(&ref, &start, &tmpl, FL_PATH_SCALAR);
+  for (size_t p = 0; p < N_VECTOR_PATHS; p++) {
+    if (!fl_path_supported(vector_paths[p])) continue;
+    pass_run run;
+    pass_run_do(&run, &start, &tmpl, vector_paths[p]);
+    const int same = pass_runs_identical(&ref, &run);
+    if (!same)
+      fprintf(stderr, "  %s, n %zu, banded %d, max_age %u\n", fl_path_name(vector_paths[p]), n,
+              banded, max_age);
+    CHECK(same);
+    pass_run_free(&run);
+  }
+  pass_run_free(&ref);
+  pass_case_free(&start);
+}
+
+/* fl_pass itself on random children: counts around the vector widths (8 and 16 lanes) and the
+ * tails they leave, banded and unbanded rows, no maximum age, a maximum age some children
+ * reach, one every child reaches, and one above 2^31 (an unsigned comparison). */
+static void test_pass_paths_identical(void) {
+  static const size_t ns[] = {0, 1, 7, 8, 9, 15, 16, 17, 1000};
+  static const uint32_t max_ages[] = {UINT32_MAX, 150, 0, 0x80000001u};
+  uint64_t seed = 1;
+  for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+    for (int banded = 0; banded <= 1; banded++)
+      for (size_t j = 0; j < sizeof max_ages / sizeof *max_ages; j++)
+        check_pass_case(ns[i], banded, max_ages[j], seed++);
 }
 
 static void test_dundee_conservation(void) {
@@ -260,10 +493,12 @@ int main(void) {
   test_fast_div();
   test_reproducible_across_threads();
   test_dundee_conservation();
-  test_vector_equals_scalar("scenarios/dundee.yaml");
-  test_vector_equals_scalar("scenarios/examples/semi_markov.yaml");
-  test_vector_equals_scalar("scenarios/examples/hiv_markov.yaml");
-  test_vector_equals_scalar("bench/workloads/rich.yaml");
+  test_path_choice();
+  test_pass_paths_identical();
+  test_paths_equal_scalar("scenarios/dundee.yaml");
+  test_paths_equal_scalar("scenarios/examples/semi_markov.yaml");
+  test_paths_equal_scalar("scenarios/examples/hiv_markov.yaml");
+  test_paths_equal_scalar("bench/workloads/rich.yaml");
   test_zero_and_absorbing();
   test_identity_moves_no_one();
   test_compiled_rows();

@@ -53,8 +53,9 @@ static inline fl_model *load_text_model(const char *text) {
   return m;
 }
 
+/* Runs with the given hot pass (FL_PATH_AUTO: the fastest the processor supports). */
 static inline fl_results *run_model_path(const fl_model *m, uint64_t seed, size_t R, int threads,
-                                         int scalar_only) {
+                                         fl_path pass) {
   fl_run_options opt;
   fl_results *res = NULL;
   fl_error err = {0};
@@ -62,7 +63,7 @@ static inline fl_results *run_model_path(const fl_model *m, uint64_t seed, size_
   opt.seed = seed;
   opt.replications = R;
   opt.threads = threads;
-  opt.scalar_only = scalar_only;
+  opt.pass = pass;
   if (fl_run(m, &opt, &res, &err) != FL_OK) {
     fprintf(stderr, "run failed: %s\n", err.message);
     exit(1);
@@ -71,7 +72,7 @@ static inline fl_results *run_model_path(const fl_model *m, uint64_t seed, size_
 }
 
 static inline fl_results *run_model(const fl_model *m, uint64_t seed, size_t R, int threads) {
-  return run_model_path(m, seed, R, threads, 0);
+  return run_model_path(m, seed, R, threads, FL_PATH_AUTO);
 }
 
 static inline fl_results *expect_model(const fl_model *m) {
