@@ -2,8 +2,11 @@
  * is built under a temporary name beside the target and renamed over it only when complete. */
 #include "internal.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <errno.h>
-#include <gsl/gsl_sort.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <math.h>
@@ -14,6 +17,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* Quantile levels of the summaries, and their dataset names. */
 static const double qlev[FL_N_QUANTILES] = {0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975};
@@ -81,6 +85,61 @@ static fl_status write_names(writer *w, const char *name, char *const *names, si
   return rc < 0 ? h5fail(w, "write a name list") : FL_OK;
 }
 
+/* HDF5's shuffle filter (the j-th bytes of every element together, then the next) of a chunk of
+ * n elements of size e whose first `have` come from in and the rest are zero (the padding of an
+ * edge chunk). */
+static void shuffle_chunk(const unsigned char *in, size_t have, size_t n, size_t e,
+                          unsigned char *out) {
+  for (size_t j = 0; j < e; j++) {
+    for (size_t i = 0; i < have; i++) out[j * n + i] = in[i * e + j];
+    memset(out + j * n + have, 0, n - have);
+  }
+}
+
+#define DEFLATE_LEVEL 1
+
+/* Writes the chunks of a dataset created with shuffle + deflate, compressing them in parallel
+ * (the filter pipeline compresses one chunk at a time on one thread, which becomes the output's
+ * bottleneck on many cores). Every chunk is chunk0 rows of the first dimension by the whole
+ * trailing extent (inner bytes a row); the last is padded with zeros (the fill value) to a full
+ * chunk, as HDF5 stores edge chunks. The bytes are those HDF5's pipeline writes, whatever the
+ * thread count. Chunks go in batches of two per thread, which bounds the memory held. */
+static int write_chunks(hid_t d, const void *data, size_t elem, size_t rows, size_t chunk0,
+                        size_t inner) {
+  const size_t n_chunks = (rows + chunk0 - 1) / chunk0, chunk_bytes = chunk0 * inner;
+  const size_t bound = (size_t)compressBound((uLong)chunk_bytes), slot = chunk_bytes + bound;
+#ifdef _OPENMP
+  const size_t batch = 2 * (size_t)omp_get_max_threads();
+#else
+  const size_t batch = 1;
+#endif
+  unsigned char *work = malloc(batch * slot);
+  uLongf *sizes = malloc(batch * sizeof *sizes);
+  int bad = !work || !sizes;
+  for (size_t c0 = 0; !bad && c0 < n_chunks; c0 += batch) {
+    const long long nb = (long long)(n_chunks - c0 < batch ? n_chunks - c0 : batch);
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : bad)
+    for (long long k = 0; k < nb; k++) {
+      unsigned char *shuf = work + (size_t)k * slot, *z = shuf + chunk_bytes;
+      const size_t first = (c0 + (size_t)k) * chunk0;
+      const size_t have = (rows - first < chunk0 ? rows - first : chunk0) * inner;
+      shuffle_chunk((const unsigned char *)data + first * inner, have / elem, chunk_bytes / elem,
+                    elem, shuf);
+      sizes[k] = (uLongf)bound;
+      bad |= compress2(z, &sizes[k], shuf, (uLong)chunk_bytes, DEFLATE_LEVEL) != Z_OK;
+    }
+    for (long long k = 0; !bad && k < nb; k++) {
+      hsize_t off[FL_MAX_RANK] = {0};
+      off[0] = (hsize_t)((c0 + (size_t)k) * chunk0);
+      bad |= H5Dwrite_chunk(d, H5P_DEFAULT, 0, off, (size_t)sizes[k],
+                            work + (size_t)k * slot + chunk_bytes) < 0;
+    }
+  }
+  free(sizes);
+  free(work);
+  return bad ? -1 : 0;
+}
+
 /* Writes an n-dimensional array, chunked (about 1 MiB a chunk, whole trailing dimensions) and
  * compressed with shuffle + deflate. */
 static fl_status write_array(writer *w, const char *path, fl_dtype type, int rank,
@@ -106,10 +165,16 @@ static fl_status write_array(writer *w, const char *path, fl_dtype type, int ran
   if (rank > 0 && !empty) {
     H5Pset_chunk(dcpl, rank, chunk);
     H5Pset_shuffle(dcpl);
-    H5Pset_deflate(dcpl, 1);
+    H5Pset_deflate(dcpl, DEFLATE_LEVEL);
   }
   d = H5Dcreate2(w->file, path, ft, sp, w->lcpl, dcpl, H5P_DEFAULT);
-  rc = d < 0 ? -1 : empty ? 0 : H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  /* Chunks of little-endian native numbers are compressed here, in parallel, and written
+   * directly; anything else goes through HDF5's own pipeline. */
+  const int direct = rank > 0 && !empty && H5Tequal(mt, ft) > 0;
+  rc = d < 0    ? -1
+       : empty  ? 0
+       : direct ? write_chunks(d, data, elem, dims[0], (size_t)chunk[0], inner)
+                : H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
   if (rc >= 0 && doc) st = attr_str(w, d, "description", doc);
   if (d >= 0) H5Dclose(d);
   H5Pclose(dcpl);
@@ -131,6 +196,48 @@ static double type7(double lo_val, double hi_val, double h) {
 /* Summary of the R values v of one cell into out[k * cells + c]: mean, sd, mcse, quantiles.
  * Whole-number cells whose range is small (most counts) get their order statistics from a
  * histogram in O(R); the rest are sorted. hist has hist_len entries of scratch. */
+/* Rearranges v[lo, hi) so that v[p] holds what a full sort would put there for every p of
+ * pos[0, np) (ascending, within [lo, hi)): quickselect for several ranks at once, splitting the
+ * ranks between the sides of each three-way partition (ties in the middle, where they are
+ * settled). Expected O(n log np) comparisons against a sort's O(n log n). */
+static void multiselect(double *v, size_t lo, size_t hi, const size_t *pos, size_t np) {
+  while (np > 0 && hi - lo > 16) {
+    /* Median of three as the pivot. */
+    const double a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi - 1];
+    const double pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+    size_t lt = lo, i = lo, gt = hi; /* [lo,lt) < pivot, [lt,i) == pivot, [gt,hi) > pivot */
+    while (i < gt) {
+      const double x = v[i];
+      if (x < pivot) {
+        v[i++] = v[lt];
+        v[lt++] = x;
+      } else if (x > pivot) {
+        v[i] = v[--gt];
+        v[gt] = x;
+      } else {
+        i++;
+      }
+    }
+    size_t nl = 0, nr = 0;
+    while (nl < np && pos[nl] < lt) nl++;
+    for (nr = nl; nr < np && pos[nr] < gt; nr++) {
+    }
+    /* The ranks left of the pivots in a call, those right of them in the loop. */
+    multiselect(v, lo, lt, pos, nl);
+    pos += nr;
+    np -= nr;
+    lo = gt;
+  }
+  if (np > 0) { /* a few values: insertion sort */
+    for (size_t i = lo + 1; i < hi; i++) {
+      const double x = v[i];
+      size_t j = i;
+      for (; j > lo && v[j - 1] > x; j--) v[j] = v[j - 1];
+      v[j] = x;
+    }
+  }
+}
+
 void fl_summarise_cell(double *v, size_t R, int whole, uint32_t *hist, size_t hist_len,
                        double *out, size_t cells, size_t c) {
   double sum = 0, ss = 0, mn = v[0], mx = v[0];
@@ -163,7 +270,14 @@ void fl_summarise_cell(double *v, size_t R, int whole, uint32_t *hist, size_t hi
     }
     return;
   }
-  gsl_sort(v, 1, R);
+  /* The order statistics the quantiles need, by selection rather than a full sort. */
+  size_t pos[2 * NQ], np = 0;
+  for (size_t q = 0; q < NQ; q++) {
+    const size_t k = (size_t)floor((double)(R - 1) * qlev[q]);
+    for (size_t j = k; j <= k + 1 && j < R; j++)
+      if (!np || pos[np - 1] < j) pos[np++] = j;
+  }
+  multiselect(v, 0, R, pos, np);
   for (size_t q = 0; q < NQ; q++) {
     const double h = (double)(R - 1) * qlev[q];
     const size_t k = (size_t)floor(h), k1 = k + 1 < R ? k + 1 : k;

@@ -460,21 +460,25 @@ static void test_fast_div(void) {
   CHECK_INT_EQ(bad, 0);
 }
 
-/* Quantiles by counting equal quantiles by sorting (GSL), for whole numbers of several ranges
- * and for values that are not whole. */
+/* Quantiles by counting and by selection equal quantiles by sorting (GSL), for whole numbers
+ * of several ranges, for values that are not whole, and for values that are not whole with
+ * many ties (selection's three-way partitions). */
 static void test_summary_quantiles(void) {
   static const double lev[FL_N_QUANTILES] = {0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975};
-  static const size_t Rs[] = {1, 2, 3, 10, 37, 1000};
+  static const size_t Rs[] = {1, 2, 3, 10, 17, 37, 1000, 4099};
   uint64_t x = 99;
   for (size_t k = 0; k < sizeof Rs / sizeof Rs[0]; k++)
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 4; kind++) {
       const size_t R = Rs[k];
       double *v = malloc(R * sizeof *v), *w = malloc(R * sizeof *w), out[10];
       uint32_t *hist = malloc((2 * R + 64) * sizeof *hist);
       for (size_t r = 0; r < R; r++) {
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
         const double u = (double)(x >> 11) / 9007199254740992.0;
-        v[r] = kind == 0 ? floor(u * 5) : kind == 1 ? floor(20000 + u * u * 3000) : u * 100;
+        v[r] = kind == 0   ? floor(u * 5)
+               : kind == 1 ? floor(20000 + u * u * 3000)
+               : kind == 2 ? u * 100
+                           : 0.5 * floor(u * 7);
         w[r] = v[r];
       }
       fl_summarise_cell(v, R, kind < 2, hist, 2 * R + 64, out, 1, 0);
