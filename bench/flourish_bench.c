@@ -90,9 +90,11 @@ static fl_model *load(const char *src, const char *rel) {
 static void usage(void) {
   fputs("Usage: flourish_bench [--workload NAME[,NAME...]|all] [--threads 1,2,...] [--runs N]\n"
         "                      [--reps R] [--json FILE] [--source DIR]\n"
-        "                      [--pass auto|scalar|avx2|avx512] [--scalar]\n"
+        "                      [--pass auto|scalar|avx2|avx512] [--scalar] [--inside]\n"
         "  --pass    the hot pass (default auto: AVX-512, else AVX2, else portable)\n"
         "  --scalar  the same as --pass scalar\n"
+        "  --inside  every thread inside each replication (its children split between them),\n"
+        "            and the replications as given, not raised to the thread count\n"
         "Workloads:\n",
         stderr);
   for (size_t i = 0; i < N_WORKLOADS; i++)
@@ -104,6 +106,7 @@ int main(int argc, char **argv) {
   char wl_list[256] = "dundee,rich", th_list[128] = "1,2";
   size_t runs = 5, reps_override = 0;
   fl_path pass = FL_PATH_AUTO;
+  int inside = 0;
   FILE *json = NULL;
   int first_json = 1, status = 0;
   if (!src) src = ".";
@@ -116,6 +119,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--json") && v) json_path = argv[++i];
     else if (!strcmp(a, "--source") && v) src = argv[++i];
     else if (!strcmp(a, "--scalar")) pass = FL_PATH_SCALAR;
+    else if (!strcmp(a, "--inside")) inside = 1;
     else if (!strcmp(a, "--pass") && v && !fl_path_parse(v, &pass)) i++;
     else {
       usage();
@@ -164,7 +168,7 @@ int main(int argc, char **argv) {
       size_t reps = reps_override ? reps_override : w->reps;
       double *sim = calloc(runs, sizeof *sim), *outp = calloc(runs, sizeof *outp), steps = 0;
       if (threads < 1 || !sim || !outp) return 2;
-      if (reps < (size_t)threads) reps = (size_t)threads;
+      if (reps < (size_t)threads && !inside) reps = (size_t)threads;
 #ifdef _OPENMP
       /* The output stage's parallel regions use the same team size, so no idle worker spins
        * on another core while the next run is timed. */
@@ -180,6 +184,7 @@ int main(int argc, char **argv) {
         opt.seed = 1000 + k;
         opt.replications = reps;
         opt.threads = threads;
+        opt.threads_per_replication = inside ? threads : 0;
         opt.pass = pass;
         double t0 = now();
         if (fl_run(m, &opt, &res, &err) != FL_OK) {

@@ -196,12 +196,34 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
       return cst;
     }
   }
+  /* Threads: across replications first; when this process has fewer replications than
+   * threads, the rest go inside the replications (a nested team per replication), provided
+   * each has enough children to be worth a share of every step. */
+  int threads = 1, inner = 1;
 #ifdef _OPENMP
-  int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+  threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+  if (opt->threads_per_replication > 0) {
+    inner = opt->threads_per_replication < threads ? opt->threads_per_replication : threads;
+  } else if ((long long)threads > rep_hi - rep_lo) {
+    uint64_t children = 0;
+    for (size_t g = 0; g < m->n_init; g++) children += m->init[g].count;
+    const long long reps_here = rep_hi - rep_lo > 0 ? rep_hi - rep_lo : 1;
+    const uint64_t by_size = children / 20000;
+    inner = (int)(threads / reps_here);
+    if ((uint64_t)inner > by_size) inner = by_size > 1 ? (int)by_size : 1;
+  }
+  if (inner > 1) {
+    threads = threads / inner > 0 ? threads / inner : 1;
+    if (omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
+  }
 #endif
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
     fl_workspace *ws = fl_workspace_create(m);
+    if (ws && inner > 1 && fl_workspace_set_threads(ws, m, inner) != 0) {
+      fl_workspace_free(ws);
+      ws = NULL;
+    }
     fl_psa *ps = opt->psa ? fl_psa_create(m) : NULL;
     fl_arm_tables tabs[FL_MAX_ARMS];
     for (size_t a = 0; a < m->n_arms; a++)

@@ -18,6 +18,9 @@
 #include <gsl/gsl_randist.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* The hot state of the children, 16 bytes each, in separate arrays so the pass over them can be
  * vectorised: the pcg32 state (the increment is shared by the replication), base = loc *
@@ -53,11 +56,19 @@ struct fl_workspace {
   uint64_t *dyn_cum;   /* [rows_per_period * (S + 1)] */
   uint8_t *dyn_dest;
   gsl_rng *entry_rng;  /* GSL view of the ENTRIES stream, for Poisson draws */
+  /* Threads inside a replication (fl_workspace_set_threads): each takes a contiguous block of
+   * children through the pass and its events, counting into its own copy of the step's
+   * tallies, added up after the pass. */
+  int threads;
+  int32_t *local32;    /* [threads * local32_len] */
+  int64_t *local_cnt;  /* [threads * NLOC * S] changes of cnt */
+  size_t local32_len;
 };
 
 fl_workspace *fl_workspace_create(const fl_model *m) {
   fl_workspace *ws = calloc(1, sizeof *ws);
   if (!ws) return NULL;
+  ws->threads = 1;
   ws->n_enter = fl_calloc(m->T * (m->n_entries ? m->n_entries : 1), sizeof *ws->n_enter);
   ws->cnt = fl_calloc(m->NLOC * m->S, sizeof *ws->cnt);
   ws->entry_rng = fl_rng_gsl_alloc();
@@ -75,8 +86,28 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   return ws;
 }
 
+int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
+  if (threads < 1) threads = 1;
+  if (threads > FL_MAX_STEP_THREADS) threads = FL_MAX_STEP_THREADS;
+  free(ws->local32);
+  free(ws->local_cnt);
+  ws->local32 = NULL;
+  ws->local_cnt = NULL;
+  ws->threads = 1;
+  if (threads == 1) return 0;
+  const size_t S = m->S, L = m->L;
+  ws->local32_len = S * S + S + S * FL_SPELL_BINS + L + 1 + L + S; /* ..., entries */
+  ws->local32 = fl_calloc((size_t)threads * ws->local32_len, sizeof *ws->local32);
+  ws->local_cnt = fl_calloc((size_t)threads * m->NLOC * S, sizeof *ws->local_cnt);
+  if (!ws->local32 || !ws->local_cnt) return -1;
+  ws->threads = threads;
+  return 0;
+}
+
 void fl_workspace_free(fl_workspace *ws) {
   if (!ws) return;
+  free(ws->local32);
+  free(ws->local_cnt);
   free(ws->rng);
   free(ws->base);
   free(ws->age);
@@ -132,18 +163,18 @@ static inline uint32_t draw_cum(fl_rng *r, const uint64_t *cum) {
 }
 
 /* Places a new child in slot i; its stream r has already given its attributes. */
-static void child_create(fl_workspace *ws, const fl_model *m, const fl_tally *tl, size_t i,
-                         const fl_rng *r, uint32_t state, uint32_t loc, uint32_t age, uint32_t tis,
-                         uint16_t flags) {
+static void child_create(fl_workspace *ws, const fl_model *m, int32_t *ever, int64_t *cnt,
+                         size_t i, const fl_rng *r, uint32_t state, uint32_t loc, uint32_t age,
+                         uint32_t tis, uint16_t flags) {
   ws->rng[i] = r->state;
   ws->base[i] = (uint32_t)(loc * m->loc_stride + state);
   ws->age[i] = (uint16_t)age;
   ws->tis[i] = (uint16_t)tis;
   uint16_t *h = ws->hist + i * HIST_WORDS(m->L);
   h[0] = (uint16_t)(flags | (1u << m->state_level[state]));
-  tl->ever[m->state_level[state]]++; /* children are counted on first entering a level */
+  ever[m->state_level[state]]++; /* children are counted on first entering a level */
   for (size_t l = 0; l < m->L; l++) h[1 + l] = LEFT_NEVER;
-  ws->cnt[loc * m->S + state]++;
+  cnt[loc * m->S + state]++;
 }
 
 /* Removes the child in slot i by moving the last child into it. */
@@ -222,20 +253,332 @@ static const fl_row *interventions_step(const fl_model *m, const fl_arm *arm,
   return ws->dyn_rows;
 }
 
+/* What the handling of a step's events needs. */
+typedef struct step_ctx {
+  const fl_model *m;
+  const fl_row *rows;
+  const uint64_t *move_cum;
+  const uint8_t *move_dest;
+  const uint32_t *age_off, *dur_off;
+  const uint8_t *state_level;
+  uint32_t max_age, loc_stride;
+  uint64_t loc_div;
+  int tis_by_level;
+  uint32_t reentry_window, t;
+} step_ctx;
+
+/* Where the events of a step are counted: the replication's tallies themselves, or (with
+ * threads inside the replication) a thread's own copies, cnt then holding changes. */
+typedef struct step_counts {
+  int32_t *flow_t;      /* [S, S] this step's flows */
+  int32_t *exits_t;     /* [S] */
+  int32_t *spells;      /* [S, FL_SPELL_BINS] */
+  int32_t *reentries_t; /* [L] this step's */
+  int32_t *skips_t;     /* [1] this step's */
+  int32_t *ever;        /* [L] */
+  int64_t *cnt;         /* [NLOC, S] */
+} step_counts;
+
+/* Handles the events ev_slot[0, n_ev) with their draws ev_u (slots of children the pass has
+ * aged): moves, spells, journeys and leaving. Each event touches only its own child, so blocks
+ * of children can be handled at the same time. Returns the number of children who leave, whose
+ * slots (ascending) it puts in ev_slot[0, n_gone). */
+static inline __attribute__((always_inline)) size_t
+handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, const uint32_t *ev_u,
+              size_t n_ev, const step_counts *k_) {
+  const fl_model *m = c->m;
+  const size_t S = m->S, L = m->L;
+  const fl_row *rows = c->rows;
+  const uint64_t *move_cum = c->move_cum;
+  const uint8_t *move_dest = c->move_dest, *state_level = c->state_level;
+  const uint32_t *age_off = c->age_off, *dur_off = c->dur_off;
+  const uint32_t max_age = c->max_age, loc_stride = c->loc_stride, t = c->t;
+  const uint32_t reentry_window = c->reentry_window;
+  const uint64_t loc_div = c->loc_div;
+  const int tis_by_level = c->tis_by_level;
+  int32_t *flow_t = k_->flow_t, *exits_t = k_->exits_t, *spells = k_->spells;
+  int32_t *reentries_t = k_->reentries_t, *skips_t = k_->skips_t, *ever = k_->ever;
+  int64_t *cnt = k_->cnt;
+  size_t n_gone = 0;
+  for (size_t k = 0; k < n_ev; k++) {
+    const uint32_t slot = ev_slot[k], u = ev_u[k];
+    uint16_t *hist = ws->hist + (size_t)slot * HIST_WORDS(L);
+    if (k + 8 < n_ev) { /* events are scattered: fetch a later event's child ahead */
+      const uint32_t ahead = ev_slot[k + 8];
+      __builtin_prefetch(ws->hist + (size_t)ahead * HIST_WORDS(L), 1);
+      __builtin_prefetch(ws->base + ahead, 1);
+      __builtin_prefetch(ws->age + ahead, 0);
+      __builtin_prefetch(ws->tis + ahead, 1);
+    }
+    const uint32_t b = ws->base[slot], age = ws->age[slot], tis = ws->tis[slot] - 1u;
+    const size_t loc = fl_fast_div(b, loc_div), s = b - loc * loc_stride;
+    const fl_row *row = &rows[b + age_off[age - 1] + dur_off[tis]];
+    size_t d = s; /* a child whose draw is below the exact threshold stays */
+    if (u >= row->stay) {
+      uint32_t j = row->first;
+      while (u >= move_cum[j]) j++;
+      d = move_dest[j];
+    }
+    if (d == FL_DEST_EXIT) { /* leaves the area */
+      exits_t[s]++;
+      cnt[loc * S + s]--;
+      ev_slot[n_gone++] = slot;
+      continue;
+    }
+    if (d != s) {
+      flow_t[s * S + d]++;
+      cnt[loc * S + s]--;
+      cnt[loc * S + d]++;
+      const size_t ls = state_level[s], ld = state_level[d];
+      if (ls != ld || !tis_by_level) {
+        if (hist[0] & SPELL_OBSERVED)
+          spells[s * FL_SPELL_BINS + (tis < FL_SPELL_BINS - 1 ? tis : FL_SPELL_BINS - 1)]++;
+        ws->tis[slot] = 0;
+        hist[0] |= SPELL_OBSERVED;
+      }
+      if (ls != ld) {
+        uint16_t *left = hist + 1;
+        left[ls] = (uint16_t)t;
+        if (left[ld] != LEFT_NEVER && t - left[ld] <= reentry_window) reentries_t[ld]++;
+        if (ld >= ls + 2) skips_t[0]++;
+        if (!(hist[0] & (1u << ld))) { /* first time in this level */
+          hist[0] |= (uint16_t)(1u << ld);
+          ever[ld]++;
+        }
+      }
+      ws->base[slot] = (uint32_t)(loc * loc_stride + d);
+    }
+    if (age >= max_age) { /* reaches the maximum age */
+      exits_t[d]++;
+      cnt[loc * S + d]--;
+      ev_slot[n_gone++] = slot;
+    }
+  }
+  return n_gone;
+}
+
+/* A replication under way: what the steps share. */
+typedef struct sim_run {
+  const fl_model *m;
+  const fl_arm *arm;
+  const fl_arm_tables *tab;
+  fl_workspace *ws;
+  const fl_tally *tl;
+  fl_stream_key key;
+  fl_path path;
+  uint64_t next_id;
+  size_t n;              /* children now */
+  const fl_row *rows_dyn;
+  uint32_t reentry_window, max_age, loc_stride;
+  uint64_t loc_div;
+  /* This step's: */
+  step_ctx c;
+  fl_pass_args pa;
+  int32_t *flow_t, *exits_t;
+  size_t n_moves; /* leavers' slots to fill (threads inside the replication) */
+} sim_run;
+
+/* Phase 1 for entrants [k0, k1) of step t (numbered over the step's entry streams in order):
+ * entrant k gets slot n + k and the stream of child next_id + k, so any split of the range
+ * between threads creates the same children. Counts go to the given tallies. */
+static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1, int32_t *entries_t,
+                  int32_t *ever, int64_t *cnt) {
+  const fl_model *m = sr->m;
+  fl_workspace *ws = sr->ws;
+  const size_t E = m->n_entries;
+  size_t first = 0; /* the step's first entrant of stream e */
+  fl_rng r;
+  for (size_t e = 0; e < E && first < k1; first += ws->n_enter[t * E + e], e++) {
+    const fl_entry_stream *es = &m->entries[e];
+    const size_t last = first + ws->n_enter[t * E + e];
+    for (size_t k = first > k0 ? first : k0; k < last && k < k1; k++) {
+      uint32_t age, state, loc;
+      fl_rng_init_keyed(&r, &sr->key, sr->next_id + k);
+      age = draw_range(&r, es->age_lo, es->age_hi);
+      state = draw_cum(&r, es->state_cum);
+      loc = draw_cum(&r, es->loc_cum);
+      child_create(ws, m, ever, cnt, sr->n + k, &r, state, loc, age, 0, SPELL_OBSERVED);
+      entries_t[state]++;
+    }
+  }
+}
+
+/* Entrants of step t. */
+static size_t entrants(const sim_run *sr, size_t t) {
+  const size_t E = sr->m->n_entries;
+  size_t k = 0;
+  for (size_t e = 0; e < E; e++) k += sr->ws->n_enter[t * E + e];
+  return k;
+}
+
+/* The start of step t after its entrants were created (k of them): the interventions' spend
+ * and reach are counted, and an arm that reinvests its savings builds the step's table; then
+ * the step's tables and pass are set up. */
+static void step_begin(sim_run *sr, size_t t, size_t k) {
+  const fl_model *m = sr->m;
+  const fl_arm *arm = sr->arm;
+  const fl_arm_tables *tab = sr->tab;
+  fl_workspace *ws = sr->ws;
+  const fl_tally *tl = sr->tl;
+  const size_t S = m->S;
+  const size_t table_row0 = (size_t)arm->step_table[t] * m->rows_per_period;
+  const fl_row *rows = tab->rows + table_row0;
+  const uint32_t *stay32 = tab->stay32 + table_row0;
+  sr->n += k;
+  sr->next_id += k;
+  sr->flow_t = tl->flows + t * S * S;
+  sr->exits_t = tl->exits + t * S;
+  if (arm->n_int) {
+    sr->rows_dyn = interventions_step(m, arm, tab, t, ws, tl, sr->n);
+    if (sr->rows_dyn) {
+      rows = sr->rows_dyn;
+      stay32 = ws->dyn_stay32;
+    }
+  }
+  sr->c = (step_ctx){m, rows, sr->rows_dyn ? ws->dyn_cum : tab->move_cum,
+                     sr->rows_dyn ? ws->dyn_dest : tab->move_dest, m->age_off, m->dur_off,
+                     m->state_level, sr->max_age, sr->loc_stride, sr->loc_div, m->tis_by_level,
+                     sr->reentry_window, (uint32_t)t};
+  sr->pa = (fl_pass_args){.n = sr->n, .rng = ws->rng, .base = ws->base, .age = ws->age,
+                          .tis = ws->tis, .stay32 = stay32, .age_off = m->age_off,
+                          .dur_off = m->dur_off, .banded = m->NA > 1 || m->ND > 1,
+                          .inc = sr->key.inc, .max_age = sr->max_age, .ev_slot = ws->ev_slot,
+                          .ev_u = ws->ev_u};
+}
+
+/* Phase 4: the stocks at the end of step t. */
+static void step_end(sim_run *sr, size_t t) {
+  const size_t S = sr->m->S, NLOC = sr->m->NLOC;
+  const int64_t *cnt = sr->ws->cnt;
+  int32_t *stocks = sr->tl->stocks + (t + 1) * S;
+  for (size_t s = 0; s < S; s++) {
+    int64_t sum = 0;
+    for (size_t l = 0; l < NLOC; l++) sum += cnt[l * S + s];
+    stocks[s] = (int32_t)sum;
+  }
+  if (sr->tl->stocks_loc)
+    for (size_t j = 0; j < NLOC * S; j++)
+      sr->tl->stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
+}
+
+/* Phases 2 and 3 on one thread: the transition (including leaving the area), then ageing and
+ * leaving at the maximum age. The pass over all children (engine/pass.c) draws, compares with
+ * one integer threshold and ages every child; the few children who move or reach the maximum
+ * age come back as events. Leavers go highest slot first: the child moved from the end into a
+ * freed slot is then never one still waiting to be removed. */
+static void step_serial(sim_run *sr, size_t t) {
+  fl_workspace *ws = sr->ws;
+  const fl_tally *tl = sr->tl;
+  const size_t L = sr->m->L;
+  const size_t n_ev = fl_pass(&sr->pa, sr->path);
+  const step_counts sc = {sr->flow_t, sr->exits_t, tl->spells, tl->reentries + t * L,
+                          tl->skips + t, tl->ever, ws->cnt};
+  const size_t n_gone = handle_events(&sr->c, ws, ws->ev_slot, ws->ev_u, n_ev, &sc);
+  for (size_t k = n_gone; k-- > 0;) child_remove(ws, sr->m, ws->ev_slot[k], &sr->n);
+}
+
+/* Phases 2 and 3 for block b of nb, on its own thread, with threads inside the replication:
+ * the block is a contiguous range of children, its events land in its part of the event arrays
+ * (which the pass never writes past) and are counted in the thread's own tallies. Returns the
+ * number of leavers, whose slots are in ev_slot[*lo, *lo + count). */
+static size_t step_block(sim_run *sr, int b, int nb, size_t *lo_out) {
+  fl_workspace *ws = sr->ws;
+  const size_t S = sr->m->S, L = sr->m->L, NS = sr->m->NLOC * S, len = ws->local32_len;
+  const size_t lo = sr->n * (size_t)b / (size_t)nb, hi = sr->n * (size_t)(b + 1) / (size_t)nb;
+  int32_t *own = ws->local32 + (size_t)b * len;
+  int64_t *cnt = ws->local_cnt + (size_t)b * NS;
+  memset(own, 0, len * sizeof *own);
+  memset(cnt, 0, NS * sizeof *cnt);
+  const step_counts sc = {own, own + S * S, own + S * S + S, own + S * S + S + S * FL_SPELL_BINS,
+                          own + S * S + S + S * FL_SPELL_BINS + L,
+                          own + S * S + S + S * FL_SPELL_BINS + L + 1, cnt};
+  fl_pass_args pa = sr->pa;
+  pa.n = hi - lo;
+  pa.rng += lo;
+  pa.base += lo;
+  pa.age += lo;
+  pa.tis += lo;
+  pa.ev_slot += lo;
+  pa.ev_u += lo;
+  const size_t n_ev = fl_pass(&pa, sr->path);
+  for (size_t k = 0; k < n_ev; k++) pa.ev_slot[k] += (uint32_t)lo; /* slots of the whole */
+  *lo_out = lo;
+  return handle_events(&sr->c, ws, pa.ev_slot, pa.ev_u, n_ev, &sc);
+}
+
+/* After the blocks of step t: their counts added up (integers, so the order does not matter)
+ * and the leavers removed in the one-thread order (highest slot first), so the results do not
+ * depend on the number of blocks. */
+static void step_merge(sim_run *sr, size_t t, int nb, const size_t *lo_of,
+                       const size_t *gone_of) {
+  fl_workspace *ws = sr->ws;
+  const fl_tally *tl = sr->tl;
+  const size_t S = sr->m->S, L = sr->m->L, NS = sr->m->NLOC * S, len = ws->local32_len;
+  int32_t *sp = tl->spells, *re = tl->reentries + t * L, *sk = tl->skips + t;
+  for (int b = 0; b < nb; b++) {
+    const int32_t *own = ws->local32 + (size_t)b * len;
+    const int64_t *cnt = ws->local_cnt + (size_t)b * NS;
+    for (size_t i = 0; i < S * S; i++) sr->flow_t[i] += own[i];
+    own += S * S;
+    for (size_t i = 0; i < S; i++) sr->exits_t[i] += own[i];
+    own += S;
+    for (size_t i = 0; i < S * FL_SPELL_BINS; i++) sp[i] += own[i];
+    own += S * FL_SPELL_BINS;
+    for (size_t i = 0; i < L; i++) re[i] += own[i];
+    sk[0] += own[L];
+    own += L + 1;
+    for (size_t i = 0; i < L; i++) tl->ever[i] += own[i];
+    for (size_t i = 0; i < NS; i++) ws->cnt[i] += cnt[i];
+  }
+  /* Leavers: with n' children left, the survivors in slots n' and up fill the leavers' slots
+   * below n', in ascending order of both (a different arrangement from one thread's, which
+   * the results do not depend on: every child carries its own stream and history, and the
+   * tallies are sums). The pairs go to ev_u: holes first, then the survivors that fill them;
+   * moves_parallel makes the moves. */
+  size_t gone = 0;
+  for (int b = 0; b < nb; b++) gone += gone_of[b];
+  const size_t n_after = sr->n - gone;
+  uint32_t *holes = ws->ev_u, *fill;
+  size_t n_holes = 0;
+  for (int b = 0; b < nb; b++)
+    for (size_t k = 0; k < gone_of[b] && ws->ev_slot[lo_of[b] + k] < n_after; k++)
+      holes[n_holes++] = ws->ev_slot[lo_of[b] + k];
+  fill = holes + n_holes;
+  size_t n_fill = 0, next_slot = n_after;
+  for (int b = 0; b < nb && n_fill < n_holes; b++)
+    for (size_t k = 0; k < gone_of[b]; k++) {
+      const uint32_t g = ws->ev_slot[lo_of[b] + k];
+      if (g < n_after) continue;
+      while (next_slot < g) fill[n_fill++] = (uint32_t)next_slot++;
+      next_slot = (size_t)g + 1;
+    }
+  while (n_fill < n_holes) fill[n_fill++] = (uint32_t)next_slot++;
+  sr->n_moves = n_holes;
+  sr->n = n_after;
+}
+
+/* Moves child fill[i] into slot holes[i] for the moves step_merge planned (slots all
+ * different, so the moves can go in parallel). */
+static void move_child(fl_workspace *ws, const fl_model *m, uint32_t to, uint32_t from) {
+  ws->rng[to] = ws->rng[from];
+  ws->base[to] = ws->base[from];
+  ws->age[to] = ws->age[from];
+  ws->tis[to] = ws->tis[from];
+  memcpy(ws->hist + (size_t)to * HIST_WORDS(m->L), ws->hist + (size_t)from * HIST_WORDS(m->L),
+         HIST_WORDS(m->L) * sizeof *ws->hist);
+}
+
 fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab, uint64_t seed,
                       uint64_t rep, fl_path path, fl_workspace *ws, const fl_tally *tl) {
   const size_t S = m->S, L = m->L, T = m->T, E = m->n_entries, NLOC = m->NLOC;
-  const fl_arm *arm = tab->arm ? tab->arm : &m->arms[arm_i];
-  fl_stream_key key;
-  fl_stream_key_init(&key, seed, rep, FL_PURPOSE_CHILD);
-  const uint64_t inc = key.inc;
-  const uint32_t reentry_window =
-      m->step_months >= 12 ? 1 : (uint32_t)(12.0 / m->step_months + 0.5);
-  const size_t rows_per_period = m->rows_per_period;
-  int32_t *flows = tl->flows;
-  const fl_row *rows_dyn = NULL;
-  uint64_t next_id = 0, total = 0;
-  size_t n = 0;
+  sim_run sr = {.m = m, .arm = tab->arm ? tab->arm : &m->arms[arm_i], .tab = tab, .ws = ws,
+                .tl = tl, .path = path};
+  fl_stream_key_init(&sr.key, seed, rep, FL_PURPOSE_CHILD);
+  sr.reentry_window = m->step_months >= 12 ? 1 : (uint32_t)(12.0 / m->step_months + 0.5);
+  sr.max_age = m->max_age ? m->max_age : UINT32_MAX;
+  sr.loc_stride = (uint32_t)m->loc_stride;
+  sr.loc_div = fl_fast_div_magic(sr.loc_stride);
+  uint64_t total = 0;
   fl_rng r;
 
   /* Entrants per step and stream are drawn first, so the buffers can be sized before the step
@@ -257,12 +600,12 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
    * their start is unknown. */
   for (size_t g = 0; g < m->n_init; g++) {
     const fl_init_group *gr = &m->init[g];
-    for (uint64_t k = 0; k < gr->count; k++, n++) {
+    for (uint64_t k = 0; k < gr->count; k++, sr.n++) {
       uint32_t age, tis;
-      fl_rng_init_keyed(&r, &key, next_id++);
+      fl_rng_init_keyed(&r, &sr.key, sr.next_id++);
       age = draw_range(&r, gr->age_lo, gr->age_hi);
       tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
-      child_create(ws, m, tl, n, &r, gr->state, gr->loc, age, tis, 0);
+      child_create(ws, m, tl->ever, ws->cnt, sr.n, &r, gr->state, gr->loc, age, tis, 0);
     }
   }
   for (size_t s = 0; s < S; s++)
@@ -270,128 +613,62 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
   if (tl->stocks_loc)
     for (size_t i = 0; i < NLOC * S; i++) tl->stocks_loc[i] = (int32_t)ws->cnt[i];
 
-  /* Model constants in locals: the tallies are written through integer pointers, which could
-   * otherwise alias the model's fields and force reloads. */
-  const uint32_t *age_off = m->age_off, *dur_off = m->dur_off;
-  const uint8_t *state_level = m->state_level;
-  const uint32_t max_age = m->max_age ? m->max_age : UINT32_MAX;
-  const uint32_t loc_stride = (uint32_t)m->loc_stride;
-  const uint64_t loc_div = fl_fast_div_magic(loc_stride);
-  const int tis_by_level = m->tis_by_level;
-  int64_t *cnt = ws->cnt;
-
-  for (size_t t = 0; t < T; t++) {
-    const size_t table_row0 = (size_t)arm->step_table[t] * rows_per_period;
-    const fl_row *rows = tab->rows + table_row0;
-    const uint32_t *stay32 = tab->stay32 + table_row0;
-    int32_t *flow_t = flows + t * S * S, *exits_t = tl->exits + t * S;
-
-    /* Phase 1: entries. Entrants arrive at the start of the step and take part in it. */
-    for (size_t e = 0; e < E; e++) {
-      const fl_entry_stream *es = &m->entries[e];
-      for (uint32_t k = 0; k < ws->n_enter[t * E + e]; k++, n++) {
-        uint32_t age, state, loc;
-        fl_rng_init_keyed(&r, &key, next_id++);
-        age = draw_range(&r, es->age_lo, es->age_hi);
-        state = draw_cum(&r, es->state_cum);
-        loc = draw_cum(&r, es->loc_cum);
-        child_create(ws, m, tl, n, &r, state, loc, age, 0, SPELL_OBSERVED);
-        tl->entries[t * S + state]++;
-      }
+  if (ws->threads <= 1) {
+    for (size_t t = 0; t < T; t++) {
+      const size_t k = entrants(&sr, t);
+      enter(&sr, t, 0, k, tl->entries + t * S, tl->ever, ws->cnt);
+      step_begin(&sr, t, k);
+      step_serial(&sr, t);
+      step_end(&sr, t);
     }
-
-    /* Interventions: what they cost and reach this step; an arm that reinvests its savings
-     * builds this step's table for the spend they fund. */
-    if (arm->n_int) {
-      rows_dyn = interventions_step(m, arm, tab, t, ws, tl, n);
-      if (rows_dyn) {
-        rows = rows_dyn;
-        stay32 = ws->dyn_stay32;
-      }
-    }
-    const uint64_t *move_cum = rows_dyn ? ws->dyn_cum : tab->move_cum;
-    const uint8_t *move_dest = rows_dyn ? ws->dyn_dest : tab->move_dest;
-
-    /* Phases 2 and 3: the transition (including leaving the area), then ageing and leaving at
-     * the maximum age. The pass over all children (engine/pass.c) draws, compares with one
-     * integer threshold and ages every child; the few children who move or reach the maximum
-     * age come back as events, handled here. */
-    const fl_pass_args pa = {.n = n, .rng = ws->rng, .base = ws->base, .age = ws->age,
-                             .tis = ws->tis, .stay32 = stay32,
-                             .age_off = age_off, .dur_off = dur_off,
-                             .banded = m->NA > 1 || m->ND > 1, .inc = inc,
-                             .max_age = max_age, .ev_slot = ws->ev_slot, .ev_u = ws->ev_u};
-    const size_t n_ev = fl_pass(&pa, path);
-    size_t n_gone = 0;
-    for (size_t k = 0; k < n_ev; k++) {
-      const uint32_t slot = ws->ev_slot[k], u = ws->ev_u[k];
-      uint16_t *hist = ws->hist + (size_t)slot * HIST_WORDS(L);
-      if (k + 8 < n_ev) { /* events are scattered: fetch a later event's child ahead */
-        const uint32_t ahead = ws->ev_slot[k + 8];
-        __builtin_prefetch(ws->hist + (size_t)ahead * HIST_WORDS(L), 1);
-        __builtin_prefetch(ws->base + ahead, 1);
-        __builtin_prefetch(ws->age + ahead, 0);
-        __builtin_prefetch(ws->tis + ahead, 1);
-      }
-      const uint32_t b = ws->base[slot], age = ws->age[slot], tis = ws->tis[slot] - 1u;
-      const size_t loc = fl_fast_div(b, loc_div), s = b - loc * loc_stride;
-      const fl_row *row = &rows[b + age_off[age - 1] + dur_off[tis]];
-      size_t d = s; /* a child whose draw is below the exact threshold stays */
-      if (u >= row->stay) {
-        uint32_t j = row->first;
-        while (u >= move_cum[j]) j++;
-        d = move_dest[j];
-      }
-      if (d == FL_DEST_EXIT) { /* leaves the area */
-        exits_t[s]++;
-        cnt[loc * S + s]--;
-        ws->ev_slot[n_gone++] = slot;
-        continue;
-      }
-      if (d != s) {
-        flow_t[s * S + d]++;
-        cnt[loc * S + s]--;
-        cnt[loc * S + d]++;
-        const size_t ls = state_level[s], ld = state_level[d];
-        if (ls != ld || !tis_by_level) {
-          if (hist[0] & SPELL_OBSERVED)
-            tl->spells[s * FL_SPELL_BINS + (tis < FL_SPELL_BINS - 1 ? tis : FL_SPELL_BINS - 1)]++;
-          ws->tis[slot] = 0;
-          hist[0] |= SPELL_OBSERVED;
+    return FL_OK;
+  }
+  /* Threads inside the replication: one team for the whole replication (a team per step would
+   * pay its start-up every step); the steps' serial parts run on one thread between barriers. */
+  size_t lo_of[FL_MAX_STEP_THREADS], gone_of[FL_MAX_STEP_THREADS];
+#pragma omp parallel num_threads(ws->threads)
+  {
+#ifdef _OPENMP
+    const int b = omp_get_thread_num(), nb = omp_get_num_threads();
+#else
+    const int b = 0, nb = 1;
+#endif
+    const size_t len = ws->local32_len, NS = NLOC * S;
+    int32_t *own = ws->local32 + (size_t)b * len;
+    for (size_t t = 0; t < T; t++) {
+      /* Entrants, split between the threads, counted in their own tallies. */
+      const size_t k = entrants(&sr, t);
+      int32_t *own_entries = own + len - S, *own_ever = own + len - S - L;
+      int64_t *own_cnt = ws->local_cnt + (size_t)b * NS;
+      memset(own_entries, 0, S * sizeof *own_entries);
+      memset(own_ever, 0, L * sizeof *own_ever);
+      memset(own_cnt, 0, NS * sizeof *own_cnt);
+      enter(&sr, t, k * (size_t)b / (size_t)nb, k * (size_t)(b + 1) / (size_t)nb, own_entries,
+            own_ever, own_cnt);
+#pragma omp barrier
+#pragma omp single
+      {
+        for (int j = 0; j < nb; j++) {
+          const int32_t *o = ws->local32 + (size_t)j * len;
+          const int64_t *c = ws->local_cnt + (size_t)j * NS;
+          for (size_t i = 0; i < S; i++) tl->entries[t * S + i] += o[len - S + i];
+          for (size_t i = 0; i < L; i++) tl->ever[i] += o[len - S - L + i];
+          for (size_t i = 0; i < NS; i++) ws->cnt[i] += c[i];
         }
-        if (ls != ld) {
-          uint16_t *left = hist + 1;
-          left[ls] = (uint16_t)t;
-          if (left[ld] != LEFT_NEVER && t - left[ld] <= reentry_window)
-            tl->reentries[t * L + ld]++;
-          if (ld >= ls + 2) tl->skips[t]++;
-          if (!(hist[0] & (1u << ld))) { /* first time in this level */
-            hist[0] |= (uint16_t)(1u << ld);
-            tl->ever[ld]++;
-          }
-        }
-        ws->base[slot] = (uint32_t)(loc * loc_stride + d);
+        step_begin(&sr, t, k);
       }
-      if (age >= max_age) { /* reaches the maximum age */
-        exits_t[d]++;
-        cnt[loc * S + d]--;
-        ws->ev_slot[n_gone++] = slot;
+      gone_of[b] = step_block(&sr, b, nb, &lo_of[b]);
+#pragma omp barrier
+#pragma omp single
+      {
+        step_merge(&sr, t, nb, lo_of, gone_of);
+        step_end(&sr, t);
       }
+      const long long moves = (long long)sr.n_moves;
+      const uint32_t *holes = ws->ev_u, *fill = ws->ev_u + sr.n_moves;
+#pragma omp for schedule(static)
+      for (long long i = 0; i < moves; i++) move_child(ws, m, holes[i], fill[i]);
     }
-    /* Leavers go highest slot first: the child moved from the end into a freed slot is then
-     * never one still waiting to be removed. */
-    for (size_t k = n_gone; k-- > 0;) child_remove(ws, m, ws->ev_slot[k], &n);
-
-    /* Phase 4: tally the stocks at the end of the step. */
-    int32_t *stocks = tl->stocks + (t + 1) * S;
-    for (size_t s = 0; s < S; s++) {
-      int64_t sum = 0;
-      for (size_t l = 0; l < NLOC; l++) sum += cnt[l * S + s];
-      stocks[s] = (int32_t)sum;
-    }
-    if (tl->stocks_loc)
-      for (size_t j = 0; j < NLOC * S; j++)
-        tl->stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
   }
   return FL_OK;
 }

@@ -27,6 +27,12 @@ typedef struct fl_tally {
 typedef struct fl_workspace fl_workspace;
 fl_workspace *fl_workspace_create(const fl_model *m);
 void fl_workspace_free(fl_workspace *ws);
+/* Threads inside each replication (1 by default): the pass over the children and their events
+ * are split between them (a nested OpenMP team). Worth it when replications are fewer than
+ * threads and populations large; the results are the same for any number. At most
+ * FL_MAX_STEP_THREADS. Returns nonzero on OOM (the workspace then uses 1). */
+#define FL_MAX_STEP_THREADS 256
+int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads);
 
 /* Simulates replication rep of arm on the given tables (the model's, or the replication's own
  * under parameter uncertainty) with the given seed, using the given hot-pass path (the

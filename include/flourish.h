@@ -111,6 +111,10 @@ typedef struct fl_run_options {
   uint64_t seed;          /* master seed; streams derive from (seed, replication, child, purpose) */
   size_t replications;    /* R >= 1 */
   int threads;            /* 0: the OpenMP default; results do not depend on this */
+  /* Threads inside each replication, splitting its children between them (a nested team), out
+   * of `threads`. 0: automatic, used only when there are fewer replications than threads and
+   * at least 20,000 children per thread; results do not depend on this either. */
+  int threads_per_replication;
   int keep_flows;         /* nonzero: store the [R, T, S, S] flow counts */
   fl_path pass;           /* the hot pass; FL_PATH_AUTO (0): the fastest supported. fl_run
                            * refuses a pass the processor lacks. Results are identical. */
