@@ -390,6 +390,121 @@ out:
   return st;
 }
 
+/* Element count of a dataset read by read_doubles. */
+static size_t count_of(int rank, const hsize_t *dims) {
+  size_t n = 1;
+  for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+  return n;
+}
+
+/* The last two parts of a key path (a column heading). */
+static const char *short_path(const char *path) {
+  const char *last = strrchr(path, '.');
+  if (!last) return path;
+  for (const char *q = last; q > path; q--)
+    if (q[-1] == '.') return q;
+  return path;
+}
+
+/* A sweep's file: each point's parameter values with each comparison's net cost and QALYs
+ * gained (means and MCSEs; without comparisons, each arm's cost and QALYs), then the
+ * sensitivity of those results to each parameter with its Monte Carlo error. */
+static fl_status summarise_sweep(reader *rd, out_buf *o, int csv) {
+  size_t K = 0, A = 0, D = 0;
+  char **params = read_names(rd, "/parameters", &K), **arms = read_names(rd, "/arm_names", &A);
+  char **design = read_names(rd, "/design", &D);
+  int rank;
+  hsize_t dims[FL_MAX_RANK];
+  double *values = read_doubles(rd, "/values", &rank, dims);
+  fl_status st = FL_OK;
+  if (!params || !arms || !design || D != 1 || A == 0 || !values || rank != 2 || dims[1] != K) {
+    st = bad_file(rd, "a sweep without /parameters, /arm_names, /design or /values [P, K]");
+    goto out;
+  }
+  const size_t P = (size_t)dims[0];
+  const int grid = !strcmp(design[0], "grid");
+  /* The results shown: comparisons when there are arms besides the baseline. */
+  static const char *const comp_results[2] = {"delta_cost_total", "delta_qaly_total"};
+  static const char *const arm_results[2] = {"cost_discounted", "qalys_discounted"};
+  const int comps = A > 1;
+  const char *const *results = comps ? comp_results : arm_results;
+  const char *group = comps ? "comparisons" : "arms";
+  const size_t first = comps ? 1 : 0;
+  /* CSV: one long table; for points, `parameters` holds the point's values (;-separated),
+   * for sensitivities the parameter's key path. */
+  if (csv) outf(o, "section,point,parameters,arm,result,value,mcse\n");
+  else {
+    outf(o, "%s: sweep, %s design, %zu points over %zu parameters:\n", rd->path, design[0], P, K);
+    for (size_t j = 0; j < K; j++) outf(o, "  %s\n", params[j]);
+  }
+  for (size_t a = first; a < A && st == FL_OK; a++)
+    for (int k = 0; k < 2 && st == FL_OK; k++) {
+      char path[512];
+      int r1, r2;
+      hsize_t d1[FL_MAX_RANK], d2[FL_MAX_RANK];
+      snprintf(path, sizeof path, "/%s/%s/%s", group, arms[a], results[k]);
+      double *mean = read_doubles(rd, path, &r1, d1);
+      snprintf(path, sizeof path, "/%s/%s/%s_mcse", group, arms[a], results[k]);
+      double *mcse = read_doubles(rd, path, &r2, d2);
+      if (!mean || !mcse || count_of(r1, d1) != P || count_of(r2, d2) != P) {
+        st = bad_file(rd, "a sweep result without one value per point");
+      } else if (!csv) {
+        outf(o, "\n%s: %s (mean +- MCSE)\n", arms[a], results[k]);
+        for (size_t j = 0; j < K; j++) outf(o, "%-27.27s ", short_path(params[j]));
+        outf(o, "%16s %12s\n", "mean", "mcse");
+        for (size_t p = 0; p < P; p++) {
+          for (size_t j = 0; j < K; j++) outf(o, "%-27.6g ", values[p * K + j]);
+          outf(o, "%16.6g %12.4g\n", mean[p], mcse[p]);
+        }
+      } else {
+        for (size_t p = 0; p < P; p++) {
+          outf(o, "point,%zu,", p);
+          for (size_t j = 0; j < K; j++) outf(o, "%s%.10g", j ? ";" : "", values[p * K + j]);
+          outf(o, ",%s,%s,%.10g,%.10g\n", arms[a], results[k], mean[p], mcse[p]);
+        }
+      }
+      free(mean);
+      free(mcse);
+    }
+  /* Sensitivity. */
+  const char *measure = grid ? "main_effect_range" : "prcc";
+  if (st == FL_OK) {
+    if (!csv) outf(o, "\nSensitivity: %s (with its Monte Carlo standard error)\n", grid
+                  ? "main-effect range over each parameter's values"
+                  : "partial rank correlation with each parameter");
+  }
+  for (size_t a = first; a < A && st == FL_OK; a++)
+    for (int k = 0; k < 2 && st == FL_OK; k++) {
+      char path[512];
+      int r1, r2;
+      hsize_t d1[FL_MAX_RANK], d2[FL_MAX_RANK];
+      snprintf(path, sizeof path, "/sensitivity/%s/%s/%s/%s", group, arms[a], results[k], measure);
+      double *v = read_doubles(rd, path, &r1, d1);
+      snprintf(path, sizeof path, "/sensitivity/%s/%s/%s/%s_mcse", group, arms[a], results[k],
+               measure);
+      double *e = read_doubles(rd, path, &r2, d2);
+      if (!v || !e || count_of(r1, d1) != K || count_of(r2, d2) != K) {
+        st = bad_file(rd, "a sweep without its sensitivity measures");
+      } else {
+        for (size_t j = 0; j < K; j++)
+          if (csv)
+            outf(o, "%s,,%s,%s,%s,%.10g,%.10g\n", measure, params[j], arms[a], results[k], v[j],
+                 e[j]);
+          else
+            outf(o, "  %-24s %-18s %-30s %14.6g +- %.3g\n", arms[a], results[k],
+                 short_path(params[j]), v[j], e[j]);
+      }
+      free(v);
+      free(e);
+    }
+out:
+  free(values);
+  free_names(params, K);
+  free_names(arms, A);
+  free_names(design, D);
+  return st;
+}
+
 static herr_t collect_arm(hid_t g, const char *name, const H5L_info_t *info, void *data) {
   char ***list = data;
   size_t n = 0;
@@ -437,6 +552,10 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
   if ((a = H5Aopen(rd.file, "step_months", H5P_DEFAULT)) >= 0) {
     H5Aread(a, H5T_NATIVE_DOUBLE, &step);
     H5Aclose(a);
+  }
+  if (!strcmp(mode, "sweep")) {
+    st = summarise_sweep(&rd, &o, csv);
+    goto out;
   }
   levels = read_names(&rd, "/levels", &L);
   holders = read_names(&rd, "/budget_holders", &B);

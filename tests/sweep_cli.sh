@@ -84,6 +84,36 @@ assert np.all(mc >= 0) and mc[1] == 0, mc
 assert np.allclose(se, (1 - r ** 2) / np.sqrt(8 - 2 - 2)), se
 "
 
+# flourish summary reads a sweep: text with the sensitivity table, and a CSV whose numbers are
+# the file's.
+check "$bin" summary "$dir/grid.h5" >"$dir/summary.txt"
+check grep -q "Sensitivity: main-effect range" "$dir/summary.txt"
+"$bin" summary --csv "$dir/grid.h5" >"$dir/summary.csv"
+check "$python" - "$dir/grid.h5" "$dir/summary.csv" <<'PY'
+import csv, sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+rows = list(csv.DictReader(open(sys.argv[2])))
+n = 0
+for r in rows:
+    if r["section"] == "point":
+        d = f["comparisons/%s/%s" % (r["arm"], r["result"])][()].reshape(-1)
+        m = f["comparisons/%s/%s_mcse" % (r["arm"], r["result"])][()].reshape(-1)
+        p = int(r["point"])
+        vals = [float(x) for x in r["parameters"].split(";")]
+        assert np.allclose(vals, f["values"][p], rtol=1e-9), r
+        assert np.isclose(float(r["value"]), d[p], rtol=1e-9, atol=1e-6), r
+        assert np.isclose(float(r["mcse"]), m[p], rtol=1e-9, atol=1e-9), r
+    else:
+        assert r["section"] == "main_effect_range", r
+        k = [x.decode() for x in f["parameters"][()]].index(r["parameters"])
+        base = "sensitivity/comparisons/%s/%s/main_effect_range" % (r["arm"], r["result"])
+        assert np.isclose(float(r["value"]), f[base][k], rtol=1e-9, atol=1e-6), r
+        assert np.isclose(float(r["mcse"]), f[base + "_mcse"][k], rtol=1e-9, atol=1e-9), r
+    n += 1
+assert n == 3 * 2 * 4 + 3 * 2 * 2, n
+print("sweep summary agrees with the file on %d rows" % n)
+PY
+
 # Resumable: stopped after two of four points were stored, then resumed, the sweep writes
 # what an uninterrupted sweep writes; the checkpoint goes when the output is complete.
 status=0

@@ -184,7 +184,12 @@ static const char *help_summary =
     "difference in cost by budget holder and net, the cumulative net cost, QALYs and the\n"
     "probability of a net saving so far; the break-even month, the ICER, and the net monetary\n"
     "benefit and probability of being cost-effective at each willingness to pay.\n"
-    "With --csv, one row per arm, year and measure.\n";
+    "With --csv, one row per arm, year and measure.\n"
+    "\n"
+    "For a sweep's output (flourish sweep): each point's parameter values with each\n"
+    "comparison's net cost and QALYs gained (mean and Monte Carlo standard error), then the\n"
+    "sensitivity of those results to each parameter with its Monte Carlo error. With --csv,\n"
+    "one long table (section, point, parameters, arm, result, value, mcse).\n";
 
 static const char *help_sweep =
     "Usage: flourish sweep SCENARIO -o SWEEP.h5 --param PATH=LO:HI[:N] ... [options]\n"
