@@ -106,7 +106,7 @@ static const char *help_main =
     "  run SCENARIO -o OUT.h5      simulate every child, R replications, write HDF5\n"
     "  expect SCENARIO -o OUT.h5   exact expected values by matrix algebra, write HDF5\n"
     "  validate SCENARIO           check a scenario and describe it in plain words\n"
-    "  summary OUT.h5 [--csv]      per-year table of an output file\n"
+    "  summary OUT.h5 [--csv]      per-year table of a run, or a sweep's points and sensitivities\n"
     "  sweep SCENARIO -o SWEEP.h5 --param PATH=LO:HI[:N] ...\n"
     "                              the scenario over a grid or sample of parameter values\n"
     "  report OUT.h5 -o REPORT.html\n"
