@@ -316,7 +316,9 @@ fl_status fl_prcc(const double *x, const double *y, size_t P, size_t K, double *
 typedef struct series {
   char *name;
   const char *doc;
-  size_t width;    /* 1, or L or W for vector results */
+  size_t width;    /* 1, or the product of tdims for vector results */
+  int trank;       /* 0 (a scalar), 1 or 2: the trailing dimensions of a vector result */
+  size_t tdims[2];
   double *mean, *mcse;
   int sensitivity; /* a scalar result: it gets sensitivity measures */
 } series;
@@ -351,6 +353,8 @@ static series *table_add(table *t, const char *prefix, const char *arm, const ch
   snprintf(s->name, len, "%s/%s/%s", prefix, arm, name);
   s->doc = doc;
   s->width = width;
+  s->trank = width > 1;
+  s->tdims[0] = width;
   s->sensitivity = sensitivity;
   t->n++;
   return s;
@@ -387,7 +391,8 @@ static void rep_totals(const fl_array *a, size_t R, double *v) {
 
 /* The layout every point shares, fixed by the first point's compiled model. */
 typedef struct layout {
-  size_t n_arms, L, W;
+  size_t n_arms, L, W, B, T;
+  char **holder_names;
   char *arm_names[FL_MAX_ARMS];
   char **level_names;
   double *wtp;
@@ -395,10 +400,10 @@ typedef struct layout {
 } layout;
 
 typedef struct slots {
-  series *cost, *qaly, *children; /* per arm */
+  series *cost, *qaly, *children, *trajectory; /* per arm */
 } slots;
 typedef struct cslots {
-  series *dcost, *dqaly, *nmb, *psave;
+  series *dcost, *dqaly, *nmb, *psave, *by_holder;
 } cslots;
 
 /* The state of a sweep between points. A point's record (what the checkpoint stores) is, for
@@ -446,8 +451,15 @@ static fl_status sweep_series(sweep *w, fl_error *err) {
                                      "(mean) at each point.", 1, 1, 1)) ||
         !(w->as[a].children = table_add(&w->t, "arms", name, "children_end",
                                          "Children at each level at the end of the run (mean) "
-                                         "at each point.", l->L, 1, 0)))
+                                         "at each point.", l->L, 1, 0)) ||
+        !(w->as[a].trajectory = table_add(&w->t, "arms", name, "children_by_level",
+                                           "Children at each level at the start of each step "
+                                           "(step T: the end), mean over replications, at each "
+                                           "point.", (l->T + 1) * l->L, 1, 0)))
       return oom(err);
+    w->as[a].trajectory->trank = 2;
+    w->as[a].trajectory->tdims[0] = l->T + 1;
+    w->as[a].trajectory->tdims[1] = l->L;
   }
   for (size_t a = 1; a < l->n_arms; a++) {
     const char *name = l->arm_names[a];
@@ -463,8 +475,13 @@ static fl_status sweep_series(sweep *w, fl_error *err) {
         !(w->cs[a].psave = table_add(&w->t, "comparisons", name, "p_saving",
                                      "Share of replications in which the arm costs less than "
                                      "the baseline (discounted) at each point; its MCSE is the "
-                                     "binomial one.", 1, 1, 1)))
+                                     "binomial one.", 1, 1, 1)) ||
+        !(w->cs[a].by_holder = table_add(&w->t, "comparisons", name, "delta_cost_by_holder",
+                                         "Discounted cost of the arm minus the baseline's over "
+                                         "the horizon, by budget holder (where the savings "
+                                         "land; mean) at each point.", l->B ? l->B : 1, 1, 0)))
       return oom(err);
+    w->cs[a].by_holder->trank = 1; /* even with one budget holder */
   }
   w->rec_len = 0;
   for (size_t i = 0; i < w->t.n; i++) {
@@ -544,6 +561,12 @@ static fl_status make_record(sweep *w, const fl_results *res, const fl_model *m,
       mean_mcse(buf, R, &rec[off + l], &rec[off + L + l]);
     }
     off += 2 * L;
+    const size_t TL = per_rep; /* the trajectory: every step's children at each level */
+    for (size_t c = 0; c < TL; c++) {
+      for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(lvl, r * per_rep + c);
+      mean_mcse(buf, R, &rec[off + c], &rec[off + TL + c]);
+    }
+    off += 2 * TL;
   }
   for (size_t a = 1; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->comps[a];
@@ -564,6 +587,18 @@ static fl_status make_record(sweep *w, const fl_results *res, const fl_model *m,
     }
     off += 2 * W;
     SCALAR(for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dc, r) < 0);
+    const fl_array *dcd = fl_group_find(g, "delta_costs_discounted"); /* [R, T, B] */
+    const size_t B = w->lay.B ? w->lay.B : 1, T = w->lay.T;
+    for (size_t b = 0; b < B; b++) {
+      for (size_t r = 0; r < R; r++) {
+        double sum = 0;
+        for (size_t t = 0; dcd && w->lay.B && t < T; t++)
+          sum += fl_array_get(dcd, (r * T + t) * w->lay.B + b);
+        buf[r] = sum;
+      }
+      mean_mcse(buf, R, &rec[off + b], &rec[off + B + b]);
+    }
+    off += 2 * B;
   }
 #undef SCALAR
   return FL_OK;
@@ -666,6 +701,8 @@ static void sweep_free(sweep *w) {
   for (size_t a = 0; a < FL_MAX_ARMS; a++) free(w->lay.arm_names[a]);
   for (size_t l = 0; w->lay.level_names && l < w->lay.L; l++) free(w->lay.level_names[l]);
   free(w->lay.level_names);
+  for (size_t b = 0; w->lay.holder_names && b < w->lay.B; b++) free(w->lay.holder_names[b]);
+  free(w->lay.holder_names);
   free(w->lay.wtp);
   free(w->lay.scenario_name);
   free(w->rec);
@@ -679,6 +716,11 @@ static fl_status take_layout(layout *l, const fl_model *m, fl_error *err) {
   l->n_arms = m->n_arms;
   l->L = m->L;
   l->W = m->n_wtp;
+  l->B = m->B;
+  l->T = m->T;
+  if (!(l->holder_names = calloc(l->B ? l->B : 1, sizeof *l->holder_names))) return oom(err);
+  for (size_t i = 0; i < l->B; i++)
+    if (!(l->holder_names[i] = fl_strdup(m->holder_names[i]))) return oom(err);
   if (!(l->scenario_name = fl_strdup(m->name)) ||
       !(l->level_names = calloc(l->L, sizeof *l->level_names)) ||
       !(l->wtp = malloc((l->W ? l->W : 1) * sizeof *l->wtp)))
@@ -771,11 +813,11 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
   const size_t K = opt->n_params;
   sweep w = {.opt = opt, .K = K, .Rv = opt->expect ? 1 : opt->run.replications};
   double *values = NULL;
-  if (opt->design == FL_DESIGN_GRID && K + 1 > FL_MAX_RANK) {
+  if (opt->design == FL_DESIGN_GRID && K + 2 > FL_MAX_RANK) { /* + a result's 2 dimensions */
     fl_error_set(err, FL_EUSAGE, "--param", 0, 0, NULL,
                  "a grid gives each parameter a dimension of the output and takes at most %d "
                  "parameters, found %zu; use --design lhs or sobol",
-                 FL_MAX_RANK - 1, K);
+                 FL_MAX_RANK - 2, K);
     return FL_EUSAGE;
   }
   w.P = fl_sweep_design(opt, &values, err);
@@ -818,9 +860,11 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
     } else {
       fl_results *res = NULL;
       if (!m) st = point_model(scenario, &w, p, sets, assign, slot, &m, err);
-      if (st == FL_OK && (m->n_arms != w.lay.n_arms || m->L != w.lay.L || m->n_wtp != w.lay.W)) {
+      if (st == FL_OK && (m->n_arms != w.lay.n_arms || m->L != w.lay.L || m->n_wtp != w.lay.W ||
+                          m->B != w.lay.B || m->T != w.lay.T)) {
         fl_error_set(err, FL_EINPUT, NULL, 0, 0, NULL,
-                     "sweep: the arms, levels or values of a QALY changed between points");
+                     "sweep: the arms, levels, budget holders, horizon or values of a QALY "
+                     "changed between points");
         st = FL_EINPUT;
       }
       if (st == FL_OK)
@@ -1006,7 +1050,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
     size_t dims[FL_MAX_RANK];
     int rank = prank;
     memcpy(dims, pdims, sizeof dims);
-    if (s->width > 1) dims[rank++] = s->width;
+    for (int td = 0; td < s->trank; td++) dims[rank++] = s->tdims[td];
     for (int v = 0; v < 2; v++) {
       const double *data = v ? s->mcse : s->mean;
       if (!data) continue;
@@ -1095,9 +1139,10 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
     static char grid_s[] = "grid", lhs[] = "latin_hypercube", sobol[] = "sobol";
     char *design[1] = {grid ? grid_s : opt->design == FL_DESIGN_LHS ? lhs : sobol};
     for (size_t k = 0; k < K; k++) pnames[k] = (char *)opt->params[k].path;
-    const fl_h5_names names[4] = {{"parameters", pnames, K},
+    const fl_h5_names names[5] = {{"parameters", pnames, K},
                                   {"arm_names", w->lay.arm_names, w->lay.n_arms},
                                   {"levels", w->lay.level_names, w->lay.L},
+                                  {"budget_holders", w->lay.holder_names, w->lay.B},
                                   {"design", design, 1}};
     char seed[32], reps[32], stamp[32];
     time_t now = time(NULL);
@@ -1116,7 +1161,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
                                     {"created_utc", stamp},
                                     {"git_commit", opt->git_commit ? opt->git_commit : "unknown"},
                                     {"command_line", opt->command_line ? opt->command_line : ""}};
-    st = fl_h5_write_simple(out, d.ds, d.n, names, 4, attrs, sizeof attrs / sizeof *attrs, err);
+    st = fl_h5_write_simple(out, d.ds, d.n, names, 5, attrs, sizeof attrs / sizeof *attrs, err);
   }
   goto done;
 nomem:

@@ -11,7 +11,8 @@ Figures (each with a plain-English caption and the table behind it):
   4. cumulative net cost difference with its break-even distribution;
   5. the cost-QALY plane and the cost-effectiveness acceptability curve.
 For a sweep: the sensitivity of each result to each parameter (tornado), a two-way table of
-the first two parameters of a grid (heatmap), and every point with its net costs.
+the first two parameters of a grid (heatmap), where the savings land at each point (by budget
+holder), and every point with its net costs.
 Exit status: 0 success, 1 runtime failure, 2 bad input (not a Flourish output file).
 """
 import argparse
@@ -437,6 +438,37 @@ def sweep_sections(f):
         sections.append(("Two-way table: %s" % label[res], figure_html(fig, "heatmap"), caption,
                          table_html([short(params[0]), short(params[1]), label[res]], trows)))
 
+    if comps and "budget_holders" in f and values.shape[0] <= 40:
+        arm = comps[0]
+        holders = names(f, "budget_holders")
+        by = per_point(f, "comparisons/%s/delta_cost_by_holder" % arm).reshape(
+            values.shape[0], len(holders))
+        labels = [", ".join("%.6g" % v for v in values[p]) for p in range(values.shape[0])]
+        fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(labels)), layout="constrained")
+        left_neg = np.zeros(len(labels))
+        left_pos = np.zeros(len(labels))
+        for h, name in enumerate(holders):
+            v = by[:, h]
+            left = np.where(v < 0, left_neg, left_pos)
+            ax.barh(range(len(labels)), v, left=left, color=COLOURS[h % len(COLOURS)], label=name)
+            left_neg += np.minimum(v, 0)
+            left_pos += np.maximum(v, 0)
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.set_ylabel(", ".join(short(p) for p in params), fontsize=8)
+        ax.axvline(0, color="black", lw=0.6)
+        money_axis(ax, "x")
+        ax.legend(fontsize=8, loc="best")
+        trows = [[labels[p]] + [money(by[p, h]) for h in range(len(holders))]
+                 for p in range(len(labels))]
+        caption = ("Where the savings land at each point: %s's discounted cost minus the "
+                   "baseline's over the horizon, by budget holder (left of zero: that holder "
+                   "spends less)." % arm)
+        sections.append(("Where the savings land, point by point",
+                         figure_html(fig, "savings by budget holder"), caption,
+                         table_html(["point (%s)" % ", ".join(short(p) for p in params)] +
+                                    holders, trows)))
+
     if comps:
         header = [short(p) for p in params]
         cost = {a: per_point(f, "comparisons/%s/delta_cost_total" % a) for a in comps}
@@ -489,6 +521,7 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom:
 .figure { max-width: 100%; } .caption { color: #495057; margin: 0.4em 0 0.8em; }
 table { border-collapse: collapse; font-size: 0.85em; margin-bottom: 1em; }
 th, td { border: 1px solid #dee2e6; padding: 0.25em 0.6em; text-align: right; }
+td { white-space: nowrap; }
 th { background: #f1f3f5; } td:first-child, td:nth-child(2) { text-align: left; }
 .meta { color: #495057; font-size: 0.9em; }
 """

@@ -111,6 +111,20 @@ for i in range(len(a)):
         if row[2] != money:
             sys.exit("two-way cell %r: file %r" % (row, z[i, j]))
         checked += 1
+# Where the savings land: each point's net cost by budget holder.
+holders = [x.decode() for x in f["budget_holders"][()]]
+land = next(t for t in tabs if t[0][1:] == holders)[1:]
+by = f["comparisons/community_city/delta_cost_by_holder"][()].reshape(-1, len(holders))
+values = f["values"][()]
+for p, row in enumerate(land):
+    if row[0] != ", ".join("%.6g" % v for v in values[p]):
+        sys.exit("savings row %d is labelled %r" % (p, row[0]))
+    for h in range(len(holders)):
+        money = ("−£{:,.0f}" if by[p, h] < 0 else "£{:,.0f}").format(abs(by[p, h]))
+        if row[1 + h] != money:
+            sys.exit("savings at point %d, %s: report %s, file %r" % (p, holders[h], row[1 + h],
+                                                                       by[p, h]))
+        checked += 1
 print("sweep report agrees with the file on %d numbers" % checked)
 PY
 

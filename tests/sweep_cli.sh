@@ -61,6 +61,14 @@ want(rng[0] > 0.0 and rse[0] > 0.0, "escalation changes cost: %r ± %r" % (rng[0
 # The MCSE of the range is that of the paired difference between the two escalation values
 # (each averaged over the QoL weight), recomputed from the runs of those points.
 want(np.isclose(rng[0], abs(d[1].mean() - d[0].mean()), rtol=1e-12, atol=0), "range = |mean diff|")
+# Where the savings land, per point: the budget holders' shares add up to the net cost; the
+# trajectory of children by level ends at children_end.
+by = g["comparisons/community_city/delta_cost_by_holder"][()]
+want(by.shape == (2, 2, 6) and np.allclose(by.sum(axis=2), d[()], rtol=1e-12, atol=1e-3),
+     "net cost by budget holder adds up to the net cost")
+traj = g["arms/community_city/children_by_level"]
+want(traj.shape == (2, 2, 121, 4) and np.array_equal(traj[:, :, -1, :],
+     g["arms/community_city/children_end"][()]), "the trajectory ends at children_end")
 two = g[sens + "two_way_0_1"][()]
 want(np.array_equal(two, d[()]), "with two parameters, the two-way table is the grid itself")
 rq = g["sensitivity/comparisons/community_city/delta_qaly_total/main_effect_range"][()]
@@ -149,8 +157,8 @@ check bad "LO <= HI" --param "$esc=1:0.5"
 check bad "at sweep point 0" --param "arms.nope.escalation=0:1:2"
 check bad "expected grid, lhs or sobol" --param "$esc=0:1" --design random
 check bad "set the same value" --param "$esc=0.8:1:2" --param "$esc=0.9:0.9:1"
-check bad "at most 7 parameters" --param a=0:1:1 --param b=0:1:1 --param c=0:1:1 \
-  --param d=0:1:1 --param e=0:1:1 --param f=0:1:1 --param g=0:1:1 --param h=0:1:1
+check bad "at most 6 parameters" --param a=0:1:1 --param b=0:1:1 --param c=0:1:1 \
+  --param d=0:1:1 --param e=0:1:1 --param f=0:1:1 --param g=0:1:1
 check bad "set the same value" --param "$esc=0.8:1:2" --set "$esc=0.9"
 
 finish sweep_cli

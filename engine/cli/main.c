@@ -211,7 +211,7 @@ static const char *help_sweep =
     "  -o, --output FILE         output HDF5 file (required)\n"
     "      --param PATH=LO:HI[:N]  a parameter (a key path as --set takes it) from LO to HI;\n"
     "                            N values on a grid (default 5); repeatable, up to 40\n"
-    "                            (7 on a grid)\n"
+    "                            (6 on a grid)\n"
     "      --design D            grid (default), lhs (Latin hypercube) or sobol (GSL's\n"
     "                            Sobol sequence)\n"
     "      --points P            points of an lhs or sobol design (default 64)\n"
