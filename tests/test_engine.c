@@ -74,31 +74,14 @@ static void test_reproducible_across_threads(void) {
  * its own thread, counts added up after) give the bytes of one thread: on three models, one
  * with arms (one reinvesting), with 4 threads all inside one replication, 2 x 2, and 3 inside
  * (blocks of unequal size), on the automatic and the portable pass. */
-static fl_results *run_inner(const fl_model *m, size_t R, int threads, int inner, fl_path pass) {
-  fl_run_options opt;
-  fl_results *res = NULL;
-  fl_error err = {0};
-  fl_run_options_init(&opt);
-  opt.seed = 77;
-  opt.replications = R;
-  opt.threads = threads;
-  opt.threads_per_replication = inner;
-  opt.pass = pass;
-  if (fl_run(m, &opt, &res, &err) != FL_OK) {
-    fprintf(stderr, "run failed: %s\n", err.message);
-    exit(1);
-  }
-  return res;
-}
-
 static void test_threads_inside_replication(const char *rel) {
   fl_model *m = load_source_model(rel);
-  fl_results *one = run_inner(m, 3, 1, 0, FL_PATH_AUTO);
+  fl_results *one = run_model_full(m, 77, 3, 1, 0, FL_PATH_AUTO);
   static const int shapes[][2] = {{4, 4}, {4, 2}, {3, 3}};
   for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
     for (int scalar = 0; scalar < 2; scalar++) {
-      fl_results *r = run_inner(m, 3, shapes[k][0], shapes[k][1],
-                                scalar ? FL_PATH_SCALAR : FL_PATH_AUTO);
+      fl_results *r = run_model_full(m, 77, 3, shapes[k][0], shapes[k][1],
+                                     scalar ? FL_PATH_SCALAR : FL_PATH_AUTO);
       CHECK(arrays_identical(one, r, 1));
       fl_results_free(r);
     }

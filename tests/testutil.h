@@ -53,9 +53,10 @@ static inline fl_model *load_text_model(const char *text) {
   return m;
 }
 
-/* Runs with the given hot pass (FL_PATH_AUTO: the fastest the processor supports). */
-static inline fl_results *run_model_path(const fl_model *m, uint64_t seed, size_t R, int threads,
-                                         fl_path pass) {
+/* Runs with the given hot pass (FL_PATH_AUTO: the fastest the processor supports) and threads
+ * inside each replication (0: automatic). */
+static inline fl_results *run_model_full(const fl_model *m, uint64_t seed, size_t R, int threads,
+                                         int inner, fl_path pass) {
   fl_run_options opt;
   fl_results *res = NULL;
   fl_error err = {0};
@@ -63,12 +64,18 @@ static inline fl_results *run_model_path(const fl_model *m, uint64_t seed, size_
   opt.seed = seed;
   opt.replications = R;
   opt.threads = threads;
+  opt.threads_per_replication = inner;
   opt.pass = pass;
   if (fl_run(m, &opt, &res, &err) != FL_OK) {
     fprintf(stderr, "run failed: %s\n", err.message);
     exit(1);
   }
   return res;
+}
+
+static inline fl_results *run_model_path(const fl_model *m, uint64_t seed, size_t R, int threads,
+                                         fl_path pass) {
+  return run_model_full(m, seed, R, threads, 0, pass);
 }
 
 static inline fl_results *run_model(const fl_model *m, uint64_t seed, size_t R, int threads) {
