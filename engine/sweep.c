@@ -11,10 +11,8 @@
 #include "internal.h"
 #include "rng.h"
 #include "scenario.h"
+#include "sensitivity.h"
 
-#include <float.h>
-#include <gsl/gsl_linalg.h>
-#include <gsl/gsl_multifit.h>
 #include <gsl/gsl_qrng.h>
 #include <math.h>
 #include <stdarg.h>
@@ -122,192 +120,6 @@ size_t fl_sweep_design(const fl_sweep_options *opt, double **values, fl_error *e
   }
   *values = v;
   return P;
-}
-
-/* Average ranks (1-based) of v[i * stride], ties sharing the mean of their ranks. */
-typedef struct {
-  double v;
-  size_t i;
-} ranked;
-
-static int cmp_ranked(const void *a, const void *b) {
-  const ranked *x = a, *y = b;
-  return x->v < y->v ? -1 : x->v > y->v ? 1 : (x->i > y->i) - (x->i < y->i);
-}
-
-static void ranks(const double *v, size_t stride, size_t P, ranked *tmp, double *out) {
-  for (size_t i = 0; i < P; i++) tmp[i] = (ranked){v[i * stride], i};
-  qsort(tmp, P, sizeof *tmp, cmp_ranked);
-  for (size_t i = 0; i < P;) {
-    size_t j = i;
-    while (j + 1 < P && tmp[j + 1].v == tmp[i].v) j++;
-    for (size_t t = i; t <= j; t++) out[tmp[t].i] = 0.5 * (double)(i + j) + 1.0;
-    i = j + 1;
-  }
-}
-
-/* Residuals of y on [1, X without column skip] by least squares (GSL's SVD solver, which
- * copes with collinear columns). */
-static int residuals(const gsl_matrix *X, size_t skip, const double *y, size_t P, double *res) {
-  const size_t K = X->size2;
-  gsl_matrix *A = gsl_matrix_alloc(P, K);
-  gsl_vector *b = gsl_vector_alloc(P), *c = gsl_vector_alloc(K), *r = gsl_vector_alloc(P);
-  gsl_matrix *cov = gsl_matrix_alloc(K, K);
-  gsl_multifit_linear_workspace *w = gsl_multifit_linear_alloc(P, K);
-  int ok = A && b && c && r && cov && w;
-  if (ok) {
-    for (size_t i = 0; i < P; i++) {
-      gsl_matrix_set(A, i, 0, 1.0);
-      for (size_t k = 0, col = 1; k < K; k++)
-        if (k != skip) gsl_matrix_set(A, i, col++, gsl_matrix_get(X, i, k));
-      gsl_vector_set(b, i, y[i]);
-    }
-    double chisq;
-    ok = gsl_multifit_linear(A, b, c, cov, &chisq, w) == 0 &&
-         gsl_multifit_linear_residuals(A, b, c, r) == 0;
-    for (size_t i = 0; ok && i < P; i++) res[i] = gsl_vector_get(r, i);
-  }
-  gsl_multifit_linear_free(w);
-  gsl_matrix_free(cov);
-  gsl_vector_free(r);
-  gsl_vector_free(c);
-  gsl_vector_free(b);
-  gsl_matrix_free(A);
-  return ok;
-}
-
-/* The partial rank correlation coefficient (Blower and Dowlatabadi 1994): rank every
- * parameter and the output, remove from the ranks of parameter k and of the output what the
- * other parameters' ranks explain linearly, and correlate what is left.
- *
- * The parameters' side depends on the design only, so a plan computes it once: ex_k, the
- * residual of parameter k's ranks on the others' (and 1), and an orthonormal basis Q of the
- * span of 1 and all the parameters' ranks. Because that span is the span without k plus the
- * direction ex_k, orthogonally, the output's residual without k is e + (sxy / sxx) ex_k, where
- * e is its residual on the whole span and sxy = ex_k . ry. So for each output (the result,
- * and each bootstrap resample of it) one projection serves every parameter:
- * PRCC_k = sxy / sqrt(sxx (|e|^2 + sxy^2 / sxx)). */
-typedef struct prcc_plan {
-  size_t P, K, r; /* points, parameters, dimension of the span */
-  double *ex;     /* [K * P] */
-  double *sxx;    /* [K] */
-  double *q;      /* [r * P] orthonormal basis, column by column */
-  ranked *tmp;
-  double *ry, *e;
-} prcc_plan;
-
-static void prcc_plan_free(prcc_plan *pl) {
-  free(pl->ex);
-  free(pl->sxx);
-  free(pl->q);
-  free(pl->tmp);
-  free(pl->ry);
-  free(pl->e);
-}
-
-/* x: [P, K] parameter values. P > K + 1. */
-static fl_status prcc_plan_init(prcc_plan *pl, const double *x, size_t P, size_t K,
-                                fl_error *err) {
-  memset(pl, 0, sizeof *pl);
-  pl->P = P;
-  pl->K = K;
-  pl->ex = malloc(K * P * sizeof *pl->ex);
-  pl->sxx = malloc(K * sizeof *pl->sxx);
-  pl->q = malloc((K + 1) * P * sizeof *pl->q);
-  pl->tmp = malloc(P * sizeof *pl->tmp);
-  pl->ry = malloc(P * sizeof *pl->ry);
-  pl->e = malloc(P * sizeof *pl->e);
-  gsl_matrix *X = gsl_matrix_alloc(P, K), *A = gsl_matrix_alloc(P, K + 1);
-  gsl_matrix *V = gsl_matrix_alloc(K + 1, K + 1);
-  gsl_vector *S = gsl_vector_alloc(K + 1), *work = gsl_vector_alloc(K + 1);
-  fl_status st = FL_OK;
-  if (!pl->ex || !pl->sxx || !pl->q || !pl->tmp || !pl->ry || !pl->e || !X || !A || !V || !S ||
-      !work) {
-    st = oom(err);
-    goto out;
-  }
-  for (size_t k = 0; k < K; k++) {
-    ranks(x + k, K, P, pl->tmp, pl->ry);
-    for (size_t i = 0; i < P; i++) {
-      gsl_matrix_set(X, i, k, pl->ry[i]);
-      gsl_matrix_set(A, i, k + 1, pl->ry[i]);
-    }
-  }
-  gsl_error_handler_t *old = gsl_set_error_handler_off();
-  for (size_t k = 0; k < K; k++) {
-    double *ex = pl->ex + k * P, s = 0;
-    for (size_t i = 0; i < P; i++) pl->e[i] = gsl_matrix_get(X, i, k);
-    if (!residuals(X, k, pl->e, P, ex)) {
-      for (size_t i = 0; i < P; i++) ex[i] = 0; /* no partial correlation: NaN below */
-    }
-    for (size_t i = 0; i < P; i++) s += ex[i] * ex[i];
-    pl->sxx[k] = s;
-  }
-  for (size_t i = 0; i < P; i++) gsl_matrix_set(A, i, 0, 1.0);
-  if (gsl_linalg_SV_decomp(A, V, S, work) != 0) {
-    gsl_set_error_handler(old);
-    fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL, "sweep: the rank design has no SVD");
-    st = FL_EINTERNAL;
-    goto out;
-  }
-  gsl_set_error_handler(old);
-  /* Columns of U with non-negligible singular values span the design. */
-  const double tol = gsl_vector_get(S, 0) * (double)(P + K + 1) * DBL_EPSILON;
-  for (size_t j = 0; j <= K; j++)
-    if (gsl_vector_get(S, j) > tol) {
-      for (size_t i = 0; i < P; i++) pl->q[pl->r * P + i] = gsl_matrix_get(A, i, j);
-      pl->r++;
-    }
-out:
-  gsl_vector_free(work);
-  gsl_vector_free(S);
-  gsl_matrix_free(V);
-  gsl_matrix_free(A);
-  gsl_matrix_free(X);
-  if (st != FL_OK) prcc_plan_free(pl);
-  return st;
-}
-
-/* PRCC of y[p * stride] with each parameter into out[K]: NaN where a parameter's ranks are
- * explained by the others' (a constant parameter), 0 where the output's ranks are explained
- * entirely by the other parameters. */
-static void prcc_eval(prcc_plan *pl, const double *y, size_t stride, double *out) {
-  const size_t P = pl->P;
-  double ee = 0;
-  ranks(y, stride, P, pl->tmp, pl->ry);
-  memcpy(pl->e, pl->ry, P * sizeof *pl->e);
-  for (size_t j = 0; j < pl->r; j++) { /* modified Gram-Schmidt: e minus its projection */
-    const double *q = pl->q + j * P;
-    double c = 0;
-    for (size_t i = 0; i < P; i++) c += q[i] * pl->e[i];
-    for (size_t i = 0; i < P; i++) pl->e[i] -= c * q[i];
-  }
-  for (size_t i = 0; i < P; i++) ee += pl->e[i] * pl->e[i];
-  /* Residual sums of squares of ranks are of order P^3; below this they are rounding. */
-  const double tiny = 1e-12 * (double)P * (double)P * (double)P;
-  for (size_t k = 0; k < pl->K; k++) {
-    const double *ex = pl->ex + k * P, sxx = pl->sxx[k];
-    double sxy = 0;
-    for (size_t i = 0; i < P; i++) sxy += ex[i] * pl->ry[i];
-    if (!(sxx > tiny)) {
-      out[k] = NAN;
-      continue;
-    }
-    const double syy = ee + sxy * sxy / sxx;
-    out[k] = syy > tiny ? sxy / sqrt(sxx * syy) : 0.0;
-  }
-}
-
-fl_status fl_prcc(const double *x, const double *y, size_t P, size_t K, double *out,
-                  fl_error *err) {
-  prcc_plan pl;
-  for (size_t k = 0; k < K; k++) out[k] = NAN;
-  if (P <= K + 1) return FL_OK;
-  fl_status st = prcc_plan_init(&pl, x, P, K, err);
-  if (st != FL_OK) return st;
-  prcc_eval(&pl, y, 1, out);
-  prcc_plan_free(&pl);
-  return FL_OK;
 }
 
 /* ---- Per-point results ------------------------------------------------------------------ */
@@ -638,31 +450,6 @@ static void apply_record(sweep *w, size_t p) {
   }
 }
 
-/* Main effect of parameter k on a grid: the mean of the result over the points at each of
- * the parameter's values; its range (max - min) is the tornado bar. Sets the values with the
- * highest and the lowest mean. */
-static double main_effect_range(const fl_sweep_options *opt, const double *y, size_t P,
-                                size_t k, size_t *i_hi, size_t *i_lo) {
-  const size_t n = opt->params[k].levels;
-  size_t stride = 1;
-  for (size_t j = k + 1; j < opt->n_params; j++) stride *= opt->params[j].levels;
-  double lo = INFINITY, hi = -INFINITY;
-  *i_hi = *i_lo = 0;
-  for (size_t i = 0; i < n; i++) {
-    double s = 0;
-    size_t c = 0;
-    for (size_t p = 0; p < P; p++)
-      if ((p / stride) % n == i) {
-        s += y[p];
-        c++;
-      }
-    const double mean = s / (double)c;
-    if (mean < lo) lo = mean, *i_lo = i;
-    if (mean > hi) hi = mean, *i_hi = i;
-  }
-  return hi - lo;
-}
-
 /* The MCSE of a main-effect range: the range is the mean over replications of d_r, the
  * difference between replication r's averages at the highest and at the lowest value
  * (paired by the common random numbers); its standard error is sd(d) / sqrt(R). The choice
@@ -680,20 +467,6 @@ static double main_effect_mcse(const sweep *w, size_t j, size_t k, size_t i_hi, 
     m2 += delta * (d - mean);
   }
   return sqrt(m2 / (double)(Rv - 1) / (double)Rv);
-}
-
-/* The two-way table of series s over grid parameters a < b: its mean over the other
- * parameters at each pair of values, out[ia * n_b + ib]. */
-static void two_way(const fl_sweep_options *opt, const double *y, size_t P, size_t a, size_t b,
-                    double *out) {
-  const size_t na = opt->params[a].levels, nb = opt->params[b].levels;
-  size_t sa = 1, sb = 1;
-  for (size_t j = a + 1; j < opt->n_params; j++) sa *= opt->params[j].levels;
-  for (size_t j = b + 1; j < opt->n_params; j++) sb *= opt->params[j].levels;
-  memset(out, 0, na * nb * sizeof *out);
-  for (size_t p = 0; p < P; p++) out[((p / sa) % na) * nb + (p / sb) % nb] += y[p];
-  const double per_cell = (double)(P / (na * nb));
-  for (size_t c = 0; c < na * nb; c++) out[c] /= per_cell;
 }
 
 static void sweep_free(sweep *w) {
@@ -1000,7 +773,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
   dlist d = {0};
   fl_status st = FL_OK;
   char *fixed = NULL;
-  prcc_plan plan;
+  fl_prcc_plan plan;
   int have_plan = 0;
   /* Per-point datasets have one dimension per parameter on a grid, one point dimension
    * otherwise; a trailing one for vector results. */
@@ -1011,6 +784,8 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
   else
     pdims[0] = P;
   size_t axis[FL_SWEEP_MAX_PARAMS]; /* 1 + index of each parameter's scale dataset */
+  size_t levels[FL_SWEEP_MAX_PARAMS];
+  for (size_t k = 0; k < K; k++) levels[k] = opt->params[k].levels;
   const size_t dims_pk[2] = {P, K}, dims_k[1] = {K};
 
 #define ADD(...)                                                                                  \
@@ -1064,7 +839,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
 
   /* Sensitivity of every scalar result to every parameter. */
   if (!grid && P > K + 1) {
-    if ((st = prcc_plan_init(&plan, w->values, P, K, err)) != FL_OK) goto done;
+    if ((st = fl_prcc_plan_init(&plan, w->values, P, K, err)) != FL_OK) goto done;
     have_plan = 1;
   }
   for (size_t i = 0, j = 0; i < w->t.n; i++) {
@@ -1075,7 +850,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
     if (grid) {
       for (size_t k = 0; k < K; k++) {
         size_t hi, lo;
-        m1[k] = main_effect_range(opt, s->mean, P, k, &hi, &lo);
+        m1[k] = fl_main_effect_range(levels, K, s->mean, k, &hi, &lo);
         m2[k] = main_effect_mcse(w, j, k, hi, lo);
       }
       ADD(doc_range, 1, dims_k, m1, "sensitivity/%s/main_effect_range", s->name);
@@ -1085,7 +860,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
           const size_t dab[2] = {opt->params[a].levels, opt->params[b].levels};
           double *tw = dl_buf(&d, dab[0] * dab[1]);
           if (!tw) goto nomem;
-          two_way(opt, s->mean, P, a, b, tw);
+          fl_two_way(levels, K, s->mean, a, b, tw);
           fl_h5_dataset *x = dl_add(&d, doc_two_way, 2, dab, tw, "sensitivity/%s/two_way_%zu_%zu",
                                     s->name, a, b);
           if (!x) goto nomem;
@@ -1097,7 +872,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
       if (!se) goto nomem;
       for (size_t k = 0; k < K; k++) m1[k] = m2[k] = se[k] = NAN;
       if (have_plan) {
-        prcc_eval(&plan, s->mean, 1, m1);
+        fl_prcc_eval(&plan, s->mean, 1, m1);
         for (size_t k = 0; k < K; k++) {
           se[k] = P > K + 2 ? (1 - m1[k] * m1[k]) / sqrt((double)(P - K - 2)) : NAN;
           m2[k] = w->Rv < 2 ? 0.0 : NAN;
@@ -1110,7 +885,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
             goto nomem;
           }
           for (size_t b = 0; b < w->B; b++) {
-            prcc_eval(&plan, w->boot + (j * w->B + b) * P, 1, r);
+            fl_prcc_eval(&plan, w->boot + (j * w->B + b) * P, 1, r);
             for (size_t k = 0; k < K; k++) {
               if (isnan(r[k])) continue;
               const double delta = r[k] - mean[k];
@@ -1167,7 +942,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
 nomem:
   st = oom(err);
 done:
-  if (have_plan) prcc_plan_free(&plan);
+  if (have_plan) fl_prcc_plan_free(&plan);
   free(fixed);
   dl_free(&d);
   return st;

@@ -45,9 +45,4 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
  * varies fastest. */
 size_t fl_sweep_design(const fl_sweep_options *opt, double **values, fl_error *err);
 
-/* Partial rank correlation of y with each column of x[P, K] (ties get average ranks); out[k]
- * is NaN where it cannot be computed (P <= K + 1 or a constant column). */
-fl_status fl_prcc(const double *x, const double *y, size_t P, size_t K, double *out,
-                  fl_error *err);
-
 #endif

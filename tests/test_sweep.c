@@ -2,10 +2,12 @@
  * stratum of every parameter; the grid is complete and in C order; Sobol points stay in their
  * bounds and fill the space evenly; partial rank correlations are +-1 for a result that is a
  * monotone function of one parameter, 0 for parameters it ignores, and within Monte Carlo
- * error of 0 for an independent parameter when the result is noisy. */
+ * error of 0 for an independent parameter when the result is noisy; grid main effects and
+ * two-way tables equal averages computed by hand. */
 #include "testutil.h"
 
 #include "rng.h"
+#include "sensitivity.h"
 #include "sweep.h"
 
 #include <math.h>
@@ -125,10 +127,37 @@ static void test_prcc(void) {
   free(y);
 }
 
+/* Main effects and two-way tables on a 3 x 2 x 4 grid of an additive function with one
+ * interaction, y = a^2 + 10 b + c + a c: each is what averaging by hand gives. */
+static void test_grid_measures(void) {
+  const size_t levels[3] = {3, 2, 4}, P = 24;
+  double y[24], tw[12];
+  for (size_t p = 0; p < P; p++) {
+    const double a = (double)(p / 8), b = (double)((p / 4) % 2), c = (double)(p % 4);
+    y[p] = a * a + 10 * b + c + a * c;
+  }
+  size_t hi, lo;
+  /* a: mean over b, c of a^2 + 10 b + c + a c = a^2 + 5 + 1.5 + 1.5 a: 6.5, 9, 13.5. */
+  CHECK_DBL_NEAR(fl_main_effect_range(levels, 3, y, 0, &hi, &lo), 7.0, 1e-12);
+  CHECK(hi == 2 && lo == 0);
+  CHECK_DBL_NEAR(fl_main_effect_range(levels, 3, y, 1, &hi, &lo), 10.0, 1e-12);
+  CHECK(hi == 1 && lo == 0);
+  /* c: mean over a, b of c + a c + ... = c (1 + mean a) + const: range 3 * 2 = 6. */
+  CHECK_DBL_NEAR(fl_main_effect_range(levels, 3, y, 2, &hi, &lo), 6.0, 1e-12);
+  /* Two-way over (a, c), averaged over b: a^2 + 5 + c + a c. */
+  fl_two_way(levels, 3, y, 0, 2, tw);
+  int ok = 1;
+  for (size_t a = 0; a < 3; a++)
+    for (size_t c = 0; c < 4; c++)
+      ok &= fabs(tw[a * 4 + c] - ((double)(a * a) + 5.0 + (double)c + (double)(a * c))) < 1e-12;
+  CHECK(ok);
+}
+
 int main(void) {
   test_lhs_strata();
   test_grid();
   test_sobol();
   test_prcc();
+  test_grid_measures();
   return check_finish("sweep");
 }
