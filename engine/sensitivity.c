@@ -219,3 +219,34 @@ void fl_two_way(const size_t *levels, size_t K, const double *y, size_t a, size_
   const double per_cell = (double)(P / (na * nb));
   for (size_t c = 0; c < na * nb; c++) out[c] /= per_cell;
 }
+
+/* Saltelli et al. (2010) for the first-order index, Jansen (1999) for the total: with V the
+ * variance of the A and B outputs together,
+ *   S_k  = mean over rows of f_B (f_ABk - f_A) / V,
+ *   ST_k = mean over rows of (f_A - f_ABk)^2 / (2 V). */
+void fl_sobol_indices(const double *y, size_t N, size_t K, const uint32_t *rows, double *first,
+                      double *total) {
+  double mean = 0, m2 = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < N; i++) { /* Welford over the 2N outputs of A and B */
+    const double *blk = y + (size_t)(rows ? rows[i] : i) * (K + 2);
+    for (int ab = 0; ab < 2; ab++) {
+      const double d = blk[ab] - mean;
+      mean += d / (double)++n;
+      m2 += d * (blk[ab] - mean);
+    }
+  }
+  const double V = n > 1 ? m2 / (double)(n - 1) : 0;
+  for (size_t k = 0; k < K; k++) {
+    double s = 0, t = 0;
+    for (size_t i = 0; i < N; i++) {
+      const double *blk = y + (size_t)(rows ? rows[i] : i) * (K + 2);
+      const double fa = blk[0], fb = blk[1], fab = blk[2 + k];
+      s += fb * (fab - fa);
+      t += (fa - fab) * (fa - fab);
+    }
+    /* A result that does not vary has no variance to share out. */
+    first[k] = V > 0 ? s / (double)N / V : (s == 0 ? 0.0 : NAN);
+    total[k] = V > 0 ? t / (2.0 * (double)N) / V : (t == 0 ? 0.0 : NAN);
+  }
+}

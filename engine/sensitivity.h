@@ -43,4 +43,10 @@ double fl_main_effect_range(const size_t *levels, size_t K, const double *y, siz
 void fl_two_way(const size_t *levels, size_t K, const double *y, size_t a, size_t b,
                 double *out);
 
+/* Variance-based (Sobol) first-order and total indices of each parameter from a Saltelli
+ * design (fl_sweep_design): y in blocks of K + 2 per base row (f_A, f_B, f_AB1..f_ABK). rows:
+ * the N base rows to use (a bootstrap resample; NULL: 0 .. N-1). A constant result gets 0. */
+void fl_sobol_indices(const double *y, size_t N, size_t K, const uint32_t *rows, double *first,
+                      double *total);
+
 #endif

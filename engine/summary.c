@@ -466,37 +466,42 @@ static fl_status summarise_sweep(reader *rd, out_buf *o, int csv) {
       free(mean);
       free(mcse);
     }
-  /* Sensitivity. */
-  const char *measure = grid ? "main_effect_range" : "prcc";
-  if (st == FL_OK) {
-    if (!csv) outf(o, "\nSensitivity: %s (with its Monte Carlo standard error)\n", grid
-                  ? "main-effect range over each parameter's values"
-                  : "partial rank correlation with each parameter");
-  }
-  for (size_t a = first; a < A && st == FL_OK; a++)
-    for (int k = 0; k < 2 && st == FL_OK; k++) {
-      char path[512];
-      int r1, r2;
-      hsize_t d1[FL_MAX_RANK], d2[FL_MAX_RANK];
-      snprintf(path, sizeof path, "/sensitivity/%s/%s/%s/%s", group, arms[a], results[k], measure);
-      double *v = read_doubles(rd, path, &r1, d1);
-      snprintf(path, sizeof path, "/sensitivity/%s/%s/%s/%s_mcse", group, arms[a], results[k],
-               measure);
-      double *e = read_doubles(rd, path, &r2, d2);
-      if (!v || !e || count_of(r1, d1) != K || count_of(r2, d2) != K) {
-        st = bad_file(rd, "a sweep without its sensitivity measures");
-      } else {
-        for (size_t j = 0; j < K; j++)
-          if (csv)
-            outf(o, "%s,,%s,%s,%s,%.10g,%.10g\n", measure, params[j], arms[a], results[k], v[j],
-                 e[j]);
-          else
-            outf(o, "  %-24s %-18s %-30s %14.6g +- %.3g\n", arms[a], results[k],
-                 short_path(params[j]), v[j], e[j]);
+  /* Sensitivity: the measures of the design. */
+  const int saltelli = !strcmp(design[0], "saltelli");
+  const char *const measures[2] = {grid ? "main_effect_range" : saltelli ? "sobol_first" : "prcc",
+                                   saltelli ? "sobol_total" : NULL};
+  if (st == FL_OK && !csv)
+    outf(o, "\nSensitivity: %s (with its Monte Carlo standard error)\n",
+         grid       ? "main-effect range over each parameter's values"
+         : saltelli ? "first-order and total Sobol indices"
+                    : "partial rank correlation with each parameter");
+  for (int mi = 0; mi < 2 && measures[mi]; mi++)
+    for (size_t a = first; a < A && st == FL_OK; a++)
+      for (int k = 0; k < 2 && st == FL_OK; k++) {
+        const char *measure = measures[mi];
+        char path[512];
+        int r1, r2;
+        hsize_t d1[FL_MAX_RANK], d2[FL_MAX_RANK];
+        snprintf(path, sizeof path, "/sensitivity/%s/%s/%s/%s", group, arms[a], results[k],
+                 measure);
+        double *v = read_doubles(rd, path, &r1, d1);
+        snprintf(path, sizeof path, "/sensitivity/%s/%s/%s/%s_mcse", group, arms[a], results[k],
+                 measure);
+        double *e = read_doubles(rd, path, &r2, d2);
+        if (!v || !e || count_of(r1, d1) != K || count_of(r2, d2) != K) {
+          st = bad_file(rd, "a sweep without its sensitivity measures");
+        } else {
+          for (size_t j = 0; j < K; j++)
+            if (csv)
+              outf(o, "%s,,%s,%s,%s,%.10g,%.10g\n", measure, params[j], arms[a], results[k], v[j],
+                   e[j]);
+            else
+              outf(o, "  %-24s %-18s %-30s %-17s %14.6g +- %.3g\n", arms[a], results[k],
+                   short_path(params[j]), measure, v[j], e[j]);
+        }
+        free(v);
+        free(e);
       }
-      free(v);
-      free(e);
-    }
 out:
   free(values);
   free_names(params, K);

@@ -50,6 +50,20 @@ size_t fl_sweep_design(const fl_sweep_options *opt, double **values, fl_error *e
       }
       P *= opt->params[k].levels;
     }
+  } else if (opt->design == FL_DESIGN_SALTELLI) {
+    if (2 * K > FL_SWEEP_MAX_PARAMS) { /* A and B come from one 2K-dimensional sequence */
+      fl_error_set(err, FL_EUSAGE, "--param", 0, 0, NULL,
+                   "the Saltelli design takes at most %d parameters, found %zu",
+                   FL_SWEEP_MAX_PARAMS / 2, K);
+      return 0;
+    }
+    if (opt->points == 0 || opt->points > MAX_POINTS / (K + 2)) {
+      fl_error_set(err, FL_EUSAGE, "--points", 0, 0, NULL,
+                   "expected 1 to %zu base rows (each K + 2 = %zu points), found %zu",
+                   (size_t)MAX_POINTS / (K + 2), K + 2, opt->points);
+      return 0;
+    }
+    P = opt->points * (K + 2);
   } else {
     P = opt->points;
     if (P == 0 || P > MAX_POINTS) {
@@ -103,6 +117,31 @@ size_t fl_sweep_design(const fl_sweep_options *opt, double **values, fl_error *e
       }
     }
     free(perm);
+  } else if (opt->design == FL_DESIGN_SALTELLI) {
+    /* Saltelli et al. (2010): A and B from the two halves of a 2K-dimensional Sobol sequence. */
+    gsl_qrng *q = gsl_qrng_alloc(gsl_qrng_sobol, (unsigned)(2 * K));
+    double u[FL_SWEEP_MAX_PARAMS];
+    if (!q) {
+      free(v);
+      oom(err);
+      return 0;
+    }
+    /* The sequence's first points repeat themselves across the two halves (its first point
+     * is all 0.5, so A = B): skip a power of two at least N of them, as is usual. */
+    size_t skip = 1;
+    while (skip < P / (K + 2)) skip <<= 1;
+    for (size_t i = 0; i < skip; i++) gsl_qrng_get(q, u);
+    for (size_t i = 0; i < P / (K + 2); i++) {
+      gsl_qrng_get(q, u);
+      double *block = v + i * (K + 2) * K;
+      for (size_t r = 0; r < K + 2; r++)
+        for (size_t k = 0; k < K; k++) {
+          const int from_b = r == 1 || (r >= 2 && r - 2 == k);
+          const double x = u[from_b ? K + k : k];
+          block[r * K + k] = opt->params[k].lo + (opt->params[k].hi - opt->params[k].lo) * x;
+        }
+    }
+    gsl_qrng_free(q);
   } else {
     gsl_qrng *q = gsl_qrng_alloc(gsl_qrng_sobol, (unsigned)K);
     double u[FL_SWEEP_MAX_PARAMS];
@@ -766,6 +805,42 @@ static const char doc_two_way[] =
     "The result averaged over the other parameters at each pair of values of two parameters "
     "(the numbers in the name index /parameters; rows: the first).";
 
+/* The spread (standard deviation) of a statistic of K values over resamples, NaN resamples
+ * left out (Welford). */
+typedef struct spread {
+  double mean[FL_SWEEP_MAX_PARAMS], ss[FL_SWEEP_MAX_PARAMS];
+  size_t n[FL_SWEEP_MAX_PARAMS];
+} spread;
+
+static void spread_add(spread *sp, const double *x, size_t K) {
+  for (size_t k = 0; k < K; k++) {
+    if (isnan(x[k])) continue;
+    const double delta = x[k] - sp->mean[k];
+    sp->mean[k] += delta / (double)++sp->n[k];
+    sp->ss[k] += delta * (x[k] - sp->mean[k]);
+  }
+}
+
+static void spread_sd(const spread *sp, size_t K, double *out) {
+  for (size_t k = 0; k < K; k++)
+    out[k] = sp->n[k] > 1 ? sqrt(sp->ss[k] / (double)(sp->n[k] - 1)) : NAN;
+}
+
+static const char doc_first[] =
+    "For each parameter, the first-order variance-based (Sobol) index: the share of the "
+    "result's variance over the parameter space that the parameter explains alone (Saltelli "
+    "et al. 2010); exactly 0 for a parameter without effect.";
+static const char doc_total[] =
+    "For each parameter, the total-order Sobol index: the share of the variance that involves "
+    "the parameter, alone or with others (Jansen 1999); exactly 0 for a parameter without "
+    "effect.";
+static const char doc_sobol_mcse[] =
+    "Monte Carlo standard error of the index beside it from the finite replications: its sd "
+    "over 200 bootstrap resamples of the replications (the same at every point).";
+static const char doc_sobol_se[] =
+    "Standard error of the index beside it from the finite number of base rows: its sd over "
+    "200 bootstrap resamples of the rows.";
+
 static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl_error *err) {
   const fl_sweep_options *opt = w->opt;
   const size_t P = w->P, K = w->K;
@@ -775,6 +850,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
   char *fixed = NULL;
   fl_prcc_plan plan;
   int have_plan = 0;
+  uint32_t *rows = NULL; /* bootstrap resamples of a Saltelli design's base rows */
   /* Per-point datasets have one dimension per parameter on a grid, one point dimension
    * otherwise; a trailing one for vector results. */
   size_t pdims[FL_MAX_RANK];
@@ -838,10 +914,12 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
   }
 
   /* Sensitivity of every scalar result to every parameter. */
-  if (!grid && P > K + 1) {
+  const int saltelli = opt->design == FL_DESIGN_SALTELLI;
+  if (!grid && !saltelli && P > K + 1) {
     if ((st = fl_prcc_plan_init(&plan, w->values, P, K, err)) != FL_OK) goto done;
     have_plan = 1;
   }
+  if (saltelli && !(rows = malloc(P / (K + 2) * sizeof *rows))) goto nomem;
   for (size_t i = 0, j = 0; i < w->t.n; i++) {
     const series *s = &w->t.s[i];
     if (!s->sensitivity) continue;
@@ -867,6 +945,41 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
           x->attach[0] = axis[a];
           x->attach[1] = axis[b];
         }
+    } else if (saltelli) {
+      const size_t N = P / (K + 2);
+      double *f = m1, *t = m2, *buf = dl_buf(&d, 4 * K), r1[FL_SWEEP_MAX_PARAMS],
+             r2[FL_SWEEP_MAX_PARAMS];
+      if (!buf) goto nomem;
+      double *f_mc = buf, *t_mc = buf + K, *f_se = buf + 2 * K, *t_se = buf + 3 * K;
+      fl_sobol_indices(s->mean, N, K, NULL, f, t);
+      spread sf = {.n = {0}}, stt = {.n = {0}};
+      for (size_t b = 0; b < w->B; b++) { /* the replications resampled */
+        fl_sobol_indices(w->boot + (j * w->B + b) * P, N, K, NULL, r1, r2);
+        spread_add(&sf, r1, K);
+        spread_add(&stt, r2, K);
+      }
+      spread_sd(&sf, K, f_mc);
+      spread_sd(&stt, K, t_mc);
+      if (w->Rv < 2)
+        for (size_t k = 0; k < K; k++) f_mc[k] = t_mc[k] = 0.0;
+      /* The base rows resampled, from the sweep's own stream keyed by the seed. */
+      fl_rng r;
+      fl_rng_seed(&r, fl_mix64(opt->run.seed ^ 0x524f57534241534bULL), 0x524f5753ULL);
+      spread pf = {.n = {0}}, pt = {.n = {0}};
+      for (size_t b = 0; b < BOOTSTRAPS; b++) {
+        for (size_t row = 0; row < N; row++) rows[row] = fl_rng_bounded(&r, (uint32_t)N);
+        fl_sobol_indices(s->mean, N, K, rows, r1, r2);
+        spread_add(&pf, r1, K);
+        spread_add(&pt, r2, K);
+      }
+      spread_sd(&pf, K, f_se);
+      spread_sd(&pt, K, t_se);
+      ADD(doc_first, 1, dims_k, f, "sensitivity/%s/sobol_first", s->name);
+      ADD(doc_sobol_mcse, 1, dims_k, f_mc, "sensitivity/%s/sobol_first_mcse", s->name);
+      ADD(doc_sobol_se, 1, dims_k, f_se, "sensitivity/%s/sobol_first_se_points", s->name);
+      ADD(doc_total, 1, dims_k, t, "sensitivity/%s/sobol_total", s->name);
+      ADD(doc_sobol_mcse, 1, dims_k, t_mc, "sensitivity/%s/sobol_total_mcse", s->name);
+      ADD(doc_sobol_se, 1, dims_k, t_se, "sensitivity/%s/sobol_total_se_points", s->name);
     } else {
       double *se = dl_buf(&d, K);
       if (!se) goto nomem;
@@ -877,24 +990,14 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
           se[k] = P > K + 2 ? (1 - m1[k] * m1[k]) / sqrt((double)(P - K - 2)) : NAN;
           m2[k] = w->Rv < 2 ? 0.0 : NAN;
         }
-        if (w->B) { /* sd of the bootstrap PRCCs (Welford), NaN resamples left out */
-          double *r = dl_buf(&d, 3 * K), *mean = r + K, *ss = r + 2 * K;
-          size_t *n = calloc(K, sizeof *n);
-          if (!r || !n) {
-            free(n);
-            goto nomem;
-          }
+        if (w->B) { /* sd of the PRCCs over the replications' bootstrap resamples */
+          double r[FL_SWEEP_MAX_PARAMS];
+          spread sp = {.n = {0}};
           for (size_t b = 0; b < w->B; b++) {
             fl_prcc_eval(&plan, w->boot + (j * w->B + b) * P, 1, r);
-            for (size_t k = 0; k < K; k++) {
-              if (isnan(r[k])) continue;
-              const double delta = r[k] - mean[k];
-              mean[k] += delta / (double)++n[k];
-              ss[k] += delta * (r[k] - mean[k]);
-            }
+            spread_add(&sp, r, K);
           }
-          for (size_t k = 0; k < K; k++) m2[k] = n[k] > 1 ? sqrt(ss[k] / (double)(n[k] - 1)) : NAN;
-          free(n);
+          spread_sd(&sp, K, m2);
         }
       }
       ADD(doc_prcc, 1, dims_k, m1, "sensitivity/%s/prcc", s->name);
@@ -911,8 +1014,12 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
     if (!(fixed = calloc(flen, 1))) goto nomem;
     for (size_t i = 0; i < opt->n_sets; i++) strcat(strcat(fixed, opt->sets[i]), "\n");
     char *pnames[FL_SWEEP_MAX_PARAMS];
-    static char grid_s[] = "grid", lhs[] = "latin_hypercube", sobol[] = "sobol";
-    char *design[1] = {grid ? grid_s : opt->design == FL_DESIGN_LHS ? lhs : sobol};
+    static char grid_s[] = "grid", lhs[] = "latin_hypercube", sobol[] = "sobol",
+                saltelli_s[] = "saltelli";
+    char *design[1] = {grid                              ? grid_s
+                       : opt->design == FL_DESIGN_LHS    ? lhs
+                       : opt->design == FL_DESIGN_SOBOL  ? sobol
+                                                         : saltelli_s};
     for (size_t k = 0; k < K; k++) pnames[k] = (char *)opt->params[k].path;
     const fl_h5_names names[5] = {{"parameters", pnames, K},
                                   {"arm_names", w->lay.arm_names, w->lay.n_arms},
@@ -942,6 +1049,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
 nomem:
   st = oom(err);
 done:
+  free(rows);
   if (have_plan) fl_prcc_plan_free(&plan);
   free(fixed);
   dl_free(&d);

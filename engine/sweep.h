@@ -6,7 +6,14 @@
 
 #include "flourish.h"
 
-typedef enum fl_design { FL_DESIGN_GRID, FL_DESIGN_LHS, FL_DESIGN_SOBOL } fl_design;
+/* Saltelli's design for variance-based (Sobol) indices: for each of `points` base rows, two
+ * quasi-random rows A and B and the K rows A with column k from B, K + 2 points in all. */
+typedef enum fl_design {
+  FL_DESIGN_GRID,
+  FL_DESIGN_LHS,
+  FL_DESIGN_SOBOL,
+  FL_DESIGN_SALTELLI
+} fl_design;
 
 #define FL_SWEEP_MAX_PARAMS 40 /* GSL's Sobol generator goes to 40 dimensions */
 
@@ -20,7 +27,7 @@ typedef struct fl_sweep_options {
   fl_sweep_param params[FL_SWEEP_MAX_PARAMS];
   size_t n_params;
   fl_design design;
-  size_t points;        /* LHS and Sobol designs */
+  size_t points;        /* LHS and Sobol designs; base rows of the Saltelli design */
   const char *const *sets; /* fixed assignments applied at every point */
   size_t n_sets;
   int expect;           /* expectation mode at each point instead of replications */
@@ -42,7 +49,8 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
 
 /* The design's points, in [lo, hi] per parameter: values[p * K + k]. Returns the number of
  * points (0 on bad options or no memory: err says which). For the grid the last parameter
- * varies fastest. */
+ * varies fastest; Saltelli's design is in blocks of K + 2 points per base row: A, B, then A
+ * with column k from B for each k. */
 size_t fl_sweep_design(const fl_sweep_options *opt, double **values, fl_error *err);
 
 #endif

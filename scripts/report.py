@@ -368,7 +368,8 @@ def sweep_sections(f):
     label = {"delta_cost_total": "net cost against the baseline",
              "delta_qaly_total": "QALYs gained against the baseline",
              "cost_discounted": "discounted cost", "qalys_discounted": "discounted QALYs"}
-    measure = "main_effect_range" if grid else "prcc"
+    saltelli = design == "saltelli"
+    measure = "main_effect_range" if grid else "sobol_total" if saltelli else "prcc"
     sections = []
 
     n = len(groups)
@@ -389,12 +390,22 @@ def sweep_sections(f):
         ax.set_title("%s: %s" % (arm, label[res]), fontsize=10)
         if grid and "cost" in res:
             money_axis(ax, "x")
-        if not grid:
+        if saltelli:  # estimates can stray past 1 by their error
+            ax.set_xlim(-0.05, max(1.05, float(np.nanmax(np.r_[s + 2 * mcse, 0])) + 0.05))
+            first = f[base + "sobol_first"][()]
+            se = f[base + "sobol_total_se_points"][()]
+            ax.scatter(first[order], range(len(params)), color="black", marker="|", s=200,
+                       zorder=3, label="first-order index")
+            if i == 0:
+                ax.legend(fontsize=8, loc="lower right")
+        elif not grid:
             ax.set_xlim(-1.05, 1.05)
             se = f[base + "prcc_se_points"][()]
         for k in range(len(params)):
-            row = [arm, label[res], params[k], ("%.4g" % s[k]) if np.isfinite(s[k]) else "n/a",
-                   fmt_se(mcse[k])]
+            row = [arm, label[res], params[k]]
+            if saltelli:
+                row.append(("%.4g" % first[k]) if np.isfinite(first[k]) else "n/a")
+            row += [("%.4g" % s[k]) if np.isfinite(s[k]) else "n/a", fmt_se(mcse[k])]
             if not grid:
                 row.append(fmt_se(se[k]))
             rows.append(row)
@@ -405,6 +416,15 @@ def sweep_sections(f):
                    "errors). A bar of exactly zero means the parameter does not change that "
                    "result.")
         head = ["main-effect range", "Monte Carlo SE"]
+    elif saltelli:
+        caption = ("Which assumptions matter: the share of each result's variance over the "
+                   "parameter space that involves each parameter (the total Sobol index, bars, "
+                   "with two Monte Carlo standard errors), and the share it explains alone "
+                   "(the first-order index, black marks). A bar of exactly zero means the "
+                   "parameter does not change that result; the gap between the two is what it "
+                   "does together with the others.")
+        head = ["first-order index", "total index", "Monte Carlo SE (total)",
+                "SE from the base rows (total)"]
     else:
         caption = ("Which assumptions matter: the partial rank correlation of each result with "
                    "each parameter, from -1 (the result falls as the parameter rises) to 1 "

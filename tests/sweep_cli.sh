@@ -92,6 +92,27 @@ assert np.all(mc >= 0) and mc[1] == 0, mc
 assert np.allclose(se, (1 - r ** 2) / np.sqrt(8 - 2 - 2)), se
 "
 
+# Saltelli's design: the QoL weight has no effect on costs, so its Sobol indices are exactly 0
+# with zero errors, and the multiplier's are 1 in truth: the estimates must be within four of
+# their reported standard errors (base rows and replications) of 1. The report and the summary
+# read the file.
+"$bin" sweep "$scenario" -o "$dir/saltelli.h5" --param "$esc=0.7:1.0" --param "$qol=0.8:0.9" \
+  --design saltelli --points 8 -r 3 -q
+check "$python" -c "
+import h5py, numpy as np
+f = h5py.File('$dir/saltelli.h5', 'r')
+s = 'sensitivity/comparisons/community_city/delta_cost_total/'
+assert f['values'].shape == (32, 2) and f['design'][0] == b'saltelli', 'layout'
+for name in ('sobol_first', 'sobol_total'):
+    v, mc, se = (f[s + name + x][()] for x in ('', '_mcse', '_se_points'))
+    assert v[1] == 0 and mc[1] == 0 and se[1] == 0, (name, v, mc, se)
+    assert abs(v[0] - 1) < 4 * (mc[0] + se[0]), (name, v, mc, se)
+"
+check "$bin" report "$dir/saltelli.h5" -o "$dir/saltelli.html"
+check grep -q "total Sobol index" "$dir/saltelli.html"
+"$bin" summary "$dir/saltelli.h5" >"$dir/saltelli.txt"
+check grep -q "sobol_total" "$dir/saltelli.txt"
+
 # flourish summary reads a sweep: text with the sensitivity table, and a CSV whose numbers are
 # the file's.
 check "$bin" summary "$dir/grid.h5" >"$dir/summary.txt"
@@ -155,7 +176,8 @@ check bad "give at least one --param"
 check bad "expected PATH=LO:HI" --param "$esc"
 check bad "LO <= HI" --param "$esc=1:0.5"
 check bad "at sweep point 0" --param "arms.nope.escalation=0:1:2"
-check bad "expected grid, lhs or sobol" --param "$esc=0:1" --design random
+check bad "expected grid, lhs, sobol or saltelli" --param "$esc=0:1" --design random
+check bad "at most 20 parameters" --design saltelli $(for k in $(seq 1 21); do printf -- '--param p%d=0:1 ' "$k"; done)
 check bad "set the same value" --param "$esc=0.8:1:2" --param "$esc=0.9:0.9:1"
 check bad "at most 6 parameters" --param a=0:1:1 --param b=0:1:1 --param c=0:1:1 \
   --param d=0:1:1 --param e=0:1:1 --param f=0:1:1 --param g=0:1:1

@@ -3,7 +3,8 @@
  * bounds and fill the space evenly; partial rank correlations are +-1 for a result that is a
  * monotone function of one parameter, 0 for parameters it ignores, and within Monte Carlo
  * error of 0 for an independent parameter when the result is noisy; grid main effects and
- * two-way tables equal averages computed by hand. */
+ * two-way tables equal averages computed by hand; Sobol indices from Saltelli's design
+ * match analytic values. */
 #include "testutil.h"
 
 #include "rng.h"
@@ -153,11 +154,55 @@ static void test_grid_measures(void) {
   CHECK(ok);
 }
 
+/* Sobol indices from Saltelli's design against analytic values for parameters uniform on
+ * [0, 1]: y = x1 + 2 x2 (+ 0 x3) has S = ST = (1/5, 4/5, 0); y = x1 x2 has S_1 = S_2 = 3/7 and
+ * ST_1 = ST_2 = 4/7 (V = 7/144, V_1 = 1/48). With 4,096 quasi-random base rows the estimates
+ * are within 0.02; a parameter the result ignores gets exactly 0. */
+static void test_sobol_indices(void) {
+  fl_sweep_options opt = {0};
+  fl_error err = {0};
+  double *v = NULL, first[3], total[3];
+  const size_t K = 3, N = 4096;
+  opt.n_params = K;
+  opt.design = FL_DESIGN_SALTELLI;
+  opt.points = N;
+  for (size_t k = 0; k < K; k++) opt.params[k] = (fl_sweep_param){"x", 0.0, 1.0, 0};
+  const size_t P = fl_sweep_design(&opt, &v, &err);
+  CHECK_INT_EQ((long)P, (long)(N * (K + 2)));
+  /* Block structure: A, B, then A with column k from B. */
+  int blocks_ok = 1;
+  for (size_t i = 0; i < N; i++) {
+    const double *a = v + i * (K + 2) * K, *b = a + K;
+    for (size_t k = 0; k < K; k++)
+      for (size_t j = 0; j < K; j++) blocks_ok &= a[(2 + k) * K + j] == (j == k ? b[j] : a[j]);
+  }
+  CHECK(blocks_ok);
+  double *y = malloc(P * sizeof *y);
+  for (size_t p = 0; p < P; p++) y[p] = v[p * K] + 2 * v[p * K + 1];
+  fl_sobol_indices(y, N, K, NULL, first, total);
+  CHECK_DBL_NEAR(first[0], 0.2, 0.02);
+  CHECK_DBL_NEAR(first[1], 0.8, 0.02);
+  CHECK_DBL_NEAR(total[0], 0.2, 0.02);
+  CHECK_DBL_NEAR(total[1], 0.8, 0.02);
+  CHECK_DBL_NEAR(first[2], 0.0, 0.0);
+  CHECK_DBL_NEAR(total[2], 0.0, 0.0);
+  for (size_t p = 0; p < P; p++) y[p] = v[p * K] * v[p * K + 1];
+  fl_sobol_indices(y, N, K, NULL, first, total);
+  CHECK_DBL_NEAR(first[0], 3.0 / 7.0, 0.02);
+  CHECK_DBL_NEAR(first[1], 3.0 / 7.0, 0.02);
+  CHECK_DBL_NEAR(total[0], 4.0 / 7.0, 0.02);
+  CHECK_DBL_NEAR(total[1], 4.0 / 7.0, 0.02);
+  CHECK_DBL_NEAR(total[2], 0.0, 0.0);
+  free(y);
+  free(v);
+}
+
 int main(void) {
   test_lhs_strata();
   test_grid();
   test_sobol();
   test_prcc();
   test_grid_measures();
+  test_sobol_indices();
   return check_finish("sweep");
 }

@@ -203,18 +203,20 @@ static const char *help_sweep =
     "have one dimension per parameter, labelled with its values. Then the sensitivity of\n"
     "each result to each parameter: on a grid, the range of its main effect (a tornado bar,\n"
     "exactly 0 for a parameter without effect) and two-way tables; on sampled designs,\n"
-    "partial rank correlations; each with its Monte Carlo standard error. The file is\n"
-    "written atomically. Under mpirun or srun each point's replications are shared between\n"
-    "the ranks (same result).\n"
+    "partial rank correlations; on Saltelli's design, first-order and total Sobol indices;\n"
+    "each with its Monte Carlo standard error. The file is written atomically. Under\n"
+    "mpirun or srun each point's replications are shared between the ranks (same result).\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE         output HDF5 file (required)\n"
     "      --param PATH=LO:HI[:N]  a parameter (a key path as --set takes it) from LO to HI;\n"
     "                            N values on a grid (default 5); repeatable, up to 40\n"
     "                            (6 on a grid)\n"
-    "      --design D            grid (default), lhs (Latin hypercube) or sobol (GSL's\n"
-    "                            Sobol sequence)\n"
-    "      --points P            points of an lhs or sobol design (default 64)\n"
+    "      --design D            grid (default), lhs (Latin hypercube), sobol (GSL's\n"
+    "                            Sobol sequence) or saltelli (for Sobol indices: P base\n"
+    "                            rows of K + 2 points each; up to 20 parameters)\n"
+    "      --points P            points of an lhs or sobol design, base rows of a\n"
+    "                            saltelli design (default 64)\n"
     "  -r, --replications N      replications at each point (default 100)\n"
     "  -s, --seed S              master seed (default 1), the same at every point\n"
     "  -t, --threads T           OpenMP threads; results are identical for any T\n"
@@ -774,7 +776,9 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
       if (!strcmp(optarg, "grid")) opt.design = FL_DESIGN_GRID;
       else if (!strcmp(optarg, "lhs")) opt.design = FL_DESIGN_LHS;
       else if (!strcmp(optarg, "sobol")) opt.design = FL_DESIGN_SOBOL;
-      else return usage_error("sweep", "--design: expected grid, lhs or sobol, found '%s'", optarg);
+      else if (!strcmp(optarg, "saltelli")) opt.design = FL_DESIGN_SALTELLI;
+      else return usage_error("sweep", "--design: expected grid, lhs, sobol or saltelli, found '%s'",
+                              optarg);
       break;
     case 'n':
       if (!parse_u64(optarg, 1, 1000000, &v))
