@@ -109,10 +109,14 @@ static int write_chunks(hid_t d, const void *data, size_t elem, size_t rows, siz
   const size_t n_chunks = (rows + chunk0 - 1) / chunk0, chunk_bytes = chunk0 * inner;
   const size_t bound = (size_t)compressBound((uLong)chunk_bytes), slot = chunk_bytes + bound;
 #ifdef _OPENMP
-  const size_t batch = 2 * (size_t)omp_get_max_threads();
+  size_t batch = 2 * (size_t)omp_get_max_threads();
 #else
-  const size_t batch = 1;
+  size_t batch = 1;
 #endif
+  /* Chunks are about 1 MiB unless one row of the first dimension is bigger: hold at most
+   * 256 MiB of them at a time. */
+  const size_t most = (size_t)256 << 20;
+  if (batch * slot > most) batch = most / slot ? most / slot : 1;
   unsigned char *work = malloc(batch * slot);
   uLongf *sizes = malloc(batch * sizeof *sizes);
   int bad = !work || !sizes;
@@ -193,9 +197,6 @@ static double type7(double lo_val, double hi_val, double h) {
   return lo_val + (h - floor(h)) * (hi_val - lo_val);
 }
 
-/* Summary of the R values v of one cell into out[k * cells + c]: mean, sd, mcse, quantiles.
- * Whole-number cells whose range is small (most counts) get their order statistics from a
- * histogram in O(R); the rest are sorted. hist has hist_len entries of scratch. */
 /* Rearranges v[lo, hi) so that v[p] holds what a full sort would put there for every p of
  * pos[0, np) (ascending, within [lo, hi)): quickselect for several ranks at once, splitting the
  * ranks between the sides of each three-way partition (ties in the middle, where they are
@@ -222,11 +223,17 @@ static void multiselect(double *v, size_t lo, size_t hi, const size_t *pos, size
     while (nl < np && pos[nl] < lt) nl++;
     for (nr = nl; nr < np && pos[nr] < gt; nr++) {
     }
-    /* The ranks left of the pivots in a call, those right of them in the loop. */
-    multiselect(v, lo, lt, pos, nl);
-    pos += nr;
-    np -= nr;
-    lo = gt;
+    /* The smaller side in a call, the larger in the loop: the stack stays O(log n) deep. */
+    if (lt - lo < hi - gt) {
+      multiselect(v, lo, lt, pos, nl);
+      pos += nr;
+      np -= nr;
+      lo = gt;
+    } else {
+      multiselect(v, gt, hi, pos + nr, np - nr);
+      np = nl;
+      hi = lt;
+    }
   }
   if (np > 0) { /* a few values: insertion sort */
     for (size_t i = lo + 1; i < hi; i++) {
@@ -238,6 +245,9 @@ static void multiselect(double *v, size_t lo, size_t hi, const size_t *pos, size
   }
 }
 
+/* Summary of the R values v of one cell into out[k * cells + c]: mean, sd, mcse, quantiles.
+ * Whole-number cells whose range is small (most counts) get their order statistics from a
+ * histogram in O(R); the rest by selection (multiselect). hist has hist_len entries of scratch. */
 void fl_summarise_cell(double *v, size_t R, int whole, uint32_t *hist, size_t hist_len,
                        double *out, size_t cells, size_t c) {
   double sum = 0, ss = 0, mn = v[0], mx = v[0];

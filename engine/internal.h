@@ -327,7 +327,7 @@ fl_status fl_h5_write_simple(const char *path, const fl_h5_dataset *ds, size_t n
 
 /* Summary statistics of one cell's R values v (reordered): out[k * cells + c] for k = 0 mean,
  * 1 sd, 2 mcse, then the quantiles 0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975 (type 7). whole:
- * the values are whole numbers (counted when their range is below hist_len, else sorted). */
+ * the values are whole numbers (counted when their range is below hist_len, else selected). */
 #define FL_N_QUANTILES 7
 void fl_summarise_cell(double *v, size_t R, int whole, uint32_t *hist, size_t hist_len,
                        double *out, size_t cells, size_t c);

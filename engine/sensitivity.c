@@ -36,20 +36,23 @@ static void ranks(const double *v, size_t stride, size_t P, ranked *tmp, double 
   }
 }
 
-/* Residuals of y on [1, X without column skip] by least squares (GSL's SVD solver, which
- * copes with collinear columns). */
-static int residuals(const gsl_matrix *X, size_t skip, const double *y, size_t P, double *res) {
-  const size_t K = X->size2;
-  gsl_matrix *A = gsl_matrix_alloc(P, K);
-  gsl_vector *b = gsl_vector_alloc(P), *c = gsl_vector_alloc(K), *r = gsl_vector_alloc(P);
-  gsl_matrix *cov = gsl_matrix_alloc(K, K);
-  gsl_multifit_linear_workspace *w = gsl_multifit_linear_alloc(P, K);
+/* Residuals of y on [1, the columns k of X with use[k]] by least squares (GSL's SVD solver).
+ * Constant columns must be left out by the caller: collinear with the 1, they pass GSL's rank
+ * test and spoil the residuals. */
+static int residuals(const gsl_matrix *X, const unsigned char *use, const double *y, size_t P,
+                     double *res) {
+  size_t n = 1;
+  for (size_t k = 0; k < X->size2; k++) n += use[k];
+  gsl_matrix *A = gsl_matrix_alloc(P, n);
+  gsl_vector *b = gsl_vector_alloc(P), *c = gsl_vector_alloc(n), *r = gsl_vector_alloc(P);
+  gsl_matrix *cov = gsl_matrix_alloc(n, n);
+  gsl_multifit_linear_workspace *w = gsl_multifit_linear_alloc(P, n);
   int ok = A && b && c && r && cov && w;
   if (ok) {
     for (size_t i = 0; i < P; i++) {
       gsl_matrix_set(A, i, 0, 1.0);
-      for (size_t k = 0, col = 1; k < K; k++)
-        if (k != skip) gsl_matrix_set(A, i, col++, gsl_matrix_get(X, i, k));
+      for (size_t k = 0, col = 1; k < X->size2; k++)
+        if (use[k]) gsl_matrix_set(A, i, col++, gsl_matrix_get(X, i, k));
       gsl_vector_set(b, i, y[i]);
     }
     double chisq;
@@ -86,6 +89,11 @@ void fl_prcc_plan_free(fl_prcc_plan *pl) {
 fl_status fl_prcc_plan_init(fl_prcc_plan *pl, const double *x, size_t P, size_t K,
                             fl_error *err) {
   memset(pl, 0, sizeof *pl);
+  if (K > FL_PRCC_MAX_PARAMS) {
+    fl_error_set(err, FL_EUSAGE, NULL, 0, 0, NULL, "PRCC takes at most %d parameters",
+                 FL_PRCC_MAX_PARAMS);
+    return FL_EUSAGE;
+  }
   pl->P = P;
   pl->K = K;
   pl->ex = malloc(K * P * sizeof *pl->ex);
@@ -110,13 +118,24 @@ fl_status fl_prcc_plan_init(fl_prcc_plan *pl, const double *x, size_t P, size_t 
       gsl_matrix_set(A, i, k + 1, pl->ry[i]);
     }
   }
+  /* A constant parameter (lo = hi) has equal ranks everywhere: it explains nothing, gets
+   * NaN, and is left out of the others' regressions. */
+  unsigned char use[FL_PRCC_MAX_PARAMS];
+  for (size_t k = 0; k < K; k++) {
+    use[k] = 0;
+    for (size_t i = 1; i < P && !use[k]; i++)
+      use[k] = gsl_matrix_get(X, i, k) != gsl_matrix_get(X, 0, k);
+  }
   gsl_error_handler_t *old = gsl_set_error_handler_off();
   for (size_t k = 0; k < K; k++) {
     double *ex = pl->ex + k * P, s = 0;
+    const unsigned char was = use[k];
     for (size_t i = 0; i < P; i++) pl->e[i] = gsl_matrix_get(X, i, k);
-    if (!residuals(X, k, pl->e, P, ex)) {
+    use[k] = 0;
+    if (!was || !residuals(X, use, pl->e, P, ex)) {
       for (size_t i = 0; i < P; i++) ex[i] = 0; /* no partial correlation: NaN below */
     }
+    use[k] = was;
     for (size_t i = 0; i < P; i++) s += ex[i] * ex[i];
     pl->sxx[k] = s;
   }

@@ -20,7 +20,8 @@ typedef struct fl_prcc_plan {
   double *ry, *e;
 } fl_prcc_plan;
 
-/* x: [P, K] parameter values, P > K + 1. */
+#define FL_PRCC_MAX_PARAMS 64
+/* x: [P, K] parameter values, P > K + 1, K <= FL_PRCC_MAX_PARAMS. */
 fl_status fl_prcc_plan_init(fl_prcc_plan *pl, const double *x, size_t P, size_t K,
                             fl_error *err);
 /* PRCC of y[p * stride] with each parameter into out[K]: NaN where a parameter's ranks are

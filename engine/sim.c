@@ -507,8 +507,8 @@ static size_t step_block(sim_run *sr, int b, int nb, size_t *lo_out) {
 }
 
 /* After the blocks of step t: their counts added up (integers, so the order does not matter)
- * and the leavers removed in the one-thread order (highest slot first), so the results do not
- * depend on the number of blocks. */
+ * and the moves that fill the leavers' slots planned (made by all threads after), so the
+ * results do not depend on the number of blocks. */
 static void step_merge(sim_run *sr, size_t t, int nb, const size_t *lo_of,
                        const size_t *gone_of) {
   fl_workspace *ws = sr->ws;
@@ -534,7 +534,7 @@ static void step_merge(sim_run *sr, size_t t, int nb, const size_t *lo_of,
    * below n', in ascending order of both (a different arrangement from one thread's, which
    * the results do not depend on: every child carries its own stream and history, and the
    * tallies are sums). The pairs go to ev_u: holes first, then the survivors that fill them;
-   * moves_parallel makes the moves. */
+   * the team makes the moves (move_child) after this. */
   size_t gone = 0;
   for (int b = 0; b < nb; b++) gone += gone_of[b];
   const size_t n_after = sr->n - gone;

@@ -127,7 +127,9 @@ size_t fl_sweep_design(const fl_sweep_options *opt, double **values, fl_error *e
       return 0;
     }
     /* The sequence's first points repeat themselves across the two halves (its first point
-     * is all 0.5, so A = B): skip a power of two at least N of them, as is usual. */
+     * is all 0.5, so A = B): skip a power of two at least N of them, as is usual. Single
+     * coordinates of A and B can still coincide (the points lie on a dyadic grid); such a row
+     * adds nothing for that parameter, which the estimators allow for. */
     size_t skip = 1;
     while (skip < P / (K + 2)) skip <<= 1;
     for (size_t i = 0; i < skip; i++) gsl_qrng_get(q, u);
@@ -325,8 +327,8 @@ static fl_status sweep_series(sweep *w, fl_error *err) {
                                    "at each point.", l->W ? l->W : 1, 1, 0)) ||
         !(w->cs[a].psave = table_add(&w->t, "comparisons", name, "p_saving",
                                      "Share of replications in which the arm costs less than "
-                                     "the baseline (discounted) at each point; its MCSE is the "
-                                     "binomial one.", 1, 1, 1)) ||
+                                     "the baseline (discounted) at each point; its MCSE is "
+                                     "sqrt(p (1 - p) / (R - 1)).", 1, 1, 1)) ||
         !(w->cs[a].by_holder = table_add(&w->t, "comparisons", name, "delta_cost_by_holder",
                                          "Discounted cost of the arm minus the baseline's over "
                                          "the horizon, by budget holder (where the savings "
@@ -363,7 +365,9 @@ static fl_status sweep_accumulators(sweep *w, fl_error *err) {
   }
   if (w->P <= w->K + 1) return FL_OK; /* no PRCC */
   w->B = BOOTSTRAPS;
-  if ((double)w->n_sens * (double)w->B * (double)w->P * 8.0 > (double)ACCUMULATOR_BYTES) {
+  if ((double)w->n_sens * (double)w->B * (double)w->P * 8.0 +
+          (double)w->B * (double)w->Rv * 4.0 >
+      (double)ACCUMULATOR_BYTES) {
     w->B = 0;
     return FL_OK;
   }
@@ -494,8 +498,8 @@ static void apply_record(sweep *w, size_t p) {
  * (paired by the common random numbers); its standard error is sd(d) / sqrt(R). The choice
  * of the two values is taken as given. */
 static double main_effect_mcse(const sweep *w, size_t j, size_t k, size_t i_hi, size_t i_lo) {
-  if (w->Rv < 2) return 0.0;
-  if (!w->lvl) return NAN;
+  if (w->opt->expect) return 0.0; /* no Monte Carlo */
+  if (w->Rv < 2 || !w->lvl) return NAN;
   const size_t Rv = w->Rv, per_value = w->P / w->opt->params[k].levels;
   const double *h = w->lvl + (j * w->n_lv + w->lv_off[k] + i_hi) * Rv;
   const double *l = w->lvl + (j * w->n_lv + w->lv_off[k] + i_lo) * Rv;
@@ -618,6 +622,27 @@ static fl_status open_checkpoint(sweep *w, const fl_model *m0, unsigned char *do
   return st;
 }
 
+/* Under MPI only rank 0 reads and writes the checkpoint: its status after each point goes to
+ * every rank, so that a failure there stops them all rather than leaving them waiting in the
+ * next point's run. */
+static fl_status share_status(fl_status st, const char *path, fl_error *err) {
+#ifdef FLOURISH_MPI
+  int on = 0;
+  MPI_Initialized(&on);
+  if (on) {
+    int code = (int)st;
+    MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (code != FL_OK && st == FL_OK)
+      fl_error_set(err, (fl_status)code, path, 0, 0, NULL, "rank 0 could not use the checkpoint");
+    return (fl_status)code;
+  }
+#else
+  (void)path;
+  (void)err;
+#endif
+  return st;
+}
+
 static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl_error *err);
 
 fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char *out,
@@ -665,10 +690,11 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
         if (fl_recfile_read(ck, p, w.rec) != FL_OK) {
           fl_error_set(err, FL_EIO, opt->checkpoint, 0, 0, NULL, "cannot read the checkpoint");
           st = FL_EIO;
-          goto out;
+        } else {
+          apply_record(&w, p);
         }
-        apply_record(&w, p);
       }
+      if ((st = share_status(st, opt->checkpoint, err)) != FL_OK) goto out;
     } else {
       fl_results *res = NULL;
       if (!m) st = point_model(scenario, &w, p, sets, assign, slot, &m, err);
@@ -685,19 +711,17 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
       fl_results_free(res);
       if (st != FL_OK) goto point_failed;
       apply_record(&w, p);
-      if (ck && (st = fl_recfile_write(ck, p, w.rec)) != FL_OK) {
+      if (ck && (st = fl_recfile_write(ck, p, w.rec)) != FL_OK)
         fl_error_set(err, st, opt->checkpoint, 0, 0, NULL, "cannot write the checkpoint");
-        goto out;
-      }
+      if (opt->checkpoint && (st = share_status(st, opt->checkpoint, err)) != FL_OK) goto out;
     }
     fl_model_free(m);
     m = NULL;
     if (opt->progress) opt->progress(opt->progress_ctx, p + 1, w.P);
   }
-  if (ck && (st = fl_recfile_finish(ck)) != FL_OK) {
+  if (ck && (st = fl_recfile_finish(ck)) != FL_OK)
     fl_error_set(err, st, opt->checkpoint, 0, 0, NULL, "cannot write the checkpoint");
-    goto out;
-  }
+  if (opt->checkpoint && (st = share_status(st, opt->checkpoint, err)) != FL_OK) goto out;
   if (mpi_rank() == 0) st = write_sweep(&w, scenario, out, err);
   if (st == FL_OK && ck) unlink(opt->checkpoint); /* the output now holds everything */
   goto out;
@@ -790,14 +814,16 @@ static const char doc_range[] =
 static const char doc_range_mcse[] =
     "Monte Carlo standard error of main_effect_range: sd over replications of the paired "
     "difference between the averages at the highest and the lowest value, over sqrt(R) (0 in "
-    "expectation mode; NaN when the sweep was too large to keep the per-replication sums).";
+    "expectation mode; NaN with one replication or when the sweep was too large to keep the "
+    "per-replication sums).";
 static const char doc_prcc[] =
     "For each parameter, the partial rank correlation of the result with it (NaN where there "
     "are too few points or the parameter is constant).";
 static const char doc_prcc_mcse[] =
     "Monte Carlo standard error of prcc from the finite replications: the sd of the PRCC over "
     "200 bootstrap resamples of the replications (the same resample at every point). 0 in "
-    "expectation mode; NaN when the sweep was too large to keep the resamples.";
+    "expectation mode; NaN with one replication or when the sweep was too large to keep the "
+    "resamples.";
 static const char doc_prcc_se[] =
     "Standard error of prcc from the finite number of points, (1 - prcc^2) / sqrt(points - "
     "parameters - 2) (Fisher's z, to first order); NaN with too few points.";
@@ -960,7 +986,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
       }
       spread_sd(&sf, K, f_mc);
       spread_sd(&stt, K, t_mc);
-      if (w->Rv < 2)
+      if (opt->expect) /* no Monte Carlo; one replication has no estimate (NaN) */
         for (size_t k = 0; k < K; k++) f_mc[k] = t_mc[k] = 0.0;
       /* The base rows resampled, from the sweep's own stream keyed by the seed. */
       fl_rng r;
@@ -988,7 +1014,7 @@ static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl
         fl_prcc_eval(&plan, s->mean, 1, m1);
         for (size_t k = 0; k < K; k++) {
           se[k] = P > K + 2 ? (1 - m1[k] * m1[k]) / sqrt((double)(P - K - 2)) : NAN;
-          m2[k] = w->Rv < 2 ? 0.0 : NAN;
+          m2[k] = opt->expect ? 0.0 : NAN;
         }
         if (w->B) { /* sd of the PRCCs over the replications' bootstrap resamples */
           double r[FL_SWEEP_MAX_PARAMS];

@@ -32,18 +32,29 @@ static void check_conservation(const fl_model *m, const fl_results *res) {
   CHECK(checked > 0);
 }
 
-/* Whether every result array has identical bytes; names the first that differs when verbose. */
-static int arrays_identical(const fl_results *a, const fl_results *b, int verbose) {
-  if (a->arms[0].n_arrays != b->arms[0].n_arrays) return 0;
-  for (size_t i = 0; i < a->arms[0].n_arrays; i++) {
-    const fl_array *x = &a->arms[0].arrays[i], *y = &b->arms[0].arrays[i];
-    size_t bytes = fl_array_count(x) * (x->type == FL_I32 ? 4 : 8);
-    if (strcmp(x->name, y->name) || fl_array_count(x) != fl_array_count(y) ||
-        memcmp(x->data, y->data, bytes)) {
-      if (verbose) fprintf(stderr, "array %s differs\n", x->name);
+/* Whether two groups of result arrays have identical bytes. */
+static int groups_identical(const fl_arm_results *x, const fl_arm_results *y, int verbose) {
+  if (x->n_arrays != y->n_arrays) return 0;
+  for (size_t i = 0; i < x->n_arrays; i++) {
+    const fl_array *u = &x->arrays[i], *v = &y->arrays[i];
+    const size_t bytes = fl_array_count(u) * (u->type == FL_I32 ? 4 : 8);
+    if (strcmp(u->name, v->name) || fl_array_count(u) != fl_array_count(v) ||
+        memcmp(u->data, v->data, bytes)) {
+      if (verbose) fprintf(stderr, "%s: array %s differs\n", x->name, u->name);
       return 0;
     }
   }
+  return 1;
+}
+
+/* Whether every result array of every arm and every comparison has identical bytes; names the
+ * first that differs when verbose. */
+static int arrays_identical(const fl_results *a, const fl_results *b, int verbose) {
+  if (a->n_arms != b->n_arms) return 0;
+  for (size_t k = 0; k < a->n_arms; k++)
+    if (!groups_identical(&a->arms[k], &b->arms[k], verbose) ||
+        (k > 0 && !groups_identical(&a->comps[k], &b->comps[k], verbose)))
+      return 0;
   return 1;
 }
 

@@ -121,6 +121,26 @@ static void test_prcc(void) {
   CHECK(fabs(atanh(out[1])) < 4.5 / sqrt((double)(P - K - 2)));
   CHECK(out[0] > 0.9 && out[2] < -0.7);
 
+  /* A constant parameter gets NaN and changes nothing for the others: the PRCCs of (x0, x2)
+   * with a constant column between them are those of (x0, x2) alone. */
+  {
+    double *x3 = malloc(P * K * sizeof *x3), *x2 = malloc(P * 2 * sizeof *x2), two[2];
+    for (size_t p = 0; p < P; p++) {
+      x3[p * K] = x2[p * 2] = x[p * K];
+      x3[p * K + 1] = 0.5;
+      x3[p * K + 2] = x2[p * 2 + 1] = x[p * K + 2];
+    }
+    for (size_t n = 10; n <= 70; n += 12) { /* small designs, where it went wrong */
+      CHECK_INT_EQ(fl_prcc(x3, y, n, K, out, &err), FL_OK);
+      CHECK_INT_EQ(fl_prcc(x2, y, n, 2, two, &err), FL_OK);
+      CHECK(isnan(out[1]));
+      CHECK_DBL_NEAR(out[0], two[0], 1e-9);
+      CHECK_DBL_NEAR(out[2], two[1], 1e-9);
+    }
+    free(x3);
+    free(x2);
+  }
+
   /* Too few points: NaN. */
   CHECK_INT_EQ(fl_prcc(x, y, K + 1, K, out, &err), FL_OK);
   CHECK(isnan(out[0]) && isnan(out[1]) && isnan(out[2]));
