@@ -432,7 +432,7 @@ static fl_status summarise_sweep(reader *rd, out_buf *o, int csv) {
   const size_t first = comps ? 1 : 0;
   /* CSV: one long table; for points, `parameters` holds the point's values (;-separated),
    * for sensitivities the parameter's key path. */
-  if (csv) outf(o, "section,point,parameters,arm,result,value,mcse\n");
+  if (csv) outf(o, "section,point,parameters,arm,result,value,mcse,se_points\n");
   else {
     outf(o, "%s: sweep, %s design, %zu points over %zu parameters:\n", rd->path, design[0], P, K);
     for (size_t j = 0; j < K; j++) outf(o, "  %s\n", params[j]);
@@ -460,7 +460,7 @@ static fl_status summarise_sweep(reader *rd, out_buf *o, int csv) {
         for (size_t p = 0; p < P; p++) {
           outf(o, "point,%zu,", p);
           for (size_t j = 0; j < K; j++) outf(o, "%s%.10g", j ? ";" : "", values[p * K + j]);
-          outf(o, ",%s,%s,%.10g,%.10g\n", arms[a], results[k], mean[p], mcse[p]);
+          outf(o, ",%s,%s,%.10g,%.10g,\n", arms[a], results[k], mean[p], mcse[p]);
         }
       }
       free(mean);
@@ -471,10 +471,11 @@ static fl_status summarise_sweep(reader *rd, out_buf *o, int csv) {
   const char *const measures[2] = {grid ? "main_effect_range" : saltelli ? "sobol_first" : "prcc",
                                    saltelli ? "sobol_total" : NULL};
   if (st == FL_OK && !csv)
-    outf(o, "\nSensitivity: %s (with its Monte Carlo standard error)\n",
+    outf(o, "\nSensitivity: %s (with its Monte Carlo standard error%s)\n",
          grid       ? "main-effect range over each parameter's values"
          : saltelli ? "first-order and total Sobol indices"
-                    : "partial rank correlation with each parameter");
+                    : "partial rank correlation with each parameter",
+         grid ? "" : ", and the error from the finite number of points");
   for (int mi = 0; mi < 2 && measures[mi]; mi++)
     for (size_t a = first; a < A && st == FL_OK; a++)
       for (int k = 0; k < 2 && st == FL_OK; k++) {
@@ -488,19 +489,35 @@ static fl_status summarise_sweep(reader *rd, out_buf *o, int csv) {
         snprintf(path, sizeof path, "/sensitivity/%s/%s/%s/%s_mcse", group, arms[a], results[k],
                  measure);
         double *e = read_doubles(rd, path, &r2, d2);
+        /* Sampled designs also have the error from the finite points. */
+        int r3 = -1;
+        hsize_t d3[FL_MAX_RANK];
+        snprintf(path, sizeof path, "/sensitivity/%s/%s/%s/%s_se_points", group, arms[a],
+                 results[k], measure);
+        double *se = grid ? NULL : read_doubles(rd, path, &r3, d3);
+        if (se && count_of(r3, d3) != K) {
+          free(se);
+          se = NULL;
+        }
         if (!v || !e || count_of(r1, d1) != K || count_of(r2, d2) != K) {
           st = bad_file(rd, "a sweep without its sensitivity measures");
         } else {
           for (size_t j = 0; j < K; j++)
-            if (csv)
-              outf(o, "%s,,%s,%s,%s,%.10g,%.10g\n", measure, params[j], arms[a], results[k], v[j],
+            if (csv) {
+              outf(o, "%s,,%s,%s,%s,%.10g,%.10g,", measure, params[j], arms[a], results[k], v[j],
                    e[j]);
-            else
-              outf(o, "  %-24s %-18s %-30s %-17s %14.6g +- %.3g\n", arms[a], results[k],
+              if (se) outf(o, "%.10g", se[j]);
+              outf(o, "\n");
+            } else {
+              outf(o, "  %-24s %-18s %-30s %-17s %14.6g +- %.3g", arms[a], results[k],
                    short_path(params[j]), measure, v[j], e[j]);
+              if (se) outf(o, " (MC) +- %.3g (points)", se[j]);
+              outf(o, "\n");
+            }
         }
         free(v);
         free(e);
+        free(se);
       }
 out:
   free(values);

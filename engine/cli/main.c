@@ -188,8 +188,9 @@ static const char *help_summary =
     "\n"
     "For a sweep's output (flourish sweep): each point's parameter values with each\n"
     "comparison's net cost and QALYs gained (mean and Monte Carlo standard error), then the\n"
-    "sensitivity of those results to each parameter with its Monte Carlo error. With --csv,\n"
-    "one long table (section, point, parameters, arm, result, value, mcse).\n";
+    "sensitivity of those results to each parameter with its Monte Carlo error (and, for\n"
+    "sampled designs, the error from the finite points). With --csv, one long table\n"
+    "(section, point, parameters, arm, result, value, mcse, se_points).\n";
 
 static const char *help_sweep =
     "Usage: flourish sweep SCENARIO -o SWEEP.h5 --param PATH=LO:HI[:N] ... [options]\n"
