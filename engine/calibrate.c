@@ -116,11 +116,7 @@ static int valid_utf8(const unsigned char *s, size_t n) {
   return 1;
 }
 
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-  return h;
-}
+static uint64_t hash_str(const char *s) { return fl_fnv1a(FL_FNV_BASIS, s, strlen(s)); }
 
 /* The index of the child with this identifier, adding it (pass 1) when new; -1 on failure. */
 static long child_index(cal *c, const char *id, int add) {

@@ -39,12 +39,6 @@ struct fl_recfile {
   long saved;
 };
 
-uint64_t fl_fnv1a(uint64_t h, const void *data, size_t n) {
-  const unsigned char *p = data;
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
-  return h;
-}
-
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -57,10 +51,12 @@ static fl_status fail(fl_error *err, fl_status code, const char *path, const cha
   return code;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t n, off_t off) {
-  const char *p = buf;
+/* All n bytes at off, written (writing nonzero) or read, through short transfers and
+ * interruptions; -1 on an error or end of file. */
+static int transfer_all(int fd, void *buf, size_t n, off_t off, int writing) {
+  char *p = buf;
   while (n) {
-    ssize_t k = pwrite(fd, p, n, off);
+    ssize_t k = writing ? pwrite(fd, p, n, off) : pread(fd, p, n, off);
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) return -1;
     p += k;
@@ -70,17 +66,12 @@ static int pwrite_all(int fd, const void *buf, size_t n, off_t off) {
   return 0;
 }
 
+static int pwrite_all(int fd, const void *buf, size_t n, off_t off) {
+  return transfer_all(fd, (void *)buf, n, off, 1);
+}
+
 static int pread_all(int fd, void *buf, size_t n, off_t off) {
-  char *p = buf;
-  while (n) {
-    ssize_t k = pread(fd, p, n, off);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return -1;
-    p += k;
-    n -= (size_t)k;
-    off += k;
-  }
-  return 0;
+  return transfer_all(fd, buf, n, off, 0);
 }
 
 static off_t record_offset(const fl_recfile *f, size_t i) {
@@ -201,7 +192,6 @@ static size_t elem(const fl_array *a) { return a->type == FL_I32 ? 4 : 8; }
 fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *res, int resume,
                              int create, unsigned char *done, fl_checkpoint **out, fl_error *err) {
   fl_checkpoint *c = calloc(1, sizeof *c);
-  const uint64_t basis = 0xcbf29ce484222325ULL;
   size_t rep_bytes = 0;
   *out = NULL;
   if (!c) {
@@ -212,7 +202,7 @@ fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *re
   /* The key: everything that decides what a replication's record holds. */
   const uint64_t ids[2] = {res->seed, res->R};
   const double psa[3] = {(double)res->psa, (double)res->psa_inner, res->psa_prior};
-  uint64_t key = fl_fnv1a(basis, ids, sizeof ids);
+  uint64_t key = fl_fnv1a(FL_FNV_BASIS, ids, sizeof ids);
   key = fl_fnv1a(key, m->scenario_text, strlen(m->scenario_text));
   key = fl_fnv1a(key, m->scenario_overrides, strlen(m->scenario_overrides));
   key = fl_fnv1a(key, FL_VERSION_STRING, strlen(FL_VERSION_STRING));

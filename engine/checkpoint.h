@@ -4,9 +4,6 @@
 
 #include "internal.h"
 
-/* FNV-1a over n bytes, continuing from h (start from 0xcbf29ce484222325). */
-uint64_t fl_fnv1a(uint64_t h, const void *data, size_t n);
-
 /* A file of n fixed-size records identified by a key, each marked once it is durable. */
 typedef struct fl_recfile fl_recfile;
 typedef enum fl_recfile_mode {

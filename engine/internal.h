@@ -34,6 +34,13 @@ void fl_error_clear(fl_error *err);
 void *fl_calloc(size_t n, size_t size);
 void *fl_malloc_array(size_t n, size_t size);
 char *fl_strdup(const char *s);
+/* A copy of n strings, or NULL (nothing left allocated) when memory runs out; freeing one. */
+char **fl_names_dup(char *const *names, size_t n);
+void fl_names_free(char **names, size_t n);
+/* FNV-1a over n bytes, continuing from h (start from FL_FNV_BASIS): keys of checkpoints and
+ * hash tables, not cryptography. */
+#define FL_FNV_BASIS 0xcbf29ce484222325ULL
+uint64_t fl_fnv1a(uint64_t h, const void *data, size_t n);
 fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err);
 
 /* One compiled transition row. A child in this row draws r uniform on [0, 2^32): it stays when

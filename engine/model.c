@@ -791,21 +791,16 @@ fail:
   return st;
 }
 
-static void free_names(char **names, size_t n) {
-  for (size_t i = 0; names && i < n; i++) free(names[i]);
-  free(names);
-}
-
 void fl_model_free(fl_model *m) {
   if (!m) return;
   free(m->name);
   free(m->scenario_path);
   free(m->scenario_text);
   free(m->scenario_overrides);
-  free_names(m->state_names, m->S);
-  free_names(m->level_names, m->L);
-  free_names(m->holder_names, m->B);
-  free_names(m->loc_names, m->NLOC);
+  fl_names_free(m->state_names, m->S);
+  fl_names_free(m->level_names, m->L);
+  fl_names_free(m->holder_names, m->B);
+  fl_names_free(m->loc_names, m->NLOC);
   free(m->state_level);
   free(m->absorbing);
   free(m->age_band);

@@ -78,11 +78,6 @@ static char **read_names(reader *rd, const char *name, size_t *n) {
   return out;
 }
 
-static void free_names(char **names, size_t n) {
-  for (size_t i = 0; names && i < n; i++) free(names[i]);
-  free(names);
-}
-
 typedef struct out_buf {
   void (*write)(void *ctx, const char *text);
   void *ctx;
@@ -521,9 +516,9 @@ static fl_status summarise_sweep(reader *rd, out_buf *o, int csv) {
       }
 out:
   free(values);
-  free_names(params, K);
-  free_names(arms, A);
-  free_names(design, D);
+  fl_names_free(params, K);
+  fl_names_free(arms, A);
+  fl_names_free(design, D);
   return st;
 }
 
@@ -608,8 +603,8 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
 out:
   if (g >= 0) H5Gclose(g);
   H5Fclose(rd.file);
-  free_names(levels, L);
-  free_names(holders, B);
+  fl_names_free(levels, L);
+  fl_names_free(holders, B);
   for (size_t i = 0; arms[i]; i++) free(arms[i]);
   free(arms);
   return st;

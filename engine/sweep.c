@@ -267,6 +267,7 @@ typedef struct cslots {
 typedef struct sweep {
   const fl_sweep_options *opt;
   size_t P, K, Rv;   /* points, parameters, values per replication series (1: expectation) */
+  int rank;          /* MPI rank (0 without MPI): rank 0 keeps the checkpoint and writes */
   const double *values;
   layout lay;
   table t;
@@ -515,10 +516,8 @@ static double main_effect_mcse(const sweep *w, size_t j, size_t k, size_t i_hi, 
 static void sweep_free(sweep *w) {
   table_free(&w->t);
   for (size_t a = 0; a < FL_MAX_ARMS; a++) free(w->lay.arm_names[a]);
-  for (size_t l = 0; w->lay.level_names && l < w->lay.L; l++) free(w->lay.level_names[l]);
-  free(w->lay.level_names);
-  for (size_t b = 0; w->lay.holder_names && b < w->lay.B; b++) free(w->lay.holder_names[b]);
-  free(w->lay.holder_names);
+  fl_names_free(w->lay.level_names, w->lay.L);
+  fl_names_free(w->lay.holder_names, w->lay.B);
   free(w->lay.wtp);
   free(w->lay.scenario_name);
   free(w->rec);
@@ -534,16 +533,12 @@ static fl_status take_layout(layout *l, const fl_model *m, fl_error *err) {
   l->W = m->n_wtp;
   l->B = m->B;
   l->T = m->T;
-  if (!(l->holder_names = calloc(l->B ? l->B : 1, sizeof *l->holder_names))) return oom(err);
-  for (size_t i = 0; i < l->B; i++)
-    if (!(l->holder_names[i] = fl_strdup(m->holder_names[i]))) return oom(err);
-  if (!(l->scenario_name = fl_strdup(m->name)) ||
-      !(l->level_names = calloc(l->L, sizeof *l->level_names)) ||
+  if (!(l->holder_names = fl_names_dup(m->holder_names, l->B)) ||
+      !(l->level_names = fl_names_dup(m->level_names, l->L)) ||
+      !(l->scenario_name = fl_strdup(m->name)) ||
       !(l->wtp = malloc((l->W ? l->W : 1) * sizeof *l->wtp)))
     return oom(err);
   if (l->W) memcpy(l->wtp, m->wtp, l->W * sizeof *l->wtp);
-  for (size_t i = 0; i < l->L; i++)
-    if (!(l->level_names[i] = fl_strdup(m->level_names[i]))) return oom(err);
   for (size_t a = 0; a < l->n_arms; a++)
     if (!(l->arm_names[a] = fl_strdup(m->arms[a].name))) return oom(err);
   return FL_OK;
@@ -554,7 +549,7 @@ static uint64_t sweep_key(const sweep *w, const fl_model *m) {
   const fl_sweep_options *opt = w->opt;
   const uint64_t ids[6] = {opt->run.seed, opt->run.replications, (uint64_t)opt->expect,
                            (uint64_t)opt->design, w->P, w->rec_len};
-  uint64_t h = fl_fnv1a(0xcbf29ce484222325ULL, ids, sizeof ids);
+  uint64_t h = fl_fnv1a(FL_FNV_BASIS, ids, sizeof ids);
   h = fl_fnv1a(h, FL_VERSION_STRING, strlen(FL_VERSION_STRING));
   h = fl_fnv1a(h, m->scenario_text, strlen(m->scenario_text));
   for (size_t i = 0; i < opt->n_sets; i++) h = fl_fnv1a(h, opt->sets[i], strlen(opt->sets[i]) + 1);
@@ -590,41 +585,9 @@ static int mpi_rank(void) {
   return rank;
 }
 
-/* Opens the sweep's checkpoint (rank 0 alone writes it: every rank holds every point's
- * results) and tells every rank which points it holds. */
-static fl_status open_checkpoint(sweep *w, const fl_model *m0, unsigned char *done,
-                                 fl_recfile **ck, fl_error *err) {
-  const fl_sweep_options *opt = w->opt;
-  fl_status st = FL_OK;
-  memset(done, 0, w->P);
-  if (mpi_rank() == 0)
-    st = fl_recfile_open(opt->checkpoint, "FLSWEEP1", sweep_key(w, m0), w->P,
-                         w->rec_len * sizeof(double),
-                         opt->resume ? FL_RECFILE_RESUME : FL_RECFILE_CREATE,
-                         "--resume: the checkpoint was made by a different sweep (scenario, "
-                         "parameters, design, seed, replications or Flourish version differ); "
-                         "run without --resume to start again",
-                         "FLOURISH_CRASH_AFTER_POINTS", done, ck, err);
-#ifdef FLOURISH_MPI
-  int on = 0;
-  MPI_Initialized(&on);
-  if (on) {
-    int code = (int)st;
-    MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (code != FL_OK && st == FL_OK) {
-      fl_error_set(err, (fl_status)code, opt->checkpoint, 0, 0, NULL,
-                   "rank 0 could not open the checkpoint");
-    }
-    st = (fl_status)code;
-    if (st == FL_OK) MPI_Bcast(done, (int)w->P, MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD);
-  }
-#endif
-  return st;
-}
-
-/* Under MPI only rank 0 reads and writes the checkpoint: its status after each point goes to
- * every rank, so that a failure there stops them all rather than leaving them waiting in the
- * next point's run. */
+/* Under MPI only rank 0 opens, reads and writes the checkpoint: its status (on opening and
+ * after each point) goes to every rank, so that a failure there stops them all rather than
+ * leaving them waiting in the next point's run. */
 static fl_status share_status(fl_status st, const char *path, fl_error *err) {
 #ifdef FLOURISH_MPI
   int on = 0;
@@ -643,12 +606,37 @@ static fl_status share_status(fl_status st, const char *path, fl_error *err) {
   return st;
 }
 
+/* Opens the sweep's checkpoint (rank 0 alone writes it: every rank holds every point's
+ * results) and tells every rank which points it holds. */
+static fl_status open_checkpoint(sweep *w, const fl_model *m0, unsigned char *done,
+                                 fl_recfile **ck, fl_error *err) {
+  const fl_sweep_options *opt = w->opt;
+  fl_status st = FL_OK;
+  memset(done, 0, w->P);
+  if (w->rank == 0)
+    st = fl_recfile_open(opt->checkpoint, "FLSWEEP1", sweep_key(w, m0), w->P,
+                         w->rec_len * sizeof(double),
+                         opt->resume ? FL_RECFILE_RESUME : FL_RECFILE_CREATE,
+                         "--resume: the checkpoint was made by a different sweep (scenario, "
+                         "parameters, design, seed, replications or Flourish version differ); "
+                         "run without --resume to start again",
+                         "FLOURISH_CRASH_AFTER_POINTS", done, ck, err);
+  st = share_status(st, opt->checkpoint, err);
+#ifdef FLOURISH_MPI
+  int on = 0;
+  MPI_Initialized(&on);
+  if (on && st == FL_OK) MPI_Bcast(done, (int)w->P, MPI_UNSIGNED_CHAR, 0, MPI_COMM_WORLD);
+#endif
+  return st;
+}
+
 static fl_status write_sweep(sweep *w, const char *scenario, const char *out, fl_error *err);
 
 fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char *out,
                    fl_error *err) {
   const size_t K = opt->n_params;
-  sweep w = {.opt = opt, .K = K, .Rv = opt->expect ? 1 : opt->run.replications};
+  sweep w = {.opt = opt, .K = K, .Rv = opt->expect ? 1 : opt->run.replications,
+             .rank = mpi_rank()};
   double *values = NULL;
   if (opt->design == FL_DESIGN_GRID && K + 2 > FL_MAX_RANK) { /* + a result's 2 dimensions */
     fl_error_set(err, FL_EUSAGE, "--param", 0, 0, NULL,
@@ -686,7 +674,7 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
 
   for (p = 0; p < w.P; p++) {
     if (done[p]) {
-      if (mpi_rank() == 0) {
+      if (w.rank == 0) {
         if (fl_recfile_read(ck, p, w.rec) != FL_OK) {
           fl_error_set(err, FL_EIO, opt->checkpoint, 0, 0, NULL, "cannot read the checkpoint");
           st = FL_EIO;
@@ -722,7 +710,7 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
   if (ck && (st = fl_recfile_finish(ck)) != FL_OK)
     fl_error_set(err, st, opt->checkpoint, 0, 0, NULL, "cannot write the checkpoint");
   if (opt->checkpoint && (st = share_status(st, opt->checkpoint, err)) != FL_OK) goto out;
-  if (mpi_rank() == 0) st = write_sweep(&w, scenario, out, err);
+  if (w.rank == 0) st = write_sweep(&w, scenario, out, err);
   if (st == FL_OK && ck) unlink(opt->checkpoint); /* the output now holds everything */
   goto out;
 

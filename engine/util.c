@@ -21,6 +21,27 @@ char *fl_strdup(const char *s) {
   return d;
 }
 
+char **fl_names_dup(char *const *names, size_t n) {
+  char **out = calloc(n ? n : 1, sizeof *out);
+  for (size_t i = 0; out && i < n; i++)
+    if (!(out[i] = fl_strdup(names[i]))) {
+      fl_names_free(out, i);
+      return NULL;
+    }
+  return out;
+}
+
+void fl_names_free(char **names, size_t n) {
+  for (size_t i = 0; names && i < n; i++) free(names[i]);
+  free(names);
+}
+
+uint64_t fl_fnv1a(uint64_t h, const void *data, size_t n) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
 /* Scenario files are small; anything above this is refused before reading. */
 #define FL_MAX_INPUT_BYTES (64u << 20)
 
