@@ -1,7 +1,14 @@
 /* The hot pass, in portable C, with AVX2 (8 children per iteration) and with AVX-512 (16). The
  * vector versions evaluate the pcg32 step (O'Neill 2014, XSH-RR) lane by lane in 64-bit
- * arithmetic, gather each child's stay threshold through the band tables and append the few
- * events in slot order, so their events and states are bit-identical to the scalar pass. */
+ * arithmetic, find each child's stay threshold through the band offsets and append the few
+ * events in slot order, so their events and states are bit-identical to the scalar pass.
+ *
+ * Gathers are the slowest part of a vector pass on current Intel processors, so the vector
+ * passes avoid them where the model allows: band offsets are counted by comparing ages and times
+ * in state with the band edges (at most FL_PASS_EDGES of each), and the AVX-512 pass holds a
+ * table of at most 64 thresholds (a Dundee-sized model: 8 localities x 7 states) in four
+ * registers and looks it up with two-table permutes. Larger tables and finer bands are gathered.
+ * The variants are separate instances of one loop, chosen once per call. */
 #include "pass.h"
 
 #include "rng.h"
@@ -39,8 +46,21 @@ static size_t pass_scalar(const fl_pass_args *a) { return pass_from(a, 0, 0); }
 #include <immintrin.h>
 #define FL_HAVE_AVX512 1
 
-__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static size_t
-pass_avx512(const fl_pass_args *a) {
+/* How the AVX-512 pass finds a child's stay threshold: a gather from the table, or (tables of at
+ * most 64 entries) two two-table permutes from registers. */
+enum { LOOK_GATHER, LOOK_PERMUTE };
+/* How it finds the band offsets: none (one band each), comparisons with the band edges (at
+ * most FL_PASS_EDGES of each), or gathers from the offset tables. */
+enum { BANDS_NONE, BANDS_COMPARE, BANDS_GATHER };
+
+static int bands_of(const fl_pass_args *a) {
+  return !a->banded                                                           ? BANDS_NONE
+         : a->n_age_edges <= FL_PASS_EDGES && a->n_dur_edges <= FL_PASS_EDGES ? BANDS_COMPARE
+                                                                              : BANDS_GATHER;
+}
+
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"), always_inline)) static inline size_t
+avx512_loop(const fl_pass_args *a, const int look, const int bands) {
   /* Arguments in locals: the stores below could otherwise alias *a and force reloads. */
   uint64_t *const rng = a->rng;
   uint16_t *const age = a->age, *const tis = a->tis;
@@ -48,55 +68,107 @@ pass_avx512(const fl_pass_args *a) {
   const uint32_t *const age_off = a->age_off, *const dur_off = a->dur_off;
   uint32_t *const ev_slot = a->ev_slot, *const ev_u = a->ev_u;
   const size_t n = a->n;
-  const int banded = a->banded;
   const __m512i mult = _mm512_set1_epi64((long long)FL_PCG_MULT);
   const __m512i inc = _mm512_set1_epi64((long long)a->inc);
-  const __m512i one = _mm512_set1_epi32(1), max_age = _mm512_set1_epi32((int)a->max_age);
   const __m256i one16 = _mm256_set1_epi16(1);
+  /* A child reaches the maximum age when age + 1 >= max_age, that is age >= max_age - 1 (all
+   * children when max_age is 0), compared in 16 bits; none can when max_age - 1 > 65535. */
+  const uint32_t lim = a->max_age ? a->max_age - 1 : 0;
+  const __m256i age_lim = _mm256_set1_epi16((short)(lim <= 0xFFFF ? lim : 0xFFFF));
+  const __mmask16 aging = lim <= 0xFFFF ? (__mmask16)0xFFFF : 0;
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i zero = _mm512_setzero_si512();
+  const __m512i zero = _mm512_setzero_si512(), k32 = _mm512_set1_epi32(32);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  /* The table in registers (entries past n_rows are never indexed). */
+  __m512i tab[4] = {zero, zero, zero, zero};
+  if (look == LOOK_PERMUTE) {
+    uint32_t pad[64] = {0};
+    memcpy(pad, stay32, a->n_rows * sizeof *pad);
+    for (int k = 0; k < 4; k++) tab[k] = _mm512_loadu_si512(pad + 16 * k);
+  }
+  /* Band edges, unused ones above every age (ages are 16-bit). */
+  __m512i age_e[FL_PASS_EDGES], dur_e[FL_PASS_EDGES];
+  const __m512i age_step = _mm512_set1_epi32((int)a->age_step);
+  const __m512i dur_step = _mm512_set1_epi32((int)a->dur_step);
+  for (unsigned k = 0; k < FL_PASS_EDGES; k++) {
+    age_e[k] = _mm512_set1_epi32(k < a->n_age_edges ? (int)a->age_edge[k] : 0x10000);
+    dur_e[k] = _mm512_set1_epi32(k < a->n_dur_edges ? (int)a->dur_edge[k] : 0x10000);
+  }
   size_t n_ev = 0;
   for (size_t i = 0; i < n; i += 16) {
-    const __mmask16 live = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    const int full = n - i >= 16;
+    const __mmask16 live = full ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
     const __mmask8 lo = (__mmask8)live, hi = (__mmask8)(live >> 8);
     /* pcg32: output of the old state, state = state * mult + inc. */
     const __m512i s0 = _mm512_maskz_loadu_epi64(lo, rng + i);
     const __m512i s1 = _mm512_maskz_loadu_epi64(hi, rng + i + 8);
     _mm512_mask_storeu_epi64(rng + i, lo, _mm512_add_epi64(_mm512_mullo_epi64(s0, mult), inc));
     _mm512_mask_storeu_epi64(rng + i + 8, hi, _mm512_add_epi64(_mm512_mullo_epi64(s1, mult), inc));
+    /* XSH-RR in the 64-bit lanes: the 32-bit rotation of the low half by the top 5 bits, then
+     * the low halves of both registers as 16 lanes in child order, by one permute. */
     const __m512i x0 = _mm512_srli_epi64(_mm512_xor_si512(_mm512_srli_epi64(s0, 18), s0), 27);
     const __m512i x1 = _mm512_srli_epi64(_mm512_xor_si512(_mm512_srli_epi64(s1, 18), s1), 27);
-    const __m512i xs = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(x0)),
-                                          _mm512_cvtepi64_epi32(x1), 1);
-    const __m512i rot =
-        _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(s0, 59))),
-                           _mm512_cvtepi64_epi32(_mm512_srli_epi64(s1, 59)), 1);
-    const __m512i u = _mm512_rorv_epi32(xs, rot);
+    const __m512i r0 = _mm512_rorv_epi32(x0, _mm512_srli_epi64(s0, 59));
+    const __m512i r1 = _mm512_rorv_epi32(x1, _mm512_srli_epi64(s1, 59));
+    const __m512i u = _mm512_permutex2var_epi32(r0, even, r1);
     /* The row: base + age_off[age] + dur_off[tis]; its stay threshold. Ages and times in state
      * are incremented as 16-bit lanes: a narrowing store would be far slower. */
     const __m256i ag16 = _mm256_maskz_loadu_epi16(live, age + i);
     const __m256i ti16 = _mm256_maskz_loadu_epi16(live, tis + i);
-    const __m512i ag = _mm512_cvtepu16_epi32(ag16), ti = _mm512_cvtepu16_epi32(ti16);
-    const __m512i b = _mm512_maskz_loadu_epi32(live, base + i);
-    __m512i idx = b;
-    if (banded) { /* rows depend on age or time in state: two more gathers */
-      const __m512i ao = _mm512_mask_i32gather_epi32(zero, live, ag, age_off, 4);
-      const __m512i dof = _mm512_mask_i32gather_epi32(zero, live, ti, dur_off, 4);
-      idx = _mm512_add_epi32(b, _mm512_add_epi32(ao, dof));
+    __m512i idx = _mm512_maskz_loadu_epi32(live, base + i);
+    if (bands != BANDS_NONE) {
+      const __m512i ag = _mm512_cvtepu16_epi32(ag16), ti = _mm512_cvtepu16_epi32(ti16);
+      if (bands == BANDS_GATHER) {
+        const __m512i ao = _mm512_mask_i32gather_epi32(zero, live, ag, age_off, 4);
+        const __m512i dof = _mm512_mask_i32gather_epi32(zero, live, ti, dur_off, 4);
+        idx = _mm512_add_epi32(idx, _mm512_add_epi32(ao, dof));
+      } else {
+        for (unsigned k = 0; k < FL_PASS_EDGES; k++) {
+          idx = _mm512_mask_add_epi32(idx, _mm512_cmpge_epu32_mask(ag, age_e[k]), idx, age_step);
+          idx = _mm512_mask_add_epi32(idx, _mm512_cmpge_epu32_mask(ti, dur_e[k]), idx, dur_step);
+        }
+      }
     }
-    const __m512i thr = _mm512_mask_i32gather_epi32(zero, live, idx, stay32, 4);
+    __m512i thr;
+    if (look == LOOK_PERMUTE) {
+      const __m512i t01 = _mm512_permutex2var_epi32(tab[0], idx, tab[1]);
+      const __m512i t23 = _mm512_permutex2var_epi32(tab[2], idx, tab[3]);
+      thr = _mm512_mask_blend_epi32(_mm512_cmpge_epu32_mask(idx, k32), t01, t23);
+    } else {
+      thr = _mm512_mask_i32gather_epi32(zero, live, idx, stay32, 4);
+    }
     _mm256_mask_storeu_epi16(age + i, live, _mm256_add_epi16(ag16, one16));
     _mm256_mask_storeu_epi16(tis + i, live, _mm256_add_epi16(ti16, one16));
-    const __mmask16 ev = live & (_mm512_cmpge_epu32_mask(u, thr) |
-                                 _mm512_cmpge_epu32_mask(_mm512_add_epi32(ag, one), max_age));
-    if (__builtin_expect(ev != 0, 0)) {
-      const __m512i slots = _mm512_add_epi32(_mm512_set1_epi32((int)i), lanes);
+    const __mmask16 ev =
+        live & (_mm512_cmpge_epu32_mask(u, thr) | (_mm256_cmpge_epu16_mask(ag16, age_lim) & aging));
+    /* Events to the front, in slot order. Most blocks of 16 have none, but which ones do is
+     * unpredictable, so a full block is stored whole without a branch: the stores reach at most
+     * 16 entries past n_ev <= i, inside this call's [n] event arrays; entries past the count
+     * are overwritten later or ignored. */
+    const __m512i slots = _mm512_add_epi32(_mm512_set1_epi32((int)i), lanes);
+    if (full) {
+      _mm512_storeu_si512(ev_slot + n_ev, _mm512_maskz_compress_epi32(ev, slots));
+      _mm512_storeu_si512(ev_u + n_ev, _mm512_maskz_compress_epi32(ev, u));
+    } else {
       _mm512_mask_compressstoreu_epi32(ev_slot + n_ev, ev, slots);
       _mm512_mask_compressstoreu_epi32(ev_u + n_ev, ev, u);
-      n_ev += (size_t)__builtin_popcount(ev);
     }
+    n_ev += (size_t)__builtin_popcount(ev);
   }
   return n_ev;
+}
+
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static size_t
+pass_avx512(const fl_pass_args *a) {
+  const int permute = a->n_rows <= 64, bands = bands_of(a);
+  if (permute) {
+    if (bands == BANDS_NONE) return avx512_loop(a, LOOK_PERMUTE, BANDS_NONE);
+    if (bands == BANDS_COMPARE) return avx512_loop(a, LOOK_PERMUTE, BANDS_COMPARE);
+    return avx512_loop(a, LOOK_PERMUTE, BANDS_GATHER);
+  }
+  if (bands == BANDS_NONE) return avx512_loop(a, LOOK_GATHER, BANDS_NONE);
+  if (bands == BANDS_COMPARE) return avx512_loop(a, LOOK_GATHER, BANDS_COMPARE);
+  return avx512_loop(a, LOOK_GATHER, BANDS_GATHER);
 }
 
 #define FL_HAVE_AVX2 1
@@ -149,7 +221,8 @@ __attribute__((target("avx2"))) static inline __m256i cmpge_epu32_avx2(__m256i a
 #define EV_64(m) EV_16(m), EV_16((m) + 16), EV_16((m) + 32), EV_16((m) + 48)
 static const uint64_t ev_lanes[256] = {EV_64(0), EV_64(64), EV_64(128), EV_64(192)};
 
-__attribute__((target("avx2"))) static size_t pass_avx2(const fl_pass_args *a) {
+__attribute__((target("avx2"), always_inline)) static inline size_t avx2_loop(const fl_pass_args *a,
+                                                                              const int bands) {
   /* Arguments in locals: the stores below could otherwise alias *a and force reloads. */
   uint64_t *const rng = a->rng;
   uint16_t *const age = a->age, *const tis = a->tis;
@@ -157,13 +230,20 @@ __attribute__((target("avx2"))) static size_t pass_avx2(const fl_pass_args *a) {
   const int *const age_off = (const int *)a->age_off, *const dur_off = (const int *)a->dur_off;
   uint32_t *const ev_slot = a->ev_slot, *const ev_u = a->ev_u;
   const size_t n8 = a->n & ~(size_t)7;
-  const int banded = a->banded;
   const __m256i m_lo = _mm256_set1_epi64x((long long)(FL_PCG_MULT & 0xFFFFFFFFu));
   const __m256i m_hi = _mm256_set1_epi64x((long long)(FL_PCG_MULT >> 32));
   const __m256i inc = _mm256_set1_epi64x((long long)a->inc);
   const __m256i one = _mm256_set1_epi32(1), max_age = _mm256_set1_epi32((int)a->max_age);
   const __m128i one16 = _mm_set1_epi16(1);
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  /* Band edges less one, unused ones at the largest age (ages are 16-bit). */
+  __m256i age_e[FL_PASS_EDGES], dur_e[FL_PASS_EDGES];
+  const __m256i age_step = _mm256_set1_epi32((int)a->age_step);
+  const __m256i dur_step = _mm256_set1_epi32((int)a->dur_step);
+  for (unsigned k = 0; k < FL_PASS_EDGES; k++) {
+    age_e[k] = _mm256_set1_epi32(k < a->n_age_edges ? (int)a->age_edge[k] - 1 : 0xFFFF);
+    dur_e[k] = _mm256_set1_epi32(k < a->n_dur_edges ? (int)a->dur_edge[k] - 1 : 0xFFFF);
+  }
   size_t n_ev = 0;
   for (size_t i = 0; i < n8; i += 8) {
     /* pcg32: output of the old state, state = state * mult + inc. */
@@ -178,10 +258,16 @@ __attribute__((target("avx2"))) static size_t pass_avx2(const fl_pass_args *a) {
     const __m128i ti16 = _mm_loadu_si128((const __m128i *)(tis + i));
     const __m256i ag = _mm256_cvtepu16_epi32(ag16);
     __m256i idx = _mm256_loadu_si256((const __m256i *)(base + i));
-    if (banded) { /* rows depend on age or time in state: two more gathers */
+    if (bands == BANDS_GATHER) {
       const __m256i ao = _mm256_i32gather_epi32(age_off, ag, 4);
       const __m256i dof = _mm256_i32gather_epi32(dur_off, _mm256_cvtepu16_epi32(ti16), 4);
       idx = _mm256_add_epi32(idx, _mm256_add_epi32(ao, dof));
+    } else if (bands == BANDS_COMPARE) { /* age >= edge is age > edge - 1, signed: both fit */
+      const __m256i ti = _mm256_cvtepu16_epi32(ti16);
+      for (unsigned k = 0; k < FL_PASS_EDGES; k++) {
+        idx = _mm256_add_epi32(idx, _mm256_and_si256(_mm256_cmpgt_epi32(ag, age_e[k]), age_step));
+        idx = _mm256_add_epi32(idx, _mm256_and_si256(_mm256_cmpgt_epi32(ti, dur_e[k]), dur_step));
+      }
     }
     const __m256i thr = _mm256_i32gather_epi32((const int *)stay32, idx, 4);
     _mm_storeu_si128((__m128i *)(age + i), _mm_add_epi16(ag16, one16));
@@ -199,6 +285,14 @@ __attribute__((target("avx2"))) static size_t pass_avx2(const fl_pass_args *a) {
     n_ev += (size_t)__builtin_popcount(mask);
   }
   return pass_from(a, n8, n_ev);
+}
+
+__attribute__((target("avx2"))) static size_t pass_avx2(const fl_pass_args *a) {
+  switch (bands_of(a)) {
+  case BANDS_NONE: return avx2_loop(a, BANDS_NONE);
+  case BANDS_COMPARE: return avx2_loop(a, BANDS_COMPARE);
+  default: return avx2_loop(a, BANDS_GATHER);
+  }
 }
 #endif
 

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define FL_PASS_EDGES 4
+
 typedef struct fl_pass_args {
   size_t n;                 /* children */
   uint64_t *rng;            /* [n] pcg32 states, advanced by one step */
@@ -20,6 +22,12 @@ typedef struct fl_pass_args {
   const uint32_t *age_off;  /* premultiplied age band offsets */
   const uint32_t *dur_off;  /* premultiplied time-in-state band offsets */
   int banded;               /* zero when every age_off and dur_off entry is 0 (one band each) */
+  uint32_t n_rows;          /* entries of stay32 that base + offsets can reach */
+  /* The band offsets again, by their edges: age_off[a] is age_step times the number of
+   * age_edge[0, n_age_edges) at most a, and likewise dur_off. The vector passes compare with the
+   * edges when there are at most FL_PASS_EDGES of each, instead of gathering the offsets. */
+  uint32_t n_age_edges, n_dur_edges, age_step, dur_step;
+  const uint32_t *age_edge, *dur_edge;
   uint64_t inc;             /* the replication's stream increment */
   uint32_t max_age;         /* a child whose new age reaches this is an event; UINT32_MAX: none */
   uint32_t *ev_slot;        /* out [n]: slots of the children who are events, ascending */

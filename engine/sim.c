@@ -330,22 +330,25 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, const uint
       cnt[loc * S + s]--;
       cnt[loc * S + d]++;
       const size_t ls = state_level[s], ld = state_level[d];
+      /* The journey tallies below are counted without branches: which children complete an
+       * observed spell, re-enter, skip a level or reach a level first is unpredictable. */
+      uint32_t h0 = hist[0];
       if (ls != ld || !tis_by_level) {
-        if (hist[0] & SPELL_OBSERVED)
-          spells[s * FL_SPELL_BINS + (tis < FL_SPELL_BINS - 1 ? tis : FL_SPELL_BINS - 1)]++;
+        spells[s * FL_SPELL_BINS + (tis < FL_SPELL_BINS - 1 ? tis : FL_SPELL_BINS - 1)] +=
+            (int32_t)(h0 >> 15);
         ws->tis[slot] = 0;
-        hist[0] |= SPELL_OBSERVED;
+        h0 |= SPELL_OBSERVED;
       }
       if (ls != ld) {
         uint16_t *left = hist + 1;
+        const uint32_t left_d = left[ld];
         left[ls] = (uint16_t)t;
-        if (left[ld] != LEFT_NEVER && t - left[ld] <= reentry_window) reentries_t[ld]++;
-        if (ld >= ls + 2) skips_t[0]++;
-        if (!(hist[0] & (1u << ld))) { /* first time in this level */
-          hist[0] |= (uint16_t)(1u << ld);
-          ever[ld]++;
-        }
+        reentries_t[ld] += left_d != LEFT_NEVER && t - left_d <= reentry_window;
+        skips_t[0] += ld >= ls + 2;
+        ever[ld] += !((h0 >> ld) & 1); /* the first time in this level */
+        h0 |= 1u << ld;
       }
+      hist[0] = (uint16_t)h0;
       ws->base[slot] = (uint32_t)(loc * loc_stride + d);
     }
     if (age >= max_age) { /* reaches the maximum age */
@@ -442,6 +445,10 @@ static void step_begin(sim_run *sr, size_t t, size_t k) {
   sr->pa = (fl_pass_args){.n = sr->n, .rng = ws->rng, .base = ws->base, .age = ws->age,
                           .tis = ws->tis, .stay32 = stay32, .age_off = m->age_off,
                           .dur_off = m->dur_off, .banded = m->NA > 1 || m->ND > 1,
+                          .n_rows = (uint32_t)m->rows_per_period,
+                          .n_age_edges = (uint32_t)m->NA - 1, .age_edge = m->age_edges + 1,
+                          .age_step = (uint32_t)(m->ND * S), .n_dur_edges = (uint32_t)m->ND - 1,
+                          .dur_edge = m->dur_edges + 1, .dur_step = (uint32_t)S,
                           .inc = sr->key.inc, .max_age = sr->max_age, .ev_slot = ws->ev_slot,
                           .ev_u = ws->ev_u};
 }

@@ -178,8 +178,8 @@ typedef struct pass_case {
   uint16_t *age, *tis;
 } pass_case;
 
-#define PASS_ROWS 64                /* base rows */
-#define PASS_TABLE (PASS_ROWS * 12) /* x 3 age bands x 4 time-in-state bands */
+#define PASS_EDGES 6                                          /* band edges at most */
+#define PASS_TABLE (64 * (PASS_EDGES + 1) * (PASS_EDGES + 1)) /* base rows x bands */
 
 static void pass_case_alloc(pass_case *c, size_t n) {
   const size_t k = n ? n : 1;
@@ -213,10 +213,10 @@ static void pass_case_free(pass_case *c) {
 
 /* Random children: any 64-bit state; ages and times in state mostly small, some near 65535 so
  * that the 16-bit counters wrap while the age check sees 65536. */
-static void pass_case_fill(pass_case *c, uint64_t *x) {
+static void pass_case_fill(pass_case *c, uint32_t rows, uint64_t *x) {
   for (size_t i = 0; i < c->n; i++) {
     c->rng[i] = mix64(x);
-    c->base[i] = (uint32_t)(mix64(x) % PASS_ROWS);
+    c->base[i] = (uint32_t)(mix64(x) % rows);
     const uint64_t r = mix64(x);
     c->age[i] = (uint16_t)(r % 8 == 0 ? 65535 - r % 3 : r % 200);
     c->tis[i] = (uint16_t)(r % 16 == 1 ? 65535 : (r >> 8) % 100);
@@ -293,28 +293,46 @@ static int pass_runs_identical(const pass_run *x, const pass_run *y) {
   return !what;
 }
 
+/* The number of edges[0, n) at most v. */
+static uint32_t edges_below(const uint32_t *edges, uint32_t n, uint32_t v) {
+  uint32_t k = 0;
+  while (k < n && edges[k] <= v) k++;
+  return k;
+}
+
 /* One random input, every supported pass against the portable one: the same events (slots and
- * draws, in order), generator states, ages and times in state, step after step. */
-static void check_pass_case(size_t n, int banded, uint32_t max_age, uint64_t seed) {
-  /* Band offsets for every 16-bit age and time in state: 3 age bands, 4 time-in-state bands. */
-  static uint32_t age_off[65536], dur_off[65536], flat[65536];
+ * draws, in order), generator states, ages and times in state, step after step. rows base rows,
+ * n_age and n_dur band edges (both 0: unbanded). */
+static void check_pass_case(size_t n, uint32_t rows, uint32_t n_age, uint32_t n_dur,
+                            uint32_t max_age, uint64_t seed) {
+  static const uint32_t age_edge[PASS_EDGES] = {5, 40, 90, 150, 199, 60000};
+  static const uint32_t dur_edge[PASS_EDGES] = {3, 9, 30, 70, 99, 65535};
+  /* Band offsets for every 16-bit age and time in state. */
+  static uint32_t age_off[65536], dur_off[65536];
   static uint32_t stay32[PASS_TABLE];
-  if (!age_off[1])
-    for (size_t v = 0; v < 65536; v++) {
-      age_off[v] = (uint32_t)(v % 3) * 4 * PASS_ROWS;
-      dur_off[v] = (uint32_t)(v / 7 % 4) * PASS_ROWS;
-    }
+  const uint32_t dur_step = rows, age_step = rows * (n_dur + 1);
+  for (uint32_t v = 0; v < 65536; v++) {
+    age_off[v] = age_step * edges_below(age_edge, n_age, v);
+    dur_off[v] = dur_step * edges_below(dur_edge, n_dur, v);
+  }
   uint64_t x = seed;
   fill_thresholds(stay32, &x);
   const fl_pass_args tmpl = {.stay32 = stay32,
-                             .age_off = banded ? age_off : flat,
-                             .dur_off = banded ? dur_off : flat,
-                             .banded = banded,
+                             .age_off = age_off,
+                             .dur_off = dur_off,
+                             .banded = n_age + n_dur > 0,
+                             .n_rows = age_step * (n_age + 1),
+                             .n_age_edges = n_age,
+                             .n_dur_edges = n_dur,
+                             .age_step = age_step,
+                             .dur_step = dur_step,
+                             .age_edge = age_edge,
+                             .dur_edge = dur_edge,
                              .inc = mix64(&x) | 1,
                              .max_age = max_age};
   pass_case start;
   pass_case_alloc(&start, n);
-  pass_case_fill(&start, &x);
+  pass_case_fill(&start, rows, &x);
   pass_run ref;
   pass_run_do(&ref, &start, &tmpl, FL_PATH_SCALAR);
   for (size_t p = 0; p < N_VECTOR_PATHS; p++) {
@@ -323,8 +341,8 @@ static void check_pass_case(size_t n, int banded, uint32_t max_age, uint64_t see
     pass_run_do(&run, &start, &tmpl, vector_paths[p]);
     const int same = pass_runs_identical(&ref, &run);
     if (!same)
-      fprintf(stderr, "  %s, n %zu, banded %d, max_age %u\n", fl_path_name(vector_paths[p]), n,
-              banded, max_age);
+      fprintf(stderr, "  %s, n %zu, rows %u, edges %u + %u, max_age %u\n",
+              fl_path_name(vector_paths[p]), n, rows, n_age, n_dur, max_age);
     CHECK(same);
     pass_run_free(&run);
   }
@@ -333,16 +351,23 @@ static void check_pass_case(size_t n, int banded, uint32_t max_age, uint64_t see
 }
 
 /* fl_pass itself on random children: counts around the vector widths (8 and 16 lanes) and the
- * tails they leave, banded and unbanded rows, no maximum age, a maximum age some children
- * reach, one every child reaches, and one above 2^31 (an unsigned comparison). */
+ * tails they leave; tables the AVX-512 pass holds in registers (up to 64 entries: 4 x 2 x 3 =
+ * 24, 7 x 3 x 3 = 63, 64 unbanded) and ones it gathers from; band offsets it finds by comparing
+ * with the edges (up to FL_PASS_EDGES each) and ones it gathers; no maximum age, a maximum age
+ * some children reach, one every child reaches, and one above 2^31 (an unsigned comparison). */
 static void test_pass_paths_identical(void) {
   static const size_t ns[] = {0, 1, 7, 8, 9, 15, 16, 17, 1000};
   static const uint32_t max_ages[] = {UINT32_MAX, 150, 0, 0x80000001u};
+  static const struct {
+    uint32_t rows, n_age, n_dur;
+  } tables[] = {{64, 0, 0}, {13, 0, 0}, {4, 1, 2},  {7, 2, 2},
+                {64, 2, 3}, {3, 4, 4},  {64, 6, 1}, {2, 1, PASS_EDGES}};
   uint64_t seed = 1;
   for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
-    for (int banded = 0; banded <= 1; banded++)
+    for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
       for (size_t j = 0; j < sizeof max_ages / sizeof *max_ages; j++)
-        check_pass_case(ns[i], banded, max_ages[j], seed++);
+        check_pass_case(ns[i], tables[t].rows, tables[t].n_age, tables[t].n_dur, max_ages[j],
+                        seed++);
 }
 
 static void test_dundee_conservation(void) {
