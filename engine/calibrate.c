@@ -912,12 +912,11 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
       if (u > 0 && per_n) per_n[((size_t)(mo / opt->period_months) * S + gap) * S + gap] += u;
     }
   /* The calibrated scenario. */
-  tmp = malloc(strlen(opt->output) + 32);
-  if (!tmp) {
+  fl_tmp_clean(opt->output);
+  if (!(tmp = fl_tmp_name(opt->output, 0))) {
     fail(&c, FL_ENOMEM, 0, "out of memory");
     goto done;
   }
-  sprintf(tmp, "%s.tmp.%ld", opt->output, (long)getpid());
   if (!(out = fopen(tmp, "w"))) {
     fl_error_set(err, FL_EIO, opt->output, 0, 0, NULL, "cannot create a file beside it: %s",
                  strerror(errno));
@@ -925,12 +924,11 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     goto done;
   }
   if (opt->report) {
-    tmp_rep = malloc(strlen(opt->report) + 32);
-    if (!tmp_rep) {
+    fl_tmp_clean(opt->report);
+    if (!(tmp_rep = fl_tmp_name(opt->report, 0))) {
       fail(&c, FL_ENOMEM, 0, "out of memory");
       goto done;
     }
-    sprintf(tmp_rep, "%s.tmp.%ld", opt->report, (long)getpid());
     if (!(rep = fopen(tmp_rep, "w"))) {
       fl_error_set(err, FL_EIO, opt->report, 0, 0, NULL, "cannot create a file beside it: %s",
                    strerror(errno));

@@ -425,24 +425,26 @@ out:
  * over path only when complete; on failure nothing is left behind. */
 static fl_status write_atomically(const char *path, fl_error *err,
                                   fl_status (*body)(writer *w, const void *ctx), const void *ctx) {
-  char *tmp = malloc(strlen(path) + 48);
+  char *tmp = NULL;
   writer w = {.file = -1, .lcpl = -1, .err = err, .path = path};
   fl_status st = FL_OK;
   hid_t fcpl = -1, fapl = -1;
   int fd;
-  if (!tmp) {
-    fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
-    return FL_ENOMEM;
-  }
   /* A new name beside the target, created exclusively with mode 0666 so the umask applies as
-   * for any new file (or with the mode of the file it will replace). */
+   * for any new file (or with the mode of the file it will replace). What earlier runs killed
+   * while writing here left behind is removed first. */
+  fl_tmp_clean(path);
   {
     static unsigned counter;
     struct stat old;
     const mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 0777) : 0666;
     fd = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-      sprintf(tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+      free(tmp);
+      if (!(tmp = fl_tmp_name(path, counter++))) {
+        fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
+        return FL_ENOMEM;
+      }
       fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
       if (fd < 0 && errno != EEXIST) break;
     }

@@ -42,6 +42,13 @@ void fl_names_free(char **names, size_t n);
 #define FL_FNV_BASIS 0xcbf29ce484222325ULL
 uint64_t fl_fnv1a(uint64_t h, const void *data, size_t n);
 fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err);
+/* Output files are written under a temporary name beside their path and renamed into place when
+ * complete. fl_tmp_name gives this process's n-th such name for path, PATH.tmp.HOST.PID.N (NULL
+ * when out of memory; free it). fl_tmp_clean removes the temporary files beside path that
+ * processes of this host left when they were killed while writing (their PID no longer runs);
+ * names from other hosts sharing the directory are left alone. */
+char *fl_tmp_name(const char *path, unsigned n);
+void fl_tmp_clean(const char *path);
 
 /* One compiled transition row. A child in this row draws r uniform on [0, 2^32): it stays when
  * r < stay, otherwise it takes the first move k (k in [first, first + n)) with r < move_cum[k]. */

@@ -98,9 +98,8 @@ static void child_life(synth *sy, fl_rng *r, size_t t0, uint32_t state, uint32_t
 }
 
 static fl_status open_tmp(const char *path, char **tmp, FILE **f, fl_error *err) {
-  *tmp = malloc(strlen(path) + 32);
-  if (!*tmp) return FL_ENOMEM;
-  sprintf(*tmp, "%s.tmp.%ld", path, (long)getpid());
+  fl_tmp_clean(path);
+  if (!(*tmp = fl_tmp_name(path, 0))) return FL_ENOMEM;
   *f = fopen(*tmp, "w");
   if (!*f) {
     fl_error_set(err, FL_EIO, path, 0, 0, NULL, "cannot create a file beside it: %s",

@@ -1,11 +1,14 @@
-/* Checked allocation and file reading. */
+/* Checked allocation, file reading and temporary output names. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void *fl_calloc(size_t n, size_t size) { return n && size ? calloc(n, size) : calloc(1, 1); }
 
@@ -89,4 +92,57 @@ fail:
   fclose(f);
   free(buf);
   return err ? err->code : FL_EINPUT;
+}
+
+/* This host's name, for temporary file names: at most 64 bytes, '.' when unknown. */
+static void host_name(char *host, size_t size) {
+  if (gethostname(host, size) != 0) host[0] = '\0';
+  host[size - 1] = '\0';
+  for (char *c = host; *c; c++)
+    if (*c == '/') *c = '_';
+  if (!host[0]) strcpy(host, ".");
+}
+
+char *fl_tmp_name(const char *path, unsigned n) {
+  char host[65];
+  host_name(host, sizeof host);
+  const size_t len = strlen(path) + strlen(host) + 64;
+  char *tmp = malloc(len);
+  if (tmp) snprintf(tmp, len, "%s.tmp.%s.%ld.%u", path, host, (long)getpid(), n);
+  return tmp;
+}
+
+void fl_tmp_clean(const char *path) {
+  char host[65], *dir = fl_strdup(path), *prefix;
+  if (!dir) return;
+  host_name(host, sizeof host);
+  char *slash = strrchr(dir, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+  const size_t plen = strlen(base) + strlen(host) + 8;
+  prefix = malloc(plen);
+  DIR *d = prefix ? opendir(slash ? dir : ".") : NULL;
+  if (d) {
+    snprintf(prefix, plen, "%s.tmp.%s.", base, host);
+    const size_t k = strlen(prefix);
+    for (struct dirent *e; (e = readdir(d));) {
+      if (strncmp(e->d_name, prefix, k) != 0) continue;
+      char *end;
+      errno = 0;
+      const long pid = strtol(e->d_name + k, &end, 10);
+      if (errno || end == e->d_name + k || *end != '.' || pid <= 0 || pid == (long)getpid())
+        continue;
+      if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to ask */
+      const size_t flen = strlen(dir) + strlen(e->d_name) + 2;
+      char *full = malloc(flen);
+      if (!full) break;
+      snprintf(full, flen, "%s%s%s", slash ? dir : "", slash && slash != dir ? "/" : "",
+               e->d_name);
+      unlink(full);
+      free(full);
+    }
+    closedir(d);
+  }
+  free(prefix);
+  free(dir);
 }
