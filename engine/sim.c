@@ -156,9 +156,13 @@ static inline uint32_t draw_range(fl_rng *r, uint32_t lo, uint32_t hi) {
   return hi > lo ? lo + fl_rng_bounded(r, hi - lo + 1) : lo;
 }
 
-static inline uint32_t draw_cum(fl_rng *r, const uint64_t *cum) {
-  uint32_t u = fl_rng_u32(r), k = 0;
-  while (u >= cum[k]) k++;
+/* The first of n cumulative thresholds (the last 2^32) above a draw, found by counting those at
+ * most the draw: a search would stop after an unpredictable number of steps (an entrant's
+ * locality is as likely one as another). */
+static inline uint32_t draw_cum(fl_rng *r, const uint64_t *cum, size_t n) {
+  const uint32_t u = fl_rng_u32(r);
+  uint32_t k = 0;
+  for (size_t j = 0; j + 1 < n; j++) k += u >= cum[j];
   return k;
 }
 
@@ -398,8 +402,8 @@ static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1, int32_t *en
       uint32_t age, state, loc;
       fl_rng_init_keyed(&r, &sr->key, sr->next_id + k);
       age = draw_range(&r, es->age_lo, es->age_hi);
-      state = draw_cum(&r, es->state_cum);
-      loc = draw_cum(&r, es->loc_cum);
+      state = draw_cum(&r, es->state_cum, m->S);
+      loc = draw_cum(&r, es->loc_cum, m->NLOC);
       child_create(ws, m, ever, cnt, sr->n + k, &r, state, loc, age, 0, SPELL_OBSERVED);
       entries_t[state]++;
     }
