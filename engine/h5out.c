@@ -251,11 +251,12 @@ static void multiselect(double *v, size_t lo, size_t hi, const size_t *pos, size
 void fl_summarise_cell(double *v, size_t R, int whole, uint32_t *hist, size_t hist_len,
                        double *out, size_t cells, size_t c) {
   double sum = 0, ss = 0, mn = v[0], mx = v[0];
-  for (size_t r = 0; r < R; r++) {
-    sum += v[r];
-    mn = fmin(mn, v[r]);
-    mx = fmax(mx, v[r]);
-  }
+  for (size_t r = 0; r < R; r++) sum += v[r];
+  if (whole) /* the range decides between the histogram and selection (no NaN in counts) */
+    for (size_t r = 0; r < R; r++) {
+      mn = v[r] < mn ? v[r] : mn;
+      mx = v[r] > mx ? v[r] : mx;
+    }
   const double mean = sum / (double)R;
   for (size_t r = 0; r < R; r++) ss += (v[r] - mean) * (v[r] - mean);
   const double sd = R > 1 ? sqrt(ss / (double)(R - 1)) : 0.0;
@@ -322,11 +323,15 @@ static fl_status write_summary(writer *w, const char *group, const char *arm,
         const size_t c0 = (size_t)bi * CELL_BLOCK;
         const size_t nc = cells - c0 < CELL_BLOCK ? cells - c0 : CELL_BLOCK;
         if (!buf || !hist) continue;
-        for (size_t r = 0; r < R; r++)
-          for (size_t j = 0; j < nc; j++)
-            buf[j * R + r] = a->type == FL_I32
-                                 ? (double)((const int32_t *)a->data)[r * cells + c0 + j]
-                                 : ((const double *)a->data)[r * cells + c0 + j];
+        if (a->type == FL_I32) {
+          const int32_t *src = (const int32_t *)a->data + c0;
+          for (size_t r = 0; r < R; r++, src += cells)
+            for (size_t j = 0; j < nc; j++) buf[j * R + r] = (double)src[j];
+        } else {
+          const double *src = (const double *)a->data + c0;
+          for (size_t r = 0; r < R; r++, src += cells)
+            for (size_t j = 0; j < nc; j++) buf[j * R + r] = src[j];
+        }
         for (size_t j = 0; j < nc; j++)
           fl_summarise_cell(buf + j * R, R, a->type == FL_I32, hist, hist_len, out, cells, c0 + j);
       }
