@@ -289,7 +289,7 @@ typedef struct step_counts {
  * slots (ascending) it puts in ev_slot[0, n_gone). */
 static inline __attribute__((always_inline)) size_t
 handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, const uint32_t *ev_u,
-              size_t n_ev, const step_counts *k_) {
+              size_t n_ev, const step_counts *k_, const int banded) {
   const fl_model *m = c->m;
   const size_t S = m->S, L = m->L;
   const fl_row *rows = c->rows;
@@ -316,7 +316,7 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, const uint
     }
     const uint32_t b = ws->base[slot], age = ws->age[slot], tis = ws->tis[slot] - 1u;
     const size_t loc = fl_fast_div(b, loc_div), s = b - loc * loc_stride;
-    const fl_row *row = &rows[b + age_off[age - 1] + dur_off[tis]];
+    const fl_row *row = &rows[banded ? b + age_off[age - 1] + dur_off[tis] : b];
     size_t d = s; /* a child whose draw is below the exact threshold stays */
     if (u >= row->stay) {
       uint32_t j = row->first;
@@ -484,7 +484,9 @@ static void step_serial(sim_run *sr, size_t t) {
   const size_t n_ev = fl_pass(&sr->pa, sr->path);
   const step_counts sc = {sr->flow_t, sr->exits_t, tl->spells, tl->reentries + t * L,
                           tl->skips + t, tl->ever, ws->cnt};
-  const size_t n_gone = handle_events(&sr->c, ws, ws->ev_slot, ws->ev_u, n_ev, &sc);
+  const size_t n_gone = sr->pa.banded
+                            ? handle_events(&sr->c, ws, ws->ev_slot, ws->ev_u, n_ev, &sc, 1)
+                            : handle_events(&sr->c, ws, ws->ev_slot, ws->ev_u, n_ev, &sc, 0);
   for (size_t k = n_gone; k-- > 0;) child_remove(ws, sr->m, ws->ev_slot[k], &sr->n);
 }
 
@@ -514,7 +516,8 @@ static size_t step_block(sim_run *sr, int b, int nb, size_t *lo_out) {
   const size_t n_ev = fl_pass(&pa, sr->path);
   for (size_t k = 0; k < n_ev; k++) pa.ev_slot[k] += (uint32_t)lo; /* slots of the whole */
   *lo_out = lo;
-  return handle_events(&sr->c, ws, pa.ev_slot, pa.ev_u, n_ev, &sc);
+  return pa.banded ? handle_events(&sr->c, ws, pa.ev_slot, pa.ev_u, n_ev, &sc, 1)
+                   : handle_events(&sr->c, ws, pa.ev_slot, pa.ev_u, n_ev, &sc, 0);
 }
 
 /* After the blocks of step t: their counts added up (integers, so the order does not matter)
