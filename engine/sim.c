@@ -63,6 +63,17 @@ struct fl_workspace {
   int32_t *local32;    /* [threads * local32_len] */
   int64_t *local_cnt;  /* [threads * NLOC * S] changes of cnt */
   size_t local32_len;
+  /* The initial population is the same in every arm of a replication (its streams are keyed
+   * by child, not by arm): with more than one arm, the first arm's is kept here and the others
+   * copy it. init_n children when init_rep is valid for (init_seed, init_rep). */
+  size_t init_n;
+  int init_valid;
+  uint64_t init_seed, init_rep;
+  uint64_t *init_rng;
+  uint32_t *init_base;
+  uint16_t *init_age, *init_tis, *init_hist;
+  int64_t *init_cnt;   /* [NLOC * S] */
+  int32_t *init_ever;  /* [L] */
 };
 
 fl_workspace *fl_workspace_create(const fl_model *m) {
@@ -82,6 +93,23 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
       !ws->dyn_rows || !ws->dyn_stay32 || !ws->dyn_cum || !ws->dyn_dest) {
     fl_workspace_free(ws);
     return NULL;
+  }
+  if (m->n_arms > 1) {
+    for (size_t g = 0; g < m->n_init; g++) ws->init_n += m->init[g].count;
+    const size_t n = ws->init_n;
+    ws->init_rng = fl_calloc(n, sizeof *ws->init_rng);
+    ws->init_base = fl_calloc(n, sizeof *ws->init_base);
+    ws->init_age = fl_calloc(n, sizeof *ws->init_age);
+    ws->init_tis = fl_calloc(n, sizeof *ws->init_tis);
+    ws->init_hist = n > SIZE_MAX / HIST_WORDS(m->L) ? NULL
+                                                    : fl_calloc(n * HIST_WORDS(m->L), 2);
+    ws->init_cnt = fl_calloc(m->NLOC * m->S, sizeof *ws->init_cnt);
+    ws->init_ever = fl_calloc(m->L, sizeof *ws->init_ever);
+    if (!ws->init_rng || !ws->init_base || !ws->init_age || !ws->init_tis || !ws->init_hist ||
+        !ws->init_cnt || !ws->init_ever) {
+      fl_workspace_free(ws);
+      return NULL;
+    }
   }
   return ws;
 }
@@ -123,6 +151,13 @@ void fl_workspace_free(fl_workspace *ws) {
   free(ws->dyn_stay32);
   free(ws->dyn_cum);
   free(ws->dyn_dest);
+  free(ws->init_rng);
+  free(ws->init_base);
+  free(ws->init_age);
+  free(ws->init_tis);
+  free(ws->init_hist);
+  free(ws->init_cnt);
+  free(ws->init_ever);
   if (ws->entry_rng) gsl_rng_free(ws->entry_rng);
   free(ws);
 }
@@ -582,6 +617,30 @@ static void move_child(fl_workspace *ws, const fl_model *m, uint32_t to, uint32_
          HIST_WORDS(m->L) * sizeof *ws->hist);
 }
 
+/* Copies the initial population from the workspace's copy (save 0: its children are added to
+ * ever, and *n and *next_id set) or into it (save 1, just after creating it, with init_ever
+ * holding ever as it was before: the initial population's part of ever is kept). */
+static void init_copy(fl_workspace *ws, const fl_model *m, int32_t *ever, size_t *n,
+                      uint64_t *next_id, int save) {
+  const size_t k = ws->init_n, hw = HIST_WORDS(m->L), ns = m->NLOC * m->S;
+#define FL_COPY(to, from, count) memcpy(save ? (from) : (to), save ? (to) : (from), \
+                                        (count) * sizeof *(to))
+  FL_COPY(ws->rng, ws->init_rng, k);
+  FL_COPY(ws->base, ws->init_base, k);
+  FL_COPY(ws->age, ws->init_age, k);
+  FL_COPY(ws->tis, ws->init_tis, k);
+  FL_COPY(ws->hist, ws->init_hist, k * hw);
+  FL_COPY(ws->cnt, ws->init_cnt, ns);
+#undef FL_COPY
+  if (save) { /* init_ever held ever before the initial population was created */
+    for (size_t l = 0; l < m->L; l++) ws->init_ever[l] = ever[l] - ws->init_ever[l];
+    return;
+  }
+  for (size_t l = 0; l < m->L; l++) ever[l] += ws->init_ever[l];
+  *n = k;
+  *next_id = k;
+}
+
 fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab, uint64_t seed,
                       uint64_t rep, fl_path path, fl_workspace *ws, const fl_tally *tl) {
   const size_t S = m->S, L = m->L, T = m->T, E = m->n_entries, NLOC = m->NLOC;
@@ -610,16 +669,27 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
   if (reserve(ws, m, total) != FL_OK) return FL_ENOMEM;
   memset(ws->cnt, 0, NLOC * S * sizeof *ws->cnt);
 
-  /* The initial population. Spells already under way are not counted as completed spells:
-   * their start is unknown. */
-  for (size_t g = 0; g < m->n_init; g++) {
-    const fl_init_group *gr = &m->init[g];
-    for (uint64_t k = 0; k < gr->count; k++, sr.n++) {
-      uint32_t age, tis;
-      fl_rng_init_keyed(&r, &sr.key, sr.next_id++);
-      age = draw_range(&r, gr->age_lo, gr->age_hi);
-      tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
-      child_create(ws, m, tl->ever, ws->cnt, sr.n, &r, gr->state, gr->loc, age, tis, 0);
+  /* The initial population: created, or copied from the replication's first arm. Spells
+   * already under way are not counted as completed spells: their start is unknown. */
+  if (ws->init_rng && ws->init_valid && ws->init_seed == seed && ws->init_rep == rep)
+    init_copy(ws, m, tl->ever, &sr.n, &sr.next_id, 0);
+  else {
+    if (ws->init_rng) memcpy(ws->init_ever, tl->ever, m->L * sizeof *tl->ever);
+    for (size_t g = 0; g < m->n_init; g++) {
+      const fl_init_group *gr = &m->init[g];
+      for (uint64_t k = 0; k < gr->count; k++, sr.n++) {
+        uint32_t age, tis;
+        fl_rng_init_keyed(&r, &sr.key, sr.next_id++);
+        age = draw_range(&r, gr->age_lo, gr->age_hi);
+        tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
+        child_create(ws, m, tl->ever, ws->cnt, sr.n, &r, gr->state, gr->loc, age, tis, 0);
+      }
+    }
+    if (ws->init_rng) {
+      init_copy(ws, m, tl->ever, &sr.n, &sr.next_id, 1);
+      ws->init_valid = 1;
+      ws->init_seed = seed;
+      ws->init_rep = rep;
     }
   }
   for (size_t s = 0; s < S; s++)
