@@ -43,10 +43,12 @@ void fl_names_free(char **names, size_t n);
 uint64_t fl_fnv1a(uint64_t h, const void *data, size_t n);
 fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err);
 /* Output files are written under a temporary name beside their path and renamed into place when
- * complete. fl_tmp_name gives this process's n-th such name for path, PATH.tmp.HOST.PID.N (NULL
- * when out of memory; free it). fl_tmp_clean removes the temporary files beside path that
- * processes of this host left when they were killed while writing (their PID no longer runs);
- * names from other hosts sharing the directory are left alone. */
+ * complete. fl_tmp_name gives this process's n-th such name for path, PATH.tmp.HOST.PID.N, HOST
+ * 8 hex digits of a hash of the host's name (NULL when out of memory; free it). fl_tmp_clean
+ * removes the temporary files beside path that processes of this host left when they were
+ * killed while writing (their PID no longer runs); other hosts' names, sharing the directory,
+ * are left alone. Hosts that share a name but not their processes (containers on the host's
+ * network) are taken for one host. */
 char *fl_tmp_name(const char *path, unsigned n);
 void fl_tmp_clean(const char *path);
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "internal.h" /* fl_tmp_name, fl_tmp_clean */
 
 extern char **environ;
 
@@ -1001,6 +1002,70 @@ static void test_valid(const char *dundee) {
   free(bad);
 }
 
+/* Temporary output names: what a killed run left beside an output (this host, a process that
+ * no longer runs) is removed before the next write there, and nothing else is: a live
+ * process's, this process's, another host's, another output's, or a name that only starts
+ * like one. Relative paths too. */
+static void touch(const char *path) {
+  FILE *f = fopen(path, "w");
+  if (f) fclose(f);
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static void test_tmp_clean(void) {
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  CHECK(dead > 0);
+  waitpid(dead, NULL, 0);
+  char *out = xasprintf("%s/t.h5", tmp_dir), *mine = fl_tmp_name(out, 3);
+  CHECK(mine != NULL);
+  /* PATH.tmp.TAG.PID.N: the tag is this host's. */
+  const char *tag = mine + strlen(out) + strlen(".tmp.");
+  CHECK(!strncmp(mine, out, strlen(out)) && strlen(tag) > 9 && tag[8] == '.');
+  const char *other_tag = strncmp(tag, "00000000", 8) ? "00000000" : "ffffffff";
+  char *stale = xasprintf("%s.tmp.%.8s.%ld.0", out, tag, (long)dead);
+  char *stale2 = xasprintf("%s.tmp.%.8s.%ld.17", out, tag, (long)dead);
+  char *live = xasprintf("%s.tmp.%.8s.%ld.0", out, tag, (long)getppid());
+  char *own = xasprintf("%s.tmp.%.8s.%ld.0", out, tag, (long)getpid());
+  char *other_host = xasprintf("%s.tmp.%s.%ld.0", out, other_tag, (long)dead);
+  char *suffix = xasprintf("%s.tmp.%.8s.%ld.keep", out, tag, (long)dead);
+  char *other_out = xasprintf("%s/u.h5.tmp.%.8s.%ld.0", tmp_dir, tag, (long)dead);
+  const char *keep[] = {live, own, other_host, suffix, other_out};
+  touch(stale);
+  touch(stale2);
+  for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) touch(keep[i]);
+  fl_tmp_clean(out);
+  CHECK(!exists(stale));
+  CHECK(!exists(stale2));
+  for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+    CHECK(exists(keep[i]));
+    remove(keep[i]);
+  }
+  /* A path relative to the working directory. */
+  char cwd[4096];
+  CHECK(getcwd(cwd, sizeof cwd) != NULL);
+  CHECK(chdir(tmp_dir) == 0);
+  char *rel = xasprintf("t.h5.tmp.%.8s.%ld.0", tag, (long)dead);
+  touch(rel);
+  fl_tmp_clean("t.h5");
+  CHECK(!exists(rel));
+  CHECK(chdir(cwd) == 0);
+  free(rel);
+  free(stale);
+  free(stale2);
+  free(live);
+  free(own);
+  free(other_host);
+  free(suffix);
+  free(other_out);
+  free(mine);
+  free(out);
+}
+
 int main(void) {
   const char *base = getenv("TMPDIR");
   char *dundee;
@@ -1021,6 +1086,7 @@ int main(void) {
   umask(022);
   dundee = xasprintf("%s/scenarios/dundee.yaml", source_dir);
 
+  test_tmp_clean();
   test_bad_scenarios();
   test_usage(dundee);
   test_valid(dundee);
