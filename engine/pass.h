@@ -25,7 +25,8 @@ typedef struct fl_pass_args {
   uint32_t n_rows;          /* entries of stay32 that base + offsets can reach */
   /* The band offsets again, by their edges: age_off[a] is age_step times the number of
    * age_edge[0, n_age_edges) at most a, and likewise dur_off. The vector passes compare with the
-   * edges when there are at most FL_PASS_EDGES of each, instead of gathering the offsets. */
+   * edges when there are at most FL_PASS_EDGES of each, instead of gathering the offsets. Edges
+   * are in [1, 65535], like the 16-bit ages and times in state they are compared with. */
   uint32_t n_age_edges, n_dur_edges, age_step, dur_step;
   const uint32_t *age_edge, *dur_edge;
   uint64_t inc;             /* the replication's stream increment */

@@ -304,10 +304,14 @@ static uint32_t edges_below(const uint32_t *edges, uint32_t n, uint32_t v) {
 /* One random input, every supported pass against the portable one: the same events (slots and
  * draws, in order), generator states, ages and times in state, step after step. rows base rows,
  * n_age and n_dur band edges (both 0: unbanded). */
-static void check_pass_case(size_t n, uint32_t rows, uint32_t n_age, uint32_t n_dur,
+static void check_pass_case(size_t n, uint32_t rows, uint32_t n_age, uint32_t n_dur, int high,
                             uint32_t max_age, uint64_t seed) {
-  static const uint32_t age_edge[PASS_EDGES] = {5, 40, 90, 150, 199, 60000};
-  static const uint32_t dur_edge[PASS_EDGES] = {3, 9, 30, 70, 99, 65535};
+  /* Edges among the ages children have, or (high) at the top of the 16-bit range. */
+  static const uint32_t age_low[PASS_EDGES] = {5, 40, 90, 150, 199, 60000};
+  static const uint32_t dur_low[PASS_EDGES] = {3, 9, 30, 70, 99, 65535};
+  static const uint32_t age_high[PASS_EDGES] = {1, 65533, 65534, 65535, 65535, 65535};
+  static const uint32_t dur_high[PASS_EDGES] = {65534, 65535, 65535, 65535, 65535, 65535};
+  const uint32_t *age_edge = high ? age_high : age_low, *dur_edge = high ? dur_high : dur_low;
   /* Band offsets for every 16-bit age and time in state. */
   static uint32_t age_off[65536], dur_off[65536];
   static uint32_t stay32[PASS_TABLE];
@@ -342,8 +346,9 @@ static void check_pass_case(size_t n, uint32_t rows, uint32_t n_age, uint32_t n_
     pass_run_do(&run, &start, &tmpl, vector_paths[p]);
     const int same = pass_runs_identical(&ref, &run);
     if (!same)
-      fprintf(stderr, "  %s, n %zu, rows %u, edges %u + %u, max_age %u\n",
-              fl_path_name(vector_paths[p]), n, rows, n_age, n_dur, max_age);
+      fprintf(stderr, "  %s, n %zu, rows %u, edges %u + %u%s, max_age %u\n",
+              fl_path_name(vector_paths[p]), n, rows, n_age, n_dur, high ? " (high)" : "",
+              max_age);
     CHECK(same);
     pass_run_free(&run);
   }
@@ -353,22 +358,26 @@ static void check_pass_case(size_t n, uint32_t rows, uint32_t n_age, uint32_t n_
 
 /* fl_pass itself on random children: counts around the vector widths (8 and 16 lanes) and the
  * tails they leave; tables the AVX-512 pass holds in registers (up to 64 entries: 4 x 2 x 3 =
- * 24, 7 x 3 x 3 = 63, 64 unbanded) and ones it gathers from; band offsets it finds by comparing
- * with the edges (up to FL_PASS_EDGES each) and ones it gathers; no maximum age, a maximum age
- * some children reach, one every child reaches, and one above 2^31 (an unsigned comparison). */
+ * 24, 7 x 3 x 3 = 63, 64 unbanded) and ones it gathers from (200 unbanded, and banded); band
+ * offsets it finds by comparing with the edges (up to FL_PASS_EDGES each, also at the top of
+ * the 16-bit range) and ones it gathers; no maximum age, a maximum age some children reach, one
+ * every child reaches (0 and 1), ones at the 16-bit limit, and one above 2^31 (an unsigned
+ * comparison). */
 static void test_pass_paths_identical(void) {
   static const size_t ns[] = {0, 1, 7, 8, 9, 15, 16, 17, 1000};
-  static const uint32_t max_ages[] = {UINT32_MAX, 150, 0, 0x80000001u};
+  static const uint32_t max_ages[] = {UINT32_MAX, 150, 0, 1, 65535, 65536, 65537, 0x80000001u};
   static const struct {
     uint32_t rows, n_age, n_dur;
-  } tables[] = {{64, 0, 0}, {13, 0, 0}, {4, 1, 2},  {7, 2, 2},
-                {64, 2, 3}, {3, 4, 4},  {64, 6, 1}, {2, 1, PASS_EDGES}};
+    int high;
+  } tables[] = {{64, 0, 0, 0}, {13, 0, 0, 0}, {200, 0, 0, 0}, {4, 1, 2, 0},
+                {7, 2, 2, 0},  {64, 2, 3, 0}, {3, 4, 4, 0},   {64, 6, 1, 0},
+                {2, 1, PASS_EDGES, 0}, {4, 4, 2, 1}, {30, 3, 2, 1}};
   uint64_t seed = 1;
   for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
       for (size_t j = 0; j < sizeof max_ages / sizeof *max_ages; j++)
-        check_pass_case(ns[i], tables[t].rows, tables[t].n_age, tables[t].n_dur, max_ages[j],
-                        seed++);
+        check_pass_case(ns[i], tables[t].rows, tables[t].n_age, tables[t].n_dur, tables[t].high,
+                        max_ages[j], seed++);
 }
 
 static void test_dundee_conservation(void) {
