@@ -114,6 +114,18 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   return ws;
 }
 
+size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history, size_t *events,
+                                size_t *initial) {
+  const size_t h = sizeof(uint64_t) + sizeof(uint32_t) + 2 * sizeof(uint16_t);
+  const size_t hist = HIST_WORDS(m->L) * sizeof(uint16_t), ev = 2 * sizeof(uint32_t);
+  const size_t init = m->n_arms > 1 ? h + hist : 0;
+  if (hot) *hot = h;
+  if (history) *history = hist;
+  if (events) *events = ev;
+  if (initial) *initial = init;
+  return h + hist + ev + init;
+}
+
 int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
   if (threads < 1) threads = 1;
   if (threads > FL_MAX_STEP_THREADS) threads = FL_MAX_STEP_THREADS;
