@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
     if (!m) return 2;
     if (w->max_arms && m->n_arms > w->max_arms) m->n_arms = w->max_arms;
     size_t hot, history, events, initial;
-    const size_t bytes = fl_workspace_child_bytes(m, &hot, &history, &events, &initial);
+    const size_t bytes = fl_workspace_child_bytes(m, inside, &hot, &history, &events, &initial);
     printf("%-9s memory: %zu bytes a child (hot state %zu, history %zu, events %zu, initial "
            "copy %zu)\n", w->name, bytes, hot, history, events, initial);
     target_line("bytes a child", (double)bytes, TARGET_BYTES_PER_CHILD, 0, "");

@@ -24,7 +24,7 @@ static inline size_t pass_from(const fl_pass_args *a, size_t i, size_t n_ev) {
   uint16_t *age = a->age, *tis = a->tis;
   const uint32_t *base = a->base, *stay32 = a->stay32;
   const uint32_t *age_off = a->age_off, *dur_off = a->dur_off;
-  uint32_t *ev_slot = a->ev_slot, *ev_u = a->ev_u;
+  uint32_t *ev_slot = a->ev_slot;
   for (; i < a->n; i++) {
     const uint32_t u = fl_pcg32_step(&rng[i], inc);
     const uint32_t ag = age[i], ti = tis[i];
@@ -32,9 +32,7 @@ static inline size_t pass_from(const fl_pass_args *a, size_t i, size_t n_ev) {
     age[i] = (uint16_t)(ag + 1);
     tis[i] = (uint16_t)(ti + 1);
     if (__builtin_expect(u >= thr || ag + 1 >= max_age, 0)) {
-      ev_slot[n_ev] = (uint32_t)i;
-      ev_u[n_ev] = u;
-      n_ev++;
+      ev_slot[n_ev++] = (uint32_t)i;
     }
   }
   return n_ev;
@@ -66,7 +64,7 @@ avx512_loop(const fl_pass_args *a, const int look, const int bands) {
   uint16_t *const age = a->age, *const tis = a->tis;
   const uint32_t *const base = a->base, *const stay32 = a->stay32;
   const uint32_t *const age_off = a->age_off, *const dur_off = a->dur_off;
-  uint32_t *const ev_slot = a->ev_slot, *const ev_u = a->ev_u;
+  uint32_t *const ev_slot = a->ev_slot;
   const size_t n = a->n;
   const __m512i mult = _mm512_set1_epi64((long long)FL_PCG_MULT);
   const __m512i inc = _mm512_set1_epi64((long long)a->inc);
@@ -143,16 +141,11 @@ avx512_loop(const fl_pass_args *a, const int look, const int bands) {
         live & (_mm512_cmpge_epu32_mask(u, thr) | (_mm256_cmpge_epu16_mask(ag16, age_lim) & aging));
     /* Events to the front, in slot order. Most blocks of 16 have none, but which ones do is
      * unpredictable, so a full block is stored whole without a branch: the stores reach at most
-     * 16 entries past n_ev <= i, inside this call's [n] event arrays; entries past the count
+     * 16 entries past n_ev <= i, inside this call's [n] event array; entries past the count
      * are overwritten later or ignored. */
     const __m512i slots = _mm512_add_epi32(_mm512_set1_epi32((int)i), lanes);
-    if (full) {
-      _mm512_storeu_si512(ev_slot + n_ev, _mm512_maskz_compress_epi32(ev, slots));
-      _mm512_storeu_si512(ev_u + n_ev, _mm512_maskz_compress_epi32(ev, u));
-    } else {
-      _mm512_mask_compressstoreu_epi32(ev_slot + n_ev, ev, slots);
-      _mm512_mask_compressstoreu_epi32(ev_u + n_ev, ev, u);
-    }
+    if (full) _mm512_storeu_si512(ev_slot + n_ev, _mm512_maskz_compress_epi32(ev, slots));
+    else _mm512_mask_compressstoreu_epi32(ev_slot + n_ev, ev, slots);
     n_ev += (size_t)__builtin_popcount(ev);
   }
   return n_ev;
@@ -228,7 +221,7 @@ __attribute__((target("avx2"), always_inline)) static inline size_t avx2_loop(co
   uint16_t *const age = a->age, *const tis = a->tis;
   const uint32_t *const base = a->base, *const stay32 = a->stay32;
   const int *const age_off = (const int *)a->age_off, *const dur_off = (const int *)a->dur_off;
-  uint32_t *const ev_slot = a->ev_slot, *const ev_u = a->ev_u;
+  uint32_t *const ev_slot = a->ev_slot;
   const size_t n8 = a->n & ~(size_t)7;
   const __m256i m_lo = _mm256_set1_epi64x((long long)(FL_PCG_MULT & 0xFFFFFFFFu));
   const __m256i m_hi = _mm256_set1_epi64x((long long)(FL_PCG_MULT >> 32));
@@ -276,12 +269,11 @@ __attribute__((target("avx2"), always_inline)) static inline size_t avx2_loop(co
                                        cmpge_epu32_avx2(_mm256_add_epi32(ag, one), max_age));
     const unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(ev));
     /* Events to the front, in slot order, stored whole: the stores reach at most 8 entries
-     * past n_ev <= i, so they stay inside the [n] event arrays; entries past the count are
+     * past n_ev <= i, so they stay inside the [n] event array; entries past the count are
      * overwritten later or ignored. */
     const __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)&ev_lanes[mask]));
     const __m256i slots = _mm256_add_epi32(_mm256_set1_epi32((int)i), lanes);
     _mm256_storeu_si256((__m256i *)(ev_slot + n_ev), _mm256_permutevar8x32_epi32(slots, perm));
-    _mm256_storeu_si256((__m256i *)(ev_u + n_ev), _mm256_permutevar8x32_epi32(u, perm));
     n_ev += (size_t)__builtin_popcount(mask);
   }
   return pass_from(a, n8, n_ev);

@@ -31,9 +31,10 @@ typedef struct fl_pass_args {
   const uint32_t *age_edge, *dur_edge;
   uint64_t inc;             /* the replication's stream increment */
   uint32_t max_age;         /* a child whose new age reaches this is an event; UINT32_MAX: none */
-  uint32_t *ev_slot;        /* out [n]: slots of the children who are events, ascending */
-  uint32_t *ev_u;           /* out [n]: their draws. Entries past the returned count may be
-                             * overwritten (the AVX2 pass stores 8 at a time) */
+  uint32_t *ev_slot;        /* out [n]: slots of the children who are events, ascending.
+                             * Entries past the returned count may be overwritten (the vector
+                             * passes store 8 or 16 at a time). An event's draw is not kept:
+                             * fl_pcg32_last(rng[slot], inc) gives it again. */
 } fl_pass_args;
 
 /* A child is an event when its draw u is not below its row's 32-bit stay threshold, or when it

@@ -15,6 +15,8 @@
 #include <gsl/gsl_rng.h>
 
 #define FL_PCG_MULT 6364136223846793005ULL
+/* Its inverse modulo 2^64: FL_PCG_MULT * FL_PCG_MULT_INV = 1 (mod 2^64), so a step can be undone. */
+#define FL_PCG_MULT_INV 0xc097ef87329e28a5ULL
 
 /* A pcg32 generator: the 64-bit LCG state and its increment. The increment selects one of 2^63
  * distinct streams and is always odd, which gives the LCG its full period of 2^64. */
@@ -23,16 +25,29 @@ typedef struct fl_rng {
   uint64_t inc; /* Always odd. */
 } fl_rng;
 
-/* Performs one LCG step and returns the XSH-RR output of the OLD state, advancing *state to
- * state * FL_PCG_MULT + inc (O'Neill 2014, section 6.3.1). The state and increment are separate
+/* fl_pcg32_output is the XSH-RR output of a state; fl_pcg32_step performs one LCG step and
+ * returns the output of the OLD state, advancing *state to state * FL_PCG_MULT + inc (O'Neill
+ * 2014, section 6.3.1). The state and increment are separate
  * so the hot loop can keep a per-child 8-byte state with a per-replication shared increment; inc
  * must be odd. */
-static inline uint32_t fl_pcg32_step(uint64_t *state, uint64_t inc) {
-  uint64_t old = *state;
-  *state = old * FL_PCG_MULT + inc;
+static inline uint32_t fl_pcg32_output(uint64_t old) {
   uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
   uint32_t rot = (uint32_t)(old >> 59u);
   return (xorshifted >> rot) | (xorshifted << ((0u - rot) & 31u));
+}
+
+static inline uint32_t fl_pcg32_step(uint64_t *state, uint64_t inc) {
+  uint64_t old = *state;
+  *state = old * FL_PCG_MULT + inc;
+  return fl_pcg32_output(old);
+}
+
+/* The output the step that led to state gave: the LCG step undone, (state - inc) *
+ * FL_PCG_MULT_INV, then its XSH-RR output. fl_pcg32_last(s', inc) == fl_pcg32_step(&s, inc)
+ * where s' is the state the step left. The hot pass keeps no list of its draws: the few
+ * children it lists are given theirs again this way. */
+static inline uint32_t fl_pcg32_last(uint64_t state, uint64_t inc) {
+  return fl_pcg32_output((state - inc) * FL_PCG_MULT_INV);
 }
 
 /* Returns the next 32-bit output of r and advances it by one step; this is the reference

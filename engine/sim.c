@@ -44,7 +44,8 @@ struct fl_workspace {
   uint16_t *tis;       /* [cap] */
   uint16_t *hist;      /* [cap * HIST_WORDS(L)] */
   uint32_t *ev_slot;   /* [cap] events of the current step: slots, ascending */
-  uint32_t *ev_u;      /* [cap] and draws */
+  uint32_t *ev_u;      /* [cap] with threads inside a replication: the moves that fill the
+                        * leavers' slots (NULL otherwise) */
   uint32_t *n_enter;   /* [T * E] entrants per step and stream */
   int64_t *cnt;        /* [NLOC * S] children by locality and state now */
   /* Arms that reinvest savings: this step's intervention strengths and the table built for
@@ -114,10 +115,11 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   return ws;
 }
 
-size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history, size_t *events,
-                                size_t *initial) {
+size_t fl_workspace_child_bytes(const fl_model *m, int inside, size_t *hot, size_t *history,
+                                size_t *events, size_t *initial) {
   const size_t h = sizeof(uint64_t) + sizeof(uint32_t) + 2 * sizeof(uint16_t);
-  const size_t hist = HIST_WORDS(m->L) * sizeof(uint16_t), ev = 2 * sizeof(uint32_t);
+  const size_t hist = HIST_WORDS(m->L) * sizeof(uint16_t);
+  const size_t ev = (inside ? 2 : 1) * sizeof(uint32_t);
   const size_t init = m->n_arms > 1 ? h + hist : 0;
   if (hot) *hot = h;
   if (history) *history = hist;
@@ -134,6 +136,7 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
   ws->local32 = NULL;
   ws->local_cnt = NULL;
   ws->threads = 1;
+  ws->cap = 0; /* the next replication sizes the buffers, with or without ev_u */
   if (threads == 1) return 0;
   const size_t S = m->S, L = m->L;
   ws->local32_len = S * S + S + S * FL_SPELL_BINS + L + 1 + L + S; /* ..., entries */
@@ -193,7 +196,7 @@ static fl_status reserve(fl_workspace *ws, const fl_model *m, size_t need) {
       !grow((void **)&ws->tis, need, sizeof *ws->tis) ||
       !grow((void **)&ws->hist, need, HIST_WORDS(m->L) * sizeof *ws->hist) ||
       !grow((void **)&ws->ev_slot, need, sizeof *ws->ev_slot) ||
-      !grow((void **)&ws->ev_u, need, sizeof *ws->ev_u))
+      (ws->threads > 1 && !grow((void **)&ws->ev_u, need, sizeof *ws->ev_u)))
     return FL_ENOMEM;
   ws->cap = need;
   return FL_OK;
@@ -316,6 +319,7 @@ typedef struct step_ctx {
   uint64_t loc_div;
   int tis_by_level;
   uint32_t reentry_window, t;
+  uint64_t inc; /* the replication's stream increment */
 } step_ctx;
 
 /* Where the events of a step are counted: the replication's tallies themselves, or (with
@@ -330,13 +334,13 @@ typedef struct step_counts {
   int64_t *cnt;         /* [NLOC, S] */
 } step_counts;
 
-/* Handles the events ev_slot[0, n_ev) with their draws ev_u (slots of children the pass has
- * aged): moves, spells, journeys and leaving. Each event touches only its own child, so blocks
+/* Handles the events ev_slot[0, n_ev) (slots of children the pass has aged; each one's draw is
+ * recovered from its advanced stream): moves, spells, journeys and leaving. Each event touches only its own child, so blocks
  * of children can be handled at the same time. Returns the number of children who leave, whose
  * slots (ascending) it puts in ev_slot[0, n_gone). */
 static inline __attribute__((always_inline)) size_t
-handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, const uint32_t *ev_u,
-              size_t n_ev, const step_counts *k_, const int banded) {
+handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_ev,
+              const step_counts *k_, const int banded) {
   const fl_model *m = c->m;
   const size_t S = m->S, L = m->L;
   const fl_row *rows = c->rows;
@@ -345,14 +349,14 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, const uint
   const uint32_t *age_off = c->age_off, *dur_off = c->dur_off;
   const uint32_t max_age = c->max_age, loc_stride = c->loc_stride, t = c->t;
   const uint32_t reentry_window = c->reentry_window;
-  const uint64_t loc_div = c->loc_div;
+  const uint64_t loc_div = c->loc_div, inc = c->inc;
   const int tis_by_level = c->tis_by_level;
   int32_t *flow_t = k_->flow_t, *exits_t = k_->exits_t, *spells = k_->spells;
   int32_t *reentries_t = k_->reentries_t, *skips_t = k_->skips_t, *ever = k_->ever;
   int64_t *cnt = k_->cnt;
   size_t n_gone = 0;
   for (size_t k = 0; k < n_ev; k++) {
-    const uint32_t slot = ev_slot[k], u = ev_u[k];
+    const uint32_t slot = ev_slot[k], u = fl_pcg32_last(ws->rng[slot], inc);
     uint16_t *hist = ws->hist + (size_t)slot * HIST_WORDS(L);
     if (k + 8 < n_ev) { /* events are scattered: fetch a later event's child ahead */
       const uint32_t ahead = ev_slot[k + 8];
@@ -360,6 +364,7 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, const uint
       __builtin_prefetch(ws->base + ahead, 1);
       __builtin_prefetch(ws->age + ahead, 0);
       __builtin_prefetch(ws->tis + ahead, 1);
+      __builtin_prefetch(ws->rng + ahead, 0);
     }
     const uint32_t b = ws->base[slot], age = ws->age[slot], tis = ws->tis[slot] - 1u;
     const size_t loc = fl_fast_div(b, loc_div), s = b - loc * loc_stride;
@@ -492,7 +497,7 @@ static void step_begin(sim_run *sr, size_t t, size_t k) {
   sr->c = (step_ctx){m, rows, sr->rows_dyn ? ws->dyn_cum : tab->move_cum,
                      sr->rows_dyn ? ws->dyn_dest : tab->move_dest, m->age_off, m->dur_off,
                      m->state_level, sr->max_age, sr->loc_stride, sr->loc_div, m->tis_by_level,
-                     sr->reentry_window, (uint32_t)t};
+                     sr->reentry_window, (uint32_t)t, sr->key.inc};
   sr->pa = (fl_pass_args){.n = sr->n, .rng = ws->rng, .base = ws->base, .age = ws->age,
                           .tis = ws->tis, .stay32 = stay32, .age_off = m->age_off,
                           .dur_off = m->dur_off, .banded = m->NA > 1 || m->ND > 1,
@@ -500,8 +505,7 @@ static void step_begin(sim_run *sr, size_t t, size_t k) {
                           .n_age_edges = (uint32_t)m->NA - 1, .age_edge = m->age_edges + 1,
                           .age_step = (uint32_t)(m->ND * S), .n_dur_edges = (uint32_t)m->ND - 1,
                           .dur_edge = m->dur_edges + 1, .dur_step = (uint32_t)S,
-                          .inc = sr->key.inc, .max_age = sr->max_age, .ev_slot = ws->ev_slot,
-                          .ev_u = ws->ev_u};
+                          .inc = sr->key.inc, .max_age = sr->max_age, .ev_slot = ws->ev_slot};
 }
 
 /* Phase 4: the stocks at the end of step t. */
@@ -532,8 +536,8 @@ static void step_serial(sim_run *sr, size_t t) {
   const step_counts sc = {sr->flow_t, sr->exits_t, tl->spells, tl->reentries + t * L,
                           tl->skips + t, tl->ever, ws->cnt};
   const size_t n_gone = sr->pa.banded
-                            ? handle_events(&sr->c, ws, ws->ev_slot, ws->ev_u, n_ev, &sc, 1)
-                            : handle_events(&sr->c, ws, ws->ev_slot, ws->ev_u, n_ev, &sc, 0);
+                            ? handle_events(&sr->c, ws, ws->ev_slot, n_ev, &sc, 1)
+                            : handle_events(&sr->c, ws, ws->ev_slot, n_ev, &sc, 0);
   for (size_t k = n_gone; k-- > 0;) child_remove(ws, sr->m, ws->ev_slot[k], &sr->n);
 }
 
@@ -559,12 +563,11 @@ static size_t step_block(sim_run *sr, int b, int nb, size_t *lo_out) {
   pa.age += lo;
   pa.tis += lo;
   pa.ev_slot += lo;
-  pa.ev_u += lo;
   const size_t n_ev = fl_pass(&pa, sr->path);
   for (size_t k = 0; k < n_ev; k++) pa.ev_slot[k] += (uint32_t)lo; /* slots of the whole */
   *lo_out = lo;
-  return pa.banded ? handle_events(&sr->c, ws, pa.ev_slot, pa.ev_u, n_ev, &sc, 1)
-                   : handle_events(&sr->c, ws, pa.ev_slot, pa.ev_u, n_ev, &sc, 0);
+  return pa.banded ? handle_events(&sr->c, ws, pa.ev_slot, n_ev, &sc, 1)
+                   : handle_events(&sr->c, ws, pa.ev_slot, n_ev, &sc, 0);
 }
 
 /* After the blocks of step t: their counts added up (integers, so the order does not matter)

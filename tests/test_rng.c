@@ -110,6 +110,29 @@ static void test_advance(tally *t) {
   }
 }
 
+/* The inverse multiplier undoes a step: fl_pcg32_last on the state a step left gives the output
+ * that step returned, for any state and increment, and twice for two steps back. */
+static void test_last_output(tally *t) {
+  CHECK_U64_EQ(t, FL_PCG_MULT * FL_PCG_MULT_INV, 1u);
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  long wrong = 0;
+  for (int i = 0; i < 100000; i++) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    const uint64_t inc = (x >> 1) | 1u, start = x ^ (x >> 29);
+    uint64_t s = start;
+    const uint32_t u = fl_pcg32_step(&s, inc);
+    wrong += fl_pcg32_last(s, inc) != u;
+    wrong += (s - inc) * FL_PCG_MULT_INV != start;
+  }
+  CHECK_COUNT_ZERO(t, wrong);
+  /* The reference generator's first output, seen again from the state after it. */
+  fl_rng r;
+  fl_rng_seed(&r, 42u, 54u);
+  const uint32_t first = fl_rng_u32(&r);
+  CHECK_U32_EQ(t, fl_pcg32_last(r.state, r.inc), first);
+  CHECK_U32_EQ(t, first, 0xa15c02b7u);
+}
+
 /* Chi-square statistic of observed counts against equal expected counts n / k. */
 static double chi_square(const long *counts, int k, long n) {
   double expected = (double)n / k, stat = 0.0;
@@ -271,6 +294,7 @@ int main(void) {
   tally t = {0, 0};
   test_known_answers(&t);
   test_advance(&t);
+  test_last_output(&t);
   test_bounded(&t);
   test_uniform(&t);
   test_streams(&t);
