@@ -45,7 +45,7 @@ struct fl_workspace {
   uint16_t *hist;      /* [cap * HIST_WORDS(L)] */
   uint32_t *ev_slot;   /* [cap] events of the current step: slots, ascending */
   uint32_t *ev_u;      /* [cap] with threads inside a replication: the moves that fill the
-                        * leavers' slots (NULL otherwise) */
+                        * leavers' slots (unused otherwise) */
   uint32_t *n_enter;   /* [T * E] entrants per step and stream */
   int64_t *cnt;        /* [NLOC * S] children by locality and state now */
   /* Arms that reinvest savings: this step's intervention strengths and the table built for
@@ -66,9 +66,10 @@ struct fl_workspace {
   size_t local32_len;
   /* The initial population is the same in every arm of a replication (its streams are keyed
    * by child, not by arm): with more than one arm, the first arm's is kept here and the others
-   * copy it. init_n children when init_rep is valid for (init_seed, init_rep). */
+   * copy it. init_n children when init_valid, for (init_model, init_seed, init_rep). */
   size_t init_n;
   int init_valid;
+  const fl_model *init_model;
   uint64_t init_seed, init_rep;
   uint64_t *init_rng;
   uint32_t *init_base;
@@ -686,7 +687,8 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
 
   /* The initial population: created, or copied from the replication's first arm. Spells
    * already under way are not counted as completed spells: their start is unknown. */
-  if (ws->init_rng && ws->init_valid && ws->init_seed == seed && ws->init_rep == rep)
+  if (ws->init_rng && ws->init_valid && ws->init_model == m && ws->init_seed == seed &&
+      ws->init_rep == rep)
     init_copy(ws, m, tl->ever, &sr.n, &sr.next_id, 0);
   else {
     if (ws->init_rng) memcpy(ws->init_ever, tl->ever, m->L * sizeof *tl->ever);
@@ -703,6 +705,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
     if (ws->init_rng) {
       init_copy(ws, m, tl->ever, &sr.n, &sr.next_id, 1);
       ws->init_valid = 1;
+      ws->init_model = m;
       ws->init_seed = seed;
       ws->init_rep = rep;
     }

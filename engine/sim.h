@@ -23,7 +23,7 @@ typedef struct fl_tally {
 } fl_tally;
 
 /* Per-thread scratch space, reused across replications so that the step loop allocates
- * nothing. Create once per thread; not shared. */
+ * nothing. Create once per thread, for one model (its buffers are sized for it); not shared. */
 typedef struct fl_workspace fl_workspace;
 fl_workspace *fl_workspace_create(const fl_model *m);
 void fl_workspace_free(fl_workspace *ws);
