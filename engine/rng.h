@@ -15,7 +15,7 @@
 #include <gsl/gsl_rng.h>
 
 #define FL_PCG_MULT 6364136223846793005ULL
-/* Its inverse modulo 2^64: FL_PCG_MULT * FL_PCG_MULT_INV = 1 (mod 2^64), so a step can be undone. */
+/* Its inverse modulo 2^64 (FL_PCG_MULT * FL_PCG_MULT_INV = 1), so a step can be undone. */
 #define FL_PCG_MULT_INV 0xc097ef87329e28a5ULL
 
 /* A pcg32 generator: the 64-bit LCG state and its increment. The increment selects one of 2^63

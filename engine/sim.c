@@ -103,8 +103,9 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
     ws->init_base = fl_calloc(n, sizeof *ws->init_base);
     ws->init_age = fl_calloc(n, sizeof *ws->init_age);
     ws->init_tis = fl_calloc(n, sizeof *ws->init_tis);
-    ws->init_hist = n > SIZE_MAX / HIST_WORDS(m->L) ? NULL
-                                                    : fl_calloc(n * HIST_WORDS(m->L), 2);
+    ws->init_hist = n > SIZE_MAX / HIST_WORDS(m->L)
+                        ? NULL
+                        : fl_calloc(n * HIST_WORDS(m->L), sizeof *ws->init_hist);
     ws->init_cnt = fl_calloc(m->NLOC * m->S, sizeof *ws->init_cnt);
     ws->init_ever = fl_calloc(m->L, sizeof *ws->init_ever);
     if (!ws->init_rng || !ws->init_base || !ws->init_age || !ws->init_tis || !ws->init_hist ||
@@ -336,9 +337,9 @@ typedef struct step_counts {
 } step_counts;
 
 /* Handles the events ev_slot[0, n_ev) (slots of children the pass has aged; each one's draw is
- * recovered from its advanced stream): moves, spells, journeys and leaving. Each event touches only its own child, so blocks
- * of children can be handled at the same time. Returns the number of children who leave, whose
- * slots (ascending) it puts in ev_slot[0, n_gone). */
+ * recovered from its advanced stream): moves, spells, journeys and leaving. Each event touches
+ * only its own child, so blocks of children can be handled at the same time. Returns the number
+ * of children who leave, whose slots (ascending) it puts in ev_slot[0, n_gone). */
 static inline __attribute__((always_inline)) size_t
 handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_ev,
               const step_counts *k_, const int banded) {
