@@ -7,9 +7,10 @@
  * runs the replication, and are the same in every arm (common random numbers). The number of
  * entrants per step comes from a separate stream per (seed, replication, ENTRIES).
  *
- * Memory. The hot state of a child is 16 bytes (fl_child); the history needed for the
- * journey tallies (levels ever reached, when each level was last left) is kept in separate
- * arrays touched only when a child changes level. */
+ * Memory. The hot state of a child is 16 bytes (the arrays rng, base, age and tis of
+ * fl_workspace); the history needed for the journey tallies (levels ever reached, when each
+ * level was last left) is kept apart and touched only by events; the event list holds slots
+ * only (an event's draw is recovered from its advanced stream, fl_pcg32_last). */
 #include "sim.h"
 
 #include "pass.h"
