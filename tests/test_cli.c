@@ -527,6 +527,7 @@ static void test_usage(const char *dundee) {
         {"-r", "0", "--replications"},      {"-r", "abc", "--replications"},
         {"-r", "3x", "--replications"},     {"--seed", "-1", "--seed"},
         {"--seed", "18446744073709551616", "--seed"}, {"--threads", "0", "--threads"},
+        {"--pass", "sse", "--pass"},
     };
     for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++) {
       r = run_flourish("run", dundee, "-o", out, bad_values[i][0], bad_values[i][1], NULL);
@@ -1002,6 +1003,51 @@ static void test_valid(const char *dundee) {
   free(bad);
 }
 
+/* --pass: every inner loop the processor has writes the same replications as the automatic
+ * choice (the stocks, flows and costs of every arm compared exactly). */
+static void test_pass(const char *dundee) {
+  static const char *const passes[] = {"scalar", "avx2", "avx512"};
+  static const char *const arrays[] = {"/arms/baseline/stocks", "/arms/baseline/flows",
+                                       "/arms/community_city/stocks",
+                                       "/arms/community_city_reinvest/costs"};
+  char *ref = xasprintf("%s/pass auto.h5", tmp_dir), *other = xasprintf("%s/pass.h5", tmp_dir);
+  result r = run_flourish("run", dundee, "-o", ref, "-r", "2", "-s", "9", "-q", NULL);
+  expect_cmd(&r, 0, NULL, NULL);
+  result_free(&r);
+  for (size_t p = 0; p < sizeof passes / sizeof *passes; p++) {
+    fl_path path;
+    CHECK_INT_EQ(fl_path_parse(passes[p], &path), 0);
+    r = run_flourish("run", dundee, "-o", other, "-r", "2", "-s", "9", "-q", "--pass", passes[p],
+                     NULL);
+    if (!fl_path_supported(path)) { /* refused, nothing written */
+      expect_cmd(&r, 2, NULL, "does not support");
+      result_free(&r);
+      continue;
+    }
+    expect_cmd(&r, 0, NULL, NULL);
+    result_free(&r);
+    hid_t f = H5Fopen(ref, H5F_ACC_RDONLY, H5P_DEFAULT), g = H5Fopen(other, H5F_ACC_RDONLY,
+                                                                      H5P_DEFAULT);
+    CHECK(f >= 0 && g >= 0);
+    for (size_t a = 0; f >= 0 && g >= 0 && a < sizeof arrays / sizeof *arrays; a++) {
+      const h5_info info = h5_dataset_info(f, arrays[a]);
+      size_t n = 1;
+      for (int i = 0; i < info.rank; i++) n *= (size_t)info.dims[i];
+      double *x = h5_read_all(f, arrays[a], H5T_NATIVE_DOUBLE, sizeof(double));
+      double *y = h5_read_all(g, arrays[a], H5T_NATIVE_DOUBLE, sizeof(double));
+      CHECK(info.ok && n > 1 && x && y && !memcmp(x, y, n * sizeof *x));
+      free(x);
+      free(y);
+    }
+    if (f >= 0) H5Fclose(f);
+    if (g >= 0) H5Fclose(g);
+    remove(other);
+  }
+  remove(ref);
+  free(ref);
+  free(other);
+}
+
 /* Temporary output names: what a killed run left beside an output (this host, a process that
  * no longer runs) is removed before the next write there, and nothing else is: a live
  * process's, this process's, another host's, another output's, or a name that only starts
@@ -1090,6 +1136,7 @@ int main(void) {
   test_bad_scenarios();
   test_usage(dundee);
   test_valid(dundee);
+  test_pass(dundee);
 
   free(dundee);
   if (getenv("FLOURISH_KEEP_TMP")) fprintf(stderr, "test_cli: kept %s\n", tmp_dir);

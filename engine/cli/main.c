@@ -151,6 +151,9 @@ static const char *help_run =
     "                            --set arms.community_city.interventions.community.escalation=0.8\n"
     "                            (PATH as errors print it; repeatable; checked like the file;\n"
     "                            recorded in the output's scenario_overrides attribute)\n"
+    "      --pass P              the inner loop: auto (default: AVX-512 where the processor\n"
+    "                            has it, else AVX2, else portable), avx512, avx2 or scalar\n"
+    "                            (portable); the results are identical, only the speed differs\n"
     "  -q, --quiet               no progress bar\n"
     "  -h, --help                this help\n";
 
@@ -408,7 +411,8 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
       {"checkpoint", no_argument, NULL, 'C'},     {"resume", no_argument, NULL, 'R'},
       {"psa", no_argument, NULL, 'P'},            {"psa-inner", required_argument, NULL, 'I'},
       {"psa-prior", required_argument, NULL, 'A'}, {"set", required_argument, NULL, 'S'},
-      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+      {"pass", required_argument, NULL, 'V'},     {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
   sets set = {.n = 0};
   const char *cmd = expect ? "expect" : "run", *out = NULL;
   fl_run_options opt;
@@ -457,6 +461,14 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
         if (*end || !(opt.psa_prior >= 0) || opt.psa_prior > 1e6)
           return usage_error(cmd, "--psa-prior: expected a number 0 or more, found '%s'", optarg);
       }
+      break;
+    case 'V':
+      if (expect) return usage_error(cmd, "%s", "--pass is an option of run");
+      if (fl_path_parse(optarg, &opt.pass) != 0)
+        return usage_error(cmd, "--pass: expected auto, scalar, avx2 or avx512, found '%s'",
+                           optarg);
+      if (!fl_path_supported(opt.pass))
+        return usage_error(cmd, "--pass: this processor does not support the %s pass", optarg);
       break;
     case 'C':
     case 'R':
