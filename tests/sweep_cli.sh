@@ -143,8 +143,9 @@ assert n == 3 * 2 * 4 + 3 * 2 * 2, n
 print("sweep summary agrees with the file on %d rows" % n)
 PY
 
-# Resumable: stopped after two of four points were stored, then resumed, the sweep writes
-# what an uninterrupted sweep writes; the checkpoint goes when the output is complete.
+# Resumable: stopped after two of four points were stored, then resumed (on one thread, with the
+# portable inner loop), the sweep writes what an uninterrupted sweep writes; the checkpoint goes
+# when the output is complete.
 status=0
 FLOURISH_CRASH_AFTER_POINTS=2 "$bin" sweep "$scenario" -o "$dir/resumed.h5" \
   --param "$esc=0.8:1.0:2" --param "$qol=0.8:0.9:2" -r 8 -s 4 -q -t 2 --checkpoint || status=$?
@@ -152,7 +153,7 @@ check test "$status" -eq 137
 check test ! -e "$dir/resumed.h5"
 check test -s "$dir/resumed.h5.ckpt"
 "$bin" sweep "$scenario" -o "$dir/resumed.h5" --param "$esc=0.8:1.0:2" --param "$qol=0.8:0.9:2" \
-  -r 8 -s 4 -q -t 1 --resume
+  -r 8 -s 4 -q -t 1 --pass scalar --resume
 check same "$dir/grid.h5" "$dir/resumed.h5"
 check test ! -e "$dir/resumed.h5.ckpt"
 # A checkpoint of another sweep (here another seed) is refused.
@@ -177,6 +178,7 @@ check bad "expected PATH=LO:HI" --param "$esc"
 check bad "LO <= HI" --param "$esc=1:0.5"
 check bad "at sweep point 0" --param "arms.nope.escalation=0:1:2"
 check bad "expected grid, lhs, sobol or saltelli" --param "$esc=0:1" --design random
+check bad "expected auto, scalar, avx2 or avx512" --param "$esc=0:1" --pass sse
 check bad "at most 20 parameters" --design saltelli $(for k in $(seq 1 21); do printf -- '--param p%d=0:1 ' "$k"; done)
 check bad "set the same value" --param "$esc=0.8:1:2" --param "$esc=0.9:0.9:1"
 check bad "at most 6 parameters" --param a=0:1:1 --param b=0:1:1 --param c=0:1:1 \

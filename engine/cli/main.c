@@ -230,6 +230,7 @@ static const char *help_sweep =
     "      --resume              continue an interrupted --checkpoint sweep: points in\n"
     "                            the checkpoint are read back, the rest are run; the result\n"
     "                            is the file an uninterrupted sweep writes\n"
+    "      --pass P              the inner loop, as for run (identical results)\n"
     "  -q, --quiet               no progress bar\n"
     "  -h, --help                this help\n";
 
@@ -395,6 +396,15 @@ static int sets_add(const char *cmd, sets *s, const char *assignment) {
   return 0;
 }
 
+/* --pass NAME into *path: a name fl_path_parse knows and the processor supports. */
+static int pass_option(const char *cmd, const char *name, fl_path *path) {
+  if (fl_path_parse(name, path) != 0)
+    return usage_error(cmd, "--pass: expected auto, scalar, avx2 or avx512, found '%s'", name);
+  if (!fl_path_supported(*path))
+    return usage_error(cmd, "--pass: this processor does not support the %s pass", name);
+  return 0;
+}
+
 static int load_model(const char *path, const sets *set, fl_model **m, fl_error *err) {
   fl_scenario *sc = NULL;
   fl_status st = fl_scenario_load_with(path, set ? set->v : NULL, set ? set->n : 0, &sc, err);
@@ -464,11 +474,7 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
       break;
     case 'V':
       if (expect) return usage_error(cmd, "%s", "--pass is an option of run");
-      if (fl_path_parse(optarg, &opt.pass) != 0)
-        return usage_error(cmd, "--pass: expected auto, scalar, avx2 or avx512, found '%s'",
-                           optarg);
-      if (!fl_path_supported(opt.pass))
-        return usage_error(cmd, "--pass: this processor does not support the %s pass", optarg);
+      if ((rc = pass_option(cmd, optarg, &opt.pass)) != 0) return rc;
       break;
     case 'C':
     case 'R':
@@ -728,7 +734,7 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
       {"threads", required_argument, NULL, 't'}, {"expect", no_argument, NULL, 'e'},
       {"set", required_argument, NULL, 'S'},     {"quiet", no_argument, NULL, 'q'},
       {"checkpoint", no_argument, NULL, 'C'},    {"resume", no_argument, NULL, 'R'},
-      {NULL, 0, NULL, 0}};
+      {"pass", required_argument, NULL, 'V'},    {NULL, 0, NULL, 0}};
   static fl_sweep_options opt; /* large; one sweep per process */
   static char paths[FL_SWEEP_MAX_PARAMS][1024]; /* the parameters' key paths */
   char *ckpt_path = NULL;
@@ -785,6 +791,9 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
       opt.n_params++;
       break;
     }
+    case 'V':
+      if ((rc = pass_option("sweep", optarg, &opt.run.pass)) != 0) return rc;
+      break;
     case 'd':
       if (!strcmp(optarg, "grid")) opt.design = FL_DESIGN_GRID;
       else if (!strcmp(optarg, "lhs")) opt.design = FL_DESIGN_LHS;
