@@ -67,9 +67,9 @@ struct fl_workspace {
   size_t local32_len;
   /* The initial population is the same in every arm of a replication (its streams are keyed
    * by child, not by arm): with more than one arm, the first arm's is kept here and the others
-   * copy it. init_n children when init_valid, for (init_model, init_seed, init_rep). */
+   * copy it: init_n children, valid for (init_model, init_seed, init_rep) once init_model is
+   * set. */
   size_t init_n;
-  int init_valid;
   const fl_model *init_model;
   uint64_t init_seed, init_rep;
   uint64_t *init_rng;
@@ -142,7 +142,7 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
   ws->cap = 0; /* the next replication sizes the buffers, with or without ev_u */
   if (threads == 1) return 0;
   const size_t S = m->S, L = m->L;
-  ws->local32_len = S * S + S + S * FL_SPELL_BINS + L + 1 + L + S; /* ..., entries */
+  ws->local32_len = S * S + S + S * FL_SPELL_BINS + L + 1 + L + S; /* see local_counts */
   ws->local32 = fl_calloc((size_t)threads * ws->local32_len, sizeof *ws->local32);
   ws->local_cnt = fl_calloc((size_t)threads * m->NLOC * S, sizeof *ws->local_cnt);
   if (!ws->local32 || !ws->local_cnt) return -1;
@@ -234,15 +234,19 @@ static void child_create(fl_workspace *ws, const fl_model *m, int32_t *ever, int
   cnt[loc * m->S + state]++;
 }
 
+/* Copies the child in slot from into slot to (its stream, row, age, time in state, history). */
+static inline void move_child(fl_workspace *ws, const fl_model *m, size_t to, size_t from) {
+  ws->rng[to] = ws->rng[from];
+  ws->base[to] = ws->base[from];
+  ws->age[to] = ws->age[from];
+  ws->tis[to] = ws->tis[from];
+  memcpy(ws->hist + to * HIST_WORDS(m->L), ws->hist + from * HIST_WORDS(m->L),
+         HIST_WORDS(m->L) * sizeof *ws->hist);
+}
+
 /* Removes the child in slot i by moving the last child into it. */
 static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, size_t *n) {
-  size_t last = --*n;
-  ws->rng[i] = ws->rng[last];
-  ws->base[i] = ws->base[last];
-  ws->age[i] = ws->age[last];
-  ws->tis[i] = ws->tis[last];
-  memcpy(ws->hist + i * HIST_WORDS(m->L), ws->hist + last * HIST_WORDS(m->L),
-         HIST_WORDS(m->L) * sizeof *ws->hist);
+  move_child(ws, m, i, --*n);
 }
 
 /* Whether the child with row base b and age `age` is reached by intervention iv. */
@@ -335,7 +339,25 @@ typedef struct step_counts {
   int32_t *skips_t;     /* [1] this step's */
   int32_t *ever;        /* [L] */
   int64_t *cnt;         /* [NLOC, S] */
+  int32_t *entries;     /* [S] this step's entrants (a thread's own copies only) */
 } step_counts;
+
+/* Thread b's own tallies inside a replication: its slice of local32 (flows, exits, spells,
+ * re-entries, skips, ever, entries, as laid out in fl_workspace_set_threads) and of local_cnt. */
+static step_counts local_counts(const fl_workspace *ws, const fl_model *m, int b) {
+  const size_t S = m->S, L = m->L;
+  int32_t *own = ws->local32 + (size_t)b * ws->local32_len;
+  step_counts k;
+  k.flow_t = own;
+  k.exits_t = k.flow_t + S * S;
+  k.spells = k.exits_t + S;
+  k.reentries_t = k.spells + S * FL_SPELL_BINS;
+  k.skips_t = k.reentries_t + L;
+  k.ever = k.skips_t + 1;
+  k.entries = k.ever + L;
+  k.cnt = ws->local_cnt + (size_t)b * m->NLOC * S;
+  return k;
+}
 
 /* Handles the events ev_slot[0, n_ev) (slots of children the pass has aged; each one's draw is
  * recovered from its advanced stream): moves, spells, journeys and leaving. Each event touches
@@ -511,6 +533,13 @@ static void step_begin(sim_run *sr, size_t t, size_t k) {
                           .inc = sr->key.inc, .max_age = sr->max_age, .ev_slot = ws->ev_slot};
 }
 
+/* The step's events, by the instance of handle_events for the model's rows. */
+static size_t step_events(const sim_run *sr, uint32_t *ev_slot, size_t n_ev,
+                          const step_counts *sc) {
+  return sr->pa.banded ? handle_events(&sr->c, sr->ws, ev_slot, n_ev, sc, 1)
+                       : handle_events(&sr->c, sr->ws, ev_slot, n_ev, sc, 0);
+}
+
 /* Phase 4: the stocks at the end of step t. */
 static void step_end(sim_run *sr, size_t t) {
   const size_t S = sr->m->S, NLOC = sr->m->NLOC;
@@ -537,10 +566,8 @@ static void step_serial(sim_run *sr, size_t t) {
   const size_t L = sr->m->L;
   const size_t n_ev = fl_pass(&sr->pa, sr->path);
   const step_counts sc = {sr->flow_t, sr->exits_t, tl->spells, tl->reentries + t * L,
-                          tl->skips + t, tl->ever, ws->cnt};
-  const size_t n_gone = sr->pa.banded
-                            ? handle_events(&sr->c, ws, ws->ev_slot, n_ev, &sc, 1)
-                            : handle_events(&sr->c, ws, ws->ev_slot, n_ev, &sc, 0);
+                          tl->skips + t, tl->ever, ws->cnt, NULL};
+  const size_t n_gone = step_events(sr, ws->ev_slot, n_ev, &sc);
   for (size_t k = n_gone; k-- > 0;) child_remove(ws, sr->m, ws->ev_slot[k], &sr->n);
 }
 
@@ -550,15 +577,10 @@ static void step_serial(sim_run *sr, size_t t) {
  * number of leavers, whose slots are in ev_slot[*lo, *lo + count). */
 static size_t step_block(sim_run *sr, int b, int nb, size_t *lo_out) {
   fl_workspace *ws = sr->ws;
-  const size_t S = sr->m->S, L = sr->m->L, NS = sr->m->NLOC * S, len = ws->local32_len;
   const size_t lo = sr->n * (size_t)b / (size_t)nb, hi = sr->n * (size_t)(b + 1) / (size_t)nb;
-  int32_t *own = ws->local32 + (size_t)b * len;
-  int64_t *cnt = ws->local_cnt + (size_t)b * NS;
-  memset(own, 0, len * sizeof *own);
-  memset(cnt, 0, NS * sizeof *cnt);
-  const step_counts sc = {own, own + S * S, own + S * S + S, own + S * S + S + S * FL_SPELL_BINS,
-                          own + S * S + S + S * FL_SPELL_BINS + L,
-                          own + S * S + S + S * FL_SPELL_BINS + L + 1, cnt};
+  const step_counts sc = local_counts(ws, sr->m, b);
+  memset(sc.flow_t, 0, ws->local32_len * sizeof *sc.flow_t);
+  memset(sc.cnt, 0, sr->m->NLOC * sr->m->S * sizeof *sc.cnt);
   fl_pass_args pa = sr->pa;
   pa.n = hi - lo;
   pa.rng += lo;
@@ -569,8 +591,7 @@ static size_t step_block(sim_run *sr, int b, int nb, size_t *lo_out) {
   const size_t n_ev = fl_pass(&pa, sr->path);
   for (size_t k = 0; k < n_ev; k++) pa.ev_slot[k] += (uint32_t)lo; /* slots of the whole */
   *lo_out = lo;
-  return pa.banded ? handle_events(&sr->c, ws, pa.ev_slot, n_ev, &sc, 1)
-                   : handle_events(&sr->c, ws, pa.ev_slot, n_ev, &sc, 0);
+  return step_events(sr, pa.ev_slot, n_ev, &sc);
 }
 
 /* After the blocks of step t: their counts added up (integers, so the order does not matter)
@@ -580,22 +601,17 @@ static void step_merge(sim_run *sr, size_t t, int nb, const size_t *lo_of,
                        const size_t *gone_of) {
   fl_workspace *ws = sr->ws;
   const fl_tally *tl = sr->tl;
-  const size_t S = sr->m->S, L = sr->m->L, NS = sr->m->NLOC * S, len = ws->local32_len;
+  const size_t S = sr->m->S, L = sr->m->L, NS = sr->m->NLOC * S;
   int32_t *sp = tl->spells, *re = tl->reentries + t * L, *sk = tl->skips + t;
   for (int b = 0; b < nb; b++) {
-    const int32_t *own = ws->local32 + (size_t)b * len;
-    const int64_t *cnt = ws->local_cnt + (size_t)b * NS;
-    for (size_t i = 0; i < S * S; i++) sr->flow_t[i] += own[i];
-    own += S * S;
-    for (size_t i = 0; i < S; i++) sr->exits_t[i] += own[i];
-    own += S;
-    for (size_t i = 0; i < S * FL_SPELL_BINS; i++) sp[i] += own[i];
-    own += S * FL_SPELL_BINS;
-    for (size_t i = 0; i < L; i++) re[i] += own[i];
-    sk[0] += own[L];
-    own += L + 1;
-    for (size_t i = 0; i < L; i++) tl->ever[i] += own[i];
-    for (size_t i = 0; i < NS; i++) ws->cnt[i] += cnt[i];
+    const step_counts k = local_counts(ws, sr->m, b);
+    for (size_t i = 0; i < S * S; i++) sr->flow_t[i] += k.flow_t[i];
+    for (size_t i = 0; i < S; i++) sr->exits_t[i] += k.exits_t[i];
+    for (size_t i = 0; i < S * FL_SPELL_BINS; i++) sp[i] += k.spells[i];
+    for (size_t i = 0; i < L; i++) re[i] += k.reentries_t[i];
+    sk[0] += k.skips_t[0];
+    for (size_t i = 0; i < L; i++) tl->ever[i] += k.ever[i];
+    for (size_t i = 0; i < NS; i++) ws->cnt[i] += k.cnt[i];
   }
   /* Leavers: with n' children left, the survivors in slots n' and up fill the leavers' slots
    * below n', in ascending order of both (a different arrangement from one thread's, which
@@ -622,17 +638,6 @@ static void step_merge(sim_run *sr, size_t t, int nb, const size_t *lo_of,
   while (n_fill < n_holes) fill[n_fill++] = (uint32_t)next_slot++;
   sr->n_moves = n_holes;
   sr->n = n_after;
-}
-
-/* Moves child fill[i] into slot holes[i] for the moves step_merge planned (slots all
- * different, so the moves can go in parallel). */
-static void move_child(fl_workspace *ws, const fl_model *m, uint32_t to, uint32_t from) {
-  ws->rng[to] = ws->rng[from];
-  ws->base[to] = ws->base[from];
-  ws->age[to] = ws->age[from];
-  ws->tis[to] = ws->tis[from];
-  memcpy(ws->hist + (size_t)to * HIST_WORDS(m->L), ws->hist + (size_t)from * HIST_WORDS(m->L),
-         HIST_WORDS(m->L) * sizeof *ws->hist);
 }
 
 /* Copies the initial population from the workspace's copy (save 0: its children are added to
@@ -689,7 +694,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
 
   /* The initial population: created, or copied from the replication's first arm. Spells
    * already under way are not counted as completed spells: their start is unknown. */
-  if (ws->init_rng && ws->init_valid && ws->init_model == m && ws->init_seed == seed &&
+  if (ws->init_rng && ws->init_model == m && ws->init_seed == seed &&
       ws->init_rep == rep)
     init_copy(ws, m, tl->ever, &sr.n, &sr.next_id, 0);
   else {
@@ -706,7 +711,6 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
     }
     if (ws->init_rng) {
       init_copy(ws, m, tl->ever, &sr.n, &sr.next_id, 1);
-      ws->init_valid = 1;
       ws->init_model = m;
       ws->init_seed = seed;
       ws->init_rep = rep;
@@ -737,27 +741,24 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
 #else
     const int b = 0, nb = 1;
 #endif
-    const size_t len = ws->local32_len, NS = NLOC * S;
-    int32_t *own = ws->local32 + (size_t)b * len;
+    const size_t NS = NLOC * S;
+    const step_counts own = local_counts(ws, m, b);
     for (size_t t = 0; t < T; t++) {
       /* Entrants, split between the threads, counted in their own tallies. */
       const size_t k = entrants(&sr, t);
-      int32_t *own_entries = own + len - S, *own_ever = own + len - S - L;
-      int64_t *own_cnt = ws->local_cnt + (size_t)b * NS;
-      memset(own_entries, 0, S * sizeof *own_entries);
-      memset(own_ever, 0, L * sizeof *own_ever);
-      memset(own_cnt, 0, NS * sizeof *own_cnt);
-      enter(&sr, t, k * (size_t)b / (size_t)nb, k * (size_t)(b + 1) / (size_t)nb, own_entries,
-            own_ever, own_cnt);
+      memset(own.entries, 0, S * sizeof *own.entries);
+      memset(own.ever, 0, L * sizeof *own.ever);
+      memset(own.cnt, 0, NS * sizeof *own.cnt);
+      enter(&sr, t, k * (size_t)b / (size_t)nb, k * (size_t)(b + 1) / (size_t)nb, own.entries,
+            own.ever, own.cnt);
 #pragma omp barrier
 #pragma omp single
       {
         for (int j = 0; j < nb; j++) {
-          const int32_t *o = ws->local32 + (size_t)j * len;
-          const int64_t *c = ws->local_cnt + (size_t)j * NS;
-          for (size_t i = 0; i < S; i++) tl->entries[t * S + i] += o[len - S + i];
-          for (size_t i = 0; i < L; i++) tl->ever[i] += o[len - S - L + i];
-          for (size_t i = 0; i < NS; i++) ws->cnt[i] += c[i];
+          const step_counts o = local_counts(ws, m, j);
+          for (size_t i = 0; i < S; i++) tl->entries[t * S + i] += o.entries[i];
+          for (size_t i = 0; i < L; i++) tl->ever[i] += o.ever[i];
+          for (size_t i = 0; i < NS; i++) ws->cnt[i] += o.cnt[i];
         }
         step_begin(&sr, t, k);
       }
@@ -770,6 +771,8 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
       }
       const long long moves = (long long)sr.n_moves;
       const uint32_t *holes = ws->ev_u, *fill = ws->ev_u + sr.n_moves;
+      /* The planned moves: child fill[i] into slot holes[i], all slots different, so in
+       * parallel. */
 #pragma omp for schedule(static)
       for (long long i = 0; i < moves; i++) move_child(ws, m, holes[i], fill[i]);
     }
