@@ -350,10 +350,11 @@ static fl_status sweep_series(sweep *w, fl_error *err) {
 }
 
 /* Allocates the accumulators of the sensitivity measures' Monte Carlo errors (none in
- * expectation mode, and none past ACCUMULATOR_BYTES: their MCSEs are then NaN). */
+ * expectation mode, and none past ACCUMULATOR_BYTES: their MCSEs are then NaN). Only rank 0,
+ * which writes the file, takes the points' records in. */
 static fl_status sweep_accumulators(sweep *w, fl_error *err) {
   const fl_sweep_options *opt = w->opt;
-  if (w->Rv < 2 || !w->n_sens) return FL_OK;
+  if (w->rank != 0 || w->Rv < 2 || !w->n_sens) return FL_OK;
   if (opt->design == FL_DESIGN_GRID) {
     for (size_t k = 0; k < w->K; k++) {
       w->lv_off[k] = w->n_lv;
@@ -411,18 +412,16 @@ static fl_status make_record(sweep *w, const fl_results *res, const fl_model *m,
     }
     SCALAR(rep_totals(costd, R, buf));
     SCALAR(rep_totals(qold, R, buf); for (size_t r = 0; r < R; r++) buf[r] *= step_years);
-    const size_t per_rep = fl_array_count(lvl) / R; /* (T + 1) * L */
-    for (size_t l = 0; l < L; l++) {
-      for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(lvl, r * per_rep + per_rep - L + l);
-      mean_mcse(buf, R, &rec[off + l], &rec[off + L + l]);
-    }
-    off += 2 * L;
-    const size_t TL = per_rep; /* the trajectory: every step's children at each level */
+    /* The trajectory (every step's children at each level, (T + 1) * L cells) after the
+     * children at the end, which are its last row. */
+    const size_t TL = fl_array_count(lvl) / R, traj = off + 2 * L;
     for (size_t c = 0; c < TL; c++) {
-      for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(lvl, r * per_rep + c);
-      mean_mcse(buf, R, &rec[off + c], &rec[off + TL + c]);
+      for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(lvl, r * TL + c);
+      mean_mcse(buf, R, &rec[traj + c], &rec[traj + TL + c]);
     }
-    off += 2 * TL;
+    memcpy(&rec[off], &rec[traj + TL - L], L * sizeof *rec);
+    memcpy(&rec[off + L], &rec[traj + 2 * TL - L], L * sizeof *rec);
+    off = traj + 2 * TL;
   }
   for (size_t a = 1; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->comps[a];
@@ -612,7 +611,6 @@ static fl_status open_checkpoint(sweep *w, const fl_model *m0, unsigned char *do
                                  fl_recfile **ck, fl_error *err) {
   const fl_sweep_options *opt = w->opt;
   fl_status st = FL_OK;
-  memset(done, 0, w->P);
   if (w->rank == 0)
     st = fl_recfile_open(opt->checkpoint, "FLSWEEP1", sweep_key(w, m0), w->P,
                          w->rec_len * sizeof(double),
@@ -698,7 +696,7 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
       if (st == FL_OK) st = make_record(&w, res, m, err);
       fl_results_free(res);
       if (st != FL_OK) goto point_failed;
-      apply_record(&w, p);
+      if (w.rank == 0) apply_record(&w, p);
       if (ck && (st = fl_recfile_write(ck, p, w.rec)) != FL_OK)
         fl_error_set(err, st, opt->checkpoint, 0, 0, NULL, "cannot write the checkpoint");
       if (opt->checkpoint && (st = share_status(st, opt->checkpoint, err)) != FL_OK) goto out;

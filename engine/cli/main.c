@@ -396,6 +396,13 @@ static int sets_add(const char *cmd, sets *s, const char *assignment) {
   return 0;
 }
 
+/* The checkpoint beside an output: OUT.ckpt (malloc'd; NULL when out of memory). */
+static char *checkpoint_path(const char *out) {
+  char *path = malloc(strlen(out) + sizeof ".ckpt");
+  if (path) sprintf(path, "%s.ckpt", out);
+  return path;
+}
+
 /* --pass NAME into *path: a name fl_path_parse knows and the processor supports. */
 static int pass_option(const char *cmd, const char *name, fl_path *path) {
   if (fl_path_parse(name, path) != 0)
@@ -493,11 +500,10 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
   if (load_model(argv[optind], &set, &m, &err) != FL_OK) return report(&err);
   if (checkpoint) {
     /* Finished replications are kept beside the output until the output is written. */
-    if (!(ckpt_path = malloc(strlen(out) + 6))) {
+    if (!(ckpt_path = checkpoint_path(out))) {
       fl_model_free(m);
       return 1;
     }
-    sprintf(ckpt_path, "%s.ckpt", out);
     opt.checkpoint = ckpt_path;
   }
   if (!quiet && mpi_rank == 0 && isatty(STDERR_FILENO)) {
@@ -858,8 +864,7 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
   }
   if (checkpoint) {
     /* Finished points are kept beside the output until the output is written. */
-    if (!(ckpt_path = malloc(strlen(out) + 6))) return 1;
-    sprintf(ckpt_path, "%s.ckpt", out);
+    if (!(ckpt_path = checkpoint_path(out))) return 1;
     opt.checkpoint = ckpt_path;
   }
   rc = fl_sweep(argv[optind], &opt, out, &err) != FL_OK ? report(&err) : 0;
