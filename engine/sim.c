@@ -45,10 +45,9 @@ struct fl_workspace {
   uint16_t *tis;       /* [cap] */
   uint16_t *hist;      /* [cap * HIST_WORDS(L)] */
   uint32_t *ev_slot;   /* [cap] events of the current step: slots, ascending */
-  uint32_t *ev_u;      /* [cap] with threads inside a replication: the moves that fill the
-                        * leavers' slots (unused otherwise) */
   uint32_t *n_enter;   /* [T * E] entrants per step and stream */
   int64_t *cnt;        /* [NLOC * S] children by locality and state now */
+  int32_t *ever;       /* [L] the replication's ever_in_level, added to the results at its end */
   /* Arms that reinvest savings: this step's intervention strengths and the table built for
    * them, and the realised saving of every step so far. */
   double *strength;    /* [FL_MAX_INTERVENTIONS] */
@@ -58,13 +57,15 @@ struct fl_workspace {
   uint64_t *dyn_cum;   /* [rows_per_period * (S + 1)] */
   uint8_t *dyn_dest;
   gsl_rng *entry_rng;  /* GSL view of the ENTRIES stream, for Poisson draws */
-  /* Threads inside a replication (fl_workspace_set_threads): each takes a contiguous block of
-   * children through the pass and its events, counting into its own copy of the step's
-   * tallies, added up after the pass. */
+  /* Threads inside a replication (fl_workspace_set_threads): each owns a part of the children
+   * (its own range of the buffers) and steps it on its own, counting into its own tallies of
+   * the whole replication, added up at its end (simulate_parts). */
   int threads;
-  int32_t *local32;    /* [threads * local32_len] */
-  int64_t *local_cnt;  /* [threads * NLOC * S] changes of cnt */
-  size_t local32_len;
+  int32_t *part32;     /* [threads * part32_len] (see part_tally) */
+  size_t part32_len;
+  int64_t *part_cnt;   /* [threads * NLOC * S] each part's children by locality and state */
+  double *part_spend;  /* [threads * T * part_ni] */
+  size_t part_ni;      /* the most interventions of an arm (at least 1) */
   /* The initial population is the same in every arm of a replication (its streams are keyed
    * by child, not by arm): with more than one arm, the first arm's is kept here and the others
    * copy it: init_n children, valid for (init_model, init_seed, init_rep) once init_model is
@@ -72,11 +73,12 @@ struct fl_workspace {
   size_t init_n;
   const fl_model *init_model;
   uint64_t init_seed, init_rep;
+  int init_parts;      /* the parts it is kept in (simulate_parts) */
   uint64_t *init_rng;
   uint32_t *init_base;
   uint16_t *init_age, *init_tis, *init_hist;
-  int64_t *init_cnt;   /* [NLOC * S] */
-  int32_t *init_ever;  /* [L] */
+  int64_t *init_cnt;   /* [threads * NLOC * S] each part's initial cnt */
+  int32_t *init_ever;  /* [threads * L] */
 };
 
 fl_workspace *fl_workspace_create(const fl_model *m) {
@@ -85,6 +87,7 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   ws->threads = 1;
   ws->n_enter = fl_calloc(m->T * (m->n_entries ? m->n_entries : 1), sizeof *ws->n_enter);
   ws->cnt = fl_calloc(m->NLOC * m->S, sizeof *ws->cnt);
+  ws->ever = fl_calloc(m->L, sizeof *ws->ever);
   ws->entry_rng = fl_rng_gsl_alloc();
   ws->strength = fl_calloc(FL_MAX_INTERVENTIONS, sizeof *ws->strength);
   ws->saving = fl_calloc(m->T, sizeof *ws->saving);
@@ -92,7 +95,7 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   ws->dyn_stay32 = fl_calloc(m->rows_per_period, sizeof *ws->dyn_stay32);
   ws->dyn_cum = fl_calloc(m->rows_per_period * (m->S + 1), sizeof *ws->dyn_cum);
   ws->dyn_dest = fl_calloc(m->rows_per_period * (m->S + 1), 1);
-  if (!ws->n_enter || !ws->cnt || !ws->entry_rng || !ws->strength || !ws->saving ||
+  if (!ws->n_enter || !ws->cnt || !ws->ever || !ws->entry_rng || !ws->strength || !ws->saving ||
       !ws->dyn_rows || !ws->dyn_stay32 || !ws->dyn_cum || !ws->dyn_dest) {
     fl_workspace_free(ws);
     return NULL;
@@ -118,11 +121,11 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   return ws;
 }
 
-size_t fl_workspace_child_bytes(const fl_model *m, int inside, size_t *hot, size_t *history,
-                                size_t *events, size_t *initial) {
+size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history, size_t *events,
+                                size_t *initial) {
   const size_t h = sizeof(uint64_t) + sizeof(uint32_t) + 2 * sizeof(uint16_t);
   const size_t hist = HIST_WORDS(m->L) * sizeof(uint16_t);
-  const size_t ev = (inside ? 2 : 1) * sizeof(uint32_t);
+  const size_t ev = sizeof(uint32_t);
   const size_t init = m->n_arms > 1 ? h + hist : 0;
   if (hot) *hot = h;
   if (history) *history = hist;
@@ -134,35 +137,50 @@ size_t fl_workspace_child_bytes(const fl_model *m, int inside, size_t *hot, size
 int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
   if (threads < 1) threads = 1;
   if (threads > FL_MAX_STEP_THREADS) threads = FL_MAX_STEP_THREADS;
-  free(ws->local32);
-  free(ws->local_cnt);
-  ws->local32 = NULL;
-  ws->local_cnt = NULL;
+  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
+  free(ws->part32);
+  free(ws->part_cnt);
+  free(ws->part_spend);
+  ws->part32 = NULL;
+  ws->part_cnt = NULL;
+  ws->part_spend = NULL;
   ws->threads = 1;
-  ws->cap = 0; /* the next replication sizes the buffers, with or without ev_u */
+  ws->init_model = NULL; /* a kept initial population has one thread's parts */
+  if (ws->init_rng) {
+    free(ws->init_cnt);
+    free(ws->init_ever);
+    ws->init_cnt = fl_calloc((size_t)threads * NS, sizeof *ws->init_cnt);
+    ws->init_ever = fl_calloc((size_t)threads * L, sizeof *ws->init_ever);
+    if (!ws->init_cnt || !ws->init_ever) return -1; /* fl_workspace_free still works */
+  }
   if (threads == 1) return 0;
-  const size_t S = m->S, L = m->L;
-  ws->local32_len = S * S + S + S * FL_SPELL_BINS + L + 1 + L + S; /* see local_counts */
-  ws->local32 = fl_calloc((size_t)threads * ws->local32_len, sizeof *ws->local32);
-  ws->local_cnt = fl_calloc((size_t)threads * m->NLOC * S, sizeof *ws->local_cnt);
-  if (!ws->local32 || !ws->local_cnt) return -1;
+  ws->part_ni = 1;
+  for (size_t a = 0; a < m->n_arms; a++)
+    if (m->arms[a].n_int > ws->part_ni) ws->part_ni = m->arms[a].n_int;
+  ws->part32_len = T * S * S + 2 * T * S + (T + 1) * (S + NS) + S * FL_SPELL_BINS + L + T * L +
+                   T + T * ws->part_ni; /* see part_tally */
+  ws->part32 = fl_calloc((size_t)threads * ws->part32_len, sizeof *ws->part32);
+  ws->part_cnt = fl_calloc((size_t)threads * NS, sizeof *ws->part_cnt);
+  ws->part_spend = fl_calloc((size_t)threads * T * ws->part_ni, sizeof *ws->part_spend);
+  if (!ws->part32 || !ws->part_cnt || !ws->part_spend) return -1;
   ws->threads = threads;
   return 0;
 }
 
 void fl_workspace_free(fl_workspace *ws) {
   if (!ws) return;
-  free(ws->local32);
-  free(ws->local_cnt);
+  free(ws->part32);
+  free(ws->part_cnt);
+  free(ws->part_spend);
   free(ws->rng);
   free(ws->base);
   free(ws->age);
   free(ws->tis);
   free(ws->hist);
   free(ws->ev_slot);
-  free(ws->ev_u);
   free(ws->n_enter);
   free(ws->cnt);
+  free(ws->ever);
   free(ws->strength);
   free(ws->saving);
   free(ws->dyn_rows);
@@ -198,8 +216,7 @@ static fl_status reserve(fl_workspace *ws, const fl_model *m, size_t need) {
       !grow((void **)&ws->age, need, sizeof *ws->age) ||
       !grow((void **)&ws->tis, need, sizeof *ws->tis) ||
       !grow((void **)&ws->hist, need, HIST_WORDS(m->L) * sizeof *ws->hist) ||
-      !grow((void **)&ws->ev_slot, need, sizeof *ws->ev_slot) ||
-      (ws->threads > 1 && !grow((void **)&ws->ev_u, need, sizeof *ws->ev_u)))
+      !grow((void **)&ws->ev_slot, need, sizeof *ws->ev_slot))
     return FL_ENOMEM;
   ws->cap = need;
   return FL_OK;
@@ -256,44 +273,69 @@ static inline int reaches(const fl_model *m, const fl_intervention *iv, uint32_t
   return iv->state_on[s] && iv->loc_on[loc] && age >= iv->age_lo && age < iv->age_hi;
 }
 
-/* The interventions' bookkeeping at the start of step t, after the entries: the spend and the
- * children reached of each running intervention. For an arm that reinvests (a fraction above
- * 0), the realised saving of this step against the baseline of the same replication (state
- * costs of the chosen budget holders, children present now) is recorded, the spend of the
- * intervention it funds is its own plus the fraction of the saving `delay` steps ago (when
- * positive), and the table for the strengths that gives is built; it is returned (NULL: use
- * the precompiled table). */
-static const fl_row *interventions_step(const fl_model *m, const fl_arm *arm,
-                                        const fl_arm_tables *tab, size_t t, fl_workspace *ws,
-                                        const fl_tally *tl, size_t n) {
+/* Whether an arm reinvests its realised savings (a fraction above 0, against a baseline). */
+static int reinvesting(const fl_arm *arm, const fl_tally *tl) {
+  return arm->reinvest.on && arm->reinvest.fraction > 0 && tl->base;
+}
+
+/* A reinvesting arm's spend at step t on the intervention it funds: its own plus the fraction
+ * of the saving `delay` steps ago (when positive). */
+static double reinvest_spend(const fl_model *m, const fl_arm *arm, const double *saving,
+                             size_t t) {
+  const fl_reinvest *rv = &arm->reinvest;
+  double spend = arm->ints[rv->into].spend;
+  if (t >= rv->delay && saving[t - rv->delay] > 0)
+    spend += rv->fraction * saving[t - rv->delay] / m->step_months;
+  return spend;
+}
+
+/* A reinvesting arm at the start of step t, after the entries: the realised saving of this
+ * step against the baseline of the same replication (state costs of the chosen budget holders,
+ * children present now: cnt, all of the replication's) is recorded, and the table for the
+ * strengths the spend buys is built and returned. NULL for other arms (use the precompiled
+ * table). */
+static const fl_row *reinvest_step(const fl_model *m, const fl_arm *arm,
+                                   const fl_arm_tables *tab, size_t t, fl_workspace *ws,
+                                   const fl_tally *tl) {
+  if (!arm->n_int || !reinvesting(arm, tl)) return NULL;
   const size_t S = m->S, ni = arm->n_int;
   const fl_reinvest *rv = &arm->reinvest;
-  const int dynamic = rv->on && rv->fraction > 0 && tl->base;
+  double saving = 0;
+  for (size_t s = 0; s < S; s++) {
+    int64_t now = 0;
+    for (size_t l = 0; l < m->NLOC; l++) now += ws->cnt[l * S + s];
+    const double base_occ = tl->base->stocks[t * S + s] + tl->base->entries[t * S + s];
+    for (size_t b = 0; b < m->B; b++)
+      if (rv->from[b]) saving += (base_occ - (double)now) * m->cost[s * m->B + b];
+  }
+  ws->saving[t] = saving;
+  for (size_t i = 0; i < ni; i++)
+    ws->strength[i] =
+        i == rv->into
+            ? fl_intervention_profile(m, &arm->ints[i], t) *
+                  fl_intervention_dose(&arm->ints[i], reinvest_spend(m, arm, ws->saving, t))
+            : arm->strength[t * ni + i];
+  size_t n_moves = 0, bad;
+  if (fl_table_build(m, tab->base_p, arm, m->period_of_step[t], ws->strength, ws->dyn_rows,
+                     ws->dyn_stay32, ws->dyn_cum, ws->dyn_dest, &n_moves, &bad) != 0)
+    return NULL; /* cannot happen: compilation checked the largest reachable strength */
+  return ws->dyn_rows;
+}
+
+/* The interventions' bookkeeping at the start of step t, after the entries: the spend and the
+ * children reached of each running intervention, counted over the workspace's n children
+ * (cnt; ws->saving as reinvest_step left it). */
+static void interventions_count(const fl_model *m, const fl_arm *arm, size_t t,
+                                const fl_workspace *ws, const fl_tally *tl, size_t n) {
+  const size_t S = m->S, ni = arm->n_int;
+  const int dynamic = reinvesting(arm, tl);
   const double t0 = (double)t * m->step_months;
   const uint64_t div = fl_fast_div_magic((uint32_t)m->loc_stride);
-  double spend_into = 0;
-  if (dynamic) {
-    double saving = 0;
-    for (size_t s = 0; s < S; s++) {
-      int64_t now = 0;
-      for (size_t l = 0; l < m->NLOC; l++) now += ws->cnt[l * S + s];
-      const double base_occ = tl->base->stocks[t * S + s] + tl->base->entries[t * S + s];
-      for (size_t b = 0; b < m->B; b++)
-        if (rv->from[b]) saving += (base_occ - (double)now) * m->cost[s * m->B + b];
-    }
-    ws->saving[t] = saving;
-    spend_into = arm->ints[rv->into].spend;
-    if (t >= rv->delay && ws->saving[t - rv->delay] > 0)
-      spend_into += rv->fraction * ws->saving[t - rv->delay] / m->step_months;
-  }
   for (size_t i = 0; i < ni; i++) {
     const fl_intervention *iv = &arm->ints[i];
-    const int running = t0 >= iv->start && t0 < iv->end;
-    const double spend = dynamic && i == rv->into ? spend_into : iv->spend;
-    ws->strength[i] = dynamic && i == rv->into
-                          ? fl_intervention_profile(m, iv, t) * fl_intervention_dose(iv, spend)
-                          : arm->strength[t * ni + i];
-    if (!running) continue;
+    if (!(t0 >= iv->start && t0 < iv->end)) continue;
+    const double spend = dynamic && i == arm->reinvest.into ? reinvest_spend(m, arm, ws->saving, t)
+                                                            : iv->spend;
     tl->spend[t * ni + i] = spend * m->step_months;
     int64_t reached = 0;
     if (iv->age_lo == 0 && iv->age_hi == UINT32_MAX) {
@@ -305,13 +347,6 @@ static const fl_row *interventions_step(const fl_model *m, const fl_arm *arm,
     }
     tl->reached[t * ni + i] = (int32_t)reached;
   }
-  if (!dynamic) return NULL;
-  size_t n_moves = 0, bad;
-  if (fl_table_build(m, tab->base_p, arm, m->period_of_step[t], ws->strength, ws->dyn_rows,
-                     ws->dyn_stay32,
-                     ws->dyn_cum, ws->dyn_dest, &n_moves, &bad) != 0)
-    return NULL; /* cannot happen: compilation checked the largest reachable strength */
-  return ws->dyn_rows;
 }
 
 /* What the handling of a step's events needs. */
@@ -329,8 +364,7 @@ typedef struct step_ctx {
   uint64_t inc; /* the replication's stream increment */
 } step_ctx;
 
-/* Where the events of a step are counted: the replication's tallies themselves, or (with
- * threads inside the replication) a thread's own copies, cnt then holding changes. */
+/* Where the events of a step are counted: the tallies of the replication, or of a part of it. */
 typedef struct step_counts {
   int32_t *flow_t;      /* [S, S] this step's flows */
   int32_t *exits_t;     /* [S] */
@@ -339,29 +373,11 @@ typedef struct step_counts {
   int32_t *skips_t;     /* [1] this step's */
   int32_t *ever;        /* [L] */
   int64_t *cnt;         /* [NLOC, S] */
-  int32_t *entries;     /* [S] this step's entrants (a thread's own copies only) */
 } step_counts;
-
-/* Thread b's own tallies inside a replication: its slice of local32 (flows, exits, spells,
- * re-entries, skips, ever, entries, as laid out in fl_workspace_set_threads) and of local_cnt. */
-static step_counts local_counts(const fl_workspace *ws, const fl_model *m, int b) {
-  const size_t S = m->S, L = m->L;
-  int32_t *own = ws->local32 + (size_t)b * ws->local32_len;
-  step_counts k;
-  k.flow_t = own;
-  k.exits_t = k.flow_t + S * S;
-  k.spells = k.exits_t + S;
-  k.reentries_t = k.spells + S * FL_SPELL_BINS;
-  k.skips_t = k.reentries_t + L;
-  k.ever = k.skips_t + 1;
-  k.entries = k.ever + L;
-  k.cnt = ws->local_cnt + (size_t)b * m->NLOC * S;
-  return k;
-}
 
 /* Handles the events ev_slot[0, n_ev) (slots of children the pass has aged; each one's draw is
  * recovered from its advanced stream): moves, spells, journeys and leaving. Each event touches
- * only its own child, so blocks of children can be handled at the same time. Returns the number
+ * only its own child. Returns the number
  * of children who leave, whose slots (ascending) it puts in ev_slot[0, n_gone). */
 static inline __attribute__((always_inline)) size_t
 handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_ev,
@@ -459,14 +475,15 @@ typedef struct sim_run {
   step_ctx c;
   fl_pass_args pa;
   int32_t *flow_t, *exits_t;
-  size_t n_moves; /* leavers' slots to fill (threads inside the replication) */
+  int dyn_shared; /* rows_dyn is set for each step by the caller (threads inside) */
 } sim_run;
 
-/* Phase 1 for entrants [k0, k1) of step t (numbered over the step's entry streams in order):
- * entrant k gets slot n + k and the stream of child next_id + k, so any split of the range
- * between threads creates the same children. Counts go to the given tallies. */
-static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1, int32_t *entries_t,
-                  int32_t *ever, int64_t *cnt) {
+/* Entrants [k0, k1) of step t (numbered over the step's entry streams in order): entrant k
+ * gets slot n + k - k0 and the stream of child next_id + k, so any split of the range between
+ * parts creates the same children. */
+static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
+  int32_t *entries_t = sr->tl->entries + t * sr->m->S, *ever = sr->tl->ever;
+  int64_t *cnt = sr->ws->cnt;
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
   const size_t E = m->n_entries;
@@ -481,7 +498,7 @@ static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1, int32_t *en
       age = draw_range(&r, es->age_lo, es->age_hi);
       state = draw_cum(&r, es->state_cum, m->S);
       loc = draw_cum(&r, es->loc_cum, m->NLOC);
-      child_create(ws, m, ever, cnt, sr->n + k, &r, state, loc, age, 0, SPELL_OBSERVED);
+      child_create(ws, m, ever, cnt, sr->n + k - k0, &r, state, loc, age, 0, SPELL_OBSERVED);
       entries_t[state]++;
     }
   }
@@ -498,7 +515,8 @@ static size_t entrants(const sim_run *sr, size_t t) {
 /* The start of step t after its entrants were created (k of them): the interventions' spend
  * and reach are counted, and an arm that reinvests its savings builds the step's table; then
  * the step's tables and pass are set up. */
-static void step_begin(sim_run *sr, size_t t, size_t k) {
+/* Step t's tables and bookkeeping, once its entrants are in. */
+static void step_begin(sim_run *sr, size_t t) {
   const fl_model *m = sr->m;
   const fl_arm *arm = sr->arm;
   const fl_arm_tables *tab = sr->tab;
@@ -508,12 +526,11 @@ static void step_begin(sim_run *sr, size_t t, size_t k) {
   const size_t table_row0 = (size_t)arm->step_table[t] * m->rows_per_period;
   const fl_row *rows = tab->rows + table_row0;
   const uint32_t *stay32 = tab->stay32 + table_row0;
-  sr->n += k;
-  sr->next_id += k;
   sr->flow_t = tl->flows + t * S * S;
   sr->exits_t = tl->exits + t * S;
   if (arm->n_int) {
-    sr->rows_dyn = interventions_step(m, arm, tab, t, ws, tl, sr->n);
+    if (!sr->dyn_shared) sr->rows_dyn = reinvest_step(m, arm, tab, t, ws, tl);
+    interventions_count(m, arm, t, ws, tl, sr->n);
     if (sr->rows_dyn) {
       rows = sr->rows_dyn;
       stay32 = ws->dyn_stay32;
@@ -566,107 +583,190 @@ static void step_serial(sim_run *sr, size_t t) {
   const size_t L = sr->m->L;
   const size_t n_ev = fl_pass(&sr->pa, sr->path);
   const step_counts sc = {sr->flow_t, sr->exits_t, tl->spells, tl->reentries + t * L,
-                          tl->skips + t, tl->ever, ws->cnt, NULL};
+                          tl->skips + t, tl->ever, ws->cnt};
   const size_t n_gone = step_events(sr, ws->ev_slot, n_ev, &sc);
   for (size_t k = n_gone; k-- > 0;) child_remove(ws, sr->m, ws->ev_slot[k], &sr->n);
 }
 
-/* Phases 2 and 3 for block b of nb, on its own thread, with threads inside the replication:
- * the block is a contiguous range of children, its events land in its part of the event arrays
- * (which the pass never writes past) and are counted in the thread's own tallies. Returns the
- * number of leavers, whose slots are in ev_slot[*lo, *lo + count). */
-static size_t step_block(sim_run *sr, int b, int nb, size_t *lo_out) {
-  fl_workspace *ws = sr->ws;
-  const size_t lo = sr->n * (size_t)b / (size_t)nb, hi = sr->n * (size_t)(b + 1) / (size_t)nb;
-  const step_counts sc = local_counts(ws, sr->m, b);
-  memset(sc.flow_t, 0, ws->local32_len * sizeof *sc.flow_t);
-  memset(sc.cnt, 0, sr->m->NLOC * sr->m->S * sizeof *sc.cnt);
-  fl_pass_args pa = sr->pa;
-  pa.n = hi - lo;
-  pa.rng += lo;
-  pa.base += lo;
-  pa.age += lo;
-  pa.tis += lo;
-  pa.ev_slot += lo;
-  const size_t n_ev = fl_pass(&pa, sr->path);
-  for (size_t k = 0; k < n_ev; k++) pa.ev_slot[k] += (uint32_t)lo; /* slots of the whole */
-  *lo_out = lo;
-  return step_events(sr, pa.ev_slot, n_ev, &sc);
-}
-
-/* After the blocks of step t: their counts added up (integers, so the order does not matter)
- * and the moves that fill the leavers' slots planned (made by all threads after), so the
- * results do not depend on the number of blocks. */
-static void step_merge(sim_run *sr, size_t t, int nb, const size_t *lo_of,
-                       const size_t *gone_of) {
-  fl_workspace *ws = sr->ws;
-  const fl_tally *tl = sr->tl;
-  const size_t S = sr->m->S, L = sr->m->L, NS = sr->m->NLOC * S;
-  int32_t *sp = tl->spells, *re = tl->reentries + t * L, *sk = tl->skips + t;
-  for (int b = 0; b < nb; b++) {
-    const step_counts k = local_counts(ws, sr->m, b);
-    for (size_t i = 0; i < S * S; i++) sr->flow_t[i] += k.flow_t[i];
-    for (size_t i = 0; i < S; i++) sr->exits_t[i] += k.exits_t[i];
-    for (size_t i = 0; i < S * FL_SPELL_BINS; i++) sp[i] += k.spells[i];
-    for (size_t i = 0; i < L; i++) re[i] += k.reentries_t[i];
-    sk[0] += k.skips_t[0];
-    for (size_t i = 0; i < L; i++) tl->ever[i] += k.ever[i];
-    for (size_t i = 0; i < NS; i++) ws->cnt[i] += k.cnt[i];
-  }
-  /* Leavers: with n' children left, the survivors in slots n' and up fill the leavers' slots
-   * below n', in ascending order of both (a different arrangement from one thread's, which
-   * the results do not depend on: every child carries its own stream and history, and the
-   * tallies are sums). The pairs go to ev_u: holes first, then the survivors that fill them;
-   * the team makes the moves (move_child) after this. */
-  size_t gone = 0;
-  for (int b = 0; b < nb; b++) gone += gone_of[b];
-  const size_t n_after = sr->n - gone;
-  uint32_t *holes = ws->ev_u, *fill;
-  size_t n_holes = 0;
-  for (int b = 0; b < nb; b++)
-    for (size_t k = 0; k < gone_of[b] && ws->ev_slot[lo_of[b] + k] < n_after; k++)
-      holes[n_holes++] = ws->ev_slot[lo_of[b] + k];
-  fill = holes + n_holes;
-  size_t n_fill = 0, next_slot = n_after;
-  for (int b = 0; b < nb && n_fill < n_holes; b++)
-    for (size_t k = 0; k < gone_of[b]; k++) {
-      const uint32_t g = ws->ev_slot[lo_of[b] + k];
-      if (g < n_after) continue;
-      while (next_slot < g) fill[n_fill++] = (uint32_t)next_slot++;
-      next_slot = (size_t)g + 1;
+/* Initial children i0 .. i1-1 (numbered over the groups in file order) into slots 0 .. i1-i0-1
+ * of sr's workspace, counted in its cnt and ever. */
+static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
+  const fl_model *m = sr->m;
+  uint64_t g0 = 0;
+  fl_rng r;
+  for (size_t g = 0; g < m->n_init && g0 < i1; g0 += m->init[g].count, g++) {
+    const fl_init_group *gr = &m->init[g];
+    const uint64_t lo = g0 > i0 ? g0 : i0, hi = g0 + gr->count < i1 ? g0 + gr->count : i1;
+    for (uint64_t id = lo; id < hi; id++) {
+      fl_rng_init_keyed(&r, &sr->key, id);
+      const uint32_t age = draw_range(&r, gr->age_lo, gr->age_hi);
+      const uint32_t tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
+      child_create(sr->ws, m, sr->tl->ever, sr->ws->cnt, id - i0, &r, gr->state, gr->loc, age,
+                   tis, 0);
     }
-  while (n_fill < n_holes) fill[n_fill++] = (uint32_t)next_slot++;
-  sr->n_moves = n_holes;
-  sr->n = n_after;
+  }
 }
 
-/* Copies the initial population from the workspace's copy (save 0: its children are added to
- * ever, and *n and *next_id set) or into it (save 1, just after creating it, with init_ever
- * holding ever as it was before: the initial population's part of ever is kept). */
-static void init_copy(fl_workspace *ws, const fl_model *m, int32_t *ever, size_t *n,
-                      uint64_t *next_id, int save) {
-  const size_t k = ws->init_n, hw = HIST_WORDS(m->L), ns = m->NLOC * m->S;
-#define FL_COPY(to, from, count) memcpy(save ? (from) : (to), save ? (to) : (from), \
-                                        (count) * sizeof *(to))
-  FL_COPY(ws->rng, ws->init_rng, k);
-  FL_COPY(ws->base, ws->init_base, k);
-  FL_COPY(ws->age, ws->init_age, k);
-  FL_COPY(ws->tis, ws->init_tis, k);
-  FL_COPY(ws->hist, ws->init_hist, k * hw);
-  FL_COPY(ws->cnt, ws->init_cnt, ns);
+/* Initial children i0 .. i1-1 of part b: copied from the shared workspace's copy of the
+ * replication's initial population into slots 0 .. i1-i0-1 of sr's workspace, with the part's
+ * counts (save 0), or the other way (save 1, just after creating them). */
+static void initial_copy(const sim_run *sr, fl_workspace *shared, uint64_t i0, uint64_t i1, int b,
+                         int save) {
+  const fl_model *m = sr->m;
+  fl_workspace *ws = sr->ws;
+  const size_t k = i1 - i0, hw = HIST_WORDS(m->L), ns = m->NLOC * m->S;
+#define FL_COPY(part, kept, count) memcpy(save ? (void *)(kept) : (void *)(part), \
+                                          save ? (void *)(part) : (void *)(kept), \
+                                          (count) * sizeof *(part))
+  FL_COPY(ws->rng, shared->init_rng + i0, k);
+  FL_COPY(ws->base, shared->init_base + i0, k);
+  FL_COPY(ws->age, shared->init_age + i0, k);
+  FL_COPY(ws->tis, shared->init_tis + i0, k);
+  FL_COPY(ws->hist, shared->init_hist + i0 * hw, k * hw);
+  FL_COPY(ws->cnt, shared->init_cnt + (size_t)b * ns, ns);
+  FL_COPY(sr->tl->ever, shared->init_ever + (size_t)b * m->L, m->L);
 #undef FL_COPY
-  if (save) { /* init_ever held ever before the initial population was created */
-    for (size_t l = 0; l < m->L; l++) ws->init_ever[l] = ever[l] - ws->init_ever[l];
-    return;
+}
+
+/* Where a part's tallies of the whole replication lie in its block of part32. */
+static fl_tally part_tally(const fl_workspace *ws, const fl_model *m, int b) {
+  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
+  int32_t *p = ws->part32 + (size_t)b * ws->part32_len;
+  fl_tally k = {0};
+  k.flows = p;
+  k.exits = k.flows + T * S * S;
+  k.entries = k.exits + T * S;
+  k.stocks = k.entries + T * S;
+  k.stocks_loc = k.stocks + (T + 1) * S;
+  k.spells = k.stocks_loc + (T + 1) * NS;
+  k.ever = k.spells + S * FL_SPELL_BINS;
+  k.reentries = k.ever + L;
+  k.skips = k.reentries + T * L;
+  k.reached = k.skips + T; /* [T * part_ni] */
+  k.spend = ws->part_spend + (size_t)b * T * ws->part_ni;
+  return k;
+}
+
+/* dst[i] = the sum over the nb parts of their tally at offset off + i, split between the team
+ * (integers, so the order does not matter). */
+static void sum_parts(int32_t *dst, const fl_workspace *ws, size_t off, size_t len, int nb) {
+  if (!dst) return;
+#pragma omp for schedule(static) nowait
+  for (long long i = 0; i < (long long)len; i++) {
+    int32_t sum = 0;
+    for (int b = 0; b < nb; b++) sum += ws->part32[(size_t)b * ws->part32_len + off + (size_t)i];
+    dst[i] = sum;
   }
-  for (size_t l = 0; l < m->L; l++) ever[l] += ws->init_ever[l];
-  *n = k;
-  *next_id = k;
+}
+
+/* One replication with threads inside it. The children are split into parts, one a thread:
+ * part b holds the initial children [n0 b / nb, n0 (b + 1) / nb) and, of step t's k_t
+ * entrants, [k_t b / nb, k_t (b + 1) / nb). Each part lives in its own range of the buffers
+ * and is stepped on its own by its thread, as one thread steps the whole: no child's step
+ * depends on another's, so the parts meet only at the end, where their tallies (integers) are
+ * added up. Every child keeps its number, so the results are those of one thread. An arm that
+ * reinvests its savings needs the whole replication's children at each step: there the parts
+ * meet once a step, after the entries, to add up their counts for the table. */
+static int simulate_parts(sim_run *sr, uint64_t n0, int copy, int save) {
+  const fl_model *m = sr->m;
+  fl_workspace *ws = sr->ws;
+  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
+  const int dynamic = sr->arm->n_int && reinvesting(sr->arm, sr->tl);
+  const fl_row *rows_dyn = NULL;
+  int team = 1;
+#pragma omp parallel num_threads(ws->threads)
+  {
+#ifdef _OPENMP
+    const int b = omp_get_thread_num(), nb = omp_get_num_threads();
+#else
+    const int b = 0, nb = 1;
+#endif
+    /* A kept initial population is kept in parts: of use only to a team of the same size
+     * (OpenMP may give fewer threads than asked for). */
+    const int use_copy = copy && ws->init_parts == nb;
+    if (b == 0) team = nb;
+    const uint64_t i0 = n0 * (uint64_t)b / (uint64_t)nb, i1 = n0 * (uint64_t)(b + 1) / (uint64_t)nb;
+    size_t off = (size_t)i0; /* the part's first slot: its initial children, then entrants */
+    for (size_t t = 0; t < T; t++) off += entrants(sr, t) * (size_t)b / (size_t)nb;
+    fl_workspace part = *ws;
+    part.rng += off;
+    part.base += off;
+    part.age += off;
+    part.tis += off;
+    part.hist += off * HIST_WORDS(L);
+    part.ev_slot += off;
+    part.cnt = ws->part_cnt + (size_t)b * NS;
+    part.threads = 1;
+    fl_tally ptl = part_tally(ws, m, b);
+    memset(ws->part32 + (size_t)b * ws->part32_len, 0, ws->part32_len * sizeof *ws->part32);
+    memset(part.cnt, 0, NS * sizeof *part.cnt);
+    ptl.base = sr->tl->base;
+    if (b == 0) ptl.spend = sr->tl->spend; /* the same in every part */
+    sim_run ps = *sr;
+    ps.ws = &part;
+    ps.tl = &ptl;
+    ps.n = (size_t)(i1 - i0);
+    ps.dyn_shared = 1;
+    if (use_copy)
+      initial_copy(&ps, ws, i0, i1, b, 0);
+    else {
+      create_initial(&ps, i0, i1);
+      if (save) initial_copy(&ps, ws, i0, i1, b, 1);
+    }
+    for (size_t l = 0; l < NS; l++) ptl.stocks[l % S] += (int32_t)part.cnt[l];
+    for (size_t j = 0; j < NS; j++) ptl.stocks_loc[j] = (int32_t)part.cnt[j];
+    for (size_t t = 0; t < T; t++) {
+      const size_t k = entrants(sr, t), k0 = k * (size_t)b / (size_t)nb,
+                   k1 = k * (size_t)(b + 1) / (size_t)nb;
+      enter(&ps, t, k0, k1);
+      ps.n += k1 - k0;
+      if (dynamic) {
+#pragma omp barrier
+#pragma omp single
+        {
+          for (size_t j = 0; j < NS; j++) {
+            int64_t sum = 0;
+            for (int q = 0; q < nb; q++) sum += ws->part_cnt[(size_t)q * NS + j];
+            ws->cnt[j] = sum;
+          }
+          rows_dyn = reinvest_step(m, sr->arm, sr->tab, t, ws, sr->tl);
+        }
+        ps.rows_dyn = rows_dyn;
+      }
+      step_begin(&ps, t);
+      step_serial(&ps, t);
+      step_end(&ps, t);
+      ps.next_id += k; /* (the next step's barrier keeps rows_dyn until every part is done) */
+    }
+#pragma omp barrier
+    const fl_tally z = part_tally(ws, m, 0), *tl = sr->tl;
+    const int32_t *p0 = ws->part32;
+#define FL_SUM(dst, field, len) sum_parts(dst, ws, (size_t)(z.field - p0), len, nb)
+    FL_SUM(tl->flows, flows, T * S * S);
+    FL_SUM(tl->exits, exits, T * S);
+    FL_SUM(tl->entries, entries, T * S);
+    FL_SUM(tl->stocks, stocks, (T + 1) * S);
+    FL_SUM(tl->stocks_loc, stocks_loc, (T + 1) * NS);
+    FL_SUM(tl->spells, spells, S * FL_SPELL_BINS);
+    FL_SUM(tl->ever, ever, L);
+    FL_SUM(tl->reentries, reentries, T * L);
+    FL_SUM(tl->skips, skips, T);
+    FL_SUM(tl->reached, reached, T * sr->arm->n_int);
+#undef FL_SUM
+  }
+  return team;
 }
 
 fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab, uint64_t seed,
-                      uint64_t rep, fl_path path, fl_workspace *ws, const fl_tally *tl) {
+                      uint64_t rep, fl_path path, fl_workspace *ws, const fl_tally *tl_out) {
   const size_t S = m->S, L = m->L, T = m->T, E = m->n_entries, NLOC = m->NLOC;
+  /* ever_in_level is [R, L]: the slices of four replications share a cache line, and every
+   * child created adds to it. Counted in the workspace and added to the results once at the
+   * end, so threads on neighbouring replications do not contend for the line. */
+  fl_tally own = *tl_out;
+  own.ever = ws->ever;
+  memset(ws->ever, 0, L * sizeof *ws->ever);
+  const fl_tally *tl = &own;
   sim_run sr = {.m = m, .arm = tab->arm ? tab->arm : &m->arms[arm_i], .tab = tab, .ws = ws,
                 .tl = tl, .path = path};
   fl_stream_key_init(&sr.key, seed, rep, FL_PURPOSE_CHILD);
@@ -674,8 +774,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
   sr.max_age = m->max_age ? m->max_age : UINT32_MAX;
   sr.loc_stride = (uint32_t)m->loc_stride;
   sr.loc_div = fl_fast_div_magic(sr.loc_stride);
-  uint64_t total = 0;
-  fl_rng r;
+  uint64_t total = 0, n0 = 0;
 
   /* Entrants per step and stream are drawn first, so the buffers can be sized before the step
    * loop, which then allocates nothing. */
@@ -688,94 +787,48 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
       ws->n_enter[t * E + e] = k;
       total += k;
     }
-  for (size_t g = 0; g < m->n_init; g++) total += m->init[g].count;
+  for (size_t g = 0; g < m->n_init; g++) n0 += m->init[g].count;
+  total += n0;
   if (reserve(ws, m, total) != FL_OK) return FL_ENOMEM;
   memset(ws->cnt, 0, NLOC * S * sizeof *ws->cnt);
 
   /* The initial population: created, or copied from the replication's first arm. Spells
    * already under way are not counted as completed spells: their start is unknown. */
-  if (ws->init_rng && ws->init_model == m && ws->init_seed == seed &&
-      ws->init_rep == rep)
-    init_copy(ws, m, tl->ever, &sr.n, &sr.next_id, 0);
+  const int copy = ws->init_rng && ws->init_model == m && ws->init_seed == seed &&
+                   ws->init_rep == rep;
+  const int save = ws->init_rng && !copy;
+  int parts = 1;
+  sr.next_id = n0; /* entrants are numbered after the initial children */
+  if (ws->threads > 1)
+    parts = simulate_parts(&sr, n0, copy, save);
   else {
-    if (ws->init_rng) memcpy(ws->init_ever, tl->ever, m->L * sizeof *tl->ever);
-    for (size_t g = 0; g < m->n_init; g++) {
-      const fl_init_group *gr = &m->init[g];
-      for (uint64_t k = 0; k < gr->count; k++, sr.n++) {
-        uint32_t age, tis;
-        fl_rng_init_keyed(&r, &sr.key, sr.next_id++);
-        age = draw_range(&r, gr->age_lo, gr->age_hi);
-        tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
-        child_create(ws, m, tl->ever, ws->cnt, sr.n, &r, gr->state, gr->loc, age, tis, 0);
-      }
+    if (copy && ws->init_parts == 1)
+      initial_copy(&sr, ws, 0, n0, 0, 0);
+    else {
+      create_initial(&sr, 0, n0);
+      if (save) initial_copy(&sr, ws, 0, n0, 0, 1);
     }
-    if (ws->init_rng) {
-      init_copy(ws, m, tl->ever, &sr.n, &sr.next_id, 1);
-      ws->init_model = m;
-      ws->init_seed = seed;
-      ws->init_rep = rep;
-    }
-  }
-  for (size_t s = 0; s < S; s++)
-    for (size_t l = 0; l < NLOC; l++) tl->stocks[s] += (int32_t)ws->cnt[l * S + s];
-  if (tl->stocks_loc)
-    for (size_t i = 0; i < NLOC * S; i++) tl->stocks_loc[i] = (int32_t)ws->cnt[i];
-
-  if (ws->threads <= 1) {
+    sr.n = (size_t)n0;
+    for (size_t s = 0; s < S; s++)
+      for (size_t l = 0; l < NLOC; l++) tl->stocks[s] += (int32_t)ws->cnt[l * S + s];
+    if (tl->stocks_loc)
+      for (size_t i = 0; i < NLOC * S; i++) tl->stocks_loc[i] = (int32_t)ws->cnt[i];
     for (size_t t = 0; t < T; t++) {
       const size_t k = entrants(&sr, t);
-      enter(&sr, t, 0, k, tl->entries + t * S, tl->ever, ws->cnt);
-      step_begin(&sr, t, k);
+      enter(&sr, t, 0, k);
+      sr.n += k;
+      step_begin(&sr, t);
       step_serial(&sr, t);
       step_end(&sr, t);
-    }
-    return FL_OK;
-  }
-  /* Threads inside the replication: one team for the whole replication (a team per step would
-   * pay its start-up every step); the steps' serial parts run on one thread between barriers. */
-  size_t lo_of[FL_MAX_STEP_THREADS], gone_of[FL_MAX_STEP_THREADS];
-#pragma omp parallel num_threads(ws->threads)
-  {
-#ifdef _OPENMP
-    const int b = omp_get_thread_num(), nb = omp_get_num_threads();
-#else
-    const int b = 0, nb = 1;
-#endif
-    const size_t NS = NLOC * S;
-    const step_counts own = local_counts(ws, m, b);
-    for (size_t t = 0; t < T; t++) {
-      /* Entrants, split between the threads, counted in their own tallies. */
-      const size_t k = entrants(&sr, t);
-      memset(own.entries, 0, S * sizeof *own.entries);
-      memset(own.ever, 0, L * sizeof *own.ever);
-      memset(own.cnt, 0, NS * sizeof *own.cnt);
-      enter(&sr, t, k * (size_t)b / (size_t)nb, k * (size_t)(b + 1) / (size_t)nb, own.entries,
-            own.ever, own.cnt);
-#pragma omp barrier
-#pragma omp single
-      {
-        for (int j = 0; j < nb; j++) {
-          const step_counts o = local_counts(ws, m, j);
-          for (size_t i = 0; i < S; i++) tl->entries[t * S + i] += o.entries[i];
-          for (size_t i = 0; i < L; i++) tl->ever[i] += o.ever[i];
-          for (size_t i = 0; i < NS; i++) ws->cnt[i] += o.cnt[i];
-        }
-        step_begin(&sr, t, k);
-      }
-      gone_of[b] = step_block(&sr, b, nb, &lo_of[b]);
-#pragma omp barrier
-#pragma omp single
-      {
-        step_merge(&sr, t, nb, lo_of, gone_of);
-        step_end(&sr, t);
-      }
-      const long long moves = (long long)sr.n_moves;
-      const uint32_t *holes = ws->ev_u, *fill = ws->ev_u + sr.n_moves;
-      /* The planned moves: child fill[i] into slot holes[i], all slots different, so in
-       * parallel. */
-#pragma omp for schedule(static)
-      for (long long i = 0; i < moves; i++) move_child(ws, m, holes[i], fill[i]);
+      sr.next_id += k;
     }
   }
+  if (save) {
+    ws->init_parts = parts;
+    ws->init_model = m;
+    ws->init_seed = seed;
+    ws->init_rep = rep;
+  }
+  for (size_t l = 0; l < L; l++) tl_out->ever[l] += ws->ever[l];
   return FL_OK;
 }

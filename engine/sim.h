@@ -28,14 +28,14 @@ typedef struct fl_workspace fl_workspace;
 fl_workspace *fl_workspace_create(const fl_model *m);
 void fl_workspace_free(fl_workspace *ws);
 /* The bytes a workspace holds per child (the total): the hot state the pass reads and writes,
- * the history only events touch, the event list (and, with threads inside the replication, the
- * plan of the moves that fill leavers' slots) and, with more than one arm, the copy of the
+ * the history only events touch, the event list and, with more than one arm, the copy of the
  * initial population. Buffers are sized for every child a replication ever holds. */
-size_t fl_workspace_child_bytes(const fl_model *m, int inside, size_t *hot, size_t *history,
-                                size_t *events, size_t *initial);
-/* Threads inside each replication (1 by default): the pass over the children and their events
- * are split between them (a nested OpenMP team). Worth it when replications are fewer than
- * threads and populations large; the results are the same for any number. At most
+size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history, size_t *events,
+                                size_t *initial);
+/* Threads inside each replication (1 by default): the children are split into parts, one a
+ * thread of a nested OpenMP team, each stepped on its own and their tallies added up at the
+ * end (an arm that reinvests its savings meets once a step). Worth it when replications are
+ * fewer than threads and populations large; the results are the same for any number. At most
  * FL_MAX_STEP_THREADS. Returns nonzero on OOM (the workspace then uses 1). */
 #define FL_MAX_STEP_THREADS 256
 int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads);

@@ -83,10 +83,11 @@ static void test_reproducible_across_threads(void) {
   fl_model_free(m);
 }
 
-/* Threads inside a replication (children split into blocks, each block's pass and events on
- * its own thread, counts added up after) give the bytes of one thread: on three models, one
- * with arms (one reinvesting), with 4 threads all inside one replication, 2 x 2, and 3 inside
- * (blocks of unequal size), on the automatic and the portable pass. */
+/* Threads inside a replication (children split into parts, each stepped on its own thread,
+ * counts added up at the end; a reinvesting arm's parts meet every step) give the bytes of one
+ * thread: on three models, one with arms (one reinvesting), with 4 threads all inside one
+ * replication, 2 x 2, and 3 inside (parts of unequal size), on the automatic and the portable
+ * pass. */
 static void test_threads_inside_replication(const char *rel) {
   fl_model *m = load_source_model(rel);
   fl_results *one = run_model_full(m, 77, 3, 1, 0, FL_PATH_AUTO);
