@@ -22,7 +22,8 @@
 typedef struct workload {
   const char *name;
   const char *path;      /* relative to the source directory */
-  size_t reps;           /* replications per timed run */
+  size_t reps;           /* replications per timed run, at least */
+  size_t per_thread;     /* ... and at least this many per thread (replications across threads) */
   double target_per_core; /* child-months per second per core, single thread; 0: none */
   double target_vector;  /* the same with a vector pass; 0: none */
   double target_scaling; /* scaling efficiency at TARGET_THREADS threads; 0: none */
@@ -37,13 +38,13 @@ typedef struct workload {
 #define TARGET_BYTES_PER_CHILD 16 /* plus per-replication tallies */
 
 static const workload workloads[] = {
-    {"dundee", "scenarios/dundee.yaml", 16, 500e6, 1.5e9, 0.9, 1,
+    {"dundee", "scenarios/dundee.yaml", 16, 32, 500e6, 1.5e9, 0.9, 1,
      "Dundee baseline: 7 states in 4 levels, 8 localities, ~27,000 children, 120 months"},
-    {"paired", "scenarios/dundee.yaml", 16, 0, 0, 0, 3,
+    {"paired", "scenarios/dundee.yaml", 16, 16, 0, 0, 0, 3,
      "Dundee baseline and two prevention arms (community_city, community_targeted), paired"},
-    {"rich", "bench/workloads/rich.yaml", 16, 350e6, 0, 0, 0,
+    {"rich", "bench/workloads/rich.yaml", 16, 32, 350e6, 0, 0, 0,
      "8 states, rows by age x time in state x period x locality, 27,000 children, 120 months"},
-    {"scotland", "bench/workloads/scotland.yaml", 2, 0, 0, 0.65, 1,
+    {"scotland", "bench/workloads/scotland.yaml", 2, 4, 0, 0, 0.65, 1,
      "Scotland-sized: the Dundee model with 1,000,000 children, 120 months (scaling target "
      "with --inside)"},
 };
@@ -110,6 +111,9 @@ static void usage(void) {
         "                      [--pass auto|scalar|avx2|avx512] [--scalar] [--inside]\n"
         "  --pass    the hot pass (default auto: AVX-512, else AVX2, else portable)\n"
         "  --scalar  the same as --pass scalar\n"
+        "  --reps    replications per timed run (default: the workload's, raised to a number\n"
+        "            per thread: dundee and rich 32, paired 16, scotland 4; always at least one\n"
+        "            per thread)\n"
         "  --inside  every thread inside each replication (its children split between them),\n"
         "            and the replications as given, not raised to the thread count\n"
         "Workloads:\n",
@@ -176,7 +180,7 @@ int main(int argc, char **argv) {
     if (!m) return 2;
     if (w->max_arms && m->n_arms > w->max_arms) m->n_arms = w->max_arms;
     size_t hot, history, events, initial;
-    const size_t bytes = fl_workspace_child_bytes(m, inside, &hot, &history, &events, &initial);
+    const size_t bytes = fl_workspace_child_bytes(m, &hot, &history, &events, &initial);
     printf("%-9s memory: %zu bytes a child (hot state %zu, history %zu, events %zu, initial "
            "copy %zu)\n", w->name, bytes, hot, history, events, initial);
     target_line("bytes a child", (double)bytes, TARGET_BYTES_PER_CHILD, 0, "");
@@ -186,7 +190,11 @@ int main(int argc, char **argv) {
     for (char *tsave = NULL, *tname = strtok_r(th_copy, ",", &tsave); tname;
          tname = strtok_r(NULL, ",", &tsave)) {
       int threads = atoi(tname);
+      /* Replications across threads: enough per thread that the last ones to finish do not
+       * decide the time (users run hundreds or thousands). */
       size_t reps = reps_override ? reps_override : w->reps;
+      if (!reps_override && !inside && reps < w->per_thread * (size_t)threads)
+        reps = w->per_thread * (size_t)threads;
       double *sim = calloc(runs, sizeof *sim), *outp = calloc(runs, sizeof *outp), steps = 0;
       if (threads < 1 || !sim || !outp) return 2;
       if (reps < (size_t)threads && !inside) reps = (size_t)threads;
