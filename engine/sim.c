@@ -36,6 +36,7 @@
 #define SPELL_OBSERVED 0x8000u
 #define LEFT_NEVER 0xFFFFu
 #define HIST_WORDS(L) ((L) + 1)
+#define FL_CACHE_LINE 64
 
 struct fl_workspace {
   size_t cap;          /* children the buffers hold */
@@ -63,9 +64,13 @@ struct fl_workspace {
   int threads;
   int32_t *part32;     /* [threads * part32_len] (see part_tally) */
   size_t part32_len;
-  int64_t *part_cnt;   /* [threads * NLOC * S] each part's children by locality and state */
-  double *part_spend;  /* [threads * T * part_ni] */
+  int64_t *part_cnt;   /* [threads * part_ns] each part's children by locality and state */
+  size_t part_ns;      /* NLOC * S */
+  double *part_spend;  /* [threads * part_spend_len] */
+  size_t part_spend_len;
   size_t part_ni;      /* the most interventions of an arm (at least 1) */
+  /* (Each part's block is a whole number of cache lines: the lines at the edges of two parts'
+   * counts, written at every event, would otherwise go back and forth between their threads.) */
   /* The initial population is the same in every arm of a replication (its streams are keyed
    * by child, not by arm): with more than one arm, the first arm's is kept here and the others
    * copy it: init_n children, valid for (init_model, init_seed, init_rep) once init_model is
@@ -134,6 +139,20 @@ size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history,
   return h + hist + ev + init;
 }
 
+/* n elements of the given size rounded up to whole cache lines, counted in elements. */
+static size_t lines(size_t n, size_t size) {
+  const size_t per_line = FL_CACHE_LINE / size;
+  return (n + per_line - 1) / per_line * per_line;
+}
+
+/* Zeroed memory for n elements (a whole number of lines) that starts a cache line. */
+static void *calloc_lines(size_t n, size_t size) {
+  if (n == 0 || size > SIZE_MAX / n) return NULL;
+  void *p = aligned_alloc(FL_CACHE_LINE, n * size);
+  if (p) memset(p, 0, n * size);
+  return p;
+}
+
 int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
   if (threads < 1) threads = 1;
   if (threads > FL_MAX_STEP_THREADS) threads = FL_MAX_STEP_THREADS;
@@ -157,11 +176,13 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
   ws->part_ni = 1;
   for (size_t a = 0; a < m->n_arms; a++)
     if (m->arms[a].n_int > ws->part_ni) ws->part_ni = m->arms[a].n_int;
-  ws->part32_len = T * S * S + 2 * T * S + (T + 1) * (S + NS) + S * FL_SPELL_BINS + L + T * L +
-                   T + T * ws->part_ni; /* see part_tally */
-  ws->part32 = fl_calloc((size_t)threads * ws->part32_len, sizeof *ws->part32);
-  ws->part_cnt = fl_calloc((size_t)threads * NS, sizeof *ws->part_cnt);
-  ws->part_spend = fl_calloc((size_t)threads * T * ws->part_ni, sizeof *ws->part_spend);
+  ws->part32_len = lines(T * S * S + 2 * T * S + (T + 1) * (S + NS) + S * FL_SPELL_BINS + L +
+                         T * L + T + T * ws->part_ni, sizeof *ws->part32); /* see part_tally */
+  ws->part_ns = lines(NS, sizeof *ws->part_cnt);
+  ws->part_spend_len = lines(T * ws->part_ni, sizeof *ws->part_spend);
+  ws->part32 = calloc_lines((size_t)threads * ws->part32_len, sizeof *ws->part32);
+  ws->part_cnt = calloc_lines((size_t)threads * ws->part_ns, sizeof *ws->part_cnt);
+  ws->part_spend = calloc_lines((size_t)threads * ws->part_spend_len, sizeof *ws->part_spend);
   if (!ws->part32 || !ws->part_cnt || !ws->part_spend) return -1;
   ws->threads = threads;
   return 0;
@@ -643,7 +664,7 @@ static fl_tally part_tally(const fl_workspace *ws, const fl_model *m, int b) {
   k.reentries = k.ever + L;
   k.skips = k.reentries + T * L;
   k.reached = k.skips + T; /* [T * part_ni] */
-  k.spend = ws->part_spend + (size_t)b * T * ws->part_ni;
+  k.spend = ws->part_spend + (size_t)b * ws->part_spend_len;
   return k;
 }
 
@@ -695,7 +716,7 @@ static int simulate_parts(sim_run *sr, uint64_t n0, int copy, int save) {
     part.tis += off;
     part.hist += off * HIST_WORDS(L);
     part.ev_slot += off;
-    part.cnt = ws->part_cnt + (size_t)b * NS;
+    part.cnt = ws->part_cnt + (size_t)b * ws->part_ns;
     part.threads = 1;
     fl_tally ptl = part_tally(ws, m, b);
     memset(ws->part32 + (size_t)b * ws->part32_len, 0, ws->part32_len * sizeof *ws->part32);
@@ -726,7 +747,7 @@ static int simulate_parts(sim_run *sr, uint64_t n0, int copy, int save) {
         {
           for (size_t j = 0; j < NS; j++) {
             int64_t sum = 0;
-            for (int q = 0; q < nb; q++) sum += ws->part_cnt[(size_t)q * NS + j];
+            for (int q = 0; q < nb; q++) sum += ws->part_cnt[(size_t)q * ws->part_ns + j];
             ws->cnt[j] = sum;
           }
           rows_dyn = reinvest_step(m, sr->arm, sr->tab, t, ws, sr->tl);
