@@ -76,7 +76,9 @@ fl_status fl_results_compare(fl_results *res, const fl_model *m, fl_error *err) 
         (mc && (!be || !psave || !pce)) || (!mc && !be_exp))
       goto nomem;
     memcpy(wtp, m->wtp, K * sizeof *wtp);
-    double sum_c = 0, sum_q = 0;
+    /* Replications split between threads (each writes its own rows); the sums for the ICER
+     * after, in replication order, so their bits do not depend on the threads. */
+#pragma omp parallel for schedule(static) if (R > 1)
     for (size_t r = 0; r < R; r++) {
       double run = 0, rund = 0, total_c = 0, total_q = 0;
       long last_positive = -1;
@@ -103,9 +105,12 @@ fl_status fl_results_compare(fl_results *res, const fl_model *m, fl_error *err) 
       else *be_exp = breakeven;
       ctot[r] = total_c;
       qtot[r] = total_q;
-      sum_c += total_c;
-      sum_q += total_q;
       for (size_t k = 0; k < K; k++) nmb[r * K + k] = m->wtp[k] * total_q - total_c;
+    }
+    double sum_c = 0, sum_q = 0;
+    for (size_t r = 0; r < R; r++) {
+      sum_c += ctot[r];
+      sum_q += qtot[r];
     }
     *icer = sum_q != 0 ? sum_c / sum_q : (sum_c > 0 ? HUGE_VAL : sum_c < 0 ? -HUGE_VAL : NAN);
     if (mc) {

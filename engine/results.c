@@ -101,7 +101,6 @@ fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err) {
   const size_t R = mc ? res->R : 1;
   const double step_years = m->step_months / 12.0;
   const fl_dtype count_type = mc ? FL_I32 : FL_F64;
-  double occ[FL_MAX_STATES];
   /* Under parameter uncertainty each replication has its own costs and QoL weights. */
   const fl_array *p_cost = mc ? fl_results_find(res, 0, "parameters/cost") : NULL;
   const fl_array *p_qol = mc ? fl_results_find(res, 0, "parameters/qol") : NULL;
@@ -134,7 +133,11 @@ fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err) {
     double *qold = fl_results_add(ar, "qol_discounted", "qol discounted at the annual rate "
                                   "discount.qol.", FL_F64, 1 + rk, off_q);
     if (!lvl || !cost || !costd || !qol || !qold) goto nomem;
+    /* Replications are independent: split between threads (each writes its own rows), so that
+     * this does not become the serial tail of a run on many cores. */
+#pragma omp parallel for schedule(static) if (R > 1)
     for (size_t r = 0; r < R; r++) {
+      double occ[FL_MAX_STATES];
       for (size_t t = 0; t <= T; t++) {
         for (size_t s = 0; s < S; s++) {
           size_t li = (r * (T + 1) + t) * L + m->state_level[s];
