@@ -37,6 +37,7 @@
 #define LEFT_NEVER 0xFFFFu
 #define HIST_WORDS(L) ((L) + 1)
 #define FL_CACHE_LINE 64
+#define FL_PARTS_PER_THREAD 4
 
 struct fl_workspace {
   size_t cap;          /* children the buffers hold */
@@ -58,15 +59,16 @@ struct fl_workspace {
   uint64_t *dyn_cum;   /* [rows_per_period * (S + 1)] */
   uint8_t *dyn_dest;
   gsl_rng *entry_rng;  /* GSL view of the ENTRIES stream, for Poisson draws */
-  /* Threads inside a replication (fl_workspace_set_threads): each owns a part of the children
-   * (its own range of the buffers) and steps it on its own, counting into its own tallies of
-   * the whole replication, added up at its end (simulate_parts). */
+  /* Threads inside a replication (fl_workspace_set_threads): the children are split into parts
+   * (up to threads * FL_PARTS_PER_THREAD), each in its own range of the buffers, stepped on its
+   * own and counted in its own tallies of the whole replication, added up at its end
+   * (simulate_parts). */
   int threads;
-  int32_t *part32;     /* [threads * part32_len] (see part_tally) */
+  int32_t *part32;     /* [parts * part32_len] (see part_tally) */
   size_t part32_len;
-  int64_t *part_cnt;   /* [threads * part_ns] each part's children by locality and state */
+  int64_t *part_cnt;   /* [parts * part_ns] each part's children by locality and state */
   size_t part_ns;      /* NLOC * S */
-  double *part_spend;  /* [threads * part_spend_len] */
+  double *part_spend;  /* [parts * part_spend_len] */
   size_t part_spend_len;
   size_t part_ni;      /* the most interventions of an arm (at least 1) */
   /* (Each part's block is a whole number of cache lines: the lines at the edges of two parts'
@@ -78,12 +80,12 @@ struct fl_workspace {
   size_t init_n;
   const fl_model *init_model;
   uint64_t init_seed, init_rep;
-  int init_parts;      /* the parts it is kept in (simulate_parts) */
+  int init_counted;    /* init_cnt and init_ever hold its counts (kept whole, by one thread) */
   uint64_t *init_rng;
   uint32_t *init_base;
   uint16_t *init_age, *init_tis, *init_hist;
-  int64_t *init_cnt;   /* [threads * NLOC * S] each part's initial cnt */
-  int32_t *init_ever;  /* [threads * L] */
+  int64_t *init_cnt;   /* [NLOC * S] */
+  int32_t *init_ever;  /* [L] */
 };
 
 fl_workspace *fl_workspace_create(const fl_model *m) {
@@ -164,15 +166,8 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
   ws->part_cnt = NULL;
   ws->part_spend = NULL;
   ws->threads = 1;
-  ws->init_model = NULL; /* a kept initial population has one thread's parts */
-  if (ws->init_rng) {
-    free(ws->init_cnt);
-    free(ws->init_ever);
-    ws->init_cnt = fl_calloc((size_t)threads * NS, sizeof *ws->init_cnt);
-    ws->init_ever = fl_calloc((size_t)threads * L, sizeof *ws->init_ever);
-    if (!ws->init_cnt || !ws->init_ever) return -1; /* fl_workspace_free still works */
-  }
   if (threads == 1) return 0;
+  const size_t parts = (size_t)threads * FL_PARTS_PER_THREAD;
   ws->part_ni = 1;
   for (size_t a = 0; a < m->n_arms; a++)
     if (m->arms[a].n_int > ws->part_ni) ws->part_ni = m->arms[a].n_int;
@@ -180,9 +175,9 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
                          T * L + T + T * ws->part_ni, sizeof *ws->part32); /* see part_tally */
   ws->part_ns = lines(NS, sizeof *ws->part_cnt);
   ws->part_spend_len = lines(T * ws->part_ni, sizeof *ws->part_spend);
-  ws->part32 = calloc_lines((size_t)threads * ws->part32_len, sizeof *ws->part32);
-  ws->part_cnt = calloc_lines((size_t)threads * ws->part_ns, sizeof *ws->part_cnt);
-  ws->part_spend = calloc_lines((size_t)threads * ws->part_spend_len, sizeof *ws->part_spend);
+  ws->part32 = calloc_lines(parts * ws->part32_len, sizeof *ws->part32);
+  ws->part_cnt = calloc_lines(parts * ws->part_ns, sizeof *ws->part_cnt);
+  ws->part_spend = calloc_lines(parts * ws->part_spend_len, sizeof *ws->part_spend);
   if (!ws->part32 || !ws->part_cnt || !ws->part_spend) return -1;
   ws->threads = threads;
   return 0;
@@ -628,14 +623,16 @@ static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   }
 }
 
-/* Initial children i0 .. i1-1 of part b: copied from the shared workspace's copy of the
- * replication's initial population into slots 0 .. i1-i0-1 of sr's workspace, with the part's
- * counts (save 0), or the other way (save 1, just after creating them). */
-static void initial_copy(const sim_run *sr, fl_workspace *shared, uint64_t i0, uint64_t i1, int b,
+/* Initial children i0 .. i1-1: copied from the shared workspace's copy of the replication's
+ * initial population into slots 0 .. i1-i0-1 of sr's workspace (save 0), or the other way
+ * (save 1, just after creating them). Loading, the children are counted in sr's cnt and ever:
+ * from the counts kept with the whole population, or one by one for a part of it. */
+static void initial_copy(const sim_run *sr, fl_workspace *shared, uint64_t i0, uint64_t i1,
                          int save) {
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
   const size_t k = i1 - i0, hw = HIST_WORDS(m->L), ns = m->NLOC * m->S;
+  const int whole = i0 == 0 && i1 == shared->init_n;
 #define FL_COPY(part, kept, count) memcpy(save ? (void *)(kept) : (void *)(part), \
                                           save ? (void *)(part) : (void *)(kept), \
                                           (count) * sizeof *(part))
@@ -644,17 +641,33 @@ static void initial_copy(const sim_run *sr, fl_workspace *shared, uint64_t i0, u
   FL_COPY(ws->age, shared->init_age + i0, k);
   FL_COPY(ws->tis, shared->init_tis + i0, k);
   FL_COPY(ws->hist, shared->init_hist + i0 * hw, k * hw);
-  FL_COPY(ws->cnt, shared->init_cnt + (size_t)b * ns, ns);
-  FL_COPY(sr->tl->ever, shared->init_ever + (size_t)b * m->L, m->L);
 #undef FL_COPY
+  if (save) {
+    if (whole) { /* (fl_simulate says whether these are to be used) */
+      memcpy(shared->init_cnt, ws->cnt, ns * sizeof *ws->cnt);
+      memcpy(shared->init_ever, sr->tl->ever, m->L * sizeof *sr->tl->ever);
+    }
+    return;
+  }
+  if (whole && shared->init_counted) {
+    memcpy(ws->cnt, shared->init_cnt, ns * sizeof *ws->cnt);
+    for (size_t l = 0; l < m->L; l++) sr->tl->ever[l] += shared->init_ever[l];
+    return;
+  }
+  for (size_t i = 0; i < k; i++) { /* an initial child has been in its own level only */
+    const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
+    const uint32_t s = b - loc * sr->loc_stride;
+    ws->cnt[loc * m->S + s]++;
+    sr->tl->ever[m->state_level[s]]++;
+  }
 }
 
-/* Where a part's tallies of the whole replication lie in its block of part32. */
-static fl_tally part_tally(const fl_workspace *ws, const fl_model *m, int b) {
+/* Where part p's tallies of the whole replication lie in its block of part32. */
+static fl_tally part_tally(const fl_workspace *ws, const fl_model *m, int p) {
   const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
-  int32_t *p = ws->part32 + (size_t)b * ws->part32_len;
+  int32_t *q = ws->part32 + (size_t)p * ws->part32_len;
   fl_tally k = {0};
-  k.flows = p;
+  k.flows = q;
   k.exits = k.flows + T * S * S;
   k.entries = k.exits + T * S;
   k.stocks = k.entries + T * S;
@@ -664,37 +677,113 @@ static fl_tally part_tally(const fl_workspace *ws, const fl_model *m, int b) {
   k.reentries = k.ever + L;
   k.skips = k.reentries + T * L;
   k.reached = k.skips + T; /* [T * part_ni] */
-  k.spend = ws->part_spend + (size_t)b * ws->part_spend_len;
+  k.spend = ws->part_spend + (size_t)p * ws->part_spend_len;
   return k;
 }
 
-/* dst[i] = the sum over the nb parts of their tally at offset off + i, split between the team
+/* dst[i] = the sum over the np parts of their tally at offset off + i, split between the team
  * (integers, so the order does not matter). */
-static void sum_parts(int32_t *dst, const fl_workspace *ws, size_t off, size_t len, int nb) {
+static void sum_parts(int32_t *dst, const fl_workspace *ws, size_t off, size_t len, int np) {
   if (!dst) return;
 #pragma omp for schedule(static) nowait
   for (long long i = 0; i < (long long)len; i++) {
     int32_t sum = 0;
-    for (int b = 0; b < nb; b++) sum += ws->part32[(size_t)b * ws->part32_len + off + (size_t)i];
+    for (int p = 0; p < np; p++) sum += ws->part32[(size_t)p * ws->part32_len + off + (size_t)i];
     dst[i] = sum;
   }
 }
 
-/* One replication with threads inside it. The children are split into parts, one a thread:
- * part b holds the initial children [n0 b / nb, n0 (b + 1) / nb) and, of step t's k_t
- * entrants, [k_t b / nb, k_t (b + 1) / nb). Each part lives in its own range of the buffers
- * and is stepped on its own by its thread, as one thread steps the whole: no child's step
- * depends on another's, so the parts meet only at the end, where their tallies (integers) are
- * added up. Every child keeps its number, so the results are those of one thread. An arm that
- * reinvests its savings needs the whole replication's children at each step: there the parts
- * meet once a step, after the entries, to add up their counts for the table. */
-static int simulate_parts(sim_run *sr, uint64_t n0, int copy, int save) {
+/* What the parts of a replication share (simulate_parts). */
+typedef struct parts_run {
+  sim_run *sr;
+  uint64_t n0;
+  int np, copy, save, dynamic;
+  const fl_row *rows_dyn; /* a reinvesting arm's table of the step */
+} parts_run;
+
+/* Part p of np of a replication, all of its steps: its initial children [n0 p / np,
+ * n0 (p + 1) / np) and, of step t's k_t entrants, [k_t p / np, k_t (p + 1) / np), in its own
+ * range of the buffers (its initial children, then room for its entrants), counted in its own
+ * tallies. With a reinvesting arm every part is on its own thread of the team, and they meet
+ * once a step (dynamic). */
+static void run_part(parts_run *pr, int p) {
+  sim_run *sr = pr->sr;
+  const fl_model *m = sr->m;
+  fl_workspace *ws = sr->ws;
+  const size_t L = m->L, T = m->T, NS = m->NLOC * m->S;
+  const size_t np = (size_t)pr->np, pp = (size_t)p;
+  const uint64_t i0 = pr->n0 * pp / np, i1 = pr->n0 * (pp + 1) / np;
+  size_t off = (size_t)i0;
+  for (size_t t = 0; t < T; t++) off += entrants(sr, t) * pp / np;
+  fl_workspace part = *ws;
+  part.rng += off;
+  part.base += off;
+  part.age += off;
+  part.tis += off;
+  part.hist += off * HIST_WORDS(L);
+  part.ev_slot += off;
+  part.cnt = ws->part_cnt + pp * ws->part_ns;
+  part.threads = 1;
+  fl_tally ptl = part_tally(ws, m, p);
+  memset(ws->part32 + pp * ws->part32_len, 0, ws->part32_len * sizeof *ws->part32);
+  memset(part.cnt, 0, NS * sizeof *part.cnt);
+  ptl.base = sr->tl->base;
+  if (p == 0) ptl.spend = sr->tl->spend; /* the same in every part */
+  sim_run ps = *sr;
+  ps.ws = &part;
+  ps.tl = &ptl;
+  ps.n = (size_t)(i1 - i0);
+  ps.dyn_shared = 1;
+  if (pr->copy)
+    initial_copy(&ps, ws, i0, i1, 0);
+  else {
+    create_initial(&ps, i0, i1);
+    if (pr->save) initial_copy(&ps, ws, i0, i1, 1);
+  }
+  for (size_t j = 0; j < NS; j++) {
+    ptl.stocks[j % m->S] += (int32_t)part.cnt[j];
+    ptl.stocks_loc[j] = (int32_t)part.cnt[j];
+  }
+  for (size_t t = 0; t < T; t++) {
+    const size_t k = entrants(sr, t), k0 = k * pp / np, k1 = k * (pp + 1) / np;
+    enter(&ps, t, k0, k1);
+    ps.n += k1 - k0;
+    if (pr->dynamic) {
+      /* The table needs the counts of the whole replication: the parts meet, one adds them up
+       * and builds it. (The next step's barrier keeps it until every part has used it.) */
+#pragma omp barrier
+#pragma omp single
+      {
+        for (size_t j = 0; j < NS; j++) {
+          int64_t sum = 0;
+          for (size_t q = 0; q < np; q++) sum += ws->part_cnt[q * ws->part_ns + j];
+          ws->cnt[j] = sum;
+        }
+        pr->rows_dyn = reinvest_step(m, sr->arm, sr->tab, t, ws, sr->tl);
+      }
+      ps.rows_dyn = pr->rows_dyn;
+    }
+    step_begin(&ps, t);
+    step_serial(&ps, t);
+    step_end(&ps, t);
+    ps.next_id += k;
+  }
+}
+
+/* One replication with threads inside it. The children are split into parts (run_part), each
+ * stepped on its own, as one thread steps the whole: no child's step depends on another's, so
+ * the parts meet only at the end, where their tallies (integers) are added up. Every child keeps
+ * its number, so the results are those of one thread, whatever the number of parts. There are
+ * FL_PARTS_PER_THREAD parts a thread, taken in turn by whichever thread is free, so a thread
+ * slowed down (by the machine) does not hold up the replication. An arm that reinvests its
+ * savings needs the whole replication's children at each step: there each thread has one part
+ * and the parts meet once a step, after the entries, to add up their counts for the table. */
+static void simulate_parts(sim_run *sr, uint64_t n0, int copy, int save) {
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
   const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
-  const int dynamic = sr->arm->n_int && reinvesting(sr->arm, sr->tl);
-  const fl_row *rows_dyn = NULL;
-  int team = 1;
+  parts_run pr = {.sr = sr, .n0 = n0, .copy = copy, .save = save,
+                  .dynamic = sr->arm->n_int && reinvesting(sr->arm, sr->tl)};
 #pragma omp parallel num_threads(ws->threads)
   {
 #ifdef _OPENMP
@@ -702,67 +791,19 @@ static int simulate_parts(sim_run *sr, uint64_t n0, int copy, int save) {
 #else
     const int b = 0, nb = 1;
 #endif
-    /* A kept initial population is kept in parts: of use only to a team of the same size
-     * (OpenMP may give fewer threads than asked for). */
-    const int use_copy = copy && ws->init_parts == nb;
-    if (b == 0) team = nb;
-    const uint64_t i0 = n0 * (uint64_t)b / (uint64_t)nb, i1 = n0 * (uint64_t)(b + 1) / (uint64_t)nb;
-    size_t off = (size_t)i0; /* the part's first slot: its initial children, then entrants */
-    for (size_t t = 0; t < T; t++) off += entrants(sr, t) * (size_t)b / (size_t)nb;
-    fl_workspace part = *ws;
-    part.rng += off;
-    part.base += off;
-    part.age += off;
-    part.tis += off;
-    part.hist += off * HIST_WORDS(L);
-    part.ev_slot += off;
-    part.cnt = ws->part_cnt + (size_t)b * ws->part_ns;
-    part.threads = 1;
-    fl_tally ptl = part_tally(ws, m, b);
-    memset(ws->part32 + (size_t)b * ws->part32_len, 0, ws->part32_len * sizeof *ws->part32);
-    memset(part.cnt, 0, NS * sizeof *part.cnt);
-    ptl.base = sr->tl->base;
-    if (b == 0) ptl.spend = sr->tl->spend; /* the same in every part */
-    sim_run ps = *sr;
-    ps.ws = &part;
-    ps.tl = &ptl;
-    ps.n = (size_t)(i1 - i0);
-    ps.dyn_shared = 1;
-    if (use_copy)
-      initial_copy(&ps, ws, i0, i1, b, 0);
-    else {
-      create_initial(&ps, i0, i1);
-      if (save) initial_copy(&ps, ws, i0, i1, b, 1);
-    }
-    for (size_t l = 0; l < NS; l++) ptl.stocks[l % S] += (int32_t)part.cnt[l];
-    for (size_t j = 0; j < NS; j++) ptl.stocks_loc[j] = (int32_t)part.cnt[j];
-    for (size_t t = 0; t < T; t++) {
-      const size_t k = entrants(sr, t), k0 = k * (size_t)b / (size_t)nb,
-                   k1 = k * (size_t)(b + 1) / (size_t)nb;
-      enter(&ps, t, k0, k1);
-      ps.n += k1 - k0;
-      if (dynamic) {
-#pragma omp barrier
+    /* (OpenMP may give fewer threads than asked for; part32 has room for the parts of all.) */
 #pragma omp single
-        {
-          for (size_t j = 0; j < NS; j++) {
-            int64_t sum = 0;
-            for (int q = 0; q < nb; q++) sum += ws->part_cnt[(size_t)q * ws->part_ns + j];
-            ws->cnt[j] = sum;
-          }
-          rows_dyn = reinvest_step(m, sr->arm, sr->tab, t, ws, sr->tl);
-        }
-        ps.rows_dyn = rows_dyn;
-      }
-      step_begin(&ps, t);
-      step_serial(&ps, t);
-      step_end(&ps, t);
-      ps.next_id += k; /* (the next step's barrier keeps rows_dyn until every part is done) */
+    pr.np = pr.dynamic ? nb : nb * FL_PARTS_PER_THREAD;
+    if (pr.dynamic)
+      run_part(&pr, b);
+    else {
+#pragma omp for schedule(dynamic, 1)
+      for (int p = 0; p < pr.np; p++) run_part(&pr, p);
     }
 #pragma omp barrier
     const fl_tally z = part_tally(ws, m, 0), *tl = sr->tl;
     const int32_t *p0 = ws->part32;
-#define FL_SUM(dst, field, len) sum_parts(dst, ws, (size_t)(z.field - p0), len, nb)
+#define FL_SUM(dst, field, len) sum_parts(dst, ws, (size_t)(z.field - p0), len, pr.np)
     FL_SUM(tl->flows, flows, T * S * S);
     FL_SUM(tl->exits, exits, T * S);
     FL_SUM(tl->entries, entries, T * S);
@@ -775,7 +816,6 @@ static int simulate_parts(sim_run *sr, uint64_t n0, int copy, int save) {
     FL_SUM(tl->reached, reached, T * sr->arm->n_int);
 #undef FL_SUM
   }
-  return team;
 }
 
 fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab, uint64_t seed,
@@ -818,16 +858,15 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
   const int copy = ws->init_rng && ws->init_model == m && ws->init_seed == seed &&
                    ws->init_rep == rep;
   const int save = ws->init_rng && !copy;
-  int parts = 1;
   sr.next_id = n0; /* entrants are numbered after the initial children */
   if (ws->threads > 1)
-    parts = simulate_parts(&sr, n0, copy, save);
+    simulate_parts(&sr, n0, copy, save);
   else {
-    if (copy && ws->init_parts == 1)
-      initial_copy(&sr, ws, 0, n0, 0, 0);
+    if (copy)
+      initial_copy(&sr, ws, 0, n0, 0);
     else {
       create_initial(&sr, 0, n0);
-      if (save) initial_copy(&sr, ws, 0, n0, 0, 1);
+      if (save) initial_copy(&sr, ws, 0, n0, 1);
     }
     sr.n = (size_t)n0;
     for (size_t s = 0; s < S; s++)
@@ -845,7 +884,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
     }
   }
   if (save) {
-    ws->init_parts = parts;
+    ws->init_counted = ws->threads <= 1;
     ws->init_model = m;
     ws->init_seed = seed;
     ws->init_rep = rep;
