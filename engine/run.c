@@ -105,13 +105,132 @@ static int gather_ranks(fl_results *res, size_t R, int ranks) {
 }
 #endif
 
+/* What the threads running a process's replications share (run_replications). */
+typedef struct rep_ctx {
+  const fl_model *m;
+  const fl_run_options *opt;
+  fl_results *res;
+  fl_path path;
+  fl_checkpoint *ck;
+  const unsigned char *done_rep;
+  long long rep_lo, rep_hi;
+  int inner;
+  /* Written under the critical sections: */
+  size_t done;
+  long long failed_rep;
+  fl_status fail_code;
+  fl_error psa_err;
+} rep_ctx;
+
+/* Replications [rep_lo, rep_hi), each on a workspace of the calling thread: the loop is an
+ * orphaned worksharing loop, split between the threads of the team that calls this (or all run
+ * here when it is called outside a parallel region). */
+static void run_replications(rep_ctx *c) {
+  const fl_model *m = c->m;
+  const fl_run_options *opt = c->opt;
+  fl_results *res = c->res;
+  const fl_path path = c->path;
+  fl_checkpoint *ck = c->ck;
+  const unsigned char *done_rep = c->done_rep;
+  const long long rep_lo = c->rep_lo, rep_hi = c->rep_hi;
+  const int inner = c->inner;
+  fl_workspace *ws = fl_workspace_create(m);
+  if (ws && inner > 1 && fl_workspace_set_threads(ws, m, inner) != 0) {
+    fl_workspace_free(ws);
+    ws = NULL;
+  }
+  fl_psa *ps = opt->psa ? fl_psa_create(m) : NULL;
+  fl_arm_tables tabs[FL_MAX_ARMS];
+  for (size_t a = 0; a < m->n_arms; a++)
+    tabs[a] = (fl_arm_tables){&m->arms[a], m->arms[a].rows, m->arms[a].stay32,
+                              m->arms[a].move_cum, m->arms[a].move_dest, NULL};
+  if (!ws || (opt->psa && !ps)) {
+    fl_workspace_free(ws);
+    ws = NULL;
+#pragma omp critical(fl_fail)
+    if (c->failed_rep < 0) {
+      c->failed_rep = 0;
+      c->fail_code = FL_ENOMEM;
+    }
+  }
+#pragma omp for schedule(dynamic, 1)
+  for (long long rep = rep_lo; rep < rep_hi; rep++) {
+    fl_tally base_tl = {0};
+    if (ps && ws && !(done_rep && done_rep[rep])) {
+      fl_error perr = {0};
+      if (fl_psa_prepare(m, ps, opt->seed, (uint64_t)rep / opt->psa_inner, opt->psa_prior,
+                         tabs, &perr) != FL_OK) {
+#pragma omp critical(fl_fail)
+        if (c->failed_rep < 0 || rep < c->failed_rep) {
+          c->failed_rep = rep;
+          c->fail_code = perr.code;
+          c->psa_err = perr;
+        }
+        continue;
+      }
+    }
+    if (ps && ws && m->n_unc && !(done_rep && done_rep[rep])) {
+      memcpy(slice(res, 0, "parameters/cost", (size_t)rep), fl_psa_cost(ps),
+             m->S * m->B * sizeof(double));
+      memcpy(slice(res, 0, "parameters/qol", (size_t)rep), fl_psa_qol(ps), m->S * sizeof(double));
+    }
+    if (done_rep && done_rep[rep]) { /* loaded from the checkpoint */
+      if (opt->progress) {
+#pragma omp critical(fl_progress)
+        opt->progress(opt->progress_ctx, ++c->done, (size_t)(rep_hi - rep_lo));
+      }
+      continue;
+    }
+    for (size_t a = 0; ws && a < m->n_arms; a++) {
+      fl_tally tl = {
+          .stocks = slice(res, a, "stocks", (size_t)rep),
+          .stocks_loc = slice(res, a, "stocks_by_locality", (size_t)rep),
+          .flows = slice(res, a, "flows", (size_t)rep),
+          .entries = slice(res, a, "entries", (size_t)rep),
+          .exits = slice(res, a, "exits", (size_t)rep),
+          .spells = slice(res, a, "spells/length_of_stay", (size_t)rep),
+          .ever = slice(res, a, "spells/ever_in_level", (size_t)rep),
+          .reentries = slice(res, a, "spells/reentries_12m", (size_t)rep),
+          .skips = slice(res, a, "spells/skip_level_escalations", (size_t)rep),
+          .spend = slice(res, a, "interventions/spend", (size_t)rep),
+          .reached = slice(res, a, "interventions/reached", (size_t)rep),
+          .base = a ? &base_tl : NULL,
+      };
+      if (a == 0) base_tl = tl;
+      fl_status st = fl_simulate(m, a, &tabs[a], opt->seed, (uint64_t)rep, path, ws, &tl);
+      if (st != FL_OK) {
+        /* The lowest-numbered failing replication is reported, whatever the schedule. */
+#pragma omp critical(fl_fail)
+        if (c->failed_rep < 0 || rep < c->failed_rep) {
+          c->failed_rep = rep;
+          c->fail_code = st;
+        }
+      }
+    }
+    if (ck && ws) {
+      fl_status cst;
+#pragma omp critical(fl_checkpoint)
+      cst = fl_checkpoint_save(ck, res, (size_t)rep);
+      if (cst != FL_OK) {
+#pragma omp critical(fl_fail)
+        if (c->failed_rep < 0 || rep < c->failed_rep) {
+          c->failed_rep = rep;
+          c->fail_code = cst;
+        }
+      }
+    }
+    if (opt->progress) {
+#pragma omp critical(fl_progress)
+      opt->progress(opt->progress_ctx, ++c->done, (size_t)(rep_hi - rep_lo));
+    }
+  }
+  fl_workspace_free(ws);
+  fl_psa_free(ps);
+}
+
 fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out, fl_error *err) {
   fl_results *res;
   const size_t R = opt->replications;
-  size_t done = 0;
-  long long failed_rep = -1;
-  fl_status fail_code = FL_OK;
-  fl_error psa_err = {0};
   *out = NULL;
   if (R == 0 || R > 100000000) {
     fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "replications",
@@ -214,104 +333,23 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
   }
   if (inner > 1) {
     threads = threads / inner > 0 ? threads / inner : 1;
-    if (omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
+    /* Teams inside teams only when replications run in parallel too. */
+    if (threads > 1 && omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
   }
 #endif
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    fl_workspace *ws = fl_workspace_create(m);
-    if (ws && inner > 1 && fl_workspace_set_threads(ws, m, inner) != 0) {
-      fl_workspace_free(ws);
-      ws = NULL;
-    }
-    fl_psa *ps = opt->psa ? fl_psa_create(m) : NULL;
-    fl_arm_tables tabs[FL_MAX_ARMS];
-    for (size_t a = 0; a < m->n_arms; a++)
-      tabs[a] = (fl_arm_tables){&m->arms[a], m->arms[a].rows, m->arms[a].stay32,
-                                m->arms[a].move_cum, m->arms[a].move_dest, NULL};
-    if (!ws || (opt->psa && !ps)) {
-      fl_workspace_free(ws);
-      ws = NULL;
-#pragma omp critical(fl_fail)
-      if (failed_rep < 0) {
-        failed_rep = 0;
-        fail_code = FL_ENOMEM;
-      }
-    }
-#pragma omp for schedule(dynamic, 1)
-    for (long long rep = rep_lo; rep < rep_hi; rep++) {
-      fl_tally base_tl = {0};
-      if (ps && ws && !(done_rep && done_rep[rep])) {
-        fl_error perr = {0};
-        if (fl_psa_prepare(m, ps, opt->seed, (uint64_t)rep / opt->psa_inner, opt->psa_prior,
-                           tabs, &perr) != FL_OK) {
-#pragma omp critical(fl_fail)
-          if (failed_rep < 0 || rep < failed_rep) {
-            failed_rep = rep;
-            fail_code = perr.code;
-            psa_err = perr;
-          }
-          continue;
-        }
-      }
-      if (ps && ws && m->n_unc && !(done_rep && done_rep[rep])) {
-        memcpy(slice(res, 0, "parameters/cost", (size_t)rep), fl_psa_cost(ps),
-               m->S * m->B * sizeof(double));
-        memcpy(slice(res, 0, "parameters/qol", (size_t)rep), fl_psa_qol(ps), m->S * sizeof(double));
-      }
-      if (done_rep && done_rep[rep]) { /* loaded from the checkpoint */
-        if (opt->progress) {
-#pragma omp critical(fl_progress)
-          opt->progress(opt->progress_ctx, ++done, (size_t)(rep_hi - rep_lo));
-        }
-        continue;
-      }
-      for (size_t a = 0; ws && a < m->n_arms; a++) {
-        fl_tally tl = {
-            .stocks = slice(res, a, "stocks", (size_t)rep),
-            .stocks_loc = slice(res, a, "stocks_by_locality", (size_t)rep),
-            .flows = slice(res, a, "flows", (size_t)rep),
-            .entries = slice(res, a, "entries", (size_t)rep),
-            .exits = slice(res, a, "exits", (size_t)rep),
-            .spells = slice(res, a, "spells/length_of_stay", (size_t)rep),
-            .ever = slice(res, a, "spells/ever_in_level", (size_t)rep),
-            .reentries = slice(res, a, "spells/reentries_12m", (size_t)rep),
-            .skips = slice(res, a, "spells/skip_level_escalations", (size_t)rep),
-            .spend = slice(res, a, "interventions/spend", (size_t)rep),
-            .reached = slice(res, a, "interventions/reached", (size_t)rep),
-            .base = a ? &base_tl : NULL,
-        };
-        if (a == 0) base_tl = tl;
-        fl_status st = fl_simulate(m, a, &tabs[a], opt->seed, (uint64_t)rep, path, ws, &tl);
-        if (st != FL_OK) {
-          /* The lowest-numbered failing replication is reported, whatever the schedule. */
-#pragma omp critical(fl_fail)
-          if (failed_rep < 0 || rep < failed_rep) {
-            failed_rep = rep;
-            fail_code = st;
-          }
-        }
-      }
-      if (ck && ws) {
-        fl_status cst;
-#pragma omp critical(fl_checkpoint)
-        cst = fl_checkpoint_save(ck, res, (size_t)rep);
-        if (cst != FL_OK) {
-#pragma omp critical(fl_fail)
-          if (failed_rep < 0 || rep < failed_rep) {
-            failed_rep = rep;
-            fail_code = cst;
-          }
-        }
-      }
-      if (opt->progress) {
-#pragma omp critical(fl_progress)
-        opt->progress(opt->progress_ctx, ++done, (size_t)(rep_hi - rep_lo));
-      }
-    }
-    fl_workspace_free(ws);
-    fl_psa_free(ps);
-  }
+  /* With one thread across replications there is no team around them: a team of one would
+   * make the replications' own teams nested ones, whose threads OpenMP keeps apart from those of
+   * the top level (the output stage's), so that both sets would compete for the cores. */
+  rep_ctx ctx = {.m = m, .opt = opt, .res = res, .path = path, .ck = ck, .done_rep = done_rep,
+                 .rep_lo = rep_lo, .rep_hi = rep_hi, .inner = inner, .failed_rep = -1};
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    run_replications(&ctx);
+  } else
+    run_replications(&ctx);
+  long long failed_rep = ctx.failed_rep;
+  fl_status fail_code = ctx.fail_code;
+  const fl_error psa_err = ctx.psa_err;
   if (ck && fl_checkpoint_finish(ck) != FL_OK && failed_rep < 0) {
     failed_rep = rep_lo;
     fail_code = FL_EIO;
