@@ -267,19 +267,15 @@ static void child_create(fl_workspace *ws, const fl_model *m, int32_t *ever, int
   cnt[loc * m->S + state]++;
 }
 
-/* Copies the child in slot from into slot to (its stream, row, age, time in state, history). */
-static inline void move_child(fl_workspace *ws, const fl_model *m, size_t to, size_t from) {
-  ws->rng[to] = ws->rng[from];
-  ws->base[to] = ws->base[from];
-  ws->age[to] = ws->age[from];
-  ws->tis[to] = ws->tis[from];
-  memcpy(ws->hist + to * HIST_WORDS(m->L), ws->hist + from * HIST_WORDS(m->L),
-         HIST_WORDS(m->L) * sizeof *ws->hist);
-}
-
-/* Removes the child in slot i by moving the last child into it. */
+/* Removes the child in slot i by moving the last child (its stream, row, age, time in state,
+ * history) into it. */
 static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, size_t *n) {
-  move_child(ws, m, i, --*n);
+  const size_t last = --*n, hw = HIST_WORDS(m->L);
+  ws->rng[i] = ws->rng[last];
+  ws->base[i] = ws->base[last];
+  ws->age[i] = ws->age[last];
+  ws->tis[i] = ws->tis[last];
+  memcpy(ws->hist + i * hw, ws->hist + last * hw, hw * sizeof *ws->hist);
 }
 
 /* Whether the child with row base b and age `age` is reached by intervention iv. */
