@@ -78,7 +78,7 @@ fl_status fl_results_compare(fl_results *res, const fl_model *m, fl_error *err) 
     memcpy(wtp, m->wtp, K * sizeof *wtp);
     /* Replications split between threads (each writes its own rows); the sums for the ICER
      * after, in replication order, so their bits do not depend on the threads. */
-#pragma omp parallel for schedule(static) if (R > 1)
+#pragma omp parallel for schedule(static) if (R > 1) num_threads(fl_results_threads(res))
     for (size_t r = 0; r < R; r++) {
       double run = 0, rund = 0, total_c = 0, total_q = 0;
       long last_positive = -1;

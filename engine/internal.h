@@ -292,7 +292,10 @@ struct fl_results {
   size_t n_arms;
   fl_arm_results arms[FL_MAX_ARMS];
   fl_arm_results comps[FL_MAX_ARMS]; /* comps[a]: arm a against the baseline (a >= 1) */
+  int threads;        /* threads for deriving and comparing (fl_run's; 0: OpenMP's default) */
 };
+/* The threads a loop over the replications of res may use. */
+int fl_results_threads(const fl_results *res);
 
 size_t fl_array_count(const fl_array *a);
 /* The array called name in one group (an arm's or a comparison's results), or NULL. */

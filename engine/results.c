@@ -3,6 +3,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 size_t fl_array_count(const fl_array *a) {
   size_t n = 1;
@@ -95,6 +98,15 @@ static double occupancy(const fl_model *m, const fl_array *stocks, const fl_arra
                                              : (double)t + 0.5;
 }
 
+int fl_results_threads(const fl_results *res) {
+#ifdef _OPENMP
+  return res->threads > 0 ? res->threads : omp_get_max_threads();
+#else
+  (void)res;
+  return 1;
+#endif
+}
+
 fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err) {
   const size_t T = m->T, S = m->S, B = m->B, L = m->L;
   const int mc = !res->expectation;
@@ -135,7 +147,7 @@ fl_status fl_results_derive(fl_results *res, const fl_model *m, fl_error *err) {
     if (!lvl || !cost || !costd || !qol || !qold) goto nomem;
     /* Replications are independent: split between threads (each writes its own rows), so that
      * this does not become the serial tail of a run on many cores. */
-#pragma omp parallel for schedule(static) if (R > 1)
+#pragma omp parallel for schedule(static) if (R > 1) num_threads(fl_results_threads(res))
     for (size_t r = 0; r < R; r++) {
       double occ[FL_MAX_STATES];
       for (size_t t = 0; t <= T; t++) {

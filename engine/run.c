@@ -269,6 +269,7 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
   res->psa_prior = opt->psa_prior;
   res->seed = opt->seed;
   res->R = R;
+  res->threads = opt->threads;
   res->n_arms = m->n_arms;
   for (size_t a = 0; a < m->n_arms; a++) {
     if (!(res->arms[a].name = fl_strdup(m->arms[a].name))) goto nomem;

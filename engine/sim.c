@@ -71,6 +71,7 @@ struct fl_workspace {
   double *part_spend;  /* [parts * part_spend_len] */
   size_t part_spend_len;
   size_t part_ni;      /* the most interventions of an arm (at least 1) */
+  size_t max_parts;    /* the parts part32 has room for */
   /* (Each part's block is a whole number of cache lines: the lines at the edges of two parts'
    * counts, written at every event, would otherwise go back and forth between their threads.) */
   /* The initial population is the same in every arm of a replication (its streams are keyed
@@ -167,7 +168,8 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
   ws->part_spend = NULL;
   ws->threads = 1;
   if (threads == 1) return 0;
-  const size_t parts = (size_t)threads * FL_PARTS_PER_THREAD;
+  /* FL_PARTS_PER_THREAD parts a thread, or one where their tallies do not fit. */
+  size_t parts = (size_t)threads * FL_PARTS_PER_THREAD;
   ws->part_ni = 1;
   for (size_t a = 0; a < m->n_arms; a++)
     if (m->arms[a].n_int > ws->part_ni) ws->part_ni = m->arms[a].n_int;
@@ -175,10 +177,21 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
                          T * L + T + T * ws->part_ni, sizeof *ws->part32); /* see part_tally */
   ws->part_ns = lines(NS, sizeof *ws->part_cnt);
   ws->part_spend_len = lines(T * ws->part_ni, sizeof *ws->part_spend);
-  ws->part32 = calloc_lines(parts * ws->part32_len, sizeof *ws->part32);
-  ws->part_cnt = calloc_lines(parts * ws->part_ns, sizeof *ws->part_cnt);
-  ws->part_spend = calloc_lines(parts * ws->part_spend_len, sizeof *ws->part_spend);
-  if (!ws->part32 || !ws->part_cnt || !ws->part_spend) return -1;
+  for (;;) {
+    ws->part32 = calloc_lines(parts * ws->part32_len, sizeof *ws->part32);
+    ws->part_cnt = calloc_lines(parts * ws->part_ns, sizeof *ws->part_cnt);
+    ws->part_spend = calloc_lines(parts * ws->part_spend_len, sizeof *ws->part_spend);
+    if (ws->part32 && ws->part_cnt && ws->part_spend) break;
+    free(ws->part32);
+    free(ws->part_cnt);
+    free(ws->part_spend);
+    ws->part32 = NULL;
+    ws->part_cnt = NULL;
+    ws->part_spend = NULL;
+    if (parts == (size_t)threads) return -1;
+    parts = (size_t)threads;
+  }
+  ws->max_parts = parts;
   ws->threads = threads;
   return 0;
 }
@@ -639,7 +652,7 @@ static void initial_copy(const sim_run *sr, fl_workspace *shared, uint64_t i0, u
   FL_COPY(ws->hist, shared->init_hist + i0 * hw, k * hw);
 #undef FL_COPY
   if (save) {
-    if (whole) { /* (fl_simulate says whether these are to be used) */
+    if (whole && ws == shared) { /* one thread; fl_simulate says whether these are used */
       memcpy(shared->init_cnt, ws->cnt, ns * sizeof *ws->cnt);
       memcpy(shared->init_ever, sr->tl->ever, m->L * sizeof *sr->tl->ever);
     }
@@ -789,7 +802,9 @@ static void simulate_parts(sim_run *sr, uint64_t n0, int copy, int save) {
 #endif
     /* (OpenMP may give fewer threads than asked for; part32 has room for the parts of all.) */
 #pragma omp single
-    pr.np = pr.dynamic ? nb : nb * FL_PARTS_PER_THREAD;
+    pr.np = pr.dynamic || ws->max_parts < (size_t)nb * FL_PARTS_PER_THREAD
+                ? nb
+                : nb * FL_PARTS_PER_THREAD;
     if (pr.dynamic)
       run_part(&pr, b);
     else {

@@ -19,6 +19,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #ifdef FLOURISH_MPI
 #include <mpi.h>
@@ -92,6 +95,9 @@ static int replication_option(const char *cmd, int c, const char *arg, int allow
       return usage_error(cmd, "--threads: expected a whole number from 1 to 4096, found '%s'",
                          arg);
     opt->threads = (int)v;
+#ifdef _OPENMP
+    omp_set_num_threads(opt->threads); /* the output stage's teams too */
+#endif
   }
   return 0;
 }
