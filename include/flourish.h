@@ -113,7 +113,7 @@ typedef struct fl_run_options {
   int threads;            /* 0: the OpenMP default; results do not depend on this */
   /* Threads inside each replication, splitting its children between them (a nested team), out
    * of `threads`. 0: automatic, used only when there are fewer replications than threads and
-   * at least 20,000 children per thread; results do not depend on this either. When
+   * at least 5,000 children per thread; results do not depend on this either. When
    * replications also run in parallel, this raises OpenMP's max-active-levels to 2 for the
    * process (nested teams). */
   int threads_per_replication;
