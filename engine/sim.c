@@ -156,16 +156,20 @@ static void *calloc_lines(size_t n, size_t size) {
   return p;
 }
 
-int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
-  if (threads < 1) threads = 1;
-  if (threads > FL_MAX_STEP_THREADS) threads = FL_MAX_STEP_THREADS;
-  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
+static void free_parts(fl_workspace *ws) {
   free(ws->part32);
   free(ws->part_cnt);
   free(ws->part_spend);
   ws->part32 = NULL;
   ws->part_cnt = NULL;
   ws->part_spend = NULL;
+}
+
+int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
+  if (threads < 1) threads = 1;
+  if (threads > FL_MAX_STEP_THREADS) threads = FL_MAX_STEP_THREADS;
+  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
+  free_parts(ws);
   ws->threads = 1;
   if (threads == 1) return 0;
   /* FL_PARTS_PER_THREAD parts a thread, or one where their tallies do not fit. */
@@ -182,12 +186,7 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
     ws->part_cnt = calloc_lines(parts * ws->part_ns, sizeof *ws->part_cnt);
     ws->part_spend = calloc_lines(parts * ws->part_spend_len, sizeof *ws->part_spend);
     if (ws->part32 && ws->part_cnt && ws->part_spend) break;
-    free(ws->part32);
-    free(ws->part_cnt);
-    free(ws->part_spend);
-    ws->part32 = NULL;
-    ws->part_cnt = NULL;
-    ws->part_spend = NULL;
+    free_parts(ws);
     if (parts == (size_t)threads) return -1;
     parts = (size_t)threads;
   }
@@ -198,9 +197,7 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
 
 void fl_workspace_free(fl_workspace *ws) {
   if (!ws) return;
-  free(ws->part32);
-  free(ws->part_cnt);
-  free(ws->part_spend);
+  free_parts(ws);
   free(ws->rng);
   free(ws->base);
   free(ws->age);
