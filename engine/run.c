@@ -8,11 +8,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Children (at the start) a thread inside a replication needs, for fl_run to choose it: on a
- * 16-core node, a Dundee-sized replication (27,000 children) run with -r 1 -t 16 took 20% less
- * wall time at 5,000 than at 20,000 (which kept it on one thread), and -r 4 10% less. */
-#define FL_INSIDE_MIN_CHILDREN 5000
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -109,6 +104,11 @@ static int gather_ranks(fl_results *res, size_t R, int ranks) {
   return rc == MPI_SUCCESS ? 0 : -1;
 }
 #endif
+
+/* Children (at the start) a thread inside a replication needs, for fl_run to choose it: on a
+ * 16-core node, a Dundee-sized replication (27,000 children) run with -r 1 -t 16 took 20% less
+ * wall time at 5,000 than at 20,000 (which kept it on one thread), and -r 4 10% less. */
+#define FL_INSIDE_MIN_CHILDREN 5000
 
 /* What the threads running a process's replications share (run_replications). */
 typedef struct rep_ctx {
