@@ -62,7 +62,9 @@ struct fl_workspace {
   /* Threads inside a replication (fl_workspace_set_threads): the children are split into parts
    * (up to threads * FL_PARTS_PER_THREAD), each in its own range of the buffers, stepped on its
    * own and counted in its own tallies of the whole replication, added up at its end
-   * (simulate_parts). */
+   * (simulate_parts). Each part's block is a whole number of cache lines: the lines at the
+   * edges of two parts' counts, written at every event, would otherwise go back and forth
+   * between their threads. */
   int threads;
   int32_t *part32;     /* [parts * part32_len] (see part_tally) */
   size_t part32_len;
@@ -72,8 +74,6 @@ struct fl_workspace {
   size_t part_spend_len;
   size_t part_ni;      /* the most interventions of an arm (at least 1) */
   size_t max_parts;    /* the parts part32 has room for */
-  /* (Each part's block is a whole number of cache lines: the lines at the edges of two parts'
-   * counts, written at every event, would otherwise go back and forth between their threads.) */
   /* The initial population is the same in every arm of a replication (its streams are keyed
    * by child, not by arm): with more than one arm, the first arm's is kept here and the others
    * copy it: init_n children, valid for (init_model, init_seed, init_rep) once init_model is
