@@ -345,10 +345,17 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
 #endif
   /* With one thread across replications there is no team around them: a team of one would
    * make the replications' own teams nested ones, whose threads OpenMP keeps apart from those of
-   * the top level (the output stage's), so that both sets would compete for the cores. */
+   * the top level (the output stage's), so that both sets would compete for the cores. Unless
+   * the caller is itself in a team: the loop would then be shared out among the caller's
+   * threads, so it gets a team of its own. */
   rep_ctx ctx = {.m = m, .opt = opt, .res = res, .path = path, .ck = ck, .done_rep = done_rep,
                  .rep_lo = rep_lo, .rep_hi = rep_hi, .inner = inner, .failed_rep = -1};
-  if (threads > 1) {
+#ifdef _OPENMP
+  const int own_team = threads > 1 || omp_in_parallel();
+#else
+  const int own_team = 0;
+#endif
+  if (own_team) {
 #pragma omp parallel num_threads(threads)
     run_replications(&ctx);
   } else

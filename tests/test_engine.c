@@ -11,6 +11,9 @@
 #include <gsl/gsl_statistics_double.h>
 
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* stocks[t+1] = stocks[t] + entries[t] + inflows[t] - outflows[t] - exits[t], per state. */
 static void check_conservation(const fl_model *m, const fl_results *res) {
@@ -101,6 +104,33 @@ static void test_threads_inside_replication(const char *rel) {
     }
   printf("%s: threads inside a replication give the bytes of one thread\n", rel);
   fl_results_free(one);
+  fl_model_free(m);
+}
+
+/* fl_run called by each thread of a caller's own team (one thread each, different seeds, so a
+ * worksharing loop bound to the caller's team would mix them up) gives each caller the bytes it
+ * gets alone. */
+static void test_run_in_callers_team(void) {
+  fl_model *m = load_source_model("scenarios/examples/semi_markov.yaml");
+  enum { CALLERS = 3 };
+  fl_results *alone[CALLERS], *in_team[CALLERS] = {NULL};
+  for (int k = 0; k < CALLERS; k++) alone[k] = run_model_full(m, 500 + k, 4 + k, 1, 0, FL_PATH_AUTO);
+#pragma omp parallel num_threads(CALLERS)
+  {
+#ifdef _OPENMP
+    const int k = omp_get_thread_num(), nk = omp_get_num_threads();
+#else
+    const int k = 0, nk = 1;
+#endif
+    for (int j = k; j < CALLERS; j += nk)
+      in_team[j] = run_model_full(m, 500 + (uint64_t)j, 4 + (size_t)j, 1, 0, FL_PATH_AUTO);
+  }
+  for (int k = 0; k < CALLERS; k++) {
+    CHECK(arrays_identical(alone[k], in_team[k], 1));
+    fl_results_free(alone[k]);
+    fl_results_free(in_team[k]);
+  }
+  printf("fl_run in a caller's team: the bytes of each run alone\n");
   fl_model_free(m);
 }
 
@@ -653,6 +683,7 @@ int main(void) {
   test_summary_quantiles();
   test_fast_div();
   test_reproducible_across_threads();
+  test_run_in_callers_team();
   test_threads_inside_replication("scenarios/examples/semi_markov.yaml");
   test_threads_inside_replication("scenarios/dundee.yaml");
   test_threads_inside_replication("bench/workloads/rich.yaml");
