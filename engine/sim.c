@@ -731,6 +731,7 @@ static void run_part(parts_run *pr, int p) {
   part.cnt = ws->part_cnt + pp * ws->part_ns;
   part.threads = 1;
   fl_tally ptl = part_tally(ws, m, p);
+  part.ever = ptl.ever; /* (nothing of the part's may reach the replication's own) */
   memset(ws->part32 + pp * ws->part32_len, 0, ws->part32_len * sizeof *ws->part32);
   memset(part.cnt, 0, NS * sizeof *part.cnt);
   ptl.base = sr->tl->base;
