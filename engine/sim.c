@@ -399,8 +399,8 @@ typedef struct step_counts {
 
 /* Handles the events ev_slot[0, n_ev) (slots of children the pass has aged; each one's draw is
  * recovered from its advanced stream): moves, spells, journeys and leaving. Each event touches
- * only its own child. Returns the number
- * of children who leave, whose slots (ascending) it puts in ev_slot[0, n_gone). */
+ * only its own child. Returns the number of children who leave, whose slots (ascending) it puts
+ * in ev_slot[0, n_gone). */
 static inline __attribute__((always_inline)) size_t
 handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_ev,
               const step_counts *k_, const int banded) {
@@ -500,9 +500,9 @@ typedef struct sim_run {
   int dyn_shared; /* rows_dyn is set for each step by the caller (threads inside) */
 } sim_run;
 
-/* Entrants [k0, k1) of step t (numbered over the step's entry streams in order): entrant k
- * gets slot n + k - k0 and the stream of child next_id + k, so any split of the range between
- * parts creates the same children. */
+/* Phase 1, entrants [k0, k1) of step t (numbered over the step's entry streams in order):
+ * entrant k gets slot n + k - k0 and the stream of child next_id + k, so any split of the range
+ * between parts creates the same children. */
 static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
   int32_t *entries_t = sr->tl->entries + t * sr->m->S, *ever = sr->tl->ever;
   int64_t *cnt = sr->ws->cnt;
@@ -534,10 +534,9 @@ static size_t entrants(const sim_run *sr, size_t t) {
   return k;
 }
 
-/* The start of step t after its entrants were created (k of them): the interventions' spend
- * and reach are counted, and an arm that reinvests its savings builds the step's table; then
- * the step's tables and pass are set up. */
-/* Step t's tables and bookkeeping, once its entrants are in. */
+/* The start of step t, once its entrants are in: the interventions' spend and reach are
+ * counted, and an arm that reinvests its savings builds the step's table (unless the caller
+ * did, dyn_shared); then the step's tables and pass are set up. */
 static void step_begin(sim_run *sr, size_t t) {
   const fl_model *m = sr->m;
   const fl_arm *arm = sr->arm;
@@ -594,10 +593,10 @@ static void step_end(sim_run *sr, size_t t) {
       sr->tl->stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
 }
 
-/* Phases 2 and 3 on one thread: the transition (including leaving the area), then ageing and
- * leaving at the maximum age. The pass over all children (engine/pass.c) draws, compares with
- * one integer threshold and ages every child; the few children who move or reach the maximum
- * age come back as events. Leavers go highest slot first: the child moved from the end into a
+/* Phases 2 and 3 for the workspace's children (the replication's, or a part's), on one thread:
+ * the transition (including leaving the area), then ageing and leaving at the maximum age. The
+ * pass over all children (engine/pass.c) draws, compares with one integer threshold and ages
+ * every child; the few children who move or reach the maximum age come back as events. Leavers go highest slot first: the child moved from the end into a
  * freed slot is then never one still waiting to be removed. */
 static void step_serial(sim_run *sr, size_t t) {
   fl_workspace *ws = sr->ws;
