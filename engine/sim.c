@@ -81,12 +81,9 @@ struct fl_workspace {
   size_t init_n;
   const fl_model *init_model;
   uint64_t init_seed, init_rep;
-  int init_counted;    /* init_cnt and init_ever hold its counts (kept whole, by one thread) */
   uint64_t *init_rng;
   uint32_t *init_base;
   uint16_t *init_age, *init_tis, *init_hist;
-  int64_t *init_cnt;   /* [NLOC * S] */
-  int32_t *init_ever;  /* [L] */
 };
 
 fl_workspace *fl_workspace_create(const fl_model *m) {
@@ -118,10 +115,7 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
     ws->init_hist = n > SIZE_MAX / HIST_WORDS(m->L)
                         ? NULL
                         : fl_calloc(n * HIST_WORDS(m->L), sizeof *ws->init_hist);
-    ws->init_cnt = fl_calloc(m->NLOC * m->S, sizeof *ws->init_cnt);
-    ws->init_ever = fl_calloc(m->L, sizeof *ws->init_ever);
-    if (!ws->init_rng || !ws->init_base || !ws->init_age || !ws->init_tis || !ws->init_hist ||
-        !ws->init_cnt || !ws->init_ever) {
+    if (!ws->init_rng || !ws->init_base || !ws->init_age || !ws->init_tis || !ws->init_hist) {
       fl_workspace_free(ws);
       return NULL;
     }
@@ -218,8 +212,6 @@ void fl_workspace_free(fl_workspace *ws) {
   free(ws->init_age);
   free(ws->init_tis);
   free(ws->init_hist);
-  free(ws->init_cnt);
-  free(ws->init_ever);
   if (ws->entry_rng) gsl_rng_free(ws->entry_rng);
   free(ws);
 }
@@ -629,15 +621,13 @@ static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
 }
 
 /* Initial children i0 .. i1-1: copied from the shared workspace's copy of the replication's
- * initial population into slots 0 .. i1-i0-1 of sr's workspace (save 0), or the other way
- * (save 1, just after creating them). Loading, the children are counted in sr's cnt and ever:
- * from the counts kept with the whole population, or one by one for a part of it. */
+ * initial population into slots 0 .. i1-i0-1 of sr's workspace (save 0), and counted in its cnt
+ * and ever, or the other way (save 1, just after creating them). */
 static void initial_copy(const sim_run *sr, fl_workspace *shared, uint64_t i0, uint64_t i1,
                          int save) {
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
-  const size_t k = i1 - i0, hw = HIST_WORDS(m->L), ns = m->NLOC * m->S;
-  const int whole = i0 == 0 && i1 == shared->init_n;
+  const size_t k = i1 - i0, hw = HIST_WORDS(m->L);
 #define FL_COPY(part, kept, count) memcpy(save ? (void *)(kept) : (void *)(part), \
                                           save ? (void *)(part) : (void *)(kept), \
                                           (count) * sizeof *(part))
@@ -647,18 +637,7 @@ static void initial_copy(const sim_run *sr, fl_workspace *shared, uint64_t i0, u
   FL_COPY(ws->tis, shared->init_tis + i0, k);
   FL_COPY(ws->hist, shared->init_hist + i0 * hw, k * hw);
 #undef FL_COPY
-  if (save) {
-    if (whole && ws == shared) { /* one thread; fl_simulate says whether these are used */
-      memcpy(shared->init_cnt, ws->cnt, ns * sizeof *ws->cnt);
-      memcpy(shared->init_ever, sr->tl->ever, m->L * sizeof *sr->tl->ever);
-    }
-    return;
-  }
-  if (whole && shared->init_counted) {
-    memcpy(ws->cnt, shared->init_cnt, ns * sizeof *ws->cnt);
-    for (size_t l = 0; l < m->L; l++) sr->tl->ever[l] += shared->init_ever[l];
-    return;
-  }
+  if (save) return;
   for (size_t i = 0; i < k; i++) { /* an initial child has been in its own level only */
     const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
     const uint32_t s = b - loc * sr->loc_stride;
@@ -892,7 +871,6 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
     }
   }
   if (save) {
-    ws->init_counted = ws->threads <= 1;
     ws->init_model = m;
     ws->init_seed = seed;
     ws->init_rep = rep;
