@@ -179,10 +179,11 @@ int main(int argc, char **argv) {
     fl_model *m = load(src, w->path);
     if (!m) return 2;
     if (w->max_arms && m->n_arms > w->max_arms) m->n_arms = w->max_arms;
-    size_t hot, history, events, initial;
-    const size_t bytes = fl_workspace_child_bytes(m, &hot, &history, &events, &initial);
-    printf("%-9s memory: %zu bytes a child (hot state %zu, history %zu, events %zu, initial "
-           "copy %zu)\n", w->name, bytes, hot, history, events, initial);
+    size_t hot, history, initial;
+    const size_t bytes = fl_workspace_child_bytes(m, &hot, &history, &initial);
+    printf("%-9s memory: %zu bytes a child (hot state %zu, history %zu, initial copy %zu), "
+           "and %zu KiB of events a thread\n", w->name, bytes, hot, history, initial,
+           fl_workspace_event_bytes() >> 10);
     target_line("bytes a child", (double)bytes, TARGET_BYTES_PER_CHILD, 0, "");
     double base_per_core = 0;
     char th_copy[128];

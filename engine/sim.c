@@ -9,8 +9,11 @@
  *
  * Memory. The hot state of a child is 16 bytes (the arrays rng, base, age and tis of
  * fl_workspace); the history needed for the journey tallies (levels ever reached, when each
- * level was last left) is kept apart and touched only by events; the event list holds slots
- * only (an event's draw is recovered from its advanced stream, fl_pcg32_last). */
+ * level was last left) is kept apart and touched only by events. A step goes through the
+ * children in chunks of FL_CHUNK, from the last to the first: the pass over a chunk, then its
+ * events while the chunk is still in cache, then its leavers. So the event list is one chunk's
+ * (a fixed 32 KiB for each part a thread steps, not 4 bytes a child), and it holds slots only
+ * (an event's draw is recovered from its advanced stream, fl_pcg32_last). */
 #include "sim.h"
 
 #include "pass.h"
@@ -38,6 +41,10 @@
 #define HIST_WORDS(L) ((L) + 1)
 #define FL_CACHE_LINE 64
 #define FL_PARTS_PER_THREAD 4
+/* Children a step passes over before handling their events: a multiple of 16 (the vector
+ * passes' width), small enough that the chunk's hot state and history (26 bytes a child in
+ * Dundee, 208 KiB a chunk) stay in a core's L2 cache until its events are handled. */
+#define FL_CHUNK 8192
 
 struct fl_workspace {
   size_t cap;          /* children the buffers hold */
@@ -46,7 +53,9 @@ struct fl_workspace {
   uint16_t *age;       /* [cap] */
   uint16_t *tis;       /* [cap] */
   uint16_t *hist;      /* [cap * HIST_WORDS(L)] */
-  uint32_t *ev_slot;   /* [cap] events of the current step: slots, ascending */
+  uint32_t *ev_slot;   /* [FL_CHUNK * ev_parts] a chunk's events (slots, ascending); part p's
+                        * from FL_CHUNK * p */
+  size_t ev_parts;
   uint32_t *n_enter;   /* [T * E] entrants per step and stream */
   int64_t *cnt;        /* [NLOC * S] children by locality and state now */
   int32_t *ever;       /* [L] the replication's ever_in_level, added to the results at its end */
@@ -94,13 +103,16 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   ws->cnt = fl_calloc(m->NLOC * m->S, sizeof *ws->cnt);
   ws->ever = fl_calloc(m->L, sizeof *ws->ever);
   ws->entry_rng = fl_rng_gsl_alloc();
+  ws->ev_slot = fl_calloc(FL_CHUNK, sizeof *ws->ev_slot);
+  ws->ev_parts = 1;
   ws->strength = fl_calloc(FL_MAX_INTERVENTIONS, sizeof *ws->strength);
   ws->saving = fl_calloc(m->T, sizeof *ws->saving);
   ws->dyn_rows = fl_calloc(m->rows_per_period, sizeof *ws->dyn_rows);
   ws->dyn_stay32 = fl_calloc(m->rows_per_period, sizeof *ws->dyn_stay32);
   ws->dyn_cum = fl_calloc(m->rows_per_period * (m->S + 1), sizeof *ws->dyn_cum);
   ws->dyn_dest = fl_calloc(m->rows_per_period * (m->S + 1), 1);
-  if (!ws->n_enter || !ws->cnt || !ws->ever || !ws->entry_rng || !ws->strength || !ws->saving ||
+  if (!ws->n_enter || !ws->cnt || !ws->ever || !ws->entry_rng || !ws->ev_slot || !ws->strength ||
+      !ws->saving ||
       !ws->dyn_rows || !ws->dyn_stay32 || !ws->dyn_cum || !ws->dyn_dest) {
     fl_workspace_free(ws);
     return NULL;
@@ -123,18 +135,18 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   return ws;
 }
 
-size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history, size_t *events,
+size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history,
                                 size_t *initial) {
   const size_t h = sizeof(uint64_t) + sizeof(uint32_t) + 2 * sizeof(uint16_t);
   const size_t hist = HIST_WORDS(m->L) * sizeof(uint16_t);
-  const size_t ev = sizeof(uint32_t);
   const size_t init = m->n_arms > 1 ? h + hist : 0;
   if (hot) *hot = h;
   if (history) *history = hist;
-  if (events) *events = ev;
   if (initial) *initial = init;
-  return h + hist + ev + init;
+  return h + hist + init;
 }
+
+size_t fl_workspace_event_bytes(void) { return FL_CHUNK * sizeof(uint32_t); }
 
 /* n elements of the given size rounded up to whole cache lines, counted in elements. */
 static size_t lines(size_t n, size_t size) {
@@ -183,6 +195,16 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
     free_parts(ws);
     if (parts == (size_t)threads) return -1;
     parts = (size_t)threads;
+  }
+  if (parts > ws->ev_parts) {
+    uint32_t *ev = fl_malloc_array(parts * FL_CHUNK, sizeof *ev);
+    if (!ev) {
+      free_parts(ws);
+      return -1;
+    }
+    free(ws->ev_slot);
+    ws->ev_slot = ev;
+    ws->ev_parts = parts;
   }
   ws->max_parts = parts;
   ws->threads = threads;
@@ -233,8 +255,7 @@ static fl_status reserve(fl_workspace *ws, const fl_model *m, size_t need) {
       !grow((void **)&ws->base, need, sizeof *ws->base) ||
       !grow((void **)&ws->age, need, sizeof *ws->age) ||
       !grow((void **)&ws->tis, need, sizeof *ws->tis) ||
-      !grow((void **)&ws->hist, need, HIST_WORDS(m->L) * sizeof *ws->hist) ||
-      !grow((void **)&ws->ev_slot, need, sizeof *ws->ev_slot))
+      !grow((void **)&ws->hist, need, HIST_WORDS(m->L) * sizeof *ws->hist))
     return FL_ENOMEM;
   ws->cap = need;
   return FL_OK;
@@ -389,12 +410,12 @@ typedef struct step_counts {
   int64_t *cnt;         /* [NLOC, S] */
 } step_counts;
 
-/* Handles the events ev_slot[0, n_ev) (slots of children the pass has aged; each one's draw is
- * recovered from its advanced stream): moves, spells, journeys and leaving. Each event touches
- * only its own child. Returns the number of children who leave, whose slots (ascending) it puts
- * in ev_slot[0, n_gone). */
+/* Handles the events ev_slot[0, n_ev) (slots counted from slot off, of children the pass has
+ * aged; each one's draw is recovered from its advanced stream): moves, spells, journeys and
+ * leaving. Each event touches only its own child. Returns the number of children who leave,
+ * whose slots (ascending, counted from off) it puts in ev_slot[0, n_gone). */
 static inline __attribute__((always_inline)) size_t
-handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_ev,
+handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_ev, uint32_t off,
               const step_counts *k_, const int banded) {
   const fl_model *m = c->m;
   const size_t S = m->S, L = m->L;
@@ -411,10 +432,12 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
   int64_t *cnt = k_->cnt;
   size_t n_gone = 0;
   for (size_t k = 0; k < n_ev; k++) {
-    const uint32_t slot = ev_slot[k], u = fl_pcg32_last(ws->rng[slot], inc);
+    const uint32_t slot = off + ev_slot[k], u = fl_pcg32_last(ws->rng[slot], inc);
     uint16_t *hist = ws->hist + (size_t)slot * HIST_WORDS(L);
-    if (k + 8 < n_ev) { /* events are scattered: fetch a later event's child ahead */
-      const uint32_t ahead = ev_slot[k + 8];
+    if (k + 8 < n_ev) {
+      /* Fetch a later event's child ahead: its history from memory (the pass does not touch
+       * it), its hot state from L2, where the pass over the chunk left it. */
+      const uint32_t ahead = off + ev_slot[k + 8];
       __builtin_prefetch(ws->hist + (size_t)ahead * HIST_WORDS(L), 1);
       __builtin_prefetch(ws->base + ahead, 1);
       __builtin_prefetch(ws->age + ahead, 0);
@@ -433,7 +456,7 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
     if (d == FL_DEST_EXIT) { /* leaves the area */
       exits_t[s]++;
       cnt[loc * S + s]--;
-      ev_slot[n_gone++] = slot;
+      ev_slot[n_gone++] = slot - off;
       continue;
     }
     if (d != s) {
@@ -465,7 +488,7 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
     if (age >= max_age) { /* reaches the maximum age */
       exits_t[d]++;
       cnt[loc * S + d]--;
-      ev_slot[n_gone++] = slot;
+      ev_slot[n_gone++] = slot - off;
     }
   }
   return n_gone;
@@ -564,10 +587,10 @@ static void step_begin(sim_run *sr, size_t t) {
 }
 
 /* The step's events, by the instance of handle_events for the model's rows. */
-static size_t step_events(const sim_run *sr, uint32_t *ev_slot, size_t n_ev,
+static size_t step_events(const sim_run *sr, uint32_t *ev_slot, size_t n_ev, uint32_t off,
                           const step_counts *sc) {
-  return sr->pa.banded ? handle_events(&sr->c, sr->ws, ev_slot, n_ev, sc, 1)
-                       : handle_events(&sr->c, sr->ws, ev_slot, n_ev, sc, 0);
+  return sr->pa.banded ? handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 1)
+                       : handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 0);
 }
 
 /* Phase 4: the stocks at the end of step t. */
@@ -587,18 +610,32 @@ static void step_end(sim_run *sr, size_t t) {
 
 /* Phases 2 and 3 for the workspace's children (the replication's, or a part's), on one thread:
  * the transition (including leaving the area), then ageing and leaving at the maximum age. The
- * pass over all children (engine/pass.c) draws, compares with one integer threshold and ages
- * every child; the few children who move or reach the maximum age come back as events. Leavers go highest slot first: the child moved from the end into a
- * freed slot is then never one still waiting to be removed. */
+ * pass (engine/pass.c) draws, compares with one integer threshold and ages every child; the few
+ * children who move or reach the maximum age come back as events. The children go in chunks,
+ * the last first: a chunk's pass, its events, then its leavers, highest slot first (the child
+ * moved from the end into a freed slot is then never one still waiting to be removed, and it
+ * has had its step: every slot above the chunk's has). Leavers are so removed in the order, and
+ * with the same children, as if the whole pass came first and every event after it; counts are
+ * integers, so the order of the events does not change them. */
 static void step_serial(sim_run *sr, size_t t) {
   fl_workspace *ws = sr->ws;
   const fl_tally *tl = sr->tl;
   const size_t L = sr->m->L;
-  const size_t n_ev = fl_pass(&sr->pa, sr->path);
   const step_counts sc = {sr->flow_t, sr->exits_t, tl->spells, tl->reentries + t * L,
                           tl->skips + t, tl->ever, ws->cnt};
-  const size_t n_gone = step_events(sr, ws->ev_slot, n_ev, &sc);
-  for (size_t k = n_gone; k-- > 0;) child_remove(ws, sr->m, ws->ev_slot[k], &sr->n);
+  fl_pass_args pa = sr->pa;
+  for (size_t c1 = sr->n; c1 > 0;) {
+    const size_t c0 = (c1 - 1) / FL_CHUNK * FL_CHUNK;
+    pa.n = c1 - c0;
+    pa.rng = ws->rng + c0;
+    pa.base = ws->base + c0;
+    pa.age = ws->age + c0;
+    pa.tis = ws->tis + c0;
+    const size_t n_ev = fl_pass(&pa, sr->path);
+    const size_t n_gone = step_events(sr, ws->ev_slot, n_ev, (uint32_t)c0, &sc);
+    for (size_t k = n_gone; k-- > 0;) child_remove(ws, sr->m, c0 + ws->ev_slot[k], &sr->n);
+    c1 = c0;
+  }
 }
 
 /* Initial children i0 .. i1-1 (numbered over the groups in file order) into slots 0 .. i1-i0-1
@@ -705,7 +742,7 @@ static void run_part(parts_run *pr, int p) {
   part.age += off;
   part.tis += off;
   part.hist += off * HIST_WORDS(L);
-  part.ev_slot += off;
+  part.ev_slot += pp * FL_CHUNK;
   part.cnt = ws->part_cnt + pp * ws->part_ns;
   part.threads = 1;
   fl_tally ptl = part_tally(ws, m, p);

@@ -28,10 +28,12 @@ typedef struct fl_workspace fl_workspace;
 fl_workspace *fl_workspace_create(const fl_model *m);
 void fl_workspace_free(fl_workspace *ws);
 /* The bytes a workspace holds per child (the total): the hot state the pass reads and writes,
- * the history only events touch, the event list and, with more than one arm, the copy of the
- * initial population. Buffers are sized for every child a replication ever holds. */
-size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history, size_t *events,
+ * the history only events touch and, with more than one arm, the copy of the initial
+ * population. Buffers are sized for every child a replication ever holds. */
+size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history,
                                 size_t *initial);
+/* The bytes of the event list of each part a thread steps (fixed: one chunk's events). */
+size_t fl_workspace_event_bytes(void);
 /* Threads inside each replication (1 by default): the children are split into parts, one a
  * thread of a nested OpenMP team, each stepped on its own and their tallies added up at the
  * end (an arm that reinvests its savings meets once a step). Worth it when replications are

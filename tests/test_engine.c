@@ -90,7 +90,9 @@ static void test_reproducible_across_threads(void) {
  * counts added up at the end; a reinvesting arm's parts meet every step) give the bytes of one
  * thread: on three models, one with arms (one reinvesting), with 4 threads all inside one
  * replication, 2 x 2, and 3 inside (parts of unequal size), on the automatic and the portable
- * pass. */
+ * pass. One thread steps Dundee's children in four chunks (FL_CHUNK in engine/sim.c), each
+ * part in one: this also checks that going through a step chunk by chunk, leavers removed
+ * after each chunk, changes nothing. */
 static void test_threads_inside_replication(const char *rel) {
   fl_model *m = load_source_model(rel);
   fl_results *one = run_model_full(m, 77, 3, 1, 0, FL_PATH_AUTO);
