@@ -181,7 +181,7 @@ int main(int argc, char **argv) {
     if (w->max_arms && m->n_arms > w->max_arms) m->n_arms = w->max_arms;
     size_t hot, history, initial;
     const size_t bytes = fl_workspace_child_bytes(m, &hot, &history, &initial);
-    printf("%-9s memory: %zu bytes a child (hot state %zu, history %zu, initial copy %zu), "
+    printf("%-9s memory: %zu bytes a child (hot state %zu, history %zu, kept for arms %zu), "
            "and %zu KiB of events a thread\n", w->name, bytes, hot, history, initial,
            fl_workspace_event_bytes() >> 10);
     target_line("bytes a child", (double)bytes, TARGET_BYTES_PER_CHILD, 0, "");

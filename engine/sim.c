@@ -5,7 +5,9 @@
  * decides its transition. Children are numbered in a fixed order (initial groups in file order,
  * then entrants by step, stream and arrival), so a child's draws do not depend on the thread that
  * runs the replication, and are the same in every arm (common random numbers). The number of
- * entrants per step comes from a separate stream per (seed, replication, ENTRIES).
+ * entrants per step comes from a separate stream per (seed, replication, ENTRIES). So every arm
+ * of a replication creates the same children: the first arm keeps them as created and the
+ * others copy them (kept_copy).
  *
  * Memory. The hot state of a child is 16 bytes (the arrays rng, base, age and tis of
  * fl_workspace); the history needed for the journey tallies (levels ever reached, when each
@@ -83,16 +85,18 @@ struct fl_workspace {
   size_t part_spend_len;
   size_t part_ni;      /* the most interventions of an arm (at least 1) */
   size_t max_parts;    /* the parts part32 has room for */
-  /* The initial population is the same in every arm of a replication (its streams are keyed
-   * by child, not by arm): with more than one arm, the first arm's is kept here and the others
-   * copy it: init_n children, valid for (init_model, init_seed, init_rep) once init_model is
-   * set. */
-  size_t init_n;
-  const fl_model *init_model;
-  uint64_t init_seed, init_rep;
-  uint64_t *init_rng;
-  uint32_t *init_base;
-  uint16_t *init_age, *init_tis, *init_hist;
+  /* The children are created the same in every arm of a replication (their streams are keyed
+   * by child, not by arm; the numbers of entrants by replication): with more than one arm
+   * (keep), the first arm's are kept here as created, by child number (the initial children,
+   * then each step's entrants), and the other arms copy them. Room for keep_cap children,
+   * valid for (keep_model, keep_seed, keep_rep) once keep_model is set. */
+  int keep;
+  size_t keep_cap;
+  const fl_model *keep_model;
+  uint64_t keep_seed, keep_rep;
+  uint64_t *keep_rng;
+  uint32_t *keep_base;
+  uint16_t *keep_age, *keep_tis, *keep_hist;
 };
 
 fl_workspace *fl_workspace_create(const fl_model *m) {
@@ -117,21 +121,7 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
     fl_workspace_free(ws);
     return NULL;
   }
-  if (m->n_arms > 1) {
-    for (size_t g = 0; g < m->n_init; g++) ws->init_n += m->init[g].count;
-    const size_t n = ws->init_n;
-    ws->init_rng = fl_calloc(n, sizeof *ws->init_rng);
-    ws->init_base = fl_calloc(n, sizeof *ws->init_base);
-    ws->init_age = fl_calloc(n, sizeof *ws->init_age);
-    ws->init_tis = fl_calloc(n, sizeof *ws->init_tis);
-    ws->init_hist = n > SIZE_MAX / HIST_WORDS(m->L)
-                        ? NULL
-                        : fl_calloc(n * HIST_WORDS(m->L), sizeof *ws->init_hist);
-    if (!ws->init_rng || !ws->init_base || !ws->init_age || !ws->init_tis || !ws->init_hist) {
-      fl_workspace_free(ws);
-      return NULL;
-    }
-  }
+  ws->keep = m->n_arms > 1;
   return ws;
 }
 
@@ -229,11 +219,11 @@ void fl_workspace_free(fl_workspace *ws) {
   free(ws->dyn_stay32);
   free(ws->dyn_cum);
   free(ws->dyn_dest);
-  free(ws->init_rng);
-  free(ws->init_base);
-  free(ws->init_age);
-  free(ws->init_tis);
-  free(ws->init_hist);
+  free(ws->keep_rng);
+  free(ws->keep_base);
+  free(ws->keep_age);
+  free(ws->keep_tis);
+  free(ws->keep_hist);
   if (ws->entry_rng) gsl_rng_free(ws->entry_rng);
   free(ws);
 }
@@ -244,6 +234,20 @@ static int grow(void **p, size_t n, size_t size) {
   free(*p);
   *p = q;
   return 1;
+}
+
+/* Makes room for need children in the kept population (contents are not kept). */
+static fl_status reserve_kept(fl_workspace *ws, const fl_model *m, size_t need) {
+  if (need <= ws->keep_cap) return FL_OK;
+  ws->keep_model = NULL;
+  if (!grow((void **)&ws->keep_rng, need, sizeof *ws->keep_rng) ||
+      !grow((void **)&ws->keep_base, need, sizeof *ws->keep_base) ||
+      !grow((void **)&ws->keep_age, need, sizeof *ws->keep_age) ||
+      !grow((void **)&ws->keep_tis, need, sizeof *ws->keep_tis) ||
+      !grow((void **)&ws->keep_hist, need, HIST_WORDS(m->L) * sizeof *ws->keep_hist))
+    return FL_ENOMEM;
+  ws->keep_cap = need;
+  return FL_OK;
 }
 
 /* Makes room for need children (before the step loop; contents are not kept). */
@@ -513,13 +517,49 @@ typedef struct sim_run {
   fl_pass_args pa;
   int32_t *flow_t, *exits_t;
   int dyn_shared; /* rows_dyn is set for each step by the caller (threads inside) */
+  int copy, save;  /* children are copied from the kept population, or kept as created */
 } sim_run;
+
+/* Children [slot, slot + k) of sr's workspace into the kept population from child number id
+ * (save), or back. */
+static void kept_copy(const sim_run *sr, size_t slot, uint64_t id, size_t k, int save) {
+  fl_workspace *ws = sr->ws;
+  const size_t hw = HIST_WORDS(sr->m->L);
+#define FL_COPY(here, kept, count) memcpy(save ? (void *)(kept) : (void *)(here), \
+                                          save ? (void *)(here) : (void *)(kept), \
+                                          (count) * sizeof *(here))
+  FL_COPY(ws->rng + slot, ws->keep_rng + id, k);
+  FL_COPY(ws->base + slot, ws->keep_base + id, k);
+  FL_COPY(ws->age + slot, ws->keep_age + id, k);
+  FL_COPY(ws->tis + slot, ws->keep_tis + id, k);
+  FL_COPY(ws->hist + slot * hw, ws->keep_hist + id * hw, k * hw);
+#undef FL_COPY
+}
+
+/* Counts the children just copied into slots [slot, slot + k) as child_create counts a new
+ * child (it has been in its own level only), and as entrants by state when entries_t is set. */
+static void kept_count(const sim_run *sr, size_t slot, size_t k, int32_t *entries_t) {
+  const fl_model *m = sr->m;
+  fl_workspace *ws = sr->ws;
+  for (size_t i = slot; i < slot + k; i++) {
+    const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
+    const uint32_t s = b - loc * sr->loc_stride;
+    ws->cnt[loc * m->S + s]++;
+    sr->tl->ever[m->state_level[s]]++;
+    if (entries_t) entries_t[s]++;
+  }
+}
 
 /* Phase 1, entrants [k0, k1) of step t (numbered over the step's entry streams in order):
  * entrant k gets slot n + k - k0 and the stream of child next_id + k, so any split of the range
  * between parts creates the same children. */
 static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
   int32_t *entries_t = sr->tl->entries + t * sr->m->S, *ever = sr->tl->ever;
+  if (sr->copy) {
+    kept_copy(sr, sr->n, sr->next_id + k0, k1 - k0, 0);
+    kept_count(sr, sr->n, k1 - k0, entries_t);
+    return;
+  }
   int64_t *cnt = sr->ws->cnt;
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
@@ -539,6 +579,7 @@ static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
       entries_t[state]++;
     }
   }
+  if (sr->save) kept_copy(sr, sr->n, sr->next_id + k0, k1 - k0, 1);
 }
 
 /* Entrants of step t. */
@@ -657,30 +698,16 @@ static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   }
 }
 
-/* Initial children i0 .. i1-1: copied from the shared workspace's copy of the replication's
- * initial population into slots 0 .. i1-i0-1 of sr's workspace (save 0), and counted in its cnt
- * and ever, or the other way (save 1, just after creating them). */
-static void initial_copy(const sim_run *sr, fl_workspace *shared, uint64_t i0, uint64_t i1,
-                         int save) {
-  const fl_model *m = sr->m;
-  fl_workspace *ws = sr->ws;
-  const size_t k = i1 - i0, hw = HIST_WORDS(m->L);
-#define FL_COPY(part, kept, count) memcpy(save ? (void *)(kept) : (void *)(part), \
-                                          save ? (void *)(part) : (void *)(kept), \
-                                          (count) * sizeof *(part))
-  FL_COPY(ws->rng, shared->init_rng + i0, k);
-  FL_COPY(ws->base, shared->init_base + i0, k);
-  FL_COPY(ws->age, shared->init_age + i0, k);
-  FL_COPY(ws->tis, shared->init_tis + i0, k);
-  FL_COPY(ws->hist, shared->init_hist + i0 * hw, k * hw);
-#undef FL_COPY
-  if (save) return;
-  for (size_t i = 0; i < k; i++) { /* an initial child has been in its own level only */
-    const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
-    const uint32_t s = b - loc * sr->loc_stride;
-    ws->cnt[loc * m->S + s]++;
-    sr->tl->ever[m->state_level[s]]++;
+/* Initial children i0 .. i1-1 into slots 0 .. i1-i0-1 of sr's workspace: created (and kept,
+ * sr->save), or copied from the kept population and counted. */
+static void initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
+  if (sr->copy) {
+    kept_copy(sr, 0, i0, (size_t)(i1 - i0), 0);
+    kept_count(sr, 0, (size_t)(i1 - i0), NULL);
+    return;
   }
+  create_initial(sr, i0, i1);
+  if (sr->save) kept_copy(sr, 0, i0, (size_t)(i1 - i0), 1);
 }
 
 /* Where part p's tallies of the whole replication lie in its block of part32. */
@@ -718,7 +745,7 @@ static void sum_parts(int32_t *dst, const fl_workspace *ws, size_t off, size_t l
 typedef struct parts_run {
   sim_run *sr;
   uint64_t n0;
-  int np, copy, save, dynamic;
+  int np, dynamic;
   const fl_row *rows_dyn; /* a reinvesting arm's table of the step */
 } parts_run;
 
@@ -756,12 +783,7 @@ static void run_part(parts_run *pr, int p) {
   ps.tl = &ptl;
   ps.n = (size_t)(i1 - i0);
   ps.dyn_shared = 1;
-  if (pr->copy)
-    initial_copy(&ps, ws, i0, i1, 0);
-  else {
-    create_initial(&ps, i0, i1);
-    if (pr->save) initial_copy(&ps, ws, i0, i1, 1);
-  }
+  initial(&ps, i0, i1);
   for (size_t j = 0; j < NS; j++) {
     ptl.stocks[j % m->S] += (int32_t)part.cnt[j];
     ptl.stocks_loc[j] = (int32_t)part.cnt[j];
@@ -800,11 +822,11 @@ static void run_part(parts_run *pr, int p) {
  * slowed down (by the machine) does not hold up the replication. An arm that reinvests its
  * savings needs the whole replication's children at each step: there each thread has one part
  * and the parts meet once a step, after the entries, to add up their counts for the table. */
-static void simulate_parts(sim_run *sr, uint64_t n0, int copy, int save) {
+static void simulate_parts(sim_run *sr, uint64_t n0) {
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
   const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
-  parts_run pr = {.sr = sr, .n0 = n0, .copy = copy, .save = save,
+  parts_run pr = {.sr = sr, .n0 = n0,
                   .dynamic = sr->arm->n_int && reinvesting(sr->arm, sr->tl)};
 #pragma omp parallel num_threads(ws->threads)
   {
@@ -877,21 +899,17 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
   if (reserve(ws, m, total) != FL_OK) return FL_ENOMEM;
   memset(ws->cnt, 0, NLOC * S * sizeof *ws->cnt);
 
-  /* The initial population: created, or copied from the replication's first arm. Spells
-   * already under way are not counted as completed spells: their start is unknown. */
-  const int copy = ws->init_rng && ws->init_model == m && ws->init_seed == seed &&
-                   ws->init_rep == rep;
-  const int save = ws->init_rng && !copy;
+  /* The children: created, or copied from the replication's first arm (where the kept
+   * population cannot grow, every arm creates its own). Spells already under way at the start
+   * are not counted as completed spells: their start is unknown. */
+  sr.copy = ws->keep && ws->keep_model == m && ws->keep_seed == seed && ws->keep_rep == rep;
+  sr.save = ws->keep && !sr.copy && reserve_kept(ws, m, total) == FL_OK;
+  if (sr.save) ws->keep_model = NULL; /* (until the whole replication is kept) */
   sr.next_id = n0; /* entrants are numbered after the initial children */
   if (ws->threads > 1)
-    simulate_parts(&sr, n0, copy, save);
+    simulate_parts(&sr, n0);
   else {
-    if (copy)
-      initial_copy(&sr, ws, 0, n0, 0);
-    else {
-      create_initial(&sr, 0, n0);
-      if (save) initial_copy(&sr, ws, 0, n0, 1);
-    }
+    initial(&sr, 0, n0);
     sr.n = (size_t)n0;
     for (size_t s = 0; s < S; s++)
       for (size_t l = 0; l < NLOC; l++) tl->stocks[s] += (int32_t)ws->cnt[l * S + s];
@@ -907,10 +925,10 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
       sr.next_id += k;
     }
   }
-  if (save) {
-    ws->init_model = m;
-    ws->init_seed = seed;
-    ws->init_rep = rep;
+  if (sr.save) {
+    ws->keep_model = m;
+    ws->keep_seed = seed;
+    ws->keep_rep = rep;
   }
   for (size_t l = 0; l < L; l++) tl_out->ever[l] += ws->ever[l];
   return FL_OK;

@@ -28,8 +28,9 @@ typedef struct fl_workspace fl_workspace;
 fl_workspace *fl_workspace_create(const fl_model *m);
 void fl_workspace_free(fl_workspace *ws);
 /* The bytes a workspace holds per child (the total): the hot state the pass reads and writes,
- * the history only events touch and, with more than one arm, the copy of the initial
- * population. Buffers are sized for every child a replication ever holds. */
+ * the history only events touch and, with more than one arm, the copy of the children as the
+ * first arm created them, which the others copy. Buffers are sized for every child a
+ * replication ever holds. */
 size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history,
                                 size_t *initial);
 /* The bytes of the event list of each part a thread steps (fixed: one chunk's events). */
