@@ -481,7 +481,7 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
         uint16_t *left = hist + 1;
         const uint32_t left_d = left[ld];
         left[ls] = (uint16_t)t;
-        reentries_t[ld] += left_d != LEFT_NEVER && t - left_d <= reentry_window;
+        reentries_t[ld] += (left_d != LEFT_NEVER) & (t - left_d <= reentry_window);
         skips_t[0] += ld >= ls + 2;
         ever[ld] += !((h0 >> ld) & 1); /* the first time in this level */
         h0 |= 1u << ld;
