@@ -14,7 +14,7 @@
  * level was last left) is kept apart and touched only by events. A step goes through the
  * children in chunks of FL_CHUNK, from the last to the first: the pass over a chunk, then its
  * events while the chunk is still in cache, then its leavers. So the event list is one chunk's
- * (a fixed 32 KiB for each part a thread steps, not 4 bytes a child), and it holds slots only
+ * (a fixed 32 KiB a thread, not 4 bytes a child), and it holds slots only
  * (an event's draw is recovered from its advanced stream, fl_pcg32_last). */
 #include "sim.h"
 
@@ -44,8 +44,8 @@
 #define FL_CACHE_LINE 64
 #define FL_PARTS_PER_THREAD 4
 /* Children a step passes over before handling their events: a multiple of 16 (the vector
- * passes' width), small enough that the chunk's hot state and history (26 bytes a child in
- * Dundee, 208 KiB a chunk) stay in a core's L2 cache until its events are handled. */
+ * passes' width), small enough that the hot state the pass leaves behind (16 bytes a child,
+ * 128 KiB a chunk) is still in a core's L2 cache when the chunk's events are handled. */
 #define FL_CHUNK 8192
 
 struct fl_workspace {
@@ -55,9 +55,10 @@ struct fl_workspace {
   uint16_t *age;       /* [cap] */
   uint16_t *tis;       /* [cap] */
   uint16_t *hist;      /* [cap * HIST_WORDS(L)] */
-  uint32_t *ev_slot;   /* [FL_CHUNK * ev_parts] a chunk's events (slots, ascending); part p's
-                        * from FL_CHUNK * p */
-  size_t ev_parts;
+  uint32_t *ev_slot;   /* [FL_CHUNK * ev_threads] a chunk's events (slots, ascending); those
+                        * of the part that thread b of a replication's team steps from
+                        * FL_CHUNK * b */
+  size_t ev_threads;
   uint32_t *n_enter;   /* [T * E] entrants per step and stream */
   int64_t *cnt;        /* [NLOC * S] children by locality and state now */
   int32_t *ever;       /* [L] the replication's ever_in_level, added to the results at its end */
@@ -108,7 +109,7 @@ fl_workspace *fl_workspace_create(const fl_model *m) {
   ws->ever = fl_calloc(m->L, sizeof *ws->ever);
   ws->entry_rng = fl_rng_gsl_alloc();
   ws->ev_slot = fl_calloc(FL_CHUNK, sizeof *ws->ev_slot);
-  ws->ev_parts = 1;
+  ws->ev_threads = 1;
   ws->strength = fl_calloc(FL_MAX_INTERVENTIONS, sizeof *ws->strength);
   ws->saving = fl_calloc(m->T, sizeof *ws->saving);
   ws->dyn_rows = fl_calloc(m->rows_per_period, sizeof *ws->dyn_rows);
@@ -186,15 +187,15 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
     if (parts == (size_t)threads) return -1;
     parts = (size_t)threads;
   }
-  if (parts > ws->ev_parts) {
-    uint32_t *ev = fl_malloc_array(parts * FL_CHUNK, sizeof *ev);
+  if ((size_t)threads > ws->ev_threads) {
+    uint32_t *ev = fl_malloc_array((size_t)threads * FL_CHUNK, sizeof *ev);
     if (!ev) {
       free_parts(ws);
       return -1;
     }
     free(ws->ev_slot);
     ws->ev_slot = ev;
-    ws->ev_parts = parts;
+    ws->ev_threads = (size_t)threads;
   }
   ws->max_parts = parts;
   ws->threads = threads;
@@ -240,6 +241,7 @@ static int grow(void **p, size_t n, size_t size) {
 static fl_status reserve_kept(fl_workspace *ws, const fl_model *m, size_t need) {
   if (need <= ws->keep_cap) return FL_OK;
   ws->keep_model = NULL;
+  need += need / 8;
   if (!grow((void **)&ws->keep_rng, need, sizeof *ws->keep_rng) ||
       !grow((void **)&ws->keep_base, need, sizeof *ws->keep_base) ||
       !grow((void **)&ws->keep_age, need, sizeof *ws->keep_age) ||
@@ -523,6 +525,7 @@ typedef struct sim_run {
 /* Children [slot, slot + k) of sr's workspace into the kept population from child number id
  * (save), or back. */
 static void kept_copy(const sim_run *sr, size_t slot, uint64_t id, size_t k, int save) {
+  if (k == 0) return; /* (the buffers may not exist yet: no null pointers to memcpy) */
   fl_workspace *ws = sr->ws;
   const size_t hw = HIST_WORDS(sr->m->L);
 #define FL_COPY(here, kept, count) memcpy(save ? (void *)(kept) : (void *)(here), \
@@ -754,7 +757,7 @@ typedef struct parts_run {
  * range of the buffers (its initial children, then room for its entrants), counted in its own
  * tallies. With a reinvesting arm every part is on its own thread of the team, and they meet
  * once a step (dynamic). */
-static void run_part(parts_run *pr, int p) {
+static void run_part(parts_run *pr, int p, int thread) {
   sim_run *sr = pr->sr;
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
@@ -769,7 +772,7 @@ static void run_part(parts_run *pr, int p) {
   part.age += off;
   part.tis += off;
   part.hist += off * HIST_WORDS(L);
-  part.ev_slot += pp * FL_CHUNK;
+  part.ev_slot += (size_t)thread * FL_CHUNK; /* (a part is stepped on one thread throughout) */
   part.cnt = ws->part_cnt + pp * ws->part_ns;
   part.threads = 1;
   fl_tally ptl = part_tally(ws, m, p);
@@ -841,10 +844,10 @@ static void simulate_parts(sim_run *sr, uint64_t n0) {
                 ? nb
                 : nb * FL_PARTS_PER_THREAD;
     if (pr.dynamic)
-      run_part(&pr, b);
+      run_part(&pr, b, b);
     else {
 #pragma omp for schedule(dynamic, 1)
-      for (int p = 0; p < pr.np; p++) run_part(&pr, p);
+      for (int p = 0; p < pr.np; p++) run_part(&pr, p, b);
     }
 #pragma omp barrier
     const fl_tally z = part_tally(ws, m, 0), *tl = sr->tl;

@@ -639,10 +639,10 @@ static int tallies_equal(const tally_buf *x, const tally_buf *y) {
          !memcmp(x->f64, y->f64, x->n_f64 * sizeof *x->f64);
 }
 
-/* With several arms a workspace creates a replication's initial population once and copies it
- * for the other arms: every arm's tallies equal those of a fresh workspace that creates it, and
- * a later replication (another key) creates its own. */
-static void test_initial_population_copy(void) {
+/* With several arms a workspace creates a replication's children (initial and entrants) once
+ * and copies them for the other arms: every arm's tallies equal those of a fresh workspace
+ * that creates them, and a later replication (another key) creates its own. */
+static void test_kept_children_copy(void) {
   fl_model *m = load_source_model("scenarios/dundee.yaml");
   CHECK(m->n_arms >= 3);
   fl_arm_tables tab[FL_MAX_ARMS];
@@ -690,7 +690,7 @@ int main(void) {
   test_threads_inside_replication("scenarios/dundee.yaml");
   test_threads_inside_replication("bench/workloads/rich.yaml");
   test_dundee_conservation();
-  test_initial_population_copy();
+  test_kept_children_copy();
   test_path_choice();
   test_pass_paths_identical();
   test_paths_equal_scalar("scenarios/dundee.yaml");
