@@ -237,34 +237,32 @@ static int grow(void **p, size_t n, size_t size) {
   return 1;
 }
 
-/* Makes room for need children in the kept population (contents are not kept). */
-static fl_status reserve_kept(fl_workspace *ws, const fl_model *m, size_t need) {
-  if (need <= ws->keep_cap) return FL_OK;
-  ws->keep_model = NULL;
+/* Room for *cap children, at least need (with an eighth more), in a set of child arrays (the
+ * workspace's own or its kept population); contents are not kept. */
+static fl_status reserve_set(size_t *cap, uint64_t **rng, uint32_t **base, uint16_t **age,
+                             uint16_t **tis, uint16_t **hist, size_t hist_words, size_t need) {
+  if (need <= *cap) return FL_OK;
   need += need / 8;
-  if (!grow((void **)&ws->keep_rng, need, sizeof *ws->keep_rng) ||
-      !grow((void **)&ws->keep_base, need, sizeof *ws->keep_base) ||
-      !grow((void **)&ws->keep_age, need, sizeof *ws->keep_age) ||
-      !grow((void **)&ws->keep_tis, need, sizeof *ws->keep_tis) ||
-      !grow((void **)&ws->keep_hist, need, HIST_WORDS(m->L) * sizeof *ws->keep_hist))
+  if (!grow((void **)rng, need, sizeof **rng) || !grow((void **)base, need, sizeof **base) ||
+      !grow((void **)age, need, sizeof **age) || !grow((void **)tis, need, sizeof **tis) ||
+      !grow((void **)hist, need, hist_words * sizeof **hist))
     return FL_ENOMEM;
-  ws->keep_cap = need;
+  *cap = need;
   return FL_OK;
 }
 
-/* Makes room for need children (before the step loop; contents are not kept). */
+/* Makes room for need children (before the step loop). */
 static fl_status reserve(fl_workspace *ws, const fl_model *m, size_t need) {
-  if (need <= ws->cap) return FL_OK;
   if (need >= ((size_t)1 << 31)) return FL_ENOMEM; /* slots are 32-bit lane indices */
-  need += need / 8;
-  if (!grow((void **)&ws->rng, need, sizeof *ws->rng) ||
-      !grow((void **)&ws->base, need, sizeof *ws->base) ||
-      !grow((void **)&ws->age, need, sizeof *ws->age) ||
-      !grow((void **)&ws->tis, need, sizeof *ws->tis) ||
-      !grow((void **)&ws->hist, need, HIST_WORDS(m->L) * sizeof *ws->hist))
-    return FL_ENOMEM;
-  ws->cap = need;
-  return FL_OK;
+  return reserve_set(&ws->cap, &ws->rng, &ws->base, &ws->age, &ws->tis, &ws->hist,
+                     HIST_WORDS(m->L), need);
+}
+
+/* Makes room for need children in the kept population (invalidated if it grows). */
+static fl_status reserve_kept(fl_workspace *ws, const fl_model *m, size_t need) {
+  if (need > ws->keep_cap) ws->keep_model = NULL;
+  return reserve_set(&ws->keep_cap, &ws->keep_rng, &ws->keep_base, &ws->keep_age,
+                     &ws->keep_tis, &ws->keep_hist, HIST_WORDS(m->L), need);
 }
 
 static inline uint32_t draw_range(fl_rng *r, uint32_t lo, uint32_t hi) {
