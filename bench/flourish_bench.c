@@ -89,6 +89,56 @@ static double child_steps(const fl_results *res) {
   return n;
 }
 
+/* The hot pass alone (--pass-alone), on synthetic children: 56 unbanded rows (Dundee's 8
+ * localities x 7 states) whose stay threshold makes 2.3% of children events (Dundee's rate), at
+ * sizes from L1-resident to a million. Prints the median over runs of ns a child. */
+static int pass_alone(fl_path pass, size_t runs) {
+  static const size_t sizes[] = {1024, 8192, 27000, 131072, 1000000};
+  enum { ROWS = 56 };
+  uint32_t stay32[ROWS];
+  uint32_t *zero = calloc(65536, sizeof *zero); /* band offsets (one band), by age or time */
+  if (!zero) return 1;
+  for (size_t r = 0; r < ROWS; r++) stay32[r] = (uint32_t)(0.977 * 4294967296.0);
+  printf("pass alone (%s): ns a child, median of %zu\n", fl_path_name(pass), runs);
+  for (size_t q = 0; q < sizeof sizes / sizeof *sizes; q++) {
+    const size_t n = sizes[q], passes = n < 100000 ? 100000000 / n : 100;
+    uint64_t *rng = malloc(n * sizeof *rng);
+    uint32_t *base = malloc(n * sizeof *base), *ev = malloc(n * sizeof *ev);
+    uint16_t *age = malloc(n * sizeof *age), *tis = malloc(n * sizeof *tis);
+    double *t = malloc(runs * sizeof *t);
+    if (!rng || !base || !ev || !age || !tis || !t) {
+      fprintf(stderr, "flourish_bench: out of memory\n");
+      free(zero);
+      return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+      rng[i] = 0x9e3779b97f4a7c15ULL * (i + 1);
+      base[i] = (uint32_t)(i % ROWS);
+    }
+    fl_pass_args a = {.n = n, .rng = rng, .base = base, .age = age, .tis = tis,
+                      .stay32 = stay32, .age_off = zero, .dur_off = zero, .n_rows = ROWS,
+                      .inc = 0xda3e39cb94b95bdbULL, .max_age = UINT32_MAX, .ev_slot = ev};
+    size_t events = 0;
+    for (size_t k = 0; k < runs; k++) {
+      const double t0 = now();
+      for (size_t p = 0; p < passes; p++) {
+        if (p % 30000 == 0) { /* ages and times in state are 16-bit */
+          memset(age, 0, n * sizeof *age);
+          memset(tis, 0, n * sizeof *tis);
+        }
+        events += fl_pass(&a, pass);
+      }
+      t[k] = (now() - t0) / ((double)passes * (double)n) * 1e9;
+    }
+    printf("  %8zu children (%6.0f KiB hot)  %.3f ns  (%.2f%% events)\n", n,
+           (double)n * 16 / 1024, median(t, runs),
+           100.0 * (double)events / ((double)runs * (double)passes * (double)n));
+    free(rng), free(base), free(ev), free(age), free(tis), free(t);
+  }
+  free(zero);
+  return 0;
+}
+
 static fl_model *load(const char *src, const char *rel) {
   char path[2048], msg[2048];
   fl_scenario *sc = NULL;
@@ -109,6 +159,7 @@ static void usage(void) {
   fputs("Usage: flourish_bench [--workload NAME[,NAME...]|all] [--threads 1,2,...] [--runs N]\n"
         "                      [--reps R] [--json FILE] [--source DIR]\n"
         "                      [--pass auto|scalar|avx2|avx512] [--scalar] [--inside]\n"
+        "       flourish_bench --pass-alone [--pass P] [--runs N]\n"
         "  --pass    the hot pass (default auto: AVX-512, else AVX2, else portable)\n"
         "  --scalar  the same as --pass scalar\n"
         "  --reps    replications per timed run (default: the workload's, raised to a number\n"
@@ -116,6 +167,8 @@ static void usage(void) {
         "            per thread)\n"
         "  --inside  every thread inside each replication (its children split between them),\n"
         "            and the replications as given, not raised to the thread count\n"
+        "  --pass-alone  time the hot pass by itself on synthetic children (1,024 to a\n"
+        "            million; Dundee's 56 rows and event rate), in ns a child\n"
         "Workloads:\n",
         stderr);
   for (size_t i = 0; i < N_WORKLOADS; i++)
@@ -127,7 +180,7 @@ int main(int argc, char **argv) {
   char wl_list[256] = "dundee,rich", th_list[128] = "1,2";
   size_t runs = 5, reps_override = 0;
   fl_path pass = FL_PATH_AUTO;
-  int inside = 0;
+  int inside = 0, alone = 0;
   FILE *json = NULL;
   int first_json = 1, status = 0;
   if (!src) src = ".";
@@ -141,6 +194,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--source") && v) src = argv[++i];
     else if (!strcmp(a, "--scalar")) pass = FL_PATH_SCALAR;
     else if (!strcmp(a, "--inside")) inside = 1;
+    else if (!strcmp(a, "--pass-alone")) alone = 1;
     else if (!strcmp(a, "--pass") && v && !fl_path_parse(v, &pass)) i++;
     else {
       usage();
@@ -159,6 +213,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (pass == FL_PATH_AUTO) pass = fl_pass_best();
+  if (alone) return pass_alone(pass, runs);
   printf("hot pass: %s\n", fl_path_name(pass));
   if (json)
     fprintf(json, "{\n  \"hot_pass\": \"%s\",\n  \"results\": [\n", fl_path_name(pass));
