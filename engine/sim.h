@@ -33,7 +33,7 @@ void fl_workspace_free(fl_workspace *ws);
  * replication ever holds. */
 size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history,
                                 size_t *initial);
-/* The bytes of the event list of each part a thread steps (fixed: one chunk's events). */
+/* The bytes of the event list of each thread stepping children (fixed: one chunk's events). */
 size_t fl_workspace_event_bytes(void);
 /* Threads inside each replication (1 by default): the children are split into parts, one a
  * thread of a nested OpenMP team, each stepped on its own and their tallies added up at the
