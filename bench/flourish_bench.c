@@ -108,7 +108,7 @@ static int pass_alone(fl_path pass, size_t runs) {
     double *t = malloc(runs * sizeof *t);
     if (!rng || !base || !ev || !age || !tis || !t) {
       fprintf(stderr, "flourish_bench: out of memory\n");
-      free(zero);
+      free(rng), free(base), free(ev), free(age), free(tis), free(t), free(zero);
       return 1;
     }
     for (size_t i = 0; i < n; i++) {
