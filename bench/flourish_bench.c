@@ -5,9 +5,9 @@
  * Timings on shared machines are noisy: compare numbers taken in one invocation (ratios), and
  * use the callgrind mode of bench/run.sh for repeatable instruction counts. */
 #define _GNU_SOURCE
-#include "internal.h"
-#include "pass.h"
-#include "sim.h"
+#include "results/results.h"
+#include "sim/pass.h"
+#include "sim/sim.h"
 
 #include <stdio.h>
 #include <stdlib.h>

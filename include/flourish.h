@@ -162,6 +162,87 @@ FL_API fl_status fl_summary_print(const char *path, int csv,
                                   void (*write)(void *ctx, const char *text), void *ctx,
                                   fl_error *err);
 
+/* Scenario keys. fl_scenario_blame: an error about a value that --set gave (it has no line)
+ * names the assignment in err->file instead of the scenario file. fl_paths_nest: whether key
+ * path a is b, lies inside it, or holds it (a.b and a.b[0].c nest; a.b and a.bc do not).
+ * fl_schema_print: the reference of every scenario key (one paragraph per key, or a Markdown
+ * table). */
+FL_API void fl_scenario_blame(const fl_scenario *sc, fl_error *err);
+FL_API int fl_paths_nest(const char *a, const char *b);
+FL_API void fl_schema_print(int markdown, void (*write)(void *ctx, const char *text), void *ctx);
+
+/* Calibration from episode records (flourish calibrate) and synthetic records (flourish
+ * synth). */
+typedef struct fl_calibrate_options {
+  const char *episodes;    /* episodes CSV */
+  const char *population;  /* population CSV */
+  const char *output;      /* calibrated scenario (YAML) */
+  const char *report;      /* calibration report (CSV), or NULL */
+  const char *report_h5;   /* the same as HDF5, or NULL */
+  const char *from, *to;   /* window YYYY-MM-DD; NULL: first record, last date in the file */
+  const double *age_bands; /* band edges in years (after 0), ascending */
+  size_t n_age_bands;
+  const double *dur_bands; /* time-in-state band edges in months (after 0), ascending */
+  size_t n_dur_bands;
+  long period_months;      /* > 0: report each row by calendar periods of this length */
+  double min_row;          /* rows with fewer child-months in an age band are pooled */
+  double suppress;         /* report counts below this as "<N"; 0: no suppression */
+  int check;               /* back-cast the window into the report (needs report) */
+  int precedence_file;     /* overlaps: the episode later in the file wins (default: the
+                              highest level) */
+} fl_calibrate_options;
+
+/* Calibrates the template scenario sc (compiled as m, with monthly steps) from the records. */
+FL_API fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibrate_options *opt,
+                       fl_error *err);
+/* Synthetic records of scenario m (monthly steps) starting at year/month. */
+FL_API fl_status fl_synth(const fl_model *m, uint64_t seed, int start_year, int start_month,
+                   const char *episodes_path, const char *population_path, fl_error *err);
+
+/* Sweeps (flourish sweep): a scenario run at many points of a parameter space, each point's
+ * scenario made by --set assignments, with the results summarised per point and sensitivity
+ * measures across points. */
+/* Saltelli's design for variance-based (Sobol) indices: for each of `points` base rows, two
+ * quasi-random rows A and B and the K rows A with column k from B, K + 2 points in all. */
+typedef enum fl_design {
+  FL_DESIGN_GRID,
+  FL_DESIGN_LHS,
+  FL_DESIGN_SOBOL,
+  FL_DESIGN_SALTELLI
+} fl_design;
+
+#define FL_SWEEP_MAX_PARAMS 40 /* GSL's Sobol generator goes to 40 dimensions */
+
+typedef struct fl_sweep_param {
+  const char *path; /* a key path as --set takes it */
+  double lo, hi;
+  size_t levels;    /* grid points (grid design; 1 keeps lo) */
+} fl_sweep_param;
+
+typedef struct fl_sweep_options {
+  fl_sweep_param params[FL_SWEEP_MAX_PARAMS];
+  size_t n_params;
+  fl_design design;
+  size_t points;        /* LHS and Sobol designs; base rows of the Saltelli design */
+  const char *const *sets; /* fixed assignments applied at every point */
+  size_t n_sets;
+  int expect;           /* expectation mode at each point instead of replications */
+  fl_run_options run;   /* seed, replications, threads: the same at every point */
+  /* Where to keep finished points (NULL: nowhere); with resume nonzero, the stored ones are
+   * read back instead of run again. The output is the same bytes either way. */
+  const char *checkpoint;
+  int resume;
+  const char *git_commit, *command_line; /* provenance written to the output */
+  void (*progress)(void *ctx, size_t done, size_t total);
+  void *progress_ctx;
+} fl_sweep_options;
+
+/* Builds the design, runs the scenario at every point (the same seed at each: common random
+ * numbers, so differences between points are the parameters' effects, not chance), and writes
+ * per-point summaries and sensitivity measures to out atomically. */
+FL_API fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char *out,
+                   fl_error *err);
+
 #ifdef __cplusplus
 }
 #endif

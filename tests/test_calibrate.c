@@ -4,8 +4,8 @@
  * line and nothing written. */
 #include "testutil.h"
 
-#include "calibrate.h"
-#include "scenario.h"
+#include "data/calibrate.h"
+#include "scenario/scenario.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "internal.h" /* fl_tmp_name, fl_tmp_clean */
+#include "core/core.h" /* fl_tmp_name, fl_tmp_clean */
 
 extern char **environ;
 

@@ -3,9 +3,10 @@
  * one, and the same seed gives bit-identical results for any thread count and on every hot pass. */
 #include "testutil.h"
 
-#include "pass.h"
-#include "rng.h"
-#include "sim.h"
+#include "sim/pass.h"
+#include "core/rng.h"
+#include "output/output.h"
+#include "sim/sim.h"
 
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>

@@ -3,7 +3,7 @@
  * with --psa are reproducible for any thread count; the variance split is well formed. */
 #include "testutil.h"
 
-#include "psa.h"
+#include "sim/psa.h"
 
 static const char *model_yaml(double scale, char *buf, size_t size) {
   snprintf(buf, size,

@@ -1,6 +1,6 @@
 /* Tests for engine/rng.c: known answers, jump-ahead, unbiased bounded integers, uniform doubles,
  * stream keys and the GSL adapter. Every test uses fixed seeds, so results are deterministic. */
-#include "rng.h"
+#include "core/rng.h"
 
 #include <inttypes.h>
 #include <math.h>

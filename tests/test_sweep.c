@@ -7,9 +7,9 @@
  * match analytic values. */
 #include "testutil.h"
 
-#include "rng.h"
-#include "sensitivity.h"
-#include "sweep.h"
+#include "core/rng.h"
+#include "analysis/sensitivity.h"
+#include "analysis/sweep.h"
 
 #include <math.h>
 #include <stdlib.h>

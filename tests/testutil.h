@@ -4,7 +4,8 @@
 #define FL_TESTUTIL_H
 
 #include "check.h"
-#include "internal.h"
+#include "results/results.h"
+#include "scenario/scenario.h"
 
 #include <stdio.h>
 #include <stdlib.h>

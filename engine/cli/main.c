@@ -2,9 +2,6 @@
  * 0 success, 1 runtime failure, 2 bad input or usage. */
 #define _POSIX_C_SOURCE 200809L
 #include "flourish.h"
-#include "calibrate.h"
-#include "scenario.h"
-#include "sweep.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -30,9 +27,6 @@
 #ifndef FL_GIT_COMMIT
 #define FL_GIT_COMMIT "unknown"
 #endif
-
-/* Defined in the library for `validate --keys`; not part of the stable API. */
-void fl_schema_print(int markdown, void (*write)(void *ctx, const char *text), void *ctx);
 
 static const char *prog = "flourish";
 /* This process's MPI rank (0 without MPI): only rank 0 prints and writes files. */

@@ -1,0 +1,41 @@
+/* The core layer: error records, checked allocation, small string and file helpers. Every other
+ * layer builds on it; it depends on nothing but the public header and libc. */
+#ifndef FL_CORE_H
+#define FL_CORE_H
+
+#include "flourish.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* error.c: fills err (when not NULL) with code, location and a formatted sentence. */
+void fl_error_set(fl_error *err, fl_status code, const char *file, int line, int col,
+                  const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+void fl_error_clear(fl_error *err);
+
+/* util.c: checked allocation and small string helpers. Both return NULL on overflow of
+ * n * size as well as when memory runs out. */
+void *fl_calloc(size_t n, size_t size);
+void *fl_malloc_array(size_t n, size_t size);
+char *fl_strdup(const char *s);
+/* A copy of n strings, or NULL (nothing left allocated) when memory runs out; freeing one. */
+char **fl_names_dup(char *const *names, size_t n);
+void fl_names_free(char **names, size_t n);
+/* FNV-1a over n bytes, continuing from h (start from FL_FNV_BASIS): keys of checkpoints and
+ * hash tables, not cryptography. */
+#define FL_FNV_BASIS 0xcbf29ce484222325ULL
+uint64_t fl_fnv1a(uint64_t h, const void *data, size_t n);
+fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err);
+/* Output files are written under a temporary name beside their path and renamed into place when
+ * complete. fl_tmp_name gives this process's n-th such name for path, PATH.tmp.HOST.PID.N, HOST
+ * 8 hex digits of a hash of the host's name (NULL when out of memory; free it). fl_tmp_clean
+ * removes the temporary files beside path that processes of this host left when they were
+ * killed while writing (their PID no longer runs); other hosts' names, sharing the directory,
+ * are left alone. Hosts that share a name but not their processes (containers on the host's
+ * network) are taken for one host. */
+char *fl_tmp_name(const char *path, unsigned n);
+void fl_tmp_clean(const char *path);
+
+#endif

@@ -1,0 +1,431 @@
+/* Compiling arms: interventions, reinvestment, one-off transition costs, reward timing and
+ * willingness-to-pay values; then the transition tables of every arm, the baseline included.
+ * An arm's table for a step applies each intervention at its strength that step to the
+ * baseline's step probabilities; steps with the same period and strengths share a table. */
+#include "model/compile.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IV "arms.*.interventions.*."
+
+size_t fl_arms_count_interventions(const fl_scenario *sc) {
+  const fl_node *arms = fl_map_get(sc->root, "arms");
+  size_t n = 0;
+  for (size_t a = 0; arms && a < arms->n; a++) {
+    const fl_node *ivs = fl_map_get(fl_map_val(arms, a), "interventions");
+    n += ivs ? ivs->n : 0;
+  }
+  return n;
+}
+
+fl_status fl_arms_age_edges(compiler *c, void (*add)(uint32_t *edges, size_t *n, uint32_t v),
+                            uint32_t *edges, size_t *n) {
+  const fl_node *arms = fl_map_get(c->sc->root, "arms");
+  for (size_t a = 0; arms && a < arms->n; a++) {
+    const fl_node *ivs = fl_map_get(fl_map_val(arms, a), "interventions");
+    for (size_t i = 0; ivs && i < ivs->n; i++) {
+      char prefix[256];
+      uint32_t lo, hi;
+      fl_status st;
+      if (!fl_map_get(fl_map_val(ivs, i), "age_years")) continue;
+      snprintf(prefix, sizeof prefix, "arms.%s.interventions.%s", fl_map_key(arms, a)->value,
+               fl_map_key(ivs, i)->value);
+      if ((st = fl_c_range(c, fl_map_val(ivs, i), IV "age_years", prefix, 12.0, &lo, &hi)) !=
+          FL_OK)
+        return st;
+      add(edges, n, lo);
+      if (hi != UINT32_MAX) add(edges, n, hi);
+    }
+  }
+  return FL_OK;
+}
+
+/* Marks in mask[S] the states named by name: a state, or every state of a level. */
+static int state_or_level(const fl_model *m, const char *name, uint8_t *mask) {
+  long s = fl_c_find(m->state_names, m->S, name), l = fl_c_find(m->level_names, m->L, name);
+  if (s >= 0) mask[s] = 1;
+  for (size_t j = 0; l >= 0 && j < m->S; j++)
+    if (m->state_level[j] == (size_t)l) mask[j] = 1;
+  return s >= 0 || l >= 0;
+}
+
+static fl_status compile_transition_costs(compiler *c) {
+  fl_model *m = c->m;
+  const fl_node *list = fl_map_get(c->sc->root, "transition_costs");
+  const size_t S = m->S, B = m->B;
+  m->trans_cost = fl_calloc(S * S * (B ? B : 1), sizeof *m->trans_cost);
+  m->trans_qaly = fl_calloc(S * S, sizeof *m->trans_qaly);
+  if (!m->trans_cost || !m->trans_qaly) return fl_c_oom(c);
+  for (size_t i = 0; list && i < list->n; i++) {
+    const fl_node *tc = list->items[i], *cost = fl_map_get(tc, "cost");
+    uint8_t from[FL_MAX_STATES] = {0}, to[FL_MAX_STATES] = {0};
+    char key[128];
+    static const char *const ends[2] = {"from", "to"};
+    for (int k = 0; k < 2; k++) {
+      const fl_node *n = fl_map_get(tc, ends[k]);
+      snprintf(key, sizeof key, "transition_costs[%zu].%s", i, ends[k]);
+      if (!state_or_level(m, n->value, k ? to : from))
+        return fl_c_bad(c, n, key, "'%s' is neither a state nor a level", n->value);
+    }
+    const double qaly = fl_get_num(tc, "transition_costs[].qaly");
+    for (size_t s = 0; s < S; s++)
+      for (size_t d = 0; d < S; d++) {
+        if (!from[s] || !to[d] || s == d) continue;
+        m->trans_qaly[s * S + d] += qaly;
+        for (size_t h = 0; cost && h < cost->n; h++) {
+          const fl_node *hn = fl_map_key(cost, h);
+          long b = fl_c_find(m->holder_names, B, hn->value);
+          if (b < 0) {
+            snprintf(key, sizeof key, "transition_costs[%zu].cost.%s", i, hn->value);
+            return fl_c_bad(c, hn, key, "'%s' is not one of costs.budget_holders", hn->value);
+          }
+          m->trans_cost[(s * S + d) * B + (size_t)b] += fl_scalar_num(fl_map_val(cost, h));
+        }
+      }
+  }
+  return FL_OK;
+}
+
+static fl_status compile_economics(compiler *c) {
+  fl_model *m = c->m;
+  const char *timing = fl_get_str(fl_map_get(c->sc->root, "rewards"), "rewards.timing");
+  const fl_node *wtp = fl_map_get(fl_map_get(c->sc->root, "economics"), "willingness_to_pay");
+  static const double def_wtp[] = {0, 10000, 20000, 30000, 50000};
+  m->reward_timing = !strcmp(timing, "end")          ? FL_TIMING_END
+                     : !strcmp(timing, "half_cycle") ? FL_TIMING_HALF_CYCLE
+                     : !strcmp(timing, "simpson")    ? FL_TIMING_SIMPSON
+                                                     : FL_TIMING_START;
+  m->n_wtp = wtp ? wtp->n : sizeof def_wtp / sizeof def_wtp[0];
+  if (!(m->wtp = fl_calloc(m->n_wtp, sizeof *m->wtp))) return fl_c_oom(c);
+  for (size_t k = 0; k < m->n_wtp; k++)
+    m->wtp[k] = wtp ? fl_scalar_num(wtp->items[k]) : def_wtp[k];
+  return FL_OK;
+}
+
+static fl_status compile_intervention(compiler *c, const char *arm_name, const fl_node *name,
+                                      const fl_node *def, fl_intervention *iv) {
+  fl_model *m = c->m;
+  const size_t S = m->S;
+  char prefix[256], key[384];
+  const fl_node *levels = fl_map_get(def, "levels"), *states = fl_map_get(def, "states");
+  const fl_node *locs = fl_map_get(def, "localities"), *moves = fl_map_get(def, "moves");
+  const char *shape = fl_get_str(def, IV "ramp");
+  double lo = 0, hi = HUGE_VAL;
+  fl_status st;
+  snprintf(prefix, sizeof prefix, "arms.%s.interventions.%s", arm_name, name->value);
+  iv->name = fl_strdup(name->value);
+  iv->state_on = calloc(S, 1);
+  iv->loc_on = calloc(m->NLOC, 1);
+  iv->move = fl_malloc_array(S * S, sizeof *iv->move);
+  if (!iv->name || !iv->state_on || !iv->loc_on || !iv->move) return fl_c_oom(c);
+  fl_get_range(def, IV "months", &lo, &hi);
+  iv->start = lo;
+  iv->end = hi;
+  for (size_t k = 0; levels && k < levels->n; k++) {
+    long l = fl_c_find(m->level_names, m->L, levels->items[k]->value);
+    snprintf(key, sizeof key, "%s.levels", prefix);
+    if (l < 0) return fl_c_bad(c, levels->items[k], key, "'%s' is not one of the levels",
+                               levels->items[k]->value);
+    for (size_t s = 0; s < S; s++) iv->state_on[s] |= m->state_level[s] == (size_t)l;
+  }
+  for (size_t k = 0; states && k < states->n; k++) {
+    long s = fl_c_find(m->state_names, S, states->items[k]->value);
+    snprintf(key, sizeof key, "%s.states", prefix);
+    if (s < 0) return fl_c_bad(c, states->items[k], key, "'%s' is not one of the states",
+                               states->items[k]->value);
+    iv->state_on[s] = 1;
+  }
+  if (!levels && !states) memset(iv->state_on, 1, S);
+  for (size_t k = 0; locs && k < locs->n; k++) {
+    long l = fl_c_find(m->loc_names, m->NLOC, locs->items[k]->value);
+    snprintf(key, sizeof key, "%s.localities", prefix);
+    if (l < 0) return fl_c_bad(c, locs->items[k], key, "'%s' is not one of the localities",
+                               locs->items[k]->value);
+    iv->loc_on[l] = 1;
+  }
+  if (!locs) memset(iv->loc_on, 1, m->NLOC);
+  if ((st = fl_c_range(c, def, IV "age_years", prefix, 12.0, &iv->age_lo, &iv->age_hi)) != FL_OK)
+    return st;
+  iv->esc = fl_get_num(def, IV "escalation");
+  iv->deesc = fl_get_num(def, IV "deescalation");
+  for (size_t k = 0; k < S * S; k++) iv->move[k] = 1;
+  for (size_t k = 0; moves && k < moves->n; k++) {
+    const fl_node *fn = fl_map_key(moves, k), *row = fl_map_val(moves, k);
+    long s = fl_c_find(m->state_names, S, fn->value);
+    snprintf(key, sizeof key, "%s.moves.%s", prefix, fn->value);
+    if (s < 0) return fl_c_bad(c, fn, key, "'%s' is not one of the states", fn->value);
+    for (size_t j = 0; j < row->n; j++) {
+      const fl_node *tn = fl_map_key(row, j);
+      long d = fl_c_find(m->state_names, S, tn->value);
+      snprintf(key, sizeof key, "%s.moves.%s.%s", prefix, fn->value, tn->value);
+      if (d < 0) return fl_c_bad(c, tn, key, "'%s' is not one of the states", tn->value);
+      if (d == s) return fl_c_bad(c, tn, key, "staying is not a move");
+      iv->move[(size_t)s * S + (size_t)d] = fl_scalar_num(fl_map_val(row, j));
+    }
+  }
+  iv->ramp = fl_get_num(def, IV "ramp_months");
+  iv->decay = fl_get_num(def, IV "decay_months");
+  iv->ramp_shape = !strcmp(shape, "logistic")      ? FL_SHAPE_LOGISTIC
+                   : !strcmp(shape, "exponential") ? FL_SHAPE_EXPONENTIAL
+                                                   : FL_SHAPE_LINEAR;
+  iv->spend = fl_get_num(def, IV "spend_per_month");
+  const fl_node *ref = fl_map_get(def, "reference_spend_per_month");
+  iv->ref_spend = ref ? fl_get_num(def, IV "reference_spend_per_month") : iv->spend;
+  iv->half_sat = fl_get_num(def, IV "half_saturation");
+  iv->setup_cost = fl_get_num(def, IV "setup_cost");
+  iv->child_cost = fl_get_num(def, IV "cost_per_child_month");
+  if (iv->half_sat > 0 && !(iv->ref_spend > 0)) {
+    snprintf(key, sizeof key, "%s.%s", prefix, ref ? "reference_spend_per_month" : "spend_per_month");
+    return fl_c_bad(c, ref ? ref : def, key,
+                    "a dose-response (half_saturation) needs a %s above 0: the multipliers "
+                    "apply in full at that spend",
+                    ref ? "reference_spend_per_month" : "spend_per_month");
+  }
+  if (!(iv->half_sat > 0) && iv->ref_spend != iv->spend) {
+    snprintf(key, sizeof key, "%s.reference_spend_per_month", prefix);
+    return fl_c_bad(c, ref, key,
+                    "differs from spend_per_month, but without a half_saturation the spend "
+                    "does not change the effect: give a half_saturation (the dose-response) "
+                    "or leave it out");
+  }
+  const fl_node *holder = fl_map_get(def, "budget_holder");
+  if (holder) {
+    long b = fl_c_find(m->holder_names, m->B, holder->value);
+    snprintf(key, sizeof key, "%s.budget_holder", prefix);
+    if (b < 0) return fl_c_bad(c, holder, key, "'%s' is not one of costs.budget_holders",
+                               holder->value);
+    iv->holder = (size_t)b;
+  } else if (iv->spend > 0 || iv->setup_cost > 0 || iv->child_cost > 0) {
+    snprintf(key, sizeof key, "%s.budget_holder", prefix);
+    return fl_c_bad(c, def, key, "an intervention that costs something needs a budget_holder");
+  }
+  return FL_OK;
+}
+
+static fl_status compile_reinvest(compiler *c, const char *arm_name, const fl_node *def,
+                                  fl_arm *arm, const fl_node *ivs) {
+  fl_model *m = c->m;
+  const fl_node *from = fl_map_get(def, "from"), *into = fl_map_get(def, "into");
+  char key[256];
+  long i = -1;
+  uint32_t delay;
+  fl_status st;
+  fl_reinvest *rv = &arm->reinvest;
+  rv->on = 1;
+  rv->fraction = fl_get_num(def, "arms.*.reinvest.fraction");
+  if (!(rv->from = calloc(m->B ? m->B : 1, 1))) return fl_c_oom(c);
+  for (size_t k = 0; k < from->n; k++) {
+    long b = fl_c_find(m->holder_names, m->B, from->items[k]->value);
+    snprintf(key, sizeof key, "arms.%s.reinvest.from", arm_name);
+    if (b < 0) return fl_c_bad(c, from->items[k], key, "'%s' is not one of costs.budget_holders",
+                               from->items[k]->value);
+    rv->from[b] = 1;
+  }
+  for (size_t k = 0; ivs && k < ivs->n; k++)
+    if (!strcmp(fl_map_key(ivs, k)->value, into->value)) i = (long)k;
+  snprintf(key, sizeof key, "arms.%s.reinvest.into", arm_name);
+  if (i < 0) return fl_c_bad(c, into, key, "'%s' is not one of the arm's interventions",
+                             into->value);
+  if (!(arm->ints[i].half_sat > 0))
+    return fl_c_bad(c, into, key, "reinvested spend changes nothing without a dose-response: "
+                                  "give the intervention '%s' a half_saturation",
+                    into->value);
+  rv->into = (size_t)i;
+  snprintf(key, sizeof key, "arms.%s.reinvest.delay_months", arm_name);
+  if ((st = fl_c_steps(c, fl_map_get(def, "delay_months") ? fl_map_get(def, "delay_months") : def,
+                       key, fl_get_num(def, "arms.*.reinvest.delay_months"), &delay)) != FL_OK)
+    return st;
+  rv->delay = delay;
+  return FL_OK;
+}
+
+/* Reports the row that an arm's interventions made invalid. */
+static fl_status bad_row(compiler *c, const fl_node *at, const char *key, size_t row,
+                         const char *why) {
+  const fl_model *m = c->m;
+  const size_t cell = row / m->S, s = row % m->S;
+  const size_t loc = cell / (m->NA * m->ND), ab = (cell / m->ND) % m->NA;
+  return fl_c_bad(c, at, key,
+                  "%s the row of state '%s' (ages from %g years, locality %s) invalid: the "
+                  "probability of staying would fall below 0; use smaller multipliers",
+                  why, m->state_names[s], m->age_edges[ab] * m->step_months / 12.0,
+                  m->loc_names[loc]);
+}
+
+/* The tables of arm a: one per distinct (period, strengths) over the steps. */
+static fl_status build_tables(compiler *c, fl_arm *arm, const fl_node *at, const char *key) {
+  fl_model *m = c->m;
+  const size_t T = m->T, ni = arm->n_int, rpp = m->rows_per_period;
+  uint32_t *first_step = calloc(T, sizeof *first_step); /* the step that defined each table */
+  size_t n_moves = 0, bad;
+  arm->step_table = calloc(T, sizeof *arm->step_table);
+  arm->strength = fl_calloc(T * (ni ? ni : 1), sizeof *arm->strength);
+  if (!first_step || !arm->step_table || !arm->strength) {
+    free(first_step);
+    return fl_c_oom(c);
+  }
+  arm->n_tables = 0;
+  for (size_t t = 0; t < T; t++) {
+    double *e = arm->strength + t * ni;
+    size_t k;
+    for (size_t i = 0; i < ni; i++) /* time profile x dose at the intervention's spend */
+      e[i] = fl_intervention_profile(m, &arm->ints[i], t) *
+             fl_intervention_dose(&arm->ints[i], arm->ints[i].spend);
+    for (k = 0; k < arm->n_tables; k++) {
+      const size_t u = first_step[k];
+      if (m->period_of_step[u] == m->period_of_step[t] &&
+          !memcmp(arm->strength + u * ni, e, ni * sizeof *e))
+        break;
+    }
+    if (k == arm->n_tables) first_step[arm->n_tables++] = (uint32_t)t;
+    arm->step_table[t] = (uint32_t)k;
+  }
+  arm->n_rows = arm->n_tables * rpp;
+  arm->rows = fl_calloc(arm->n_rows, sizeof *arm->rows);
+  arm->stay32 = fl_calloc(arm->n_rows, sizeof *arm->stay32);
+  arm->move_cum = fl_calloc(arm->n_rows * (m->S + 1), sizeof *arm->move_cum);
+  arm->move_dest = fl_calloc(arm->n_rows * (m->S + 1), 1);
+  if (!arm->rows || !arm->stay32 || !arm->move_cum || !arm->move_dest) {
+    free(first_step);
+    return fl_c_oom(c);
+  }
+  for (size_t k = 0; k < arm->n_tables; k++) {
+    const size_t u = first_step[k];
+    if (fl_table_build(m, NULL, arm, m->period_of_step[u], arm->strength + u * ni, arm->rows + k * rpp,
+                       arm->stay32 + k * rpp, arm->move_cum, arm->move_dest, &n_moves,
+                       &bad) != 0) {
+      free(first_step);
+      return bad_row(c, at, key, bad, "the interventions make");
+    }
+  }
+  arm->n_moves = n_moves;
+  free(first_step);
+  /* With reinvestment the dose can grow without bound, to 1 / h(reference spend) at most:
+   * every table must stay valid there too. */
+  if (arm->reinvest.on) {
+    const fl_intervention *iv = &arm->ints[arm->reinvest.into];
+    const double top = (iv->ref_spend + iv->half_sat) / iv->ref_spend;
+    double *e = fl_calloc(ni, sizeof *e);
+    fl_row *rows = fl_calloc(rpp, sizeof *rows);
+    uint32_t *s32 = fl_calloc(rpp, sizeof *s32);
+    uint64_t *mc = fl_calloc(rpp * (m->S + 1), sizeof *mc);
+    uint8_t *md = fl_calloc(rpp * (m->S + 1), 1);
+    fl_status st = FL_OK;
+    if (!e || !rows || !s32 || !mc || !md) st = fl_c_oom(c);
+    for (size_t t = 0; st == FL_OK && t < T; t++) {
+      size_t nm = 0;
+      memcpy(e, arm->strength + t * ni, ni * sizeof *e);
+      e[arm->reinvest.into] = fl_intervention_profile(m, iv, t) * top;
+      if (fl_table_build(m, NULL, arm, m->period_of_step[t], e, rows, s32, mc, md, &nm, &bad) != 0)
+        st = bad_row(c, at, key, bad, "at the largest reinvested spend the interventions make");
+    }
+    free(e);
+    free(rows);
+    free(s32);
+    free(mc);
+    free(md);
+    return st;
+  }
+  return FL_OK;
+}
+
+/* The uncertainty section: each entry's key resolved to a parameter, its moments checked. */
+static fl_status compile_uncertainty(compiler *c) {
+  fl_model *m = c->m;
+  const fl_node *list = fl_map_get(c->sc->root, "uncertainty");
+  if (!list) return FL_OK;
+  m->n_unc = list->n;
+  if (!(m->unc = fl_calloc(m->n_unc, sizeof *m->unc))) return fl_c_oom(c);
+  for (size_t k = 0; k < list->n; k++) {
+    const fl_node *e = list->items[k], *kn = fl_map_get(e, "key");
+    fl_uncertain *u = &m->unc[k];
+    const char *dist = fl_get_str(e, "uncertainty[].distribution");
+    char a[64] = "", b[64] = "", d[64] = "", f[64] = "", key[96], extra;
+    double value = NAN;
+    snprintf(key, sizeof key, "uncertainty[%zu].key", k);
+    u->dist = !strcmp(dist, "gamma") ? FL_DIST_GAMMA : !strcmp(dist, "beta") ? FL_DIST_BETA
+              : !strcmp(dist, "lognormal") ? FL_DIST_LOGNORMAL : FL_DIST_FIXED;
+    if (sscanf(kn->value, "states.%63[^.].cost.%63[^.]%c", a, b, &extra) == 2) {
+      long s = fl_c_find(m->state_names, m->S, a), h = fl_c_find(m->holder_names, m->B, b);
+      if (s < 0 || h < 0)
+        return fl_c_bad(c, kn, key, "'%s' names no state or budget holder of this scenario",
+                        kn->value);
+      u->target = FL_TGT_COST;
+      u->i = (size_t)s;
+      u->j = (size_t)h;
+      value = m->cost[u->i * m->B + u->j] / m->cost_factor;
+    } else if (sscanf(kn->value, "states.%63[^.].qo%1[l]%c", a, b, &extra) == 2) {
+      long s = fl_c_find(m->state_names, m->S, a);
+      if (s < 0) return fl_c_bad(c, kn, key, "'%s' names no state of this scenario", kn->value);
+      u->target = FL_TGT_QOL;
+      u->i = (size_t)s;
+      value = m->qol[s];
+    } else if (sscanf(kn->value, "arms.%63[^.].interventions.%63[^.].%63[^.]%c", a, d, f,
+                      &extra) == 3 &&
+               (!strcmp(f, "escalation") || !strcmp(f, "deescalation"))) {
+      long arm = -1, iv = -1;
+      for (size_t x = 1; x < m->n_arms; x++)
+        if (!strcmp(m->arms[x].name, a)) arm = (long)x;
+      for (size_t x = 0; arm > 0 && x < m->arms[arm].n_int; x++)
+        if (!strcmp(m->arms[arm].ints[x].name, d)) iv = (long)x;
+      if (iv < 0)
+        return fl_c_bad(c, kn, key, "'%s' names no intervention of this scenario", kn->value);
+      u->target = f[0] == 'e' ? FL_TGT_ESC : FL_TGT_DEESC;
+      u->i = (size_t)arm;
+      u->j = (size_t)iv;
+      value = u->target == FL_TGT_ESC ? m->arms[arm].ints[iv].esc : m->arms[arm].ints[iv].deesc;
+    } else {
+      return fl_c_bad(c, kn, key, "'%s' is not a parameter that can be drawn: expected "
+                      "states.S.cost.H, states.S.qol, arms.A.interventions.I.escalation or "
+                      "arms.A.interventions.I.deescalation", kn->value);
+    }
+    u->mean = fl_map_get(e, "mean") ? fl_get_num(e, "uncertainty[].mean") : value;
+    u->sd = fl_get_num(e, "uncertainty[].sd");
+    snprintf(key, sizeof key, "uncertainty[%zu]", k);
+    if (u->dist == FL_DIST_BETA && !(u->mean > 0 && u->mean < 1 && u->sd * u->sd < u->mean * (1 - u->mean)))
+      return fl_c_bad(c, e, key, "a beta distribution needs a mean strictly between 0 and 1 "
+                      "and sd^2 below mean (1 - mean)");
+    if ((u->dist == FL_DIST_GAMMA || u->dist == FL_DIST_LOGNORMAL) && !(u->mean > 0))
+      return fl_c_bad(c, e, key, "a %s distribution needs a mean above 0", dist);
+    if (u->dist != FL_DIST_FIXED && !(u->sd > 0))
+      return fl_c_bad(c, e, key, "give the sd of the %s distribution (above 0)", dist);
+  }
+  return FL_OK;
+}
+
+fl_status fl_compile_arms(compiler *c) {
+  fl_model *m = c->m;
+  const fl_node *arms = fl_map_get(c->sc->root, "arms");
+  fl_status st;
+  if ((st = compile_transition_costs(c)) != FL_OK) return st;
+  if ((st = compile_economics(c)) != FL_OK) return st;
+  m->n_arms = 1 + (arms ? arms->n : 0);
+  if (!(m->arms[0].name = fl_strdup("baseline"))) return fl_c_oom(c);
+  if ((st = build_tables(c, &m->arms[0], fl_map_get(c->sc->root, "transitions"),
+                         "transitions")) != FL_OK)
+    return st;
+  for (size_t a = 1; a < m->n_arms; a++) {
+    const fl_node *name = fl_map_key(arms, a - 1), *def = fl_map_val(arms, a - 1);
+    const fl_node *ivs = fl_map_get(def, "interventions"), *rv = fl_map_get(def, "reinvest");
+    fl_arm *arm = &m->arms[a];
+    char key[256];
+    snprintf(key, sizeof key, "arms.%s", name->value);
+    if (!strcmp(name->value, "baseline"))
+      return fl_c_bad(c, name, key, "'baseline' is the arm without interventions; give this arm "
+                                    "another name");
+    if (!(arm->name = fl_strdup(name->value))) return fl_c_oom(c);
+    arm->n_int = ivs ? ivs->n : 0;
+    if (!(arm->ints = fl_calloc(arm->n_int, sizeof *arm->ints))) return fl_c_oom(c);
+    for (size_t i = 0; i < arm->n_int; i++)
+      if ((st = compile_intervention(c, name->value, fl_map_key(ivs, i), fl_map_val(ivs, i),
+                                     &arm->ints[i])) != FL_OK)
+        return st;
+    if (rv && (st = compile_reinvest(c, name->value, rv, arm, ivs)) != FL_OK) return st;
+    snprintf(key, sizeof key, "arms.%s%s", name->value, ivs ? ".interventions" : "");
+    if ((st = build_tables(c, arm, ivs ? ivs : def, key)) != FL_OK) return st;
+  }
+  return compile_uncertainty(c);
+}

@@ -1,0 +1,46 @@
+/* Compiling a scenario into a model: the state shared by model.c (states, population,
+ * transitions) and arms.c (arms, interventions, transition costs). Errors point at the
+ * scenario's nodes. */
+#ifndef FL_COMPILE_H
+#define FL_COMPILE_H
+
+#include "model/model.h"
+#include "scenario/scenario.h"
+
+#define ROW_TOL 1e-9
+#define MAX_ROWS (1u << 24)
+
+typedef struct compiler {
+  const fl_scenario *sc;
+  fl_model *m;
+  fl_error *err;
+  double per_months;  /* transitions.per_months */
+  int rates;          /* transitions.given_as == rate */
+  double *loc_share;  /* [NLOC] */
+  double *loc_esc;    /* [NLOC] */
+} compiler;
+
+/* An FL_ESCHEMA error at node n (may be NULL) with the key path key. */
+fl_status fl_c_bad(compiler *c, const fl_node *n, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+fl_status fl_c_oom(compiler *c);
+/* Index of name in names[n], or -1. */
+long fl_c_find(char *const *names, size_t n, const char *name);
+/* months as whole steps (UINT32_MAX for infinity); an error if not whole. */
+fl_status fl_c_steps(compiler *c, const fl_node *n, const char *key, double months,
+                     uint32_t *out);
+/* The range under schema pattern in map (or its default) in whole steps; prefix is the key path
+ * of map, for messages. scale converts the range's unit to months. */
+fl_status fl_c_range(compiler *c, const fl_node *map, const char *pattern, const char *prefix,
+                     double scale, uint32_t *lo, uint32_t *hi);
+
+/* arms.c: the arms section (after the transitions are compiled), and the tables of every arm
+ * including the baseline. */
+fl_status fl_compile_arms(compiler *c);
+/* Age edges (in steps) of every intervention, for the band boundaries; *n edges are added to
+ * edges (room for 2 per intervention). */
+fl_status fl_arms_age_edges(compiler *c, void (*add)(uint32_t *edges, size_t *n, uint32_t v),
+                            uint32_t *edges, size_t *n);
+size_t fl_arms_count_interventions(const fl_scenario *sc);
+
+#endif

@@ -1,0 +1,219 @@
+/* The model layer: a scenario compiled into immutable tables (states, levels, population,
+ * transition rows of every arm, interventions, costs and QoL). A compiled model is shared
+ * read-only by every thread; nothing here changes it after fl_model_compile. */
+#ifndef FL_MODEL_H
+#define FL_MODEL_H
+
+#include "core/core.h"
+#include "core/limits.h"
+
+
+/* One compiled transition row. A child in this row draws r uniform on [0, 2^32): it stays when
+ * r < stay, otherwise it takes the first move k (k in [first, first + n)) with r < move_cum[k]. */
+typedef struct fl_row {
+  uint64_t stay;
+  uint32_t first;
+  uint32_t n;
+} fl_row;
+
+/* A group of the initial population: count children in (state, locality), ages uniform on the
+ * integer steps [age_lo, age_hi] and time in state uniform on [tis_lo, tis_hi]. */
+typedef struct fl_init_group {
+  uint32_t state, loc;
+  uint32_t age_lo, age_hi;
+  uint32_t tis_lo, tis_hi;
+  uint64_t count;
+} fl_init_group;
+
+/* A stream of entrants (births, in-migration): a Poisson number per step with mean per_step, ages
+ * uniform on [age_lo, age_hi] steps, state and locality drawn from quantised cumulative
+ * thresholds (state_cum[S], loc_cum[NLOC], last entry 2^32). */
+typedef struct fl_entry_stream {
+  char *name;
+  double per_step;
+  uint32_t age_lo, age_hi;
+  uint64_t *state_cum;
+  uint64_t *loc_cum;
+} fl_entry_stream;
+
+/* A prevention intervention of an arm. Its strength at a step is the product of a time
+ * profile (ramp up from the start, full until the end, decay after) and a dose factor
+ * h(spend) / h(spend_ref) with h(x) = x / (x + half_sat) (1 without dose-response). At strength
+ * e a multiplier m acts as 1 + (m - 1) e on the probabilities of the targeted rows. */
+typedef enum fl_shape { FL_SHAPE_LINEAR, FL_SHAPE_LOGISTIC, FL_SHAPE_EXPONENTIAL } fl_shape;
+typedef struct fl_intervention {
+  char *name;
+  double start, end;      /* months since the start of the run; end may be infinite */
+  double ramp, decay;     /* months to full effect, and to no effect after the end */
+  fl_shape ramp_shape;
+  uint8_t *state_on;      /* [S] rows of these from-states are targeted */
+  uint8_t *loc_on;        /* [NLOC] */
+  uint32_t age_lo, age_hi; /* targeted ages in steps, [lo, hi) */
+  double esc, deesc;      /* multipliers on escalation and de-escalation probabilities */
+  double *move;           /* [S * S] multipliers on named moves (1: none) */
+  double spend;           /* spend per month (its monthly cost) */
+  double ref_spend;       /* spend per month at which the multipliers apply in full */
+  double half_sat;        /* half-saturation spend; 0: no dose-response */
+  double setup_cost, child_cost; /* one-off at the start; per child reached per month */
+  size_t holder;          /* budget holder charged */
+} fl_intervention;
+
+/* Reinvestment: from the step's realised savings against the baseline in the same
+ * replication (on the budget holders in from[]), a fraction goes, delay steps later, into the
+ * spend of intervention into. */
+typedef struct fl_reinvest {
+  int on;
+  double fraction;
+  uint8_t *from;          /* [B] */
+  uint32_t delay;         /* steps */
+  size_t into;
+} fl_reinvest;
+
+/* Transition tables of one arm: n_tables tables of rows_per_period rows each, a row indexed by
+ * (((loc * NA + age_band) * ND + dur_band) * S + state); step t uses table step_table[t]. The
+ * baseline has one table per calendar period; an arm with interventions one per distinct set
+ * of intervention strengths. */
+/* A parameter drawn under --psa: its distribution (moments in the key's own units) and where
+ * it goes. */
+typedef enum fl_dist { FL_DIST_FIXED, FL_DIST_GAMMA, FL_DIST_BETA, FL_DIST_LOGNORMAL } fl_dist;
+typedef enum fl_target { FL_TGT_COST, FL_TGT_QOL, FL_TGT_ESC, FL_TGT_DEESC } fl_target;
+typedef struct fl_uncertain {
+  fl_dist dist;
+  fl_target target;
+  size_t i, j;      /* (state, holder), (state, -), or (arm, intervention) */
+  double mean, sd;
+} fl_uncertain;
+
+typedef struct fl_arm {
+  char *name;
+  fl_row *rows;
+  uint32_t *stay32; /* [n_rows] min(rows[i].stay, 2^32 - 1), for the hot pass */
+  uint64_t *move_cum;
+  uint8_t *move_dest;
+  size_t n_rows, n_moves, n_tables;
+  uint32_t *step_table; /* [T] */
+  size_t n_int;
+  fl_intervention *ints;
+  double *strength;     /* [T * n_int] strength of each intervention at each step at its
+                           reference spend */
+  fl_reinvest reinvest;
+} fl_arm;
+
+struct fl_model {
+  char *name;
+  char *scenario_path;
+  char *scenario_text;
+  char *scenario_overrides; /* --set assignments applied to scenario_text, one per line */
+  size_t S, L, B, NLOC;
+  char **state_names, **level_names, **holder_names, **loc_names;
+  uint8_t *state_level; /* [S] */
+  uint8_t *absorbing;   /* [S] */
+  double step_months;
+  size_t T;                /* horizon in steps */
+  uint32_t max_age;        /* children leave on reaching this age in steps; 0: never */
+  int tis_by_level;        /* time in state counts time in the level, not the state */
+  size_t NA, ND, NP;       /* numbers of age, duration and period bands */
+  uint32_t age_cap;        /* ages >= age_cap share the last band */
+  uint32_t dur_cap;        /* times in state >= dur_cap share the last band */
+  uint8_t *age_band;       /* [age_cap + 1] */
+  uint8_t *dur_band;       /* [dur_cap + 1] */
+  uint32_t *age_edges;     /* [NA + 1] in steps, last is UINT32_MAX */
+  uint32_t *dur_edges;     /* [ND + 1] */
+  uint32_t *period_edges;  /* [NP + 1] */
+  uint8_t *period_of_step; /* [T] */
+  /* Hot-loop lookup tables with the band strides premultiplied: the row of a child is
+   * rows[period] + loc * loc_stride + state + age_off[age] + dur_off[tis]. age_top and tis_top
+   * are the largest age and time in state a child can have at the start of a step, so the
+   * tables need no clamping. */
+  uint32_t *age_off;       /* [age_top + 1] */
+  uint32_t *dur_off;       /* [tis_top + 1] */
+  uint32_t age_top;
+  uint32_t tis_top;
+  size_t loc_stride;       /* NA * ND * S */
+  size_t n_arms;
+  fl_arm arms[FL_MAX_ARMS];
+  double *base_p;        /* [NP * rows_per_period * S] step probabilities of each row, after
+                            the locality multiplier, before out-migration and quantisation */
+  size_t rows_per_period; /* NLOC * loc_stride */
+  /* Parameter uncertainty: which table row (of the scenario) gave each compiled row, the
+   * counts behind each table row (NaN where it has none), and the locality multipliers. */
+  int32_t *row_spec;      /* [NP * rows_per_period]; -1: absorbing */
+  size_t n_specs;
+  double *spec_counts;    /* [n_specs * S] */
+  double *loc_esc;        /* [NLOC] */
+  int psa_ok;             /* rows are used as given, so they can be redrawn */
+  size_t n_unc;           /* parameter distributions (uncertainty section) */
+  struct fl_uncertain *unc;
+  double cost_factor;     /* state costs as given -> per step */
+  double *trans_cost;    /* [S * S * B] one-off cost of a move from (first) to (second) */
+  double *trans_qaly;    /* [S * S] one-off QALY change of a move */
+  int reward_timing;     /* fl_timing */
+  double *wtp;           /* [n_wtp] willingness to pay per QALY */
+  size_t n_wtp;
+  double *cost;          /* [S, B] cost per child per step */
+  double *qol;           /* [S] weight per child */
+  double disc_cost;      /* annual discount rates */
+  double disc_qol;
+  double out_migration;  /* probability per step of leaving, non-absorbing states */
+  size_t n_init;
+  fl_init_group *init;
+  size_t n_entries;
+  fl_entry_stream *entries;
+};
+
+/* Index of the compiled row for a child. */
+static inline size_t fl_row_index(const fl_model *m, size_t period, size_t loc, uint32_t age,
+                                  uint32_t tis, size_t state) {
+  size_t ab = m->age_band[age < m->age_cap ? age : m->age_cap];
+  size_t db = m->dur_band[tis < m->dur_cap ? tis : m->dur_cap];
+  return ((((period * m->NLOC + loc) * m->NA + ab) * m->ND + db) * m->S) + state;
+}
+
+/* Division of 32-bit numbers by a run-time constant d without a divide instruction: with
+ * M = floor((2^64 - 1) / d) + 1, n / d = (M * n) >> 64 exactly for every 32-bit n (Lemire,
+ * Kaser and Kurz, "Faster remainder by direct computation", 2019). d = 1 is handled apart,
+ * where M would overflow. */
+static inline uint64_t fl_fast_div_magic(uint32_t d) { return d == 1 ? 0 : UINT64_MAX / d + 1; }
+static inline uint32_t fl_fast_div(uint32_t n, uint64_t magic) {
+  return magic ? (uint32_t)(((unsigned __int128)magic * n) >> 64) : n;
+}
+
+/* rows.c: building quantised rows. fl_row_quantise turns the step probabilities p[S] of
+ * from-state s (interventions applied) into a row: out-migration, then thresholds; moves are
+ * appended at move_cum/move_dest + *n_moves. fl_row_effects applies an arm's interventions at
+ * strengths e[n_int] to p for the row (period cell) of s; returns 0, or -1 when a row would
+ * become invalid (staying probability below 0). */
+void fl_row_quantise(const fl_model *m, size_t s, const double *p, fl_row *row,
+                     uint64_t *move_cum, uint8_t *move_dest, size_t *n_moves);
+int fl_row_effects(const fl_model *m, const fl_arm *arm, size_t cell, size_t s, const double *e,
+                   double *p);
+/* Builds a table of an arm (rows_per_period rows from the period's step probabilities base_p,
+ * NULL for the model's own) at intervention strengths e; returns 0 or -1 as fl_row_effects
+ * (then *bad_row is the row). */
+int fl_table_build(const fl_model *m, const double *base_p, const fl_arm *arm, size_t period,
+                   const double *e,
+                   fl_row *rows, uint32_t *stay32, uint64_t *move_cum, uint8_t *move_dest,
+                   size_t *n_moves, size_t *bad_row);
+/* The tables an arm's replication runs on: the model's, or one replication's own under
+ * parameter uncertainty. */
+typedef struct fl_arm_tables {
+  const struct fl_arm *arm; /* the arm with this block's drawn multipliers (NULL: the model's) */
+  const fl_row *rows;
+  const uint32_t *stay32;
+  const uint64_t *move_cum;
+  const uint8_t *move_dest;
+  const double *base_p; /* step probabilities the tables were built from */
+} fl_arm_tables;
+
+/* Time profile of an intervention at step t (0 to 1), and its dose factor at a spend. */
+double fl_intervention_profile(const fl_model *m, const fl_intervention *iv, size_t t);
+double fl_intervention_dose(const fl_intervention *iv, double spend);
+
+typedef enum fl_timing {
+  FL_TIMING_START, FL_TIMING_END, FL_TIMING_HALF_CYCLE, FL_TIMING_SIMPSON
+} fl_timing;
+
+/* Discount factor at annual rate r for an amount counted at `years` since the start. */
+double fl_discount(double rate, double years);
+
+#endif

@@ -1,0 +1,195 @@
+/* Loading a scenario: read the file, parse the YAML, check it against the schema. Semantic
+ * checks that need several keys at once (names that must exist, rows that must sum to one) are
+ * made when the scenario is compiled into a model. */
+#include "scenario/scenario.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Appends a key and its scalar value to a mapping. */
+static fl_node *map_add(fl_node *map, const char *key, size_t klen) {
+  fl_node **items = realloc(map->items, (map->nitems + 2) * sizeof *items);
+  if (!items) return NULL;
+  map->items = items;
+  fl_node *k = calloc(1, sizeof *k), *v = calloc(1, sizeof *v);
+  char *kv = malloc(klen + 1);
+  if (!k || !v || !kv) {
+    free(k);
+    free(v);
+    free(kv);
+    return NULL;
+  }
+  memcpy(kv, key, klen);
+  kv[klen] = '\0';
+  k->kind = FL_NODE_SCALAR;
+  k->value = kv;
+  v->kind = FL_NODE_SCALAR;
+  items[map->nitems++] = k;
+  items[map->nitems++] = v;
+  map->n++;
+  return v;
+}
+
+/* Applies one "PATH=VALUE" assignment to the document. PATH is a key path as errors and
+ * `validate --keys` print it: mapping keys joined by dots, sequence items by [i]. Every step
+ * but the last must exist; the last may be a key the file leaves at its default. The new
+ * value is a plain scalar, read as the file's own text would be, and has no file position
+ * (line 0), which lets errors about it name the assignment rather than the file. */
+static fl_status apply_set(fl_scenario *sc, const char *assignment, fl_error *err) {
+  const char *eq = strchr(assignment, '=');
+  const char *where = "--set";
+  if (!eq || eq == assignment || !eq[1] || strchr(assignment, '\n')) {
+    fl_error_set(err, FL_EUSAGE, where, 0, 0, NULL,
+                 "expected PATH=VALUE such as arms.community_city.interventions.community."
+                 "escalation=0.85, found '%s'", assignment);
+    return FL_EUSAGE;
+  }
+  fl_node *node = sc->root;
+  const char *p = assignment;
+  char walked[256] = "";
+  size_t wlen = 0;
+  while (p < eq) {
+    if (*p == '[') {
+      char *end;
+      errno = 0;
+      unsigned long i = isdigit((unsigned char)p[1]) ? strtoul(p + 1, &end, 10) : 0;
+      if (!isdigit((unsigned char)p[1]) || errno || *end != ']' || end > eq ||
+          (end[1] != '.' && end[1] != '[' && end[1] != '=')) {
+        fl_error_set(err, FL_EUSAGE, where, 0, 0, NULL,
+                     "'%.*s': expected a sequence index such as [0] after '%s'",
+                     (int)(eq - assignment), assignment, walked);
+        return FL_EUSAGE;
+      }
+      if (node->kind != FL_NODE_SEQ || i >= node->n) {
+        fl_error_set(err, FL_EUSAGE, where, 0, 0, NULL,
+                     "'%.*s': %s has no item [%lu]%s", (int)(eq - assignment), assignment,
+                     *walked ? walked : "the scenario", i,
+                     node->kind == FL_NODE_SEQ ? "" : " (it is not a sequence)");
+        return FL_EUSAGE;
+      }
+      node = node->items[i];
+      wlen += (size_t)snprintf(walked + wlen, sizeof walked - wlen, "[%lu]", i);
+      p = end + 1;
+    } else {
+      if (*p == '.') p++;
+      const char *stop = p;
+      while (stop < eq && *stop != '.' && *stop != '[') stop++;
+      size_t klen = (size_t)(stop - p);
+      if (!klen || node->kind != FL_NODE_MAP) {
+        fl_error_set(err, FL_EUSAGE, where, 0, 0, NULL,
+                     "'%.*s': %s", (int)(eq - assignment), assignment,
+                     !klen ? "empty key in the path"
+                           : "the path goes past a value that is not a mapping");
+        return FL_EUSAGE;
+      }
+      fl_node *next = NULL;
+      for (size_t i = 0; i < node->n && !next; i++) {
+        const fl_node *k = fl_map_key(node, i);
+        if (strlen(k->value) == klen && !memcmp(k->value, p, klen)) next = node->items[2 * i + 1];
+      }
+      if (!next && stop == eq) next = map_add(node, p, klen);
+      if (!next) {
+        if (stop != eq)
+          fl_error_set(err, FL_EUSAGE, where, 0, 0, NULL, "'%.*s': %s has no key '%.*s'",
+                       (int)(eq - assignment), assignment, *walked ? walked : "the scenario",
+                       (int)klen, p);
+        else
+          fl_error_set(err, FL_ENOMEM, where, 0, 0, NULL, "out of memory");
+        return err->code;
+      }
+      node = next;
+      wlen += (size_t)snprintf(walked + wlen, sizeof walked - wlen, "%s%.*s", wlen ? "." : "",
+                               (int)klen, p);
+      p = stop;
+    }
+    if (wlen >= sizeof walked) wlen = sizeof walked - 1;
+  }
+  if (node->kind != FL_NODE_SCALAR) {
+    fl_error_set(err, FL_EUSAGE, where, 0, 0, NULL,
+                 "'%s': --set replaces single values; %s is a %s", assignment, walked,
+                 node->kind == FL_NODE_MAP ? "mapping" : "sequence");
+    return FL_EUSAGE;
+  }
+  char *value = fl_strdup(eq + 1);
+  if (!value) {
+    fl_error_set(err, FL_ENOMEM, where, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
+  }
+  free(node->value);
+  node->value = value;
+  node->quoted = 0;
+  node->line = node->col = 0;
+  return FL_OK;
+}
+
+/* Whether key path a is b or lies inside it, or the other way round. */
+static int paths_nest(const char *a, size_t alen, const char *b, size_t blen) {
+  size_t n = alen < blen ? alen : blen;
+  if (strncmp(a, b, n)) return 0;
+  const char next = alen > n ? a[n] : blen > n ? b[n] : '\0';
+  return next == '\0' || next == '.' || next == '[';
+}
+
+/* The last assignment wins when several set the same path, so the last match is named. */
+void fl_scenario_blame(const fl_scenario *sc, fl_error *err) {
+  if (err->line || !sc || !sc->overrides || !err->key[0]) return;
+  const char *hit = NULL, *hit_end = NULL;
+  for (const char *s = sc->overrides; *s;) {
+    const char *nl = strchr(s, '\n'), *eq = memchr(s, '=', (size_t)(nl - s));
+    if (eq && paths_nest(s, (size_t)(eq - s), err->key, strlen(err->key))) {
+      hit = s;
+      hit_end = nl;
+    }
+    s = nl + 1;
+  }
+  if (hit) snprintf(err->file, sizeof err->file, "--set %.*s", (int)(hit_end - hit), hit);
+}
+
+int fl_paths_nest(const char *a, const char *b) {
+  return paths_nest(a, strlen(a), b, strlen(b));
+}
+
+fl_status fl_scenario_load_with(const char *path, const char *const *sets, size_t nsets,
+                                fl_scenario **out, fl_error *err) {
+  fl_scenario *sc = calloc(1, sizeof *sc);
+  fl_status st;
+  size_t olen = 1;
+  *out = NULL;
+  for (size_t i = 0; i < nsets; i++) olen += strlen(sets[i]) + 1;
+  if (!sc || !(sc->path = fl_strdup(path)) || !(sc->overrides = calloc(olen, 1))) {
+    fl_scenario_free(sc);
+    fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
+  }
+  if ((st = fl_read_file(path, &sc->text, &sc->len, err)) != FL_OK) goto fail;
+  if ((st = fl_yaml_parse(path, sc->text, sc->len, &sc->root, err)) != FL_OK) goto fail;
+  for (size_t i = 0; i < nsets; i++) {
+    if ((st = apply_set(sc, sets[i], err)) != FL_OK) goto fail;
+    strcat(strcat(sc->overrides, sets[i]), "\n");
+  }
+  if ((st = fl_schema_check(path, sc->root, err)) != FL_OK) {
+    fl_scenario_blame(sc, err);
+    goto fail;
+  }
+  *out = sc;
+  return FL_OK;
+fail:
+  fl_scenario_free(sc);
+  return st;
+}
+
+fl_status fl_scenario_load(const char *path, fl_scenario **out, fl_error *err) {
+  return fl_scenario_load_with(path, NULL, 0, out, err);
+}
+
+void fl_scenario_free(fl_scenario *sc) {
+  if (!sc) return;
+  fl_yaml_free(sc->root);
+  free(sc->text);
+  free(sc->path);
+  free(sc->overrides);
+  free(sc);
+}

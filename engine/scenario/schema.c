@@ -1,0 +1,568 @@
+/* The scenario schema table and the generic validator driven by it. */
+#include "scenario/schema.h"
+
+#include "core/limits.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INF HUGE_VAL
+#define BIG 1e15
+
+/* Every key of the scenario format. The order is the order of the reference documentation. */
+const fl_key fl_schema[] = {
+    {"flourish", FL_TY_INT, 1, 1, 1, NULL, NULL, NULL,
+     "Version of the scenario format. Must be 1."},
+    {"name", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL, "Short title of the scenario."},
+    {"description", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL, "Free text describing the scenario."},
+    {"time", FL_TY_MAP, 1, 0, 0, NULL, NULL, NULL, "Time step and horizon."},
+    {"time.step_months", FL_TY_NUM, 0, 1e-6, 1200, "1", NULL, "months",
+     "Length of one simulation step. 1 for monthly steps, 12 for yearly cycles."},
+    {"time.horizon_steps", FL_TY_INT, 1, 1, 65000, NULL, NULL, "steps",
+     "Number of steps simulated."},
+    {"time.start", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "Calendar label of the first step (e.g. 2025-04), used in reports."},
+    {"time.time_in_state", FL_TY_ENUM, 0, 0, 0, "state", "state|level", NULL,
+     "What time in state counts: time in the current state, or in the current level (a move "
+     "within a level, such as a placement change, then keeps the clock running)."},
+    {"levels", FL_TY_NAMES, 1, 1, FL_MAX_LEVELS, NULL, NULL, NULL,
+     "Ordered levels, lowest first. A move to a higher level is an escalation, to a lower level "
+     "a de-escalation."},
+    {"states", FL_TY_NAMED, 1, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "The states a child can be in, by name, in the order used in outputs."},
+    {"states.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One state."},
+    {"states.*.level", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "The level this state belongs to (a name from levels)."},
+    {"states.*.absorbing", FL_TY_BOOL, 0, 0, 0, "false", NULL, NULL,
+     "An absorbing state is never left (e.g. death). It has no transition row."},
+    {"states.*.qol", FL_TY_NUM, 0, 0, 1, "1", NULL, "weight",
+     "Quality-of-life weight of a child-year in this state (0 to 1)."},
+    {"states.*.cost", FL_TY_NAMED, 0, 0, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "Cost of one child in this state, by budget holder (names from costs.budget_holders)."},
+    {"states.*.cost.*", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "currency per costs.per",
+     "Cost charged to this budget holder."},
+    {"costs", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Budget holders and cost units."},
+    {"costs.budget_holders", FL_TY_NAMES, 1, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "Names of the budgets that costs are split over."},
+    {"costs.per", FL_TY_ENUM, 0, 0, 0, "month", "month|year|step", NULL,
+     "The period that state costs refer to; they are scaled to the step length."},
+    {"costs.currency", FL_TY_STR, 0, 0, 0, "GBP", NULL, NULL, "Currency label for reports."},
+    {"discount", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Annual discount rates."},
+    {"discount.costs", FL_TY_NUM, 0, 0, 1, "0.035", NULL, "per year",
+     "Annual discount rate for costs; a step starting t years in is weighted 1/(1+r)^t."},
+    {"discount.qol", FL_TY_NUM, 0, 0, 1, "0.035", NULL, "per year",
+     "Annual discount rate for quality of life."},
+    {"localities", FL_TY_NAMED, 0, 1, FL_MAX_LOCALITIES, NULL, NULL, NULL,
+     "Areas of the population (e.g. locality planning partnership areas). Without this key the "
+     "population is one locality named all."},
+    {"localities.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One locality."},
+    {"localities.*.share", FL_TY_NUM, 1, 0, BIG, NULL, NULL, "relative",
+     "Relative size of the locality (a count or a fraction): initial groups without a locality "
+     "and entrants are split by these shares."},
+    {"localities.*.escalation_multiplier", FL_TY_NUM, 0, 0, 1000, "1", NULL, "factor",
+     "Multiplies every escalation probability of children in this locality; the difference "
+     "goes to staying."},
+    {"population", FL_TY_MAP, 1, 0, 0, NULL, NULL, NULL, "Who is simulated."},
+    {"population.max_age_years", FL_TY_NUM, 0, 1e-6, 200, NULL, NULL, "years",
+     "Children leave on reaching this age. Without it, nobody ages out."},
+    {"population.out_migration_per_year", FL_TY_NUM, 0, 0, 0.999999, "0", NULL, "probability",
+     "Probability that a child in a non-absorbing state leaves the area within a year."},
+    {"population.initial", FL_TY_SEQ, 1, 0, 1e6, NULL, NULL, NULL,
+     "Groups of children present at the start."},
+    {"population.initial[].state", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL, "State of the group."},
+    {"population.initial[].count", FL_TY_INT, 1, 0, 1e9, NULL, NULL, "children",
+     "Number of children."},
+    {"population.initial[].age_years", FL_TY_RANGE, 0, 0, 200, "[0, 0]", NULL, "years",
+     "[lo, hi): ages uniform over the whole steps in the range; [a, a] means exactly a."},
+    {"population.initial[].locality", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "Locality of the group; without it the group is split over localities by share."},
+    {"population.initial[].time_in_state_months", FL_TY_RANGE, 0, 0, 1e5, "[0, 0]", NULL,
+     "months", "[lo, hi): time already spent in the state, uniform over whole steps."},
+    {"population.entries", FL_TY_NAMED, 0, 0, 64, NULL, NULL, NULL,
+     "Streams of children entering (births, in-migration), by name."},
+    {"population.entries.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One stream of entrants."},
+    {"population.entries.*.per_year", FL_TY_NUM, 1, 0, 1e9, NULL, NULL, "children per year",
+     "Mean number of entrants a year; each step's number is Poisson."},
+    {"population.entries.*.age_years", FL_TY_RANGE, 0, 0, 200, "[0, 0]", NULL, "years",
+     "[lo, hi): age at entry, uniform over whole steps; [0, 0] for births."},
+    {"population.entries.*.states", FL_TY_NAMED, 1, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Relative shares of the states entrants start in."},
+    {"population.entries.*.states.*", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "relative",
+     "Share of entrants starting in this state."},
+    {"population.entries.*.localities", FL_TY_NAMED, 0, 1, FL_MAX_LOCALITIES, NULL, NULL, NULL,
+     "Relative shares of localities; defaults to the locality shares."},
+    {"population.entries.*.localities.*", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "relative",
+     "Share of entrants arriving in this locality."},
+    {"transitions", FL_TY_MAP, 1, 0, 0, NULL, NULL, NULL, "How children move between states."},
+    {"transitions.given_as", FL_TY_ENUM, 0, 0, 0, "probability", "probability|rate", NULL,
+     "probability: each row holds the probabilities of ending a period of per_months in each "
+     "state (converted to the step length assuming a constant hazard of leaving, split in "
+     "proportion). rate: rows hold transition rates per per_months (a generator matrix Q; the "
+     "step's matrix is exactly expm(Q * step / per_months))."},
+    {"transitions.per_months", FL_TY_NUM, 0, 1e-6, 1200, NULL, NULL, "months",
+     "Period the probabilities or rates refer to. Defaults to the step length."},
+    {"transitions.tables", FL_TY_SEQ, 1, 1, 1e5, NULL, NULL, NULL,
+     "Transition tables, applied in order: a later table replaces the rows it gives for the "
+     "ages, times in state, periods and localities it covers."},
+    {"transitions.tables[].age_years", FL_TY_RANGE, 0, 0, 200, "[0, .inf]", NULL, "years",
+     "[lo, hi): ages the table applies to."},
+    {"transitions.tables[].time_in_state_months", FL_TY_RANGE, 0, 0, 1e5, "[0, .inf]", NULL,
+     "months", "[lo, hi): completed time in the current state (or level) it applies to."},
+    {"transitions.tables[].period_months", FL_TY_RANGE, 0, 0, 1e7, "[0, .inf]", NULL, "months",
+     "[lo, hi): months since the start of the run it applies to (calendar trends)."},
+    {"transitions.tables[].localities", FL_TY_NAMES, 0, 1, FL_MAX_LOCALITIES, NULL, NULL, NULL,
+     "Localities it applies to; all when absent."},
+    {"transitions.tables[].rows", FL_TY_NAMED, 1, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Rows by from-state: each maps to-states to values. One entry of a row may be the word "
+     "rest (the value that makes the row valid); states left out get 0."},
+    {"transitions.tables[].rows.*", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "One row: to-state -> probability (or rate)."},
+    {"transitions.tables[].rows.*.*", FL_TY_PROB, 0, 0, BIG, NULL, NULL, NULL,
+     "Probability (0 to 1) or rate (>= 0) of this move; or rest."},
+    {"transitions.tables[].counts", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Observed transition counts behind the rows (written by flourish calibrate): from-state -> "
+     "to-state -> child-months. Where a row has counts, its probabilities must be the counts' "
+     "shares (within 1e-6)."},
+    {"transitions.tables[].counts.*", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Counts of moves from this state (to itself: staying)."},
+    {"transitions.tables[].counts.*.*", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "child-months",
+     "Observed count."},
+    {"transition_costs", FL_TY_SEQ, 0, 1, 10000, NULL, NULL, NULL,
+     "One-off costs and QoL changes of moves (e.g. assessment and court costs on becoming "
+     "looked after), in every arm."},
+    {"transition_costs[].from", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "A state, or a level (every state in it)."},
+    {"transition_costs[].to", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "A state, or a level (every state in it); moves within one state are not moves."},
+    {"transition_costs[].cost", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "One-off cost of each such move, by budget holder (charged in the step of the move)."},
+    {"transition_costs[].cost.*", FL_TY_NUM, 0, -BIG, BIG, NULL, NULL, "currency", "Cost."},
+    {"transition_costs[].qaly", FL_TY_NUM, 0, -10, 10, "0", NULL, "QALYs",
+     "One-off change in quality-adjusted life years of each such move."},
+    {"rewards", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "When costs and QoL are counted."},
+    {"rewards.timing", FL_TY_ENUM, 0, 0, 0, "start", "start|end|half_cycle|simpson", NULL,
+     "start: children present at the start of a step (with its entrants), discounted from the "
+     "step's start; end: children present at its end, discounted from its end; half_cycle: the "
+     "mean of the two (trapezoid), discounted from the step's middle; simpson: Simpson's 1/3 rule "
+     "over pairs of steps (trapezoid for a last odd step), discounted from the step's middle."},
+    {"economics", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Cost-effectiveness settings."},
+    {"economics.willingness_to_pay", FL_TY_NUMS, 0, 0, BIG, "[0, 10000, 20000, 30000, 50000]",
+     NULL, "currency per QALY",
+     "Values of a QALY at which net monetary benefit and the probability of being cost-effective "
+     "are reported."},
+    {"uncertainty", FL_TY_SEQ, 0, 1, 10000, NULL, NULL, NULL,
+     "Parameter distributions drawn with run --psa, once per block of replications: state "
+     "costs, QoL weights and intervention multipliers. Expectation mode and runs without --psa "
+     "use the values in place."},
+    {"uncertainty[].key", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "The parameter: states.S.cost.H, states.S.qol, arms.A.interventions.I.escalation or "
+     "arms.A.interventions.I.deescalation."},
+    {"uncertainty[].distribution", FL_TY_ENUM, 1, 0, 0, NULL, "gamma|beta|lognormal|fixed", NULL,
+     "gamma for costs, beta for QoL weights, lognormal for multipliers; fixed: no draw."},
+    {"uncertainty[].mean", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "the key's unit",
+     "Mean of the distribution (default: the key's value)."},
+    {"uncertainty[].sd", FL_TY_NUM, 0, 0, BIG, "0", NULL, "the key's unit",
+     "Standard deviation of the distribution."},
+    {"arms", FL_TY_NAMED, 0, 1, FL_MAX_ARMS - 1, NULL, NULL, NULL,
+     "Alternatives to the baseline, by name. Each adds interventions; all arms of a replication "
+     "share every child's random numbers, so differences from the baseline are paired."},
+    {"arms.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One arm."},
+    {"arms.*.description", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL, "What the arm represents."},
+    {"arms.*.interventions", FL_TY_NAMED, 0, 0, 32, NULL, NULL, NULL,
+     "The arm's interventions, by name (none: an arm identical to the baseline)."},
+    {"arms.*.interventions.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One intervention."},
+    {"arms.*.interventions.*.months", FL_TY_RANGE, 0, 0, 1e7, "[0, .inf]", NULL, "months",
+     "[start, end): months since the start of the run during which it runs (and is paid for)."},
+    {"arms.*.interventions.*.levels", FL_TY_NAMES, 0, 1, FL_MAX_LEVELS, NULL, NULL, NULL,
+     "Children in these levels are reached (with states: either). Default: everyone."},
+    {"arms.*.interventions.*.states", FL_TY_NAMES, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Children in these states are reached."},
+    {"arms.*.interventions.*.localities", FL_TY_NAMES, 0, 1, FL_MAX_LOCALITIES, NULL, NULL,
+     NULL, "Localities reached. Default: all."},
+    {"arms.*.interventions.*.age_years", FL_TY_RANGE, 0, 0, 200, "[0, .inf]", NULL, "years",
+     "[lo, hi): ages reached."},
+    {"arms.*.interventions.*.escalation", FL_TY_NUM, 0, 0, 100, "1", NULL, "factor",
+     "Multiplier on every escalation probability of children reached (0.8: a fifth fewer); the "
+     "difference goes to staying."},
+    {"arms.*.interventions.*.deescalation", FL_TY_NUM, 0, 0, 100, "1", NULL, "factor",
+     "Multiplier on every de-escalation probability of children reached (1.2: a fifth more)."},
+    {"arms.*.interventions.*.moves", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Multipliers on named moves: from-state -> to-state -> factor (with escalation and "
+     "de-escalation, factors multiply)."},
+    {"arms.*.interventions.*.moves.*", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Moves from this state."},
+    {"arms.*.interventions.*.moves.*.*", FL_TY_NUM, 0, 0, 100, NULL, NULL, "factor",
+     "Multiplier on this move."},
+    {"arms.*.interventions.*.ramp_months", FL_TY_NUM, 0, 0, 1e4, "0", NULL, "months",
+     "Months from the start to full effect (0: full at once)."},
+    {"arms.*.interventions.*.ramp", FL_TY_ENUM, 0, 0, 0, "linear", "linear|logistic|exponential",
+     NULL, "Shape of the build-up (and of the decay after the end)."},
+    {"arms.*.interventions.*.decay_months", FL_TY_NUM, 0, 0, 1e4, "0", NULL, "months",
+     "After the end, months over which the effect reached fades to none (0: at once)."},
+    {"arms.*.interventions.*.spend_per_month", FL_TY_NUM, 0, 0, BIG, "0", NULL,
+     "currency per month",
+     "Monthly spend while it runs: its running cost and, with a half_saturation, its dose."},
+    {"arms.*.interventions.*.reference_spend_per_month", FL_TY_NUM, 0, 0, BIG, NULL, NULL,
+     "currency per month",
+     "The monthly spend at which the multipliers apply in full (default: spend_per_month). "
+     "With a half_saturation, a spend_per_month other than this scales the effect; without "
+     "one it must equal spend_per_month."},
+    {"arms.*.interventions.*.half_saturation", FL_TY_NUM, 0, 0, BIG, "0", NULL,
+     "currency per month",
+     "Dose-response: at spend x the effect is scaled by h(x)/h(reference_spend_per_month), "
+     "h(x) = x/(x + half_saturation). 0: no dose-response."},
+    {"arms.*.interventions.*.setup_cost", FL_TY_NUM, 0, 0, BIG, "0", NULL, "currency",
+     "One-off cost in its first month."},
+    {"arms.*.interventions.*.cost_per_child_month", FL_TY_NUM, 0, 0, BIG, "0", NULL,
+     "currency", "Cost per child reached per month."},
+    {"arms.*.interventions.*.budget_holder", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "Budget holder charged (required when it costs anything)."},
+    {"arms.*.reinvest", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "Savings reinvested in an intervention: the feedback loop."},
+    {"arms.*.reinvest.fraction", FL_TY_NUM, 1, 0, 1, NULL, NULL, "share",
+     "Share of each month's realised saving against the baseline (same replication) added to the "
+     "intervention's spend; 0: savings are absorbed elsewhere."},
+    {"arms.*.reinvest.from", FL_TY_NAMES, 1, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "Budget holders whose savings count."},
+    {"arms.*.reinvest.delay_months", FL_TY_NUM, 0, 0, 1e4, "0", NULL, "months",
+     "Months between a saving and its reinvestment."},
+    {"arms.*.reinvest.into", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "The intervention (of this arm) whose spend grows; it needs a half_saturation."},
+};
+const size_t fl_schema_len = sizeof fl_schema / sizeof fl_schema[0];
+
+static const fl_key *find_spec(const char *path) {
+  for (size_t i = 0; i < fl_schema_len; i++)
+    if (strcmp(fl_schema[i].path, path) == 0) return &fl_schema[i];
+  return NULL;
+}
+
+static const char *type_words(fl_type t) {
+  switch (t) {
+  case FL_TY_MAP: return "a mapping of keys";
+  case FL_TY_NAMED: return "a mapping of names";
+  case FL_TY_SEQ: return "a list of mappings";
+  case FL_TY_STR: return "a string";
+  case FL_TY_NAMES: return "a list of names";
+  case FL_TY_NUM: return "a number";
+  case FL_TY_INT: return "a whole number";
+  case FL_TY_BOOL: return "true or false";
+  case FL_TY_RANGE: return "a range [lo, hi]";
+  case FL_TY_PROB: return "a number or the word rest";
+  case FL_TY_ENUM: return "one of the listed words";
+  case FL_TY_NUMS: return "a list of numbers";
+  }
+  return "?";
+}
+
+static const char *found_words(const fl_node *n) {
+  return n->kind == FL_NODE_MAP ? "a mapping" : n->kind == FL_NODE_SEQ ? "a list" : "a scalar";
+}
+
+/* Strict number parsing: the whole scalar must be a finite decimal number, or .inf/.Inf. */
+static int parse_number(const fl_node *n, double *out, int allow_inf) {
+  const char *s = n->value;
+  char *end;
+  if (n->kind != FL_NODE_SCALAR || n->quoted || !*s) return 0;
+  if (allow_inf && (!strcmp(s, ".inf") || !strcmp(s, ".Inf") || !strcmp(s, ".INF") ||
+                    !strcmp(s, "+.inf"))) {
+    *out = INF;
+    return 1;
+  }
+  /* Refuse hex floats, "nan", "inf" spelled by strtod and leading whitespace. */
+  for (const char *p = s; *p; p++)
+    if (!strchr("0123456789+-.eE_", *p)) return 0;
+  *out = strtod(s, &end);
+  return *end == '\0' && isfinite(*out);
+}
+
+double fl_scalar_num(const fl_node *n) {
+  double v = NAN;
+  if (!parse_number(n, &v, 1)) return NAN;
+  return v;
+}
+
+int fl_scalar_is_rest(const fl_node *n) {
+  return n && n->kind == FL_NODE_SCALAR && !n->quoted && strcmp(n->value, "rest") == 0;
+}
+
+typedef struct walker {
+  const char *file;
+  fl_error *err;
+} walker;
+
+static fl_status fail(walker *w, const fl_node *n, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static fl_status fail(walker *w, const fl_node *n, const char *key, const char *fmt, ...) {
+  char msg[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fl_error_set(w->err, FL_ESCHEMA, w->file, n ? n->line : 0, n ? n->col : 0, key, "%s", msg);
+  return FL_ESCHEMA;
+}
+
+static void fmt_num(char *buf, size_t size, double v) {
+  if (isinf(v)) snprintf(buf, size, "%s", v > 0 ? ".inf" : "-.inf");
+  else snprintf(buf, size, "%.10g", v);
+}
+
+static fl_status check_number(walker *w, const fl_key *k, const fl_node *n, const char *key,
+                              int allow_inf, double *out) {
+  char lo[32], hi[32];
+  if (!parse_number(n, out, allow_inf))
+    return fail(w, n, key, "expected %s, found %s%s%s", type_words(k->type),
+                n->kind == FL_NODE_SCALAR ? "'" : found_words(n),
+                n->kind == FL_NODE_SCALAR ? n->value : "", n->kind == FL_NODE_SCALAR ? "'" : "");
+  fmt_num(lo, sizeof lo, k->min);
+  fmt_num(hi, sizeof hi, k->max);
+  if (*out < k->min || (*out > k->max && !(allow_inf && isinf(*out))))
+    return fail(w, n, key, "expected a value between %s and %s%s%s, found %s", lo, hi,
+                k->unit ? " " : "", k->unit ? k->unit : "", n->value);
+  if (k->type == FL_TY_INT && *out != floor(*out))
+    return fail(w, n, key, "expected a whole number, found %s", n->value);
+  return FL_OK;
+}
+
+static fl_status check_node(walker *w, const fl_node *n, const char *pattern, const char *key);
+
+static fl_status check_children(walker *w, const fl_node *n, const fl_key *k, const char *pattern,
+                                const char *key) {
+  char cpat[256], ckey[256];
+  size_t plen = strlen(pattern);
+  fl_status st;
+  static const fl_key item_key = {"", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "list item"};
+  if (k->type == FL_TY_SEQ) {
+    for (size_t i = 0; i < n->n; i++) {
+      snprintf(cpat, sizeof cpat, "%s[]", pattern);
+      snprintf(ckey, sizeof ckey, "%s[%zu]", key, i);
+      if (n->items[i]->kind != FL_NODE_MAP)
+        return fail(w, n->items[i], ckey, "expected a mapping of keys, found %s",
+                    found_words(n->items[i]));
+      if ((st = check_children(w, n->items[i], &item_key, cpat, ckey)) != FL_OK) return st;
+    }
+    return FL_OK;
+  }
+  for (size_t i = 0; i < n->n; i++) {
+    const fl_node *kn = fl_map_key(n, i);
+    snprintf(ckey, sizeof ckey, "%s%s%s", key, *key ? "." : "", kn->value);
+    if (k->type == FL_TY_NAMED) {
+      if (!kn->value[0] || strlen(kn->value) > 63 || strpbrk(kn->value, " \t\n/.,:[]{}\"'"))
+        return fail(w, kn, ckey,
+                    "names are 1 to 63 characters without spaces, dots, slashes, commas, "
+                    "colons, brackets or quotes");
+      snprintf(cpat, sizeof cpat, "%s%s*", pattern, plen ? "." : "");
+    } else {
+      snprintf(cpat, sizeof cpat, "%s%s%s", pattern, plen ? "." : "", kn->value);
+      if (!find_spec(cpat)) {
+        /* List the keys that are allowed here, so the user can spot a typo. */
+        char allowed[600] = "";
+        size_t used = 0;
+        for (size_t j = 0; j < fl_schema_len; j++) {
+          const char *p = fl_schema[j].path;
+          size_t len = strlen(p);
+          if (plen ? (len > plen + 1 && !strncmp(p, pattern, plen) && p[plen] == '.' &&
+                      !strpbrk(p + plen + 1, ".[*"))
+                   : !strpbrk(p, ".[*")) {
+            int m = snprintf(allowed + used, sizeof allowed - used, "%s%s", used ? ", " : "",
+                             p + (plen ? plen + 1 : 0));
+            if (m > 0 && (size_t)m < sizeof allowed - used) used += (size_t)m;
+          }
+        }
+        return fail(w, kn, ckey, "unknown key; expected one of: %s", allowed);
+      }
+    }
+    if ((st = check_node(w, fl_map_val(n, i), cpat, ckey)) != FL_OK) return st;
+  }
+  /* Required keys of a fixed mapping. */
+  if (k->type == FL_TY_MAP) {
+    for (size_t j = 0; j < fl_schema_len; j++) {
+      const char *p = fl_schema[j].path;
+      size_t len = strlen(p);
+      if (!fl_schema[j].required) continue;
+      if (plen ? (len > plen + 1 && !strncmp(p, pattern, plen) && p[plen] == '.' &&
+                  !strpbrk(p + plen + 1, ".[*"))
+               : !strpbrk(p, ".[*")) {
+        const char *leaf = p + (plen ? plen + 1 : 0);
+        if (!fl_map_get(n, leaf)) {
+          snprintf(ckey, sizeof ckey, "%s%s%s", key, *key ? "." : "", leaf);
+          return fail(w, n, ckey, "required key is missing (%s)", fl_schema[j].doc);
+        }
+      }
+    }
+  }
+  return FL_OK;
+}
+
+static fl_status check_node(walker *w, const fl_node *n, const char *pattern, const char *key) {
+  const fl_key *k = find_spec(pattern);
+  double v, lo, hi;
+  fl_status st;
+  if (!k) return fail(w, n, key, "unknown key");
+  switch (k->type) {
+  case FL_TY_MAP:
+  case FL_TY_NAMED:
+    if (n->kind != FL_NODE_MAP)
+      return fail(w, n, key, "expected %s, found %s", type_words(k->type), found_words(n));
+    if (k->type == FL_TY_NAMED && (n->n < k->min || n->n > k->max))
+      return fail(w, n, key, "expected between %.0f and %.0f entries, found %zu", k->min, k->max,
+                  n->n);
+    return check_children(w, n, k, pattern, key);
+  case FL_TY_SEQ:
+    if (n->kind != FL_NODE_SEQ)
+      return fail(w, n, key, "expected %s, found %s", type_words(k->type), found_words(n));
+    if (n->n < k->min || n->n > k->max)
+      return fail(w, n, key, "expected between %.0f and %.0f items, found %zu", k->min, k->max,
+                  n->n);
+    return check_children(w, n, k, pattern, key);
+  case FL_TY_NAMES:
+    if (n->kind != FL_NODE_SEQ)
+      return fail(w, n, key, "expected %s, found %s", type_words(k->type), found_words(n));
+    if (n->n < k->min || n->n > k->max)
+      return fail(w, n, key, "expected between %.0f and %.0f names, found %zu", k->min, k->max,
+                  n->n);
+    for (size_t i = 0; i < n->n; i++) {
+      const fl_node *it = n->items[i];
+      if (it->kind != FL_NODE_SCALAR || !it->value[0] || strlen(it->value) > 63 ||
+          strpbrk(it->value, " \t\n/.,:[]{}\"'"))
+        return fail(w, it, key,
+                    "item %zu: expected a name of 1 to 63 characters without spaces, dots, "
+                    "slashes, commas, colons, brackets or quotes",
+                    i + 1);
+      for (size_t j = 0; j < i; j++)
+        if (!strcmp(n->items[j]->value, it->value))
+          return fail(w, it, key, "the name '%s' is listed twice", it->value);
+    }
+    return FL_OK;
+  case FL_TY_STR:
+    if (n->kind != FL_NODE_SCALAR)
+      return fail(w, n, key, "expected a string, found %s", found_words(n));
+    return FL_OK;
+  case FL_TY_ENUM: {
+    size_t len;
+    const char *c = k->choices;
+    if (n->kind != FL_NODE_SCALAR)
+      return fail(w, n, key, "expected one of %s, found %s", k->choices, found_words(n));
+    len = strlen(n->value);
+    while (c && *c) {
+      const char *bar = strchr(c, '|');
+      size_t clen = bar ? (size_t)(bar - c) : strlen(c);
+      if (clen == len && !strncmp(c, n->value, len)) return FL_OK;
+      c = bar ? bar + 1 : NULL;
+    }
+    return fail(w, n, key, "expected one of %s, found '%s'", k->choices, n->value);
+  }
+  case FL_TY_BOOL:
+    if (n->kind != FL_NODE_SCALAR || n->quoted ||
+        (strcmp(n->value, "true") && strcmp(n->value, "false")))
+      return fail(w, n, key, "expected true or false, found %s%s%s",
+                  n->kind == FL_NODE_SCALAR ? "'" : found_words(n),
+                  n->kind == FL_NODE_SCALAR ? n->value : "", n->kind == FL_NODE_SCALAR ? "'" : "");
+    return FL_OK;
+  case FL_TY_NUM:
+  case FL_TY_INT:
+    return check_number(w, k, n, key, 0, &v);
+  case FL_TY_PROB:
+    if (fl_scalar_is_rest(n)) return FL_OK;
+    return check_number(w, k, n, key, 0, &v);
+  case FL_TY_NUMS:
+    if (n->kind != FL_NODE_SEQ || n->n < 1 || n->n > 1000)
+      return fail(w, n, key, "expected a list of 1 to 1000 numbers, found %s", found_words(n));
+    for (size_t i = 0; i < n->n; i++)
+      if ((st = check_number(w, k, n->items[i], key, 0, &v)) != FL_OK) return st;
+    return FL_OK;
+  case FL_TY_RANGE:
+    if (n->kind != FL_NODE_SEQ || n->n != 2)
+      return fail(w, n, key, "expected a range [lo, hi], found %s%s",
+                  n->kind == FL_NODE_SEQ ? "a list of length " : found_words(n),
+                  n->kind == FL_NODE_SEQ ? (n->n == 0 ? "0" : n->n == 1 ? "1" : "more than 2")
+                                          : "");
+    if ((st = check_number(w, k, n->items[0], key, 0, &lo)) != FL_OK) return st;
+    if ((st = check_number(w, k, n->items[1], key, 1, &hi)) != FL_OK) return st;
+    if (hi < lo) return fail(w, n, key, "range [%g, %g] ends before it starts", lo, hi);
+    return FL_OK;
+  }
+  return fail(w, n, key, "internal: unhandled schema type");
+}
+
+fl_status fl_schema_check(const char *file, const fl_node *root, fl_error *err) {
+  walker w = {file, err};
+  static const fl_key root_key = {"", FL_TY_MAP, 1, 0, 0, NULL, NULL, NULL, "scenario"};
+  if (root->kind != FL_NODE_MAP)
+    return fail(&w, root, NULL,
+                "a scenario is a YAML mapping of keys (flourish, name, time, levels, states, "
+                "population, transitions), found %s",
+                found_words(root));
+  return check_children(&w, root, &root_key, "", "");
+}
+
+static const fl_node *leaf_node(const fl_node *map, const char *pattern) {
+  const char *leaf = strrchr(pattern, '.');
+  return fl_map_get(map, leaf ? leaf + 1 : pattern);
+}
+
+double fl_get_num(const fl_node *map, const char *pattern) {
+  const fl_node *n = leaf_node(map, pattern);
+  const fl_key *k;
+  if (n) return fl_scalar_num(n);
+  k = find_spec(pattern);
+  return k && k->def ? strtod(k->def, NULL) : NAN;
+}
+
+const char *fl_get_str(const fl_node *map, const char *pattern) {
+  const fl_node *n = leaf_node(map, pattern);
+  const fl_key *k;
+  if (n && n->kind == FL_NODE_SCALAR) return n->value;
+  k = find_spec(pattern);
+  return k ? k->def : NULL;
+}
+
+int fl_get_bool(const fl_node *map, const char *pattern) {
+  const char *s = fl_get_str(map, pattern);
+  return s && !strcmp(s, "true");
+}
+
+int fl_get_range(const fl_node *map, const char *pattern, double *lo, double *hi) {
+  const fl_node *n = leaf_node(map, pattern);
+  if (!n || n->kind != FL_NODE_SEQ || n->n != 2) return 0;
+  *lo = fl_scalar_num(n->items[0]);
+  *hi = fl_scalar_num(n->items[1]);
+  return 1;
+}
+
+void fl_schema_print(int markdown, void (*write)(void *ctx, const char *text), void *ctx) {
+  char line[2048], range[96];
+  if (markdown) write(ctx, "| key | type | required | default | unit | meaning |\n|---|---|---|---|---|---|\n");
+  for (size_t i = 0; i < fl_schema_len; i++) {
+    const fl_key *k = &fl_schema[i];
+    range[0] = '\0';
+    if (k->type == FL_TY_NUM || k->type == FL_TY_INT || k->type == FL_TY_RANGE ||
+        k->type == FL_TY_PROB || k->type == FL_TY_NUMS) {
+      char lo[32], hi[32];
+      fmt_num(lo, sizeof lo, k->min);
+      fmt_num(hi, sizeof hi, k->max);
+      snprintf(range, sizeof range, " in [%s, %s]", lo, hi);
+    } else if (k->type == FL_TY_ENUM) {
+      /* In a Markdown table a bare | would start a new column. */
+      size_t used = (size_t)snprintf(range, sizeof range, ": ");
+      for (const char *p = k->choices; *p && used + 3 < sizeof range; p++) {
+        if (*p == '|' && markdown) range[used++] = '\\';
+        range[used++] = *p;
+      }
+      range[used] = '\0';
+    }
+    if (markdown)
+      snprintf(line, sizeof line, "| `%s` | %s%s | %s | %s | %s | %s |\n", k->path,
+               type_words(k->type), range, k->required ? "yes" : "no", k->def ? k->def : "",
+               k->unit ? k->unit : "", k->doc);
+    else
+      snprintf(line, sizeof line, "%s\n    %s%s%s%s%s%s%s.\n    %s\n", k->path,
+               type_words(k->type), range, k->required ? ", required" : "",
+               k->def ? ", default " : "", k->def ? k->def : "", k->unit ? ", unit: " : "",
+               k->unit ? k->unit : "", k->doc);
+    write(ctx, line);
+  }
+}

@@ -1,0 +1,258 @@
+/* Expectation mode: the exact expected stocks, flows, entries and exits of the agent model,
+ * propagated as probability mass over (locality x age x time-in-state x state) cells.
+ *
+ * It applies the same phases in the same order as the agent simulation (entries, transition
+ * including leaving the area, ageing and leaving at the maximum age) and the same quantised
+ * probabilities, so the Monte Carlo means converge to these values exactly (up to floating-point
+ * rounding). Time in state is tracked up to the last duration band edge, beyond which rows no
+ * longer depend on it; likewise age when there is no maximum age. */
+#include "results/results.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct grid {
+  size_t NLOC, A, D, S;
+} grid;
+
+static inline size_t cell(const grid *g, size_t l, size_t a, size_t d, size_t s) {
+  return ((l * g->A + a) * g->D + d) * g->S + s;
+}
+
+static double q_cum(const uint64_t *cum, size_t k) {
+  return ((double)cum[k] - (k ? (double)cum[k - 1] : 0.0)) / FL_P_ONE;
+}
+
+/* A table built during the run, for an arm that reinvests. */
+typedef struct dyn_table {
+  fl_row *rows;
+  uint32_t *stay32;
+  uint64_t *move_cum;
+  uint8_t *move_dest;
+  double e[FL_MAX_INTERVENTIONS];
+} dyn_table;
+
+/* Expected spend and reach of each running intervention at step t (mass after the entries).
+ * With reinvestment (fraction above 0) the saving is the expected one, from the expected
+ * occupancies of the baseline (stocks and entries of step t) and of this arm: expectation mode
+ * reinvests the expected saving, which is not the expectation of the stochastic loop (the
+ * dose-response is not linear). Returns nonzero when it built a table in dyn. */
+static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t, const grid *g,
+                                  const double *mass, const fl_arm_results *base,
+                                  const double *stocks, const double *entries, double *spend,
+                                  double *reached, dyn_table *dyn, double *saving) {
+  const size_t S = m->S, ni = arm->n_int;
+  const fl_reinvest *rv = &arm->reinvest;
+  const int dynamic = rv->on && rv->fraction > 0;
+  const double t0 = (double)t * m->step_months;
+  double spend_into = 0;
+  if (dynamic) {
+    const fl_array *bst = fl_group_find(base, "stocks"), *ben = fl_group_find(base, "entries");
+    double sv = 0;
+    for (size_t s = 0; s < S; s++) {
+      const double b_occ = ((const double *)bst->data)[t * S + s] + ((const double *)ben->data)[t * S + s];
+      const double a_occ = stocks[t * S + s] + entries[t * S + s];
+      for (size_t b = 0; b < m->B; b++)
+        if (rv->from[b]) sv += (b_occ - a_occ) * m->cost[s * m->B + b];
+    }
+    saving[t] = sv;
+    spend_into = arm->ints[rv->into].spend;
+    if (t >= rv->delay && saving[t - rv->delay] > 0)
+      spend_into += rv->fraction * saving[t - rv->delay] / m->step_months;
+  }
+  for (size_t i = 0; i < ni; i++) {
+    const fl_intervention *iv = &arm->ints[i];
+    const double sp = dynamic && i == rv->into ? spend_into : iv->spend;
+    dyn->e[i] = dynamic && i == rv->into
+                    ? fl_intervention_profile(m, iv, t) * fl_intervention_dose(iv, sp)
+                    : arm->strength[t * ni + i];
+    if (!(t0 >= iv->start && t0 < iv->end)) continue;
+    spend[t * ni + i] = sp * m->step_months;
+    double r = 0;
+    for (size_t l = 0; l < g->NLOC; l++)
+      for (size_t a = 0; a < g->A; a++)
+        for (size_t d = 0; d < g->D; d++)
+          for (size_t s = 0; s < S; s++)
+            if (iv->loc_on[l] && iv->state_on[s] && a >= iv->age_lo && a < iv->age_hi)
+              r += mass[cell(g, l, a, d, s)];
+    reached[t * ni + i] = r;
+  }
+  if (!dynamic) return 0;
+  size_t n_moves = 0, bad;
+  return fl_table_build(m, NULL, arm, m->period_of_step[t], dyn->e, dyn->rows, dyn->stay32,
+                        dyn->move_cum, dyn->move_dest, &n_moves, &bad) == 0;
+}
+
+static void free_buffers(double *mass, double *next, double *saving, dyn_table *dyn) {
+  free(mass);
+  free(next);
+  free(saving);
+  free(dyn->rows);
+  free(dyn->stay32);
+  free(dyn->move_cum);
+  free(dyn->move_dest);
+}
+
+fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
+  const size_t S = m->S, T = m->T;
+  grid g = {m->NLOC, 0, (size_t)m->dur_cap + 1, S};
+  fl_results *res = calloc(1, sizeof *res);
+  double *mass = NULL, *next = NULL, *saving = NULL;
+  dyn_table dyn = {0};
+  size_t ncells;
+  uint32_t max_seen = m->age_cap;
+  *out = NULL;
+  if (!res) goto nomem;
+  /* The age dimension: every age a child can have, or up to the last band edge. */
+  for (size_t i = 0; i < m->n_init; i++)
+    if (m->init[i].age_hi > max_seen) max_seen = m->init[i].age_hi;
+  for (size_t e = 0; e < m->n_entries; e++)
+    if (m->entries[e].age_hi > max_seen) max_seen = m->entries[e].age_hi;
+  g.A = m->max_age ? m->max_age : (size_t)max_seen + 1;
+  ncells = g.NLOC * g.A * g.D * S;
+  if (ncells > ((size_t)1 << 31) / sizeof(double)) {
+    fl_error_set(err, FL_ENOMEM, m->scenario_path, 0, 0, NULL,
+                 "expectation mode would need %zu cells (locality x age x time in state x "
+                 "state); too many",
+                 ncells);
+    fl_results_free(res);
+    return FL_ENOMEM;
+  }
+  mass = fl_calloc(ncells, sizeof *mass);
+  next = fl_calloc(ncells, sizeof *next);
+  saving = fl_calloc(T, sizeof *saving);
+  dyn.rows = fl_calloc(m->rows_per_period, sizeof *dyn.rows);
+  dyn.stay32 = fl_calloc(m->rows_per_period, sizeof *dyn.stay32);
+  dyn.move_cum = fl_calloc(m->rows_per_period * (S + 1), sizeof *dyn.move_cum);
+  dyn.move_dest = fl_calloc(m->rows_per_period * (S + 1), 1);
+  res->expectation = 1;
+  res->R = 1;
+  res->n_arms = m->n_arms;
+  if (!mass || !next || !saving || !dyn.rows || !dyn.stay32 || !dyn.move_cum || !dyn.move_dest)
+    goto nomem;
+  for (size_t arm_i = 0; arm_i < m->n_arms; arm_i++) {
+    const fl_arm *arm = &m->arms[arm_i];
+    fl_arm_results *ar = &res->arms[arm_i];
+    const size_t d_stocks[2] = {T + 1, S}, d_flows[3] = {T, S, S}, d_ts[2] = {T, S};
+    const size_t d_loc[3] = {T + 1, m->NLOC, S};
+    double *stocks, *flows, *entries, *exits, *stocks_loc = NULL;
+    if (!(ar->name = fl_strdup(arm->name))) goto nomem;
+    stocks = fl_results_add(ar, "stocks", "Expected children in each state at the start of "
+                            "each step.", FL_F64, 2, d_stocks);
+    if (m->NLOC > 1 &&
+        !(stocks_loc = fl_results_add(ar, "stocks_by_locality", "Expected children in each "
+                                      "locality and state at the start of each step.",
+                                      FL_F64, 3, d_loc)))
+      goto nomem;
+    flows = fl_results_add(ar, "flows", "Expected moves during each step, from state (second "
+                           "index) to state (third index).", FL_F64, 3, d_flows);
+    entries = fl_results_add(ar, "entries", "Expected entrants during each step by state.",
+                             FL_F64, 2, d_ts);
+    exits = fl_results_add(ar, "exits", "Expected leavers during each step by state.", FL_F64,
+                           2, d_ts);
+    if (!stocks || !flows || !entries || !exits) goto nomem;
+    double *spend = NULL, *reached = NULL;
+    if (arm->n_int) {
+      const size_t d_ti[2] = {T, arm->n_int};
+      spend = fl_results_add(ar, "interventions/spend", "Expected cost of running each "
+                             "intervention in each step.", FL_F64, 2, d_ti);
+      reached = fl_results_add(ar, "interventions/reached", "Expected children each "
+                               "intervention reached at the start of each step while it ran.",
+                               FL_F64, 2, d_ti);
+      if (!spend || !reached) goto nomem;
+    }
+
+    memset(mass, 0, ncells * sizeof *mass);
+    for (size_t i = 0; i < m->n_init; i++) {
+      const fl_init_group *gr = &m->init[i];
+      double na = gr->age_hi - gr->age_lo + 1.0, nd = gr->tis_hi - gr->tis_lo + 1.0;
+      for (uint32_t a = gr->age_lo; a <= gr->age_hi; a++)
+        for (uint32_t d = gr->tis_lo; d <= gr->tis_hi; d++)
+          mass[cell(&g, gr->loc, a, d < m->dur_cap ? d : m->dur_cap, gr->state)] +=
+              (double)gr->count / (na * nd);
+    }
+    for (size_t t = 0; t <= T; t++) {
+      /* Stocks at the start of step t. */
+      for (size_t c = 0; c < ncells; c++) {
+        stocks[t * S + c % S] += mass[c];
+        if (stocks_loc) stocks_loc[t * m->NLOC * S + (c / (g.A * g.D * S)) * S + c % S] += mass[c];
+      }
+      if (t == T) break;
+      /* Phase 1: entries. */
+      for (size_t e = 0; e < m->n_entries; e++) {
+        const fl_entry_stream *es = &m->entries[e];
+        double na = es->age_hi - es->age_lo + 1.0;
+        for (size_t l = 0; l < m->NLOC; l++) {
+          double pl = q_cum(es->loc_cum, l);
+          for (size_t s = 0; s < S; s++) {
+            double w = es->per_step * pl * q_cum(es->state_cum, s);
+            if (w == 0) continue;
+            entries[t * S + s] += w;
+            for (uint32_t a = es->age_lo; a <= es->age_hi; a++) mass[cell(&g, l, a, 0, s)] += w / na;
+          }
+        }
+      }
+      /* Interventions: spend, reach, and for an arm that reinvests, the table for the spend
+       * that the expected saving funds. */
+      const fl_row *rows = arm->rows + (size_t)arm->step_table[t] * m->rows_per_period;
+      const uint64_t *move_cum = arm->move_cum;
+      const uint8_t *move_dest = arm->move_dest;
+      if (arm->n_int &&
+          interventions_expected(m, arm, t, &g, mass, &res->arms[0], stocks, entries, spend,
+                                 reached, &dyn, saving))
+        rows = dyn.rows, move_cum = dyn.move_cum, move_dest = dyn.move_dest;
+      /* Phases 2 and 3: transitions, then ageing. */
+      memset(next, 0, ncells * sizeof *next);
+      for (size_t l = 0; l < m->NLOC; l++)
+        for (size_t a = 0; a < g.A; a++) {
+          size_t a2 = a + 1 < g.A ? a + 1 : g.A - 1;
+          int leaves = m->max_age && a + 1 >= m->max_age;
+          for (size_t d = 0; d < g.D; d++) {
+            size_t d_up = d + 1 < g.D ? d + 1 : g.D - 1;
+            for (size_t s = 0; s < S; s++) {
+              double x = mass[cell(&g, l, a, d, s)], prev;
+              const fl_row *row;
+              if (x == 0) continue;
+              row = rows + fl_row_index(m, 0, l, (uint32_t)a, (uint32_t)d, s);
+              prev = (double)row->stay;
+              double stay = x * prev / FL_P_ONE;
+              if (leaves) exits[t * S + s] += stay;
+              else next[cell(&g, l, a2, d_up, s)] += stay;
+              for (uint32_t k = row->first; k < row->first + row->n; k++) {
+                double y = x * ((double)move_cum[k] - prev) / FL_P_ONE;
+                size_t dst = move_dest[k];
+                prev = (double)move_cum[k];
+                if (y == 0) continue;
+                if (dst == FL_DEST_EXIT) {
+                  exits[t * S + s] += y;
+                  continue;
+                }
+                flows[(t * S + s) * S + dst] += y;
+                if (leaves) {
+                  exits[t * S + dst] += y;
+                  continue;
+                }
+                int reset = !m->tis_by_level || m->state_level[dst] != m->state_level[s];
+                next[cell(&g, l, a2, reset ? 0 : d_up, dst)] += y;
+              }
+            }
+          }
+        }
+      double *tmp = mass;
+      mass = next;
+      next = tmp;
+    }
+  }
+  free_buffers(mass, next, saving, &dyn);
+  if (fl_results_derive(res, m, err) != FL_OK || fl_results_compare(res, m, err) != FL_OK) {
+    fl_results_free(res);
+    return err ? err->code : FL_ENOMEM;
+  }
+  *out = res;
+  return FL_OK;
+nomem:
+  free_buffers(mass, next, saving, &dyn);
+  fl_results_free(res);
+  fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory in expectation mode");
+  return FL_ENOMEM;
+}

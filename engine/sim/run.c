@@ -1,0 +1,412 @@
+/* Monte Carlo runs: replications in parallel with OpenMP, each with its own workspace and its
+ * own slice of the result arrays, so replications share nothing and the results are the same
+ * for any number of threads. */
+#include "sim/checkpoint.h"
+#include "sim/psa.h"
+#include "sim/sim.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef FLOURISH_MPI
+#include <mpi.h>
+#endif
+
+void fl_run_options_init(fl_run_options *opt) {
+  memset(opt, 0, sizeof *opt);
+  opt->seed = 1;
+  opt->replications = 100;
+  opt->keep_flows = 1;
+  opt->psa_inner = 1;
+  opt->psa_prior = 0.5;
+}
+
+/* Adds the tally arrays of one arm; returns nonzero on OOM. */
+static int add_tally_arrays(fl_arm_results *ar, const fl_model *m, const fl_arm *arm, size_t R,
+                            int keep_flows) {
+  const size_t T = m->T, S = m->S, L = m->L;
+  const size_t d_stocks[3] = {R, T + 1, S}, d_loc[4] = {R, T + 1, m->NLOC, S};
+  const size_t d_flows[4] = {R, T, S, S}, d_ts[3] = {R, T, S};
+  const size_t d_spell[3] = {R, S, FL_SPELL_BINS}, d_ever[2] = {R, L}, d_tl[3] = {R, T, L};
+  const size_t d_t[2] = {R, T};
+  int ok = 1;
+  ok &= !!fl_results_add(ar, "stocks", "Children in each state at the start of each step (step "
+                         "T is the end of the run).", FL_I32, 3, d_stocks);
+  if (m->NLOC > 1)
+    ok &= !!fl_results_add(ar, "stocks_by_locality", "Children in each locality and state at "
+                           "the start of each step.", FL_I32, 4, d_loc);
+  /* Flows are always tallied (transition costs derive from them); --no-flows only leaves them
+   * out of the file. */
+  ok &= !!fl_results_add(ar, "flows", "Moves during each step, from state (third index) to "
+                         "state (fourth index).", FL_I32, 4, d_flows);
+  if (ok) ar->arrays[ar->n_arrays - 1].not_written = !keep_flows;
+  ok &= !!fl_results_add(ar, "entries", "Children entering during each step, by the state they "
+                         "enter in.", FL_I32, 3, d_ts);
+  ok &= !!fl_results_add(ar, "exits", "Children leaving during each step (out-migration or "
+                         "maximum age), by the state they leave from.", FL_I32, 3, d_ts);
+  ok &= !!fl_results_add(ar, "spells/length_of_stay", "Completed spells by state and length: "
+                         "bin k counts spells of k+1 steps (the last bin, that many or more); "
+                         "only spells that began and ended inside the run.", FL_I32, 3, d_spell);
+  ok &= !!fl_results_add(ar, "spells/ever_in_level", "Children who were in each level at some "
+                         "time during the run.", FL_I32, 2, d_ever);
+  ok &= !!fl_results_add(ar, "spells/reentries_12m", "Moves into a level that the child had "
+                         "left within the previous 12 months, by step and level.", FL_I32, 3,
+                         d_tl);
+  ok &= !!fl_results_add(ar, "spells/skip_level_escalations", "Escalations that skip at least "
+                         "one level (e.g. universal straight to looked after), by step.",
+                         FL_I32, 2, d_t);
+  if (arm->n_int) {
+    const size_t d_ti[3] = {R, T, arm->n_int};
+    ok &= !!fl_results_add(ar, "interventions/spend", "Cost of running each intervention in each "
+                           "step (its spend, with any reinvested savings).", FL_F64, 3, d_ti);
+    ok &= !!fl_results_add(ar, "interventions/reached", "Children each intervention reached at "
+                           "the start of each step while it ran.", FL_I32, 3, d_ti);
+  }
+  return !ok;
+}
+
+/* Replication rep's part of an arm's array, or NULL when the arm has no such array. */
+static void *slice(fl_results *res, size_t arm, const char *name, size_t rep) {
+  fl_array *a = fl_results_find(res, arm, name);
+  if (!a) return NULL;
+  return (char *)a->data +
+         rep * (fl_array_count(a) / a->dims[0]) * (a->type == FL_I32 ? sizeof(int32_t) : sizeof(double));
+}
+
+#ifdef FLOURISH_MPI
+/* Shares every rank's block of replications with every other rank (all arrays hold
+ * replications first, so a block is contiguous): counted in whole replications, through a
+ * contiguous datatype, to stay within MPI's int counts. */
+static int gather_ranks(fl_results *res, size_t R, int ranks) {
+  int *counts = malloc((size_t)ranks * sizeof *counts), *displs = malloc((size_t)ranks * sizeof *displs);
+  int rc = counts && displs ? MPI_SUCCESS : -1;
+  for (int k = 0; k < ranks && rc == MPI_SUCCESS; k++) {
+    displs[k] = (int)(R * (size_t)k / (size_t)ranks);
+    counts[k] = (int)(R * (size_t)(k + 1) / (size_t)ranks) - displs[k];
+  }
+  for (size_t a = 0; a < res->n_arms && rc == MPI_SUCCESS; a++)
+    for (size_t i = 0; i < res->arms[a].n_arrays && rc == MPI_SUCCESS; i++) {
+      fl_array *arr = &res->arms[a].arrays[i];
+      MPI_Datatype one_rep;
+      const size_t per_rep = fl_array_count(arr) / R;
+      if (per_rep > INT_MAX) return -1;
+      MPI_Type_contiguous((int)per_rep, arr->type == FL_I32 ? MPI_INT32_T : MPI_DOUBLE, &one_rep);
+      MPI_Type_commit(&one_rep);
+      rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, arr->data, counts, displs, one_rep,
+                          MPI_COMM_WORLD);
+      MPI_Type_free(&one_rep);
+    }
+  free(counts);
+  free(displs);
+  return rc == MPI_SUCCESS ? 0 : -1;
+}
+#endif
+
+/* Children (at the start) a thread inside a replication needs, for fl_run to choose it: on a
+ * 16-core node, a Dundee-sized replication (27,000 children) run with -r 1 -t 16 took 20% less
+ * wall time at 5,000 than at 20,000 (which kept it on one thread), and -r 4 10% less. */
+#define FL_INSIDE_MIN_CHILDREN 5000
+
+/* What the threads running a process's replications share (run_replications). */
+typedef struct rep_ctx {
+  const fl_model *m;
+  const fl_run_options *opt;
+  fl_results *res;
+  fl_path path;
+  fl_checkpoint *ck;
+  const unsigned char *done_rep;
+  long long rep_lo, rep_hi;
+  int inner;
+  /* Written under the critical sections: */
+  size_t done;
+  long long failed_rep;
+  fl_status fail_code;
+  fl_error psa_err;
+} rep_ctx;
+
+/* Replications [rep_lo, rep_hi), each on a workspace of the calling thread: the loop is an
+ * orphaned worksharing loop, split between the threads of the team that calls this (or all run
+ * here when it is called outside a parallel region). */
+static void run_replications(rep_ctx *c) {
+  const fl_model *m = c->m;
+  const fl_run_options *opt = c->opt;
+  fl_results *res = c->res;
+  const fl_path path = c->path;
+  fl_checkpoint *ck = c->ck;
+  const unsigned char *done_rep = c->done_rep;
+  const long long rep_lo = c->rep_lo, rep_hi = c->rep_hi;
+  const int inner = c->inner;
+  fl_workspace *ws = fl_workspace_create(m);
+  if (ws && inner > 1 && fl_workspace_set_threads(ws, m, inner) != 0) {
+    fl_workspace_free(ws);
+    ws = NULL;
+  }
+  fl_psa *ps = opt->psa ? fl_psa_create(m) : NULL;
+  fl_arm_tables tabs[FL_MAX_ARMS];
+  for (size_t a = 0; a < m->n_arms; a++)
+    tabs[a] = (fl_arm_tables){&m->arms[a], m->arms[a].rows, m->arms[a].stay32,
+                              m->arms[a].move_cum, m->arms[a].move_dest, NULL};
+  if (!ws || (opt->psa && !ps)) {
+    fl_workspace_free(ws);
+    ws = NULL;
+#pragma omp critical(fl_fail)
+    if (c->failed_rep < 0) {
+      c->failed_rep = 0;
+      c->fail_code = FL_ENOMEM;
+    }
+  }
+#pragma omp for schedule(dynamic, 1)
+  for (long long rep = rep_lo; rep < rep_hi; rep++) {
+    fl_tally base_tl = {0};
+    if (ps && ws && !(done_rep && done_rep[rep])) {
+      fl_error perr = {0};
+      if (fl_psa_prepare(m, ps, opt->seed, (uint64_t)rep / opt->psa_inner, opt->psa_prior,
+                         tabs, &perr) != FL_OK) {
+#pragma omp critical(fl_fail)
+        if (c->failed_rep < 0 || rep < c->failed_rep) {
+          c->failed_rep = rep;
+          c->fail_code = perr.code;
+          c->psa_err = perr;
+        }
+        continue;
+      }
+    }
+    if (ps && ws && m->n_unc && !(done_rep && done_rep[rep])) {
+      memcpy(slice(res, 0, "parameters/cost", (size_t)rep), fl_psa_cost(ps),
+             m->S * m->B * sizeof(double));
+      memcpy(slice(res, 0, "parameters/qol", (size_t)rep), fl_psa_qol(ps), m->S * sizeof(double));
+    }
+    if (done_rep && done_rep[rep]) { /* loaded from the checkpoint */
+      if (opt->progress) {
+#pragma omp critical(fl_progress)
+        opt->progress(opt->progress_ctx, ++c->done, (size_t)(rep_hi - rep_lo));
+      }
+      continue;
+    }
+    for (size_t a = 0; ws && a < m->n_arms; a++) {
+      fl_tally tl = {
+          .stocks = slice(res, a, "stocks", (size_t)rep),
+          .stocks_loc = slice(res, a, "stocks_by_locality", (size_t)rep),
+          .flows = slice(res, a, "flows", (size_t)rep),
+          .entries = slice(res, a, "entries", (size_t)rep),
+          .exits = slice(res, a, "exits", (size_t)rep),
+          .spells = slice(res, a, "spells/length_of_stay", (size_t)rep),
+          .ever = slice(res, a, "spells/ever_in_level", (size_t)rep),
+          .reentries = slice(res, a, "spells/reentries_12m", (size_t)rep),
+          .skips = slice(res, a, "spells/skip_level_escalations", (size_t)rep),
+          .spend = slice(res, a, "interventions/spend", (size_t)rep),
+          .reached = slice(res, a, "interventions/reached", (size_t)rep),
+          .base = a ? &base_tl : NULL,
+      };
+      if (a == 0) base_tl = tl;
+      fl_status st = fl_simulate(m, a, &tabs[a], opt->seed, (uint64_t)rep, path, ws, &tl);
+      if (st != FL_OK) {
+        /* The lowest-numbered failing replication is reported, whatever the schedule. */
+#pragma omp critical(fl_fail)
+        if (c->failed_rep < 0 || rep < c->failed_rep) {
+          c->failed_rep = rep;
+          c->fail_code = st;
+        }
+      }
+    }
+    if (ck && ws) {
+      fl_status cst;
+#pragma omp critical(fl_checkpoint)
+      cst = fl_checkpoint_save(ck, res, (size_t)rep);
+      if (cst != FL_OK) {
+#pragma omp critical(fl_fail)
+        if (c->failed_rep < 0 || rep < c->failed_rep) {
+          c->failed_rep = rep;
+          c->fail_code = cst;
+        }
+      }
+    }
+    if (opt->progress) {
+#pragma omp critical(fl_progress)
+      opt->progress(opt->progress_ctx, ++c->done, (size_t)(rep_hi - rep_lo));
+    }
+  }
+  fl_workspace_free(ws);
+  fl_psa_free(ps);
+}
+
+fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out, fl_error *err) {
+  fl_results *res;
+  const size_t R = opt->replications;
+  *out = NULL;
+  if (R == 0 || R > 100000000) {
+    fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "replications",
+                 "the number of replications must be between 1 and 100000000");
+    return FL_EUSAGE;
+  }
+  if (!fl_path_supported(opt->pass)) {
+    fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "pass",
+                 "the %s hot pass is not supported by this processor or build (supported: "
+                 "auto, scalar%s%s)", fl_path_name(opt->pass),
+                 fl_path_supported(FL_PATH_AVX2) ? ", avx2" : "",
+                 fl_path_supported(FL_PATH_AVX512) ? ", avx512" : "");
+    return FL_EUSAGE;
+  }
+  if (opt->psa) {
+    const int counts = fl_psa_has_counts(m);
+    const char *why = counts && !m->psa_ok
+                          ? "its rows are converted (rates, or probabilities over another period "
+                            "than the step) rather than used as given"
+                      : !counts && !m->n_unc
+                          ? "no transition row carries the counts it was estimated from "
+                            "(flourish calibrate writes them) and there is no uncertainty section"
+                      : opt->psa_inner < 1 || R % opt->psa_inner
+                          ? "the replications must be a whole number of blocks of --psa-inner"
+                      : !(opt->psa_prior >= 0) ? "the prior must be 0 or more" : NULL;
+    if (why) {
+      fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "--psa",
+                   "parameter uncertainty cannot be drawn: %s", why);
+      return FL_EUSAGE;
+    }
+  }
+  res = calloc(1, sizeof *res);
+  if (!res) goto nomem;
+  res->psa = opt->psa;
+  res->psa_inner = opt->psa ? opt->psa_inner : 0;
+  res->psa_prior = opt->psa_prior;
+  res->seed = opt->seed;
+  res->R = R;
+  res->threads = opt->threads;
+  res->n_arms = m->n_arms;
+  for (size_t a = 0; a < m->n_arms; a++) {
+    if (!(res->arms[a].name = fl_strdup(m->arms[a].name))) goto nomem;
+    if (add_tally_arrays(&res->arms[a], m, &m->arms[a], R, opt->keep_flows)) goto nomem;
+  }
+  if (opt->psa && m->n_unc) { /* every replication's drawn costs and QoL weights */
+    const size_t d_sb[3] = {R, m->S, m->B}, d_s[2] = {R, m->S};
+    if (!fl_results_add(&res->arms[0], "parameters/cost", "State costs per child per step "
+                        "drawn for each replication (parameter uncertainty).", FL_F64, 3, d_sb) ||
+        !fl_results_add(&res->arms[0], "parameters/qol", "QoL weights drawn for each "
+                        "replication (parameter uncertainty).", FL_F64, 2, d_s))
+      goto nomem;
+  }
+  const fl_path path = opt->pass ? opt->pass : fl_pass_best();
+  /* Under MPI each rank simulates a contiguous block of replications; the blocks are gathered
+   * afterwards, so every rank ends with the same bytes a single process computes. */
+  int rank = 0, ranks = 1;
+#ifdef FLOURISH_MPI
+  int mpi_on = 0;
+  MPI_Initialized(&mpi_on);
+  if (mpi_on) {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  }
+#endif
+  const long long rep_lo = (long long)(R * (size_t)rank / (size_t)ranks);
+  const long long rep_hi = (long long)(R * (size_t)(rank + 1) / (size_t)ranks);
+  /* Checkpoint: rank 0 creates it before the others open it. */
+  fl_checkpoint *ck = NULL;
+  unsigned char *done_rep = NULL;
+  if (opt->checkpoint) {
+    fl_status cst = FL_OK;
+    if (!(done_rep = calloc(R, 1))) goto nomem;
+    if (rank == 0 || opt->resume)
+      cst = fl_checkpoint_open(opt->checkpoint, m, res, opt->resume, 1, done_rep, &ck, err);
+#ifdef FLOURISH_MPI
+    if (ranks > 1) MPI_Barrier(MPI_COMM_WORLD);
+#endif
+    if (cst == FL_OK && !ck)
+      cst = fl_checkpoint_open(opt->checkpoint, m, res, 0, 0, done_rep, &ck, err);
+    if (cst != FL_OK) {
+      free(done_rep);
+      fl_results_free(res);
+      return cst;
+    }
+  }
+  /* Threads: across replications first; when this process has fewer replications than
+   * threads, the rest go inside the replications (a nested team per replication), provided
+   * each has enough children to be worth a share of every step. */
+  int threads = 1, inner = 1;
+#ifdef _OPENMP
+  threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+  if (opt->threads_per_replication > 0) {
+    inner = opt->threads_per_replication < threads ? opt->threads_per_replication : threads;
+  } else if ((long long)threads > rep_hi - rep_lo) {
+    uint64_t children = 0;
+    for (size_t g = 0; g < m->n_init; g++) children += m->init[g].count;
+    const long long reps_here = rep_hi - rep_lo > 0 ? rep_hi - rep_lo : 1;
+    const uint64_t by_size = children / FL_INSIDE_MIN_CHILDREN;
+    inner = (int)(threads / reps_here);
+    if ((uint64_t)inner > by_size) inner = by_size > 1 ? (int)by_size : 1;
+  }
+  if (inner > 1) {
+    threads = threads / inner > 0 ? threads / inner : 1;
+    /* Teams inside teams only when replications run in parallel too. */
+    if (threads > 1 && omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
+  }
+#endif
+  /* With one thread across replications there is no team around them: a team of one would
+   * make the replications' own teams nested ones, whose threads OpenMP keeps apart from those of
+   * the top level (the output stage's), so that both sets would compete for the cores. Unless
+   * the caller is itself in a team: the loop would then be shared out among the caller's
+   * threads, so it gets a team of its own. */
+  rep_ctx ctx = {.m = m, .opt = opt, .res = res, .path = path, .ck = ck, .done_rep = done_rep,
+                 .rep_lo = rep_lo, .rep_hi = rep_hi, .inner = inner, .failed_rep = -1};
+#ifdef _OPENMP
+  const int own_team = threads > 1 || omp_in_parallel();
+#else
+  const int own_team = 0;
+#endif
+  if (own_team) {
+#pragma omp parallel num_threads(threads)
+    run_replications(&ctx);
+  } else
+    run_replications(&ctx);
+  long long failed_rep = ctx.failed_rep;
+  fl_status fail_code = ctx.fail_code;
+  const fl_error psa_err = ctx.psa_err;
+  if (ck && fl_checkpoint_finish(ck) != FL_OK && failed_rep < 0) {
+    failed_rep = rep_lo;
+    fail_code = FL_EIO;
+  }
+  fl_checkpoint_close(ck);
+  free(done_rep);
+#ifdef FLOURISH_MPI
+  if (ranks > 1) {
+    /* The lowest failing replication of any rank, and its code, are reported everywhere. */
+    struct {
+      int rep, code;
+    } mine = {failed_rep >= 0 ? (int)failed_rep : INT_MAX, (int)fail_code}, first;
+    MPI_Allreduce(&mine, &first, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD);
+    failed_rep = first.rep == INT_MAX ? -1 : first.rep;
+    fail_code = (fl_status)first.code;
+    if (failed_rep < 0 && gather_ranks(res, R, ranks) != 0) {
+      failed_rep = 0;
+      fail_code = FL_EINTERNAL;
+    }
+  }
+#endif
+  if (failed_rep >= 0 && psa_err.code != FL_OK && err) {
+    *err = psa_err;
+    fl_results_free(res);
+    return fail_code;
+  }
+  if (failed_rep >= 0) {
+    fl_error_set(err, fail_code, NULL, 0, 0, NULL, "replication %lld failed: %s", failed_rep,
+                 fl_strerror(fail_code));
+    fl_results_free(res);
+    return fail_code;
+  }
+  if (fl_results_derive(res, m, err) != FL_OK || fl_results_compare(res, m, err) != FL_OK ||
+      fl_results_decompose(res, m, err) != FL_OK) {
+    fl_results_free(res);
+    return err ? err->code : FL_ENOMEM;
+  }
+  *out = res;
+  return FL_OK;
+nomem:
+  fl_results_free(res);
+  fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL,
+               "out of memory allocating results for %zu replications; use fewer replications "
+               "or --no-flows",
+               R);
+  return FL_ENOMEM;
+}

@@ -1,0 +1,938 @@
+/* The agent simulation: every child of the population, one step at a time.
+ *
+ * Random numbers. Each child owns a pcg32 stream keyed by (seed, replication, child, purpose
+ * CHILD): its attributes at creation are drawn from it, then exactly one 32-bit draw per step
+ * decides its transition. Children are numbered in a fixed order (initial groups in file order,
+ * then entrants by step, stream and arrival), so a child's draws do not depend on the thread that
+ * runs the replication, and are the same in every arm (common random numbers). The number of
+ * entrants per step comes from a separate stream per (seed, replication, ENTRIES). So every arm
+ * of a replication creates the same children: the first arm keeps them as created and the
+ * others copy them (kept_copy).
+ *
+ * Memory. The hot state of a child is 16 bytes (the arrays rng, base, age and tis of
+ * fl_workspace); the history needed for the journey tallies (levels ever reached, when each
+ * level was last left) is kept apart and touched only by events. A step goes through the
+ * children in chunks of FL_CHUNK, from the last to the first: the pass over a chunk, then its
+ * events while the chunk is still in cache, then its leavers. So the event list is one chunk's
+ * (a fixed 32 KiB a thread, not 4 bytes a child), and it holds slots only
+ * (an event's draw is recovered from its advanced stream, fl_pcg32_last). */
+#include "sim/sim.h"
+
+#include "sim/pass.h"
+#include "core/rng.h"
+
+#include <gsl/gsl_randist.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The hot state of the children, 16 bytes each, in separate arrays so the pass over them can be
+ * vectorised: the pcg32 state (the increment is shared by the replication), base = loc *
+ * loc_stride + state (with age and time in state it locates the transition row; state and
+ * locality are recovered from it off the common path), age in steps (at most the model's
+ * age_top at the start of a step) and completed steps in the current state or level (at most
+ * tis_top). Cold per-child history, touched only when a child changes state, kept together so
+ * that an event touches one cache line: HIST_WORDS(L) 16-bit words per child, the first with
+ * bit l (l < 15) set once the child has been in level l and SPELL_OBSERVED when its current
+ * spell began inside the run, then for each level the step at which the child last left it
+ * (horizons are below 65535 steps). */
+#define SPELL_OBSERVED 0x8000u
+#define LEFT_NEVER 0xFFFFu
+#define HIST_WORDS(L) ((L) + 1)
+#define FL_CACHE_LINE 64
+#define FL_PARTS_PER_THREAD 4
+/* Children a step passes over before handling their events: a multiple of 16 (the vector
+ * passes' width), small enough that the hot state the pass leaves behind (16 bytes a child,
+ * 128 KiB a chunk) is still in a core's L2 cache when the chunk's events are handled. */
+#define FL_CHUNK 8192
+
+struct fl_workspace {
+  size_t cap;          /* children the buffers hold */
+  uint64_t *rng;       /* [cap] */
+  uint32_t *base;      /* [cap] */
+  uint16_t *age;       /* [cap] */
+  uint16_t *tis;       /* [cap] */
+  uint16_t *hist;      /* [cap * HIST_WORDS(L)] */
+  uint32_t *ev_slot;   /* [FL_CHUNK * ev_threads] a chunk's events (slots, ascending); those
+                        * of the part that thread b of a replication's team steps from
+                        * FL_CHUNK * b */
+  size_t ev_threads;
+  uint32_t *n_enter;   /* [T * E] entrants per step and stream */
+  int64_t *cnt;        /* [NLOC * S] children by locality and state now */
+  int32_t *ever;       /* [L] the replication's ever_in_level, added to the results at its end */
+  /* Arms that reinvest savings: this step's intervention strengths and the table built for
+   * them, and the realised saving of every step so far. */
+  double *strength;    /* [FL_MAX_INTERVENTIONS] */
+  double *saving;      /* [T] */
+  fl_row *dyn_rows;    /* [rows_per_period] */
+  uint32_t *dyn_stay32;
+  uint64_t *dyn_cum;   /* [rows_per_period * (S + 1)] */
+  uint8_t *dyn_dest;
+  gsl_rng *entry_rng;  /* GSL view of the ENTRIES stream, for Poisson draws */
+  /* Threads inside a replication (fl_workspace_set_threads): the children are split into parts
+   * (up to threads * FL_PARTS_PER_THREAD), each in its own range of the buffers, stepped on its
+   * own and counted in its own tallies of the whole replication, added up at its end
+   * (simulate_parts). Each part's block is a whole number of cache lines: the lines at the
+   * edges of two parts' counts, written at every event, would otherwise go back and forth
+   * between their threads. */
+  int threads;
+  int32_t *part32;     /* [parts * part32_len] (see part_tally) */
+  size_t part32_len;
+  int64_t *part_cnt;   /* [parts * part_ns] each part's children by locality and state */
+  size_t part_ns;      /* NLOC * S */
+  double *part_spend;  /* [parts * part_spend_len] */
+  size_t part_spend_len;
+  size_t part_ni;      /* the most interventions of an arm (at least 1) */
+  size_t max_parts;    /* the parts part32 has room for */
+  /* The children are created the same in every arm of a replication (their streams are keyed
+   * by child, not by arm; the numbers of entrants by replication): with more than one arm
+   * (keep), the first arm's are kept here as created, by child number (the initial children,
+   * then each step's entrants), and the other arms copy them. Room for keep_cap children,
+   * valid for (keep_model, keep_seed, keep_rep) once keep_model is set. */
+  int keep;
+  size_t keep_cap;
+  const fl_model *keep_model;
+  uint64_t keep_seed, keep_rep;
+  uint64_t *keep_rng;
+  uint32_t *keep_base;
+  uint16_t *keep_age, *keep_tis, *keep_hist;
+};
+
+fl_workspace *fl_workspace_create(const fl_model *m) {
+  fl_workspace *ws = calloc(1, sizeof *ws);
+  if (!ws) return NULL;
+  ws->threads = 1;
+  ws->n_enter = fl_calloc(m->T * (m->n_entries ? m->n_entries : 1), sizeof *ws->n_enter);
+  ws->cnt = fl_calloc(m->NLOC * m->S, sizeof *ws->cnt);
+  ws->ever = fl_calloc(m->L, sizeof *ws->ever);
+  ws->entry_rng = fl_rng_gsl_alloc();
+  ws->ev_slot = fl_calloc(FL_CHUNK, sizeof *ws->ev_slot);
+  ws->ev_threads = 1;
+  ws->strength = fl_calloc(FL_MAX_INTERVENTIONS, sizeof *ws->strength);
+  ws->saving = fl_calloc(m->T, sizeof *ws->saving);
+  ws->dyn_rows = fl_calloc(m->rows_per_period, sizeof *ws->dyn_rows);
+  ws->dyn_stay32 = fl_calloc(m->rows_per_period, sizeof *ws->dyn_stay32);
+  ws->dyn_cum = fl_calloc(m->rows_per_period * (m->S + 1), sizeof *ws->dyn_cum);
+  ws->dyn_dest = fl_calloc(m->rows_per_period * (m->S + 1), 1);
+  if (!ws->n_enter || !ws->cnt || !ws->ever || !ws->entry_rng || !ws->ev_slot || !ws->strength ||
+      !ws->saving ||
+      !ws->dyn_rows || !ws->dyn_stay32 || !ws->dyn_cum || !ws->dyn_dest) {
+    fl_workspace_free(ws);
+    return NULL;
+  }
+  ws->keep = m->n_arms > 1;
+  return ws;
+}
+
+size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history,
+                                size_t *initial) {
+  const size_t h = sizeof(uint64_t) + sizeof(uint32_t) + 2 * sizeof(uint16_t);
+  const size_t hist = HIST_WORDS(m->L) * sizeof(uint16_t);
+  const size_t init = m->n_arms > 1 ? h + hist : 0;
+  if (hot) *hot = h;
+  if (history) *history = hist;
+  if (initial) *initial = init;
+  return h + hist + init;
+}
+
+size_t fl_workspace_event_bytes(void) { return FL_CHUNK * sizeof(uint32_t); }
+
+/* n elements of the given size rounded up to whole cache lines, counted in elements. */
+static size_t lines(size_t n, size_t size) {
+  const size_t per_line = FL_CACHE_LINE / size;
+  return (n + per_line - 1) / per_line * per_line;
+}
+
+/* Zeroed memory for n elements (a whole number of lines) that starts a cache line. */
+static void *calloc_lines(size_t n, size_t size) {
+  if (n == 0 || size > SIZE_MAX / n) return NULL;
+  void *p = aligned_alloc(FL_CACHE_LINE, n * size);
+  if (p) memset(p, 0, n * size);
+  return p;
+}
+
+static void free_parts(fl_workspace *ws) {
+  free(ws->part32);
+  free(ws->part_cnt);
+  free(ws->part_spend);
+  ws->part32 = NULL;
+  ws->part_cnt = NULL;
+  ws->part_spend = NULL;
+}
+
+int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
+  if (threads < 1) threads = 1;
+  if (threads > FL_MAX_STEP_THREADS) threads = FL_MAX_STEP_THREADS;
+  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
+  free_parts(ws);
+  ws->threads = 1;
+  if (threads == 1) return 0;
+  /* FL_PARTS_PER_THREAD parts a thread, or one where their tallies do not fit. */
+  size_t parts = (size_t)threads * FL_PARTS_PER_THREAD;
+  ws->part_ni = 1;
+  for (size_t a = 0; a < m->n_arms; a++)
+    if (m->arms[a].n_int > ws->part_ni) ws->part_ni = m->arms[a].n_int;
+  ws->part32_len = lines(T * S * S + 2 * T * S + (T + 1) * (S + NS) + S * FL_SPELL_BINS + L +
+                         T * L + T + T * ws->part_ni, sizeof *ws->part32); /* see part_tally */
+  ws->part_ns = lines(NS, sizeof *ws->part_cnt);
+  ws->part_spend_len = lines(T * ws->part_ni, sizeof *ws->part_spend);
+  for (;;) {
+    ws->part32 = calloc_lines(parts * ws->part32_len, sizeof *ws->part32);
+    ws->part_cnt = calloc_lines(parts * ws->part_ns, sizeof *ws->part_cnt);
+    ws->part_spend = calloc_lines(parts * ws->part_spend_len, sizeof *ws->part_spend);
+    if (ws->part32 && ws->part_cnt && ws->part_spend) break;
+    free_parts(ws);
+    if (parts == (size_t)threads) return -1;
+    parts = (size_t)threads;
+  }
+  if ((size_t)threads > ws->ev_threads) {
+    uint32_t *ev = fl_malloc_array((size_t)threads * FL_CHUNK, sizeof *ev);
+    if (!ev) {
+      free_parts(ws);
+      return -1;
+    }
+    free(ws->ev_slot);
+    ws->ev_slot = ev;
+    ws->ev_threads = (size_t)threads;
+  }
+  ws->max_parts = parts;
+  ws->threads = threads;
+  return 0;
+}
+
+void fl_workspace_free(fl_workspace *ws) {
+  if (!ws) return;
+  free_parts(ws);
+  free(ws->rng);
+  free(ws->base);
+  free(ws->age);
+  free(ws->tis);
+  free(ws->hist);
+  free(ws->ev_slot);
+  free(ws->n_enter);
+  free(ws->cnt);
+  free(ws->ever);
+  free(ws->strength);
+  free(ws->saving);
+  free(ws->dyn_rows);
+  free(ws->dyn_stay32);
+  free(ws->dyn_cum);
+  free(ws->dyn_dest);
+  free(ws->keep_rng);
+  free(ws->keep_base);
+  free(ws->keep_age);
+  free(ws->keep_tis);
+  free(ws->keep_hist);
+  if (ws->entry_rng) gsl_rng_free(ws->entry_rng);
+  free(ws);
+}
+
+static int grow(void **p, size_t n, size_t size) {
+  void *q = fl_malloc_array(n, size);
+  if (!q) return 0;
+  free(*p);
+  *p = q;
+  return 1;
+}
+
+/* Room for *cap children, at least need (with an eighth more), in a set of child arrays (the
+ * workspace's own or its kept population); contents are not kept. */
+static fl_status reserve_set(size_t *cap, uint64_t **rng, uint32_t **base, uint16_t **age,
+                             uint16_t **tis, uint16_t **hist, size_t hist_words, size_t need) {
+  if (need <= *cap) return FL_OK;
+  need += need / 8;
+  if (!grow((void **)rng, need, sizeof **rng) || !grow((void **)base, need, sizeof **base) ||
+      !grow((void **)age, need, sizeof **age) || !grow((void **)tis, need, sizeof **tis) ||
+      !grow((void **)hist, need, hist_words * sizeof **hist))
+    return FL_ENOMEM;
+  *cap = need;
+  return FL_OK;
+}
+
+/* Makes room for need children (before the step loop). */
+static fl_status reserve(fl_workspace *ws, const fl_model *m, size_t need) {
+  if (need >= ((size_t)1 << 31)) return FL_ENOMEM; /* slots are 32-bit lane indices */
+  return reserve_set(&ws->cap, &ws->rng, &ws->base, &ws->age, &ws->tis, &ws->hist,
+                     HIST_WORDS(m->L), need);
+}
+
+/* Makes room for need children in the kept population (invalidated if it grows). */
+static fl_status reserve_kept(fl_workspace *ws, const fl_model *m, size_t need) {
+  if (need > ws->keep_cap) ws->keep_model = NULL;
+  return reserve_set(&ws->keep_cap, &ws->keep_rng, &ws->keep_base, &ws->keep_age,
+                     &ws->keep_tis, &ws->keep_hist, HIST_WORDS(m->L), need);
+}
+
+static inline uint32_t draw_range(fl_rng *r, uint32_t lo, uint32_t hi) {
+  return hi > lo ? lo + fl_rng_bounded(r, hi - lo + 1) : lo;
+}
+
+/* The first of n cumulative thresholds (the last 2^32) above a draw, found by counting those at
+ * most the draw: a search would stop after an unpredictable number of steps (an entrant's
+ * locality is as likely one as another). */
+static inline uint32_t draw_cum(fl_rng *r, const uint64_t *cum, size_t n) {
+  const uint32_t u = fl_rng_u32(r);
+  uint32_t k = 0;
+  for (size_t j = 0; j + 1 < n; j++) k += u >= cum[j];
+  return k;
+}
+
+/* Places a new child in slot i; its stream r has already given its attributes. */
+static void child_create(fl_workspace *ws, const fl_model *m, int32_t *ever, int64_t *cnt,
+                         size_t i, const fl_rng *r, uint32_t state, uint32_t loc, uint32_t age,
+                         uint32_t tis, uint16_t flags) {
+  ws->rng[i] = r->state;
+  ws->base[i] = (uint32_t)(loc * m->loc_stride + state);
+  ws->age[i] = (uint16_t)age;
+  ws->tis[i] = (uint16_t)tis;
+  uint16_t *h = ws->hist + i * HIST_WORDS(m->L);
+  h[0] = (uint16_t)(flags | (1u << m->state_level[state]));
+  ever[m->state_level[state]]++; /* children are counted on first entering a level */
+  for (size_t l = 0; l < m->L; l++) h[1 + l] = LEFT_NEVER;
+  cnt[loc * m->S + state]++;
+}
+
+/* Removes the child in slot i by moving the last child (its stream, row, age, time in state,
+ * history) into it. */
+static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, size_t *n) {
+  const size_t last = --*n, hw = HIST_WORDS(m->L);
+  ws->rng[i] = ws->rng[last];
+  ws->base[i] = ws->base[last];
+  ws->age[i] = ws->age[last];
+  ws->tis[i] = ws->tis[last];
+  memcpy(ws->hist + i * hw, ws->hist + last * hw, hw * sizeof *ws->hist);
+}
+
+/* Whether the child with row base b and age `age` is reached by intervention iv. */
+static inline int reaches(const fl_model *m, const fl_intervention *iv, uint32_t b, uint64_t div,
+                          uint32_t age) {
+  const uint32_t loc = fl_fast_div(b, div), s = b - loc * (uint32_t)m->loc_stride;
+  return iv->state_on[s] && iv->loc_on[loc] && age >= iv->age_lo && age < iv->age_hi;
+}
+
+/* Whether an arm reinvests its realised savings (a fraction above 0, against a baseline). */
+static int reinvesting(const fl_arm *arm, const fl_tally *tl) {
+  return arm->reinvest.on && arm->reinvest.fraction > 0 && tl->base;
+}
+
+/* A reinvesting arm's spend at step t on the intervention it funds: its own plus the fraction
+ * of the saving `delay` steps ago (when positive). */
+static double reinvest_spend(const fl_model *m, const fl_arm *arm, const double *saving,
+                             size_t t) {
+  const fl_reinvest *rv = &arm->reinvest;
+  double spend = arm->ints[rv->into].spend;
+  if (t >= rv->delay && saving[t - rv->delay] > 0)
+    spend += rv->fraction * saving[t - rv->delay] / m->step_months;
+  return spend;
+}
+
+/* A reinvesting arm at the start of step t, after the entries: the realised saving of this
+ * step against the baseline of the same replication (state costs of the chosen budget holders,
+ * children present now: cnt, all of the replication's) is recorded, and the table for the
+ * strengths the spend buys is built and returned. NULL for other arms (use the precompiled
+ * table). */
+static const fl_row *reinvest_step(const fl_model *m, const fl_arm *arm,
+                                   const fl_arm_tables *tab, size_t t, fl_workspace *ws,
+                                   const fl_tally *tl) {
+  if (!arm->n_int || !reinvesting(arm, tl)) return NULL;
+  const size_t S = m->S, ni = arm->n_int;
+  const fl_reinvest *rv = &arm->reinvest;
+  double saving = 0;
+  for (size_t s = 0; s < S; s++) {
+    int64_t now = 0;
+    for (size_t l = 0; l < m->NLOC; l++) now += ws->cnt[l * S + s];
+    const double base_occ = tl->base->stocks[t * S + s] + tl->base->entries[t * S + s];
+    for (size_t b = 0; b < m->B; b++)
+      if (rv->from[b]) saving += (base_occ - (double)now) * m->cost[s * m->B + b];
+  }
+  ws->saving[t] = saving;
+  for (size_t i = 0; i < ni; i++)
+    ws->strength[i] =
+        i == rv->into
+            ? fl_intervention_profile(m, &arm->ints[i], t) *
+                  fl_intervention_dose(&arm->ints[i], reinvest_spend(m, arm, ws->saving, t))
+            : arm->strength[t * ni + i];
+  size_t n_moves = 0, bad;
+  if (fl_table_build(m, tab->base_p, arm, m->period_of_step[t], ws->strength, ws->dyn_rows,
+                     ws->dyn_stay32, ws->dyn_cum, ws->dyn_dest, &n_moves, &bad) != 0)
+    return NULL; /* cannot happen: compilation checked the largest reachable strength */
+  return ws->dyn_rows;
+}
+
+/* The interventions' bookkeeping at the start of step t, after the entries: the spend and the
+ * children reached of each running intervention, counted over the workspace's n children
+ * (cnt; ws->saving as reinvest_step left it). div: fl_fast_div_magic of the locality stride. */
+static void interventions_count(const fl_model *m, const fl_arm *arm, size_t t,
+                                const fl_workspace *ws, const fl_tally *tl, size_t n,
+                                uint64_t div) {
+  const size_t S = m->S, ni = arm->n_int;
+  const int dynamic = reinvesting(arm, tl);
+  const double t0 = (double)t * m->step_months;
+  for (size_t i = 0; i < ni; i++) {
+    const fl_intervention *iv = &arm->ints[i];
+    if (!(t0 >= iv->start && t0 < iv->end)) continue;
+    const double spend = dynamic && i == arm->reinvest.into ? reinvest_spend(m, arm, ws->saving, t)
+                                                            : iv->spend;
+    tl->spend[t * ni + i] = spend * m->step_months;
+    int64_t reached = 0;
+    if (iv->age_lo == 0 && iv->age_hi == UINT32_MAX) {
+      for (size_t l = 0; l < m->NLOC; l++)
+        for (size_t s = 0; s < S; s++)
+          if (iv->loc_on[l] && iv->state_on[s]) reached += ws->cnt[l * S + s];
+    } else {
+      for (size_t k = 0; k < n; k++) reached += reaches(m, iv, ws->base[k], div, ws->age[k]);
+    }
+    tl->reached[t * ni + i] = (int32_t)reached;
+  }
+}
+
+/* What the handling of a step's events needs. */
+typedef struct step_ctx {
+  const fl_model *m;
+  const fl_row *rows;
+  const uint64_t *move_cum;
+  const uint8_t *move_dest;
+  const uint32_t *age_off, *dur_off;
+  const uint8_t *state_level;
+  uint32_t max_age, loc_stride;
+  uint64_t loc_div;
+  int tis_by_level;
+  uint32_t reentry_window, t;
+  uint64_t inc; /* the replication's stream increment */
+} step_ctx;
+
+/* Where the events of a step are counted: the tallies of the replication, or of a part of it. */
+typedef struct step_counts {
+  int32_t *flow_t;      /* [S, S] this step's flows */
+  int32_t *exits_t;     /* [S] */
+  int32_t *spells;      /* [S, FL_SPELL_BINS] */
+  int32_t *reentries_t; /* [L] this step's */
+  int32_t *skips_t;     /* [1] this step's */
+  int32_t *ever;        /* [L] */
+  int64_t *cnt;         /* [NLOC, S] */
+} step_counts;
+
+/* Handles the events ev_slot[0, n_ev) (slots counted from slot off, of children the pass has
+ * aged; each one's draw is recovered from its advanced stream): moves, spells, journeys and
+ * leaving. Each event touches only its own child. Returns the number of children who leave,
+ * whose slots (ascending, counted from off) it puts in ev_slot[0, n_gone). */
+static inline __attribute__((always_inline)) size_t
+handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_ev, uint32_t off,
+              const step_counts *k_, const int banded) {
+  const fl_model *m = c->m;
+  const size_t S = m->S, L = m->L;
+  const fl_row *rows = c->rows;
+  const uint64_t *move_cum = c->move_cum;
+  const uint8_t *move_dest = c->move_dest, *state_level = c->state_level;
+  const uint32_t *age_off = c->age_off, *dur_off = c->dur_off;
+  const uint32_t max_age = c->max_age, loc_stride = c->loc_stride, t = c->t;
+  const uint32_t reentry_window = c->reentry_window;
+  const uint64_t loc_div = c->loc_div, inc = c->inc;
+  const int tis_by_level = c->tis_by_level;
+  int32_t *flow_t = k_->flow_t, *exits_t = k_->exits_t, *spells = k_->spells;
+  int32_t *reentries_t = k_->reentries_t, *skips_t = k_->skips_t, *ever = k_->ever;
+  int64_t *cnt = k_->cnt;
+  size_t n_gone = 0;
+  for (size_t k = 0; k < n_ev; k++) {
+    const uint32_t slot = off + ev_slot[k], u = fl_pcg32_last(ws->rng[slot], inc);
+    uint16_t *hist = ws->hist + (size_t)slot * HIST_WORDS(L);
+    if (k + 8 < n_ev) {
+      /* Fetch a later event's child ahead: its history from memory (the pass does not touch
+       * it), its hot state from L2, where the pass over the chunk left it. */
+      const uint32_t ahead = off + ev_slot[k + 8];
+      __builtin_prefetch(ws->hist + (size_t)ahead * HIST_WORDS(L), 1);
+      __builtin_prefetch(ws->base + ahead, 1);
+      __builtin_prefetch(ws->age + ahead, 0);
+      __builtin_prefetch(ws->tis + ahead, 1);
+      __builtin_prefetch(ws->rng + ahead, 0);
+    }
+    const uint32_t b = ws->base[slot], age = ws->age[slot], tis = ws->tis[slot] - 1u;
+    const size_t loc = fl_fast_div(b, loc_div), s = b - loc * loc_stride;
+    const fl_row *row = &rows[banded ? b + age_off[age - 1] + dur_off[tis] : b];
+    size_t d = s; /* a child whose draw is below the exact threshold stays */
+    if (u >= row->stay) {
+      uint32_t j = row->first;
+      while (u >= move_cum[j]) j++;
+      d = move_dest[j];
+    }
+    if (d == FL_DEST_EXIT) { /* leaves the area */
+      exits_t[s]++;
+      cnt[loc * S + s]--;
+      ev_slot[n_gone++] = slot - off;
+      continue;
+    }
+    if (d != s) {
+      flow_t[s * S + d]++;
+      cnt[loc * S + s]--;
+      cnt[loc * S + d]++;
+      const size_t ls = state_level[s], ld = state_level[d];
+      /* The journey tallies below are counted without branches: which children complete an
+       * observed spell, re-enter, skip a level or reach a level first is unpredictable. */
+      uint32_t h0 = hist[0];
+      if (ls != ld || !tis_by_level) {
+        spells[s * FL_SPELL_BINS + (tis < FL_SPELL_BINS - 1 ? tis : FL_SPELL_BINS - 1)] +=
+            (int32_t)(h0 >> 15);
+        ws->tis[slot] = 0;
+        h0 |= SPELL_OBSERVED;
+      }
+      if (ls != ld) {
+        uint16_t *left = hist + 1;
+        const uint32_t left_d = left[ld];
+        left[ls] = (uint16_t)t;
+        reentries_t[ld] += (left_d != LEFT_NEVER) & (t - left_d <= reentry_window);
+        skips_t[0] += ld >= ls + 2;
+        ever[ld] += !((h0 >> ld) & 1); /* the first time in this level */
+        h0 |= 1u << ld;
+      }
+      hist[0] = (uint16_t)h0;
+      ws->base[slot] = (uint32_t)(loc * loc_stride + d);
+    }
+    if (age >= max_age) { /* reaches the maximum age */
+      exits_t[d]++;
+      cnt[loc * S + d]--;
+      ev_slot[n_gone++] = slot - off;
+    }
+  }
+  return n_gone;
+}
+
+/* A replication under way: what the steps share. */
+typedef struct sim_run {
+  const fl_model *m;
+  const fl_arm *arm;
+  const fl_arm_tables *tab;
+  fl_workspace *ws;
+  const fl_tally *tl;
+  fl_stream_key key;
+  fl_path path;
+  uint64_t next_id;
+  size_t n;              /* children now */
+  const fl_row *rows_dyn;
+  uint32_t reentry_window, max_age, loc_stride;
+  uint64_t loc_div;
+  /* This step's: */
+  step_ctx c;
+  fl_pass_args pa;
+  int32_t *flow_t, *exits_t;
+  int dyn_shared; /* rows_dyn is set for each step by the caller (threads inside) */
+  int copy, save;  /* children are copied from the kept population, or kept as created */
+} sim_run;
+
+/* Children [slot, slot + k) of sr's workspace into the kept population from child number id
+ * (save), or back. */
+static void kept_copy(const sim_run *sr, size_t slot, uint64_t id, size_t k, int save) {
+  if (k == 0) return; /* (the buffers may not exist yet: no null pointers to memcpy) */
+  fl_workspace *ws = sr->ws;
+  const size_t hw = HIST_WORDS(sr->m->L);
+#define FL_COPY(here, kept, count) memcpy(save ? (void *)(kept) : (void *)(here), \
+                                          save ? (void *)(here) : (void *)(kept), \
+                                          (count) * sizeof *(here))
+  FL_COPY(ws->rng + slot, ws->keep_rng + id, k);
+  FL_COPY(ws->base + slot, ws->keep_base + id, k);
+  FL_COPY(ws->age + slot, ws->keep_age + id, k);
+  FL_COPY(ws->tis + slot, ws->keep_tis + id, k);
+  FL_COPY(ws->hist + slot * hw, ws->keep_hist + id * hw, k * hw);
+#undef FL_COPY
+}
+
+/* Counts the children just copied into slots [slot, slot + k) as child_create counts a new
+ * child (it has been in its own level only), and as entrants by state when entries_t is set. */
+static void kept_count(const sim_run *sr, size_t slot, size_t k, int32_t *entries_t) {
+  const fl_model *m = sr->m;
+  fl_workspace *ws = sr->ws;
+  for (size_t i = slot; i < slot + k; i++) {
+    const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
+    const uint32_t s = b - loc * sr->loc_stride;
+    ws->cnt[loc * m->S + s]++;
+    sr->tl->ever[m->state_level[s]]++;
+    if (entries_t) entries_t[s]++;
+  }
+}
+
+/* Phase 1, entrants [k0, k1) of step t (numbered over the step's entry streams in order):
+ * entrant k gets slot n + k - k0 and the stream of child next_id + k, so any split of the range
+ * between parts creates the same children. */
+static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
+  int32_t *entries_t = sr->tl->entries + t * sr->m->S, *ever = sr->tl->ever;
+  if (sr->copy) {
+    kept_copy(sr, sr->n, sr->next_id + k0, k1 - k0, 0);
+    kept_count(sr, sr->n, k1 - k0, entries_t);
+    return;
+  }
+  int64_t *cnt = sr->ws->cnt;
+  const fl_model *m = sr->m;
+  fl_workspace *ws = sr->ws;
+  const size_t E = m->n_entries;
+  size_t first = 0; /* the step's first entrant of stream e */
+  fl_rng r;
+  for (size_t e = 0; e < E && first < k1; first += ws->n_enter[t * E + e], e++) {
+    const fl_entry_stream *es = &m->entries[e];
+    const size_t last = first + ws->n_enter[t * E + e];
+    for (size_t k = first > k0 ? first : k0; k < last && k < k1; k++) {
+      uint32_t age, state, loc;
+      fl_rng_init_keyed(&r, &sr->key, sr->next_id + k);
+      age = draw_range(&r, es->age_lo, es->age_hi);
+      state = draw_cum(&r, es->state_cum, m->S);
+      loc = draw_cum(&r, es->loc_cum, m->NLOC);
+      child_create(ws, m, ever, cnt, sr->n + k - k0, &r, state, loc, age, 0, SPELL_OBSERVED);
+      entries_t[state]++;
+    }
+  }
+  if (sr->save) kept_copy(sr, sr->n, sr->next_id + k0, k1 - k0, 1);
+}
+
+/* Entrants of step t. */
+static size_t entrants(const sim_run *sr, size_t t) {
+  const size_t E = sr->m->n_entries;
+  size_t k = 0;
+  for (size_t e = 0; e < E; e++) k += sr->ws->n_enter[t * E + e];
+  return k;
+}
+
+/* The start of step t, once its entrants are in: the interventions' spend and reach are
+ * counted, and an arm that reinvests its savings builds the step's table (unless the caller
+ * did, dyn_shared); then the step's tables and pass are set up. */
+static void step_begin(sim_run *sr, size_t t) {
+  const fl_model *m = sr->m;
+  const fl_arm *arm = sr->arm;
+  const fl_arm_tables *tab = sr->tab;
+  fl_workspace *ws = sr->ws;
+  const fl_tally *tl = sr->tl;
+  const size_t S = m->S;
+  const size_t table_row0 = (size_t)arm->step_table[t] * m->rows_per_period;
+  const fl_row *rows = tab->rows + table_row0;
+  const uint32_t *stay32 = tab->stay32 + table_row0;
+  sr->flow_t = tl->flows + t * S * S;
+  sr->exits_t = tl->exits + t * S;
+  if (arm->n_int) {
+    if (!sr->dyn_shared) sr->rows_dyn = reinvest_step(m, arm, tab, t, ws, tl);
+    interventions_count(m, arm, t, ws, tl, sr->n, sr->loc_div);
+    if (sr->rows_dyn) {
+      rows = sr->rows_dyn;
+      stay32 = ws->dyn_stay32;
+    }
+  }
+  sr->c = (step_ctx){m, rows, sr->rows_dyn ? ws->dyn_cum : tab->move_cum,
+                     sr->rows_dyn ? ws->dyn_dest : tab->move_dest, m->age_off, m->dur_off,
+                     m->state_level, sr->max_age, sr->loc_stride, sr->loc_div, m->tis_by_level,
+                     sr->reentry_window, (uint32_t)t, sr->key.inc};
+  /* (The children, n, rng, base, age and tis, are set for each chunk: step_serial.) */
+  sr->pa = (fl_pass_args){.stay32 = stay32, .age_off = m->age_off,
+                          .dur_off = m->dur_off, .banded = m->NA > 1 || m->ND > 1,
+                          .n_rows = (uint32_t)m->rows_per_period,
+                          .n_age_edges = (uint32_t)m->NA - 1, .age_edge = m->age_edges + 1,
+                          .age_step = (uint32_t)(m->ND * S), .n_dur_edges = (uint32_t)m->ND - 1,
+                          .dur_edge = m->dur_edges + 1, .dur_step = (uint32_t)S,
+                          .inc = sr->key.inc, .max_age = sr->max_age, .ev_slot = ws->ev_slot};
+}
+
+/* The step's events, by the instance of handle_events for the model's rows. (A function of its
+ * own: written into step_serial's loop over the chunks, the two instances cost 0.24% more
+ * instructions in a Dundee run.) */
+static size_t step_events(const sim_run *sr, uint32_t *ev_slot, size_t n_ev, uint32_t off,
+                          const step_counts *sc) {
+  return sr->pa.banded ? handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 1)
+                       : handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 0);
+}
+
+/* Phase 4: the stocks at the end of step t. */
+static void step_end(sim_run *sr, size_t t) {
+  const size_t S = sr->m->S, NLOC = sr->m->NLOC;
+  const int64_t *cnt = sr->ws->cnt;
+  int32_t *stocks = sr->tl->stocks + (t + 1) * S;
+  for (size_t s = 0; s < S; s++) {
+    int64_t sum = 0;
+    for (size_t l = 0; l < NLOC; l++) sum += cnt[l * S + s];
+    stocks[s] = (int32_t)sum;
+  }
+  if (sr->tl->stocks_loc)
+    for (size_t j = 0; j < NLOC * S; j++)
+      sr->tl->stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
+}
+
+/* Phases 2 and 3 for the workspace's children (the replication's, or a part's), on one thread:
+ * the transition (including leaving the area), then ageing and leaving at the maximum age. The
+ * pass (engine/pass.c) draws, compares with one integer threshold and ages every child; the few
+ * children who move or reach the maximum age come back as events. The children go in chunks,
+ * the last first: a chunk's pass, its events, then its leavers, highest slot first (the child
+ * moved from the end into a freed slot is then never one still waiting to be removed, and it
+ * has had its step: every slot above the chunk's has). Leavers are so removed in the order, and
+ * with the same children, as if the whole pass came first and every event after it; counts are
+ * integers, so the order of the events does not change them. */
+static void step_serial(sim_run *sr, size_t t) {
+  fl_workspace *ws = sr->ws;
+  const fl_tally *tl = sr->tl;
+  const size_t L = sr->m->L;
+  const step_counts sc = {sr->flow_t, sr->exits_t, tl->spells, tl->reentries + t * L,
+                          tl->skips + t, tl->ever, ws->cnt};
+  fl_pass_args pa = sr->pa;
+  for (size_t c1 = sr->n; c1 > 0;) {
+    const size_t c0 = (c1 - 1) / FL_CHUNK * FL_CHUNK;
+    pa.n = c1 - c0;
+    pa.rng = ws->rng + c0;
+    pa.base = ws->base + c0;
+    pa.age = ws->age + c0;
+    pa.tis = ws->tis + c0;
+    const size_t n_ev = fl_pass(&pa, sr->path);
+    const size_t n_gone = step_events(sr, ws->ev_slot, n_ev, (uint32_t)c0, &sc);
+    for (size_t k = n_gone; k-- > 0;) child_remove(ws, sr->m, c0 + ws->ev_slot[k], &sr->n);
+    c1 = c0;
+  }
+}
+
+/* Initial children i0 .. i1-1 (numbered over the groups in file order) into slots 0 .. i1-i0-1
+ * of sr's workspace, counted in its cnt and ever. */
+static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
+  const fl_model *m = sr->m;
+  uint64_t g0 = 0;
+  fl_rng r;
+  for (size_t g = 0; g < m->n_init && g0 < i1; g0 += m->init[g].count, g++) {
+    const fl_init_group *gr = &m->init[g];
+    const uint64_t lo = g0 > i0 ? g0 : i0, hi = g0 + gr->count < i1 ? g0 + gr->count : i1;
+    for (uint64_t id = lo; id < hi; id++) {
+      fl_rng_init_keyed(&r, &sr->key, id);
+      const uint32_t age = draw_range(&r, gr->age_lo, gr->age_hi);
+      const uint32_t tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
+      child_create(sr->ws, m, sr->tl->ever, sr->ws->cnt, id - i0, &r, gr->state, gr->loc, age,
+                   tis, 0);
+    }
+  }
+}
+
+/* Initial children i0 .. i1-1 into slots 0 .. i1-i0-1 of sr's workspace: created (and kept,
+ * sr->save), or copied from the kept population and counted. */
+static void initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
+  if (sr->copy) {
+    kept_copy(sr, 0, i0, (size_t)(i1 - i0), 0);
+    kept_count(sr, 0, (size_t)(i1 - i0), NULL);
+    return;
+  }
+  create_initial(sr, i0, i1);
+  if (sr->save) kept_copy(sr, 0, i0, (size_t)(i1 - i0), 1);
+}
+
+/* Where part p's tallies of the whole replication lie in its block of part32. */
+static fl_tally part_tally(const fl_workspace *ws, const fl_model *m, int p) {
+  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
+  int32_t *q = ws->part32 + (size_t)p * ws->part32_len;
+  fl_tally k = {0};
+  k.flows = q;
+  k.exits = k.flows + T * S * S;
+  k.entries = k.exits + T * S;
+  k.stocks = k.entries + T * S;
+  k.stocks_loc = k.stocks + (T + 1) * S;
+  k.spells = k.stocks_loc + (T + 1) * NS;
+  k.ever = k.spells + S * FL_SPELL_BINS;
+  k.reentries = k.ever + L;
+  k.skips = k.reentries + T * L;
+  k.reached = k.skips + T; /* [T * part_ni] */
+  k.spend = ws->part_spend + (size_t)p * ws->part_spend_len;
+  return k;
+}
+
+/* dst[i] = the sum over the np parts of their tally at offset off + i, split between the team
+ * (integers, so the order does not matter). */
+static void sum_parts(int32_t *dst, const fl_workspace *ws, size_t off, size_t len, int np) {
+  if (!dst) return;
+#pragma omp for schedule(static) nowait
+  for (long long i = 0; i < (long long)len; i++) {
+    int32_t sum = 0;
+    for (int p = 0; p < np; p++) sum += ws->part32[(size_t)p * ws->part32_len + off + (size_t)i];
+    dst[i] = sum;
+  }
+}
+
+/* What the parts of a replication share (simulate_parts). */
+typedef struct parts_run {
+  sim_run *sr;
+  uint64_t n0;
+  int np, dynamic;
+  const fl_row *rows_dyn; /* a reinvesting arm's table of the step */
+} parts_run;
+
+/* Part p of np of a replication, all of its steps: its initial children [n0 p / np,
+ * n0 (p + 1) / np) and, of step t's k_t entrants, [k_t p / np, k_t (p + 1) / np), in its own
+ * range of the buffers (its initial children, then room for its entrants), counted in its own
+ * tallies. With a reinvesting arm every part is on its own thread of the team, and they meet
+ * once a step (dynamic). */
+static void run_part(parts_run *pr, int p, int thread) {
+  sim_run *sr = pr->sr;
+  const fl_model *m = sr->m;
+  fl_workspace *ws = sr->ws;
+  const size_t L = m->L, T = m->T, NS = m->NLOC * m->S;
+  const size_t np = (size_t)pr->np, pp = (size_t)p;
+  const uint64_t i0 = pr->n0 * pp / np, i1 = pr->n0 * (pp + 1) / np;
+  size_t off = (size_t)i0;
+  for (size_t t = 0; t < T; t++) off += entrants(sr, t) * pp / np;
+  fl_workspace part = *ws;
+  part.rng += off;
+  part.base += off;
+  part.age += off;
+  part.tis += off;
+  part.hist += off * HIST_WORDS(L);
+  part.ev_slot += (size_t)thread * FL_CHUNK; /* (a part is stepped on one thread throughout) */
+  part.cnt = ws->part_cnt + pp * ws->part_ns;
+  part.threads = 1;
+  fl_tally ptl = part_tally(ws, m, p);
+  part.ever = ptl.ever; /* (nothing of the part's may reach the replication's own) */
+  memset(ws->part32 + pp * ws->part32_len, 0, ws->part32_len * sizeof *ws->part32);
+  memset(part.cnt, 0, NS * sizeof *part.cnt);
+  ptl.base = sr->tl->base;
+  if (p == 0) ptl.spend = sr->tl->spend; /* the same in every part */
+  sim_run ps = *sr;
+  ps.ws = &part;
+  ps.tl = &ptl;
+  ps.n = (size_t)(i1 - i0);
+  ps.dyn_shared = 1;
+  initial(&ps, i0, i1);
+  for (size_t j = 0; j < NS; j++) {
+    ptl.stocks[j % m->S] += (int32_t)part.cnt[j];
+    ptl.stocks_loc[j] = (int32_t)part.cnt[j];
+  }
+  for (size_t t = 0; t < T; t++) {
+    const size_t k = entrants(sr, t), k0 = k * pp / np, k1 = k * (pp + 1) / np;
+    enter(&ps, t, k0, k1);
+    ps.n += k1 - k0;
+    if (pr->dynamic) {
+      /* The table needs the counts of the whole replication: the parts meet, one adds them up
+       * and builds it. (The next step's barrier keeps it until every part has used it.) */
+#pragma omp barrier
+#pragma omp single
+      {
+        for (size_t j = 0; j < NS; j++) {
+          int64_t sum = 0;
+          for (size_t q = 0; q < np; q++) sum += ws->part_cnt[q * ws->part_ns + j];
+          ws->cnt[j] = sum;
+        }
+        pr->rows_dyn = reinvest_step(m, sr->arm, sr->tab, t, ws, sr->tl);
+      }
+      ps.rows_dyn = pr->rows_dyn;
+    }
+    step_begin(&ps, t);
+    step_serial(&ps, t);
+    step_end(&ps, t);
+    ps.next_id += k;
+  }
+}
+
+/* One replication with threads inside it. The children are split into parts (run_part), each
+ * stepped on its own, as one thread steps the whole: no child's step depends on another's, so
+ * the parts meet only at the end, where their tallies (integers) are added up. Every child keeps
+ * its number, so the results are those of one thread, whatever the number of parts. There are
+ * FL_PARTS_PER_THREAD parts a thread, taken in turn by whichever thread is free, so a thread
+ * slowed down (by the machine) does not hold up the replication. An arm that reinvests its
+ * savings needs the whole replication's children at each step: there each thread has one part
+ * and the parts meet once a step, after the entries, to add up their counts for the table. */
+static void simulate_parts(sim_run *sr, uint64_t n0) {
+  const fl_model *m = sr->m;
+  fl_workspace *ws = sr->ws;
+  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
+  parts_run pr = {.sr = sr, .n0 = n0,
+                  .dynamic = sr->arm->n_int && reinvesting(sr->arm, sr->tl)};
+#pragma omp parallel num_threads(ws->threads)
+  {
+#ifdef _OPENMP
+    const int b = omp_get_thread_num(), nb = omp_get_num_threads();
+#else
+    const int b = 0, nb = 1;
+#endif
+    /* (OpenMP may give fewer threads than asked for; part32 has room for the parts of all.) */
+#pragma omp single
+    pr.np = pr.dynamic || ws->max_parts < (size_t)nb * FL_PARTS_PER_THREAD
+                ? nb
+                : nb * FL_PARTS_PER_THREAD;
+    if (pr.dynamic)
+      run_part(&pr, b, b);
+    else {
+#pragma omp for schedule(dynamic, 1)
+      for (int p = 0; p < pr.np; p++) run_part(&pr, p, b);
+    }
+#pragma omp barrier
+    const fl_tally z = part_tally(ws, m, 0), *tl = sr->tl;
+    const int32_t *p0 = ws->part32;
+#define FL_SUM(dst, field, len) sum_parts(dst, ws, (size_t)(z.field - p0), len, pr.np)
+    FL_SUM(tl->flows, flows, T * S * S);
+    FL_SUM(tl->exits, exits, T * S);
+    FL_SUM(tl->entries, entries, T * S);
+    FL_SUM(tl->stocks, stocks, (T + 1) * S);
+    FL_SUM(tl->stocks_loc, stocks_loc, (T + 1) * NS);
+    FL_SUM(tl->spells, spells, S * FL_SPELL_BINS);
+    FL_SUM(tl->ever, ever, L);
+    FL_SUM(tl->reentries, reentries, T * L);
+    FL_SUM(tl->skips, skips, T);
+    FL_SUM(tl->reached, reached, T * sr->arm->n_int);
+#undef FL_SUM
+  }
+}
+
+fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab, uint64_t seed,
+                      uint64_t rep, fl_path path, fl_workspace *ws, const fl_tally *tl_out) {
+  const size_t S = m->S, L = m->L, T = m->T, E = m->n_entries, NLOC = m->NLOC;
+  /* ever_in_level is [R, L]: the slices of four replications share a cache line, and every
+   * child created adds to it. Counted in the workspace and added to the results once at the
+   * end, so threads on neighbouring replications do not contend for the line. */
+  fl_tally own = *tl_out;
+  own.ever = ws->ever;
+  memset(ws->ever, 0, L * sizeof *ws->ever);
+  const fl_tally *tl = &own;
+  sim_run sr = {.m = m, .arm = tab->arm ? tab->arm : &m->arms[arm_i], .tab = tab, .ws = ws,
+                .tl = tl, .path = path};
+  fl_stream_key_init(&sr.key, seed, rep, FL_PURPOSE_CHILD);
+  sr.reentry_window = m->step_months >= 12 ? 1 : (uint32_t)(12.0 / m->step_months + 0.5);
+  sr.max_age = m->max_age ? m->max_age : UINT32_MAX;
+  sr.loc_stride = (uint32_t)m->loc_stride;
+  sr.loc_div = fl_fast_div_magic(sr.loc_stride);
+  uint64_t total = 0, n0 = 0;
+
+  /* Entrants per step and stream are drawn first, so the buffers can be sized before the step
+   * loop, which then allocates nothing. */
+  fl_rng_init_stream(fl_rng_gsl_state(ws->entry_rng), seed, rep, 0, FL_PURPOSE_ENTRIES);
+  for (size_t t = 0; t < T; t++)
+    for (size_t e = 0; e < E; e++) {
+      uint32_t k = m->entries[e].per_step > 0
+                       ? (uint32_t)gsl_ran_poisson(ws->entry_rng, m->entries[e].per_step)
+                       : 0;
+      ws->n_enter[t * E + e] = k;
+      total += k;
+    }
+  for (size_t g = 0; g < m->n_init; g++) n0 += m->init[g].count;
+  total += n0;
+  if (reserve(ws, m, total) != FL_OK) return FL_ENOMEM;
+  memset(ws->cnt, 0, NLOC * S * sizeof *ws->cnt);
+
+  /* The children: created, or copied from the replication's first arm (where the kept
+   * population cannot grow, every arm creates its own). Spells already under way at the start
+   * are not counted as completed spells: their start is unknown. */
+  sr.copy = ws->keep && ws->keep_model == m && ws->keep_seed == seed && ws->keep_rep == rep;
+  sr.save = ws->keep && !sr.copy && reserve_kept(ws, m, total) == FL_OK;
+  if (sr.save) ws->keep_model = NULL; /* (until the whole replication is kept) */
+  sr.next_id = n0; /* entrants are numbered after the initial children */
+  if (ws->threads > 1)
+    simulate_parts(&sr, n0);
+  else {
+    initial(&sr, 0, n0);
+    sr.n = (size_t)n0;
+    for (size_t s = 0; s < S; s++)
+      for (size_t l = 0; l < NLOC; l++) tl->stocks[s] += (int32_t)ws->cnt[l * S + s];
+    if (tl->stocks_loc)
+      for (size_t i = 0; i < NLOC * S; i++) tl->stocks_loc[i] = (int32_t)ws->cnt[i];
+    for (size_t t = 0; t < T; t++) {
+      const size_t k = entrants(&sr, t);
+      enter(&sr, t, 0, k);
+      sr.n += k;
+      step_begin(&sr, t);
+      step_serial(&sr, t);
+      step_end(&sr, t);
+      sr.next_id += k;
+    }
+  }
+  if (sr.save) {
+    ws->keep_model = m;
+    ws->keep_seed = seed;
+    ws->keep_rep = rep;
+  }
+  for (size_t l = 0; l < L; l++) tl_out->ever[l] += ws->ever[l];
+  return FL_OK;
+}
