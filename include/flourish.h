@@ -170,6 +170,9 @@ FL_API fl_status fl_summary_print(const char *path, int csv,
 FL_API void fl_scenario_blame(const fl_scenario *sc, fl_error *err);
 FL_API int fl_paths_nest(const char *a, const char *b);
 FL_API void fl_schema_print(int markdown, void (*write)(void *ctx, const char *text), void *ctx);
+/* The reference of every dataset an output file holds (docs/output.md), from the output
+ * registry: a Markdown table, or one paragraph each. */
+FL_API void fl_outputs_print(int markdown, void (*write)(void *ctx, const char *text), void *ctx);
 
 /* Calibration from episode records (flourish calibrate) and synthetic records (flourish
  * synth). */

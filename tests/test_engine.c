@@ -608,36 +608,26 @@ static void test_summary_quantiles(void) {
     }
 }
 
-/* One replication's tallies of one arm, allocated for the model (zeroed). */
+/* One replication's tallies of one arm, laid out by the output registry (zeroed). */
 typedef struct tally_buf {
   fl_tally tl;
-  int32_t *i32;
-  double *f64;
-  size_t n_i32, n_f64;
+  unsigned char *block;
+  size_t bytes;
 } tally_buf;
 
-static void tally_alloc(tally_buf *b, const fl_model *m, const fl_arm *arm, const fl_tally *base) {
-  const size_t S = m->S, T = m->T, L = m->L, ni = arm->n_int ? arm->n_int : 1;
-  const size_t sizes[] = {(T + 1) * S, (T + 1) * m->NLOC * S, T * S * S, T * S, T * S,
-                          S * FL_SPELL_BINS, L, T * L, T, T * ni};
-  int32_t **dst[] = {&b->tl.stocks, &b->tl.stocks_loc, &b->tl.flows, &b->tl.entries,
-                     &b->tl.exits, &b->tl.spells, &b->tl.ever, &b->tl.reentries, &b->tl.skips,
-                     &b->tl.reached};
-  b->n_i32 = 0;
-  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) b->n_i32 += sizes[k];
-  b->n_f64 = T * ni;
-  b->i32 = calloc(b->n_i32, sizeof *b->i32);
-  b->f64 = calloc(b->n_f64, sizeof *b->f64);
-  if (!b->i32 || !b->f64) abort();
-  int32_t *p = b->i32;
-  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++, p += sizes[k - 1]) *dst[k] = p;
-  b->tl.spend = b->f64;
+static void tally_alloc(tally_buf *b, const fl_model *m, size_t arm, const fl_tally *base) {
+  const fl_output_ctx oc = {.m = m, .R = 1};
+  fl_tally_layout lay;
+  fl_tally_layout_init(&lay, &oc, arm);
+  b->bytes = lay.bytes;
+  b->block = calloc(lay.bytes ? lay.bytes : 1, 1);
+  if (!b->block) abort();
+  fl_tally_bind(&b->tl, &lay, b->block);
   b->tl.base = base;
 }
 
 static int tallies_equal(const tally_buf *x, const tally_buf *y) {
-  return !memcmp(x->i32, y->i32, x->n_i32 * sizeof *x->i32) &&
-         !memcmp(x->f64, y->f64, x->n_f64 * sizeof *x->f64);
+  return x->bytes == y->bytes && !memcmp(x->block, y->block, x->bytes);
 }
 
 /* With several arms a workspace creates a replication's children (initial and entrants) once
@@ -654,29 +644,26 @@ static void test_kept_children_copy(void) {
   CHECK(ws != NULL);
   for (uint64_t rep = 5; rep <= 6; rep++) {
     tally_buf base, kept[FL_MAX_ARMS];
-    tally_alloc(&base, m, &m->arms[0], NULL);
+    tally_alloc(&base, m, 0, NULL);
     CHECK(fl_simulate(m, 0, &tab[0], 11, rep, FL_PATH_AUTO, ws, &base.tl) == FL_OK);
     for (size_t a = 1; a < m->n_arms; a++) {
-      tally_alloc(&kept[a], m, &m->arms[a], &base.tl);
+      tally_alloc(&kept[a], m, a, &base.tl);
       CHECK(fl_simulate(m, a, &tab[a], 11, rep, FL_PATH_AUTO, ws, &kept[a].tl) == FL_OK);
       tally_buf fresh;
-      tally_alloc(&fresh, m, &m->arms[a], &base.tl);
+      tally_alloc(&fresh, m, a, &base.tl);
       fl_workspace *ws2 = fl_workspace_create(m);
       CHECK(ws2 != NULL);
       CHECK(fl_simulate(m, a, &tab[a], 11, rep, FL_PATH_AUTO, ws2, &fresh.tl) == FL_OK);
       CHECK(tallies_equal(&kept[a], &fresh));
       fl_workspace_free(ws2);
-      free(fresh.i32);
-      free(fresh.f64);
+      free(fresh.block);
     }
     /* The arms differ, so the comparison above could fail. */
     CHECK(!tallies_equal(&kept[1], &kept[2]));
     for (size_t a = 1; a < m->n_arms; a++) {
-      free(kept[a].i32);
-      free(kept[a].f64);
+      free(kept[a].block);
     }
-    free(base.i32);
-    free(base.f64);
+    free(base.block);
   }
   fl_workspace_free(ws);
   fl_model_free(m);

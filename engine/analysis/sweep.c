@@ -402,9 +402,9 @@ static fl_status make_record(sweep *w, const fl_results *res, const fl_model *m,
   } while (0)
   for (size_t a = 0; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->arms[a];
-    const fl_array *costd = fl_group_find(g, "costs_discounted");
-    const fl_array *qold = fl_group_find(g, "qol_discounted");
-    const fl_array *lvl = fl_group_find(g, "stocks_by_level");
+    const fl_array *costd = fl_group_get(g, FL_OUT_COSTS_DISCOUNTED);
+    const fl_array *qold = fl_group_get(g, FL_OUT_QOL_DISCOUNTED);
+    const fl_array *lvl = fl_group_get(g, FL_OUT_STOCKS_BY_LEVEL);
     if (!costd || !qold || !lvl) {
       fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL, "sweep: missing results of arm %s",
                    g->name);
@@ -425,9 +425,9 @@ static fl_status make_record(sweep *w, const fl_results *res, const fl_model *m,
   }
   for (size_t a = 1; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->comps[a];
-    const fl_array *dc = fl_group_find(g, "delta_cost_total");
-    const fl_array *dq = fl_group_find(g, "delta_qaly_total");
-    const fl_array *nmb = fl_group_find(g, "net_monetary_benefit");
+    const fl_array *dc = fl_group_get(g, FL_OUT_DELTA_COST_TOTAL);
+    const fl_array *dq = fl_group_get(g, FL_OUT_DELTA_QALY_TOTAL);
+    const fl_array *nmb = fl_group_get(g, FL_OUT_NET_MONETARY_BENEFIT);
     if (!dc || !dq || !nmb) {
       fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL,
                    "sweep: missing comparison results of arm %s", g->name);
@@ -442,7 +442,7 @@ static fl_status make_record(sweep *w, const fl_results *res, const fl_model *m,
     }
     off += 2 * W;
     SCALAR(for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dc, r) < 0);
-    const fl_array *dcd = fl_group_find(g, "delta_costs_discounted"); /* [R, T, B] */
+    const fl_array *dcd = fl_group_get(g, FL_OUT_DELTA_COSTS_DISCOUNTED); /* [R, T, B] */
     const size_t B = w->lay.B ? w->lay.B : 1, T = w->lay.T;
     for (size_t b = 0; b < B; b++) {
       for (size_t r = 0; r < R; r++) {

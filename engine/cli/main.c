@@ -173,11 +173,12 @@ static const char *help_expect =
 static const char *help_validate =
     "Usage: flourish validate SCENARIO [--set PATH=VALUE ...]\n"
     "       flourish validate --keys [--markdown]\n"
+    "       flourish validate --outputs [--markdown]\n"
     "\n"
     "Checks a scenario file (syntax, keys, values, names, row sums) and prints what it means\n"
     "in plain words. Errors are printed as file:line:col: key: message, exit status 2.\n"
     "--set changes one value first, as for run. With --keys, prints the reference of every\n"
-    "scenario key instead.\n";
+    "scenario key instead; with --outputs, that of every dataset an output file holds.\n";
 
 static const char *help_summary =
     "Usage: flourish summary OUT.h5 [--csv]\n"
@@ -680,7 +681,7 @@ static int cmd_calibrate(int argc, char **argv) {
 }
 
 static int cmd_validate(int argc, char **argv) {
-  int keys = 0, markdown = 0;
+  int keys = 0, outputs = 0, markdown = 0;
   const char *path = NULL;
   fl_model *m = NULL;
   fl_error err = {0};
@@ -691,6 +692,7 @@ static int cmd_validate(int argc, char **argv) {
   }
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--keys")) keys = 1;
+    else if (!strcmp(argv[i], "--outputs")) outputs = 1;
     else if (!strcmp(argv[i], "--markdown")) markdown = 1;
     else if (!strcmp(argv[i], "--set") || !strncmp(argv[i], "--set=", 6)) {
       const char *a = argv[i][5] == '=' ? argv[i] + 6 : i + 1 < argc ? argv[++i] : NULL;
@@ -701,6 +703,10 @@ static int cmd_validate(int argc, char **argv) {
     else if (argv[i][0] == '-' && argv[i][1]) return usage_error("validate", "unknown option %s", argv[i]);
     else if (path) return usage_error("validate", "%s", "expected one SCENARIO argument");
     else path = argv[i];
+  }
+  if (outputs) {
+    fl_outputs_print(markdown, write_stdout, NULL);
+    return 0;
   }
   if (keys) {
     fl_schema_print(markdown, write_stdout, NULL);

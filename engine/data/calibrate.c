@@ -723,7 +723,7 @@ static fl_status back_cast(cal *c, const pop_reader *pr, const fl_scenario *sc, 
                  "the back-casting model could not be evaluated: %s", e.message);
     c->st = FL_EINTERNAL;
   } else {
-    const fl_array *es = fl_results_find_const(ex, 0, "stocks");
+    const fl_array *es = fl_results_get(ex, 0, FL_OUT_STOCKS);
     double err_sum[FL_MAX_STATES] = {0}, obs_sum[FL_MAX_STATES] = {0};
     for (long mo = 0; mo < c->W; mo++)
       for (size_t s = 0; s < S; s++) {

@@ -416,7 +416,7 @@ static fl_status write_all(writer *w, const fl_results *res, const fl_model *m,
         if (arr->not_written) continue;
         snprintf(path, sizeof path, "/%s/%s/%s", group, g->name, arr->name);
         TRY(write_array(w, path, arr->type, arr->rank, arr->dims, arr->data, arr->doc));
-        if (!res->expectation && !arr->no_summary) TRY(write_summary(w, group, g->name, arr));
+        if (!res->expectation && fl_array_summarised(arr)) TRY(write_summary(w, group, g->name, arr));
       }
     }
   }

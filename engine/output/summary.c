@@ -111,11 +111,11 @@ static fl_status summarise_arm(reader *rd, out_buf *o, const char *arm, int csv,
   size_t R, T, per_year = (size_t)llround(12.0 / step_months);
   fl_status st = FL_OK;
   if (per_year < 1 || fabs(per_year * step_months - 12.0) > 1e-9) per_year = 1;
-  snprintf(name, sizeof name, "/arms/%s/stocks_by_level", arm);
+  snprintf(name, sizeof name, "/arms/%s/%s", arm, fl_outputs[FL_OUT_STOCKS_BY_LEVEL].name);
   lvl = read_doubles(rd, name, &rank_l, dl);
-  snprintf(name, sizeof name, "/arms/%s/costs", arm);
+  snprintf(name, sizeof name, "/arms/%s/%s", arm, fl_outputs[FL_OUT_COSTS].name);
   cost = read_doubles(rd, name, &rank_c, dc);
-  snprintf(name, sizeof name, "/arms/%s/qol", arm);
+  snprintf(name, sizeof name, "/arms/%s/%s", arm, fl_outputs[FL_OUT_QOL].name);
   qol = read_doubles(rd, name, &rank_q, dq);
   if (!lvl || !cost || !qol || rank_l != 2 + mc || rank_c != 2 + mc || rank_q != 1 + mc) {
     st = bad_file(rd, "stocks_by_level, costs or qol missing or of the wrong shape");
@@ -228,14 +228,14 @@ static fl_status summarise_comparison(reader *rd, out_buf *o, const char *arm, i
                                       double step_months, char **holders, size_t B) {
   int rk[8];
   hsize_t d[8][FL_MAX_RANK];
-  double *dc = read_comp(rd, arm, "delta_costs", &rk[0], d[0]);
-  double *cum = read_comp(rd, arm, "cumulative_net_cost", &rk[1], d[1]);
-  double *dq = read_comp(rd, arm, "delta_qalys", &rk[2], d[2]);
-  double *be = read_comp(rd, arm, "breakeven_step", &rk[3], d[3]);
-  double *icer = read_comp(rd, arm, "icer", &rk[4], d[4]);
-  double *wtp = read_comp(rd, arm, "willingness_to_pay", &rk[5], d[5]);
-  double *nmb = read_comp(rd, arm, "net_monetary_benefit", &rk[6], d[6]);
-  double *pce = mc ? read_comp(rd, arm, "p_cost_effective", &rk[7], d[7]) : NULL;
+  double *dc = read_comp(rd, arm, fl_outputs[FL_OUT_DELTA_COSTS].name, &rk[0], d[0]);
+  double *cum = read_comp(rd, arm, fl_outputs[FL_OUT_CUMULATIVE_NET_COST].name, &rk[1], d[1]);
+  double *dq = read_comp(rd, arm, fl_outputs[FL_OUT_DELTA_QALYS].name, &rk[2], d[2]);
+  double *be = read_comp(rd, arm, fl_outputs[FL_OUT_BREAKEVEN_STEP].name, &rk[3], d[3]);
+  double *icer = read_comp(rd, arm, fl_outputs[FL_OUT_ICER].name, &rk[4], d[4]);
+  double *wtp = read_comp(rd, arm, fl_outputs[FL_OUT_WILLINGNESS_TO_PAY].name, &rk[5], d[5]);
+  double *nmb = read_comp(rd, arm, fl_outputs[FL_OUT_NET_MONETARY_BENEFIT].name, &rk[6], d[6]);
+  double *pce = mc ? read_comp(rd, arm, fl_outputs[FL_OUT_P_COST_EFFECTIVE].name, &rk[7], d[7]) : NULL;
   double *v = NULL;
   fl_status st = FL_OK;
   size_t R, T, K, per_year = (size_t)llround(12.0 / step_months);
@@ -350,8 +350,8 @@ static fl_status summarise_comparison(reader *rd, out_buf *o, const char *arm, i
   if (!csv) {
     int rv;
     hsize_t dv[FL_MAX_RANK];
-    double *vc = read_comp(rd, arm, "variance_decomposition/delta_cost_total", &rv, dv);
-    double *vq = read_comp(rd, arm, "variance_decomposition/delta_qaly_total", &rv, dv);
+    double *vc = read_comp(rd, arm, fl_outputs[FL_OUT_VD_DELTA_COST_TOTAL].name, &rv, dv);
+    double *vq = read_comp(rd, arm, fl_outputs[FL_OUT_VD_DELTA_QALY_TOTAL].name, &rv, dv);
     if (vc && vq)
       outf(o, "parameter uncertainty explains %.0f%% of the variance of the net cost difference "
            "and %.0f%% of that of the QALY difference (the rest is chance)\n",

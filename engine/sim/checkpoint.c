@@ -181,13 +181,19 @@ struct fl_checkpoint {
   unsigned char *block; /* one replication's record */
 };
 
-/* The tally arrays (replication first) of every arm, in allocation order. */
+/* Whether an array is part of a replication's record: what the simulation counted and the
+ * parameters drawn for it (the rest derives from them). */
+static int in_record(const fl_array *a) {
+  return fl_outputs[a->id].stage == FL_STAGE_TALLY || fl_outputs[a->id].stage == FL_STAGE_PARAMS;
+}
+
+/* The arrays of a replication's record (replication first), arm by arm in allocation order. */
 #define FOR_TALLIES(res, arr)                                                                      \
   for (size_t a_ = 0; a_ < (res)->n_arms; a_++)                                                  \
     for (size_t i_ = 0; i_ < (res)->arms[a_].n_arrays; i_++)                                     \
-      for (const fl_array *arr = &(res)->arms[a_].arrays[i_]; arr; arr = NULL)
+      for (const fl_array *arr = &(res)->arms[a_].arrays[i_]; arr && in_record(arr); arr = NULL)
 
-static size_t elem(const fl_array *a) { return a->type == FL_I32 ? 4 : 8; }
+static size_t elem(const fl_array *a) { return fl_dtype_size(a->type); }
 
 fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *res, int resume,
                              int create, unsigned char *done, fl_checkpoint **out, fl_error *err) {

@@ -47,7 +47,8 @@ static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t
   const double t0 = (double)t * m->step_months;
   double spend_into = 0;
   if (dynamic) {
-    const fl_array *bst = fl_group_find(base, "stocks"), *ben = fl_group_find(base, "entries");
+    const fl_array *bst = fl_group_get(base, FL_OUT_STOCKS);
+    const fl_array *ben = fl_group_get(base, FL_OUT_ENTRIES);
     double sv = 0;
     for (size_t s = 0; s < S; s++) {
       const double b_occ = ((const double *)bst->data)[t * S + s] + ((const double *)ben->data)[t * S + s];
@@ -96,7 +97,8 @@ static void free_buffers(double *mass, double *next, double *saving, dyn_table *
 fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
   const size_t S = m->S, T = m->T;
   grid g = {m->NLOC, 0, (size_t)m->dur_cap + 1, S};
-  fl_results *res = calloc(1, sizeof *res);
+  const fl_output_ctx oc = {.m = m, .expectation = 1};
+  fl_results *res = fl_results_create(&oc);
   double *mass = NULL, *next = NULL, *saving = NULL;
   dyn_table dyn = {0};
   size_t ncells;
@@ -125,43 +127,17 @@ fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
   dyn.stay32 = fl_calloc(m->rows_per_period, sizeof *dyn.stay32);
   dyn.move_cum = fl_calloc(m->rows_per_period * (S + 1), sizeof *dyn.move_cum);
   dyn.move_dest = fl_calloc(m->rows_per_period * (S + 1), 1);
-  res->expectation = 1;
-  res->R = 1;
-  res->n_arms = m->n_arms;
-  if (!mass || !next || !saving || !dyn.rows || !dyn.stay32 || !dyn.move_cum || !dyn.move_dest)
+  if (!mass || !next || !saving || !dyn.rows || !dyn.stay32 || !dyn.move_cum || !dyn.move_dest ||
+      fl_results_alloc(res, FL_STAGE_TALLY, NULL) != FL_OK)
     goto nomem;
   for (size_t arm_i = 0; arm_i < m->n_arms; arm_i++) {
     const fl_arm *arm = &m->arms[arm_i];
-    fl_arm_results *ar = &res->arms[arm_i];
-    const size_t d_stocks[2] = {T + 1, S}, d_flows[3] = {T, S, S}, d_ts[2] = {T, S};
-    const size_t d_loc[3] = {T + 1, m->NLOC, S};
-    double *stocks, *flows, *entries, *exits, *stocks_loc = NULL;
-    if (!(ar->name = fl_strdup(arm->name))) goto nomem;
-    stocks = fl_results_add(ar, "stocks", "Expected children in each state at the start of "
-                            "each step.", FL_F64, 2, d_stocks);
-    if (m->NLOC > 1 &&
-        !(stocks_loc = fl_results_add(ar, "stocks_by_locality", "Expected children in each "
-                                      "locality and state at the start of each step.",
-                                      FL_F64, 3, d_loc)))
-      goto nomem;
-    flows = fl_results_add(ar, "flows", "Expected moves during each step, from state (second "
-                           "index) to state (third index).", FL_F64, 3, d_flows);
-    entries = fl_results_add(ar, "entries", "Expected entrants during each step by state.",
-                             FL_F64, 2, d_ts);
-    exits = fl_results_add(ar, "exits", "Expected leavers during each step by state.", FL_F64,
-                           2, d_ts);
-    if (!stocks || !flows || !entries || !exits) goto nomem;
-    double *spend = NULL, *reached = NULL;
-    if (arm->n_int) {
-      const size_t d_ti[2] = {T, arm->n_int};
-      spend = fl_results_add(ar, "interventions/spend", "Expected cost of running each "
-                             "intervention in each step.", FL_F64, 2, d_ti);
-      reached = fl_results_add(ar, "interventions/reached", "Expected children each "
-                               "intervention reached at the start of each step while it ran.",
-                               FL_F64, 2, d_ti);
-      if (!spend || !reached) goto nomem;
-    }
-
+#define DATA(id) (fl_results_get(res, arm_i, id) ? fl_results_get(res, arm_i, id)->data : NULL)
+    double *stocks = DATA(FL_OUT_STOCKS), *stocks_loc = DATA(FL_OUT_STOCKS_BY_LOCALITY);
+    double *flows = DATA(FL_OUT_FLOWS), *entries = DATA(FL_OUT_ENTRIES);
+    double *exits = DATA(FL_OUT_EXITS), *spend = DATA(FL_OUT_IV_SPEND);
+    double *reached = DATA(FL_OUT_IV_REACHED);
+#undef DATA
     memset(mass, 0, ncells * sizeof *mass);
     for (size_t i = 0; i < m->n_init; i++) {
       const fl_init_group *gr = &m->init[i];
@@ -244,7 +220,7 @@ fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
     }
   }
   free_buffers(mass, next, saving, &dyn);
-  if (fl_results_derive(res, m, err) != FL_OK || fl_results_compare(res, m, err) != FL_OK) {
+  if (fl_results_derive(res, err) != FL_OK || fl_results_compare(res, err) != FL_OK) {
     fl_results_free(res);
     return err ? err->code : FL_ENOMEM;
   }

@@ -24,58 +24,6 @@ void fl_run_options_init(fl_run_options *opt) {
   opt->psa_prior = 0.5;
 }
 
-/* Adds the tally arrays of one arm; returns nonzero on OOM. */
-static int add_tally_arrays(fl_arm_results *ar, const fl_model *m, const fl_arm *arm, size_t R,
-                            int keep_flows) {
-  const size_t T = m->T, S = m->S, L = m->L;
-  const size_t d_stocks[3] = {R, T + 1, S}, d_loc[4] = {R, T + 1, m->NLOC, S};
-  const size_t d_flows[4] = {R, T, S, S}, d_ts[3] = {R, T, S};
-  const size_t d_spell[3] = {R, S, FL_SPELL_BINS}, d_ever[2] = {R, L}, d_tl[3] = {R, T, L};
-  const size_t d_t[2] = {R, T};
-  int ok = 1;
-  ok &= !!fl_results_add(ar, "stocks", "Children in each state at the start of each step (step "
-                         "T is the end of the run).", FL_I32, 3, d_stocks);
-  if (m->NLOC > 1)
-    ok &= !!fl_results_add(ar, "stocks_by_locality", "Children in each locality and state at "
-                           "the start of each step.", FL_I32, 4, d_loc);
-  /* Flows are always tallied (transition costs derive from them); --no-flows only leaves them
-   * out of the file. */
-  ok &= !!fl_results_add(ar, "flows", "Moves during each step, from state (third index) to "
-                         "state (fourth index).", FL_I32, 4, d_flows);
-  if (ok) ar->arrays[ar->n_arrays - 1].not_written = !keep_flows;
-  ok &= !!fl_results_add(ar, "entries", "Children entering during each step, by the state they "
-                         "enter in.", FL_I32, 3, d_ts);
-  ok &= !!fl_results_add(ar, "exits", "Children leaving during each step (out-migration or "
-                         "maximum age), by the state they leave from.", FL_I32, 3, d_ts);
-  ok &= !!fl_results_add(ar, "spells/length_of_stay", "Completed spells by state and length: "
-                         "bin k counts spells of k+1 steps (the last bin, that many or more); "
-                         "only spells that began and ended inside the run.", FL_I32, 3, d_spell);
-  ok &= !!fl_results_add(ar, "spells/ever_in_level", "Children who were in each level at some "
-                         "time during the run.", FL_I32, 2, d_ever);
-  ok &= !!fl_results_add(ar, "spells/reentries_12m", "Moves into a level that the child had "
-                         "left within the previous 12 months, by step and level.", FL_I32, 3,
-                         d_tl);
-  ok &= !!fl_results_add(ar, "spells/skip_level_escalations", "Escalations that skip at least "
-                         "one level (e.g. universal straight to looked after), by step.",
-                         FL_I32, 2, d_t);
-  if (arm->n_int) {
-    const size_t d_ti[3] = {R, T, arm->n_int};
-    ok &= !!fl_results_add(ar, "interventions/spend", "Cost of running each intervention in each "
-                           "step (its spend, with any reinvested savings).", FL_F64, 3, d_ti);
-    ok &= !!fl_results_add(ar, "interventions/reached", "Children each intervention reached at "
-                           "the start of each step while it ran.", FL_I32, 3, d_ti);
-  }
-  return !ok;
-}
-
-/* Replication rep's part of an arm's array, or NULL when the arm has no such array. */
-static void *slice(fl_results *res, size_t arm, const char *name, size_t rep) {
-  fl_array *a = fl_results_find(res, arm, name);
-  if (!a) return NULL;
-  return (char *)a->data +
-         rep * (fl_array_count(a) / a->dims[0]) * (a->type == FL_I32 ? sizeof(int32_t) : sizeof(double));
-}
-
 #ifdef FLOURISH_MPI
 /* Shares every rank's block of replications with every other rank (all arrays hold
  * replications first, so a block is contiguous): counted in whole replications, through a
@@ -90,6 +38,8 @@ static int gather_ranks(fl_results *res, size_t R, int ranks) {
   for (size_t a = 0; a < res->n_arms && rc == MPI_SUCCESS; a++)
     for (size_t i = 0; i < res->arms[a].n_arrays && rc == MPI_SUCCESS; i++) {
       fl_array *arr = &res->arms[a].arrays[i];
+      const fl_stage stage = fl_outputs[arr->id].stage;
+      if (stage != FL_STAGE_TALLY && stage != FL_STAGE_PARAMS) continue; /* derived later */
       MPI_Datatype one_rep;
       const size_t per_rep = fl_array_count(arr) / R;
       if (per_rep > INT_MAX) return -1;
@@ -175,9 +125,10 @@ static void run_replications(rep_ctx *c) {
       }
     }
     if (ps && ws && m->n_unc && !(done_rep && done_rep[rep])) {
-      memcpy(slice(res, 0, "parameters/cost", (size_t)rep), fl_psa_cost(ps),
+      memcpy(fl_results_slice(res, 0, FL_OUT_PARAM_COST, (size_t)rep), fl_psa_cost(ps),
              m->S * m->B * sizeof(double));
-      memcpy(slice(res, 0, "parameters/qol", (size_t)rep), fl_psa_qol(ps), m->S * sizeof(double));
+      memcpy(fl_results_slice(res, 0, FL_OUT_PARAM_QOL, (size_t)rep), fl_psa_qol(ps),
+             m->S * sizeof(double));
     }
     if (done_rep && done_rep[rep]) { /* loaded from the checkpoint */
       if (opt->progress) {
@@ -187,20 +138,9 @@ static void run_replications(rep_ctx *c) {
       continue;
     }
     for (size_t a = 0; ws && a < m->n_arms; a++) {
-      fl_tally tl = {
-          .stocks = slice(res, a, "stocks", (size_t)rep),
-          .stocks_loc = slice(res, a, "stocks_by_locality", (size_t)rep),
-          .flows = slice(res, a, "flows", (size_t)rep),
-          .entries = slice(res, a, "entries", (size_t)rep),
-          .exits = slice(res, a, "exits", (size_t)rep),
-          .spells = slice(res, a, "spells/length_of_stay", (size_t)rep),
-          .ever = slice(res, a, "spells/ever_in_level", (size_t)rep),
-          .reentries = slice(res, a, "spells/reentries_12m", (size_t)rep),
-          .skips = slice(res, a, "spells/skip_level_escalations", (size_t)rep),
-          .spend = slice(res, a, "interventions/spend", (size_t)rep),
-          .reached = slice(res, a, "interventions/reached", (size_t)rep),
-          .base = a ? &base_tl : NULL,
-      };
+      fl_tally tl;
+      fl_results_tally(res, a, (size_t)rep, &tl);
+      tl.base = a ? &base_tl : NULL;
       if (a == 0) base_tl = tl;
       fl_status st = fl_simulate(m, a, &tabs[a], opt->seed, (uint64_t)rep, path, ws, &tl);
       if (st != FL_OK) {
@@ -267,26 +207,16 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
       return FL_EUSAGE;
     }
   }
-  res = calloc(1, sizeof *res);
-  if (!res) goto nomem;
-  res->psa = opt->psa;
-  res->psa_inner = opt->psa ? opt->psa_inner : 0;
+  const fl_output_ctx oc = {.m = m, .R = R, .psa = opt->psa, .psa_inner = opt->psa_inner};
+  if (!(res = fl_results_create(&oc))) goto nomem;
   res->psa_prior = opt->psa_prior;
   res->seed = opt->seed;
-  res->R = R;
   res->threads = opt->threads;
-  res->n_arms = m->n_arms;
-  for (size_t a = 0; a < m->n_arms; a++) {
-    if (!(res->arms[a].name = fl_strdup(m->arms[a].name))) goto nomem;
-    if (add_tally_arrays(&res->arms[a], m, &m->arms[a], R, opt->keep_flows)) goto nomem;
-  }
-  if (opt->psa && m->n_unc) { /* every replication's drawn costs and QoL weights */
-    const size_t d_sb[3] = {R, m->S, m->B}, d_s[2] = {R, m->S};
-    if (!fl_results_add(&res->arms[0], "parameters/cost", "State costs per child per step "
-                        "drawn for each replication (parameter uncertainty).", FL_F64, 3, d_sb) ||
-        !fl_results_add(&res->arms[0], "parameters/qol", "QoL weights drawn for each "
-                        "replication (parameter uncertainty).", FL_F64, 2, d_s))
-      goto nomem;
+  res->keep_flows = opt->keep_flows;
+  if (fl_results_alloc(res, FL_STAGE_TALLY, err) != FL_OK ||
+      fl_results_alloc(res, FL_STAGE_PARAMS, err) != FL_OK) {
+    fl_results_free(res);
+    return FL_ENOMEM;
   }
   const fl_path path = opt->pass ? opt->pass : fl_pass_best();
   /* Under MPI each rank simulates a contiguous block of replications; the blocks are gathered
@@ -395,8 +325,8 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     fl_results_free(res);
     return fail_code;
   }
-  if (fl_results_derive(res, m, err) != FL_OK || fl_results_compare(res, m, err) != FL_OK ||
-      fl_results_decompose(res, m, err) != FL_OK) {
+  if (fl_results_derive(res, err) != FL_OK || fl_results_compare(res, err) != FL_OK ||
+      fl_results_decompose(res, err) != FL_OK) {
     fl_results_free(res);
     return err ? err->code : FL_ENOMEM;
   }

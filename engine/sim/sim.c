@@ -78,14 +78,11 @@ struct fl_workspace {
    * edges of two parts' counts, written at every event, would otherwise go back and forth
    * between their threads. */
   int threads;
-  int32_t *part32;     /* [parts * part32_len] (see part_tally) */
-  size_t part32_len;
+  unsigned char *part_mem; /* [parts * part_bytes] each part's tallies (fl_tally_layout) */
+  size_t part_bytes;   /* the largest layout of an arm's tallies */
   int64_t *part_cnt;   /* [parts * part_ns] each part's children by locality and state */
   size_t part_ns;      /* NLOC * S */
-  double *part_spend;  /* [parts * part_spend_len] */
-  size_t part_spend_len;
-  size_t part_ni;      /* the most interventions of an arm (at least 1) */
-  size_t max_parts;    /* the parts part32 has room for */
+  size_t max_parts;    /* the parts part_mem has room for */
   /* The children are created the same in every arm of a replication (their streams are keyed
    * by child, not by arm; the numbers of entrants by replication): with more than one arm
    * (keep), the first arm's are kept here as created, by child number (the initial children,
@@ -154,35 +151,36 @@ static void *calloc_lines(size_t n, size_t size) {
 }
 
 static void free_parts(fl_workspace *ws) {
-  free(ws->part32);
+  free(ws->part_mem);
   free(ws->part_cnt);
-  free(ws->part_spend);
-  ws->part32 = NULL;
+  ws->part_mem = NULL;
   ws->part_cnt = NULL;
-  ws->part_spend = NULL;
 }
+
+/* What decides the tallies of a replication (they do not depend on the run's options). */
+static fl_output_ctx tally_ctx(const fl_model *m) { return (fl_output_ctx){.m = m, .R = 1}; }
 
 int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
   if (threads < 1) threads = 1;
   if (threads > FL_MAX_STEP_THREADS) threads = FL_MAX_STEP_THREADS;
-  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
+  const size_t NS = m->NLOC * m->S;
   free_parts(ws);
   ws->threads = 1;
   if (threads == 1) return 0;
   /* FL_PARTS_PER_THREAD parts a thread, or one where their tallies do not fit. */
   size_t parts = (size_t)threads * FL_PARTS_PER_THREAD;
-  ws->part_ni = 1;
-  for (size_t a = 0; a < m->n_arms; a++)
-    if (m->arms[a].n_int > ws->part_ni) ws->part_ni = m->arms[a].n_int;
-  ws->part32_len = lines(T * S * S + 2 * T * S + (T + 1) * (S + NS) + S * FL_SPELL_BINS + L +
-                         T * L + T + T * ws->part_ni, sizeof *ws->part32); /* see part_tally */
+  const fl_output_ctx oc = tally_ctx(m);
+  ws->part_bytes = FL_CACHE_LINE;
+  for (size_t a = 0; a < m->n_arms; a++) {
+    fl_tally_layout lay;
+    fl_tally_layout_init(&lay, &oc, a);
+    if (lay.bytes > ws->part_bytes) ws->part_bytes = lay.bytes;
+  }
   ws->part_ns = lines(NS, sizeof *ws->part_cnt);
-  ws->part_spend_len = lines(T * ws->part_ni, sizeof *ws->part_spend);
   for (;;) {
-    ws->part32 = calloc_lines(parts * ws->part32_len, sizeof *ws->part32);
+    ws->part_mem = calloc_lines(parts * ws->part_bytes, 1);
     ws->part_cnt = calloc_lines(parts * ws->part_ns, sizeof *ws->part_cnt);
-    ws->part_spend = calloc_lines(parts * ws->part_spend_len, sizeof *ws->part_spend);
-    if (ws->part32 && ws->part_cnt && ws->part_spend) break;
+    if (ws->part_mem && ws->part_cnt) break;
     free_parts(ws);
     if (parts == (size_t)threads) return -1;
     parts = (size_t)threads;
@@ -343,7 +341,8 @@ static const fl_row *reinvest_step(const fl_model *m, const fl_arm *arm,
   for (size_t s = 0; s < S; s++) {
     int64_t now = 0;
     for (size_t l = 0; l < m->NLOC; l++) now += ws->cnt[l * S + s];
-    const double base_occ = tl->base->stocks[t * S + s] + tl->base->entries[t * S + s];
+    const double base_occ = fl_tally_i32(tl->base, FL_OUT_STOCKS)[t * S + s] +
+                            fl_tally_i32(tl->base, FL_OUT_ENTRIES)[t * S + s];
     for (size_t b = 0; b < m->B; b++)
       if (rv->from[b]) saving += (base_occ - (double)now) * m->cost[s * m->B + b];
   }
@@ -375,7 +374,7 @@ static void interventions_count(const fl_model *m, const fl_arm *arm, size_t t,
     if (!(t0 >= iv->start && t0 < iv->end)) continue;
     const double spend = dynamic && i == arm->reinvest.into ? reinvest_spend(m, arm, ws->saving, t)
                                                             : iv->spend;
-    tl->spend[t * ni + i] = spend * m->step_months;
+    fl_tally_f64(tl, FL_OUT_IV_SPEND)[t * ni + i] = spend * m->step_months;
     int64_t reached = 0;
     if (iv->age_lo == 0 && iv->age_hi == UINT32_MAX) {
       for (size_t l = 0; l < m->NLOC; l++)
@@ -384,7 +383,7 @@ static void interventions_count(const fl_model *m, const fl_arm *arm, size_t t,
     } else {
       for (size_t k = 0; k < n; k++) reached += reaches(m, iv, ws->base[k], div, ws->age[k]);
     }
-    tl->reached[t * ni + i] = (int32_t)reached;
+    fl_tally_i32(tl, FL_OUT_IV_REACHED)[t * ni + i] = (int32_t)reached;
   }
 }
 
@@ -502,6 +501,7 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
 typedef struct sim_run {
   const fl_model *m;
   const fl_arm *arm;
+  size_t arm_i;          /* the arm's index in the model */
   const fl_arm_tables *tab;
   fl_workspace *ws;
   const fl_tally *tl;
@@ -546,7 +546,7 @@ static void kept_count(const sim_run *sr, size_t slot, size_t k, int32_t *entrie
     const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
     const uint32_t s = b - loc * sr->loc_stride;
     ws->cnt[loc * m->S + s]++;
-    sr->tl->ever[m->state_level[s]]++;
+    fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL)[m->state_level[s]]++;
     if (entries_t) entries_t[s]++;
   }
 }
@@ -555,7 +555,8 @@ static void kept_count(const sim_run *sr, size_t slot, size_t k, int32_t *entrie
  * entrant k gets slot n + k - k0 and the stream of child next_id + k, so any split of the range
  * between parts creates the same children. */
 static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
-  int32_t *entries_t = sr->tl->entries + t * sr->m->S, *ever = sr->tl->ever;
+  int32_t *entries_t = fl_tally_i32(sr->tl, FL_OUT_ENTRIES) + t * sr->m->S;
+  int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
   if (sr->copy) {
     kept_copy(sr, sr->n, sr->next_id + k0, k1 - k0, 0);
     kept_count(sr, sr->n, k1 - k0, entries_t);
@@ -604,8 +605,8 @@ static void step_begin(sim_run *sr, size_t t) {
   const size_t table_row0 = (size_t)arm->step_table[t] * m->rows_per_period;
   const fl_row *rows = tab->rows + table_row0;
   const uint32_t *stay32 = tab->stay32 + table_row0;
-  sr->flow_t = tl->flows + t * S * S;
-  sr->exits_t = tl->exits + t * S;
+  sr->flow_t = fl_tally_i32(tl, FL_OUT_FLOWS) + t * S * S;
+  sr->exits_t = fl_tally_i32(tl, FL_OUT_EXITS) + t * S;
   if (arm->n_int) {
     if (!sr->dyn_shared) sr->rows_dyn = reinvest_step(m, arm, tab, t, ws, tl);
     interventions_count(m, arm, t, ws, tl, sr->n, sr->loc_div);
@@ -641,15 +642,15 @@ static size_t step_events(const sim_run *sr, uint32_t *ev_slot, size_t n_ev, uin
 static void step_end(sim_run *sr, size_t t) {
   const size_t S = sr->m->S, NLOC = sr->m->NLOC;
   const int64_t *cnt = sr->ws->cnt;
-  int32_t *stocks = sr->tl->stocks + (t + 1) * S;
+  int32_t *stocks = fl_tally_i32(sr->tl, FL_OUT_STOCKS) + (t + 1) * S;
+  int32_t *stocks_loc = fl_tally_i32(sr->tl, FL_OUT_STOCKS_BY_LOCALITY);
   for (size_t s = 0; s < S; s++) {
     int64_t sum = 0;
     for (size_t l = 0; l < NLOC; l++) sum += cnt[l * S + s];
     stocks[s] = (int32_t)sum;
   }
-  if (sr->tl->stocks_loc)
-    for (size_t j = 0; j < NLOC * S; j++)
-      sr->tl->stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
+  if (stocks_loc)
+    for (size_t j = 0; j < NLOC * S; j++) stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
 }
 
 /* Phases 2 and 3 for the workspace's children (the replication's, or a part's), on one thread:
@@ -665,8 +666,13 @@ static void step_serial(sim_run *sr, size_t t) {
   fl_workspace *ws = sr->ws;
   const fl_tally *tl = sr->tl;
   const size_t L = sr->m->L;
-  const step_counts sc = {sr->flow_t, sr->exits_t, tl->spells, tl->reentries + t * L,
-                          tl->skips + t, tl->ever, ws->cnt};
+  const step_counts sc = {sr->flow_t,
+                          sr->exits_t,
+                          fl_tally_i32(tl, FL_OUT_LENGTH_OF_STAY),
+                          fl_tally_i32(tl, FL_OUT_REENTRIES) + t * L,
+                          fl_tally_i32(tl, FL_OUT_SKIPS) + t,
+                          fl_tally_i32(tl, FL_OUT_EVER_IN_LEVEL),
+                          ws->cnt};
   fl_pass_args pa = sr->pa;
   for (size_t c1 = sr->n; c1 > 0;) {
     const size_t c0 = (c1 - 1) / FL_CHUNK * FL_CHUNK;
@@ -686,6 +692,7 @@ static void step_serial(sim_run *sr, size_t t) {
  * of sr's workspace, counted in its cnt and ever. */
 static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   const fl_model *m = sr->m;
+  int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
   uint64_t g0 = 0;
   fl_rng r;
   for (size_t g = 0; g < m->n_init && g0 < i1; g0 += m->init[g].count, g++) {
@@ -695,8 +702,7 @@ static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
       fl_rng_init_keyed(&r, &sr->key, id);
       const uint32_t age = draw_range(&r, gr->age_lo, gr->age_hi);
       const uint32_t tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
-      child_create(sr->ws, m, sr->tl->ever, sr->ws->cnt, id - i0, &r, gr->state, gr->loc, age,
-                   tis, 0);
+      child_create(sr->ws, m, ever, sr->ws->cnt, id - i0, &r, gr->state, gr->loc, age, tis, 0);
     }
   }
 }
@@ -713,40 +719,49 @@ static void initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   if (sr->save) kept_copy(sr, 0, i0, (size_t)(i1 - i0), 1);
 }
 
-/* Where part p's tallies of the whole replication lie in its block of part32. */
-static fl_tally part_tally(const fl_workspace *ws, const fl_model *m, int p) {
-  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
-  int32_t *q = ws->part32 + (size_t)p * ws->part32_len;
-  fl_tally k = {0};
-  k.flows = q;
-  k.exits = k.flows + T * S * S;
-  k.entries = k.exits + T * S;
-  k.stocks = k.entries + T * S;
-  k.stocks_loc = k.stocks + (T + 1) * S;
-  k.spells = k.stocks_loc + (T + 1) * NS;
-  k.ever = k.spells + S * FL_SPELL_BINS;
-  k.reentries = k.ever + L;
-  k.skips = k.reentries + T * L;
-  k.reached = k.skips + T; /* [T * part_ni] */
-  k.spend = ws->part_spend + (size_t)p * ws->part_spend_len;
+/* Part p's tallies of the whole replication, laid out in its block of part_mem (zeroed). */
+static fl_tally part_tally(const fl_workspace *ws, const fl_tally_layout *lay, int p) {
+  unsigned char *block = ws->part_mem + (size_t)p * ws->part_bytes;
+  fl_tally k;
+  memset(block, 0, lay->bytes);
+  fl_tally_bind(&k, lay, block);
+  k.base = NULL;
   return k;
 }
 
-/* dst[i] = the sum over the np parts of their tally at offset off + i, split between the team
- * (integers, so the order does not matter). */
+/* dst[i] = the sum over the np parts of their int32 tally at byte offset off, element i,
+ * split between the team (integers, so the order does not matter). */
 static void sum_parts(int32_t *dst, const fl_workspace *ws, size_t off, size_t len, int np) {
-  if (!dst) return;
 #pragma omp for schedule(static) nowait
   for (long long i = 0; i < (long long)len; i++) {
     int32_t sum = 0;
-    for (int p = 0; p < np; p++) sum += ws->part32[(size_t)p * ws->part32_len + off + (size_t)i];
+    for (int p = 0; p < np; p++)
+      sum += ((const int32_t *)(ws->part_mem + (size_t)p * ws->part_bytes + off))[i];
     dst[i] = sum;
+  }
+}
+
+/* The parts' tallies combined into the replication's, as the registry says: sums of the
+ * parts' counts, or the first part's value where every part computes the same. */
+static void combine_parts(const fl_workspace *ws, const fl_tally_layout *lay, const fl_tally *tl,
+                          int np) {
+  for (size_t k = 0; k < lay->n; k++) {
+    void *dst = tl->at[lay->id[k]];
+    if (!dst) continue;
+    if (fl_outputs[lay->id[k]].combine == FL_COMBINE_FIRST) {
+#pragma omp single nowait
+      memcpy(dst, ws->part_mem + lay->offset[k],
+             lay->count[k] * fl_dtype_size(fl_outputs[lay->id[k]].type));
+    } else {
+      sum_parts(dst, ws, lay->offset[k], lay->count[k], np);
+    }
   }
 }
 
 /* What the parts of a replication share (simulate_parts). */
 typedef struct parts_run {
   sim_run *sr;
+  fl_tally_layout lay; /* each part's tallies */
   uint64_t n0;
   int np, dynamic;
   const fl_row *rows_dyn; /* a reinvesting arm's table of the step */
@@ -775,21 +790,22 @@ static void run_part(parts_run *pr, int p, int thread) {
   part.ev_slot += (size_t)thread * FL_CHUNK; /* (a part is stepped on one thread throughout) */
   part.cnt = ws->part_cnt + pp * ws->part_ns;
   part.threads = 1;
-  fl_tally ptl = part_tally(ws, m, p);
-  part.ever = ptl.ever; /* (nothing of the part's may reach the replication's own) */
-  memset(ws->part32 + pp * ws->part32_len, 0, ws->part32_len * sizeof *ws->part32);
+  fl_tally ptl = part_tally(ws, &pr->lay, p);
+  /* (nothing of the part's may reach the replication's own) */
+  part.ever = fl_tally_i32(&ptl, FL_OUT_EVER_IN_LEVEL);
   memset(part.cnt, 0, NS * sizeof *part.cnt);
   ptl.base = sr->tl->base;
-  if (p == 0) ptl.spend = sr->tl->spend; /* the same in every part */
   sim_run ps = *sr;
   ps.ws = &part;
   ps.tl = &ptl;
   ps.n = (size_t)(i1 - i0);
   ps.dyn_shared = 1;
   initial(&ps, i0, i1);
+  int32_t *stocks = fl_tally_i32(&ptl, FL_OUT_STOCKS);
+  int32_t *stocks_loc = fl_tally_i32(&ptl, FL_OUT_STOCKS_BY_LOCALITY);
   for (size_t j = 0; j < NS; j++) {
-    ptl.stocks[j % m->S] += (int32_t)part.cnt[j];
-    ptl.stocks_loc[j] = (int32_t)part.cnt[j];
+    stocks[j % m->S] += (int32_t)part.cnt[j];
+    if (stocks_loc) stocks_loc[j] = (int32_t)part.cnt[j];
   }
   for (size_t t = 0; t < T; t++) {
     const size_t k = entrants(sr, t), k0 = k * pp / np, k1 = k * (pp + 1) / np;
@@ -828,9 +844,10 @@ static void run_part(parts_run *pr, int p, int thread) {
 static void simulate_parts(sim_run *sr, uint64_t n0) {
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
-  const size_t S = m->S, L = m->L, T = m->T, NS = m->NLOC * m->S;
   parts_run pr = {.sr = sr, .n0 = n0,
                   .dynamic = sr->arm->n_int && reinvesting(sr->arm, sr->tl)};
+  const fl_output_ctx oc = tally_ctx(m);
+  fl_tally_layout_init(&pr.lay, &oc, sr->arm_i);
 #pragma omp parallel num_threads(ws->threads)
   {
 #ifdef _OPENMP
@@ -838,7 +855,7 @@ static void simulate_parts(sim_run *sr, uint64_t n0) {
 #else
     const int b = 0, nb = 1;
 #endif
-    /* (OpenMP may give fewer threads than asked for; part32 has room for the parts of all.) */
+    /* (OpenMP may give fewer threads than asked for; part_mem has room for the parts of all.) */
 #pragma omp single
     pr.np = pr.dynamic || ws->max_parts < (size_t)nb * FL_PARTS_PER_THREAD
                 ? nb
@@ -850,20 +867,7 @@ static void simulate_parts(sim_run *sr, uint64_t n0) {
       for (int p = 0; p < pr.np; p++) run_part(&pr, p, b);
     }
 #pragma omp barrier
-    const fl_tally z = part_tally(ws, m, 0), *tl = sr->tl;
-    const int32_t *p0 = ws->part32;
-#define FL_SUM(dst, field, len) sum_parts(dst, ws, (size_t)(z.field - p0), len, pr.np)
-    FL_SUM(tl->flows, flows, T * S * S);
-    FL_SUM(tl->exits, exits, T * S);
-    FL_SUM(tl->entries, entries, T * S);
-    FL_SUM(tl->stocks, stocks, (T + 1) * S);
-    FL_SUM(tl->stocks_loc, stocks_loc, (T + 1) * NS);
-    FL_SUM(tl->spells, spells, S * FL_SPELL_BINS);
-    FL_SUM(tl->ever, ever, L);
-    FL_SUM(tl->reentries, reentries, T * L);
-    FL_SUM(tl->skips, skips, T);
-    FL_SUM(tl->reached, reached, T * sr->arm->n_int);
-#undef FL_SUM
+    combine_parts(ws, &pr.lay, sr->tl, pr.np);
   }
 }
 
@@ -874,10 +878,11 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
    * child created adds to it. Counted in the workspace and added to the results once at the
    * end, so threads on neighbouring replications do not contend for the line. */
   fl_tally own = *tl_out;
-  own.ever = ws->ever;
+  own.at[FL_OUT_EVER_IN_LEVEL] = ws->ever;
   memset(ws->ever, 0, L * sizeof *ws->ever);
   const fl_tally *tl = &own;
-  sim_run sr = {.m = m, .arm = tab->arm ? tab->arm : &m->arms[arm_i], .tab = tab, .ws = ws,
+  sim_run sr = {.m = m, .arm = tab->arm ? tab->arm : &m->arms[arm_i], .arm_i = arm_i,
+                .tab = tab, .ws = ws,
                 .tl = tl, .path = path};
   fl_stream_key_init(&sr.key, seed, rep, FL_PURPOSE_CHILD);
   sr.reentry_window = m->step_months >= 12 ? 1 : (uint32_t)(12.0 / m->step_months + 0.5);
@@ -914,10 +919,12 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
   else {
     initial(&sr, 0, n0);
     sr.n = (size_t)n0;
+    int32_t *stocks = fl_tally_i32(tl, FL_OUT_STOCKS);
+    int32_t *stocks_loc = fl_tally_i32(tl, FL_OUT_STOCKS_BY_LOCALITY);
     for (size_t s = 0; s < S; s++)
-      for (size_t l = 0; l < NLOC; l++) tl->stocks[s] += (int32_t)ws->cnt[l * S + s];
-    if (tl->stocks_loc)
-      for (size_t i = 0; i < NLOC * S; i++) tl->stocks_loc[i] = (int32_t)ws->cnt[i];
+      for (size_t l = 0; l < NLOC; l++) stocks[s] += (int32_t)ws->cnt[l * S + s];
+    if (stocks_loc)
+      for (size_t i = 0; i < NLOC * S; i++) stocks_loc[i] = (int32_t)ws->cnt[i];
     for (size_t t = 0; t < T; t++) {
       const size_t k = entrants(&sr, t);
       enter(&sr, t, 0, k);
@@ -933,6 +940,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
     ws->keep_seed = seed;
     ws->keep_rep = rep;
   }
-  for (size_t l = 0; l < L; l++) tl_out->ever[l] += ws->ever[l];
+  int32_t *ever = fl_tally_i32(tl_out, FL_OUT_EVER_IN_LEVEL);
+  for (size_t l = 0; l < L; l++) ever[l] += ws->ever[l];
   return FL_OK;
 }

@@ -5,22 +5,8 @@
 #include "results/results.h"
 #include "sim/pass.h"
 
-/* Tallies of one replication of one arm: pointers into the caller's result arrays (the
- * replication's slice), all zeroed by the caller. stocks_loc may be NULL. */
-typedef struct fl_tally {
-  int32_t *stocks;     /* [T+1, S] */
-  int32_t *stocks_loc; /* [T+1, NLOC, S] */
-  int32_t *flows;      /* [T, S, S] */
-  int32_t *entries;    /* [T, S] */
-  int32_t *exits;      /* [T, S] */
-  int32_t *spells;     /* [S, FL_SPELL_BINS] */
-  int32_t *ever;       /* [L] */
-  int32_t *reentries;  /* [T, L] */
-  int32_t *skips;      /* [T] */
-  double *spend;       /* [T, n_int] cost of running each intervention in each step */
-  int32_t *reached;    /* [T, n_int] children reached at the start of each step */
-  const struct fl_tally *base; /* the baseline's tallies of the same replication, or NULL */
-} fl_tally;
+/* The tallies a replication counts into are an fl_tally (results/registry.h): the
+ * replication's slice of every tally dataset, zeroed by the caller. */
 
 /* Per-thread scratch space, reused across replications so that the step loop allocates
  * nothing. Create once per thread, for one model (its buffers are sized for it); not shared. */

@@ -1,0 +1,119 @@
+/* The outputs derived from a simulation's (or an expectation's) tallies: children by level,
+ * costs by budget holder and quality of life, undiscounted and discounted. */
+#include "results/results.h"
+
+#include <string.h>
+
+/* Children counted for the rewards of step t of replication r, by state, under the model's
+ * reward timing (see rewards.timing in engine/scenario/schema.c), into occ[S]; returns the
+ * time in steps at which they are discounted. */
+static double occupancy(const fl_model *m, const fl_array *stocks, const fl_array *entries,
+                        size_t r, size_t t, double *occ) {
+  const size_t S = m->S, T = m->T;
+#define START(u, s)                                                                                \
+  (fl_array_get(stocks, (r * (T + 1) + (u)) * S + (s)) +                                          \
+   fl_array_get(entries, (r * T + (u)) * S + (s)))
+#define END(u, s) fl_array_get(stocks, (r * (T + 1) + (u) + 1) * S + (s))
+  for (size_t s = 0; s < S; s++) {
+    switch (m->reward_timing) {
+    case FL_TIMING_END: occ[s] = END(t, s); break;
+    case FL_TIMING_HALF_CYCLE: occ[s] = 0.5 * (START(t, s) + END(t, s)); break;
+    case FL_TIMING_SIMPSON: {
+      /* Simpson's 1/3 rule over the pair of steps (2k, 2k+1), split evenly between them:
+       * (f(2k) + 4 f(2k+1) + f(2k+2)) / 6 each, where f(u) is the start of step u (the end of
+       * the run for u = T); a last unpaired step takes the trapezoid. */
+      const size_t k0 = t - t % 2;
+      if (k0 + 1 >= T) {
+        occ[s] = 0.5 * (START(t, s) + END(t, s));
+      } else {
+        const double f2 = k0 + 2 < T ? START(k0 + 2, s) : END(k0 + 1, s);
+        occ[s] = (START(k0, s) + 4 * START(k0 + 1, s) + f2) / 6;
+      }
+      break;
+    }
+    default: occ[s] = START(t, s);
+    }
+  }
+#undef START
+#undef END
+  return m->reward_timing == FL_TIMING_START ? (double)t
+         : m->reward_timing == FL_TIMING_END ? (double)t + 1
+                                             : (double)t + 0.5;
+}
+
+/* The derived outputs of replication r of arm (r = 0 in expectation mode). */
+static void derive_replication(const fl_results *res, size_t arm, size_t r) {
+  const fl_model *m = res->ctx.m;
+  const size_t T = m->T, S = m->S, B = m->B, L = m->L;
+  const int mc = !res->expectation;
+  const double step_years = m->step_months / 12.0;
+  const fl_arm *marm = &m->arms[arm];
+  const fl_array *stocks = fl_results_get(res, arm, FL_OUT_STOCKS);
+  const fl_array *entries = fl_results_get(res, arm, FL_OUT_ENTRIES);
+  const fl_array *flows = fl_results_get(res, arm, FL_OUT_FLOWS);
+  const fl_array *spend = fl_results_get(res, arm, FL_OUT_IV_SPEND);
+  const fl_array *reached = fl_results_get(res, arm, FL_OUT_IV_REACHED);
+  void *lvl = fl_results_get(res, arm, FL_OUT_STOCKS_BY_LEVEL)->data;
+  double *cost = fl_results_get(res, arm, FL_OUT_COSTS)->data;
+  double *costd = fl_results_get(res, arm, FL_OUT_COSTS_DISCOUNTED)->data;
+  double *qol = fl_results_get(res, arm, FL_OUT_QOL)->data;
+  double *qold = fl_results_get(res, arm, FL_OUT_QOL_DISCOUNTED)->data;
+  /* Under parameter uncertainty each replication has its own costs and QoL weights. */
+  const double *unit_cost = fl_results_slice(res, 0, FL_OUT_PARAM_COST, r);
+  const double *unit_qol = fl_results_slice(res, 0, FL_OUT_PARAM_QOL, r);
+  if (!unit_cost) unit_cost = m->cost;
+  if (!unit_qol) unit_qol = m->qol;
+  double occ[FL_MAX_STATES];
+  for (size_t t = 0; t <= T; t++) {
+    for (size_t s = 0; s < S; s++) {
+      size_t li = (r * (T + 1) + t) * L + m->state_level[s];
+      double v = fl_array_get(stocks, (r * (T + 1) + t) * S + s);
+      if (mc) ((int32_t *)lvl)[li] += (int32_t)v;
+      else ((double *)lvl)[li] += v;
+    }
+  }
+  for (size_t t = 0; t < T; t++) {
+    double *c = cost + (r * T + t) * B, q = 0;
+    const double when = occupancy(m, stocks, entries, r, t, occ) * step_years;
+    for (size_t s = 0; s < S; s++) {
+      for (size_t b = 0; b < B; b++) c[b] += occ[s] * unit_cost[s * B + b];
+      q += occ[s] * unit_qol[s];
+    }
+    /* One-off costs and QALY changes of the moves of the step. */
+    for (size_t s = 0; s < S && flows; s++)
+      for (size_t d = 0; d < S; d++) {
+        const double f = fl_array_get(flows, ((r * T + t) * S + s) * S + d);
+        if (f == 0) continue;
+        for (size_t b = 0; b < B; b++) c[b] += f * m->trans_cost[(s * S + d) * B + b];
+        q += f * m->trans_qaly[s * S + d] / step_years;
+      }
+    /* Interventions: running cost, cost per child reached, set-up cost in the step in which an
+     * intervention starts. */
+    for (size_t i = 0; i < marm->n_int; i++) {
+      const fl_intervention *iv = &marm->ints[i];
+      const size_t k = (r * T + t) * marm->n_int + i;
+      c[iv->holder] +=
+          fl_array_get(spend, k) + iv->child_cost * m->step_months * fl_array_get(reached, k);
+      if (iv->setup_cost > 0 && iv->start < (double)T * m->step_months &&
+          t == (size_t)(iv->start / m->step_months))
+        c[iv->holder] += iv->setup_cost;
+    }
+    const double dc = fl_discount(m->disc_cost, when), dq = fl_discount(m->disc_qol, when);
+    for (size_t b = 0; b < B; b++) costd[(r * T + t) * B + b] = c[b] * dc;
+    qol[r * T + t] = q;
+    qold[r * T + t] = q * dq;
+  }
+}
+
+fl_status fl_results_derive(fl_results *res, fl_error *err) {
+  const size_t R = res->R;
+  fl_status st = fl_results_alloc(res, FL_STAGE_DERIVED, err);
+  if (st != FL_OK) return st;
+  for (size_t arm = 0; arm < res->n_arms; arm++) {
+    /* Replications are independent: split between threads (each writes its own rows), so that
+     * this does not become the serial tail of a run on many cores. */
+#pragma omp parallel for schedule(static) if (R > 1) num_threads(fl_results_threads(res))
+    for (size_t r = 0; r < R; r++) derive_replication(res, arm, r);
+  }
+  return FL_OK;
+}

@@ -1,0 +1,371 @@
+/* The output registry (see registry.h): the table of every dataset, and what follows from it. */
+#include "results/registry.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define REP FL_DIM_REPLICATION
+#define TIME FL_DIM_TIME
+#define STEP FL_DIM_STEP
+#define STATE FL_DIM_STATE
+#define TO_STATE FL_DIM_TO_STATE
+#define LEVEL FL_DIM_LEVEL
+#define HOLDER FL_DIM_HOLDER
+#define LOCALITY FL_DIM_LOCALITY
+#define SPELL FL_DIM_SPELL_LENGTH
+#define IV FL_DIM_INTERVENTION
+#define WTP FL_DIM_WTP
+#define YEAR FL_DIM_YEAR
+#define COMPONENT FL_DIM_COMPONENT
+#define ONE FL_DIM_ONE
+#define BOTH (FL_IN_MC | FL_IN_EXPECT)
+#define SUMMARISED FL_OUT_SUMMARISED
+
+const char *const fl_dim_names[FL_N_DIMS] = {
+    [FL_DIM_NONE] = "",           [REP] = "replication",     [TIME] = "time",
+    [STEP] = "step",              [STATE] = "state",         [TO_STATE] = "to_state",
+    [LEVEL] = "level",            [HOLDER] = "budget_holder", [LOCALITY] = "locality",
+    [SPELL] = "spell_length",     [IV] = "intervention",     [WTP] = "willingness_to_pay",
+    [YEAR] = "year",              [COMPONENT] = "component", [ONE] = "value",
+};
+
+static const char vd_doc[] = "Variance across replications split by parameter uncertainty "
+                             "(blocks of replications share a parameter draw): parameter "
+                             "variance, chance variance, parameter share.";
+
+/* The rows, in stage order: the order of the file's datasets within each group. */
+const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
+    [FL_OUT_STOCKS] = {
+        .name = "stocks", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY, .type = FL_I32,
+        .dims = {REP, TIME, STATE}, .unit = "children", .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children in each state at the start of each step (step T is the end of the run).",
+        .doc_expect = "Expected children in each state at the start of each step."},
+    [FL_OUT_STOCKS_BY_LOCALITY] = {
+        .name = "stocks_by_locality", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_I32, .dims = {REP, TIME, LOCALITY, STATE}, .unit = "children",
+        .when = FL_WHEN_LOCALITIES, .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children in each locality and state at the start of each step.",
+        .doc_expect = "Expected children in each locality and state at the start of each step."},
+    /* Flows are always tallied (one-off move costs derive from them); --no-flows only leaves
+     * them out of the file. */
+    [FL_OUT_FLOWS] = {
+        .name = "flows", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY, .type = FL_I32,
+        .dims = {REP, STEP, STATE, TO_STATE}, .unit = "moves", .modes = BOTH,
+        .flags = SUMMARISED | FL_OUT_OMITTABLE,
+        .doc = "Moves during each step, from state (third index) to state (fourth index).",
+        .doc_expect = "Expected moves during each step, from state (second index) to state "
+                      "(third index)."},
+    [FL_OUT_ENTRIES] = {
+        .name = "entries", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY, .type = FL_I32,
+        .dims = {REP, STEP, STATE}, .unit = "children", .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children entering during each step, by the state they enter in.",
+        .doc_expect = "Expected entrants during each step by state."},
+    [FL_OUT_EXITS] = {
+        .name = "exits", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY, .type = FL_I32,
+        .dims = {REP, STEP, STATE}, .unit = "children", .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children leaving during each step (out-migration or maximum age), by the state "
+               "they leave from.",
+        .doc_expect = "Expected leavers during each step by state."},
+    [FL_OUT_LENGTH_OF_STAY] = {
+        .name = "spells/length_of_stay", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_I32, .dims = {REP, STATE, SPELL}, .unit = "spells", .modes = FL_IN_MC,
+        .flags = SUMMARISED,
+        .doc = "Completed spells by state and length: bin k counts spells of k+1 steps (the last "
+               "bin, that many or more); only spells that began and ended inside the run."},
+    [FL_OUT_EVER_IN_LEVEL] = {
+        .name = "spells/ever_in_level", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_I32, .dims = {REP, LEVEL}, .unit = "children", .modes = FL_IN_MC,
+        .flags = SUMMARISED,
+        .doc = "Children who were in each level at some time during the run."},
+    [FL_OUT_REENTRIES] = {
+        .name = "spells/reentries_12m", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_I32, .dims = {REP, STEP, LEVEL}, .unit = "moves", .modes = FL_IN_MC,
+        .flags = SUMMARISED,
+        .doc = "Moves into a level that the child had left within the previous 12 months, by "
+               "step and level."},
+    [FL_OUT_SKIPS] = {
+        .name = "spells/skip_level_escalations", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_TALLY, .type = FL_I32, .dims = {REP, STEP}, .unit = "moves",
+        .modes = FL_IN_MC, .flags = SUMMARISED,
+        .doc = "Escalations that skip at least one level (e.g. universal straight to looked "
+               "after), by step."},
+    /* Every part of a replication works out the same spend (it depends on the time and the
+     * whole replication's savings only). */
+    [FL_OUT_IV_SPEND] = {
+        .name = "interventions/spend", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_F64, .dims = {REP, STEP, IV}, .unit = "currency",
+        .combine = FL_COMBINE_FIRST, .when = FL_WHEN_INTERVENTIONS, .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "Cost of running each intervention in each step (its spend, with any reinvested "
+               "savings).",
+        .doc_expect = "Expected cost of running each intervention in each step."},
+    [FL_OUT_IV_REACHED] = {
+        .name = "interventions/reached", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_I32, .dims = {REP, STEP, IV}, .unit = "children",
+        .when = FL_WHEN_INTERVENTIONS, .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children each intervention reached at the start of each step while it ran.",
+        .doc_expect = "Expected children each intervention reached at the start of each step "
+                      "while it ran."},
+    [FL_OUT_PARAM_COST] = {
+        .name = "parameters/cost", .group = FL_GROUP_ARM, .stage = FL_STAGE_PARAMS,
+        .type = FL_F64, .dims = {REP, STATE, HOLDER}, .unit = "currency per child per step",
+        .when = FL_WHEN_PSA_DRAWS, .modes = FL_IN_MC, .flags = SUMMARISED,
+        .doc = "State costs per child per step drawn for each replication (parameter "
+               "uncertainty)."},
+    [FL_OUT_PARAM_QOL] = {
+        .name = "parameters/qol", .group = FL_GROUP_ARM, .stage = FL_STAGE_PARAMS,
+        .type = FL_F64, .dims = {REP, STATE}, .unit = "weight", .when = FL_WHEN_PSA_DRAWS,
+        .modes = FL_IN_MC, .flags = SUMMARISED,
+        .doc = "QoL weights drawn for each replication (parameter uncertainty)."},
+    [FL_OUT_STOCKS_BY_LEVEL] = {
+        .name = "stocks_by_level", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED,
+        .type = FL_I32, .dims = {REP, TIME, LEVEL}, .unit = "children", .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "Children in each level at the start of each step (step T is the end of the "
+               "run)."},
+    [FL_OUT_COSTS] = {
+        .name = "costs", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED, .type = FL_F64,
+        .dims = {REP, STEP, HOLDER}, .unit = "currency", .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Undiscounted cost of each step by budget holder: children in each state "
+               "(counted as rewards.timing says), one-off costs of moves, and interventions."},
+    [FL_OUT_COSTS_DISCOUNTED] = {
+        .name = "costs_discounted", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED,
+        .type = FL_F64, .dims = {REP, STEP, HOLDER}, .unit = "currency", .modes = BOTH,
+        .flags = SUMMARISED, .doc = "Costs discounted at the annual rate discount.costs."},
+    [FL_OUT_QOL] = {
+        .name = "qol", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED, .type = FL_F64,
+        .dims = {REP, STEP}, .unit = "QoL-weighted children", .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "Sum of quality-of-life weights over the children of each step (plus one-off QALY "
+               "changes of moves, in the same units); times the step in years it gives "
+               "quality-adjusted child-years."},
+    [FL_OUT_QOL_DISCOUNTED] = {
+        .name = "qol_discounted", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED,
+        .type = FL_F64, .dims = {REP, STEP}, .unit = "QoL-weighted children", .modes = BOTH,
+        .flags = SUMMARISED, .doc = "qol discounted at the annual rate discount.qol."},
+    [FL_OUT_VD_TOTAL_COST] = {
+        .name = "variance_decomposition/total_cost", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_DECOMPOSE, .type = FL_F64, .dims = {COMPONENT},
+        .unit = "currency squared (share: fraction)", .when = FL_WHEN_PSA_BLOCKS,
+        .modes = FL_IN_MC, .doc = vd_doc},
+    [FL_OUT_VD_TOTAL_QALYS] = {
+        .name = "variance_decomposition/total_qalys", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_DECOMPOSE, .type = FL_F64, .dims = {COMPONENT},
+        .unit = "QALYs squared (share: fraction)", .when = FL_WHEN_PSA_BLOCKS,
+        .modes = FL_IN_MC, .doc = vd_doc},
+    [FL_OUT_VD_END_STOCK_BY_LEVEL] = {
+        .name = "variance_decomposition/end_stock_by_level", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_DECOMPOSE, .type = FL_F64, .dims = {LEVEL, COMPONENT},
+        .unit = "children squared (share: fraction)", .when = FL_WHEN_PSA_BLOCKS,
+        .modes = FL_IN_MC, .doc = vd_doc},
+    [FL_OUT_DELTA_COSTS] = {
+        .name = "delta_costs", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {REP, STEP, HOLDER}, .unit = "currency", .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "Arm minus baseline cost of each step by budget holder, undiscounted: negative "
+               "is a saving."},
+    [FL_OUT_DELTA_COSTS_DISCOUNTED] = {
+        .name = "delta_costs_discounted", .group = FL_GROUP_COMPARISON,
+        .stage = FL_STAGE_COMPARE, .type = FL_F64, .dims = {REP, STEP, HOLDER},
+        .unit = "currency", .modes = BOTH, .flags = SUMMARISED,
+        .doc = "delta_costs, discounted."},
+    [FL_OUT_CUMULATIVE_NET_COST] = {
+        .name = "cumulative_net_cost", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {REP, STEP}, .unit = "currency", .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "Arm minus baseline cost summed over budget holders and over the steps so far, "
+               "undiscounted."},
+    [FL_OUT_CUMULATIVE_NET_COST_DISCOUNTED] = {
+        .name = "cumulative_net_cost_discounted", .group = FL_GROUP_COMPARISON,
+        .stage = FL_STAGE_COMPARE, .type = FL_F64, .dims = {REP, STEP}, .unit = "currency",
+        .modes = BOTH, .flags = SUMMARISED, .doc = "cumulative_net_cost, discounted."},
+    [FL_OUT_DELTA_QALYS] = {
+        .name = "delta_qalys", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {REP, STEP}, .unit = "QALYs", .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "Arm minus baseline quality-adjusted child-years in each step, undiscounted."},
+    [FL_OUT_DELTA_COST_TOTAL] = {
+        .name = "delta_cost_total", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {REP}, .unit = "currency", .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Discounted net cost of the arm over the horizon, minus the baseline's."},
+    [FL_OUT_DELTA_QALY_TOTAL] = {
+        .name = "delta_qaly_total", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {REP}, .unit = "QALYs", .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Discounted quality-adjusted child-years of the arm over the horizon, minus the "
+               "baseline's."},
+    [FL_OUT_NET_MONETARY_BENEFIT] = {
+        .name = "net_monetary_benefit", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {REP, WTP}, .unit = "currency", .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "willingness_to_pay x delta_qaly_total - delta_cost_total, for each willingness "
+               "to pay."},
+    [FL_OUT_BREAKEVEN_STEP] = {
+        .name = "breakeven_step", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_I32, .dims = {REP}, .unit = "step", .modes = BOTH, .flags = SUMMARISED,
+        .doc = "First step from which the cumulative net cost stays at or below 0 to the end of "
+               "the run; -1: never.",
+        .doc_expect = "First step from which the expected cumulative net cost stays at or below "
+                      "0; -1: never."},
+    [FL_OUT_WILLINGNESS_TO_PAY] = {
+        .name = "willingness_to_pay", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {WTP}, .unit = "currency per QALY", .modes = BOTH,
+        .doc = "Values of a QALY (economics.willingness_to_pay)."},
+    [FL_OUT_ICER] = {
+        .name = "icer", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {ONE}, .unit = "currency per QALY", .modes = BOTH,
+        .doc = "Incremental cost per quality-adjusted child-year: mean delta_cost_total / mean "
+               "delta_qaly_total (discounted)."},
+    [FL_OUT_P_SAVING_BY_YEAR] = {
+        .name = "p_saving_by_year", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {YEAR}, .unit = "probability", .modes = FL_IN_MC,
+        .doc = "Share of replications whose cumulative net cost (undiscounted) is below 0 at the "
+               "end of each year."},
+    [FL_OUT_P_COST_EFFECTIVE] = {
+        .name = "p_cost_effective", .group = FL_GROUP_COMPARISON, .stage = FL_STAGE_COMPARE,
+        .type = FL_F64, .dims = {WTP}, .unit = "probability", .modes = FL_IN_MC,
+        .doc = "Share of replications with a positive net monetary benefit at each willingness "
+               "to pay (the acceptability curve)."},
+    [FL_OUT_VD_DELTA_COST_TOTAL] = {
+        .name = "variance_decomposition/delta_cost_total", .group = FL_GROUP_COMPARISON,
+        .stage = FL_STAGE_DECOMPOSE, .type = FL_F64, .dims = {COMPONENT},
+        .unit = "currency squared (share: fraction)", .when = FL_WHEN_PSA_BLOCKS,
+        .modes = FL_IN_MC, .doc = vd_doc},
+    [FL_OUT_VD_DELTA_QALY_TOTAL] = {
+        .name = "variance_decomposition/delta_qaly_total", .group = FL_GROUP_COMPARISON,
+        .stage = FL_STAGE_DECOMPOSE, .type = FL_F64, .dims = {COMPONENT},
+        .unit = "QALYs squared (share: fraction)", .when = FL_WHEN_PSA_BLOCKS,
+        .modes = FL_IN_MC, .doc = vd_doc},
+};
+
+int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
+  const fl_output_def *d = &fl_outputs[id];
+  const fl_model *m = c->m;
+  if (!(d->modes & (c->expectation ? FL_IN_EXPECT : FL_IN_MC))) return 0;
+  if (d->group == FL_GROUP_COMPARISON && arm == 0) return 0;
+  switch (d->when) {
+  case FL_WHEN_LOCALITIES: return m->NLOC > 1;
+  case FL_WHEN_INTERVENTIONS: return m->arms[arm].n_int > 0;
+  case FL_WHEN_PSA_DRAWS: return arm == 0 && c->psa && m->n_unc > 0;
+  case FL_WHEN_PSA_BLOCKS: return c->psa && c->psa_inner >= 2;
+  default: return 1;
+  }
+}
+
+size_t fl_dim_size(const fl_output_ctx *c, fl_dim d, size_t arm) {
+  const fl_model *m = c->m;
+  switch (d) {
+  case FL_DIM_REPLICATION: return c->R;
+  case FL_DIM_TIME: return m->T + 1;
+  case FL_DIM_STEP: return m->T;
+  case FL_DIM_STATE:
+  case FL_DIM_TO_STATE: return m->S;
+  case FL_DIM_LEVEL: return m->L;
+  case FL_DIM_HOLDER: return m->B;
+  case FL_DIM_LOCALITY: return m->NLOC;
+  case FL_DIM_SPELL_LENGTH: return FL_SPELL_BINS;
+  case FL_DIM_INTERVENTION: return m->arms[arm].n_int;
+  case FL_DIM_WTP: return m->n_wtp;
+  case FL_DIM_YEAR: {
+    const size_t per_year = m->step_months >= 12 ? 1 : (size_t)llround(12.0 / m->step_months);
+    return (m->T + per_year - 1) / per_year;
+  }
+  case FL_DIM_COMPONENT: return 3;
+  case FL_DIM_ONE: return 1;
+  default: return 0;
+  }
+}
+
+int fl_output_shape(const fl_output_ctx *c, fl_output id, size_t arm, size_t *dims) {
+  const fl_output_def *d = &fl_outputs[id];
+  int rank = 0;
+  for (int k = 0; k < FL_MAX_RANK && d->dims[k] != FL_DIM_NONE; k++) {
+    if (c->expectation && d->dims[k] == FL_DIM_REPLICATION) continue;
+    dims[rank++] = fl_dim_size(c, d->dims[k], arm);
+  }
+  return rank;
+}
+
+fl_dtype fl_output_type(const fl_output_ctx *c, fl_output id) {
+  return c->expectation ? FL_F64 : fl_outputs[id].type;
+}
+
+const char *fl_output_doc(const fl_output_ctx *c, fl_output id) {
+  const fl_output_def *d = &fl_outputs[id];
+  return c->expectation && d->doc_expect ? d->doc_expect : d->doc;
+}
+
+#define FL_LINE 64
+
+void fl_tally_layout_init(fl_tally_layout *l, const fl_output_ctx *c, size_t arm) {
+  size_t off = 0;
+  l->n = 0;
+  for (int id = 0; id < FL_N_OUTPUTS; id++) {
+    const fl_output_def *d = &fl_outputs[id];
+    if (d->stage != FL_STAGE_TALLY || !fl_output_present(c, (fl_output)id, arm)) continue;
+    size_t n = 1; /* one replication's elements */
+    for (int k = 0; k < FL_MAX_RANK && d->dims[k] != FL_DIM_NONE; k++)
+      if (d->dims[k] != FL_DIM_REPLICATION) n *= fl_dim_size(c, d->dims[k], arm);
+    l->id[l->n] = (fl_output)id;
+    l->offset[l->n] = off;
+    l->count[l->n] = n;
+    off += (n * fl_dtype_size(fl_output_type(c, (fl_output)id)) + FL_LINE - 1) / FL_LINE * FL_LINE;
+    l->n++;
+  }
+  l->bytes = off;
+}
+
+void fl_tally_bind(fl_tally *t, const fl_tally_layout *l, void *block) {
+  for (int id = 0; id < FL_N_OUTPUTS; id++) t->at[id] = NULL;
+  for (size_t k = 0; k < l->n; k++) t->at[l->id[k]] = (char *)block + l->offset[k];
+}
+
+/* The reference. */
+
+static void out(void (*write)(void *, const char *), void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void out(void (*write)(void *, const char *), void *ctx, const char *fmt, ...) {
+  char buf[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  write(ctx, buf);
+}
+
+static const char *when_text(fl_when w) {
+  switch (w) {
+  case FL_WHEN_LOCALITIES: return "with more than one locality";
+  case FL_WHEN_INTERVENTIONS: return "arms with interventions";
+  case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
+  case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
+  default: return "always";
+  }
+}
+
+void fl_outputs_print(int markdown, void (*write)(void *ctx, const char *text), void *ctx) {
+  if (markdown)
+    out(write, ctx, "| group | dataset | type | dimensions | unit | present | modes | "
+                    "summaries | description |\n|---|---|---|---|---|---|---|---|---|\n");
+  for (int id = 0; id < FL_N_OUTPUTS; id++) {
+    const fl_output_def *d = &fl_outputs[id];
+    char dims[256] = "";
+    size_t len = 0;
+    for (int k = 0; k < FL_MAX_RANK && d->dims[k] != FL_DIM_NONE; k++)
+      len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%s", k ? ", " : "",
+                              fl_dim_names[d->dims[k]]);
+    const char *group = d->group == FL_GROUP_ARM ? "arms/ARM" : "comparisons/ARM";
+    const char *type = d->type == FL_I32 ? "int32" : "float64";
+    const char *modes = d->modes == (FL_IN_MC | FL_IN_EXPECT) ? "run, expect" : "run";
+    const char *summ = d->flags & FL_OUT_SUMMARISED ? "yes" : "no";
+    const char *when = when_text(d->when);
+    if (markdown)
+      out(write, ctx, "| %s | `%s` | %s | [%s] | %s | %s%s | %s | %s | %s |\n", group, d->name,
+          type, dims, d->unit, when, d->flags & FL_OUT_OMITTABLE ? " (not with --no-flows)" : "",
+          modes, summ, d->doc);
+    else
+      out(write, ctx, "/%s/%s  %s [%s], %s\n  %s\n  Present: %s%s; in %s; summaries: %s.\n\n",
+          group, d->name, type, dims, d->unit, d->doc, when,
+          d->flags & FL_OUT_OMITTABLE ? " (not with --no-flows)" : "", modes, summ);
+  }
+}
