@@ -637,9 +637,7 @@ static void test_kept_children_copy(void) {
   fl_model *m = load_source_model("scenarios/dundee.yaml");
   CHECK(m->n_arms >= 3);
   fl_arm_tables tab[FL_MAX_ARMS];
-  for (size_t a = 0; a < m->n_arms; a++)
-    tab[a] = (fl_arm_tables){&m->arms[a], m->arms[a].rows, m->arms[a].stay32,
-                             m->arms[a].move_cum, m->arms[a].move_dest, NULL};
+  for (size_t a = 0; a < m->n_arms; a++) tab[a] = fl_model_tables(m, a);
   fl_workspace *ws = fl_workspace_create(m);
   CHECK(ws != NULL);
   for (uint64_t rep = 5; rep <= 6; rep++) {

@@ -151,7 +151,7 @@ static void test_uncertainty(void) {
     CHECK_INT_EQ(fl_psa_prepare(m, p, 3, b, 0.5, tabs, &err), FL_OK);
     c[b] = fl_psa_cost(p)[1] * 12; /* per step (a month) back to per year */
     q[b] = fl_psa_qol(p)[1];
-    e[b] = tabs[1].arm->ints[0].esc;
+    e[b] = tabs[1].arm->ints[0].param[0]; /* the transition kind's escalation */
   }
   check_moments(c, N, 12000, 3000);
   check_moments(q, N, 0.6, 0.05);
@@ -178,7 +178,65 @@ static void test_uncertainty(void) {
   fl_model_free(m);
 }
 
+/* Under --psa an arm reinvests the savings it realises at the replication's drawn costs, the
+ * costs its derived costs use: each step's spend on the funded intervention is its own plus the
+ * fraction of the saving `delay` steps before, worked out here from the tallies and the drawn
+ * costs (parameters/cost). (Reinvestment once used the point-estimate costs.) */
+static void test_reinvest_drawn_costs(void) {
+  static const char *yaml =
+      "flourish: 1\nname: reinvest under psa\ntime: {step_months: 1, horizon_steps: 24}\n"
+      "levels: [low, high]\ncosts: {budget_holders: [council, health], per: month}\n"
+      "states: {well: {level: low}, ill: {level: high, cost: {council: 900, health: 300}}}\n"
+      "population: {initial: [{state: well, count: 4000}, {state: ill, count: 400}]}\n"
+      "transitions: {tables: [{rows: {well: {well: rest, ill: 0.02}, ill: {well: 0.1, ill: rest}}}]}\n"
+      "arms:\n"
+      "  fund:\n"
+      "    interventions:\n"
+      "      p: {levels: [low], escalation: 0.7, spend_per_month: 5000, half_saturation: 5000,\n"
+      "          budget_holder: council}\n"
+      "    reinvest: {fraction: 0.5, from: [council], delay_months: 2, into: p}\n"
+      "uncertainty:\n"
+      "  - {key: states.ill.cost.council, distribution: gamma, sd: 400}\n";
+  fl_model *m = load_text_model(yaml);
+  fl_run_options opt;
+  fl_results *res = NULL;
+  fl_error err = {0};
+  fl_run_options_init(&opt);
+  opt.replications = 6;
+  opt.seed = 11;
+  opt.psa = 1;
+  CHECK_INT_EQ(fl_run(m, &opt, &res, &err), FL_OK);
+  const size_t S = m->S, B = m->B, T = m->T;
+  const fl_array *pc = fl_results_get(res, 0, FL_OUT_PARAM_COST);
+  const fl_array *bst = fl_results_get(res, 0, FL_OUT_STOCKS);
+  const fl_array *ben = fl_results_get(res, 0, FL_OUT_ENTRIES);
+  const fl_array *ast = fl_results_get(res, 1, FL_OUT_STOCKS);
+  const fl_array *aen = fl_results_get(res, 1, FL_OUT_ENTRIES);
+  const fl_array *spend = fl_results_get(res, 1, FL_OUT_IV_SPEND);
+  double worst = 0, drawn_apart = 0;
+  for (size_t r = 0; r < res->R; r++) {
+    double saving[64] = {0};
+    const double council = value_at(pc, (r * S + 1) * B + 0);
+    drawn_apart = fmax(drawn_apart, fabs(council - 900));
+    for (size_t t = 0; t < T; t++) {
+      for (size_t s = 0; s < S; s++) {
+        const double b = value_at(bst, (r * (T + 1) + t) * S + s) + value_at(ben, (r * T + t) * S + s);
+        const double a = value_at(ast, (r * (T + 1) + t) * S + s) + value_at(aen, (r * T + t) * S + s);
+        saving[t] += (b - a) * value_at(pc, (r * S + s) * B + 0);
+      }
+      double want = 5000;
+      if (t >= 2 && saving[t - 2] > 0) want += 0.5 * saving[t - 2];
+      worst = fmax(worst, fabs(value_at(spend, r * T + t) - want) / want);
+    }
+  }
+  CHECK_DBL_LE(worst, 1e-12);
+  CHECK(drawn_apart > 1); /* the drawn costs are not the point estimate */
+  fl_results_free(res);
+  fl_model_free(m);
+}
+
 int main(void) {
+  test_reinvest_drawn_costs();
   test_uncertainty();
   test_huge_counts_collapse();
   test_tiny_counts_spread();

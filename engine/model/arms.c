@@ -3,6 +3,7 @@
  * An arm's table for a step applies each intervention at its strength that step to the
  * baseline's step probabilities; steps with the same period and strengths share a table. */
 #include "model/compile.h"
+#include "model/intervention.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -105,106 +106,6 @@ static fl_status compile_economics(compiler *c) {
   return FL_OK;
 }
 
-static fl_status compile_intervention(compiler *c, const char *arm_name, const fl_node *name,
-                                      const fl_node *def, fl_intervention *iv) {
-  fl_model *m = c->m;
-  const size_t S = m->S;
-  char prefix[256], key[384];
-  const fl_node *levels = fl_map_get(def, "levels"), *states = fl_map_get(def, "states");
-  const fl_node *locs = fl_map_get(def, "localities"), *moves = fl_map_get(def, "moves");
-  const char *shape = fl_get_str(def, IV "ramp");
-  double lo = 0, hi = HUGE_VAL;
-  fl_status st;
-  snprintf(prefix, sizeof prefix, "arms.%s.interventions.%s", arm_name, name->value);
-  iv->name = fl_strdup(name->value);
-  iv->state_on = calloc(S, 1);
-  iv->loc_on = calloc(m->NLOC, 1);
-  iv->move = fl_malloc_array(S * S, sizeof *iv->move);
-  if (!iv->name || !iv->state_on || !iv->loc_on || !iv->move) return fl_c_oom(c);
-  fl_get_range(def, IV "months", &lo, &hi);
-  iv->start = lo;
-  iv->end = hi;
-  for (size_t k = 0; levels && k < levels->n; k++) {
-    long l = fl_c_find(m->level_names, m->L, levels->items[k]->value);
-    snprintf(key, sizeof key, "%s.levels", prefix);
-    if (l < 0) return fl_c_bad(c, levels->items[k], key, "'%s' is not one of the levels",
-                               levels->items[k]->value);
-    for (size_t s = 0; s < S; s++) iv->state_on[s] |= m->state_level[s] == (size_t)l;
-  }
-  for (size_t k = 0; states && k < states->n; k++) {
-    long s = fl_c_find(m->state_names, S, states->items[k]->value);
-    snprintf(key, sizeof key, "%s.states", prefix);
-    if (s < 0) return fl_c_bad(c, states->items[k], key, "'%s' is not one of the states",
-                               states->items[k]->value);
-    iv->state_on[s] = 1;
-  }
-  if (!levels && !states) memset(iv->state_on, 1, S);
-  for (size_t k = 0; locs && k < locs->n; k++) {
-    long l = fl_c_find(m->loc_names, m->NLOC, locs->items[k]->value);
-    snprintf(key, sizeof key, "%s.localities", prefix);
-    if (l < 0) return fl_c_bad(c, locs->items[k], key, "'%s' is not one of the localities",
-                               locs->items[k]->value);
-    iv->loc_on[l] = 1;
-  }
-  if (!locs) memset(iv->loc_on, 1, m->NLOC);
-  if ((st = fl_c_range(c, def, IV "age_years", prefix, 12.0, &iv->age_lo, &iv->age_hi)) != FL_OK)
-    return st;
-  iv->esc = fl_get_num(def, IV "escalation");
-  iv->deesc = fl_get_num(def, IV "deescalation");
-  for (size_t k = 0; k < S * S; k++) iv->move[k] = 1;
-  for (size_t k = 0; moves && k < moves->n; k++) {
-    const fl_node *fn = fl_map_key(moves, k), *row = fl_map_val(moves, k);
-    long s = fl_c_find(m->state_names, S, fn->value);
-    snprintf(key, sizeof key, "%s.moves.%s", prefix, fn->value);
-    if (s < 0) return fl_c_bad(c, fn, key, "'%s' is not one of the states", fn->value);
-    for (size_t j = 0; j < row->n; j++) {
-      const fl_node *tn = fl_map_key(row, j);
-      long d = fl_c_find(m->state_names, S, tn->value);
-      snprintf(key, sizeof key, "%s.moves.%s.%s", prefix, fn->value, tn->value);
-      if (d < 0) return fl_c_bad(c, tn, key, "'%s' is not one of the states", tn->value);
-      if (d == s) return fl_c_bad(c, tn, key, "staying is not a move");
-      iv->move[(size_t)s * S + (size_t)d] = fl_scalar_num(fl_map_val(row, j));
-    }
-  }
-  iv->ramp = fl_get_num(def, IV "ramp_months");
-  iv->decay = fl_get_num(def, IV "decay_months");
-  iv->ramp_shape = !strcmp(shape, "logistic")      ? FL_SHAPE_LOGISTIC
-                   : !strcmp(shape, "exponential") ? FL_SHAPE_EXPONENTIAL
-                                                   : FL_SHAPE_LINEAR;
-  iv->spend = fl_get_num(def, IV "spend_per_month");
-  const fl_node *ref = fl_map_get(def, "reference_spend_per_month");
-  iv->ref_spend = ref ? fl_get_num(def, IV "reference_spend_per_month") : iv->spend;
-  iv->half_sat = fl_get_num(def, IV "half_saturation");
-  iv->setup_cost = fl_get_num(def, IV "setup_cost");
-  iv->child_cost = fl_get_num(def, IV "cost_per_child_month");
-  if (iv->half_sat > 0 && !(iv->ref_spend > 0)) {
-    snprintf(key, sizeof key, "%s.%s", prefix, ref ? "reference_spend_per_month" : "spend_per_month");
-    return fl_c_bad(c, ref ? ref : def, key,
-                    "a dose-response (half_saturation) needs a %s above 0: the multipliers "
-                    "apply in full at that spend",
-                    ref ? "reference_spend_per_month" : "spend_per_month");
-  }
-  if (!(iv->half_sat > 0) && iv->ref_spend != iv->spend) {
-    snprintf(key, sizeof key, "%s.reference_spend_per_month", prefix);
-    return fl_c_bad(c, ref, key,
-                    "differs from spend_per_month, but without a half_saturation the spend "
-                    "does not change the effect: give a half_saturation (the dose-response) "
-                    "or leave it out");
-  }
-  const fl_node *holder = fl_map_get(def, "budget_holder");
-  if (holder) {
-    long b = fl_c_find(m->holder_names, m->B, holder->value);
-    snprintf(key, sizeof key, "%s.budget_holder", prefix);
-    if (b < 0) return fl_c_bad(c, holder, key, "'%s' is not one of costs.budget_holders",
-                               holder->value);
-    iv->holder = (size_t)b;
-  } else if (iv->spend > 0 || iv->setup_cost > 0 || iv->child_cost > 0) {
-    snprintf(key, sizeof key, "%s.budget_holder", prefix);
-    return fl_c_bad(c, def, key, "an intervention that costs something needs a budget_holder");
-  }
-  return FL_OK;
-}
-
 static fl_status compile_reinvest(compiler *c, const char *arm_name, const fl_node *def,
                                   fl_arm *arm, const fl_node *ivs) {
   fl_model *m = c->m;
@@ -233,6 +134,10 @@ static fl_status compile_reinvest(compiler *c, const char *arm_name, const fl_no
     return fl_c_bad(c, into, key, "reinvested spend changes nothing without a dose-response: "
                                   "give the intervention '%s' a half_saturation",
                     into->value);
+  if (!arm->ints[i].kind->row)
+    return fl_c_bad(c, into, key, "reinvested spend buys a stronger effect on transitions; "
+                                  "'%s' is of kind %s, which has none",
+                    into->value, arm->ints[i].kind->name);
   rv->into = (size_t)i;
   snprintf(key, sizeof key, "arms.%s.reinvest.delay_months", arm_name);
   if ((st = fl_c_steps(c, fl_map_get(def, "delay_months") ? fl_map_get(def, "delay_months") : def,
@@ -364,23 +269,29 @@ static fl_status compile_uncertainty(compiler *c) {
       u->i = (size_t)s;
       value = m->qol[s];
     } else if (sscanf(kn->value, "arms.%63[^.].interventions.%63[^.].%63[^.]%c", a, d, f,
-                      &extra) == 3 &&
-               (!strcmp(f, "escalation") || !strcmp(f, "deescalation"))) {
-      long arm = -1, iv = -1;
+                      &extra) == 3) {
+      long arm = -1, iv = -1, par = -1;
       for (size_t x = 1; x < m->n_arms; x++)
         if (!strcmp(m->arms[x].name, a)) arm = (long)x;
       for (size_t x = 0; arm > 0 && x < m->arms[arm].n_int; x++)
         if (!strcmp(m->arms[arm].ints[x].name, d)) iv = (long)x;
       if (iv < 0)
         return fl_c_bad(c, kn, key, "'%s' names no intervention of this scenario", kn->value);
-      u->target = f[0] == 'e' ? FL_TGT_ESC : FL_TGT_DEESC;
+      const fl_intervention *in = &m->arms[arm].ints[iv];
+      for (size_t x = 0; in->kind->params[x]; x++)
+        if (!strcmp(in->kind->params[x], f)) par = (long)x;
+      if (par < 0)
+        return fl_c_bad(c, kn, key, "'%s' is not a parameter of interventions of kind %s that "
+                        "can be drawn", f, in->kind->name);
+      u->target = FL_TGT_INTERVENTION;
       u->i = (size_t)arm;
       u->j = (size_t)iv;
-      value = u->target == FL_TGT_ESC ? m->arms[arm].ints[iv].esc : m->arms[arm].ints[iv].deesc;
+      u->k = (size_t)par;
+      value = in->param[par];
     } else {
       return fl_c_bad(c, kn, key, "'%s' is not a parameter that can be drawn: expected "
-                      "states.S.cost.H, states.S.qol, arms.A.interventions.I.escalation or "
-                      "arms.A.interventions.I.deescalation", kn->value);
+                      "states.S.cost.H, states.S.qol or arms.A.interventions.I.P (P a parameter "
+                      "of the intervention's kind, such as escalation)", kn->value);
     }
     u->mean = fl_map_get(e, "mean") ? fl_get_num(e, "uncertainty[].mean") : value;
     u->sd = fl_get_num(e, "uncertainty[].sd");
@@ -420,8 +331,8 @@ fl_status fl_compile_arms(compiler *c) {
     arm->n_int = ivs ? ivs->n : 0;
     if (!(arm->ints = fl_calloc(arm->n_int, sizeof *arm->ints))) return fl_c_oom(c);
     for (size_t i = 0; i < arm->n_int; i++)
-      if ((st = compile_intervention(c, name->value, fl_map_key(ivs, i), fl_map_val(ivs, i),
-                                     &arm->ints[i])) != FL_OK)
+      if ((st = fl_intervention_compile(c, name->value, fl_map_key(ivs, i), fl_map_val(ivs, i),
+                                        &arm->ints[i])) != FL_OK)
         return st;
     if (rv && (st = compile_reinvest(c, name->value, rv, arm, ivs)) != FL_OK) return st;
     snprintf(key, sizeof key, "arms.%s%s", name->value, ivs ? ".interventions" : "");

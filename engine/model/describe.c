@@ -1,6 +1,6 @@
 /* `flourish validate`: the compiled model in plain words, so a user can check that the file
  * says what they meant. */
-#include "model/model.h"
+#include "model/intervention.h"
 
 #include <stdio.h>
 
@@ -88,10 +88,12 @@ void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *t
     for (size_t i = 0; i < arm->n_int; i++) {
       const fl_intervention *iv = &arm->ints[i];
       size_t reached = 0;
+      char effect[512];
       for (size_t s = 0; s < m->S; s++) reached += iv->state_on[s];
-      say(&o, "  '%s': months %g to %g, %zu of %zu states, escalation x%g, de-escalation x%g, "
-          "ramp %g months; spend %g a month, set-up %g, %g per child a month",
-          iv->name, iv->start, iv->end, reached, m->S, iv->esc, iv->deesc, iv->ramp, iv->spend,
+      iv->kind->describe(m, iv, effect, sizeof effect);
+      say(&o, "  '%s': months %g to %g, %zu of %zu states, %s, ramp %g months; spend %g a month, "
+          "set-up %g, %g per child a month",
+          iv->name, iv->start, iv->end, reached, m->S, effect, iv->ramp, iv->spend,
           iv->setup_cost, iv->child_cost);
       if (iv->spend > 0 || iv->setup_cost > 0 || iv->child_cost > 0)
         say(&o, " (%s)", m->holder_names[iv->holder]);

@@ -2,6 +2,7 @@
  * durations converted to steps, transition rows converted to the step length, adjusted for
  * locality and out-migration, and quantised into integer thresholds for the hot loop. */
 #include "model/compile.h"
+#include "model/intervention.h"
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
@@ -821,10 +822,7 @@ void fl_model_free(fl_model *m) {
     free(arm->step_table);
     free(arm->strength);
     for (size_t i = 0; arm->ints && i < arm->n_int; i++) {
-      free(arm->ints[i].name);
-      free(arm->ints[i].state_on);
-      free(arm->ints[i].loc_on);
-      free(arm->ints[i].move);
+      fl_intervention_free(&arm->ints[i]);
     }
     free(arm->ints);
     free(arm->reinvest.from);

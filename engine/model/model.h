@@ -38,24 +38,26 @@ typedef struct fl_entry_stream {
 
 /* A prevention intervention of an arm. Its strength at a step is the product of a time
  * profile (ramp up from the start, full until the end, decay after) and a dose factor
- * h(spend) / h(spend_ref) with h(x) = x / (x + half_sat) (1 without dose-response). At strength
- * e a multiplier m acts as 1 + (m - 1) e on the probabilities of the targeted rows. */
+ * h(spend) / h(spend_ref) with h(x) = x / (x + half_sat) (1 without dose-response). What it
+ * does at that strength is its kind's (model/intervention.h, model/kinds/). */
 typedef enum fl_shape { FL_SHAPE_LINEAR, FL_SHAPE_LOGISTIC, FL_SHAPE_EXPONENTIAL } fl_shape;
+#define FL_KIND_PARAMS 4
 typedef struct fl_intervention {
+  const struct fl_effect_kind *kind;
   char *name;
   double start, end;      /* months since the start of the run; end may be infinite */
   double ramp, decay;     /* months to full effect, and to no effect after the end */
   fl_shape ramp_shape;
-  uint8_t *state_on;      /* [S] rows of these from-states are targeted */
+  uint8_t *state_on;      /* [S] children in these states are reached */
   uint8_t *loc_on;        /* [NLOC] */
-  uint32_t age_lo, age_hi; /* targeted ages in steps, [lo, hi) */
-  double esc, deesc;      /* multipliers on escalation and de-escalation probabilities */
-  double *move;           /* [S * S] multipliers on named moves (1: none) */
+  uint32_t age_lo, age_hi; /* reached ages in steps, [lo, hi) */
   double spend;           /* spend per month (its monthly cost) */
-  double ref_spend;       /* spend per month at which the multipliers apply in full */
+  double ref_spend;       /* spend per month at which the effect is the one given */
   double half_sat;        /* half-saturation spend; 0: no dose-response */
   double setup_cost, child_cost; /* one-off at the start; per child reached per month */
   size_t holder;          /* budget holder charged */
+  double param[FL_KIND_PARAMS]; /* the kind's parameters (its file names them) */
+  double *table;          /* the kind's array, owned (its file says what it holds) */
 } fl_intervention;
 
 /* Reinvestment: from the step's realised savings against the baseline in the same
@@ -76,11 +78,11 @@ typedef struct fl_reinvest {
 /* A parameter drawn under --psa: its distribution (moments in the key's own units) and where
  * it goes. */
 typedef enum fl_dist { FL_DIST_FIXED, FL_DIST_GAMMA, FL_DIST_BETA, FL_DIST_LOGNORMAL } fl_dist;
-typedef enum fl_target { FL_TGT_COST, FL_TGT_QOL, FL_TGT_ESC, FL_TGT_DEESC } fl_target;
+typedef enum fl_target { FL_TGT_COST, FL_TGT_QOL, FL_TGT_INTERVENTION } fl_target;
 typedef struct fl_uncertain {
   fl_dist dist;
   fl_target target;
-  size_t i, j;      /* (state, holder), (state, -), or (arm, intervention) */
+  size_t i, j, k;   /* (state, holder), (state), or (arm, intervention, its kind's parameter) */
   double mean, sd;
 } fl_uncertain;
 
@@ -203,11 +205,12 @@ typedef struct fl_arm_tables {
   const uint64_t *move_cum;
   const uint8_t *move_dest;
   const double *base_p; /* step probabilities the tables were built from */
+  const double *cost;   /* [S * B] the replication's state costs per step (the model's, or
+                           drawn under parameter uncertainty) */
 } fl_arm_tables;
 
-/* Time profile of an intervention at step t (0 to 1), and its dose factor at a spend. */
-double fl_intervention_profile(const fl_model *m, const fl_intervention *iv, size_t t);
-double fl_intervention_dose(const fl_intervention *iv, double spend);
+/* The model's own tables of arm a (the replication's costs: the model's). */
+fl_arm_tables fl_model_tables(const fl_model *m, size_t a);
 
 typedef enum fl_timing {
   FL_TIMING_START, FL_TIMING_END, FL_TIMING_HALF_CYCLE, FL_TIMING_SIMPSON

@@ -1,7 +1,7 @@
 /* Building the quantised transition rows of a table from step probabilities, with the effects of
  * an arm's interventions. Used at compile time for every table, and during a run for arms whose
  * intervention spend depends on reinvested savings. */
-#include "model/model.h"
+#include "model/intervention.h"
 
 #include <math.h>
 #include <string.h>
@@ -42,17 +42,8 @@ int fl_row_effects(const fl_model *m, const fl_arm *arm, size_t cell, size_t s, 
   if (m->absorbing[s]) return 0;
   for (size_t i = 0; i < arm->n_int; i++) {
     const fl_intervention *iv = &arm->ints[i];
-    if (e[i] == 0 || !iv->state_on[s] || !iv->loc_on[loc] || age < iv->age_lo ||
-        age >= iv->age_hi)
-      continue;
-    for (size_t j = 0; j < m->S; j++) {
-      double mult = 1 + (iv->move[s * m->S + j] - 1) * e[i];
-      if (j == s || p[j] == 0) continue;
-      if (m->state_level[j] > m->state_level[s]) mult *= 1 + (iv->esc - 1) * e[i];
-      else if (m->state_level[j] < m->state_level[s]) mult *= 1 + (iv->deesc - 1) * e[i];
-      moved += p[j] * (mult - 1);
-      p[j] *= mult;
-    }
+    if (e[i] == 0 || !iv->kind->row || !fl_intervention_reaches(iv, loc, s, age)) continue;
+    iv->kind->row(m, iv, s, e[i], p, &moved);
   }
   p[s] -= moved;
   if (p[s] < -ROW_TOL) return -1;
@@ -80,31 +71,8 @@ int fl_table_build(const fl_model *m, const double *base_p, const fl_arm *arm, s
   return 0;
 }
 
-/* A ramp from 0 at u = 0 to 1 at u >= 1. */
-static double shape(fl_shape sh, double u) {
-  if (u >= 1) return 1;
-  if (u <= 0) return 0;
-  switch (sh) {
-  case FL_SHAPE_EXPONENTIAL: return -expm1(-3 * u) / -expm1(-3.0);
-  case FL_SHAPE_LOGISTIC: {
-    const double l0 = 1 / (1 + exp(5.0)), l1 = 1 / (1 + exp(-5.0));
-    return (1 / (1 + exp(-10 * (u - 0.5))) - l0) / (l1 - l0);
-  }
-  default: return u;
-  }
-}
-
-double fl_intervention_profile(const fl_model *m, const fl_intervention *iv, size_t t) {
-  const double t0 = (double)t * m->step_months, t1 = t0 + m->step_months;
-  if (t0 < iv->start) return 0;
-  if (t0 < iv->end) return iv->ramp > 0 ? shape(iv->ramp_shape, (t1 - iv->start) / iv->ramp) : 1;
-  /* After the end the effect reached by then decays back to none over decay months. */
-  const double at_end = iv->ramp > 0 ? shape(iv->ramp_shape, (iv->end - iv->start) / iv->ramp) : 1;
-  if (iv->decay <= 0) return 0;
-  return at_end * (1 - shape(iv->ramp_shape, (t1 - iv->end) / iv->decay));
-}
-
-double fl_intervention_dose(const fl_intervention *iv, double spend) {
-  if (iv->half_sat <= 0) return 1;
-  return (spend / (spend + iv->half_sat)) / (iv->ref_spend / (iv->ref_spend + iv->half_sat));
+fl_arm_tables fl_model_tables(const fl_model *m, size_t a) {
+  const fl_arm *arm = &m->arms[a];
+  return (fl_arm_tables){arm, arm->rows, arm->stay32, arm->move_cum, arm->move_dest, NULL,
+                         m->cost};
 }

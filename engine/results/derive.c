@@ -2,6 +2,9 @@
  * costs by budget holder and quality of life, undiscounted and discounted. */
 #include "results/results.h"
 
+#include "model/intervention.h"
+
+#include <stdlib.h>
 #include <string.h>
 
 /* Children counted for the rewards of step t of replication r, by state, under the model's
@@ -41,8 +44,9 @@ static double occupancy(const fl_model *m, const fl_array *stocks, const fl_arra
                                              : (double)t + 0.5;
 }
 
-/* The derived outputs of replication r of arm (r = 0 in expectation mode). */
-static void derive_replication(const fl_results *res, size_t arm, size_t r) {
+/* The derived outputs of replication r of arm (r = 0 in expectation mode); rs: room for
+ * n_int * S values. */
+static void derive_replication(const fl_results *res, size_t arm, size_t r, double *rs) {
   const fl_model *m = res->ctx.m;
   const size_t T = m->T, S = m->S, B = m->B, L = m->L;
   const int mc = !res->expectation;
@@ -53,6 +57,7 @@ static void derive_replication(const fl_results *res, size_t arm, size_t r) {
   const fl_array *flows = fl_results_get(res, arm, FL_OUT_FLOWS);
   const fl_array *spend = fl_results_get(res, arm, FL_OUT_IV_SPEND);
   const fl_array *reached = fl_results_get(res, arm, FL_OUT_IV_REACHED);
+  const fl_array *by_state = fl_results_get(res, arm, FL_OUT_IV_REACHED_BY_STATE);
   void *lvl = fl_results_get(res, arm, FL_OUT_STOCKS_BY_LEVEL)->data;
   double *cost = fl_results_get(res, arm, FL_OUT_COSTS)->data;
   double *costd = fl_results_get(res, arm, FL_OUT_COSTS_DISCOUNTED)->data;
@@ -88,15 +93,17 @@ static void derive_replication(const fl_results *res, size_t arm, size_t r) {
         q += f * m->trans_qaly[s * S + d] / step_years;
       }
     /* Interventions: running cost, cost per child reached, set-up cost in the step in which an
-     * intervention starts. */
-    for (size_t i = 0; i < marm->n_int; i++) {
-      const fl_intervention *iv = &marm->ints[i];
-      const size_t k = (r * T + t) * marm->n_int + i;
-      c[iv->holder] +=
-          fl_array_get(spend, k) + iv->child_cost * m->step_months * fl_array_get(reached, k);
-      if (iv->setup_cost > 0 && iv->start < (double)T * m->step_months &&
-          t == (size_t)(iv->start / m->step_months))
-        c[iv->holder] += iv->setup_cost;
+     * intervention starts, and what their kinds change in the costs of the children reached. */
+    if (marm->n_int) {
+      double sp[FL_MAX_INTERVENTIONS], rc[FL_MAX_INTERVENTIONS];
+      const size_t ni = marm->n_int;
+      for (size_t i = 0; i < ni; i++) {
+        sp[i] = fl_array_get(spend, (r * T + t) * ni + i);
+        rc[i] = fl_array_get(reached, (r * T + t) * ni + i);
+        for (size_t s = 0; by_state && s < S; s++)
+          rs[i * S + s] = fl_array_get(by_state, ((r * T + t) * ni + i) * S + s);
+      }
+      fl_arm_intervention_costs(m, marm, t, sp, rc, by_state ? rs : NULL, unit_cost, c);
     }
     const double dc = fl_discount(m->disc_cost, when), dq = fl_discount(m->disc_qol, when);
     for (size_t b = 0; b < B; b++) costd[(r * T + t) * B + b] = c[b] * dc;
@@ -106,14 +113,30 @@ static void derive_replication(const fl_results *res, size_t arm, size_t r) {
 }
 
 fl_status fl_results_derive(fl_results *res, fl_error *err) {
+  const fl_model *m = res->ctx.m;
   const size_t R = res->R;
   fl_status st = fl_results_alloc(res, FL_STAGE_DERIVED, err);
+  int oom = 0;
   if (st != FL_OK) return st;
   for (size_t arm = 0; arm < res->n_arms; arm++) {
     /* Replications are independent: split between threads (each writes its own rows), so that
      * this does not become the serial tail of a run on many cores. */
-#pragma omp parallel for schedule(static) if (R > 1) num_threads(fl_results_threads(res))
-    for (size_t r = 0; r < R; r++) derive_replication(res, arm, r);
+#pragma omp parallel if (R > 1) num_threads(fl_results_threads(res))
+    {
+      double *rs = fl_malloc_array(m->arms[arm].n_int * m->S + 1, sizeof *rs);
+      if (!rs) {
+#pragma omp atomic write
+        oom = 1;
+      }
+#pragma omp for schedule(static)
+      for (size_t r = 0; r < R; r++)
+        if (rs) derive_replication(res, arm, r, rs);
+      free(rs);
+    }
+  }
+  if (oom) {
+    fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory deriving costs");
+    return FL_ENOMEM;
   }
   return FL_OK;
 }

@@ -1,6 +1,8 @@
 /* The output registry (see registry.h): the table of every dataset, and what follows from it. */
 #include "results/registry.h"
 
+#include "model/intervention.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,6 +109,15 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
         .doc = "Children each intervention reached at the start of each step while it ran.",
         .doc_expect = "Expected children each intervention reached at the start of each step "
                       "while it ran."},
+    /* What a kind that changes costs needs (model/intervention.h). */
+    [FL_OUT_IV_REACHED_BY_STATE] = {
+        .name = "interventions/reached_by_state", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_TALLY, .type = FL_I32, .dims = {REP, STEP, IV, STATE},
+        .unit = "children", .when = FL_WHEN_STATE_REACH, .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children each intervention reached at the start of each step while it ran, by "
+               "state.",
+        .doc_expect = "Expected children each intervention reached at the start of each step "
+                      "while it ran, by state."},
     [FL_OUT_PARAM_COST] = {
         .name = "parameters/cost", .group = FL_GROUP_ARM, .stage = FL_STAGE_PARAMS,
         .type = FL_F64, .dims = {REP, STATE, HOLDER}, .unit = "currency per child per step",
@@ -246,6 +257,7 @@ int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
   switch (d->when) {
   case FL_WHEN_LOCALITIES: return m->NLOC > 1;
   case FL_WHEN_INTERVENTIONS: return m->arms[arm].n_int > 0;
+  case FL_WHEN_STATE_REACH: return fl_arm_needs_state_reach(&m->arms[arm]);
   case FL_WHEN_PSA_DRAWS: return arm == 0 && c->psa && m->n_unc > 0;
   case FL_WHEN_PSA_BLOCKS: return c->psa && c->psa_inner >= 2;
   default: return 1;
@@ -337,6 +349,7 @@ static const char *when_text(fl_when w) {
   switch (w) {
   case FL_WHEN_LOCALITIES: return "with more than one locality";
   case FL_WHEN_INTERVENTIONS: return "arms with interventions";
+  case FL_WHEN_STATE_REACH: return "arms with an intervention of a kind that changes costs";
   case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
   case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
   default: return "always";

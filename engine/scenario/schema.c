@@ -157,8 +157,8 @@ const fl_key fl_schema[] = {
      "costs, QoL weights and intervention multipliers. Expectation mode and runs without --psa "
      "use the values in place."},
     {"uncertainty[].key", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
-     "The parameter: states.S.cost.H, states.S.qol, arms.A.interventions.I.escalation or "
-     "arms.A.interventions.I.deescalation."},
+     "The parameter: states.S.cost.H, states.S.qol, or arms.A.interventions.I.P for a parameter "
+     "P of the intervention's kind (transition: escalation, deescalation)."},
     {"uncertainty[].distribution", FL_TY_ENUM, 1, 0, 0, NULL, "gamma|beta|lognormal|fixed", NULL,
      "gamma for costs, beta for QoL weights, lognormal for multipliers; fixed: no draw."},
     {"uncertainty[].mean", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "the key's unit",
@@ -173,6 +173,10 @@ const fl_key fl_schema[] = {
     {"arms.*.interventions", FL_TY_NAMED, 0, 0, 32, NULL, NULL, NULL,
      "The arm's interventions, by name (none: an arm identical to the baseline)."},
     {"arms.*.interventions.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One intervention."},
+    {"arms.*.interventions.*.kind", FL_TY_ENUM, 0, 0, 0, "transition", "transition", NULL,
+     "What it does to the children it reaches. transition: multiplies their escalation and "
+     "de-escalation probabilities and named moves (escalation, deescalation, moves). Every kind "
+     "shares the keys for when it runs, whom it reaches and what it costs."},
     {"arms.*.interventions.*.months", FL_TY_RANGE, 0, 0, 1e7, "[0, .inf]", NULL, "months",
      "[start, end): months since the start of the run during which it runs (and is paid for)."},
     {"arms.*.interventions.*.levels", FL_TY_NAMES, 0, 1, FL_MAX_LEVELS, NULL, NULL, NULL,

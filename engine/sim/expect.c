@@ -8,6 +8,8 @@
  * longer depend on it; likewise age when there is no maximum age. */
 #include "results/results.h"
 
+#include "model/intervention.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,50 +34,44 @@ typedef struct dyn_table {
   double e[FL_MAX_INTERVENTIONS];
 } dyn_table;
 
-/* Expected spend and reach of each running intervention at step t (mass after the entries).
- * With reinvestment (fraction above 0) the saving is the expected one, from the expected
- * occupancies of the baseline (stocks and entries of step t) and of this arm: expectation mode
- * reinvests the expected saving, which is not the expectation of the stochastic loop (the
- * dose-response is not linear). Returns nonzero when it built a table in dyn. */
+/* Expected spend and reach of each running intervention at step t (mass after the entries),
+ * by the bookkeeping the simulation uses (fl_arm_step_open, fl_arm_spend). With reinvestment
+ * the saving is the expected one, from the expected occupancies of the baseline (stocks and
+ * entries of step t) and of this arm: expectation mode reinvests the expected saving, which is
+ * not the expectation of the stochastic loop (the dose-response is not linear). Returns
+ * nonzero when it built a table in dyn. */
 static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t, const grid *g,
                                   const double *mass, const fl_arm_results *base,
                                   const double *stocks, const double *entries, double *spend,
-                                  double *reached, dyn_table *dyn, double *saving) {
+                                  double *reached, double *by_state, dyn_table *dyn,
+                                  double *saving) {
   const size_t S = m->S, ni = arm->n_int;
-  const fl_reinvest *rv = &arm->reinvest;
-  const int dynamic = rv->on && rv->fraction > 0;
-  const double t0 = (double)t * m->step_months;
-  double spend_into = 0;
-  if (dynamic) {
-    const fl_array *bst = fl_group_get(base, FL_OUT_STOCKS);
-    const fl_array *ben = fl_group_get(base, FL_OUT_ENTRIES);
-    double sv = 0;
+  int dynamic = 0;
+  if (fl_arm_reinvests(arm)) {
+    const double *bst = fl_group_get(base, FL_OUT_STOCKS)->data;
+    const double *ben = fl_group_get(base, FL_OUT_ENTRIES)->data;
+    double occ[FL_MAX_STATES], base_occ[FL_MAX_STATES];
     for (size_t s = 0; s < S; s++) {
-      const double b_occ = ((const double *)bst->data)[t * S + s] + ((const double *)ben->data)[t * S + s];
-      const double a_occ = stocks[t * S + s] + entries[t * S + s];
-      for (size_t b = 0; b < m->B; b++)
-        if (rv->from[b]) sv += (b_occ - a_occ) * m->cost[s * m->B + b];
+      occ[s] = stocks[t * S + s] + entries[t * S + s];
+      base_occ[s] = bst[t * S + s] + ben[t * S + s];
     }
-    saving[t] = sv;
-    spend_into = arm->ints[rv->into].spend;
-    if (t >= rv->delay && saving[t - rv->delay] > 0)
-      spend_into += rv->fraction * saving[t - rv->delay] / m->step_months;
+    dynamic = fl_arm_step_open(m, arm, t, occ, base_occ, m->cost, saving, dyn->e);
+  } else {
+    for (size_t i = 0; i < ni; i++) dyn->e[i] = arm->strength[t * ni + i];
   }
   for (size_t i = 0; i < ni; i++) {
     const fl_intervention *iv = &arm->ints[i];
-    const double sp = dynamic && i == rv->into ? spend_into : iv->spend;
-    dyn->e[i] = dynamic && i == rv->into
-                    ? fl_intervention_profile(m, iv, t) * fl_intervention_dose(iv, sp)
-                    : arm->strength[t * ni + i];
-    if (!(t0 >= iv->start && t0 < iv->end)) continue;
-    spend[t * ni + i] = sp * m->step_months;
+    if (!fl_intervention_running(m, iv, t)) continue;
+    spend[t * ni + i] = fl_arm_spend(m, arm, i, t, saving) * m->step_months;
     double r = 0;
     for (size_t l = 0; l < g->NLOC; l++)
       for (size_t a = 0; a < g->A; a++)
         for (size_t d = 0; d < g->D; d++)
           for (size_t s = 0; s < S; s++)
-            if (iv->loc_on[l] && iv->state_on[s] && a >= iv->age_lo && a < iv->age_hi)
+            if (fl_intervention_reaches(iv, l, s, (uint32_t)a)) {
               r += mass[cell(g, l, a, d, s)];
+              if (by_state) by_state[(t * ni + i) * S + s] += mass[cell(g, l, a, d, s)];
+            }
     reached[t * ni + i] = r;
   }
   if (!dynamic) return 0;
@@ -136,7 +132,7 @@ fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
     double *stocks = DATA(FL_OUT_STOCKS), *stocks_loc = DATA(FL_OUT_STOCKS_BY_LOCALITY);
     double *flows = DATA(FL_OUT_FLOWS), *entries = DATA(FL_OUT_ENTRIES);
     double *exits = DATA(FL_OUT_EXITS), *spend = DATA(FL_OUT_IV_SPEND);
-    double *reached = DATA(FL_OUT_IV_REACHED);
+    double *reached = DATA(FL_OUT_IV_REACHED), *by_state = DATA(FL_OUT_IV_REACHED_BY_STATE);
 #undef DATA
     memset(mass, 0, ncells * sizeof *mass);
     for (size_t i = 0; i < m->n_init; i++) {
@@ -175,7 +171,7 @@ fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
       const uint8_t *move_dest = arm->move_dest;
       if (arm->n_int &&
           interventions_expected(m, arm, t, &g, mass, &res->arms[0], stocks, entries, spend,
-                                 reached, &dyn, saving))
+                                 reached, by_state, &dyn, saving))
         rows = dyn.rows, move_cum = dyn.move_cum, move_dest = dyn.move_dest;
       /* Phases 2 and 3: transitions, then ageing. */
       memset(next, 0, ncells * sizeof *next);

@@ -174,8 +174,7 @@ fl_status fl_psa_prepare(const fl_model *m, fl_psa *p, uint64_t seed, uint64_t b
     switch (u->target) {
     case FL_TGT_COST: p->cost[u->i * m->B + u->j] = x * m->cost_factor; break;
     case FL_TGT_QOL: p->qol[u->i] = x; break;
-    case FL_TGT_ESC: p->ints[u->i][u->j].esc = x; break;
-    case FL_TGT_DEESC: p->ints[u->i][u->j].deesc = x; break;
+    case FL_TGT_INTERVENTION: p->ints[u->i][u->j].param[u->k] = x; break;
     }
   }
   for (size_t a = 0; a < m->n_arms; a++) {
@@ -199,6 +198,6 @@ fl_status fl_psa_prepare(const fl_model *m, fl_psa *p, uint64_t seed, uint64_t b
 tables:
   for (size_t a = 0; a < m->n_arms; a++)
     tabs[a] = (fl_arm_tables){&p->arms[a], p->rows[a], p->stay32[a], p->cum[a], p->dest[a],
-                              p->base_p};
+                              p->base_p, p->cost};
   return FL_OK;
 }

@@ -96,9 +96,7 @@ static void run_replications(rep_ctx *c) {
   }
   fl_psa *ps = opt->psa ? fl_psa_create(m) : NULL;
   fl_arm_tables tabs[FL_MAX_ARMS];
-  for (size_t a = 0; a < m->n_arms; a++)
-    tabs[a] = (fl_arm_tables){&m->arms[a], m->arms[a].rows, m->arms[a].stay32,
-                              m->arms[a].move_cum, m->arms[a].move_dest, NULL};
+  for (size_t a = 0; a < m->n_arms; a++) tabs[a] = fl_model_tables(m, a);
   if (!ws || (opt->psa && !ps)) {
     fl_workspace_free(ws);
     ws = NULL;

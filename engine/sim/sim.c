@@ -18,6 +18,8 @@
  * (an event's draw is recovered from its advanced stream, fl_pcg32_last). */
 #include "sim/sim.h"
 
+#include "model/intervention.h"
+
 #include "sim/pass.h"
 #include "core/rng.h"
 
@@ -303,56 +305,32 @@ static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, s
   memcpy(ws->hist + i * hw, ws->hist + last * hw, hw * sizeof *ws->hist);
 }
 
-/* Whether the child with row base b and age `age` is reached by intervention iv. */
-static inline int reaches(const fl_model *m, const fl_intervention *iv, uint32_t b, uint64_t div,
-                          uint32_t age) {
-  const uint32_t loc = fl_fast_div(b, div), s = b - loc * (uint32_t)m->loc_stride;
-  return iv->state_on[s] && iv->loc_on[loc] && age >= iv->age_lo && age < iv->age_hi;
-}
-
-/* Whether an arm reinvests its realised savings (a fraction above 0, against a baseline). */
+/* Whether an arm's spend follows its realised savings in this replication: it reinvests, and
+ * the baseline's tallies of the replication are there to compare with. */
 static int reinvesting(const fl_arm *arm, const fl_tally *tl) {
-  return arm->reinvest.on && arm->reinvest.fraction > 0 && tl->base;
+  return fl_arm_reinvests(arm) && tl->base;
 }
 
-/* A reinvesting arm's spend at step t on the intervention it funds: its own plus the fraction
- * of the saving `delay` steps ago (when positive). */
-static double reinvest_spend(const fl_model *m, const fl_arm *arm, const double *saving,
-                             size_t t) {
-  const fl_reinvest *rv = &arm->reinvest;
-  double spend = arm->ints[rv->into].spend;
-  if (t >= rv->delay && saving[t - rv->delay] > 0)
-    spend += rv->fraction * saving[t - rv->delay] / m->step_months;
-  return spend;
-}
-
-/* A reinvesting arm at the start of step t, after the entries: the realised saving of this
- * step against the baseline of the same replication (state costs of the chosen budget holders,
- * children present now: cnt, all of the replication's) is recorded, and the table for the
+/* A reinvesting arm at the start of step t, after the entries: the step is opened (the shared
+ * bookkeeping, fl_arm_step_open) with the replication's children now (cnt, all of them) and the
+ * baseline's of the same replication, at the replication's state costs, and the table for the
  * strengths the spend buys is built and returned. NULL for other arms (use the precompiled
  * table). */
 static const fl_row *reinvest_step(const fl_model *m, const fl_arm *arm,
                                    const fl_arm_tables *tab, size_t t, fl_workspace *ws,
                                    const fl_tally *tl) {
   if (!arm->n_int || !reinvesting(arm, tl)) return NULL;
-  const size_t S = m->S, ni = arm->n_int;
-  const fl_reinvest *rv = &arm->reinvest;
-  double saving = 0;
+  const size_t S = m->S;
+  const int32_t *base_stocks = fl_tally_i32(tl->base, FL_OUT_STOCKS);
+  const int32_t *base_entries = fl_tally_i32(tl->base, FL_OUT_ENTRIES);
+  double occ[FL_MAX_STATES], base_occ[FL_MAX_STATES];
   for (size_t s = 0; s < S; s++) {
     int64_t now = 0;
     for (size_t l = 0; l < m->NLOC; l++) now += ws->cnt[l * S + s];
-    const double base_occ = fl_tally_i32(tl->base, FL_OUT_STOCKS)[t * S + s] +
-                            fl_tally_i32(tl->base, FL_OUT_ENTRIES)[t * S + s];
-    for (size_t b = 0; b < m->B; b++)
-      if (rv->from[b]) saving += (base_occ - (double)now) * m->cost[s * m->B + b];
+    occ[s] = (double)now;
+    base_occ[s] = base_stocks[t * S + s] + base_entries[t * S + s];
   }
-  ws->saving[t] = saving;
-  for (size_t i = 0; i < ni; i++)
-    ws->strength[i] =
-        i == rv->into
-            ? fl_intervention_profile(m, &arm->ints[i], t) *
-                  fl_intervention_dose(&arm->ints[i], reinvest_spend(m, arm, ws->saving, t))
-            : arm->strength[t * ni + i];
+  fl_arm_step_open(m, arm, t, occ, base_occ, tab->cost, ws->saving, ws->strength);
   size_t n_moves = 0, bad;
   if (fl_table_build(m, tab->base_p, arm, m->period_of_step[t], ws->strength, ws->dyn_rows,
                      ws->dyn_stay32, ws->dyn_cum, ws->dyn_dest, &n_moves, &bad) != 0)
@@ -360,30 +338,42 @@ static const fl_row *reinvest_step(const fl_model *m, const fl_arm *arm,
   return ws->dyn_rows;
 }
 
-/* The interventions' bookkeeping at the start of step t, after the entries: the spend and the
- * children reached of each running intervention, counted over the workspace's n children
- * (cnt; ws->saving as reinvest_step left it). div: fl_fast_div_magic of the locality stride. */
+/* The interventions' books at the start of step t, after the entries: the spend and the
+ * children reached (by state, where the arm's kinds need it) of each running intervention,
+ * counted over the workspace's n children (cnt; ws->saving as reinvest_step left it). div:
+ * fl_fast_div_magic of the locality stride. */
 static void interventions_count(const fl_model *m, const fl_arm *arm, size_t t,
                                 const fl_workspace *ws, const fl_tally *tl, size_t n,
                                 uint64_t div) {
   const size_t S = m->S, ni = arm->n_int;
-  const int dynamic = reinvesting(arm, tl);
-  const double t0 = (double)t * m->step_months;
+  int32_t *by_state = fl_tally_i32(tl, FL_OUT_IV_REACHED_BY_STATE);
   for (size_t i = 0; i < ni; i++) {
     const fl_intervention *iv = &arm->ints[i];
-    if (!(t0 >= iv->start && t0 < iv->end)) continue;
-    const double spend = dynamic && i == arm->reinvest.into ? reinvest_spend(m, arm, ws->saving, t)
-                                                            : iv->spend;
-    fl_tally_f64(tl, FL_OUT_IV_SPEND)[t * ni + i] = spend * m->step_months;
-    int64_t reached = 0;
+    if (!fl_intervention_running(m, iv, t)) continue;
+    fl_tally_f64(tl, FL_OUT_IV_SPEND)[t * ni + i] =
+        fl_arm_spend(m, arm, i, t, ws->saving) * m->step_months;
+    int64_t reached = 0, per_state[FL_MAX_STATES] = {0};
     if (iv->age_lo == 0 && iv->age_hi == UINT32_MAX) {
       for (size_t l = 0; l < m->NLOC; l++)
         for (size_t s = 0; s < S; s++)
-          if (iv->loc_on[l] && iv->state_on[s]) reached += ws->cnt[l * S + s];
-    } else {
-      for (size_t k = 0; k < n; k++) reached += reaches(m, iv, ws->base[k], div, ws->age[k]);
+          if (iv->loc_on[l] && iv->state_on[s]) per_state[s] += ws->cnt[l * S + s];
+      for (size_t s = 0; s < S; s++) reached += per_state[s];
+    } else if (by_state) {
+      for (size_t k = 0; k < n; k++) {
+        const uint32_t b = ws->base[k], loc = fl_fast_div(b, div);
+        const uint32_t s = b - loc * (uint32_t)m->loc_stride;
+        per_state[s] += fl_intervention_reaches(iv, loc, s, ws->age[k]);
+      }
+      for (size_t s = 0; s < S; s++) reached += per_state[s];
+    } else { /* (the total only: one sum, not one a state) */
+      for (size_t k = 0; k < n; k++) {
+        const uint32_t b = ws->base[k], loc = fl_fast_div(b, div);
+        reached += fl_intervention_reaches(iv, loc, b - loc * (uint32_t)m->loc_stride, ws->age[k]);
+      }
     }
     fl_tally_i32(tl, FL_OUT_IV_REACHED)[t * ni + i] = (int32_t)reached;
+    if (by_state)
+      for (size_t s = 0; s < S; s++) by_state[(t * ni + i) * S + s] = (int32_t)per_state[s];
   }
 }
 
@@ -906,6 +896,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
   total += n0;
   if (reserve(ws, m, total) != FL_OK) return FL_ENOMEM;
   memset(ws->cnt, 0, NLOC * S * sizeof *ws->cnt);
+  memset(ws->saving, 0, T * sizeof *ws->saving); /* (read by an arm that reinvests only) */
 
   /* The children: created, or copied from the replication's first arm (where the kept
    * population cannot grow, every arm creates its own). Spells already under way at the start
