@@ -443,6 +443,74 @@ static void test_dundee_conservation(void) {
   fl_model_free(m);
 }
 
+/* moves_per_child counts every child once (the initial children and every entrant), and its
+ * moves add up to the flows; a child that moves every step saturates the last bin; with more
+ * than nine levels the moves have a word of their own, and the same holds. */
+static void check_moves(const fl_model *m, const fl_results *res, int saturated) {
+  const size_t S = m->S, T = m->T, K = FL_MOVE_BINS;
+  for (size_t a = 0; a < res->n_arms; a++) {
+    const fl_array *mv = fl_results_get(res, a, FL_OUT_MOVES_PER_CHILD);
+    const fl_array *st = fl_results_get(res, a, FL_OUT_STOCKS);
+    const fl_array *en = fl_results_get(res, a, FL_OUT_ENTRIES);
+    const fl_array *fl = fl_results_get(res, a, FL_OUT_FLOWS);
+    long long bad_children = 0, bad_moves = 0, last = 0;
+    for (size_t r = 0; r < res->R; r++) {
+      double children = 0, counted = 0, moves = 0, flows = 0;
+      for (size_t s = 0; s < S; s++) children += value_at(st, r * (T + 1) * S + s);
+      for (size_t i = 0; i < T * S; i++) children += value_at(en, r * T * S + i);
+      for (size_t i = 0; i < T * S * S; i++) flows += value_at(fl, r * T * S * S + i);
+      for (size_t k = 0; k < K; k++) {
+        counted += value_at(mv, r * K + k);
+        moves += (double)k * value_at(mv, r * K + k);
+      }
+      last += (long long)value_at(mv, r * K + K - 1);
+      bad_children += counted != children;
+      bad_moves += !saturated && moves != flows;
+    }
+    CHECK_INT_EQ(bad_children, 0);
+    CHECK_INT_EQ(bad_moves, 0);
+    if (!saturated) CHECK_INT_EQ(last, 0);
+  }
+}
+
+static void test_moves_per_child(void) {
+  fl_model *m = load_source_model("scenarios/dundee.yaml");
+  fl_results *res = run_model(m, 7, 3, 2);
+  check_moves(m, res, 0);
+  fl_results_free(res);
+  fl_model_free(m);
+  /* Two states that swap every step: 70 moves each, all in the last bin. */
+  m = load_text_model("flourish: 1\nname: swap\ntime: {horizon_steps: 70}\nlevels: [x, y]\n"
+                      "states: {a: {level: x}, b: {level: y}}\n"
+                      "population: {initial: [{state: a, count: 300}]}\n"
+                      "transitions: {tables: [{rows: {a: {b: 1}, b: {a: 1}}}]}\n");
+  res = run_model(m, 1, 2, 1);
+  check_moves(m, res, 1);
+  const fl_array *mv = fl_results_get(res, 0, FL_OUT_MOVES_PER_CHILD);
+  CHECK_INT_EQ(value_at(mv, FL_MOVE_BINS - 1), 300);
+  fl_results_free(res);
+  fl_model_free(m);
+  /* Eleven levels: the moves live in a word of their own. */
+  char yaml[4096];
+  int n = snprintf(yaml, sizeof yaml, "flourish: 1\nname: ladder\ntime: {horizon_steps: 40}\n"
+                   "levels: [l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10]\nstates:\n");
+  for (int l = 0; l <= 10; l++) n += snprintf(yaml + n, sizeof yaml - (size_t)n, "  s%d: {level: l%d}\n", l, l);
+  n += snprintf(yaml + n, sizeof yaml - (size_t)n,
+                "population: {initial: [{state: s0, count: 500}], entries: {b: {per_year: 600, "
+                "states: {s0: 1}}}}\ntransitions: {tables: [{rows: {");
+  n += snprintf(yaml + n, sizeof yaml - (size_t)n, "s0: {s0: rest, s1: 0.2}, ");
+  for (int l = 1; l < 10; l++)
+    n += snprintf(yaml + n, sizeof yaml - (size_t)n, "s%d: {s%d: rest, s%d: 0.2, s0: 0.05}, ", l, l,
+                  l + 1);
+  snprintf(yaml + n, sizeof yaml - (size_t)n, "s10: {s10: rest, s0: 0.3}}}]}\n");
+  m = load_text_model(yaml);
+  CHECK_INT_EQ(m->L, 11);
+  res = run_model(m, 5, 3, 2);
+  check_moves(m, res, 0);
+  fl_results_free(res);
+  fl_model_free(m);
+}
+
 /* Zero-probability moves never happen, absorbing states are never left. */
 static void test_zero_and_absorbing(void) {
   fl_model *m = load_source_model("scenarios/examples/hiv_markov.yaml");
@@ -676,6 +744,7 @@ int main(void) {
   test_threads_inside_replication("scenarios/dundee.yaml");
   test_threads_inside_replication("bench/workloads/rich.yaml");
   test_dundee_conservation();
+  test_moves_per_child();
   test_kept_children_copy();
   test_path_choice();
   test_pass_paths_identical();

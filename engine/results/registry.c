@@ -16,6 +16,7 @@
 #define HOLDER FL_DIM_HOLDER
 #define LOCALITY FL_DIM_LOCALITY
 #define SPELL FL_DIM_SPELL_LENGTH
+#define MOVES FL_DIM_MOVES
 #define IV FL_DIM_INTERVENTION
 #define WTP FL_DIM_WTP
 #define YEAR FL_DIM_YEAR
@@ -28,7 +29,8 @@ const char *const fl_dim_names[FL_N_DIMS] = {
     [FL_DIM_NONE] = "",           [REP] = "replication",     [TIME] = "time",
     [STEP] = "step",              [STATE] = "state",         [TO_STATE] = "to_state",
     [LEVEL] = "level",            [HOLDER] = "budget_holder", [LOCALITY] = "locality",
-    [SPELL] = "spell_length",     [IV] = "intervention",     [WTP] = "willingness_to_pay",
+    [SPELL] = "spell_length",     [MOVES] = "moves",         [IV] = "intervention",
+    [WTP] = "willingness_to_pay",
     [YEAR] = "year",              [COMPONENT] = "component", [ONE] = "value",
 };
 
@@ -92,6 +94,13 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
         .modes = FL_IN_MC, .flags = SUMMARISED,
         .doc = "Escalations that skip at least one level (e.g. universal straight to looked "
                "after), by step."},
+    [FL_OUT_MOVES_PER_CHILD] = {
+        .name = "spells/moves_per_child", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_I32, .dims = {REP, MOVES}, .unit = "children", .modes = FL_IN_MC,
+        .flags = SUMMARISED,
+        .doc = "Children by the moves (changes of state) they made while in the run: bin k counts "
+               "children with k moves (the last bin, that many or more); each child is counted "
+               "once, when it leaves or at the end of the run."},
     /* Every part of a replication works out the same spend (it depends on the time and the
      * whole replication's savings only). */
     [FL_OUT_IV_SPEND] = {
@@ -276,6 +285,7 @@ size_t fl_dim_size(const fl_output_ctx *c, fl_dim d, size_t arm) {
   case FL_DIM_HOLDER: return m->B;
   case FL_DIM_LOCALITY: return m->NLOC;
   case FL_DIM_SPELL_LENGTH: return FL_SPELL_BINS;
+  case FL_DIM_MOVES: return FL_MOVE_BINS;
   case FL_DIM_INTERVENTION: return m->arms[arm].n_int;
   case FL_DIM_WTP: return m->n_wtp;
   case FL_DIM_YEAR: {

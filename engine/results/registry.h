@@ -30,6 +30,7 @@ typedef enum fl_output {
   FL_OUT_EVER_IN_LEVEL,
   FL_OUT_REENTRIES,
   FL_OUT_SKIPS,
+  FL_OUT_MOVES_PER_CHILD,
   FL_OUT_IV_SPEND,
   FL_OUT_IV_REACHED,
   FL_OUT_IV_REACHED_BY_STATE,
@@ -90,6 +91,7 @@ typedef enum fl_dim {
   FL_DIM_HOLDER,      /* B */
   FL_DIM_LOCALITY,    /* NLOC */
   FL_DIM_SPELL_LENGTH, /* FL_SPELL_BINS */
+  FL_DIM_MOVES,       /* FL_MOVE_BINS */
   FL_DIM_INTERVENTION, /* the arm's interventions */
   FL_DIM_WTP,         /* willingness-to-pay values */
   FL_DIM_YEAR,        /* years of the horizon (the last may be partial) */
@@ -142,6 +144,10 @@ extern const fl_output_def fl_outputs[FL_N_OUTPUTS];
 /* Names of the dimensions (fl_dim), as the reference and the file's dimension labels give
  * them. */
 extern const char *const fl_dim_names[FL_N_DIMS];
+
+/* Bins of moves_per_child: bin k counts children with k moves, the last those with
+ * FL_MOVE_BINS - 1 or more. */
+#define FL_MOVE_BINS 64
 
 /* What decides which datasets exist: the model, and the run's options. */
 typedef struct fl_output_ctx {

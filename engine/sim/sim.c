@@ -39,10 +39,15 @@
  * that an event touches one cache line: HIST_WORDS(L) 16-bit words per child, the first with
  * bit l (l < 15) set once the child has been in level l and SPELL_OBSERVED when its current
  * spell began inside the run, then for each level the step at which the child last left it
- * (horizons are below 65535 steps). */
+ * (horizons are below 65535 steps). The child's moves so far, saturating at MOVES_MAX, are six
+ * bits of the first word above the level bits (L <= 9), or a word of their own after the
+ * levels' (more levels). */
 #define SPELL_OBSERVED 0x8000u
 #define LEFT_NEVER 0xFFFFu
-#define HIST_WORDS(L) ((L) + 1)
+#define HIST_WORDS(L) ((L) + 1 + ((L) > 9))
+#define MOVES_WORD(L) ((L) > 9 ? (L) + 1 : 0)
+#define MOVES_SHIFT(L) ((L) > 9 ? 0 : (L))
+#define MOVES_MAX (FL_MOVE_BINS - 1) /* 63: six bits */
 #define FL_CACHE_LINE 64
 #define FL_PARTS_PER_THREAD 4
 /* Children a step passes over before handling their events: a multiple of 16 (the vector
@@ -291,6 +296,7 @@ static void child_create(fl_workspace *ws, const fl_model *m, int32_t *ever, int
   h[0] = (uint16_t)(flags | (1u << m->state_level[state]));
   ever[m->state_level[state]]++; /* children are counted on first entering a level */
   for (size_t l = 0; l < m->L; l++) h[1 + l] = LEFT_NEVER;
+  if (MOVES_WORD(m->L)) h[MOVES_WORD(m->L)] = 0; /* (else the moves are bits of h[0]: 0) */
   cnt[loc * m->S + state]++;
 }
 
@@ -400,8 +406,14 @@ typedef struct step_counts {
   int32_t *reentries_t; /* [L] this step's */
   int32_t *skips_t;     /* [1] this step's */
   int32_t *ever;        /* [L] */
+  int32_t *moves;       /* [FL_MOVE_BINS] children by their moves, counted as they leave */
   int64_t *cnt;         /* [NLOC, S] */
 } step_counts;
+
+/* The moves a child has made so far (its history hist). */
+static inline uint32_t moves_of(const uint16_t *hist, size_t L) {
+  return (uint32_t)(hist[MOVES_WORD(L)] >> MOVES_SHIFT(L)) & MOVES_MAX;
+}
 
 /* Handles the events ev_slot[0, n_ev) (slots counted from slot off, of children the pass has
  * aged; each one's draw is recovered from its advanced stream): moves, spells, journeys and
@@ -422,7 +434,9 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
   const int tis_by_level = c->tis_by_level;
   int32_t *flow_t = k_->flow_t, *exits_t = k_->exits_t, *spells = k_->spells;
   int32_t *reentries_t = k_->reentries_t, *skips_t = k_->skips_t, *ever = k_->ever;
+  int32_t *moves = k_->moves;
   int64_t *cnt = k_->cnt;
+  const size_t moves_word = MOVES_WORD(L), moves_shift = MOVES_SHIFT(L);
   size_t n_gone = 0;
   for (size_t k = 0; k < n_ev; k++) {
     const uint32_t slot = off + ev_slot[k], u = fl_pcg32_last(ws->rng[slot], inc);
@@ -449,6 +463,7 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
     if (d == FL_DEST_EXIT) { /* leaves the area */
       exits_t[s]++;
       cnt[loc * S + s]--;
+      moves[moves_of(hist, L)]++;
       ev_slot[n_gone++] = slot - off;
       continue;
     }
@@ -476,11 +491,15 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
         h0 |= 1u << ld;
       }
       hist[0] = (uint16_t)h0;
+      /* One move more, unless the count is full. */
+      const uint32_t mv = ((uint32_t)hist[moves_word] >> moves_shift) & MOVES_MAX;
+      hist[moves_word] = (uint16_t)(hist[moves_word] + ((uint32_t)(mv != MOVES_MAX) << moves_shift));
       ws->base[slot] = (uint32_t)(loc * loc_stride + d);
     }
     if (age >= max_age) { /* reaches the maximum age */
       exits_t[d]++;
       cnt[loc * S + d]--;
+      moves[moves_of(hist, L)]++;
       ev_slot[n_gone++] = slot - off;
     }
   }
@@ -662,6 +681,7 @@ static void step_serial(sim_run *sr, size_t t) {
                           fl_tally_i32(tl, FL_OUT_REENTRIES) + t * L,
                           fl_tally_i32(tl, FL_OUT_SKIPS) + t,
                           fl_tally_i32(tl, FL_OUT_EVER_IN_LEVEL),
+                          fl_tally_i32(tl, FL_OUT_MOVES_PER_CHILD),
                           ws->cnt};
   fl_pass_args pa = sr->pa;
   for (size_t c1 = sr->n; c1 > 0;) {
@@ -707,6 +727,14 @@ static void initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   }
   create_initial(sr, i0, i1);
   if (sr->save) kept_copy(sr, 0, i0, (size_t)(i1 - i0), 1);
+}
+
+/* The children still there at the end of the run, counted by their moves (those who left were
+ * counted as they left). */
+static void count_remaining_moves(const sim_run *sr) {
+  int32_t *moves = fl_tally_i32(sr->tl, FL_OUT_MOVES_PER_CHILD);
+  const size_t L = sr->m->L, hw = HIST_WORDS(L);
+  for (size_t i = 0; i < sr->n; i++) moves[moves_of(sr->ws->hist + i * hw, L)]++;
 }
 
 /* Part p's tallies of the whole replication, laid out in its block of part_mem (zeroed). */
@@ -821,6 +849,7 @@ static void run_part(parts_run *pr, int p, int thread) {
     step_end(&ps, t);
     ps.next_id += k;
   }
+  count_remaining_moves(&ps);
 }
 
 /* One replication with threads inside it. The children are split into parts (run_part), each
@@ -925,6 +954,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
       step_end(&sr, t);
       sr.next_id += k;
     }
+    count_remaining_moves(&sr);
   }
   if (sr.save) {
     ws->keep_model = m;
