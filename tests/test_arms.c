@@ -321,7 +321,84 @@ static void test_reference_spend(const fl_model *m, const fl_results *res) {
   fl_results_free(ex);
 }
 
+/* The state_cost kind: the arm's children move exactly as the baseline's (it changes no
+ * transition), and its cost difference on each budget holder is, step by step, the factor's
+ * change at the step's strength times the state costs of the children it reached (by state),
+ * plus its spend; in Monte Carlo and in expectation, whose means agree. */
+static void test_state_cost_kind(void) {
+  static const char *yaml =
+      "flourish: 1\nname: cheaper placements\ntime: {step_months: 1, horizon_steps: 30}\n"
+      "levels: [low, high]\ncosts: {budget_holders: [council, placements], per: month}\n"
+      "states:\n"
+      "  well: {level: low}\n"
+      "  foster: {level: high, cost: {council: 300, placements: 2000}}\n"
+      "  resid: {level: high, cost: {council: 500, placements: 9000}}\n"
+      "population:\n  max_age_years: 10\n"
+      "  initial: [{state: well, count: 2000, age_years: [0, 10]},\n"
+      "            {state: foster, count: 150, age_years: [0, 10]},\n"
+      "            {state: resid, count: 40, age_years: [0, 10]}]\n"
+      "  entries: {births: {per_year: 200, states: {well: 1}}}\n"
+      "transitions: {tables: [{rows: {well: {well: rest, foster: 0.004, resid: 0.001},\n"
+      "  foster: {well: 0.03, foster: rest, resid: 0.005}, resid: {foster: 0.02, resid: rest}}}]}\n"
+      "arms:\n"
+      "  cheaper:\n"
+      "    interventions:\n"
+      "      model: {kind: state_cost, states: [resid, foster], age_years: [0, 6],\n"
+      "              cost_multiplier: {placements: 0.8}, months: [3, 24], ramp_months: 6,\n"
+      "              spend_per_month: 250, budget_holder: council}\n";
+  fl_model *m = load_text_model(yaml);
+  const size_t S = m->S, B = m->B, T = m->T, ni = 1;
+  fl_results *mc = run_model(m, 21, 40, 2), *ex = expect_model(m);
+  const fl_array *st0 = arr(mc, 0, "stocks"), *st1 = arr(mc, 1, "stocks");
+  CHECK(same_bytes(st0, st1));
+  const fl_arm *arm = &m->arms[1];
+  for (int mode = 0; mode < 2; mode++) {
+    const fl_results *res = mode ? ex : mc;
+    const size_t R = mode ? 1 : res->R;
+    const fl_array *by = fl_results_get(res, 1, FL_OUT_IV_REACHED_BY_STATE);
+    const fl_array *dc = fl_results_get(res, 1, FL_OUT_DELTA_COSTS);
+    const fl_array *spend = fl_results_get(res, 1, FL_OUT_IV_SPEND);
+    CHECK(by != NULL && fl_results_get(res, 0, FL_OUT_IV_REACHED_BY_STATE) == NULL);
+    double worst = 0, total_change = 0;
+    for (size_t r = 0; r < R; r++)
+      for (size_t t = 0; t < T; t++) {
+        const double e = arm->strength[t * ni];
+        double want[2] = {value_at(spend, r * T + t), 0};
+        for (size_t s = 0; s < S; s++)
+          want[1] += (0.8 - 1) * e * value_at(by, (r * T + t) * S + s) * m->cost[s * B + 1];
+        total_change += want[1];
+        for (size_t b = 0; b < B; b++) {
+          const double got = value_at(dc, (r * T + t) * B + b);
+          worst = fmax(worst, fabs(got - want[b]) / (1 + fabs(want[b])));
+        }
+      }
+    CHECK_DBL_LE(worst, 1e-9);
+    CHECK(total_change < 0); /* it saves something */
+  }
+  /* Reached children by state add up to the reached children. */
+  const fl_array *by = fl_results_get(mc, 1, FL_OUT_IV_REACHED_BY_STATE);
+  const fl_array *rc = fl_results_get(mc, 1, FL_OUT_IV_REACHED);
+  long long bad = 0;
+  for (size_t k = 0; k < mc->R * T; k++) {
+    double sum = 0;
+    for (size_t s = 0; s < S; s++) sum += value_at(by, k * S + s);
+    bad += sum != value_at(rc, k);
+  }
+  CHECK_INT_EQ(bad, 0);
+  /* The Monte Carlo mean of the discounted net cost difference is the expectation's. */
+  const fl_array *tot = fl_results_get(mc, 1, FL_OUT_DELTA_COST_TOTAL);
+  double mean = 0, ss = 0;
+  for (size_t r = 0; r < mc->R; r++) mean += value_at(tot, r) / (double)mc->R;
+  for (size_t r = 0; r < mc->R; r++) ss += pow(value_at(tot, r) - mean, 2);
+  const double mcse = sqrt(ss / (double)(mc->R - 1) / (double)mc->R);
+  CHECK_DBL_NEAR(mean, value_at(fl_results_get(ex, 1, FL_OUT_DELTA_COST_TOTAL), 0), 4 * mcse);
+  fl_results_free(mc);
+  fl_results_free(ex);
+  fl_model_free(m);
+}
+
 int main(void) {
+  test_state_cost_kind();
   fl_model *m = load_text_model(arms_yaml);
   fl_results *res = run_model(m, 2024, 40, 2);
   test_identical_arms(m, res);

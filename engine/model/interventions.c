@@ -12,9 +12,9 @@
 
 #define IV "arms.*.interventions.*."
 
-extern const fl_effect_kind fl_kind_transition;
+extern const fl_effect_kind fl_kind_transition, fl_kind_state_cost;
 
-const fl_effect_kind *const fl_effect_kinds[] = {&fl_kind_transition};
+const fl_effect_kind *const fl_effect_kinds[] = {&fl_kind_transition, &fl_kind_state_cost};
 const size_t fl_n_effect_kinds = sizeof fl_effect_kinds / sizeof fl_effect_kinds[0];
 
 const fl_effect_kind *fl_effect_kind_find(const char *name) {

@@ -173,10 +173,12 @@ const fl_key fl_schema[] = {
     {"arms.*.interventions", FL_TY_NAMED, 0, 0, 32, NULL, NULL, NULL,
      "The arm's interventions, by name (none: an arm identical to the baseline)."},
     {"arms.*.interventions.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One intervention."},
-    {"arms.*.interventions.*.kind", FL_TY_ENUM, 0, 0, 0, "transition", "transition", NULL,
+    {"arms.*.interventions.*.kind", FL_TY_ENUM, 0, 0, 0, "transition", "transition|state_cost",
+     NULL,
      "What it does to the children it reaches. transition: multiplies their escalation and "
-     "de-escalation probabilities and named moves (escalation, deescalation, moves). Every kind "
-     "shares the keys for when it runs, whom it reaches and what it costs."},
+     "de-escalation probabilities and named moves (escalation, deescalation, moves). "
+     "state_cost: multiplies the costs of their states (cost_multiplier), leaving their moves "
+     "alone. Every kind shares the keys for when it runs, whom it reaches and what it costs."},
     {"arms.*.interventions.*.months", FL_TY_RANGE, 0, 0, 1e7, "[0, .inf]", NULL, "months",
      "[start, end): months since the start of the run during which it runs (and is paid for)."},
     {"arms.*.interventions.*.levels", FL_TY_NAMES, 0, 1, FL_MAX_LEVELS, NULL, NULL, NULL,
@@ -188,17 +190,24 @@ const fl_key fl_schema[] = {
     {"arms.*.interventions.*.age_years", FL_TY_RANGE, 0, 0, 200, "[0, .inf]", NULL, "years",
      "[lo, hi): ages reached."},
     {"arms.*.interventions.*.escalation", FL_TY_NUM, 0, 0, 100, "1", NULL, "factor",
-     "Multiplier on every escalation probability of children reached (0.8: a fifth fewer); the "
-     "difference goes to staying."},
+     "kind transition: multiplier on every escalation probability of children reached (0.8: a "
+     "fifth fewer); the difference goes to staying."},
     {"arms.*.interventions.*.deescalation", FL_TY_NUM, 0, 0, 100, "1", NULL, "factor",
-     "Multiplier on every de-escalation probability of children reached (1.2: a fifth more)."},
+     "kind transition: multiplier on every de-escalation probability of children reached (1.2: "
+     "a fifth more)."},
     {"arms.*.interventions.*.moves", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
-     "Multipliers on named moves: from-state -> to-state -> factor (with escalation and "
-     "de-escalation, factors multiply)."},
+     "kind transition: multipliers on named moves, from-state -> to-state -> factor (with "
+     "escalation and de-escalation, factors multiply)."},
     {"arms.*.interventions.*.moves.*", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
      "Moves from this state."},
     {"arms.*.interventions.*.moves.*.*", FL_TY_NUM, 0, 0, 100, NULL, NULL, "factor",
      "Multiplier on this move."},
+    {"arms.*.interventions.*.cost_multiplier", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL,
+     NULL,
+     "kind state_cost: factors on the state costs of the children reached, by budget holder "
+     "(0.8: a fifth cheaper), counted at the start of each step like cost_per_child_month."},
+    {"arms.*.interventions.*.cost_multiplier.*", FL_TY_NUM, 0, 0, 100, NULL, NULL, "factor",
+     "Factor on the state costs charged to this budget holder."},
     {"arms.*.interventions.*.ramp_months", FL_TY_NUM, 0, 0, 1e4, "0", NULL, "months",
      "Months from the start to full effect (0: full at once)."},
     {"arms.*.interventions.*.ramp", FL_TY_ENUM, 0, 0, 0, "linear", "linear|logistic|exponential",
