@@ -34,6 +34,12 @@ fl_status fl_c_steps(compiler *c, const fl_node *n, const char *key, double mont
 fl_status fl_c_range(compiler *c, const fl_node *map, const char *pattern, const char *prefix,
                      double scale, uint32_t *lo, uint32_t *hi);
 
+/* population.c: the population section (after the states and localities). */
+fl_status fl_compile_population(compiler *c);
+/* transitions.c: the transitions section (after the population: band edges include its ages),
+ * into the model's step probabilities base_p. */
+fl_status fl_compile_transitions(compiler *c);
+
 /* arms.c: the arms section (after the transitions are compiled), and the tables of every arm
  * including the baseline. */
 fl_status fl_compile_arms(compiler *c);

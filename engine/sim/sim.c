@@ -16,12 +16,11 @@
  * events while the chunk is still in cache, then its leavers. So the event list is one chunk's
  * (a fixed 32 KiB a thread, not 4 bytes a child), and it holds slots only
  * (an event's draw is recovered from its advanced stream, fl_pcg32_last). */
-#include "sim/sim.h"
+#include "sim/workspace.h"
 
-#include "model/intervention.h"
-
-#include "sim/pass.h"
 #include "core/rng.h"
+#include "model/intervention.h"
+#include "sim/pass.h"
 
 #include <gsl/gsl_randist.h>
 #include <stdlib.h>
@@ -29,246 +28,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-/* The hot state of the children, 16 bytes each, in separate arrays so the pass over them can be
- * vectorised: the pcg32 state (the increment is shared by the replication), base = loc *
- * loc_stride + state (with age and time in state it locates the transition row; state and
- * locality are recovered from it off the common path), age in steps (at most the model's
- * age_top at the start of a step) and completed steps in the current state or level (at most
- * tis_top). Cold per-child history, touched only when a child changes state, kept together so
- * that an event touches one cache line: HIST_WORDS(L) 16-bit words per child, the first with
- * bit l (l < 15) set once the child has been in level l and SPELL_OBSERVED when its current
- * spell began inside the run, then for each level the step at which the child last left it
- * (horizons are below 65535 steps). The child's moves so far, saturating at MOVES_MAX, are six
- * bits of the first word above the level bits (L <= 9), or a word of their own after the
- * levels' (more levels). */
-#define SPELL_OBSERVED 0x8000u
-#define LEFT_NEVER 0xFFFFu
-#define HIST_WORDS(L) ((L) + 1 + ((L) > 9))
-#define MOVES_WORD(L) ((L) > 9 ? (L) + 1 : 0)
-#define MOVES_SHIFT(L) ((L) > 9 ? 0 : (L))
-#define MOVES_MAX (FL_MOVE_BINS - 1) /* 63: six bits */
-#define FL_CACHE_LINE 64
-#define FL_PARTS_PER_THREAD 4
-/* Children a step passes over before handling their events: a multiple of 16 (the vector
- * passes' width), small enough that the hot state the pass leaves behind (16 bytes a child,
- * 128 KiB a chunk) is still in a core's L2 cache when the chunk's events are handled. */
-#define FL_CHUNK 8192
-
-struct fl_workspace {
-  size_t cap;          /* children the buffers hold */
-  uint64_t *rng;       /* [cap] */
-  uint32_t *base;      /* [cap] */
-  uint16_t *age;       /* [cap] */
-  uint16_t *tis;       /* [cap] */
-  uint16_t *hist;      /* [cap * HIST_WORDS(L)] */
-  uint32_t *ev_slot;   /* [FL_CHUNK * ev_threads] a chunk's events (slots, ascending); those
-                        * of the part that thread b of a replication's team steps from
-                        * FL_CHUNK * b */
-  size_t ev_threads;
-  uint32_t *n_enter;   /* [T * E] entrants per step and stream */
-  int64_t *cnt;        /* [NLOC * S] children by locality and state now */
-  int32_t *ever;       /* [L] the replication's ever_in_level, added to the results at its end */
-  /* Arms that reinvest savings: this step's intervention strengths and the table built for
-   * them, and the realised saving of every step so far. */
-  double *strength;    /* [FL_MAX_INTERVENTIONS] */
-  double *saving;      /* [T] */
-  fl_row *dyn_rows;    /* [rows_per_period] */
-  uint32_t *dyn_stay32;
-  uint64_t *dyn_cum;   /* [rows_per_period * (S + 1)] */
-  uint8_t *dyn_dest;
-  gsl_rng *entry_rng;  /* GSL view of the ENTRIES stream, for Poisson draws */
-  /* Threads inside a replication (fl_workspace_set_threads): the children are split into parts
-   * (up to threads * FL_PARTS_PER_THREAD), each in its own range of the buffers, stepped on its
-   * own and counted in its own tallies of the whole replication, added up at its end
-   * (simulate_parts). Each part's block is a whole number of cache lines: the lines at the
-   * edges of two parts' counts, written at every event, would otherwise go back and forth
-   * between their threads. */
-  int threads;
-  unsigned char *part_mem; /* [parts * part_bytes] each part's tallies (fl_tally_layout) */
-  size_t part_bytes;   /* the largest layout of an arm's tallies */
-  int64_t *part_cnt;   /* [parts * part_ns] each part's children by locality and state */
-  size_t part_ns;      /* NLOC * S */
-  size_t max_parts;    /* the parts part_mem has room for */
-  /* The children are created the same in every arm of a replication (their streams are keyed
-   * by child, not by arm; the numbers of entrants by replication): with more than one arm
-   * (keep), the first arm's are kept here as created, by child number (the initial children,
-   * then each step's entrants), and the other arms copy them. Room for keep_cap children,
-   * valid for (keep_model, keep_seed, keep_rep) once keep_model is set. */
-  int keep;
-  size_t keep_cap;
-  const fl_model *keep_model;
-  uint64_t keep_seed, keep_rep;
-  uint64_t *keep_rng;
-  uint32_t *keep_base;
-  uint16_t *keep_age, *keep_tis, *keep_hist;
-};
-
-fl_workspace *fl_workspace_create(const fl_model *m) {
-  fl_workspace *ws = calloc(1, sizeof *ws);
-  if (!ws) return NULL;
-  ws->threads = 1;
-  ws->n_enter = fl_calloc(m->T * (m->n_entries ? m->n_entries : 1), sizeof *ws->n_enter);
-  ws->cnt = fl_calloc(m->NLOC * m->S, sizeof *ws->cnt);
-  ws->ever = fl_calloc(m->L, sizeof *ws->ever);
-  ws->entry_rng = fl_rng_gsl_alloc();
-  ws->ev_slot = fl_calloc(FL_CHUNK, sizeof *ws->ev_slot);
-  ws->ev_threads = 1;
-  ws->strength = fl_calloc(FL_MAX_INTERVENTIONS, sizeof *ws->strength);
-  ws->saving = fl_calloc(m->T, sizeof *ws->saving);
-  ws->dyn_rows = fl_calloc(m->rows_per_period, sizeof *ws->dyn_rows);
-  ws->dyn_stay32 = fl_calloc(m->rows_per_period, sizeof *ws->dyn_stay32);
-  ws->dyn_cum = fl_calloc(m->rows_per_period * (m->S + 1), sizeof *ws->dyn_cum);
-  ws->dyn_dest = fl_calloc(m->rows_per_period * (m->S + 1), 1);
-  if (!ws->n_enter || !ws->cnt || !ws->ever || !ws->entry_rng || !ws->ev_slot || !ws->strength ||
-      !ws->saving ||
-      !ws->dyn_rows || !ws->dyn_stay32 || !ws->dyn_cum || !ws->dyn_dest) {
-    fl_workspace_free(ws);
-    return NULL;
-  }
-  ws->keep = m->n_arms > 1;
-  return ws;
-}
-
-size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history,
-                                size_t *initial) {
-  const size_t h = sizeof(uint64_t) + sizeof(uint32_t) + 2 * sizeof(uint16_t);
-  const size_t hist = HIST_WORDS(m->L) * sizeof(uint16_t);
-  const size_t init = m->n_arms > 1 ? h + hist : 0;
-  if (hot) *hot = h;
-  if (history) *history = hist;
-  if (initial) *initial = init;
-  return h + hist + init;
-}
-
-size_t fl_workspace_event_bytes(void) { return FL_CHUNK * sizeof(uint32_t); }
-
-/* n elements of the given size rounded up to whole cache lines, counted in elements. */
-static size_t lines(size_t n, size_t size) {
-  const size_t per_line = FL_CACHE_LINE / size;
-  return (n + per_line - 1) / per_line * per_line;
-}
-
-/* Zeroed memory for n elements (a whole number of lines) that starts a cache line. */
-static void *calloc_lines(size_t n, size_t size) {
-  if (n == 0 || size > SIZE_MAX / n) return NULL;
-  void *p = aligned_alloc(FL_CACHE_LINE, n * size);
-  if (p) memset(p, 0, n * size);
-  return p;
-}
-
-static void free_parts(fl_workspace *ws) {
-  free(ws->part_mem);
-  free(ws->part_cnt);
-  ws->part_mem = NULL;
-  ws->part_cnt = NULL;
-}
-
-/* What decides the tallies of a replication (they do not depend on the run's options). */
-static fl_output_ctx tally_ctx(const fl_model *m) { return (fl_output_ctx){.m = m, .R = 1}; }
-
-int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads) {
-  if (threads < 1) threads = 1;
-  if (threads > FL_MAX_STEP_THREADS) threads = FL_MAX_STEP_THREADS;
-  const size_t NS = m->NLOC * m->S;
-  free_parts(ws);
-  ws->threads = 1;
-  if (threads == 1) return 0;
-  /* FL_PARTS_PER_THREAD parts a thread, or one where their tallies do not fit. */
-  size_t parts = (size_t)threads * FL_PARTS_PER_THREAD;
-  const fl_output_ctx oc = tally_ctx(m);
-  ws->part_bytes = FL_CACHE_LINE;
-  for (size_t a = 0; a < m->n_arms; a++) {
-    fl_tally_layout lay;
-    fl_tally_layout_init(&lay, &oc, a);
-    if (lay.bytes > ws->part_bytes) ws->part_bytes = lay.bytes;
-  }
-  ws->part_ns = lines(NS, sizeof *ws->part_cnt);
-  for (;;) {
-    ws->part_mem = calloc_lines(parts * ws->part_bytes, 1);
-    ws->part_cnt = calloc_lines(parts * ws->part_ns, sizeof *ws->part_cnt);
-    if (ws->part_mem && ws->part_cnt) break;
-    free_parts(ws);
-    if (parts == (size_t)threads) return -1;
-    parts = (size_t)threads;
-  }
-  if ((size_t)threads > ws->ev_threads) {
-    uint32_t *ev = fl_malloc_array((size_t)threads * FL_CHUNK, sizeof *ev);
-    if (!ev) {
-      free_parts(ws);
-      return -1;
-    }
-    free(ws->ev_slot);
-    ws->ev_slot = ev;
-    ws->ev_threads = (size_t)threads;
-  }
-  ws->max_parts = parts;
-  ws->threads = threads;
-  return 0;
-}
-
-void fl_workspace_free(fl_workspace *ws) {
-  if (!ws) return;
-  free_parts(ws);
-  free(ws->rng);
-  free(ws->base);
-  free(ws->age);
-  free(ws->tis);
-  free(ws->hist);
-  free(ws->ev_slot);
-  free(ws->n_enter);
-  free(ws->cnt);
-  free(ws->ever);
-  free(ws->strength);
-  free(ws->saving);
-  free(ws->dyn_rows);
-  free(ws->dyn_stay32);
-  free(ws->dyn_cum);
-  free(ws->dyn_dest);
-  free(ws->keep_rng);
-  free(ws->keep_base);
-  free(ws->keep_age);
-  free(ws->keep_tis);
-  free(ws->keep_hist);
-  if (ws->entry_rng) gsl_rng_free(ws->entry_rng);
-  free(ws);
-}
-
-static int grow(void **p, size_t n, size_t size) {
-  void *q = fl_malloc_array(n, size);
-  if (!q) return 0;
-  free(*p);
-  *p = q;
-  return 1;
-}
-
-/* Room for *cap children, at least need (with an eighth more), in a set of child arrays (the
- * workspace's own or its kept population); contents are not kept. */
-static fl_status reserve_set(size_t *cap, uint64_t **rng, uint32_t **base, uint16_t **age,
-                             uint16_t **tis, uint16_t **hist, size_t hist_words, size_t need) {
-  if (need <= *cap) return FL_OK;
-  need += need / 8;
-  if (!grow((void **)rng, need, sizeof **rng) || !grow((void **)base, need, sizeof **base) ||
-      !grow((void **)age, need, sizeof **age) || !grow((void **)tis, need, sizeof **tis) ||
-      !grow((void **)hist, need, hist_words * sizeof **hist))
-    return FL_ENOMEM;
-  *cap = need;
-  return FL_OK;
-}
-
-/* Makes room for need children (before the step loop). */
-static fl_status reserve(fl_workspace *ws, const fl_model *m, size_t need) {
-  if (need >= ((size_t)1 << 31)) return FL_ENOMEM; /* slots are 32-bit lane indices */
-  return reserve_set(&ws->cap, &ws->rng, &ws->base, &ws->age, &ws->tis, &ws->hist,
-                     HIST_WORDS(m->L), need);
-}
-
-/* Makes room for need children in the kept population (invalidated if it grows). */
-static fl_status reserve_kept(fl_workspace *ws, const fl_model *m, size_t need) {
-  if (need > ws->keep_cap) ws->keep_model = NULL;
-  return reserve_set(&ws->keep_cap, &ws->keep_rng, &ws->keep_base, &ws->keep_age,
-                     &ws->keep_tis, &ws->keep_hist, HIST_WORDS(m->L), need);
-}
 
 static inline uint32_t draw_range(fl_rng *r, uint32_t lo, uint32_t hi) {
   return hi > lo ? lo + fl_rng_bounded(r, hi - lo + 1) : lo;
@@ -865,7 +624,7 @@ static void simulate_parts(sim_run *sr, uint64_t n0) {
   fl_workspace *ws = sr->ws;
   parts_run pr = {.sr = sr, .n0 = n0,
                   .dynamic = sr->arm->n_int && reinvesting(sr->arm, sr->tl)};
-  const fl_output_ctx oc = tally_ctx(m);
+  const fl_output_ctx oc = fl_tally_ctx(m);
   fl_tally_layout_init(&pr.lay, &oc, sr->arm_i);
 #pragma omp parallel num_threads(ws->threads)
   {
@@ -923,7 +682,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
     }
   for (size_t g = 0; g < m->n_init; g++) n0 += m->init[g].count;
   total += n0;
-  if (reserve(ws, m, total) != FL_OK) return FL_ENOMEM;
+  if (fl_workspace_reserve(ws, m, total) != FL_OK) return FL_ENOMEM;
   memset(ws->cnt, 0, NLOC * S * sizeof *ws->cnt);
   memset(ws->saving, 0, T * sizeof *ws->saving); /* (read by an arm that reinvests only) */
 
@@ -931,7 +690,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
    * population cannot grow, every arm creates its own). Spells already under way at the start
    * are not counted as completed spells: their start is unknown. */
   sr.copy = ws->keep && ws->keep_model == m && ws->keep_seed == seed && ws->keep_rep == rep;
-  sr.save = ws->keep && !sr.copy && reserve_kept(ws, m, total) == FL_OK;
+  sr.save = ws->keep && !sr.copy && fl_workspace_reserve_kept(ws, m, total) == FL_OK;
   if (sr.save) ws->keep_model = NULL; /* (until the whole replication is kept) */
   sr.next_id = n0; /* entrants are numbered after the initial children */
   if (ws->threads > 1)
