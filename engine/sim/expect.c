@@ -80,151 +80,200 @@ static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t
                         dyn->move_cum, dyn->move_dest, &n_moves, &bad) == 0;
 }
 
-static void free_buffers(double *mass, double *next, double *saving, dyn_table *dyn) {
-  free(mass);
-  free(next);
-  free(saving);
-  free(dyn->rows);
-  free(dyn->stay32);
-  free(dyn->move_cum);
-  free(dyn->move_dest);
+/* Expectation mode's working state: the grid, the mass of this step and the next, the savings
+ * of an arm that reinvests, and the table built for it. */
+typedef struct expect_run {
+  const fl_model *m;
+  grid g;
+  size_t ncells;
+  double *mass, *next, *saving;
+  dyn_table dyn;
+} expect_run;
+
+static void expect_free(expect_run *x) {
+  free(x->mass);
+  free(x->next);
+  free(x->saving);
+  free(x->dyn.rows);
+  free(x->dyn.stay32);
+  free(x->dyn.move_cum);
+  free(x->dyn.move_dest);
 }
 
-fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
-  const size_t S = m->S, T = m->T;
-  grid g = {m->NLOC, 0, (size_t)m->dur_cap + 1, S};
-  const fl_output_ctx oc = {.m = m, .expectation = 1};
-  fl_results *res = fl_results_create(&oc);
-  double *mass = NULL, *next = NULL, *saving = NULL;
-  dyn_table dyn = {0};
-  size_t ncells;
+/* Sizes the grid (every age a child can have, or up to the last band edge) and allocates the
+ * buffers. */
+static fl_status expect_init(expect_run *x, const fl_model *m, fl_error *err) {
+  const size_t S = m->S, rpp = m->rows_per_period;
   uint32_t max_seen = m->age_cap;
-  *out = NULL;
-  if (!res) goto nomem;
-  /* The age dimension: every age a child can have, or up to the last band edge. */
+  x->m = m;
+  x->g = (grid){m->NLOC, 0, (size_t)m->dur_cap + 1, S};
   for (size_t i = 0; i < m->n_init; i++)
     if (m->init[i].age_hi > max_seen) max_seen = m->init[i].age_hi;
   for (size_t e = 0; e < m->n_entries; e++)
     if (m->entries[e].age_hi > max_seen) max_seen = m->entries[e].age_hi;
-  g.A = m->max_age ? m->max_age : (size_t)max_seen + 1;
-  ncells = g.NLOC * g.A * g.D * S;
-  if (ncells > ((size_t)1 << 31) / sizeof(double)) {
+  x->g.A = m->max_age ? m->max_age : (size_t)max_seen + 1;
+  x->ncells = x->g.NLOC * x->g.A * x->g.D * S;
+  if (x->ncells > ((size_t)1 << 31) / sizeof(double)) {
     fl_error_set(err, FL_ENOMEM, m->scenario_path, 0, 0, NULL,
                  "expectation mode would need %zu cells (locality x age x time in state x "
                  "state); too many",
-                 ncells);
-    fl_results_free(res);
+                 x->ncells);
     return FL_ENOMEM;
   }
-  mass = fl_calloc(ncells, sizeof *mass);
-  next = fl_calloc(ncells, sizeof *next);
-  saving = fl_calloc(T, sizeof *saving);
-  dyn.rows = fl_calloc(m->rows_per_period, sizeof *dyn.rows);
-  dyn.stay32 = fl_calloc(m->rows_per_period, sizeof *dyn.stay32);
-  dyn.move_cum = fl_calloc(m->rows_per_period * (S + 1), sizeof *dyn.move_cum);
-  dyn.move_dest = fl_calloc(m->rows_per_period * (S + 1), 1);
-  if (!mass || !next || !saving || !dyn.rows || !dyn.stay32 || !dyn.move_cum || !dyn.move_dest ||
-      fl_results_alloc(res, FL_STAGE_TALLY, NULL) != FL_OK)
-    goto nomem;
-  for (size_t arm_i = 0; arm_i < m->n_arms; arm_i++) {
-    const fl_arm *arm = &m->arms[arm_i];
-#define DATA(id) (fl_results_get(res, arm_i, id) ? fl_results_get(res, arm_i, id)->data : NULL)
-    double *stocks = DATA(FL_OUT_STOCKS), *stocks_loc = DATA(FL_OUT_STOCKS_BY_LOCALITY);
-    double *flows = DATA(FL_OUT_FLOWS), *entries = DATA(FL_OUT_ENTRIES);
-    double *exits = DATA(FL_OUT_EXITS), *spend = DATA(FL_OUT_IV_SPEND);
-    double *reached = DATA(FL_OUT_IV_REACHED), *by_state = DATA(FL_OUT_IV_REACHED_BY_STATE);
-#undef DATA
-    memset(mass, 0, ncells * sizeof *mass);
-    for (size_t i = 0; i < m->n_init; i++) {
-      const fl_init_group *gr = &m->init[i];
-      double na = gr->age_hi - gr->age_lo + 1.0, nd = gr->tis_hi - gr->tis_lo + 1.0;
-      for (uint32_t a = gr->age_lo; a <= gr->age_hi; a++)
-        for (uint32_t d = gr->tis_lo; d <= gr->tis_hi; d++)
-          mass[cell(&g, gr->loc, a, d < m->dur_cap ? d : m->dur_cap, gr->state)] +=
-              (double)gr->count / (na * nd);
-    }
-    for (size_t t = 0; t <= T; t++) {
-      /* Stocks at the start of step t. */
-      for (size_t c = 0; c < ncells; c++) {
-        stocks[t * S + c % S] += mass[c];
-        if (stocks_loc) stocks_loc[t * m->NLOC * S + (c / (g.A * g.D * S)) * S + c % S] += mass[c];
+  x->mass = fl_calloc(x->ncells, sizeof *x->mass);
+  x->next = fl_calloc(x->ncells, sizeof *x->next);
+  x->saving = fl_calloc(m->T, sizeof *x->saving);
+  x->dyn.rows = fl_calloc(rpp, sizeof *x->dyn.rows);
+  x->dyn.stay32 = fl_calloc(rpp, sizeof *x->dyn.stay32);
+  x->dyn.move_cum = fl_calloc(rpp * (S + 1), sizeof *x->dyn.move_cum);
+  x->dyn.move_dest = fl_calloc(rpp * (S + 1), 1);
+  if (!x->mass || !x->next || !x->saving || !x->dyn.rows || !x->dyn.stay32 ||
+      !x->dyn.move_cum || !x->dyn.move_dest) {
+    fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory in expectation mode");
+    return FL_ENOMEM;
+  }
+  return FL_OK;
+}
+
+/* The initial population as mass, spread uniformly over each group's ages and times in
+ * state. */
+static void initial_mass(expect_run *x) {
+  const fl_model *m = x->m;
+  memset(x->mass, 0, x->ncells * sizeof *x->mass);
+  for (size_t i = 0; i < m->n_init; i++) {
+    const fl_init_group *gr = &m->init[i];
+    double na = gr->age_hi - gr->age_lo + 1.0, nd = gr->tis_hi - gr->tis_lo + 1.0;
+    for (uint32_t a = gr->age_lo; a <= gr->age_hi; a++)
+      for (uint32_t d = gr->tis_lo; d <= gr->tis_hi; d++)
+        x->mass[cell(&x->g, gr->loc, a, d < m->dur_cap ? d : m->dur_cap, gr->state)] +=
+            (double)gr->count / (na * nd);
+  }
+}
+
+/* Phase 1 of step t: the expected entrants, into the mass and entries[T, S]. */
+static void enter_mass(expect_run *x, size_t t, double *entries) {
+  const fl_model *m = x->m;
+  const size_t S = m->S;
+  for (size_t e = 0; e < m->n_entries; e++) {
+    const fl_entry_stream *es = &m->entries[e];
+    double na = es->age_hi - es->age_lo + 1.0;
+    for (size_t l = 0; l < m->NLOC; l++) {
+      double pl = q_cum(es->loc_cum, l);
+      for (size_t s = 0; s < S; s++) {
+        double w = es->per_step * pl * q_cum(es->state_cum, s);
+        if (w == 0) continue;
+        entries[t * S + s] += w;
+        for (uint32_t a = es->age_lo; a <= es->age_hi; a++) x->mass[cell(&x->g, l, a, 0, s)] += w / na;
       }
-      if (t == T) break;
-      /* Phase 1: entries. */
-      for (size_t e = 0; e < m->n_entries; e++) {
-        const fl_entry_stream *es = &m->entries[e];
-        double na = es->age_hi - es->age_lo + 1.0;
-        for (size_t l = 0; l < m->NLOC; l++) {
-          double pl = q_cum(es->loc_cum, l);
-          for (size_t s = 0; s < S; s++) {
-            double w = es->per_step * pl * q_cum(es->state_cum, s);
-            if (w == 0) continue;
-            entries[t * S + s] += w;
-            for (uint32_t a = es->age_lo; a <= es->age_hi; a++) mass[cell(&g, l, a, 0, s)] += w / na;
-          }
-        }
-      }
-      /* Interventions: spend, reach, and for an arm that reinvests, the table for the spend
-       * that the expected saving funds. */
-      const fl_row *rows = arm->rows + (size_t)arm->step_table[t] * m->rows_per_period;
-      const uint64_t *move_cum = arm->move_cum;
-      const uint8_t *move_dest = arm->move_dest;
-      if (arm->n_int &&
-          interventions_expected(m, arm, t, &g, mass, &res->arms[0], stocks, entries, spend,
-                                 reached, by_state, &dyn, saving))
-        rows = dyn.rows, move_cum = dyn.move_cum, move_dest = dyn.move_dest;
-      /* Phases 2 and 3: transitions, then ageing. */
-      memset(next, 0, ncells * sizeof *next);
-      for (size_t l = 0; l < m->NLOC; l++)
-        for (size_t a = 0; a < g.A; a++) {
-          size_t a2 = a + 1 < g.A ? a + 1 : g.A - 1;
-          int leaves = m->max_age && a + 1 >= m->max_age;
-          for (size_t d = 0; d < g.D; d++) {
-            size_t d_up = d + 1 < g.D ? d + 1 : g.D - 1;
-            for (size_t s = 0; s < S; s++) {
-              double x = mass[cell(&g, l, a, d, s)], prev;
-              const fl_row *row;
-              if (x == 0) continue;
-              row = rows + fl_row_index(m, 0, l, (uint32_t)a, (uint32_t)d, s);
-              prev = (double)row->stay;
-              double stay = x * prev / FL_P_ONE;
-              if (leaves) exits[t * S + s] += stay;
-              else next[cell(&g, l, a2, d_up, s)] += stay;
-              for (uint32_t k = row->first; k < row->first + row->n; k++) {
-                double y = x * ((double)move_cum[k] - prev) / FL_P_ONE;
-                size_t dst = move_dest[k];
-                prev = (double)move_cum[k];
-                if (y == 0) continue;
-                if (dst == FL_DEST_EXIT) {
-                  exits[t * S + s] += y;
-                  continue;
-                }
-                flows[(t * S + s) * S + dst] += y;
-                if (leaves) {
-                  exits[t * S + dst] += y;
-                  continue;
-                }
-                int reset = !m->tis_by_level || m->state_level[dst] != m->state_level[s];
-                next[cell(&g, l, a2, reset ? 0 : d_up, dst)] += y;
-              }
-            }
-          }
-        }
-      double *tmp = mass;
-      mass = next;
-      next = tmp;
     }
   }
-  free_buffers(mass, next, saving, &dyn);
-  if (fl_results_derive(res, err) != FL_OK || fl_results_compare(res, err) != FL_OK) {
+}
+
+/* Phases 2 and 3 of step t: transitions on the given rows (including leaving the area), then
+ * ageing and leaving at the maximum age, from mass into next (then swapped); flows[T, S, S]
+ * and exits[T, S] count what moved and left. */
+static void step_mass(expect_run *x, size_t t, const fl_row *rows, const uint64_t *move_cum,
+                      const uint8_t *move_dest, double *flows, double *exits) {
+  const fl_model *m = x->m;
+  const grid *g = &x->g;
+  const size_t S = m->S;
+  const double *mass = x->mass;
+  double *next = x->next;
+  memset(next, 0, x->ncells * sizeof *next);
+  for (size_t l = 0; l < m->NLOC; l++)
+    for (size_t a = 0; a < g->A; a++) {
+      size_t a2 = a + 1 < g->A ? a + 1 : g->A - 1;
+      int leaves = m->max_age && a + 1 >= m->max_age;
+      for (size_t d = 0; d < g->D; d++) {
+        size_t d_up = d + 1 < g->D ? d + 1 : g->D - 1;
+        for (size_t s = 0; s < S; s++) {
+          double xm = mass[cell(g, l, a, d, s)], prev;
+          const fl_row *row;
+          if (xm == 0) continue;
+          row = rows + fl_row_index(m, 0, l, (uint32_t)a, (uint32_t)d, s);
+          prev = (double)row->stay;
+          double stay = xm * prev / FL_P_ONE;
+          if (leaves) exits[t * S + s] += stay;
+          else next[cell(g, l, a2, d_up, s)] += stay;
+          for (uint32_t k = row->first; k < row->first + row->n; k++) {
+            double y = xm * ((double)move_cum[k] - prev) / FL_P_ONE;
+            size_t dst = move_dest[k];
+            prev = (double)move_cum[k];
+            if (y == 0) continue;
+            if (dst == FL_DEST_EXIT) {
+              exits[t * S + s] += y;
+              continue;
+            }
+            flows[(t * S + s) * S + dst] += y;
+            if (leaves) {
+              exits[t * S + dst] += y;
+              continue;
+            }
+            int reset = !m->tis_by_level || m->state_level[dst] != m->state_level[s];
+            next[cell(g, l, a2, reset ? 0 : d_up, dst)] += y;
+          }
+        }
+      }
+    }
+  x->next = x->mass;
+  x->mass = next;
+}
+
+/* The expected tallies of arm arm_i over the horizon, in the same phases as the simulation. */
+static void expect_arm(expect_run *x, fl_results *res, size_t arm_i) {
+  const fl_model *m = x->m;
+  const fl_arm *arm = &m->arms[arm_i];
+  const size_t S = m->S, T = m->T, NLOC = m->NLOC, per_loc = x->g.A * x->g.D * S;
+#define DATA(id) (fl_results_get(res, arm_i, id) ? fl_results_get(res, arm_i, id)->data : NULL)
+  double *stocks = DATA(FL_OUT_STOCKS), *stocks_loc = DATA(FL_OUT_STOCKS_BY_LOCALITY);
+  double *flows = DATA(FL_OUT_FLOWS), *entries = DATA(FL_OUT_ENTRIES);
+  double *exits = DATA(FL_OUT_EXITS), *spend = DATA(FL_OUT_IV_SPEND);
+  double *reached = DATA(FL_OUT_IV_REACHED), *by_state = DATA(FL_OUT_IV_REACHED_BY_STATE);
+#undef DATA
+  initial_mass(x);
+  for (size_t t = 0; t <= T; t++) {
+    /* Stocks at the start of step t. */
+    for (size_t c = 0; c < x->ncells; c++) {
+      stocks[t * S + c % S] += x->mass[c];
+      if (stocks_loc) stocks_loc[t * NLOC * S + (c / per_loc) * S + c % S] += x->mass[c];
+    }
+    if (t == T) break;
+    enter_mass(x, t, entries);
+    /* Interventions: spend, reach, and for an arm that reinvests, the table for the spend that
+     * the expected saving funds. */
+    const fl_row *rows = arm->rows + (size_t)arm->step_table[t] * m->rows_per_period;
+    const uint64_t *move_cum = arm->move_cum;
+    const uint8_t *move_dest = arm->move_dest;
+    if (arm->n_int && interventions_expected(m, arm, t, &x->g, x->mass, &res->arms[0], stocks,
+                                             entries, spend, reached, by_state, &x->dyn,
+                                             x->saving))
+      rows = x->dyn.rows, move_cum = x->dyn.move_cum, move_dest = x->dyn.move_dest;
+    step_mass(x, t, rows, move_cum, move_dest, flows, exits);
+  }
+}
+
+fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
+  const fl_output_ctx oc = {.m = m, .expectation = 1};
+  expect_run x = {0};
+  fl_status st;
+  *out = NULL;
+  fl_results *res = fl_results_create(&oc);
+  if (!res) {
+    fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory in expectation mode");
+    return FL_ENOMEM;
+  }
+  if ((st = expect_init(&x, m, err)) != FL_OK ||
+      (st = fl_results_alloc(res, FL_STAGE_TALLY, err)) != FL_OK) {
+    expect_free(&x);
     fl_results_free(res);
-    return err ? err->code : FL_ENOMEM;
+    return st;
+  }
+  for (size_t arm_i = 0; arm_i < m->n_arms; arm_i++) expect_arm(&x, res, arm_i);
+  expect_free(&x);
+  if ((st = fl_results_derive(res, err)) != FL_OK || (st = fl_results_compare(res, err)) != FL_OK) {
+    fl_results_free(res);
+    return st;
   }
   *out = res;
   return FL_OK;
-nomem:
-  free_buffers(mass, next, saving, &dyn);
-  fl_results_free(res);
-  fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory in expectation mode");
-  return FL_ENOMEM;
 }

@@ -171,10 +171,9 @@ static void run_replications(rep_ctx *c) {
   fl_psa_free(ps);
 }
 
-fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out, fl_error *err) {
-  fl_results *res;
+/* The run's options, checked against the model: FL_OK, or FL_EUSAGE with a message. */
+static fl_status check_options(const fl_model *m, const fl_run_options *opt, fl_error *err) {
   const size_t R = opt->replications;
-  *out = NULL;
   if (R == 0 || R > 100000000) {
     fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "replications",
                  "the number of replications must be between 1 and 100000000");
@@ -188,96 +187,165 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
                  fl_path_supported(FL_PATH_AVX512) ? ", avx512" : "");
     return FL_EUSAGE;
   }
-  if (opt->psa) {
-    const int counts = fl_psa_has_counts(m);
-    const char *why = counts && !m->psa_ok
-                          ? "its rows are converted (rates, or probabilities over another period "
-                            "than the step) rather than used as given"
-                      : !counts && !m->n_unc
-                          ? "no transition row carries the counts it was estimated from "
-                            "(flourish calibrate writes them) and there is no uncertainty section"
-                      : opt->psa_inner < 1 || R % opt->psa_inner
-                          ? "the replications must be a whole number of blocks of --psa-inner"
-                      : !(opt->psa_prior >= 0) ? "the prior must be 0 or more" : NULL;
-    if (why) {
-      fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "--psa",
-                   "parameter uncertainty cannot be drawn: %s", why);
-      return FL_EUSAGE;
-    }
-  }
-  const fl_output_ctx oc = {.m = m, .R = R, .psa = opt->psa, .psa_inner = opt->psa_inner};
-  if (!(res = fl_results_create(&oc))) goto nomem;
-  res->psa_prior = opt->psa_prior;
-  res->seed = opt->seed;
-  res->threads = opt->threads;
-  res->keep_flows = opt->keep_flows;
-  if (fl_results_alloc(res, FL_STAGE_TALLY, err) != FL_OK ||
-      fl_results_alloc(res, FL_STAGE_PARAMS, err) != FL_OK) {
-    fl_results_free(res);
-    return FL_ENOMEM;
-  }
-  const fl_path path = opt->pass ? opt->pass : fl_pass_best();
-  /* Under MPI each rank simulates a contiguous block of replications; the blocks are gathered
-   * afterwards, so every rank ends with the same bytes a single process computes. */
-  int rank = 0, ranks = 1;
+  if (!opt->psa) return FL_OK;
+  const int counts = fl_psa_has_counts(m);
+  const char *why = counts && !m->psa_ok
+                        ? "its rows are converted (rates, or probabilities over another period "
+                          "than the step) rather than used as given"
+                    : !counts && !m->n_unc
+                        ? "no transition row carries the counts it was estimated from "
+                          "(flourish calibrate writes them) and there is no uncertainty section"
+                    : opt->psa_inner < 1 || R % opt->psa_inner
+                        ? "the replications must be a whole number of blocks of --psa-inner"
+                    : !(opt->psa_prior >= 0) ? "the prior must be 0 or more" : NULL;
+  if (!why) return FL_OK;
+  fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "--psa",
+               "parameter uncertainty cannot be drawn: %s", why);
+  return FL_EUSAGE;
+}
+
+/* This process's MPI rank and the number of ranks (0 and 1 without MPI). */
+static void mpi_place(int *rank, int *ranks) {
+  *rank = 0;
+  *ranks = 1;
 #ifdef FLOURISH_MPI
   int mpi_on = 0;
   MPI_Initialized(&mpi_on);
   if (mpi_on) {
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, ranks);
   }
+#else
+  (void)rank;
 #endif
+}
+
+/* Opens the run's checkpoint (rank 0 creates it before the others open it); done_rep[R] marks
+ * the replications it already holds (loaded into res under --resume). */
+static fl_status open_checkpoint(const fl_model *m, const fl_run_options *opt, fl_results *res,
+                                 int rank, int ranks, unsigned char *done_rep,
+                                 fl_checkpoint **ck, fl_error *err) {
+  fl_status st = FL_OK;
+  *ck = NULL;
+  if (rank == 0 || opt->resume)
+    st = fl_checkpoint_open(opt->checkpoint, m, res, opt->resume, 1, done_rep, ck, err);
+#ifdef FLOURISH_MPI
+  if (ranks > 1) MPI_Barrier(MPI_COMM_WORLD);
+#else
+  (void)ranks;
+#endif
+  if (st == FL_OK && !*ck) st = fl_checkpoint_open(opt->checkpoint, m, res, 0, 0, done_rep, ck, err);
+  return st;
+}
+
+/* Threads across replications (*threads) and inside each (*inner) for this process's n_reps
+ * replications: across replications first; when there are fewer replications than threads,
+ * the rest go inside the replications (a nested team per replication), provided each has
+ * enough children to be worth a share of every step. */
+static void choose_threads(const fl_model *m, const fl_run_options *opt, long long n_reps,
+                           int *threads, int *inner) {
+  *threads = 1;
+  *inner = 1;
+#ifdef _OPENMP
+  *threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+  if (opt->threads_per_replication > 0) {
+    *inner = opt->threads_per_replication < *threads ? opt->threads_per_replication : *threads;
+  } else if ((long long)*threads > n_reps) {
+    uint64_t children = 0;
+    for (size_t g = 0; g < m->n_init; g++) children += m->init[g].count;
+    const long long reps_here = n_reps > 0 ? n_reps : 1;
+    const uint64_t by_size = children / FL_INSIDE_MIN_CHILDREN;
+    *inner = (int)(*threads / reps_here);
+    if ((uint64_t)*inner > by_size) *inner = by_size > 1 ? (int)by_size : 1;
+  }
+  if (*inner > 1) {
+    *threads = *threads / *inner > 0 ? *threads / *inner : 1;
+    /* Teams inside teams only when replications run in parallel too. */
+    if (*threads > 1 && omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
+  }
+#else
+  (void)m;
+  (void)opt;
+  (void)n_reps;
+#endif
+}
+
+/* Under MPI: the lowest failing replication of any rank, and its code, are reported
+ * everywhere; without a failure every rank's block of replications is shared with the
+ * others. */
+static void agree_ranks(fl_results *res, size_t R, int ranks, long long *failed_rep,
+                        fl_status *fail_code) {
+#ifdef FLOURISH_MPI
+  if (ranks <= 1) return;
+  struct {
+    int rep, code;
+  } mine = {*failed_rep >= 0 ? (int)*failed_rep : INT_MAX, (int)*fail_code}, first;
+  MPI_Allreduce(&mine, &first, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD);
+  *failed_rep = first.rep == INT_MAX ? -1 : first.rep;
+  *fail_code = (fl_status)first.code;
+  if (*failed_rep < 0 && gather_ranks(res, R, ranks) != 0) {
+    *failed_rep = 0;
+    *fail_code = FL_EINTERNAL;
+  }
+#else
+  (void)res;
+  (void)R;
+  (void)ranks;
+  (void)failed_rep;
+  (void)fail_code;
+#endif
+}
+
+fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out, fl_error *err) {
+  const size_t R = opt->replications;
+  fl_status st;
+  *out = NULL;
+  if ((st = check_options(m, opt, err)) != FL_OK) return st;
+  const fl_output_ctx oc = {.m = m, .R = R, .psa = opt->psa, .psa_inner = opt->psa_inner};
+  fl_results *res = fl_results_create(&oc);
+  if (!res) {
+    fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
+  }
+  res->psa_prior = opt->psa_prior;
+  res->seed = opt->seed;
+  res->threads = opt->threads;
+  res->keep_flows = opt->keep_flows;
+  if ((st = fl_results_alloc(res, FL_STAGE_TALLY, err)) != FL_OK ||
+      (st = fl_results_alloc(res, FL_STAGE_PARAMS, err)) != FL_OK) {
+    fl_results_free(res);
+    return st;
+  }
+  /* Under MPI each rank simulates a contiguous block of replications; the blocks are gathered
+   * afterwards, so every rank ends with the same bytes a single process computes. */
+  int rank, ranks;
+  mpi_place(&rank, &ranks);
   const long long rep_lo = (long long)(R * (size_t)rank / (size_t)ranks);
   const long long rep_hi = (long long)(R * (size_t)(rank + 1) / (size_t)ranks);
-  /* Checkpoint: rank 0 creates it before the others open it. */
   fl_checkpoint *ck = NULL;
   unsigned char *done_rep = NULL;
   if (opt->checkpoint) {
-    fl_status cst = FL_OK;
-    if (!(done_rep = calloc(R, 1))) goto nomem;
-    if (rank == 0 || opt->resume)
-      cst = fl_checkpoint_open(opt->checkpoint, m, res, opt->resume, 1, done_rep, &ck, err);
-#ifdef FLOURISH_MPI
-    if (ranks > 1) MPI_Barrier(MPI_COMM_WORLD);
-#endif
-    if (cst == FL_OK && !ck)
-      cst = fl_checkpoint_open(opt->checkpoint, m, res, 0, 0, done_rep, &ck, err);
-    if (cst != FL_OK) {
+    if (!(done_rep = calloc(R, 1))) {
+      fl_results_free(res);
+      fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
+      return FL_ENOMEM;
+    }
+    if ((st = open_checkpoint(m, opt, res, rank, ranks, done_rep, &ck, err)) != FL_OK) {
       free(done_rep);
       fl_results_free(res);
-      return cst;
+      return st;
     }
   }
-  /* Threads: across replications first; when this process has fewer replications than
-   * threads, the rest go inside the replications (a nested team per replication), provided
-   * each has enough children to be worth a share of every step. */
-  int threads = 1, inner = 1;
-#ifdef _OPENMP
-  threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
-  if (opt->threads_per_replication > 0) {
-    inner = opt->threads_per_replication < threads ? opt->threads_per_replication : threads;
-  } else if ((long long)threads > rep_hi - rep_lo) {
-    uint64_t children = 0;
-    for (size_t g = 0; g < m->n_init; g++) children += m->init[g].count;
-    const long long reps_here = rep_hi - rep_lo > 0 ? rep_hi - rep_lo : 1;
-    const uint64_t by_size = children / FL_INSIDE_MIN_CHILDREN;
-    inner = (int)(threads / reps_here);
-    if ((uint64_t)inner > by_size) inner = by_size > 1 ? (int)by_size : 1;
-  }
-  if (inner > 1) {
-    threads = threads / inner > 0 ? threads / inner : 1;
-    /* Teams inside teams only when replications run in parallel too. */
-    if (threads > 1 && omp_get_max_active_levels() < 2) omp_set_max_active_levels(2);
-  }
-#endif
+  int threads, inner;
+  choose_threads(m, opt, rep_hi - rep_lo, &threads, &inner);
   /* With one thread across replications there is no team around them: a team of one would
    * make the replications' own teams nested ones, whose threads OpenMP keeps apart from those of
    * the top level (the output stage's), so that both sets would compete for the cores. Unless
    * the caller is itself in a team: the loop would then be shared out among the caller's
    * threads, so it gets a team of its own. */
-  rep_ctx ctx = {.m = m, .opt = opt, .res = res, .path = path, .ck = ck, .done_rep = done_rep,
-                 .rep_lo = rep_lo, .rep_hi = rep_hi, .inner = inner, .failed_rep = -1};
+  rep_ctx ctx = {.m = m, .opt = opt, .res = res, .path = opt->pass ? opt->pass : fl_pass_best(),
+                 .ck = ck, .done_rep = done_rep, .rep_lo = rep_lo, .rep_hi = rep_hi,
+                 .inner = inner, .failed_rep = -1};
 #ifdef _OPENMP
   const int own_team = threads > 1 || omp_in_parallel();
 #else
@@ -290,51 +358,26 @@ fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out,
     run_replications(&ctx);
   long long failed_rep = ctx.failed_rep;
   fl_status fail_code = ctx.fail_code;
-  const fl_error psa_err = ctx.psa_err;
   if (ck && fl_checkpoint_finish(ck) != FL_OK && failed_rep < 0) {
     failed_rep = rep_lo;
     fail_code = FL_EIO;
   }
   fl_checkpoint_close(ck);
   free(done_rep);
-#ifdef FLOURISH_MPI
-  if (ranks > 1) {
-    /* The lowest failing replication of any rank, and its code, are reported everywhere. */
-    struct {
-      int rep, code;
-    } mine = {failed_rep >= 0 ? (int)failed_rep : INT_MAX, (int)fail_code}, first;
-    MPI_Allreduce(&mine, &first, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD);
-    failed_rep = first.rep == INT_MAX ? -1 : first.rep;
-    fail_code = (fl_status)first.code;
-    if (failed_rep < 0 && gather_ranks(res, R, ranks) != 0) {
-      failed_rep = 0;
-      fail_code = FL_EINTERNAL;
-    }
-  }
-#endif
-  if (failed_rep >= 0 && psa_err.code != FL_OK && err) {
-    *err = psa_err;
-    fl_results_free(res);
-    return fail_code;
-  }
+  agree_ranks(res, R, ranks, &failed_rep, &fail_code);
   if (failed_rep >= 0) {
-    fl_error_set(err, fail_code, NULL, 0, 0, NULL, "replication %lld failed: %s", failed_rep,
-                 fl_strerror(fail_code));
+    if (ctx.psa_err.code != FL_OK && err) *err = ctx.psa_err;
+    else
+      fl_error_set(err, fail_code, NULL, 0, 0, NULL, "replication %lld failed: %s", failed_rep,
+                   fl_strerror(fail_code));
     fl_results_free(res);
     return fail_code;
   }
-  if (fl_results_derive(res, err) != FL_OK || fl_results_compare(res, err) != FL_OK ||
-      fl_results_decompose(res, err) != FL_OK) {
+  if ((st = fl_results_derive(res, err)) != FL_OK || (st = fl_results_compare(res, err)) != FL_OK ||
+      (st = fl_results_decompose(res, err)) != FL_OK) {
     fl_results_free(res);
-    return err ? err->code : FL_ENOMEM;
+    return st;
   }
   *out = res;
   return FL_OK;
-nomem:
-  fl_results_free(res);
-  fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL,
-               "out of memory allocating results for %zu replications; use fewer replications "
-               "or --no-flows",
-               R);
-  return FL_ENOMEM;
 }
