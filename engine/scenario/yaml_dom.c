@@ -91,119 +91,133 @@ static void path_index(char *dst, size_t size, const char *base, size_t i) {
   if (snprintf(dst, size, "%s[%zu]", base, i) >= (int)size) dst[size - 1] = '\0';
 }
 
+static fl_status oom(builder *b) {
+  fl_error_set(b->err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory reading YAML");
+  return FL_ENOMEM;
+}
+
+/* A scalar node from its event. */
+static fl_status build_scalar(builder *b, const yaml_event_t *ev, fl_node **out) {
+  fl_node *n = node_new(FL_NODE_SCALAR, &ev->start_mark);
+  if (!n) return oom(b);
+  n->value = malloc(ev->data.scalar.length + 1);
+  if (!n->value) {
+    free(n);
+    return oom(b);
+  }
+  memcpy(n->value, ev->data.scalar.value, ev->data.scalar.length);
+  n->value[ev->data.scalar.length] = '\0';
+  if (strlen(n->value) != ev->data.scalar.length) {
+    fl_error_set(b->err, FL_EPARSE, b->file, n->line, n->col, NULL,
+                 "scalar contains a NUL character");
+    fl_yaml_free(n);
+    return FL_EPARSE;
+  }
+  n->quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+              ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+  *out = n;
+  return FL_OK;
+}
+
+/* The key just read into mapping n (its count-th item, count odd) is a scalar given once. */
+static fl_status check_key(builder *b, const fl_node *n, size_t count, const char *path) {
+  const fl_node *key = n->items[count - 1];
+  if (key->kind != FL_NODE_SCALAR) {
+    fl_error_set(b->err, FL_EPARSE, b->file, key->line, key->col, NULL,
+                 "mapping keys must be plain words, found a %s",
+                 key->kind == FL_NODE_MAP ? "mapping" : "sequence");
+    return FL_EPARSE;
+  }
+  for (size_t i = 0; i + 1 < count; i += 2) {
+    if (strcmp(n->items[i]->value, key->value) == 0) {
+      char key_path[256];
+      path_join(key_path, sizeof key_path, path, key->value);
+      fl_error_set(b->err, FL_EPARSE, b->file, key->line, key->col, key_path,
+                   "duplicate key (first given at line %d)", n->items[i]->line);
+      return FL_EPARSE;
+    }
+  }
+  return FL_OK;
+}
+
+static fl_status build_node(builder *b, yaml_event_t *ev, fl_node **out, int depth,
+                            const char *path);
+
+/* A sequence or mapping whose start event is ev: its items up to the matching end event. */
+static fl_status build_collection(builder *b, const yaml_event_t *ev, fl_node **out, int depth,
+                                  const char *path) {
+  const int is_map = ev->type == YAML_MAPPING_START_EVENT;
+  const yaml_event_type_t end = is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
+  fl_node *n = node_new(is_map ? FL_NODE_MAP : FL_NODE_SEQ, &ev->start_mark);
+  size_t cap = 0, count = 0;
+  fl_status st = FL_OK;
+  if (!n) return oom(b);
+  for (;;) {
+    yaml_event_t child_ev;
+    fl_node *child = NULL;
+    if (!yaml_parser_parse(&b->parser, &child_ev)) {
+      fl_yaml_free(n);
+      return parse_error(b);
+    }
+    if (child_ev.type == end) {
+      yaml_event_delete(&child_ev);
+      break;
+    }
+    char child_path[256];
+    if (!is_map)
+      path_index(child_path, sizeof child_path, path, count);
+    else if (count % 2)
+      path_join(child_path, sizeof child_path, path, n->items[count - 1]->value);
+    else
+      path_join(child_path, sizeof child_path, path, "");
+    st = build_node(b, &child_ev, &child, depth + 1, child_path);
+    yaml_event_delete(&child_ev);
+    if (st == FL_OK) st = push_item(n, child, count, &cap, b->err);
+    if (st != FL_OK) {
+      fl_yaml_free(child);
+      fl_yaml_free(n);
+      return st;
+    }
+    n->nitems = ++count;
+    n->n = is_map ? count / 2 : count;
+    if (is_map && count % 2 && (st = check_key(b, n, count, path)) != FL_OK) {
+      fl_yaml_free(n);
+      return st;
+    }
+  }
+  if (is_map && count % 2) { /* cannot happen with a conforming parser */
+    fl_yaml_free(n);
+    fl_error_set(b->err, FL_EINTERNAL, b->file, 0, 0, NULL, "unbalanced mapping");
+    return FL_EINTERNAL;
+  }
+  *out = n;
+  return FL_OK;
+}
+
 /* Reads the node whose first event is ev (already taken from the parser). path is the node's
  * key path ("states.universal.qol", "population.initial[2]"), for messages. */
 static fl_status build_node(builder *b, yaml_event_t *ev, fl_node **out, int depth,
                             const char *path) {
-  fl_status st = FL_OK;
+  const int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
   *out = NULL;
   if (depth > 64) {
-    fl_error_set(b->err, FL_EPARSE, b->file, (int)ev->start_mark.line + 1,
-                 (int)ev->start_mark.column + 1, NULL,
+    fl_error_set(b->err, FL_EPARSE, b->file, line, col, NULL,
                  "YAML nesting deeper than 64 levels is not a scenario");
     return FL_EPARSE;
   }
   switch (ev->type) {
   case YAML_ALIAS_EVENT:
-    fl_error_set(b->err, FL_EPARSE, b->file, (int)ev->start_mark.line + 1,
-                 (int)ev->start_mark.column + 1, NULL,
+    fl_error_set(b->err, FL_EPARSE, b->file, line, col, NULL,
                  "YAML aliases (*%s) are not supported in scenarios; write the value out",
                  (const char *)ev->data.alias.anchor);
     return FL_EPARSE;
-  case YAML_SCALAR_EVENT: {
-    fl_node *n = node_new(FL_NODE_SCALAR, &ev->start_mark);
-    if (!n) goto oom;
-    n->value = malloc(ev->data.scalar.length + 1);
-    if (!n->value) {
-      free(n);
-      goto oom;
-    }
-    memcpy(n->value, ev->data.scalar.value, ev->data.scalar.length);
-    n->value[ev->data.scalar.length] = '\0';
-    if (strlen(n->value) != ev->data.scalar.length) {
-      fl_error_set(b->err, FL_EPARSE, b->file, n->line, n->col, NULL,
-                   "scalar contains a NUL character");
-      fl_yaml_free(n);
-      return FL_EPARSE;
-    }
-    n->quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-    *out = n;
-    return FL_OK;
-  }
+  case YAML_SCALAR_EVENT: return build_scalar(b, ev, out);
   case YAML_SEQUENCE_START_EVENT:
-  case YAML_MAPPING_START_EVENT: {
-    int is_map = ev->type == YAML_MAPPING_START_EVENT;
-    yaml_event_type_t end = is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
-    fl_node *n = node_new(is_map ? FL_NODE_MAP : FL_NODE_SEQ, &ev->start_mark);
-    size_t cap = 0, count = 0;
-    if (!n) goto oom;
-    for (;;) {
-      yaml_event_t child_ev;
-      fl_node *child = NULL;
-      if (!yaml_parser_parse(&b->parser, &child_ev)) {
-        fl_yaml_free(n);
-        return parse_error(b);
-      }
-      if (child_ev.type == end) {
-        yaml_event_delete(&child_ev);
-        break;
-      }
-      char child_path[256];
-      if (!is_map)
-        path_index(child_path, sizeof child_path, path, count);
-      else if (count % 2)
-        path_join(child_path, sizeof child_path, path, n->items[count - 1]->value);
-      else
-        path_join(child_path, sizeof child_path, path, "");
-      st = build_node(b, &child_ev, &child, depth + 1, child_path);
-      yaml_event_delete(&child_ev);
-      if (st == FL_OK) st = push_item(n, child, count, &cap, b->err);
-      if (st != FL_OK) {
-        fl_yaml_free(child);
-        fl_yaml_free(n);
-        return st;
-      }
-      n->nitems = ++count;
-      n->n = is_map ? count / 2 : count;
-      if (is_map && (count % 2) == 1) {
-        /* A key was just read: keys must be scalars and unique. */
-        const fl_node *key = child;
-        if (key->kind != FL_NODE_SCALAR) {
-          fl_error_set(b->err, FL_EPARSE, b->file, key->line, key->col, NULL,
-                       "mapping keys must be plain words, found a %s",
-                       key->kind == FL_NODE_MAP ? "mapping" : "sequence");
-                    fl_yaml_free(n);
-          return FL_EPARSE;
-        }
-        for (size_t i = 0; i + 1 < count; i += 2) {
-          if (strcmp(n->items[i]->value, key->value) == 0) {
-            char key_path[256];
-            path_join(key_path, sizeof key_path, path, key->value);
-            fl_error_set(b->err, FL_EPARSE, b->file, key->line, key->col, key_path,
-                         "duplicate key (first given at line %d)", n->items[i]->line);
-                        fl_yaml_free(n);
-            return FL_EPARSE;
-          }
-        }
-      }
-    }
-    if (is_map && count % 2) { /* cannot happen with a conforming parser */
-            fl_yaml_free(n);
-      fl_error_set(b->err, FL_EINTERNAL, b->file, 0, 0, NULL, "unbalanced mapping");
-      return FL_EINTERNAL;
-    }
-    *out = n;
-    return FL_OK;
-  }
+  case YAML_MAPPING_START_EVENT: return build_collection(b, ev, out, depth, path);
   default:
-    fl_error_set(b->err, FL_EPARSE, b->file, (int)ev->start_mark.line + 1,
-                 (int)ev->start_mark.column + 1, NULL, "unexpected YAML structure");
+    fl_error_set(b->err, FL_EPARSE, b->file, line, col, NULL, "unexpected YAML structure");
     return FL_EPARSE;
   }
-oom:
-  fl_error_set(b->err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory reading YAML");
-  return FL_ENOMEM;
 }
 
 fl_status fl_yaml_parse(const char *file, const char *text, size_t len, fl_node **out,

@@ -1,0 +1,92 @@
+/* Reading output files back (see reader.h). */
+#include "output/reader.h"
+
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+fl_status fl_reader_bad(fl_reader *rd, const char *what) {
+  fl_error_set(rd->err, FL_EINPUT, rd->path, 0, 0, NULL,
+               "not a Flourish output file (or damaged): %s", what);
+  return FL_EINPUT;
+}
+
+double *fl_reader_doubles(fl_reader *rd, const char *name, int *rank, hsize_t *dims) {
+  hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT), sp;
+  double *buf = NULL;
+  size_t n = 1;
+  if (d < 0) return NULL;
+  sp = H5Dget_space(d);
+  *rank = H5Sget_simple_extent_ndims(sp);
+  if (*rank >= 0 && *rank <= FL_MAX_RANK) {
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    for (int i = 0; i < *rank; i++) n *= dims[i];
+    buf = fl_malloc_array(n, sizeof *buf);
+    if (buf && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+      free(buf);
+      buf = NULL;
+    }
+  }
+  H5Sclose(sp);
+  H5Dclose(d);
+  return buf;
+}
+
+char **fl_reader_names(fl_reader *rd, const char *name, size_t *n) {
+  hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT), t, sp;
+  char **out = NULL, *buf = NULL;
+  size_t len;
+  hsize_t dims[1] = {0};
+  if (d < 0) return NULL;
+  t = H5Dget_type(d);
+  sp = H5Dget_space(d);
+  len = H5Tget_size(t);
+  if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) &&
+      H5Sget_simple_extent_ndims(sp) == 1) {
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    buf = fl_calloc(dims[0] * len + 1, 1);
+    out = fl_calloc(dims[0] + 1, sizeof *out);
+    if (buf && out && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
+      for (size_t i = 0; i < dims[0]; i++) {
+        out[i] = fl_calloc(len + 1, 1);
+        if (out[i]) memcpy(out[i], buf + i * len, len);
+      }
+      *n = dims[0];
+    } else {
+      free(out);
+      out = NULL;
+    }
+  }
+  free(buf);
+  H5Sclose(sp);
+  H5Tclose(t);
+  H5Dclose(d);
+  return out;
+}
+
+void fl_outf(fl_out *o, const char *fmt, ...) {
+  char line[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  o->write(o->ctx, line);
+}
+
+void fl_stats_90(double *v, size_t R, double *mean, double *lo, double *hi) {
+  *mean = gsl_stats_mean(v, 1, R);
+  gsl_sort(v, 1, R);
+  *lo = gsl_stats_quantile_from_sorted_data(v, 1, R, 0.05);
+  *hi = gsl_stats_quantile_from_sorted_data(v, 1, R, 0.95);
+}
+
+/* One arm's datasets read back, and their shape. */
+size_t fl_reader_count(int rank, const hsize_t *dims) {
+  size_t n = 1;
+  for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+  return n;
+}
+

@@ -1,0 +1,38 @@
+/* Reading Flourish output files back: the shared reader of `flourish summary` (and what checks
+ * a file is one of ours), and the plain-text output helpers. Private to output/. */
+#ifndef FL_READER_H
+#define FL_READER_H
+
+#include "output/output.h"
+
+#include <hdf5.h>
+
+typedef struct fl_reader {
+  hid_t file;
+  const char *path;
+  fl_error *err;
+} fl_reader;
+
+/* An FL_EINPUT error: not a Flourish output file (or damaged), with what is wrong. */
+fl_status fl_reader_bad(fl_reader *rd, const char *what);
+/* A whole dataset as doubles (NULL when absent or unreadable; free it); dims receives its
+ * shape, of *rank <= FL_MAX_RANK dimensions. */
+double *fl_reader_doubles(fl_reader *rd, const char *name, int *rank, hsize_t *dims);
+/* A 1-D dataset of fixed-length strings (NULL when absent; free with fl_names_free). */
+char **fl_reader_names(fl_reader *rd, const char *name, size_t *n);
+/* Element count of a shape read by fl_reader_doubles. */
+size_t fl_reader_count(int rank, const hsize_t *dims);
+
+/* Text written through a caller's function, a line at a time. */
+typedef struct fl_out {
+  void (*write)(void *ctx, const char *text);
+  void *ctx;
+} fl_out;
+void fl_outf(fl_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Mean, 5% and 95% quantiles of v[R] (v is reordered). */
+void fl_stats_90(double *v, size_t R, double *mean, double *lo, double *hi);
+
+/* summary_sweep.c: a sweep's file. */
+fl_status fl_summarise_sweep(fl_reader *rd, fl_out *o, int csv);
+
+#endif
