@@ -54,8 +54,7 @@ cat <<EOF
 == Done
 Results: $where
 Report:  ${where%.h5}.html (open it in a browser: figures, captions and their tables)
-  (HDF5: the layout is in README.md, "The output"; reading it from Python and R in
-  "Reading the output")
+  (HDF5: every dataset, and reading it from Python and R, in docs/output.md)
 This table again, or as CSV for a spreadsheet:
   $build/flourish summary $out [--csv]
 Every dataset in the file:

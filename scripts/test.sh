@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets Flourish up, builds it and runs its tests.
 #
-#   bash scripts/test.sh [--sanitize] [--valgrind] [--tsan] [--all] [CTEST ARGS...]
+#   bash scripts/test.sh [--sanitize] [--valgrind] [--tsan] [--shared] [--all] [CTEST ARGS...]
 #
 #   (no option)   build into build/ (Release) and run every test under ctest
 #   --sanitize    also build build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer, Debug)
@@ -9,7 +9,9 @@
 #   --valgrind    also run test_engine, test_rng and a small `flourish run` under valgrind
 #   --tsan        also build build-tsan/ with clang (ThreadSanitizer, clang's libomp) and run
 #                 test_engine, which runs replications on several threads
-#   --all         all of the above (what CI runs)
+#   --shared      also build build-shared/ as a shared library (-DBUILD_SHARED_LIBS=ON: the
+#                 CLI links libflourish.so and sees only the public API) and run every test
+#   --all         all of the above (what CI runs; see docs/testing.md)
 #
 # Other arguments go to ctest (e.g. -R test_stat, -V). Every stage runs even if an earlier one
 # failed; the exit status is 1 if any failed. Environment: those of scripts/setup.sh
@@ -20,14 +22,15 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-sanitize=0 valgrind=0 tsan=0
+sanitize=0 valgrind=0 tsan=0 shared=0
 ctest_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --sanitize) sanitize=1 ;;
     --valgrind) valgrind=1 ;;
     --tsan) tsan=1 ;;
-    --all) sanitize=1 valgrind=1 tsan=1 ;;
+    --shared) shared=1 ;;
+    --all) sanitize=1 valgrind=1 tsan=1 shared=1 ;;
     -h | --help)
       sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
       exit 0
@@ -117,6 +120,17 @@ stage_tsan() {
     ctest --test-dir "$dir" -R '^test_engine$' --output-on-failure
 }
 
+stage_shared() {
+  local dir=$build-shared
+  section "shared library ($dir)"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+    -DFLOURISH_WERROR="$werror" &&
+    cmake --build "$dir" -j "$jobs" &&
+    ldd "$dir/flourish" | grep -q 'libflourish\.so' &&
+    FLOURISH_STAT_SCALE=${FLOURISH_STAT_SCALE:-0.25} \
+      ctest --test-dir "$dir" --output-on-failure "${ctest_args[@]}"
+}
+
 run_stage() {
   local name=$1
   shift
@@ -130,6 +144,7 @@ run_stage tests stage_tests
 [ $sanitize = 1 ] && run_stage sanitize stage_sanitize
 [ $valgrind = 1 ] && run_stage valgrind stage_valgrind
 [ $tsan = 1 ] && run_stage tsan stage_tsan
+[ $shared = 1 ] && run_stage shared stage_shared
 
 section "result"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -1,0 +1,23 @@
+# A generated part of a document (between the <!-- NAME:begin --> and <!-- NAME:end --> markers)
+# must match what the binary prints now: run with -DFLOURISH=BIN -DDOC=FILE -DNAME=NAME
+# -DARGS="validate;--keys;--markdown" and -DREGEN="how to regenerate it".
+execute_process(COMMAND ${FLOURISH} ${ARGS} OUTPUT_VARIABLE want RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "flourish ${ARGS} failed (${rc})")
+endif()
+file(READ ${DOC} doc)
+set(open "<!-- ${NAME}:begin -->\n")
+string(FIND "${doc}" "${open}" begin)
+string(FIND "${doc}" "<!-- ${NAME}:end -->" end)
+if(begin EQUAL -1 OR end EQUAL -1)
+  message(FATAL_ERROR "${DOC}: the ${NAME}:begin / ${NAME}:end markers are missing")
+endif()
+string(LENGTH "${open}" open_len)
+math(EXPR begin "${begin} + ${open_len}")
+math(EXPR len "${end} - ${begin}")
+string(SUBSTRING "${doc}" ${begin} ${len} got)
+if(NOT got STREQUAL want)
+  message(FATAL_ERROR "${DOC}: the generated ${NAME} part differs from `flourish ${ARGS}`; "
+                      "regenerate it: ${REGEN}")
+endif()
+message(STATUS "docs_${NAME}: 1 passed, 0 failed")
