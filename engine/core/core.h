@@ -38,4 +38,13 @@ fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err
 char *fl_tmp_name(const char *path, unsigned n);
 void fl_tmp_clean(const char *path);
 
+/* Text written through a caller's function (the library's way of printing: summaries, the
+ * model's description, the references), formatted into a buffer of 4 KiB; a longer text is cut
+ * short. */
+typedef struct fl_out {
+  void (*write)(void *ctx, const char *text);
+  void *ctx;
+} fl_out;
+void fl_outf(const fl_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

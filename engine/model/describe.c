@@ -4,98 +4,83 @@
 
 #include <stdio.h>
 
-typedef struct out_ctx {
-  void (*write)(void *ctx, const char *text);
-  void *ctx;
-} out_ctx;
-
-static void say(out_ctx *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(out_ctx *o, const char *fmt, ...) {
-  char line[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  o->write(o->ctx, line);
-}
-
-static void band(out_ctx *o, const uint32_t *edges, size_t k, double unit, const char *what) {
-  if (edges[k + 1] == UINT32_MAX) say(o, "%s %g and over", what, edges[k] * unit);
-  else say(o, "%s %g to %g", what, edges[k] * unit, edges[k + 1] * unit);
+static void band(fl_out *o, const uint32_t *edges, size_t k, double unit, const char *what) {
+  if (edges[k + 1] == UINT32_MAX) fl_outf(o, "%s %g and over", what, edges[k] * unit);
+  else fl_outf(o, "%s %g to %g", what, edges[k] * unit, edges[k + 1] * unit);
 }
 
 /* The scenario, its time steps, levels, states with their costs and QoL, budget holders and
  * discounting. */
-static void describe_states(out_ctx *o, const fl_model *m) {
-  say(o, "Scenario: %s\n", m->name);
-  say(o, "Time: %zu steps of %g months (%g years)%s.\n", m->T, m->step_months,
+static void describe_states(fl_out *o, const fl_model *m) {
+  fl_outf(o, "Scenario: %s\n", m->name);
+  fl_outf(o, "Time: %zu steps of %g months (%g years)%s.\n", m->T, m->step_months,
       m->T * m->step_months / 12.0,
       m->tis_by_level ? "; time in state counts time in the level" : "");
-  say(o, "Levels, lowest first:");
-  for (size_t l = 0; l < m->L; l++) say(o, "%s %s", l ? "," : "", m->level_names[l]);
-  say(o, ".\nStates:\n");
+  fl_outf(o, "Levels, lowest first:");
+  for (size_t l = 0; l < m->L; l++) fl_outf(o, "%s %s", l ? "," : "", m->level_names[l]);
+  fl_outf(o, ".\nStates:\n");
   for (size_t s = 0; s < m->S; s++) {
     double total = 0;
     for (size_t b = 0; b < m->B; b++) total += m->cost[s * m->B + b];
-    say(o, "  %-24s level %-16s QoL %.3f, cost %.2f a step%s\n", m->state_names[s],
+    fl_outf(o, "  %-24s level %-16s QoL %.3f, cost %.2f a step%s\n", m->state_names[s],
         m->level_names[m->state_level[s]], m->qol[s], total,
         m->absorbing[s] ? ", absorbing" : "");
   }
   if (m->B) {
-    say(o, "Budget holders:");
-    for (size_t b = 0; b < m->B; b++) say(o, "%s %s", b ? "," : "", m->holder_names[b]);
-    say(o, ".\n");
+    fl_outf(o, "Budget holders:");
+    for (size_t b = 0; b < m->B; b++) fl_outf(o, "%s %s", b ? "," : "", m->holder_names[b]);
+    fl_outf(o, ".\n");
   }
-  say(o, "Discounting: costs %.2f%% a year, QoL %.2f%% a year.\n", 100 * m->disc_cost,
+  fl_outf(o, "Discounting: costs %.2f%% a year, QoL %.2f%% a year.\n", 100 * m->disc_cost,
       100 * m->disc_qol);
 }
 
 /* Localities, the initial population, entries and leaving. */
-static void describe_population(out_ctx *o, const fl_model *m) {
+static void describe_population(fl_out *o, const fl_model *m) {
   uint64_t n0 = 0;
-  say(o, "Localities: %zu (", m->NLOC);
-  for (size_t l = 0; l < m->NLOC; l++) say(o, "%s%s", l ? ", " : "", m->loc_names[l]);
-  say(o, ").\n");
+  fl_outf(o, "Localities: %zu (", m->NLOC);
+  for (size_t l = 0; l < m->NLOC; l++) fl_outf(o, "%s%s", l ? ", " : "", m->loc_names[l]);
+  fl_outf(o, ").\n");
   for (size_t g = 0; g < m->n_init; g++) n0 += m->init[g].count;
-  say(o, "Initial population: %llu children.\n", (unsigned long long)n0);
+  fl_outf(o, "Initial population: %llu children.\n", (unsigned long long)n0);
   for (size_t e = 0; e < m->n_entries; e++) {
-    say(o, "Entries '%s': %.1f a year (Poisson each step), aged %g to %g years.\n",
+    fl_outf(o, "Entries '%s': %.1f a year (Poisson each step), aged %g to %g years.\n",
         m->entries[e].name, m->entries[e].per_step * 12.0 / m->step_months,
         m->entries[e].age_lo * m->step_months / 12.0, m->entries[e].age_hi * m->step_months / 12.0);
   }
-  if (m->max_age) say(o, "Children leave on reaching %g years.\n", m->max_age * m->step_months / 12.0);
-  else say(o, "Nobody ages out.\n");
+  if (m->max_age) fl_outf(o, "Children leave on reaching %g years.\n", m->max_age * m->step_months / 12.0);
+  else fl_outf(o, "Nobody ages out.\n");
   if (m->out_migration > 0)
-    say(o, "Each step a child leaves the area with probability %.6g.\n", m->out_migration);
+    fl_outf(o, "Each step a child leaves the area with probability %.6g.\n", m->out_migration);
 }
 
 /* The bands of the transition rows. */
-static void describe_bands(out_ctx *o, const fl_model *m) {
-  say(o, "Transition rows: %zu age band(s), %zu time-in-state band(s), %zu period(s), %zu "
+static void describe_bands(fl_out *o, const fl_model *m) {
+  fl_outf(o, "Transition rows: %zu age band(s), %zu time-in-state band(s), %zu period(s), %zu "
       "locality(ies); %zu rows in all.\n",
       m->NA, m->ND, m->NP, m->NLOC, m->arms[0].n_rows);
   for (size_t a = 0; a < m->NA && m->NA > 1; a++) {
-    say(o, "  ");
+    fl_outf(o, "  ");
     band(o, m->age_edges, a, m->step_months / 12.0, "ages");
-    say(o, " years\n");
+    fl_outf(o, " years\n");
   }
   for (size_t d = 0; d < m->ND && m->ND > 1; d++) {
-    say(o, "  ");
+    fl_outf(o, "  ");
     band(o, m->dur_edges, d, m->step_months, "time in state");
-    say(o, " months\n");
+    fl_outf(o, " months\n");
   }
   for (size_t p = 0; p < m->NP && m->NP > 1; p++) {
-    say(o, "  ");
+    fl_outf(o, "  ");
     band(o, m->period_edges, p, m->step_months, "months");
-    say(o, " of the run\n");
+    fl_outf(o, " of the run\n");
   }
 }
 
 /* Each arm's interventions and reinvestment. */
-static void describe_arms(out_ctx *o, const fl_model *m) {
+static void describe_arms(fl_out *o, const fl_model *m) {
   for (size_t a = 1; a < m->n_arms; a++) {
     const fl_arm *arm = &m->arms[a];
-    say(o, "Arm '%s': %zu intervention(s)%s.\n", arm->name, arm->n_int,
+    fl_outf(o, "Arm '%s': %zu intervention(s)%s.\n", arm->name, arm->n_int,
         arm->reinvest.on ? ", reinvesting savings" : "");
     for (size_t i = 0; i < arm->n_int; i++) {
       const fl_intervention *iv = &arm->ints[i];
@@ -103,30 +88,30 @@ static void describe_arms(out_ctx *o, const fl_model *m) {
       char effect[512];
       for (size_t s = 0; s < m->S; s++) reached += iv->state_on[s];
       iv->kind->describe(m, iv, effect, sizeof effect);
-      say(o, "  '%s': months %g to %g, %zu of %zu states, %s, ramp %g months; spend %g a month, "
+      fl_outf(o, "  '%s': months %g to %g, %zu of %zu states, %s, ramp %g months; spend %g a month, "
           "set-up %g, %g per child a month",
           iv->name, iv->start, iv->end, reached, m->S, effect, iv->ramp, iv->spend,
           iv->setup_cost, iv->child_cost);
       if (iv->spend > 0 || iv->setup_cost > 0 || iv->child_cost > 0)
-        say(o, " (%s)", m->holder_names[iv->holder]);
+        fl_outf(o, " (%s)", m->holder_names[iv->holder]);
       if (iv->half_sat > 0)
-        say(o, "; dose-response with half-saturation %g a month, the multipliers being the "
+        fl_outf(o, "; dose-response with half-saturation %g a month, the multipliers being the "
             "effect at %g a month (x%.3g at its spend)",
             iv->half_sat, iv->ref_spend, fl_intervention_dose(iv, iv->spend));
-      say(o, ".\n");
+      fl_outf(o, ".\n");
     }
     if (arm->reinvest.on)
-      say(o, "  reinvests %.0f%% of its savings after %u step(s) into '%s'.\n",
+      fl_outf(o, "  reinvests %.0f%% of its savings after %u step(s) into '%s'.\n",
           100 * arm->reinvest.fraction, arm->reinvest.delay, arm->ints[arm->reinvest.into].name);
   }
 }
 
 /* The first cell's rows as monthly percentages, the most useful single view. */
-static void describe_first_cell(out_ctx *o, const fl_model *m) {
-  say(o, "Step transition probabilities (%%) for the first age, time-in-state, period and "
+static void describe_first_cell(fl_out *o, const fl_model *m) {
+  fl_outf(o, "Step transition probabilities (%%) for the first age, time-in-state, period and "
       "locality cell (row: from, columns: to; 'leave' is leaving the area):\n%-16s", "");
-  for (size_t j = 0; j < m->S; j++) say(o, " %9.9s", m->state_names[j]);
-  say(o, " %9s\n", "leave");
+  for (size_t j = 0; j < m->S; j++) fl_outf(o, " %9.9s", m->state_names[j]);
+  fl_outf(o, " %9s\n", "leave");
   for (size_t s = 0; s < m->S; s++) {
     const fl_arm *arm = &m->arms[0];
     const fl_row *row = &arm->rows[s];
@@ -137,14 +122,14 @@ static void describe_first_cell(out_ctx *o, const fl_model *m) {
       p[d] += ((double)arm->move_cum[k] - prev) / FL_P_ONE;
       prev = (double)arm->move_cum[k];
     }
-    say(o, "%-16.16s", m->state_names[s]);
-    for (size_t j = 0; j <= m->S; j++) say(o, " %9.4f", 100 * p[j]);
-    say(o, "\n");
+    fl_outf(o, "%-16.16s", m->state_names[s]);
+    for (size_t j = 0; j <= m->S; j++) fl_outf(o, " %9.4f", 100 * p[j]);
+    fl_outf(o, "\n");
   }
 }
 
 void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *text), void *ctx) {
-  out_ctx o = {write, ctx};
+  fl_out o = {write, ctx};
   describe_states(&o, m);
   describe_population(&o, m);
   describe_bands(&o, m);

@@ -67,15 +67,6 @@ char **fl_reader_names(fl_reader *rd, const char *name, size_t *n) {
   return out;
 }
 
-void fl_outf(fl_out *o, const char *fmt, ...) {
-  char line[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  o->write(o->ctx, line);
-}
-
 void fl_stats_90(double *v, size_t R, double *mean, double *lo, double *hi) {
   *mean = gsl_stats_mean(v, 1, R);
   gsl_sort(v, 1, R);

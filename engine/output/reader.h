@@ -23,12 +23,6 @@ char **fl_reader_names(fl_reader *rd, const char *name, size_t *n);
 /* Element count of a shape read by fl_reader_doubles. */
 size_t fl_reader_count(int rank, const hsize_t *dims);
 
-/* Text written through a caller's function, a line at a time. */
-typedef struct fl_out {
-  void (*write)(void *ctx, const char *text);
-  void *ctx;
-} fl_out;
-void fl_outf(fl_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Mean, 5% and 95% quantiles of v[R] (v is reordered). */
 void fl_stats_90(double *v, size_t R, double *mean, double *lo, double *hi);
 

@@ -344,17 +344,6 @@ void fl_tally_bind(fl_tally *t, const fl_tally_layout *l, void *block) {
 
 /* The reference. */
 
-static void out(void (*write)(void *, const char *), void *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void out(void (*write)(void *, const char *), void *ctx, const char *fmt, ...) {
-  char buf[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  write(ctx, buf);
-}
-
 static const char *when_text(fl_when w) {
   switch (w) {
   case FL_WHEN_LOCALITIES: return "with more than one locality";
@@ -367,8 +356,9 @@ static const char *when_text(fl_when w) {
 }
 
 void fl_outputs_print(int markdown, void (*write)(void *ctx, const char *text), void *ctx) {
+  const fl_out o = {write, ctx};
   if (markdown)
-    out(write, ctx, "| group | dataset | type | dimensions | unit | present | modes | "
+    fl_outf(&o, "| group | dataset | type | dimensions | unit | present | modes | "
                     "summaries | description |\n|---|---|---|---|---|---|---|---|---|\n");
   for (int id = 0; id < FL_N_OUTPUTS; id++) {
     const fl_output_def *d = &fl_outputs[id];
@@ -383,11 +373,11 @@ void fl_outputs_print(int markdown, void (*write)(void *ctx, const char *text), 
     const char *summ = d->flags & FL_OUT_SUMMARISED ? "yes" : "no";
     const char *when = when_text(d->when);
     if (markdown)
-      out(write, ctx, "| %s | `%s` | %s | [%s] | %s | %s%s | %s | %s | %s |\n", group, d->name,
+      fl_outf(&o, "| %s | `%s` | %s | [%s] | %s | %s%s | %s | %s | %s |\n", group, d->name,
           type, dims, d->unit, when, d->flags & FL_OUT_OMITTABLE ? " (not with --no-flows)" : "",
           modes, summ, d->doc);
     else
-      out(write, ctx, "/%s/%s  %s [%s], %s\n  %s\n  Present: %s%s; in %s; summaries: %s.\n\n",
+      fl_outf(&o, "/%s/%s  %s [%s], %s\n  %s\n  Present: %s%s; in %s; summaries: %s.\n\n",
           group, d->name, type, dims, d->unit, d->doc, when,
           d->flags & FL_OUT_OMITTABLE ? " (not with --no-flows)" : "", modes, summ);
   }
