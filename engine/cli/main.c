@@ -1,100 +1,21 @@
 /* The flourish command-line tool. The only place where errors become messages and exit codes:
  * 0 success, 1 runtime failure, 2 bad input or usage. */
 #define _POSIX_C_SOURCE 200809L
-#include "flourish.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #ifdef FLOURISH_MPI
 #include <mpi.h>
 #endif
-
-#ifndef FL_GIT_COMMIT
-#define FL_GIT_COMMIT "unknown"
-#endif
-
-static const char *prog = "flourish";
-/* This process's MPI rank (0 without MPI): only rank 0 prints and writes files. */
-static int mpi_rank = 0;
-
-static void write_stdout(void *ctx, const char *text) {
-  (void)ctx;
-  fputs(text, stdout);
-}
-
-static int report(const fl_error *err) {
-  char buf[2048];
-  fl_error_format(err, buf, sizeof buf);
-  if (mpi_rank == 0) fprintf(stderr, "%s: %s\n", prog, buf);
-  return fl_err_exit_code(err->code);
-}
-
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage_error(const char *cmd, const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "%s %s: ", prog, cmd);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\nTry '%s %s --help'.\n", prog, cmd);
-  return 2;
-}
-
-/* Parses a whole unsigned decimal number in [lo, hi]. */
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
-  char *end;
-  unsigned long long v;
-  if (!s || !*s || *s == '-' || *s == '+') return 0;
-  errno = 0;
-  v = strtoull(s, &end, 10);
-  if (errno || *end || v < lo || v > hi) return 0;
-  *out = v;
-  return 1;
-}
-
-/* -r/--replications, -s/--seed and -t/--threads (c is the letter) into opt; allowed 0 refuses
- * them (expect computes without replications). Returns 0, or 2 after the message. */
-static int replication_option(const char *cmd, int c, const char *arg, int allowed,
-                              fl_run_options *opt) {
-  uint64_t v;
-  if (!allowed)
-    return usage_error(cmd, "--%s: %s computes exact expected values, without replications",
-                       c == 'r' ? "replications" : c == 's' ? "seed" : "threads", cmd);
-  if (c == 'r') {
-    if (!parse_u64(arg, 1, 100000000, &v))
-      return usage_error(cmd, "--replications: expected a whole number from 1 to 100000000, "
-                              "found '%s'", arg);
-    opt->replications = (size_t)v;
-  } else if (c == 's') {
-    if (!parse_u64(arg, 0, UINT64_MAX, &v))
-      return usage_error(cmd, "--seed: expected a whole number from 0 to 2^64-1, found '%s'", arg);
-    opt->seed = v;
-  } else {
-    if (!parse_u64(arg, 1, 4096, &v))
-      return usage_error(cmd, "--threads: expected a whole number from 1 to 4096, found '%s'",
-                         arg);
-    opt->threads = (int)v;
-#ifdef _OPENMP
-    omp_set_num_threads(opt->threads); /* the output stage's teams too */
-#endif
-  }
-  return 0;
-}
 
 static const char *help_main =
     "Usage: flourish COMMAND [options]\n"
@@ -306,69 +227,6 @@ static const char *help_calibrate =
     "                            report observed against expected children by state and\n"
     "                            month (needs --report)\n"
     "  -h, --help                this help\n";
-
-static int wants_help(int argc, char **argv) {
-  for (int i = 2; i < argc; i++)
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
-  return 0;
-}
-
-static char *join_args(int argc, char **argv) {
-  size_t len = 1;
-  char *s;
-  for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
-  s = calloc(len, 1);
-  if (!s) return NULL;
-  for (int i = 0; i < argc; i++) {
-    strcat(s, argv[i]);
-    if (i + 1 < argc) strcat(s, " ");
-  }
-  return s;
-}
-
-/* The output's directory must exist and be writable, and the output must not be a directory,
- * before any work starts. */
-static int check_output(const char *cmd, const char *out) {
-  char *copy = strdup(out);
-  const char *dir;
-  struct stat st;
-  int ok;
-  if (!copy) return 1;
-  if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "%s %s: %s: is a directory; give the path of a file to write\n", prog, cmd,
-            out);
-    free(copy);
-    return 2;
-  }
-  dir = dirname(copy);
-  ok = access(dir, W_OK) == 0;
-  if (!ok) {
-    fprintf(stderr, "%s %s: %s: cannot write in the directory '%s': %s\n", prog, cmd, out, dir,
-            strerror(errno));
-    free(copy);
-    return 2;
-  }
-  free(copy);
-  return 0;
-}
-
-typedef struct progress {
-  time_t start;
-  int shown;
-  const char *what;
-} progress;
-
-static void show_progress(void *ctx, size_t done, size_t total) {
-  progress *p = ctx;
-  int width = 40, fill = (int)(width * done / total);
-  double el = difftime(time(NULL), p->start);
-  fprintf(stderr, "\r[%.*s%*s] %zu/%zu %s, %.0fs", fill,
-          "########################################", width - fill, "", done, total, p->what, el);
-  if (done == total) fputc('\n', stderr);
-  fflush(stderr);
-  p->shown = 1;
-}
-
 /* Output is written with termination signals held back, so an interrupt during the write
  * cannot leave the temporary file behind; the target path only ever holds a complete file. */
 static fl_status write_output(const fl_results *res, const fl_model *m, const fl_provenance *pv,
@@ -385,43 +243,6 @@ static fl_status write_output(const fl_results *res, const fl_model *m, const fl
   return st;
 }
 
-/* The --set assignments of a command. */
-enum { MAX_SETS = 256 };
-typedef struct sets {
-  const char *v[MAX_SETS];
-  size_t n;
-} sets;
-
-static int sets_add(const char *cmd, sets *s, const char *assignment) {
-  if (s->n == MAX_SETS) return usage_error(cmd, "--set: at most %d assignments", MAX_SETS);
-  s->v[s->n++] = assignment;
-  return 0;
-}
-
-/* The checkpoint beside an output: OUT.ckpt (malloc'd; NULL when out of memory). */
-static char *checkpoint_path(const char *out) {
-  char *path = malloc(strlen(out) + sizeof ".ckpt");
-  if (path) sprintf(path, "%s.ckpt", out);
-  return path;
-}
-
-/* --pass NAME into *path: a name fl_path_parse knows and the processor supports. */
-static int pass_option(const char *cmd, const char *name, fl_path *path) {
-  if (fl_path_parse(name, path) != 0)
-    return usage_error(cmd, "--pass: expected auto, scalar, avx2 or avx512, found '%s'", name);
-  if (!fl_path_supported(*path))
-    return usage_error(cmd, "--pass: this processor does not support the %s pass", name);
-  return 0;
-}
-
-static int load_model(const char *path, const sets *set, fl_model **m, fl_error *err) {
-  fl_scenario *sc = NULL;
-  fl_status st = fl_scenario_load_with(path, set ? set->v : NULL, set ? set->n : 0, &sc, err);
-  if (st == FL_OK && (st = fl_model_compile(sc, m, err)) != FL_OK) fl_scenario_blame(sc, err);
-  fl_scenario_free(sc);
-  return st;
-}
-
 static int run_or_expect(int argc, char **argv, int expect, const char *cmdline) {
   static const struct option opts[] = {
       {"output", required_argument, NULL, 'o'},   {"replications", required_argument, NULL, 'r'},
@@ -432,18 +253,18 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
       {"psa-prior", required_argument, NULL, 'A'}, {"set", required_argument, NULL, 'S'},
       {"pass", required_argument, NULL, 'V'},     {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  sets set = {.n = 0};
+  cli_sets set = {.n = 0};
   const char *cmd = expect ? "expect" : "run", *out = NULL;
   fl_run_options opt;
   fl_model *m = NULL;
   fl_results *res = NULL;
   fl_error err = {0};
-  progress prog_state = {time(NULL), 0, "replications"};
+  cli_progress prog_state = {time(NULL), 0, "replications"};
   int quiet = 0, checkpoint = 0, c, rc;
   char *ckpt_path = NULL;
   uint64_t v;
   fl_run_options_init(&opt);
-  if (wants_help(argc, argv)) {
+  if (cli_wants_help(argc, argv)) {
     fputs(expect ? help_expect : help_run, stdout);
     return 0;
   }
@@ -452,68 +273,70 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
     switch (c) {
     case 'o': out = optarg; break;
     case 'S':
-      if ((rc = sets_add(cmd, &set, optarg)) != 0) return rc;
+      if ((rc = cli_sets_add(cmd, &set, optarg)) != 0) return rc;
       break;
     case 'r':
     case 's':
     case 't':
-      if ((rc = replication_option(cmd, c, optarg, !expect, &opt)) != 0) return rc;
+      if ((rc = cli_replication_option(cmd, c, optarg, !expect, &opt)) != 0) return rc;
       break;
     case 'F':
-      if (expect) return usage_error(cmd, "%s", "unknown option --no-flows");
+      if (expect) return cli_usage_error(cmd, "%s", "unknown option --no-flows");
       opt.keep_flows = 0;
       break;
     case 'q': quiet = 1; break;
     case 'P':
     case 'I':
     case 'A':
-      if (expect) return usage_error(cmd, "%s", "--psa options belong to run");
+      if (expect) return cli_usage_error(cmd, "%s", "--psa options belong to run");
       opt.psa = 1;
       if (c == 'I') {
-        if (!parse_u64(optarg, 1, 1000000, &v))
-          return usage_error(cmd, "--psa-inner: expected a whole number from 1, found '%s'",
-                             optarg);
+        if (!cli_parse_u64(optarg, 1, 1000000, &v))
+          return cli_usage_error(cmd, "--psa-inner: expected a whole number from 1, found '%s'",
+                                 optarg);
         opt.psa_inner = (size_t)v;
       } else if (c == 'A') {
         char *end;
         opt.psa_prior = strtod(optarg, &end);
         if (*end || !(opt.psa_prior >= 0) || opt.psa_prior > 1e6)
-          return usage_error(cmd, "--psa-prior: expected a number 0 or more, found '%s'", optarg);
+          return cli_usage_error(cmd, "--psa-prior: expected a number 0 or more, found '%s'",
+                                 optarg);
       }
       break;
     case 'V':
-      if (expect) return usage_error(cmd, "%s", "--pass is an option of run");
-      if ((rc = pass_option(cmd, optarg, &opt.pass)) != 0) return rc;
+      if (expect) return cli_usage_error(cmd, "%s", "--pass is an option of run");
+      if ((rc = cli_pass_option(cmd, optarg, &opt.pass)) != 0) return rc;
       break;
     case 'C':
     case 'R':
-      if (expect) return usage_error(cmd, "%s", "--checkpoint and --resume are options of run");
+      if (expect) return cli_usage_error(cmd, "%s", "--checkpoint and --resume are options of run");
       if (c == 'R') opt.resume = 1;
       checkpoint = 1;
       break;
-    default: return usage_error(cmd, "%s", "invalid option");
+    default: return cli_usage_error(cmd, "%s", "invalid option");
     }
   }
   if (optind != argc - 1)
-    return usage_error(cmd, "%s", optind >= argc ? "missing the SCENARIO argument"
-                                                 : "expected exactly one SCENARIO argument");
-  if (!out) return usage_error(cmd, "%s", "missing -o OUT.h5");
-  if ((rc = check_output(cmd, out)) != 0) return rc;
-  if (load_model(argv[optind], &set, &m, &err) != FL_OK) return report(&err);
+    return cli_usage_error(cmd, "%s",
+                           optind >= argc ? "missing the SCENARIO argument"
+                                          : "expected exactly one SCENARIO argument");
+  if (!out) return cli_usage_error(cmd, "%s", "missing -o OUT.h5");
+  if ((rc = cli_check_output(cmd, out)) != 0) return rc;
+  if (cli_load_model(argv[optind], &set, &m, &err) != FL_OK) return cli_report(&err);
   if (checkpoint) {
     /* Finished replications are kept beside the output until the output is written. */
-    if (!(ckpt_path = checkpoint_path(out))) {
+    if (!(ckpt_path = cli_checkpoint_path(out))) {
       fl_model_free(m);
       return 1;
     }
     opt.checkpoint = ckpt_path;
   }
-  if (!quiet && mpi_rank == 0 && isatty(STDERR_FILENO)) {
-    opt.progress = show_progress;
+  if (!quiet && cli_mpi_rank == 0 && isatty(STDERR_FILENO)) {
+    opt.progress = cli_show_progress;
     opt.progress_ctx = &prog_state;
   }
   fl_status st = expect ? fl_expect(m, &res, &err) : fl_run(m, &opt, &res, &err);
-  if (st == FL_OK && mpi_rank == 0) {
+  if (st == FL_OK && cli_mpi_rank == 0) {
     fl_provenance pv = {cmdline, FL_GIT_COMMIT};
     st = write_output(res, m, &pv, out, &err);
     if (st == FL_OK && ckpt_path) unlink(ckpt_path); /* the output now holds everything */
@@ -521,12 +344,12 @@ static int run_or_expect(int argc, char **argv, int expect, const char *cmdline)
   free(ckpt_path);
   fl_results_free(res);
   fl_model_free(m);
-  if (st != FL_OK) return report(&err);
+  if (st != FL_OK) return cli_report(&err);
   return 0;
 }
 
 static int cmd_run(int argc, char **argv, int expect) {
-  char *cmdline = join_args(argc, argv); /* before getopt_long permutes argv */
+  char *cmdline = cli_join_args(argc, argv); /* before getopt_long permutes argv */
   int rc = run_or_expect(argc, argv, expect, cmdline ? cmdline : "");
   free(cmdline);
   return rc;
@@ -544,7 +367,7 @@ static int cmd_synth(int argc, char **argv) {
   int year = 2015, month = 4, c, rc;
   fl_model *m = NULL;
   fl_error err = {0};
-  if (wants_help(argc, argv)) {
+  if (cli_wants_help(argc, argv)) {
     fputs(help_synth, stdout);
     return 0;
   }
@@ -554,25 +377,26 @@ static int cmd_synth(int argc, char **argv) {
     case 'o': out = optarg; break;
     case 'p': pop = optarg; break;
     case 's':
-      if (!parse_u64(optarg, 0, UINT64_MAX, &v))
-        return usage_error("synth", "--seed: expected a whole number, found '%s'", optarg);
+      if (!cli_parse_u64(optarg, 0, UINT64_MAX, &v))
+        return cli_usage_error("synth", "--seed: expected a whole number, found '%s'", optarg);
       seed = v;
       break;
     case 'S':
       if (sscanf(optarg, "%4d-%2d", &year, &month) != 2 || year < 1900 || year > 2200 ||
           month < 1 || month > 12)
-        return usage_error("synth", "--start: expected YYYY-MM, found '%s'", optarg);
+        return cli_usage_error("synth", "--start: expected YYYY-MM, found '%s'", optarg);
       break;
-    default: return usage_error("synth", "%s", "invalid option");
+    default: return cli_usage_error("synth", "%s", "invalid option");
     }
   }
-  if (optind != argc - 1) return usage_error("synth", "%s", "expected one SCENARIO argument");
-  if (!out || !pop) return usage_error("synth", "%s", "give -o EPISODES.csv and --population POP.csv");
-  if ((rc = check_output("synth", out)) || (rc = check_output("synth", pop))) return rc;
-  if (load_model(argv[optind], NULL, &m, &err) != FL_OK) return report(&err);
+  if (optind != argc - 1) return cli_usage_error("synth", "%s", "expected one SCENARIO argument");
+  if (!out || !pop)
+    return cli_usage_error("synth", "%s", "give -o EPISODES.csv and --population POP.csv");
+  if ((rc = cli_check_output("synth", out)) || (rc = cli_check_output("synth", pop))) return rc;
+  if (cli_load_model(argv[optind], NULL, &m, &err) != FL_OK) return cli_report(&err);
   fl_status st = fl_synth(m, seed, year, month, out, pop, &err);
   fl_model_free(m);
-  return st == FL_OK ? 0 : report(&err);
+  return st == FL_OK ? 0 : cli_report(&err);
 }
 
 /* Parses "5,12,16" into ascending band edges. */
@@ -608,7 +432,7 @@ static int cmd_calibrate(int argc, char **argv) {
   fl_scenario *sc = NULL;
   fl_model *m = NULL;
   fl_error err = {0};
-  if (wants_help(argc, argv)) {
+  if (cli_wants_help(argc, argv)) {
     fputs(help_calibrate, stdout);
     return 0;
   }
@@ -621,63 +445,65 @@ static int cmd_calibrate(int argc, char **argv) {
     case 'r': opt.report = optarg; break;
     case 'H': opt.report_h5 = optarg; break;
     case 'P':
-      if (!parse_u64(optarg, 1, 1200, &v))
-        return usage_error("calibrate", "--period-months: expected a whole number of months from "
-                           "1, found '%s'", optarg);
+      if (!cli_parse_u64(optarg, 1, 1200, &v))
+        return cli_usage_error("calibrate", "--period-months: expected a whole number of "
+                                            "months from 1, found '%s'", optarg);
       opt.period_months = (long)v;
       break;
     case 'c': opt.check = 1; break;
     case 'e':
       if (strcmp(optarg, "level") && strcmp(optarg, "file"))
-        return usage_error("calibrate", "--precedence: expected level or file, found '%s'", optarg);
+        return cli_usage_error("calibrate", "--precedence: expected level or file, found '%s'",
+                               optarg);
       opt.precedence_file = !strcmp(optarg, "file");
       break;
     case 'd':
       if (!parse_bands(optarg, dbands, &opt.n_dur_bands) || dbands[opt.n_dur_bands - 1] > 600)
-        return usage_error("calibrate", "--duration-bands: expected ascending months in a state "
-                           "such as 6,12,24 (up to 600), found '%s'", optarg);
+        return cli_usage_error("calibrate", "--duration-bands: expected ascending months in a "
+                                            "state such as 6,12,24 (up to 600), found '%s'",
+                               optarg);
       for (size_t i = 0; i < opt.n_dur_bands; i++)
         if (dbands[i] != floor(dbands[i]))
-          return usage_error("calibrate", "--duration-bands: whole months, found '%s'", optarg);
+          return cli_usage_error("calibrate", "--duration-bands: whole months, found '%s'", optarg);
       opt.dur_bands = dbands;
       break;
     case 'f': opt.from = optarg; break;
     case 'T': opt.to = optarg; break;
     case 'a':
       if (!parse_bands(optarg, bands, &opt.n_age_bands))
-        return usage_error("calibrate", "--age-bands: expected ascending ages in years such as "
-                           "5,12,16, found '%s'", optarg);
+        return cli_usage_error("calibrate", "--age-bands: expected ascending ages in years "
+                                            "such as 5,12,16, found '%s'", optarg);
       opt.age_bands = bands;
       break;
     case 'm':
     case 'S':
-      if (!parse_u64(optarg, 0, 1000000000, &v))
-        return usage_error("calibrate", "%s: expected a whole number, found '%s'",
-                           c == 'm' ? "--min-row" : "--suppress", optarg);
+      if (!cli_parse_u64(optarg, 0, 1000000000, &v))
+        return cli_usage_error("calibrate", "%s: expected a whole number, found '%s'",
+                               c == 'm' ? "--min-row" : "--suppress", optarg);
       if (c == 'm') opt.min_row = (double)v;
       else opt.suppress = (double)v;
       break;
-    default: return usage_error("calibrate", "%s", "invalid option");
+    default: return cli_usage_error("calibrate", "%s", "invalid option");
     }
   }
   if (optind != argc - 1)
-    return usage_error("calibrate", "%s", "expected one EPISODES.csv argument");
+    return cli_usage_error("calibrate", "%s", "expected one EPISODES.csv argument");
   if (!opt.output || !opt.population || !tmpl)
-    return usage_error("calibrate", "%s",
-                       "give -o OUT.yaml, --population POP.csv and --template SCENARIO");
+    return cli_usage_error("calibrate", "%s",
+                           "give -o OUT.yaml, --population POP.csv and --template SCENARIO");
   if (opt.check && !opt.report)
-    return usage_error("calibrate", "%s", "--check writes its comparison into --report FILE");
+    return cli_usage_error("calibrate", "%s", "--check writes its comparison into --report FILE");
   opt.episodes = argv[optind];
-  if ((rc = check_output("calibrate", opt.output)) ||
-      (opt.report && (rc = check_output("calibrate", opt.report))) ||
-      (opt.report_h5 && (rc = check_output("calibrate", opt.report_h5))))
+  if ((rc = cli_check_output("calibrate", opt.output)) ||
+      (opt.report && (rc = cli_check_output("calibrate", opt.report))) ||
+      (opt.report_h5 && (rc = cli_check_output("calibrate", opt.report_h5))))
     return rc;
   fl_status st = fl_scenario_load(tmpl, &sc, &err);
   if (st == FL_OK) st = fl_model_compile(sc, &m, &err);
   if (st == FL_OK) st = fl_calibrate(sc, m, &opt, &err);
   fl_model_free(m);
   fl_scenario_free(sc);
-  return st == FL_OK ? 0 : report(&err);
+  return st == FL_OK ? 0 : cli_report(&err);
 }
 
 static int cmd_validate(int argc, char **argv) {
@@ -685,8 +511,8 @@ static int cmd_validate(int argc, char **argv) {
   const char *path = NULL;
   fl_model *m = NULL;
   fl_error err = {0};
-  sets set = {.n = 0};
-  if (wants_help(argc, argv)) {
+  cli_sets set = {.n = 0};
+  if (cli_wants_help(argc, argv)) {
     fputs(help_validate, stdout);
     return 0;
   }
@@ -697,24 +523,24 @@ static int cmd_validate(int argc, char **argv) {
     else if (!strcmp(argv[i], "--set") || !strncmp(argv[i], "--set=", 6)) {
       const char *a = argv[i][5] == '=' ? argv[i] + 6 : i + 1 < argc ? argv[++i] : NULL;
       int rc;
-      if (!a) return usage_error("validate", "%s", "--set needs PATH=VALUE");
-      if ((rc = sets_add("validate", &set, a)) != 0) return rc;
-    }
-    else if (argv[i][0] == '-' && argv[i][1]) return usage_error("validate", "unknown option %s", argv[i]);
-    else if (path) return usage_error("validate", "%s", "expected one SCENARIO argument");
+      if (!a) return cli_usage_error("validate", "%s", "--set needs PATH=VALUE");
+      if ((rc = cli_sets_add("validate", &set, a)) != 0) return rc;
+    } else if (argv[i][0] == '-' && argv[i][1])
+      return cli_usage_error("validate", "unknown option %s", argv[i]);
+    else if (path) return cli_usage_error("validate", "%s", "expected one SCENARIO argument");
     else path = argv[i];
   }
   if (outputs) {
-    fl_outputs_print(markdown, write_stdout, NULL);
+    fl_outputs_print(markdown, cli_write_stdout, NULL);
     return 0;
   }
   if (keys) {
-    fl_schema_print(markdown, write_stdout, NULL);
+    fl_schema_print(markdown, cli_write_stdout, NULL);
     return 0;
   }
-  if (!path) return usage_error("validate", "%s", "missing the SCENARIO argument");
-  if (load_model(path, &set, &m, &err) != FL_OK) return report(&err);
-  fl_model_describe(m, write_stdout, NULL);
+  if (!path) return cli_usage_error("validate", "%s", "missing the SCENARIO argument");
+  if (cli_load_model(path, &set, &m, &err) != FL_OK) return cli_report(&err);
+  fl_model_describe(m, cli_write_stdout, NULL);
   printf("%s: valid\n", path);
   fl_model_free(m);
   return 0;
@@ -724,18 +550,19 @@ static int cmd_summary(int argc, char **argv) {
   int csv = 0;
   const char *path = NULL;
   fl_error err = {0};
-  if (wants_help(argc, argv)) {
+  if (cli_wants_help(argc, argv)) {
     fputs(help_summary, stdout);
     return 0;
   }
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--csv")) csv = 1;
-    else if (argv[i][0] == '-' && argv[i][1]) return usage_error("summary", "unknown option %s", argv[i]);
-    else if (path) return usage_error("summary", "%s", "expected one OUT.h5 argument");
+    else if (argv[i][0] == '-' && argv[i][1])
+      return cli_usage_error("summary", "unknown option %s", argv[i]);
+    else if (path) return cli_usage_error("summary", "%s", "expected one OUT.h5 argument");
     else path = argv[i];
   }
-  if (!path) return usage_error("summary", "%s", "missing the OUT.h5 argument");
-  if (fl_summary_print(path, csv, write_stdout, NULL, &err) != FL_OK) return report(&err);
+  if (!path) return cli_usage_error("summary", "%s", "missing the OUT.h5 argument");
+  if (fl_summary_print(path, csv, cli_write_stdout, NULL, &err) != FL_OK) return cli_report(&err);
   return 0;
 }
 
@@ -752,13 +579,13 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
   static char paths[FL_SWEEP_MAX_PARAMS][1024]; /* the parameters' key paths */
   char *ckpt_path = NULL;
   int checkpoint = 0;
-  sets set = {.n = 0};
+  cli_sets set = {.n = 0};
   const char *out = NULL;
   int quiet = 0, c, rc;
   uint64_t v;
-  progress prog_state = {time(NULL), 0, "points"};
+  cli_progress prog_state = {time(NULL), 0, "points"};
   fl_error err = {0};
-  if (wants_help(argc, argv)) {
+  if (cli_wants_help(argc, argv)) {
     fputs(help_sweep, stdout);
     return 0;
   }
@@ -772,63 +599,65 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
     case 'o': out = optarg; break;
     case 'p': {
       if (opt.n_params == FL_SWEEP_MAX_PARAMS)
-        return usage_error("sweep", "--param: at most %d parameters", FL_SWEEP_MAX_PARAMS);
+        return cli_usage_error("sweep", "--param: at most %d parameters", FL_SWEEP_MAX_PARAMS);
       fl_sweep_param *q = &opt.params[opt.n_params];
       const char *eq = strchr(optarg, '=');
       char *end;
       if (!eq || eq == optarg)
-        return usage_error("sweep", "--param: expected PATH=LO:HI[:N], found '%s'", optarg);
+        return cli_usage_error("sweep", "--param: expected PATH=LO:HI[:N], found '%s'", optarg);
       if ((size_t)(eq - optarg) >= sizeof paths[0])
-        return usage_error("sweep", "--param: the key path is longer than %zu characters",
-                           sizeof paths[0] - 1);
+        return cli_usage_error("sweep", "--param: the key path is longer than %zu characters",
+                               sizeof paths[0] - 1);
       memcpy(paths[opt.n_params], optarg, (size_t)(eq - optarg));
       paths[opt.n_params][eq - optarg] = '\0';
       q->path = paths[opt.n_params];
       optarg = paths[opt.n_params]; /* the messages below name the path */
       q->lo = strtod(eq + 1, &end);
       if (end == eq + 1 || *end != ':' || !isfinite(q->lo))
-        return usage_error("sweep", "--param %s: expected LO:HI[:N] with numbers, found '%s'",
-                           optarg, eq + 1);
+        return cli_usage_error("sweep", "--param %s: expected LO:HI[:N] with numbers, found '%s'",
+                               optarg, eq + 1);
       const char *h = end + 1;
       q->hi = strtod(h, &end);
       if (end == h || (*end && *end != ':') || !isfinite(q->hi) || q->hi < q->lo)
-        return usage_error("sweep", "--param %s: expected LO:HI[:N] with LO <= HI, found '%s'",
-                           optarg, eq + 1);
+        return cli_usage_error("sweep", "--param %s: expected LO:HI[:N] with LO <= HI, found '%s'",
+                               optarg, eq + 1);
       q->levels = 5;
       if (*end == ':') {
-        if (!parse_u64(end + 1, 1, 100000, &v))
-          return usage_error("sweep", "--param %s: N: expected a whole number from 1, found '%s'",
-                             optarg, end + 1);
+        if (!cli_parse_u64(end + 1, 1, 100000, &v))
+          return cli_usage_error("sweep",
+                                 "--param %s: N: expected a whole number from 1, found '%s'",
+                                 optarg, end + 1);
         q->levels = (size_t)v;
       }
       opt.n_params++;
       break;
     }
     case 'V':
-      if ((rc = pass_option("sweep", optarg, &opt.run.pass)) != 0) return rc;
+      if ((rc = cli_pass_option("sweep", optarg, &opt.run.pass)) != 0) return rc;
       break;
     case 'd':
       if (!strcmp(optarg, "grid")) opt.design = FL_DESIGN_GRID;
       else if (!strcmp(optarg, "lhs")) opt.design = FL_DESIGN_LHS;
       else if (!strcmp(optarg, "sobol")) opt.design = FL_DESIGN_SOBOL;
       else if (!strcmp(optarg, "saltelli")) opt.design = FL_DESIGN_SALTELLI;
-      else return usage_error("sweep", "--design: expected grid, lhs, sobol or saltelli, found '%s'",
-                              optarg);
+      else
+        return cli_usage_error(
+            "sweep", "--design: expected grid, lhs, sobol or saltelli, found '%s'", optarg);
       break;
     case 'n':
-      if (!parse_u64(optarg, 1, 1000000, &v))
-        return usage_error("sweep", "--points: expected a whole number from 1 to 1000000, "
-                                    "found '%s'", optarg);
+      if (!cli_parse_u64(optarg, 1, 1000000, &v))
+        return cli_usage_error("sweep", "--points: expected a whole number from 1 to 1000000, "
+                                        "found '%s'", optarg);
       opt.points = (size_t)v;
       break;
     case 'r':
     case 's':
     case 't':
-      if ((rc = replication_option("sweep", c, optarg, 1, &opt.run)) != 0) return rc;
+      if ((rc = cli_replication_option("sweep", c, optarg, 1, &opt.run)) != 0) return rc;
       break;
     case 'e': opt.expect = 1; break;
     case 'S':
-      if ((rc = sets_add("sweep", &set, optarg)) != 0) return rc;
+      if ((rc = cli_sets_add("sweep", &set, optarg)) != 0) return rc;
       break;
     case 'q': quiet = 1; break;
     case 'C':
@@ -836,45 +665,46 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
       if (c == 'R') opt.resume = 1;
       checkpoint = 1;
       break;
-    default: return usage_error("sweep", "%s", "invalid option");
+    default: return cli_usage_error("sweep", "%s", "invalid option");
     }
   }
   if (optind != argc - 1)
-    return usage_error("sweep", "%s", optind >= argc ? "missing the SCENARIO argument"
-                                                     : "expected exactly one SCENARIO argument");
-  if (!out) return usage_error("sweep", "%s", "missing -o SWEEP.h5");
-  if (!opt.n_params) return usage_error("sweep", "%s", "give at least one --param PATH=LO:HI");
+    return cli_usage_error("sweep", "%s",
+                           optind >= argc ? "missing the SCENARIO argument"
+                                          : "expected exactly one SCENARIO argument");
+  if (!out) return cli_usage_error("sweep", "%s", "missing -o SWEEP.h5");
+  if (!opt.n_params) return cli_usage_error("sweep", "%s", "give at least one --param PATH=LO:HI");
   /* Two assignments to one value: the later would silently win over the earlier. */
   for (size_t k = 0; k < opt.n_params; k++) {
     for (size_t j = 0; j < k; j++)
       if (fl_paths_nest(opt.params[j].path, opt.params[k].path))
-        return usage_error("sweep", "--param %s and --param %s set the same value",
-                           opt.params[j].path, opt.params[k].path);
+        return cli_usage_error("sweep", "--param %s and --param %s set the same value",
+                               opt.params[j].path, opt.params[k].path);
     for (size_t j = 0; j < set.n; j++) {
       size_t plen = strcspn(set.v[j], "=");
       char path[1024];
       snprintf(path, sizeof path, "%.*s", (int)(plen < sizeof path ? plen : sizeof path - 1),
                set.v[j]);
       if (fl_paths_nest(path, opt.params[k].path))
-        return usage_error("sweep", "--set %s and --param %s set the same value", set.v[j],
-                           opt.params[k].path);
+        return cli_usage_error("sweep", "--set %s and --param %s set the same value", set.v[j],
+                               opt.params[k].path);
     }
   }
-  if ((rc = check_output("sweep", out)) != 0) return rc;
+  if ((rc = cli_check_output("sweep", out)) != 0) return rc;
   opt.sets = set.v;
   opt.n_sets = set.n;
   opt.git_commit = FL_GIT_COMMIT;
   opt.command_line = cmdline;
   if (!quiet && isatty(STDERR_FILENO)) {
-    opt.progress = show_progress;
+    opt.progress = cli_show_progress;
     opt.progress_ctx = &prog_state;
   }
   if (checkpoint) {
     /* Finished points are kept beside the output until the output is written. */
-    if (!(ckpt_path = checkpoint_path(out))) return 1;
+    if (!(ckpt_path = cli_checkpoint_path(out))) return 1;
     opt.checkpoint = ckpt_path;
   }
-  rc = fl_sweep(argv[optind], &opt, out, &err) != FL_OK ? report(&err) : 0;
+  rc = fl_sweep(argv[optind], &opt, out, &err) != FL_OK ? cli_report(&err) : 0;
   free(ckpt_path);
   return rc;
 }
@@ -884,27 +714,27 @@ static int cmd_sweep(int argc, char **argv, const char *cmdline) {
  * installed copy (PREFIX/share/flourish/report.py) wins over the source tree's. */
 static int cmd_report(int argc, char **argv) {
   const char *in = NULL, *out = NULL;
-  if (wants_help(argc, argv)) {
+  if (cli_wants_help(argc, argv)) {
     fputs(help_report, stdout);
     return 0;
   }
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
-      if (++i == argc) return usage_error("report", "%s", "-o needs a file name");
+      if (++i == argc) return cli_usage_error("report", "%s", "-o needs a file name");
       out = argv[i];
     } else if (!strncmp(argv[i], "--output=", 9)) {
       out = argv[i] + 9;
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      return usage_error("report", "unknown option %s", argv[i]);
+      return cli_usage_error("report", "unknown option %s", argv[i]);
     } else if (in) {
-      return usage_error("report", "%s", "expected one OUT.h5 argument");
+      return cli_usage_error("report", "%s", "expected one OUT.h5 argument");
     } else {
       in = argv[i];
     }
   }
-  if (!in) return usage_error("report", "%s", "missing the OUT.h5 argument");
-  if (!out) return usage_error("report", "%s", "missing -o REPORT.html");
-  int rc = check_output("report", out);
+  if (!in) return cli_usage_error("report", "%s", "missing the OUT.h5 argument");
+  if (!out) return cli_usage_error("report", "%s", "missing -o REPORT.html");
+  int rc = cli_check_output("report", out);
   if (rc) return rc;
 
   const char *python = getenv("FLOURISH_PYTHON");
@@ -922,7 +752,7 @@ static int cmd_report(int argc, char **argv) {
     }
   }
   if (access(script, R_OK) != 0) {
-    fprintf(stderr, "%s report: cannot read the report script %s: %s\n", prog, script,
+    fprintf(stderr, "%s report: cannot read the report script %s: %s\n", cli_prog, script,
             strerror(errno));
     return 1;
   }
@@ -935,7 +765,7 @@ static int cmd_report(int argc, char **argv) {
   execvp(python, args);
   free(output_arg);
   fprintf(stderr, "%s report: cannot start %s: %s; install Debian's python3-h5py and "
-          "python3-matplotlib or set FLOURISH_PYTHON\n", prog, python, strerror(errno));
+          "python3-matplotlib or set FLOURISH_PYTHON\n", cli_prog, python, strerror(errno));
   return 1;
 }
 
@@ -949,7 +779,7 @@ int main(int argc, char **argv) {
                        getenv("PMIX_RANK") || getenv("MPI_LOCALNRANKS");
   if (launched) {
     MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &mpi_rank);
+    MPI_Comm_rank(MPI_COMM_WORLD, &cli_mpi_rank);
   }
   int rc = dispatch(argc, argv);
   if (launched) MPI_Finalize();
@@ -979,13 +809,13 @@ static int dispatch(int argc, char **argv) {
   if (!strcmp(cmd, "summary")) return cmd_summary(argc, argv);
   if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
   if (!strcmp(cmd, "sweep")) {
-    char *cmdline = join_args(argc, argv); /* before getopt_long permutes argv */
+    char *cmdline = cli_join_args(argc, argv); /* before getopt_long permutes argv */
     int rc = cmd_sweep(argc, argv, cmdline ? cmdline : "");
     free(cmdline);
     return rc;
   }
   if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv);
   if (!strcmp(cmd, "calibrate")) return cmd_calibrate(argc, argv);
-  fprintf(stderr, "%s: unknown command '%s'\n\n%s", prog, cmd, help_main);
+  fprintf(stderr, "%s: unknown command '%s'\n\n%s", cli_prog, cmd, help_main);
   return 2;
 }
