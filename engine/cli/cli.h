@@ -1,7 +1,11 @@
 /* What the commands of the flourish command-line tool share. The tool sees the engine only
  * through the public API (flourish.h); this header adds the command-line conventions: messages
  * on stderr prefixed "flourish COMMAND: ", and exit codes 0 success, 1 runtime failure, 2 bad
- * input or usage. */
+ * input or usage.
+ *
+ * A command is a function int cmd_NAME(int argc, char **argv) in its own file (cmd_*.c) beside
+ * its help text, declared below and called from main.c. argv[1] is the command's name; its
+ * options start at argv[2]. */
 #ifndef FL_CLI_H
 #define FL_CLI_H
 
@@ -14,6 +18,16 @@
 #ifndef FL_GIT_COMMIT
 #define FL_GIT_COMMIT "unknown"
 #endif
+
+/* The commands, in the order of the help. Each returns the exit code. */
+int cmd_run(int argc, char **argv);
+int cmd_expect(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 /* The program's name in messages. */
 extern const char cli_prog[];
