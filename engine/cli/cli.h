@@ -4,8 +4,8 @@
  * input or usage.
  *
  * A command is a function int cmd_NAME(int argc, char **argv) in its own file (cmd_*.c) beside
- * its help text, declared below and called from main.c. argv[1] is the command's name; its
- * options start at argv[2]. */
+ * its help text, declared below and listed in main.c's command table. argv[1] is the command's
+ * name; its options start at argv[2]. */
 #ifndef FL_CLI_H
 #define FL_CLI_H
 

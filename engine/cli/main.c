@@ -1,6 +1,10 @@
-/* The flourish command-line tool: MPI start-up and dispatch to the commands (cmd_*.c). The
- * tool is the only place where errors become messages and exit codes: 0 success, 1 runtime
- * failure, 2 bad input or usage. */
+/* The flourish command-line tool: MPI start-up, and the table of commands that dispatches to
+ * them and lists them in the help. The tool is the only place where errors become messages and
+ * exit codes: 0 success, 1 runtime failure, 2 bad input or usage.
+ *
+ * Adding a command: a file cmd_NAME.c with its help text and int cmd_NAME(int argc, char **argv),
+ * its declaration in cli.h, its source in the flourish executable (CMakeLists.txt) and a row in
+ * the table below. */
 #include "cli.h"
 
 #include <stdio.h>
@@ -11,30 +15,82 @@
 #include <mpi.h>
 #endif
 
-static const char *help_main =
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv); /* argv[1] is the name; returns the exit code */
+  const char *args;                  /* the arguments after the name, as the help shows them */
+  const char *summary;               /* one line of the help */
+} command;
+
+/* The commands, in the order of the help. */
+static const command commands[] = {
+    {"run", cmd_run, "SCENARIO -o OUT.h5", "simulate every child, R replications, write HDF5"},
+    {"expect", cmd_expect, "SCENARIO -o OUT.h5",
+     "exact expected values by matrix algebra, write HDF5"},
+    {"validate", cmd_validate, "SCENARIO", "check a scenario and describe it in plain words"},
+    {"summary", cmd_summary, "OUT.h5 [--csv]",
+     "per-year table of a run, or a sweep's points and sensitivities"},
+    {"sweep", cmd_sweep, "SCENARIO -o SWEEP.h5 --param PATH=LO:HI[:N] ...",
+     "the scenario over a grid or sample of parameter values"},
+    {"report", cmd_report, "OUT.h5 -o REPORT.html",
+     "one self-contained HTML report with figures and tables"},
+    {"synth", cmd_synth, "SCENARIO -o EPISODES.csv --population POP.csv",
+     "synthetic episode records and population from a scenario"},
+    {"calibrate", cmd_calibrate,
+     "EPISODES.csv --population POP.csv --template SCENARIO -o OUT.yaml",
+     "a scenario calibrated from episode records"},
+};
+
+static const char *help_head =
     "Usage: flourish COMMAND [options]\n"
     "\n"
     "Monte Carlo microsimulation of children moving between levels of need (GIRFEC levels)\n"
     "or any discrete-time state-transition model described in a YAML scenario.\n"
     "\n"
-    "Commands:\n"
-    "  run SCENARIO -o OUT.h5      simulate every child, R replications, write HDF5\n"
-    "  expect SCENARIO -o OUT.h5   exact expected values by matrix algebra, write HDF5\n"
-    "  validate SCENARIO           check a scenario and describe it in plain words\n"
-    "  summary OUT.h5 [--csv]      per-year table of a run, or a sweep's points and sensitivities\n"
-    "  sweep SCENARIO -o SWEEP.h5 --param PATH=LO:HI[:N] ...\n"
-    "                              the scenario over a grid or sample of parameter values\n"
-    "  report OUT.h5 -o REPORT.html\n"
-    "                              one self-contained HTML report with figures and tables\n"
-    "  synth SCENARIO -o EPISODES.csv --population POP.csv\n"
-    "                              synthetic episode records and population from a scenario\n"
-    "  calibrate EPISODES.csv --population POP.csv --template SCENARIO -o OUT.yaml\n"
-    "                              a scenario calibrated from episode records\n"
+    "Commands:\n";
+
+static const char *help_tail =
     "\n"
     "Options: --help (also after a command), --version.\n"
     "Exit status: 0 success, 1 runtime failure, 2 bad input or usage.\n";
 
-static int dispatch(int argc, char **argv);
+/* The help: a command's summary starts in column USAGE_WIDTH + 2, on a line of its own when
+ * the name and arguments leave less than two spaces before it. */
+enum { USAGE_WIDTH = 28 };
+
+static void print_help(FILE *f) {
+  fputs(help_head, f);
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    const command *c = &commands[i];
+    int used = (int)(strlen(c->name) + 1 + strlen(c->args));
+    if (used + 2 <= USAGE_WIDTH)
+      fprintf(f, "  %s %s%*s%s\n", c->name, c->args, USAGE_WIDTH - used, "", c->summary);
+    else
+      fprintf(f, "  %s %s\n  %*s%s\n", c->name, c->args, USAGE_WIDTH, "", c->summary);
+  }
+  fputs(help_tail, f);
+}
+
+static int dispatch(int argc, char **argv) {
+  const char *cmd = argc > 1 ? argv[1] : NULL;
+  if (!cmd) {
+    print_help(stderr);
+    return 2;
+  }
+  if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+    print_help(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    printf("flourish %s (git %s)\n", FL_VERSION_STRING, FL_GIT_COMMIT);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc, argv);
+  fprintf(stderr, "%s: unknown command '%s'\n\n", cli_prog, cmd);
+  print_help(stderr);
+  return 2;
+}
 
 /* Under an MPI launcher (mpirun, srun) the run is shared between ranks; started alone, the
  * program does not initialise MPI at all. */
@@ -52,30 +108,4 @@ int main(int argc, char **argv) {
 #else
   return dispatch(argc, argv);
 #endif
-}
-
-static int dispatch(int argc, char **argv) {
-  const char *cmd = argc > 1 ? argv[1] : NULL;
-  if (!cmd) {
-    fputs(help_main, stderr);
-    return 2;
-  }
-  if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-    fputs(help_main, stdout);
-    return 0;
-  }
-  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-    printf("flourish %s (git %s)\n", FL_VERSION_STRING, FL_GIT_COMMIT);
-    return 0;
-  }
-  if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
-  if (!strcmp(cmd, "expect")) return cmd_expect(argc, argv);
-  if (!strcmp(cmd, "validate")) return cmd_validate(argc, argv);
-  if (!strcmp(cmd, "summary")) return cmd_summary(argc, argv);
-  if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
-  if (!strcmp(cmd, "sweep")) return cmd_sweep(argc, argv);
-  if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv);
-  if (!strcmp(cmd, "calibrate")) return cmd_calibrate(argc, argv);
-  fprintf(stderr, "%s: unknown command '%s'\n\n%s", cli_prog, cmd, help_main);
-  return 2;
 }
