@@ -62,6 +62,93 @@ static const char *help_expect =
     "      --set PATH=VALUE  change one scenario value, as for run (repeatable)\n"
     "  -h, --help          this help\n";
 
+/* What a run or expect command line asks for. */
+typedef struct run_args {
+  const char *cmd; /* "run" or "expect" */
+  int expect;
+  const char *scenario, *out;
+  fl_run_options opt;
+  cli_sets set;
+  int quiet, checkpoint;
+} run_args;
+
+/* --psa, --psa-inner K or --psa-prior A (c is 'P', 'I' or 'A'): each turns parameter
+ * uncertainty on. Returns 0, or 2 after the message. */
+static int psa_option(const char *cmd, int c, const char *arg, fl_run_options *opt) {
+  uint64_t v;
+  opt->psa = 1;
+  if (c == 'I') {
+    if (!cli_parse_u64(arg, 1, 1000000, &v))
+      return cli_usage_error(cmd, "--psa-inner: expected a whole number from 1, found '%s'", arg);
+    opt->psa_inner = (size_t)v;
+  } else if (c == 'A') {
+    char *end;
+    opt->psa_prior = strtod(arg, &end);
+    if (*end || !(opt->psa_prior >= 0) || opt->psa_prior > 1e6)
+      return cli_usage_error(cmd, "--psa-prior: expected a number 0 or more, found '%s'", arg);
+  }
+  return 0;
+}
+
+/* One option as getopt_long returns it (c, with its argument arg) into a; expect refuses the
+ * options of run. Returns 0, or 2 after the message. */
+static int run_option(run_args *a, int c, const char *arg) {
+  const char *cmd = a->cmd;
+  switch (c) {
+  case 'o': a->out = arg; return 0;
+  case 'S': return cli_sets_add(cmd, &a->set, arg);
+  case 'r':
+  case 's':
+  case 't': return cli_replication_option(cmd, c, arg, !a->expect, &a->opt);
+  case 'F':
+    if (a->expect) return cli_usage_error(cmd, "%s", "unknown option --no-flows");
+    a->opt.keep_flows = 0;
+    return 0;
+  case 'q': a->quiet = 1; return 0;
+  case 'P':
+  case 'I':
+  case 'A':
+    if (a->expect) return cli_usage_error(cmd, "%s", "--psa options belong to run");
+    return psa_option(cmd, c, arg, &a->opt);
+  case 'V':
+    if (a->expect) return cli_usage_error(cmd, "%s", "--pass is an option of run");
+    return cli_pass_option(cmd, arg, &a->opt.pass);
+  case 'C':
+  case 'R':
+    if (a->expect)
+      return cli_usage_error(cmd, "%s", "--checkpoint and --resume are options of run");
+    if (c == 'R') a->opt.resume = 1;
+    a->checkpoint = 1;
+    return 0;
+  default: return cli_usage_error(cmd, "%s", "invalid option");
+  }
+}
+
+/* The options and the one SCENARIO argument into a, and the output checked writable. Returns
+ * 0, or 2 after the message. */
+static int parse_run_args(int argc, char **argv, run_args *a) {
+  static const struct option opts[] = {
+      {"output", required_argument, NULL, 'o'},   {"replications", required_argument, NULL, 'r'},
+      {"seed", required_argument, NULL, 's'},     {"threads", required_argument, NULL, 't'},
+      {"no-flows", no_argument, NULL, 'F'},       {"quiet", no_argument, NULL, 'q'},
+      {"checkpoint", no_argument, NULL, 'C'},     {"resume", no_argument, NULL, 'R'},
+      {"psa", no_argument, NULL, 'P'},            {"psa-inner", required_argument, NULL, 'I'},
+      {"psa-prior", required_argument, NULL, 'A'}, {"set", required_argument, NULL, 'S'},
+      {"pass", required_argument, NULL, 'V'},     {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  int c, rc;
+  optind = 2;
+  while ((c = getopt_long(argc, argv, a->expect ? "o:" : "o:r:s:t:q", opts, NULL)) != -1)
+    if ((rc = run_option(a, c, optarg)) != 0) return rc;
+  if (optind != argc - 1)
+    return cli_usage_error(a->cmd, "%s",
+                           optind >= argc ? "missing the SCENARIO argument"
+                                          : "expected exactly one SCENARIO argument");
+  if (!a->out) return cli_usage_error(a->cmd, "%s", "missing -o OUT.h5");
+  a->scenario = argv[optind];
+  return cli_check_output(a->cmd, a->out);
+}
+
 /* Output is written with termination signals held back, so an interrupt during the write
  * cannot leave the temporary file behind; the target path only ever holds a complete file. */
 static fl_status write_output(const fl_results *res, const fl_model *m, const fl_provenance *pv,
@@ -78,118 +165,53 @@ static fl_status write_output(const fl_results *res, const fl_model *m, const fl
   return st;
 }
 
-static int run_or_expect(int argc, char **argv, int expect, const char *cmdline) {
-  static const struct option opts[] = {
-      {"output", required_argument, NULL, 'o'},   {"replications", required_argument, NULL, 'r'},
-      {"seed", required_argument, NULL, 's'},     {"threads", required_argument, NULL, 't'},
-      {"no-flows", no_argument, NULL, 'F'},       {"quiet", no_argument, NULL, 'q'},
-      {"checkpoint", no_argument, NULL, 'C'},     {"resume", no_argument, NULL, 'R'},
-      {"psa", no_argument, NULL, 'P'},            {"psa-inner", required_argument, NULL, 'I'},
-      {"psa-prior", required_argument, NULL, 'A'}, {"set", required_argument, NULL, 'S'},
-      {"pass", required_argument, NULL, 'V'},     {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
-  cli_sets set = {.n = 0};
-  const char *cmd = expect ? "expect" : "run", *out = NULL;
-  fl_run_options opt;
+/* Loads the model, simulates or computes it, and writes the output (rank 0 only), recording
+ * cmdline in it. Returns the exit code. */
+static int run_and_write(run_args *a, const char *cmdline) {
   fl_model *m = NULL;
   fl_results *res = NULL;
   fl_error err = {0};
-  cli_progress prog_state = {time(NULL), 0, "replications"};
-  int quiet = 0, checkpoint = 0, c, rc;
+  cli_progress progress = {time(NULL), 0, "replications"};
   char *ckpt_path = NULL;
-  uint64_t v;
-  fl_run_options_init(&opt);
-  if (cli_wants_help(argc, argv)) {
-    fputs(expect ? help_expect : help_run, stdout);
-    return 0;
-  }
-  optind = 2;
-  while ((c = getopt_long(argc, argv, expect ? "o:" : "o:r:s:t:q", opts, NULL)) != -1) {
-    switch (c) {
-    case 'o': out = optarg; break;
-    case 'S':
-      if ((rc = cli_sets_add(cmd, &set, optarg)) != 0) return rc;
-      break;
-    case 'r':
-    case 's':
-    case 't':
-      if ((rc = cli_replication_option(cmd, c, optarg, !expect, &opt)) != 0) return rc;
-      break;
-    case 'F':
-      if (expect) return cli_usage_error(cmd, "%s", "unknown option --no-flows");
-      opt.keep_flows = 0;
-      break;
-    case 'q': quiet = 1; break;
-    case 'P':
-    case 'I':
-    case 'A':
-      if (expect) return cli_usage_error(cmd, "%s", "--psa options belong to run");
-      opt.psa = 1;
-      if (c == 'I') {
-        if (!cli_parse_u64(optarg, 1, 1000000, &v))
-          return cli_usage_error(cmd, "--psa-inner: expected a whole number from 1, found '%s'",
-                                 optarg);
-        opt.psa_inner = (size_t)v;
-      } else if (c == 'A') {
-        char *end;
-        opt.psa_prior = strtod(optarg, &end);
-        if (*end || !(opt.psa_prior >= 0) || opt.psa_prior > 1e6)
-          return cli_usage_error(cmd, "--psa-prior: expected a number 0 or more, found '%s'",
-                                 optarg);
-      }
-      break;
-    case 'V':
-      if (expect) return cli_usage_error(cmd, "%s", "--pass is an option of run");
-      if ((rc = cli_pass_option(cmd, optarg, &opt.pass)) != 0) return rc;
-      break;
-    case 'C':
-    case 'R':
-      if (expect) return cli_usage_error(cmd, "%s", "--checkpoint and --resume are options of run");
-      if (c == 'R') opt.resume = 1;
-      checkpoint = 1;
-      break;
-    default: return cli_usage_error(cmd, "%s", "invalid option");
-    }
-  }
-  if (optind != argc - 1)
-    return cli_usage_error(cmd, "%s",
-                           optind >= argc ? "missing the SCENARIO argument"
-                                          : "expected exactly one SCENARIO argument");
-  if (!out) return cli_usage_error(cmd, "%s", "missing -o OUT.h5");
-  if ((rc = cli_check_output(cmd, out)) != 0) return rc;
-  if (cli_load_model(argv[optind], &set, &m, &err) != FL_OK) return cli_report(&err);
-  if (checkpoint) {
+  if (cli_load_model(a->scenario, &a->set, &m, &err) != FL_OK) return cli_report(&err);
+  if (a->checkpoint) {
     /* Finished replications are kept beside the output until the output is written. */
-    if (!(ckpt_path = cli_checkpoint_path(out))) {
+    if (!(ckpt_path = cli_checkpoint_path(a->out))) {
       fl_model_free(m);
       return 1;
     }
-    opt.checkpoint = ckpt_path;
+    a->opt.checkpoint = ckpt_path;
   }
-  if (!quiet && cli_mpi_rank == 0 && isatty(STDERR_FILENO)) {
-    opt.progress = cli_show_progress;
-    opt.progress_ctx = &prog_state;
+  if (!a->quiet && cli_mpi_rank == 0 && isatty(STDERR_FILENO)) {
+    a->opt.progress = cli_show_progress;
+    a->opt.progress_ctx = &progress;
   }
-  fl_status st = expect ? fl_expect(m, &res, &err) : fl_run(m, &opt, &res, &err);
+  fl_status st = a->expect ? fl_expect(m, &res, &err) : fl_run(m, &a->opt, &res, &err);
   if (st == FL_OK && cli_mpi_rank == 0) {
     fl_provenance pv = {cmdline, FL_GIT_COMMIT};
-    st = write_output(res, m, &pv, out, &err);
+    st = write_output(res, m, &pv, a->out, &err);
     if (st == FL_OK && ckpt_path) unlink(ckpt_path); /* the output now holds everything */
   }
   free(ckpt_path);
   fl_results_free(res);
   fl_model_free(m);
-  if (st != FL_OK) return cli_report(&err);
-  return 0;
+  return st == FL_OK ? 0 : cli_report(&err);
 }
 
-static int run_or_expect_joined(int argc, char **argv, int expect) {
+static int run_or_expect(int argc, char **argv, int expect) {
+  run_args a = {.cmd = expect ? "expect" : "run", .expect = expect};
+  if (cli_wants_help(argc, argv)) {
+    fputs(expect ? help_expect : help_run, stdout);
+    return 0;
+  }
+  fl_run_options_init(&a.opt);
   char *cmdline = cli_join_args(argc, argv); /* before getopt_long permutes argv */
-  int rc = run_or_expect(argc, argv, expect, cmdline ? cmdline : "");
+  int rc = parse_run_args(argc, argv, &a);
+  if (rc == 0) rc = run_and_write(&a, cmdline ? cmdline : "");
   free(cmdline);
   return rc;
 }
 
-int cmd_run(int argc, char **argv) { return run_or_expect_joined(argc, argv, 0); }
+int cmd_run(int argc, char **argv) { return run_or_expect(argc, argv, 0); }
 
-int cmd_expect(int argc, char **argv) { return run_or_expect_joined(argc, argv, 1); }
+int cmd_expect(int argc, char **argv) { return run_or_expect(argc, argv, 1); }

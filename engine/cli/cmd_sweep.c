@@ -50,7 +50,126 @@ static const char *help_sweep =
     "  -q, --quiet               no progress bar\n"
     "  -h, --help                this help\n";
 
-static int sweep(int argc, char **argv, const char *cmdline) {
+enum { SWEEP_PATH_SIZE = 1024 }; /* a parameter's key path, with its terminating NUL */
+
+/* What a sweep command line asks for. */
+typedef struct sweep_args {
+  fl_sweep_options opt;
+  char paths[FL_SWEEP_MAX_PARAMS][SWEEP_PATH_SIZE]; /* the key paths that opt.params borrow */
+  cli_sets set;
+  const char *scenario, *out;
+  int quiet, checkpoint;
+} sweep_args;
+
+/* --param PATH=LO:HI[:N] into *q, PATH copied into path (SWEEP_PATH_SIZE bytes), which q->path
+ * then borrows. Returns 0, or 2 after the message. */
+static int parse_param(const char *arg, fl_sweep_param *q, char *path) {
+  const char *eq = strchr(arg, '='), *h;
+  char *end;
+  uint64_t v;
+  if (!eq || eq == arg)
+    return cli_usage_error("sweep", "--param: expected PATH=LO:HI[:N], found '%s'", arg);
+  if ((size_t)(eq - arg) >= SWEEP_PATH_SIZE)
+    return cli_usage_error("sweep", "--param: the key path is longer than %d characters",
+                           SWEEP_PATH_SIZE - 1);
+  memcpy(path, arg, (size_t)(eq - arg));
+  path[eq - arg] = '\0';
+  q->path = path; /* the messages below name the path alone */
+  q->lo = strtod(eq + 1, &end);
+  if (end == eq + 1 || *end != ':' || !isfinite(q->lo))
+    return cli_usage_error("sweep", "--param %s: expected LO:HI[:N] with numbers, found '%s'",
+                           path, eq + 1);
+  h = end + 1;
+  q->hi = strtod(h, &end);
+  if (end == h || (*end && *end != ':') || !isfinite(q->hi) || q->hi < q->lo)
+    return cli_usage_error("sweep", "--param %s: expected LO:HI[:N] with LO <= HI, found '%s'",
+                           path, eq + 1);
+  q->levels = 5;
+  if (*end == ':') {
+    if (!cli_parse_u64(end + 1, 1, 100000, &v))
+      return cli_usage_error("sweep", "--param %s: N: expected a whole number from 1, found '%s'",
+                             path, end + 1);
+    q->levels = (size_t)v;
+  }
+  return 0;
+}
+
+/* --design D into *design. Returns 0, or 2 after the message. */
+static int parse_design(const char *arg, fl_design *design) {
+  if (!strcmp(arg, "grid")) *design = FL_DESIGN_GRID;
+  else if (!strcmp(arg, "lhs")) *design = FL_DESIGN_LHS;
+  else if (!strcmp(arg, "sobol")) *design = FL_DESIGN_SOBOL;
+  else if (!strcmp(arg, "saltelli")) *design = FL_DESIGN_SALTELLI;
+  else
+    return cli_usage_error("sweep", "--design: expected grid, lhs, sobol or saltelli, found '%s'",
+                           arg);
+  return 0;
+}
+
+/* One option as getopt_long returns it (c, with its argument arg) into a. Returns 0, or 2
+ * after the message. */
+static int sweep_option(sweep_args *a, int c, const char *arg) {
+  fl_sweep_options *opt = &a->opt;
+  uint64_t v;
+  int rc;
+  switch (c) {
+  case 'o': a->out = arg; return 0;
+  case 'p':
+    if (opt->n_params == FL_SWEEP_MAX_PARAMS)
+      return cli_usage_error("sweep", "--param: at most %d parameters", FL_SWEEP_MAX_PARAMS);
+    if ((rc = parse_param(arg, &opt->params[opt->n_params], a->paths[opt->n_params])) != 0)
+      return rc;
+    opt->n_params++;
+    return 0;
+  case 'V': return cli_pass_option("sweep", arg, &opt->run.pass);
+  case 'd': return parse_design(arg, &opt->design);
+  case 'n':
+    if (!cli_parse_u64(arg, 1, 1000000, &v))
+      return cli_usage_error("sweep", "--points: expected a whole number from 1 to 1000000, "
+                                      "found '%s'", arg);
+    opt->points = (size_t)v;
+    return 0;
+  case 'r':
+  case 's':
+  case 't': return cli_replication_option("sweep", c, arg, 1, &opt->run);
+  case 'e': opt->expect = 1; return 0;
+  case 'S': return cli_sets_add("sweep", &a->set, arg);
+  case 'q': a->quiet = 1; return 0;
+  case 'C':
+  case 'R':
+    if (c == 'R') opt->resume = 1;
+    a->checkpoint = 1;
+    return 0;
+  default: return cli_usage_error("sweep", "%s", "invalid option");
+  }
+}
+
+/* Two assignments to one value (a parameter nested in another, or a parameter that a --set
+ * also assigns): the later would silently win over the earlier. Returns 0, or 2 after the
+ * message. */
+static int check_overlaps(const sweep_args *a) {
+  const fl_sweep_options *opt = &a->opt;
+  for (size_t k = 0; k < opt->n_params; k++) {
+    for (size_t j = 0; j < k; j++)
+      if (fl_paths_nest(opt->params[j].path, opt->params[k].path))
+        return cli_usage_error("sweep", "--param %s and --param %s set the same value",
+                               opt->params[j].path, opt->params[k].path);
+    for (size_t j = 0; j < a->set.n; j++) {
+      size_t plen = strcspn(a->set.v[j], "=");
+      char path[SWEEP_PATH_SIZE];
+      snprintf(path, sizeof path, "%.*s", (int)(plen < sizeof path ? plen : sizeof path - 1),
+               a->set.v[j]);
+      if (fl_paths_nest(path, opt->params[k].path))
+        return cli_usage_error("sweep", "--set %s and --param %s set the same value", a->set.v[j],
+                               opt->params[k].path);
+    }
+  }
+  return 0;
+}
+
+/* The options and the one SCENARIO argument into a, checked together, and the output checked
+ * writable. Returns 0, or 2 after the message. */
+static int parse_sweep_args(int argc, char **argv, sweep_args *a) {
   static const struct option opts[] = {
       {"output", required_argument, NULL, 'o'},  {"param", required_argument, NULL, 'p'},
       {"design", required_argument, NULL, 'd'},  {"points", required_argument, NULL, 'n'},
@@ -59,143 +178,60 @@ static int sweep(int argc, char **argv, const char *cmdline) {
       {"set", required_argument, NULL, 'S'},     {"quiet", no_argument, NULL, 'q'},
       {"checkpoint", no_argument, NULL, 'C'},    {"resume", no_argument, NULL, 'R'},
       {"pass", required_argument, NULL, 'V'},    {NULL, 0, NULL, 0}};
-  static fl_sweep_options opt; /* large; one sweep per process */
-  static char paths[FL_SWEEP_MAX_PARAMS][1024]; /* the parameters' key paths */
-  char *ckpt_path = NULL;
-  int checkpoint = 0;
-  cli_sets set = {.n = 0};
-  const char *out = NULL;
-  int quiet = 0, c, rc;
-  uint64_t v;
-  cli_progress prog_state = {time(NULL), 0, "points"};
-  fl_error err = {0};
-  if (cli_wants_help(argc, argv)) {
-    fputs(help_sweep, stdout);
-    return 0;
-  }
-  memset(&opt, 0, sizeof opt);
-  fl_run_options_init(&opt.run);
-  opt.run.keep_flows = 0;
-  opt.points = 64;
+  int c, rc;
   optind = 2;
-  while ((c = getopt_long(argc, argv, "o:r:s:t:q", opts, NULL)) != -1) {
-    switch (c) {
-    case 'o': out = optarg; break;
-    case 'p': {
-      if (opt.n_params == FL_SWEEP_MAX_PARAMS)
-        return cli_usage_error("sweep", "--param: at most %d parameters", FL_SWEEP_MAX_PARAMS);
-      fl_sweep_param *q = &opt.params[opt.n_params];
-      const char *eq = strchr(optarg, '=');
-      char *end;
-      if (!eq || eq == optarg)
-        return cli_usage_error("sweep", "--param: expected PATH=LO:HI[:N], found '%s'", optarg);
-      if ((size_t)(eq - optarg) >= sizeof paths[0])
-        return cli_usage_error("sweep", "--param: the key path is longer than %zu characters",
-                               sizeof paths[0] - 1);
-      memcpy(paths[opt.n_params], optarg, (size_t)(eq - optarg));
-      paths[opt.n_params][eq - optarg] = '\0';
-      q->path = paths[opt.n_params];
-      optarg = paths[opt.n_params]; /* the messages below name the path */
-      q->lo = strtod(eq + 1, &end);
-      if (end == eq + 1 || *end != ':' || !isfinite(q->lo))
-        return cli_usage_error("sweep", "--param %s: expected LO:HI[:N] with numbers, found '%s'",
-                               optarg, eq + 1);
-      const char *h = end + 1;
-      q->hi = strtod(h, &end);
-      if (end == h || (*end && *end != ':') || !isfinite(q->hi) || q->hi < q->lo)
-        return cli_usage_error("sweep", "--param %s: expected LO:HI[:N] with LO <= HI, found '%s'",
-                               optarg, eq + 1);
-      q->levels = 5;
-      if (*end == ':') {
-        if (!cli_parse_u64(end + 1, 1, 100000, &v))
-          return cli_usage_error("sweep",
-                                 "--param %s: N: expected a whole number from 1, found '%s'",
-                                 optarg, end + 1);
-        q->levels = (size_t)v;
-      }
-      opt.n_params++;
-      break;
-    }
-    case 'V':
-      if ((rc = cli_pass_option("sweep", optarg, &opt.run.pass)) != 0) return rc;
-      break;
-    case 'd':
-      if (!strcmp(optarg, "grid")) opt.design = FL_DESIGN_GRID;
-      else if (!strcmp(optarg, "lhs")) opt.design = FL_DESIGN_LHS;
-      else if (!strcmp(optarg, "sobol")) opt.design = FL_DESIGN_SOBOL;
-      else if (!strcmp(optarg, "saltelli")) opt.design = FL_DESIGN_SALTELLI;
-      else
-        return cli_usage_error(
-            "sweep", "--design: expected grid, lhs, sobol or saltelli, found '%s'", optarg);
-      break;
-    case 'n':
-      if (!cli_parse_u64(optarg, 1, 1000000, &v))
-        return cli_usage_error("sweep", "--points: expected a whole number from 1 to 1000000, "
-                                        "found '%s'", optarg);
-      opt.points = (size_t)v;
-      break;
-    case 'r':
-    case 's':
-    case 't':
-      if ((rc = cli_replication_option("sweep", c, optarg, 1, &opt.run)) != 0) return rc;
-      break;
-    case 'e': opt.expect = 1; break;
-    case 'S':
-      if ((rc = cli_sets_add("sweep", &set, optarg)) != 0) return rc;
-      break;
-    case 'q': quiet = 1; break;
-    case 'C':
-    case 'R':
-      if (c == 'R') opt.resume = 1;
-      checkpoint = 1;
-      break;
-    default: return cli_usage_error("sweep", "%s", "invalid option");
-    }
-  }
+  while ((c = getopt_long(argc, argv, "o:r:s:t:q", opts, NULL)) != -1)
+    if ((rc = sweep_option(a, c, optarg)) != 0) return rc;
   if (optind != argc - 1)
     return cli_usage_error("sweep", "%s",
                            optind >= argc ? "missing the SCENARIO argument"
                                           : "expected exactly one SCENARIO argument");
-  if (!out) return cli_usage_error("sweep", "%s", "missing -o SWEEP.h5");
-  if (!opt.n_params) return cli_usage_error("sweep", "%s", "give at least one --param PATH=LO:HI");
-  /* Two assignments to one value: the later would silently win over the earlier. */
-  for (size_t k = 0; k < opt.n_params; k++) {
-    for (size_t j = 0; j < k; j++)
-      if (fl_paths_nest(opt.params[j].path, opt.params[k].path))
-        return cli_usage_error("sweep", "--param %s and --param %s set the same value",
-                               opt.params[j].path, opt.params[k].path);
-    for (size_t j = 0; j < set.n; j++) {
-      size_t plen = strcspn(set.v[j], "=");
-      char path[1024];
-      snprintf(path, sizeof path, "%.*s", (int)(plen < sizeof path ? plen : sizeof path - 1),
-               set.v[j]);
-      if (fl_paths_nest(path, opt.params[k].path))
-        return cli_usage_error("sweep", "--set %s and --param %s set the same value", set.v[j],
-                               opt.params[k].path);
-    }
+  if (!a->out) return cli_usage_error("sweep", "%s", "missing -o SWEEP.h5");
+  if (!a->opt.n_params)
+    return cli_usage_error("sweep", "%s", "give at least one --param PATH=LO:HI");
+  if ((rc = check_overlaps(a)) != 0) return rc;
+  a->scenario = argv[optind];
+  return cli_check_output("sweep", a->out);
+}
+
+/* Runs the sweep that a asks for, recording cmdline in the output. Returns the exit code. */
+static int run_sweep(sweep_args *a, const char *cmdline) {
+  fl_sweep_options *opt = &a->opt;
+  cli_progress progress = {time(NULL), 0, "points"};
+  char *ckpt_path = NULL;
+  fl_error err = {0};
+  int rc;
+  opt->sets = a->set.v;
+  opt->n_sets = a->set.n;
+  opt->git_commit = FL_GIT_COMMIT;
+  opt->command_line = cmdline;
+  if (!a->quiet && isatty(STDERR_FILENO)) {
+    opt->progress = cli_show_progress;
+    opt->progress_ctx = &progress;
   }
-  if ((rc = cli_check_output("sweep", out)) != 0) return rc;
-  opt.sets = set.v;
-  opt.n_sets = set.n;
-  opt.git_commit = FL_GIT_COMMIT;
-  opt.command_line = cmdline;
-  if (!quiet && isatty(STDERR_FILENO)) {
-    opt.progress = cli_show_progress;
-    opt.progress_ctx = &prog_state;
-  }
-  if (checkpoint) {
+  if (a->checkpoint) {
     /* Finished points are kept beside the output until the output is written. */
-    if (!(ckpt_path = cli_checkpoint_path(out))) return 1;
-    opt.checkpoint = ckpt_path;
+    if (!(ckpt_path = cli_checkpoint_path(a->out))) return 1;
+    opt->checkpoint = ckpt_path;
   }
-  rc = fl_sweep(argv[optind], &opt, out, &err) != FL_OK ? cli_report(&err) : 0;
+  rc = fl_sweep(a->scenario, opt, a->out, &err) != FL_OK ? cli_report(&err) : 0;
   free(ckpt_path);
   return rc;
 }
 
 int cmd_sweep(int argc, char **argv) {
+  static sweep_args a; /* large (every parameter's path); one sweep per process */
+  if (cli_wants_help(argc, argv)) {
+    fputs(help_sweep, stdout);
+    return 0;
+  }
+  memset(&a, 0, sizeof a);
+  fl_run_options_init(&a.opt.run);
+  a.opt.run.keep_flows = 0;
+  a.opt.points = 64;
   char *cmdline = cli_join_args(argc, argv); /* before getopt_long permutes argv */
-  int rc = sweep(argc, argv, cmdline ? cmdline : "");
+  int rc = parse_sweep_args(argc, argv, &a);
+  if (rc == 0) rc = run_sweep(&a, cmdline ? cmdline : "");
   free(cmdline);
   return rc;
 }
