@@ -4,7 +4,7 @@
  *
  * Adding a command: a file cmd_NAME.c with its help text and int cmd_NAME(int argc, char **argv),
  * its declaration in cli.h, its source in the flourish executable (CMakeLists.txt) and a row in
- * the table below. */
+ * the table below; docs/cli.md is then regenerated (scripts/gen-cli-doc.sh). */
 #include "cli.h"
 
 #include <stdio.h>
