@@ -27,5 +27,5 @@ splice() {
 
 splice docs/scenario.md keys "$bin" validate --keys --markdown
 splice docs/output.md outputs "$bin" validate --outputs --markdown
-if [ -f scripts/gen-cli-doc.sh ]; then bash scripts/gen-cli-doc.sh "$bin" > docs/cli.md; fi
+bash scripts/gen-cli-doc.sh "$bin" > docs/cli.md
 echo "regenerated docs/scenario.md, docs/output.md and docs/cli.md from $bin"
