@@ -18,11 +18,10 @@
  * 4. The scenario written is the template with its population (stocks at the extract date,
  *    births from the population table) and transitions (with the counts behind every row)
  *    replaced. */
-#include "data/calibrate.h"
+#include "data/calibrate_internal.h"
 
 #include "scenario/scenario.h"
 
-#include <csv.h>
 #include <errno.h>
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
@@ -32,89 +31,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NO_RECORD 0xFF
-#define MAX_COLS 64
-
-enum { COL_ID, COL_STATE, COL_START, COL_END, COL_DOB, COL_LOC, N_COLS };
 static const char *const col_names[N_COLS] = {"child_id",      "state",    "start_date",
                                               "end_date",      "date_of_birth", "locality"};
-
-/* One child: status per window month (state index or NO_RECORD), month of birth, locality. */
-typedef struct child {
-  char *id;
-  long dob;      /* absolute month (year * 12 + month - 1), or -1 when unknown */
-  int loc;
-  unsigned char *status;
-} child;
-
-typedef struct cal {
-  const fl_model *m;
-  const fl_calibrate_options *opt;
-  fl_error *err;
-  const char *path;
-  int pass;               /* 1: window and children; 2: painting */
-  size_t line, field;
-  int col_of[MAX_COLS];   /* column -> role (or -1) */
-  char *fields[N_COLS];
-  int header_done;
-  long first_day, last_day; /* day numbers over all dates */
-  long w0, W;             /* window: first absolute month, number of months */
-  long LB;                /* months of history painted before the window (time in state) */
-  child *kids;
-  size_t n_kids, cap_kids;
-  size_t *table;          /* open-addressing hash table of child indices + 1 */
-  size_t table_cap;
-  size_t rows, duplicates;
-  fl_status st;
-} cal;
-
-/* Days since 0000-03-01 of a proleptic Gregorian date (for comparisons); -1 if invalid. */
-static long day_number(int y, int m, int d) {
-  static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
-    return -1;
-  y -= m <= 2;
-  const long era = y / 400, yoe = y - era * 400;
-  const long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy;
-}
-
-/* Parses YYYY-MM-DD; returns the day number and the absolute month, or -1. */
-static long parse_date(const char *s, long *month) {
-  int y, m, d, n = 0;
-  if (sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || s[n] != '\0' || n != 10) return -1;
-  long day = day_number(y, m, d);
-  if (day >= 0 && month) *month = (long)y * 12 + m - 1;
-  return day;
-}
-
-static long first_day_of(long month) { return day_number((int)(month / 12), (int)(month % 12) + 1, 1); }
-
-static void fail(cal *c, fl_status code, size_t field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void fail(cal *c, fl_status code, size_t field, const char *fmt, ...) {
-  char msg[700];
-  va_list ap;
-  if (c->st != FL_OK) return;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  fl_error_set(c->err, code, c->path, (int)c->line, (int)field, NULL, "%s", msg);
-  c->st = code;
-}
-
-static int valid_utf8(const unsigned char *s, size_t n) {
-  for (size_t i = 0; i < n;) {
-    unsigned char b = s[i];
-    size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
-    if (!len || i + len > n) return 0;
-    for (size_t k = 1; k < len; k++)
-      if ((s[i + k] & 0xC0) != 0x80) return 0;
-    i += len;
-  }
-  return 1;
-}
 
 static uint64_t hash_str(const char *s) { return fl_fnv1a(FL_FNV_BASIS, s, strlen(s)); }
 
@@ -172,21 +90,16 @@ static void on_field(void *data, size_t len, void *ctx) {
   const char *s = data ? data : "";
   c->field++;
   if (c->st != FL_OK) return;
-  if (!valid_utf8((const unsigned char *)s, len)) {
-    c->line++; /* the record being read */
-    fail(c, FL_EINPUT, c->field, "field %zu is not valid UTF-8 text", c->field);
-    c->line--;
-    return;
-  }
+  if (!fl_cal_field_utf8(c, s, len)) return;
   if (!c->header_done) {
-    if (c->field <= MAX_COLS) {
+    if (c->field <= FL_CAL_MAX_COLS) {
       c->col_of[c->field - 1] = -1;
       for (int k = 0; k < N_COLS; k++)
         if (!strcasecmp(s, col_names[k])) c->col_of[c->field - 1] = k;
     }
     return;
   }
-  if (c->field <= MAX_COLS && c->col_of[c->field - 1] >= 0) {
+  if (c->field <= FL_CAL_MAX_COLS && c->col_of[c->field - 1] >= 0) {
     char **slot = &c->fields[c->col_of[c->field - 1]];
     free(*slot);
     *slot = fl_strdup(s);
@@ -195,7 +108,7 @@ static void on_field(void *data, size_t len, void *ctx) {
 
 /* The 1-based column of a role, for messages. */
 static size_t col(const cal *c, int role) {
-  for (size_t i = 0; i < MAX_COLS; i++)
+  for (size_t i = 0; i < FL_CAL_MAX_COLS; i++)
     if (c->col_of[i] == role) return i + 1;
   return 0;
 }
@@ -205,37 +118,41 @@ static void episode(cal *c) {
   const fl_model *m = c->m;
   char **f = c->fields;
   long sm, em = 0, bm = 0;
-  const long sd = f[COL_START] ? parse_date(f[COL_START], &sm) : -1;
+  const long sd = f[COL_START] ? fl_cal_parse_date(f[COL_START], &sm) : -1;
   const int open_end = !f[COL_END] || !f[COL_END][0];
-  const long ed = open_end ? -1 : parse_date(f[COL_END], &em);
+  const long ed = open_end ? -1 : fl_cal_parse_date(f[COL_END], &em);
   const long state = f[COL_STATE] ? state_of(m, f[COL_STATE]) : -1;
   if (!f[COL_ID] || !f[COL_ID][0])
-    return fail(c, FL_EINPUT, col(c, COL_ID), "child_id: the identifier is empty");
+    return fl_cal_fail(c, FL_EINPUT, col(c, COL_ID), "child_id: the identifier is empty");
   if (sd < 0)
-    return fail(c, FL_EINPUT, col(c, COL_START),
-                "start_date: '%s' is not a valid date YYYY-MM-DD", f[COL_START] ? f[COL_START] : "");
+    return fl_cal_fail(c, FL_EINPUT, col(c, COL_START),
+                       "start_date: '%s' is not a valid date YYYY-MM-DD",
+                       f[COL_START] ? f[COL_START] : "");
   if (!open_end && ed < 0)
-    return fail(c, FL_EINPUT, col(c, COL_END), "end_date: '%s' is not a valid date YYYY-MM-DD "
-                "(or blank while the episode is open)", f[COL_END]);
+    return fl_cal_fail(c, FL_EINPUT, col(c, COL_END),
+                       "end_date: '%s' is not a valid date YYYY-MM-DD "
+                       "(or blank while the episode is open)",
+                       f[COL_END]);
   if (!open_end && ed < sd)
-    return fail(c, FL_EINPUT, col(c, COL_END), "end_date: the episode ends before it starts");
+    return fl_cal_fail(c, FL_EINPUT, col(c, COL_END),
+                       "end_date: the episode ends before it starts");
   if (state < 0)
-    return fail(c, FL_EINPUT, col(c, COL_STATE),
-                "state: '%s' is neither a state nor a level of the template",
-                f[COL_STATE] ? f[COL_STATE] : "");
-  if (f[COL_DOB] && f[COL_DOB][0] && parse_date(f[COL_DOB], &bm) < 0)
-    return fail(c, FL_EINPUT, col(c, COL_DOB), "date_of_birth: '%s' is not a valid date",
-                f[COL_DOB]);
+    return fl_cal_fail(c, FL_EINPUT, col(c, COL_STATE),
+                       "state: '%s' is neither a state nor a level of the template",
+                       f[COL_STATE] ? f[COL_STATE] : "");
+  if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_parse_date(f[COL_DOB], &bm) < 0)
+    return fl_cal_fail(c, FL_EINPUT, col(c, COL_DOB), "date_of_birth: '%s' is not a valid date",
+                       f[COL_DOB]);
   if (c->pass == 1) {
     long k = child_index(c, f[COL_ID], 1);
-    if (k < 0) return fail(c, FL_ENOMEM, 0, "out of memory");
+    if (k < 0) return fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
     if (f[COL_DOB] && f[COL_DOB][0]) c->kids[k].dob = bm;
     if (f[COL_LOC] && f[COL_LOC][0]) {
       for (size_t l = 0; l < m->NLOC; l++)
         if (!strcmp(m->loc_names[l], f[COL_LOC])) c->kids[k].loc = (int)l;
       if (c->kids[k].loc < 0)
-        return fail(c, FL_EINPUT, col(c, COL_LOC), "locality: '%s' is not one of the template's",
-                    f[COL_LOC]);
+        return fl_cal_fail(c, FL_EINPUT, col(c, COL_LOC),
+                           "locality: '%s' is not one of the template's", f[COL_LOC]);
     }
     if (c->first_day < 0 || sd < c->first_day) c->first_day = sd;
     if (sd > c->last_day) c->last_day = sd;
@@ -246,10 +163,10 @@ static void episode(cal *c) {
   /* Pass 2: paint the months whose first day the episode covers. */
   child *k = &c->kids[child_index(c, f[COL_ID], 0)];
   for (long mo = -c->LB; mo < c->W; mo++) {
-    const long d1 = first_day_of(c->w0 + mo);
+    const long d1 = fl_cal_first_day_of(c->w0 + mo);
     if (d1 < sd || (!open_end && d1 >= ed)) continue;
     unsigned char *st = &k->status[c->LB + mo];
-    if (c->opt->precedence_file || *st == NO_RECORD ||
+    if (c->opt->precedence_file || *st == FL_CAL_NO_RECORD ||
         m->state_level[state] > m->state_level[*st] ||
         (m->state_level[state] == m->state_level[*st] && (unsigned)state > *st))
       *st = (unsigned char)state;
@@ -265,10 +182,12 @@ static void on_row(int term, void *ctx) {
     if (!c->header_done) {
       for (int k = 0; k < 4; k++) {
         int found = 0;
-        for (size_t i = 0; i < c->field && i < MAX_COLS; i++) found |= c->col_of[i] == k;
-        if (!found) fail(c, FL_EINPUT, 1, "the header has no '%s' column (required: child_id, "
-                         "state, start_date, end_date; optional: date_of_birth, locality)",
-                         col_names[k]);
+        for (size_t i = 0; i < c->field && i < FL_CAL_MAX_COLS; i++) found |= c->col_of[i] == k;
+        if (!found)
+          fl_cal_fail(c, FL_EINPUT, 1,
+                      "the header has no '%s' column (required: child_id, "
+                      "state, start_date, end_date; optional: date_of_birth, locality)",
+                      col_names[k]);
       }
       c->header_done = 1;
     } else if (c->field > 0) {
@@ -282,36 +201,6 @@ static void on_row(int term, void *ctx) {
   c->field = 0;
 }
 
-/* Streams the file through libcsv; the callbacks get ctx. */
-static fl_status read_csv(cal *c, const char *path, void (*field)(void *, size_t, void *),
-                          void (*row)(int, void *), void *ctx) {
-  struct csv_parser p;
-  char buf[1 << 16];
-  size_t n;
-  FILE *f = fopen(path, "rb");
-  c->path = path;
-  c->line = 0;
-  c->field = 0;
-  c->header_done = 0;
-  if (!f) {
-    fl_error_set(c->err, FL_EINPUT, path, 0, 0, NULL, "cannot open the file: %s", strerror(errno));
-    return FL_EINPUT;
-  }
-  csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI);
-  while (c->st == FL_OK && (n = fread(buf, 1, sizeof buf, f)) > 0)
-    if (csv_parse(&p, buf, n, field, row, ctx) != n)
-      fail(c, FL_EINPUT, 0, "malformed CSV: %s", csv_strerror(csv_error(&p)));
-  if (c->st == FL_OK && csv_fini(&p, field, row, ctx) != 0)
-    fail(c, FL_EINPUT, 0, "malformed CSV at the end of the file: %s", csv_strerror(csv_error(&p)));
-  csv_free(&p);
-  fclose(f);
-  if (c->st == FL_OK && c->line == 0) {
-    fl_error_set(c->err, FL_EINPUT, path, 1, 1, NULL, "the file is empty");
-    c->st = FL_EINPUT;
-  }
-  return c->st;
-}
-
 /* The population table: children by age (whole years) and locality on given dates. */
 typedef struct pop_row {
   long month;
@@ -321,7 +210,7 @@ typedef struct pop_row {
 
 typedef struct pop_reader {
   cal *c;
-  int col_of[MAX_COLS];
+  int col_of[FL_CAL_MAX_COLS];
   char *f[4]; /* date, age, locality, count */
   pop_row *rows;
   size_t n, cap;
@@ -334,13 +223,8 @@ static void pop_field(void *data, size_t len, void *ctx) {
   cal *c = p->c;
   const char *s = data ? data : "";
   c->field++;
-  if (c->st != FL_OK || c->field > MAX_COLS) return;
-  if (!valid_utf8((const unsigned char *)s, len)) {
-    c->line++;
-    fail(c, FL_EINPUT, c->field, "field %zu is not valid UTF-8 text", c->field);
-    c->line--;
-    return;
-  }
+  if (c->st != FL_OK || c->field > FL_CAL_MAX_COLS) return;
+  if (!fl_cal_field_utf8(c, s, len)) return;
   if (!c->header_done) {
     p->col_of[c->field - 1] = -1;
     for (int k = 0; k < 4; k++)
@@ -360,32 +244,39 @@ static void pop_row_cb(int term, void *ctx) {
     static const int required[3] = {0, 1, 3};
     for (int k = 0; k < 3; k++) {
       int found = 0;
-      for (size_t i = 0; i < c->field && i < MAX_COLS; i++) found |= p->col_of[i] == required[k];
+      for (size_t i = 0; i < c->field && i < FL_CAL_MAX_COLS; i++)
+        found |= p->col_of[i] == required[k];
       if (!found)
-        fail(c, FL_EINPUT, 1, "the header has no '%s' column (required: date, age, count; "
-             "optional: locality)", pop_cols[required[k]]);
+        fl_cal_fail(c, FL_EINPUT, 1,
+                    "the header has no '%s' column (required: date, age, count; "
+                    "optional: locality)",
+                    pop_cols[required[k]]);
     }
     c->header_done = 1;
   } else if (c->st == FL_OK && c->field > 0) {
     pop_row r = {0, 0, -1, 0};
     char *end = NULL;
-    if (!p->f[0] || parse_date(p->f[0], &r.month) < 0)
-      fail(c, FL_EINPUT, 1, "date: '%s' is not a valid date YYYY-MM-DD", p->f[0] ? p->f[0] : "");
+    if (!p->f[0] || fl_cal_parse_date(p->f[0], &r.month) < 0)
+      fl_cal_fail(c, FL_EINPUT, 1, "date: '%s' is not a valid date YYYY-MM-DD",
+                  p->f[0] ? p->f[0] : "");
     else if (!p->f[1] || (r.age = (int)strtol(p->f[1], &end, 10)) < 0 || *end || r.age > 200)
-      fail(c, FL_EINPUT, 2, "age: '%s' is not a whole number of years", p->f[1] ? p->f[1] : "");
+      fl_cal_fail(c, FL_EINPUT, 2, "age: '%s' is not a whole number of years",
+                  p->f[1] ? p->f[1] : "");
     else if (!p->f[3] || !((r.count = strtod(p->f[3], &end)) >= 0) || *end || !p->f[3][0])
-      fail(c, FL_EINPUT, 4, "count: '%s' is not a number of children", p->f[3] ? p->f[3] : "");
+      fl_cal_fail(c, FL_EINPUT, 4, "count: '%s' is not a number of children",
+                  p->f[3] ? p->f[3] : "");
     if (c->st == FL_OK && p->f[2] && p->f[2][0]) {
       for (size_t l = 0; l < c->m->NLOC; l++)
         if (!strcmp(c->m->loc_names[l], p->f[2])) r.loc = (int)l;
-      if (r.loc < 0) fail(c, FL_EINPUT, 3, "locality: '%s' is not one of the template's", p->f[2]);
+      if (r.loc < 0)
+        fl_cal_fail(c, FL_EINPUT, 3, "locality: '%s' is not one of the template's", p->f[2]);
     }
     if (c->st == FL_OK) {
       if (p->n == p->cap) {
         size_t ncap = p->cap ? 2 * p->cap : 256;
         pop_row *nr = realloc(p->rows, ncap * sizeof *nr);
         if (!nr) {
-          fail(c, FL_ENOMEM, 0, "out of memory");
+          fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
           return;
         }
         p->rows = nr;
@@ -479,7 +370,7 @@ static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month
   const size_t ND = opt->n_dur_bands + 1; /* with duration bands, groups by time in state */
   double *cnt = fl_calloc(S * A1 * (NL + 1) * ND, sizeof *cnt);
   if (!cnt) {
-    fail(cp, FL_ENOMEM, 0, "out of memory");
+    fl_cal_fail(cp, FL_ENOMEM, 0, "out of memory");
     return -1;
   }
   fprintf(out, "population:\n");
@@ -489,7 +380,7 @@ static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month
     const child *ch = &c->kids[k];
     const long age = ch->dob >= 0 ? c->w0 + month - ch->dob : -1;
     const unsigned char raw = ch->status[c->LB + month];
-    const size_t s = raw == NO_RECORD ? gap : raw;
+    const size_t s = raw == FL_CAL_NO_RECORD ? gap : raw;
     if (s == gap || (ch->dob >= 0 && age < 0) || (m->max_age && age >= (long)m->max_age))
       continue;
     const size_t a = age >= 0 ? (size_t)(age / 12) : (size_t)age_years_max; /* unknown age */
@@ -702,7 +593,7 @@ static fl_status back_cast(cal *c, const pop_reader *pr, const fl_scenario *sc, 
   fl_results *ex = NULL;
   fl_error e = {0};
   if (!f) {
-    fail(c, FL_EIO, 0, "cannot create a temporary file for the back-casting check");
+    fl_cal_fail(c, FL_EIO, 0, "cannot create a temporary file for the back-casting check");
     return c->st;
   }
   copy_template(f, sc, 1);
@@ -775,14 +666,14 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     return FL_EUSAGE;
   }
   /* The population table, then pass 1 of the records: children, dates. */
-  if (read_csv(&c, opt->population, pop_field, pop_row_cb, &pr) != FL_OK) goto done;
+  if (fl_cal_read_csv(&c, opt->population, pop_field, pop_row_cb, &pr) != FL_OK) goto done;
   if (pr.n == 0) {
     fl_error_set(err, FL_EINPUT, opt->population, 2, 1, NULL, "the table has no rows");
     c.st = FL_EINPUT;
     goto done;
   }
   c.pass = 1;
-  if (read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
+  if (fl_cal_read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
   c.LB = opt->n_dur_bands ? (long)llround(opt->dur_bands[opt->n_dur_bands - 1]) : 0;
   if (c.rows == 0) {
     fl_error_set(err, FL_EINPUT, opt->episodes, 2, 1, NULL, "the file has a header but no records");
@@ -791,12 +682,12 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   }
   {
     long m0 = 0, m1 = 0;
-    if (opt->from && parse_date(opt->from, &m0) < 0) {
+    if (opt->from && fl_cal_parse_date(opt->from, &m0) < 0) {
       fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "--from", "'%s' is not a date YYYY-MM-DD", opt->from);
       c.st = FL_EUSAGE;
       goto done;
     }
-    if (opt->to && parse_date(opt->to, &m1) < 0) {
+    if (opt->to && fl_cal_parse_date(opt->to, &m1) < 0) {
       fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "--to", "'%s' is not a date YYYY-MM-DD", opt->to);
       c.st = FL_EUSAGE;
       goto done;
@@ -804,16 +695,16 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     if (!opt->from) { /* the first whole month after the first record starts, and not before
                          the population is known */
       long y = 0, first_pop = pr.rows[0].month;
-      for (y = 0; first_day_of(y) < c.first_day; y += 12) {
+      for (y = 0; fl_cal_first_day_of(y) < c.first_day; y += 12) {
       }
-      for (m0 = y - 12; first_day_of(m0) < c.first_day; m0++) {
+      for (m0 = y - 12; fl_cal_first_day_of(m0) < c.first_day; m0++) {
       }
       for (size_t i = 0; i < pr.n; i++)
         if (pr.rows[i].month < first_pop) first_pop = pr.rows[i].month;
       if (m0 < first_pop) m0 = first_pop;
     }
     if (!opt->to) /* the month of the last date: records end there (the extract date) */
-      for (m1 = m0; first_day_of(m1 + 1) <= c.last_day; m1++) {
+      for (m1 = m0; fl_cal_first_day_of(m1 + 1) <= c.last_day; m1++) {
       }
     c.w0 = m0;
     c.W = m1 - m0 + 1;
@@ -826,26 +717,26 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   }
   for (size_t k = 0; k < c.n_kids; k++) {
     if (!(c.kids[k].status = malloc((size_t)(c.LB + c.W)))) {
-      fail(&c, FL_ENOMEM, 0, "out of memory");
+      fl_cal_fail(&c, FL_ENOMEM, 0, "out of memory");
       goto done;
     }
-    memset(c.kids[k].status, NO_RECORD, (size_t)(c.LB + c.W));
+    memset(c.kids[k].status, FL_CAL_NO_RECORD, (size_t)(c.LB + c.W));
   }
   c.pass = 2;
-  if (read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
+  if (fl_cal_read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
   age_years_max = m->max_age ? (long)(m->max_age + 11) / 12 : 120;
   n = fl_calloc((NB + 1) * (ND + 1) * S * S, sizeof *n);
   if (opt->period_months > 0) { /* counts by calendar period, for trends (report only) */
     n_periods = (size_t)((c.W - 1 + opt->period_months - 1) / opt->period_months);
     if (!(per_n = fl_calloc(n_periods * S * S, sizeof *per_n))) {
-      fail(&c, FL_ENOMEM, 0, "out of memory");
+      fl_cal_fail(&c, FL_ENOMEM, 0, "out of memory");
       goto done;
     }
   }
   present = fl_calloc((size_t)c.W * (size_t)(age_years_max + 1), sizeof *present);
   stock = fl_calloc((size_t)c.W * S, sizeof *stock);
   if (!n || !present || !stock) {
-    fail(&c, FL_ENOMEM, 0, "out of memory");
+    fl_cal_fail(&c, FL_ENOMEM, 0, "out of memory");
     goto done;
   }
   /* Counting: n[(ab * (ND + 1) + db) * S * S + s * S + d] for age band ab (NB: all ages) and
@@ -859,7 +750,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     for (size_t l = 0; l < FL_MAX_LEVELS; l++) left_at[l] = -1000;
     for (long mo = -c.LB + 1; mo < c.W; mo++) { /* runs through the history */
       const unsigned char a0 = ch->status[c.LB + mo - 1], a1 = ch->status[c.LB + mo];
-      const size_t p = a0 == NO_RECORD ? gap : a0, q = a1 == NO_RECORD ? gap : a1;
+      const size_t p = a0 == FL_CAL_NO_RECORD ? gap : a0, q = a1 == FL_CAL_NO_RECORD ? gap : a1;
       const int same = m->tis_by_level ? m->state_level[p] == m->state_level[q] : p == q;
       if (!same) run_start = mo;
       if (mo >= 0) break;
@@ -868,10 +759,10 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     for (long mo = 0; mo < c.W; mo++) {
       const long age = ch->dob >= 0 ? c.w0 + mo - ch->dob : -1;
       const unsigned char raw = ch->status[c.LB + mo];
-      const size_t s = raw == NO_RECORD ? gap : raw;
+      const size_t s = raw == FL_CAL_NO_RECORD ? gap : raw;
       if (mo > 0) {
         const unsigned char rp = ch->status[c.LB + mo - 1];
-        const size_t p = rp == NO_RECORD ? gap : rp;
+        const size_t p = rp == FL_CAL_NO_RECORD ? gap : rp;
         const int same = m->tis_by_level ? m->state_level[p] == m->state_level[s] : p == s;
         if (!same) run_start = mo;
       }
@@ -881,7 +772,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
       if (s != gap) stock[mo * S + s]++;
       if (mo + 1 >= c.W || (m->max_age && age + 1 >= (long)m->max_age)) continue;
       const unsigned char rn = ch->status[c.LB + mo + 1];
-      const size_t d = rn == NO_RECORD ? gap : rn;
+      const size_t d = rn == FL_CAL_NO_RECORD ? gap : rn;
       if (m->absorbing[s]) continue;
       long since = ch->dob >= 0 && run_start < ch->dob - c.w0 ? ch->dob - c.w0 : run_start;
       const long tis = mo - since;
@@ -914,7 +805,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   /* The calibrated scenario. */
   fl_tmp_clean(opt->output);
   if (!(tmp = fl_tmp_name(opt->output, 0))) {
-    fail(&c, FL_ENOMEM, 0, "out of memory");
+    fl_cal_fail(&c, FL_ENOMEM, 0, "out of memory");
     goto done;
   }
   if (!(out = fopen(tmp, "w"))) {
@@ -926,7 +817,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   if (opt->report) {
     fl_tmp_clean(opt->report);
     if (!(tmp_rep = fl_tmp_name(opt->report, 0))) {
-      fail(&c, FL_ENOMEM, 0, "out of memory");
+      fl_cal_fail(&c, FL_ENOMEM, 0, "out of memory");
       goto done;
     }
     if (!(rep = fopen(tmp_rep, "w"))) {
@@ -948,7 +839,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
    * first: the back-casting model uses them too. */
   tr = open_memstream(&tr_text, &tr_len);
   if (!tr) {
-    fail(&c, FL_ENOMEM, 0, "out of memory");
+    fl_cal_fail(&c, FL_ENOMEM, 0, "out of memory");
     goto done;
   }
   fprintf(tr, "transitions:\n  given_as: probability\n  per_months: 1\n  tables:\n");
@@ -972,7 +863,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   fputs(tr_text, out);
   if (opt->check) {
     if (!(expected = fl_calloc((size_t)c.W * S, sizeof *expected))) {
-      fail(&c, FL_ENOMEM, 0, "out of memory");
+      fl_cal_fail(&c, FL_ENOMEM, 0, "out of memory");
       goto done;
     }
     if (back_cast(&c, &pr, sc, gap, age_years_max, tr_text, stock, rep, expected) != FL_OK)

@@ -1,0 +1,68 @@
+/* What the files of `flourish calibrate` share: the state of one calibration and the CSV
+ * machinery both of its inputs are read with (csv_input.c). */
+#ifndef FL_CALIBRATE_INTERNAL_H
+#define FL_CALIBRATE_INTERNAL_H
+
+#include "data/calibrate.h"
+
+/* A month that no episode covers: the child is in the gap state. */
+#define FL_CAL_NO_RECORD 0xFF
+/* Columns past this many are read but never given a role. */
+#define FL_CAL_MAX_COLS 64
+
+enum { COL_ID, COL_STATE, COL_START, COL_END, COL_DOB, COL_LOC, N_COLS };
+
+/* One child: status per window month (state index or FL_CAL_NO_RECORD), month of birth,
+ * locality. */
+typedef struct child {
+  char *id;
+  long dob; /* absolute month (year * 12 + month - 1), or -1 when unknown */
+  int loc;
+  unsigned char *status;
+} child;
+
+typedef struct cal {
+  const fl_model *m;
+  const fl_calibrate_options *opt;
+  fl_error *err;
+  const char *path;
+  int pass; /* 1: window and children; 2: painting */
+  size_t line, field;
+  int col_of[FL_CAL_MAX_COLS]; /* column -> role (or -1) */
+  char *fields[N_COLS];
+  int header_done;
+  long first_day, last_day; /* day numbers over all dates */
+  long w0, W;               /* window: first absolute month, number of months */
+  long LB;                  /* months of history painted before the window (time in state) */
+  child *kids;
+  size_t n_kids, cap_kids;
+  size_t *table; /* open-addressing hash table of child indices + 1 */
+  size_t table_cap;
+  size_t rows;
+  fl_status st;
+} cal;
+
+/* The day number of a date YYYY-MM-DD (days since 0000-03-01, for comparisons), and its
+ * absolute month (year * 12 + month - 1) in *month when month is not NULL; -1 when s is not
+ * such a date of the years 1900 to 2200. */
+long fl_cal_parse_date(const char *s, long *month);
+/* The day number of the first day of an absolute month (-1 outside the years 1900 to 2200). */
+long fl_cal_first_day_of(long month);
+/* Records the failure code with a message at the current line of the file being read and at
+ * the 1-based field (0: none). Only the first failure of a calibration is kept: c->st and
+ * c->err are left alone once c->st is not FL_OK. */
+void fl_cal_fail(cal *c, fl_status code, size_t field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Whether the len bytes at s, the current field, are valid UTF-8; when not, fails with the
+ * field's position and returns 0. */
+int fl_cal_field_utf8(cal *c, const char *s, size_t len);
+/* Streams the file at path through libcsv (strict RFC 4180: quoted fields, embedded commas
+ * and newlines) into the field and row callbacks, which get ctx, after resetting c's reading
+ * position (path, line, field, header_done); the callbacks record failures with fl_cal_fail
+ * and reading stops at the first. Returns c->st: a malformed or empty file fails with
+ * FL_EINPUT. A file that cannot be opened sets c->err and returns FL_EINPUT but leaves c->st
+ * alone. */
+fl_status fl_cal_read_csv(cal *c, const char *path, void (*field)(void *, size_t, void *),
+                          void (*row)(int, void *), void *ctx);
+
+#endif
