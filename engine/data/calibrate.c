@@ -201,113 +201,6 @@ static void on_row(int term, void *ctx) {
   c->field = 0;
 }
 
-/* The population table: children by age (whole years) and locality on given dates. */
-typedef struct pop_row {
-  long month;
-  int age, loc;
-  double count;
-} pop_row;
-
-typedef struct pop_reader {
-  cal *c;
-  int col_of[FL_CAL_MAX_COLS];
-  char *f[4]; /* date, age, locality, count */
-  pop_row *rows;
-  size_t n, cap;
-} pop_reader;
-
-static const char *const pop_cols[4] = {"date", "age", "locality", "count"};
-
-static void pop_field(void *data, size_t len, void *ctx) {
-  pop_reader *p = ctx;
-  cal *c = p->c;
-  const char *s = data ? data : "";
-  c->field++;
-  if (c->st != FL_OK || c->field > FL_CAL_MAX_COLS) return;
-  if (!fl_cal_field_utf8(c, s, len)) return;
-  if (!c->header_done) {
-    p->col_of[c->field - 1] = -1;
-    for (int k = 0; k < 4; k++)
-      if (!strcasecmp(s, pop_cols[k])) p->col_of[c->field - 1] = k;
-  } else if (p->col_of[c->field - 1] >= 0) {
-    free(p->f[p->col_of[c->field - 1]]);
-    p->f[p->col_of[c->field - 1]] = fl_strdup(s);
-  }
-}
-
-static void pop_row_cb(int term, void *ctx) {
-  pop_reader *p = ctx;
-  cal *c = p->c;
-  (void)term;
-  c->line++;
-  if (c->st == FL_OK && !c->header_done) {
-    static const int required[3] = {0, 1, 3};
-    for (int k = 0; k < 3; k++) {
-      int found = 0;
-      for (size_t i = 0; i < c->field && i < FL_CAL_MAX_COLS; i++)
-        found |= p->col_of[i] == required[k];
-      if (!found)
-        fl_cal_fail(c, FL_EINPUT, 1,
-                    "the header has no '%s' column (required: date, age, count; "
-                    "optional: locality)",
-                    pop_cols[required[k]]);
-    }
-    c->header_done = 1;
-  } else if (c->st == FL_OK && c->field > 0) {
-    pop_row r = {0, 0, -1, 0};
-    char *end = NULL;
-    if (!p->f[0] || fl_cal_parse_date(p->f[0], &r.month) < 0)
-      fl_cal_fail(c, FL_EINPUT, 1, "date: '%s' is not a valid date YYYY-MM-DD",
-                  p->f[0] ? p->f[0] : "");
-    else if (!p->f[1] || (r.age = (int)strtol(p->f[1], &end, 10)) < 0 || *end || r.age > 200)
-      fl_cal_fail(c, FL_EINPUT, 2, "age: '%s' is not a whole number of years",
-                  p->f[1] ? p->f[1] : "");
-    else if (!p->f[3] || !((r.count = strtod(p->f[3], &end)) >= 0) || *end || !p->f[3][0])
-      fl_cal_fail(c, FL_EINPUT, 4, "count: '%s' is not a number of children",
-                  p->f[3] ? p->f[3] : "");
-    if (c->st == FL_OK && p->f[2] && p->f[2][0]) {
-      for (size_t l = 0; l < c->m->NLOC; l++)
-        if (!strcmp(c->m->loc_names[l], p->f[2])) r.loc = (int)l;
-      if (r.loc < 0)
-        fl_cal_fail(c, FL_EINPUT, 3, "locality: '%s' is not one of the template's", p->f[2]);
-    }
-    if (c->st == FL_OK) {
-      if (p->n == p->cap) {
-        size_t ncap = p->cap ? 2 * p->cap : 256;
-        pop_row *nr = realloc(p->rows, ncap * sizeof *nr);
-        if (!nr) {
-          fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
-          return;
-        }
-        p->rows = nr;
-        p->cap = ncap;
-      }
-      p->rows[p->n++] = r;
-    }
-  }
-  for (int k = 0; k < 4; k++) {
-    free(p->f[k]);
-    p->f[k] = NULL;
-  }
-  c->field = 0;
-}
-
-/* Children of the population table at age a (years) and locality l (-1: all) on the latest
- * date not after month mo (or the first date). */
-static double pop_at(const pop_reader *p, long mo, int a, int l) {
-  long best = -1;
-  double n = 0;
-  for (size_t i = 0; i < p->n; i++)
-    if (p->rows[i].month <= mo && p->rows[i].month > best) best = p->rows[i].month;
-  if (best < 0)
-    for (size_t i = 0; i < p->n; i++)
-      if (best < 0 || p->rows[i].month < best) best = p->rows[i].month;
-  for (size_t i = 0; i < p->n; i++)
-    if (p->rows[i].month == best && p->rows[i].age == a && (l < 0 || p->rows[i].loc == l))
-      n += p->rows[i].count;
-  return n;
-}
-
 /* Quantile p of Beta(a, b). GSL's inversion does not converge for very large parameters
  * (millions of child-months); there the beta is normal to far better than the digits
  * reported, and its normal quantile is used. */
@@ -361,7 +254,7 @@ static void copy_template(FILE *out, const fl_scenario *sc, int for_check) {
 /* The population section: children by state, age year and locality at window month `month`
  * (the recorded children in their states, the universal stock as the population less them),
  * and births per year from the population's age-0 counts. Returns nonzero on failure. */
-static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month, size_t gap,
+static int write_population(FILE *out, cal *cp, const cal_population *pr, long month, size_t gap,
                             long age_years_max) {
   const cal *c = cp;
   const fl_model *m = c->m;
@@ -412,7 +305,7 @@ static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month
           fprintf(out, "}\n");
         }
   for (long a = 0; a < age_years_max; a++) {
-    double total = pop_at(pr, c->w0 + month, (int)a, -1), recorded = 0;
+    double total = fl_cal_pop_at(pr, c->w0 + month, (int)a, -1), recorded = 0;
     for (size_t s = 0; s < S; s++)
       for (size_t l = 0; l <= NL; l++)
         for (size_t db = 0; db < ND; db++) recorded += cnt[((s * A1 + (size_t)a) * (NL + 1) + l) * ND + db];
@@ -425,48 +318,27 @@ static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month
     }
   }
   free(cnt);
-  double births = 0, dates = 0;
-  for (size_t i = 0; i < pr->n; i++) {
-    int seen = 0;
-    if (pr->rows[i].age == 0) births += pr->rows[i].count;
-    for (size_t j = 0; j < i; j++) seen |= pr->rows[j].month == pr->rows[i].month;
-    dates += !seen;
-  }
-  fprintf(out, "  entries:\n    births:\n      per_year: %.1f   # children aged 0 in the "
+  fprintf(out,
+          "  entries:\n    births:\n      per_year: %.1f   # children aged 0 in the "
           "population table, mean over its dates\n      age_years: [0, 0]\n      states: "
           "{%s: 1}\n",
-          dates > 0 ? births / dates : 0, m->state_names[gap]);
-  /* Net migration by age from consecutive dates a year apart: the children aged a + 1 at the
-   * later date less those aged a at the earlier one. Ages with a net inflow become entry
-   * streams (arriving universal during the year, aged a to a + 1); a net outflow overall
-   * becomes an out-migration probability. */
-  double net[201] = {0}, pairs = 0, outflow = 0, stock = 0;
-  for (size_t i = 0; i < pr->n; i++) {
-    const long d0 = pr->rows[i].month;
-    int first_of_date = 1, has_next = 0;
-    for (size_t j = 0; j < i; j++) first_of_date &= pr->rows[j].month != d0;
-    for (size_t j = 0; j < pr->n && !has_next; j++) has_next = pr->rows[j].month == d0 + 12;
-    if (!first_of_date || !has_next) continue;
-    pairs++;
-    for (long a = 0; a + 1 < age_years_max && a < 200; a++) {
-      net[a] += pop_at(pr, d0 + 12, (int)a + 1, -1) - pop_at(pr, d0, (int)a, -1);
-      stock += pop_at(pr, d0, (int)a, -1);
-    }
-  }
-  for (long a = 0; pairs > 0 && a + 1 < age_years_max && a < 200; a++) {
-    const double per_year = net[a] / pairs;
-    if (per_year >= 0.05)
-      fprintf(out, "    in_migration_%ld:   # net inflow of children aged %ld to %ld, from the "
+          fl_cal_births_per_year(pr), m->state_names[gap]);
+  /* Net migration: ages with a net inflow become entry streams (arriving universal during the
+   * year, aged a to a + 1); a net outflow overall becomes an out-migration probability. */
+  cal_migration mig;
+  fl_cal_migration(pr, age_years_max, &mig);
+  for (long a = 0; a < FL_CAL_MIGRATION_AGES; a++)
+    if (mig.in_per_year[a] > 0)
+      fprintf(out,
+              "    in_migration_%ld:   # net inflow of children aged %ld to %ld, from the "
               "population table\n      per_year: %.2f\n      age_years: [%ld, %ld]\n      "
               "states: {%s: 1}\n",
-              a, a, a + 1, per_year, a, a + 1, m->state_names[gap]);
-    else if (per_year < 0)
-      outflow -= per_year;
-  }
-  if (outflow > 0 && stock > 0)
-    fprintf(out, "  out_migration_per_year: %.8g   # net outflow over the population, from the "
+              a, a, a + 1, mig.in_per_year[a], a, a + 1, m->state_names[gap]);
+  if (mig.out_per_year > 0)
+    fprintf(out,
+            "  out_migration_per_year: %.8g   # net outflow over the population, from the "
             "population table\n",
-            fmin(0.5, outflow / (stock / pairs)));
+            mig.out_per_year);
   return 0;
 }
 
@@ -580,7 +452,7 @@ static void add_count(double *n, const fl_calibrate_options *opt, size_t NB, siz
 /* Back-casting: the calibrated model started from the stocks observed at the start of the
  * window is run over the window (expectation mode: no sampling noise), and its expected stocks
  * are set against the observed ones month by month and state by state in the report. */
-static fl_status back_cast(cal *c, const pop_reader *pr, const fl_scenario *sc, size_t gap,
+static fl_status back_cast(cal *c, const cal_population *pr, const fl_scenario *sc, size_t gap,
                            long age_years_max, const char *transitions, const double *stock,
                            FILE *rep, double *expected) {
   const fl_model *m = c->m;
@@ -643,7 +515,7 @@ static fl_status back_cast(cal *c, const pop_reader *pr, const fl_scenario *sc, 
 fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibrate_options *opt,
                        fl_error *err) {
   cal c = {.m = m, .opt = opt, .err = err, .first_day = -1, .last_day = -1, .st = FL_OK};
-  pop_reader pr = {.c = &c};
+  cal_population pr = {0};
   const size_t S = m->S, NB = opt->n_age_bands + 1, ND = opt->n_dur_bands + 1;
   size_t gap = 0;
   double *n = NULL, *present = NULL, *stock = NULL, *expected = NULL, *per_n = NULL;
@@ -666,12 +538,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     return FL_EUSAGE;
   }
   /* The population table, then pass 1 of the records: children, dates. */
-  if (fl_cal_read_csv(&c, opt->population, pop_field, pop_row_cb, &pr) != FL_OK) goto done;
-  if (pr.n == 0) {
-    fl_error_set(err, FL_EINPUT, opt->population, 2, 1, NULL, "the table has no rows");
-    c.st = FL_EINPUT;
-    goto done;
-  }
+  if (fl_cal_population_read(&c, &pr) != FL_OK) goto done;
   c.pass = 1;
   if (fl_cal_read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
   c.LB = opt->n_dur_bands ? (long)llround(opt->dur_bands[opt->n_dur_bands - 1]) : 0;
@@ -694,13 +561,11 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     }
     if (!opt->from) { /* the first whole month after the first record starts, and not before
                          the population is known */
-      long y = 0, first_pop = pr.rows[0].month;
+      long y = 0, first_pop = fl_cal_pop_first_month(&pr);
       for (y = 0; fl_cal_first_day_of(y) < c.first_day; y += 12) {
       }
       for (m0 = y - 12; fl_cal_first_day_of(m0) < c.first_day; m0++) {
       }
-      for (size_t i = 0; i < pr.n; i++)
-        if (pr.rows[i].month < first_pop) first_pop = pr.rows[i].month;
       if (m0 < first_pop) m0 = first_pop;
     }
     if (!opt->to) /* the month of the last date: records end there (the extract date) */
@@ -798,7 +663,8 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
    * birth (time in state: their age). */
   for (long mo = 0; mo + 1 < c.W; mo++)
     for (long a = 0; a < age_years_max; a++) {
-      const double u = pop_at(&pr, c.w0 + mo, (int)a, -1) - present[mo * (age_years_max + 1) + a];
+      const double u =
+          fl_cal_pop_at(&pr, c.w0 + mo, (int)a, -1) - present[mo * (age_years_max + 1) + a];
       if (u > 0) add_count(n, opt, NB, ND, S, a * 12 + 6, a * 12 + 6, gap, gap, u);
       if (u > 0 && per_n) per_n[((size_t)(mo / opt->period_months) * S + gap) * S + gap] += u;
     }
@@ -1030,8 +896,7 @@ done:
   free(c.kids);
   free(c.table);
   for (int k = 0; k < N_COLS; k++) free(c.fields[k]);
-  for (int k = 0; k < 4; k++) free(pr.f[k]);
-  free(pr.rows);
+  fl_cal_population_free(&pr);
   free(n);
   free(present);
   free(stock);

@@ -1,5 +1,6 @@
-/* What the files of `flourish calibrate` share: the state of one calibration and the CSV
- * machinery both of its inputs are read with (csv_input.c). */
+/* What the files of `flourish calibrate` share: the state of one calibration, the CSV
+ * machinery both of its inputs are read with (csv_input.c) and the population table
+ * (population.c). */
 #ifndef FL_CALIBRATE_INTERNAL_H
 #define FL_CALIBRATE_INTERNAL_H
 
@@ -9,6 +10,8 @@
 #define FL_CAL_NO_RECORD 0xFF
 /* Columns past this many are read but never given a role. */
 #define FL_CAL_MAX_COLS 64
+/* Net migration is estimated for ages (whole years) below this. */
+#define FL_CAL_MIGRATION_AGES 200
 
 enum { COL_ID, COL_STATE, COL_START, COL_END, COL_DOB, COL_LOC, N_COLS };
 
@@ -64,5 +67,47 @@ int fl_cal_field_utf8(cal *c, const char *s, size_t len);
  * alone. */
 fl_status fl_cal_read_csv(cal *c, const char *path, void (*field)(void *, size_t, void *),
                           void (*row)(int, void *), void *ctx);
+
+/* One row of the population table: the children of an age in whole years and a locality (-1:
+ * not given) on a date, given as its absolute month. */
+typedef struct cal_pop_row {
+  long month;
+  int age, loc;
+  double count;
+} cal_pop_row;
+
+/* The population table, its rows in the file's order. */
+typedef struct cal_population {
+  cal_pop_row *rows;
+  size_t n, cap;
+} cal_population;
+
+/* Net migration estimated from the population table: the streams of children arriving and the
+ * rate at which children leave. */
+typedef struct cal_migration {
+  /* Children arriving a year at age a to a + 1 (universal), where the net inflow at that age
+   * is at least 0.05 a year; 0: no stream. */
+  double in_per_year[FL_CAL_MIGRATION_AGES];
+  /* The yearly probability that a child leaves (at most 0.5), from the net outflows of the
+   * other ages over the population; 0: none. */
+  double out_per_year;
+} cal_migration;
+
+/* Reads the table at c->opt->population into t (empty on entry; the caller frees it with
+ * fl_cal_population_free, also after a failure). Returns c->st, as fl_cal_read_csv does; a
+ * table without rows fails with FL_EINPUT. */
+fl_status fl_cal_population_read(cal *c, cal_population *t);
+void fl_cal_population_free(cal_population *t);
+/* The first date of the table, as an absolute month (t has rows). */
+long fl_cal_pop_first_month(const cal_population *t);
+/* Children aged `age` (whole years) in locality loc (-1: all) on the latest date of the table
+ * not after `month`, or on its first date when all are later. */
+double fl_cal_pop_at(const cal_population *t, long month, int age, int loc);
+/* Births a year: the children aged 0 in the table, mean over its dates. */
+double fl_cal_births_per_year(const cal_population *t);
+/* Net migration by age from each pair of dates a year apart: the children aged a + 1 at the
+ * later date less those aged a at the earlier one, mean over the pairs, for the ages a with
+ * a + 1 below age_years_max. Without such a pair, no migration. */
+void fl_cal_migration(const cal_population *t, long age_years_max, cal_migration *mig);
 
 #endif
