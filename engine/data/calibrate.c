@@ -31,176 +31,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const col_names[N_COLS] = {"child_id",      "state",    "start_date",
-                                              "end_date",      "date_of_birth", "locality"};
-
-static uint64_t hash_str(const char *s) { return fl_fnv1a(FL_FNV_BASIS, s, strlen(s)); }
-
-/* The index of the child with this identifier, adding it (pass 1) when new; -1 on failure. */
-static long child_index(cal *c, const char *id, int add) {
-  if (c->n_kids * 2 + 2 > c->table_cap) {
-    size_t ncap = c->table_cap ? c->table_cap * 2 : 1024;
-    size_t *nt = calloc(ncap, sizeof *nt);
-    if (!nt) return -1;
-    for (size_t i = 0; i < c->table_cap; i++)
-      if (c->table[i]) {
-        size_t h = hash_str(c->kids[c->table[i] - 1].id) & (ncap - 1);
-        while (nt[h]) h = (h + 1) & (ncap - 1);
-        nt[h] = c->table[i];
-      }
-    free(c->table);
-    c->table = nt;
-    c->table_cap = ncap;
-  }
-  size_t h = hash_str(id) & (c->table_cap - 1);
-  while (c->table[h]) {
-    if (!strcmp(c->kids[c->table[h] - 1].id, id)) return (long)c->table[h] - 1;
-    h = (h + 1) & (c->table_cap - 1);
-  }
-  if (!add) return -1;
-  if (c->n_kids == c->cap_kids) {
-    size_t ncap = c->cap_kids ? 2 * c->cap_kids : 1024;
-    child *nk = realloc(c->kids, ncap * sizeof *nk);
-    if (!nk) return -1;
-    c->kids = nk;
-    c->cap_kids = ncap;
-  }
-  child *k = &c->kids[c->n_kids];
-  memset(k, 0, sizeof *k);
-  k->id = fl_strdup(id);
-  k->dob = -1;
-  k->loc = -1;
-  if (!k->id) return -1;
-  c->table[h] = ++c->n_kids;
-  return (long)c->n_kids - 1;
-}
-
-static long state_of(const fl_model *m, const char *name) {
-  for (size_t s = 0; s < m->S; s++)
-    if (!strcmp(m->state_names[s], name)) return (long)s;
-  for (size_t l = 0; l < m->L; l++) /* a level: its first state */
-    if (!strcmp(m->level_names[l], name))
-      for (size_t s = 0; s < m->S; s++)
-        if (m->state_level[s] == l) return (long)s;
-  return -1;
-}
-
-static void on_field(void *data, size_t len, void *ctx) {
-  cal *c = ctx;
-  const char *s = data ? data : "";
-  c->field++;
-  if (c->st != FL_OK) return;
-  if (!fl_cal_field_utf8(c, s, len)) return;
-  if (!c->header_done) {
-    if (c->field <= FL_CAL_MAX_COLS) {
-      c->col_of[c->field - 1] = -1;
-      for (int k = 0; k < N_COLS; k++)
-        if (!strcasecmp(s, col_names[k])) c->col_of[c->field - 1] = k;
-    }
-    return;
-  }
-  if (c->field <= FL_CAL_MAX_COLS && c->col_of[c->field - 1] >= 0) {
-    char **slot = &c->fields[c->col_of[c->field - 1]];
-    free(*slot);
-    *slot = fl_strdup(s);
-  }
-}
-
-/* The 1-based column of a role, for messages. */
-static size_t col(const cal *c, int role) {
-  for (size_t i = 0; i < FL_CAL_MAX_COLS; i++)
-    if (c->col_of[i] == role) return i + 1;
-  return 0;
-}
-
-/* Handles one episode row (both passes). */
-static void episode(cal *c) {
-  const fl_model *m = c->m;
-  char **f = c->fields;
-  long sm, em = 0, bm = 0;
-  const long sd = f[COL_START] ? fl_cal_parse_date(f[COL_START], &sm) : -1;
-  const int open_end = !f[COL_END] || !f[COL_END][0];
-  const long ed = open_end ? -1 : fl_cal_parse_date(f[COL_END], &em);
-  const long state = f[COL_STATE] ? state_of(m, f[COL_STATE]) : -1;
-  if (!f[COL_ID] || !f[COL_ID][0])
-    return fl_cal_fail(c, FL_EINPUT, col(c, COL_ID), "child_id: the identifier is empty");
-  if (sd < 0)
-    return fl_cal_fail(c, FL_EINPUT, col(c, COL_START),
-                       "start_date: '%s' is not a valid date YYYY-MM-DD",
-                       f[COL_START] ? f[COL_START] : "");
-  if (!open_end && ed < 0)
-    return fl_cal_fail(c, FL_EINPUT, col(c, COL_END),
-                       "end_date: '%s' is not a valid date YYYY-MM-DD "
-                       "(or blank while the episode is open)",
-                       f[COL_END]);
-  if (!open_end && ed < sd)
-    return fl_cal_fail(c, FL_EINPUT, col(c, COL_END),
-                       "end_date: the episode ends before it starts");
-  if (state < 0)
-    return fl_cal_fail(c, FL_EINPUT, col(c, COL_STATE),
-                       "state: '%s' is neither a state nor a level of the template",
-                       f[COL_STATE] ? f[COL_STATE] : "");
-  if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_parse_date(f[COL_DOB], &bm) < 0)
-    return fl_cal_fail(c, FL_EINPUT, col(c, COL_DOB), "date_of_birth: '%s' is not a valid date",
-                       f[COL_DOB]);
-  if (c->pass == 1) {
-    long k = child_index(c, f[COL_ID], 1);
-    if (k < 0) return fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
-    if (f[COL_DOB] && f[COL_DOB][0]) c->kids[k].dob = bm;
-    if (f[COL_LOC] && f[COL_LOC][0]) {
-      for (size_t l = 0; l < m->NLOC; l++)
-        if (!strcmp(m->loc_names[l], f[COL_LOC])) c->kids[k].loc = (int)l;
-      if (c->kids[k].loc < 0)
-        return fl_cal_fail(c, FL_EINPUT, col(c, COL_LOC),
-                           "locality: '%s' is not one of the template's", f[COL_LOC]);
-    }
-    if (c->first_day < 0 || sd < c->first_day) c->first_day = sd;
-    if (sd > c->last_day) c->last_day = sd;
-    if (!open_end && ed > c->last_day) c->last_day = ed;
-    c->rows++;
-    return;
-  }
-  /* Pass 2: paint the months whose first day the episode covers. */
-  child *k = &c->kids[child_index(c, f[COL_ID], 0)];
-  for (long mo = -c->LB; mo < c->W; mo++) {
-    const long d1 = fl_cal_first_day_of(c->w0 + mo);
-    if (d1 < sd || (!open_end && d1 >= ed)) continue;
-    unsigned char *st = &k->status[c->LB + mo];
-    if (c->opt->precedence_file || *st == FL_CAL_NO_RECORD ||
-        m->state_level[state] > m->state_level[*st] ||
-        (m->state_level[state] == m->state_level[*st] && (unsigned)state > *st))
-      *st = (unsigned char)state;
-  }
-  (void)em;
-}
-
-static void on_row(int term, void *ctx) {
-  cal *c = ctx;
-  (void)term;
-  c->line++;
-  if (c->st == FL_OK) {
-    if (!c->header_done) {
-      for (int k = 0; k < 4; k++) {
-        int found = 0;
-        for (size_t i = 0; i < c->field && i < FL_CAL_MAX_COLS; i++) found |= c->col_of[i] == k;
-        if (!found)
-          fl_cal_fail(c, FL_EINPUT, 1,
-                      "the header has no '%s' column (required: child_id, "
-                      "state, start_date, end_date; optional: date_of_birth, locality)",
-                      col_names[k]);
-      }
-      c->header_done = 1;
-    } else if (c->field > 0) {
-      episode(c);
-    }
-  }
-  for (int k = 0; k < N_COLS; k++) {
-    free(c->fields[k]);
-    c->fields[k] = NULL;
-  }
-  c->field = 0;
-}
-
 /* Quantile p of Beta(a, b). GSL's inversion does not converge for very large parameters
  * (millions of child-months); there the beta is normal to far better than the digits
  * reported, and its normal quantile is used. */
@@ -254,8 +84,8 @@ static void copy_template(FILE *out, const fl_scenario *sc, int for_check) {
 /* The population section: children by state, age year and locality at window month `month`
  * (the recorded children in their states, the universal stock as the population less them),
  * and births per year from the population's age-0 counts. Returns nonzero on failure. */
-static int write_population(FILE *out, cal *cp, const cal_population *pr, long month, size_t gap,
-                            long age_years_max) {
+static int write_population(FILE *out, cal *cp, const cal_records *rec, const cal_population *pr,
+                            long month, size_t gap, long age_years_max) {
   const cal *c = cp;
   const fl_model *m = c->m;
   const fl_calibrate_options *opt = c->opt;
@@ -269,8 +99,8 @@ static int write_population(FILE *out, cal *cp, const cal_population *pr, long m
   fprintf(out, "population:\n");
   if (m->max_age) fprintf(out, "  max_age_years: %g\n", m->max_age / 12.0);
   fprintf(out, "  initial:\n");
-  for (size_t k = 0; k < c->n_kids; k++) {
-    const child *ch = &c->kids[k];
+  for (size_t k = 0; k < rec->n_kids; k++) {
+    const cal_child *ch = &rec->kids[k];
     const long age = ch->dob >= 0 ? c->w0 + month - ch->dob : -1;
     const unsigned char raw = ch->status[c->LB + month];
     const size_t s = raw == FL_CAL_NO_RECORD ? gap : raw;
@@ -452,9 +282,10 @@ static void add_count(double *n, const fl_calibrate_options *opt, size_t NB, siz
 /* Back-casting: the calibrated model started from the stocks observed at the start of the
  * window is run over the window (expectation mode: no sampling noise), and its expected stocks
  * are set against the observed ones month by month and state by state in the report. */
-static fl_status back_cast(cal *c, const cal_population *pr, const fl_scenario *sc, size_t gap,
-                           long age_years_max, const char *transitions, const double *stock,
-                           FILE *rep, double *expected) {
+static fl_status back_cast(cal *c, const cal_records *rec, const cal_population *pr,
+                           const fl_scenario *sc, size_t gap, long age_years_max,
+                           const char *transitions, const double *stock, FILE *rep,
+                           double *expected) {
   const fl_model *m = c->m;
   const size_t S = m->S;
   char path[] = "/tmp/flourish-check-XXXXXX.yaml";
@@ -470,7 +301,7 @@ static fl_status back_cast(cal *c, const cal_population *pr, const fl_scenario *
   }
   copy_template(f, sc, 1);
   fprintf(f, "time: {step_months: 1, horizon_steps: %ld}\n", c->W - 1);
-  if (write_population(f, c, pr, 0, gap, age_years_max) != 0) {
+  if (write_population(f, c, rec, pr, 0, gap, age_years_max) != 0) {
     fclose(f);
     unlink(path);
     return c->st;
@@ -514,7 +345,8 @@ static fl_status back_cast(cal *c, const cal_population *pr, const fl_scenario *
 
 fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibrate_options *opt,
                        fl_error *err) {
-  cal c = {.m = m, .opt = opt, .err = err, .first_day = -1, .last_day = -1, .st = FL_OK};
+  cal c = {.m = m, .opt = opt, .err = err, .st = FL_OK};
+  cal_records rec = {0};
   cal_population pr = {0};
   const size_t S = m->S, NB = opt->n_age_bands + 1, ND = opt->n_dur_bands + 1;
   size_t gap = 0;
@@ -539,14 +371,8 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   }
   /* The population table, then pass 1 of the records: children, dates. */
   if (fl_cal_population_read(&c, &pr) != FL_OK) goto done;
-  c.pass = 1;
-  if (fl_cal_read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
+  if (fl_cal_episodes_scan(&c, &rec) != FL_OK) goto done;
   c.LB = opt->n_dur_bands ? (long)llround(opt->dur_bands[opt->n_dur_bands - 1]) : 0;
-  if (c.rows == 0) {
-    fl_error_set(err, FL_EINPUT, opt->episodes, 2, 1, NULL, "the file has a header but no records");
-    c.st = FL_EINPUT;
-    goto done;
-  }
   {
     long m0 = 0, m1 = 0;
     if (opt->from && fl_cal_parse_date(opt->from, &m0) < 0) {
@@ -562,14 +388,14 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     if (!opt->from) { /* the first whole month after the first record starts, and not before
                          the population is known */
       long y = 0, first_pop = fl_cal_pop_first_month(&pr);
-      for (y = 0; fl_cal_first_day_of(y) < c.first_day; y += 12) {
+      for (y = 0; fl_cal_first_day_of(y) < rec.first_day; y += 12) {
       }
-      for (m0 = y - 12; fl_cal_first_day_of(m0) < c.first_day; m0++) {
+      for (m0 = y - 12; fl_cal_first_day_of(m0) < rec.first_day; m0++) {
       }
       if (m0 < first_pop) m0 = first_pop;
     }
     if (!opt->to) /* the month of the last date: records end there (the extract date) */
-      for (m1 = m0; fl_cal_first_day_of(m1 + 1) <= c.last_day; m1++) {
+      for (m1 = m0; fl_cal_first_day_of(m1 + 1) <= rec.last_day; m1++) {
       }
     c.w0 = m0;
     c.W = m1 - m0 + 1;
@@ -580,15 +406,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
       goto done;
     }
   }
-  for (size_t k = 0; k < c.n_kids; k++) {
-    if (!(c.kids[k].status = malloc((size_t)(c.LB + c.W)))) {
-      fl_cal_fail(&c, FL_ENOMEM, 0, "out of memory");
-      goto done;
-    }
-    memset(c.kids[k].status, FL_CAL_NO_RECORD, (size_t)(c.LB + c.W));
-  }
-  c.pass = 2;
-  if (fl_cal_read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
+  if (fl_cal_episodes_paint(&c, &rec) != FL_OK) goto done;
   age_years_max = m->max_age ? (long)(m->max_age + 11) / 12 : 120;
   n = fl_calloc((NB + 1) * (ND + 1) * S * S, sizeof *n);
   if (opt->period_months > 0) { /* counts by calendar period, for trends (report only) */
@@ -608,8 +426,8 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
    * time-in-state band db (ND: all durations). Time in state is counted from the month the
    * status last changed (within the painted history, or birth); a run already going at the
    * start of the history is at least LB months long, in the last band. */
-  for (size_t k = 0; k < c.n_kids; k++) {
-    const child *ch = &c.kids[k];
+  for (size_t k = 0; k < rec.n_kids; k++) {
+    const cal_child *ch = &rec.kids[k];
     long moves = 0, spell = 0, run_start = -c.LB;
     long left_at[FL_MAX_LEVELS];
     for (size_t l = 0; l < FL_MAX_LEVELS; l++) left_at[l] = -1000;
@@ -695,12 +513,13 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
     fprintf(rep, "measure,age_band,from,to,count,probability,ci_low,ci_high,note\n");
   }
   copy_template(out, sc, 0);
-  fprintf(out, "\n# Population and transitions calibrated by flourish calibrate from %zu episode "
+  fprintf(out,
+          "\n# Population and transitions calibrated by flourish calibrate from %zu episode "
           "records\n# of %zu children, months %04ld-%02ld to %04ld-%02ld (the extract date).\n",
-          c.rows, c.n_kids, c.w0 / 12, c.w0 % 12 + 1, (c.w0 + c.W - 1) / 12,
+          rec.rows, rec.n_kids, c.w0 / 12, c.w0 % 12 + 1, (c.w0 + c.W - 1) / 12,
           (c.w0 + c.W - 1) % 12 + 1);
   /* Population: stocks at the extract date, births from the age-0 counts. */
-  if (write_population(out, &c, &pr, c.W - 1, gap, age_years_max) != 0) goto done;
+  if (write_population(out, &c, &rec, &pr, c.W - 1, gap, age_years_max) != 0) goto done;
   /* Transitions: all ages first, then each band (pooled rows flagged). Written to memory
    * first: the back-casting model uses them too. */
   tr = open_memstream(&tr_text, &tr_len);
@@ -732,7 +551,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
       fl_cal_fail(&c, FL_ENOMEM, 0, "out of memory");
       goto done;
     }
-    if (back_cast(&c, &pr, sc, gap, age_years_max, tr_text, stock, rep, expected) != FL_OK)
+    if (back_cast(&c, &rec, &pr, sc, gap, age_years_max, tr_text, stock, rep, expected) != FL_OK)
       goto done;
   }
   if (rep && per_n) /* trends: each row by calendar period */
@@ -889,13 +708,7 @@ done:
   }
   free(tmp);
   free(tmp_rep);
-  for (size_t k = 0; k < c.n_kids; k++) {
-    free(c.kids[k].id);
-    free(c.kids[k].status);
-  }
-  free(c.kids);
-  free(c.table);
-  for (int k = 0; k < N_COLS; k++) free(c.fields[k]);
+  fl_cal_records_free(&rec);
   fl_cal_population_free(&pr);
   free(n);
   free(present);

@@ -1,6 +1,6 @@
 /* What the files of `flourish calibrate` share: the state of one calibration, the CSV
- * machinery both of its inputs are read with (csv_input.c) and the population table
- * (population.c). */
+ * machinery both of its inputs are read with (csv_input.c), the episode records (episodes.c)
+ * and the population table (population.c). */
 #ifndef FL_CALIBRATE_INTERNAL_H
 #define FL_CALIBRATE_INTERNAL_H
 
@@ -13,37 +13,39 @@
 /* Net migration is estimated for ages (whole years) below this. */
 #define FL_CAL_MIGRATION_AGES 200
 
-enum { COL_ID, COL_STATE, COL_START, COL_END, COL_DOB, COL_LOC, N_COLS };
-
-/* One child: status per window month (state index or FL_CAL_NO_RECORD), month of birth,
- * locality. */
-typedef struct child {
-  char *id;
-  long dob; /* absolute month (year * 12 + month - 1), or -1 when unknown */
-  int loc;
-  unsigned char *status;
-} child;
-
+/* One calibration: its inputs, the window, and the place reached in the file being read.
+ * fl_calibrate owns it; every phase borrows it. One calibration runs on one thread. */
 typedef struct cal {
-  const fl_model *m;
+  const fl_model *m; /* the template, compiled (monthly steps) */
   const fl_calibrate_options *opt;
   fl_error *err;
-  const char *path;
-  int pass; /* 1: window and children; 2: painting */
-  size_t line, field;
-  int col_of[FL_CAL_MAX_COLS]; /* column -> role (or -1) */
-  char *fields[N_COLS];
+  fl_status st;       /* the first failure: later ones leave it and err alone */
+  long w0, W;         /* the window: its first absolute month (year * 12 + month - 1), its months */
+  long LB;            /* months of history painted before the window, for time in state */
+  const char *path;   /* the CSV file being read, for messages */
+  size_t line, field; /* records complete, and fields of the record being read */
   int header_done;
-  long first_day, last_day; /* day numbers over all dates */
-  long w0, W;               /* window: first absolute month, number of months */
-  long LB;                  /* months of history painted before the window (time in state) */
-  child *kids;
-  size_t n_kids, cap_kids;
-  size_t *table; /* open-addressing hash table of child indices + 1 */
-  size_t table_cap;
-  size_t rows;
-  fl_status st;
 } cal;
+
+/* A child of the episode records. */
+typedef struct cal_child {
+  char *id;              /* never written to an output */
+  long dob;              /* absolute month of birth, or -1 when unknown */
+  int loc;               /* locality, or -1 when not given */
+  unsigned char *status; /* [LB + W]: the state (or FL_CAL_NO_RECORD) on the first day of
+                            month mo of the window at LB + mo, the history before it */
+} cal_child;
+
+/* The children of the episode records, in the order of their first record, found by their
+ * identifiers through an open-addressing hash table. */
+typedef struct cal_records {
+  cal_child *kids;
+  size_t n_kids, cap_kids;
+  size_t *table; /* [table_cap]: child index + 1, 0: empty */
+  size_t table_cap;
+  size_t rows;              /* the records read */
+  long first_day, last_day; /* day numbers: the first start; the last start or end */
+} cal_records;
 
 /* The day number of a date YYYY-MM-DD (days since 0000-03-01, for comparisons), and its
  * absolute month (year * 12 + month - 1) in *month when month is not NULL; -1 when s is not
@@ -67,6 +69,15 @@ int fl_cal_field_utf8(cal *c, const char *s, size_t len);
  * alone. */
 fl_status fl_cal_read_csv(cal *c, const char *path, void (*field)(void *, size_t, void *),
                           void (*row)(int, void *), void *ctx);
+
+/* Pass 1 over the episodes file at c->opt->episodes: checks every record and finds the
+ * children, their dates of birth and localities, and the dates the records span, into r
+ * (zeroed on entry; the caller frees it with fl_cal_records_free, also after a failure).
+ * Returns c->st, as fl_cal_read_csv does; a file without records fails with FL_EINPUT. */
+fl_status fl_cal_episodes_scan(cal *c, cal_records *r);
+/* Pass 2, once the window (c->w0, c->W, c->LB) is known: paints every child's status. */
+fl_status fl_cal_episodes_paint(cal *c, cal_records *r);
+void fl_cal_records_free(cal_records *r);
 
 /* One row of the population table: the children of an age in whole years and a locality (-1:
  * not given) on a date, given as its absolute month. */
