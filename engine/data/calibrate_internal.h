@@ -1,10 +1,16 @@
-/* What the files of `flourish calibrate` share: the state of one calibration, the CSV
- * machinery both of its inputs are read with (csv_input.c), the episode records (episodes.c)
- * and the population table (population.c). */
+/* What the files of `flourish calibrate` share, in the order of its phases: the state of one
+ * calibration; the CSV machinery both inputs are read with (csv_input.c); the episode records
+ * (episodes.c) and the population table (population.c); the counts and the estimates made of
+ * them, the calibrated scenario, the back-cast and the report (calibrate.c).
+ *
+ * Months are absolute (year * 12 + month - 1) or, as `mo`, counted from the window's first
+ * month; days are day numbers (fl_cal_parse_date). */
 #ifndef FL_CALIBRATE_INTERNAL_H
 #define FL_CALIBRATE_INTERNAL_H
 
 #include "data/calibrate.h"
+
+#include <stdio.h>
 
 /* A month that no episode covers: the child is in the gap state. */
 #define FL_CAL_NO_RECORD 0xFF
@@ -12,6 +18,8 @@
 #define FL_CAL_MAX_COLS 64
 /* Net migration is estimated for ages (whole years) below this. */
 #define FL_CAL_MIGRATION_AGES 200
+/* Bins of the moves-per-child histogram: 0 to 9 moves, then 10 or more. */
+#define FL_CAL_MOVE_BINS 11
 
 /* One calibration: its inputs, the window, and the place reached in the file being read.
  * fl_calibrate owns it; every phase borrows it. One calibration runs on one thread. */
@@ -20,7 +28,10 @@ typedef struct cal {
   const fl_calibrate_options *opt;
   fl_error *err;
   fl_status st;       /* the first failure: later ones leave it and err alone */
-  long w0, W;         /* the window: its first absolute month (year * 12 + month - 1), its months */
+  size_t gap;         /* the gap state: the first state of the lowest level */
+  long age_years_max; /* ages in whole years are below this: the maximum age rounded up, or 120 */
+  size_t NB, ND;      /* age bands and time-in-state bands, each with its open last band */
+  long w0, W;         /* the window: its first absolute month and its number of months */
   long LB;            /* months of history painted before the window, for time in state */
   const char *path;   /* the CSV file being read, for messages */
   size_t line, field; /* records complete, and fields of the record being read */
@@ -33,7 +44,7 @@ typedef struct cal_child {
   long dob;              /* absolute month of birth, or -1 when unknown */
   int loc;               /* locality, or -1 when not given */
   unsigned char *status; /* [LB + W]: the state (or FL_CAL_NO_RECORD) on the first day of
-                            month mo of the window at LB + mo, the history before it */
+                            each month, window month mo at LB + mo (mo < 0: the history) */
 } cal_child;
 
 /* The children of the episode records, in the order of their first record, found by their
@@ -120,5 +131,95 @@ double fl_cal_births_per_year(const cal_population *t);
  * later date less those aged a at the earlier one, mean over the pairs, for the ages a with
  * a + 1 below age_years_max. Without such a pair, no migration. */
 void fl_cal_migration(const cal_population *t, long age_years_max, cal_migration *mig);
+
+/* What the window shows, counted from the records and the population table (calibrate.c).
+ * Counts of child-months are fractional where the population table's counts are. */
+typedef struct cal_counts {
+  /* [(NB + 1) * (ND + 1) * S * S]: the child-months moving from state s to state d a month
+   * later, at row fl_cal_row(c, ab, db, s), cell d, for age band ab and time-in-state band db;
+   * ab = NB is all ages, db = ND all durations. */
+  double *n;
+  /* [n_periods * S * S]: all ages and durations by calendar period of opt->period_months
+   * months, row p * S + s, cell d (trends for the report); NULL without periods. */
+  double *per_n;
+  size_t n_periods;
+  double *stock; /* [W * S]: children with a record in each state on the first day of each
+                    month (the gap state: 0) */
+  double moves_hist[FL_CAL_MOVE_BINS]; /* children with a record by moves in the window */
+  double skips;                        /* moves up two levels or more at once */
+  double reentries;                    /* moves into a level left within the previous 12 months */
+  double spell_sum[FL_MAX_LEVELS];     /* months of the spells in each level ended in the window */
+  double spell_n[FL_MAX_LEVELS];       /* the number of those spells */
+} cal_counts;
+
+/* The row of state s in the table of age band ab and time-in-state band db (cal_counts.n). */
+static inline size_t fl_cal_row(const cal *c, size_t ab, size_t db, size_t s) {
+  return (ab * (c->ND + 1) + db) * c->m->S + s;
+}
+/* The time-in-state band of a spell that has lasted `months` (ND - 1: the open last band). */
+size_t fl_cal_duration_band(const cal *c, long months);
+
+/* Rows of counts, each row a state's moves to every state, with their totals: what the
+ * estimates are made of (fl_cal_estimate). */
+typedef struct cal_rows {
+  size_t R, S;         /* rows, of S cells each */
+  const double *count; /* [R * S], borrowed from the counts */
+  double *total;       /* [R] */
+} cal_rows;
+
+/* The estimate of cell d of row r: the maximum-likelihood probability, the count over the
+ * row's total (0 in an empty row), and when lo is not NULL its exact (Clopper-Pearson) 95%
+ * interval in *lo and *hi. */
+double fl_cal_estimate(const cal_rows *e, size_t r, size_t d, double *lo, double *hi);
+
+/* A table of the calibrated transitions: an age band and a time-in-state band (NB, ND: all). */
+typedef struct cal_table {
+  size_t ab, db;
+} cal_table;
+
+/* What the calibrated transitions are made of (calibrate.c). The tables run from the broadest
+ * to the narrowest: all ages and durations; each age band; each time-in-state band; each
+ * combination. A later table replaces the rows it gives, so a table leaves out a row with too
+ * few observations (pooling: the broader table's row applies). */
+typedef struct cal_estimates {
+  cal_rows tr;          /* of cal_counts.n, its rows indexed by fl_cal_row */
+  unsigned char *given; /* [tr.R]: whether the row's table gives it */
+  cal_table *tables;    /* the tables of the scenario, broadest first */
+  size_t n_tables;
+  cal_rows periods; /* of cal_counts.per_n (R = 0 without periods) */
+} cal_estimates;
+
+/* Copies the template's text except its population and transitions sections (and, for the
+ * back-casting model, its time, arms and uncertainty). */
+void fl_cal_copy_template(FILE *out, const fl_scenario *sc, int for_check);
+/* Writes the population section for window month `month`: the children with a record in
+ * their states, the universal stock as the population table's children less them, births and
+ * net migration from the population table. Returns c->st (FL_ENOMEM). */
+fl_status fl_cal_write_population(FILE *out, cal *c, const cal_records *rec,
+                                  const cal_population *pop, long month);
+/* Writes the calibrated scenario to out: the template with its population (at the extract
+ * date, the window's last month) and transitions (the estimates, with the counts behind every
+ * row) replaced. *transitions gets the text of the transitions section, which the back-cast
+ * uses too (the caller frees it). Returns c->st (FL_ENOMEM). */
+fl_status fl_cal_write_scenario(FILE *out, cal *c, const fl_scenario *sc, const cal_records *rec,
+                                const cal_population *pop, const cal_estimates *e,
+                                char **transitions);
+
+/* Back-casting (--check): the calibrated model, started from the stocks observed at the start
+ * of the window, is run over the window in expectation mode. *expected gets its expected
+ * children by window month and state, [W * S] (the caller frees it). Returns c->st:
+ * FL_ENOMEM, FL_EIO (no temporary file), FL_EINTERNAL (the model failed). */
+fl_status fl_cal_back_cast(cal *c, const fl_scenario *sc, const cal_records *rec,
+                           const cal_population *pop, const char *transitions, double **expected);
+
+/* Writes the report CSV to rep: every row of every table with its estimate and interval; with
+ * expected (the back-cast, or NULL), the observed against the expected stocks; the rows by
+ * calendar period; the monthly stocks; the journey measures. Counts below opt->suppress are
+ * written as <N. */
+void fl_cal_write_report(FILE *rep, const cal *c, const cal_counts *k, const cal_estimates *e,
+                         const double *expected);
+/* Writes the report's counts, stocks and journeys (and expected, when not NULL) as HDF5 to
+ * opt->report_h5, counts below opt->suppress as NaN. Returns c->st. */
+fl_status fl_cal_write_report_h5(cal *c, const cal_counts *k, const double *expected);
 
 #endif
