@@ -1,7 +1,8 @@
 /* What the files of `flourish calibrate` share, in the order of its phases: the state of one
  * calibration; the CSV machinery both inputs are read with (csv_input.c); the episode records
  * (episodes.c) and the population table (population.c); the counts and the estimates made of
- * them, the calibrated scenario, the back-cast and the report (calibrate.c).
+ * them (calibrate.c); the calibrated scenario (calibrate_write.c), the back-cast
+ * (calibrate_check.c) and the report (calibrate_report.c).
  *
  * Months are absolute (year * 12 + month - 1) or, as `mo`, counted from the window's first
  * month; days are day numbers (fl_cal_parse_date). */
