@@ -1,28 +1,28 @@
-/* `flourish calibrate`: from episode records and a population table to a calibrated scenario.
+/* `flourish calibrate`: from episode records and a population table to a calibrated scenario,
+ * in five phases (fl_calibrate):
  *
- * 1. Episodes are read twice, streamed through libcsv (RFC 4180: quoted fields, embedded commas
- *    and newlines): the first pass finds the observation window and the children, the second
- *    paints each child's status on the first day of every month of the window. Overlapping
- *    episodes resolve to the state of the highest level (ties: the state listed later; or, on
- *    request, to the episode given later in the file); months
- *    without a record are the gap state (the first state of the lowest level); an episode
- *    without an end date runs to the extract date. Memory is one byte per child and month,
- *    whatever the number of rows. Identifiers stay in memory and never reach an output.
- * 2. Monthly transitions are counted by age band, from every month to the next while the child
- *    is present (born, and below the maximum age at the next month); children of the
- *    population table who have no record add universal-to-universal months.
- * 3. Each row's probabilities are maximum-likelihood estimates (counts over the row's total),
- *    with exact (Clopper-Pearson) 95% intervals in the report. A row with fewer than min_row
- *    observed child-months in an age band is pooled with all ages (and flagged); a row never
- *    observed keeps the template's probabilities (flagged).
- * 4. The scenario written is the template with its population (stocks at the extract date,
- *    births from the population table) and transitions (with the counts behind every row)
- *    replaced. */
-#include "data/calibrate.h"
+ * 1. Read. The population table, then the episodes twice: the first pass finds the children
+ *    and the dates the records span, from which the observation window follows; the second
+ *    paints each child's status on the first day of every month of the window (and of the
+ *    history before it that time in state needs). Months without a record are the gap state,
+ *    the first state of the lowest level (episodes.c, population.c).
+ * 2. Count. Monthly transitions by age band and time-in-state band, from every month to the
+ *    next while the child is present (born, and below the maximum age at the next month);
+ *    children of the population table who have no record add universal-to-universal months.
+ *    The journeys (moves per child, skip-level escalations, re-entries, spells) are counted on
+ *    the way.
+ * 3. Estimate. Each row's probabilities are maximum-likelihood estimates (counts over the
+ *    row's total), with exact (Clopper-Pearson) 95% intervals. A row of a band with fewer than
+ *    min_row observed child-months is left to the broader table (pooled); a row never
+ *    observed keeps the template's probabilities.
+ * 4. Write. The scenario is the template with its population (stocks at the extract date,
+ *    births and migration from the population table) and transitions (with the counts behind
+ *    every row) replaced (calibrate_write.c).
+ * 5. Check, on request: the calibrated model back-casts the window (calibrate_check.c).
+ * Then the report, CSV and HDF5 (calibrate_report.c). The scenario and the report CSV are
+ * written beside their paths and moved into place only when everything succeeded. */
+#include "data/calibrate_internal.h"
 
-#include "scenario/scenario.h"
-
-#include <csv.h>
 #include <errno.h>
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
@@ -32,389 +32,194 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NO_RECORD 0xFF
-#define MAX_COLS 64
-
-enum { COL_ID, COL_STATE, COL_START, COL_END, COL_DOB, COL_LOC, N_COLS };
-static const char *const col_names[N_COLS] = {"child_id",      "state",    "start_date",
-                                              "end_date",      "date_of_birth", "locality"};
-
-/* One child: status per window month (state index or NO_RECORD), month of birth, locality. */
-typedef struct child {
-  char *id;
-  long dob;      /* absolute month (year * 12 + month - 1), or -1 when unknown */
-  int loc;
-  unsigned char *status;
-} child;
-
-typedef struct cal {
-  const fl_model *m;
-  const fl_calibrate_options *opt;
-  fl_error *err;
-  const char *path;
-  int pass;               /* 1: window and children; 2: painting */
-  size_t line, field;
-  int col_of[MAX_COLS];   /* column -> role (or -1) */
-  char *fields[N_COLS];
-  int header_done;
-  long first_day, last_day; /* day numbers over all dates */
-  long w0, W;             /* window: first absolute month, number of months */
-  long LB;                /* months of history painted before the window (time in state) */
-  child *kids;
-  size_t n_kids, cap_kids;
-  size_t *table;          /* open-addressing hash table of child indices + 1 */
-  size_t table_cap;
-  size_t rows, duplicates;
-  fl_status st;
-} cal;
-
-/* Days since 0000-03-01 of a proleptic Gregorian date (for comparisons); -1 if invalid. */
-static long day_number(int y, int m, int d) {
-  static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
-    return -1;
-  y -= m <= 2;
-  const long era = y / 400, yoe = y - era * 400;
-  const long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy;
-}
-
-/* Parses YYYY-MM-DD; returns the day number and the absolute month, or -1. */
-static long parse_date(const char *s, long *month) {
-  int y, m, d, n = 0;
-  if (sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || s[n] != '\0' || n != 10) return -1;
-  long day = day_number(y, m, d);
-  if (day >= 0 && month) *month = (long)y * 12 + m - 1;
-  return day;
-}
-
-static long first_day_of(long month) { return day_number((int)(month / 12), (int)(month % 12) + 1, 1); }
-
-static void fail(cal *c, fl_status code, size_t field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void fail(cal *c, fl_status code, size_t field, const char *fmt, ...) {
-  char msg[700];
-  va_list ap;
-  if (c->st != FL_OK) return;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  fl_error_set(c->err, code, c->path, (int)c->line, (int)field, NULL, "%s", msg);
-  c->st = code;
-}
-
-static int valid_utf8(const unsigned char *s, size_t n) {
-  for (size_t i = 0; i < n;) {
-    unsigned char b = s[i];
-    size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
-    if (!len || i + len > n) return 0;
-    for (size_t k = 1; k < len; k++)
-      if ((s[i + k] & 0xC0) != 0x80) return 0;
-    i += len;
+/* The window: --from and --to, or by default from the first whole month after the first record
+ * starts (and not before the population table's first date) to the month of the last date of
+ * the records (the extract date). The history painted before it is as long as the last
+ * time-in-state band edge. Fails with FL_EUSAGE for a bad date or a window outside 2 to 1200
+ * months. */
+static fl_status choose_window(cal *c, const cal_records *rec, const cal_population *pop) {
+  const fl_calibrate_options *opt = c->opt;
+  long m0 = 0, m1 = 0;
+  c->LB = opt->n_dur_bands ? (long)llround(opt->dur_bands[opt->n_dur_bands - 1]) : 0;
+  if (opt->from && fl_cal_parse_date(opt->from, &m0) < 0) {
+    fl_error_set(c->err, FL_EUSAGE, NULL, 0, 0, "--from", "'%s' is not a date YYYY-MM-DD",
+                 opt->from);
+    return c->st = FL_EUSAGE;
   }
-  return 1;
-}
-
-static uint64_t hash_str(const char *s) { return fl_fnv1a(FL_FNV_BASIS, s, strlen(s)); }
-
-/* The index of the child with this identifier, adding it (pass 1) when new; -1 on failure. */
-static long child_index(cal *c, const char *id, int add) {
-  if (c->n_kids * 2 + 2 > c->table_cap) {
-    size_t ncap = c->table_cap ? c->table_cap * 2 : 1024;
-    size_t *nt = calloc(ncap, sizeof *nt);
-    if (!nt) return -1;
-    for (size_t i = 0; i < c->table_cap; i++)
-      if (c->table[i]) {
-        size_t h = hash_str(c->kids[c->table[i] - 1].id) & (ncap - 1);
-        while (nt[h]) h = (h + 1) & (ncap - 1);
-        nt[h] = c->table[i];
-      }
-    free(c->table);
-    c->table = nt;
-    c->table_cap = ncap;
+  if (opt->to && fl_cal_parse_date(opt->to, &m1) < 0) {
+    fl_error_set(c->err, FL_EUSAGE, NULL, 0, 0, "--to", "'%s' is not a date YYYY-MM-DD", opt->to);
+    return c->st = FL_EUSAGE;
   }
-  size_t h = hash_str(id) & (c->table_cap - 1);
-  while (c->table[h]) {
-    if (!strcmp(c->kids[c->table[h] - 1].id, id)) return (long)c->table[h] - 1;
-    h = (h + 1) & (c->table_cap - 1);
-  }
-  if (!add) return -1;
-  if (c->n_kids == c->cap_kids) {
-    size_t ncap = c->cap_kids ? 2 * c->cap_kids : 1024;
-    child *nk = realloc(c->kids, ncap * sizeof *nk);
-    if (!nk) return -1;
-    c->kids = nk;
-    c->cap_kids = ncap;
-  }
-  child *k = &c->kids[c->n_kids];
-  memset(k, 0, sizeof *k);
-  k->id = fl_strdup(id);
-  k->dob = -1;
-  k->loc = -1;
-  if (!k->id) return -1;
-  c->table[h] = ++c->n_kids;
-  return (long)c->n_kids - 1;
-}
-
-static long state_of(const fl_model *m, const char *name) {
-  for (size_t s = 0; s < m->S; s++)
-    if (!strcmp(m->state_names[s], name)) return (long)s;
-  for (size_t l = 0; l < m->L; l++) /* a level: its first state */
-    if (!strcmp(m->level_names[l], name))
-      for (size_t s = 0; s < m->S; s++)
-        if (m->state_level[s] == l) return (long)s;
-  return -1;
-}
-
-static void on_field(void *data, size_t len, void *ctx) {
-  cal *c = ctx;
-  const char *s = data ? data : "";
-  c->field++;
-  if (c->st != FL_OK) return;
-  if (!valid_utf8((const unsigned char *)s, len)) {
-    c->line++; /* the record being read */
-    fail(c, FL_EINPUT, c->field, "field %zu is not valid UTF-8 text", c->field);
-    c->line--;
-    return;
-  }
-  if (!c->header_done) {
-    if (c->field <= MAX_COLS) {
-      c->col_of[c->field - 1] = -1;
-      for (int k = 0; k < N_COLS; k++)
-        if (!strcasecmp(s, col_names[k])) c->col_of[c->field - 1] = k;
+  if (!opt->from) { /* the first month whose first day is not before the first record's start,
+                       found a year at a time, then a month at a time */
+    long y = 0;
+    const long first_pop = fl_cal_pop_first_month(pop);
+    for (y = 0; fl_cal_first_day_of(y) < rec->first_day; y += 12) {
     }
-    return;
+    for (m0 = y - 12; fl_cal_first_day_of(m0) < rec->first_day; m0++) {
+    }
+    if (m0 < first_pop) m0 = first_pop;
   }
-  if (c->field <= MAX_COLS && c->col_of[c->field - 1] >= 0) {
-    char **slot = &c->fields[c->col_of[c->field - 1]];
-    free(*slot);
-    *slot = fl_strdup(s);
+  if (!opt->to)
+    for (m1 = m0; fl_cal_first_day_of(m1 + 1) <= rec->last_day; m1++) {
+    }
+  c->w0 = m0;
+  c->W = m1 - m0 + 1;
+  if (c->W < 2 || c->W > 1200) {
+    fl_error_set(c->err, FL_EUSAGE, NULL, 0, 0, "--from/--to",
+                 "the observation window must be 2 to 1200 months, found %ld", c->W);
+    return c->st = FL_EUSAGE;
+  }
+  return FL_OK;
+}
+
+/* Phase 1: the population table, the children and their monthly statuses over the window.
+ * Returns c->st, or the status of a file that could not be opened (fl_cal_read_csv). */
+static fl_status read_inputs(cal *c, cal_population *pop, cal_records *rec) {
+  fl_status st = fl_cal_population_read(c, pop);
+  if (st == FL_OK) st = fl_cal_episodes_scan(c, rec);
+  if (st == FL_OK) st = choose_window(c, rec, pop);
+  if (st == FL_OK) st = fl_cal_episodes_paint(c, rec);
+  return st;
+}
+
+size_t fl_cal_duration_band(const cal *c, long months) {
+  const fl_calibrate_options *opt = c->opt;
+  size_t db = 0;
+  while (db < opt->n_dur_bands && months >= (long)llround(opt->dur_bands[db])) db++;
+  return db;
+}
+
+/* Adds w child-months of the move s -> d from window month mo at age `age` (months; -1:
+ * unknown, counted in all ages only) and time in state `tis` (months) to its age and duration
+ * band, to the all-ages and all-durations totals, and to its calendar period. */
+static void add_count(const cal *c, cal_counts *k, long mo, long age, long tis, size_t s, size_t d,
+                      double w) {
+  const fl_calibrate_options *opt = c->opt;
+  const size_t S = c->m->S, NB = c->NB, ND = c->ND;
+  size_t ab = NB;
+  const size_t db = fl_cal_duration_band(c, tis);
+  if (age >= 0)
+    for (ab = 0; ab < opt->n_age_bands && age >= (long)llround(opt->age_bands[ab] * 12);) ab++;
+  const size_t abs_[2] = {ab, NB}, dbs[2] = {db, ND};
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) {
+      if ((i == 1 && ab == NB) || (j == 1 && db == ND)) continue;
+      k->n[fl_cal_row(c, abs_[i], dbs[j], s) * S + d] += w;
+    }
+  if (k->per_n) k->per_n[((size_t)(mo / opt->period_months) * S + s) * S + d] += w;
+}
+
+/* The state of a child on the first day of window month mo (the gap state without a record). */
+static size_t status_at(const cal *c, const cal_child *ch, long mo) {
+  const unsigned char raw = ch->status[c->LB + mo];
+  return raw == FL_CAL_NO_RECORD ? c->gap : raw;
+}
+
+/* Whether a child in state p, then q, is still in the same run for time in state: the same
+ * state, or with tis_by_level the same level. */
+static int same_run(const fl_model *m, size_t p, size_t q) {
+  return m->tis_by_level ? m->state_level[p] == m->state_level[q] : p == q;
+}
+
+/* The window month at which the run a child is in at the window's start began: its last
+ * change within the painted history, or -LB when the history shows none (a run at least LB
+ * months long, in the last band). */
+static long run_start_at_window(const cal *c, const cal_child *ch) {
+  long run_start = -c->LB;
+  if (c->LB == 0) return 0;
+  for (long mo = -c->LB + 1; mo <= 0; mo++)
+    if (!same_run(c->m, status_at(c, ch, mo - 1), status_at(c, ch, mo))) run_start = mo;
+  return run_start;
+}
+
+/* A child's journey through the window: its moves, the months of its current spell in a
+ * level, and the month it last left each level. */
+typedef struct journey {
+  long moves, spell, left_at[FL_MAX_LEVELS];
+} journey;
+
+/* Adds a month's step s -> d, ending at window month mo + 1, to the journey measures. */
+static void count_journey(const fl_model *m, cal_counts *k, journey *j, long mo, size_t s,
+                          size_t d) {
+  j->spell++;
+  if (d == s) return;
+  const size_t ls = m->state_level[s], ld = m->state_level[d];
+  j->moves++;
+  if (ld >= ls + 2) k->skips++;
+  if (ls != ld) {
+    if (mo + 1 - j->left_at[ld] <= 12) k->reentries++;
+    j->left_at[ls] = mo + 1;
+    k->spell_sum[ls] += (double)j->spell;
+    k->spell_n[ls]++;
+    j->spell = 0;
   }
 }
 
-/* The 1-based column of a role, for messages. */
-static size_t col(const cal *c, int role) {
-  for (size_t i = 0; i < MAX_COLS; i++)
-    if (c->col_of[i] == role) return i + 1;
-  return 0;
-}
-
-/* Handles one episode row (both passes). */
-static void episode(cal *c) {
+/* Counts one child with a record: its monthly moves while present, its stocks, its journey, and
+ * its presence by month and age year in present[W * (age_years_max + 1)]. Time in state runs
+ * from the month the status last changed (within the painted history), or from birth. */
+static void count_child(const cal *c, const cal_child *ch, cal_counts *k, double *present) {
   const fl_model *m = c->m;
-  char **f = c->fields;
-  long sm, em = 0, bm = 0;
-  const long sd = f[COL_START] ? parse_date(f[COL_START], &sm) : -1;
-  const int open_end = !f[COL_END] || !f[COL_END][0];
-  const long ed = open_end ? -1 : parse_date(f[COL_END], &em);
-  const long state = f[COL_STATE] ? state_of(m, f[COL_STATE]) : -1;
-  if (!f[COL_ID] || !f[COL_ID][0])
-    return fail(c, FL_EINPUT, col(c, COL_ID), "child_id: the identifier is empty");
-  if (sd < 0)
-    return fail(c, FL_EINPUT, col(c, COL_START),
-                "start_date: '%s' is not a valid date YYYY-MM-DD", f[COL_START] ? f[COL_START] : "");
-  if (!open_end && ed < 0)
-    return fail(c, FL_EINPUT, col(c, COL_END), "end_date: '%s' is not a valid date YYYY-MM-DD "
-                "(or blank while the episode is open)", f[COL_END]);
-  if (!open_end && ed < sd)
-    return fail(c, FL_EINPUT, col(c, COL_END), "end_date: the episode ends before it starts");
-  if (state < 0)
-    return fail(c, FL_EINPUT, col(c, COL_STATE),
-                "state: '%s' is neither a state nor a level of the template",
-                f[COL_STATE] ? f[COL_STATE] : "");
-  if (f[COL_DOB] && f[COL_DOB][0] && parse_date(f[COL_DOB], &bm) < 0)
-    return fail(c, FL_EINPUT, col(c, COL_DOB), "date_of_birth: '%s' is not a valid date",
-                f[COL_DOB]);
-  if (c->pass == 1) {
-    long k = child_index(c, f[COL_ID], 1);
-    if (k < 0) return fail(c, FL_ENOMEM, 0, "out of memory");
-    if (f[COL_DOB] && f[COL_DOB][0]) c->kids[k].dob = bm;
-    if (f[COL_LOC] && f[COL_LOC][0]) {
-      for (size_t l = 0; l < m->NLOC; l++)
-        if (!strcmp(m->loc_names[l], f[COL_LOC])) c->kids[k].loc = (int)l;
-      if (c->kids[k].loc < 0)
-        return fail(c, FL_EINPUT, col(c, COL_LOC), "locality: '%s' is not one of the template's",
-                    f[COL_LOC]);
-    }
-    if (c->first_day < 0 || sd < c->first_day) c->first_day = sd;
-    if (sd > c->last_day) c->last_day = sd;
-    if (!open_end && ed > c->last_day) c->last_day = ed;
-    c->rows++;
-    return;
+  const size_t S = m->S;
+  const long A1 = c->age_years_max + 1;
+  journey j = {0};
+  long run_start = run_start_at_window(c, ch);
+  for (size_t l = 0; l < FL_MAX_LEVELS; l++) j.left_at[l] = -1000;
+  for (long mo = 0; mo < c->W; mo++) {
+    const long age = ch->dob >= 0 ? c->w0 + mo - ch->dob : -1;
+    const size_t s = status_at(c, ch, mo);
+    if (mo > 0 && !same_run(m, status_at(c, ch, mo - 1), s)) run_start = mo;
+    if (ch->dob >= 0 && age < 0) continue; /* not yet born */
+    if (m->max_age && age >= (long)m->max_age) break;
+    if (age >= 0 && age / 12 <= c->age_years_max) present[mo * A1 + age / 12]++;
+    if (s != c->gap) k->stock[(size_t)mo * S + s]++;
+    if (mo + 1 >= c->W || (m->max_age && age + 1 >= (long)m->max_age)) continue;
+    const size_t d = status_at(c, ch, mo + 1);
+    if (m->absorbing[s]) continue;
+    const long since = ch->dob >= 0 && run_start < ch->dob - c->w0 ? ch->dob - c->w0 : run_start;
+    add_count(c, k, mo, age, mo - since, s, d, 1.0);
+    count_journey(m, k, &j, mo, s, d);
   }
-  /* Pass 2: paint the months whose first day the episode covers. */
-  child *k = &c->kids[child_index(c, f[COL_ID], 0)];
-  for (long mo = -c->LB; mo < c->W; mo++) {
-    const long d1 = first_day_of(c->w0 + mo);
-    if (d1 < sd || (!open_end && d1 >= ed)) continue;
-    unsigned char *st = &k->status[c->LB + mo];
-    if (c->opt->precedence_file || *st == NO_RECORD ||
-        m->state_level[state] > m->state_level[*st] ||
-        (m->state_level[state] == m->state_level[*st] && (unsigned)state > *st))
-      *st = (unsigned char)state;
-  }
-  (void)em;
+  k->moves_hist[j.moves < FL_CAL_MOVE_BINS - 1 ? j.moves : FL_CAL_MOVE_BINS - 1]++;
 }
 
-static void on_row(int term, void *ctx) {
-  cal *c = ctx;
-  (void)term;
-  c->line++;
-  if (c->st == FL_OK) {
-    if (!c->header_done) {
-      for (int k = 0; k < 4; k++) {
-        int found = 0;
-        for (size_t i = 0; i < c->field && i < MAX_COLS; i++) found |= c->col_of[i] == k;
-        if (!found) fail(c, FL_EINPUT, 1, "the header has no '%s' column (required: child_id, "
-                         "state, start_date, end_date; optional: date_of_birth, locality)",
-                         col_names[k]);
-      }
-      c->header_done = 1;
-    } else if (c->field > 0) {
-      episode(c);
+/* Phase 2: the counts of the window into k (zeroed on entry; freed by free_counts, also after
+ * a failure). Children of the population table without a record stay universal, and have been
+ * since birth: each month adds the table's children of each age less those with a record, at
+ * the middle of the year of age (time in state: the same). Returns c->st (FL_ENOMEM). */
+static fl_status count_transitions(cal *c, const cal_records *rec, const cal_population *pop,
+                                   cal_counts *k) {
+  const size_t S = c->m->S, W = (size_t)c->W, A1 = (size_t)c->age_years_max + 1;
+  const long P = c->opt->period_months;
+  double *present = NULL;
+  k->n = fl_calloc((c->NB + 1) * (c->ND + 1) * S * S, sizeof *k->n);
+  if (P > 0) {
+    k->n_periods = (size_t)((c->W - 1 + P - 1) / P);
+    if (!(k->per_n = fl_calloc(k->n_periods * S * S, sizeof *k->per_n))) goto oom;
+  }
+  present = fl_calloc(W * A1, sizeof *present);
+  k->stock = fl_calloc(W * S, sizeof *k->stock);
+  if (!k->n || !present || !k->stock) goto oom;
+  for (size_t i = 0; i < rec->n_kids; i++) count_child(c, &rec->kids[i], k, present);
+  for (long mo = 0; mo + 1 < c->W; mo++)
+    for (long a = 0; a < c->age_years_max; a++) {
+      const double u =
+          fl_cal_pop_at(pop, c->w0 + mo, (int)a, -1) - present[(size_t)mo * A1 + (size_t)a];
+      if (u > 0) add_count(c, k, mo, a * 12 + 6, a * 12 + 6, c->gap, c->gap, u);
     }
-  }
-  for (int k = 0; k < N_COLS; k++) {
-    free(c->fields[k]);
-    c->fields[k] = NULL;
-  }
-  c->field = 0;
-}
-
-/* Streams the file through libcsv; the callbacks get ctx. */
-static fl_status read_csv(cal *c, const char *path, void (*field)(void *, size_t, void *),
-                          void (*row)(int, void *), void *ctx) {
-  struct csv_parser p;
-  char buf[1 << 16];
-  size_t n;
-  FILE *f = fopen(path, "rb");
-  c->path = path;
-  c->line = 0;
-  c->field = 0;
-  c->header_done = 0;
-  if (!f) {
-    fl_error_set(c->err, FL_EINPUT, path, 0, 0, NULL, "cannot open the file: %s", strerror(errno));
-    return FL_EINPUT;
-  }
-  csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI);
-  while (c->st == FL_OK && (n = fread(buf, 1, sizeof buf, f)) > 0)
-    if (csv_parse(&p, buf, n, field, row, ctx) != n)
-      fail(c, FL_EINPUT, 0, "malformed CSV: %s", csv_strerror(csv_error(&p)));
-  if (c->st == FL_OK && csv_fini(&p, field, row, ctx) != 0)
-    fail(c, FL_EINPUT, 0, "malformed CSV at the end of the file: %s", csv_strerror(csv_error(&p)));
-  csv_free(&p);
-  fclose(f);
-  if (c->st == FL_OK && c->line == 0) {
-    fl_error_set(c->err, FL_EINPUT, path, 1, 1, NULL, "the file is empty");
-    c->st = FL_EINPUT;
-  }
+  free(present);
+  return FL_OK;
+oom:
+  free(present);
+  fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
   return c->st;
 }
 
-/* The population table: children by age (whole years) and locality on given dates. */
-typedef struct pop_row {
-  long month;
-  int age, loc;
-  double count;
-} pop_row;
-
-typedef struct pop_reader {
-  cal *c;
-  int col_of[MAX_COLS];
-  char *f[4]; /* date, age, locality, count */
-  pop_row *rows;
-  size_t n, cap;
-} pop_reader;
-
-static const char *const pop_cols[4] = {"date", "age", "locality", "count"};
-
-static void pop_field(void *data, size_t len, void *ctx) {
-  pop_reader *p = ctx;
-  cal *c = p->c;
-  const char *s = data ? data : "";
-  c->field++;
-  if (c->st != FL_OK || c->field > MAX_COLS) return;
-  if (!valid_utf8((const unsigned char *)s, len)) {
-    c->line++;
-    fail(c, FL_EINPUT, c->field, "field %zu is not valid UTF-8 text", c->field);
-    c->line--;
-    return;
-  }
-  if (!c->header_done) {
-    p->col_of[c->field - 1] = -1;
-    for (int k = 0; k < 4; k++)
-      if (!strcasecmp(s, pop_cols[k])) p->col_of[c->field - 1] = k;
-  } else if (p->col_of[c->field - 1] >= 0) {
-    free(p->f[p->col_of[c->field - 1]]);
-    p->f[p->col_of[c->field - 1]] = fl_strdup(s);
-  }
-}
-
-static void pop_row_cb(int term, void *ctx) {
-  pop_reader *p = ctx;
-  cal *c = p->c;
-  (void)term;
-  c->line++;
-  if (c->st == FL_OK && !c->header_done) {
-    static const int required[3] = {0, 1, 3};
-    for (int k = 0; k < 3; k++) {
-      int found = 0;
-      for (size_t i = 0; i < c->field && i < MAX_COLS; i++) found |= p->col_of[i] == required[k];
-      if (!found)
-        fail(c, FL_EINPUT, 1, "the header has no '%s' column (required: date, age, count; "
-             "optional: locality)", pop_cols[required[k]]);
-    }
-    c->header_done = 1;
-  } else if (c->st == FL_OK && c->field > 0) {
-    pop_row r = {0, 0, -1, 0};
-    char *end = NULL;
-    if (!p->f[0] || parse_date(p->f[0], &r.month) < 0)
-      fail(c, FL_EINPUT, 1, "date: '%s' is not a valid date YYYY-MM-DD", p->f[0] ? p->f[0] : "");
-    else if (!p->f[1] || (r.age = (int)strtol(p->f[1], &end, 10)) < 0 || *end || r.age > 200)
-      fail(c, FL_EINPUT, 2, "age: '%s' is not a whole number of years", p->f[1] ? p->f[1] : "");
-    else if (!p->f[3] || !((r.count = strtod(p->f[3], &end)) >= 0) || *end || !p->f[3][0])
-      fail(c, FL_EINPUT, 4, "count: '%s' is not a number of children", p->f[3] ? p->f[3] : "");
-    if (c->st == FL_OK && p->f[2] && p->f[2][0]) {
-      for (size_t l = 0; l < c->m->NLOC; l++)
-        if (!strcmp(c->m->loc_names[l], p->f[2])) r.loc = (int)l;
-      if (r.loc < 0) fail(c, FL_EINPUT, 3, "locality: '%s' is not one of the template's", p->f[2]);
-    }
-    if (c->st == FL_OK) {
-      if (p->n == p->cap) {
-        size_t ncap = p->cap ? 2 * p->cap : 256;
-        pop_row *nr = realloc(p->rows, ncap * sizeof *nr);
-        if (!nr) {
-          fail(c, FL_ENOMEM, 0, "out of memory");
-          return;
-        }
-        p->rows = nr;
-        p->cap = ncap;
-      }
-      p->rows[p->n++] = r;
-    }
-  }
-  for (int k = 0; k < 4; k++) {
-    free(p->f[k]);
-    p->f[k] = NULL;
-  }
-  c->field = 0;
-}
-
-/* Children of the population table at age a (years) and locality l (-1: all) on the latest
- * date not after month mo (or the first date). */
-static double pop_at(const pop_reader *p, long mo, int a, int l) {
-  long best = -1;
-  double n = 0;
-  for (size_t i = 0; i < p->n; i++)
-    if (p->rows[i].month <= mo && p->rows[i].month > best) best = p->rows[i].month;
-  if (best < 0)
-    for (size_t i = 0; i < p->n; i++)
-      if (best < 0 || p->rows[i].month < best) best = p->rows[i].month;
-  for (size_t i = 0; i < p->n; i++)
-    if (p->rows[i].month == best && p->rows[i].age == a && (l < 0 || p->rows[i].loc == l))
-      n += p->rows[i].count;
-  return n;
+static void free_counts(cal_counts *k) {
+  free(k->n);
+  free(k->per_n);
+  free(k->stock);
 }
 
 /* Quantile p of Beta(a, b). GSL's inversion does not converge for very large parameters
@@ -435,716 +240,172 @@ static void exact_interval(double k, double n, double *lo, double *hi) {
   *hi = k < n ? beta_quantile(0.975, k + 1, n - k) : 1;
 }
 
-static void report_count(FILE *f, double n, double suppress) {
-  if (suppress > 0 && n > 0 && n < suppress) fprintf(f, "<%g", suppress);
-  else fprintf(f, "%.0f", n);
+double fl_cal_estimate(const cal_rows *e, size_t r, size_t d, double *lo, double *hi) {
+  const double k = e->count[r * e->S + d], n = e->total[r];
+  if (lo) exact_interval(k, n, lo, hi);
+  return n > 0 ? k / n : 0;
 }
 
-/* Copies the template's text except the population and transitions sections (and, for the
- * back-casting model, its time, arms and uncertainty). */
-static void copy_template(FILE *out, const fl_scenario *sc, int for_check) {
-  const fl_node *root = sc->root;
-  const char *text = sc->text;
-  /* Start offset of each line. */
-  size_t lines = 1;
-  for (const char *p = text; *p; p++) lines += *p == '\n';
-  size_t *start = malloc((lines + 2) * sizeof *start), n = 0;
-  if (!start) return;
-  start[n++] = 0;
-  for (size_t i = 0; text[i]; i++)
-    if (text[i] == '\n') start[n++] = i + 1;
-  start[n] = strlen(text);
-  for (size_t i = 0; i < root->n; i++) {
-    const fl_node *key = fl_map_key(root, i);
-    const size_t l0 = (size_t)key->line - 1;
-    const size_t l1 = i + 1 < root->n ? (size_t)fl_map_key(root, i + 1)->line - 1 : n;
-    if (!strcmp(key->value, "population") || !strcmp(key->value, "transitions")) continue;
-    if (for_check && (!strcmp(key->value, "time") || !strcmp(key->value, "arms") ||
-                      !strcmp(key->value, "uncertainty")))
-      continue;
-    fwrite(text + start[l0], 1, start[l1 < n ? l1 : n] - start[l0], out);
+/* The totals of the R rows of count[R * S] into e (freed with free(e->total), also after a
+ * failure). Returns c->st (FL_ENOMEM). */
+static fl_status total_rows(cal *c, const double *count, size_t R, cal_rows *e) {
+  const size_t S = c->m->S;
+  e->R = R;
+  e->S = S;
+  e->count = count;
+  if (!(e->total = fl_calloc(R, sizeof *e->total))) {
+    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
+    return c->st;
   }
-  free(start);
-}
-
-/* The population section: children by state, age year and locality at window month `month`
- * (the recorded children in their states, the universal stock as the population less them),
- * and births per year from the population's age-0 counts. Returns nonzero on failure. */
-static int write_population(FILE *out, cal *cp, const pop_reader *pr, long month, size_t gap,
-                            long age_years_max) {
-  const cal *c = cp;
-  const fl_model *m = c->m;
-  const fl_calibrate_options *opt = c->opt;
-  const size_t S = m->S, NL = m->NLOC, A1 = (size_t)age_years_max + 1;
-  const size_t ND = opt->n_dur_bands + 1; /* with duration bands, groups by time in state */
-  double *cnt = fl_calloc(S * A1 * (NL + 1) * ND, sizeof *cnt);
-  if (!cnt) {
-    fail(cp, FL_ENOMEM, 0, "out of memory");
-    return -1;
-  }
-  fprintf(out, "population:\n");
-  if (m->max_age) fprintf(out, "  max_age_years: %g\n", m->max_age / 12.0);
-  fprintf(out, "  initial:\n");
-  for (size_t k = 0; k < c->n_kids; k++) {
-    const child *ch = &c->kids[k];
-    const long age = ch->dob >= 0 ? c->w0 + month - ch->dob : -1;
-    const unsigned char raw = ch->status[c->LB + month];
-    const size_t s = raw == NO_RECORD ? gap : raw;
-    if (s == gap || (ch->dob >= 0 && age < 0) || (m->max_age && age >= (long)m->max_age))
-      continue;
-    const size_t a = age >= 0 ? (size_t)(age / 12) : (size_t)age_years_max; /* unknown age */
-    size_t db = 0;
-    if (ND > 1) { /* months the current status has lasted, within the painted history */
-      long since = month;
-      while (since > -c->LB && ch->status[c->LB + since - 1] == raw &&
-             (ch->dob < 0 || since - 1 >= ch->dob - c->w0))
-        since--;
-      while (db < opt->n_dur_bands && month - since >= (long)llround(opt->dur_bands[db])) db++;
-    }
-    cnt[((s * A1 + a) * (NL + 1) + (ch->loc >= 0 ? (size_t)ch->loc : NL)) * ND + db]++;
-  }
-  for (size_t s = 0; s < S; s++)
-    for (size_t a = 0; a < A1; a++)
-      for (size_t l = 0; l <= NL; l++)
-        for (size_t db = 0; db < ND; db++) {
-          const double k = cnt[((s * A1 + a) * (NL + 1) + l) * ND + db];
-          if (k <= 0) continue;
-          fprintf(out, "    - {state: %s, count: %.0f, age_years: ", m->state_names[s], k);
-          if ((long)a < age_years_max) fprintf(out, "[%zu, %zu]", a, a + 1);
-          else fprintf(out, "[0, %ld]", age_years_max);
-          if (l < NL && NL > 1) fprintf(out, ", locality: %s", m->loc_names[l]);
-          if (ND > 1) {
-            const double lo = db ? opt->dur_bands[db - 1] : 0;
-            const double hi = db < opt->n_dur_bands ? opt->dur_bands[db] : lo + 12;
-            fprintf(out, ", time_in_state_months: [%g, %g]", lo, hi);
-          }
-          fprintf(out, "}\n");
-        }
-  for (long a = 0; a < age_years_max; a++) {
-    double total = pop_at(pr, c->w0 + month, (int)a, -1), recorded = 0;
-    for (size_t s = 0; s < S; s++)
-      for (size_t l = 0; l <= NL; l++)
-        for (size_t db = 0; db < ND; db++) recorded += cnt[((s * A1 + (size_t)a) * (NL + 1) + l) * ND + db];
-    if (total - recorded >= 0.5) {
-      /* Universal since birth: time in state is the age. */
-      fprintf(out, "    - {state: %s, count: %.0f, age_years: [%ld, %ld]", m->state_names[gap],
-              floor(total - recorded + 0.5), a, a + 1);
-      if (ND > 1) fprintf(out, ", time_in_state_months: [%ld, %ld]", a * 12, a * 12 + 12);
-      fprintf(out, "}\n");
-    }
-  }
-  free(cnt);
-  double births = 0, dates = 0;
-  for (size_t i = 0; i < pr->n; i++) {
-    int seen = 0;
-    if (pr->rows[i].age == 0) births += pr->rows[i].count;
-    for (size_t j = 0; j < i; j++) seen |= pr->rows[j].month == pr->rows[i].month;
-    dates += !seen;
-  }
-  fprintf(out, "  entries:\n    births:\n      per_year: %.1f   # children aged 0 in the "
-          "population table, mean over its dates\n      age_years: [0, 0]\n      states: "
-          "{%s: 1}\n",
-          dates > 0 ? births / dates : 0, m->state_names[gap]);
-  /* Net migration by age from consecutive dates a year apart: the children aged a + 1 at the
-   * later date less those aged a at the earlier one. Ages with a net inflow become entry
-   * streams (arriving universal during the year, aged a to a + 1); a net outflow overall
-   * becomes an out-migration probability. */
-  double net[201] = {0}, pairs = 0, outflow = 0, stock = 0;
-  for (size_t i = 0; i < pr->n; i++) {
-    const long d0 = pr->rows[i].month;
-    int first_of_date = 1, has_next = 0;
-    for (size_t j = 0; j < i; j++) first_of_date &= pr->rows[j].month != d0;
-    for (size_t j = 0; j < pr->n && !has_next; j++) has_next = pr->rows[j].month == d0 + 12;
-    if (!first_of_date || !has_next) continue;
-    pairs++;
-    for (long a = 0; a + 1 < age_years_max && a < 200; a++) {
-      net[a] += pop_at(pr, d0 + 12, (int)a + 1, -1) - pop_at(pr, d0, (int)a, -1);
-      stock += pop_at(pr, d0, (int)a, -1);
-    }
-  }
-  for (long a = 0; pairs > 0 && a + 1 < age_years_max && a < 200; a++) {
-    const double per_year = net[a] / pairs;
-    if (per_year >= 0.05)
-      fprintf(out, "    in_migration_%ld:   # net inflow of children aged %ld to %ld, from the "
-              "population table\n      per_year: %.2f\n      age_years: [%ld, %ld]\n      "
-              "states: {%s: 1}\n",
-              a, a, a + 1, per_year, a, a + 1, m->state_names[gap]);
-    else if (per_year < 0)
-      outflow -= per_year;
-  }
-  if (outflow > 0 && stock > 0)
-    fprintf(out, "  out_migration_per_year: %.8g   # net outflow over the population, from the "
-            "population table\n",
-            fmin(0.5, outflow / (stock / pairs)));
-  return 0;
-}
-
-/* One table of the calibrated transitions: the rows of age band ab and time-in-state band db
- * (NB, ND: all), with their counts, and their estimates with exact intervals in the report. */
-static void write_table(const cal *c, FILE *tr, FILE *rep, const double *n, size_t ab, size_t db,
-                        size_t NB, size_t ND) {
-  const fl_model *m = c->m;
-  const fl_calibrate_options *opt = c->opt;
-  const size_t S = m->S;
-  const double alo = ab == NB || ab == 0 ? 0 : opt->age_bands[ab - 1];
-  const double dlo = db == ND || db == 0 ? 0 : opt->dur_bands[db - 1];
-  char label[96] = "all", counts_text[1 << 14];
-  size_t used = 0, written = 0;
-  counts_text[0] = '\0';
-  if (ab < NB) {
-    if (ab < opt->n_age_bands) snprintf(label, sizeof label, "ages %g-%g", alo, opt->age_bands[ab]);
-    else snprintf(label, sizeof label, "ages %g+", alo);
-  }
-  if (db < ND) {
-    const size_t len = strlen(label);
-    char *p = label + (ab < NB ? len : 0);
-    const size_t room = sizeof label - (size_t)(p - label);
-    if (db < opt->n_dur_bands)
-      snprintf(p, room, "%smonths in state %g-%g", ab < NB ? "; " : "", dlo, opt->dur_bands[db]);
-    else snprintf(p, room, "%smonths in state %g+", ab < NB ? "; " : "", dlo);
-  }
-  for (size_t s = 0; s < S; s++) {
-    if (m->absorbing[s]) continue;
-    const double *row = n + ((ab * (ND + 1) + db) * S + s) * S;
+  for (size_t r = 0; r < R; r++) {
     double total = 0;
-    for (size_t d = 0; d < S; d++) total += row[d];
-    const int all = ab == NB && db == ND;
-    if (!all && total < opt->min_row) continue; /* a broader table applies */
-    if (!written++) {
-      fprintf(tr, "    - ");
-      if (ab < NB) {
-        if (ab < opt->n_age_bands) fprintf(tr, "age_years: [%g, %g]\n      ", alo, opt->age_bands[ab]);
-        else fprintf(tr, "age_years: [%g, .inf]\n      ", alo);
-      }
-      if (db < ND) {
-        if (db < opt->n_dur_bands)
-          fprintf(tr, "time_in_state_months: [%g, %g]\n      ", dlo, opt->dur_bands[db]);
-        else fprintf(tr, "time_in_state_months: [%g, .inf]\n      ", dlo);
-      }
-      fprintf(tr, "rows:\n");
-    }
-    fprintf(tr, "        %s: {", m->state_names[s]);
-    int first = 1;
-    if (total == 0) { /* never observed at all: the template's step probabilities */
-      const double *base = m->base_p + s * S;
-      for (size_t d = 0; d < S; d++)
-        if (d != s && base[d] > 0) {
-          fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], base[d]);
-          first = 0;
-        }
-      fprintf(tr, "%s%s: rest}   # not observed: template row\n", first ? "" : ", ",
-              m->state_names[s]);
-    } else {
-      for (size_t d = 0; d < S; d++)
-        if (d != s && row[d] > 0) {
-          fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], row[d] / total);
-          first = 0;
-        }
-      fprintf(tr, "%s%s: rest}\n", first ? "" : ", ", m->state_names[s]);
-      int k = snprintf(counts_text + used, sizeof counts_text - used, "        %s: {",
-                       m->state_names[s]);
-      if (k > 0 && (size_t)k < sizeof counts_text - used) used += (size_t)k;
-      first = 1;
-      for (size_t d = 0; d < S && used < sizeof counts_text - 100; d++)
-        if (row[d] > 0) {
-          k = snprintf(counts_text + used, sizeof counts_text - used, "%s%s: %.0f",
-                       first ? "" : ", ", m->state_names[d], row[d]);
-          if (k > 0 && (size_t)k < sizeof counts_text - used) used += (size_t)k;
-          first = 0;
-        }
-      k = snprintf(counts_text + used, sizeof counts_text - used, "}\n");
-      if (k > 0 && (size_t)k < sizeof counts_text - used) used += (size_t)k;
-    }
-    if (rep)
-      for (size_t d = 0; d < S; d++) {
-        double lo_p, hi_p;
-        if (row[d] == 0 && d != s && total > 0) continue;
-        exact_interval(row[d], total, &lo_p, &hi_p);
-        fprintf(rep, "transition,%s,%s,%s,", label, m->state_names[s], m->state_names[d]);
-        report_count(rep, row[d], opt->suppress);
-        fprintf(rep, ",%.6g,%.6g,%.6g,%s\n", total > 0 ? row[d] / total : 0, lo_p, hi_p,
-                total == 0 ? "not observed: template row kept" : "");
-      }
+    for (size_t d = 0; d < S; d++) total += count[r * S + d];
+    e->total[r] = total;
   }
-  if (used) fprintf(tr, "      counts:   # observed child-months behind the rows above\n%s",
-                    counts_text);
+  return FL_OK;
 }
 
-/* Adds w to the counts of the move s -> d at age `age` and time in state `tis` (months; age -1:
- * unknown) in its age and duration band, and in the all-ages and all-durations totals. */
-static void add_count(double *n, const fl_calibrate_options *opt, size_t NB, size_t ND, size_t S,
-                      long age, long tis, size_t s, size_t d, double w) {
-  size_t ab = NB, db = 0;
-  if (age >= 0)
-    for (ab = 0; ab < opt->n_age_bands && age >= (long)llround(opt->age_bands[ab] * 12);) ab++;
-  while (db < opt->n_dur_bands && tis >= (long)llround(opt->dur_bands[db])) db++;
-  const size_t abs_[2] = {ab, NB}, dbs[2] = {db, ND};
-  for (int i = 0; i < 2; i++)
-    for (int j = 0; j < 2; j++) {
-      if ((i == 1 && ab == NB) || (j == 1 && db == ND)) continue;
-      n[((abs_[i] * (ND + 1) + dbs[j]) * S + s) * S + d] += w;
-    }
-}
-
-/* Back-casting: the calibrated model started from the stocks observed at the start of the
- * window is run over the window (expectation mode: no sampling noise), and its expected stocks
- * are set against the observed ones month by month and state by state in the report. */
-static fl_status back_cast(cal *c, const pop_reader *pr, const fl_scenario *sc, size_t gap,
-                           long age_years_max, const char *transitions, const double *stock,
-                           FILE *rep, double *expected) {
-  const fl_model *m = c->m;
-  const size_t S = m->S;
-  char path[] = "/tmp/flourish-check-XXXXXX.yaml";
-  int fd = mkstemps(path, 5);
-  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-  fl_scenario *cs = NULL;
-  fl_model *cm = NULL;
-  fl_results *ex = NULL;
-  fl_error e = {0};
-  if (!f) {
-    fail(c, FL_EIO, 0, "cannot create a temporary file for the back-casting check");
+/* The tables of the scenario, broadest first (see cal_estimates), and which rows each gives:
+ * every row that can move in the table of all ages and durations, only the rows with at least
+ * min_row child-months in a narrower one. Returns c->st (FL_ENOMEM). */
+static fl_status choose_tables(cal *c, cal_estimates *e) {
+  const fl_calibrate_options *opt = c->opt;
+  const size_t NB = c->NB, ND = c->ND, S = c->m->S;
+  size_t n = 0;
+  e->tables = malloc((NB + 1) * (ND + 1) * sizeof *e->tables);
+  e->given = fl_calloc(e->tr.R, sizeof *e->given);
+  if (!e->tables || !e->given) {
+    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
     return c->st;
   }
-  copy_template(f, sc, 1);
-  fprintf(f, "time: {step_months: 1, horizon_steps: %ld}\n", c->W - 1);
-  if (write_population(f, c, pr, 0, gap, age_years_max) != 0) {
-    fclose(f);
-    unlink(path);
-    return c->st;
-  }
-  fputs(transitions, f);
-  fclose(f);
-  fl_status st = fl_scenario_load(path, &cs, &e);
-  if (st == FL_OK) st = fl_model_compile(cs, &cm, &e);
-  if (st == FL_OK) st = fl_expect(cm, &ex, &e);
-  unlink(path);
-  if (st != FL_OK) {
-    fl_error_set(c->err, FL_EINTERNAL, NULL, 0, 0, "--check",
-                 "the back-casting model could not be evaluated: %s", e.message);
-    c->st = FL_EINTERNAL;
-  } else {
-    const fl_array *es = fl_results_get(ex, 0, FL_OUT_STOCKS);
-    double err_sum[FL_MAX_STATES] = {0}, obs_sum[FL_MAX_STATES] = {0};
-    for (long mo = 0; mo < c->W; mo++)
+  e->tables[n++] = (cal_table){NB, ND};
+  for (size_t ab = 0; opt->n_age_bands && ab < NB; ab++) e->tables[n++] = (cal_table){ab, ND};
+  for (size_t db = 0; opt->n_dur_bands && db < ND; db++) e->tables[n++] = (cal_table){NB, db};
+  for (size_t ab = 0; opt->n_age_bands && opt->n_dur_bands && ab < NB; ab++)
+    for (size_t db = 0; db < ND; db++) e->tables[n++] = (cal_table){ab, db};
+  e->n_tables = n;
+  for (size_t ab = 0; ab <= NB; ab++)
+    for (size_t db = 0; db <= ND; db++)
       for (size_t s = 0; s < S; s++) {
-        const double want = ((const double *)es->data)[(size_t)mo * S + s];
-        expected[(size_t)mo * S + s] = want;
-        if (s == gap) continue;
-        err_sum[s] += fabs(want - stock[mo * S + s]);
-        obs_sum[s] += stock[mo * S + s];
-        fprintf(rep, "check,%04ld-%02ld,%s,,%.0f,%.6g,,,observed children (count) against the "
-                "calibrated model's expectation from the window's start\n",
-                (c->w0 + mo) / 12, (c->w0 + mo) % 12 + 1, m->state_names[s], stock[mo * S + s],
-                want);
+        const size_t r = fl_cal_row(c, ab, db, s);
+        const int all = ab == NB && db == ND;
+        e->given[r] = !c->m->absorbing[s] && (all || e->tr.total[r] >= opt->min_row);
       }
-    for (size_t s = 0; s < S; s++)
-      if (s != gap && obs_sum[s] > 0)
-        fprintf(rep, "check_summary,,%s,,,%.6g,,,mean absolute difference over observed mean "
-                "(relative error of the back-cast)\n",
-                m->state_names[s], err_sum[s] / obs_sum[s]);
+  return FL_OK;
+}
+
+/* Phase 3: the totals of every row of the counts, the tables of the scenario and the rows
+ * each gives, into e (zeroed on entry; freed by free_estimates, also after a failure); the
+ * estimates follow from them (fl_cal_estimate). Returns c->st. */
+static fl_status estimate(cal *c, const cal_counts *k, cal_estimates *e) {
+  const size_t S = c->m->S;
+  if (total_rows(c, k->n, (c->NB + 1) * (c->ND + 1) * S, &e->tr) != FL_OK) return c->st;
+  if (k->per_n && total_rows(c, k->per_n, k->n_periods * S, &e->periods) != FL_OK) return c->st;
+  return choose_tables(c, e);
+}
+
+static void free_estimates(cal_estimates *e) {
+  free(e->tr.total);
+  free(e->periods.total);
+  free(e->given);
+  free(e->tables);
+}
+
+/* The files written beside the outputs until everything succeeded. */
+typedef struct outputs {
+  char *tmp, *tmp_rep; /* their names */
+  FILE *out, *rep;     /* the scenario; the report CSV (NULL without one) */
+} outputs;
+
+/* Opens the files beside the scenario and (with opt->report) the report, after removing
+ * those an interrupted run left. Returns c->st (FL_ENOMEM, FL_EIO). */
+static fl_status open_outputs(cal *c, outputs *o) {
+  const fl_calibrate_options *opt = c->opt;
+  fl_tmp_clean(opt->output);
+  if (!(o->tmp = fl_tmp_name(opt->output, 0))) {
+    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
+    return c->st;
   }
-  fl_results_free(ex);
-  fl_model_free(cm);
-  fl_scenario_free(cs);
-  return c->st;
+  if (!(o->out = fopen(o->tmp, "w"))) {
+    fl_error_set(c->err, FL_EIO, opt->output, 0, 0, NULL, "cannot create a file beside it: %s",
+                 strerror(errno));
+    return c->st = FL_EIO;
+  }
+  if (!opt->report) return FL_OK;
+  fl_tmp_clean(opt->report);
+  if (!(o->tmp_rep = fl_tmp_name(opt->report, 0))) {
+    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
+    return c->st;
+  }
+  if (!(o->rep = fopen(o->tmp_rep, "w"))) {
+    fl_error_set(c->err, FL_EIO, opt->report, 0, 0, NULL, "cannot create a file beside it: %s",
+                 strerror(errno));
+    return c->st = FL_EIO;
+  }
+  return FL_OK;
+}
+
+/* Closes the files; moves them into place when the calibration succeeded (a failure to close
+ * or to move is FL_EIO), and removes them otherwise. */
+static void finish_outputs(cal *c, outputs *o) {
+  const fl_calibrate_options *opt = c->opt;
+  if (o->out && fclose(o->out) != 0 && c->st == FL_OK) c->st = FL_EIO;
+  if (o->rep && fclose(o->rep) != 0 && c->st == FL_OK) c->st = FL_EIO;
+  if (c->st == FL_OK &&
+      (rename(o->tmp, opt->output) != 0 || (o->tmp_rep && rename(o->tmp_rep, opt->report) != 0))) {
+    fl_error_set(c->err, FL_EIO, opt->output, 0, 0, NULL, "cannot move the output into place: %s",
+                 strerror(errno));
+    c->st = FL_EIO;
+  }
+  if (c->st != FL_OK) {
+    if (o->tmp) unlink(o->tmp);
+    if (o->tmp_rep) unlink(o->tmp_rep);
+  }
+  free(o->tmp);
+  free(o->tmp_rep);
 }
 
 fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibrate_options *opt,
                        fl_error *err) {
-  cal c = {.m = m, .opt = opt, .err = err, .first_day = -1, .last_day = -1, .st = FL_OK};
-  pop_reader pr = {.c = &c};
-  const size_t S = m->S, NB = opt->n_age_bands + 1, ND = opt->n_dur_bands + 1;
-  size_t gap = 0;
-  double *n = NULL, *present = NULL, *stock = NULL, *expected = NULL, *per_n = NULL;
-  size_t n_periods = 0;
-  double moves_hist[11] = {0}, skips = 0, reentries = 0, spell_sum[FL_MAX_LEVELS] = {0};
-  double spell_n[FL_MAX_LEVELS] = {0};
-  FILE *out = NULL, *rep = NULL, *tr = NULL;
-  char *tmp = NULL, *tmp_rep = NULL, *tr_text = NULL;
-  size_t tr_len = 0;
-  long age_years_max;
-  for (size_t s = 0; s < S; s++)
+  cal c = {.m = m, .opt = opt, .err = err, .st = FL_OK};
+  cal_population pop = {0};
+  cal_records rec = {0};
+  cal_counts counts = {0};
+  cal_estimates est = {0};
+  outputs o = {0};
+  char *transitions = NULL;
+  double *expected = NULL;
+  for (size_t s = 0; s < m->S; s++)
     if (m->state_level[s] == 0) {
-      gap = s;
+      c.gap = s;
       break;
     }
+  c.age_years_max = m->max_age ? (long)(m->max_age + 11) / 12 : 120;
+  c.NB = opt->n_age_bands + 1;
+  c.ND = opt->n_dur_bands + 1;
   gsl_set_error_handler_off(); /* failures come back as NaN and are handled */
   if (m->step_months != 1) {
     fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "time.step_months",
                  "calibrate estimates monthly transitions: the template needs monthly steps");
     return FL_EUSAGE;
   }
-  /* The population table, then pass 1 of the records: children, dates. */
-  if (read_csv(&c, opt->population, pop_field, pop_row_cb, &pr) != FL_OK) goto done;
-  if (pr.n == 0) {
-    fl_error_set(err, FL_EINPUT, opt->population, 2, 1, NULL, "the table has no rows");
-    c.st = FL_EINPUT;
+  /* 1. Read, 2. count, 3. estimate, 4. write the scenario, 5. check, then the report. */
+  if (read_inputs(&c, &pop, &rec) != FL_OK) goto done;
+  if (count_transitions(&c, &rec, &pop, &counts) != FL_OK) goto done;
+  if (estimate(&c, &counts, &est) != FL_OK) goto done;
+  if (open_outputs(&c, &o) != FL_OK) goto done;
+  if (fl_cal_write_scenario(o.out, &c, sc, &rec, &pop, &est, &transitions) != FL_OK) goto done;
+  if (opt->check && fl_cal_back_cast(&c, sc, &rec, &pop, transitions, &expected) != FL_OK)
     goto done;
-  }
-  c.pass = 1;
-  if (read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
-  c.LB = opt->n_dur_bands ? (long)llround(opt->dur_bands[opt->n_dur_bands - 1]) : 0;
-  if (c.rows == 0) {
-    fl_error_set(err, FL_EINPUT, opt->episodes, 2, 1, NULL, "the file has a header but no records");
-    c.st = FL_EINPUT;
-    goto done;
-  }
-  {
-    long m0 = 0, m1 = 0;
-    if (opt->from && parse_date(opt->from, &m0) < 0) {
-      fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "--from", "'%s' is not a date YYYY-MM-DD", opt->from);
-      c.st = FL_EUSAGE;
-      goto done;
-    }
-    if (opt->to && parse_date(opt->to, &m1) < 0) {
-      fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "--to", "'%s' is not a date YYYY-MM-DD", opt->to);
-      c.st = FL_EUSAGE;
-      goto done;
-    }
-    if (!opt->from) { /* the first whole month after the first record starts, and not before
-                         the population is known */
-      long y = 0, first_pop = pr.rows[0].month;
-      for (y = 0; first_day_of(y) < c.first_day; y += 12) {
-      }
-      for (m0 = y - 12; first_day_of(m0) < c.first_day; m0++) {
-      }
-      for (size_t i = 0; i < pr.n; i++)
-        if (pr.rows[i].month < first_pop) first_pop = pr.rows[i].month;
-      if (m0 < first_pop) m0 = first_pop;
-    }
-    if (!opt->to) /* the month of the last date: records end there (the extract date) */
-      for (m1 = m0; first_day_of(m1 + 1) <= c.last_day; m1++) {
-      }
-    c.w0 = m0;
-    c.W = m1 - m0 + 1;
-    if (c.W < 2 || c.W > 1200) {
-      fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "--from/--to",
-                   "the observation window must be 2 to 1200 months, found %ld", c.W);
-      c.st = FL_EUSAGE;
-      goto done;
-    }
-  }
-  for (size_t k = 0; k < c.n_kids; k++) {
-    if (!(c.kids[k].status = malloc((size_t)(c.LB + c.W)))) {
-      fail(&c, FL_ENOMEM, 0, "out of memory");
-      goto done;
-    }
-    memset(c.kids[k].status, NO_RECORD, (size_t)(c.LB + c.W));
-  }
-  c.pass = 2;
-  if (read_csv(&c, opt->episodes, on_field, on_row, &c) != FL_OK) goto done;
-  age_years_max = m->max_age ? (long)(m->max_age + 11) / 12 : 120;
-  n = fl_calloc((NB + 1) * (ND + 1) * S * S, sizeof *n);
-  if (opt->period_months > 0) { /* counts by calendar period, for trends (report only) */
-    n_periods = (size_t)((c.W - 1 + opt->period_months - 1) / opt->period_months);
-    if (!(per_n = fl_calloc(n_periods * S * S, sizeof *per_n))) {
-      fail(&c, FL_ENOMEM, 0, "out of memory");
-      goto done;
-    }
-  }
-  present = fl_calloc((size_t)c.W * (size_t)(age_years_max + 1), sizeof *present);
-  stock = fl_calloc((size_t)c.W * S, sizeof *stock);
-  if (!n || !present || !stock) {
-    fail(&c, FL_ENOMEM, 0, "out of memory");
-    goto done;
-  }
-  /* Counting: n[(ab * (ND + 1) + db) * S * S + s * S + d] for age band ab (NB: all ages) and
-   * time-in-state band db (ND: all durations). Time in state is counted from the month the
-   * status last changed (within the painted history, or birth); a run already going at the
-   * start of the history is at least LB months long, in the last band. */
-  for (size_t k = 0; k < c.n_kids; k++) {
-    const child *ch = &c.kids[k];
-    long moves = 0, spell = 0, run_start = -c.LB;
-    long left_at[FL_MAX_LEVELS];
-    for (size_t l = 0; l < FL_MAX_LEVELS; l++) left_at[l] = -1000;
-    for (long mo = -c.LB + 1; mo < c.W; mo++) { /* runs through the history */
-      const unsigned char a0 = ch->status[c.LB + mo - 1], a1 = ch->status[c.LB + mo];
-      const size_t p = a0 == NO_RECORD ? gap : a0, q = a1 == NO_RECORD ? gap : a1;
-      const int same = m->tis_by_level ? m->state_level[p] == m->state_level[q] : p == q;
-      if (!same) run_start = mo;
-      if (mo >= 0) break;
-    }
-    if (c.LB == 0) run_start = 0;
-    for (long mo = 0; mo < c.W; mo++) {
-      const long age = ch->dob >= 0 ? c.w0 + mo - ch->dob : -1;
-      const unsigned char raw = ch->status[c.LB + mo];
-      const size_t s = raw == NO_RECORD ? gap : raw;
-      if (mo > 0) {
-        const unsigned char rp = ch->status[c.LB + mo - 1];
-        const size_t p = rp == NO_RECORD ? gap : rp;
-        const int same = m->tis_by_level ? m->state_level[p] == m->state_level[s] : p == s;
-        if (!same) run_start = mo;
-      }
-      if (ch->dob >= 0 && age < 0) continue; /* not yet born */
-      if (m->max_age && age >= (long)m->max_age) break;
-      if (age >= 0 && age / 12 <= age_years_max) present[mo * (age_years_max + 1) + age / 12]++;
-      if (s != gap) stock[mo * S + s]++;
-      if (mo + 1 >= c.W || (m->max_age && age + 1 >= (long)m->max_age)) continue;
-      const unsigned char rn = ch->status[c.LB + mo + 1];
-      const size_t d = rn == NO_RECORD ? gap : rn;
-      if (m->absorbing[s]) continue;
-      long since = ch->dob >= 0 && run_start < ch->dob - c.w0 ? ch->dob - c.w0 : run_start;
-      const long tis = mo - since;
-      add_count(n, opt, NB, ND, S, age, tis, s, d, 1.0);
-      if (per_n) per_n[((size_t)(mo / opt->period_months) * S + s) * S + d]++;
-      spell++;
-      if (d != s) {
-        const size_t ls = m->state_level[s], ld = m->state_level[d];
-        moves++;
-        if (ld >= ls + 2) skips++;
-        if (ls != ld) {
-          if (mo + 1 - left_at[ld] <= 12) reentries++;
-          left_at[ls] = mo + 1;
-          spell_sum[ls] += (double)spell;
-          spell_n[ls]++;
-          spell = 0;
-        }
-      }
-    }
-    moves_hist[moves < 10 ? moves : 10]++;
-  }
-  /* Children of the population table without a record stay universal, and have been since
-   * birth (time in state: their age). */
-  for (long mo = 0; mo + 1 < c.W; mo++)
-    for (long a = 0; a < age_years_max; a++) {
-      const double u = pop_at(&pr, c.w0 + mo, (int)a, -1) - present[mo * (age_years_max + 1) + a];
-      if (u > 0) add_count(n, opt, NB, ND, S, a * 12 + 6, a * 12 + 6, gap, gap, u);
-      if (u > 0 && per_n) per_n[((size_t)(mo / opt->period_months) * S + gap) * S + gap] += u;
-    }
-  /* The calibrated scenario. */
-  fl_tmp_clean(opt->output);
-  if (!(tmp = fl_tmp_name(opt->output, 0))) {
-    fail(&c, FL_ENOMEM, 0, "out of memory");
-    goto done;
-  }
-  if (!(out = fopen(tmp, "w"))) {
-    fl_error_set(err, FL_EIO, opt->output, 0, 0, NULL, "cannot create a file beside it: %s",
-                 strerror(errno));
-    c.st = FL_EIO;
-    goto done;
-  }
-  if (opt->report) {
-    fl_tmp_clean(opt->report);
-    if (!(tmp_rep = fl_tmp_name(opt->report, 0))) {
-      fail(&c, FL_ENOMEM, 0, "out of memory");
-      goto done;
-    }
-    if (!(rep = fopen(tmp_rep, "w"))) {
-      fl_error_set(err, FL_EIO, opt->report, 0, 0, NULL, "cannot create a file beside it: %s",
-                   strerror(errno));
-      c.st = FL_EIO;
-      goto done;
-    }
-    fprintf(rep, "measure,age_band,from,to,count,probability,ci_low,ci_high,note\n");
-  }
-  copy_template(out, sc, 0);
-  fprintf(out, "\n# Population and transitions calibrated by flourish calibrate from %zu episode "
-          "records\n# of %zu children, months %04ld-%02ld to %04ld-%02ld (the extract date).\n",
-          c.rows, c.n_kids, c.w0 / 12, c.w0 % 12 + 1, (c.w0 + c.W - 1) / 12,
-          (c.w0 + c.W - 1) % 12 + 1);
-  /* Population: stocks at the extract date, births from the age-0 counts. */
-  if (write_population(out, &c, &pr, c.W - 1, gap, age_years_max) != 0) goto done;
-  /* Transitions: all ages first, then each band (pooled rows flagged). Written to memory
-   * first: the back-casting model uses them too. */
-  tr = open_memstream(&tr_text, &tr_len);
-  if (!tr) {
-    fail(&c, FL_ENOMEM, 0, "out of memory");
-    goto done;
-  }
-  fprintf(tr, "transitions:\n  given_as: probability\n  per_months: 1\n  tables:\n");
-  /* Tables from the broadest to the narrowest: all; each age band; each time-in-state band;
-   * each combination. A later table replaces the rows it gives, so a sparse row is left out
-   * and the broader one applies. */
-  const size_t n_combos = (NB + 1) * (ND + 1);
-  for (size_t k = 0; k < n_combos; k++) {
-    size_t ab, db;
-    if (k == 0) ab = NB, db = ND;
-    else if (k <= NB) ab = k - 1, db = ND;
-    else if (k <= NB + ND) ab = NB, db = k - NB - 1;
-    else ab = (k - NB - ND - 1) / ND, db = (k - NB - ND - 1) % ND;
-    if (k > n_combos - 1 || ab > NB || db > ND) break;
-    if ((ab < NB && opt->n_age_bands == 0) || (db < ND && opt->n_dur_bands == 0)) continue;
-    if (ab == NB && db == ND && k != 0) continue;
-    write_table(&c, tr, rep, n, ab, db, NB, ND);
-  }
-  fclose(tr);
-  tr = NULL;
-  fputs(tr_text, out);
-  if (opt->check) {
-    if (!(expected = fl_calloc((size_t)c.W * S, sizeof *expected))) {
-      fail(&c, FL_ENOMEM, 0, "out of memory");
-      goto done;
-    }
-    if (back_cast(&c, &pr, sc, gap, age_years_max, tr_text, stock, rep, expected) != FL_OK)
-      goto done;
-  }
-  if (rep && per_n) /* trends: each row by calendar period */
-    for (size_t p = 0; p < n_periods; p++) {
-      const long m0 = c.w0 + (long)p * opt->period_months;
-      const long m1 = m0 + opt->period_months - 1 < c.w0 + c.W - 2 ? m0 + opt->period_months - 1
-                                                                    : c.w0 + c.W - 2;
-      for (size_t s = 0; s < S; s++) {
-        const double *row = per_n + (p * S + s) * S;
-        double total = 0;
-        if (m->absorbing[s]) continue;
-        for (size_t d = 0; d < S; d++) total += row[d];
-        for (size_t d = 0; d < S && total > 0; d++) {
-          double lo_p, hi_p;
-          if (row[d] == 0 && d != s) continue;
-          exact_interval(row[d], total, &lo_p, &hi_p);
-          fprintf(rep, "transition,period %04ld-%02ld to %04ld-%02ld,%s,%s,", m0 / 12, m0 % 12 + 1,
-                  m1 / 12, m1 % 12 + 1, m->state_names[s], m->state_names[d]);
-          report_count(rep, row[d], opt->suppress);
-          fprintf(rep, ",%.6g,%.6g,%.6g,trend (not used by the scenario)\n", row[d] / total,
-                  lo_p, hi_p);
-        }
-      }
-    }
-  if (rep) {
-    for (long mo = 0; mo < c.W; mo++)
-      for (size_t s = 0; s < S; s++) {
-        if (s == gap) continue;
-        fprintf(rep, "stock,%04ld-%02ld,%s,,", (c.w0 + mo) / 12, (c.w0 + mo) % 12 + 1,
-                m->state_names[s]);
-        report_count(rep, stock[mo * S + s], opt->suppress);
-        fprintf(rep, ",,,,children in the state on the first day of the month\n");
-      }
-    for (int k = 0; k <= 10; k++) {
-      fprintf(rep, "moves_per_child,,%d%s,,", k, k == 10 ? "+" : "");
-      report_count(rep, moves_hist[k], opt->suppress);
-      fprintf(rep, ",,,,children with a record by number of moves in the window\n");
-    }
-    fprintf(rep, "skip_level_escalations,,,,");
-    report_count(rep, skips, opt->suppress);
-    fprintf(rep, ",,,,moves up two or more levels at once\nreentries_12m,,,,");
-    report_count(rep, reentries, opt->suppress);
-    fprintf(rep, ",,,,moves into a level left within the previous 12 months\n");
-    for (size_t l = 0; l < m->L; l++)
-      if (spell_n[l] > 0)
-        fprintf(rep, "mean_months_in_level,,%s,,%.0f,%.4g,,,completed spells observed in the window\n",
-                m->level_names[l], spell_n[l] < opt->suppress ? 0 : spell_n[l],
-                spell_n[l] < opt->suppress ? 0 : spell_sum[l] / spell_n[l]);
-  }
-  if (opt->report_h5 && c.st == FL_OK) {
-    /* The report as HDF5 (small counts suppressed as NaN). */
-    const size_t L = m->L, total = (NB + 1) * (ND + 1) * S * S;
-    double window[3] = {(double)(c.w0 / 12), (double)(c.w0 % 12 + 1), (double)c.W};
-    double journeys[2] = {skips, reentries}, mean_months[FL_MAX_LEVELS] = {0};
-    double age_edges[64], dur_edges[64];
-    for (size_t l = 0; l < L; l++) mean_months[l] = spell_n[l] > 0 ? spell_sum[l] / spell_n[l] : NAN;
-    for (size_t i = 0; i < opt->n_age_bands; i++) age_edges[i] = opt->age_bands[i];
-    for (size_t i = 0; i < opt->n_dur_bands; i++) dur_edges[i] = opt->dur_bands[i];
-    if (opt->suppress > 0) {
-      for (size_t i = 0; i < total; i++)
-        if (n[i] > 0 && n[i] < opt->suppress) n[i] = NAN;
-      for (size_t i = 0; i < (size_t)c.W * S; i++)
-        if (stock[i] > 0 && stock[i] < opt->suppress) stock[i] = NAN;
-      for (size_t i = 0; i < 11; i++)
-        if (moves_hist[i] > 0 && moves_hist[i] < opt->suppress) moves_hist[i] = NAN;
-      for (size_t i = 0; i < 2; i++)
-        if (journeys[i] > 0 && journeys[i] < opt->suppress) journeys[i] = NAN;
-      for (size_t l = 0; l < L; l++)
-        if (spell_n[l] > 0 && spell_n[l] < opt->suppress) spell_n[l] = mean_months[l] = NAN;
-    }
-    fl_h5_dataset ds[12];
-    size_t nd = 0;
-    ds[nd++] = (fl_h5_dataset){.name = "window",
-                               .doc = "First month of the window (year, month) and its "
-                                      "length in months.",
-                               .rank = 1,
-                               .dims = {3},
-                               .data = window};
-    ds[nd++] = (fl_h5_dataset){.name = "transitions/counts",
-                               .doc = "Observed child-months by age band (last: "
-                                      "all ages), time-in-state band (last: all), from-state and "
-                                      "to-state; NaN: suppressed.",
-                               .rank = 4,
-                               .dims = {NB + 1, ND + 1, S, S},
-                               .data = n};
-    if (opt->n_age_bands)
-      ds[nd++] = (fl_h5_dataset){.name = "transitions/age_band_edges_years",
-                                 .doc = "Age band edges after 0.",
-                                 .rank = 1,
-                                 .dims = {opt->n_age_bands},
-                                 .data = age_edges};
-    if (opt->n_dur_bands)
-      ds[nd++] = (fl_h5_dataset){.name = "transitions/duration_band_edges_months",
-                                 .doc = "Time-in-state band edges after 0.",
-                                 .rank = 1,
-                                 .dims = {opt->n_dur_bands},
-                                 .data = dur_edges};
-    ds[nd++] =
-        (fl_h5_dataset){.name = "observed/stocks",
-                        .doc = "Children with a record in each state on the "
-                               "first day of each month of the window (the lowest level's state "
-                               "is not observed: 0).",
-                        .rank = 2,
-                        .dims = {(size_t)c.W, S},
-                        .data = stock};
-    ds[nd++] = (fl_h5_dataset){.name = "observed/moves_per_child",
-                               .doc = "Children with a record by number of "
-                                      "moves in the window (last: 10 or more).",
-                               .rank = 1,
-                               .dims = {11},
-                               .data = moves_hist};
-    ds[nd++] = (fl_h5_dataset){.name = "observed/skip_level_escalations_and_reentries_12m",
-                               .doc = "Moves up two "
-                                      "levels or more at once; moves into a level left within 12 "
-                                      "months.",
-                               .rank = 1,
-                               .dims = {2},
-                               .data = journeys};
-    ds[nd++] = (fl_h5_dataset){.name = "observed/completed_spells_by_level",
-                               .doc = "Spells in each level that "
-                                      "ended in the window.",
-                               .rank = 1,
-                               .dims = {L},
-                               .data = spell_n};
-    ds[nd++] = (fl_h5_dataset){.name = "observed/mean_months_in_level",
-                               .doc = "Mean length of those spells.",
-                               .rank = 1,
-                               .dims = {L},
-                               .data = mean_months};
-    if (expected)
-      ds[nd++] = (fl_h5_dataset){.name = "check/expected_stocks",
-                                 .doc = "The calibrated model's expected "
-                                        "children by month and state, from the window's start.",
-                                 .rank = 2,
-                                 .dims = {(size_t)c.W, S},
-                                 .data = expected};
-    const fl_h5_names names[2] = {{"states", m->state_names, S}, {"levels", m->level_names, L}};
-    c.st = fl_h5_write_simple(opt->report_h5, ds, nd, names, 2, NULL, 0, err);
-  }
+  if (o.rep) fl_cal_write_report(o.rep, &c, &counts, &est, expected);
+  if (opt->report_h5) fl_cal_write_report_h5(&c, &counts, expected);
 done:
-  if (tr) fclose(tr);
-  free(tr_text);
-  if (out && fclose(out) != 0 && c.st == FL_OK) c.st = FL_EIO;
-  if (rep && fclose(rep) != 0 && c.st == FL_OK) c.st = FL_EIO;
-  if (c.st == FL_OK &&
-      (rename(tmp, opt->output) != 0 || (tmp_rep && rename(tmp_rep, opt->report) != 0))) {
-    fl_error_set(err, FL_EIO, opt->output, 0, 0, NULL, "cannot move the output into place: %s",
-                 strerror(errno));
-    c.st = FL_EIO;
-  }
-  if (c.st != FL_OK) {
-    if (tmp) unlink(tmp);
-    if (tmp_rep) unlink(tmp_rep);
-  }
-  free(tmp);
-  free(tmp_rep);
-  for (size_t k = 0; k < c.n_kids; k++) {
-    free(c.kids[k].id);
-    free(c.kids[k].status);
-  }
-  free(c.kids);
-  free(c.table);
-  for (int k = 0; k < N_COLS; k++) free(c.fields[k]);
-  for (int k = 0; k < 4; k++) free(pr.f[k]);
-  free(pr.rows);
-  free(n);
-  free(present);
-  free(stock);
+  finish_outputs(&c, &o);
+  free(transitions);
   free(expected);
-  free(per_n);
+  free_estimates(&est);
+  free_counts(&counts);
+  fl_cal_records_free(&rec);
+  fl_cal_population_free(&pop);
   return c.st;
 }

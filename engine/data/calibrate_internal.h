@@ -1,0 +1,226 @@
+/* What the files of `flourish calibrate` share, in the order of its phases: the state of one
+ * calibration; the CSV machinery both inputs are read with (csv_input.c); the episode records
+ * (episodes.c) and the population table (population.c); the counts and the estimates made of
+ * them (calibrate.c); the calibrated scenario (calibrate_write.c), the back-cast
+ * (calibrate_check.c) and the report (calibrate_report.c).
+ *
+ * Months are absolute (year * 12 + month - 1) or, as `mo`, counted from the window's first
+ * month; days are day numbers (fl_cal_parse_date). */
+#ifndef FL_CALIBRATE_INTERNAL_H
+#define FL_CALIBRATE_INTERNAL_H
+
+#include "data/calibrate.h"
+
+#include <stdio.h>
+
+/* A month that no episode covers: the child is in the gap state. */
+#define FL_CAL_NO_RECORD 0xFF
+/* Columns past this many are read but never given a role. */
+#define FL_CAL_MAX_COLS 64
+/* Net migration is estimated for ages (whole years) below this. */
+#define FL_CAL_MIGRATION_AGES 200
+/* Bins of the moves-per-child histogram: 0 to 9 moves, then 10 or more. */
+#define FL_CAL_MOVE_BINS 11
+
+/* One calibration: its inputs, the window, and the place reached in the file being read.
+ * fl_calibrate owns it; every phase borrows it. One calibration runs on one thread. */
+typedef struct cal {
+  const fl_model *m; /* the template, compiled (monthly steps) */
+  const fl_calibrate_options *opt;
+  fl_error *err;
+  fl_status st;       /* the first failure: later ones leave it and err alone */
+  size_t gap;         /* the gap state: the first state of the lowest level */
+  long age_years_max; /* ages in whole years are below this: the maximum age rounded up, or 120 */
+  size_t NB, ND;      /* age bands and time-in-state bands, each with its open last band */
+  long w0, W;         /* the window: its first absolute month and its number of months */
+  long LB;            /* months of history painted before the window, for time in state */
+  const char *path;   /* the CSV file being read, for messages */
+  size_t line, field; /* records complete, and fields of the record being read */
+  int header_done;
+} cal;
+
+/* A child of the episode records. */
+typedef struct cal_child {
+  char *id;              /* never written to an output */
+  long dob;              /* absolute month of birth, or -1 when unknown */
+  int loc;               /* locality, or -1 when not given */
+  unsigned char *status; /* [LB + W]: the state (or FL_CAL_NO_RECORD) on the first day of
+                            each month, window month mo at LB + mo (mo < 0: the history) */
+} cal_child;
+
+/* The children of the episode records, in the order of their first record, found by their
+ * identifiers through an open-addressing hash table. */
+typedef struct cal_records {
+  cal_child *kids;
+  size_t n_kids, cap_kids;
+  size_t *table; /* [table_cap]: child index + 1, 0: empty */
+  size_t table_cap;
+  size_t rows;              /* the records read */
+  long first_day, last_day; /* day numbers: the first start; the last start or end */
+} cal_records;
+
+/* The day number of a date YYYY-MM-DD (days since 0000-03-01, for comparisons), and its
+ * absolute month (year * 12 + month - 1) in *month when month is not NULL; -1 when s is not
+ * such a date of the years 1900 to 2200. */
+long fl_cal_parse_date(const char *s, long *month);
+/* The day number of the first day of an absolute month (-1 outside the years 1900 to 2200). */
+long fl_cal_first_day_of(long month);
+/* Records the failure code with a message at the current line of the file being read and at
+ * the 1-based field (0: none). Only the first failure of a calibration is kept: c->st and
+ * c->err are left alone once c->st is not FL_OK. */
+void fl_cal_fail(cal *c, fl_status code, size_t field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Whether the len bytes at s, the current field, are valid UTF-8; when not, fails with the
+ * field's position and returns 0. */
+int fl_cal_field_utf8(cal *c, const char *s, size_t len);
+/* Streams the file at path through libcsv (strict RFC 4180: quoted fields, embedded commas
+ * and newlines) into the field and row callbacks, which get ctx, after resetting c's reading
+ * position (path, line, field, header_done); the callbacks record failures with fl_cal_fail
+ * and reading stops at the first. Returns c->st: a malformed or empty file fails with
+ * FL_EINPUT. A file that cannot be opened sets c->err and returns FL_EINPUT but leaves c->st
+ * alone. */
+fl_status fl_cal_read_csv(cal *c, const char *path, void (*field)(void *, size_t, void *),
+                          void (*row)(int, void *), void *ctx);
+
+/* Pass 1 over the episodes file at c->opt->episodes: checks every record and finds the
+ * children, their dates of birth and localities, and the dates the records span, into r
+ * (zeroed on entry; the caller frees it with fl_cal_records_free, also after a failure).
+ * Returns c->st, as fl_cal_read_csv does; a file without records fails with FL_EINPUT. */
+fl_status fl_cal_episodes_scan(cal *c, cal_records *r);
+/* Pass 2, once the window (c->w0, c->W, c->LB) is known: paints every child's status. */
+fl_status fl_cal_episodes_paint(cal *c, cal_records *r);
+void fl_cal_records_free(cal_records *r);
+
+/* One row of the population table: the children of an age in whole years and a locality (-1:
+ * not given) on a date, given as its absolute month. */
+typedef struct cal_pop_row {
+  long month;
+  int age, loc;
+  double count;
+} cal_pop_row;
+
+/* The population table, its rows in the file's order. */
+typedef struct cal_population {
+  cal_pop_row *rows;
+  size_t n, cap;
+} cal_population;
+
+/* Net migration estimated from the population table: the streams of children arriving and the
+ * rate at which children leave. */
+typedef struct cal_migration {
+  /* Children arriving a year at age a to a + 1 (universal), where the net inflow at that age
+   * is at least 0.05 a year; 0: no stream. */
+  double in_per_year[FL_CAL_MIGRATION_AGES];
+  /* The yearly probability that a child leaves (at most 0.5), from the net outflows of the
+   * other ages over the population; 0: none. */
+  double out_per_year;
+} cal_migration;
+
+/* Reads the table at c->opt->population into t (empty on entry; the caller frees it with
+ * fl_cal_population_free, also after a failure). Returns c->st, as fl_cal_read_csv does; a
+ * table without rows fails with FL_EINPUT. */
+fl_status fl_cal_population_read(cal *c, cal_population *t);
+void fl_cal_population_free(cal_population *t);
+/* The first date of the table, as an absolute month (t has rows). */
+long fl_cal_pop_first_month(const cal_population *t);
+/* Children aged `age` (whole years) in locality loc (-1: all) on the latest date of the table
+ * not after `month`, or on its first date when all are later. */
+double fl_cal_pop_at(const cal_population *t, long month, int age, int loc);
+/* Births a year: the children aged 0 in the table, mean over its dates. */
+double fl_cal_births_per_year(const cal_population *t);
+/* Net migration by age from each pair of dates a year apart: the children aged a + 1 at the
+ * later date less those aged a at the earlier one, mean over the pairs, for the ages a with
+ * a + 1 below age_years_max. Without such a pair, no migration. */
+void fl_cal_migration(const cal_population *t, long age_years_max, cal_migration *mig);
+
+/* What the window shows, counted from the records and the population table (calibrate.c).
+ * Counts of child-months are fractional where the population table's counts are. */
+typedef struct cal_counts {
+  /* [(NB + 1) * (ND + 1) * S * S]: the child-months moving from state s to state d a month
+   * later, at row fl_cal_row(c, ab, db, s), cell d, for age band ab and time-in-state band db;
+   * ab = NB is all ages, db = ND all durations. */
+  double *n;
+  /* [n_periods * S * S]: all ages and durations by calendar period of opt->period_months
+   * months, row p * S + s, cell d (trends for the report); NULL without periods. */
+  double *per_n;
+  size_t n_periods;
+  double *stock; /* [W * S]: children with a record in each state on the first day of each
+                    month (the gap state: 0) */
+  double moves_hist[FL_CAL_MOVE_BINS]; /* children with a record by moves in the window */
+  double skips;                        /* moves up two levels or more at once */
+  double reentries;                    /* moves into a level left within the previous 12 months */
+  double spell_sum[FL_MAX_LEVELS];     /* months of the spells in each level ended in the window */
+  double spell_n[FL_MAX_LEVELS];       /* the number of those spells */
+} cal_counts;
+
+/* The row of state s in the table of age band ab and time-in-state band db (cal_counts.n). */
+static inline size_t fl_cal_row(const cal *c, size_t ab, size_t db, size_t s) {
+  return (ab * (c->ND + 1) + db) * c->m->S + s;
+}
+/* The time-in-state band of a spell that has lasted `months` (ND - 1: the open last band). */
+size_t fl_cal_duration_band(const cal *c, long months);
+
+/* Rows of counts, each row a state's moves to every state, with their totals: what the
+ * estimates are made of (fl_cal_estimate). */
+typedef struct cal_rows {
+  size_t R, S;         /* rows, of S cells each */
+  const double *count; /* [R * S], borrowed from the counts */
+  double *total;       /* [R] */
+} cal_rows;
+
+/* The estimate of cell d of row r: the maximum-likelihood probability, the count over the
+ * row's total (0 in an empty row), and when lo is not NULL its exact (Clopper-Pearson) 95%
+ * interval in *lo and *hi. */
+double fl_cal_estimate(const cal_rows *e, size_t r, size_t d, double *lo, double *hi);
+
+/* A table of the calibrated transitions: an age band and a time-in-state band (NB, ND: all). */
+typedef struct cal_table {
+  size_t ab, db;
+} cal_table;
+
+/* What the calibrated transitions are made of (calibrate.c). The tables run from the broadest
+ * to the narrowest: all ages and durations; each age band; each time-in-state band; each
+ * combination. A later table replaces the rows it gives, so a table leaves out a row with too
+ * few observations (pooling: the broader table's row applies). */
+typedef struct cal_estimates {
+  cal_rows tr;          /* of cal_counts.n, its rows indexed by fl_cal_row */
+  unsigned char *given; /* [tr.R]: whether the row's table gives it */
+  cal_table *tables;    /* the tables of the scenario, broadest first */
+  size_t n_tables;
+  cal_rows periods; /* of cal_counts.per_n (R = 0 without periods) */
+} cal_estimates;
+
+/* Copies the template's text except its population and transitions sections (and, for the
+ * back-casting model, its time, arms and uncertainty). */
+void fl_cal_copy_template(FILE *out, const fl_scenario *sc, int for_check);
+/* Writes the population section for window month `month`: the children with a record in
+ * their states, the universal stock as the population table's children less them, births and
+ * net migration from the population table. Returns c->st (FL_ENOMEM). */
+fl_status fl_cal_write_population(FILE *out, cal *c, const cal_records *rec,
+                                  const cal_population *pop, long month);
+/* Writes the calibrated scenario to out: the template with its population (at the extract
+ * date, the window's last month) and transitions (the estimates, with the counts behind every
+ * row) replaced. *transitions gets the text of the transitions section, which the back-cast
+ * uses too (the caller frees it). Returns c->st (FL_ENOMEM). */
+fl_status fl_cal_write_scenario(FILE *out, cal *c, const fl_scenario *sc, const cal_records *rec,
+                                const cal_population *pop, const cal_estimates *e,
+                                char **transitions);
+
+/* Back-casting (--check): the calibrated model, started from the stocks observed at the start
+ * of the window, is run over the window in expectation mode. *expected gets its expected
+ * children by window month and state, [W * S] (the caller frees it). Returns c->st:
+ * FL_ENOMEM, FL_EIO (no temporary file), FL_EINTERNAL (the model failed). */
+fl_status fl_cal_back_cast(cal *c, const fl_scenario *sc, const cal_records *rec,
+                           const cal_population *pop, const char *transitions, double **expected);
+
+/* Writes the report CSV to rep: every row of every table with its estimate and interval; with
+ * expected (the back-cast, or NULL), the observed against the expected stocks; the rows by
+ * calendar period; the monthly stocks; the journey measures. Counts below opt->suppress are
+ * written as <N. */
+void fl_cal_write_report(FILE *rep, const cal *c, const cal_counts *k, const cal_estimates *e,
+                         const double *expected);
+/* Writes the report's counts, stocks and journeys (and expected, when not NULL) as HDF5 to
+ * opt->report_h5, counts below opt->suppress as NaN. Returns c->st. */
+fl_status fl_cal_write_report_h5(cal *c, const cal_counts *k, const double *expected);
+
+#endif

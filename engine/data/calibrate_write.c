@@ -1,0 +1,270 @@
+/* The calibrated scenario of `flourish calibrate`: the template's text without its population
+ * and transitions sections, then those sections made from the records (a population at a
+ * month of the window; the estimated transitions, with the counts behind every row so that
+ * --psa can draw them). The back-cast writes its model with the same functions. */
+#include "data/calibrate_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fl_cal_copy_template(FILE *out, const fl_scenario *sc, int for_check) {
+  const fl_node *root = sc->root;
+  const char *text = sc->text;
+  /* Start offset of each line. */
+  size_t lines = 1;
+  for (const char *p = text; *p; p++) lines += *p == '\n';
+  size_t *start = malloc((lines + 2) * sizeof *start), n = 0;
+  if (!start) return;
+  start[n++] = 0;
+  for (size_t i = 0; text[i]; i++)
+    if (text[i] == '\n') start[n++] = i + 1;
+  start[n] = strlen(text);
+  for (size_t i = 0; i < root->n; i++) {
+    const fl_node *key = fl_map_key(root, i);
+    const size_t l0 = (size_t)key->line - 1;
+    const size_t l1 = i + 1 < root->n ? (size_t)fl_map_key(root, i + 1)->line - 1 : n;
+    if (!strcmp(key->value, "population") || !strcmp(key->value, "transitions")) continue;
+    if (for_check && (!strcmp(key->value, "time") || !strcmp(key->value, "arms") ||
+                      !strcmp(key->value, "uncertainty")))
+      continue;
+    fwrite(text + start[l0], 1, start[l1 < n ? l1 : n] - start[l0], out);
+  }
+  free(start);
+}
+
+/* The cell of the initial-population tally of state s, age year a, locality l (NLOC: not
+ * given) and time-in-state band db. */
+static size_t tally_cell(const cal *c, size_t s, size_t a, size_t l, size_t db) {
+  const size_t A1 = (size_t)c->age_years_max + 1, NL = c->m->NLOC;
+  return ((s * A1 + a) * (NL + 1) + l) * c->ND + db;
+}
+
+/* The time-in-state band of a child's status at window month `month`: the months it has
+ * lasted within the painted history and since birth (band 0 without duration bands). */
+static size_t initial_duration_band(const cal *c, const cal_child *ch, long month) {
+  const unsigned char raw = ch->status[c->LB + month];
+  long since = month;
+  if (c->ND == 1) return 0;
+  while (since > -c->LB && ch->status[c->LB + since - 1] == raw &&
+         (ch->dob < 0 || since - 1 >= ch->dob - c->w0))
+    since--;
+  return fl_cal_duration_band(c, month - since);
+}
+
+/* Tallies the children with a record who are present at window month `month` and outside the
+ * gap state, into cnt (tally_cell; age year age_years_max: unknown age). */
+static void tally_initial(const cal *c, const cal_records *rec, long month, double *cnt) {
+  const fl_model *m = c->m;
+  for (size_t k = 0; k < rec->n_kids; k++) {
+    const cal_child *ch = &rec->kids[k];
+    const long age = ch->dob >= 0 ? c->w0 + month - ch->dob : -1;
+    const unsigned char raw = ch->status[c->LB + month];
+    const size_t s = raw == FL_CAL_NO_RECORD ? c->gap : raw;
+    if (s == c->gap || (ch->dob >= 0 && age < 0) || (m->max_age && age >= (long)m->max_age))
+      continue;
+    const size_t a = age >= 0 ? (size_t)(age / 12) : (size_t)c->age_years_max;
+    const size_t l = ch->loc >= 0 ? (size_t)ch->loc : m->NLOC;
+    cnt[tally_cell(c, s, a, l, initial_duration_band(c, ch, month))]++;
+  }
+}
+
+/* The initial entries of the children with a record, one for each state, age year, locality
+ * and time-in-state band with children. */
+static void write_recorded(FILE *out, const cal *c, const double *cnt) {
+  const fl_model *m = c->m;
+  const fl_calibrate_options *opt = c->opt;
+  const size_t S = m->S, NL = m->NLOC, A1 = (size_t)c->age_years_max + 1, ND = c->ND;
+  for (size_t s = 0; s < S; s++)
+    for (size_t a = 0; a < A1; a++)
+      for (size_t l = 0; l <= NL; l++)
+        for (size_t db = 0; db < ND; db++) {
+          const double k = cnt[tally_cell(c, s, a, l, db)];
+          if (k <= 0) continue;
+          fprintf(out, "    - {state: %s, count: %.0f, age_years: ", m->state_names[s], k);
+          if ((long)a < c->age_years_max) fprintf(out, "[%zu, %zu]", a, a + 1);
+          else fprintf(out, "[0, %ld]", c->age_years_max);
+          if (l < NL && NL > 1) fprintf(out, ", locality: %s", m->loc_names[l]);
+          if (ND > 1) {
+            const double lo = db ? opt->dur_bands[db - 1] : 0;
+            const double hi = db < opt->n_dur_bands ? opt->dur_bands[db] : lo + 12;
+            fprintf(out, ", time_in_state_months: [%g, %g]", lo, hi);
+          }
+          fprintf(out, "}\n");
+        }
+}
+
+/* The initial entries of the universal children at window month `month`: for each age year,
+ * the population table's children less those with a record, when at least half a child is
+ * left. They have been universal since birth: time in state is their age. */
+static void write_universal(FILE *out, const cal *c, const cal_population *pop, long month,
+                            const double *cnt) {
+  const fl_model *m = c->m;
+  const size_t S = m->S, NL = m->NLOC, ND = c->ND;
+  for (long a = 0; a < c->age_years_max; a++) {
+    double total = fl_cal_pop_at(pop, c->w0 + month, (int)a, -1), recorded = 0;
+    for (size_t s = 0; s < S; s++)
+      for (size_t l = 0; l <= NL; l++)
+        for (size_t db = 0; db < ND; db++) recorded += cnt[tally_cell(c, s, (size_t)a, l, db)];
+    if (total - recorded >= 0.5) {
+      fprintf(out, "    - {state: %s, count: %.0f, age_years: [%ld, %ld]", m->state_names[c->gap],
+              floor(total - recorded + 0.5), a, a + 1);
+      if (ND > 1) fprintf(out, ", time_in_state_months: [%ld, %ld]", a * 12, a * 12 + 12);
+      fprintf(out, "}\n");
+    }
+  }
+}
+
+/* The entries: births from the population table's children aged 0; net migration as entry
+ * streams for the ages with a net inflow (arriving universal during the year) and an
+ * out-migration probability for the net outflow. */
+static void write_entries(FILE *out, const cal *c, const cal_population *pop) {
+  const char *gap = c->m->state_names[c->gap];
+  cal_migration mig;
+  fprintf(out,
+          "  entries:\n    births:\n      per_year: %.1f   # children aged 0 in the "
+          "population table, mean over its dates\n      age_years: [0, 0]\n      states: "
+          "{%s: 1}\n",
+          fl_cal_births_per_year(pop), gap);
+  fl_cal_migration(pop, c->age_years_max, &mig);
+  for (long a = 0; a < FL_CAL_MIGRATION_AGES; a++)
+    if (mig.in_per_year[a] > 0)
+      fprintf(out,
+              "    in_migration_%ld:   # net inflow of children aged %ld to %ld, from the "
+              "population table\n      per_year: %.2f\n      age_years: [%ld, %ld]\n      "
+              "states: {%s: 1}\n",
+              a, a, a + 1, mig.in_per_year[a], a, a + 1, gap);
+  if (mig.out_per_year > 0)
+    fprintf(out,
+            "  out_migration_per_year: %.8g   # net outflow over the population, from the "
+            "population table\n",
+            mig.out_per_year);
+}
+
+fl_status fl_cal_write_population(FILE *out, cal *c, const cal_records *rec,
+                                  const cal_population *pop, long month) {
+  const fl_model *m = c->m;
+  const size_t A1 = (size_t)c->age_years_max + 1;
+  double *cnt = fl_calloc(m->S * A1 * (m->NLOC + 1) * c->ND, sizeof *cnt);
+  if (!cnt) {
+    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
+    return c->st;
+  }
+  fprintf(out, "population:\n");
+  if (m->max_age) fprintf(out, "  max_age_years: %g\n", m->max_age / 12.0);
+  fprintf(out, "  initial:\n");
+  tally_initial(c, rec, month, cnt);
+  write_recorded(out, c, cnt);
+  write_universal(out, c, pop, month, cnt);
+  free(cnt);
+  write_entries(out, c, pop);
+  return FL_OK;
+}
+
+/* The heading of table t: its bands, as the scenario's tables give them. */
+static void write_table_heading(FILE *tr, const cal *c, cal_table t) {
+  const fl_calibrate_options *opt = c->opt;
+  fprintf(tr, "    - ");
+  if (t.ab < c->NB) {
+    const double alo = t.ab == 0 ? 0 : opt->age_bands[t.ab - 1];
+    if (t.ab < opt->n_age_bands)
+      fprintf(tr, "age_years: [%g, %g]\n      ", alo, opt->age_bands[t.ab]);
+    else fprintf(tr, "age_years: [%g, .inf]\n      ", alo);
+  }
+  if (t.db < c->ND) {
+    const double dlo = t.db == 0 ? 0 : opt->dur_bands[t.db - 1];
+    if (t.db < opt->n_dur_bands)
+      fprintf(tr, "time_in_state_months: [%g, %g]\n      ", dlo, opt->dur_bands[t.db]);
+    else fprintf(tr, "time_in_state_months: [%g, .inf]\n      ", dlo);
+  }
+  fprintf(tr, "rows:\n");
+}
+
+/* Row r (of state s) of a table: the estimated probabilities of the moves observed, or, for a
+ * row never observed, the template's. */
+static void write_row(FILE *tr, const cal *c, const cal_estimates *e, size_t r, size_t s) {
+  const fl_model *m = c->m;
+  const size_t S = m->S;
+  const int observed = e->tr.total[r] != 0;
+  /* The moves written: those observed, or those the template gives. */
+  const double *moves = observed ? e->tr.count + r * S : m->base_p + s * S;
+  int first = 1;
+  fprintf(tr, "        %s: {", m->state_names[s]);
+  for (size_t d = 0; d < S; d++)
+    if (d != s && moves[d] > 0) {
+      const double p = observed ? fl_cal_estimate(&e->tr, r, d, NULL, NULL) : moves[d];
+      fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], p);
+      first = 0;
+    }
+  fprintf(tr, "%s%s: rest}%s\n", first ? "" : ", ", m->state_names[s],
+          observed ? "" : "   # not observed: template row");
+}
+
+/* Appends formatted text to buf[size] at *used when all of it fits; what does not fit is left
+ * past *used, where the next text overwrites it. */
+static void append(char *buf, size_t size, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t size, size_t *used, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const int k = vsnprintf(buf + *used, size - *used, fmt, ap);
+  va_end(ap);
+  if (k > 0 && (size_t)k < size - *used) *used += (size_t)k;
+}
+
+/* The counts behind row `row` (of state s), appended to buf[size] at *used: the cells with
+ * child-months, while 100 characters are left. */
+static void append_counts(char *buf, size_t size, size_t *used, const cal *c, const double *row,
+                          size_t s) {
+  const fl_model *m = c->m;
+  int first = 1;
+  append(buf, size, used, "        %s: {", m->state_names[s]);
+  for (size_t d = 0; d < m->S && *used < size - 100; d++)
+    if (row[d] > 0) {
+      append(buf, size, used, "%s%s: %.0f", first ? "" : ", ", m->state_names[d], row[d]);
+      first = 0;
+    }
+  append(buf, size, used, "}\n");
+}
+
+/* Table t of the transitions: the rows it gives, then the counts behind the observed ones. */
+static void write_table(FILE *tr, const cal *c, const cal_estimates *e, cal_table t) {
+  const size_t S = c->m->S;
+  char counts_text[1 << 14];
+  size_t used = 0, written = 0;
+  counts_text[0] = '\0';
+  for (size_t s = 0; s < S; s++) {
+    const size_t r = fl_cal_row(c, t.ab, t.db, s);
+    if (!e->given[r]) continue;
+    if (!written++) write_table_heading(tr, c, t);
+    write_row(tr, c, e, r, s);
+    if (e->tr.total[r] != 0)
+      append_counts(counts_text, sizeof counts_text, &used, c, e->tr.count + r * S, s);
+  }
+  if (used)
+    fprintf(tr, "      counts:   # observed child-months behind the rows above\n%s", counts_text);
+}
+
+fl_status fl_cal_write_scenario(FILE *out, cal *c, const fl_scenario *sc, const cal_records *rec,
+                                const cal_population *pop, const cal_estimates *e,
+                                char **transitions) {
+  size_t len = 0;
+  fl_cal_copy_template(out, sc, 0);
+  fprintf(out,
+          "\n# Population and transitions calibrated by flourish calibrate from %zu episode "
+          "records\n# of %zu children, months %04ld-%02ld to %04ld-%02ld (the extract date).\n",
+          rec->rows, rec->n_kids, c->w0 / 12, c->w0 % 12 + 1, (c->w0 + c->W - 1) / 12,
+          (c->w0 + c->W - 1) % 12 + 1);
+  if (fl_cal_write_population(out, c, rec, pop, c->W - 1) != FL_OK) return c->st;
+  FILE *tr = open_memstream(transitions, &len);
+  if (!tr) {
+    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
+    return c->st;
+  }
+  fprintf(tr, "transitions:\n  given_as: probability\n  per_months: 1\n  tables:\n");
+  for (size_t i = 0; i < e->n_tables; i++) write_table(tr, c, e, e->tables[i]);
+  fclose(tr);
+  fputs(*transitions, out);
+  return FL_OK;
+}

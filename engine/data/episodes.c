@@ -1,0 +1,274 @@
+/* The episode records of `flourish calibrate`: a CSV file with columns child_id, state,
+ * start_date and end_date (blank while the episode is open), and optionally date_of_birth and
+ * locality, in any order; other columns are ignored.
+ *
+ * The file is read twice. The first pass (fl_cal_episodes_scan) checks every record, finds the
+ * children and the dates the records span; the second (fl_cal_episodes_paint), once the
+ * window is known, paints each child's status on the first day of every month of the window
+ * and of the history before it. Overlapping episodes resolve to the state of the highest level
+ * (ties: the state listed later in the template), or on request to the episode given later in
+ * the file; an open episode runs to the end of the window. Memory is one byte per child and
+ * month, whatever the number of records. Identifiers stay in memory and never reach an
+ * output. */
+#include "data/calibrate_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum { COL_ID, COL_STATE, COL_START, COL_END, COL_DOB, COL_LOC, N_COLS };
+static const char *const col_names[N_COLS] = {"child_id", "state",         "start_date",
+                                              "end_date", "date_of_birth", "locality"};
+
+/* The reader's state during a pass: the role of each column (-1: none) and the fields of the
+ * record being read (owned, freed after each record). */
+typedef struct episode_reader {
+  cal *c;
+  cal_records *r;
+  int pass; /* 1: children and dates; 2: painting */
+  int col_of[FL_CAL_MAX_COLS];
+  char *fields[N_COLS];
+} episode_reader;
+
+/* An episode record, parsed and checked. */
+typedef struct episode {
+  long start, end; /* day numbers; end is -1 while the episode is open */
+  int open_end;
+  size_t state;
+  long dob; /* the child's absolute month of birth; -1 when the record gives none */
+} episode;
+
+static uint64_t hash_str(const char *s) { return fl_fnv1a(FL_FNV_BASIS, s, strlen(s)); }
+
+/* The index of the child with this identifier, adding it (pass 1) when new; -1 on failure. */
+static long child_index(cal_records *r, const char *id, int add) {
+  if (r->n_kids * 2 + 2 > r->table_cap) {
+    size_t ncap = r->table_cap ? r->table_cap * 2 : 1024;
+    size_t *nt = calloc(ncap, sizeof *nt);
+    if (!nt) return -1;
+    for (size_t i = 0; i < r->table_cap; i++)
+      if (r->table[i]) {
+        size_t h = hash_str(r->kids[r->table[i] - 1].id) & (ncap - 1);
+        while (nt[h]) h = (h + 1) & (ncap - 1);
+        nt[h] = r->table[i];
+      }
+    free(r->table);
+    r->table = nt;
+    r->table_cap = ncap;
+  }
+  size_t h = hash_str(id) & (r->table_cap - 1);
+  while (r->table[h]) {
+    if (!strcmp(r->kids[r->table[h] - 1].id, id)) return (long)r->table[h] - 1;
+    h = (h + 1) & (r->table_cap - 1);
+  }
+  if (!add) return -1;
+  if (r->n_kids == r->cap_kids) {
+    size_t ncap = r->cap_kids ? 2 * r->cap_kids : 1024;
+    cal_child *nk = realloc(r->kids, ncap * sizeof *nk);
+    if (!nk) return -1;
+    r->kids = nk;
+    r->cap_kids = ncap;
+  }
+  cal_child *k = &r->kids[r->n_kids];
+  memset(k, 0, sizeof *k);
+  k->id = fl_strdup(id);
+  k->dob = -1;
+  k->loc = -1;
+  if (!k->id) return -1;
+  r->table[h] = ++r->n_kids;
+  return (long)r->n_kids - 1;
+}
+
+/* The state of this name, or the first state of the level of this name; -1 if neither. */
+static long state_of(const fl_model *m, const char *name) {
+  for (size_t s = 0; s < m->S; s++)
+    if (!strcmp(m->state_names[s], name)) return (long)s;
+  for (size_t l = 0; l < m->L; l++)
+    if (!strcmp(m->level_names[l], name))
+      for (size_t s = 0; s < m->S; s++)
+        if (m->state_level[s] == l) return (long)s;
+  return -1;
+}
+
+static void on_field(void *data, size_t len, void *ctx) {
+  episode_reader *p = ctx;
+  cal *c = p->c;
+  const char *s = data ? data : "";
+  c->field++;
+  if (c->st != FL_OK) return;
+  if (!fl_cal_field_utf8(c, s, len)) return;
+  if (!c->header_done) {
+    if (c->field <= FL_CAL_MAX_COLS) {
+      p->col_of[c->field - 1] = -1;
+      for (int k = 0; k < N_COLS; k++)
+        if (!strcasecmp(s, col_names[k])) p->col_of[c->field - 1] = k;
+    }
+    return;
+  }
+  if (c->field <= FL_CAL_MAX_COLS && p->col_of[c->field - 1] >= 0) {
+    char **slot = &p->fields[p->col_of[c->field - 1]];
+    free(*slot);
+    *slot = fl_strdup(s);
+  }
+}
+
+/* The 1-based column of a role, for messages. */
+static size_t col(const episode_reader *p, int role) {
+  for (size_t i = 0; i < FL_CAL_MAX_COLS; i++)
+    if (p->col_of[i] == role) return i + 1;
+  return 0;
+}
+
+/* Parses the record just read into e; 0, with the failure recorded, when it is not a valid
+ * episode of the template's states. */
+static int parse_episode(episode_reader *p, episode *e) {
+  cal *c = p->c;
+  char **f = p->fields;
+  const long state = f[COL_STATE] ? state_of(c->m, f[COL_STATE]) : -1;
+  e->start = f[COL_START] ? fl_cal_parse_date(f[COL_START], NULL) : -1;
+  e->open_end = !f[COL_END] || !f[COL_END][0];
+  e->end = e->open_end ? -1 : fl_cal_parse_date(f[COL_END], NULL);
+  e->dob = -1;
+  if (!f[COL_ID] || !f[COL_ID][0])
+    fl_cal_fail(c, FL_EINPUT, col(p, COL_ID), "child_id: the identifier is empty");
+  else if (e->start < 0)
+    fl_cal_fail(c, FL_EINPUT, col(p, COL_START), "start_date: '%s' is not a valid date YYYY-MM-DD",
+                f[COL_START] ? f[COL_START] : "");
+  else if (!e->open_end && e->end < 0)
+    fl_cal_fail(c, FL_EINPUT, col(p, COL_END),
+                "end_date: '%s' is not a valid date YYYY-MM-DD "
+                "(or blank while the episode is open)",
+                f[COL_END]);
+  else if (!e->open_end && e->end < e->start)
+    fl_cal_fail(c, FL_EINPUT, col(p, COL_END), "end_date: the episode ends before it starts");
+  else if (state < 0)
+    fl_cal_fail(c, FL_EINPUT, col(p, COL_STATE),
+                "state: '%s' is neither a state nor a level of the template",
+                f[COL_STATE] ? f[COL_STATE] : "");
+  else if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_parse_date(f[COL_DOB], &e->dob) < 0)
+    fl_cal_fail(c, FL_EINPUT, col(p, COL_DOB), "date_of_birth: '%s' is not a valid date",
+                f[COL_DOB]);
+  e->state = (size_t)state;
+  return c->st == FL_OK;
+}
+
+/* Pass 1: the child of the record (added when new, its date of birth and locality updated)
+ * and the span of the dates. */
+static void scan_episode(episode_reader *p, const episode *e) {
+  cal *c = p->c;
+  cal_records *r = p->r;
+  char **f = p->fields;
+  const long k = child_index(r, f[COL_ID], 1);
+  if (k < 0) {
+    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
+    return;
+  }
+  if (f[COL_DOB] && f[COL_DOB][0]) r->kids[k].dob = e->dob;
+  if (f[COL_LOC] && f[COL_LOC][0]) {
+    for (size_t l = 0; l < c->m->NLOC; l++)
+      if (!strcmp(c->m->loc_names[l], f[COL_LOC])) r->kids[k].loc = (int)l;
+    if (r->kids[k].loc < 0) {
+      fl_cal_fail(c, FL_EINPUT, col(p, COL_LOC), "locality: '%s' is not one of the template's",
+                  f[COL_LOC]);
+      return;
+    }
+  }
+  if (r->first_day < 0 || e->start < r->first_day) r->first_day = e->start;
+  if (e->start > r->last_day) r->last_day = e->start;
+  if (!e->open_end && e->end > r->last_day) r->last_day = e->end;
+  r->rows++;
+}
+
+/* Pass 2: paints the months whose first day the episode covers. */
+static void paint_episode(episode_reader *p, const episode *e) {
+  const cal *c = p->c;
+  const fl_model *m = c->m;
+  cal_child *k = &p->r->kids[child_index(p->r, p->fields[COL_ID], 0)];
+  for (long mo = -c->LB; mo < c->W; mo++) {
+    const long d1 = fl_cal_first_day_of(c->w0 + mo);
+    if (d1 < e->start || (!e->open_end && d1 >= e->end)) continue;
+    unsigned char *st = &k->status[c->LB + mo];
+    if (c->opt->precedence_file || *st == FL_CAL_NO_RECORD ||
+        m->state_level[e->state] > m->state_level[*st] ||
+        (m->state_level[e->state] == m->state_level[*st] && (unsigned)e->state > *st))
+      *st = (unsigned char)e->state;
+  }
+}
+
+/* Checks that the header names the required columns (the roles before date_of_birth). */
+static void check_header(episode_reader *p) {
+  cal *c = p->c;
+  for (int k = 0; k < COL_DOB; k++) {
+    int found = 0;
+    for (size_t i = 0; i < c->field && i < FL_CAL_MAX_COLS; i++) found |= p->col_of[i] == k;
+    if (!found)
+      fl_cal_fail(c, FL_EINPUT, 1,
+                  "the header has no '%s' column (required: child_id, "
+                  "state, start_date, end_date; optional: date_of_birth, locality)",
+                  col_names[k]);
+  }
+}
+
+static void on_row(int term, void *ctx) {
+  episode_reader *p = ctx;
+  cal *c = p->c;
+  (void)term;
+  c->line++;
+  if (c->st == FL_OK) {
+    episode e;
+    if (!c->header_done) {
+      check_header(p);
+      c->header_done = 1;
+    } else if (c->field > 0 && parse_episode(p, &e)) {
+      if (p->pass == 1) scan_episode(p, &e);
+      else paint_episode(p, &e);
+    }
+  }
+  for (int k = 0; k < N_COLS; k++) {
+    free(p->fields[k]);
+    p->fields[k] = NULL;
+  }
+  c->field = 0;
+}
+
+/* Reads the episodes file once, in the given pass. */
+static fl_status read_pass(cal *c, cal_records *r, int pass) {
+  episode_reader p = {.c = c, .r = r, .pass = pass};
+  fl_status st = fl_cal_read_csv(c, c->opt->episodes, on_field, on_row, &p);
+  for (int k = 0; k < N_COLS; k++) free(p.fields[k]);
+  return st;
+}
+
+fl_status fl_cal_episodes_scan(cal *c, cal_records *r) {
+  r->first_day = r->last_day = -1;
+  fl_status st = read_pass(c, r, 1);
+  if (st != FL_OK) return st;
+  if (r->rows == 0) {
+    fl_error_set(c->err, FL_EINPUT, c->opt->episodes, 2, 1, NULL,
+                 "the file has a header but no records");
+    c->st = FL_EINPUT;
+  }
+  return c->st;
+}
+
+fl_status fl_cal_episodes_paint(cal *c, cal_records *r) {
+  const size_t months = (size_t)(c->LB + c->W);
+  for (size_t k = 0; k < r->n_kids; k++) {
+    if (!(r->kids[k].status = malloc(months))) {
+      fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
+      return c->st;
+    }
+    memset(r->kids[k].status, FL_CAL_NO_RECORD, months);
+  }
+  return read_pass(c, r, 2);
+}
+
+void fl_cal_records_free(cal_records *r) {
+  for (size_t k = 0; k < r->n_kids; k++) {
+    free(r->kids[k].id);
+    free(r->kids[k].status);
+  }
+  free(r->kids);
+  free(r->table);
+  memset(r, 0, sizeof *r);
+}
