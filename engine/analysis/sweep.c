@@ -118,13 +118,6 @@ typedef struct layout {
   char *scenario_name;
 } layout;
 
-typedef struct slots {
-  series *cost, *qaly, *children, *trajectory; /* per arm */
-} slots;
-typedef struct cslots {
-  series *dcost, *dqaly, *nmb, *psave, *by_holder;
-} cslots;
-
 /* The state of a sweep between points. A point's record (what the checkpoint stores) is, for
  * every series in order, its means [width] then its MCSEs [width] when it has them; then, for
  * every sensitivity series in order, its per-replication values [Rv]. Every point goes
@@ -137,8 +130,6 @@ typedef struct sweep {
   const double *values;
   layout lay;
   table t;
-  slots as[FL_MAX_ARMS];
-  cslots cs[FL_MAX_ARMS];
   size_t n_sens, rec_len;
   double *rec;       /* [rec_len] */
   double *rep_buf;   /* [Rv] */
@@ -163,45 +154,47 @@ static fl_status sweep_series(sweep *w, fl_error *err) {
   const layout *l = &w->lay;
   for (size_t a = 0; a < l->n_arms; a++) {
     const char *name = l->arm_names[a];
-    if (!(w->as[a].cost = table_add(&w->t, "arms", name, "cost_discounted",
-                                     "Discounted cost over the horizon, all budget holders "
-                                     "(mean over replications) at each point.", 1, 1, 1)) ||
-        !(w->as[a].qaly = table_add(&w->t, "arms", name, "qalys_discounted",
-                                     "Discounted quality-adjusted child-years over the horizon "
-                                     "(mean) at each point.", 1, 1, 1)) ||
-        !(w->as[a].children = table_add(&w->t, "arms", name, "children_end",
-                                         "Children at each level at the end of the run (mean) "
-                                         "at each point.", l->L, 1, 0)) ||
-        !(w->as[a].trajectory = table_add(&w->t, "arms", name, "children_by_level",
-                                           "Children at each level at the start of each step "
-                                           "(step T: the end), mean over replications, at each "
-                                           "point.", (l->T + 1) * l->L, 1, 0)))
+    series *traj;
+    if (!table_add(&w->t, "arms", name, "cost_discounted",
+                   "Discounted cost over the horizon, all budget holders (mean over "
+                   "replications) at each point.", 1, 1, 1) ||
+        !table_add(&w->t, "arms", name, "qalys_discounted",
+                   "Discounted quality-adjusted child-years over the horizon (mean) at each "
+                   "point.", 1, 1, 1) ||
+        !table_add(&w->t, "arms", name, "children_end",
+                   "Children at each level at the end of the run (mean) at each point.",
+                   l->L, 1, 0) ||
+        !(traj = table_add(&w->t, "arms", name, "children_by_level",
+                           "Children at each level at the start of each step (step T: the "
+                           "end), mean over replications, at each point.",
+                           (l->T + 1) * l->L, 1, 0)))
       return oom(err);
-    w->as[a].trajectory->trank = 2;
-    w->as[a].trajectory->tdims[0] = l->T + 1;
-    w->as[a].trajectory->tdims[1] = l->L;
+    traj->trank = 2;
+    traj->tdims[0] = l->T + 1;
+    traj->tdims[1] = l->L;
   }
   for (size_t a = 1; a < l->n_arms; a++) {
     const char *name = l->arm_names[a];
-    if (!(w->cs[a].dcost = table_add(&w->t, "comparisons", name, "delta_cost_total",
-                                     "Discounted net cost of the arm against the baseline "
-                                     "(mean) at each point.", 1, 1, 1)) ||
-        !(w->cs[a].dqaly = table_add(&w->t, "comparisons", name, "delta_qaly_total",
-                                     "Discounted quality-adjusted child-years gained against "
-                                     "the baseline (mean) at each point.", 1, 1, 1)) ||
-        !(w->cs[a].nmb = table_add(&w->t, "comparisons", name, "net_monetary_benefit",
-                                   "Net monetary benefit at each willingness to pay (mean) "
-                                   "at each point.", l->W ? l->W : 1, 1, 0)) ||
-        !(w->cs[a].psave = table_add(&w->t, "comparisons", name, "p_saving",
-                                     "Share of replications in which the arm costs less than "
-                                     "the baseline (discounted) at each point; its MCSE is "
-                                     "sqrt(p (1 - p) / (R - 1)).", 1, 1, 1)) ||
-        !(w->cs[a].by_holder = table_add(&w->t, "comparisons", name, "delta_cost_by_holder",
-                                         "Discounted cost of the arm minus the baseline's over "
-                                         "the horizon, by budget holder (where the savings "
-                                         "land; mean) at each point.", l->B ? l->B : 1, 1, 0)))
+    series *by_holder;
+    if (!table_add(&w->t, "comparisons", name, "delta_cost_total",
+                   "Discounted net cost of the arm against the baseline (mean) at each "
+                   "point.", 1, 1, 1) ||
+        !table_add(&w->t, "comparisons", name, "delta_qaly_total",
+                   "Discounted quality-adjusted child-years gained against the baseline "
+                   "(mean) at each point.", 1, 1, 1) ||
+        !table_add(&w->t, "comparisons", name, "net_monetary_benefit",
+                   "Net monetary benefit at each willingness to pay (mean) at each point.",
+                   l->W ? l->W : 1, 1, 0) ||
+        !table_add(&w->t, "comparisons", name, "p_saving",
+                   "Share of replications in which the arm costs less than the baseline "
+                   "(discounted) at each point; its MCSE is sqrt(p (1 - p) / (R - 1)).",
+                   1, 1, 1) ||
+        !(by_holder = table_add(&w->t, "comparisons", name, "delta_cost_by_holder",
+                                "Discounted cost of the arm minus the baseline's over the "
+                                "horizon, by budget holder (where the savings land; mean) at "
+                                "each point.", l->B ? l->B : 1, 1, 0)))
       return oom(err);
-    w->cs[a].by_holder->trank = 1; /* even with one budget holder */
+    by_holder->trank = 1; /* even with one budget holder */
   }
   w->rec_len = 0;
   for (size_t i = 0; i < w->t.n; i++) {
