@@ -34,19 +34,26 @@ static uint64_t sweep_key(const fl_sweep_state *w, const fl_model *m) {
   return fl_fnv1a(h, w->values, w->P * w->K * sizeof *w->values);
 }
 
-/* Compiles the scenario at point p (its assignments in sets[n_sets ...]). */
+/* The --set assignments of a point: the sweep's fixed ones, then one per parameter, each
+ * written into its slot of text. */
+typedef struct point_sets {
+  const char **sets;                    /* [n_sets + K] */
+  char *text;                           /* [slot[K]] */
+  size_t slot[FL_SWEEP_MAX_PARAMS + 1]; /* offsets of each parameter's assignment in text */
+} point_sets;
+
+/* Compiles the scenario at point p into *m, its parameters' assignments written into ps. */
 static fl_status point_model(const char *scenario, const fl_sweep_state *w, size_t p,
-                             const char **sets, char *assign, const size_t *slot, fl_model **m,
-                             fl_error *err) {
+                             point_sets *ps, fl_model **m, fl_error *err) {
   const fl_sweep_options *opt = w->opt;
   for (size_t k = 0; k < w->K; k++) {
     /* "%.17g" is at most 24 characters: the slot always holds the whole assignment. */
-    snprintf(assign + slot[k], slot[k + 1] - slot[k], "%s=%.17g", opt->params[k].path,
-             w->values[p * w->K + k]);
-    sets[opt->n_sets + k] = assign + slot[k];
+    snprintf(ps->text + ps->slot[k], ps->slot[k + 1] - ps->slot[k], "%s=%.17g",
+             opt->params[k].path, w->values[p * w->K + k]);
+    ps->sets[opt->n_sets + k] = ps->text + ps->slot[k];
   }
   fl_scenario *sc = NULL;
-  fl_status st = fl_scenario_load_with(scenario, sets, opt->n_sets + w->K, &sc, err);
+  fl_status st = fl_scenario_load_with(scenario, ps->sets, opt->n_sets + w->K, &sc, err);
   if (st == FL_OK && (st = fl_model_compile(sc, m, err)) != FL_OK) fl_scenario_blame(sc, err);
   fl_scenario_free(sc);
   return st;
@@ -106,6 +113,64 @@ static fl_status open_checkpoint(fl_sweep_state *w, const fl_model *m0, unsigned
   return st;
 }
 
+/* Reads point p's record back from the checkpoint (rank 0, which holds it) and takes it in;
+ * every rank learns whether that worked. */
+static fl_status restore_point(fl_sweep_state *w, fl_recfile *ck, size_t p, fl_error *err) {
+  fl_status st = FL_OK;
+  if (w->rank == 0) {
+    if (fl_recfile_read(ck, p, w->rec) != FL_OK) {
+      fl_error_set(err, FL_EIO, w->opt->checkpoint, 0, 0, NULL, "cannot read the checkpoint");
+      st = FL_EIO;
+    } else {
+      fl_sweep_apply(w, p);
+    }
+  }
+  return share_status(st, w->opt->checkpoint, err);
+}
+
+/* Runs point p with its model *m, compiled here unless the caller has it (the caller frees it
+ * either way), fills w->rec and, on rank 0, takes it in. Every error is the point's own:
+ * compiling, a layout other than the first point's (FL_EINPUT), running, or recording. */
+static fl_status run_point(const char *scenario, fl_sweep_state *w, size_t p, point_sets *ps,
+                           fl_model **m, fl_error *err) {
+  const fl_sweep_options *opt = w->opt;
+  const fl_sweep_layout *l = &w->lay;
+  fl_results *res = NULL;
+  fl_status st = FL_OK;
+  if (!*m) st = point_model(scenario, w, p, ps, m, err);
+  if (st == FL_OK && ((*m)->n_arms != l->n_arms || (*m)->L != l->L || (*m)->n_wtp != l->W ||
+                      (*m)->B != l->B || (*m)->T != l->T)) {
+    fl_error_set(err, FL_EINPUT, NULL, 0, 0, NULL,
+                 "sweep: the arms, levels, budget holders, horizon or values of a QALY "
+                 "changed between points");
+    st = FL_EINPUT;
+  }
+  if (st == FL_OK) st = opt->expect ? fl_expect(*m, &res, err) : fl_run(*m, &opt->run, &res, err);
+  if (st == FL_OK) st = fl_sweep_record(w, res, *m, err);
+  fl_results_free(res);
+  if (st == FL_OK && w->rank == 0) fl_sweep_apply(w, p);
+  return st;
+}
+
+/* Stores point p's record in the checkpoint, when the sweep keeps one (rank 0 holds it), and
+ * tells every rank whether that worked. */
+static fl_status store_point(const fl_sweep_state *w, fl_recfile *ck, size_t p, fl_error *err) {
+  const char *path = w->opt->checkpoint;
+  fl_status st = FL_OK;
+  if (ck && (st = fl_recfile_write(ck, p, w->rec)) != FL_OK)
+    fl_error_set(err, st, path, 0, 0, NULL, "cannot write the checkpoint");
+  return path ? share_status(st, path, err) : st;
+}
+
+/* Says in err's message which point failed: its number and its first assignment. */
+static void blame_point(fl_error *err, size_t p, const char *first, int more) {
+  char where[sizeof err->message + 400];
+  snprintf(where, sizeof where, "at sweep point %zu (%.300s%s): %s", p, first,
+           more ? ", ..." : "", err->message);
+  where[sizeof err->message - 1] = '\0';
+  memcpy(err->message, where, sizeof err->message);
+}
+
 fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char *out,
                    fl_error *err) {
   const size_t K = opt->n_params;
@@ -124,57 +189,32 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
   w.values = values;
   w.t.P = w.P;
 
-  const char **sets = malloc((opt->n_sets + K) * sizeof *sets);
-  size_t slot[FL_SWEEP_MAX_PARAMS + 1] = {0}; /* offsets of each parameter's assignment */
-  for (size_t k = 0; k < K; k++) slot[k + 1] = slot[k] + strlen(opt->params[k].path) + 32;
-  char *assign = malloc(slot[K] ? slot[K] : 1);
+  point_sets ps = {.sets = malloc((opt->n_sets + K) * sizeof *ps.sets)};
+  for (size_t k = 0; k < K; k++) ps.slot[k + 1] = ps.slot[k] + strlen(opt->params[k].path) + 32;
+  ps.text = malloc(ps.slot[K] ? ps.slot[K] : 1);
   unsigned char *done = calloc(w.P, 1);
   fl_recfile *ck = NULL;
   fl_model *m = NULL;
   fl_status st = FL_OK;
   size_t p = 0;
-  if (!sets || !assign || !done) {
+  if (!ps.sets || !ps.text || !done) {
     st = fl_sweep_oom(err);
     goto out;
   }
-  for (size_t i = 0; i < opt->n_sets; i++) sets[i] = opt->sets[i];
+  for (size_t i = 0; i < opt->n_sets; i++) ps.sets[i] = opt->sets[i];
 
   /* The first point's model fixes the layout: arms, levels, values of a QALY. */
-  if ((st = point_model(scenario, &w, 0, sets, assign, slot, &m, err)) != FL_OK ||
+  if ((st = point_model(scenario, &w, 0, &ps, &m, err)) != FL_OK ||
       (st = fl_sweep_prepare(&w, m, err)) != FL_OK)
     goto point_failed;
   if (opt->checkpoint && (st = open_checkpoint(&w, m, done, &ck, err)) != FL_OK) goto out;
 
   for (p = 0; p < w.P; p++) {
     if (done[p]) {
-      if (w.rank == 0) {
-        if (fl_recfile_read(ck, p, w.rec) != FL_OK) {
-          fl_error_set(err, FL_EIO, opt->checkpoint, 0, 0, NULL, "cannot read the checkpoint");
-          st = FL_EIO;
-        } else {
-          fl_sweep_apply(&w, p);
-        }
-      }
-      if ((st = share_status(st, opt->checkpoint, err)) != FL_OK) goto out;
+      if ((st = restore_point(&w, ck, p, err)) != FL_OK) goto out;
     } else {
-      fl_results *res = NULL;
-      if (!m) st = point_model(scenario, &w, p, sets, assign, slot, &m, err);
-      if (st == FL_OK && (m->n_arms != w.lay.n_arms || m->L != w.lay.L || m->n_wtp != w.lay.W ||
-                          m->B != w.lay.B || m->T != w.lay.T)) {
-        fl_error_set(err, FL_EINPUT, NULL, 0, 0, NULL,
-                     "sweep: the arms, levels, budget holders, horizon or values of a QALY "
-                     "changed between points");
-        st = FL_EINPUT;
-      }
-      if (st == FL_OK)
-        st = opt->expect ? fl_expect(m, &res, err) : fl_run(m, &opt->run, &res, err);
-      if (st == FL_OK) st = fl_sweep_record(&w, res, m, err);
-      fl_results_free(res);
-      if (st != FL_OK) goto point_failed;
-      if (w.rank == 0) fl_sweep_apply(&w, p);
-      if (ck && (st = fl_recfile_write(ck, p, w.rec)) != FL_OK)
-        fl_error_set(err, st, opt->checkpoint, 0, 0, NULL, "cannot write the checkpoint");
-      if (opt->checkpoint && (st = share_status(st, opt->checkpoint, err)) != FL_OK) goto out;
+      if ((st = run_point(scenario, &w, p, &ps, &m, err)) != FL_OK) goto point_failed;
+      if ((st = store_point(&w, ck, p, err)) != FL_OK) goto out;
     }
     fl_model_free(m);
     m = NULL;
@@ -187,21 +227,15 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
   if (st == FL_OK && ck) unlink(opt->checkpoint); /* the output now holds everything */
   goto out;
 
-point_failed: {
-  /* Say which point failed: its assignments. */
-  char where[sizeof err->message + 400];
-  snprintf(where, sizeof where, "at sweep point %zu (%.300s%s): %s", p, sets[opt->n_sets],
-           K > 1 ? ", ..." : "", err->message);
-  where[sizeof err->message - 1] = '\0';
-  memcpy(err->message, where, sizeof err->message);
-}
+point_failed:
+  blame_point(err, p, ps.sets[opt->n_sets], K > 1);
 out:
   fl_model_free(m);
   fl_recfile_close(ck);
   fl_sweep_state_free(&w);
   free(done);
-  free(assign);
-  free(sets);
+  free(ps.text);
+  free(ps.sets);
   free(values);
   return st;
 }
