@@ -162,6 +162,20 @@ FL_API fl_status fl_summary_print(const char *path, int csv,
                                   void (*write)(void *ctx, const char *text), void *ctx,
                                   fl_error *err);
 
+/* The output-path policy every command applies before it starts: each input must be a readable
+ * regular file (exit status 2 otherwise: not a FIFO, a device or a directory); each output may
+ * replace only a regular file the user can write (not a link, a FIFO, a device, a socket or a
+ * directory), its directory must exist, and no output may be the same file (device and inode,
+ * or the same absolute name) as an input or as another output. option names the command-line
+ * option or argument in messages ("-o", "SCENARIO"). */
+typedef enum fl_path_use { FL_PATH_INPUT, FL_PATH_OUTPUT } fl_path_use;
+typedef struct fl_path_role {
+  const char *path;
+  const char *option;
+  fl_path_use use;
+} fl_path_role;
+FL_API fl_status fl_paths_check(const fl_path_role *paths, size_t n, fl_error *err);
+
 /* Scenario keys. fl_scenario_blame: an error about a value that --set gave (it has no line)
  * names the assignment in err->file instead of the scenario file. fl_paths_nest: whether key
  * path a is b, lies inside it, or holds it (a.b and a.b[0].c nest; a.b and a.bc do not).

@@ -161,6 +161,10 @@ def fan_charts(out):
 
 def flows(out):
     """Figure 2: inflow and outflow of each level per year (mean over replications)."""
+    if "flows" not in out.f["arms/%s" % out.arms[0]]:
+        return ("Flows in and out of each level", "",
+                "The file holds no flows (it was written by run --no-flows), so the flows into "
+                "and out of each level are not shown.", "")
     L = len(out.levels)
     fig, axes = plt.subplots(1, L, figsize=(4.2 * L, 3.4), squeeze=False)
     rows = []
@@ -595,7 +599,23 @@ def main(argv):
         sys.stderr.write("flourish report: %s: not a complete Flourish output file (missing %s)\n"
                          % (args.input, exc))
         return 2
+    except (ValueError, IndexError, TypeError, ZeroDivisionError, OSError) as exc:
+        # Contents of the wrong shape or type: a damaged file, reported in one line.
+        sys.stderr.write("flourish report: %s: not a readable Flourish output file (%s: %s)\n"
+                         % (args.input, type(exc).__name__, exc))
+        return 2
+    except Exception as exc:  # a fault of the report itself: still one line, no traceback
+        sys.stderr.write("flourish report: %s: the report failed (%s: %s)\n"
+                         % (args.input, type(exc).__name__, exc))
+        return 1
     directory = os.path.dirname(os.path.abspath(args.output))
+    # Replace only a regular file (flourish report checked this; it is checked again here, as
+    # the file is moved into place).
+    if os.path.lexists(args.output) and not (os.path.isfile(args.output)
+                                             and not os.path.islink(args.output)):
+        sys.stderr.write("flourish report: %s: -o: not a regular file; give the path of a new "
+                         "file\n" % args.output)
+        return 2
     fd, tmp = tempfile.mkstemp(prefix=".report-", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

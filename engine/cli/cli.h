@@ -63,9 +63,9 @@ int cli_wants_help(int argc, char **argv);
  * memory). Call it before getopt_long permutes argv. */
 char *cli_join_args(int argc, char **argv);
 
-/* The output's directory must exist and be writable, and the output must not be a directory,
- * before any work starts. Returns 0, or 2 after the message (1 when out of memory). */
-int cli_check_output(const char *cmd, const char *out);
+/* The command's paths checked by the output-path policy (fl_paths_check): 0, or the exit status
+ * after the message. */
+int cli_check_paths(const fl_path_role *paths, size_t n);
 
 /* The checkpoint beside an output: OUT.ckpt (malloc'd; NULL when out of memory). */
 char *cli_checkpoint_path(const char *out);

@@ -63,7 +63,10 @@ int cmd_synth(int argc, char **argv) {
   if (optind != argc - 1) return cli_usage_error("synth", "%s", "expected one SCENARIO argument");
   if (!out || !pop)
     return cli_usage_error("synth", "%s", "give -o EPISODES.csv and --population POP.csv");
-  if ((rc = cli_check_output("synth", out)) || (rc = cli_check_output("synth", pop))) return rc;
+  const fl_path_role paths[] = {{argv[optind], "SCENARIO", FL_PATH_INPUT},
+                                {out, "-o", FL_PATH_OUTPUT},
+                                {pop, "--population", FL_PATH_OUTPUT}};
+  if ((rc = cli_check_paths(paths, 3)) != 0) return rc;
   if (cli_load_model(argv[optind], NULL, &m, &err) != FL_OK) return cli_report(&err);
   fl_status st = fl_synth(m, seed, year, month, out, pop, &err);
   fl_model_free(m);
@@ -203,10 +206,15 @@ int cmd_calibrate(int argc, char **argv) {
   if (opt.check && !opt.report)
     return cli_usage_error("calibrate", "%s", "--check writes its comparison into --report FILE");
   opt.episodes = argv[optind];
-  if ((rc = cli_check_output("calibrate", opt.output)) ||
-      (opt.report && (rc = cli_check_output("calibrate", opt.report))) ||
-      (opt.report_h5 && (rc = cli_check_output("calibrate", opt.report_h5))))
-    return rc;
+  fl_path_role paths[6] = {{opt.episodes, "EPISODES", FL_PATH_INPUT},
+                           {opt.population, "--population", FL_PATH_INPUT},
+                           {tmpl, "--template", FL_PATH_INPUT},
+                           {opt.output, "-o", FL_PATH_OUTPUT}};
+  size_t n_paths = 4;
+  if (opt.report) paths[n_paths++] = (fl_path_role){opt.report, "--report", FL_PATH_OUTPUT};
+  if (opt.report_h5)
+    paths[n_paths++] = (fl_path_role){opt.report_h5, "--report-h5", FL_PATH_OUTPUT};
+  if ((rc = cli_check_paths(paths, n_paths)) != 0) return rc;
   fl_status st = fl_scenario_load(tmpl, &sc, &err);
   if (st == FL_OK) st = fl_model_compile(sc, &m, &err);
   if (st == FL_OK) st = fl_calibrate(sc, m, &opt, &err);

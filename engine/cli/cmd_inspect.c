@@ -49,6 +49,9 @@ int cmd_validate(int argc, char **argv) {
     return 0;
   }
   if (!path) return cli_usage_error("validate", "%s", "missing the SCENARIO argument");
+  const fl_path_role in = {path, "SCENARIO", FL_PATH_INPUT};
+  int rc = cli_check_paths(&in, 1);
+  if (rc) return rc;
   if (cli_load_model(path, &set, &m, &err) != FL_OK) return cli_report(&err);
   fl_model_describe(m, cli_write_stdout, NULL);
   printf("%s: valid\n", path);
@@ -89,6 +92,9 @@ int cmd_summary(int argc, char **argv) {
     else path = argv[i];
   }
   if (!path) return cli_usage_error("summary", "%s", "missing the OUT.h5 argument");
+  const fl_path_role in = {path, "OUT.h5", FL_PATH_INPUT};
+  int rc = cli_check_paths(&in, 1);
+  if (rc) return rc;
   if (fl_summary_print(path, csv, cli_write_stdout, NULL, &err) != FL_OK) return cli_report(&err);
   return 0;
 }

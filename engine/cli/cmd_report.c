@@ -28,6 +28,11 @@ static const char *help_report =
 /* The report is drawn by scripts/report.py (matplotlib has no C counterpart worth the
  * dependency): this command finds the interpreter and the script and hands over. The
  * installed copy (PREFIX/share/flourish/report.py) wins over the source tree's. */
+static void discard(void *ctx, const char *text) {
+  (void)ctx;
+  (void)text;
+}
+
 int cmd_report(int argc, char **argv) {
   const char *in = NULL, *out = NULL;
   if (cli_wants_help(argc, argv)) {
@@ -50,8 +55,14 @@ int cmd_report(int argc, char **argv) {
   }
   if (!in) return cli_usage_error("report", "%s", "missing the OUT.h5 argument");
   if (!out) return cli_usage_error("report", "%s", "missing -o REPORT.html");
-  int rc = cli_check_output("report", out);
+  const fl_path_role paths[] = {{in, "OUT.h5", FL_PATH_INPUT}, {out, "-o", FL_PATH_OUTPUT}};
+  int rc = cli_check_paths(paths, 2);
   if (rc) return rc;
+
+  /* The file is read with the checks `flourish summary` makes first: a damaged or foreign file
+   * is refused here, in one line, before the script starts. */
+  fl_error err = {0};
+  if (fl_summary_print(in, 0, discard, NULL, &err) != FL_OK) return cli_report(&err);
 
   const char *python = getenv("FLOURISH_PYTHON");
   if (!python || !*python) python = FL_PYTHON;

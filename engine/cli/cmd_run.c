@@ -146,7 +146,7 @@ static int parse_run_args(int argc, char **argv, run_args *a) {
                                           : "expected exactly one SCENARIO argument");
   if (!a->out) return cli_usage_error(a->cmd, "%s", "missing -o OUT.h5");
   a->scenario = argv[optind];
-  return cli_check_output(a->cmd, a->out);
+  return 0;
 }
 
 /* Output is written with termination signals held back, so an interrupt during the write
@@ -172,16 +172,18 @@ static int run_and_write(run_args *a, const char *cmdline) {
   fl_results *res = NULL;
   fl_error err = {0};
   cli_progress progress = {time(NULL), 0, "replications"};
-  char *ckpt_path = NULL;
-  if (cli_load_model(a->scenario, &a->set, &m, &err) != FL_OK) return cli_report(&err);
-  if (a->checkpoint) {
-    /* Finished replications are kept beside the output until the output is written. */
-    if (!(ckpt_path = cli_checkpoint_path(a->out))) {
-      fl_model_free(m);
-      return 1;
-    }
-    a->opt.checkpoint = ckpt_path;
+  /* Finished replications are kept beside the output until the output is written. */
+  char *ckpt_path = a->checkpoint ? cli_checkpoint_path(a->out) : NULL;
+  if (a->checkpoint && !ckpt_path) return 1;
+  const fl_path_role paths[] = {{a->scenario, "SCENARIO", FL_PATH_INPUT},
+                                {a->out, "-o", FL_PATH_OUTPUT},
+                                {ckpt_path, "--checkpoint", FL_PATH_OUTPUT}};
+  int rc = cli_check_paths(paths, ckpt_path ? 3 : 2);
+  if (rc != 0 || cli_load_model(a->scenario, &a->set, &m, &err) != FL_OK) {
+    free(ckpt_path);
+    return rc ? rc : cli_report(&err);
   }
+  a->opt.checkpoint = ckpt_path;
   if (!a->quiet && cli_mpi_rank == 0 && isatty(STDERR_FILENO)) {
     a->opt.progress = cli_show_progress;
     a->opt.progress_ctx = &progress;

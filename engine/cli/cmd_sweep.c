@@ -191,7 +191,7 @@ static int parse_sweep_args(int argc, char **argv, sweep_args *a) {
     return cli_usage_error("sweep", "%s", "give at least one --param PATH=LO:HI");
   if ((rc = check_overlaps(a)) != 0) return rc;
   a->scenario = argv[optind];
-  return cli_check_output("sweep", a->out);
+  return 0;
 }
 
 /* Runs the sweep that a asks for, recording cmdline in the output. Returns the exit code. */
@@ -209,11 +209,16 @@ static int run_sweep(sweep_args *a, const char *cmdline) {
     opt->progress = cli_show_progress;
     opt->progress_ctx = &progress;
   }
-  if (a->checkpoint) {
-    /* Finished points are kept beside the output until the output is written. */
-    if (!(ckpt_path = cli_checkpoint_path(a->out))) return 1;
-    opt->checkpoint = ckpt_path;
+  /* Finished points are kept beside the output until the output is written. */
+  if (a->checkpoint && !(ckpt_path = cli_checkpoint_path(a->out))) return 1;
+  const fl_path_role paths[] = {{a->scenario, "SCENARIO", FL_PATH_INPUT},
+                                {a->out, "-o", FL_PATH_OUTPUT},
+                                {ckpt_path, "--checkpoint", FL_PATH_OUTPUT}};
+  if ((rc = cli_check_paths(paths, ckpt_path ? 3 : 2)) != 0) {
+    free(ckpt_path);
+    return rc;
   }
+  opt->checkpoint = ckpt_path;
   rc = fl_sweep(a->scenario, opt, a->out, &err) != FL_OK ? cli_report(&err) : 0;
   free(ckpt_path);
   return rc;

@@ -106,28 +106,9 @@ char *cli_join_args(int argc, char **argv) {
   return s;
 }
 
-int cli_check_output(const char *cmd, const char *out) {
-  char *copy = strdup(out);
-  const char *dir;
-  struct stat st;
-  int ok;
-  if (!copy) return 1;
-  if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "%s %s: %s: is a directory; give the path of a file to write\n", cli_prog,
-            cmd, out);
-    free(copy);
-    return 2;
-  }
-  dir = dirname(copy);
-  ok = access(dir, W_OK) == 0;
-  if (!ok) {
-    fprintf(stderr, "%s %s: %s: cannot write in the directory '%s': %s\n", cli_prog, cmd, out,
-            dir, strerror(errno));
-    free(copy);
-    return 2;
-  }
-  free(copy);
-  return 0;
+int cli_check_paths(const fl_path_role *paths, size_t n) {
+  fl_error err = {0};
+  return fl_paths_check(paths, n, &err) == FL_OK ? 0 : cli_report(&err);
 }
 
 char *cli_checkpoint_path(const char *out) {

@@ -28,8 +28,8 @@ void fl_names_free(char **names, size_t n);
 #define FL_FNV_BASIS 0xcbf29ce484222325ULL
 uint64_t fl_fnv1a(uint64_t h, const void *data, size_t n);
 fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err);
-/* Output files are written under a temporary name beside their path and renamed into place when
- * complete. fl_tmp_name gives this process's n-th such name for path, PATH.tmp.HOST.PID.N, HOST
+/* files.c: output files. Each is written under a temporary name beside its path and renamed into
+ * place when complete. fl_tmp_name gives this process's n-th such name for path, PATH.tmp.HOST.PID.N, HOST
  * 8 hex digits of a hash of the host's name (NULL when out of memory; free it). fl_tmp_clean
  * removes the temporary files beside path that processes of this host left when they were
  * killed while writing (their PID no longer runs); other hosts' names, sharing the directory,
@@ -37,6 +37,22 @@ fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err
  * network) are taken for one host. */
 char *fl_tmp_name(const char *path, unsigned n);
 void fl_tmp_clean(const char *path);
+/* The output-path policy for one output (fl_paths_check checks a command's paths together):
+ * an output may replace only a regular file the user can write, and its directory must exist;
+ * else FL_EUSAGE naming the path and the option (NULL: none). */
+fl_status fl_output_target_check(const char *path, const char *option, fl_error *err);
+/* An output under construction: fl_outfile_begin checks the target and creates the temporary
+ * file beside it (its descriptor into *fd, or closed when fd is NULL); fl_outfile_commit moves
+ * it over the path, refusing a path that meanwhile became anything but a regular file;
+ * fl_outfile_abort removes it. After a failed begin or commit nothing is left behind. */
+typedef struct fl_outfile {
+  const char *path, *option;
+  char *tmp;
+} fl_outfile;
+fl_status fl_outfile_begin(fl_outfile *o, const char *path, const char *option, int *fd,
+                           fl_error *err);
+fl_status fl_outfile_commit(fl_outfile *o, fl_error *err);
+void fl_outfile_abort(fl_outfile *o);
 
 /* Text written through a caller's function (the library's way of printing: summaries, the
  * model's description, the references), formatted into a buffer of 4 KiB; a longer text is cut

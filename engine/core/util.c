@@ -1,9 +1,7 @@
 /* Checked allocation, file reading and temporary output names. */
 #include "core/core.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,71 +91,6 @@ fail:
   fclose(f);
   free(buf);
   return err ? err->code : FL_EINPUT;
-}
-
-/* This host, in temporary file names: 8 hex digits of a hash of its name (any characters, any
- * length, yet a short name with no dots, so the names parse unambiguously). */
-static void host_tag(char tag[9]) {
-  char host[256];
-  if (gethostname(host, sizeof host) != 0) host[0] = '\0';
-  host[sizeof host - 1] = '\0';
-  snprintf(tag, 9, "%08x", (unsigned)(fl_fnv1a(FL_FNV_BASIS, host, strlen(host)) & 0xFFFFFFFFu));
-}
-
-char *fl_tmp_name(const char *path, unsigned n) {
-  char tag[9];
-  host_tag(tag);
-  const size_t len = strlen(path) + 48;
-  char *tmp = malloc(len);
-  if (tmp) snprintf(tmp, len, "%s.tmp.%s.%ld.%u", path, tag, (long)getpid(), n);
-  return tmp;
-}
-
-/* Whether s is one or more decimal digits and nothing else. */
-static int all_digits(const char *s) {
-  if (!*s) return 0;
-  for (; *s; s++)
-    if (*s < '0' || *s > '9') return 0;
-  return 1;
-}
-
-void fl_tmp_clean(const char *path) {
-  char tag[9];
-  host_tag(tag);
-  /* The directory (".", "/" or the part before the last slash) and the file name. */
-  const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
-  const size_t dlen = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
-  char *dir = malloc(dlen + 1), *prefix = malloc(strlen(base) + 32);
-  DIR *d = NULL;
-  if (dir && prefix) {
-    memcpy(dir, !slash ? "." : path, dlen);
-    dir[dlen] = '\0';
-    snprintf(prefix, strlen(base) + 32, "%s.tmp.%s.", base, tag);
-    d = opendir(dir);
-  }
-  if (d) {
-    const size_t k = strlen(prefix);
-    for (struct dirent *e; (e = readdir(d));) {
-      /* PATH.tmp.TAG.PID.N exactly, with a PID of this host that no longer runs. */
-      if (strncmp(e->d_name, prefix, k) != 0) continue;
-      char *end;
-      errno = 0;
-      const long pid = strtol(e->d_name + k, &end, 10);
-      if (errno || end == e->d_name + k || *end != '.' || !all_digits(end + 1) || pid <= 0 ||
-          pid == (long)getpid())
-        continue;
-      if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to ask */
-      const size_t flen = dlen + strlen(e->d_name) + 2;
-      char *full = malloc(flen);
-      if (!full) break;
-      snprintf(full, flen, "%s%s%s", dir, dir[dlen - 1] == '/' ? "" : "/", e->d_name);
-      unlink(full);
-      free(full);
-    }
-    closedir(d);
-  }
-  free(prefix);
-  free(dir);
 }
 
 void fl_outf(const fl_out *o, const char *fmt, ...) {

@@ -313,56 +313,47 @@ static void free_estimates(cal_estimates *e) {
 
 /* The files written beside the outputs until everything succeeded. */
 typedef struct outputs {
-  char *tmp, *tmp_rep; /* their names */
-  FILE *out, *rep;     /* the scenario; the report CSV (NULL without one) */
+  fl_outfile out_file, rep_file; /* the scenario; the report CSV (unused without one) */
+  FILE *out, *rep;               /* (rep NULL without a report) */
 } outputs;
 
-/* Opens the files beside the scenario and (with opt->report) the report, after removing
- * those an interrupted run left. Returns c->st (FL_ENOMEM, FL_EIO). */
-static fl_status open_outputs(cal *c, outputs *o) {
-  const fl_calibrate_options *opt = c->opt;
-  fl_tmp_clean(opt->output);
-  if (!(o->tmp = fl_tmp_name(opt->output, 0))) {
-    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
-    return c->st;
-  }
-  if (!(o->out = fopen(o->tmp, "w"))) {
-    fl_error_set(c->err, FL_EIO, opt->output, 0, 0, NULL, "cannot create a file beside it: %s",
-                 strerror(errno));
-    return c->st = FL_EIO;
-  }
-  if (!opt->report) return FL_OK;
-  fl_tmp_clean(opt->report);
-  if (!(o->tmp_rep = fl_tmp_name(opt->report, 0))) {
-    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
-    return c->st;
-  }
-  if (!(o->rep = fopen(o->tmp_rep, "w"))) {
-    fl_error_set(c->err, FL_EIO, opt->report, 0, 0, NULL, "cannot create a file beside it: %s",
-                 strerror(errno));
+/* One output under construction as a stream. */
+static fl_status open_stream(cal *c, fl_outfile *of, const char *path, const char *option,
+                             FILE **f) {
+  int fd;
+  if ((c->st = fl_outfile_begin(of, path, option, &fd, c->err)) != FL_OK) return c->st;
+  if (!(*f = fdopen(fd, "w"))) {
+    close(fd);
+    fl_outfile_abort(of);
+    fl_error_set(c->err, FL_EIO, path, 0, 0, option, "cannot write: %s", strerror(errno));
     return c->st = FL_EIO;
   }
   return FL_OK;
 }
 
+/* Opens the files beside the scenario and (with opt->report) the report, after removing
+ * those an interrupted run left. Returns c->st. */
+static fl_status open_outputs(cal *c, outputs *o) {
+  const fl_calibrate_options *opt = c->opt;
+  if (open_stream(c, &o->out_file, opt->output, "-o", &o->out) != FL_OK) return c->st;
+  if (!opt->report) return FL_OK;
+  return open_stream(c, &o->rep_file, opt->report, "--report", &o->rep);
+}
+
 /* Closes the files; moves them into place when the calibration succeeded (a failure to close
- * or to move is FL_EIO), and removes them otherwise. */
+ * or to move is an error), and removes them otherwise. */
 static void finish_outputs(cal *c, outputs *o) {
   const fl_calibrate_options *opt = c->opt;
-  if (o->out && fclose(o->out) != 0 && c->st == FL_OK) c->st = FL_EIO;
-  if (o->rep && fclose(o->rep) != 0 && c->st == FL_OK) c->st = FL_EIO;
-  if (c->st == FL_OK &&
-      (rename(o->tmp, opt->output) != 0 || (o->tmp_rep && rename(o->tmp_rep, opt->report) != 0))) {
-    fl_error_set(c->err, FL_EIO, opt->output, 0, 0, NULL, "cannot move the output into place: %s",
-                 strerror(errno));
+  const int out_bad = o->out && fclose(o->out) != 0, rep_bad = o->rep && fclose(o->rep) != 0;
+  if ((out_bad || rep_bad) && c->st == FL_OK) {
+    fl_error_set(c->err, FL_EIO, out_bad ? opt->output : opt->report, 0, 0, NULL,
+                 "cannot finish writing: %s", strerror(errno));
     c->st = FL_EIO;
   }
-  if (c->st != FL_OK) {
-    if (o->tmp) unlink(o->tmp);
-    if (o->tmp_rep) unlink(o->tmp_rep);
-  }
-  free(o->tmp);
-  free(o->tmp_rep);
+  if (c->st == FL_OK) c->st = fl_outfile_commit(&o->out_file, c->err);
+  if (c->st == FL_OK && o->rep) c->st = fl_outfile_commit(&o->rep_file, c->err);
+  if (o->out) fl_outfile_abort(&o->out_file); /* (nothing left to remove once committed) */
+  if (o->rep) fl_outfile_abort(&o->rep_file);
 }
 
 fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibrate_options *opt,

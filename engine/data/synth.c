@@ -97,15 +97,16 @@ static void child_life(synth *sy, fl_rng *r, size_t t0, uint32_t state, uint32_t
   }
 }
 
-static fl_status open_tmp(const char *path, char **tmp, FILE **f, fl_error *err) {
-  fl_tmp_clean(path);
-  if (!(*tmp = fl_tmp_name(path, 0))) return FL_ENOMEM;
-  *f = fopen(*tmp, "w");
-  if (!*f) {
-    fl_error_set(err, FL_EIO, path, 0, 0, NULL, "cannot create a file beside it: %s",
-                 strerror(errno));
-    free(*tmp);
-    *tmp = NULL;
+/* One output under construction as a stream (see fl_outfile). */
+static fl_status open_tmp(fl_outfile *of, const char *path, const char *option, FILE **f,
+                          fl_error *err) {
+  int fd;
+  fl_status st = fl_outfile_begin(of, path, option, &fd, err);
+  if (st != FL_OK) return st;
+  if (!(*f = fdopen(fd, "w"))) {
+    close(fd);
+    fl_outfile_abort(of);
+    fl_error_set(err, FL_EIO, path, 0, 0, option, "cannot write: %s", strerror(errno));
     return FL_EIO;
   }
   return FL_OK;
@@ -114,7 +115,7 @@ static fl_status open_tmp(const char *path, char **tmp, FILE **f, fl_error *err)
 fl_status fl_synth(const fl_model *m, uint64_t seed, int start_year, int start_month,
                    const char *episodes_path, const char *population_path, fl_error *err) {
   synth sy = {.m = m, .year0 = start_year, .month0 = start_month};
-  char *tmp_ep = NULL, *tmp_pop = NULL;
+  fl_outfile ep_file = {0}, pop_file = {0};
   FILE *pop = NULL;
   fl_status st;
   gsl_rng *g = fl_rng_gsl_alloc();
@@ -136,8 +137,8 @@ fl_status fl_synth(const fl_model *m, uint64_t seed, int start_year, int start_m
     fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
     return FL_ENOMEM;
   }
-  if ((st = open_tmp(episodes_path, &tmp_ep, &sy.ep, err)) != FL_OK) goto out;
-  if ((st = open_tmp(population_path, &tmp_pop, &pop, err)) != FL_OK) goto out;
+  if ((st = open_tmp(&ep_file, episodes_path, "-o", &sy.ep, err)) != FL_OK) goto out;
+  if ((st = open_tmp(&pop_file, population_path, "--population", &pop, err)) != FL_OK) goto out;
   fprintf(sy.ep, "child_id,state,start_date,end_date,date_of_birth,locality\n");
   fl_stream_key_init(&key, seed, 0, FL_PURPOSE_CHILD);
   for (size_t gi = 0; gi < m->n_init; gi++) {
@@ -181,17 +182,10 @@ fl_status fl_synth(const fl_model *m, uint64_t seed, int start_year, int start_m
 out:
   if (sy.ep && fclose(sy.ep) != 0 && st == FL_OK) st = FL_EIO;
   if (pop && fclose(pop) != 0 && st == FL_OK) st = FL_EIO;
-  if (st == FL_OK && (rename(tmp_ep, episodes_path) != 0 || rename(tmp_pop, population_path) != 0)) {
-    fl_error_set(err, FL_EIO, episodes_path, 0, 0, NULL, "cannot move the files into place: %s",
-                 strerror(errno));
-    st = FL_EIO;
-  }
-  if (st != FL_OK) {
-    if (tmp_ep) unlink(tmp_ep);
-    if (tmp_pop) unlink(tmp_pop);
-  }
-  free(tmp_ep);
-  free(tmp_pop);
+  if (st == FL_OK) st = fl_outfile_commit(&ep_file, err);
+  if (st == FL_OK) st = fl_outfile_commit(&pop_file, err);
+  fl_outfile_abort(&ep_file); /* (nothing left to remove once committed) */
+  fl_outfile_abort(&pop_file);
   free(sy.pop);
   gsl_rng_free(g);
   return st;

@@ -426,49 +426,22 @@ out:
 #undef TRY
 }
 
-/* Creates an HDF5 file under a temporary name beside path, lets body fill it, and renames it
- * over path only when complete; on failure nothing is left behind. */
+/* Creates an HDF5 file under a temporary name beside path (fl_outfile), lets body fill it, and
+ * moves it over path only when complete; on failure nothing is left behind. */
 static fl_status write_atomically(const char *path, fl_error *err,
                                   fl_status (*body)(writer *w, const void *ctx), const void *ctx) {
-  char *tmp = NULL;
   writer w = {.file = -1, .lcpl = -1, .err = err, .path = path};
-  fl_status st = FL_OK;
+  fl_outfile of;
+  fl_status st = fl_outfile_begin(&of, path, NULL, NULL, err);
   hid_t fcpl = -1, fapl = -1;
-  int fd;
-  /* A new name beside the target, created exclusively with mode 0666 so the umask applies as
-   * for any new file (or with the mode of the file it will replace). What earlier runs killed
-   * while writing here left behind is removed first. */
-  fl_tmp_clean(path);
-  {
-    static unsigned counter;
-    struct stat old;
-    const mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 0777) : 0666;
-    fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-      free(tmp);
-      if (!(tmp = fl_tmp_name(path, counter++))) {
-        fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
-        return FL_ENOMEM;
-      }
-      fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode);
-      if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd >= 0 && stat(path, &old) == 0) fchmod(fd, old.st_mode & 0777);
-  }
-  if (fd < 0) {
-    fl_error_set(err, FL_EIO, path, 0, 0, NULL, "cannot create a file beside the output: %s",
-                 strerror(errno));
-    free(tmp);
-    return FL_EIO;
-  }
-  close(fd);
+  if (st != FL_OK) return st;
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported through fl_error */
   /* Dense attribute storage lets the scenario text exceed the 64 KiB compact attribute limit. */
   fcpl = H5Pcreate(H5P_FILE_CREATE);
   fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
   H5Pset_attr_phase_change(fcpl, 0, 0);
-  w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+  w.file = H5Fcreate(of.tmp, H5F_ACC_TRUNC, fcpl, fapl);
   w.lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(w.lcpl, 1);
   if (w.file < 0) st = h5fail(&w, "create the output file");
@@ -477,13 +450,8 @@ static fl_status write_atomically(const char *path, fl_error *err,
   H5Pclose(w.lcpl);
   H5Pclose(fcpl);
   H5Pclose(fapl);
-  if (st == FL_OK && rename(tmp, path) != 0) {
-    fl_error_set(err, FL_EIO, path, 0, 0, NULL, "cannot move the finished file into place: %s",
-                 strerror(errno));
-    st = FL_EIO;
-  }
-  if (st != FL_OK) unlink(tmp);
-  free(tmp);
+  if (st == FL_OK) return fl_outfile_commit(&of, err);
+  fl_outfile_abort(&of);
   return st;
 }
 

@@ -3,6 +3,7 @@
 
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,3 +82,18 @@ size_t fl_reader_count(int rank, const hsize_t *dims) {
   return n;
 }
 
+int fl_reader_is_integer(fl_reader *rd, const char *name) {
+  hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT);
+  if (d < 0) return 0;
+  hid_t t = H5Dget_type(d);
+  const int integer = H5Tget_class(t) == H5T_INTEGER;
+  H5Tclose(t);
+  H5Dclose(d);
+  return integer;
+}
+
+int fl_all_finite(const double *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return 0;
+  return 1;
+}

@@ -20,6 +20,10 @@ fl_status fl_reader_bad(fl_reader *rd, const char *what);
 double *fl_reader_doubles(fl_reader *rd, const char *name, int *rank, hsize_t *dims);
 /* A 1-D dataset of fixed-length strings (NULL when absent; free with fl_names_free). */
 char **fl_reader_names(fl_reader *rd, const char *name, size_t *n);
+/* Whether dataset name is stored as integers. */
+int fl_reader_is_integer(fl_reader *rd, const char *name);
+/* Whether all n values are finite. */
+int fl_all_finite(const double *v, size_t n);
 /* Element count of a shape read by fl_reader_doubles. */
 size_t fl_reader_count(int rank, const hsize_t *dims);
 

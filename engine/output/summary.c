@@ -137,6 +137,14 @@ static fl_status summarise_arm(fl_reader *rd, fl_out *o, const char *arm, int cs
     st = fl_reader_bad(rd, "dataset shapes disagree with /levels and /budget_holders");
     goto out;
   }
+  snprintf(name, sizeof name, "/arms/%s/%s", arm, fl_outputs[FL_OUT_STOCKS_BY_LEVEL].name);
+  if ((mc && !fl_reader_is_integer(rd, name)) ||
+      !fl_all_finite(lvl, fl_reader_count(rank_l, dl)) ||
+      !fl_all_finite(cost, fl_reader_count(rank_c, dc)) ||
+      !fl_all_finite(qol, fl_reader_count(rank_q, dq))) {
+    st = fl_reader_bad(rd, "counts that are not whole numbers, or values that are not finite");
+    goto out;
+  }
   v = fl_malloc_array(R ? R : 1, sizeof *v);
   if (!v) {
     st = FL_ENOMEM;
@@ -375,6 +383,20 @@ static fl_status summarise_comparison(fl_reader *rd, fl_out *o, const char *arm,
   return st;
 }
 
+/* /states and /state_level agree (one level, within /levels, for each state). */
+static fl_status check_states(fl_reader *rd, size_t L) {
+  size_t S = 0;
+  int rank;
+  hsize_t dims[FL_MAX_RANK];
+  char **states = fl_reader_names(rd, "/states", &S);
+  double *level = fl_reader_doubles(rd, "/state_level", &rank, dims);
+  int ok = states && level && rank == 1 && dims[0] == S && S > 0;
+  for (size_t s = 0; ok && s < S; s++) ok = level[s] >= 0 && level[s] < (double)L && level[s] == floor(level[s]);
+  fl_names_free(states, S);
+  free(level);
+  return ok ? FL_OK : fl_reader_bad(rd, "/states and /state_level are missing or disagree");
+}
+
 static herr_t collect_arm(hid_t g, const char *name, const H5L_info_t *info, void *data) {
   char ***list = data;
   size_t n = 0;
@@ -437,6 +459,7 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
     st = fl_reader_bad(&rd, "/levels, /budget_holders or the step_months attribute is missing");
     goto out;
   }
+  if ((st = check_states(&rd, L)) != FL_OK) goto out;
   g = H5Gopen2(rd.file, "/arms", H5P_DEFAULT);
   if (g < 0 || H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_arm, &arms) < 0 ||
       !arms[0]) {
