@@ -138,7 +138,7 @@ status=0
 "$bin" report "$scenario" -o "$dir/bad.html" 2>"$dir/err" || status=$?
 check test "$status" -eq 2
 check test ! -e "$dir/bad.html"
-check grep -q "cannot open as HDF5" "$dir/err"
+check grep -q "cannot open the file as HDF5" "$dir/err"
 status=0
 "$bin" report "$dir/out.h5" 2>/dev/null || status=$?
 check test "$status" -eq 2
