@@ -126,7 +126,7 @@ stage_shared() {
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
     -DFLOURISH_WERROR="$werror" &&
     cmake --build "$dir" -j "$jobs" &&
-    ldd "$dir/flourish" | grep -q 'libflourish\.so' &&
+    [[ "$(ldd "$dir/flourish")" == *libflourish.so* ]] &&
     FLOURISH_STAT_SCALE=${FLOURISH_STAT_SCALE:-0.25} \
       ctest --test-dir "$dir" --output-on-failure "${ctest_args[@]}"
 }
