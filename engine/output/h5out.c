@@ -32,7 +32,13 @@ typedef struct writer {
 } writer;
 
 static fl_status h5fail(writer *w, const char *what) {
-  fl_error_set(w->err, FL_EHDF5, w->path, 0, 0, NULL, "HDF5 could not %s", what);
+  /* The system's reason when it is one a user can act on (HDF5 does not report it). */
+  const int e = errno;
+  if (e == ENOSPC || e == EDQUOT || e == EFBIG || e == EIO || e == ENOMEM)
+    fl_error_set(w->err, FL_EHDF5, w->path, 0, 0, NULL, "HDF5 could not %s: %s", what,
+                 strerror(e));
+  else
+    fl_error_set(w->err, FL_EHDF5, w->path, 0, 0, NULL, "HDF5 could not %s", what);
   return FL_EHDF5;
 }
 
@@ -428,6 +434,15 @@ out:
 
 /* Creates an HDF5 file under a temporary name beside path (fl_outfile), lets body fill it, and
  * moves it over path only when complete; on failure nothing is left behind. */
+void fl_h5_prepare(void) {
+  static int done;
+  int first;
+#pragma omp atomic capture
+  first = done++;
+  if (first == 0) H5dont_atexit(); /* (only the first call, before the library starts, counts) */
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
 static fl_status write_atomically(const char *path, fl_error *err,
                                   fl_status (*body)(writer *w, const void *ctx), const void *ctx) {
   writer w = {.file = -1, .lcpl = -1, .err = err, .path = path};
@@ -435,7 +450,7 @@ static fl_status write_atomically(const char *path, fl_error *err,
   fl_status st = fl_outfile_begin(&of, path, NULL, NULL, err);
   hid_t fcpl = -1, fapl = -1;
   if (st != FL_OK) return st;
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported through fl_error */
+  fl_h5_prepare();
   /* Dense attribute storage lets the scenario text exceed the 64 KiB compact attribute limit. */
   fcpl = H5Pcreate(H5P_FILE_CREATE);
   fapl = H5Pcreate(H5P_FILE_ACCESS);

@@ -27,6 +27,12 @@ fl_status fl_h5_write_simple(const char *path, const fl_h5_dataset *ds, size_t n
                              const fl_h5_names *names, size_t n_names,
                              const char *const (*attrs)[2], size_t n_attrs, fl_error *err);
 
+/* Prepares the HDF5 library for the engine, before its first HDF5 call: errors reported through
+ * fl_error rather than printed, and no shutdown handler at exit. (HDF5 1.10 cannot close a
+ * file whose closing failed, on a full disk say: its handler would then crash the process at
+ * exit, after the error was reported. Every object the engine opens it closes itself.) */
+void fl_h5_prepare(void);
+
 /* Summary statistics of one cell's R values v (reordered): out[k * cells + c] for k = 0 mean,
  * 1 sd, 2 mcse, then the quantiles 0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975 (type 7). whole:
  * the values are whole numbers (counted when their range is below hist_len, else selected). */

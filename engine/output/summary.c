@@ -421,7 +421,7 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
   char mode[32] = "";
   fl_status st = FL_OK;
   hid_t a, g = -1;
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  fl_h5_prepare();
   if (!arms) return FL_ENOMEM;
   if (H5Fis_hdf5(path) <= 0) {
     free(arms);
