@@ -134,6 +134,11 @@ typedef struct fl_run_options {
    * the library; done counts completed replications. May be NULL. */
   void (*progress)(void *ctx, size_t done, size_t total);
   void *progress_ctx;
+  /* Called with one sentence on what the run found or did that its user should know (resumed
+   * from a checkpoint, started afresh without one, replaced an earlier run's), from the
+   * calling thread, before the replications start (rank 0 only under MPI). May be NULL. */
+  void (*notice)(void *ctx, const char *text);
+  void *notice_ctx;
 } fl_run_options;
 
 FL_API void fl_run_options_init(fl_run_options *opt);
@@ -252,6 +257,8 @@ typedef struct fl_sweep_options {
   const char *git_commit, *command_line; /* provenance written to the output */
   void (*progress)(void *ctx, size_t done, size_t total);
   void *progress_ctx;
+  void (*notice)(void *ctx, const char *text); /* as fl_run_options' */
+  void *notice_ctx;
 } fl_sweep_options;
 
 /* Builds the design, runs the scenario at every point (the same seed at each: common random

@@ -7,7 +7,7 @@
 # refused with status 2.
 # Arguments: the flourish binary, the source directory.
 set -euo pipefail
-bin=$1 src=$2
+bin=$1 src=$2 python=${3:-python3}
 scenario=$src/scenarios/dundee.yaml
 # shellcheck source=tests/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -48,5 +48,56 @@ FLOURISH_CRASH_AFTER_REPS=2 "$bin" run "$scenario" -o "$dir/c.h5" -r 12 -s 3 -q 
 check test "$status" -eq 2
 check grep -q "different run" "$dir/err"
 check test ! -e "$dir/c.h5"
+
+# A damaged checkpoint is an error, never data: 200 bytes flipped in its records, a mark that
+# is neither 0 nor 1, a header overwritten, or the file cut short; nothing is written, and the
+# message says what is wrong.
+FLOURISH_CRASH_AFTER_REPS=6 "$bin" run "$scenario" -o "$dir/d.h5" -r 12 -s 3 -q \
+  --checkpoint || true
+cp "$dir/d.h5.ckpt" "$dir/good.ckpt"
+damaged() { # PYTHON-EXPRESSION-ON-BYTES EXPECTED-WORDS
+  cp "$dir/good.ckpt" "$dir/d.h5.ckpt"
+  "$python" -c "
+import sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+$1
+open(sys.argv[1], 'wb').write(bytes(b))" "$dir/d.h5.ckpt"
+  local status=0
+  "$bin" run "$scenario" -o "$dir/d.h5" -r 12 -s 3 -q --resume 2>"$dir/err" || status=$?
+  check test "$status" -eq 2
+  check grep -q "$2" "$dir/err"
+  check test "$(wc -l < "$dir/err")" -eq 1
+  check test ! -e "$dir/d.h5"
+}
+# (The header is 40 bytes, then a mark a replication, then the records.)
+damaged "import random; random.seed(1)
+for i in random.sample(range(52, 52 + 6 * (len(b) - 52) // 12), 200): b[i] ^= 0xFF" \
+  "fails its checksum"
+damaged "b[40 + 3] = 7" "the mark of record 3"
+damaged "b[8] ^= 1" "header fails its checksum"
+damaged "del b[len(b) // 2:]" "cut short"
+# A record of another run moved into this checkpoint fails its checksum too.
+FLOURISH_CRASH_AFTER_REPS=6 "$bin" run "$scenario" -o "$dir/e.h5" -r 12 -s 5 -q \
+  --checkpoint || true
+damaged "o = open('$dir/e.h5.ckpt', 'rb').read(); b[52:] = o[52:]" "fails its checksum"
+rm -f "$dir/d.h5.ckpt" "$dir/e.h5.ckpt"
+
+# --resume without a checkpoint starts afresh and says so; a run without --resume that finds
+# an earlier run's checkpoint replaces it and says so.
+"$bin" run "$scenario" -o "$dir/f.h5" -r 12 -s 3 -q --resume 2>"$dir/err"
+check grep -q "starting afresh" "$dir/err"
+check same "$dir/ref.h5" "$dir/f.h5"
+FLOURISH_CRASH_AFTER_REPS=4 "$bin" run "$scenario" -o "$dir/g.h5" -r 12 -s 3 -q \
+  --checkpoint || true
+"$bin" run "$scenario" -o "$dir/g.h5" -r 12 -s 3 -q --checkpoint 2>"$dir/err"
+check grep -q "replaced the checkpoint" "$dir/err"
+check same "$dir/ref.h5" "$dir/g.h5"
+check test ! -e "$dir/g.h5.ckpt"
+# Resuming says how much it found.
+FLOURISH_CRASH_AFTER_REPS=4 "$bin" run "$scenario" -o "$dir/h.h5" -r 12 -s 3 -q \
+  --checkpoint || true
+"$bin" run "$scenario" -o "$dir/h.h5" -r 12 -s 3 -q --resume 2>"$dir/err"
+check grep -q "resuming from .*h.h5.ckpt: [0-9]* of 12 replications stored" "$dir/err"
+check same "$dir/ref.h5" "$dir/h.h5"
 
 finish resume

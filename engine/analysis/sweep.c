@@ -96,15 +96,31 @@ static fl_status open_checkpoint(fl_sweep_state *w, const fl_model *m0, unsigned
                                  fl_recfile **ck, fl_error *err) {
   const fl_sweep_options *opt = w->opt;
   fl_status st = FL_OK;
+  fl_recfile_found found = FL_RECFILE_NONE;
   if (w->rank == 0)
-    st = fl_recfile_open(opt->checkpoint, "FLSWEEP1", sweep_key(w, m0), w->P,
+    st = fl_recfile_open(opt->checkpoint, "FLSWEEP2", sweep_key(w, m0), w->P,
                          w->rec_len * sizeof(double),
                          opt->resume ? FL_RECFILE_RESUME : FL_RECFILE_CREATE,
                          "--resume: the checkpoint was made by a different sweep (scenario, "
                          "parameters, design, seed, replications or Flourish version differ); "
                          "run without --resume to start again",
-                         "FLOURISH_CRASH_AFTER_POINTS", done, ck, err);
+                         "FLOURISH_CRASH_AFTER_POINTS", done, ck, &found, err);
   st = share_status(st, opt->checkpoint, err);
+  if (st == FL_OK && w->rank == 0 && opt->notice) {
+    char text[1200];
+    size_t stored = 0;
+    for (size_t p = 0; p < w->P; p++) stored += done[p];
+    if (found == FL_RECFILE_RESUMED)
+      snprintf(text, sizeof text, "resuming from %s: %zu of %zu points stored", opt->checkpoint,
+               stored, w->P);
+    else if (found == FL_RECFILE_REPLACED)
+      snprintf(text, sizeof text, "replaced the checkpoint an earlier sweep left at %s (without "
+               "--resume a sweep starts afresh)", opt->checkpoint);
+    else
+      snprintf(text, sizeof text, "no checkpoint at %s to resume: starting afresh",
+               opt->checkpoint);
+    if (found != FL_RECFILE_NONE || opt->resume) opt->notice(opt->notice_ctx, text);
+  }
 #ifdef FLOURISH_MPI
   int on = 0;
   MPI_Initialized(&on);
@@ -118,12 +134,7 @@ static fl_status open_checkpoint(fl_sweep_state *w, const fl_model *m0, unsigned
 static fl_status restore_point(fl_sweep_state *w, fl_recfile *ck, size_t p, fl_error *err) {
   fl_status st = FL_OK;
   if (w->rank == 0) {
-    if (fl_recfile_read(ck, p, w->rec) != FL_OK) {
-      fl_error_set(err, FL_EIO, w->opt->checkpoint, 0, 0, NULL, "cannot read the checkpoint");
-      st = FL_EIO;
-    } else {
-      fl_sweep_apply(w, p);
-    }
+    if ((st = fl_recfile_read(ck, p, w->rec, err)) == FL_OK) fl_sweep_apply(w, p);
   }
   return share_status(st, w->opt->checkpoint, err);
 }

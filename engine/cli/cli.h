@@ -66,6 +66,8 @@ char *cli_join_args(int argc, char **argv);
 /* The command's paths checked by the output-path policy (fl_paths_check): 0, or the exit status
  * after the message. */
 int cli_check_paths(const fl_path_role *paths, size_t n);
+/* A library notice on stderr as "flourish CMD: TEXT" (rank 0); ctx is the command's name. */
+void cli_notice(void *ctx, const char *text);
 
 /* The checkpoint beside an output: OUT.ckpt (malloc'd; NULL when out of memory). */
 char *cli_checkpoint_path(const char *out);

@@ -184,6 +184,8 @@ static int run_and_write(run_args *a, const char *cmdline) {
     return rc ? rc : cli_report(&err);
   }
   a->opt.checkpoint = ckpt_path;
+  a->opt.notice = cli_notice;
+  a->opt.notice_ctx = (void *)a->cmd;
   if (!a->quiet && cli_mpi_rank == 0 && isatty(STDERR_FILENO)) {
     a->opt.progress = cli_show_progress;
     a->opt.progress_ctx = &progress;

@@ -219,6 +219,8 @@ static int run_sweep(sweep_args *a, const char *cmdline) {
     return rc;
   }
   opt->checkpoint = ckpt_path;
+  opt->notice = cli_notice;
+  opt->notice_ctx = (void *)"sweep";
   rc = fl_sweep(a->scenario, opt, a->out, &err) != FL_OK ? cli_report(&err) : 0;
   free(ckpt_path);
   return rc;

@@ -142,3 +142,7 @@ fl_status cli_load_model(const char *path, const cli_sets *set, fl_model **m, fl
   fl_scenario_free(sc);
   return st;
 }
+
+void cli_notice(void *ctx, const char *text) {
+  if (cli_mpi_rank == 0) fprintf(stderr, "%s %s: %s\n", cli_prog, (const char *)ctx, text);
+}

@@ -6,6 +6,7 @@
 #include "sim/sim.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -220,21 +221,60 @@ static void mpi_place(int *rank, int *ranks) {
 #endif
 }
 
-/* Opens the run's checkpoint (rank 0 creates it before the others open it); done_rep[R] marks
- * the replications it already holds (loaded into res under --resume). */
+/* Tells the run's user (rank 0) what opening the checkpoint found. */
+static void checkpoint_notice(const fl_run_options *opt, fl_recfile_found found,
+                              const unsigned char *done_rep, size_t R) {
+  char text[1200];
+  size_t stored = 0;
+  for (size_t r = 0; r < R; r++) stored += done_rep[r];
+  if (!opt->notice) return;
+  if (found == FL_RECFILE_RESUMED)
+    snprintf(text, sizeof text, "resuming from %s: %zu of %zu replications stored", opt->checkpoint,
+             stored, R);
+  else if (found == FL_RECFILE_REPLACED)
+    snprintf(text, sizeof text, "replaced the checkpoint an earlier run left at %s (without "
+             "--resume a run starts afresh)", opt->checkpoint);
+  else if (opt->resume)
+    snprintf(text, sizeof text, "no checkpoint at %s to resume: starting afresh", opt->checkpoint);
+  else
+    return;
+  opt->notice(opt->notice_ctx, text);
+}
+
+/* Opens the run's checkpoint: rank 0 resumes (--resume) or creates it before the others open
+ * it, to resume it too or to join it; done_rep[R] marks the replications it already holds
+ * (loaded into res). */
 static fl_status open_checkpoint(const fl_model *m, const fl_run_options *opt, fl_results *res,
                                  int rank, int ranks, unsigned char *done_rep,
                                  fl_checkpoint **ck, fl_error *err) {
   fl_status st = FL_OK;
+  fl_recfile_found found = FL_RECFILE_NONE;
   *ck = NULL;
-  if (rank == 0 || opt->resume)
-    st = fl_checkpoint_open(opt->checkpoint, m, res, opt->resume, 1, done_rep, ck, err);
+  if (rank == 0)
+    st = fl_checkpoint_open(opt->checkpoint, m, res,
+                            opt->resume ? FL_RECFILE_RESUME : FL_RECFILE_CREATE, done_rep, ck,
+                            &found, err);
 #ifdef FLOURISH_MPI
-  if (ranks > 1) MPI_Barrier(MPI_COMM_WORLD);
+  if (ranks > 1) {
+    int ok = st == FL_OK, all_ok;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all_ok && st == FL_OK) {
+      fl_checkpoint_close(*ck);
+      *ck = NULL;
+      fl_error_set(err, FL_EIO, opt->checkpoint, 0, 0, NULL, "another rank could not open the "
+                   "checkpoint");
+      return FL_EIO;
+    }
+    if (!all_ok) return st;
+  }
 #else
   (void)ranks;
 #endif
-  if (st == FL_OK && !*ck) st = fl_checkpoint_open(opt->checkpoint, m, res, 0, 0, done_rep, ck, err);
+  if (st == FL_OK && rank != 0)
+    st = fl_checkpoint_open(opt->checkpoint, m, res,
+                            opt->resume ? FL_RECFILE_RESUME : FL_RECFILE_JOIN, done_rep, ck,
+                            NULL, err);
+  if (st == FL_OK && rank == 0) checkpoint_notice(opt, found, done_rep, res->R);
   return st;
 }
 
