@@ -31,19 +31,38 @@ void fl_error_clear(fl_error *err) {
   if (err) memset(err, 0, sizeof *err);
 }
 
+/* Writes s into dst[size] with control characters shown as escapes (\n, \t, \xHH), so that an
+ * error is always one line whatever the input it quotes. */
+static void escape_into(char *dst, size_t size, const char *s) {
+  size_t j = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p && j + 5 < size; p++) {
+    if (*p >= 0x20 && *p != 0x7f) {
+      dst[j++] = (char)*p;
+    } else if (*p == '\n' || *p == '\t' || *p == '\r') {
+      dst[j++] = '\\';
+      dst[j++] = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+    } else {
+      j += (size_t)snprintf(dst + j, size - j, "\\x%02X", *p);
+    }
+  }
+  dst[j] = '\0';
+}
+
 void fl_error_set(fl_error *err, fl_status code, const char *file, int line, int col,
                   const char *key, const char *fmt, ...) {
   va_list ap;
   if (!err) return;
   fl_error_clear(err);
   err->code = code;
-  if (file) snprintf(err->file, sizeof err->file, "%s", file);
+  if (file) escape_into(err->file, sizeof err->file, file);
   err->line = line;
   err->col = col;
-  if (key) snprintf(err->key, sizeof err->key, "%s", key);
+  if (key) escape_into(err->key, sizeof err->key, key);
+  char raw[sizeof err->message];
   va_start(ap, fmt);
-  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
+  escape_into(err->message, sizeof err->message, raw);
 }
 
 void fl_error_format(const fl_error *err, char *buf, size_t size) {

@@ -74,7 +74,7 @@ static fl_status choose_window(cal *c, const cal_records *rec, const cal_populat
 }
 
 /* Phase 1: the population table, the children and their monthly statuses over the window.
- * Returns c->st, or the status of a file that could not be opened (fl_cal_read_csv). */
+ * Returns c->st. */
 static fl_status read_inputs(cal *c, cal_population *pop, cal_records *rec) {
   fl_status st = fl_cal_population_read(c, pop);
   if (st == FL_OK) st = fl_cal_episodes_scan(c, rec);

@@ -1,5 +1,5 @@
 /* What the files of `flourish calibrate` share, in the order of its phases: the state of one
- * calibration; the CSV machinery both inputs are read with (csv_input.c); the episode records
+ * calibration; dates and failures (dates.c); the episode records
  * (episodes.c) and the population table (population.c); the counts and the estimates made of
  * them (calibrate.c); the calibrated scenario (calibrate_write.c), the back-cast
  * (calibrate_check.c) and the report (calibrate_report.c).
@@ -34,9 +34,6 @@ typedef struct cal {
   size_t NB, ND;      /* age bands and time-in-state bands, each with its open last band */
   long w0, W;         /* the window: its first absolute month and its number of months */
   long LB;            /* months of history painted before the window, for time in state */
-  const char *path;   /* the CSV file being read, for messages */
-  size_t line, field; /* records complete, and fields of the record being read */
-  int header_done;
 } cal;
 
 /* A child of the episode records. */
@@ -65,27 +62,16 @@ typedef struct cal_records {
 long fl_cal_parse_date(const char *s, long *month);
 /* The day number of the first day of an absolute month (-1 outside the years 1900 to 2200). */
 long fl_cal_first_day_of(long month);
-/* Records the failure code with a message at the current line of the file being read and at
- * the 1-based field (0: none). Only the first failure of a calibration is kept: c->st and
- * c->err are left alone once c->st is not FL_OK. */
+/* Records the failure code with a message (a failure that is not about a place in a file:
+ * memory, a temporary file). Only the first failure of a calibration is kept: c->st and c->err
+ * are left alone once c->st is not FL_OK. field is kept for the column (0: none). */
 void fl_cal_fail(cal *c, fl_status code, size_t field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Whether the len bytes at s, the current field, are valid UTF-8; when not, fails with the
- * field's position and returns 0. */
-int fl_cal_field_utf8(cal *c, const char *s, size_t len);
-/* Streams the file at path through libcsv (strict RFC 4180: quoted fields, embedded commas
- * and newlines) into the field and row callbacks, which get ctx, after resetting c's reading
- * position (path, line, field, header_done); the callbacks record failures with fl_cal_fail
- * and reading stops at the first. Returns c->st: a malformed or empty file fails with
- * FL_EINPUT. A file that cannot be opened sets c->err and returns FL_EINPUT but leaves c->st
- * alone. */
-fl_status fl_cal_read_csv(cal *c, const char *path, void (*field)(void *, size_t, void *),
-                          void (*row)(int, void *), void *ctx);
 
-/* Pass 1 over the episodes file at c->opt->episodes: checks every record and finds the
- * children, their dates of birth and localities, and the dates the records span, into r
- * (zeroed on entry; the caller frees it with fl_cal_records_free, also after a failure).
- * Returns c->st, as fl_cal_read_csv does; a file without records fails with FL_EINPUT. */
+/* Pass 1 over the episodes file at c->opt->episodes (read by core/csv.c): checks every record
+ * and finds the children, their dates of birth and localities, and the dates the records span,
+ * into r (zeroed on entry; the caller frees it with fl_cal_records_free, also after a failure).
+ * Returns c->st; a file without records fails with FL_EINPUT. */
 fl_status fl_cal_episodes_scan(cal *c, cal_records *r);
 /* Pass 2, once the window (c->w0, c->W, c->LB) is known: paints every child's status. */
 fl_status fl_cal_episodes_paint(cal *c, cal_records *r);
@@ -97,6 +83,7 @@ typedef struct cal_pop_row {
   long month;
   int age, loc;
   double count;
+  size_t line; /* its line in the file, for messages */
 } cal_pop_row;
 
 /* The population table, its rows in the file's order. */
@@ -117,7 +104,7 @@ typedef struct cal_migration {
 } cal_migration;
 
 /* Reads the table at c->opt->population into t (empty on entry; the caller frees it with
- * fl_cal_population_free, also after a failure). Returns c->st, as fl_cal_read_csv does; a
+ * fl_cal_population_free, also after a failure). Returns c->st (read by core/csv.c); a
  * table without rows fails with FL_EINPUT. */
 fl_status fl_cal_population_read(cal *c, cal_population *t);
 void fl_cal_population_free(cal_population *t);

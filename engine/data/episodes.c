@@ -12,6 +12,8 @@
  * output. */
 #include "data/calibrate_internal.h"
 
+#include "core/csv.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,14 +22,14 @@ enum { COL_ID, COL_STATE, COL_START, COL_END, COL_DOB, COL_LOC, N_COLS };
 static const char *const col_names[N_COLS] = {"child_id", "state",         "start_date",
                                               "end_date", "date_of_birth", "locality"};
 
-/* The reader's state during a pass: the role of each column (-1: none) and the fields of the
- * record being read (owned, freed after each record). */
+static const fl_csv_spec episodes_spec = {col_names, N_COLS, 0xF /* the first four */,
+                                          "episode records"};
+
+/* The reader's state during a pass. */
 typedef struct episode_reader {
   cal *c;
   cal_records *r;
   int pass; /* 1: children and dates; 2: painting */
-  int col_of[FL_CAL_MAX_COLS];
-  char *fields[N_COLS];
 } episode_reader;
 
 /* An episode record, parsed and checked. */
@@ -90,100 +92,69 @@ static long state_of(const fl_model *m, const char *name) {
   return -1;
 }
 
-static void on_field(void *data, size_t len, void *ctx) {
-  episode_reader *p = ctx;
-  cal *c = p->c;
-  const char *s = data ? data : "";
-  c->field++;
-  if (c->st != FL_OK) return;
-  if (!fl_cal_field_utf8(c, s, len)) return;
-  if (!c->header_done) {
-    if (c->field <= FL_CAL_MAX_COLS) {
-      p->col_of[c->field - 1] = -1;
-      for (int k = 0; k < N_COLS; k++)
-        if (!strcasecmp(s, col_names[k])) p->col_of[c->field - 1] = k;
-    }
-    return;
-  }
-  if (c->field <= FL_CAL_MAX_COLS && p->col_of[c->field - 1] >= 0) {
-    char **slot = &p->fields[p->col_of[c->field - 1]];
-    free(*slot);
-    *slot = fl_strdup(s);
-  }
-}
-
-/* The 1-based column of a role, for messages. */
-static size_t col(const episode_reader *p, int role) {
-  for (size_t i = 0; i < FL_CAL_MAX_COLS; i++)
-    if (p->col_of[i] == role) return i + 1;
-  return 0;
-}
-
-/* Parses the record just read into e; 0, with the failure recorded, when it is not a valid
+/* Parses the record f into e; FL_OK, or the failure (at its field) when it is not a valid
  * episode of the template's states. */
-static int parse_episode(episode_reader *p, episode *e) {
-  cal *c = p->c;
-  char **f = p->fields;
-  const long state = f[COL_STATE] ? state_of(c->m, f[COL_STATE]) : -1;
-  e->start = f[COL_START] ? fl_cal_parse_date(f[COL_START], NULL) : -1;
-  e->open_end = !f[COL_END] || !f[COL_END][0];
+static fl_status parse_episode(const cal *c, fl_csv *r, const char *const *f, episode *e) {
+  const long state = state_of(c->m, f[COL_STATE]);
+  e->start = fl_cal_parse_date(f[COL_START], NULL);
+  e->open_end = !f[COL_END][0];
   e->end = e->open_end ? -1 : fl_cal_parse_date(f[COL_END], NULL);
   e->dob = -1;
-  if (!f[COL_ID] || !f[COL_ID][0])
-    fl_cal_fail(c, FL_EINPUT, col(p, COL_ID), "child_id: the identifier is empty");
-  else if (e->start < 0)
-    fl_cal_fail(c, FL_EINPUT, col(p, COL_START), "start_date: '%s' is not a valid date YYYY-MM-DD",
-                f[COL_START] ? f[COL_START] : "");
-  else if (!e->open_end && e->end < 0)
-    fl_cal_fail(c, FL_EINPUT, col(p, COL_END),
-                "end_date: '%s' is not a valid date YYYY-MM-DD "
-                "(or blank while the episode is open)",
-                f[COL_END]);
-  else if (!e->open_end && e->end < e->start)
-    fl_cal_fail(c, FL_EINPUT, col(p, COL_END), "end_date: the episode ends before it starts");
-  else if (state < 0)
-    fl_cal_fail(c, FL_EINPUT, col(p, COL_STATE),
-                "state: '%s' is neither a state nor a level of the template",
-                f[COL_STATE] ? f[COL_STATE] : "");
-  else if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_parse_date(f[COL_DOB], &e->dob) < 0)
-    fl_cal_fail(c, FL_EINPUT, col(p, COL_DOB), "date_of_birth: '%s' is not a valid date",
-                f[COL_DOB]);
   e->state = (size_t)state;
-  return c->st == FL_OK;
+  if (!f[COL_ID][0]) return fl_csv_fail(r, FL_EINPUT, COL_ID, "child_id: the identifier is empty");
+  if (e->start < 0)
+    return fl_csv_fail(r, FL_EINPUT, COL_START, "start_date: '%s' is not a valid date YYYY-MM-DD",
+                       f[COL_START]);
+  if (!e->open_end && e->end < 0)
+    return fl_csv_fail(r, FL_EINPUT, COL_END,
+                       "end_date: '%s' is not a valid date YYYY-MM-DD (or blank while the "
+                       "episode is open)",
+                       f[COL_END]);
+  if (!e->open_end && e->end < e->start)
+    return fl_csv_fail(r, FL_EINPUT, COL_END, "end_date: the episode ends before it starts");
+  if (state < 0)
+    return fl_csv_fail(r, FL_EINPUT, COL_STATE,
+                       "state: '%s' is neither a state nor a level of the template",
+                       f[COL_STATE]);
+  if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_parse_date(f[COL_DOB], &e->dob) < 0)
+    return fl_csv_fail(r, FL_EINPUT, COL_DOB, "date_of_birth: '%s' is not a valid date",
+                       f[COL_DOB]);
+  return FL_OK;
 }
 
 /* Pass 1: the child of the record (added when new, its date of birth and locality updated)
  * and the span of the dates. */
-static void scan_episode(episode_reader *p, const episode *e) {
+static fl_status scan_episode(episode_reader *p, fl_csv *r, const char *const *f,
+                              const episode *e) {
   cal *c = p->c;
-  cal_records *r = p->r;
-  char **f = p->fields;
-  const long k = child_index(r, f[COL_ID], 1);
-  if (k < 0) {
-    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
-    return;
-  }
-  if (f[COL_DOB] && f[COL_DOB][0]) r->kids[k].dob = e->dob;
+  cal_records *rs = p->r;
+  const long k = child_index(rs, f[COL_ID], 1);
+  if (k < 0) return fl_csv_fail(r, FL_ENOMEM, -1, "out of memory");
+  if (f[COL_DOB] && f[COL_DOB][0]) rs->kids[k].dob = e->dob;
   if (f[COL_LOC] && f[COL_LOC][0]) {
     for (size_t l = 0; l < c->m->NLOC; l++)
-      if (!strcmp(c->m->loc_names[l], f[COL_LOC])) r->kids[k].loc = (int)l;
-    if (r->kids[k].loc < 0) {
-      fl_cal_fail(c, FL_EINPUT, col(p, COL_LOC), "locality: '%s' is not one of the template's",
-                  f[COL_LOC]);
-      return;
-    }
+      if (!strcmp(c->m->loc_names[l], f[COL_LOC])) rs->kids[k].loc = (int)l;
+    if (rs->kids[k].loc < 0)
+      return fl_csv_fail(r, FL_EINPUT, COL_LOC, "locality: '%s' is not one of the template's",
+                         f[COL_LOC]);
   }
-  if (r->first_day < 0 || e->start < r->first_day) r->first_day = e->start;
-  if (e->start > r->last_day) r->last_day = e->start;
-  if (!e->open_end && e->end > r->last_day) r->last_day = e->end;
-  r->rows++;
+  if (rs->first_day < 0 || e->start < rs->first_day) rs->first_day = e->start;
+  if (e->start > rs->last_day) rs->last_day = e->start;
+  if (!e->open_end && e->end > rs->last_day) rs->last_day = e->end;
+  rs->rows++;
+  return FL_OK;
 }
 
 /* Pass 2: paints the months whose first day the episode covers. */
-static void paint_episode(episode_reader *p, const episode *e) {
+static fl_status paint_episode(episode_reader *p, fl_csv *r, const char *const *f,
+                               const episode *e) {
   const cal *c = p->c;
   const fl_model *m = c->m;
-  cal_child *k = &p->r->kids[child_index(p->r, p->fields[COL_ID], 0)];
+  const long ki = child_index(p->r, f[COL_ID], 0);
+  if (ki < 0) /* (the file changed between the passes) */
+    return fl_csv_fail(r, FL_EINPUT, COL_ID, "child_id: a child the first reading did not see; "
+                       "was the file changed while it was read?");
+  cal_child *k = &p->r->kids[ki];
   for (long mo = -c->LB; mo < c->W; mo++) {
     const long d1 = fl_cal_first_day_of(c->w0 + mo);
     if (d1 < e->start || (!e->open_end && d1 >= e->end)) continue;
@@ -193,50 +164,21 @@ static void paint_episode(episode_reader *p, const episode *e) {
         (m->state_level[e->state] == m->state_level[*st] && (unsigned)e->state > *st))
       *st = (unsigned char)e->state;
   }
+  return FL_OK;
 }
 
-/* Checks that the header names the required columns (the roles before date_of_birth). */
-static void check_header(episode_reader *p) {
-  cal *c = p->c;
-  for (int k = 0; k < COL_DOB; k++) {
-    int found = 0;
-    for (size_t i = 0; i < c->field && i < FL_CAL_MAX_COLS; i++) found |= p->col_of[i] == k;
-    if (!found)
-      fl_cal_fail(c, FL_EINPUT, 1,
-                  "the header has no '%s' column (required: child_id, "
-                  "state, start_date, end_date; optional: date_of_birth, locality)",
-                  col_names[k]);
-  }
-}
-
-static void on_row(int term, void *ctx) {
+static fl_status on_record(void *ctx, fl_csv *r, const char *const *f) {
   episode_reader *p = ctx;
-  cal *c = p->c;
-  (void)term;
-  c->line++;
-  if (c->st == FL_OK) {
-    episode e;
-    if (!c->header_done) {
-      check_header(p);
-      c->header_done = 1;
-    } else if (c->field > 0 && parse_episode(p, &e)) {
-      if (p->pass == 1) scan_episode(p, &e);
-      else paint_episode(p, &e);
-    }
-  }
-  for (int k = 0; k < N_COLS; k++) {
-    free(p->fields[k]);
-    p->fields[k] = NULL;
-  }
-  c->field = 0;
+  episode e;
+  fl_status st = parse_episode(p->c, r, f, &e);
+  if (st != FL_OK) return st;
+  return p->pass == 1 ? scan_episode(p, r, f, &e) : paint_episode(p, r, f, &e);
 }
 
 /* Reads the episodes file once, in the given pass. */
 static fl_status read_pass(cal *c, cal_records *r, int pass) {
   episode_reader p = {.c = c, .r = r, .pass = pass};
-  fl_status st = fl_cal_read_csv(c, c->opt->episodes, on_field, on_row, &p);
-  for (int k = 0; k < N_COLS; k++) free(p.fields[k]);
-  return st;
+  return c->st = fl_csv_read(c->opt->episodes, &episodes_spec, on_record, &p, c->err);
 }
 
 fl_status fl_cal_episodes_scan(cal *c, cal_records *r) {

@@ -5,7 +5,12 @@
  * the net migration by age (the same cohort on dates a year apart). */
 #include "data/calibrate_internal.h"
 
+#include "core/csv.h"
+
+#include <errno.h>
+
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,114 +18,111 @@
 enum { POP_DATE, POP_AGE, POP_LOC, POP_COUNT, POP_COLS };
 static const char *const pop_cols[POP_COLS] = {"date", "age", "locality", "count"};
 
-/* The reader's state while libcsv streams the table: the role of each column (-1: none) and
- * the fields of the record being read (owned, freed after each record). */
+static const fl_csv_spec pop_spec = {pop_cols, POP_COLS,
+                                     (1u << POP_DATE) | (1u << POP_AGE) | (1u << POP_COUNT),
+                                     "population tables"};
+
+/* The most children one row may count: more than any area has. */
+#define POP_MAX_COUNT 1e8
+
 typedef struct pop_reader {
   cal *c;
   cal_population *t;
-  int col_of[FL_CAL_MAX_COLS];
-  char *f[POP_COLS];
 } pop_reader;
 
-static void pop_field(void *data, size_t len, void *ctx) {
+/* Parses the record f and appends it to the table. */
+static fl_status pop_record(void *ctx, fl_csv *r, const char *const *f) {
   pop_reader *p = ctx;
-  cal *c = p->c;
-  const char *s = data ? data : "";
-  c->field++;
-  if (c->st != FL_OK || c->field > FL_CAL_MAX_COLS) return;
-  if (!fl_cal_field_utf8(c, s, len)) return;
-  if (!c->header_done) {
-    p->col_of[c->field - 1] = -1;
-    for (int k = 0; k < POP_COLS; k++)
-      if (!strcasecmp(s, pop_cols[k])) p->col_of[c->field - 1] = k;
-  } else if (p->col_of[c->field - 1] >= 0) {
-    free(p->f[p->col_of[c->field - 1]]);
-    p->f[p->col_of[c->field - 1]] = fl_strdup(s);
-  }
-}
-
-/* Checks that the header names the required columns. */
-static void pop_header(pop_reader *p) {
-  static const int required[3] = {POP_DATE, POP_AGE, POP_COUNT};
-  cal *c = p->c;
-  for (int k = 0; k < 3; k++) {
-    int found = 0;
-    for (size_t i = 0; i < c->field && i < FL_CAL_MAX_COLS; i++)
-      found |= p->col_of[i] == required[k];
-    if (!found)
-      fl_cal_fail(c, FL_EINPUT, 1,
-                  "the header has no '%s' column (required: date, age, count; "
-                  "optional: locality)",
-                  pop_cols[required[k]]);
-  }
-}
-
-/* Parses the record just read and appends it to the table. Messages give a field's column as
- * its place in the order date, age, locality, count, not as the file's own column. */
-static void pop_record(pop_reader *p) {
-  cal *c = p->c;
-  char **f = p->f;
-  cal_pop_row r = {0, 0, -1, 0};
+  const cal *c = p->c;
+  cal_pop_row row = {0, 0, -1, 0, fl_csv_line(r)};
   char *end = NULL;
-  if (!f[POP_DATE] || fl_cal_parse_date(f[POP_DATE], &r.month) < 0)
-    fl_cal_fail(c, FL_EINPUT, 1, "date: '%s' is not a valid date YYYY-MM-DD",
-                f[POP_DATE] ? f[POP_DATE] : "");
-  else if (!f[POP_AGE] || (r.age = (int)strtol(f[POP_AGE], &end, 10)) < 0 || *end || r.age > 200)
-    fl_cal_fail(c, FL_EINPUT, 2, "age: '%s' is not a whole number of years",
-                f[POP_AGE] ? f[POP_AGE] : "");
-  else if (!f[POP_COUNT] || !((r.count = strtod(f[POP_COUNT], &end)) >= 0) || *end ||
-           !f[POP_COUNT][0])
-    fl_cal_fail(c, FL_EINPUT, 4, "count: '%s' is not a number of children",
-                f[POP_COUNT] ? f[POP_COUNT] : "");
-  if (c->st == FL_OK && f[POP_LOC] && f[POP_LOC][0]) {
+  long age;
+  if (fl_cal_parse_date(f[POP_DATE], &row.month) < 0)
+    return fl_csv_fail(r, FL_EINPUT, POP_DATE, "date: '%s' is not a valid date YYYY-MM-DD",
+                       f[POP_DATE]);
+  errno = 0;
+  age = strtol(f[POP_AGE], &end, 10);
+  if (!f[POP_AGE][0] || *end || errno || age < 0 || age > 200)
+    return fl_csv_fail(r, FL_EINPUT, POP_AGE, "age: '%s' is not a whole number of years",
+                       f[POP_AGE]);
+  row.age = (int)age;
+  row.count = strtod(f[POP_COUNT], &end);
+  if (!f[POP_COUNT][0] || *end || !(row.count >= 0) || !isfinite(row.count))
+    return fl_csv_fail(r, FL_EINPUT, POP_COUNT, "count: '%s' is not a number of children",
+                       f[POP_COUNT]);
+  if (row.count > POP_MAX_COUNT)
+    return fl_csv_fail(r, FL_EINPUT, POP_COUNT,
+                       "count: %g children of one age in one place is more than any area has "
+                       "(at most %g)", row.count, POP_MAX_COUNT);
+  if (f[POP_LOC] && f[POP_LOC][0]) {
     for (size_t l = 0; l < c->m->NLOC; l++)
-      if (!strcmp(c->m->loc_names[l], f[POP_LOC])) r.loc = (int)l;
-    if (r.loc < 0)
-      fl_cal_fail(c, FL_EINPUT, 3, "locality: '%s' is not one of the template's", f[POP_LOC]);
+      if (!strcmp(c->m->loc_names[l], f[POP_LOC])) row.loc = (int)l;
+    if (row.loc < 0)
+      return fl_csv_fail(r, FL_EINPUT, POP_LOC, "locality: '%s' is not one of the template's",
+                         f[POP_LOC]);
   }
-  if (c->st != FL_OK) return;
   cal_population *t = p->t;
   if (t->n == t->cap) {
     size_t ncap = t->cap ? 2 * t->cap : 256;
     cal_pop_row *nr = realloc(t->rows, ncap * sizeof *nr);
-    if (!nr) {
-      fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
-      return;
-    }
+    if (!nr) return fl_csv_fail(r, FL_ENOMEM, -1, "out of memory");
     t->rows = nr;
     t->cap = ncap;
   }
-  t->rows[t->n++] = r;
+  t->rows[t->n++] = row;
+  return FL_OK;
 }
 
-static void pop_row(int term, void *ctx) {
-  pop_reader *p = ctx;
-  cal *c = p->c;
-  (void)term;
-  c->line++;
-  if (c->st == FL_OK && !c->header_done) {
-    pop_header(p);
-    c->header_done = 1;
-  } else if (c->st == FL_OK && c->field > 0) {
-    pop_record(p);
+static int by_cell(const void *a, const void *b) {
+  const cal_pop_row *x = *(const cal_pop_row *const *)a, *y = *(const cal_pop_row *const *)b;
+  if (x->month != y->month) return x->month < y->month ? -1 : 1;
+  if (x->age != y->age) return x->age < y->age ? -1 : 1;
+  if (x->loc != y->loc) return x->loc < y->loc ? -1 : 1;
+  return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* No date and age is given twice, for the same locality, or both for the whole area (no
+ * locality) and by locality: the counts would be added twice. */
+static fl_status check_cells(cal *c, const cal_population *t) {
+  const cal_pop_row **o = malloc(t->n * sizeof *o);
+  fl_status st = FL_OK;
+  if (!o) {
+    fl_error_set(c->err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
   }
-  for (int k = 0; k < POP_COLS; k++) {
-    free(p->f[k]);
-    p->f[k] = NULL;
+  for (size_t i = 0; i < t->n; i++) o[i] = &t->rows[i];
+  qsort(o, t->n, sizeof *o, by_cell);
+  for (size_t i = 1; i < t->n && st == FL_OK; i++) {
+    const cal_pop_row *x = o[i - 1], *y = o[i];
+    if (x->month != y->month || x->age != y->age) continue;
+    char date[48];
+    snprintf(date, sizeof date, "%04ld-%02ld", y->month / 12, y->month % 12 + 1);
+    if (x->loc == y->loc) {
+      fl_error_set(c->err, FL_EINPUT, c->opt->population, (int)y->line, 0, NULL,
+                   "the table gives age %d in %s%s%s twice (lines %zu and %zu)", y->age, date,
+                   y->loc >= 0 ? " for locality " : "", y->loc >= 0 ? c->m->loc_names[y->loc] : "",
+                   x->line, y->line);
+      st = FL_EINPUT;
+    } else if (x->loc < 0) { /* (sorted: the whole area's row comes first) */
+      fl_error_set(c->err, FL_EINPUT, c->opt->population, (int)y->line, 0, NULL,
+                   "the table gives age %d in %s both for the whole area (line %zu) and by "
+                   "locality (line %zu): give one or the other", y->age, date, x->line, y->line);
+      st = FL_EINPUT;
+    }
   }
-  c->field = 0;
+  free(o);
+  return st;
 }
 
 fl_status fl_cal_population_read(cal *c, cal_population *t) {
   pop_reader p = {.c = c, .t = t};
-  fl_status st = fl_cal_read_csv(c, c->opt->population, pop_field, pop_row, &p);
-  for (int k = 0; k < POP_COLS; k++) free(p.f[k]);
-  if (st != FL_OK) return st;
+  if ((c->st = fl_csv_read(c->opt->population, &pop_spec, pop_record, &p, c->err)) != FL_OK)
+    return c->st;
   if (t->n == 0) {
     fl_error_set(c->err, FL_EINPUT, c->opt->population, 2, 1, NULL, "the table has no rows");
-    c->st = FL_EINPUT;
+    return c->st = FL_EINPUT;
   }
-  return c->st;
+  return c->st = check_cells(c, t);
 }
 
 void fl_cal_population_free(cal_population *t) {

@@ -1,0 +1,43 @@
+/* Calendar dates of the records and tables of `flourish calibrate`, and its failure recorder.
+ * (The files are read by core/csv.c.) */
+#include "data/calibrate_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Days since 0000-03-01 of a proleptic Gregorian date (for comparisons); -1 if invalid. */
+static long day_number(int y, int m, int d) {
+  static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap))
+    return -1;
+  y -= m <= 2;
+  const long era = y / 400, yoe = y - era * 400;
+  const long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy;
+}
+
+long fl_cal_parse_date(const char *s, long *month) {
+  int y, m, d, n = 0;
+  if (sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || s[n] != '\0' || n != 10) return -1;
+  long day = day_number(y, m, d);
+  if (day >= 0 && month) *month = (long)y * 12 + m - 1;
+  return day;
+}
+
+long fl_cal_first_day_of(long month) {
+  return day_number((int)(month / 12), (int)(month % 12) + 1, 1);
+}
+
+void fl_cal_fail(cal *c, fl_status code, size_t field, const char *fmt, ...) {
+  char msg[700];
+  va_list ap;
+  if (c->st != FL_OK) return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fl_error_set(c->err, code, NULL, 0, (int)field, NULL, "%s", msg);
+  c->st = code;
+}

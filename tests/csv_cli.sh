@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Input tables of every shape `flourish calibrate` may be given: each broken one exits with
+# status 2 and one line naming the file, its physical line (blank lines and the lines inside
+# quoted fields counted) and column where there is one, and a message; no output is written.
+# Excel's byte-order mark and CRLF line ends are read as the plain file is.
+# Arguments: the flourish binary, the source directory.
+set -uo pipefail
+bin=$1 src=$2
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+s=$src/scenarios/dundee.yaml
+cd "$dir" || exit 1
+"$bin" synth "$s" -o ep.csv --population pop.csv --seed 4
+head -1 ep.csv > header.csv
+rec=$(sed -n 2p ep.csv)       # a good record
+popline=$(sed -n 2p pop.csv)  # a good population row
+
+# bad NAME WHERE FRAGMENT [EPISODES [POPULATION]]: exit 2, one line starting "flourish: WHERE"
+# and holding FRAGMENT, no calibrated scenario.
+bad() {
+  local name=$1 where=$2 fragment=$3 ep=${4:-ep.csv} pop=${5:-pop.csv} status=0
+  "$bin" calibrate "$ep" --population "$pop" --template "$s" -o out.yaml >/dev/null \
+    2>err.txt || status=$?
+  if [ "$status" -eq 2 ] && [ "$(wc -l < err.txt)" -eq 1 ] &&
+     grep -qF -- "flourish: $where" err.txt && grep -qF -- "$fragment" err.txt &&
+     [ ! -e out.yaml ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAILED ($name): status $status: $(cat err.txt)"
+  fi
+  rm -f out.yaml
+}
+# good NAME EPISODES [POPULATION]: reads, and gives the scenario of the plain files.
+"$bin" calibrate ep.csv --population pop.csv --template "$s" -o plain.yaml
+good() {
+  local name=$1 ep=$2 pop=${3:-pop.csv}
+  if "$bin" calibrate "$ep" --population "$pop" --template "$s" -o g.yaml 2>err.txt &&
+     cmp -s <(grep -v '^#' plain.yaml) <(grep -v '^#' g.yaml); then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAILED ($name): $(cat err.txt)"
+  fi
+}
+
+# Byte-order mark, CRLF, blank lines: read as the plain file.
+{ printf '\xEF\xBB\xBF'; cat ep.csv; } > bom.csv
+good "byte-order mark" bom.csv
+sed 's/$/\r/' ep.csv > crlf.csv
+good "CRLF line ends" crlf.csv
+{ printf '\xEF\xBB\xBF'; sed 's/$/\r/' pop.csv; } > pop_bom_crlf.csv
+good "population with BOM and CRLF" ep.csv pop_bom_crlf.csv
+awk 'NR == 3 { print "" } { print }' ep.csv > blank.csv
+good "a blank line" blank.csv
+
+# Physical lines: a record after a blank line and a quoted field over two lines.
+{ cat header.csv; echo "$rec"; echo; echo 'S1,"additional",2019-04-01,,2010-07-01,"Strath'
+  echo 'martine"'; } > multiline.csv
+bad "a quoted newline, reported on one line" "multiline.csv:4:6:" "'Strath\\nmartine'" \
+  multiline.csv
+{ cat header.csv; echo "$rec"; echo 'S1,"additional",2019-04-01,,"2010-07-01",Lochee'
+  echo; echo 'S2,additional,2019-04-01,,2010-07-01,Lochee,"a note'; echo 'over two lines"'
+  echo; echo 'S3,banana,2019-04-01,,,Lochee'; } > lines.csv
+bad "the line after quoted newlines and blank lines" "lines.csv:8:2:" "state: 'banana'" lines.csv
+
+# Headers.
+{ sed 's/$/,state/' header.csv; echo "$rec,x"; } > dupcol.csv
+bad "a column named twice" "dupcol.csv:1:7:" "names the column 'state' twice" dupcol.csv
+{ sed 's/child_id/CHILD_ID/; s/$/,Child_Id/' header.csv; echo "$rec,x"; } > dupcase.csv
+bad "a column named twice, in other case" "dupcase.csv:1:7:" "'child_id' twice" dupcase.csv
+{ sed 's/start_date,//' header.csv; echo "$rec"; } > nostart.csv
+bad "no start_date" "nostart.csv:1:1:" "no 'start_date' column (required: child_id, state" \
+  nostart.csv
+tr ',' ';' < ep.csv > semicolon.csv
+bad "separated by ;" "semicolon.csv:1:1:" "looks separated by ';'" semicolon.csv
+tr ',' '\t' < ep.csv > tabs.csv
+bad "separated by tabs" "tabs.csv:1:1:" "looks separated by 'tabs'" tabs.csv
+{ sed 's/count/number/' pop.csv; } > pop_nocount.csv
+bad "population without count" "pop_nocount.csv:1:1:" "no 'count' column" ep.csv pop_nocount.csv
+{ sed '1s/$/,age/' pop.csv; } > pop_dupage.csv
+bad "population with age twice" "pop_dupage.csv:1:5:" "'age' twice" ep.csv pop_dupage.csv
+: > empty.csv
+bad "an empty file" "empty.csv:1:1:" "the file is empty" empty.csv
+cp header.csv headeronly.csv
+bad "a header and no records" "headeronly.csv:2:1:" "no records" headeronly.csv
+
+# Bytes that are not CSV text.
+{ cat header.csv; printf 'S1,additional,2019-04-01,,2010-07-01,Loc\x00hee\n'; } > nul.csv
+bad "a NUL byte" "nul.csv:2:" "NUL byte" nul.csv
+{ cat header.csv; printf 'S1,addi\xff\xfetional,2019-04-01,,2010-07-01,Lochee\n'; } > latin.csv
+bad "not UTF-8" "latin.csv:2:2:" "field 2 is not valid UTF-8 text" latin.csv
+{ cat header.csv; echo "$rec"; printf 'S1,additional,"2019-04-01,,2010-07-01,Lochee\n'; } \
+  > unclosed.csv
+bad "an unclosed quote" "unclosed.csv:3:" "malformed CSV" unclosed.csv
+{ cat header.csv; echo "$rec"; head -c 1100000 /dev/zero | tr '\0' 'x'; echo; } > longline.csv
+bad "a line over 1 MiB" "longline.csv:3:" "line 3 is longer than" longline.csv
+{ cat header.csv; printf 'S1,"'; for i in $(seq 1 9000); do printf '%0500d\n' 0; done; } \
+  > longrecord.csv
+bad "a quoted field over 4 MiB" "longrecord.csv:2:" "a record longer than" longrecord.csv
+{ cat header.csv; printf 'S1,additional,2019-04-01,,2010-07-01,Lochee,"a"b\n'; } > badquote.csv
+bad "a quote inside a field" "badquote.csv:2:" "malformed CSV" badquote.csv
+
+# Values.
+{ cat header.csv; echo ',additional,2019-04-01,,2010-07-01,Lochee'; } > noid.csv
+bad "an empty child_id" "noid.csv:2:1:" "the identifier is empty" noid.csv
+{ cat header.csv; echo 'S1,additional,2019-02-30,,2010-07-01,Lochee'; } > feb30.csv
+bad "30 February" "feb30.csv:2:3:" "'2019-02-30' is not a valid date" feb30.csv
+{ cat header.csv; echo 'S1,additional,01/04/2019,,2010-07-01,Lochee'; } > ukdate.csv
+bad "a DD/MM/YYYY date" "ukdate.csv:2:3:" "'01/04/2019' is not a valid date YYYY-MM-DD" ukdate.csv
+{ cat header.csv; echo 'S1,additional,2019-04-01,2019-03-01,2010-07-01,Lochee'; } > backwards.csv
+bad "an end before the start" "backwards.csv:2:4:" "ends before it starts" backwards.csv
+{ cat header.csv; echo 'S1,additional,2019-04-01,,2010-07-01,Atlantis'; } > locality.csv
+bad "an unknown locality" "locality.csv:2:6:" "'Atlantis' is not one of the template's" locality.csv
+{ cat header.csv; echo 'S1,additional,2019-04-01,,2010-13-01,Lochee'; } > dob.csv
+bad "month 13 in a date of birth" "dob.csv:2:5:" "date_of_birth: '2010-13-01'" dob.csv
+{ cat pop.csv; echo "$popline"; } > pop_twice.csv
+bad "a population row twice" "pop_twice.csv:$(($(wc -l < pop.csv) + 1)):" "twice (lines 2 and" \
+  ep.csv pop_twice.csv
+{ cat pop.csv; echo "$popline" | awk -F, -v OFS=, '{ $3 = ""; print }'; } > pop_total.csv
+bad "a total beside the localities" "pop_total.csv:" "both for the whole area" ep.csv pop_total.csv
+{ head -1 pop.csv; echo "2015-04-01,3,Lochee,1e300"; } > pop_huge.csv
+bad "1e300 children" "pop_huge.csv:2:4:" "more than any area has" ep.csv pop_huge.csv
+{ head -1 pop.csv; echo "2015-04-01,3,Lochee,-4"; } > pop_negative.csv
+bad "a negative count" "pop_negative.csv:2:4:" "'-4' is not a number of children" ep.csv \
+  pop_negative.csv
+{ head -1 pop.csv; echo "2015-04-01,three,Lochee,40"; } > pop_age.csv
+bad "an age in words" "pop_age.csv:2:2:" "'three' is not a whole number of years" ep.csv pop_age.csv
+{ head -1 pop.csv; echo "2015-04-01,3,Lochee,nan"; } > pop_nan.csv
+bad "a count of nan" "pop_nan.csv:2:4:" "'nan' is not a number of children" ep.csv pop_nan.csv
+{ head -1 pop.csv; echo "2015-04-01,3,Lochee,inf"; } > pop_inf.csv
+bad "an infinite count" "pop_inf.csv:2:4:" "'inf' is not a number of children" ep.csv pop_inf.csv
+{ head -1 pop.csv; echo "2015-04-01,99999999999999999999,Lochee,4"; } > pop_bigage.csv
+bad "an age beyond long" "pop_bigage.csv:2:2:" "is not a whole number of years" ep.csv \
+  pop_bigage.csv
+finish csv_cli
