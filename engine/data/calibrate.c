@@ -23,6 +23,8 @@
  * written beside their paths and moved into place only when everything succeeded. */
 #include "data/calibrate_internal.h"
 
+#include "core/rng.h"
+
 #include <errno.h>
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
@@ -92,22 +94,30 @@ size_t fl_cal_duration_band(const cal *c, long months) {
 
 /* Adds w child-months of the move s -> d from window month mo at age `age` (months; -1:
  * unknown, counted in all ages only) and time in state `tis` (months) to its age and duration
- * band, to the all-ages and all-durations totals, and to its calendar period. */
+ * band, to the all-ages and all-durations totals, and to its calendar period; with
+ * --suppress, w events of key ev to the cells' keys. */
 static void add_count(const cal *c, cal_counts *k, long mo, long age, long tis, size_t s, size_t d,
-                      double w) {
+                      double w, uint64_t ev) {
   const fl_calibrate_options *opt = c->opt;
   const size_t S = c->m->S, NB = c->NB, ND = c->ND;
   size_t ab = NB;
   const size_t db = fl_cal_duration_band(c, tis);
+  const uint64_t key = ev * (uint64_t)llround(w);
   if (age >= 0)
     for (ab = 0; ab < opt->n_age_bands && age >= (long)llround(opt->age_bands[ab] * 12);) ab++;
   const size_t abs_[2] = {ab, NB}, dbs[2] = {db, ND};
   for (int i = 0; i < 2; i++)
     for (int j = 0; j < 2; j++) {
       if ((i == 1 && ab == NB) || (j == 1 && db == ND)) continue;
-      k->n[fl_cal_row(c, abs_[i], dbs[j], s) * S + d] += w;
+      const size_t cell = fl_cal_row(c, abs_[i], dbs[j], s) * S + d;
+      k->n[cell] += w;
+      if (k->n_key) k->n_key[cell] += key;
     }
-  if (k->per_n) k->per_n[((size_t)(mo / opt->period_months) * S + s) * S + d] += w;
+  if (k->per_n) {
+    const size_t cell = ((size_t)(mo / opt->period_months) * S + s) * S + d;
+    k->per_n[cell] += w;
+    if (k->per_n_key) k->per_n_key[cell] += key;
+  }
 }
 
 /* The state of a child on the first day of window month mo (the gap state without a record). */
@@ -139,27 +149,36 @@ typedef struct journey {
   long moves, spell, left_at[FL_MAX_LEVELS];
 } journey;
 
-/* Adds a month's step s -> d, ending at window month mo + 1, to the journey measures. */
+/* Adds a month's step s -> d, ending at window month mo + 1, to the journey measures (ev:
+ * the step's event key). */
 static void count_journey(const fl_model *m, cal_counts *k, journey *j, long mo, size_t s,
-                          size_t d) {
+                          size_t d, uint64_t ev) {
   j->spell++;
   if (d == s) return;
   const size_t ls = m->state_level[s], ld = m->state_level[d];
   j->moves++;
-  if (ld >= ls + 2) k->skips++;
+  if (ld >= ls + 2) {
+    k->skips++;
+    k->skips_key += ev;
+  }
   if (ls != ld) {
-    if (mo + 1 - j->left_at[ld] <= 12) k->reentries++;
+    if (mo + 1 - j->left_at[ld] <= 12) {
+      k->reentries++;
+      k->reentries_key += ev;
+    }
     j->left_at[ls] = mo + 1;
     k->spell_sum[ls] += (double)j->spell;
     k->spell_n[ls]++;
+    k->spell_key[ls] += ev;
     j->spell = 0;
   }
 }
 
-/* Counts one child with a record: its monthly moves while present, its stocks, its journey, and
- * its presence by month and age year in present[W * (age_years_max + 1)]. Time in state runs
- * from the month the status last changed (within the painted history), or from birth. */
-static void count_child(const cal *c, const cal_child *ch, cal_counts *k, double *present) {
+/* Counts child `id` with a record: its monthly moves while present, its stocks, its journey,
+ * and its presence by month and age year in present[W * (age_years_max + 1)]. Time in state
+ * runs from the month the status last changed (within the painted history), or from birth. */
+static void count_child(const cal *c, size_t id, const cal_child *ch, cal_counts *k,
+                        double *present) {
   const fl_model *m = c->m;
   const size_t S = m->S;
   const long A1 = c->age_years_max + 1;
@@ -173,15 +192,21 @@ static void count_child(const cal *c, const cal_child *ch, cal_counts *k, double
     if (ch->dob >= 0 && age < 0) continue; /* not yet born */
     if (m->max_age && age >= (long)m->max_age) break;
     if (age >= 0 && age / 12 <= c->age_years_max) present[mo * A1 + age / 12]++;
-    if (s != c->gap) k->stock[(size_t)mo * S + s]++;
+    if (s != c->gap) {
+      k->stock[(size_t)mo * S + s]++;
+      if (k->stock_key) k->stock_key[(size_t)mo * S + s] += fl_cal_event_key(FL_CAL_EV_PRESENT, id, mo);
+    }
     if (mo + 1 >= c->W || (m->max_age && age + 1 >= (long)m->max_age)) continue;
     const size_t d = status_at(c, ch, mo + 1);
     if (m->absorbing[s]) continue;
     const long since = ch->dob >= 0 && run_start < ch->dob - c->w0 ? ch->dob - c->w0 : run_start;
-    add_count(c, k, mo, age, mo - since, s, d, 1.0);
-    count_journey(m, k, &j, mo, s, d);
+    const uint64_t ev = fl_cal_event_key(FL_CAL_EV_STEP, id, mo);
+    add_count(c, k, mo, age, mo - since, s, d, 1.0, ev);
+    count_journey(m, k, &j, mo, s, d, ev);
   }
-  k->moves_hist[j.moves < FL_CAL_MOVE_BINS - 1 ? j.moves : FL_CAL_MOVE_BINS - 1]++;
+  const int bin = j.moves < FL_CAL_MOVE_BINS - 1 ? (int)j.moves : FL_CAL_MOVE_BINS - 1;
+  k->moves_hist[bin]++;
+  k->moves_hist_key[bin] += fl_cal_event_key(FL_CAL_EV_CHILD, id, 0);
 }
 
 /* Phase 2: the counts of the window into k (zeroed on entry; freed by free_counts, also after
@@ -201,12 +226,21 @@ static fl_status count_transitions(cal *c, const cal_records *rec, const cal_pop
   present = fl_calloc(W * A1, sizeof *present);
   k->stock = fl_calloc(W * S, sizeof *k->stock);
   if (!k->n || !present || !k->stock) goto oom;
-  for (size_t i = 0; i < rec->n_kids; i++) count_child(c, &rec->kids[i], k, present);
+  if (c->opt->suppress > 1) {
+    k->n_key = fl_calloc((c->NB + 1) * (c->ND + 1) * S * S, sizeof *k->n_key);
+    k->stock_key = fl_calloc(W * S, sizeof *k->stock_key);
+    if (k->per_n && !(k->per_n_key = fl_calloc(k->n_periods * S * S, sizeof *k->per_n_key)))
+      goto oom;
+    if (!k->n_key || !k->stock_key) goto oom;
+  }
+  for (size_t i = 0; i < rec->n_kids; i++) count_child(c, i, &rec->kids[i], k, present);
   for (long mo = 0; mo + 1 < c->W; mo++)
     for (long a = 0; a < c->age_years_max; a++) {
       const double u =
           fl_cal_pop_at(pop, c->w0 + mo, (int)a, -1) - present[(size_t)mo * A1 + (size_t)a];
-      if (u > 0) add_count(c, k, mo, a * 12 + 6, a * 12 + 6, c->gap, c->gap, u);
+      if (u > 0)
+        add_count(c, k, mo, a * 12 + 6, a * 12 + 6, c->gap, c->gap, u,
+                  fl_cal_event_key(FL_CAL_EV_UNIVERSAL, (uint64_t)a, (uint64_t)mo));
     }
   free(present);
   return FL_OK;
@@ -216,8 +250,38 @@ oom:
   return c->st;
 }
 
+/* Disclosure control (--suppress N, after counting and before anything is estimated or
+ * written): every count of k randomly rounded to a multiple of N by its cell key
+ * (fl_cal_round); the mean length of spells in a level kept only where there were at least N
+ * of them. The secret of the rounding is a hash of the counts themselves. */
+static void disclose(cal *c, cal_counts *k) {
+  const size_t S = c->m->S, cells = (c->NB + 1) * (c->ND + 1) * S * S, W = (size_t)c->W;
+  const double N = c->opt->suppress;
+  if (!(N > 1)) return;
+  uint64_t h = fl_fnv1a(FL_FNV_BASIS, k->n, cells * sizeof *k->n);
+  h = fl_fnv1a(h, k->stock, W * S * sizeof *k->stock);
+  c->secret = fl_mix64(h);
+  for (size_t i = 0; i < cells; i++) k->n[i] = fl_cal_round(c, k->n[i], k->n_key[i]);
+  for (size_t i = 0; k->per_n && i < k->n_periods * S * S; i++)
+    k->per_n[i] = fl_cal_round(c, k->per_n[i], k->per_n_key[i]);
+  for (size_t i = 0; i < W * S; i++) k->stock[i] = fl_cal_round(c, k->stock[i], k->stock_key[i]);
+  for (int i = 0; i < FL_CAL_MOVE_BINS; i++)
+    k->moves_hist[i] = fl_cal_round(c, k->moves_hist[i], k->moves_hist_key[i]);
+  k->skips = fl_cal_round(c, k->skips, k->skips_key);
+  k->reentries = fl_cal_round(c, k->reentries, k->reentries_key);
+  for (size_t l = 0; l < c->m->L; l++) {
+    const double mean = k->spell_n[l] > 0 ? k->spell_sum[l] / k->spell_n[l] : 0;
+    k->spell_hidden[l] = k->spell_n[l] < N;
+    k->spell_n[l] = fl_cal_round(c, k->spell_n[l], k->spell_key[l]);
+    k->spell_sum[l] = k->spell_hidden[l] ? 0 : mean * k->spell_n[l];
+  }
+}
+
 static void free_counts(cal_counts *k) {
   free(k->n);
+  free(k->n_key);
+  free(k->per_n_key);
+  free(k->stock_key);
   free(k->per_n);
   free(k->stock);
 }
@@ -380,9 +444,11 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
                  "calibrate estimates monthly transitions: the template needs monthly steps");
     return FL_EUSAGE;
   }
-  /* 1. Read, 2. count, 3. estimate, 4. write the scenario, 5. check, then the report. */
+  /* 1. Read, 2. count (and round for disclosure control), 3. estimate, 4. write the
+   * scenario, 5. check, then the report. */
   if (read_inputs(&c, &pop, &rec) != FL_OK) goto done;
   if (count_transitions(&c, &rec, &pop, &counts) != FL_OK) goto done;
+  disclose(&c, &counts);
   if (estimate(&c, &counts, &est) != FL_OK) goto done;
   if (open_outputs(&c, &o) != FL_OK) goto done;
   if (fl_cal_write_scenario(o.out, &c, sc, &rec, &pop, &est, &transitions) != FL_OK) goto done;

@@ -34,6 +34,7 @@ typedef struct cal {
   size_t NB, ND;      /* age bands and time-in-state bands, each with its open last band */
   long w0, W;         /* the window: its first absolute month and its number of months */
   long LB;            /* months of history painted before the window, for time in state */
+  uint64_t secret;    /* keys the random rounding of disclosure control (--suppress) */
 } cal;
 
 /* A child of the episode records. */
@@ -55,6 +56,16 @@ typedef struct cal_records {
   size_t rows;              /* the records read */
   long first_day, last_day; /* day numbers: the first start; the last start or end */
 } cal_records;
+
+/* Disclosure control (--suppress N): count x randomly rounded to a multiple of N, up with
+ * probability (x mod N) / N, so that it is unbiased; the draw is keyed by c->secret (a hash of
+ * the data, so the same records give the same file) and by the cell key `key` (the sum of the
+ * keys of the events counted, so the same events are rounded alike wherever they are counted:
+ * the cell key method of statistics offices). x as it is without --suppress. Every count an
+ * output holds goes through it, and everything derived (probabilities, intervals, totals) is
+ * computed from the rounded counts: whatever sums and differences a reader takes, the counts
+ * they give are multiples of N, never one below N. */
+double fl_cal_round(const cal *c, double x, uint64_t key);
 
 /* The day number of a date YYYY-MM-DD (days since 0000-03-01, for comparisons), and its
  * absolute month (year * 12 + month - 1) in *month when month is not NULL; -1 when s is not
@@ -138,7 +149,26 @@ typedef struct cal_counts {
   double reentries;                    /* moves into a level left within the previous 12 months */
   double spell_sum[FL_MAX_LEVELS];     /* months of the spells in each level ended in the window */
   double spell_n[FL_MAX_LEVELS];       /* the number of those spells */
+  unsigned char spell_hidden[FL_MAX_LEVELS]; /* with --suppress, fewer than N spells: no mean */
+  /* The cell keys of disclosure control (--suppress): beside each count, the sum (mod 2^64) of
+   * the keys of the events it counts (fl_cal_event_key), so that two counts of the same events
+   * (a cell of the all-ages table and of the one age band that holds all its moves) have the
+   * same key and are rounded alike: otherwise the two roundings of one count would give it
+   * away on average. NULL (and zero) without --suppress. */
+  uint64_t *n_key, *per_n_key, *stock_key;
+  uint64_t moves_hist_key[FL_CAL_MOVE_BINS], skips_key, reentries_key, spell_key[FL_MAX_LEVELS];
 } cal_counts;
+
+/* The key of an event of disclosure control's cell keys: what is counted (tag), and of whom
+ * and when (a and b: a child's index and a window month, or an age year and a month). */
+enum {
+  FL_CAL_EV_STEP = 1,   /* a child's month: a move or a stay */
+  FL_CAL_EV_UNIVERSAL,  /* the children without a record of an age year in a month */
+  FL_CAL_EV_PRESENT,    /* a child in a state on the first day of a month */
+  FL_CAL_EV_CHILD,      /* a child (by moves in the window) */
+  FL_CAL_EV_INITIAL     /* a child of the initial population */
+};
+uint64_t fl_cal_event_key(uint64_t tag, uint64_t a, uint64_t b);
 
 /* The row of state s in the table of age band ab and time-in-state band db (cal_counts.n). */
 static inline size_t fl_cal_row(const cal *c, size_t ab, size_t db, size_t s) {
@@ -202,12 +232,12 @@ fl_status fl_cal_back_cast(cal *c, const fl_scenario *sc, const cal_records *rec
 
 /* Writes the report CSV to rep: every row of every table with its estimate and interval; with
  * expected (the back-cast, or NULL), the observed against the expected stocks; the rows by
- * calendar period; the monthly stocks; the journey measures. Counts below opt->suppress are
- * written as <N. */
+ * calendar period; the monthly stocks; the journey measures (counts randomly rounded with
+ * --suppress, fl_cal_round). */
 void fl_cal_write_report(FILE *rep, const cal *c, const cal_counts *k, const cal_estimates *e,
                          const double *expected);
 /* Writes the report's counts, stocks and journeys (and expected, when not NULL) as HDF5 to
- * opt->report_h5, counts below opt->suppress as NaN. Returns c->st. */
+ * opt->report_h5 (rounded as the CSV's). Returns c->st. */
 fl_status fl_cal_write_report_h5(cal *c, const cal_counts *k, const double *expected);
 
 #endif

@@ -1,17 +1,14 @@
 /* The calibration report of `flourish calibrate`: a CSV of one measure a line (measure,
  * age_band, from, to, count, probability, ci_low, ci_high, note) and the same counts, stocks
- * and journeys as HDF5. Counts below the suppression threshold (--suppress) are written as <N
- * in the CSV and as NaN in the HDF5. */
+ * and journeys as HDF5. With --suppress every count arrives here randomly rounded
+ * (fl_cal_round), and what is derived from counts comes from the rounded ones. */
 #include "data/calibrate_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void report_count(FILE *f, double n, double suppress) {
-  if (suppress > 0 && n > 0 && n < suppress) fprintf(f, "<%g", suppress);
-  else fprintf(f, "%.0f", n);
-}
+static void report_count(FILE *f, double n) { fprintf(f, "%.0f", n); }
 
 /* The age_band column of table t: "all", its age band, its time-in-state band, or both. */
 static void table_label(const cal *c, cal_table t, char *label, size_t size) {
@@ -49,7 +46,7 @@ static void report_table(FILE *rep, const cal *c, const cal_estimates *e, cal_ta
       if (e->tr.count[r * S + d] == 0 && d != s && total > 0) continue;
       prob = fl_cal_estimate(&e->tr, r, d, &lo, &hi);
       fprintf(rep, "transition,%s,%s,%s,", label, m->state_names[s], m->state_names[d]);
-      report_count(rep, e->tr.count[r * S + d], c->opt->suppress);
+      report_count(rep, e->tr.count[r * S + d]);
       fprintf(rep, ",%.6g,%.6g,%.6g,%s\n", prob, lo, hi,
               total == 0 ? "not observed: template row kept" : "");
     }
@@ -100,7 +97,7 @@ static void report_periods(FILE *rep, const cal *c, size_t n_periods, const cal_
         prob = fl_cal_estimate(e, r, d, &lo, &hi);
         fprintf(rep, "transition,period %04ld-%02ld to %04ld-%02ld,%s,%s,", m0 / 12, m0 % 12 + 1,
                 m1 / 12, m1 % 12 + 1, m->state_names[s], m->state_names[d]);
-        report_count(rep, e->count[r * S + d], c->opt->suppress);
+        report_count(rep, e->count[r * S + d]);
         fprintf(rep, ",%.6g,%.6g,%.6g,trend (not used by the scenario)\n", prob, lo, hi);
       }
     }
@@ -116,7 +113,7 @@ static void report_stocks(FILE *rep, const cal *c, const cal_counts *k) {
       if (s == c->gap) continue;
       fprintf(rep, "stock,%04ld-%02ld,%s,,", (c->w0 + mo) / 12, (c->w0 + mo) % 12 + 1,
               m->state_names[s]);
-      report_count(rep, k->stock[(size_t)mo * S + s], c->opt->suppress);
+      report_count(rep, k->stock[(size_t)mo * S + s]);
       fprintf(rep, ",,,,children in the state on the first day of the month\n");
     }
 }
@@ -124,23 +121,22 @@ static void report_stocks(FILE *rep, const cal *c, const cal_counts *k) {
 /* The journeys: moves per child, skip-level escalations, re-entries, and the mean length of
  * the spells completed in each level (0 where fewer spells than the threshold). */
 static void report_journeys(FILE *rep, const cal *c, const cal_counts *k) {
-  const double suppress = c->opt->suppress;
   for (int i = 0; i < FL_CAL_MOVE_BINS; i++) {
     fprintf(rep, "moves_per_child,,%d%s,,", i, i == FL_CAL_MOVE_BINS - 1 ? "+" : "");
-    report_count(rep, k->moves_hist[i], suppress);
+    report_count(rep, k->moves_hist[i]);
     fprintf(rep, ",,,,children with a record by number of moves in the window\n");
   }
   fprintf(rep, "skip_level_escalations,,,,");
-  report_count(rep, k->skips, suppress);
+  report_count(rep, k->skips);
   fprintf(rep, ",,,,moves up two or more levels at once\nreentries_12m,,,,");
-  report_count(rep, k->reentries, suppress);
+  report_count(rep, k->reentries);
   fprintf(rep, ",,,,moves into a level left within the previous 12 months\n");
-  for (size_t l = 0; l < c->m->L; l++)
-    if (k->spell_n[l] > 0)
-      fprintf(rep,
-              "mean_months_in_level,,%s,,%.0f,%.4g,,,completed spells observed in the window\n",
-              c->m->level_names[l], k->spell_n[l] < suppress ? 0 : k->spell_n[l],
-              k->spell_n[l] < suppress ? 0 : k->spell_sum[l] / k->spell_n[l]);
+  for (size_t l = 0; l < c->m->L; l++) {
+    if (!(k->spell_n[l] > 0) && !k->spell_hidden[l]) continue;
+    fprintf(rep, "mean_months_in_level,,%s,,%.0f,", c->m->level_names[l], k->spell_n[l]);
+    if (k->spell_hidden[l] || !(k->spell_n[l] > 0)) fprintf(rep, ",,,fewer spells than --suppress: no mean\n");
+    else fprintf(rep, "%.4g,,,completed spells observed in the window\n", k->spell_sum[l] / k->spell_n[l]);
+  }
 }
 
 void fl_cal_write_report(FILE *rep, const cal *c, const cal_counts *k, const cal_estimates *e,
@@ -153,47 +149,27 @@ void fl_cal_write_report(FILE *rep, const cal *c, const cal_counts *k, const cal
   report_journeys(rep, c, k);
 }
 
-/* Copies n values of v into a new array with those from 0 to below suppress (when it is
- * positive) as NaN; NULL when out of memory. */
-static double *suppressed(const double *v, size_t n, double suppress) {
-  double *out = fl_calloc(n, sizeof *out);
-  if (!out) return NULL;
-  for (size_t i = 0; i < n; i++) out[i] = suppress > 0 && v[i] > 0 && v[i] < suppress ? NAN : v[i];
-  return out;
-}
-
-/* The report's values as the HDF5 file holds them, small counts suppressed. */
+/* The report's values as the HDF5 file holds them (the counts rounded as the CSV's). */
 typedef struct h5_values {
   double window[3]; /* first year, first month, months */
-  double *n, *stock;
+  const double *n, *stock;
   double moves_hist[FL_CAL_MOVE_BINS], journeys[2];
   double spell_n[FL_MAX_LEVELS], mean_months[FL_MAX_LEVELS];
 } h5_values;
 
-/* Fills v from the counts (v->n and v->stock are allocated: free them). Returns 0 when out of
- * memory. */
-static int h5_values_make(const cal *c, const cal_counts *k, h5_values *v) {
-  const double sup = c->opt->suppress;
-  const size_t S = c->m->S;
+static void h5_values_make(const cal *c, const cal_counts *k, h5_values *v) {
   v->window[0] = (double)(c->w0 / 12);
   v->window[1] = (double)(c->w0 % 12 + 1);
   v->window[2] = (double)c->W;
-  v->n = suppressed(k->n, (c->NB + 1) * (c->ND + 1) * S * S, sup);
-  v->stock = suppressed(k->stock, (size_t)c->W * S, sup);
-  for (size_t i = 0; i < FL_CAL_MOVE_BINS; i++) {
-    const double h = k->moves_hist[i];
-    v->moves_hist[i] = sup > 0 && h > 0 && h < sup ? NAN : h;
-  }
+  v->n = k->n;
+  v->stock = k->stock;
+  memcpy(v->moves_hist, k->moves_hist, sizeof v->moves_hist);
   v->journeys[0] = k->skips;
   v->journeys[1] = k->reentries;
-  for (size_t i = 0; i < 2; i++)
-    if (sup > 0 && v->journeys[i] > 0 && v->journeys[i] < sup) v->journeys[i] = NAN;
   for (size_t l = 0; l < c->m->L; l++) {
-    const int hidden = sup > 0 && k->spell_n[l] > 0 && k->spell_n[l] < sup;
-    v->spell_n[l] = hidden ? NAN : k->spell_n[l];
-    v->mean_months[l] = hidden || k->spell_n[l] <= 0 ? NAN : k->spell_sum[l] / k->spell_n[l];
+    v->spell_n[l] = k->spell_n[l];
+    v->mean_months[l] = k->spell_hidden[l] || k->spell_n[l] <= 0 ? NAN : k->spell_sum[l] / k->spell_n[l];
   }
-  return v->n && v->stock;
 }
 
 /* The datasets of the HDF5 report into ds (room for 12); returns their number. */
@@ -211,7 +187,8 @@ static size_t h5_datasets(const cal *c, const h5_values *v, const double *expect
   ds[nd++] = (fl_h5_dataset){.name = "transitions/counts",
                              .doc = "Observed child-months by age band (last: "
                                     "all ages), time-in-state band (last: all), from-state and "
-                                    "to-state; NaN: suppressed.",
+                                    "to-state (with --suppress N, randomly rounded to "
+                                    "multiples of N).",
                              .rank = 4,
                              .dims = {c->NB + 1, c->ND + 1, S, S},
                              .data = v->n};
@@ -273,12 +250,7 @@ fl_status fl_cal_write_report_h5(cal *c, const cal_counts *k, const double *expe
   const fl_h5_names names[2] = {{"states", m->state_names, m->S}, {"levels", m->level_names, m->L}};
   h5_values v = {0};
   fl_h5_dataset ds[12];
-  if (!h5_values_make(c, k, &v)) fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
-  else {
-    const size_t nd = h5_datasets(c, &v, expected, ds);
-    c->st = fl_h5_write_simple(c->opt->report_h5, ds, nd, names, 2, NULL, 0, c->err);
-  }
-  free(v.n);
-  free(v.stock);
-  return c->st;
+  h5_values_make(c, k, &v);
+  const size_t nd = h5_datasets(c, &v, expected, ds);
+  return c->st = fl_h5_write_simple(c->opt->report_h5, ds, nd, names, 2, NULL, 0, c->err);
 }

@@ -55,7 +55,8 @@ static size_t initial_duration_band(const cal *c, const cal_child *ch, long mont
 
 /* Tallies the children with a record who are present at window month `month` and outside the
  * gap state, into cnt (tally_cell; age year age_years_max: unknown age). */
-static void tally_initial(const cal *c, const cal_records *rec, long month, double *cnt) {
+static void tally_initial(const cal *c, const cal_records *rec, long month, double *cnt,
+                          uint64_t *key) {
   const fl_model *m = c->m;
   for (size_t k = 0; k < rec->n_kids; k++) {
     const cal_child *ch = &rec->kids[k];
@@ -66,7 +67,9 @@ static void tally_initial(const cal *c, const cal_records *rec, long month, doub
       continue;
     const size_t a = age >= 0 ? (size_t)(age / 12) : (size_t)c->age_years_max;
     const size_t l = ch->loc >= 0 ? (size_t)ch->loc : m->NLOC;
-    cnt[tally_cell(c, s, a, l, initial_duration_band(c, ch, month))]++;
+    const size_t cell = tally_cell(c, s, a, l, initial_duration_band(c, ch, month));
+    cnt[cell]++;
+    key[cell] += fl_cal_event_key(FL_CAL_EV_INITIAL, k, 0);
   }
 }
 
@@ -145,19 +148,27 @@ static void write_entries(FILE *out, const cal *c, const cal_population *pop) {
 fl_status fl_cal_write_population(FILE *out, cal *c, const cal_records *rec,
                                   const cal_population *pop, long month) {
   const fl_model *m = c->m;
-  const size_t A1 = (size_t)c->age_years_max + 1;
-  double *cnt = fl_calloc(m->S * A1 * (m->NLOC + 1) * c->ND, sizeof *cnt);
-  if (!cnt) {
+  const size_t A1 = (size_t)c->age_years_max + 1, cells = m->S * A1 * (m->NLOC + 1) * c->ND;
+  double *cnt = fl_calloc(cells, sizeof *cnt);
+  uint64_t *key = fl_calloc(cells, sizeof *key);
+  if (!cnt || !key) {
+    free(cnt);
+    free(key);
     fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
     return c->st;
   }
   fprintf(out, "population:\n");
   if (m->max_age) fprintf(out, "  max_age_years: %g\n", m->max_age / 12.0);
   fprintf(out, "  initial:\n");
-  tally_initial(c, rec, month, cnt);
+  tally_initial(c, rec, month, cnt, key);
+  /* Disclosure control: the recorded children's cells rounded like every other count, by the
+   * keys of their children (the universal count is the population table's less the rounded
+   * ones). */
+  for (size_t i = 0; i < cells; i++) cnt[i] = fl_cal_round(c, cnt[i], key[i]);
   write_recorded(out, c, cnt);
   write_universal(out, c, pop, month, cnt);
   free(cnt);
+  free(key);
   write_entries(out, c, pop);
   return FL_OK;
 }

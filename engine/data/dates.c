@@ -2,7 +2,10 @@
  * (The files are read by core/csv.c.) */
 #include "data/calibrate_internal.h"
 
+#include "core/rng.h"
+
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,4 +43,17 @@ void fl_cal_fail(cal *c, fl_status code, size_t field, const char *fmt, ...) {
   va_end(ap);
   fl_error_set(c->err, code, NULL, 0, (int)field, NULL, "%s", msg);
   c->st = code;
+}
+
+uint64_t fl_cal_event_key(uint64_t tag, uint64_t a, uint64_t b) {
+  return fl_mix64(fl_mix64(fl_mix64(tag * 0x9E3779B97F4A7C15ULL) ^ a) ^ b);
+}
+
+double fl_cal_round(const cal *c, double x, uint64_t key) {
+  const double N = c->opt->suppress;
+  if (!(N > 1)) return x;
+  const double q = floor(x / N), r = x - q * N;
+  /* A uniform draw on [0, 1) from the top 53 bits of the keyed hash. */
+  const double u = (double)(fl_mix64(c->secret ^ fl_mix64(key)) >> 11) * 0x1.0p-53;
+  return (q + (u * N < r)) * N;
 }
