@@ -55,6 +55,10 @@ if ! bash scripts/setup.sh; then
   echo "FAILED: setup and build"
   exit 1
 fi
+# The browser tests' chromium, node and pinned drivers: without them those tests skip themselves
+# (and fail under FLOURISH_REQUIRE_BROWSER=1, as in CI).
+section "browser-test setup"
+bash scripts/setup-browser.sh || echo "browser tests will be skipped: scripts/setup-browser.sh failed"
 
 stage_tests() {
   section "tests ($build)"

@@ -14,7 +14,11 @@ scenario=$src/scenarios/dundee.yaml
 
 if [ "$mode" = --browser ]; then
   browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
-  if [ -z "$browser" ]; then echo "no Chromium: browser check skipped"; exit 77; fi
+  if [ -z "$browser" ]; then
+    echo "no Chromium: browser check skipped"
+    [ "${FLOURISH_REQUIRE_BROWSER:-0}" = 1 ] && exit 1
+    exit 77
+  fi
   "$bin" run "$scenario" -o "$dir/out.h5" -r 8 -s 5 -q
   "$bin" report "$dir/out.h5" -o "$dir/report.html"
   # --dump-dom prints the document after the load event, when the inline script has counted
@@ -25,7 +29,9 @@ if [ "$mode" = --browser ]; then
   total=$(grep -o 'data-figures="[0-9]*"' <<<"$dom" | grep -o '[0-9]\+' || true)
   loaded=$(grep -o 'data-figures-loaded="[0-9]*"' <<<"$dom" | grep -o '[0-9]\+' || true)
   echo "figures: $total, decoded: $loaded"
-  [ -n "$total" ] && [ "$total" -ge 5 ] && [ "$loaded" = "$total" ]
+  [ -n "$total" ] && [ "$total" -ge 5 ] && [ "$loaded" = "$total" ] || exit 1
+  # No serious or critical accessibility violation (axe-core, tests/browser/a11y.mjs).
+  node "$src/tests/browser/a11y.mjs" "$dir/report.html"
   exit
 fi
 
