@@ -134,6 +134,9 @@ typedef struct fl_run_options {
    * the library; done counts completed replications. May be NULL. */
   void (*progress)(void *ctx, size_t done, size_t total);
   void *progress_ctx;
+  /* fl_run_write: called as the summaries over replications are computed, after the last
+   * replication (done of total pieces of work), with progress_ctx. May be NULL. */
+  void (*summary_progress)(void *ctx, size_t done, size_t total);
   /* Called with one sentence on what the run found or did that its user should know (resumed
    * from a checkpoint, started afresh without one, replaced an earlier run's), from the
    * calling thread, before the replications start (rank 0 only under MPI). May be NULL. */
@@ -161,6 +164,12 @@ typedef struct fl_provenance {
  * is renamed over path only when complete. */
 FL_API fl_status fl_results_write(const fl_results *res, const fl_model *m,
                                   const fl_provenance *prov, const char *path, fl_error *err);
+/* Runs the replications (as fl_run) and streams them to an HDF5 file at path as they finish,
+ * with their summaries: what the run holds does not grow with the number of replications, and
+ * the file is the one fl_run then fl_results_write would write (written atomically, the same
+ * bytes in its datasets for any number of threads or MPI ranks). Under MPI, rank 0 writes. */
+FL_API fl_status fl_run_write(const fl_model *m, const fl_run_options *opt,
+                              const fl_provenance *prov, const char *path, fl_error *err);
 
 /* Prints a per-year summary of an output file (text table, or CSV when csv is nonzero). */
 FL_API fl_status fl_summary_print(const char *path, int csv,

@@ -18,12 +18,13 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 # build-essential, cmake, pkg-config: the toolchain. git: the commit recorded in outputs.
-# libhdf5-dev, libgsl-dev, libyaml-dev, zlib1g-dev (the engine compresses HDF5 chunks itself,
-# in parallel): the libraries the engine links. hdf5-tools: h5dump and
+# libhdf5-dev, libgsl-dev, libyaml-dev, zlib1g-dev (checksums), libdeflate-dev (the engine
+# compresses HDF5 chunks itself, in parallel, into the zlib streams HDF5 reads): the libraries
+# the engine links. hdf5-tools: h5dump and
 # h5ls for looking inside outputs. python3-h5py, python3-matplotlib: `flourish report` and
 # reading outputs from Python. valgrind, clang,
 # libomp-dev, libclang-rt-14-dev: the memory checks and the ThreadSanitizer build of the tests.
-packages=(build-essential cmake pkg-config git libhdf5-dev zlib1g-dev hdf5-tools libgsl-dev libyaml-dev
+packages=(build-essential cmake pkg-config git libhdf5-dev zlib1g-dev libdeflate-dev hdf5-tools libgsl-dev libyaml-dev
           python3-h5py python3-matplotlib valgrind clang libomp-dev libclang-rt-14-dev libopenmpi-dev openmpi-bin libcsv-dev)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -3,7 +3,7 @@
 # user) and, as root where mounting is allowed, on a full 2 MB tmpfs, every command that writes
 # (run, expect, sweep, synth, calibrate and its reports, report) exits with status 1 and one
 # line, leaves nothing at its output path and no temporary file beside it. A run under a memory
-# limit too small for its results fails the same way.
+# limit too small for its buffers fails the same way.
 # Arguments: the flourish binary, the source directory.
 set -uo pipefail
 bin=$1 src=$2
@@ -49,8 +49,10 @@ cases() { # cases DIR LIMIT: every writing command into DIR
 
 mkdir "$dir/limited"
 cases "$dir/limited" 8
-# A limit that lets most of a run's file through before the close fails.
-fails_cleanly "$dir/limited" big.h5 3000 "$bin" run "$s" -o "$dir/limited/big.h5" -r 20 -q
+# A limit that lets most of a run's file through (three quarters of it) before the write fails.
+"$bin" run "$s" -o "$dir/whole.h5" -r 20 -q
+whole_kb=$(( $(stat -c %s "$dir/whole.h5") / 1024 ))
+fails_cleanly "$dir/limited" big.h5 $((whole_kb * 3 / 4)) "$bin" run "$s" -o "$dir/limited/big.h5" -r 20 -q
 
 # A full file system, where one can be mounted.
 if [ "$(id -u)" -eq 0 ] && mkdir "$dir/tmpfs" && mount -t tmpfs -o size=2m tmpfs "$dir/tmpfs" 2>/dev/null; then
@@ -62,9 +64,10 @@ else
   echo "(no tmpfs: the full-disk cases ran with the file-size limit only)"
 fi
 
-# Too little memory for a run's results: status 1, one line, no file.
+# Too little memory for a run's buffers (what a run holds does not grow with its replications,
+# so the limit is small): status 1, one line, no file.
 status=0
-(ulimit -v 300000; exec "$bin" run "$s" -o "$dir/mem.h5" -r 2000 -q) >/dev/null 2>"$dir/err" || status=$?
+(ulimit -v 60000; exec "$bin" run "$s" -o "$dir/mem.h5" -r 4 -q) >/dev/null 2>"$dir/err" || status=$?
 check test "$status" -eq 1
 check test "$(wc -l < "$dir/err")" -eq 1
 check test ! -e "$dir/mem.h5"

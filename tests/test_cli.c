@@ -618,15 +618,12 @@ static char *h5_attr_string(hid_t obj, const char *name) {
   if (a < 0) return NULL;
   t = H5Aget_type(a);
   if (H5Tget_class(t) == H5T_STRING) {
-    if (H5Tis_variable_str(t) > 0) {
+    if (H5Tis_variable_str(t) > 0) { /* (read in the file's own character set) */
       char *v = NULL;
-      hid_t mt = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mt, H5T_VARIABLE);
-      if (H5Aread(a, mt, &v) >= 0 && v) {
+      if (H5Aread(a, t, &v) >= 0 && v) {
         s = xasprintf("%s", v);
         H5free_memory(v);
       }
-      H5Tclose(mt);
     } else {
       size_t n = H5Tget_size(t);
       s = calloc(n + 1, 1);
@@ -735,14 +732,11 @@ static char **h5_read_names(hid_t file, const char *path, size_t *count) {
   names = calloc((size_t)info.dims[0] + 1, sizeof *names);
   if (names && H5Tis_variable_str(t) > 0) {
     char **v = calloc((size_t)info.dims[0] + 1, sizeof *v);
-    hid_t mt = H5Tcopy(H5T_C_S1);
-    H5Tset_size(mt, H5T_VARIABLE);
-    if (v && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0)
+    if (v && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0)
       for (size_t i = 0; i < info.dims[0]; i++) {
         names[i] = xasprintf("%s", v[i] ? v[i] : "");
         H5free_memory(v[i]);
       }
-    H5Tclose(mt);
     free(v);
   } else if (names) {
     size_t len = H5Tget_size(t);

@@ -157,7 +157,8 @@ static fl_status run_point(const char *scenario, fl_sweep_state *w, size_t p, po
     st = FL_EINPUT;
   }
   if (st == FL_OK) st = opt->expect ? fl_expect(*m, &res, err) : fl_run(*m, &opt->run, &res, err);
-  if (st == FL_OK) st = fl_sweep_record(w, res, *m, err);
+  /* (Under MPI a run's results are rank 0's, which alone records the points.) */
+  if (st == FL_OK && w->rank == 0) st = fl_sweep_record(w, res, *m, err);
   fl_results_free(res);
   if (st == FL_OK && w->rank == 0) fl_sweep_apply(w, p);
   return st;

@@ -149,8 +149,9 @@ static int parse_run_args(int argc, char **argv, run_args *a) {
   return 0;
 }
 
-/* Output is written with termination signals held back, so an interrupt during the write
- * cannot leave the temporary file behind; the target path only ever holds a complete file. */
+/* An expectation's output is written with termination signals held back, so an interrupt
+ * during the write cannot leave the temporary file behind; the target path only ever holds a
+ * complete file. */
 static fl_status write_output(const fl_results *res, const fl_model *m, const fl_provenance *pv,
                               const char *out, fl_error *err) {
   sigset_t block, old;
@@ -190,11 +191,15 @@ static int run_and_write(run_args *a, const char *cmdline) {
     a->opt.progress = cli_show_progress;
     a->opt.progress_ctx = &progress;
   }
-  fl_status st = a->expect ? fl_expect(m, &res, &err) : fl_run(m, &a->opt, &res, &err);
-  if (st == FL_OK && cli_mpi_rank == 0) {
-    fl_provenance pv = {cmdline, FL_GIT_COMMIT};
-    st = write_output(res, m, &pv, a->out, &err);
-    if (st == FL_OK && ckpt_path) unlink(ckpt_path); /* the output now holds everything */
+  fl_provenance pv = {cmdline, FL_GIT_COMMIT};
+  fl_status st;
+  if (a->expect) {
+    st = fl_expect(m, &res, &err);
+    if (st == FL_OK && cli_mpi_rank == 0) st = write_output(res, m, &pv, a->out, &err);
+  } else {
+    /* The replications stream to the file as they finish. */
+    st = fl_run_write(m, &a->opt, &pv, a->out, &err);
+    if (st == FL_OK && ckpt_path && cli_mpi_rank == 0) unlink(ckpt_path); /* all in the output */
   }
   free(ckpt_path);
   fl_results_free(res);

@@ -99,7 +99,9 @@ int main(int argc, char **argv) {
   const int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ||
                        getenv("PMIX_RANK") || getenv("MPI_LOCALNRANKS");
   if (launched) {
-    MPI_Init(&argc, &argv);
+    /* The run's threads call MPI one at a time (sim/pipeline.c). */
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &cli_mpi_rank);
   }
   int rc = dispatch(argc, argv);

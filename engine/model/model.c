@@ -151,6 +151,18 @@ fl_status fl_c_range(compiler *c, const fl_node *map, const char *pattern,
   return FL_OK;
 }
 
+/* The calendar start and the currency, for outputs to describe themselves. */
+static void compile_calendar(fl_model *m, const char *start, const char *currency) {
+  int y = 0, mo = 0, n = 0;
+  snprintf(m->start_label, sizeof m->start_label, "%s", start ? start : "");
+  snprintf(m->currency, sizeof m->currency, "%s", currency ? currency : "GBP");
+  if (start && sscanf(start, "%4d-%2d%n", &y, &mo, &n) == 2 && n == 7 && y >= 1000 &&
+      mo >= 1 && mo <= 12 && (start[7] == '\0' || start[7] == '-')) {
+    m->start_year = y;
+    m->start_month = mo;
+  }
+}
+
 fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err) {
   fl_model *m = calloc(1, sizeof *m);
   compiler c = {.sc = sc, .m = m, .err = err};
@@ -172,6 +184,8 @@ fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err)
     goto fail;
   }
   m->step_months = fl_get_num(time, "time.step_months");
+  compile_calendar(m, fl_get_str(time, "time.start"),
+                   fl_get_str(fl_map_get(root, "costs"), "costs.currency"));
   m->T = (size_t)fl_get_num(time, "time.horizon_steps");
   m->tis_by_level = !strcmp(fl_get_str(time, "time.time_in_state"), "level");
   m->disc_cost = fl_get_num(disc, "discount.costs");

@@ -111,6 +111,11 @@ struct fl_model {
   uint8_t *state_level; /* [S] */
   uint8_t *absorbing;   /* [S] */
   double step_months;
+  /* The calendar month of the first step (time.start as YYYY-MM or YYYY-MM-DD), 0 and 0 when
+   * the scenario gives none that reads as one; its label as written (may be empty). */
+  int start_year, start_month;
+  char start_label[32];
+  char currency[16];       /* costs.currency */
   size_t T;                /* horizon in steps */
   uint32_t max_age;        /* children leave on reaching this age in steps; 0: never */
   int tis_by_level;        /* time in state counts time in the level, not the state */

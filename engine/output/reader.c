@@ -39,33 +39,56 @@ double *fl_reader_doubles(fl_reader *rd, const char *name, int *rank, hsize_t *d
 char **fl_reader_names(fl_reader *rd, const char *name, size_t *n) {
   hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT), t, sp;
   char **out = NULL, *buf = NULL;
-  size_t len;
   hsize_t dims[1] = {0};
   if (d < 0) return NULL;
   t = H5Dget_type(d);
   sp = H5Dget_space(d);
-  len = H5Tget_size(t);
-  if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) &&
-      H5Sget_simple_extent_ndims(sp) == 1) {
-    H5Sget_simple_extent_dims(sp, dims, NULL);
-    buf = fl_calloc(dims[0] * len + 1, 1);
-    out = fl_calloc(dims[0] + 1, sizeof *out);
-    if (buf && out && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
-      for (size_t i = 0; i < dims[0]; i++) {
-        out[i] = fl_calloc(len + 1, 1);
-        if (out[i]) memcpy(out[i], buf + i * len, len);
-      }
-      *n = dims[0];
-    } else {
-      free(out);
-      out = NULL;
+  const size_t len = H5Tget_size(t);
+  const int ok = H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_ndims(sp) == 1 &&
+                 H5Sget_simple_extent_dims(sp, dims, NULL) == 1;
+  const int vlen = ok && H5Tis_variable_str(t) > 0;
+  /* Fixed-length strings in one buffer, variable-length ones as pointers (in the file's
+   * character set: HDF5 converts none between them). */
+  buf = ok ? fl_calloc(vlen ? dims[0] + 1 : dims[0] * len + 1, vlen ? sizeof(char *) : 1) : NULL;
+  out = ok ? fl_calloc(dims[0] + 1, sizeof *out) : NULL;
+  if (buf && out && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
+    for (size_t i = 0; i < dims[0]; i++) {
+      const char *v = vlen ? ((char **)(void *)buf)[i] : buf + i * len;
+      const size_t k = vlen ? (v ? strlen(v) : 0) : strnlen(v, len);
+      if ((out[i] = fl_calloc(k + 1, 1)) && k) memcpy(out[i], v, k);
     }
+    if (vlen) H5Dvlen_reclaim(t, sp, H5P_DEFAULT, buf);
+    *n = dims[0];
+  } else {
+    free(out);
+    out = NULL;
   }
   free(buf);
   H5Sclose(sp);
   H5Tclose(t);
   H5Dclose(d);
   return out;
+}
+
+int fl_reader_attr_text(hid_t obj, const char *name, char *text, size_t size) {
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  int ok = 0;
+  if (a < 0 || !size) return 0;
+  hid_t t = H5Aget_type(a);
+  if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+    char *v = NULL;
+    if (H5Aread(a, t, &v) >= 0 && v) {
+      snprintf(text, size, "%s", v);
+      ok = strlen(v) < size;
+      H5free_memory(v);
+    }
+  } else if (H5Tget_class(t) == H5T_STRING && H5Tget_size(t) < size) {
+    memset(text, 0, size);
+    ok = H5Aread(a, t, text) >= 0;
+  }
+  H5Tclose(t);
+  H5Aclose(a);
+  return ok;
 }
 
 void fl_stats_90(double *v, size_t R, double *mean, double *lo, double *hi) {

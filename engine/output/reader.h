@@ -18,8 +18,12 @@ fl_status fl_reader_bad(fl_reader *rd, const char *what);
 /* A whole dataset as doubles (NULL when absent or unreadable; free it); dims receives its
  * shape, of *rank <= FL_MAX_RANK dimensions. */
 double *fl_reader_doubles(fl_reader *rd, const char *name, int *rank, hsize_t *dims);
-/* A 1-D dataset of fixed-length strings (NULL when absent; free with fl_names_free). */
+/* A 1-D dataset of strings, fixed or variable length (NULL when absent; free with
+ * fl_names_free). */
 char **fl_reader_names(fl_reader *rd, const char *name, size_t *n);
+/* The text attribute name of obj (fixed or variable length) into text[size]; returns 0 when it
+ * is absent, not text or longer than size - 1. */
+int fl_reader_attr_text(hid_t obj, const char *name, char *text, size_t size);
 /* Whether dataset name is stored as integers. */
 int fl_reader_is_integer(fl_reader *rd, const char *name);
 /* Whether all n values are finite. */

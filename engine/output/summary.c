@@ -435,12 +435,7 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
     fl_error_set(err, FL_EINPUT, path, 0, 0, NULL, "cannot open the file as HDF5");
     return FL_EINPUT;
   }
-  if ((a = H5Aopen(rd.file, "mode", H5P_DEFAULT)) >= 0) {
-    hid_t t = H5Aget_type(a);
-    if (H5Tget_class(t) == H5T_STRING && H5Tget_size(t) < sizeof mode) H5Aread(a, t, mode);
-    H5Tclose(t);
-    H5Aclose(a);
-  }
+  fl_reader_attr_text(rd.file, "mode", mode, sizeof mode);
   if ((a = H5Aopen(rd.file, "step_months", H5P_DEFAULT)) >= 0) {
     H5Aread(a, H5T_NATIVE_DOUBLE, &step);
     H5Aclose(a);

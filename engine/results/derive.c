@@ -44,9 +44,17 @@ static double occupancy(const fl_model *m, const fl_array *stocks, const fl_arra
                                              : (double)t + 0.5;
 }
 
+size_t fl_results_scratch(const fl_results *res) {
+  const fl_model *m = res->ctx.m;
+  size_t most = 0;
+  for (size_t a = 0; a < m->n_arms; a++)
+    if (m->arms[a].n_int > most) most = m->arms[a].n_int;
+  return most * m->S + 1;
+}
+
 /* The derived outputs of replication r of arm (r = 0 in expectation mode); rs: room for
  * n_int * S values. */
-static void derive_replication(const fl_results *res, size_t arm, size_t r, double *rs) {
+void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *rs) {
   const fl_model *m = res->ctx.m;
   const size_t T = m->T, S = m->S, B = m->B, L = m->L;
   const int mc = !res->expectation;
@@ -113,30 +121,15 @@ static void derive_replication(const fl_results *res, size_t arm, size_t r, doub
 }
 
 fl_status fl_results_derive(fl_results *res, fl_error *err) {
-  const fl_model *m = res->ctx.m;
-  const size_t R = res->R;
   fl_status st = fl_results_alloc(res, FL_STAGE_DERIVED, err);
-  int oom = 0;
   if (st != FL_OK) return st;
-  for (size_t arm = 0; arm < res->n_arms; arm++) {
-    /* Replications are independent: split between threads (each writes its own rows), so that
-     * this does not become the serial tail of a run on many cores. */
-#pragma omp parallel if (R > 1) num_threads(fl_results_threads(res))
-    {
-      double *rs = fl_malloc_array(m->arms[arm].n_int * m->S + 1, sizeof *rs);
-      if (!rs) {
-#pragma omp atomic write
-        oom = 1;
-      }
-#pragma omp for schedule(static)
-      for (size_t r = 0; r < R; r++)
-        if (rs) derive_replication(res, arm, r, rs);
-      free(rs);
-    }
-  }
-  if (oom) {
+  double *rs = fl_malloc_array(fl_results_scratch(res), sizeof *rs);
+  if (!rs) {
     fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory deriving costs");
     return FL_ENOMEM;
   }
+  for (size_t arm = 0; arm < res->n_arms; arm++)
+    for (size_t r = 0; r < res->R; r++) fl_results_derive_rep(res, arm, r, rs);
+  free(rs);
   return FL_OK;
 }

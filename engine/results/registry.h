@@ -169,6 +169,12 @@ int fl_output_shape(const fl_output_ctx *c, fl_output id, size_t arm, size_t *di
 fl_dtype fl_output_type(const fl_output_ctx *c, fl_output id);
 /* The description of output id in this mode. */
 const char *fl_output_doc(const fl_output_ctx *c, fl_output id);
+/* Whether output id has a value per replication (its first dimension is the replication) in
+ * Monte Carlo results: those are streamed to the file block by block; the rest are made once,
+ * from all replications (fl_across). */
+static inline int fl_output_per_rep(fl_output id) {
+  return fl_outputs[id].dims[0] == FL_DIM_REPLICATION;
+}
 static inline size_t fl_dtype_size(fl_dtype t) { return t == FL_I32 ? 4 : 8; }
 
 /* The tallies of one replication of one arm: the replication's slice of every tally dataset

@@ -63,10 +63,19 @@ static int add(fl_results *res, fl_arm_results *g, size_t arm, fl_output id) {
 }
 
 fl_status fl_results_alloc(fl_results *res, fl_stage stage, fl_error *err) {
+  return fl_results_alloc_part(res, stage, FL_PART_ALL, err);
+}
+
+fl_status fl_results_alloc_part(fl_results *res, fl_stage stage, fl_part part, fl_error *err) {
   for (size_t arm = 0; arm < res->n_arms; arm++)
     for (int id = 0; id < FL_N_OUTPUTS; id++) {
       const fl_output_def *d = &fl_outputs[id];
       if (d->stage != stage || !fl_output_present(&res->ctx, (fl_output)id, arm)) continue;
+      if (part != FL_PART_ALL && fl_output_per_rep((fl_output)id) != (part == FL_PART_PER_REP))
+        continue;
+      if (fl_group_get(d->group == FL_GROUP_ARM ? &res->arms[arm] : &res->comps[arm],
+                       (fl_output)id))
+        continue; /* (allocated already) */
       fl_arm_results *g = d->group == FL_GROUP_ARM ? &res->arms[arm] : &res->comps[arm];
       if (add(res, g, arm, (fl_output)id) != 0) {
         fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL,
@@ -89,6 +98,19 @@ void *fl_results_slice(const fl_results *res, size_t arm, fl_output id, size_t r
   const fl_array *a = fl_results_get(res, arm, id);
   if (!a) return NULL;
   return (char *)a->data + rep * (fl_array_count(a) / a->dims[0]) * fl_dtype_size(a->type);
+}
+
+void fl_results_zero_row(fl_results *res, size_t r) {
+  for (size_t a = 0; a < res->n_arms; a++)
+    for (int comp = 0; comp < 2; comp++) {
+      fl_arm_results *g = comp ? &res->comps[a] : &res->arms[a];
+      for (size_t i = 0; i < g->n_arrays; i++) {
+        fl_array *arr = &g->arrays[i];
+        if (!fl_output_per_rep(arr->id) || res->expectation) continue;
+        const size_t bytes = fl_array_count(arr) / arr->dims[0] * fl_dtype_size(arr->type);
+        memset((char *)arr->data + r * bytes, 0, bytes);
+      }
+    }
 }
 
 void fl_results_tally(const fl_results *res, size_t arm, size_t rep, fl_tally *t) {

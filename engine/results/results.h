@@ -46,8 +46,15 @@ struct fl_results {
 /* New results for the model's arms (names copied), with no arrays yet; NULL on OOM. ctx says
  * the mode and options. */
 fl_results *fl_results_create(const fl_output_ctx *ctx);
-/* Adds every output of the stage that exists (fl_output_present) to its groups, zeroed. */
+/* Adds every output of the stage that exists (fl_output_present) to its groups, zeroed
+ * (those already there are kept). */
 fl_status fl_results_alloc(fl_results *res, fl_stage stage, fl_error *err);
+/* The same for a part of them: the outputs with a value per replication (a block of
+ * replications holds those), or the others (made once from all replications). */
+typedef enum fl_part { FL_PART_ALL, FL_PART_PER_REP, FL_PART_WHOLE } fl_part;
+fl_status fl_results_alloc_part(fl_results *res, fl_stage stage, fl_part part, fl_error *err);
+/* Zeroes row r (replication r of the block res holds) of every per-replication array. */
+void fl_results_zero_row(fl_results *res, size_t r);
 /* The threads a loop over the replications of res may use. */
 int fl_results_threads(const fl_results *res);
 
@@ -77,12 +84,35 @@ void fl_results_tally(const fl_results *res, size_t arm, size_t rep, fl_tally *t
 
 /* derive.c: outputs computed from the tallies after the simulation: costs, QoL (undiscounted
  * and discounted) from occupancy under the model's reward timing, and stocks by level. Works
- * for both Monte Carlo (R replications, int32 counts) and expectation (float64) results. */
+ * for both Monte Carlo (R replications, int32 counts) and expectation (float64) results.
+ * fl_results_derive allocates the derived outputs and derives every replication;
+ * fl_results_derive_rep derives row r of arm alone (the outputs allocated, row r zeroed), with
+ * scratch room for fl_results_scratch(res) doubles. */
 fl_status fl_results_derive(fl_results *res, fl_error *err);
-/* compare.c: the paired comparisons of every arm with the baseline (after derive); with
- * parameter uncertainty in blocks of two or more replications, the split of the variance of
- * the main results into parameter and chance parts. */
+void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *scratch);
+size_t fl_results_scratch(const fl_results *res);
+/* compare.c: the paired comparisons of every arm with the baseline (after derive).
+ * fl_results_compare_rep fills row r of every comparison's per-replication outputs (arm minus
+ * baseline costs, cumulative net cost, break-even, totals, net monetary benefit);
+ * fl_results_compare allocates and fills them all, and what comes from all replications
+ * (fl_across). */
+void fl_results_compare_rep(const fl_results *res, size_t r);
 fl_status fl_results_compare(fl_results *res, fl_error *err);
-fl_status fl_results_decompose(fl_results *res, fl_error *err);
+
+/* across.c: what comes from all replications together, accumulated in replication order as
+ * they are made (so that a run streaming blocks of replications to its file and one holding
+ * them all give the same bits): the ICER, the probability of a saving by year, the
+ * acceptability curve and, under --psa with blocks, the split of the variance of the main
+ * results into parameter and chance parts. It holds a few numbers per comparison and a double
+ * per block of psa_inner replications per series split, never the replications' arrays. */
+typedef struct fl_across fl_across;
+/* For results like ctx's (ctx->R: all the replications); NULL when out of memory. */
+fl_across *fl_across_create(const fl_output_ctx *ctx);
+/* Takes in row r of res (derived and compared): the next replication in order. */
+void fl_across_add(fl_across *acc, const fl_results *res, size_t r);
+/* Fills whole's outputs without a replication dimension (stages COMPARE and DECOMPOSE; they
+ * are allocated here) from the replications taken in, which must be all of them. */
+fl_status fl_across_finish(fl_across *acc, fl_results *whole, fl_error *err);
+void fl_across_free(fl_across *acc);
 
 #endif

@@ -25,9 +25,14 @@ static int in_record(const fl_array *a) {
 
 static size_t elem(const fl_array *a) { return fl_dtype_size(a->type); }
 
-fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *res,
-                             fl_recfile_mode mode, unsigned char *done, fl_checkpoint **out,
-                             fl_recfile_found *found, fl_error *err) {
+/* The bytes of one replication of an array of block (rows of replications). */
+static size_t rep_bytes_of(const fl_results *block, const fl_array *a) {
+  return fl_array_count(a) / block->R * elem(a);
+}
+
+fl_status fl_checkpoint_open(const char *path, const fl_model *m, const fl_results *block,
+                             size_t R, fl_recfile_mode mode, unsigned char *done,
+                             fl_checkpoint **out, fl_recfile_found *found, fl_error *err) {
   fl_checkpoint *c = calloc(1, sizeof *c);
   size_t rep_bytes = 0;
   *out = NULL;
@@ -35,21 +40,22 @@ fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *re
     fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
     return FL_ENOMEM;
   }
-  c->R = res->R;
-  /* The key: everything that decides what a replication's record holds. */
-  const uint64_t ids[2] = {res->seed, res->R};
-  const double psa[3] = {(double)res->psa, (double)res->psa_inner, res->psa_prior};
+  c->R = R;
+  /* The key: everything that decides what a replication's record holds (the arrays' shapes
+   * are those of the whole run). */
+  const uint64_t ids[2] = {block->seed, R};
+  const double psa[3] = {(double)block->psa, (double)block->psa_inner, block->psa_prior};
   uint64_t key = fl_fnv1a(FL_FNV_BASIS, ids, sizeof ids);
   key = fl_fnv1a(key, m->scenario_text, strlen(m->scenario_text));
   key = fl_fnv1a(key, m->scenario_overrides, strlen(m->scenario_overrides));
   key = fl_fnv1a(key, FL_VERSION_STRING, strlen(FL_VERSION_STRING));
   key = fl_fnv1a(key, psa, sizeof psa);
-  FOR_TALLIES(res, arr) {
+  FOR_TALLIES(block, arr) {
     uint64_t dims[FL_MAX_RANK + 2] = {(uint64_t)arr->type, (uint64_t)arr->rank};
-    for (int d = 0; d < arr->rank; d++) dims[2 + d] = arr->dims[d];
+    for (int d = 0; d < arr->rank; d++) dims[2 + d] = d ? arr->dims[d] : R;
     key = fl_fnv1a(key, arr->name, strlen(arr->name));
     key = fl_fnv1a(key, dims, sizeof dims);
-    rep_bytes += fl_array_count(arr) / res->R * elem(arr);
+    rep_bytes += rep_bytes_of(block, arr);
   }
   if (!(c->block = malloc(rep_bytes ? rep_bytes : 1))) {
     free(c);
@@ -62,17 +68,10 @@ fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *re
       "--no-flows, --psa options or Flourish version differ); run without --resume to start "
       "again",
       "FLOURISH_CRASH_AFTER_REPS", done, &c->file, found, err);
-  /* Load the stored replications into the results (each checked against its checksum). */
-  for (size_t r = 0; st == FL_OK && mode == FL_RECFILE_RESUME && r < c->R; r++) {
-    if (!done[r]) continue;
-    size_t off = 0;
-    if ((st = fl_recfile_read(c->file, r, c->block, err)) != FL_OK) break;
-    FOR_TALLIES(res, arr) {
-      const size_t bytes = fl_array_count(arr) / c->R * elem(arr);
-      memcpy((char *)arr->data + r * bytes, c->block + off, bytes);
-      off += bytes;
-    }
-  }
+  /* Every stored record is checked now, so that a damaged checkpoint is refused before the
+   * run starts rather than when it reaches the record. */
+  for (size_t r = 0; st == FL_OK && mode == FL_RECFILE_RESUME && r < R; r++)
+    if (done[r]) st = fl_recfile_read(c->file, r, c->block, err);
   if (st != FL_OK) {
     fl_checkpoint_close(c);
     return st;
@@ -81,14 +80,27 @@ fl_status fl_checkpoint_open(const char *path, const fl_model *m, fl_results *re
   return FL_OK;
 }
 
-fl_status fl_checkpoint_save(fl_checkpoint *c, const fl_results *res, size_t rep) {
+fl_status fl_checkpoint_save(fl_checkpoint *c, const fl_results *block, size_t row, size_t rep) {
   size_t off = 0;
-  FOR_TALLIES(res, arr) {
-    const size_t bytes = fl_array_count(arr) / c->R * elem(arr);
-    memcpy(c->block + off, (const char *)arr->data + rep * bytes, bytes);
+  FOR_TALLIES(block, arr) {
+    const size_t bytes = rep_bytes_of(block, arr);
+    memcpy(c->block + off, (const char *)arr->data + row * bytes, bytes);
     off += bytes;
   }
   return fl_recfile_write(c->file, rep, c->block);
+}
+
+fl_status fl_checkpoint_load(fl_checkpoint *c, fl_results *block, size_t row, size_t rep,
+                             fl_error *err) {
+  size_t off = 0;
+  fl_status st = fl_recfile_read(c->file, rep, c->block, err);
+  if (st != FL_OK) return st;
+  FOR_TALLIES(block, arr) {
+    const size_t bytes = rep_bytes_of(block, arr);
+    memcpy((char *)arr->data + row * bytes, c->block + off, bytes);
+    off += bytes;
+  }
+  return FL_OK;
 }
 
 fl_status fl_checkpoint_finish(fl_checkpoint *c) { return c ? fl_recfile_finish(c->file) : FL_OK; }

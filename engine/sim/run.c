@@ -1,9 +1,9 @@
-/* Monte Carlo runs: replications in parallel with OpenMP, each with its own workspace and its
- * own slice of the result arrays, so replications share nothing and the results are the same
- * for any number of threads. */
-#include "sim/checkpoint.h"
+/* Monte Carlo runs: the options, the threads and ranks, the checkpoint, and the replications
+ * streamed through the pipeline (pipeline.c) to a sink: the HDF5 writer, or the in-memory
+ * results of fl_run. Replications share nothing and are combined in replication order, so the
+ * results are the same for any number of threads or ranks. */
+#include "sim/pipeline.h"
 #include "sim/psa.h"
-#include "sim/sim.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -25,152 +25,11 @@ void fl_run_options_init(fl_run_options *opt) {
   opt->psa_prior = 0.5;
 }
 
-#ifdef FLOURISH_MPI
-/* Shares every rank's block of replications with every other rank (all arrays hold
- * replications first, so a block is contiguous): counted in whole replications, through a
- * contiguous datatype, to stay within MPI's int counts. */
-static int gather_ranks(fl_results *res, size_t R, int ranks) {
-  int *counts = malloc((size_t)ranks * sizeof *counts), *displs = malloc((size_t)ranks * sizeof *displs);
-  int rc = counts && displs ? MPI_SUCCESS : -1;
-  for (int k = 0; k < ranks && rc == MPI_SUCCESS; k++) {
-    displs[k] = (int)(R * (size_t)k / (size_t)ranks);
-    counts[k] = (int)(R * (size_t)(k + 1) / (size_t)ranks) - displs[k];
-  }
-  for (size_t a = 0; a < res->n_arms && rc == MPI_SUCCESS; a++)
-    for (size_t i = 0; i < res->arms[a].n_arrays && rc == MPI_SUCCESS; i++) {
-      fl_array *arr = &res->arms[a].arrays[i];
-      const fl_stage stage = fl_outputs[arr->id].stage;
-      if (stage != FL_STAGE_TALLY && stage != FL_STAGE_PARAMS) continue; /* derived later */
-      MPI_Datatype one_rep;
-      const size_t per_rep = fl_array_count(arr) / R;
-      if (per_rep > INT_MAX) return -1;
-      MPI_Type_contiguous((int)per_rep, arr->type == FL_I32 ? MPI_INT32_T : MPI_DOUBLE, &one_rep);
-      MPI_Type_commit(&one_rep);
-      rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, arr->data, counts, displs, one_rep,
-                          MPI_COMM_WORLD);
-      MPI_Type_free(&one_rep);
-    }
-  free(counts);
-  free(displs);
-  return rc == MPI_SUCCESS ? 0 : -1;
-}
-#endif
 
 /* Children (at the start) a thread inside a replication needs, for fl_run to choose it: on a
  * 16-core node, a Dundee-sized replication (27,000 children) run with -r 1 -t 16 took 20% less
  * wall time at 5,000 than at 20,000 (which kept it on one thread), and -r 4 10% less. */
 #define FL_INSIDE_MIN_CHILDREN 5000
-
-/* What the threads running a process's replications share (run_replications). */
-typedef struct rep_ctx {
-  const fl_model *m;
-  const fl_run_options *opt;
-  fl_results *res;
-  fl_path path;
-  fl_checkpoint *ck;
-  const unsigned char *done_rep;
-  long long rep_lo, rep_hi;
-  int inner;
-  /* Written under the critical sections: */
-  size_t done;
-  long long failed_rep;
-  fl_status fail_code;
-  fl_error psa_err;
-} rep_ctx;
-
-/* Replications [rep_lo, rep_hi), each on a workspace of the calling thread: the loop is an
- * orphaned worksharing loop, split between the threads of the team that calls this (or all run
- * here when it is called outside a parallel region). */
-static void run_replications(rep_ctx *c) {
-  const fl_model *m = c->m;
-  const fl_run_options *opt = c->opt;
-  fl_results *res = c->res;
-  const fl_path path = c->path;
-  fl_checkpoint *ck = c->ck;
-  const unsigned char *done_rep = c->done_rep;
-  const long long rep_lo = c->rep_lo, rep_hi = c->rep_hi;
-  const int inner = c->inner;
-  fl_workspace *ws = fl_workspace_create(m);
-  if (ws && inner > 1 && fl_workspace_set_threads(ws, m, inner) != 0) {
-    fl_workspace_free(ws);
-    ws = NULL;
-  }
-  fl_psa *ps = opt->psa ? fl_psa_create(m) : NULL;
-  fl_arm_tables tabs[FL_MAX_ARMS];
-  for (size_t a = 0; a < m->n_arms; a++) tabs[a] = fl_model_tables(m, a);
-  if (!ws || (opt->psa && !ps)) {
-    fl_workspace_free(ws);
-    ws = NULL;
-#pragma omp critical(fl_fail)
-    if (c->failed_rep < 0) {
-      c->failed_rep = 0;
-      c->fail_code = FL_ENOMEM;
-    }
-  }
-#pragma omp for schedule(dynamic, 1)
-  for (long long rep = rep_lo; rep < rep_hi; rep++) {
-    fl_tally base_tl = {0};
-    if (ps && ws && !(done_rep && done_rep[rep])) {
-      fl_error perr = {0};
-      if (fl_psa_prepare(m, ps, opt->seed, (uint64_t)rep / opt->psa_inner, opt->psa_prior,
-                         tabs, &perr) != FL_OK) {
-#pragma omp critical(fl_fail)
-        if (c->failed_rep < 0 || rep < c->failed_rep) {
-          c->failed_rep = rep;
-          c->fail_code = perr.code;
-          c->psa_err = perr;
-        }
-        continue;
-      }
-    }
-    if (ps && ws && m->n_unc && !(done_rep && done_rep[rep])) {
-      memcpy(fl_results_slice(res, 0, FL_OUT_PARAM_COST, (size_t)rep), fl_psa_cost(ps),
-             m->S * m->B * sizeof(double));
-      memcpy(fl_results_slice(res, 0, FL_OUT_PARAM_QOL, (size_t)rep), fl_psa_qol(ps),
-             m->S * sizeof(double));
-    }
-    if (done_rep && done_rep[rep]) { /* loaded from the checkpoint */
-      if (opt->progress) {
-#pragma omp critical(fl_progress)
-        opt->progress(opt->progress_ctx, ++c->done, (size_t)(rep_hi - rep_lo));
-      }
-      continue;
-    }
-    for (size_t a = 0; ws && a < m->n_arms; a++) {
-      fl_tally tl;
-      fl_results_tally(res, a, (size_t)rep, &tl);
-      tl.base = a ? &base_tl : NULL;
-      if (a == 0) base_tl = tl;
-      fl_status st = fl_simulate(m, a, &tabs[a], opt->seed, (uint64_t)rep, path, ws, &tl);
-      if (st != FL_OK) {
-        /* The lowest-numbered failing replication is reported, whatever the schedule. */
-#pragma omp critical(fl_fail)
-        if (c->failed_rep < 0 || rep < c->failed_rep) {
-          c->failed_rep = rep;
-          c->fail_code = st;
-        }
-      }
-    }
-    if (ck && ws) {
-      fl_status cst;
-#pragma omp critical(fl_checkpoint)
-      cst = fl_checkpoint_save(ck, res, (size_t)rep);
-      if (cst != FL_OK) {
-#pragma omp critical(fl_fail)
-        if (c->failed_rep < 0 || rep < c->failed_rep) {
-          c->failed_rep = rep;
-          c->fail_code = cst;
-        }
-      }
-    }
-    if (opt->progress) {
-#pragma omp critical(fl_progress)
-      opt->progress(opt->progress_ctx, ++c->done, (size_t)(rep_hi - rep_lo));
-    }
-  }
-  fl_workspace_free(ws);
-  fl_psa_free(ps);
-}
 
 /* The run's options, checked against the model: FL_OK, or FL_EUSAGE with a message. */
 static fl_status check_options(const fl_model *m, const fl_run_options *opt, fl_error *err) {
@@ -241,17 +100,17 @@ static void checkpoint_notice(const fl_run_options *opt, fl_recfile_found found,
   opt->notice(opt->notice_ctx, text);
 }
 
-/* Opens the run's checkpoint: rank 0 resumes (--resume) or creates it before the others open
- * it, to resume it too or to join it; done_rep[R] marks the replications it already holds
- * (loaded into res). */
-static fl_status open_checkpoint(const fl_model *m, const fl_run_options *opt, fl_results *res,
-                                 int rank, int ranks, unsigned char *done_rep,
-                                 fl_checkpoint **ck, fl_error *err) {
+/* Opens the run's checkpoint for replications laid out as in block: rank 0 resumes
+ * (--resume) or creates it before the others open it, to resume it too or to join it;
+ * done_rep[R] marks the replications it already holds. */
+static fl_status open_checkpoint(const fl_model *m, const fl_run_options *opt,
+                                 const fl_results *block, size_t R, int rank, int ranks,
+                                 unsigned char *done_rep, fl_checkpoint **ck, fl_error *err) {
   fl_status st = FL_OK;
   fl_recfile_found found = FL_RECFILE_NONE;
   *ck = NULL;
   if (rank == 0)
-    st = fl_checkpoint_open(opt->checkpoint, m, res,
+    st = fl_checkpoint_open(opt->checkpoint, m, block, R,
                             opt->resume ? FL_RECFILE_RESUME : FL_RECFILE_CREATE, done_rep, ck,
                             &found, err);
 #ifdef FLOURISH_MPI
@@ -271,10 +130,10 @@ static fl_status open_checkpoint(const fl_model *m, const fl_run_options *opt, f
   (void)ranks;
 #endif
   if (st == FL_OK && rank != 0)
-    st = fl_checkpoint_open(opt->checkpoint, m, res,
+    st = fl_checkpoint_open(opt->checkpoint, m, block, R,
                             opt->resume ? FL_RECFILE_RESUME : FL_RECFILE_JOIN, done_rep, ck,
                             NULL, err);
-  if (st == FL_OK && rank == 0) checkpoint_notice(opt, found, done_rep, res->R);
+  if (st == FL_OK && rank == 0) checkpoint_notice(opt, found, done_rep, R);
   return st;
 }
 
@@ -310,11 +169,9 @@ static void choose_threads(const fl_model *m, const fl_run_options *opt, long lo
 #endif
 }
 
-/* Under MPI: the lowest failing replication of any rank, and its code, are reported
- * everywhere; without a failure every rank's block of replications is shared with the
- * others. */
-static void agree_ranks(fl_results *res, size_t R, int ranks, long long *failed_rep,
-                        fl_status *fail_code) {
+
+/* Under MPI the lowest failing replication of any rank, and its code, are agreed by all. */
+static void agree_ranks(int ranks, long long *failed_rep, fl_status *fail_code) {
 #ifdef FLOURISH_MPI
   if (ranks <= 1) return;
   struct {
@@ -323,101 +180,212 @@ static void agree_ranks(fl_results *res, size_t R, int ranks, long long *failed_
   MPI_Allreduce(&mine, &first, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD);
   *failed_rep = first.rep == INT_MAX ? -1 : first.rep;
   *fail_code = (fl_status)first.code;
-  if (*failed_rep < 0 && gather_ranks(res, R, ranks) != 0) {
-    *failed_rep = 0;
-    *fail_code = FL_EINTERNAL;
-  }
 #else
-  (void)res;
-  (void)R;
   (void)ranks;
   (void)failed_rep;
   (void)fail_code;
 #endif
 }
 
-fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out, fl_error *err) {
-  const size_t R = opt->replications;
-  fl_status st;
-  *out = NULL;
-  if ((st = check_options(m, opt, err)) != FL_OK) return st;
+fl_results *fl_run_results_create(const fl_model *m, const fl_run_options *opt, size_t R) {
   const fl_output_ctx oc = {.m = m, .R = R, .psa = opt->psa, .psa_inner = opt->psa_inner};
   fl_results *res = fl_results_create(&oc);
-  if (!res) {
-    fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
-    return FL_ENOMEM;
-  }
+  if (!res) return NULL;
   res->psa_prior = opt->psa_prior;
   res->seed = opt->seed;
   res->threads = opt->threads;
   res->keep_flows = opt->keep_flows;
-  if ((st = fl_results_alloc(res, FL_STAGE_TALLY, err)) != FL_OK ||
-      (st = fl_results_alloc(res, FL_STAGE_PARAMS, err)) != FL_OK) {
-    fl_results_free(res);
+  return res;
+}
+
+/* A block of results (rows for Rb replications) with every per-replication output of a run. */
+static fl_results *block_create(const fl_model *m, const fl_run_options *opt, size_t Rb,
+                                fl_error *err) {
+  static const fl_stage stages[] = {FL_STAGE_TALLY, FL_STAGE_PARAMS, FL_STAGE_DERIVED,
+                                    FL_STAGE_COMPARE};
+  fl_results *res = fl_run_results_create(m, opt, Rb);
+  if (!res) {
+    fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
+    return NULL;
+  }
+  for (size_t i = 0; i < sizeof stages / sizeof *stages; i++)
+    if (fl_results_alloc_part(res, stages[i], FL_PART_PER_REP, err) != FL_OK) {
+      fl_results_free(res);
+      return NULL;
+    }
+  return res;
+}
+
+/* The blocks a run keeps in flight: one on one thread; else enough for every thread to work
+ * on while one block is finished and committed; rank 0 of several keeps one more for a block
+ * it receives. Never more than there are blocks (and one to receive). */
+static size_t slots_needed(size_t n_blocks, size_t Rb, int threads, int rank, int ranks) {
+  size_t n = threads <= 1 ? 1 : 2 + ((size_t)threads + Rb - 1) / Rb;
+  if (n > n_blocks) n = n_blocks;
+  return n + (ranks > 1 && rank == 0);
+}
+
+/* Everything a stream holds apart from the pipeline. */
+typedef struct stream {
+  fl_results **slots;
+  size_t n_slots;
+  unsigned char *done_rep;
+  fl_checkpoint *ck;
+  fl_across *across;
+} stream;
+
+static void stream_free(stream *s) {
+  for (size_t i = 0; s->slots && i < s->n_slots; i++) fl_results_free(s->slots[i]);
+  free(s->slots);
+  free(s->done_rep);
+  fl_checkpoint_close(s->ck);
+  fl_across_free(s->across);
+}
+
+/* Makes the slots, the checkpoint and the sums across replications of a stream. */
+static fl_status stream_init(stream *s, const fl_model *m, const fl_run_options *opt, size_t Rb,
+                             int threads, int rank, int ranks, fl_error *err) {
+  const size_t R = opt->replications, n_blocks = (R + Rb - 1) / Rb;
+  s->n_slots = slots_needed(n_blocks, Rb, threads, rank, ranks);
+  if (!(s->slots = calloc(s->n_slots, sizeof *s->slots))) goto oom;
+  for (size_t i = 0; i < s->n_slots; i++)
+    if (!(s->slots[i] = block_create(m, opt, Rb, err))) return FL_ENOMEM;
+  if (rank == 0) {
+    const fl_output_ctx whole = {.m = m, .R = R, .psa = opt->psa, .psa_inner = opt->psa_inner};
+    if (!(s->across = fl_across_create(&whole))) goto oom;
+  }
+  if (opt->checkpoint) {
+    if (!(s->done_rep = calloc(R, 1))) goto oom;
+    return open_checkpoint(m, opt, s->slots[0], R, rank, ranks, s->done_rep, &s->ck, err);
+  }
+  return FL_OK;
+oom:
+  fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
+  return FL_ENOMEM;
+}
+
+fl_status fl_run_stream(const fl_model *m, const fl_run_options *opt, const fl_block_sink *sink,
+                        fl_results *whole, fl_error *err) {
+  const size_t R = opt->replications;
+  fl_status st;
+  if ((st = check_options(m, opt, err)) != FL_OK) return st;
+  int rank, ranks, threads, inner;
+  mpi_place(&rank, &ranks);
+  const size_t Rb = fl_stream_block_reps(R), n_blocks = (R + Rb - 1) / Rb;
+  /* Under MPI each rank simulates every ranks-th block. */
+  const size_t own_blocks = (n_blocks - (size_t)rank + (size_t)ranks - 1) / (size_t)ranks;
+  choose_threads(m, opt, (long long)(own_blocks * Rb < R ? own_blocks * Rb : R), &threads, &inner);
+#ifdef FLOURISH_MPI
+  /* The pipeline's threads call MPI one at a time: an MPI that allows only its main thread to
+   * call it gets one thread across replications. */
+  int level = MPI_THREAD_SINGLE;
+  if (ranks > 1 && MPI_Query_thread(&level) == MPI_SUCCESS && level < MPI_THREAD_SERIALIZED)
+    threads = 1;
+#endif
+  stream s = {0};
+  if ((st = stream_init(&s, m, opt, Rb, threads, rank, ranks, err)) != FL_OK) {
+    stream_free(&s);
     return st;
   }
-  /* Under MPI each rank simulates a contiguous block of replications; the blocks are gathered
-   * afterwards, so every rank ends with the same bytes a single process computes. */
-  int rank, ranks;
-  mpi_place(&rank, &ranks);
-  const long long rep_lo = (long long)(R * (size_t)rank / (size_t)ranks);
-  const long long rep_hi = (long long)(R * (size_t)(rank + 1) / (size_t)ranks);
-  fl_checkpoint *ck = NULL;
-  unsigned char *done_rep = NULL;
-  if (opt->checkpoint) {
-    if (!(done_rep = calloc(R, 1))) {
-      fl_results_free(res);
-      fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
-      return FL_ENOMEM;
-    }
-    if ((st = open_checkpoint(m, opt, res, rank, ranks, done_rep, &ck, err)) != FL_OK) {
-      free(done_rep);
-      fl_results_free(res);
+  if (rank == 0 && sink && sink->begin) {
+    const fl_stream_info info = {R, Rb, n_blocks, s.n_slots, s.slots};
+    if ((st = sink->begin(sink->ctx, &info, err)) != FL_OK) {
+      stream_free(&s);
       return st;
     }
   }
-  int threads, inner;
-  choose_threads(m, opt, rep_hi - rep_lo, &threads, &inner);
-  /* With one thread across replications there is no team around them: a team of one would
-   * make the replications' own teams nested ones, whose threads OpenMP keeps apart from those of
-   * the top level (the output stage's), so that both sets would compete for the cores. Unless
-   * the caller is itself in a team: the loop would then be shared out among the caller's
-   * threads, so it gets a team of its own. */
-  rep_ctx ctx = {.m = m, .opt = opt, .res = res, .path = opt->pass ? opt->pass : fl_pass_best(),
-                 .ck = ck, .done_rep = done_rep, .rep_lo = rep_lo, .rep_hi = rep_hi,
-                 .inner = inner, .failed_rep = -1};
-#ifdef _OPENMP
-  const int own_team = threads > 1 || omp_in_parallel();
-#else
-  const int own_team = 0;
-#endif
-  if (own_team) {
-#pragma omp parallel num_threads(threads)
-    run_replications(&ctx);
-  } else
-    run_replications(&ctx);
-  long long failed_rep = ctx.failed_rep;
-  fl_status fail_code = ctx.fail_code;
-  if (ck && fl_checkpoint_finish(ck) != FL_OK && failed_rep < 0) {
-    failed_rep = rep_lo;
-    fail_code = FL_EIO;
+  const fl_pipe_config cfg = {.m = m, .opt = opt, .sink = rank == 0 ? sink : NULL,
+                              .path = opt->pass ? opt->pass : fl_pass_best(), .ck = s.ck,
+                              .done_rep = opt->resume ? s.done_rep : NULL, .across = s.across,
+                              .rank = rank, .ranks = ranks, .inner = inner, .R = R,
+                              .block_reps = Rb, .slots = s.slots, .n_slots = s.n_slots};
+  fl_pipe *p = fl_pipe_create(&cfg);
+  if (!p) {
+    stream_free(&s);
+    fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
   }
-  fl_checkpoint_close(ck);
-  free(done_rep);
-  agree_ranks(res, R, ranks, &failed_rep, &fail_code);
+  fl_pipe_run(p, threads);
+  fl_status fail_code = FL_OK;
+  fl_error fail_err = {0};
+  long long failed_rep = fl_pipe_failure(p, &fail_code, &fail_err);
+  fl_pipe_free(p);
+  if (s.ck && fl_checkpoint_finish(s.ck) != FL_OK && failed_rep < 0) {
+    failed_rep = 0;
+    fail_code = FL_EIO;
+    fl_error_set(&fail_err, FL_EIO, opt->checkpoint, 0, 0, NULL, "cannot write the checkpoint");
+  }
+  agree_ranks(ranks, &failed_rep, &fail_code);
   if (failed_rep >= 0) {
-    if (ctx.psa_err.code != FL_OK && err) *err = ctx.psa_err;
-    else
+    if (fail_err.code != FL_OK) {
+      if (err) *err = fail_err;
+    } else {
       fl_error_set(err, fail_code, NULL, 0, 0, NULL, "replication %lld failed: %s", failed_rep,
                    fl_strerror(fail_code));
-    fl_results_free(res);
+    }
+    stream_free(&s);
     return fail_code;
   }
-  if ((st = fl_results_derive(res, err)) != FL_OK || (st = fl_results_compare(res, err)) != FL_OK ||
-      (st = fl_results_decompose(res, err)) != FL_OK) {
-    fl_results_free(res);
+  if (rank == 0 && whole) st = fl_across_finish(s.across, whole, err);
+  stream_free(&s);
+  return st;
+}
+
+/* fl_run's sink: every block copied into the results of the whole run. */
+typedef struct memory_sink {
+  fl_results *full;
+  fl_results *const *slots;
+} memory_sink;
+
+static fl_status memory_begin(void *ctx, const fl_stream_info *info, fl_error *err) {
+  memory_sink *k = ctx;
+  (void)err;
+  k->slots = info->slots;
+  return FL_OK;
+}
+
+static fl_status memory_commit(void *ctx, size_t slot, size_t rep0, size_t n, fl_error *err) {
+  memory_sink *k = ctx;
+  const fl_results *block = k->slots[slot];
+  (void)err;
+  for (size_t a = 0; a < k->full->n_arms; a++)
+    for (int comp = 0; comp < 2; comp++) {
+      const fl_arm_results *g = comp ? &block->comps[a] : &block->arms[a];
+      for (size_t i = 0; i < g->n_arrays; i++) {
+        const fl_array *src = &g->arrays[i];
+        fl_array *dst = fl_results_get(k->full, a, src->id);
+        const size_t bytes = fl_array_count(src) / block->R * fl_dtype_size(src->type);
+        memcpy((char *)dst->data + rep0 * bytes, src->data, n * bytes);
+      }
+    }
+  return FL_OK;
+}
+
+fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results **out, fl_error *err) {
+  static const fl_stage stages[] = {FL_STAGE_TALLY, FL_STAGE_PARAMS, FL_STAGE_DERIVED,
+                                    FL_STAGE_COMPARE};
+  fl_status st;
+  *out = NULL;
+  if ((st = check_options(m, opt, err)) != FL_OK) return st;
+  fl_results *full = fl_run_results_create(m, opt, opt->replications);
+  if (!full) {
+    fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
+  }
+  int rank, ranks;
+  mpi_place(&rank, &ranks);
+  /* Under MPI the results are rank 0's: the other ranks' hold no arrays. */
+  for (size_t i = 0; rank == 0 && i < sizeof stages / sizeof *stages; i++)
+    if ((st = fl_results_alloc_part(full, stages[i], FL_PART_PER_REP, err)) != FL_OK) {
+      fl_results_free(full);
+      return st;
+    }
+  memory_sink k = {.full = full};
+  const fl_block_sink sink = {.ctx = &k, .begin = memory_begin, .commit = memory_commit};
+  if ((st = fl_run_stream(m, opt, &sink, full, err)) != FL_OK) {
+    fl_results_free(full);
     return st;
   }
-  *out = res;
+  *out = full;
   return FL_OK;
 }

@@ -36,4 +36,41 @@ int fl_workspace_set_threads(fl_workspace *ws, const fl_model *m, int threads);
 fl_status fl_simulate(const fl_model *m, size_t arm, const fl_arm_tables *tables, uint64_t seed,
                       uint64_t rep, fl_path path, fl_workspace *ws, const fl_tally *tally);
 
+/* Monte Carlo runs stream their replications, a block of them at a time and in replication
+ * order, to a sink (the HDF5 writer, the in-memory results of fl_run, a sweep's point record),
+ * so that what a run holds does not grow with the number of replications (pipeline.c). */
+
+/* What a sink learns before the first block: the replications in all, the replications a
+ * block holds (the last may hold fewer) and the blocks of results the run will hand over
+ * (slots, each with rows for block_reps replications: every per-replication output of the
+ * run's stages, tallies to comparisons). */
+typedef struct fl_stream_info {
+  size_t R, block_reps, n_blocks, n_slots;
+  fl_results *const *slots;
+} fl_stream_info;
+
+/* A sink. Every callback may be NULL. tasks says how many independent pieces of work a complete
+ * block needs (compressing its chunks, say); the run hands them to whichever threads are free,
+ * several at a time, and then commits the block: blocks are committed one at a time, in
+ * replication order (under MPI, on rank 0, which receives the other ranks' blocks). A task or
+ * commit that fails returns an error; the run then stops and reports it. */
+typedef struct fl_block_sink {
+  void *ctx;
+  fl_status (*begin)(void *ctx, const fl_stream_info *info, fl_error *err);
+  size_t (*tasks)(void *ctx, size_t slot, size_t rep0, size_t n);
+  fl_status (*task)(void *ctx, size_t slot, size_t i, fl_error *err);
+  fl_status (*commit)(void *ctx, size_t slot, size_t rep0, size_t n, fl_error *err);
+} fl_block_sink;
+
+/* Runs the model's replications (fl_run's options) into the sink, and fills whole (when not
+ * NULL: results made with the run's R, fl_run_results_create) with what comes from all
+ * replications together (ICER, acceptability, the variance split: fl_across). Under MPI the
+ * sink and whole are used on rank 0 only. */
+fl_status fl_run_stream(const fl_model *m, const fl_run_options *opt, const fl_block_sink *sink,
+                        fl_results *whole, fl_error *err);
+/* Empty results (no arrays) for a run of the model with these options; NULL on OOM. */
+fl_results *fl_run_results_create(const fl_model *m, const fl_run_options *opt, size_t R);
+/* The replications of a block for a run of R: R when fewer than 64, else 64. */
+size_t fl_stream_block_reps(size_t R);
+
 #endif

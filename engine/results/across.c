@@ -1,0 +1,201 @@
+/* What comes from all replications together (results.h, fl_across): taken in replication by
+ * replication, in order, so that the sums have the same bits whether the replications were
+ * held all at once or streamed to the file a block at a time.
+ *
+ * The ICER is the ratio of the sums of the comparisons' total net costs and QALYs; the
+ * probability of a saving by year and the acceptability curve count replications. The split
+ * of the variance (under --psa with blocks of K = psa_inner replications sharing a parameter
+ * draw) is a one-way analysis of variance of each series y (an arm's total discounted cost and
+ * QALYs and its children in each level at the end; a comparison's net cost and QALYs): the
+ * chance variance is the mean square within blocks, the parameter variance the part of the
+ * between-block mean square it does not explain, (MS_between - MS_within) / K (0 when
+ * negative). The within sums are taken as each block completes; the between sum needs the
+ * overall mean, so each block's mean is kept until the end. */
+#include "results/results.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One series of the variance split. */
+typedef struct series {
+  double mean;        /* sum of y / R so far */
+  double ss_within;   /* sum over the completed blocks of (y - block mean)^2 */
+  double *block_mean; /* [R / K] */
+  double *pending;    /* [K] the values of the block under way */
+} series;
+
+/* The running sums of one comparison (arm a >= 1). */
+typedef struct comparison {
+  double sum_c, sum_q;
+  size_t *saving_by_year; /* [years] replications with a net saving at the end of the year */
+  size_t *cost_effective; /* [n_wtp] replications with a positive net monetary benefit */
+} comparison;
+
+struct fl_across {
+  fl_output_ctx ctx;
+  size_t R;  /* replications in all (1 in expectation mode) */
+  size_t n;  /* replications taken in */
+  size_t K;  /* replications a parameter draw (0: no split) */
+  size_t years, per_year;
+  comparison comp[FL_MAX_ARMS];
+  size_t n_series;
+  series *s; /* per arm: cost, QALYs, each level's children; per comparison: cost, QALYs */
+};
+
+static size_t series_of_arm(const fl_across *acc) { return 2 + acc->ctx.m->L; }
+
+fl_across *fl_across_create(const fl_output_ctx *ctx) {
+  const fl_model *m = ctx->m;
+  fl_across *acc = calloc(1, sizeof *acc);
+  if (!acc) return NULL;
+  acc->ctx = *ctx;
+  acc->R = ctx->expectation ? 1 : ctx->R;
+  acc->per_year = m->step_months >= 12 ? 1 : (size_t)llround(12.0 / m->step_months);
+  acc->years = fl_dim_size(ctx, FL_DIM_YEAR, 0);
+  int oom = 0;
+  for (size_t a = 1; a < m->n_arms; a++) {
+    acc->comp[a].saving_by_year = calloc(acc->years + 1, sizeof(size_t));
+    acc->comp[a].cost_effective = calloc(m->n_wtp + 1, sizeof(size_t));
+    oom |= !acc->comp[a].saving_by_year || !acc->comp[a].cost_effective;
+  }
+  if (!ctx->expectation && ctx->psa && ctx->psa_inner >= 2) {
+    acc->K = ctx->psa_inner;
+    acc->n_series = m->n_arms * series_of_arm(acc) + 2 * (m->n_arms - 1);
+    acc->s = calloc(acc->n_series, sizeof *acc->s);
+    oom |= !acc->s;
+    for (size_t i = 0; !oom && i < acc->n_series; i++) {
+      acc->s[i].block_mean = fl_malloc_array(ctx->R / acc->K + 1, sizeof(double));
+      acc->s[i].pending = fl_malloc_array(acc->K, sizeof(double));
+      oom |= !acc->s[i].block_mean || !acc->s[i].pending;
+    }
+  }
+  if (oom) {
+    fl_across_free(acc);
+    return NULL;
+  }
+  return acc;
+}
+
+void fl_across_free(fl_across *acc) {
+  if (!acc) return;
+  for (size_t a = 0; a < FL_MAX_ARMS; a++) {
+    free(acc->comp[a].saving_by_year);
+    free(acc->comp[a].cost_effective);
+  }
+  for (size_t i = 0; acc->s && i < acc->n_series; i++) {
+    free(acc->s[i].block_mean);
+    free(acc->s[i].pending);
+  }
+  free(acc->s);
+  free(acc);
+}
+
+/* Takes value y of replication n (the acc->n-th) into series s. */
+static void series_add(fl_across *acc, series *s, double y) {
+  const size_t K = acc->K, k = acc->n % K, b = acc->n / K;
+  s->mean += y / (double)acc->R;
+  s->pending[k] = y;
+  if (k + 1 < K) return;
+  double bm = 0;
+  for (size_t j = 0; j < K; j++) bm += s->pending[j] / (double)K;
+  for (size_t j = 0; j < K; j++) s->ss_within += (s->pending[j] - bm) * (s->pending[j] - bm);
+  s->block_mean[b] = bm;
+}
+
+/* The values of row r's series of the variance split, in their order, into acc. */
+static void split_add(fl_across *acc, const fl_results *res, size_t r) {
+  const fl_model *m = acc->ctx.m;
+  const size_t T = m->T, B = m->B, L = m->L;
+  series *s = acc->s;
+  for (size_t a = 0; a < m->n_arms; a++) {
+    const double *cd = fl_results_get(res, a, FL_OUT_COSTS_DISCOUNTED)->data;
+    const double *qd = fl_results_get(res, a, FL_OUT_QOL_DISCOUNTED)->data;
+    const int32_t *lv = fl_results_get(res, a, FL_OUT_STOCKS_BY_LEVEL)->data;
+    double y = 0;
+    for (size_t i = 0; i < T * B; i++) y += cd[r * T * B + i];
+    series_add(acc, s++, y);
+    y = 0;
+    for (size_t t = 0; t < T; t++) y += qd[r * T + t] * m->step_months / 12.0;
+    series_add(acc, s++, y);
+    for (size_t l = 0; l < L; l++) series_add(acc, s++, lv[(r * (T + 1) + T) * L + l]);
+  }
+  for (size_t a = 1; a < m->n_arms; a++) {
+    series_add(acc, s++, ((const double *)fl_results_get(res, a, FL_OUT_DELTA_COST_TOTAL)->data)[r]);
+    series_add(acc, s++, ((const double *)fl_results_get(res, a, FL_OUT_DELTA_QALY_TOTAL)->data)[r]);
+  }
+}
+
+void fl_across_add(fl_across *acc, const fl_results *res, size_t r) {
+  const fl_model *m = acc->ctx.m;
+  const size_t T = m->T, K = m->n_wtp;
+  for (size_t a = 1; a < m->n_arms; a++) {
+    comparison *c = &acc->comp[a];
+    const double *cum = fl_results_get(res, a, FL_OUT_CUMULATIVE_NET_COST)->data;
+    const double *nmb = fl_results_get(res, a, FL_OUT_NET_MONETARY_BENEFIT)->data;
+    c->sum_c += ((const double *)fl_results_get(res, a, FL_OUT_DELTA_COST_TOTAL)->data)[r];
+    c->sum_q += ((const double *)fl_results_get(res, a, FL_OUT_DELTA_QALY_TOTAL)->data)[r];
+    for (size_t y = 0; y < acc->years; y++) {
+      const size_t t = ((y + 1) * acc->per_year < T ? (y + 1) * acc->per_year : T) - 1;
+      c->saving_by_year[y] += cum[r * T + t] < 0;
+    }
+    for (size_t k = 0; k < K; k++) c->cost_effective[k] += nmb[r * K + k] > 0;
+  }
+  if (acc->K) split_add(acc, res, r);
+  acc->n++;
+}
+
+/* Series s's split into out: parameter variance, chance variance, parameter share. */
+static void split_finish(const fl_across *acc, const series *s, double *out) {
+  const size_t K = acc->K, B = acc->R / K;
+  double ss_between = 0;
+  for (size_t b = 0; b < B; b++)
+    ss_between += (double)K * (s->block_mean[b] - s->mean) * (s->block_mean[b] - s->mean);
+  const double ms_between = B > 1 ? ss_between / (double)(B - 1) : 0;
+  const double ms_within = s->ss_within / (double)(B * (K - 1));
+  out[0] = fmax(0.0, (ms_between - ms_within) / (double)K);
+  out[1] = ms_within;
+  out[2] = out[0] + out[1] > 0 ? out[0] / (out[0] + out[1]) : 0;
+}
+
+#define DATA(res, a, id) ((double *)fl_results_get(res, a, id)->data)
+
+fl_status fl_across_finish(fl_across *acc, fl_results *whole, fl_error *err) {
+  const fl_model *m = acc->ctx.m;
+  const size_t R = acc->R, K = m->n_wtp, L = m->L;
+  fl_status st = fl_results_alloc_part(whole, FL_STAGE_COMPARE, FL_PART_WHOLE, err);
+  if (st == FL_OK) st = fl_results_alloc_part(whole, FL_STAGE_DECOMPOSE, FL_PART_WHOLE, err);
+  if (st != FL_OK) return st;
+  if (acc->n != R) {
+    fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL,
+                 "%zu of %zu replications were summarised", acc->n, R);
+    return FL_EINTERNAL;
+  }
+  for (size_t a = 1; a < m->n_arms; a++) {
+    const comparison *c = &acc->comp[a];
+    memcpy(DATA(whole, a, FL_OUT_WILLINGNESS_TO_PAY), m->wtp, K * sizeof(double));
+    *DATA(whole, a, FL_OUT_ICER) = c->sum_q != 0 ? c->sum_c / c->sum_q
+                                   : c->sum_c > 0 ? HUGE_VAL
+                                   : c->sum_c < 0 ? -HUGE_VAL
+                                                  : NAN;
+    const fl_array *psave = fl_results_get(whole, a, FL_OUT_P_SAVING_BY_YEAR);
+    const fl_array *pce = fl_results_get(whole, a, FL_OUT_P_COST_EFFECTIVE);
+    for (size_t y = 0; psave && y < psave->dims[0]; y++)
+      ((double *)psave->data)[y] = (double)c->saving_by_year[y] / (double)R;
+    for (size_t k = 0; pce && k < K; k++)
+      ((double *)pce->data)[k] = (double)c->cost_effective[k] / (double)R;
+  }
+  if (!acc->K) return FL_OK;
+  const series *s = acc->s;
+  for (size_t a = 0; a < m->n_arms; a++) {
+    split_finish(acc, s++, DATA(whole, a, FL_OUT_VD_TOTAL_COST));
+    split_finish(acc, s++, DATA(whole, a, FL_OUT_VD_TOTAL_QALYS));
+    for (size_t l = 0; l < L; l++)
+      split_finish(acc, s++, DATA(whole, a, FL_OUT_VD_END_STOCK_BY_LEVEL) + 3 * l);
+  }
+  for (size_t a = 1; a < m->n_arms; a++) {
+    split_finish(acc, s++, DATA(whole, a, FL_OUT_VD_DELTA_COST_TOTAL));
+    split_finish(acc, s++, DATA(whole, a, FL_OUT_VD_DELTA_QALY_TOTAL));
+  }
+  return FL_OK;
+}
