@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """damage.py SRC.h5 DIR: damaged and foreign variants of an output file for damaged_cli.sh: HDF5
-files missing a dataset, an attribute or a group, with datasets of the wrong shape, type or
-values, and files cut short, overwritten in 200 places, empty, or not HDF5 at all."""
+files missing a dataset, an attribute or a group, with attributes or datasets of the wrong
+shape, type or values, and files cut short, overwritten in 200 places, empty, or not HDF5 at
+all."""
 import h5py, numpy as np, shutil, sys, os
 src, d = sys.argv[1], sys.argv[2]
 os.makedirs(d, exist_ok=True)
@@ -32,6 +33,12 @@ variant("no_arms", noarms)
 def empty_arm(f):
     for k in list(f["arms/baseline"].keys()): del f["arms/baseline"][k]
 variant("empty_baseline", empty_arm)
+def mode_replaced(value, dtype=None):
+    def fn(f):
+        del f.attrs["mode"]; f.attrs.create("mode", value, dtype=dtype)
+    return fn
+variant("mode_array", mode_replaced(np.array([b"monte_carlo"] * 10)))
+variant("mode_variable_length", mode_replaced("monte_carlo", h5py.string_dtype()))
 def states_short(f):
     del f["states"]; f["states"] = np.array([b"a"])
 variant("states_short", states_short)

@@ -411,6 +411,26 @@ static herr_t collect_arm(hid_t g, const char *name, const H5L_info_t *info, voi
   return grown[n] ? 0 : -1;
 }
 
+/* Reads the root attribute name into buf (size bytes): a number as a double, or (string) a
+ * fixed-length string shorter than size, which must hold zeros. A damaged file may give the
+ * attribute any type and shape: anything but one element of the expected kind leaves buf as
+ * it was. */
+static void read_root_attr(hid_t file, const char *name, int string, void *buf, size_t size) {
+  const hid_t a = H5Aopen(file, name, H5P_DEFAULT);
+  if (a < 0) return;
+  const hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+  const H5T_class_t c = H5Tget_class(t);
+  if (H5Sget_simple_extent_npoints(sp) == 1) {
+    if (string && c == H5T_STRING && H5Tis_variable_str(t) == 0 && H5Tget_size(t) < size)
+      H5Aread(a, t, buf);
+    else if (!string && (c == H5T_FLOAT || c == H5T_INTEGER) && size == sizeof(double))
+      H5Aread(a, H5T_NATIVE_DOUBLE, buf);
+  }
+  H5Sclose(sp);
+  H5Tclose(t);
+  H5Aclose(a);
+}
+
 fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, const char *text),
                            void *ctx, fl_error *err) {
   fl_reader rd = {.file = -1, .path = path, .err = err};
@@ -420,7 +440,7 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
   double step = 1;
   char mode[32] = "";
   fl_status st = FL_OK;
-  hid_t a, g = -1;
+  hid_t g = -1;
   fl_h5_prepare();
   if (!arms) return FL_ENOMEM;
   if (H5Fis_hdf5(path) <= 0) {
@@ -435,16 +455,8 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
     fl_error_set(err, FL_EINPUT, path, 0, 0, NULL, "cannot open the file as HDF5");
     return FL_EINPUT;
   }
-  if ((a = H5Aopen(rd.file, "mode", H5P_DEFAULT)) >= 0) {
-    hid_t t = H5Aget_type(a);
-    if (H5Tget_class(t) == H5T_STRING && H5Tget_size(t) < sizeof mode) H5Aread(a, t, mode);
-    H5Tclose(t);
-    H5Aclose(a);
-  }
-  if ((a = H5Aopen(rd.file, "step_months", H5P_DEFAULT)) >= 0) {
-    H5Aread(a, H5T_NATIVE_DOUBLE, &step);
-    H5Aclose(a);
-  }
+  read_root_attr(rd.file, "mode", 1, mode, sizeof mode);
+  read_root_attr(rd.file, "step_months", 0, &step, sizeof step);
   if (!strcmp(mode, "sweep")) {
     st = fl_summarise_sweep(&rd, &o, csv);
     goto out;
