@@ -39,6 +39,10 @@ def mode_replaced(value, dtype=None):
     return fn
 variant("mode_array", mode_replaced(np.array([b"monte_carlo"] * 10)))
 variant("mode_variable_length", mode_replaced("monte_carlo", h5py.string_dtype()))
+def costs_huge(f):  # a shape the file does not store: no buffer may be allocated for it
+    del f["arms/baseline/costs"]
+    f.create_dataset("arms/baseline/costs", shape=(1 << 20, 1 << 20, 3), chunks=(1, 1, 3), dtype="f8")
+variant("costs_huge_shape", costs_huge)
 def states_short(f):
     del f["states"]; f["states"] = np.array([b"a"])
 variant("states_short", states_short)

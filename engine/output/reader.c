@@ -15,22 +15,35 @@ fl_status fl_reader_bad(fl_reader *rd, const char *what) {
   return FL_EINPUT;
 }
 
+/* Whether the file stores enough of dataset d for its shape, `elements` elements of elem_size
+ * bytes. The readers allocate a whole dataset before reading it, and a damaged file may claim
+ * any shape: one that needs more bytes than the dataset's storage in the file could expand to
+ * (deflate expands at most 1032 times, zlib's bound) is refused as damage, not allocated. */
+static int shape_is_stored(fl_reader *rd, hid_t d, double elements, size_t elem_size) {
+  hsize_t stored = H5Dget_storage_size(d), file_size = 0;
+  if (H5Fget_filesize(rd->file, &file_size) < 0 || stored > file_size) stored = file_size;
+  return elements * (double)(elem_size ? elem_size : 1) <= 1032.0 * (double)stored + 1024;
+}
+
 double *fl_reader_doubles(fl_reader *rd, const char *name, int *rank, hsize_t *dims) {
-  hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT), sp;
-  double *buf = NULL;
+  hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT), sp, t;
+  double *buf = NULL, elements = 1;
   size_t n = 1;
   if (d < 0) return NULL;
   sp = H5Dget_space(d);
+  t = H5Dget_type(d);
   *rank = H5Sget_simple_extent_ndims(sp);
   if (*rank >= 0 && *rank <= FL_MAX_RANK) {
     H5Sget_simple_extent_dims(sp, dims, NULL);
+    for (int i = 0; i < *rank; i++) elements *= (double)dims[i];
     for (int i = 0; i < *rank; i++) n *= dims[i];
-    buf = fl_malloc_array(n, sizeof *buf);
+    if (shape_is_stored(rd, d, elements, H5Tget_size(t))) buf = fl_malloc_array(n, sizeof *buf);
     if (buf && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
       free(buf);
       buf = NULL;
     }
   }
+  H5Tclose(t);
   H5Sclose(sp);
   H5Dclose(d);
   return buf;
@@ -46,8 +59,8 @@ char **fl_reader_names(fl_reader *rd, const char *name, size_t *n) {
   sp = H5Dget_space(d);
   len = H5Tget_size(t);
   if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) &&
-      H5Sget_simple_extent_ndims(sp) == 1) {
-    H5Sget_simple_extent_dims(sp, dims, NULL);
+      H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, dims, NULL) == 1 &&
+      shape_is_stored(rd, d, (double)dims[0], len)) {
     buf = fl_calloc(dims[0] * len + 1, 1);
     out = fl_calloc(dims[0] + 1, sizeof *out);
     if (buf && out && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
