@@ -43,6 +43,15 @@ def costs_huge(f):  # a shape the file does not store: no buffer may be allocate
     del f["arms/baseline/costs"]
     f.create_dataset("arms/baseline/costs", shape=(1 << 20, 1 << 20, 3), chunks=(1, 1, 3), dtype="f8")
 variant("costs_huge_shape", costs_huge)
+def replaced(path, fn):  # the dataset at path made fn(its values)
+    def change(f):
+        a = f[path][()]; del f[path]; f[path] = fn(a)
+    return change
+c = "comparisons/community_city/"
+variant("costs_fewer_replications", replaced("arms/baseline/costs", lambda a: a[:1]))
+variant("cumulative_net_cost_short", replaced(c + "cumulative_net_cost", lambda a: a.ravel()[:1]))
+variant("icer_empty", replaced(c + "icer", lambda a: a[:0]))
+variant("willingness_to_pay_scalar", replaced(c + "willingness_to_pay", lambda a: a[0]))
 def states_short(f):
     del f["states"]; f["states"] = np.array([b"a"])
 variant("states_short", states_short)
