@@ -110,6 +110,19 @@ static inline void fz_expect_files(const char *const *names, size_t n, const cha
   for (size_t i = 0; i < n; i++) unlink(fz_path(names[i]));
 }
 
+/* Whether err is one of the known, not yet fixed, errors of a calibrated scenario
+ * (crashes/README.md): a part of its key and of its message. */
+static inline int fz_known_calibrate_error(const fl_error *err) {
+  static const char *const known[][2] = {
+      /* The template's escalation multipliers are kept and can make an estimated row invalid. */
+      {".escalation_multiplier", "makes the row of state"},
+      /* Counts written as whole child-months, estimates made from fractional ones. */
+      {".counts.", "but the counts give"}};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (strstr(err->key, known[i][0]) && strstr(err->message, known[i][1])) return 1;
+  return 0;
+}
+
 /* The calibration harnesses: fl_calibrate of the shipped semi-Markov template (monthly steps,
  * two localities, an absorbing state) from the given episodes and population table, with age
  * and duration bands, calendar periods, suppression and the CSV report, the outputs in the
@@ -148,11 +161,7 @@ static inline void fz_calibrate(const char *episodes, const char *population,
     fl_model *out_m = NULL;
     fl_status out_st = fl_scenario_load(output, &out_sc, &err);
     if (out_st == FL_OK) out_st = fl_model_compile(out_sc, &out_m, &err);
-    /* Known and not yet fixed (crashes/README.md): the template's escalation multipliers are
-     * kept, and can make an estimated row invalid. */
-    static const char known[] = ".escalation_multiplier";
-    const size_t klen = strlen(err.key), n = sizeof known - 1;
-    if (out_st != FL_OK && !(klen > n && !strcmp(err.key + klen - n, known))) {
+    if (out_st != FL_OK && !fz_known_calibrate_error(&err)) {
       char buf[2048];
       fl_error_format(&err, buf, sizeof buf);
       fprintf(stderr, "fuzz: the calibrated scenario does not load: %s\n", buf);
