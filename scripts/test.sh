@@ -2,6 +2,7 @@
 # Sets Flourish up, builds it and runs its tests.
 #
 #   bash scripts/test.sh [--sanitize] [--valgrind] [--tsan] [--shared] [--all] [CTEST ARGS...]
+#   bash scripts/test.sh --fuzz SECONDS
 #
 #   (no option)   build into build/ (Release) and run every test under ctest
 #   --sanitize    also build build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer, Debug)
@@ -12,6 +13,10 @@
 #   --shared      also build build-shared/ as a shared library (-DBUILD_SHARED_LIBS=ON: the
 #                 CLI links libflourish.so and sees only the public API) and run every test
 #   --all         all of the above (what CI runs; see docs/testing.md)
+#   --fuzz SECONDS  instead of the tests: build build-fuzz/ with clang (libFuzzer, ASan and
+#                 UBSan) and run each harness of tests/fuzz/ for SECONDS seconds on a copy of
+#                 its corpus; any crash, leak, hang or sanitizer report fails (not in --all:
+#                 CI runs it as a step of its own)
 #
 # Other arguments go to ctest (e.g. -R test_stat, -V). Every stage runs even if an earlier one
 # failed; the exit status is 1 if any failed. Environment: those of scripts/setup.sh
@@ -22,7 +27,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-sanitize=0 valgrind=0 tsan=0 shared=0
+sanitize=0 valgrind=0 tsan=0 shared=0 fuzz=0
 ctest_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +36,14 @@ while [ $# -gt 0 ]; do
     --tsan) tsan=1 ;;
     --shared) shared=1 ;;
     --all) sanitize=1 valgrind=1 tsan=1 shared=1 ;;
+    --fuzz)
+      fuzz=${2:-}
+      if ! [[ "$fuzz" =~ ^[1-9][0-9]*$ ]]; then
+        echo "test.sh: --fuzz needs a number of seconds a harness, found '$fuzz'" >&2
+        exit 2
+      fi
+      shift
+      ;;
     -h | --help)
       sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
       exit 0
@@ -48,9 +61,9 @@ failed=()
 
 section() { printf '\n======== %s ========\n' "$*"; }
 
-# Installs missing packages and builds the Release build.
+# Installs missing packages and builds the Release build (fuzzing needs the packages only).
 section "setup and build ($build)"
-if ! bash scripts/setup.sh; then
+if ! FLOURISH_NO_BUILD=$([ "$fuzz" = 0 ] && echo 0 || echo 1) bash scripts/setup.sh; then
   section "result"
   echo "FAILED: setup and build"
   exit 1
@@ -135,6 +148,49 @@ stage_shared() {
       ctest --test-dir "$dir" --output-on-failure "${ctest_args[@]}"
 }
 
+stage_fuzz() {
+  local dir=$build-fuzz tmp rc=0 h
+  section "fuzzing ($dir, clang, $fuzz s a harness)"
+  # Only the harnesses: the engine is instrumented for libFuzzer and the sanitizers, without
+  # OpenMP and MPI, which the harnessed code does not use.
+  CC=clang cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFLOURISH_FUZZ=ON -DFLOURISH_OPENMP=OFF -DFLOURISH_MPI=OFF -DFLOURISH_BUILD_TESTS=OFF \
+    -DFLOURISH_BUILD_BENCH=OFF -DFLOURISH_WERROR="$werror" &&
+    cmake --build "$dir" -j "$jobs" || return 1
+  tmp=$(mktemp -d)
+  for h in fuzz_scenario fuzz_episodes fuzz_population fuzz_h5reader; do
+    local args=(-max_total_time="$fuzz" -timeout=20 -print_final_stats=1 -artifact_prefix="$tmp/$h-")
+    [ "$h" = fuzz_scenario ] && args+=(-dict=tests/fuzz/scenario.dict)
+    # A copy of the corpus, so that what the fuzzer adds stays out of the repository.
+    cp -r "tests/fuzz/corpus/$h" "$tmp/$h"
+    local status=0 log=$tmp/$h.log
+    UBSAN_OPTIONS=print_stacktrace=1 "$dir/tests/fuzz/$h" "${args[@]}" "$tmp/$h" >"$log" 2>&1 ||
+      status=$?
+    local runs speed
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+    printf '%-16s %9s executions (%s a second), corpus %s -> %s inputs\n' "$h" "${runs:-?}" \
+      "${speed:-?}" "$(find "tests/fuzz/corpus/$h" -type f | wc -l)" \
+      "$(find "$tmp/$h" -type f | wc -l)"
+    if [ "$status" -ne 0 ]; then
+      rc=1
+      grep -E -A40 '^==[0-9]+== ?(ERROR|WARNING)|^fuzz: |runtime error|ALARM|out-of-memory' "$log" |
+        head -60
+      echo "** $h failed (status $status)"
+      local artifact
+      for artifact in "$tmp/$h"-*; do
+        [ -e "$artifact" ] || continue
+        mkdir -p "$dir/artifacts"
+        cp "$artifact" "$dir/artifacts/"
+        echo "   the input: $dir/artifacts/$(basename "$artifact"); run it again with"
+        echo "   $dir/tests/fuzz/$h $dir/artifacts/$(basename "$artifact")"
+      done
+    fi
+  done
+  rm -rf "$tmp"
+  return $rc
+}
+
 run_stage() {
   local name=$1
   shift
@@ -144,11 +200,12 @@ run_stage() {
   fi
 }
 
-run_stage tests stage_tests
+[ "$fuzz" = 0 ] && run_stage tests stage_tests
 [ $sanitize = 1 ] && run_stage sanitize stage_sanitize
 [ $valgrind = 1 ] && run_stage valgrind stage_valgrind
 [ $tsan = 1 ] && run_stage tsan stage_tsan
 [ $shared = 1 ] && run_stage shared stage_shared
+[ "$fuzz" != 0 ] && run_stage fuzz stage_fuzz
 
 section "result"
 if [ ${#failed[@]} -gt 0 ]; then

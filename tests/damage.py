@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """damage.py SRC.h5 DIR: damaged and foreign variants of an output file for damaged_cli.sh: HDF5
-files missing a dataset, an attribute or a group, with datasets of the wrong shape, type or
-values, and files cut short, overwritten in 200 places, empty, or not HDF5 at all."""
+files missing a dataset, an attribute or a group, with attributes or datasets of the wrong
+shape, type or values, and files cut short, overwritten in 200 places, empty, or not HDF5 at
+all."""
 import h5py, numpy as np, shutil, sys, os
 src, d = sys.argv[1], sys.argv[2]
 os.makedirs(d, exist_ok=True)
@@ -32,6 +33,25 @@ variant("no_arms", noarms)
 def empty_arm(f):
     for k in list(f["arms/baseline"].keys()): del f["arms/baseline"][k]
 variant("empty_baseline", empty_arm)
+def mode_replaced(value, dtype=None):
+    def fn(f):
+        del f.attrs["mode"]; f.attrs.create("mode", value, dtype=dtype)
+    return fn
+variant("mode_array", mode_replaced(np.array([b"monte_carlo"] * 10)))
+variant("mode_variable_length", mode_replaced("monte_carlo", h5py.string_dtype()))
+def costs_huge(f):  # a shape the file does not store: no buffer may be allocated for it
+    del f["arms/baseline/costs"]
+    f.create_dataset("arms/baseline/costs", shape=(1 << 20, 1 << 20, 3), chunks=(1, 1, 3), dtype="f8")
+variant("costs_huge_shape", costs_huge)
+def replaced(path, fn):  # the dataset at path made fn(its values)
+    def change(f):
+        a = f[path][()]; del f[path]; f[path] = fn(a)
+    return change
+c = "comparisons/community_city/"
+variant("costs_fewer_replications", replaced("arms/baseline/costs", lambda a: a[:1]))
+variant("cumulative_net_cost_short", replaced(c + "cumulative_net_cost", lambda a: a.ravel()[:1]))
+variant("icer_empty", replaced(c + "icer", lambda a: a[:0]))
+variant("willingness_to_pay_scalar", replaced(c + "willingness_to_pay", lambda a: a[0]))
 def states_short(f):
     del f["states"]; f["states"] = np.array([b"a"])
 variant("states_short", states_short)

@@ -15,22 +15,35 @@ fl_status fl_reader_bad(fl_reader *rd, const char *what) {
   return FL_EINPUT;
 }
 
+/* Whether the file stores enough of dataset d for its shape, `elements` elements of elem_size
+ * bytes. The readers allocate a whole dataset before reading it, and a damaged file may claim
+ * any shape: one that needs more bytes than the dataset's storage in the file could expand to
+ * (deflate expands at most 1032 times, zlib's bound) is refused as damage, not allocated. */
+static int shape_is_stored(fl_reader *rd, hid_t d, double elements, size_t elem_size) {
+  hsize_t stored = H5Dget_storage_size(d), file_size = 0;
+  if (H5Fget_filesize(rd->file, &file_size) < 0 || stored > file_size) stored = file_size;
+  return elements * (double)(elem_size ? elem_size : 1) <= 1032.0 * (double)stored + 1024;
+}
+
 double *fl_reader_doubles(fl_reader *rd, const char *name, int *rank, hsize_t *dims) {
-  hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT), sp;
-  double *buf = NULL;
+  hid_t d = H5Dopen2(rd->file, name, H5P_DEFAULT), sp, t;
+  double *buf = NULL, elements = 1;
   size_t n = 1;
   if (d < 0) return NULL;
   sp = H5Dget_space(d);
+  t = H5Dget_type(d);
   *rank = H5Sget_simple_extent_ndims(sp);
   if (*rank >= 0 && *rank <= FL_MAX_RANK) {
     H5Sget_simple_extent_dims(sp, dims, NULL);
+    for (int i = 0; i < *rank; i++) elements *= (double)dims[i];
     for (int i = 0; i < *rank; i++) n *= dims[i];
-    buf = fl_malloc_array(n, sizeof *buf);
+    if (shape_is_stored(rd, d, elements, H5Tget_size(t))) buf = fl_malloc_array(n, sizeof *buf);
     if (buf && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
       free(buf);
       buf = NULL;
     }
   }
+  H5Tclose(t);
   H5Sclose(sp);
   H5Dclose(d);
   return buf;
@@ -44,9 +57,11 @@ char **fl_reader_names(fl_reader *rd, const char *name, size_t *n) {
   t = H5Dget_type(d);
   sp = H5Dget_space(d);
   const size_t len = H5Tget_size(t);
-  const int ok = H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_ndims(sp) == 1 &&
-                 H5Sget_simple_extent_dims(sp, dims, NULL) == 1;
+  int ok = H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_ndims(sp) == 1 &&
+           H5Sget_simple_extent_dims(sp, dims, NULL) == 1;
   const int vlen = ok && H5Tis_variable_str(t) > 0;
+  /* (A variable-length string is stored as a 16-byte reference to the heap.) */
+  ok = ok && shape_is_stored(rd, d, (double)dims[0], vlen ? 16 : len);
   /* Fixed-length strings in one buffer, variable-length ones as pointers (in the file's
    * character set: HDF5 converts none between them). */
   buf = ok ? fl_calloc(vlen ? dims[0] + 1 : dims[0] * len + 1, vlen ? sizeof(char *) : 1) : NULL;
@@ -74,8 +89,11 @@ int fl_reader_attr_text(hid_t obj, const char *name, char *text, size_t size) {
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
   int ok = 0;
   if (a < 0 || !size) return 0;
-  hid_t t = H5Aget_type(a);
-  if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+  hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+  const int one = H5Sget_simple_extent_npoints(sp) == 1; /* (a damaged file may give more) */
+  H5Sclose(sp);
+  if (!one) {
+  } else if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
     char *v = NULL;
     if (H5Aread(a, t, &v) >= 0 && v) {
       snprintf(text, size, "%s", v);

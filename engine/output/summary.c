@@ -133,8 +133,10 @@ static fl_status summarise_arm(fl_reader *rd, fl_out *o, const char *arm, int cs
   }
   R = mc ? dl[0] : 1;
   T = dl[mc] - 1;
-  if (dl[mc + 1] != L || dc[mc + 1] != B || dc[mc] != T || dq[mc] != T) {
-    st = fl_reader_bad(rd, "dataset shapes disagree with /levels and /budget_holders");
+  if (dl[mc + 1] != L || dc[mc + 1] != B || dc[mc] != T || dq[mc] != T ||
+      (mc && (dc[0] != R || dq[0] != R))) {
+    st = fl_reader_bad(rd, "dataset shapes disagree with each other or with /levels and "
+                              "/budget_holders");
     goto out;
   }
   snprintf(name, sizeof name, "/arms/%s/%s", arm, fl_outputs[FL_OUT_STOCKS_BY_LEVEL].name);
@@ -192,7 +194,14 @@ static void comparison_free(comparison *c) {
   free(c->v);
 }
 
-/* Reads the comparison group of arm; FL_EINPUT when it is incomplete. */
+/* Whether a dataset read with this shape has exactly n elements (n a product of sizes from the
+ * file, in double so that a damaged file's sizes cannot wrap around). */
+static int holds(int rank, const hsize_t *dims, double n) {
+  return (double)fl_reader_count(rank, dims) == n;
+}
+
+/* Reads the comparison group of arm; FL_EINPUT when it is incomplete or its datasets disagree
+ * in shape. */
 static fl_status comparison_read(fl_reader *rd, comparison *c) {
   int rk[8];
   hsize_t d[8][FL_MAX_RANK];
@@ -211,9 +220,13 @@ static fl_status comparison_read(fl_reader *rd, comparison *c) {
   if (!c->dc || !c->cum || !c->dq || !c->be || !c->icer || !c->wtp || !c->nmb || (mc && !c->pce) ||
       rk[0] != 2 + mc || d[0][mc + 1] != c->B)
     return fl_reader_bad(rd, "a comparison group is incomplete");
-  c->R = mc ? d[0][0] : 1;
-  c->T = d[0][mc];
-  c->K = d[5][0];
+  const size_t R = c->R = mc ? d[0][0] : 1, T = c->T = d[0][mc];
+  const size_t K = c->K = rk[5] == 1 ? d[5][0] : 0;
+  /* The rest is indexed by these sizes: replications, steps and willingness-to-pay values. */
+  if (rk[5] != 1 || !holds(rk[1], d[1], (double)R * T) || !holds(rk[2], d[2], (double)R * T) ||
+      !holds(rk[3], d[3], (double)R) || fl_reader_count(rk[4], d[4]) < 1 ||
+      !holds(rk[6], d[6], (double)R * K) || (mc && !holds(rk[7], d[7], (double)K)))
+    return fl_reader_bad(rd, "the datasets of a comparison group disagree in shape");
   if (!(c->v = fl_malloc_array(c->R, sizeof *c->v))) return FL_ENOMEM;
   return FL_OK;
 }
@@ -342,11 +355,11 @@ static void comparison_value(fl_reader *rd, fl_out *o, comparison *c) {
   const double *nmb = c->nmb, *wtp = c->wtp, *pce = c->pce;
   double *v = c->v;
   if (!csv) {
-    int rv;
-    hsize_t dv[FL_MAX_RANK];
-    double *vc = read_comp(rd, arm, fl_outputs[FL_OUT_VD_DELTA_COST_TOTAL].name, &rv, dv);
-    double *vq = read_comp(rd, arm, fl_outputs[FL_OUT_VD_DELTA_QALY_TOTAL].name, &rv, dv);
-    if (vc && vq)
+    int rank_c, rank_q;
+    hsize_t dims_c[FL_MAX_RANK], dims_q[FL_MAX_RANK];
+    double *vc = read_comp(rd, arm, fl_outputs[FL_OUT_VD_DELTA_COST_TOTAL].name, &rank_c, dims_c);
+    double *vq = read_comp(rd, arm, fl_outputs[FL_OUT_VD_DELTA_QALY_TOTAL].name, &rank_q, dims_q);
+    if (vc && vq && fl_reader_count(rank_c, dims_c) >= 3 && fl_reader_count(rank_q, dims_q) >= 3)
       fl_outf(o, "parameter uncertainty explains %.0f%% of the variance of the net cost difference "
            "and %.0f%% of that of the QALY difference (the rest is chance)\n",
            100 * vc[2], 100 * vq[2]);
@@ -411,6 +424,20 @@ static herr_t collect_arm(hid_t g, const char *name, const H5L_info_t *info, voi
   return grown[n] ? 0 : -1;
 }
 
+/* Reads the numeric root attribute name into *v. A damaged file may give the attribute any type
+ * and shape: anything but one number leaves *v as it was. */
+static void read_root_number(hid_t file, const char *name, double *v) {
+  const hid_t a = H5Aopen(file, name, H5P_DEFAULT);
+  if (a < 0) return;
+  const hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+  const H5T_class_t c = H5Tget_class(t);
+  if (H5Sget_simple_extent_npoints(sp) == 1 && (c == H5T_FLOAT || c == H5T_INTEGER))
+    H5Aread(a, H5T_NATIVE_DOUBLE, v);
+  H5Sclose(sp);
+  H5Tclose(t);
+  H5Aclose(a);
+}
+
 fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, const char *text),
                            void *ctx, fl_error *err) {
   fl_reader rd = {.file = -1, .path = path, .err = err};
@@ -420,7 +447,7 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
   double step = 1;
   char mode[32] = "";
   fl_status st = FL_OK;
-  hid_t a, g = -1;
+  hid_t g = -1;
   fl_h5_prepare();
   if (!arms) return FL_ENOMEM;
   if (H5Fis_hdf5(path) <= 0) {
@@ -436,10 +463,7 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
     return FL_EINPUT;
   }
   fl_reader_attr_text(rd.file, "mode", mode, sizeof mode);
-  if ((a = H5Aopen(rd.file, "step_months", H5P_DEFAULT)) >= 0) {
-    H5Aread(a, H5T_NATIVE_DOUBLE, &step);
-    H5Aclose(a);
-  }
+  read_root_number(rd.file, "step_months", &step);
   if (!strcmp(mode, "sweep")) {
     st = fl_summarise_sweep(&rd, &o, csv);
     goto out;

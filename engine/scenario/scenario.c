@@ -152,25 +152,29 @@ int fl_paths_nest(const char *a, const char *b) {
   return paths_nest(a, strlen(a), b, strlen(b));
 }
 
-fl_status fl_scenario_load_with(const char *path, const char *const *sets, size_t nsets,
-                                fl_scenario **out, fl_error *err) {
+/* A scenario named path with room for the assignments nsets; NULL when out of memory. */
+static fl_scenario *scenario_new(const char *path, const char *const *sets, size_t nsets) {
   fl_scenario *sc = calloc(1, sizeof *sc);
-  fl_status st;
   size_t olen = 1;
-  *out = NULL;
   for (size_t i = 0; i < nsets; i++) olen += strlen(sets[i]) + 1;
   if (!sc || !(sc->path = fl_strdup(path)) || !(sc->overrides = calloc(olen, 1))) {
     fl_scenario_free(sc);
-    fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
-    return FL_ENOMEM;
+    return NULL;
   }
-  if ((st = fl_read_file(path, &sc->text, &sc->len, err)) != FL_OK) goto fail;
-  if ((st = fl_yaml_parse(path, sc->text, sc->len, &sc->root, err)) != FL_OK) goto fail;
+  return sc;
+}
+
+/* The rest of loading, once sc holds the text: parse it, apply the assignments, check the
+ * document against the schema. Takes sc, which it frees on failure. */
+static fl_status scenario_finish(fl_scenario *sc, const char *const *sets, size_t nsets,
+                                 fl_scenario **out, fl_error *err) {
+  fl_status st;
+  if ((st = fl_yaml_parse(sc->path, sc->text, sc->len, &sc->root, err)) != FL_OK) goto fail;
   for (size_t i = 0; i < nsets; i++) {
     if ((st = apply_set(sc, sets[i], err)) != FL_OK) goto fail;
     strcat(strcat(sc->overrides, sets[i]), "\n");
   }
-  if ((st = fl_schema_check(path, sc->root, err)) != FL_OK) {
+  if ((st = fl_schema_check(sc->path, sc->root, err)) != FL_OK) {
     fl_scenario_blame(sc, err);
     goto fail;
   }
@@ -179,6 +183,38 @@ fl_status fl_scenario_load_with(const char *path, const char *const *sets, size_
 fail:
   fl_scenario_free(sc);
   return st;
+}
+
+fl_status fl_scenario_load_with(const char *path, const char *const *sets, size_t nsets,
+                                fl_scenario **out, fl_error *err) {
+  fl_scenario *sc = scenario_new(path, sets, nsets);
+  fl_status st;
+  *out = NULL;
+  if (!sc) {
+    fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
+  }
+  if ((st = fl_read_file(path, &sc->text, &sc->len, err)) != FL_OK) {
+    fl_scenario_free(sc);
+    return st;
+  }
+  return scenario_finish(sc, sets, nsets, out, err);
+}
+
+fl_status fl_scenario_load_text(const char *name, const char *text, size_t len,
+                                const char *const *sets, size_t nsets, fl_scenario **out,
+                                fl_error *err) {
+  fl_scenario *sc = scenario_new(name, sets, nsets);
+  *out = NULL;
+  if (!sc || !(sc->text = malloc(len + 1))) {
+    fl_scenario_free(sc);
+    fl_error_set(err, FL_ENOMEM, name, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
+  }
+  memcpy(sc->text, text, len);
+  sc->text[len] = '\0';
+  sc->len = len;
+  return scenario_finish(sc, sets, nsets, out, err);
 }
 
 fl_status fl_scenario_load(const char *path, fl_scenario **out, fl_error *err) {

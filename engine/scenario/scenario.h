@@ -14,4 +14,11 @@ struct fl_scenario {
 
 /* fl_scenario_blame and fl_paths_nest are public (flourish.h). */
 
+/* fl_scenario_load_with for a text in memory (len bytes, copied; it need not end in a NUL)
+ * instead of a file; name stands for the file in the scenario and its errors. The limit on a
+ * file's size does not apply. */
+fl_status fl_scenario_load_text(const char *name, const char *text, size_t len,
+                                const char *const *sets, size_t nsets, fl_scenario **out,
+                                fl_error *err);
+
 #endif
