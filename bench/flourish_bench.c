@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -42,6 +44,8 @@ static const workload workloads[] = {
      "Dundee baseline: 7 states in 4 levels, 8 localities, ~27,000 children, 120 months"},
     {"paired", "scenarios/dundee.yaml", 16, 16, 0, 0, 0, 3,
      "Dundee baseline and two prevention arms (community_city, community_targeted), paired"},
+    {"default", "scenarios/dundee.yaml", 16, 16, 0, 0, 0, 0,
+     "the shipped Dundee scenario as `flourish run` runs it: the baseline and three arms"},
     {"rich", "bench/workloads/rich.yaml", 16, 32, 350e6, 0, 0, 0,
      "8 states, rows by age x time in state x period x locality, 27,000 children, 120 months"},
     {"scotland", "bench/workloads/scotland.yaml", 2, 4, 0, 0, 0.65, 1,
@@ -73,20 +77,75 @@ static double median(double *v, size_t n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Child-steps simulated: every child present at the start of a step (stocks + entries). */
-static double child_steps(const fl_results *res) {
-  double n = 0;
+/* A sink that only counts the child-steps simulated (every child present at the start of a
+ * step: stocks + entries): the simulation without its output. */
+typedef struct count_sink {
+  fl_results *const *slots;
+  double steps;
+} count_sink;
+
+static fl_status count_begin(void *ctx, const fl_stream_info *info, fl_error *err) {
+  (void)err;
+  ((count_sink *)ctx)->slots = info->slots;
+  return FL_OK;
+}
+
+static fl_status count_commit(void *ctx, size_t slot, size_t rep0, size_t n, fl_error *err) {
+  count_sink *c = ctx;
+  const fl_results *res = c->slots[slot];
+  (void)rep0;
+  (void)err;
   for (size_t a = 0; a < res->n_arms; a++) {
     const fl_array *st = fl_results_find_const(res, a, "stocks");
     const fl_array *en = fl_results_find_const(res, a, "entries");
-    size_t R = st->dims[0], T1 = st->dims[1], S = st->dims[2];
-    for (size_t r = 0; r < R; r++)
+    const size_t T1 = st->dims[1], S = st->dims[2];
+    for (size_t r = 0; r < n; r++)
       for (size_t t = 0; t + 1 < T1; t++)
         for (size_t s = 0; s < S; s++)
-          n += ((const int32_t *)st->data)[(r * T1 + t) * S + s] +
-               ((const int32_t *)en->data)[(r * (T1 - 1) + t) * S + s];
+          c->steps += ((const int32_t *)st->data)[(r * T1 + t) * S + s] +
+                      ((const int32_t *)en->data)[(r * (T1 - 1) + t) * S + s];
   }
-  return n;
+  return FL_OK;
+}
+
+/* --memory R1,R2,...: each run of R replications written to a file (fl_run_write) in a child
+ * process of its own, whose peak resident memory (and time, and file size) is printed. */
+static int memory_table(const fl_model *m, const char *list, int threads, fl_path pass) {
+  char copy[256];
+  snprintf(copy, sizeof copy, "%s", list);
+  printf("%12s %10s %10s %12s\n", "replications", "maxrss", "seconds", "file");
+  for (char *save = NULL, *r = strtok_r(copy, ",", &save); r; r = strtok_r(NULL, ",", &save)) {
+    char tmp[] = "/tmp/flourish-bench-XXXXXX";
+    const int fd = mkstemp(tmp);
+    if (fd < 0) return 1;
+    close(fd);
+    const double t0 = now();
+    const pid_t pid = fork();
+    if (pid == 0) {
+      fl_run_options opt;
+      fl_error err = {0};
+      fl_provenance pv = {"flourish_bench --memory", "bench"};
+      fl_run_options_init(&opt);
+      opt.replications = strtoul(r, NULL, 10);
+      opt.threads = threads;
+      opt.pass = pass;
+      _exit(fl_run_write(m, &opt, &pv, tmp, &err) == FL_OK ? 0 : 1);
+    }
+    int wstatus = 0;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &wstatus, 0, &ru) != pid || !WIFEXITED(wstatus) ||
+        WEXITSTATUS(wstatus) != 0) {
+      fprintf(stderr, "flourish_bench: the run of %s replications failed\n", r);
+      unlink(tmp);
+      return 1;
+    }
+    struct stat sb;
+    const double size = stat(tmp, &sb) == 0 ? (double)sb.st_size : 0;
+    printf("%12s %9.0fM %10.1f %11.1fM\n", r, (double)ru.ru_maxrss / 1024.0, now() - t0,
+           size / 1048576.0);
+    unlink(tmp);
+  }
+  return 0;
 }
 
 /* The hot pass alone (--pass-alone), on synthetic children: 56 unbanded rows (Dundee's 8
@@ -160,6 +219,7 @@ static void usage(void) {
         "                      [--reps R] [--json FILE] [--source DIR]\n"
         "                      [--pass auto|scalar|avx2|avx512] [--scalar] [--inside]\n"
         "       flourish_bench --pass-alone [--pass P] [--runs N]\n"
+        "       flourish_bench --memory R1,R2,... [--threads T]\n"
         "  --pass    the hot pass (default auto: AVX-512, else AVX2, else portable)\n"
         "  --scalar  the same as --pass scalar\n"
         "  --reps    replications per timed run (default: the workload's, raised to a number\n"
@@ -169,6 +229,8 @@ static void usage(void) {
         "            and the replications as given, not raised to the thread count\n"
         "  --pass-alone  time the hot pass by itself on synthetic children (1,024 to a\n"
         "            million; Dundee's 56 rows and event rate), in ns a child\n"
+        "  --memory  the shipped Dundee scenario run with each number of replications and\n"
+        "            written to a file, each in a process of its own: its peak memory\n"
         "Workloads:\n",
         stderr);
   for (size_t i = 0; i < N_WORKLOADS; i++)
@@ -181,6 +243,7 @@ int main(int argc, char **argv) {
   size_t runs = 5, reps_override = 0;
   fl_path pass = FL_PATH_AUTO;
   int inside = 0, alone = 0;
+  const char *memory = NULL;
   FILE *json = NULL;
   int first_json = 1, status = 0;
   if (!src) src = ".";
@@ -195,6 +258,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--scalar")) pass = FL_PATH_SCALAR;
     else if (!strcmp(a, "--inside")) inside = 1;
     else if (!strcmp(a, "--pass-alone")) alone = 1;
+    else if (!strcmp(a, "--memory") && v) memory = argv[++i];
     else if (!strcmp(a, "--pass") && v && !fl_path_parse(v, &pass)) i++;
     else {
       usage();
@@ -214,6 +278,12 @@ int main(int argc, char **argv) {
   }
   if (pass == FL_PATH_AUTO) pass = fl_pass_best();
   if (alone) return pass_alone(pass, runs);
+  if (memory) {
+    fl_model *m = load(src, "scenarios/dundee.yaml");
+    const int rc = m ? memory_table(m, memory, atoi(th_list), pass) : 2;
+    fl_model_free(m);
+    return rc;
+  }
   printf("hot pass: %s\n", fl_path_name(pass));
   if (json)
     fprintf(json, "{\n  \"hot_pass\": \"%s\",\n  \"results\": [\n", fl_path_name(pass));
@@ -255,13 +325,13 @@ int main(int argc, char **argv) {
       if (threads < 1 || !sim || !outp) return 2;
       if (reps < (size_t)threads && !inside) reps = (size_t)threads;
 #ifdef _OPENMP
-      /* The output stage's parallel regions use the same team size, so no idle worker spins
-       * on another core while the next run is timed. */
-      omp_set_num_threads(threads);
+      omp_set_num_threads(threads); /* (the summaries' team) */
 #endif
+      /* Each run twice: the simulation alone (into a sink that counts), then as `flourish
+       * run` does it, streamed to a file with its summaries; the difference is the output's
+       * cost in wall time. */
       for (size_t k = 0; k < runs; k++) {
         fl_run_options opt;
-        fl_results *res = NULL;
         fl_error err = {0};
         char tmp[] = "/tmp/flourish-bench-XXXXXX";
         int fd = mkstemp(tmp);
@@ -271,23 +341,24 @@ int main(int argc, char **argv) {
         opt.threads = threads;
         opt.threads_per_replication = inside ? threads : 0;
         opt.pass = pass;
+        count_sink cs = {0};
+        const fl_block_sink sink = {.ctx = &cs, .begin = count_begin, .commit = count_commit};
         double t0 = now();
-        if (fl_run(m, &opt, &res, &err) != FL_OK) {
+        if (fl_run_stream(m, &opt, &sink, NULL, &err) != FL_OK) {
           fprintf(stderr, "flourish_bench: %s\n", err.message);
           return 1;
         }
         sim[k] = now() - t0;
-        steps = child_steps(res);
-        t0 = now();
+        steps = cs.steps;
         if (fd >= 0) close(fd);
         fl_provenance pv = {"flourish_bench", "bench"};
-        if (fl_results_write(res, m, &pv, tmp, &err) != FL_OK) {
+        t0 = now();
+        if (fl_run_write(m, &opt, &pv, tmp, &err) != FL_OK) {
           fprintf(stderr, "flourish_bench: %s\n", err.message);
           return 1;
         }
-        outp[k] = now() - t0;
+        outp[k] = now() - t0 - sim[k];
         unlink(tmp);
-        fl_results_free(res);
       }
       double sim_med = median(sim, runs), out_med = median(outp, runs);
       double cms = steps / sim_med, per_core = cms / threads;

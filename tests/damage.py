@@ -38,7 +38,9 @@ def mode_replaced(value, dtype=None):
         del f.attrs["mode"]; f.attrs.create("mode", value, dtype=dtype)
     return fn
 variant("mode_array", mode_replaced(np.array([b"monte_carlo"] * 10)))
-variant("mode_variable_length", mode_replaced("monte_carlo", h5py.string_dtype()))
+variant("mode_array_variable_length",
+        mode_replaced(np.array(["monte_carlo"] * 10, dtype=object), h5py.string_dtype()))
+variant("mode_number", mode_replaced(3))
 def costs_huge(f):  # a shape the file does not store: no buffer may be allocated for it
     del f["arms/baseline/costs"]
     f.create_dataset("arms/baseline/costs", shape=(1 << 20, 1 << 20, 3), chunks=(1, 1, 3), dtype="f8")
