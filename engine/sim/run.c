@@ -110,6 +110,16 @@ static void run_replications(rep_ctx *c) {
 #pragma omp for schedule(dynamic, 1)
   for (long long rep = rep_lo; rep < rep_hi; rep++) {
     fl_tally base_tl = {0};
+    /* Asked to stop: no replication starts; the stop is recorded like a failure, so that the
+     * lowest-numbered one is reported (on every rank) and the checkpoint is finished. */
+    if (opt->stop && opt->stop(opt->stop_ctx)) {
+#pragma omp critical(fl_fail)
+      if (c->failed_rep < 0 || rep < c->failed_rep) {
+        c->failed_rep = rep;
+        c->fail_code = FL_ESTOPPED;
+      }
+      continue;
+    }
     if (ps && ws && !(done_rep && done_rep[rep])) {
       fl_error perr = {0};
       if (fl_psa_prepare(m, ps, opt->seed, (uint64_t)rep / opt->psa_inner, opt->psa_prior,
