@@ -80,7 +80,8 @@ $(slurmd -C | head -n 1) NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 munged --foreground --force --socket="$dir/munge.socket" --key-file="$dir/munge.key" \
-  --pid-file="$dir/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge.seed" &
+  --pid-file="$dir/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge.seed" \
+  >"$dir/log/munged.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do [ -S "$dir/munge.socket" ] && break; sleep 0.1; done
 slurmctld -D -f "$SLURM_CONF" >"$dir/log/slurmctld.out" 2>&1 &
