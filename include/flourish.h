@@ -27,7 +27,9 @@ extern "C" {
 #define FL_VERSION_STRING "0.1.0"
 
 /* The one error table. Input errors (the user can fix the file or the command line) map to exit
- * status 2; the rest are runtime failures (exit status 1). */
+ * status 2; the rest are runtime failures (exit status 1). FL_ESTOPPED is no failure: the
+ * caller asked a run or sweep to stop (fl_run_options.stop), and it kept its finished work in
+ * its checkpoint; the command-line tool exits with 128 + the signal that asked for it. */
 #define FL_ERRNO_MAP(X)                                                                            \
   X(OK, 0, "success")                                                                              \
   X(EUSAGE, 2, "invalid command-line usage")                                                       \
@@ -38,7 +40,8 @@ extern "C" {
   X(ENOMEM, 1, "out of memory")                                                                    \
   X(EHDF5, 1, "HDF5 library failure")                                                              \
   X(ENUMERIC, 1, "numerical failure")                                                              \
-  X(EINTERNAL, 1, "internal error")
+  X(EINTERNAL, 1, "internal error")                                                                \
+  X(ESTOPPED, 1, "stopped on request")
 
 typedef enum fl_status {
 #define FL_X_ENUM(name, exit_code, text) FL_##name,
@@ -142,6 +145,15 @@ typedef struct fl_run_options {
    * calling thread, before the replications start (rank 0 only under MPI). May be NULL. */
   void (*notice)(void *ctx, const char *text);
   void *notice_ctx;
+  /* Asked before each replication starts, from whichever thread is about to run it (possibly
+   * from several at once: it must be thread-safe and quick, e.g. a read of an atomic flag that
+   * a signal handler sets). Nonzero: the replications in progress finish, are kept in the
+   * checkpoint (which is then made durable), no others start, and fl_run returns FL_ESTOPPED
+   * without results (under MPI, every rank does when any rank is asked); a later run with
+   * resume continues. May be NULL. The library installs no
+   * signal handler: stopping on a signal is the caller's choice. */
+  int (*stop)(void *ctx);
+  void *stop_ctx;
 } fl_run_options;
 
 FL_API void fl_run_options_init(fl_run_options *opt);
@@ -272,7 +284,11 @@ typedef struct fl_sweep_options {
 
 /* Builds the design, runs the scenario at every point (the same seed at each: common random
  * numbers, so differences between points are the parameters' effects, not chance), and writes
- * per-point summaries and sensitivity measures to out atomically. */
+ * per-point summaries and sensitivity measures to out atomically. run.stop is asked before each
+ * point as well as before each replication: nonzero stops the sweep before the next point (a
+ * point in progress is abandoned and run again on resuming), keeps the finished points in the
+ * checkpoint and returns FL_ESTOPPED without writing out. Under MPI every rank stops at the
+ * same point when any rank is asked to. */
 FL_API fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char *out,
                    fl_error *err);
 

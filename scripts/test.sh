@@ -6,12 +6,14 @@
 #
 #   (no option)   build into build/ (Release) and run every test under ctest
 #   --sanitize    also build build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer, Debug)
-#                 and run every test there, with the statistical runs shortened
+#                 and run every test there but the Slurm one, with the statistical runs
+#                 shortened
 #   --valgrind    also run test_engine, test_rng and a small `flourish run` under valgrind
 #   --tsan        also build build-tsan/ with clang (ThreadSanitizer, clang's libomp) and run
 #                 test_engine, which runs replications on several threads
 #   --shared      also build build-shared/ as a shared library (-DBUILD_SHARED_LIBS=ON: the
 #                 CLI links libflourish.so and sees only the public API) and run every test
+#                 but the Slurm one
 #   --all         all of the above (what CI runs; see docs/testing.md)
 #   --fuzz SECONDS  instead of the tests: build build-fuzz/ with clang (libFuzzer, ASan and
 #                 UBSan) and run each harness of tests/fuzz/ for SECONDS seconds on a copy of
@@ -20,8 +22,11 @@
 #
 # Other arguments go to ctest (e.g. -R test_stat, -V). Every stage runs even if an earlier one
 # failed; the exit status is 1 if any failed. Environment: those of scripts/setup.sh
-# (FLOURISH_BUILD_DIR, FLOURISH_WERROR, FLOURISH_JOBS), and FLOURISH_STAT_SCALE for the
-# sanitizer stage (default 0.25).
+# (FLOURISH_BUILD_DIR, FLOURISH_WERROR, FLOURISH_JOBS), FLOURISH_STAT_SCALE for the
+# sanitizer stage (default 0.25), and FLOURISH_REQUIRE_BROWSER=1 / FLOURISH_REQUIRE_SLURM=1 to
+# make a skipped browser or Slurm test a failure (CI). The Slurm test (tests/slurm.sh, label
+# slurm) runs in the first stage only: it starts a cluster, and needs root and
+# scripts/setup-slurm.sh's packages (without them it is skipped).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -87,7 +92,7 @@ stage_sanitize() {
     FLOURISH_STAT_SCALE=${FLOURISH_STAT_SCALE:-0.25} \
       ASAN_OPTIONS=detect_leaks=1 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      ctest --test-dir "$dir" --output-on-failure "${ctest_args[@]}"
+      ctest --test-dir "$dir" --output-on-failure -LE slurm "${ctest_args[@]}"
 }
 
 stage_valgrind() {
@@ -145,7 +150,7 @@ stage_shared() {
     cmake --build "$dir" -j "$jobs" &&
     [[ "$(ldd "$dir/flourish")" == *libflourish.so* ]] &&
     FLOURISH_STAT_SCALE=${FLOURISH_STAT_SCALE:-0.25} \
-      ctest --test-dir "$dir" --output-on-failure "${ctest_args[@]}"
+      ctest --test-dir "$dir" --output-on-failure -LE slurm "${ctest_args[@]}"
 }
 
 stage_fuzz() {

@@ -174,6 +174,41 @@ static fl_status store_point(const fl_sweep_state *w, fl_recfile *ck, size_t p, 
   return path ? share_status(st, path, err) : st;
 }
 
+/* Whether the sweep is asked to stop before its next point (opt->run.stop): under MPI, whether
+ * any rank is, so that every rank stops at the same point. */
+static int stop_asked(const fl_sweep_state *w) {
+  const fl_run_options *run = &w->opt->run;
+  int stop = run->stop && run->stop(run->stop_ctx);
+#ifdef FLOURISH_MPI
+  int on = 0;
+  MPI_Initialized(&on);
+  if (on) MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+#endif
+  return stop;
+}
+
+/* Stopped on request before point p (every point before it is finished): the checkpoint is
+ * made durable and err says what it holds. Returns FL_ESTOPPED, or the checkpoint's failure. */
+static fl_status stop_sweep(const fl_sweep_state *w, fl_recfile *ck, const unsigned char *done,
+                            size_t p, fl_error *err) {
+  const char *path = w->opt->checkpoint;
+  size_t kept = p;
+  for (size_t q = p; q < w->P; q++) kept += done[q];
+  fl_status st = ck && fl_recfile_finish(ck) != FL_OK ? FL_EIO : FL_OK;
+  if (path) st = share_status(st, path, err);
+  if (st != FL_OK) {
+    fl_error_set(err, st, path, 0, 0, NULL, "cannot write the checkpoint");
+    return st;
+  }
+  if (path)
+    fl_error_set(err, FL_ESTOPPED, path, 0, 0, NULL, "stopped on request before point %zu: %zu "
+                 "of %zu points are kept in the checkpoint for --resume", p, kept, w->P);
+  else
+    fl_error_set(err, FL_ESTOPPED, NULL, 0, 0, NULL, "stopped on request before point %zu of "
+                 "%zu, without a checkpoint: nothing is kept", p, w->P);
+  return FL_ESTOPPED;
+}
+
 /* Says in err's message which point failed: its number and its first assignment. */
 static void blame_point(fl_error *err, size_t p, const char *first, int more) {
   char where[sizeof err->message + 400];
@@ -225,7 +260,9 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
     if (done[p]) {
       if ((st = restore_point(&w, ck, p, err)) != FL_OK) goto out;
     } else {
-      if ((st = run_point(scenario, &w, p, &ps, &m, err)) != FL_OK) goto point_failed;
+      if (stop_asked(&w)) goto stopped;
+      if ((st = run_point(scenario, &w, p, &ps, &m, err)) == FL_ESTOPPED) goto stopped;
+      if (st != FL_OK) goto point_failed;
       if ((st = store_point(&w, ck, p, err)) != FL_OK) goto out;
     }
     fl_model_free(m);
@@ -239,6 +276,9 @@ fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char
   if (st == FL_OK && ck) unlink(opt->checkpoint); /* the output now holds everything */
   goto out;
 
+stopped:
+  st = stop_sweep(&w, ck, done, p, err);
+  goto out;
 point_failed:
   blame_point(err, p, ps.sets[opt->n_sets], K > 1);
 out:

@@ -19,6 +19,13 @@ static const char *help_run =
     "with summaries (mean, sd, Monte Carlo standard error, quantiles), to OUT.h5.\n"
     "The file is written atomically: OUT.h5 appears only when complete.\n"
     "Under mpirun or srun the replications are shared between the ranks (same result).\n"
+    "Several copies that do not form one MPI job (srun without a working --mpi, or a build\n"
+    "without MPI) are refused with status 2, as each would do all the work; set\n"
+    "FLOURISH_ALLOW_COPIES=1 for independent copies with their own outputs.\n"
+    "SIGTERM or SIGINT stops the run once the replications in progress are finished, keeps\n"
+    "them in the checkpoint (with --checkpoint) and exits with status 128 + the signal (143\n"
+    "for SIGTERM, 130 for SIGINT); --resume continues. Slurm's requeue, preemption and\n"
+    "scancel send SIGTERM.\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE         output HDF5 file (required)\n"
@@ -47,7 +54,9 @@ static const char *help_run =
     "      --pass P              the inner loop: auto (default: AVX-512 where the processor\n"
     "                            has it, else AVX2, else portable), avx512, avx2 or scalar\n"
     "                            (portable); the results are identical, only the speed differs\n"
-    "  -q, --quiet               no progress bar\n"
+    "  -q, --quiet               no progress (otherwise a bar with the rate and the time\n"
+    "                            left on a terminal; elsewhere, as in a batch job's log, a\n"
+    "                            line every 10 s or FLOURISH_PROGRESS_INTERVAL seconds)\n"
     "  -h, --help                this help\n";
 
 static const char *help_expect =
@@ -172,7 +181,7 @@ static int run_and_write(run_args *a, const char *cmdline) {
   fl_model *m = NULL;
   fl_results *res = NULL;
   fl_error err = {0};
-  cli_progress progress = {time(NULL), 0, "replications"};
+  cli_progress progress;
   /* Finished replications are kept beside the output until the output is written. */
   char *ckpt_path = a->checkpoint ? cli_checkpoint_path(a->out) : NULL;
   if (a->checkpoint && !ckpt_path) return 1;
@@ -187,10 +196,11 @@ static int run_and_write(run_args *a, const char *cmdline) {
   a->opt.checkpoint = ckpt_path;
   a->opt.notice = cli_notice;
   a->opt.notice_ctx = (void *)a->cmd;
-  if (!a->quiet && cli_mpi_rank == 0 && isatty(STDERR_FILENO)) {
-    a->opt.progress = cli_show_progress;
-    a->opt.progress_ctx = &progress;
-  }
+  cli_progress_init(&progress, a->cmd, "replications", a->quiet);
+  a->opt.progress = cli_show_progress;
+  a->opt.summary_progress = cli_show_summary_progress;
+  a->opt.progress_ctx = &progress;
+  a->opt.stop = cli_stop_asked;
   fl_provenance pv = {cmdline, FL_GIT_COMMIT};
   fl_status st;
   if (a->expect) {
@@ -201,10 +211,14 @@ static int run_and_write(run_args *a, const char *cmdline) {
     st = fl_run_write(m, &a->opt, &pv, a->out, &err);
     if (st == FL_OK && ckpt_path && cli_mpi_rank == 0) unlink(ckpt_path); /* all in the output */
   }
+  cli_progress_end(&progress);
+  if (st == FL_OK) cli_wrote(&progress, a->out);
+  if (st == FL_ESTOPPED) rc = cli_stopped(a->cmd, ckpt_path, "replications");
+  else rc = st == FL_OK ? 0 : cli_report(&err);
   free(ckpt_path);
   fl_results_free(res);
   fl_model_free(m);
-  return st == FL_OK ? 0 : cli_report(&err);
+  return rc;
 }
 
 static int run_or_expect(int argc, char **argv, int expect) {
@@ -216,6 +230,8 @@ static int run_or_expect(int argc, char **argv, int expect) {
   fl_run_options_init(&a.opt);
   char *cmdline = cli_join_args(argc, argv); /* before getopt_long permutes argv */
   int rc = parse_run_args(argc, argv, &a);
+  if (rc == 0 && !expect && (rc = cli_check_copies(a.cmd)) == 0)
+    cli_catch_stop_signals(a.cmd, "stopping once the replications in progress are finished");
   if (rc == 0) rc = run_and_write(&a, cmdline ? cmdline : "");
   free(cmdline);
   return rc;

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char *help_sweep =
     "Usage: flourish sweep SCENARIO -o SWEEP.h5 --param PATH=LO:HI[:N] ... [options]\n"
@@ -25,7 +24,11 @@ static const char *help_sweep =
     "exactly 0 for a parameter without effect) and two-way tables; on sampled designs,\n"
     "partial rank correlations; on Saltelli's design, first-order and total Sobol indices;\n"
     "each with its Monte Carlo standard error. The file is written atomically. Under\n"
-    "mpirun or srun each point's replications are shared between the ranks (same result).\n"
+    "mpirun or srun each point's replications are shared between the ranks (same result);\n"
+    "several copies that do not form one MPI job are refused (status 2), as for run.\n"
+    "SIGTERM or SIGINT stops the sweep before its next point (the point in progress is run\n"
+    "again on resuming), keeps the finished points in the checkpoint (with --checkpoint) and\n"
+    "exits with status 128 + the signal (143 for SIGTERM, 130 for SIGINT); --resume continues.\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE         output HDF5 file (required)\n"
@@ -47,7 +50,8 @@ static const char *help_sweep =
     "                            the checkpoint are read back, the rest are run; the result\n"
     "                            is the file an uninterrupted sweep writes\n"
     "      --pass P              the inner loop, as for run (identical results)\n"
-    "  -q, --quiet               no progress bar\n"
+    "  -q, --quiet               no progress (as for run: a bar on a terminal, else a line\n"
+    "                            every 10 s or FLOURISH_PROGRESS_INTERVAL seconds)\n"
     "  -h, --help                this help\n";
 
 enum { SWEEP_PATH_SIZE = 1024 }; /* a parameter's key path, with its terminating NUL */
@@ -197,7 +201,7 @@ static int parse_sweep_args(int argc, char **argv, sweep_args *a) {
 /* Runs the sweep that a asks for, recording cmdline in the output. Returns the exit code. */
 static int run_sweep(sweep_args *a, const char *cmdline) {
   fl_sweep_options *opt = &a->opt;
-  cli_progress progress = {time(NULL), 0, "points"};
+  cli_progress progress;
   char *ckpt_path = NULL;
   fl_error err = {0};
   int rc;
@@ -205,10 +209,12 @@ static int run_sweep(sweep_args *a, const char *cmdline) {
   opt->n_sets = a->set.n;
   opt->git_commit = FL_GIT_COMMIT;
   opt->command_line = cmdline;
-  if (!a->quiet && isatty(STDERR_FILENO)) {
-    opt->progress = cli_show_progress;
-    opt->progress_ctx = &progress;
-  }
+  cli_progress_init(&progress, "sweep", "points", a->quiet);
+  opt->progress = cli_show_progress;
+  opt->progress_ctx = &progress;
+  opt->run.progress = cli_show_part;
+  opt->run.progress_ctx = &progress;
+  opt->run.stop = cli_stop_asked;
   /* Finished points are kept beside the output until the output is written. */
   if (a->checkpoint && !(ckpt_path = cli_checkpoint_path(a->out))) return 1;
   const fl_path_role paths[] = {{a->scenario, "SCENARIO", FL_PATH_INPUT},
@@ -221,7 +227,10 @@ static int run_sweep(sweep_args *a, const char *cmdline) {
   opt->checkpoint = ckpt_path;
   opt->notice = cli_notice;
   opt->notice_ctx = (void *)"sweep";
-  rc = fl_sweep(a->scenario, opt, a->out, &err) != FL_OK ? cli_report(&err) : 0;
+  const fl_status st = fl_sweep(a->scenario, opt, a->out, &err);
+  cli_progress_end(&progress);
+  if (st == FL_ESTOPPED) rc = cli_stopped("sweep", ckpt_path, "points");
+  else rc = st == FL_OK ? 0 : cli_report(&err);
   free(ckpt_path);
   return rc;
 }
@@ -238,6 +247,8 @@ int cmd_sweep(int argc, char **argv) {
   a.opt.points = 64;
   char *cmdline = cli_join_args(argc, argv); /* before getopt_long permutes argv */
   int rc = parse_sweep_args(argc, argv, &a);
+  if (rc == 0 && (rc = cli_check_copies("sweep")) == 0)
+    cli_catch_stop_signals("sweep", "stopping now; the point in progress runs again on resuming");
   if (rc == 0) rc = run_sweep(&a, cmdline ? cmdline : "");
   free(cmdline);
   return rc;

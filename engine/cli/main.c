@@ -1,6 +1,7 @@
 /* The flourish command-line tool: MPI start-up, and the table of commands that dispatches to
  * them and lists them in the help. The tool is the only place where errors become messages and
- * exit codes: 0 success, 1 runtime failure, 2 bad input or usage.
+ * exit codes: 0 success, 1 runtime failure, 2 bad input or usage (and 128 + the signal for a
+ * run or sweep stopped by one).
  *
  * Adding a command: a file cmd_NAME.c with its help text and int cmd_NAME(int argc, char **argv),
  * its declaration in cli.h, its source in the flourish executable (CMakeLists.txt) and a row in
@@ -52,7 +53,8 @@ static const char *help_head =
 static const char *help_tail =
     "\n"
     "Options: --help (also after a command), --version.\n"
-    "Exit status: 0 success, 1 runtime failure, 2 bad input or usage.\n";
+    "Exit status: 0 success, 1 runtime failure, 2 bad input or usage; 128 + the signal when\n"
+    "run or sweep stopped on SIGTERM or SIGINT (143, 130), keeping its work for --resume.\n";
 
 /* The help: a command's summary starts in column USAGE_WIDTH + 2, on a line of its own when
  * the name and arguments leave less than two spaces before it. */
@@ -103,6 +105,7 @@ int main(int argc, char **argv) {
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &cli_mpi_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &cli_mpi_ranks);
   }
   int rc = dispatch(argc, argv);
   if (launched) MPI_Finalize();

@@ -238,7 +238,11 @@ fl_status fl_recfile_write(fl_recfile *f, size_t i, const void *rec) {
   return FL_OK;
 }
 
-fl_status fl_recfile_finish(fl_recfile *f) { return f && flush(f) != 0 ? FL_EIO : FL_OK; }
+/* The marks are made durable too: a job stopped on a signal (or finished) and started again,
+ * perhaps after its node went down, finds every record it kept. */
+fl_status fl_recfile_finish(fl_recfile *f) {
+  return f && (flush(f) != 0 || fdatasync(f->fd) != 0) ? FL_EIO : FL_OK;
+}
 
 void fl_recfile_close(fl_recfile *f) {
   if (!f) return;

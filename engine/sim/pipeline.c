@@ -380,8 +380,17 @@ static int run_task(fl_pipe *p) {
   return 1;
 }
 
-/* The next replication, if one can start; with p->mu held. */
+/* The next replication, if one can start; with p->mu held. When the caller asks the run to
+ * stop (fl_run_options.stop), none starts: the stop is recorded like a failure at the next
+ * replication, so the finished ones are kept in the checkpoint and, under MPI, every rank
+ * agrees on it. */
 static int run_replication(fl_pipe *p, worker *w) {
+  const fl_run_options *opt = p->c.opt;
+  if (opt->stop && p->failed_rep < 0 && p->next_rep < (long long)p->c.R &&
+      opt->stop(opt->stop_ctx)) {
+    fail_at(p, p->next_rep, FL_ESTOPPED, NULL);
+    return 1;
+  }
   long long rep;
   slot *s = claim(p, &rep);
   if (!s) return 0;

@@ -319,6 +319,10 @@ fl_status fl_run_stream(const fl_model *m, const fl_run_options *opt, const fl_b
   if (failed_rep >= 0) {
     if (fail_err.code != FL_OK) {
       if (err) *err = fail_err;
+    } else if (fail_code == FL_ESTOPPED) {
+      fl_error_set(err, fail_code, opt->checkpoint, 0, 0, NULL,
+                   "stopped on request before replication %lld%s", failed_rep,
+                   opt->checkpoint ? ": the finished ones are kept in the checkpoint" : "");
     } else {
       fl_error_set(err, fail_code, NULL, 0, 0, NULL, "replication %lld failed: %s", failed_rep,
                    fl_strerror(fail_code));
