@@ -11,6 +11,7 @@
 
 #include "scenario/scenario.h"
 #include "sim/checkpoint.h"
+#include "sim/sim.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,27 @@ static fl_status restore_point(fl_sweep_state *w, fl_recfile *ck, size_t p, fl_e
   return share_status(st, w->opt->checkpoint, err);
 }
 
+/* A point's replications, taken into its values block by block as the run commits them. */
+typedef struct point_sink {
+  fl_sweep_state *w;
+  const fl_model *m;
+  fl_results *const *slots;
+} point_sink;
+
+static fl_status point_begin(void *ctx, const fl_stream_info *info, fl_error *err) {
+  (void)err;
+  ((point_sink *)ctx)->slots = info->slots;
+  return FL_OK;
+}
+
+static fl_status point_commit(void *ctx, size_t slot, size_t rep0, size_t n, fl_error *err) {
+  point_sink *k = ctx;
+  fl_status st = FL_OK;
+  for (size_t i = 0; i < n && st == FL_OK; i++)
+    st = fl_sweep_take(k->w, k->slots[slot], i, rep0 + i, k->m, err);
+  return st;
+}
+
 /* Runs point p with its model *m, compiled here unless the caller has it (the caller frees it
  * either way), fills w->rec and, on rank 0, takes it in. Every error is the point's own:
  * compiling, a layout other than the first point's (FL_EINPUT), running, or recording. */
@@ -156,9 +178,16 @@ static fl_status run_point(const char *scenario, fl_sweep_state *w, size_t p, po
                  "changed between points");
     st = FL_EINPUT;
   }
-  if (st == FL_OK) st = opt->expect ? fl_expect(*m, &res, err) : fl_run(*m, &opt->run, &res, err);
-  /* (Under MPI a run's results are rank 0's, which alone records the points.) */
-  if (st == FL_OK && w->rank == 0) st = fl_sweep_record(w, res, *m, err);
+  if (st == FL_OK && opt->expect) {
+    st = fl_expect(*m, &res, err);
+    if (st == FL_OK && w->rank == 0) st = fl_sweep_take(w, res, 0, 0, *m, err);
+  } else if (st == FL_OK) { /* the replications streamed into the point's values */
+    point_sink k = {.w = w, .m = *m};
+    const fl_block_sink sink = {.ctx = &k, .begin = point_begin, .commit = point_commit};
+    st = fl_run_stream(*m, &opt->run, &sink, NULL, err);
+  }
+  /* (Under MPI the replications go to rank 0, which alone records the points.) */
+  if (st == FL_OK && w->rank == 0) st = fl_sweep_record(w, *m, err);
   fl_results_free(res);
   if (st == FL_OK && w->rank == 0) fl_sweep_apply(w, p);
   return st;

@@ -55,7 +55,10 @@ typedef struct fl_sweep_state {
   fl_sweep_table t;
   size_t n_sens, rec_len;
   double *rec;       /* [rec_len] */
-  double *rep_buf;   /* [Rv] */
+  double *rep_buf, *saving_buf; /* [Rv] each */
+  /* A point's values per replication (fl_sweep_take), column by column: [n_vals * Rv]. */
+  size_t n_vals;
+  double *vals;
   /* Grid: per sensitivity series j, parameter k and value i, per replication r, the sum over
    * the points at that value: lvl[(j * n_lv + lv_off[k] + i) * Rv + r]. */
   size_t n_lv, lv_off[FL_SWEEP_MAX_PARAMS];
@@ -79,10 +82,15 @@ static inline fl_status fl_sweep_oom(fl_error *err) {
  * record and, on rank 0, allocates the accumulators. FL_ENOMEM on no memory, with what was
  * allocated left in w for fl_sweep_state_free. */
 fl_status fl_sweep_prepare(fl_sweep_state *w, const fl_model *m0, fl_error *err);
-/* Fills w->rec from one point's results, res, made from the point's model m. FL_EINTERNAL
- * when res lacks an output the record needs. */
-fl_status fl_sweep_record(fl_sweep_state *w, const fl_results *res, const fl_model *m,
-                          fl_error *err);
+/* A point's values per replication: fl_sweep_values_alloc sizes them (after the layout is
+ * fixed); fl_sweep_take takes row `row` of res (a block of a run, or an expectation's results)
+ * as replication rep of the point made from model m (FL_EINTERNAL when res lacks an output the
+ * record needs); fl_sweep_record then fills w->rec from them. A point holds a few numbers per
+ * replication, not its results. */
+fl_status fl_sweep_values_alloc(fl_sweep_state *w, fl_error *err);
+fl_status fl_sweep_take(fl_sweep_state *w, const fl_results *res, size_t row, size_t rep,
+                        const fl_model *m, fl_error *err);
+fl_status fl_sweep_record(fl_sweep_state *w, const fl_model *m, fl_error *err);
 /* Takes point p's record, w->rec, into the series and the accumulators (rank 0 only). */
 void fl_sweep_apply(fl_sweep_state *w, size_t p);
 /* Frees what w owns (not opt or values); copes with a state fl_sweep_prepare left half-built. */

@@ -132,7 +132,8 @@ static fl_status sweep_series(fl_sweep_state *w, fl_error *err) {
   }
   w->rec_len += w->n_sens * w->Rv;
   if (!(w->rec = calloc(w->rec_len, sizeof *w->rec)) ||
-      !(w->rep_buf = malloc(w->Rv * sizeof *w->rep_buf)))
+      !(w->rep_buf = malloc(w->Rv * sizeof *w->rep_buf)) ||
+      !(w->saving_buf = malloc(w->Rv * sizeof *w->saving_buf)))
     return fl_sweep_oom(err);
   return FL_OK;
 }
@@ -178,6 +179,7 @@ fl_status fl_sweep_prepare(fl_sweep_state *w, const fl_model *m0, fl_error *err)
   fl_status st = take_layout(&w->lay, m0, err);
   if (st == FL_OK) st = sweep_series(w, err);
   if (st == FL_OK) st = sweep_accumulators(w, err);
+  if (st == FL_OK && w->rank == 0) st = fl_sweep_values_alloc(w, err);
   return st;
 }
 
@@ -191,34 +193,38 @@ static void mean_mcse(double *v, size_t R, double *mean, double *mcse) {
   *mcse = stats[2];
 }
 
-/* Per-replication totals of a [R, ...] array: sum over each replication's cells. */
-static void rep_totals(const fl_array *a, size_t R, double *v) {
-  size_t cells = fl_array_count(a) / R;
-  for (size_t r = 0; r < R; r++) {
-    double s = 0;
-    for (size_t c = 0; c < cells; c++) s += fl_array_get(a, r * cells + c);
-    v[r] = s;
-  }
+/* The values a point's record is made of, per replication: column c of replication r at
+ * vals[c * Rv + r]. Per arm: its discounted cost, its QALYs, and its children in each level at
+ * each time ((T + 1) * L columns); per comparison: net cost, QALYs gained, the net monetary
+ * benefit at each willingness to pay, and the net cost by budget holder. */
+static size_t arm_cols(const fl_sweep_layout *l) { return 2 + (l->T + 1) * l->L; }
+static size_t comp_cols(const fl_sweep_layout *l) {
+  return 2 + (l->W ? l->W : 1) + (l->B ? l->B : 1);
 }
 
-/* Fills w->rec from one point's results. */
-fl_status fl_sweep_record(fl_sweep_state *w, const fl_results *res, const fl_model *m,
-                          fl_error *err) {
-  const size_t R = w->Rv, L = w->lay.L;
+fl_status fl_sweep_values_alloc(fl_sweep_state *w, fl_error *err) {
+  const fl_sweep_layout *l = &w->lay;
+  w->n_vals = l->n_arms * arm_cols(l) + (l->n_arms - 1) * comp_cols(l);
+  if (!(w->vals = fl_calloc(w->n_vals * w->Rv, sizeof *w->vals)))
+    return fl_sweep_oom(err);
+  return FL_OK;
+}
+
+/* Sum of row `row` of array a (its cells after the replication dimension, or all of them in
+ * expectation results). */
+static double row_total(const fl_array *a, size_t rows, size_t row) {
+  const size_t cells = fl_array_count(a) / rows;
+  double s = 0;
+  for (size_t c = 0; c < cells; c++) s += fl_array_get(a, row * cells + c);
+  return s;
+}
+
+fl_status fl_sweep_take(fl_sweep_state *w, const fl_results *res, size_t row, size_t rep,
+                        const fl_model *m, fl_error *err) {
+  const fl_sweep_layout *l = &w->lay;
+  const size_t Rv = w->Rv, TL = (l->T + 1) * l->L, rows = res->expectation ? 1 : res->R;
   const double step_years = m->step_months / 12.0;
-  double *rec = w->rec, *buf = w->rep_buf;
-  double *reps = rec + w->rec_len - w->n_sens * R; /* per-replication values, series by series */
-  size_t off = 0, j = 0;
-  /* The series are in the order sweep_series adds them: per arm cost, QALYs, children and
-   * their trajectory; per comparison net cost, QALYs gained, NMB, P(saving), net cost by
-   * budget holder. */
-#define SCALAR(fill)                                                                              \
-  do {                                                                                            \
-    fill;                                                                                         \
-    memcpy(reps + j++ * R, buf, R * sizeof *buf);                                                 \
-    mean_mcse(buf, R, &rec[off], &rec[off + 1]);                                                  \
-    off += 2;                                                                                     \
-  } while (0)
+  double *v = w->vals + rep;
   for (size_t a = 0; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->arms[a];
     const fl_array *costd = fl_group_get(g, FL_OUT_COSTS_DISCOUNTED);
@@ -229,52 +235,83 @@ fl_status fl_sweep_record(fl_sweep_state *w, const fl_results *res, const fl_mod
                    g->name);
       return FL_EINTERNAL;
     }
-    SCALAR(rep_totals(costd, R, buf));
-    SCALAR(rep_totals(qold, R, buf); for (size_t r = 0; r < R; r++) buf[r] *= step_years);
-    /* The trajectory (every step's children at each level, (T + 1) * L cells) after the
-     * children at the end, which are its last row. */
-    const size_t TL = fl_array_count(lvl) / R, traj = off + 2 * L;
-    for (size_t c = 0; c < TL; c++) {
-      for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(lvl, r * TL + c);
-      mean_mcse(buf, R, &rec[traj + c], &rec[traj + TL + c]);
-    }
-    memcpy(&rec[off], &rec[traj + TL - L], L * sizeof *rec);
-    memcpy(&rec[off + L], &rec[traj + 2 * TL - L], L * sizeof *rec);
-    off = traj + 2 * TL;
+    *v = row_total(costd, rows, row), v += Rv;
+    *v = row_total(qold, rows, row) * step_years, v += Rv;
+    for (size_t c = 0; c < TL; c++, v += Rv) *v = fl_array_get(lvl, row * TL + c);
   }
   for (size_t a = 1; a < res->n_arms; a++) {
     const fl_arm_results *g = &res->comps[a];
     const fl_array *dc = fl_group_get(g, FL_OUT_DELTA_COST_TOTAL);
     const fl_array *dq = fl_group_get(g, FL_OUT_DELTA_QALY_TOTAL);
     const fl_array *nmb = fl_group_get(g, FL_OUT_NET_MONETARY_BENEFIT);
-    if (!dc || !dq || !nmb) {
+    const fl_array *dcd = fl_group_get(g, FL_OUT_DELTA_COSTS_DISCOUNTED); /* [R, T, B] */
+    if (!dc || !dq || !nmb || !dcd) {
       fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL,
                    "sweep: missing comparison results of arm %s", g->name);
       return FL_EINTERNAL;
     }
-    SCALAR(for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dc, r));
-    SCALAR(for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dq, r));
-    const size_t W = w->lay.W ? w->lay.W : 1, have = fl_array_count(nmb) / R;
-    for (size_t k = 0; k < W; k++) {
-      for (size_t r = 0; r < R; r++) buf[r] = k < have ? fl_array_get(nmb, r * have + k) : 0;
-      mean_mcse(buf, R, &rec[off + k], &rec[off + W + k]);
+    *v = fl_array_get(dc, row), v += Rv;
+    *v = fl_array_get(dq, row), v += Rv;
+    const size_t W = l->W ? l->W : 1, have = fl_array_count(nmb) / rows;
+    for (size_t k = 0; k < W; k++, v += Rv) *v = k < have ? fl_array_get(nmb, row * have + k) : 0;
+    const size_t B = l->B ? l->B : 1;
+    for (size_t b = 0; b < B; b++, v += Rv) {
+      double sum = 0;
+      for (size_t t = 0; l->B && t < l->T; t++) sum += fl_array_get(dcd, (row * l->T + t) * l->B + b);
+      *v = sum;
     }
+  }
+  return FL_OK;
+}
+
+/* Fills w->rec from the values of a point's replications (fl_sweep_take). */
+fl_status fl_sweep_record(fl_sweep_state *w, const fl_model *m, fl_error *err) {
+  const fl_sweep_layout *l = &w->lay;
+  const size_t R = w->Rv, L = l->L, TL = (l->T + 1) * L;
+  double *rec = w->rec, *buf = w->rep_buf;
+  double *reps = rec + w->rec_len - w->n_sens * R; /* per-replication values, series by series */
+  const double *v = w->vals;
+  size_t off = 0, j = 0;
+  (void)m;
+  (void)err;
+  /* The series are in the order sweep_series adds them: per arm cost, QALYs, children and
+   * their trajectory; per comparison net cost, QALYs gained, NMB, P(saving), net cost by
+   * budget holder. A sensitivity series keeps its values; fl_summarise_cell reorders its copy. */
+#define COLUMN(src) (memcpy(buf, (src), R * sizeof *buf), buf)
+#define SCALAR(src)                                                                               \
+  do {                                                                                            \
+    memcpy(reps + j++ * R, (src), R * sizeof *buf);                                               \
+    mean_mcse(COLUMN(src), R, &rec[off], &rec[off + 1]);                                          \
+    off += 2;                                                                                     \
+  } while (0)
+  for (size_t a = 0; a < l->n_arms; a++, v += arm_cols(l) * R) {
+    SCALAR(v);
+    SCALAR(v + R);
+    /* The trajectory (every step's children at each level) after the children at the end,
+     * which are its last row. */
+    const size_t traj = off + 2 * L;
+    for (size_t c = 0; c < TL; c++)
+      mean_mcse(COLUMN(v + (2 + c) * R), R, &rec[traj + c], &rec[traj + TL + c]);
+    memcpy(&rec[off], &rec[traj + TL - L], L * sizeof *rec);
+    memcpy(&rec[off + L], &rec[traj + 2 * TL - L], L * sizeof *rec);
+    off = traj + 2 * TL;
+  }
+  for (size_t a = 1; a < l->n_arms; a++, v += comp_cols(l) * R) {
+    SCALAR(v);
+    SCALAR(v + R);
+    const size_t W = l->W ? l->W : 1, B = l->B ? l->B : 1;
+    for (size_t k = 0; k < W; k++)
+      mean_mcse(COLUMN(v + (2 + k) * R), R, &rec[off + k], &rec[off + W + k]);
     off += 2 * W;
-    SCALAR(for (size_t r = 0; r < R; r++) buf[r] = fl_array_get(dc, r) < 0);
-    const fl_array *dcd = fl_group_get(g, FL_OUT_DELTA_COSTS_DISCOUNTED); /* [R, T, B] */
-    const size_t B = w->lay.B ? w->lay.B : 1, T = w->lay.T;
-    for (size_t b = 0; b < B; b++) {
-      for (size_t r = 0; r < R; r++) {
-        double sum = 0;
-        for (size_t t = 0; dcd && w->lay.B && t < T; t++)
-          sum += fl_array_get(dcd, (r * T + t) * w->lay.B + b);
-        buf[r] = sum;
-      }
-      mean_mcse(buf, R, &rec[off + b], &rec[off + B + b]);
-    }
+    double *saving = w->saving_buf;
+    for (size_t r = 0; r < R; r++) saving[r] = v[r] < 0;
+    SCALAR(saving);
+    for (size_t b = 0; b < B; b++)
+      mean_mcse(COLUMN(v + (2 + W + b) * R), R, &rec[off + b], &rec[off + B + b]);
     off += 2 * B;
   }
 #undef SCALAR
+#undef COLUMN
   return FL_OK;
 }
 
@@ -321,6 +358,8 @@ void fl_sweep_state_free(fl_sweep_state *w) {
   free(w->lay.scenario_name);
   free(w->rec);
   free(w->rep_buf);
+  free(w->saving_buf);
+  free(w->vals);
   free(w->lvl);
   free(w->cnt);
   free(w->boot);
