@@ -91,6 +91,10 @@ FL_API void fl_model_free(fl_model *m);
 /* Writes a plain-words description of the model (what `flourish validate` prints). */
 FL_API void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *text),
                               void *ctx);
+/* Writes one line (key path: sentence) for each thing in the model that is valid but looks like
+ * a mistake, such as an intervention that makes escalation more likely; nothing when none. */
+FL_API void fl_model_warnings(const fl_model *m, void (*write)(void *ctx, const char *text),
+                              void *ctx);
 
 /* The hot pass of a step (one draw per child), in portable C or vectorised. Every pass gives
  * bit-identical results; only the speed differs. */
@@ -187,6 +191,9 @@ FL_API fl_status fl_run_write(const fl_model *m, const fl_run_options *opt,
 FL_API fl_status fl_summary_print(const char *path, int csv,
                                   void (*write)(void *ctx, const char *text), void *ctx,
                                   fl_error *err);
+/* Writes the same summary of the run or expect output at path as a workbook (XLSX) at xlsx: one
+ * sheet per arm, years down and measures across. Written atomically. */
+FL_API fl_status fl_summary_xlsx(const char *path, const char *xlsx, fl_error *err);
 
 /* The output-path policy every command applies before it starts: each input must be a readable
  * regular file (exit status 2 otherwise: not a FIFO, a device or a directory); each output may

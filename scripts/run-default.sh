@@ -10,6 +10,9 @@
 #                          it, with .html in place of .h5)
 #   FLOURISH_SCENARIO      scenario file (default: scenarios/dundee.yaml)
 #   FLOURISH_THREADS       OpenMP threads (default: all cores; results do not depend on it)
+#   FLOURISH_PSA           auto (default): draw parameter uncertainty (run --psa, a parameter
+#                          draw per block of 10 replications) when the scenario has an
+#                          uncertainty section; 0: never (the intervals then show chance alone)
 # and those of scripts/setup.sh (FLOURISH_BUILD_DIR, FLOURISH_WERROR, ...).
 set -euo pipefail
 
@@ -34,8 +37,17 @@ case "$out" in
   *) where=$root/$out ;;
 esac
 
-echo "== Running $scenario: $reps replications, seed $seed"
-"$build/flourish" run "$scenario" -o "$out" --replications "$reps" --seed "$seed" "${threads[@]}"
+# Parameter uncertainty whenever the scenario states it: intervals without it show chance alone
+# and understate what is not known. (validate says whether the scenario has any.)
+psa=()
+if [ "${FLOURISH_PSA:-auto}" != 0 ] &&
+   "$build/flourish" validate "$scenario" | grep -q '^Parameter uncertainty:'; then
+  psa=(--psa --psa-inner 10)
+fi
+
+echo "== Running $scenario: $reps replications, seed $seed${psa:+, with parameter uncertainty}"
+"$build/flourish" run "$scenario" -o "$out" --replications "$reps" --seed "$seed" "${threads[@]}" \
+  "${psa[@]}"
 echo "== Writing the report $report"
 "$build/flourish" report "$out" -o "$report"
 
@@ -55,8 +67,8 @@ cat <<EOF
 Results: $where
 Report:  ${where%.h5}.html (open it in a browser: figures, captions and their tables)
   (HDF5: every dataset, and reading it from Python and R, in docs/output.md)
-This table again, or as CSV for a spreadsheet:
-  $build/flourish summary $out [--csv]
+This table again, as CSV, or as a workbook for a committee:
+  $build/flourish summary $out [--csv | --xlsx ${out%.h5}.xlsx]
 Every dataset in the file:
   h5ls -r $out
 EOF

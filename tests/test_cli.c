@@ -283,10 +283,26 @@ static const bad_case bad_cases[] = {
     {"key_not_scalar.yaml", FROM_FILE, "", "mapping keys must be plain words", 25},
     {"deep_nesting.yaml", FROM_FILE, "", "nesting deeper than 64", 3},
     /* Keys. */
-    {"unknown_top_key.yaml", FROM_FILE, "transitons", "unknown key; expected one of", 37},
+    {"unknown_top_key.yaml", FROM_FILE, "transitons",
+     "unknown key; did you mean 'transitions'? expected one of", 37},
     {"unknown_nested_key.yaml", FROM_FILE, "states.universal.qoll", "unknown key", 13},
     {"missing_levels.yaml", FROM_FILE, "levels", "required key is missing", 2},
     {"missing_horizon.yaml", FROM_FILE, "time.horizon_steps", "required key is missing", 5},
+    {"suggest_key.yaml", FROM_FILE, "time.horizon_step",
+     "unknown key; did you mean 'horizon_steps'?", 6},
+    {"horizon_both.yaml", FROM_FILE, "time.horizon_years",
+     "horizon_steps or horizon_years, not both", 6},
+    {"horizon_years_not_whole.yaml", FROM_FILE, "time.horizon_years",
+     "2.01 years is not a whole number of steps", 6},
+    {"spend_both.yaml", FROM_FILE, "arms.prevention.interventions.help.spend_per_year",
+     "spend_per_month or spend_per_year, not both", 57},
+    {"period_both.yaml", FROM_FILE, "arms.prevention.interventions.help.years",
+     "months or years, not both", 57},
+    {"effect_both.yaml", FROM_FILE, "arms.prevention.interventions.help.escalation_change_percent",
+     "escalation (a multiplier) or escalation_change_percent, not both", 56},
+    {"effect_percent_below.yaml", FROM_FILE,
+     "arms.prevention.interventions.help.escalation_change_percent",
+     "between -100 and 9900 percent, found -120", 55},
     /* Types and ranges of values. */
     {"levels_not_a_list.yaml", FROM_FILE, "levels", "expected a list of names, found a scalar", 7},
     {"format_version.yaml", FROM_FILE, "flourish", "between 1 and 1", 2},
@@ -314,8 +330,8 @@ static const bad_case bad_cases[] = {
      "a probability must be between 0 and 1", 42},
     {"row_not_sum_1.yaml", FROM_FILE, "transitions.tables[0].rows.additional",
      "add up to 0.96, not 1", 44},
-    {"row_over_1_with_rest.yaml", FROM_FILE, "transitions.tables[0].rows.additional",
-     "more than 1", 44},
+    {"row_over_1_with_rest.yaml", FROM_FILE, "transitions.tables[0].rows.additional", "more than 1",
+     44},
     {"two_rest.yaml", FROM_FILE, "transitions.tables[0].rows.universal.additional",
      "only one entry of a row may be rest", 42},
     {"absorbing_row.yaml", FROM_FILE, "transitions.tables[0].rows.left", "is absorbing", 51},
@@ -334,7 +350,11 @@ static const bad_case bad_cases[] = {
     {"unknown_budget_holder.yaml", FROM_FILE, "states.additional.cost.health",
      "'health' is not one of costs.budget_holders", 17},
     {"arm_unknown_state.yaml", FROM_FILE, "arms.prevention.interventions.help.states",
-     "'adittional' is not one of the states", 55},
+     "'adittional' is not one of the states; did you mean 'additional'?", 55},
+    {"suggest_name.yaml", FROM_FILE, "states.additional.level",
+     "'aditional' is not one of the levels; did you mean 'additional'?", 16},
+    {"label_unknown_level.yaml", FROM_FILE, "level_labels.looked_afterr",
+     "did you mean 'looked_after'?", 7},
     {"arm_unknown_budget_holder.yaml", FROM_FILE,
      "arms.prevention.interventions.help.budget_holder",
      "'prevention_fund' is not one of costs.budget_holders", 57},
@@ -348,6 +368,8 @@ static const bad_case bad_cases[] = {
     {"arm_reinvest_unknown.yaml", FROM_FILE, "arms.prevention.reinvest.into",
      "not one of the arm's interventions", 55},
     /* Intervention kinds. */
+    {"kind_misspelled.yaml", FROM_FILE, "arms.cheaper.interventions.model.kind",
+     "found 'state_cots'; did you mean 'state_cost'?", 54},
     {"kind_unknown.yaml", FROM_FILE, "arms.cheaper.interventions.model.kind",
      "expected one of transition|state_cost", 54},
     {"kind_foreign_key.yaml", FROM_FILE, "arms.cheaper.interventions.model.escalation",
@@ -370,8 +392,8 @@ static const bad_case bad_cases[] = {
      "not a whole number of steps", 35},
     {"table_age_not_whole_steps.yaml", FROM_FILE, "transitions.tables[0].age_years",
      "not a whole number of steps", 39},
-    {"initial_age_infinite.yaml", FROM_FILE, "population.initial[0].age_years",
-     "finite upper end", 30},
+    {"initial_age_infinite.yaml", FROM_FILE, "population.initial[0].age_years", "finite upper end",
+     30},
     {"initial_age_above_max.yaml", FROM_FILE, "population.initial[0].age_years",
      "below population.max_age_years", 30},
 };
@@ -901,12 +923,21 @@ static void test_valid(const char *dundee) {
 
   /* summary. */
   r = run_flourish("summary", out, NULL);
-  expect_cmd(&r, 0, "universal", NULL);
+  expect_cmd(&r, 0, "Universal", NULL);
   result_free(&r);
   r = run_flourish("summary", out, "--csv", NULL);
-  expect_cmd(&r, 0, "arm,year,measure,mean,q05,q95", NULL);
-  CHECK(starts_with(r.out, "arm,year,measure,mean,q05,q95\n"));
-  CHECK_STR_CONTAINS(r.out, "baseline,0,children_universal,");
+  expect_cmd(&r, 0, "arm,year,measure,unit,discounted,mean,median,q05,q95", NULL);
+  CHECK(starts_with(r.out, "arm,year,measure,unit,discounted,mean,median,q05,q95\n"));
+  CHECK_STR_CONTAINS(r.out, "\nbaseline,0,children_universal,children,,");
+  CHECK_STR_CONTAINS(r.out, "\ncommunity_city,1,delta_cost_social_work,GBP,no,");
+  CHECK_STR_CONTAINS(r.out, "\ncommunity_city,,icer,GBP per QALY,yes,");
+  result_free(&r);
+  /* The text uses the scenario's labels, whole, and amounts in its currency. */
+  r = run_flourish("summary", out, NULL);
+  expect_cmd(&r, 0, "Community programme, city-wide minus baseline", NULL);
+  CHECK_STR_CONTAINS(r.out, "Purchased placements");
+  CHECK_STR_CONTAINS(r.out, "£");
+  CHECK(strstr(r.out, "e+0") == NULL);
   result_free(&r);
   /* summary of files that are not Flourish outputs: status 2 and one line naming the file. */
   {
@@ -963,7 +994,7 @@ static void test_valid(const char *dundee) {
     }
   }
   r = run_flourish("summary", out2, NULL);
-  expect_cmd(&r, 0, "universal", NULL);
+  expect_cmd(&r, 0, "Universal", NULL);
   result_free(&r);
 
   /* Running again over an existing output replaces it by rename: a new file (new inode) that

@@ -60,15 +60,23 @@ int cmd_validate(int argc, char **argv) {
 }
 
 static const char *help_summary =
-    "Usage: flourish summary OUT.h5 [--csv]\n"
+    "Usage: flourish summary OUT.h5 [--csv | --xlsx FILE.xlsx]\n"
     "\n"
     "Prints, for each arm and year, the children at each level (mean and 90% interval over\n"
     "replications), the cost of the year and quality-adjusted child-years, and the total cost\n"
     "over the horizon by budget holder. Then each arm against the baseline, by year: the\n"
     "difference in cost by budget holder and net, the cumulative net cost, QALYs and the\n"
-    "probability of a net saving so far; the break-even month, the ICER, and the net monetary\n"
-    "benefit and probability of being cost-effective at each willingness to pay.\n"
-    "With --csv, one row per arm, year and measure.\n"
+    "probability of a net saving so far; the break-even month (median and 90% interval, a\n"
+    "replication that never breaks even counting as later than any that does), the totals\n"
+    "over the horizon, the ICER, and the net monetary benefit and probability of being\n"
+    "cost-effective at each willingness to pay. Names are the scenario's display labels,\n"
+    "amounts are in its currency (costs.currency) and the first line says whether the\n"
+    "intervals include parameter uncertainty (run --psa).\n"
+    "With --csv, one row per arm, year and measure: arm,year,measure,unit,discounted,mean,\n"
+    "median,q05,q95 (year empty for a measure over the whole horizon; a break-even never\n"
+    "reached is inf). With --xlsx, the same numbers as a workbook for a committee, one sheet\n"
+    "per arm: years down, measures across, each header giving its unit and whether it is\n"
+    "discounted, amounts in the currency's format; written atomically.\n"
     "\n"
     "For a sweep's output (flourish sweep): each point's parameter values with each\n"
     "comparison's net cost and QALYs gained (mean and Monte Carlo standard error), then the\n"
@@ -78,7 +86,7 @@ static const char *help_summary =
 
 int cmd_summary(int argc, char **argv) {
   int csv = 0;
-  const char *path = NULL;
+  const char *path = NULL, *xlsx = NULL;
   fl_error err = {0};
   if (cli_wants_help(argc, argv)) {
     fputs(help_summary, stdout);
@@ -86,15 +94,23 @@ int cmd_summary(int argc, char **argv) {
   }
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--csv")) csv = 1;
-    else if (argv[i][0] == '-' && argv[i][1])
+    else if (!strcmp(argv[i], "--xlsx") || !strncmp(argv[i], "--xlsx=", 7)) {
+      xlsx = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : NULL;
+      if (!xlsx || !*xlsx) return cli_usage_error("summary", "%s", "--xlsx needs a file name");
+    } else if (argv[i][0] == '-' && argv[i][1])
       return cli_usage_error("summary", "unknown option %s", argv[i]);
     else if (path) return cli_usage_error("summary", "%s", "expected one OUT.h5 argument");
     else path = argv[i];
   }
   if (!path) return cli_usage_error("summary", "%s", "missing the OUT.h5 argument");
-  const fl_path_role in = {path, "OUT.h5", FL_PATH_INPUT};
-  int rc = cli_check_paths(&in, 1);
+  if (csv && xlsx) return cli_usage_error("summary", "%s", "give --csv or --xlsx, not both");
+  const fl_path_role paths[] = {{path, "OUT.h5", FL_PATH_INPUT}, {xlsx, "--xlsx", FL_PATH_OUTPUT}};
+  int rc = cli_check_paths(paths, xlsx ? 2 : 1);
   if (rc) return rc;
+  if (xlsx) {
+    if (fl_summary_xlsx(path, xlsx, &err) != FL_OK) return cli_report(&err);
+    return 0;
+  }
   if (fl_summary_print(path, csv, cli_write_stdout, NULL, &err) != FL_OK) return cli_report(&err);
   return 0;
 }

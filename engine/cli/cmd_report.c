@@ -12,18 +12,25 @@
 static const char *help_report =
     "Usage: flourish report OUT.h5 -o REPORT.html   (OUT.h5 from run, expect or sweep)\n"
     "\n"
-    "Writes one self-contained HTML file (figures embedded, no network needed to view it)\n"
-    "from a run or expect output: children at each level over time per arm with 50% and 90%\n"
-    "bands; flows into and out of each level per year; where the savings land by budget\n"
-    "holder; the cumulative net cost and break-even; the cost-QALY plane and the\n"
-    "acceptability curve. Each figure has a plain-English caption and the table behind it.\n"
-    "For a sweep output: the sensitivity of each result to each parameter (tornado), a\n"
-    "two-way table of a grid's first two parameters (heatmap) and every point's net cost.\n"
-    "The file is written atomically.\n"
+    "Writes one self-contained HTML file (figures embedded as SVG, no network needed to view\n"
+    "or print it) from a run or expect output. It opens with each arm's headline: what it\n"
+    "invests, its net saving by year 5 and at the horizon with 90% intervals, the budget\n"
+    "holders where the savings land, break-even, the probability of a saving and the cost per\n"
+    "QALY with its meaning. Then: children at each level and each arm's paired difference\n"
+    "from the baseline; flows into and out of each level; each level's change against the\n"
+    "baseline split into the parts due to changed inflow and changed outflow; length of stay;\n"
+    "re-entries and skip-level escalations; change by locality; where the savings land;\n"
+    "break-even; the cost-QALY plane and the acceptability curve; and, under --psa in\n"
+    "blocks, the share of the spread due to parameter uncertainty. Every figure has alt text,\n"
+    "a caption that says whether parameter uncertainty is included, and the table behind it.\n"
+    "Dates come from the scenario's time.start, amounts from its costs.currency, names from\n"
+    "its label keys. For a sweep output: the sensitivity of each result to each parameter\n"
+    "(tornado), a two-way table of a grid's first two parameters (heatmap), where the savings\n"
+    "land at each point and every point's net cost. The file is written atomically.\n"
     "\n"
-    "Needs Python 3 with numpy, h5py and matplotlib (Debian: python3-h5py\n"
-    "python3-matplotlib). FLOURISH_PYTHON names another interpreter; FLOURISH_REPORT_SCRIPT\n"
-    "another copy of report.py.\n";
+    "Needs Python 3 with numpy, h5py, matplotlib and PyYAML (Debian: python3-h5py\n"
+    "python3-matplotlib python3-yaml). FLOURISH_PYTHON names another interpreter;\n"
+    "FLOURISH_REPORT_SCRIPT another copy of report.py.\n";
 
 /* The report is drawn by scripts/report.py (matplotlib has no C counterpart worth the
  * dependency): this command finds the interpreter and the script and hands over. The
@@ -91,7 +98,9 @@ int cmd_report(int argc, char **argv) {
   fflush(NULL);
   execvp(python, args);
   free(output_arg);
-  fprintf(stderr, "%s report: cannot start %s: %s; install Debian's python3-h5py and "
-          "python3-matplotlib or set FLOURISH_PYTHON\n", cli_prog, python, strerror(errno));
+  fprintf(stderr,
+          "%s report: cannot start %s: %s; install Debian's python3-h5py, "
+          "python3-matplotlib and python3-yaml or set FLOURISH_PYTHON\n",
+          cli_prog, python, strerror(errno));
   return 1;
 }

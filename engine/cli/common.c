@@ -256,11 +256,17 @@ int cli_sets_add(const char *cmd, cli_sets *s, const char *assignment) {
   return 0;
 }
 
+/* A warning about the scenario at path: "flourish: warning: PATH: KEY: sentence". */
+static void warn(void *ctx, const char *text) {
+  if (cli_mpi_rank == 0) fprintf(stderr, "%s: warning: %s: %s", cli_prog, (const char *)ctx, text);
+}
+
 fl_status cli_load_model(const char *path, const cli_sets *set, fl_model **m, fl_error *err) {
   fl_scenario *sc = NULL;
   fl_status st = fl_scenario_load_with(path, set ? set->v : NULL, set ? set->n : 0, &sc, err);
   if (st == FL_OK && (st = fl_model_compile(sc, m, err)) != FL_OK) fl_scenario_blame(sc, err);
   fl_scenario_free(sc);
+  if (st == FL_OK) fl_model_warnings(*m, warn, (void *)path);
   return st;
 }
 

@@ -29,7 +29,7 @@ static const command commands[] = {
     {"expect", cmd_expect, "SCENARIO -o OUT.h5",
      "exact expected values by matrix algebra, write HDF5"},
     {"validate", cmd_validate, "SCENARIO", "check a scenario and describe it in plain words"},
-    {"summary", cmd_summary, "OUT.h5 [--csv]",
+    {"summary", cmd_summary, "OUT.h5 [--csv | --xlsx FILE]",
      "per-year table of a run, or a sweep's points and sensitivities"},
     {"sweep", cmd_sweep, "SCENARIO -o SWEEP.h5 --param PATH=LO:HI[:N] ...",
      "the scenario over a grid or sample of parameter values"},

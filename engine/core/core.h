@@ -28,6 +28,21 @@ void fl_names_free(char **names, size_t n);
 #define FL_FNV_BASIS 0xcbf29ce484222325ULL
 uint64_t fl_fnv1a(uint64_t h, const void *data, size_t n);
 fl_status fl_read_file(const char *path, char **text, size_t *len, fl_error *err);
+/* suggest.c: "did you mean ...?". fl_edit_distance counts the insertions, deletions,
+ * substitutions and swaps of neighbouring letters that turn a into b, ignoring case (SIZE_MAX
+ * for words over 128 bytes). fl_is_likely_typo: a distance small enough, for word, to read as a
+ * misspelling (a third of its length, at least 1 and at most 3). fl_closest: the name of
+ * names[n] closest to word when that is a likely typo, else NULL (word itself never). */
+size_t fl_edit_distance(const char *a, const char *b);
+int fl_is_likely_typo(const char *word, size_t distance);
+const char *fl_closest(const char *word, char *const *names, size_t n);
+/* money.c: amounts in a scenario's currency (costs.currency, an ISO code). fl_currency_symbol:
+ * the sign that goes before an amount (£ for GBP, € for EUR, $ for USD, else the code and a
+ * space, written into buf). fl_money writes v into buf and returns it: compact, three
+ * significant figures with k, m or bn from a thousand up (-£1.23m); else whole units with
+ * grouped digits (£25,000), or pence below 100 (£12.50). */
+const char *fl_currency_symbol(const char *currency, char *buf, size_t size);
+char *fl_money(char *buf, size_t size, const char *currency, double v, int compact);
 /* files.c: output files. Each is written under a temporary name beside its path and renamed into
  * place when complete. fl_tmp_name gives this process's n-th such name for path, PATH.tmp.HOST.PID.N, HOST
  * 8 hex digits of a hash of the host's name (NULL when out of memory; free it). fl_tmp_clean

@@ -81,7 +81,8 @@ static fl_status compile_transition_costs(compiler *c) {
           long b = fl_c_find(m->holder_names, B, hn->value);
           if (b < 0) {
             snprintf(key, sizeof key, "transition_costs[%zu].cost.%s", i, hn->value);
-            return fl_c_bad(c, hn, key, "'%s' is not one of costs.budget_holders", hn->value);
+            return fl_c_unknown(c, hn, key, hn->value, m->holder_names, m->B,
+                                "costs.budget_holders");
           }
           m->trans_cost[(s * S + d) * B + (size_t)b] += fl_scalar_num(fl_map_val(cost, h));
         }
@@ -121,15 +122,20 @@ static fl_status compile_reinvest(compiler *c, const char *arm_name, const fl_no
   for (size_t k = 0; k < from->n; k++) {
     long b = fl_c_find(m->holder_names, m->B, from->items[k]->value);
     snprintf(key, sizeof key, "arms.%s.reinvest.from", arm_name);
-    if (b < 0) return fl_c_bad(c, from->items[k], key, "'%s' is not one of costs.budget_holders",
-                               from->items[k]->value);
+    if (b < 0)
+      return fl_c_unknown(c, from->items[k], key, from->items[k]->value, m->holder_names, m->B,
+                          "costs.budget_holders");
     rv->from[b] = 1;
   }
   for (size_t k = 0; ivs && k < ivs->n; k++)
     if (!strcmp(fl_map_key(ivs, k)->value, into->value)) i = (long)k;
   snprintf(key, sizeof key, "arms.%s.reinvest.into", arm_name);
-  if (i < 0) return fl_c_bad(c, into, key, "'%s' is not one of the arm's interventions",
-                             into->value);
+  if (i < 0) {
+    char *iv_names[64];
+    size_t n_iv = 0;
+    for (; n_iv < arm->n_int && n_iv < 64; n_iv++) iv_names[n_iv] = arm->ints[n_iv].name;
+    return fl_c_unknown(c, into, key, into->value, iv_names, n_iv, "the arm's interventions");
+  }
   if (!(arm->ints[i].half_sat > 0))
     return fl_c_bad(c, into, key, "reinvested spend changes nothing without a dose-response: "
                                   "give the intervention '%s' a half_saturation",

@@ -24,6 +24,10 @@ typedef struct compiler {
 fl_status fl_c_bad(compiler *c, const fl_node *n, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 fl_status fl_c_oom(compiler *c);
+/* An FL_ESCHEMA error at node n for a name that is not one of names[count]: "'NAME' is not one
+ * of WHAT", with "did you mean ...?" when one of them is close to it. */
+fl_status fl_c_unknown(compiler *c, const fl_node *n, const char *key, const char *name,
+                       char *const *names, size_t count, const char *what);
 /* Index of name in names[n], or -1. */
 long fl_c_find(char *const *names, size_t n, const char *name);
 /* months as whole steps (UINT32_MAX for infinity); an error if not whole. */

@@ -2,6 +2,7 @@
  * says what they meant. */
 #include "model/intervention.h"
 
+#include <math.h>
 #include <stdio.h>
 
 static void band(fl_out *o, const uint32_t *edges, size_t k, double unit, const char *what) {
@@ -22,17 +23,19 @@ static void describe_states(fl_out *o, const fl_model *m) {
   for (size_t s = 0; s < m->S; s++) {
     double total = 0;
     for (size_t b = 0; b < m->B; b++) total += m->cost[s * m->B + b];
-    fl_outf(o, "  %-24s level %-16s QoL %.3f, cost %.2f a step%s\n", m->state_names[s],
-        m->level_names[m->state_level[s]], m->qol[s], total,
-        m->absorbing[s] ? ", absorbing" : "");
+    char cost[64];
+    fl_outf(o, "  %-24s level %-16s QoL %.3f, cost %s a step%s\n", m->state_names[s],
+            m->level_names[m->state_level[s]], m->qol[s],
+            fl_money(cost, sizeof cost, m->currency, total, 0),
+            m->absorbing[s] ? ", absorbing" : "");
   }
   if (m->B) {
     fl_outf(o, "Budget holders:");
     for (size_t b = 0; b < m->B; b++) fl_outf(o, "%s %s", b ? "," : "", m->holder_names[b]);
     fl_outf(o, ".\n");
   }
-  fl_outf(o, "Discounting: costs %.2f%% a year, QoL %.2f%% a year.\n", 100 * m->disc_cost,
-      100 * m->disc_qol);
+  fl_outf(o, "Currency: %s. Discounting: costs %.2f%% a year, QoL %.2f%% a year.\n", m->currency,
+          100 * m->disc_cost, 100 * m->disc_qol);
 }
 
 /* Localities, the initial population, entries and leaving. */
@@ -76,6 +79,24 @@ static void describe_bands(fl_out *o, const fl_model *m) {
   }
 }
 
+/* The states an intervention reaches, by name ("all N states" when it reaches every one). */
+static void reached_states(const fl_out *o, const fl_model *m, const fl_intervention *iv) {
+  size_t reached = 0, k = 0;
+  for (size_t s = 0; s < m->S; s++) reached += iv->state_on[s];
+  if (reached == m->S) {
+    fl_outf(o, "all %zu states", m->S);
+    return;
+  }
+  for (size_t s = 0; s < m->S; s++)
+    if (iv->state_on[s]) fl_outf(o, "%s%s", k++ ? ", " : "", m->state_names[s]);
+}
+
+/* When it runs, in months since the start of the run. */
+static void period(const fl_out *o, const fl_intervention *iv) {
+  if (isinf(iv->end)) fl_outf(o, "from month %g to the end", iv->start);
+  else fl_outf(o, "months %g to %g", iv->start, iv->end);
+}
+
 /* Each arm's interventions and reinvestment. */
 static void describe_arms(fl_out *o, const fl_model *m) {
   for (size_t a = 1; a < m->n_arms; a++) {
@@ -84,26 +105,42 @@ static void describe_arms(fl_out *o, const fl_model *m) {
         arm->reinvest.on ? ", reinvesting savings" : "");
     for (size_t i = 0; i < arm->n_int; i++) {
       const fl_intervention *iv = &arm->ints[i];
-      size_t reached = 0;
-      char effect[512];
-      for (size_t s = 0; s < m->S; s++) reached += iv->state_on[s];
+      char effect[512], spend[64], year[64], setup[64], child[64];
       iv->kind->describe(m, iv, effect, sizeof effect);
-      fl_outf(o, "  '%s': months %g to %g, %zu of %zu states, %s, ramp %g months; spend %g a month, "
-          "set-up %g, %g per child a month",
-          iv->name, iv->start, iv->end, reached, m->S, effect, iv->ramp, iv->spend,
-          iv->setup_cost, iv->child_cost);
+      fl_outf(o, "  '%s': ", iv->name);
+      period(o, iv);
+      fl_outf(o, "; reaches ");
+      reached_states(o, m, iv);
+      size_t nloc = 0;
+      for (size_t l = 0; l < m->NLOC; l++) nloc += iv->loc_on[l];
+      if (nloc < m->NLOC) fl_outf(o, " in %zu of %zu localities", nloc, m->NLOC);
+      fl_outf(o,
+              "; %s, ramp %g months; spend %s a month (%s a year), set-up %s, %s per child "
+              "a month",
+              effect, iv->ramp, fl_money(spend, sizeof spend, m->currency, iv->spend, 0),
+              fl_money(year, sizeof year, m->currency, 12 * iv->spend, 0),
+              fl_money(setup, sizeof setup, m->currency, iv->setup_cost, 0),
+              fl_money(child, sizeof child, m->currency, iv->child_cost, 0));
       if (iv->spend > 0 || iv->setup_cost > 0 || iv->child_cost > 0)
         fl_outf(o, " (%s)", m->holder_names[iv->holder]);
       if (iv->half_sat > 0)
-        fl_outf(o, "; dose-response with half-saturation %g a month, the multipliers being the "
-            "effect at %g a month (x%.3g at its spend)",
-            iv->half_sat, iv->ref_spend, fl_intervention_dose(iv, iv->spend));
+        fl_outf(o,
+                "; dose-response with half-saturation %s a month, the multipliers being the "
+                "effect at %s a month (x%.3g at its spend)",
+                fl_money(spend, sizeof spend, m->currency, iv->half_sat, 0),
+                fl_money(year, sizeof year, m->currency, iv->ref_spend, 0),
+                fl_intervention_dose(iv, iv->spend));
       fl_outf(o, ".\n");
     }
     if (arm->reinvest.on)
       fl_outf(o, "  reinvests %.0f%% of its savings after %u step(s) into '%s'.\n",
           100 * arm->reinvest.fraction, arm->reinvest.delay, arm->ints[arm->reinvest.into].name);
   }
+  if (m->n_unc)
+    fl_outf(o,
+            "Parameter uncertainty: %zu distribution(s), drawn by run --psa (without it every "
+            "replication uses the values above, and intervals show chance alone).\n",
+            m->n_unc);
 }
 
 /* The first cell's rows as monthly percentages, the most useful single view. */
@@ -135,4 +172,41 @@ void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *t
   describe_bands(&o, m);
   describe_arms(&o, m);
   describe_first_cell(&o, m);
+}
+
+/* Whether intervention iv, at full strength, makes some escalation of a child it reaches more
+ * likely: its kind's row function applied to a row with every move open (the multipliers of
+ * the kinds do not depend on the probabilities they scale). */
+static int raises_escalation(const fl_model *m, const fl_intervention *iv, size_t *from,
+                             size_t *to) {
+  double p[FL_MAX_STATES];
+  if (!iv->kind->row) return 0;
+  for (size_t s = 0; s < m->S; s++) {
+    if (!iv->state_on[s] || m->absorbing[s]) continue;
+    double moved = 0;
+    for (size_t j = 0; j < m->S; j++) p[j] = 1.0 / (double)m->S;
+    iv->kind->row(m, iv, s, 1.0, p, &moved);
+    for (size_t j = 0; j < m->S; j++)
+      if (m->state_level[j] > m->state_level[s] && p[j] > 1.0 / (double)m->S * (1 + 1e-12)) {
+        *from = s;
+        *to = j;
+        return 1;
+      }
+  }
+  return 0;
+}
+
+void fl_model_warnings(const fl_model *m, void (*write)(void *ctx, const char *text), void *ctx) {
+  const fl_out o = {write, ctx};
+  for (size_t a = 1; a < m->n_arms; a++)
+    for (size_t i = 0; i < m->arms[a].n_int; i++) {
+      const fl_intervention *iv = &m->arms[a].ints[i];
+      size_t s, j;
+      if (!raises_escalation(m, iv, &s, &j)) continue;
+      fl_outf(&o,
+              "arms.%s.interventions.%s: it makes escalation more likely (e.g. %s to %s), "
+              "which a prevention investment is meant to lower: a multiplier below 1 lowers it "
+              "(escalation: 0.9, or escalation_change_percent: -10, is a tenth fewer)\n",
+              m->arms[a].name, iv->name, m->state_names[s], m->state_names[j]);
+    }
 }

@@ -58,16 +58,16 @@ static fl_status compile_targeting(compiler *c, const fl_node *def, const char *
     long l = fl_c_find(m->level_names, m->L, levels->items[k]->value);
     snprintf(key, sizeof key, "%s.levels", prefix);
     if (l < 0)
-      return fl_c_bad(c, levels->items[k], key, "'%s' is not one of the levels",
-                      levels->items[k]->value);
+      return fl_c_unknown(c, levels->items[k], key, levels->items[k]->value, m->level_names, m->L,
+                          "the levels");
     for (size_t s = 0; s < S; s++) iv->state_on[s] |= m->state_level[s] == (size_t)l;
   }
   for (size_t k = 0; states && k < states->n; k++) {
     long s = fl_c_find(m->state_names, S, states->items[k]->value);
     snprintf(key, sizeof key, "%s.states", prefix);
     if (s < 0)
-      return fl_c_bad(c, states->items[k], key, "'%s' is not one of the states",
-                      states->items[k]->value);
+      return fl_c_unknown(c, states->items[k], key, states->items[k]->value, m->state_names, m->S,
+                          "the states");
     iv->state_on[s] = 1;
   }
   if (!levels && !states) memset(iv->state_on, 1, S);
@@ -75,8 +75,8 @@ static fl_status compile_targeting(compiler *c, const fl_node *def, const char *
     long l = fl_c_find(m->loc_names, m->NLOC, locs->items[k]->value);
     snprintf(key, sizeof key, "%s.localities", prefix);
     if (l < 0)
-      return fl_c_bad(c, locs->items[k], key, "'%s' is not one of the localities",
-                      locs->items[k]->value);
+      return fl_c_unknown(c, locs->items[k], key, locs->items[k]->value, m->loc_names, m->NLOC,
+                          "the localities");
     iv->loc_on[l] = 1;
   }
   if (!locs) memset(iv->loc_on, 1, m->NLOC);
@@ -88,7 +88,16 @@ static fl_status compile_costs(compiler *c, const fl_node *def, const char *pref
                                fl_intervention *iv) {
   fl_model *m = c->m;
   char key[384];
-  iv->spend = fl_get_num(def, IV "spend_per_month");
+  const fl_node *monthly = fl_map_get(def, "spend_per_month"),
+                *yearly = fl_map_get(def, "spend_per_year");
+  if (monthly && yearly) {
+    snprintf(key, sizeof key, "%s.spend_per_year", prefix);
+    return fl_c_bad(c, yearly, key,
+                    "give the spend once: spend_per_month or spend_per_year, "
+                    "not both");
+  }
+  iv->spend =
+      yearly ? fl_get_num(def, IV "spend_per_year") / 12.0 : fl_get_num(def, IV "spend_per_month");
   const fl_node *ref = fl_map_get(def, "reference_spend_per_month");
   iv->ref_spend = ref ? fl_get_num(def, IV "reference_spend_per_month") : iv->spend;
   iv->half_sat = fl_get_num(def, IV "half_saturation");
@@ -114,12 +123,32 @@ static fl_status compile_costs(compiler *c, const fl_node *def, const char *pref
     long b = fl_c_find(m->holder_names, m->B, holder->value);
     snprintf(key, sizeof key, "%s.budget_holder", prefix);
     if (b < 0)
-      return fl_c_bad(c, holder, key, "'%s' is not one of costs.budget_holders", holder->value);
+      return fl_c_unknown(c, holder, key, holder->value, m->holder_names, m->B,
+                          "costs.budget_holders");
     iv->holder = (size_t)b;
   } else if (iv->spend > 0 || iv->setup_cost > 0 || iv->child_cost > 0) {
     snprintf(key, sizeof key, "%s.budget_holder", prefix);
     return fl_c_bad(c, def, key, "an intervention that costs something needs a budget_holder");
   }
+  return FL_OK;
+}
+
+/* When it runs, [lo, hi) in months: months, or years (converted), or always. */
+static fl_status compile_period(compiler *c, const fl_node *def, const char *prefix, double *lo,
+                                double *hi) {
+  const fl_node *years = fl_map_get(def, "years");
+  if (years && fl_map_get(def, "months")) {
+    char key[384];
+    snprintf(key, sizeof key, "%s.years", prefix);
+    return fl_c_bad(c, years, key, "give when it runs once: months or years, not both");
+  }
+  if (!years) {
+    fl_get_range(def, IV "months", lo, hi);
+    return FL_OK;
+  }
+  fl_get_range(def, IV "years", lo, hi);
+  *lo *= 12.0;
+  *hi *= 12.0; /* .inf stays .inf */
   return FL_OK;
 }
 
@@ -136,7 +165,7 @@ fl_status fl_intervention_compile(compiler *c, const char *arm_name, const fl_no
   iv->state_on = calloc(m->S, 1);
   iv->loc_on = calloc(m->NLOC, 1);
   if (!iv->name || !iv->state_on || !iv->loc_on) return fl_c_oom(c);
-  fl_get_range(def, IV "months", &lo, &hi);
+  if ((st = compile_period(c, def, prefix, &lo, &hi)) != FL_OK) return st;
   iv->start = lo;
   iv->end = hi;
   const char *shape = fl_get_str(def, IV "ramp");

@@ -20,6 +20,14 @@ fl_status fl_c_bad(compiler *c, const fl_node *n, const char *key, const char *f
   return FL_ESCHEMA;
 }
 
+fl_status fl_c_unknown(compiler *c, const fl_node *n, const char *key, const char *name,
+                       char *const *names, size_t count, const char *what) {
+  const char *near = fl_closest(name, names, count);
+  if (near)
+    return fl_c_bad(c, n, key, "'%s' is not one of %s; did you mean '%s'?", name, what, near);
+  return fl_c_bad(c, n, key, "'%s' is not one of %s", name, what);
+}
+
 fl_status fl_c_oom(compiler *c) {
   fl_error_set(c->err, FL_ENOMEM, c->sc->path, 0, 0, NULL, "out of memory compiling the model");
   return FL_ENOMEM;
@@ -56,6 +64,20 @@ static fl_status name_list(compiler *c, const fl_node *seq, char ***names, size_
   return FL_OK;
 }
 
+/* Display labels keyed by names (level_labels, costs.budget_holder_labels) must name what
+ * exists: a label for a misspelled name would silently fall back to the name. */
+static fl_status check_labels(compiler *c, const fl_node *labels, const char *key,
+                              char *const *names, size_t n, const char *what) {
+  char k[256];
+  for (size_t i = 0; labels && i < labels->n; i++) {
+    const fl_node *kn = fl_map_key(labels, i);
+    snprintf(k, sizeof k, "%s.%s", key, kn->value);
+    if (fl_c_find(names, n, kn->value) < 0)
+      return fl_c_unknown(c, kn, k, kn->value, names, n, what);
+  }
+  return FL_OK;
+}
+
 static fl_status compile_states(compiler *c) {
   fl_model *m = c->m;
   const fl_node *root = c->sc->root, *states = fl_map_get(root, "states");
@@ -69,6 +91,12 @@ static fl_status compile_states(compiler *c) {
         FL_OK)
       return st;
   }
+  if (!(m->currency = fl_strdup(fl_get_str(costs, "costs.currency")))) return fl_c_oom(c);
+  if ((st = check_labels(c, fl_map_get(root, "level_labels"), "level_labels", m->level_names, m->L,
+                         "the levels")) != FL_OK ||
+      (st = check_labels(c, fl_map_get(costs, "budget_holder_labels"), "costs.budget_holder_labels",
+                         m->holder_names, m->B, "costs.budget_holders")) != FL_OK)
+    return st;
   per = !strcmp(per_word, "year") ? 12.0 : !strcmp(per_word, "step") ? m->step_months : 1.0;
   m->cost_factor = m->step_months / per;
   m->S = states->n;
@@ -85,7 +113,7 @@ static fl_status compile_states(compiler *c) {
     long level = fl_c_find(m->level_names, m->L, lv->value);
     if (!(m->state_names[s] = fl_strdup(name->value))) return fl_c_oom(c);
     snprintf(key, sizeof key, "states.%s.level", name->value);
-    if (level < 0) return fl_c_bad(c, lv, key, "'%s' is not one of the levels", lv->value);
+    if (level < 0) return fl_c_unknown(c, lv, key, lv->value, m->level_names, m->L, "the levels");
     m->state_level[s] = (uint8_t)level;
     m->absorbing[s] = (uint8_t)fl_get_bool(def, "states.*.absorbing");
     m->qol[s] = fl_get_num(def, "states.*.qol");
@@ -93,9 +121,13 @@ static fl_status compile_states(compiler *c) {
       const fl_node *hn = fl_map_key(cost, i);
       long h = fl_c_find(m->holder_names, m->B, hn->value);
       snprintf(key, sizeof key, "states.%s.cost.%s", name->value, hn->value);
+      if (h < 0 && !m->B)
+        return fl_c_bad(c, hn, key,
+                        "'%s' is not one of costs.budget_holders (the scenario has "
+                        "no costs section)",
+                        hn->value);
       if (h < 0)
-        return fl_c_bad(c, hn, key, "'%s' is not one of costs.budget_holders%s", hn->value,
-                   m->B ? "" : " (the scenario has no costs section)");
+        return fl_c_unknown(c, hn, key, hn->value, m->holder_names, m->B, "costs.budget_holders");
       m->cost[s * m->B + (size_t)h] = fl_scalar_num(fl_map_val(cost, i)) * m->step_months / per;
     }
   }
@@ -151,16 +183,39 @@ fl_status fl_c_range(compiler *c, const fl_node *map, const char *pattern,
   return FL_OK;
 }
 
-/* The calendar start and the currency, for outputs to describe themselves. */
-static void compile_calendar(fl_model *m, const char *start, const char *currency) {
+/* The calendar start (time.start), for outputs to describe themselves. */
+static void compile_calendar(fl_model *m, const char *start) {
   int y = 0, mo = 0, n = 0;
   snprintf(m->start_label, sizeof m->start_label, "%s", start ? start : "");
-  snprintf(m->currency, sizeof m->currency, "%s", currency ? currency : "GBP");
   if (start && sscanf(start, "%4d-%2d%n", &y, &mo, &n) == 2 && n == 7 && y >= 1000 &&
       mo >= 1 && mo <= 12 && (start[7] == '\0' || start[7] == '-')) {
     m->start_year = y;
     m->start_month = mo;
   }
+}
+
+/* The horizon, given in steps or in years (a whole number of steps). */
+static fl_status compile_horizon(compiler *c, const fl_node *time) {
+  const fl_node *steps = fl_map_get(time, "horizon_steps"),
+                *years = fl_map_get(time, "horizon_years");
+  if (steps && years)
+    return fl_c_bad(c, years, "time.horizon_years",
+                    "give the horizon once: horizon_steps or horizon_years, not both");
+  if (!steps && !years)
+    return fl_c_bad(c, time, "time.horizon_steps",
+                    "required key is missing (the number of steps simulated; or give "
+                    "horizon_years)");
+  if (steps) {
+    c->m->T = (size_t)fl_get_num(time, "time.horizon_steps");
+    return FL_OK;
+  }
+  const double y = fl_get_num(time, "time.horizon_years"), n = y * 12.0 / c->m->step_months;
+  if (fabs(n - nearbyint(n)) > 1e-9 * fmax(1.0, n) || nearbyint(n) < 1 || n > 65000)
+    return fl_c_bad(c, years, "time.horizon_years",
+                    "%g years is not a whole number of steps of %g months between 1 and 65000", y,
+                    c->m->step_months);
+  c->m->T = (size_t)nearbyint(n);
+  return FL_OK;
 }
 
 fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err) {
@@ -184,9 +239,8 @@ fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err)
     goto fail;
   }
   m->step_months = fl_get_num(time, "time.step_months");
-  compile_calendar(m, fl_get_str(time, "time.start"),
-                   fl_get_str(fl_map_get(root, "costs"), "costs.currency"));
-  m->T = (size_t)fl_get_num(time, "time.horizon_steps");
+  compile_calendar(m, fl_get_str(time, "time.start"));
+  if ((st = compile_horizon(&c, time)) != FL_OK) goto fail;
   m->tis_by_level = !strcmp(fl_get_str(time, "time.time_in_state"), "level");
   m->disc_cost = fl_get_num(disc, "discount.costs");
   m->disc_qol = fl_get_num(disc, "discount.qol");
@@ -214,6 +268,7 @@ void fl_model_free(fl_model *m) {
   free(m->scenario_path);
   free(m->scenario_text);
   free(m->scenario_overrides);
+  free(m->currency);
   fl_names_free(m->state_names, m->S);
   fl_names_free(m->level_names, m->L);
   fl_names_free(m->holder_names, m->B);

@@ -106,6 +106,7 @@ struct fl_model {
   char *scenario_path;
   char *scenario_text;
   char *scenario_overrides; /* --set assignments applied to scenario_text, one per line */
+  char *currency;           /* costs.currency, as reports label amounts (e.g. GBP) */
   size_t S, L, B, NLOC;
   char **state_names, **level_names, **holder_names, **loc_names;
   uint8_t *state_level; /* [S] */
@@ -115,7 +116,6 @@ struct fl_model {
    * the scenario gives none that reads as one; its label as written (may be empty). */
   int start_year, start_month;
   char start_label[32];
-  char currency[16];       /* costs.currency */
   size_t T;                /* horizon in steps */
   uint32_t max_age;        /* children leave on reaching this age in steps; 0: never */
   int tis_by_level;        /* time in state counts time in the level, not the state */

@@ -53,7 +53,7 @@ static fl_status initial_group(compiler *c, const fl_node *gr, size_t i, fl_init
   fl_status st;
   long s = fl_c_find(m->state_names, m->S, sn->value);
   snprintf(key, sizeof key, "population.initial[%zu].state", i);
-  if (s < 0) return fl_c_bad(c, sn, key, "'%s' is not one of the states", sn->value);
+  if (s < 0) return fl_c_unknown(c, sn, key, sn->value, m->state_names, m->S, "the states");
   proto->state = (uint32_t)s;
   snprintf(key, sizeof key, "population.initial[%zu]", i);
   if ((st = fl_c_range(c, gr, "population.initial[].age_years", key, 12.0, &proto->age_lo,
@@ -125,7 +125,8 @@ static fl_status compile_initial(compiler *c, const fl_node *init) {
       char key[128];
       long l = fl_c_find(m->loc_names, m->NLOC, ln->value);
       snprintf(key, sizeof key, "population.initial[%zu].locality", i);
-      if (l < 0) return fl_c_bad(c, ln, key, "'%s' is not one of the localities", ln->value);
+      if (l < 0)
+        return fl_c_unknown(c, ln, key, ln->value, m->loc_names, m->NLOC, "the localities");
       proto.loc = (uint32_t)l;
       proto.count = count;
       m->init[g++] = proto;
@@ -148,7 +149,11 @@ static fl_status shares(compiler *c, const fl_node *map, char *const *names, siz
     const fl_node *kn = fl_map_key(map, i);
     long j = fl_c_find(names, n, kn->value);
     snprintf(k, sizeof k, "%s.%s", key, kn->value);
-    if (j < 0) return fl_c_bad(c, kn, k, "'%s' is not one of the %s", kn->value, what);
+    if (j < 0) {
+      char what_all[64];
+      snprintf(what_all, sizeof what_all, "the %s", what);
+      return fl_c_unknown(c, kn, k, kn->value, names, n, what_all);
+    }
     w[j] = fl_scalar_num(fl_map_val(map, i));
     total += w[j];
   }

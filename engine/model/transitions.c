@@ -129,7 +129,7 @@ static fl_status parse_row(compiler *c, const fl_node *row, size_t table, size_t
     const fl_node *tn = fl_map_key(row, i), *vn = fl_map_val(row, i);
     long to = fl_c_find(m->state_names, m->S, tn->value);
     snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s.%s", table, from_name, tn->value);
-    if (to < 0) return fl_c_bad(c, tn, key, "'%s' is not one of the states", tn->value);
+    if (to < 0) return fl_c_unknown(c, tn, key, tn->value, m->state_names, m->S, "the states");
     if (fl_scalar_is_rest(vn)) {
       if (rest >= 0)
         return fl_c_bad(c, vn, key, "only one entry of a row may be rest (%s is already)",
@@ -178,8 +178,8 @@ static fl_status check_counts(compiler *c, const fl_node *table, size_t ti, size
   for (size_t i = 0; i < counts->n; i++) {
     long d = fl_c_find(m->state_names, m->S, fl_map_key(counts, i)->value);
     if (d < 0)
-      return fl_c_bad(c, fl_map_key(counts, i), key, "'%s' is not one of the states",
-                      fl_map_key(counts, i)->value);
+      return fl_c_unknown(c, fl_map_key(counts, i), key, fl_map_key(counts, i)->value,
+                          m->state_names, m->S, "the states");
     n[d] = fl_scalar_num(fl_map_val(counts, i));
     total += n[d];
   }
@@ -266,8 +266,8 @@ static fl_status parse_tables(compiler *c, const fl_node *tables, row_spec *spec
       if (fl_c_find(m->loc_names, m->NLOC, locs->items[l]->value) < 0) {
         char key[128];
         snprintf(key, sizeof key, "transitions.tables[%zu].localities", i);
-        return fl_c_bad(c, locs->items[l], key, "'%s' is not one of the localities",
-                        locs->items[l]->value);
+        return fl_c_unknown(c, locs->items[l], key, locs->items[l]->value, m->loc_names, m->NLOC,
+                            "the localities");
       }
     }
     for (size_t r = 0; r < rows->n; r++) {
@@ -275,7 +275,7 @@ static fl_status parse_tables(compiler *c, const fl_node *tables, row_spec *spec
       long from = fl_c_find(m->state_names, S, fn->value);
       char key[256];
       snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s", i, fn->value);
-      if (from < 0) return fl_c_bad(c, fn, key, "'%s' is not one of the states", fn->value);
+      if (from < 0) return fl_c_unknown(c, fn, key, fn->value, m->state_names, m->S, "the states");
       if (m->absorbing[from])
         return fl_c_bad(c, fn, key, "'%s' is absorbing and has no transition row", fn->value);
       specs[spec_i].from = (size_t)from;

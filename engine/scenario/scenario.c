@@ -152,69 +152,81 @@ int fl_paths_nest(const char *a, const char *b) {
   return paths_nest(a, strlen(a), b, strlen(b));
 }
 
-/* A scenario named path with room for the assignments nsets; NULL when out of memory. */
-static fl_scenario *scenario_new(const char *path, const char *const *sets, size_t nsets) {
+/* Parses sc->text, applies the assignments sets[nsets] (recording them in sc->overrides) and
+ * checks the result against the schema. */
+static fl_status parse(fl_scenario *sc, const char *const *sets, size_t nsets, fl_error *err) {
+  fl_status st;
+  if ((st = fl_yaml_parse(sc->path, sc->text, sc->len, &sc->root, err)) != FL_OK) return st;
+  for (size_t i = 0; i < nsets; i++) {
+    if ((st = apply_set(sc, sets[i], err)) != FL_OK) return st;
+    strcat(strcat(sc->overrides, sets[i]), "\n");
+  }
+  if ((st = fl_schema_check(sc->path, sc->root, err)) != FL_OK) fl_scenario_blame(sc, err);
+  return st;
+}
+
+/* A scenario with its path and room for the assignments sets[nsets]; NULL when out of memory
+ * (err filled). */
+static fl_scenario *scenario_new(const char *path, const char *const *sets, size_t nsets,
+                                 fl_error *err) {
   fl_scenario *sc = calloc(1, sizeof *sc);
   size_t olen = 1;
   for (size_t i = 0; i < nsets; i++) olen += strlen(sets[i]) + 1;
   if (!sc || !(sc->path = fl_strdup(path)) || !(sc->overrides = calloc(olen, 1))) {
     fl_scenario_free(sc);
+    fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
     return NULL;
   }
   return sc;
 }
 
-/* The rest of loading, once sc holds the text: parse it, apply the assignments, check the
- * document against the schema. Takes sc, which it frees on failure. */
-static fl_status scenario_finish(fl_scenario *sc, const char *const *sets, size_t nsets,
-                                 fl_scenario **out, fl_error *err) {
-  fl_status st;
-  if ((st = fl_yaml_parse(sc->path, sc->text, sc->len, &sc->root, err)) != FL_OK) goto fail;
-  for (size_t i = 0; i < nsets; i++) {
-    if ((st = apply_set(sc, sets[i], err)) != FL_OK) goto fail;
-    strcat(strcat(sc->overrides, sets[i]), "\n");
-  }
-  if ((st = fl_schema_check(sc->path, sc->root, err)) != FL_OK) {
-    fl_scenario_blame(sc, err);
-    goto fail;
-  }
-  *out = sc;
-  return FL_OK;
-fail:
-  fl_scenario_free(sc);
-  return st;
-}
-
 fl_status fl_scenario_load_with(const char *path, const char *const *sets, size_t nsets,
                                 fl_scenario **out, fl_error *err) {
-  fl_scenario *sc = scenario_new(path, sets, nsets);
+  fl_scenario *sc = scenario_new(path, sets, nsets, err);
   fl_status st;
   *out = NULL;
-  if (!sc) {
-    fl_error_set(err, FL_ENOMEM, path, 0, 0, NULL, "out of memory");
-    return FL_ENOMEM;
-  }
-  if ((st = fl_read_file(path, &sc->text, &sc->len, err)) != FL_OK) {
+  if (!sc) return FL_ENOMEM;
+  if ((st = fl_read_file(path, &sc->text, &sc->len, err)) != FL_OK ||
+      (st = parse(sc, sets, nsets, err)) != FL_OK) {
     fl_scenario_free(sc);
     return st;
   }
-  return scenario_finish(sc, sets, nsets, out, err);
+  *out = sc;
+  return FL_OK;
 }
 
-fl_status fl_scenario_load_text(const char *name, const char *text, size_t len,
-                                const char *const *sets, size_t nsets, fl_scenario **out,
-                                fl_error *err) {
-  fl_scenario *sc = scenario_new(name, sets, nsets);
+fl_status fl_scenario_parse(const char *name, const char *text, const char *overrides,
+                            fl_scenario **out, fl_error *err) {
+  /* The recorded assignments, one a line, as run --set gave them. */
+  size_t n = 0, cap = 8;
+  char *copy = fl_strdup(overrides ? overrides : ""), **sets = calloc(cap, sizeof *sets);
+  fl_scenario *sc = NULL;
+  fl_status st = FL_ENOMEM;
   *out = NULL;
-  if (!sc || !(sc->text = malloc(len + 1))) {
-    fl_scenario_free(sc);
-    fl_error_set(err, FL_ENOMEM, name, 0, 0, NULL, "out of memory");
-    return FL_ENOMEM;
+  for (char *line = copy, *nl; copy && sets && line && *line; line = nl) {
+    if ((nl = strchr(line, '\n'))) *nl++ = '\0';
+    if (!*line) continue;
+    if (n == cap) {
+      char **grown = realloc(sets, 2 * cap * sizeof *sets);
+      if (!grown) goto out;
+      sets = grown;
+      cap *= 2;
+    }
+    sets[n++] = line;
   }
-  memcpy(sc->text, text, len);
-  sc->text[len] = '\0';
-  sc->len = len;
-  return scenario_finish(sc, sets, nsets, out, err);
+  if (!copy || !sets || !(sc = scenario_new(name, (const char *const *)sets, n, err))) goto out;
+  sc->len = strlen(text);
+  if (!(sc->text = fl_strdup(text))) goto out;
+  if ((st = parse(sc, (const char *const *)sets, n, err)) == FL_OK) {
+    *out = sc;
+    sc = NULL;
+  }
+out:
+  if (st == FL_ENOMEM && !*out) fl_error_set(err, FL_ENOMEM, name, 0, 0, NULL, "out of memory");
+  fl_scenario_free(sc);
+  free(sets);
+  free(copy);
+  return st;
 }
 
 fl_status fl_scenario_load(const char *path, fl_scenario **out, fl_error *err) {
@@ -228,4 +240,27 @@ void fl_scenario_free(fl_scenario *sc) {
   free(sc->path);
   free(sc->overrides);
   free(sc);
+}
+
+fl_status fl_scenario_load_text(const char *name, const char *text, size_t len,
+                                const char *const *sets, size_t nsets, fl_scenario **out,
+                                fl_error *err) {
+  fl_scenario *sc = scenario_new(name, sets, nsets, err);
+  fl_status st;
+  *out = NULL;
+  if (!sc) return FL_ENOMEM;
+  if (!(sc->text = malloc(len + 1))) {
+    fl_scenario_free(sc);
+    fl_error_set(err, FL_ENOMEM, name, 0, 0, NULL, "out of memory");
+    return FL_ENOMEM;
+  }
+  memcpy(sc->text, text, len);
+  sc->text[len] = '\0';
+  sc->len = len;
+  if ((st = parse(sc, sets, nsets, err)) != FL_OK) {
+    fl_scenario_free(sc);
+    return st;
+  }
+  *out = sc;
+  return FL_OK;
 }

@@ -1,6 +1,7 @@
 /* The scenario schema table and the generic validator driven by it. */
 #include "scenario/schema.h"
 
+#include "core/core.h"
 #include "core/limits.h"
 
 #include <math.h>
@@ -20,8 +21,11 @@ const fl_key fl_schema[] = {
     {"time", FL_TY_MAP, 1, 0, 0, NULL, NULL, NULL, "Time step and horizon."},
     {"time.step_months", FL_TY_NUM, 0, 1e-6, 1200, "1", NULL, "months",
      "Length of one simulation step. 1 for monthly steps, 12 for yearly cycles."},
-    {"time.horizon_steps", FL_TY_INT, 1, 1, 65000, NULL, NULL, "steps",
-     "Number of steps simulated."},
+    {"time.horizon_steps", FL_TY_INT, 0, 1, 65000, NULL, NULL, "steps",
+     "Number of steps simulated (this or horizon_years is required)."},
+    {"time.horizon_years", FL_TY_NUM, 0, 1e-6, 65000, NULL, NULL, "years",
+     "The horizon in years, instead of horizon_steps: a whole number of steps (10 with monthly "
+     "steps is 120 steps)."},
     {"time.start", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
      "Calendar label of the first step (e.g. 2025-04), used in reports."},
     {"time.time_in_state", FL_TY_ENUM, 0, 0, 0, "state", "state|level", NULL,
@@ -30,11 +34,17 @@ const fl_key fl_schema[] = {
     {"levels", FL_TY_NAMES, 1, 1, FL_MAX_LEVELS, NULL, NULL, NULL,
      "Ordered levels, lowest first. A move to a higher level is an escalation, to a lower level "
      "a de-escalation."},
+    {"level_labels", FL_TY_NAMED, 0, 1, FL_MAX_LEVELS, NULL, NULL, NULL,
+     "Display names of levels in reports and tables, by level name (default: the name)."},
+    {"level_labels.*", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "Display name of this level (e.g. Looked after)."},
     {"states", FL_TY_NAMED, 1, 1, FL_MAX_STATES, NULL, NULL, NULL,
      "The states a child can be in, by name, in the order used in outputs."},
     {"states.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One state."},
     {"states.*.level", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
      "The level this state belongs to (a name from levels)."},
+    {"states.*.label", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "Display name of the state in reports and tables (default: the name)."},
     {"states.*.absorbing", FL_TY_BOOL, 0, 0, 0, "false", NULL, NULL,
      "An absorbing state is never left (e.g. death). It has no transition row."},
     {"states.*.qol", FL_TY_NUM, 0, 0, 1, "1", NULL, "weight",
@@ -46,6 +56,10 @@ const fl_key fl_schema[] = {
     {"costs", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Budget holders and cost units."},
     {"costs.budget_holders", FL_TY_NAMES, 1, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
      "Names of the budgets that costs are split over."},
+    {"costs.budget_holder_labels", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "Display names of budget holders in reports and tables, by name (default: the name)."},
+    {"costs.budget_holder_labels.*", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "Display name of this budget holder (e.g. Purchased placements)."},
     {"costs.per", FL_TY_ENUM, 0, 0, 0, "month", "month|year|step", NULL,
      "The period that state costs refer to; they are scaled to the step length."},
     {"costs.currency", FL_TY_STR, 0, 0, 0, "GBP", NULL, NULL, "Currency label for reports."},
@@ -61,6 +75,8 @@ const fl_key fl_schema[] = {
     {"localities.*.share", FL_TY_NUM, 1, 0, BIG, NULL, NULL, "relative",
      "Relative size of the locality (a count or a fraction): initial groups without a locality "
      "and entrants are split by these shares."},
+    {"localities.*.label", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "Display name of the locality in reports and tables (default: the name)."},
     {"localities.*.escalation_multiplier", FL_TY_NUM, 0, 0, 1000, "1", NULL, "factor",
      "Multiplies every escalation probability of children in this locality; the difference "
      "goes to staying."},
@@ -170,6 +186,8 @@ const fl_key fl_schema[] = {
      "share every child's random numbers, so differences from the baseline are paired."},
     {"arms.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One arm."},
     {"arms.*.description", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL, "What the arm represents."},
+    {"arms.*.label", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "Display name of the arm in reports and tables (default: the name)."},
     {"arms.*.interventions", FL_TY_NAMED, 0, 0, 32, NULL, NULL, NULL,
      "The arm's interventions, by name (none: an arm identical to the baseline)."},
     {"arms.*.interventions.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One intervention."},
@@ -181,6 +199,9 @@ const fl_key fl_schema[] = {
      "alone. Every kind shares the keys for when it runs, whom it reaches and what it costs."},
     {"arms.*.interventions.*.months", FL_TY_RANGE, 0, 0, 1e7, "[0, .inf]", NULL, "months",
      "[start, end): months since the start of the run during which it runs (and is paid for)."},
+    {"arms.*.interventions.*.years", FL_TY_RANGE, 0, 0, 1e5, NULL, NULL, "years",
+     "[start, end): the same as months, in years since the start of the run (give one of the "
+     "two)."},
     {"arms.*.interventions.*.levels", FL_TY_NAMES, 0, 1, FL_MAX_LEVELS, NULL, NULL, NULL,
      "Children in these levels are reached (with states: either). Default: everyone."},
     {"arms.*.interventions.*.states", FL_TY_NAMES, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
@@ -192,9 +213,15 @@ const fl_key fl_schema[] = {
     {"arms.*.interventions.*.escalation", FL_TY_NUM, 0, 0, 100, "1", NULL, "factor",
      "kind transition: multiplier on every escalation probability of children reached (0.8: a "
      "fifth fewer); the difference goes to staying."},
+    {"arms.*.interventions.*.escalation_change_percent", FL_TY_NUM, 0, -100, 9900, NULL, NULL,
+     "percent", "kind transition: escalation as a percentage change instead of a multiplier "
+     "(-10: a tenth fewer, the same as escalation 0.9; give one of the two)."},
     {"arms.*.interventions.*.deescalation", FL_TY_NUM, 0, 0, 100, "1", NULL, "factor",
      "kind transition: multiplier on every de-escalation probability of children reached (1.2: "
      "a fifth more)."},
+    {"arms.*.interventions.*.deescalation_change_percent", FL_TY_NUM, 0, -100, 9900, NULL,
+     NULL, "percent", "kind transition: de-escalation as a percentage change instead of a "
+     "multiplier (20: a fifth more, the same as deescalation 1.2; give one of the two)."},
     {"arms.*.interventions.*.moves", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
      "kind transition: multipliers on named moves, from-state -> to-state -> factor (with "
      "escalation and de-escalation, factors multiply)."},
@@ -217,6 +244,10 @@ const fl_key fl_schema[] = {
     {"arms.*.interventions.*.spend_per_month", FL_TY_NUM, 0, 0, BIG, "0", NULL,
      "currency per month",
      "Monthly spend while it runs: its running cost and, with a half_saturation, its dose."},
+    {"arms.*.interventions.*.spend_per_year", FL_TY_NUM, 0, 0, BIG, NULL, NULL,
+     "currency per year",
+     "Yearly spend, instead of spend_per_month (a twelfth of it each month; give one of the "
+     "two)."},
     {"arms.*.interventions.*.reference_spend_per_month", FL_TY_NUM, 0, 0, BIG, NULL, NULL,
      "currency per month",
      "The monthly spend at which the multipliers apply in full (default: spend_per_month). "
@@ -373,18 +404,25 @@ static fl_status check_children(walker *w, const fl_node *n, const fl_key *k, co
       if (!find_spec(cpat)) {
         /* List the keys that are allowed here, so the user can spot a typo. */
         char allowed[600] = "";
-        size_t used = 0;
+        const char *near = NULL;
+        size_t used = 0, near_d = SIZE_MAX;
         for (size_t j = 0; j < fl_schema_len; j++) {
           const char *p = fl_schema[j].path;
           size_t len = strlen(p);
           if (plen ? (len > plen + 1 && !strncmp(p, pattern, plen) && p[plen] == '.' &&
                       !strpbrk(p + plen + 1, ".[*"))
                    : !strpbrk(p, ".[*")) {
+            const char *leaf = p + (plen ? plen + 1 : 0);
+            const size_t d = fl_edit_distance(kn->value, leaf);
             int m = snprintf(allowed + used, sizeof allowed - used, "%s%s", used ? ", " : "",
-                             p + (plen ? plen + 1 : 0));
+                             leaf);
             if (m > 0 && (size_t)m < sizeof allowed - used) used += (size_t)m;
+            if (d < near_d) near = leaf, near_d = d;
           }
         }
+        if (near && fl_is_likely_typo(kn->value, near_d))
+          return fail(w, kn, ckey, "unknown key; did you mean '%s'? expected one of: %s", near,
+                      allowed);
         return fail(w, kn, ckey, "unknown key; expected one of: %s", allowed);
       }
     }
@@ -465,6 +503,22 @@ static fl_status check_node(walker *w, const fl_node *n, const char *pattern, co
       size_t clen = bar ? (size_t)(bar - c) : strlen(c);
       if (clen == len && !strncmp(c, n->value, len)) return FL_OK;
       c = bar ? bar + 1 : NULL;
+    }
+    {
+      /* The closest choice, when the word looks like a misspelling of one. */
+      char choice[64], best[64] = "";
+      size_t best_d = SIZE_MAX;
+      for (c = k->choices; c && *c;) {
+        const char *bar = strchr(c, '|');
+        size_t clen = bar ? (size_t)(bar - c) : strlen(c);
+        snprintf(choice, sizeof choice, "%.*s", (int)clen, c);
+        const size_t d = fl_edit_distance(n->value, choice);
+        if (d < best_d) best_d = d, memcpy(best, choice, sizeof best);
+        c = bar ? bar + 1 : NULL;
+      }
+      if (best[0] && fl_is_likely_typo(n->value, best_d))
+        return fail(w, n, key, "expected one of %s, found '%s'; did you mean '%s'?", k->choices,
+                    n->value, best);
     }
     return fail(w, n, key, "expected one of %s, found '%s'", k->choices, n->value);
   }

@@ -26,7 +26,8 @@ static fl_status compile(compiler *c, const fl_node *def, const char *prefix,
     const fl_node *hn = fl_map_key(mult, k);
     long b = fl_c_find(m->holder_names, m->B, hn->value);
     snprintf(key, sizeof key, "%s.cost_multiplier.%s", prefix, hn->value);
-    if (b < 0) return fl_c_bad(c, hn, key, "'%s' is not one of costs.budget_holders", hn->value);
+    if (b < 0)
+      return fl_c_unknown(c, hn, key, hn->value, m->holder_names, m->B, "costs.budget_holders");
     iv->table[b] = fl_scalar_num(fl_map_val(mult, k));
   }
   return FL_OK;
