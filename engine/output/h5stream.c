@@ -549,11 +549,9 @@ static fl_status summarise_all(fl_h5_stream *s, fl_error *err) {
     }
     n += ds->n_cols;
   }
-  int bad = 0, threads = s->threads;
+  int bad = 0;
 #ifdef _OPENMP
-  if (threads <= 0) threads = omp_get_max_threads();
-#else
-  threads = 1;
+  int threads = s->threads > 0 ? s->threads : omp_get_max_threads();
 #endif
 #pragma omp parallel num_threads(threads) reduction(| : bad)
   {
