@@ -218,6 +218,7 @@ static void usage(void) {
   fputs("Usage: flourish_bench [--workload NAME[,NAME...]|all] [--threads 1,2,...] [--runs N]\n"
         "                      [--reps R] [--json FILE] [--source DIR]\n"
         "                      [--pass auto|scalar|avx2|avx512] [--scalar] [--inside]\n"
+        "                      [--sim-only]\n"
         "       flourish_bench --pass-alone [--pass P] [--runs N]\n"
         "       flourish_bench --memory R1,R2,... [--threads T]\n"
         "  --pass    the hot pass (default auto: AVX-512, else AVX2, else portable)\n"
@@ -227,6 +228,7 @@ static void usage(void) {
         "            per thread)\n"
         "  --inside  every thread inside each replication (its children split between them),\n"
         "            and the replications as given, not raised to the thread count\n"
+        "  --sim-only  the simulation alone, not also written to a file (output_s is 0)\n"
         "  --pass-alone  time the hot pass by itself on synthetic children (1,024 to a\n"
         "            million; Dundee's 56 rows and event rate), in ns a child\n"
         "  --memory  the shipped Dundee scenario run with each number of replications and\n"
@@ -242,7 +244,7 @@ int main(int argc, char **argv) {
   char wl_list[256] = "dundee,rich", th_list[128] = "1,2";
   size_t runs = 5, reps_override = 0;
   fl_path pass = FL_PATH_AUTO;
-  int inside = 0, alone = 0;
+  int inside = 0, alone = 0, sim_only = 0;
   const char *memory = NULL;
   FILE *json = NULL;
   int first_json = 1, status = 0;
@@ -257,6 +259,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--source") && v) src = argv[++i];
     else if (!strcmp(a, "--scalar")) pass = FL_PATH_SCALAR;
     else if (!strcmp(a, "--inside")) inside = 1;
+    else if (!strcmp(a, "--sim-only")) sim_only = 1;
     else if (!strcmp(a, "--pass-alone")) alone = 1;
     else if (!strcmp(a, "--memory") && v) memory = argv[++i];
     else if (!strcmp(a, "--pass") && v && !fl_path_parse(v, &pass)) i++;
@@ -353,6 +356,10 @@ int main(int argc, char **argv) {
         if (fd >= 0) close(fd);
         fl_provenance pv = {"flourish_bench", "bench"};
         t0 = now();
+        if (sim_only) {
+          unlink(tmp);
+          continue;
+        }
         if (fl_run_write(m, &opt, &pv, tmp, &err) != FL_OK) {
           fprintf(stderr, "flourish_bench: %s\n", err.message);
           return 1;

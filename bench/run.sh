@@ -36,7 +36,7 @@ count_instructions() {
   local out
   out=$(mktemp)
   valgrind --tool=callgrind --toggle-collect=fl_simulate --callgrind-out-file="$out" \
-    "$bench" --workload dundee --threads 1 --runs 1 --reps 2 --pass scalar >/dev/null 2>&1
+    "$bench" --workload dundee --threads 1 --runs 1 --reps 2 --pass scalar --sim-only >/dev/null 2>&1
   grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
   rm -f "$out"
 }
