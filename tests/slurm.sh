@@ -208,12 +208,12 @@ check test ! -e "$dir/jobs/out/copies.h5"
 # With MPI: two tasks as one MPI job (run.slurm passes srun --mpi=pmix), requeued mid-run.
 if [ "$mpi" = 1 ]; then
   mpi_job=$(submit run.slurm -n 2 -c 1 -- "$scenario" out/mpi.h5 -r 160 -s 11)
-  requeue_at "$mpi_job" "$dir/jobs/flourish-$mpi_job.log" 20 "replications of rank 0's share"
+  requeue_at "$mpi_job" "$dir/jobs/flourish-$mpi_job.log" 20 replications
   wait_job "$mpi_job" 120 "$dir/jobs/flourish-$mpi_job.log"
   log=$dir/jobs/flourish-$mpi_job.log
   check test "$(job_state "$mpi_job")" = COMPLETED
   check grep -q "2 task(s) x 1 CPU(s), started by srun" "$log"
-  check_log "$log" run "replications of rank 0's share" 80 replications 160
+  check_log "$log" run replications 160
   check same "$dir/ref.h5" "$dir/jobs/out/mpi.h5"
 fi
 
