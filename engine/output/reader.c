@@ -85,25 +85,49 @@ char **fl_reader_names(fl_reader *rd, const char *name, size_t *n) {
   return out;
 }
 
-int fl_reader_attr_text(hid_t obj, const char *name, char *text, size_t size) {
+char *fl_reader_attr_string(hid_t obj, const char *name) {
+  if (H5Aexists(obj, name) <= 0) return NULL;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  int ok = 0;
-  if (a < 0 || !size) return 0;
+  if (a < 0) return NULL;
   hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-  const int one = H5Sget_simple_extent_npoints(sp) == 1; /* (a damaged file may give more) */
-  H5Sclose(sp);
-  if (!one) {
-  } else if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
-    char *v = NULL;
-    if (H5Aread(a, t, &v) >= 0 && v) {
-      snprintf(text, size, "%s", v);
-      ok = strlen(v) < size;
+  char *out = NULL;
+  /* One element only: a damaged file may hold an array, which would overrun the buffer. */
+  if (H5Sget_simple_extent_npoints(sp) == 1 && H5Tget_class(t) == H5T_STRING) {
+    if (H5Tis_variable_str(t) > 0) {
+      char *v = NULL;
+      if (H5Aread(a, t, &v) >= 0 && v) out = fl_strdup(v);
       H5free_memory(v);
+    } else {
+      const size_t len = H5Tget_size(t); /* may fill its size with no NUL */
+      if ((out = fl_calloc(len + 1, 1)) && H5Aread(a, t, out) < 0) {
+        free(out);
+        out = NULL;
+      }
     }
-  } else if (H5Tget_class(t) == H5T_STRING && H5Tget_size(t) < size) {
-    memset(text, 0, size);
-    ok = H5Aread(a, t, text) >= 0;
   }
+  H5Sclose(sp);
+  H5Tclose(t);
+  H5Aclose(a);
+  return out;
+}
+
+int fl_reader_attr_text(hid_t obj, const char *name, char *text, size_t size) {
+  char *v = size ? fl_reader_attr_string(obj, name) : NULL;
+  const int ok = v && strlen(v) < size;
+  if (v) snprintf(text, size, "%s", v);
+  free(v);
+  return ok;
+}
+
+int fl_reader_attr_number(hid_t obj, const char *name, double *v) {
+  const hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  int ok = 0;
+  if (a < 0) return 0;
+  const hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+  const H5T_class_t c = H5Tget_class(t);
+  if (H5Sget_simple_extent_npoints(sp) == 1 && (c == H5T_FLOAT || c == H5T_INTEGER))
+    ok = H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0;
+  H5Sclose(sp);
   H5Tclose(t);
   H5Aclose(a);
   return ok;

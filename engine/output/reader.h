@@ -24,6 +24,12 @@ char **fl_reader_names(fl_reader *rd, const char *name, size_t *n);
 /* The text attribute name of obj (fixed or variable length) into text[size]; returns 0 when it
  * is absent, not text or longer than size - 1. */
 int fl_reader_attr_text(hid_t obj, const char *name, char *text, size_t size);
+/* The one-element text attribute name of obj, either string kind, as a new string (free it);
+ * NULL when absent or not text. */
+char *fl_reader_attr_string(hid_t obj, const char *name);
+/* Reads the one-element numeric attribute name of obj into *v; returns 1, or 0 (v untouched)
+ * when it is missing, not numeric or not one element. */
+int fl_reader_attr_number(hid_t obj, const char *name, double *v);
 /* Whether dataset name is stored as integers. */
 int fl_reader_is_integer(fl_reader *rd, const char *name);
 /* Whether all n values are finite. */

@@ -185,7 +185,6 @@ static void csv_sheet(fl_out *o, const fl_summary *s, const fl_sheet *sh) {
 /* Opens path, checks that it is a Flourish output and reads its mode and step. *sweep is set
  * for a sweep's file. */
 static fl_status open_output(fl_reader *rd, char *mode, size_t size, double *step) {
-  hid_t a;
   fl_h5_prepare();
   if (H5Fis_hdf5(rd->path) <= 0) {
     fl_error_set(rd->err, FL_EINPUT, rd->path, 0, 0, NULL,
@@ -196,30 +195,9 @@ static fl_status open_output(fl_reader *rd, char *mode, size_t size, double *ste
     fl_error_set(rd->err, FL_EINPUT, rd->path, 0, 0, NULL, "cannot open the file as HDF5");
     return FL_EINPUT;
   }
-  memset(mode, 0, size); /* a fixed-length string may fill its size with no NUL */
-  if ((a = H5Aopen(rd->file, "mode", H5P_DEFAULT)) >= 0) {
-    hid_t t = H5Aget_type(a);
-    if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < size)
-      H5Aread(a, t, mode);
-    else if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
-      char *vl = NULL;
-      hid_t mt = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mt, H5T_VARIABLE);
-      H5Tset_cset(mt, H5Tget_cset(t));
-      if (H5Aread(a, mt, &vl) >= 0 && vl) {
-        snprintf(mode, size, "%s", vl);
-        H5free_memory(vl);
-      }
-      H5Tclose(mt);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-  }
+  fl_reader_attr_text(rd->file, "mode", mode, size);
   *step = 1;
-  if ((a = H5Aopen(rd->file, "step_months", H5P_DEFAULT)) >= 0) {
-    H5Aread(a, H5T_NATIVE_DOUBLE, step);
-    H5Aclose(a);
-  }
+  fl_reader_attr_number(rd->file, "step_months", step);
   return FL_OK;
 }
 

@@ -284,42 +284,18 @@ static fl_status comparison_total(fl_summary *s, fl_sheet *sh, const comp_in *c)
 
 /* Reading the file. */
 
-/* A text attribute of obj, of either string kind (fixed-length or variable-length); NULL when
- * absent or not text (free it). */
-static char *attr_text(hid_t obj, const char *name) {
-  char *out = NULL;
-  if (H5Aexists(obj, name) <= 0) return NULL;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = H5Aget_type(a);
-  if (H5Tget_class(t) == H5T_STRING) {
-    if (H5Tis_variable_str(t) > 0) {
-      char *vl = NULL;
-      hid_t mt = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mt, H5T_VARIABLE);
-      H5Tset_cset(mt, H5Tget_cset(t));
-      if (H5Aread(a, mt, &vl) >= 0 && vl) {
-        out = fl_strdup(vl);
-        H5free_memory(vl);
-      }
-      H5Tclose(mt);
-    } else {
-      const size_t len = H5Tget_size(t);
-      if ((out = fl_calloc(len + 1, 1)) && H5Aread(a, t, out) < 0) {
-        free(out);
-        out = NULL;
-      }
-    }
-  }
-  H5Tclose(t);
-  H5Aclose(a);
-  return out;
+/* Whether a dataset of rank and dims holds exactly n values. */
+static int holds(int rank, const hsize_t *dims, double n) {
+  return (double)fl_reader_count(rank, dims) == n;
 }
+
 
 /* The scenario the file keeps, parsed (NULL when it has none or it no longer parses: the
  * summary then shows names and no currency sign), and the settings read from it. */
 static fl_scenario *settings(fl_reader *rd, fl_summary *s) {
-  char *text = attr_text(rd->file, "scenario_yaml"),
-       *over = attr_text(rd->file, "scenario_overrides");
-  char *name = attr_text(rd->file, "scenario_name");
+  char *text = fl_reader_attr_string(rd->file, "scenario_yaml"),
+       *over = fl_reader_attr_string(rd->file, "scenario_overrides");
+  char *name = fl_reader_attr_string(rd->file, "scenario_name");
   fl_scenario *sc = NULL;
   fl_error ignored = {0};
   if (text && fl_scenario_parse(rd->path, text, over, &sc, &ignored) != FL_OK) sc = NULL;
@@ -420,23 +396,29 @@ static fl_status read_comparison(fl_reader *rd, fl_summary *s, fl_sheet *sh, cha
   c.pce = mc ? read_ds(rd, "comparisons", arm, FL_OUT_P_COST_EFFECTIVE, &rk[7], d[7]) : NULL;
   c.dct = read_ds(rd, "comparisons", arm, FL_OUT_DELTA_COST_TOTAL, &rk[8], d[8]);
   c.dqt = read_ds(rd, "comparisons", arm, FL_OUT_DELTA_QALY_TOTAL, &rk[9], d[9]);
-  int rv;
-  hsize_t dv[FL_MAX_RANK];
+  int rv = 0, rv2 = 0;
+  hsize_t dv[FL_MAX_RANK], dv2[FL_MAX_RANK];
   c.vdc = read_ds(rd, "comparisons", arm, FL_OUT_VD_DELTA_COST_TOTAL, &rv, dv);
-  c.vdq = read_ds(rd, "comparisons", arm, FL_OUT_VD_DELTA_QALY_TOTAL, &rv, dv);
+  c.vdq = read_ds(rd, "comparisons", arm, FL_OUT_VD_DELTA_QALY_TOTAL, &rv2, dv2);
   if (!c.dc || !c.cum || !c.dq || !c.be || !c.icer || !c.wtp || !c.nmb || (mc && !c.pce) ||
-      !c.dct || !c.dqt || rk[0] != 2 + mc || d[0][mc + 1] != B) {
+      !c.dct || !c.dqt || rk[0] != 2 + mc || d[0][mc + 1] != B || rk[5] != 1) {
     st = fl_reader_bad(rd, "a comparison group is incomplete");
     goto out;
   }
   c.R = mc ? d[0][0] : 1;
   c.T = d[0][mc];
   c.K = d[5][0];
-  if (rk[1] != 1 + mc || d[1][mc] != c.T || rk[2] != 1 + mc || d[2][mc] != c.T ||
-      row_end(s, s->n_rows - 1, c.T) != c.T ||
-      (mc && (d[1][0] != c.R || d[3][0] != c.R || d[8][0] != c.R || d[9][0] != c.R)) ||
-      rk[6] != 1 + mc || d[6][mc] != c.K) {
+  /* Everything below is indexed by these sizes: each dataset must hold what they imply. */
+  const double RT = (double)c.R * (double)c.T, R = (double)c.R, K = (double)c.K;
+  if (!holds(rk[1], d[1], RT) || !holds(rk[2], d[2], RT) || !holds(rk[3], d[3], R) ||
+      fl_reader_count(rk[4], d[4]) < 1 || !holds(rk[6], d[6], R * K) ||
+      (mc && !holds(rk[7], d[7], K)) || !holds(rk[8], d[8], R) || !holds(rk[9], d[9], R) ||
+      row_end(s, s->n_rows - 1, c.T) != c.T) {
     st = fl_reader_bad(rd, "a comparison's datasets disagree in shape");
+    goto out;
+  }
+  if (!c.vdc != !c.vdq || (c.vdc && (fl_reader_count(rv, dv) < 3 || fl_reader_count(rv2, dv2) < 3))) {
+    st = fl_reader_bad(rd, "a comparison's variance split is incomplete");
     goto out;
   }
   if (!(c.v = fl_malloc_array(c.R, sizeof *c.v))) st = FL_ENOMEM;
