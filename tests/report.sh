@@ -8,7 +8,9 @@
 #   replication;
 # - every figure caption and headline says whether parameter uncertainty is included, for a
 #   plain run and for a run with --psa;
-# - the same file with variable-length names, dimension scales and units attributes gives the
+# - run and expect outputs describe themselves (variable-length UTF-8 text, a description and
+#   units on every numeric dataset, a dimension scale on each of its dimensions); a copy in the
+#   first layout (fixed-length names) gives the
 #   same summary and the same report tables;
 # - an expect output and a sweep give reports (the sweep's sensitivity, two-way and by-holder
 #   tables against its file); a file that is not a Flourish output gives status 2 and nothing.
@@ -67,8 +69,10 @@ check rc tables "$dir/psa.html" "$dir/psa.csv" "$dir/psa.h5"
 check grep -q "How much of the spread is parameter uncertainty" "$dir/psa.html"
 check grep -q "^community_city,,parameter_share_delta_cost_total,probability,," "$dir/psa.csv"
 
-# Variable-length names, dimension scales and units: the same numbers.
-check rc vl "$dir/out.h5" "$dir/vl.h5"
+# The file describes itself; and one in the first layout (fixed-length names) reads the same.
+check rc layout "$dir/out.h5"
+check rc layout "$dir/psa.h5"
+check rc fixed "$dir/out.h5" "$dir/vl.h5"
 "$bin" summary "$dir/vl.h5" --csv >"$dir/vl.csv"
 check cmp "$dir/summary.csv" "$dir/vl.csv"
 check "$bin" report "$dir/vl.h5" -o "$dir/vl.html"
@@ -142,6 +146,7 @@ PY
 # Expected values (no replication dimension) make a report too.
 "$bin" expect "$scenario" -o "$dir/expect.h5" >/dev/null
 check "$bin" report "$dir/expect.h5" -o "$dir/expect.html"
+check rc layout "$dir/expect.h5"
 check grep -q "expected values" "$dir/expect.html"
 
 # Not a Flourish output: status 2, nothing written.

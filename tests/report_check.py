@@ -184,34 +184,62 @@ def uncertainty(report, kind):
     print("every caption and headline says: %s" % phrase)
 
 
-def vl(out_path, copy_path):
-    """Rewrites a copy of the file as the self-describing layout will: variable-length UTF-8
-    names, a dimension scale (with a units attribute) on the replication axis of every
-    per-replication dataset, units on every dataset, and a format version attribute."""
+def layout(path):
+    """The file describes itself: text is variable-length UTF-8, every numeric dataset has a
+    description and units, and every dimension of every numeric dataset is a named dimension
+    scale of its length."""
+    import h5py
+    seen = {"datasets": 0, "dims": 0}
+    with h5py.File(path, "r") as f:
+        check(f.attrs["format_version"] == "2.0", "format_version is not 2.0")
+        mode = f.attrs.get_id("mode").get_type()
+        check(mode.is_variable_str() and mode.get_cset() == h5py.h5t.CSET_UTF8,
+              "the mode attribute is not variable-length UTF-8")
+
+        def visit(name, obj):
+            if not isinstance(obj, h5py.Dataset):
+                return
+            seen["datasets"] += 1
+            if obj.dtype.kind in "SO":
+                check(h5py.check_string_dtype(obj.dtype) is not None
+                      and obj.dtype.kind == "O", "%s: text that is not variable-length" % name)
+                check(h5py.check_string_dtype(obj.dtype).encoding == "utf-8",
+                      "%s: text that is not UTF-8" % name)
+                return  # a list of names (its coordinate, where it labels an axis, is a scale)
+                for key in ("description", "units"):
+                    check(key in obj.attrs, "%s: no %s attribute" % (name, key))
+            if h5py.h5ds.is_scale(obj.id) or obj.ndim == 0:
+                return
+            for k, dim in enumerate(obj.dims):
+                seen["dims"] += 1
+                check(len(dim) == 1, "%s: dimension %d has %d scales" % (name, k, len(dim)))
+                if len(dim) == 1:
+                    check(dim[0].shape == (obj.shape[k],),
+                          "%s: dimension %d's scale has the wrong length" % (name, k))
+                    check(dim.label or dim[0].name, "%s: dimension %d unnamed" % (name, k))
+
+        f.visititems(visit)
+    check(seen["datasets"] > 100 and seen["dims"] > 100, "too few datasets were checked")
+    print("layout: %d datasets, %d dimensions, all self-describing" % (seen["datasets"], seen["dims"]))
+
+
+def fixed(out_path, copy_path):
+    """Rewrites a copy of the file in the first layout (format 1): fixed-length NUL-padded
+    names and mode, no format_version. summary and report must read both alike."""
     import shutil
     import h5py
     shutil.copyfile(out_path, copy_path)
     with h5py.File(copy_path, "r+") as f:
         for name in ("levels", "states", "budget_holders", "localities"):
-            values = [x.decode() for x in f[name][()]]
+            values = [x.decode() if isinstance(x, bytes) else x for x in f[name][()]]
             del f[name]
-            f.create_dataset(name, data=values, dtype=h5py.string_dtype("utf-8"))
-        f.attrs["format_version"] = "2"
-        f.attrs["mode"] = np.array("monte_carlo", dtype=h5py.string_dtype("utf-8"))
-        R = int(f.attrs["replications"])
-        f["replication"] = np.arange(R)
-        f["replication"].make_scale("replication")
-        for arm in list(f["arms"].keys()):
-            g = f["arms"][arm]
-            g["step"] = np.arange(int(f.attrs["horizon_steps"]))  # a scale beside the arms
-            g["step"].make_scale("step")
-            for key in ("stocks", "costs", "stocks_by_level", "qol"):
-                g[key].attrs["units"] = "children" if "stocks" in key else "GBP"
-                g[key].dims[0].attach_scale(f["replication"])
-        f["arms"]["time"] = np.arange(int(f.attrs["horizon_steps"]) + 1)  # not an arm
-    print("rewrote %s with variable-length names and dimension scales" % copy_path)
+            f.create_dataset(name, data=np.array([v.encode() for v in values]))
+        mode = f.attrs["mode"]
+        f.attrs["mode"] = np.bytes_(mode.encode() if isinstance(mode, str) else mode)
+        del f.attrs["format_version"]
+    print("rewrote %s with fixed-length names" % copy_path)
 
 
-{"tables": tables, "flows": flows, "uncertainty": uncertainty, "vl": vl}[what](*args)
+{"tables": tables, "flows": flows, "uncertainty": uncertainty, "layout": layout, "fixed": fixed}[what](*args)
 print("%s: %d passed, %d failed" % (what, passed, failed))
 sys.exit(1 if failed else 0)

@@ -265,8 +265,8 @@ static hid_t make_scale(fl_h5w *w, hid_t loc, const fl_output_ctx *c, fl_dim dim
   case FL_DIM_HOLDER: return strings_dataset(w, loc, name, m->holder_names, n);
   case FL_DIM_LOCALITY: return strings_dataset(w, loc, name, m->loc_names, n);
   case FL_DIM_COMPONENT: return strings_dataset(w, loc, name, components, 3);
-  case FL_DIM_SPELL_LENGTH: return count_scale(w, loc, name, n, 1, "steps");
-  case FL_DIM_YEAR: return count_scale(w, loc, name, n, 1, "years");
+  case FL_DIM_SPELL_LENGTH:
+  case FL_DIM_YEAR: return count_scale(w, loc, name, n, 1, fl_dim_units[dim]);
   case FL_DIM_INTERVENTION: {
     const size_t ni = m->arms[arm].n_int;
     char **names = malloc((ni ? ni : 1) * sizeof *names);
@@ -281,14 +281,13 @@ static hid_t make_scale(fl_h5w *w, hid_t loc, const fl_output_ctx *c, fl_dim dim
     char units[64];
     hid_t d = numeric_dataset(w, loc, name, FL_F64, 1, dims, m->wtp);
     snprintf(units, sizeof units, "%s per QALY", m->currency);
-    if (d >= 0 && (fl_h5w_attr_str(w, d, "units", units) != FL_OK ||
-                   fl_h5w_attr_str(w, d, "description", fl_outputs[FL_OUT_WILLINGNESS_TO_PAY].doc) != FL_OK)) {
+    if (d >= 0 && fl_h5w_attr_str(w, d, "units", units) != FL_OK) {
       H5Dclose(d);
       d = -1;
     }
     return d;
   }
-  default: return count_scale(w, loc, name, n, 0, NULL); /* replication, moves, value */
+  default: return count_scale(w, loc, name, n, 0, fl_dim_units[dim]); /* replication, moves, value */
   }
 }
 
@@ -341,7 +340,9 @@ static hid_t scale_for(fl_h5w *w, fl_h5_scales *s, const char *path, fl_dim dim,
   if (loc < 0) return -1;
   hid_t d = make_scale(w, loc, s->ctx, dim, arm);
   H5Gclose(loc);
-  if (d < 0 || H5DSset_scale(d, fl_dim_names[dim]) < 0) {
+  const char *doc = dim == FL_DIM_WTP ? fl_outputs[FL_OUT_WILLINGNESS_TO_PAY].doc : fl_dim_docs[dim];
+  if (d < 0 || H5DSset_scale(d, fl_dim_names[dim]) < 0 ||
+      fl_h5w_attr_str(w, d, "description", doc) != FL_OK) {
     if (d >= 0) H5Dclose(d);
     return -1;
   }
@@ -409,7 +410,7 @@ fl_status fl_h5_write_header(fl_h5w *w, fl_h5_scales *sc, const fl_results *res,
   int32_t levels[FL_MAX_STATES];
   for (size_t s = 0; s < m->S; s++) levels[s] = m->state_level[s];
   TRY(fl_h5w_array(w, "/state_level", FL_I32, 1, &m->S, levels,
-                   "Index into /levels of each state's level.", NULL));
+                   "Index into /levels of each state's level.", "1"));
   hid_t d = H5Dopen2(w->file, "/state_level", H5P_DEFAULT);
   const fl_dim state = FL_DIM_STATE;
   st = d < 0 ? fl_h5w_fail(w, "open a dataset") : fl_h5_scales_attach(w, sc, d, &state, 1, 0);

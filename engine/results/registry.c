@@ -34,6 +34,28 @@ const char *const fl_dim_names[FL_N_DIMS] = {
     [YEAR] = "year",              [COMPONENT] = "component", [ONE] = "value",
 };
 
+const char *const fl_dim_docs[FL_N_DIMS] = {
+    [FL_DIM_NONE] = "",
+    [REP] = "Replication index (0-based).",
+    [TIME] = "Time point: the start of each step; the last is the end of the run.",
+    [STEP] = "Step, labelled by its start.",
+    [STATE] = "State (the order of /states).",
+    [TO_STATE] = "State moved to (the order of /states).",
+    [LEVEL] = "Level (the order of /levels).",
+    [HOLDER] = "Budget holder (the order of /budget_holders).",
+    [LOCALITY] = "Locality (the order of /localities; 'all' when the scenario has none).",
+    [SPELL] = "Length of a completed spell, in steps (the last bin: that many or more).",
+    [MOVES] = "Number of moves a child made (the last bin: that many or more).",
+    [IV] = "The arm's interventions, in scenario order.",
+    [WTP] = "Values of a QALY.",
+    [YEAR] = "Year of the run (1 is the first twelve months).",
+    [COMPONENT] = "Component of the variance split.",
+    [ONE] = "A single value.",
+};
+const char *const fl_dim_units[FL_N_DIMS] = {
+    [REP] = "1", [SPELL] = "steps", [MOVES] = "moves", [YEAR] = "years", [ONE] = "1",
+};
+
 static const char vd_doc[] = "Variance across replications split by parameter uncertainty "
                              "(blocks of replications share a parameter draw): parameter "
                              "variance, chance variance, parameter share.";

@@ -144,6 +144,10 @@ extern const fl_output_def fl_outputs[FL_N_OUTPUTS];
 /* Names of the dimensions (fl_dim), as the reference and the file's dimension labels give
  * them. */
 extern const char *const fl_dim_names[FL_N_DIMS];
+/* Each dimension's coordinate: its description, and the units of a numeric one (NULL for
+ * names; time and step carry calendar units of their own). */
+extern const char *const fl_dim_docs[FL_N_DIMS];
+extern const char *const fl_dim_units[FL_N_DIMS];
 
 /* Bins of moves_per_child: bin k counts children with k moves, the last those with
  * FL_MOVE_BINS - 1 or more. */
