@@ -186,7 +186,7 @@ check test "$(job_state "$run_job")" = COMPLETED
 check_log "$log" run replications 160
 check grep -q "^site set-up sourced$" "$log"
 check grep -q "^module load hdf5 gsl$" "$log"
-check grep -q "arm baseline: children by level" "$log" # the summary at the end
+check grep -q "(arm baseline): children by level" "$log" # the summary at the end
 check same "$dir/ref.h5" "$dir/jobs/out/run.h5"
 check test ! -e "$dir/jobs/out/run.h5.ckpt"
 log=$dir/jobs/flourish-sweep-$sweep_job.log
