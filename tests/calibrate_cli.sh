@@ -15,6 +15,11 @@ check test "$(wc -l < "$dir/episodes.csv")" -gt 10000
   --template "$src/scenarios/dundee.yaml" -o "$dir/cal.yaml" --report "$dir/report.csv" \
   --report-h5 "$dir/report.h5" --age-bands 5,12 --duration-bands 6 --suppress 5 --check --period-months 36
 check grep -q "^transitions:" "$dir/cal.yaml"
+# The rows are estimated from all localities together: the template's locality multipliers
+# are left out (not applied twice), with the reason, and the shares and labels kept.
+check test -z "$(grep escalation_multiplier "$dir/cal.yaml" | grep -v '^#' || true)"
+check grep -q "^# The template's escalation_multiplier of each locality is left out" "$dir/cal.yaml"
+check grep -q '^  North_East: {label: "North East", share: 3835}$' "$dir/cal.yaml"
 # The back-cast of the window reproduces the observed stock of the largest recorded state
 # to within 10% on average (it is the truth simulated again from the same start).
 check awk -F, '$1 == "check_summary" && $3 == "additional" { exit !($6 < 0.1) }' "$dir/report.csv"

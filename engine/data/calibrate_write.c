@@ -9,6 +9,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A YAML scalar of the template's: numbers and plain words as written, the rest double-quoted. */
+static void put_scalar(FILE *out, const fl_node *v) {
+  if (!v->quoted && strspn(v->value, "0123456789.eE+-") == strlen(v->value)) {
+    fputs(v->value, out);
+    return;
+  }
+  fputc('"', out);
+  for (const char *p = v->value; *p; p++) {
+    if (*p == '"' || *p == '\\') fputc('\\', out);
+    fputc(*p, out);
+  }
+  fputc('"', out);
+}
+
+/* The template's localities without their escalation multipliers: the calibrated rows are
+ * estimated from every locality's records together, so they already hold the localities' mix,
+ * and the template's multipliers on top would count it twice. */
+static void put_localities(FILE *out, const fl_node *locs) {
+  int dropped = 0;
+  for (size_t i = 0; i < locs->n; i++) {
+    const fl_node *l = locs->items[2 * i + 1];
+    for (size_t k = 0; l->kind == FL_NODE_MAP && k < l->n; k++)
+      dropped |= !strcmp(fl_map_key(l, k)->value, "escalation_multiplier");
+  }
+  if (dropped)
+    fputs("# The template's escalation_multiplier of each locality is left out: the transitions\n"
+          "# below are estimated from all localities' records together and already hold their\n"
+          "# mix, so applying the multipliers as well would count it twice.\n",
+          out);
+  fputs("localities:\n", out);
+  for (size_t i = 0; i < locs->n; i++) {
+    const fl_node *l = locs->items[2 * i + 1];
+    fprintf(out, "  %s: {", fl_map_key(locs, i)->value);
+    int first = 1;
+    for (size_t k = 0; l->kind == FL_NODE_MAP && k < l->n; k++) {
+      const char *key = fl_map_key(l, k)->value;
+      if (!strcmp(key, "escalation_multiplier")) continue;
+      fprintf(out, "%s%s: ", first ? "" : ", ", key);
+      put_scalar(out, l->items[2 * k + 1]);
+      first = 0;
+    }
+    fputs("}\n", out);
+  }
+  fputs("\n", out);
+}
+
 void fl_cal_copy_template(FILE *out, const fl_scenario *sc, int for_check) {
   const fl_node *root = sc->root;
   const char *text = sc->text;
@@ -26,6 +72,10 @@ void fl_cal_copy_template(FILE *out, const fl_scenario *sc, int for_check) {
     const size_t l0 = (size_t)key->line - 1;
     const size_t l1 = i + 1 < root->n ? (size_t)fl_map_key(root, i + 1)->line - 1 : n;
     if (!strcmp(key->value, "population") || !strcmp(key->value, "transitions")) continue;
+    if (!strcmp(key->value, "localities") && root->items[2 * i + 1]->kind == FL_NODE_MAP) {
+      put_localities(out, root->items[2 * i + 1]);
+      continue;
+    }
     if (for_check && (!strcmp(key->value, "time") || !strcmp(key->value, "arms") ||
                       !strcmp(key->value, "uncertainty")))
       continue;
