@@ -124,6 +124,9 @@ bad "1e300 children" "pop_huge.csv:2:4:" "more than any area has" ep.csv pop_hug
 { head -1 pop.csv; echo "2015-04-01,3,Lochee,-4"; } > pop_negative.csv
 bad "a negative count" "pop_negative.csv:2:4:" "'-4' is not a number of children" ep.csv \
   pop_negative.csv
+{ head -1 pop.csv; echo "2015-04-01,3,Lochee,12.5"; } > pop_fraction.csv
+bad "a fraction of a child" "pop_fraction.csv:2:4:" "'12.5' is not a whole number of children" \
+  ep.csv pop_fraction.csv
 { head -1 pop.csv; echo "2015-04-01,three,Lochee,40"; } > pop_age.csv
 bad "an age in words" "pop_age.csv:2:2:" "'three' is not a whole number of years" ep.csv pop_age.csv
 { head -1 pop.csv; echo "2015-04-01,3,Lochee,nan"; } > pop_nan.csv

@@ -215,10 +215,17 @@ fl_status fl_cal_write_population(FILE *out, cal *c, const cal_records *rec,
    * keys of their children (the universal count is the population table's less the rounded
    * ones). */
   for (size_t i = 0; i < cells; i++) cnt[i] = fl_cal_round(c, cnt[i], key[i]);
+  const long before = ftell(out);
   write_recorded(out, c, cnt);
   write_universal(out, c, pop, month, cnt);
   free(cnt);
   free(key);
+  if (before >= 0 && ftell(out) == before) { /* (a scenario must start with some children) */
+    fl_cal_fail(c, FL_EINPUT, 0,
+                "no children at the start of the window: the records and the population table "
+                "give none present then (after rounding)");
+    return c->st;
+  }
   write_entries(out, c, pop);
   return FL_OK;
 }

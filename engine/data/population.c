@@ -50,6 +50,11 @@ static fl_status pop_record(void *ctx, fl_csv *r, const char *const *f) {
   if (!f[POP_COUNT][0] || *end || !(row.count >= 0) || !isfinite(row.count))
     return fl_csv_fail(r, FL_EINPUT, POP_COUNT, "count: '%s' is not a number of children",
                        f[POP_COUNT]);
+  /* Whole children only: the calibrated scenario counts children, and a fraction would be
+   * rounded there and disagree with the rows estimated from the table. */
+  if (row.count != floor(row.count) && row.count <= POP_MAX_COUNT)
+    return fl_csv_fail(r, FL_EINPUT, POP_COUNT,
+                       "count: '%s' is not a whole number of children", f[POP_COUNT]);
   if (row.count > POP_MAX_COUNT)
     return fl_csv_fail(r, FL_EINPUT, POP_COUNT,
                        "count: %g children of one age in one place is more than any area has "
