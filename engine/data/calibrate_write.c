@@ -125,10 +125,11 @@ static void tally_initial(const cal *c, const cal_records *rec, long month, doub
 
 /* The initial entries of the children with a record, one for each state, age year, locality
  * and time-in-state band with children. */
-static void write_recorded(FILE *out, const cal *c, const double *cnt) {
+static size_t write_recorded(FILE *out, const cal *c, const double *cnt) {
   const fl_model *m = c->m;
   const fl_calibrate_options *opt = c->opt;
   const size_t S = m->S, NL = m->NLOC, A1 = (size_t)c->age_years_max + 1, ND = c->ND;
+  size_t groups = 0;
   for (size_t s = 0; s < S; s++)
     for (size_t a = 0; a < A1; a++)
       for (size_t l = 0; l <= NL; l++)
@@ -145,16 +146,19 @@ static void write_recorded(FILE *out, const cal *c, const double *cnt) {
             fprintf(out, ", time_in_state_months: [%g, %g]", lo, hi);
           }
           fprintf(out, "}\n");
+          groups++;
         }
+  return groups;
 }
 
 /* The initial entries of the universal children at window month `month`: for each age year,
  * the population table's children less those with a record, when at least half a child is
  * left. They have been universal since birth: time in state is their age. */
-static void write_universal(FILE *out, const cal *c, const cal_population *pop, long month,
-                            const double *cnt) {
+static size_t write_universal(FILE *out, const cal *c, const cal_population *pop, long month,
+                              const double *cnt) {
   const fl_model *m = c->m;
   const size_t S = m->S, NL = m->NLOC, ND = c->ND;
+  size_t groups = 0;
   for (long a = 0; a < c->age_years_max; a++) {
     double total = fl_cal_pop_at(pop, c->w0 + month, (int)a, -1), recorded = 0;
     for (size_t s = 0; s < S; s++)
@@ -165,8 +169,10 @@ static void write_universal(FILE *out, const cal *c, const cal_population *pop, 
               floor(total - recorded + 0.5), a, a + 1);
       if (ND > 1) fprintf(out, ", time_in_state_months: [%ld, %ld]", a * 12, a * 12 + 12);
       fprintf(out, "}\n");
+      groups++;
     }
   }
+  return groups;
 }
 
 /* The entries: births from the population table's children aged 0; net migration as entry
@@ -215,12 +221,10 @@ fl_status fl_cal_write_population(FILE *out, cal *c, const cal_records *rec,
    * keys of their children (the universal count is the population table's less the rounded
    * ones). */
   for (size_t i = 0; i < cells; i++) cnt[i] = fl_cal_round(c, cnt[i], key[i]);
-  const long before = ftell(out);
-  write_recorded(out, c, cnt);
-  write_universal(out, c, pop, month, cnt);
+  const size_t groups = write_recorded(out, c, cnt) + write_universal(out, c, pop, month, cnt);
   free(cnt);
   free(key);
-  if (before >= 0 && ftell(out) == before) { /* (a scenario must start with some children) */
+  if (!groups) { /* (a scenario must start with some children) */
     fl_cal_fail(c, FL_EINPUT, 0,
                 "no children at the start of the window: the records and the population table "
                 "give none present then (after rounding)");
