@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "data/calibrate.h"
+#include "data/exact_ci.h"
 #include "scenario/scenario.h"
 
 #include <stdlib.h>
@@ -347,8 +348,88 @@ static void test_duration(void) {
   fl_scenario_free(sc);
 }
 
+/* Exact (Clopper-Pearson) 95% intervals against independent values computed in 60-digit
+ * arithmetic from the binomial tails themselves (tests/exact_ci_reference.py prints this table),
+ * at k = 0, k = n, tiny p and n up to 10^8, where the normal approximation and GSL's inversion
+ * used to take over. */
+static void test_exact_intervals(void) {
+  static const double ref[][4] = {
+    {0., 1., 0.0, 9.75e-1},
+    {1., 1., 2.5e-2, 1.0},
+    {0., 10., 0.0, 3.0849710781876082391e-1},
+    {10., 10., 6.9150289218123917609e-1, 1.0},
+    {1., 10., 2.5285785444617845022e-3, 4.4501611702819542026e-1},
+    {5., 10., 1.8708602844739853164e-1, 8.1291397155260146836e-1},
+    {9., 10., 5.5498388297180457974e-1, 9.974714214555382155e-1},
+    {1., 503., 5.033234756777193948e-5, 1.1026619434916273455e-2},
+    {3., 503., 1.2316573564338940899e-3, 1.7330292094884942755e-2},
+    {250., 503., 4.5245769520896967077e-1, 5.4161332972990358983e-1},
+    {502., 503., 9.8897338056508372654e-1, 9.9994966765243222806e-1},
+    {7., 100000., 2.8144078805036792641e-5, 1.4422140092234863467e-4},
+    {12345., 99999., 1.2141832229143744579e-1, 1.2550601443693741981e-1},
+    {3., 821426., 7.5316905367328274667e-7, 1.0673197941211905285e-5},
+    {2., 10000000., 2.4220928772116276255e-8, 7.2246857803873791451e-7},
+    {40000., 10000000., 3.9609728462836561519e-3, 4.0393147555236237972e-3},
+    {1., 100000000., 2.5317807981084918398e-10, 5.5716432635810668418e-8},
+    {5., 100000000., 1.6234864094096084458e-8, 1.1668331690281108318e-7},
+    {1000000., 100000000., 9.9805077886724959401e-3, 1.001952058517558342e-2},
+    {50000000., 100000000., 4.9990199680195927761e-1, 5.0009800319804072239e-1},
+    {99999997., 100000000., 9.9999991232727183074e-1, 9.9999999381327872831e-1},
+    {100000000., 100000000., 9.9999996311120613925e-1, 1.0},
+    {0., 100000000., 0.0, 3.6888793860747790046e-8},
+  };
+  double worst = 0;
+  for (size_t i = 0; i < sizeof ref / sizeof *ref; i++) {
+    double lo = -1, hi = -1;
+    CHECK_INT_EQ(fl_clopper_pearson(ref[i][0], ref[i][1], 0.95, &lo, &hi), 0);
+    for (int b = 0; b < 2; b++) {
+      const double got = b ? hi : lo, want = ref[i][2 + b];
+      const double rel = want > 0 ? fabs(got - want) / want : fabs(got);
+      if (rel > 1e-12)
+        fprintf(stderr, "k=%.0f n=%.0f %s: %.17g, want %.17g\n", ref[i][0], ref[i][1],
+                b ? "hi" : "lo", got, want);
+      CHECK(rel <= 1e-9);
+      worst = fmax(worst, rel);
+    }
+  }
+  printf("exact intervals: max relative error %.1e over %zu intervals\n", worst,
+         sizeof ref / sizeof *ref);
+  /* Everywhere on a grid of n up to 10^9 and k from 0 to n: finite bounds around k / n that
+   * grow with k, found quickly. */
+  int ordered = 1;
+  for (double n = 1; n <= 1e9; n = floor(n * 7.3)) {
+    double prev_k = -1, prev_lo = -1, prev_hi = -1;
+    const double ks[] = {0, 1, 2, 3, 10, 0.001 * n, 0.1 * n, 0.5 * n, n - 10, n - 1, n};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) {
+      const double k = floor(ks[i]);
+      double lo, hi;
+      if (k <= prev_k || k > n) continue;
+      if (fl_clopper_pearson(k, n, 0.95, &lo, &hi) || !(lo <= k / n && k / n <= hi) ||
+          !(lo >= 0 && hi <= 1) || (k > 0 && k < n && !(lo > 0 && hi < 1)) ||
+          lo < prev_lo || hi < prev_hi) {
+        fprintf(stderr, "k=%.0f n=%.0f: [%.17g, %.17g]\n", k, n, lo, hi);
+        ordered = 0;
+      }
+      prev_k = k;
+      prev_lo = lo;
+      prev_hi = hi;
+    }
+  }
+  CHECK(ordered);
+  /* Outside the domain: an error, never a number. */
+  double lo, hi;
+  CHECK_INT_EQ(fl_clopper_pearson(5, 3, 0.95, &lo, &hi), -1);
+  CHECK_INT_EQ(fl_clopper_pearson(-1, 3, 0.95, &lo, &hi), -1);
+  CHECK_INT_EQ(fl_clopper_pearson(1, 3, 1.5, &lo, &hi), -1);
+  CHECK(isnan(fl_beta_quantile(0.5, 0, 1)));
+  /* The quantile inverts the distribution at non-integer parameters too. */
+  CHECK_DBL_NEAR(fl_beta_quantile(0.5, 2.5, 2.5), 0.5, 1e-15);
+  CHECK_DBL_NEAR(fl_beta_quantile(0.3, 1, 1), 0.3, 1e-15);
+}
+
 int main(void) {
   if (!mkdtemp(dir)) return 1;
+  test_exact_intervals();
   test_hand_made();
   test_bad_records();
   test_migration();

@@ -24,9 +24,9 @@
 #include "data/calibrate_internal.h"
 
 #include "core/rng.h"
+#include "data/exact_ci.h"
 
 #include <errno.h>
-#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -286,27 +286,9 @@ static void free_counts(cal_counts *k) {
   free(k->stock);
 }
 
-/* Quantile p of Beta(a, b). GSL's inversion does not converge for very large parameters
- * (millions of child-months); there the beta is normal to far better than the digits
- * reported, and its normal quantile is used. */
-static double beta_quantile(double p, double a, double b) {
-  double q = a + b < 1e5 ? gsl_cdf_beta_Pinv(p, a, b) : NAN;
-  if (isnan(q)) {
-    const double mean = a / (a + b), sd = sqrt(a * b / ((a + b) * (a + b) * (a + b + 1)));
-    q = fmin(1, fmax(0, mean + gsl_cdf_ugaussian_Pinv(p) * sd));
-  }
-  return q;
-}
-
-/* Clopper-Pearson (exact binomial) 95% interval for k successes in n trials. */
-static void exact_interval(double k, double n, double *lo, double *hi) {
-  *lo = k > 0 ? beta_quantile(0.025, k, n - k + 1) : 0;
-  *hi = k < n ? beta_quantile(0.975, k + 1, n - k) : 1;
-}
-
 double fl_cal_estimate(const cal_rows *e, size_t r, size_t d, double *lo, double *hi) {
   const double k = e->count[r * e->S + d], n = e->total[r];
-  if (lo) exact_interval(k, n, lo, hi);
+  if (lo && fl_clopper_pearson(k, n, 0.95, lo, hi)) *lo = *hi = NAN;
   return n > 0 ? k / n : 0;
 }
 
