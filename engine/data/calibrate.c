@@ -151,8 +151,8 @@ typedef struct journey {
 
 /* Adds a month's step s -> d, ending at window month mo + 1, to the journey measures (ev:
  * the step's event key). */
-static void count_journey(const fl_model *m, cal_counts *k, journey *j, long mo, size_t s,
-                          size_t d, uint64_t ev) {
+static void count_journey(const fl_model *m, cal_counts *k, journey *j, long mo, size_t s, size_t d,
+                          uint64_t ev) {
   j->spell++;
   if (d == s) return;
   const size_t ls = m->state_level[s], ld = m->state_level[d];
@@ -175,7 +175,8 @@ static void count_journey(const fl_model *m, cal_counts *k, journey *j, long mo,
 }
 
 /* Counts child `id` with a record: its monthly moves while present, its stocks, its journey,
- * and its presence by month and age year in present[W * (age_years_max + 1)]. Time in state
+ * and its presence by window month and month of age in present[W * 12 (age_years_max + 1)]
+ * (a child whose date of birth is unknown is counted at no age). Time in state
  * runs from the month the status last changed (within the painted history), or from birth. */
 static void count_child(const cal *c, size_t id, const cal_child *ch, cal_counts *k,
                         double *present) {
@@ -191,10 +192,11 @@ static void count_child(const cal *c, size_t id, const cal_child *ch, cal_counts
     if (mo > 0 && !same_run(m, status_at(c, ch, mo - 1), s)) run_start = mo;
     if (ch->dob >= 0 && age < 0) continue; /* not yet born */
     if (m->max_age && age >= (long)m->max_age) break;
-    if (age >= 0 && age / 12 <= c->age_years_max) present[mo * A1 + age / 12]++;
+    if (age >= 0 && age / 12 <= c->age_years_max) present[mo * A1 * 12 + age]++;
     if (s != c->gap) {
       k->stock[(size_t)mo * S + s]++;
-      if (k->stock_key) k->stock_key[(size_t)mo * S + s] += fl_cal_event_key(FL_CAL_EV_PRESENT, id, mo);
+      if (k->stock_key)
+        k->stock_key[(size_t)mo * S + s] += fl_cal_event_key(FL_CAL_EV_PRESENT, id, mo);
     }
     if (mo + 1 >= c->W || (m->max_age && age + 1 >= (long)m->max_age)) continue;
     const size_t d = status_at(c, ch, mo + 1);
@@ -211,8 +213,10 @@ static void count_child(const cal *c, size_t id, const cal_child *ch, cal_counts
 
 /* Phase 2: the counts of the window into k (zeroed on entry; freed by free_counts, also after
  * a failure). Children of the population table without a record stay universal, and have been
- * since birth: each month adds the table's children of each age less those with a record, at
- * the middle of the year of age (time in state: the same). Returns c->st (FL_ENOMEM). */
+ * since birth: each month adds the table's children of each age year less those with a record,
+ * by month of age (the table's children spread evenly over the year of age), with time in
+ * state equal to the age (a child born in the area and never recorded has always been
+ * universal). Returns c->st (FL_ENOMEM). */
 static fl_status count_transitions(cal *c, const cal_records *rec, const cal_population *pop,
                                    cal_counts *k) {
   const size_t S = c->m->S, W = (size_t)c->W, A1 = (size_t)c->age_years_max + 1;
@@ -223,7 +227,7 @@ static fl_status count_transitions(cal *c, const cal_records *rec, const cal_pop
     k->n_periods = (size_t)((c->W - 1 + P - 1) / P);
     if (!(k->per_n = fl_calloc(k->n_periods * S * S, sizeof *k->per_n))) goto oom;
   }
-  present = fl_calloc(W * A1, sizeof *present);
+  present = fl_calloc(W * A1 * 12, sizeof *present);
   k->stock = fl_calloc(W * S, sizeof *k->stock);
   if (!k->n || !present || !k->stock) goto oom;
   if (c->opt->suppress > 1) {
@@ -236,11 +240,23 @@ static fl_status count_transitions(cal *c, const cal_records *rec, const cal_pop
   for (size_t i = 0; i < rec->n_kids; i++) count_child(c, i, &rec->kids[i], k, present);
   for (long mo = 0; mo + 1 < c->W; mo++)
     for (long a = 0; a < c->age_years_max; a++) {
-      const double u =
-          fl_cal_pop_at(pop, c->w0 + mo, (int)a, -1) - present[(size_t)mo * A1 + (size_t)a];
-      if (u > 0)
-        add_count(c, k, mo, a * 12 + 6, a * 12 + 6, c->gap, c->gap, u,
-                  fl_cal_event_key(FL_CAL_EV_UNIVERSAL, (uint64_t)a, (uint64_t)mo));
+      /* The table's children of age year a, a twelfth at each month of age, less those with
+       * a record at that month of age: the rest are universal and have been since birth, so
+       * time in state is the age. Months with more records than the twelfth are left out and
+       * the others scaled to keep the year's total. */
+      const double all = fl_cal_pop_at(pop, c->w0 + mo, (int)a, -1);
+      const double *pres = &present[((size_t)mo * A1 + (size_t)a) * 12];
+      double u[12], sum = 0, recorded = 0;
+      for (int j = 0; j < 12; j++) {
+        u[j] = fmax(0, all / 12 - pres[j]);
+        sum += u[j];
+        recorded += pres[j];
+      }
+      const double scale = all - recorded > 0 && sum > 0 ? (all - recorded) / sum : 0;
+      for (long j = 0; j < 12; j++)
+        if (u[j] * scale > 0)
+          add_count(c, k, mo, a * 12 + j, a * 12 + j, c->gap, c->gap, u[j] * scale,
+                    fl_cal_event_key(FL_CAL_EV_UNIVERSAL, (uint64_t)(a * 12 + j), (uint64_t)mo));
     }
   free(present);
   return FL_OK;
