@@ -240,6 +240,10 @@ typedef struct fl_calibrate_options {
   int check;               /* back-cast the window into the report (needs report) */
   int precedence_file;     /* overlaps: the episode later in the file wins (default: the
                               highest level) */
+  int strict;              /* data-quality warnings are errors (FL_EINPUT) */
+  /* Each data-quality warning, a sentence with its count and first lines (NULL: none). */
+  void (*notice)(void *ctx, const char *text);
+  void *notice_ctx;
 } fl_calibrate_options;
 
 /* Calibrates the template scenario sc (compiled as m, with monthly steps) from the records. */

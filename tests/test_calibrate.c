@@ -229,7 +229,8 @@ static void test_migration(void) {
   fl_scenario *sc = NULL;
   fl_model *m = compile_text("mig.yaml", hand_template, &sc);
   fl_error err = {0};
-  write_text("mig_ep.csv", "child_id,state,start_date,end_date\nz,additional,2020-01-01,\n");
+  write_text("mig_ep.csv",
+             "child_id,state,start_date,end_date,date_of_birth\nz,additional,2020-01-01,,2012-05-01\n");
   write_text("mig_pop.csv", "date,age,count\n2020-01-01,3,100\n2020-01-01,5,50\n"
                             "2021-01-01,4,120\n2021-01-01,6,40\n");
   path_in(ep, sizeof ep, "mig_ep.csv");

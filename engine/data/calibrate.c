@@ -77,10 +77,65 @@ static fl_status choose_window(cal *c, const cal_records *rec, const cal_populat
 
 /* Phase 1: the population table, the children and their monthly statuses over the window.
  * Returns c->st. */
+/* The children of the records never counted: born after the window, or at or above the
+ * maximum age all through it (FL_CAL_W_OUT_OF_AGE). When that is every child with a date of
+ * birth, the dates must be wrong: FL_EINPUT. Returns c->st. */
+static fl_status check_ages(cal *c, const cal_records *rec) {
+  const long max_age = (long)c->m->max_age;
+  size_t with_dob = 0, out = 0;
+  for (size_t i = 0; i < rec->n_kids; i++) {
+    const cal_child *ch = &rec->kids[i];
+    if (ch->dob < 0) continue;
+    with_dob++;
+    const long age_first = c->w0 - ch->dob, age_last = c->w0 + c->W - 1 - ch->dob;
+    if (age_last < 0 || (max_age && age_first >= max_age)) {
+      out++;
+      fl_cal_warn(c, FL_CAL_W_OUT_OF_AGE, ch->line);
+    }
+  }
+  if (with_dob && out == with_dob) {
+    fl_error_set(c->err, FL_EINPUT, c->opt->episodes, (int)rec->kids[0].line, 0, "date_of_birth",
+                 "none of the %zu children with a date of birth is below the template's maximum "
+                 "age of %ld months (nor born) at any month of the window %04ld-%02ld to "
+                 "%04ld-%02ld: are the dates of birth (and --date-format) right?",
+                 with_dob, max_age, c->w0 / 12, c->w0 % 12 + 1, (c->w0 + c->W - 1) / 12,
+                 (c->w0 + c->W - 1) % 12 + 1);
+    return c->st = FL_EINPUT;
+  }
+  return FL_OK;
+}
+
+/* Each data-quality warning seen, as a sentence with its count and first lines, to the
+ * options' notice; with --strict the first is an error (FL_EINPUT). Returns c->st. */
+static fl_status tell_warnings(cal *c) {
+  const fl_calibrate_options *opt = c->opt;
+  for (int w = 0; w < FL_CAL_N_WARNINGS; w++) {
+    const cal_warning *cw = &c->warn[w];
+    if (!(cw->count > 0)) continue;
+    char lines[160] = "", text[900];
+    size_t used = 0;
+    for (size_t i = 0; i < cw->n_line && used < sizeof lines; i++)
+      used +=
+          (size_t)snprintf(lines + used, sizeof lines - used, "%s%zu", i ? ", " : "", cw->line[i]);
+    snprintf(text, sizeof text, "%s: %.0f %s (%s %s%s)", opt->episodes, cw->count,
+             fl_cal_warning_text(w), cw->n_line > 1 ? "lines" : "line", lines,
+             cw->count > (double)cw->n_line ? ", ..." : "");
+    if (opt->strict) {
+      fl_error_set(c->err, FL_EINPUT, opt->episodes, (int)cw->line[0], 0, NULL,
+                   "%.0f %s; --strict makes this an error", cw->count, fl_cal_warning_text(w));
+      return c->st = FL_EINPUT;
+    }
+    if (opt->notice) opt->notice(opt->notice_ctx, text);
+  }
+  return FL_OK;
+}
+
 static fl_status read_inputs(cal *c, cal_population *pop, cal_records *rec) {
   fl_status st = fl_cal_population_read(c, pop);
   if (st == FL_OK) st = fl_cal_episodes_scan(c, rec);
   if (st == FL_OK) st = choose_window(c, rec, pop);
+  if (st == FL_OK) st = check_ages(c, rec);
+  if (st == FL_OK) st = tell_warnings(c);
   if (st == FL_OK) st = fl_cal_episodes_paint(c, rec);
   return st;
 }

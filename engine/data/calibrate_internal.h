@@ -22,6 +22,29 @@
 /* Bins of the moves-per-child histogram: 0 to 9 moves, then 10 or more. */
 #define FL_CAL_MOVE_BINS 11
 
+/* Data-quality warnings: conditions of the records that are detectable and would change the
+ * estimates, each counted (children or rows, as fl_cal_warning_text says) with the first lines
+ * of the file where it was seen. They go to stderr (the options' notice), to the report, and
+ * with --strict they are errors. */
+enum {
+  FL_CAL_W_OPEN_FOLLOWED, /* an open episode followed by a later episode of the same child */
+  FL_CAL_W_OVERLAP,       /* episodes of the same child that overlap */
+  FL_CAL_W_BEFORE_BIRTH,  /* an episode that starts before the child's month of birth */
+  FL_CAL_W_DOB_DIFFERS,   /* a child given different dates of birth */
+  FL_CAL_W_NO_DOB,        /* a child with no date of birth in any record */
+  FL_CAL_W_OUT_OF_AGE,    /* a child never below the maximum age (or not born) in the window */
+  FL_CAL_N_WARNINGS
+};
+#define FL_CAL_WARNING_LINES 5
+typedef struct cal_warning {
+  double count;                      /* children or rows affected */
+  size_t line[FL_CAL_WARNING_LINES]; /* the first lines (physical, 1-based) where it was seen */
+  size_t n_line;
+} cal_warning;
+/* The name of warning kind w (the report's `from` column) and what it counts and does. */
+const char *fl_cal_warning_name(int w);
+const char *fl_cal_warning_text(int w);
+
 /* One calibration: its inputs, the window, and the place reached in the file being read.
  * fl_calibrate owns it; every phase borrows it. One calibration runs on one thread. */
 typedef struct cal {
@@ -35,22 +58,47 @@ typedef struct cal {
   long w0, W;         /* the window: its first absolute month and its number of months */
   long LB;            /* months of history painted before the window, for time in state */
   uint64_t secret;    /* keys the random rounding of disclosure control (--suppress) */
+  cal_warning warn[FL_CAL_N_WARNINGS];
 } cal;
+
+/* Counts one case of warning w, seen at line (0: no line). */
+void fl_cal_warn(cal *c, int w, size_t line);
 
 /* A child of the episode records. */
 typedef struct cal_child {
   char *id;              /* never written to an output */
   long dob;              /* absolute month of birth, or -1 when unknown */
   int loc;               /* locality, or -1 when not given */
+  int dob_differs;       /* its records give different dates of birth */
+  size_t line;           /* the line of its first record */
   unsigned char *status; /* [LB + W]: the state (or FL_CAL_NO_RECORD) on the first day of
                             each month, window month mo at LB + mo (mo < 0: the history) */
 } cal_child;
 
 /* The children of the episode records, in the order of their first record, found by their
  * identifiers through an open-addressing hash table. */
+/* An episode as the first pass keeps it, to find what the records say only together: open
+ * episodes followed by later ones, overlaps, episodes before birth. */
+typedef struct cal_episode {
+  uint32_t child, line;
+  int32_t start, end; /* day numbers; end -1: open */
+  size_t ordinal;     /* its place among the file's records */
+} cal_episode;
+
+/* An open episode cut at the start of the child's next episode. */
+typedef struct cal_cut {
+  size_t ordinal;
+  long end;
+} cal_cut;
+
 typedef struct cal_records {
   cal_child *kids;
   size_t n_kids, cap_kids;
+  cal_episode *eps; /* [n_eps]: every record (pass 1; freed once it has been looked at) */
+  size_t n_eps, cap_eps;
+  cal_cut *cuts; /* [n_cuts], by ordinal: the open episodes pass 2 ends early */
+  size_t n_cuts;
+  int has_dob_column;
   size_t *table; /* [table_cap]: child index + 1, 0: empty */
   size_t table_cap;
   size_t rows;              /* the records read */
@@ -82,9 +130,13 @@ void fl_cal_fail(cal *c, fl_status code, size_t field, const char *fmt, ...)
 /* Pass 1 over the episodes file at c->opt->episodes (read by core/csv.c): checks every record
  * and finds the children, their dates of birth and localities, and the dates the records span,
  * into r (zeroed on entry; the caller frees it with fl_cal_records_free, also after a failure).
- * Returns c->st; a file without records fails with FL_EINPUT. */
+ * Then what the records say together: an open episode followed by a later one of the same
+ * child is cut where that one starts (FL_CAL_W_OPEN_FOLLOWED), overlaps, episodes before birth,
+ * children without a date of birth or given two are counted as warnings. Returns c->st; a file
+ * without records, or without a date_of_birth column, fails with FL_EINPUT. */
 fl_status fl_cal_episodes_scan(cal *c, cal_records *r);
-/* Pass 2, once the window (c->w0, c->W, c->LB) is known: paints every child's status. */
+/* Pass 2, once the window (c->w0, c->W, c->LB) is known: paints every child's status (an
+ * open episode cut by pass 1 ends where it was cut). */
 fl_status fl_cal_episodes_paint(cal *c, cal_records *r);
 void fl_cal_records_free(cal_records *r);
 
@@ -162,11 +214,12 @@ typedef struct cal_counts {
 /* The key of an event of disclosure control's cell keys: what is counted (tag), and of whom
  * and when (a and b: a child's index and a window month, or an age year and a month). */
 enum {
-  FL_CAL_EV_STEP = 1,   /* a child's month: a move or a stay */
-  FL_CAL_EV_UNIVERSAL,  /* the children without a record of an age year in a month */
-  FL_CAL_EV_PRESENT,    /* a child in a state on the first day of a month */
-  FL_CAL_EV_CHILD,      /* a child (by moves in the window) */
-  FL_CAL_EV_INITIAL     /* a child of the initial population */
+  FL_CAL_EV_STEP = 1,  /* a child's month: a move or a stay */
+  FL_CAL_EV_UNIVERSAL, /* the children without a record of an age year in a month */
+  FL_CAL_EV_PRESENT,   /* a child in a state on the first day of a month */
+  FL_CAL_EV_CHILD,     /* a child (by moves in the window) */
+  FL_CAL_EV_INITIAL,   /* a child of the initial population */
+  FL_CAL_EV_WARNING    /* a data-quality warning's count (by its kind) */
 };
 uint64_t fl_cal_event_key(uint64_t tag, uint64_t a, uint64_t b);
 

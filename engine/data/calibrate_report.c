@@ -134,14 +134,30 @@ static void report_journeys(FILE *rep, const cal *c, const cal_counts *k) {
   for (size_t l = 0; l < c->m->L; l++) {
     if (!(k->spell_n[l] > 0) && !k->spell_hidden[l]) continue;
     fprintf(rep, "mean_months_in_level,,%s,,%.0f,", c->m->level_names[l], k->spell_n[l]);
-    if (k->spell_hidden[l] || !(k->spell_n[l] > 0)) fprintf(rep, ",,,fewer spells than --suppress: no mean\n");
-    else fprintf(rep, "%.4g,,,completed spells observed in the window\n", k->spell_sum[l] / k->spell_n[l]);
+    if (k->spell_hidden[l] || !(k->spell_n[l] > 0))
+      fprintf(rep, ",,,fewer spells than --suppress: no mean\n");
+    else
+      fprintf(rep, "%.4g,,,completed spells observed in the window\n",
+              k->spell_sum[l] / k->spell_n[l]);
+  }
+}
+
+/* The data-quality warnings: their name, count (children or rows; rounded with --suppress like
+ * every count) and what they count and did. Lines of the input stay on stderr. */
+static void report_warnings(FILE *rep, const cal *c) {
+  for (int w = 0; w < FL_CAL_N_WARNINGS; w++) {
+    if (!(c->warn[w].count > 0)) continue;
+    fprintf(rep, "data_warning,,%s,,", fl_cal_warning_name(w));
+    report_count(rep, fl_cal_round(c, c->warn[w].count,
+                                   fl_cal_event_key(FL_CAL_EV_WARNING, (uint64_t)w, 0)));
+    fprintf(rep, ",,,,\"%s\"\n", fl_cal_warning_text(w));
   }
 }
 
 void fl_cal_write_report(FILE *rep, const cal *c, const cal_counts *k, const cal_estimates *e,
                          const double *expected) {
   fprintf(rep, "measure,age_band,from,to,count,probability,ci_low,ci_high,note\n");
+  report_warnings(rep, c);
   for (size_t i = 0; i < e->n_tables; i++) report_table(rep, c, e, e->tables[i]);
   if (expected) report_check(rep, c, k, expected);
   if (k->per_n) report_periods(rep, c, k->n_periods, &e->periods);
@@ -155,6 +171,7 @@ typedef struct h5_values {
   const double *n, *stock;
   double moves_hist[FL_CAL_MOVE_BINS], journeys[2];
   double spell_n[FL_MAX_LEVELS], mean_months[FL_MAX_LEVELS];
+  double warnings[FL_CAL_N_WARNINGS];
 } h5_values;
 
 static void h5_values_make(const cal *c, const cal_counts *k, h5_values *v) {
@@ -166,13 +183,18 @@ static void h5_values_make(const cal *c, const cal_counts *k, h5_values *v) {
   memcpy(v->moves_hist, k->moves_hist, sizeof v->moves_hist);
   v->journeys[0] = k->skips;
   v->journeys[1] = k->reentries;
+  for (int w = 0; w < FL_CAL_N_WARNINGS; w++)
+    v->warnings[w] =
+        fl_cal_round(c, c->warn[w].count, fl_cal_event_key(FL_CAL_EV_WARNING, (uint64_t)w, 0));
   for (size_t l = 0; l < c->m->L; l++) {
     v->spell_n[l] = k->spell_n[l];
-    v->mean_months[l] = k->spell_hidden[l] || k->spell_n[l] <= 0 ? NAN : k->spell_sum[l] / k->spell_n[l];
+    v->mean_months[l] =
+        k->spell_hidden[l] || k->spell_n[l] <= 0 ? NAN : k->spell_sum[l] / k->spell_n[l];
   }
 }
 
 /* The datasets of the HDF5 report into ds (room for 12); returns their number. */
+_Static_assert(FL_CAL_N_WARNINGS == 6, "the doc of data_quality/warnings lists six");
 static size_t h5_datasets(const cal *c, const h5_values *v, const double *expected,
                           fl_h5_dataset *ds) {
   const fl_calibrate_options *opt = c->opt;
@@ -235,6 +257,16 @@ static size_t h5_datasets(const cal *c, const h5_values *v, const double *expect
                              .rank = 1,
                              .dims = {L},
                              .data = v->mean_months};
+  ds[nd++] = (fl_h5_dataset){.name = "data_quality/warnings",
+                             .doc = "Data-quality warnings, in this order: children with an open "
+                                    "episode followed by a later one (cut there); children with "
+                                    "overlapping episodes; episodes before birth; children given "
+                                    "different dates of birth; children with none; children "
+                                    "never below the maximum age in the window (rounded as the "
+                                    "other counts with --suppress).",
+                             .rank = 1,
+                             .dims = {FL_CAL_N_WARNINGS},
+                             .data = v->warnings};
   if (expected)
     ds[nd++] = (fl_h5_dataset){.name = "check/expected_stocks",
                                .doc = "The calibrated model's expected "

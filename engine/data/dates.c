@@ -57,3 +57,30 @@ double fl_cal_round(const cal *c, double x, uint64_t key) {
   const double u = (double)(fl_mix64(c->secret ^ fl_mix64(key)) >> 11) * 0x1.0p-53;
   return (q + (u * N < r)) * N;
 }
+
+/* The data-quality warnings: the name the report gives each, and what it counts and does. */
+static const char *const warning_names[FL_CAL_N_WARNINGS] = {
+    "open_episode_followed", "overlapping_episodes", "episode_before_birth",
+    "date_of_birth_differs", "no_date_of_birth",     "never_in_age_range"};
+static const char *const warning_texts[FL_CAL_N_WARNINGS] = {
+    "children with an open episode (no end_date) followed by a later episode: each such episode "
+    "is taken to end when the next one starts (a missing end date would otherwise run to the "
+    "extract date)",
+    "children with overlapping episodes: each month goes to the state of the highest level (or "
+    "the later row with --precedence file)",
+    "episodes that start before the child's month of birth: the months before birth are not "
+    "counted",
+    "children given different dates of birth: the last row's is used",
+    "children with no date of birth in any row: their months count in no age band and are not "
+    "taken off the population table's children, so they are counted twice",
+    "children never below the template's maximum age (nor born) in the window: their records "
+    "are not used"};
+
+const char *fl_cal_warning_name(int w) { return warning_names[w]; }
+const char *fl_cal_warning_text(int w) { return warning_texts[w]; }
+
+void fl_cal_warn(cal *c, int w, size_t line) {
+  cal_warning *cw = &c->warn[w];
+  cw->count++;
+  if (line && cw->n_line < FL_CAL_WARNING_LINES) cw->line[cw->n_line++] = line;
+}

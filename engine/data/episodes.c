@@ -1,19 +1,23 @@
 /* The episode records of `flourish calibrate`: a CSV file with columns child_id, state,
- * start_date and end_date (blank while the episode is open), and optionally date_of_birth and
- * locality, in any order; other columns are ignored.
+ * start_date, end_date (blank while the episode is open) and date_of_birth (blank where not
+ * known), and optionally locality, in any order; other columns are ignored.
  *
  * The file is read twice. The first pass (fl_cal_episodes_scan) checks every record, finds the
- * children and the dates the records span; the second (fl_cal_episodes_paint), once the
- * window is known, paints each child's status on the first day of every month of the window
- * and of the history before it. Overlapping episodes resolve to the state of the highest level
- * (ties: the state listed later in the template), or on request to the episode given later in
- * the file; an open episode runs to the end of the window. Memory is one byte per child and
- * month, whatever the number of records. Identifiers stay in memory and never reach an
- * output. */
+ * children and the dates the records span, and then looks at each child's episodes together
+ * (check_together): an open episode followed by a later one is cut where that one starts, and
+ * overlaps, episodes before birth and missing or conflicting dates of birth are counted as
+ * data-quality warnings. The second (fl_cal_episodes_paint), once the window is known, paints
+ * each child's status on the first day of every month of the window and of the history before
+ * it. Overlapping episodes resolve to the state of the highest level (ties: the state listed
+ * later in the template), or on request to the episode given later in the file; an open
+ * episode not followed by another runs to the end of the window. Memory is one byte per child
+ * and month, and 24 bytes per record during the first pass. Identifiers stay in memory and
+ * never reach an output. */
 #include "data/calibrate_internal.h"
 
 #include "core/csv.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,7 +33,8 @@ static const fl_csv_spec episodes_spec = {col_names, N_COLS, 0xF /* the first fo
 typedef struct episode_reader {
   cal *c;
   cal_records *r;
-  int pass; /* 1: children and dates; 2: painting */
+  int pass;        /* 1: children and dates; 2: painting */
+  size_t next_cut; /* pass 2: the next of r->cuts */
 } episode_reader;
 
 /* An episode record, parsed and checked. */
@@ -42,8 +47,9 @@ typedef struct episode {
 
 static uint64_t hash_str(const char *s) { return fl_fnv1a(FL_FNV_BASIS, s, strlen(s)); }
 
-/* The index of the child with this identifier, adding it (pass 1) when new; -1 on failure. */
-static long child_index(cal_records *r, const char *id, int add) {
+/* The index of the child with this identifier, adding it (pass 1) when new, first seen at
+ * line; -1 on failure. */
+static long child_index(cal_records *r, const char *id, int add, size_t line) {
   if (r->n_kids * 2 + 2 > r->table_cap) {
     size_t ncap = r->table_cap ? r->table_cap * 2 : 1024;
     size_t *nt = calloc(ncap, sizeof *nt);
@@ -76,6 +82,7 @@ static long child_index(cal_records *r, const char *id, int add) {
   k->id = fl_strdup(id);
   k->dob = -1;
   k->loc = -1;
+  k->line = line;
   if (!k->id) return -1;
   r->table[h] = ++r->n_kids;
   return (long)r->n_kids - 1;
@@ -114,8 +121,7 @@ static fl_status parse_episode(const cal *c, fl_csv *r, const char *const *f, ep
     return fl_csv_fail(r, FL_EINPUT, COL_END, "end_date: the episode ends before it starts");
   if (state < 0)
     return fl_csv_fail(r, FL_EINPUT, COL_STATE,
-                       "state: '%s' is neither a state nor a level of the template",
-                       f[COL_STATE]);
+                       "state: '%s' is neither a state nor a level of the template", f[COL_STATE]);
   if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_parse_date(f[COL_DOB], &e->dob) < 0)
     return fl_csv_fail(r, FL_EINPUT, COL_DOB, "date_of_birth: '%s' is not a valid date",
                        f[COL_DOB]);
@@ -128,9 +134,30 @@ static fl_status scan_episode(episode_reader *p, fl_csv *r, const char *const *f
                               const episode *e) {
   cal *c = p->c;
   cal_records *rs = p->r;
-  const long k = child_index(rs, f[COL_ID], 1);
+  const size_t line = fl_csv_line(r);
+  const long k = child_index(rs, f[COL_ID], 1, line);
   if (k < 0) return fl_csv_fail(r, FL_ENOMEM, -1, "out of memory");
-  if (f[COL_DOB] && f[COL_DOB][0]) rs->kids[k].dob = e->dob;
+  cal_child *ch = &rs->kids[k];
+  rs->has_dob_column = f[COL_DOB] != NULL;
+  if (f[COL_DOB] && f[COL_DOB][0]) {
+    if (ch->dob >= 0 && ch->dob != e->dob && !ch->dob_differs) {
+      ch->dob_differs = 1;
+      fl_cal_warn(c, FL_CAL_W_DOB_DIFFERS, line);
+    }
+    ch->dob = e->dob;
+  }
+  if (rs->n_eps == rs->cap_eps) {
+    const size_t ncap = rs->cap_eps ? 2 * rs->cap_eps : 4096;
+    cal_episode *ne = realloc(rs->eps, ncap * sizeof *ne);
+    if (!ne) return fl_csv_fail(r, FL_ENOMEM, -1, "out of memory");
+    rs->eps = ne;
+    rs->cap_eps = ncap;
+  }
+  rs->eps[rs->n_eps++] = (cal_episode){.child = (uint32_t)k,
+                                       .line = (uint32_t)(line < UINT32_MAX ? line : UINT32_MAX),
+                                       .start = (int32_t)e->start,
+                                       .end = (int32_t)(e->open_end ? -1 : e->end),
+                                       .ordinal = fl_csv_records(r)};
   if (f[COL_LOC] && f[COL_LOC][0]) {
     for (size_t l = 0; l < c->m->NLOC; l++)
       if (!strcmp(c->m->loc_names[l], f[COL_LOC])) rs->kids[k].loc = (int)l;
@@ -150,14 +177,19 @@ static fl_status paint_episode(episode_reader *p, fl_csv *r, const char *const *
                                const episode *e) {
   const cal *c = p->c;
   const fl_model *m = c->m;
-  const long ki = child_index(p->r, f[COL_ID], 0);
+  const long ki = child_index(p->r, f[COL_ID], 0, 0);
   if (ki < 0) /* (the file changed between the passes) */
-    return fl_csv_fail(r, FL_EINPUT, COL_ID, "child_id: a child the first reading did not see; "
+    return fl_csv_fail(r, FL_EINPUT, COL_ID,
+                       "child_id: a child the first reading did not see; "
                        "was the file changed while it was read?");
   cal_child *k = &p->r->kids[ki];
+  long end = e->open_end ? -1 : e->end;
+  const cal_records *rs = p->r;
+  if (e->open_end && p->next_cut < rs->n_cuts && rs->cuts[p->next_cut].ordinal == fl_csv_records(r))
+    end = rs->cuts[p->next_cut++].end;
   for (long mo = -c->LB; mo < c->W; mo++) {
     const long d1 = fl_cal_first_day_of(c->w0 + mo);
-    if (d1 < e->start || (!e->open_end && d1 >= e->end)) continue;
+    if (d1 < e->start || (end >= 0 && d1 >= end)) continue;
     unsigned char *st = &k->status[c->LB + mo];
     if (c->opt->precedence_file || *st == FL_CAL_NO_RECORD ||
         m->state_level[e->state] > m->state_level[*st] ||
@@ -181,6 +213,62 @@ static fl_status read_pass(cal *c, cal_records *r, int pass) {
   return c->st = fl_csv_read(c->opt->episodes, &episodes_spec, on_record, &p, c->err);
 }
 
+/* Orders episodes by child, then start, then place in the file. */
+static int episode_cmp(const void *pa, const void *pb) {
+  const cal_episode *a = pa, *b = pb;
+  if (a->child != b->child) return a->child < b->child ? -1 : 1;
+  if (a->start != b->start) return a->start < b->start ? -1 : 1;
+  return a->ordinal < b->ordinal ? -1 : a->ordinal > b->ordinal;
+}
+
+static int cut_cmp(const void *pa, const void *pb) {
+  const cal_cut *a = pa, *b = pb;
+  return a->ordinal < b->ordinal ? -1 : a->ordinal > b->ordinal;
+}
+
+/* What the episodes say together, child by child (r->eps sorted): each open episode followed by
+ * a later-starting one of the same child is cut where the next starts; overlaps (after the
+ * cuts) and episodes starting before the month of birth are counted. Frees r->eps. Returns
+ * c->st (FL_ENOMEM). */
+static fl_status check_together(cal *c, cal_records *r) {
+  qsort(r->eps, r->n_eps, sizeof *r->eps, episode_cmp);
+  size_t n_open = 0;
+  for (size_t i = 0; i < r->n_eps; i++) n_open += r->eps[i].end < 0;
+  if (n_open && !(r->cuts = malloc(n_open * sizeof *r->cuts))) {
+    fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
+    return c->st;
+  }
+  for (size_t i = 0, j; i < r->n_eps; i = j) {
+    const uint32_t child = r->eps[i].child;
+    const cal_child *ch = &r->kids[child];
+    const long birth_day = ch->dob >= 0 ? fl_cal_first_day_of(ch->dob) : -1;
+    int open_followed = 0, overlap = 0;
+    long reach = -1; /* the latest end so far (LONG_MAX: open) */
+    for (j = i; j < r->n_eps && r->eps[j].child == child; j++) {
+      cal_episode *e = &r->eps[j];
+      if (e->end < 0) { /* open: followed by a later start? */
+        size_t n = j + 1;
+        while (n < r->n_eps && r->eps[n].child == child && r->eps[n].start == e->start) n++;
+        if (n < r->n_eps && r->eps[n].child == child) {
+          r->cuts[r->n_cuts++] = (cal_cut){e->ordinal, r->eps[n].start};
+          e->end = r->eps[n].start;
+          if (!open_followed++) fl_cal_warn(c, FL_CAL_W_OPEN_FOLLOWED, e->line);
+        }
+      }
+      if (j > i && e->start < reach && !overlap++) fl_cal_warn(c, FL_CAL_W_OVERLAP, e->line);
+      const long end = e->end < 0 ? LONG_MAX : e->end;
+      if (end > reach) reach = end;
+      if (birth_day >= 0 && e->start < birth_day) fl_cal_warn(c, FL_CAL_W_BEFORE_BIRTH, e->line);
+    }
+    if (ch->dob < 0) fl_cal_warn(c, FL_CAL_W_NO_DOB, ch->line);
+  }
+  qsort(r->cuts, r->n_cuts, sizeof *r->cuts, cut_cmp);
+  free(r->eps);
+  r->eps = NULL;
+  r->n_eps = r->cap_eps = 0;
+  return FL_OK;
+}
+
 fl_status fl_cal_episodes_scan(cal *c, cal_records *r) {
   r->first_day = r->last_day = -1;
   fl_status st = read_pass(c, r, 1);
@@ -188,9 +276,17 @@ fl_status fl_cal_episodes_scan(cal *c, cal_records *r) {
   if (r->rows == 0) {
     fl_error_set(c->err, FL_EINPUT, c->opt->episodes, 2, 1, NULL,
                  "the file has a header but no records");
-    c->st = FL_EINPUT;
+    return c->st = FL_EINPUT;
   }
-  return c->st;
+  if (!r->has_dob_column) {
+    fl_error_set(c->err, FL_EINPUT, c->opt->episodes, 1, 0, "date_of_birth",
+                 "the header has no date_of_birth column: without it the children of the "
+                 "records cannot be told from the population table's children of their age, and "
+                 "their months would be counted twice (once recorded, once universal); add the "
+                 "column (YYYY-MM-DD; the first of the month of birth is enough)");
+    return c->st = FL_EINPUT;
+  }
+  return check_together(c, r);
 }
 
 fl_status fl_cal_episodes_paint(cal *c, cal_records *r) {
@@ -212,5 +308,7 @@ void fl_cal_records_free(cal_records *r) {
   }
   free(r->kids);
   free(r->table);
+  free(r->eps);
+  free(r->cuts);
   memset(r, 0, sizeof *r);
 }
