@@ -44,6 +44,35 @@ static double occupancy(const fl_model *m, const fl_array *stocks, const fl_arra
                                              : (double)t + 0.5;
 }
 
+/* The children intervention i (of ni) reached in step t of replication r as the reward timing
+ * counts them, the way occupancy counts the children in each state: from the children it
+ * reached at the start of each step (start, after its entrants; NULL where not tallied) and at
+ * its end (end), at [(r * T + u) * ni + i] times stride, plus k. Both are 0 in a step in which
+ * the intervention does not run. Simpson's rule needs the intervention running over the whole
+ * pair of steps and at the start of the next (if in the run); elsewhere it takes the trapezoid,
+ * so a step in which it does not run costs nothing. */
+static double reach_timed(const fl_model *m, const fl_intervention *iv, const fl_array *start,
+                          const fl_array *end, size_t r, size_t t, size_t ni, size_t i,
+                          size_t stride, size_t k) {
+  const size_t T = m->T;
+#define AT(a, u) fl_array_get((a), ((r * T + (u)) * ni + i) * stride + k)
+  switch (m->reward_timing) {
+  case FL_TIMING_END: return AT(end, t);
+  case FL_TIMING_HALF_CYCLE: return 0.5 * (AT(start, t) + AT(end, t));
+  case FL_TIMING_SIMPSON: {
+    const size_t k0 = t - t % 2;
+    const int paired = k0 + 1 < T && fl_intervention_running(m, iv, k0) &&
+                       fl_intervention_running(m, iv, k0 + 1) &&
+                       (k0 + 2 >= T || fl_intervention_running(m, iv, k0 + 2));
+    if (!paired) return 0.5 * (AT(start, t) + AT(end, t));
+    const double f2 = k0 + 2 < T ? AT(start, k0 + 2) : AT(end, k0 + 1);
+    return (AT(start, k0) + 4 * AT(start, k0 + 1) + f2) / 6;
+  }
+  default: return AT(start, t);
+  }
+#undef AT
+}
+
 size_t fl_results_scratch(const fl_results *res) {
   const fl_model *m = res->ctx.m;
   size_t most = 0;
@@ -66,6 +95,8 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
   const fl_array *spend = fl_results_get(res, arm, FL_OUT_IV_SPEND);
   const fl_array *reached = fl_results_get(res, arm, FL_OUT_IV_REACHED);
   const fl_array *by_state = fl_results_get(res, arm, FL_OUT_IV_REACHED_BY_STATE);
+  const fl_array *reached_end = fl_results_get(res, arm, FL_OUT_IV_REACHED_END);
+  const fl_array *by_state_end = fl_results_get(res, arm, FL_OUT_IV_REACHED_END_BY_STATE);
   void *lvl = fl_results_get(res, arm, FL_OUT_STOCKS_BY_LEVEL)->data;
   double *cost = fl_results_get(res, arm, FL_OUT_COSTS)->data;
   double *costd = fl_results_get(res, arm, FL_OUT_COSTS_DISCOUNTED)->data;
@@ -100,16 +131,18 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
         for (size_t b = 0; b < B; b++) c[b] += f * m->trans_cost[(s * S + d) * B + b];
         q += f * m->trans_qaly[s * S + d] / step_years;
       }
-    /* Interventions: running cost, cost per child reached, set-up cost in the step in which an
-     * intervention starts, and what their kinds change in the costs of the children reached. */
+    /* Interventions: running cost, cost per child reached and what their kinds change in the
+     * costs of the children reached (both counted as the reward timing counts the children in
+     * each state), set-up cost in the step in which an intervention starts. */
     if (marm->n_int) {
       double sp[FL_MAX_INTERVENTIONS], rc[FL_MAX_INTERVENTIONS];
       const size_t ni = marm->n_int;
       for (size_t i = 0; i < ni; i++) {
+        const fl_intervention *iv = &marm->ints[i];
         sp[i] = fl_array_get(spend, (r * T + t) * ni + i);
-        rc[i] = fl_array_get(reached, (r * T + t) * ni + i);
+        rc[i] = reach_timed(m, iv, reached, reached_end, r, t, ni, i, 1, 0);
         for (size_t s = 0; by_state && s < S; s++)
-          rs[i * S + s] = fl_array_get(by_state, ((r * T + t) * ni + i) * S + s);
+          rs[i * S + s] = reach_timed(m, iv, by_state, by_state_end, r, t, ni, i, S, s);
       }
       fl_arm_intervention_costs(m, marm, t, sp, rc, by_state ? rs : NULL, unit_cost, c);
     }

@@ -232,7 +232,7 @@ const fl_key fl_schema[] = {
     {"arms.*.interventions.*.cost_multiplier", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL,
      NULL,
      "kind state_cost: factors on the state costs of the children reached, by budget holder "
-     "(0.8: a fifth cheaper), counted at the start of each step like cost_per_child_month."},
+     "(0.8: a fifth cheaper), on the children reached counted as for cost_per_child_month."},
     {"arms.*.interventions.*.cost_multiplier.*", FL_TY_NUM, 0, 0, 100, NULL, NULL, "factor",
      "Factor on the state costs charged to this budget holder."},
     {"arms.*.interventions.*.ramp_months", FL_TY_NUM, 0, 0, 1e4, "0", NULL, "months",
@@ -260,7 +260,9 @@ const fl_key fl_schema[] = {
     {"arms.*.interventions.*.setup_cost", FL_TY_NUM, 0, 0, BIG, "0", NULL, "currency",
      "One-off cost in its first month."},
     {"arms.*.interventions.*.cost_per_child_month", FL_TY_NUM, 0, 0, BIG, "0", NULL,
-     "currency", "Cost per child reached per month."},
+     "currency",
+     "Cost per child reached per month, the children reached in a step counted as "
+     "rewards.timing counts the children in each state (at its start, its end, or both)."},
     {"arms.*.interventions.*.budget_holder", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
      "Budget holder charged (required when it costs anything)."},
     {"arms.*.reinvest", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
