@@ -73,6 +73,17 @@ static double reach_timed(const fl_model *m, const fl_intervention *iv, const fl
 #undef AT
 }
 
+/* The time, in steps, at which the one-off costs and QALY changes of the moves of step t are
+ * discounted: where the moves land (t + 1, the first time point that counts the child in its
+ * new state) under start and end timing; under half_cycle and simpson, which spread a step's
+ * rewards over the step and discount them at its middle, the moves are taken to happen there
+ * too, with the step's other rewards. */
+static double move_time(const fl_model *m, size_t t) {
+  return m->reward_timing == FL_TIMING_START || m->reward_timing == FL_TIMING_END
+             ? (double)t + 1
+             : (double)t + 0.5;
+}
+
 size_t fl_results_scratch(const fl_results *res) {
   const fl_model *m = res->ctx.m;
   size_t most = 0;
@@ -123,13 +134,19 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
       for (size_t b = 0; b < B; b++) c[b] += occ[s] * unit_cost[s * B + b];
       q += occ[s] * unit_qol[s];
     }
-    /* One-off costs and QALY changes of the moves of the step. */
+    /* One-off costs and QALY changes of the moves of the step (also kept apart, cm and qm:
+     * they may be discounted at another time). */
+    double cm[FL_MAX_HOLDERS] = {0}, qm = 0;
     for (size_t s = 0; s < S && flows; s++)
       for (size_t d = 0; d < S; d++) {
         const double f = fl_array_get(flows, ((r * T + t) * S + s) * S + d);
         if (f == 0) continue;
-        for (size_t b = 0; b < B; b++) c[b] += f * m->trans_cost[(s * S + d) * B + b];
+        for (size_t b = 0; b < B; b++) {
+          c[b] += f * m->trans_cost[(s * S + d) * B + b];
+          cm[b] += f * m->trans_cost[(s * S + d) * B + b];
+        }
         q += f * m->trans_qaly[s * S + d] / step_years;
+        qm += f * m->trans_qaly[s * S + d] / step_years;
       }
     /* Interventions: running cost, cost per child reached and what their kinds change in the
      * costs of the children reached (both counted as the reward timing counts the children in
@@ -147,9 +164,13 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
       fl_arm_intervention_costs(m, marm, t, sp, rc, by_state ? rs : NULL, unit_cost, c);
     }
     const double dc = fl_discount(m->disc_cost, when), dq = fl_discount(m->disc_qol, when);
-    for (size_t b = 0; b < B; b++) costd[(r * T + t) * B + b] = c[b] * dc;
+    const double moved = move_time(m, t) * step_years;
+    const double dcm = fl_discount(m->disc_cost, moved), dqm = fl_discount(m->disc_qol, moved);
+    /* (c - cm: the step's costs other than those of its moves) */
+    for (size_t b = 0; b < B; b++)
+      costd[(r * T + t) * B + b] = dcm == dc ? c[b] * dc : (c[b] - cm[b]) * dc + cm[b] * dcm;
     qol[r * T + t] = q;
-    qold[r * T + t] = q * dq;
+    qold[r * T + t] = dqm == dq ? q * dq : (q - qm) * dq + qm * dqm;
   }
 }
 

@@ -192,7 +192,9 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
     [FL_OUT_COSTS_DISCOUNTED] = {
         .name = "costs_discounted", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED,
         .type = FL_F64, .dims = {REP, STEP, HOLDER}, .unit = "currency", .modes = BOTH,
-        .flags = SUMMARISED, .doc = "Costs discounted at the annual rate discount.costs."},
+        .flags = SUMMARISED,
+        .doc = "Costs discounted at the annual rate discount.costs, each at the time "
+               "rewards.timing gives it (docs/scenario.md, reward timing)."},
     [FL_OUT_QOL] = {
         .name = "qol", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED, .type = FL_F64,
         .dims = {REP, STEP}, .unit = "QoL-weighted children", .modes = BOTH,
