@@ -234,6 +234,140 @@ static void test_timing(void) {
   }
 }
 
+/* The mean and Monte Carlo standard error over replications of the total over steps (and
+ * budget holders, when B > 0) of a per-replication [R, T(, B)] array. */
+static void mc_total(const fl_array *a, size_t R, size_t per_rep, double *mean, double *mcse) {
+  double sum = 0, ss = 0;
+  for (size_t r = 0; r < R; r++) {
+    double x = 0;
+    for (size_t i = 0; i < per_rep; i++) x += value_at(a, r * per_rep + i);
+    sum += x;
+    ss += x * x;
+  }
+  *mean = sum / (double)R;
+  *mcse = sqrt((ss - sum * sum / (double)R) / (double)(R - 1) / (double)R);
+}
+
+/* Every cost kind counted and discounted at the same time points, under each reward timing,
+ * against values computed here from the transition matrix (yearly steps, so a step's discount
+ * is large): state costs on two budget holders, one-off costs and QALY changes of moves, and an
+ * arm whose interventions move no one but cost a running spend, a set-up cost, a cost per child
+ * reached (one targeting by state, one by age, which the simulation counts child by child) and a
+ * state_cost factor. The probabilities are multiples of 2^-5, exact after quantisation, so
+ * expectation mode must agree to rounding; the Monte Carlo means within 4 standard errors. */
+static void test_timing_cost_kinds(void) {
+  static const char *const timings[] = {"start", "end", "half_cycle", "simpson"};
+  enum { S = 3, T = 5, WELL = 0, ILL = 1, DEAD = 2 };
+  static const double P[S][S] = {{27.0 / 32, 4.0 / 32, 1.0 / 32},
+                                 {2.0 / 32, 27.0 / 32, 3.0 / 32},
+                                 {0, 0, 1}};
+  static const double cost[S] = {100, 1000 + 400, 0}, qol[S] = {1, 0.6, 0};
+  double x[T + 1][S] = {{2000, 0, 0}}; /* children in each state at each time point */
+  for (size_t u = 0; u < T; u++)
+    for (size_t s = 0; s < S; s++)
+      for (size_t d = 0; d < S; d++) x[u + 1][d] += x[u][s] * P[s][d];
+  for (int k = 0; k < 4; k++) {
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "flourish: 1\nname: timing of costs\ntime: {step_months: 12, horizon_steps: %d}\n"
+             "levels: [a, b, c]\ncosts: {budget_holders: [h, g], per: year}\n"
+             "discount: {costs: 0.035, qol: 0.015}\nrewards: {timing: %s}\n"
+             "states: {well: {level: a, qol: 1, cost: {h: 100}},\n"
+             "         ill: {level: b, qol: 0.6, cost: {h: 1000, g: 400}},\n"
+             "         dead: {level: c, qol: 0, absorbing: true}}\n"
+             "population: {initial: [{state: well, count: 2000, age_years: [0, 10]}]}\n"
+             "transitions: {tables: [{rows: {well: {well: rest, ill: 0.125, dead: 0.03125},\n"
+             "                               ill: {well: 0.0625, ill: rest, dead: 0.09375}}}]}\n"
+             "transition_costs:\n"
+             "  - {from: well, to: ill, cost: {h: 500}, qaly: -0.05}\n"
+             "  - {from: ill, to: dead, cost: {g: 2000}}\n"
+             "arms:\n"
+             "  treat:\n"
+             "    interventions:\n"
+             "      drug: {states: [ill], cost_per_child_month: 50, spend_per_month: 100,\n"
+             "             setup_cost: 3000, budget_holder: g}\n"
+             "      check: {states: [well], age_years: [0, 50], cost_per_child_month: 2,\n"
+             "              budget_holder: h}\n"
+             "      cheaper: {kind: state_cost, states: [ill], cost_multiplier: {h: 0.5}}\n"
+             "      late: {states: [ill], months: [12, 60], cost_per_child_month: 10,\n"
+             "             budget_holder: g}\n",
+             T, timings[k]);
+    fl_model *m = load_text_model(yaml);
+    /* By hand: each step's children in each state as the timing counts them, the time their
+     * rewards are discounted at, and the time the step's moves are (in steps). */
+    double want_cost = 0, want_qaly = 0, want_delta = 0;
+    for (size_t t = 0; t < T; t++) {
+      double occ[S], when, move;
+      for (size_t s = 0; s < S; s++) {
+        const size_t k0 = t - t % 2;
+        occ[s] = k == 0   ? x[t][s]
+                 : k == 1 ? x[t + 1][s]
+                 : k == 2 || k0 + 1 >= T
+                     ? 0.5 * (x[t][s] + x[t + 1][s])
+                     : (x[k0][s] + 4 * x[k0 + 1][s] + x[k0 + 2][s]) / 6;
+      }
+      when = k == 0 ? (double)t : k == 1 ? t + 1.0 : t + 0.5;
+      move = k <= 1 ? t + 1.0 : t + 0.5; /* where the move lands; mid-step for the rules */
+      const double dc = pow(1.035, -when), dq = pow(1.015, -when);
+      const double dcm = pow(1.035, -move), dqm = pow(1.015, -move);
+      for (size_t s = 0; s < S; s++) {
+        want_cost += occ[s] * cost[s] * dc;
+        want_qaly += occ[s] * qol[s] * dq;
+      }
+      want_cost += x[t][WELL] * P[WELL][ILL] * 500 * dcm + x[t][ILL] * P[ILL][DEAD] * 2000 * dcm;
+      want_qaly += x[t][WELL] * P[WELL][ILL] * -0.05 * dqm;
+      /* 'late' runs from step 1: Simpson's rule cannot pair steps 0 and 1 for it, so its step
+       * 1 takes the trapezoid. */
+      const double late = t == 0   ? 0
+                          : k == 3 && t == 1 ? 0.5 * (x[1][ILL] + x[2][ILL])
+                                             : occ[ILL];
+      want_delta += (100 * 12 + (t == 0) * 3000 + 50 * 12 * occ[ILL] + 2 * 12 * occ[WELL] -
+                     0.5 * 1000 * occ[ILL] + 10 * 12 * late) *
+                    dc;
+    }
+    fl_results *ex = expect_model(m), *mc = run_model(m, 77, 200, 2);
+    const size_t R = mc->R, B = m->B;
+    double got_cost = 0, got_qaly = 0;
+    const fl_array *cd = arr(ex, 0, "costs_discounted"), *qd = arr(ex, 0, "qol_discounted");
+    for (size_t i = 0; i < T * B; i++) got_cost += value_at(cd, i);
+    for (size_t t = 0; t < T; t++) got_qaly += value_at(qd, t) * m->step_months / 12;
+    const double got_delta = value_at(comp(ex, 1, "delta_cost_total"), 0);
+    CHECK_DBL_NEAR(got_cost, want_cost, 1e-9 * want_cost);
+    CHECK_DBL_NEAR(got_qaly, want_qaly, 1e-9 * want_qaly);
+    CHECK_DBL_NEAR(got_delta, want_delta, 1e-9 * want_delta);
+    CHECK_DBL_NEAR(value_at(comp(ex, 1, "delta_qaly_total"), 0), 0, 1e-9);
+    /* Monte Carlo: the same children in both arms (nothing moves them differently). */
+    double mean, mcse;
+    mc_total(arr(mc, 0, "costs_discounted"), R, T * B, &mean, &mcse);
+    CHECK(mcse > 0);
+    CHECK_DBL_NEAR(mean, want_cost, 4 * mcse);
+    mc_total(arr(mc, 0, "qol_discounted"), R, T, &mean, &mcse);
+    CHECK_DBL_NEAR(mean * m->step_months / 12, want_qaly, 4 * mcse * m->step_months / 12);
+    mc_total(comp(mc, 1, "delta_cost_total"), R, 1, &mean, &mcse);
+    printf("timing %s: delta cost by hand %.4f, expected %.4f (relative error %.1e), Monte "
+           "Carlo %.4f (z = %.2f)\n",
+           timings[k], want_delta, got_delta, (got_delta - want_delta) / want_delta, mean,
+           (mean - want_delta) / mcse);
+    CHECK(mcse > 0);
+    CHECK_DBL_NEAR(mean, want_delta, 4 * mcse);
+    /* Threads inside a replication count the children reached at the end of a step part by
+     * part: the same bytes as one thread. */
+    fl_results *one = run_model_full(m, 77, 3, 1, 1, FL_PATH_AUTO);
+    fl_results *parts = run_model_full(m, 77, 3, 4, 4, FL_PATH_AUTO);
+    CHECK(same_bytes(arr(one, 1, "costs_discounted"), arr(parts, 1, "costs_discounted")));
+    if (k > 0) {
+      const fl_array *e1 = fl_results_find_const(one, 1, "interventions/reached_end");
+      const fl_array *e4 = fl_results_find_const(parts, 1, "interventions/reached_end");
+      CHECK(e1 && e4 && same_bytes(e1, e4));
+    }
+    fl_results_free(one);
+    fl_results_free(parts);
+    fl_results_free(mc);
+    fl_results_free(ex);
+    fl_model_free(m);
+  }
+}
+
 /* Paired (common random numbers) against independent streams: the variance of the difference
  * in total discounted cost and QALYs, against the sum of the two arms' variances (what
  * independent streams would give). Printed for the record; the paired variance must be the
@@ -409,6 +543,7 @@ int main(void) {
   test_cumulative_and_breakeven(m, res);
   report_variance_reduction(m, res);
   test_timing();
+  test_timing_cost_kinds();
   fl_results_free(res);
   fl_model_free(m);
   return check_finish("arms");

@@ -101,7 +101,8 @@ static inline int fl_arm_reinvests(const fl_arm *arm) {
  * (spend[n_int], its tally), its cost per child reached (reached[n_int]) and its set-up cost
  * in the step it starts, and what its kind changes in the cost of the children it reaches
  * (reach_by_state[n_int * S], NULL when no kind needs it) at the replication's state costs
- * unit_cost[S * B]. */
+ * unit_cost[S * B]. The children reached are those the step's reward timing counts (the
+ * caller combines the tallies at the start and the end of steps as for state costs). */
 void fl_arm_intervention_costs(const fl_model *m, const fl_arm *arm, size_t t,
                                const double *spend, const double *reached,
                                const double *reach_by_state, const double *unit_cost,

@@ -44,6 +44,46 @@ static double occupancy(const fl_model *m, const fl_array *stocks, const fl_arra
                                              : (double)t + 0.5;
 }
 
+/* The children intervention i (of ni) reached in step t of replication r as the reward timing
+ * counts them, the way occupancy counts the children in each state: from the children it
+ * reached at the start of each step (start, after its entrants; NULL where not tallied) and at
+ * its end (end), at [(r * T + u) * ni + i] times stride, plus k. Both are 0 in a step in which
+ * the intervention does not run. Simpson's rule needs the intervention running over the whole
+ * pair of steps and at the start of the next (if in the run); elsewhere it takes the trapezoid,
+ * so a step in which it does not run costs nothing. */
+static double reach_timed(const fl_model *m, const fl_intervention *iv, const fl_array *start,
+                          const fl_array *end, size_t r, size_t t, size_t ni, size_t i,
+                          size_t stride, size_t k) {
+  const size_t T = m->T;
+#define AT(a, u) fl_array_get((a), ((r * T + (u)) * ni + i) * stride + k)
+  switch (m->reward_timing) {
+  case FL_TIMING_END: return AT(end, t);
+  case FL_TIMING_HALF_CYCLE: return 0.5 * (AT(start, t) + AT(end, t));
+  case FL_TIMING_SIMPSON: {
+    const size_t k0 = t - t % 2;
+    const int paired = k0 + 1 < T && fl_intervention_running(m, iv, k0) &&
+                       fl_intervention_running(m, iv, k0 + 1) &&
+                       (k0 + 2 >= T || fl_intervention_running(m, iv, k0 + 2));
+    if (!paired) return 0.5 * (AT(start, t) + AT(end, t));
+    const double f2 = k0 + 2 < T ? AT(start, k0 + 2) : AT(end, k0 + 1);
+    return (AT(start, k0) + 4 * AT(start, k0 + 1) + f2) / 6;
+  }
+  default: return AT(start, t);
+  }
+#undef AT
+}
+
+/* The time, in steps, at which the one-off costs and QALY changes of the moves of step t are
+ * discounted: where the moves land (t + 1, the first time point that counts the child in its
+ * new state) under start and end timing; under half_cycle and simpson, which spread a step's
+ * rewards over the step and discount them at its middle, the moves are taken to happen there
+ * too, with the step's other rewards. */
+static double move_time(const fl_model *m, size_t t) {
+  return m->reward_timing == FL_TIMING_START || m->reward_timing == FL_TIMING_END
+             ? (double)t + 1
+             : (double)t + 0.5;
+}
+
 size_t fl_results_scratch(const fl_results *res) {
   const fl_model *m = res->ctx.m;
   size_t most = 0;
@@ -66,6 +106,8 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
   const fl_array *spend = fl_results_get(res, arm, FL_OUT_IV_SPEND);
   const fl_array *reached = fl_results_get(res, arm, FL_OUT_IV_REACHED);
   const fl_array *by_state = fl_results_get(res, arm, FL_OUT_IV_REACHED_BY_STATE);
+  const fl_array *reached_end = fl_results_get(res, arm, FL_OUT_IV_REACHED_END);
+  const fl_array *by_state_end = fl_results_get(res, arm, FL_OUT_IV_REACHED_END_BY_STATE);
   void *lvl = fl_results_get(res, arm, FL_OUT_STOCKS_BY_LEVEL)->data;
   double *cost = fl_results_get(res, arm, FL_OUT_COSTS)->data;
   double *costd = fl_results_get(res, arm, FL_OUT_COSTS_DISCOUNTED)->data;
@@ -92,31 +134,43 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
       for (size_t b = 0; b < B; b++) c[b] += occ[s] * unit_cost[s * B + b];
       q += occ[s] * unit_qol[s];
     }
-    /* One-off costs and QALY changes of the moves of the step. */
+    /* One-off costs and QALY changes of the moves of the step (also kept apart, cm and qm:
+     * they may be discounted at another time). */
+    double cm[FL_MAX_HOLDERS] = {0}, qm = 0;
     for (size_t s = 0; s < S && flows; s++)
       for (size_t d = 0; d < S; d++) {
         const double f = fl_array_get(flows, ((r * T + t) * S + s) * S + d);
         if (f == 0) continue;
-        for (size_t b = 0; b < B; b++) c[b] += f * m->trans_cost[(s * S + d) * B + b];
+        for (size_t b = 0; b < B; b++) {
+          c[b] += f * m->trans_cost[(s * S + d) * B + b];
+          cm[b] += f * m->trans_cost[(s * S + d) * B + b];
+        }
         q += f * m->trans_qaly[s * S + d] / step_years;
+        qm += f * m->trans_qaly[s * S + d] / step_years;
       }
-    /* Interventions: running cost, cost per child reached, set-up cost in the step in which an
-     * intervention starts, and what their kinds change in the costs of the children reached. */
+    /* Interventions: running cost, cost per child reached and what their kinds change in the
+     * costs of the children reached (both counted as the reward timing counts the children in
+     * each state), set-up cost in the step in which an intervention starts. */
     if (marm->n_int) {
       double sp[FL_MAX_INTERVENTIONS], rc[FL_MAX_INTERVENTIONS];
       const size_t ni = marm->n_int;
       for (size_t i = 0; i < ni; i++) {
+        const fl_intervention *iv = &marm->ints[i];
         sp[i] = fl_array_get(spend, (r * T + t) * ni + i);
-        rc[i] = fl_array_get(reached, (r * T + t) * ni + i);
+        rc[i] = reach_timed(m, iv, reached, reached_end, r, t, ni, i, 1, 0);
         for (size_t s = 0; by_state && s < S; s++)
-          rs[i * S + s] = fl_array_get(by_state, ((r * T + t) * ni + i) * S + s);
+          rs[i * S + s] = reach_timed(m, iv, by_state, by_state_end, r, t, ni, i, S, s);
       }
       fl_arm_intervention_costs(m, marm, t, sp, rc, by_state ? rs : NULL, unit_cost, c);
     }
     const double dc = fl_discount(m->disc_cost, when), dq = fl_discount(m->disc_qol, when);
-    for (size_t b = 0; b < B; b++) costd[(r * T + t) * B + b] = c[b] * dc;
+    const double moved = move_time(m, t) * step_years;
+    const double dcm = fl_discount(m->disc_cost, moved), dqm = fl_discount(m->disc_qol, moved);
+    /* (c - cm: the step's costs other than those of its moves) */
+    for (size_t b = 0; b < B; b++)
+      costd[(r * T + t) * B + b] = dcm == dc ? c[b] * dc : (c[b] - cm[b]) * dc + cm[b] * dcm;
     qol[r * T + t] = q;
-    qold[r * T + t] = q * dq;
+    qold[r * T + t] = dqm == dq ? q * dq : (q - qm) * dq + qm * dqm;
   }
 }
 

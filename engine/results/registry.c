@@ -149,6 +149,24 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
                "state.",
         .doc_expect = "Expected children each intervention reached at the start of each step "
                       "while it ran, by state."},
+    /* The same at the end of each step, for the reward timings that count the children present
+     * then (their costs per child follow rewards.timing, as state costs do). */
+    [FL_OUT_IV_REACHED_END] = {
+        .name = "interventions/reached_end", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_I32, .dims = {REP, STEP, IV}, .unit = "children",
+        .when = FL_WHEN_REACH_END, .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children each intervention reached at the end of each step while it ran (their "
+               "states and ages then).",
+        .doc_expect = "Expected children each intervention reached at the end of each step "
+                      "while it ran."},
+    [FL_OUT_IV_REACHED_END_BY_STATE] = {
+        .name = "interventions/reached_end_by_state", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_TALLY, .type = FL_I32, .dims = {REP, STEP, IV, STATE},
+        .unit = "children", .when = FL_WHEN_STATE_REACH_END, .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children each intervention reached at the end of each step while it ran, by "
+               "state.",
+        .doc_expect = "Expected children each intervention reached at the end of each step "
+                      "while it ran, by state."},
     [FL_OUT_PARAM_COST] = {
         .name = "parameters/cost", .group = FL_GROUP_ARM, .stage = FL_STAGE_PARAMS,
         .type = FL_F64, .dims = {REP, STATE, HOLDER}, .unit = "currency per child per step",
@@ -174,7 +192,9 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
     [FL_OUT_COSTS_DISCOUNTED] = {
         .name = "costs_discounted", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED,
         .type = FL_F64, .dims = {REP, STEP, HOLDER}, .unit = "currency", .modes = BOTH,
-        .flags = SUMMARISED, .doc = "Costs discounted at the annual rate discount.costs."},
+        .flags = SUMMARISED,
+        .doc = "Costs discounted at the annual rate discount.costs, each at the time "
+               "rewards.timing gives it (docs/scenario.md, reward timing)."},
     [FL_OUT_QOL] = {
         .name = "qol", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED, .type = FL_F64,
         .dims = {REP, STEP}, .unit = "QoL-weighted children", .modes = BOTH,
@@ -289,6 +309,9 @@ int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
   case FL_WHEN_LOCALITIES: return m->NLOC > 1;
   case FL_WHEN_INTERVENTIONS: return m->arms[arm].n_int > 0;
   case FL_WHEN_STATE_REACH: return fl_arm_needs_state_reach(&m->arms[arm]);
+  case FL_WHEN_REACH_END: return m->arms[arm].n_int > 0 && m->reward_timing != FL_TIMING_START;
+  case FL_WHEN_STATE_REACH_END:
+    return fl_arm_needs_state_reach(&m->arms[arm]) && m->reward_timing != FL_TIMING_START;
   case FL_WHEN_PSA_DRAWS: return arm == 0 && c->psa && m->n_unc > 0;
   case FL_WHEN_PSA_BLOCKS: return c->psa && c->psa_inner >= 2;
   default: return 1;
@@ -371,6 +394,10 @@ static const char *when_text(fl_when w) {
   case FL_WHEN_LOCALITIES: return "with more than one locality";
   case FL_WHEN_INTERVENTIONS: return "arms with interventions";
   case FL_WHEN_STATE_REACH: return "arms with an intervention of a kind that changes costs";
+  case FL_WHEN_REACH_END: return "arms with interventions, rewards.timing other than start";
+  case FL_WHEN_STATE_REACH_END:
+    return "arms with an intervention of a kind that changes costs, rewards.timing other than "
+           "start";
   case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
   case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
   default: return "always";

@@ -153,16 +153,23 @@ const fl_key fl_schema[] = {
     {"transition_costs[].to", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
      "A state, or a level (every state in it); moves within one state are not moves."},
     {"transition_costs[].cost", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
-     "One-off cost of each such move, by budget holder (charged in the step of the move)."},
+     "One-off cost of each such move, by budget holder, charged in the step of the move and "
+     "discounted where the move lands (the step's end) under start and end timing, at the "
+     "step's middle under half_cycle and simpson."},
     {"transition_costs[].cost.*", FL_TY_NUM, 0, -BIG, BIG, NULL, NULL, "currency", "Cost."},
     {"transition_costs[].qaly", FL_TY_NUM, 0, -10, 10, "0", NULL, "QALYs",
-     "One-off change in quality-adjusted life years of each such move."},
+     "One-off change in quality-adjusted life years of each such move (discounted as its "
+     "cost)."},
     {"rewards", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "When costs and QoL are counted."},
     {"rewards.timing", FL_TY_ENUM, 0, 0, 0, "start", "start|end|half_cycle|simpson", NULL,
      "start: children present at the start of a step (with its entrants), discounted from the "
      "step's start; end: children present at its end, discounted from its end; half_cycle: the "
      "mean of the two (trapezoid), discounted from the step's middle; simpson: Simpson's 1/3 rule "
-     "over pairs of steps (trapezoid for a last odd step), discounted from the step's middle."},
+     "over pairs of steps (trapezoid for a last odd step), discounted from the step's middle. "
+     "State costs and QoL, intervention costs per child reached and state_cost changes count "
+     "their children so; running spend and set-up costs are discounted with the step; one-off "
+     "costs of moves where the move lands (the step's end) under start and end, at the step's "
+     "middle under half_cycle and simpson."},
     {"economics", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Cost-effectiveness settings."},
     {"economics.willingness_to_pay", FL_TY_NUMS, 0, 0, BIG, "[0, 10000, 20000, 30000, 50000]",
      NULL, "currency per QALY",
@@ -232,7 +239,7 @@ const fl_key fl_schema[] = {
     {"arms.*.interventions.*.cost_multiplier", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL,
      NULL,
      "kind state_cost: factors on the state costs of the children reached, by budget holder "
-     "(0.8: a fifth cheaper), counted at the start of each step like cost_per_child_month."},
+     "(0.8: a fifth cheaper), on the children reached counted as for cost_per_child_month."},
     {"arms.*.interventions.*.cost_multiplier.*", FL_TY_NUM, 0, 0, 100, NULL, NULL, "factor",
      "Factor on the state costs charged to this budget holder."},
     {"arms.*.interventions.*.ramp_months", FL_TY_NUM, 0, 0, 1e4, "0", NULL, "months",
@@ -260,7 +267,9 @@ const fl_key fl_schema[] = {
     {"arms.*.interventions.*.setup_cost", FL_TY_NUM, 0, 0, BIG, "0", NULL, "currency",
      "One-off cost in its first month."},
     {"arms.*.interventions.*.cost_per_child_month", FL_TY_NUM, 0, 0, BIG, "0", NULL,
-     "currency", "Cost per child reached per month."},
+     "currency",
+     "Cost per child reached per month, the children reached in a step counted as "
+     "rewards.timing counts the children in each state (at its start, its end, or both)."},
     {"arms.*.interventions.*.budget_holder", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
      "Budget holder charged (required when it costs anything)."},
     {"arms.*.reinvest", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,

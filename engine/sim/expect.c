@@ -25,6 +25,22 @@ static double q_cum(const uint64_t *cum, size_t k) {
   return ((double)cum[k] - (k ? (double)cum[k - 1] : 0.0)) / FL_P_ONE;
 }
 
+/* The expected children that intervention iv reaches in mass, in total (returned) and by state,
+ * added to by_state[S] (NULL: not wanted). */
+static double reach_expected(const fl_model *m, const fl_intervention *iv, const grid *g,
+                             const double *mass, double *by_state) {
+  double r = 0;
+  for (size_t l = 0; l < g->NLOC; l++)
+    for (size_t a = 0; a < g->A; a++)
+      for (size_t d = 0; d < g->D; d++)
+        for (size_t s = 0; s < m->S; s++)
+          if (fl_intervention_reaches(iv, l, s, (uint32_t)a)) {
+            r += mass[cell(g, l, a, d, s)];
+            if (by_state) by_state[s] += mass[cell(g, l, a, d, s)];
+          }
+  return r;
+}
+
 /* A table built during the run, for an arm that reinvests. */
 typedef struct dyn_table {
   fl_row *rows;
@@ -63,21 +79,25 @@ static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t
     const fl_intervention *iv = &arm->ints[i];
     if (!fl_intervention_running(m, iv, t)) continue;
     spend[t * ni + i] = fl_arm_spend(m, arm, i, t, saving) * m->step_months;
-    double r = 0;
-    for (size_t l = 0; l < g->NLOC; l++)
-      for (size_t a = 0; a < g->A; a++)
-        for (size_t d = 0; d < g->D; d++)
-          for (size_t s = 0; s < S; s++)
-            if (fl_intervention_reaches(iv, l, s, (uint32_t)a)) {
-              r += mass[cell(g, l, a, d, s)];
-              if (by_state) by_state[(t * ni + i) * S + s] += mass[cell(g, l, a, d, s)];
-            }
-    reached[t * ni + i] = r;
+    reached[t * ni + i] = reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
   }
   if (!dynamic) return 0;
   size_t n_moves = 0, bad;
   return fl_table_build(m, NULL, arm, m->period_of_step[t], dyn->e, dyn->rows, dyn->stay32,
                         dyn->move_cum, dyn->move_dest, &n_moves, &bad) == 0;
+}
+
+/* Expected children each running intervention of step t reaches at its end (the mass after the
+ * transitions and ageing), in total and by state (by_state NULL where the arm's kinds do not
+ * need it), for the reward timings that count the end of a step. */
+static void reach_end_expected(const fl_model *m, const fl_arm *arm, size_t t, const grid *g,
+                               const double *mass, double *reached, double *by_state) {
+  const size_t S = m->S, ni = arm->n_int;
+  for (size_t i = 0; i < ni; i++) {
+    const fl_intervention *iv = &arm->ints[i];
+    if (!fl_intervention_running(m, iv, t)) continue;
+    reached[t * ni + i] = reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
+  }
 }
 
 /* Expectation mode's working state: the grid, the mass of this step and the next, the savings
@@ -229,6 +249,8 @@ static void expect_arm(expect_run *x, fl_results *res, size_t arm_i) {
   double *flows = DATA(FL_OUT_FLOWS), *entries = DATA(FL_OUT_ENTRIES);
   double *exits = DATA(FL_OUT_EXITS), *spend = DATA(FL_OUT_IV_SPEND);
   double *reached = DATA(FL_OUT_IV_REACHED), *by_state = DATA(FL_OUT_IV_REACHED_BY_STATE);
+  double *reached_end = DATA(FL_OUT_IV_REACHED_END);
+  double *by_state_end = DATA(FL_OUT_IV_REACHED_END_BY_STATE);
 #undef DATA
   initial_mass(x);
   for (size_t t = 0; t <= T; t++) {
@@ -249,6 +271,7 @@ static void expect_arm(expect_run *x, fl_results *res, size_t arm_i) {
                                              x->saving))
       rows = x->dyn.rows, move_cum = x->dyn.move_cum, move_dest = x->dyn.move_dest;
     step_mass(x, t, rows, move_cum, move_dest, flows, exits);
+    if (reached_end) reach_end_expected(m, arm, t, &x->g, x->mass, reached_end, by_state_end);
   }
 }
 

@@ -103,6 +103,50 @@ static const fl_row *reinvest_step(const fl_model *m, const fl_arm *arm,
   return ws->dyn_rows;
 }
 
+/* The children of the workspace's n that intervention iv reaches now, by state into
+ * per_state[S] (zeroed by the caller) where by_state is set, and in total (returned). An
+ * intervention for every age reads the counts (cnt); one for some ages looks at each child.
+ * div: fl_fast_div_magic of the locality stride. */
+static int64_t reach_count(const fl_model *m, const fl_intervention *iv, const fl_workspace *ws,
+                           size_t n, uint64_t div, int by_state, int64_t *per_state) {
+  const size_t S = m->S;
+  int64_t reached = 0;
+  if (iv->age_lo == 0 && iv->age_hi == UINT32_MAX) {
+    for (size_t l = 0; l < m->NLOC; l++)
+      for (size_t s = 0; s < S; s++)
+        if (iv->loc_on[l] && iv->state_on[s]) per_state[s] += ws->cnt[l * S + s];
+    for (size_t s = 0; s < S; s++) reached += per_state[s];
+  } else if (by_state) {
+    for (size_t k = 0; k < n; k++) {
+      const uint32_t b = ws->base[k], loc = fl_fast_div(b, div);
+      const uint32_t s = b - loc * (uint32_t)m->loc_stride;
+      per_state[s] += fl_intervention_reaches(iv, loc, s, ws->age[k]);
+    }
+    for (size_t s = 0; s < S; s++) reached += per_state[s];
+  } else { /* (the total only: one sum, not one a state) */
+    for (size_t k = 0; k < n; k++) {
+      const uint32_t b = ws->base[k], loc = fl_fast_div(b, div);
+      reached += fl_intervention_reaches(iv, loc, b - loc * (uint32_t)m->loc_stride, ws->age[k]);
+    }
+  }
+  return reached;
+}
+
+/* The children each running intervention of step t reaches now, into the tallies total and
+ * by_state (NULL where the arm's kinds do not need it) at [t * n_int]. */
+static void reach_tally(const fl_model *m, const fl_arm *arm, size_t t, const fl_workspace *ws,
+                        size_t n, uint64_t div, int32_t *total, int32_t *by_state) {
+  const size_t S = m->S, ni = arm->n_int;
+  for (size_t i = 0; i < ni; i++) {
+    const fl_intervention *iv = &arm->ints[i];
+    if (!fl_intervention_running(m, iv, t)) continue;
+    int64_t per_state[FL_MAX_STATES] = {0};
+    total[t * ni + i] = (int32_t)reach_count(m, iv, ws, n, div, by_state != NULL, per_state);
+    if (by_state)
+      for (size_t s = 0; s < S; s++) by_state[(t * ni + i) * S + s] = (int32_t)per_state[s];
+  }
+}
+
 /* The interventions' books at the start of step t, after the entries: the spend and the
  * children reached (by state, where the arm's kinds need it) of each running intervention,
  * counted over the workspace's n children (cnt; ws->saving as reinvest_step left it). div:
@@ -110,36 +154,13 @@ static const fl_row *reinvest_step(const fl_model *m, const fl_arm *arm,
 static void interventions_count(const fl_model *m, const fl_arm *arm, size_t t,
                                 const fl_workspace *ws, const fl_tally *tl, size_t n,
                                 uint64_t div) {
-  const size_t S = m->S, ni = arm->n_int;
-  int32_t *by_state = fl_tally_i32(tl, FL_OUT_IV_REACHED_BY_STATE);
-  for (size_t i = 0; i < ni; i++) {
-    const fl_intervention *iv = &arm->ints[i];
-    if (!fl_intervention_running(m, iv, t)) continue;
-    fl_tally_f64(tl, FL_OUT_IV_SPEND)[t * ni + i] =
-        fl_arm_spend(m, arm, i, t, ws->saving) * m->step_months;
-    int64_t reached = 0, per_state[FL_MAX_STATES] = {0};
-    if (iv->age_lo == 0 && iv->age_hi == UINT32_MAX) {
-      for (size_t l = 0; l < m->NLOC; l++)
-        for (size_t s = 0; s < S; s++)
-          if (iv->loc_on[l] && iv->state_on[s]) per_state[s] += ws->cnt[l * S + s];
-      for (size_t s = 0; s < S; s++) reached += per_state[s];
-    } else if (by_state) {
-      for (size_t k = 0; k < n; k++) {
-        const uint32_t b = ws->base[k], loc = fl_fast_div(b, div);
-        const uint32_t s = b - loc * (uint32_t)m->loc_stride;
-        per_state[s] += fl_intervention_reaches(iv, loc, s, ws->age[k]);
-      }
-      for (size_t s = 0; s < S; s++) reached += per_state[s];
-    } else { /* (the total only: one sum, not one a state) */
-      for (size_t k = 0; k < n; k++) {
-        const uint32_t b = ws->base[k], loc = fl_fast_div(b, div);
-        reached += fl_intervention_reaches(iv, loc, b - loc * (uint32_t)m->loc_stride, ws->age[k]);
-      }
-    }
-    fl_tally_i32(tl, FL_OUT_IV_REACHED)[t * ni + i] = (int32_t)reached;
-    if (by_state)
-      for (size_t s = 0; s < S; s++) by_state[(t * ni + i) * S + s] = (int32_t)per_state[s];
-  }
+  const size_t ni = arm->n_int;
+  for (size_t i = 0; i < ni; i++)
+    if (fl_intervention_running(m, &arm->ints[i], t))
+      fl_tally_f64(tl, FL_OUT_IV_SPEND)[t * ni + i] =
+          fl_arm_spend(m, arm, i, t, ws->saving) * m->step_months;
+  reach_tally(m, arm, t, ws, n, div, fl_tally_i32(tl, FL_OUT_IV_REACHED),
+              fl_tally_i32(tl, FL_OUT_IV_REACHED_BY_STATE));
 }
 
 /* What the handling of a step's events needs. */
@@ -406,10 +427,15 @@ static size_t step_events(const sim_run *sr, uint32_t *ev_slot, size_t n_ev, uin
                        : handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 0);
 }
 
-/* Phase 4: the stocks at the end of step t. */
+/* Phase 4: the stocks at the end of step t, and the children its interventions reach then
+ * where the reward timing counts them (rewards.timing other than start). */
 static void step_end(sim_run *sr, size_t t) {
   const size_t S = sr->m->S, NLOC = sr->m->NLOC;
   const int64_t *cnt = sr->ws->cnt;
+  int32_t *reached_end = fl_tally_i32(sr->tl, FL_OUT_IV_REACHED_END);
+  if (reached_end)
+    reach_tally(sr->m, sr->arm, t, sr->ws, sr->n, sr->loc_div, reached_end,
+                fl_tally_i32(sr->tl, FL_OUT_IV_REACHED_END_BY_STATE));
   int32_t *stocks = fl_tally_i32(sr->tl, FL_OUT_STOCKS) + (t + 1) * S;
   int32_t *stocks_loc = fl_tally_i32(sr->tl, FL_OUT_STOCKS_BY_LOCALITY);
   for (size_t s = 0; s < S; s++) {

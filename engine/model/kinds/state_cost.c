@@ -1,8 +1,8 @@
 /* The state_cost kind: multiplies what the children it reaches cost in their states, by budget
  * holder (a cheaper placement model, a service redesign), and leaves their transitions alone.
- * At strength e a factor f acts as 1 + (f - 1) e. The children are those reached at the start
- * of each step (as for cost_per_child_month), at the replication's state costs (drawn ones
- * under --psa). */
+ * At strength e a factor f acts as 1 + (f - 1) e. The children are those reached, counted as
+ * rewards.timing counts the children in each state (as for cost_per_child_month; derive.c), at
+ * the replication's state costs (drawn ones under --psa). */
 #include "model/compile.h"
 #include "model/intervention.h"
 
