@@ -90,7 +90,7 @@ case_file old "$clean
 f,looked_after,2020-02-01,,1990-01-01"
 calibrate old
 check test "$status" -eq 0
-check grep -q "1 children never below the template's maximum age (nor born) in the window.*(line 6)" "$dir/old.err"
+check grep -q "1 children with a record in the window but never below the template's maximum age (nor born) in it.*(line 6)" "$dir/old.err"
 check test "$(field old stock 2020-06 looked_after)" = "$(field clean stock 2020-06 looked_after)"
 
 # Errors: no date_of_birth column (the months would be counted twice); every child over the
@@ -103,7 +103,7 @@ case_file allold "a,additional,2020-02-01,2020-06-01,1990-03-01
 b,looked_after,2020-03-01,,1980-05-01"
 calibrate allold
 check test "$status" -eq 2
-check grep -q "allold.csv:2: date_of_birth: none of the 2 children with a date of birth is below the template's maximum age of 216 months" "$dir/allold.err"
+check grep -q "allold.csv:2: date_of_birth: none of the 2 children with a record in the window and a date of birth is below the template's maximum age of 216 months" "$dir/allold.err"
 check test ! -e "$dir/allold.yaml"
 
 # With --suppress every warning's count in the report is rounded like the others.

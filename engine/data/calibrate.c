@@ -77,15 +77,17 @@ static fl_status choose_window(cal *c, const cal_records *rec, const cal_populat
 
 /* Phase 1: the population table, the children and their monthly statuses over the window.
  * Returns c->st. */
-/* The children of the records never counted: born after the window, or at or above the
- * maximum age all through it (FL_CAL_W_OUT_OF_AGE). When that is every child with a date of
- * birth, the dates must be wrong: FL_EINPUT. Returns c->st. */
+/* The children with a record in the window who are never counted: born after it, or at or
+ * above the maximum age all through it (FL_CAL_W_OUT_OF_AGE; records wholly before or after
+ * the window are not looked at). When that is every such child with a date of birth, the
+ * dates must be wrong: FL_EINPUT. Returns c->st. */
 static fl_status check_ages(cal *c, const cal_records *rec) {
   const long max_age = (long)c->m->max_age;
+  const long day0 = fl_cal_first_day_of(c->w0), day1 = fl_cal_first_day_of(c->w0 + c->W);
   size_t with_dob = 0, out = 0;
   for (size_t i = 0; i < rec->n_kids; i++) {
     const cal_child *ch = &rec->kids[i];
-    if (ch->dob < 0) continue;
+    if (ch->dob < 0 || ch->last_end <= day0 || ch->first_start >= day1) continue;
     with_dob++;
     const long age_first = c->w0 - ch->dob, age_last = c->w0 + c->W - 1 - ch->dob;
     if (age_last < 0 || (max_age && age_first >= max_age)) {
@@ -95,8 +97,9 @@ static fl_status check_ages(cal *c, const cal_records *rec) {
   }
   if (with_dob && out == with_dob) {
     fl_error_set(c->err, FL_EINPUT, c->opt->episodes, (int)rec->kids[0].line, 0, "date_of_birth",
-                 "none of the %zu children with a date of birth is below the template's maximum "
-                 "age of %ld months (nor born) at any month of the window %04ld-%02ld to "
+                 "none of the %zu children with a record in the window and a date of birth is "
+                 "below the template's maximum age of %ld months (nor born) at any month of the "
+                 "window %04ld-%02ld to "
                  "%04ld-%02ld: are the dates of birth (and --date-format) right?",
                  with_dob, max_age, c->w0 / 12, c->w0 % 12 + 1, (c->w0 + c->W - 1) / 12,
                  (c->w0 + c->W - 1) % 12 + 1);

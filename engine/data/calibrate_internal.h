@@ -66,13 +66,14 @@ void fl_cal_warn(cal *c, int w, size_t line);
 
 /* A child of the episode records. */
 typedef struct cal_child {
-  char *id;              /* never written to an output */
-  long dob;              /* absolute month of birth, or -1 when unknown */
-  int loc;               /* locality, or -1 when not given */
-  int dob_differs;       /* its records give different dates of birth */
-  size_t line;           /* the line of its first record */
-  unsigned char *status; /* [LB + W]: the state (or FL_CAL_NO_RECORD) on the first day of
-                            each month, window month mo at LB + mo (mo < 0: the history) */
+  char *id;                   /* never written to an output */
+  long dob;                   /* absolute month of birth, or -1 when unknown */
+  int loc;                    /* locality, or -1 when not given */
+  int dob_differs;            /* its records give different dates of birth */
+  size_t line;                /* the line of its first record */
+  long first_start, last_end; /* day numbers: its first start, its last end (LONG_MAX: open) */
+  unsigned char *status;      /* [LB + W]: the state (or FL_CAL_NO_RECORD) on the first day of
+                                 each month, window month mo at LB + mo (mo < 0: the history) */
 } cal_child;
 
 /* The children of the episode records, in the order of their first record, found by their

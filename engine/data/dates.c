@@ -73,8 +73,8 @@ static const char *const warning_texts[FL_CAL_N_WARNINGS] = {
     "children given different dates of birth: the last row's is used",
     "children with no date of birth in any row: their months count in no age band and are not "
     "taken off the population table's children, so they are counted twice",
-    "children never below the template's maximum age (nor born) in the window: their records "
-    "are not used"};
+    "children with a record in the window but never below the template's maximum age (nor "
+    "born) in it: their records are not used"};
 
 const char *fl_cal_warning_name(int w) { return warning_names[w]; }
 const char *fl_cal_warning_text(int w) { return warning_texts[w]; }

@@ -83,6 +83,8 @@ static long child_index(cal_records *r, const char *id, int add, size_t line) {
   k->dob = -1;
   k->loc = -1;
   k->line = line;
+  k->first_start = LONG_MAX;
+  k->last_end = -1;
   if (!k->id) return -1;
   r->table[h] = ++r->n_kids;
   return (long)r->n_kids - 1;
@@ -139,6 +141,9 @@ static fl_status scan_episode(episode_reader *p, fl_csv *r, const char *const *f
   if (k < 0) return fl_csv_fail(r, FL_ENOMEM, -1, "out of memory");
   cal_child *ch = &rs->kids[k];
   rs->has_dob_column = f[COL_DOB] != NULL;
+  if (e->start < ch->first_start) ch->first_start = e->start;
+  if ((e->open_end ? LONG_MAX : e->end) > ch->last_end)
+    ch->last_end = e->open_end ? LONG_MAX : e->end;
   if (f[COL_DOB] && f[COL_DOB][0]) {
     if (ch->dob >= 0 && ch->dob != e->dob && !ch->dob_differs) {
       ch->dob_differs = 1;
