@@ -63,6 +63,10 @@ bad "a quoted newline, reported on one line" "multiline.csv:4:6:" "'Strath\\nmar
   echo; echo 'S2,additional,2019-04-01,,2010-07-01,Lochee,"a note'; echo 'over two lines"'
   echo; echo 'S3,banana,2019-04-01,,,Lochee'; } > lines.csv
 bad "the line after quoted newlines and blank lines" "lines.csv:8:2:" "state: 'banana'" lines.csv
+# A value after a quoted newline in the same record: the line its value is on, CRLF counted once.
+{ cat header.csv; echo "$rec"; echo '"S4 first'; echo 'second",additional,2019-13-01,,2010-07-01,Lochee'
+  echo "$rec"; } | sed 's/$/\r/' > later.csv
+bad "a value on the second line of a record" "later.csv:4:3: start_date:" "'2019-13-01'" later.csv
 
 # Headers.
 { sed 's/$/,state/' header.csv; echo "$rec,x"; } > dupcol.csv

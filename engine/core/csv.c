@@ -30,6 +30,7 @@ struct fl_csv {
   size_t field;      /* fields of the record being read so far */
   int *role_of;      /* [FL_CSV_MAX_COLUMNS] the spec column of each file column, -1: none */
   size_t *col_of;    /* [spec->n] the file column (1-based) of each spec column, 0: absent */
+  size_t *line_of;   /* [spec->n] the physical line on which the record's value starts */
   char **values;     /* [spec->n] the record's values (owned), NULL when not given */
   char **header;     /* [FL_CSV_MAX_COLUMNS] the header's names, until the header is done */
 };
@@ -40,28 +41,43 @@ fl_status fl_csv_fail(fl_csv *r, fl_status code, int k, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  const int col = k >= 0 && (size_t)k < r->spec->n ? (int)r->col_of[k] : 0;
-  fl_error_set(r->err, code, r->path, (int)(r->rec_started ? r->rec_line : r->line), col, NULL,
-               "%s", msg);
+  const int known = k >= 0 && (size_t)k < r->spec->n && r->col_of[k];
+  const size_t line = known && r->line_of[k] ? r->line_of[k] : r->rec_line;
+  fl_error_set(r->err, code, r->path, (int)line, known ? (int)r->col_of[k] : 0,
+               known ? r->spec->names[k] : NULL, "%s", msg);
   return code;
 }
 
 size_t fl_csv_line(const fl_csv *r) { return r->rec_line; }
 size_t fl_csv_records(const fl_csv *r) { return r->n_records; }
 
-/* A failure of the reading itself (not of a record's contents): kept, and reading stops. */
+/* A failure of the reading itself (not of a record's contents), at a physical line: kept, and
+ * reading stops. */
+static void vstop(fl_csv *r, fl_status code, size_t line, int col, const char *fmt, va_list ap) {
+  char msg[700];
+  if (r->st != FL_OK) return;
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  fl_error_set(r->err, code, r->path, (int)line, col, NULL, "%s", msg);
+  r->st = code;
+}
+
+static void stop_at(fl_csv *r, fl_status code, size_t line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void stop_at(fl_csv *r, fl_status code, size_t line, int col, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vstop(r, code, line, col, fmt, ap);
+  va_end(ap);
+}
+
+/* The same at the line of the record being read (or the line being fed, between records). */
 static void stop(fl_csv *r, fl_status code, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void stop(fl_csv *r, fl_status code, int col, const char *fmt, ...) {
-  char msg[700];
   va_list ap;
-  if (r->st != FL_OK) return;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vstop(r, code, r->rec_started ? r->rec_line : r->line, col, fmt, ap);
   va_end(ap);
-  fl_error_set(r->err, code, r->path, (int)(r->rec_started ? r->rec_line : r->line), col, NULL,
-               "%s", msg);
-  r->st = code;
 }
 
 static int valid_utf8(const unsigned char *s, size_t n) {
@@ -80,15 +96,19 @@ static void on_field(void *data, size_t len, void *ctx) {
   fl_csv *r = ctx;
   const char *s = data ? data : "";
   if (r->st != FL_OK) return;
-  if (!r->rec_started) { /* the record starts where its first field does */
-    size_t nl = 0;
-    for (size_t i = 0; i < len; i++) nl += s[i] == '\n';
-    r->rec_line = r->line - nl;
+  /* The field ends on the line being fed; it starts as many lines before as it holds
+   * newlines (a quoted CRLF is one line end, as outside quotes). The record starts where its
+   * first field does. */
+  size_t nl = 0;
+  for (const char *q = s; (q = memchr(q, '\n', len - (size_t)(q - s))) != NULL; q++) nl++;
+  const size_t line = r->line - nl;
+  if (!r->rec_started) {
+    r->rec_line = line;
     r->rec_started = 1;
   }
   r->field++;
   if (!valid_utf8((const unsigned char *)s, len)) {
-    stop(r, FL_EINPUT, (int)r->field, "field %zu is not valid UTF-8 text", r->field);
+    stop_at(r, FL_EINPUT, line, (int)r->field, "field %zu is not valid UTF-8 text", r->field);
     return;
   }
   if (r->field > FL_CSV_MAX_COLUMNS) {
@@ -102,6 +122,7 @@ static void on_field(void *data, size_t len, void *ctx) {
   const int k = r->role_of[r->field - 1];
   if (k < 0) return;
   free(r->values[k]);
+  r->line_of[k] = line;
   if (!(r->values[k] = fl_strdup(s))) stop(r, FL_ENOMEM, 0, "out of memory");
 }
 
@@ -174,6 +195,7 @@ static void on_row(int term, void *ctx) {
   for (size_t k = 0; k < r->spec->n; k++) {
     free(r->values[k]);
     r->values[k] = NULL;
+    r->line_of[k] = 0;
   }
   r->field = 0;
   r->rec_started = 0;
@@ -266,9 +288,10 @@ fl_status fl_csv_read(const char *path, const fl_csv_spec *spec,
   }
   r.role_of = calloc(FL_CSV_MAX_COLUMNS, sizeof *r.role_of);
   r.col_of = calloc(spec->n, sizeof *r.col_of);
+  r.line_of = calloc(spec->n, sizeof *r.line_of);
   r.values = calloc(spec->n, sizeof *r.values);
   r.header = calloc(FL_CSV_MAX_COLUMNS, sizeof *r.header);
-  if (!r.role_of || !r.col_of || !r.values || !r.header || csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI) != 0) {
+  if (!r.role_of || !r.col_of || !r.line_of || !r.values || !r.header || csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI) != 0) {
     stop(&r, FL_ENOMEM, 0, "out of memory");
   } else {
     read_lines(&r, &p, fd);
@@ -286,6 +309,7 @@ fl_status fl_csv_read(const char *path, const fl_csv_spec *spec,
   for (size_t i = 0; i < FL_CSV_MAX_COLUMNS && r.header; i++) free(r.header[i]);
   free(r.role_of);
   free(r.col_of);
+  free(r.line_of);
   free(r.values);
   free(r.header);
   return r.st;

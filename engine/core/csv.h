@@ -39,7 +39,9 @@ fl_status fl_csv_read(const char *path, const fl_csv_spec *spec,
                       fl_status (*record)(void *ctx, fl_csv *r, const char *const *fields),
                       void *ctx, fl_error *err);
 /* An error in the current record at column k of the spec (-1: the record as a whole): file,
- * physical line of the record, the column's place in the file. Returns code. */
+ * the physical line on which the column's value starts (the record's first line for -1, or
+ * when the record has no such value), the column's place in the file, and its name as the
+ * error's key (so fmt need not repeat it). Returns code. */
 fl_status fl_csv_fail(fl_csv *r, fl_status code, int k, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The physical line (1-based) on which the current record starts, and the number of records

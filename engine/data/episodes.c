@@ -101,23 +101,23 @@ static fl_status parse_episode(const cal *c, fl_csv *r, const char *const *f, ep
   e->end = e->open_end ? -1 : fl_cal_parse_date(f[COL_END], NULL);
   e->dob = -1;
   e->state = (size_t)state;
-  if (!f[COL_ID][0]) return fl_csv_fail(r, FL_EINPUT, COL_ID, "child_id: the identifier is empty");
+  if (!f[COL_ID][0]) return fl_csv_fail(r, FL_EINPUT, COL_ID, "the identifier is empty");
   if (e->start < 0)
-    return fl_csv_fail(r, FL_EINPUT, COL_START, "start_date: '%s' is not a valid date YYYY-MM-DD",
+    return fl_csv_fail(r, FL_EINPUT, COL_START, "'%s' is not a valid date YYYY-MM-DD",
                        f[COL_START]);
   if (!e->open_end && e->end < 0)
     return fl_csv_fail(r, FL_EINPUT, COL_END,
-                       "end_date: '%s' is not a valid date YYYY-MM-DD (or blank while the "
+                       "'%s' is not a valid date YYYY-MM-DD (or blank while the "
                        "episode is open)",
                        f[COL_END]);
   if (!e->open_end && e->end < e->start)
-    return fl_csv_fail(r, FL_EINPUT, COL_END, "end_date: the episode ends before it starts");
+    return fl_csv_fail(r, FL_EINPUT, COL_END, "the episode ends before it starts");
   if (state < 0)
     return fl_csv_fail(r, FL_EINPUT, COL_STATE,
-                       "state: '%s' is neither a state nor a level of the template",
+                       "'%s' is neither a state nor a level of the template",
                        f[COL_STATE]);
   if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_parse_date(f[COL_DOB], &e->dob) < 0)
-    return fl_csv_fail(r, FL_EINPUT, COL_DOB, "date_of_birth: '%s' is not a valid date",
+    return fl_csv_fail(r, FL_EINPUT, COL_DOB, "'%s' is not a valid date",
                        f[COL_DOB]);
   return FL_OK;
 }
@@ -135,7 +135,7 @@ static fl_status scan_episode(episode_reader *p, fl_csv *r, const char *const *f
     for (size_t l = 0; l < c->m->NLOC; l++)
       if (!strcmp(c->m->loc_names[l], f[COL_LOC])) rs->kids[k].loc = (int)l;
     if (rs->kids[k].loc < 0)
-      return fl_csv_fail(r, FL_EINPUT, COL_LOC, "locality: '%s' is not one of the template's",
+      return fl_csv_fail(r, FL_EINPUT, COL_LOC, "'%s' is not one of the template's",
                          f[COL_LOC]);
   }
   if (rs->first_day < 0 || e->start < rs->first_day) rs->first_day = e->start;
@@ -152,7 +152,7 @@ static fl_status paint_episode(episode_reader *p, fl_csv *r, const char *const *
   const fl_model *m = c->m;
   const long ki = child_index(p->r, f[COL_ID], 0);
   if (ki < 0) /* (the file changed between the passes) */
-    return fl_csv_fail(r, FL_EINPUT, COL_ID, "child_id: a child the first reading did not see; "
+    return fl_csv_fail(r, FL_EINPUT, COL_ID, "a child the first reading did not see; "
                        "was the file changed while it was read?");
   cal_child *k = &p->r->kids[ki];
   for (long mo = -c->LB; mo < c->W; mo++) {

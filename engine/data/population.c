@@ -38,32 +38,32 @@ static fl_status pop_record(void *ctx, fl_csv *r, const char *const *f) {
   char *end = NULL;
   long age;
   if (fl_cal_parse_date(f[POP_DATE], &row.month) < 0)
-    return fl_csv_fail(r, FL_EINPUT, POP_DATE, "date: '%s' is not a valid date YYYY-MM-DD",
+    return fl_csv_fail(r, FL_EINPUT, POP_DATE, "'%s' is not a valid date YYYY-MM-DD",
                        f[POP_DATE]);
   errno = 0;
   age = strtol(f[POP_AGE], &end, 10);
   if (!f[POP_AGE][0] || *end || errno || age < 0 || age > 200)
-    return fl_csv_fail(r, FL_EINPUT, POP_AGE, "age: '%s' is not a whole number of years",
+    return fl_csv_fail(r, FL_EINPUT, POP_AGE, "'%s' is not a whole number of years",
                        f[POP_AGE]);
   row.age = (int)age;
   row.count = strtod(f[POP_COUNT], &end);
   if (!f[POP_COUNT][0] || *end || !(row.count >= 0) || !isfinite(row.count))
-    return fl_csv_fail(r, FL_EINPUT, POP_COUNT, "count: '%s' is not a number of children",
+    return fl_csv_fail(r, FL_EINPUT, POP_COUNT, "'%s' is not a number of children",
                        f[POP_COUNT]);
   /* Whole children only: the calibrated scenario counts children, and a fraction would be
    * rounded there and disagree with the rows estimated from the table. */
   if (row.count != floor(row.count) && row.count <= POP_MAX_COUNT)
     return fl_csv_fail(r, FL_EINPUT, POP_COUNT,
-                       "count: '%s' is not a whole number of children", f[POP_COUNT]);
+                       "'%s' is not a whole number of children", f[POP_COUNT]);
   if (row.count > POP_MAX_COUNT)
     return fl_csv_fail(r, FL_EINPUT, POP_COUNT,
-                       "count: %g children of one age in one place is more than any area has "
+                       "%g children of one age in one place is more than any area has "
                        "(at most %g)", row.count, POP_MAX_COUNT);
   if (f[POP_LOC] && f[POP_LOC][0]) {
     for (size_t l = 0; l < c->m->NLOC; l++)
       if (!strcmp(c->m->loc_names[l], f[POP_LOC])) row.loc = (int)l;
     if (row.loc < 0)
-      return fl_csv_fail(r, FL_EINPUT, POP_LOC, "locality: '%s' is not one of the template's",
+      return fl_csv_fail(r, FL_EINPUT, POP_LOC, "'%s' is not one of the template's",
                          f[POP_LOC]);
   }
   cal_population *t = p->t;
