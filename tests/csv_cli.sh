@@ -109,15 +109,19 @@ bad "a quote inside a field" "badquote.csv:2:" "malformed CSV" badquote.csv
 { cat header.csv; echo ',additional,2019-04-01,,2010-07-01,Lochee'; } > noid.csv
 bad "an empty child_id" "noid.csv:2:1:" "the identifier is empty" noid.csv
 { cat header.csv; echo 'S1,additional,2019-02-30,,2010-07-01,Lochee'; } > feb30.csv
-bad "30 February" "feb30.csv:2:3:" "'2019-02-30' is not a valid date" feb30.csv
+bad "30 February" "feb30.csv:2:3: start_date:" \
+  "expected a date YYYY-MM-DD, found '2019-02-30': February 2019 has 28 days" feb30.csv
 { cat header.csv; echo 'S1,additional,01/04/2019,,2010-07-01,Lochee'; } > ukdate.csv
-bad "a DD/MM/YYYY date" "ukdate.csv:2:3:" "'01/04/2019' is not a valid date YYYY-MM-DD" ukdate.csv
+bad "a DD/MM/YYYY date" "ukdate.csv:2:3: start_date:" "expected a date YYYY-MM-DD, found \
+'01/04/2019'; it reads as DD/MM/YYYY or MM/DD/YYYY: give --date-format '%d/%m/%Y' or '%m/%d/%Y'" \
+  ukdate.csv
 { cat header.csv; echo 'S1,additional,2019-04-01,2019-03-01,2010-07-01,Lochee'; } > backwards.csv
 bad "an end before the start" "backwards.csv:2:4:" "ends before it starts" backwards.csv
 { cat header.csv; echo 'S1,additional,2019-04-01,,2010-07-01,Atlantis'; } > locality.csv
 bad "an unknown locality" "locality.csv:2:6:" "'Atlantis' is not one of the template's" locality.csv
 { cat header.csv; echo 'S1,additional,2019-04-01,,2010-13-01,Lochee'; } > dob.csv
-bad "month 13 in a date of birth" "dob.csv:2:5:" "date_of_birth: '2010-13-01'" dob.csv
+bad "month 13 in a date of birth" "dob.csv:2:5: date_of_birth:" \
+  "found '2010-13-01': there is no month 13" dob.csv
 { cat pop.csv; echo "$popline"; } > pop_twice.csv
 bad "a population row twice" "pop_twice.csv:$(($(wc -l < pop.csv) + 1)):" "twice (lines 2 and" \
   ep.csv pop_twice.csv

@@ -255,8 +255,9 @@ static void test_bad_records(void) {
   } cases[] = {
       {"", "empty", 1},
       {"child_id,state,start_date\nc1,care,2020-01-01\n", "no 'end_date' column", 1},
-      {"child_id,state,start_date,end_date\nc1,care,2020-13-01,\n", "not a valid date", 2},
-      {"child_id,state,start_date,end_date\nc1,care,2021-02-30,\n", "not a valid date", 2},
+      {"child_id,state,start_date,end_date\nc1,care,2020-13-01,\n", "there is no month 13", 2},
+      {"child_id,state,start_date,end_date\nc1,care,2021-02-30,\n",
+       "expected a date YYYY-MM-DD, found '2021-02-30': February 2021 has 28 days", 2},
       {"child_id,state,start_date,end_date\nc1,care,2020-01-01,2019-01-01\n", "ends before", 2},
       {"child_id,state,start_date,end_date\nc1,care,2020-01-01,\nc2,prison,2020-01-01,\n",
        "neither a state nor a level", 3},

@@ -96,6 +96,11 @@ static const char *help_calibrate =
     "      --from YYYY-MM-DD     start of the observation window (default: the first whole\n"
     "                            month after the first record starts)\n"
     "      --to YYYY-MM-DD       extract date (default: the last date in the records)\n"
+    "      --date-format FMT     how the files write dates (default %Y-%m-%d): %Y (four\n"
+    "                            digits), %m, %d between separators, and optionally a\n"
+    "                            time %H:%M or %H:%M:%S, read and ignored: %d/%m/%Y,\n"
+    "                            %m/%d/%Y, '%Y-%m-%d %H:%M:%S', %Y-%m-%dT%H:%M:%S,\n"
+    "                            '%d/%m/%Y %H:%M'; --from and --to stay YYYY-MM-DD\n"
     "      --age-bands A,B,...   age band edges in years (default: none)\n"
     "      --duration-bands M,N  time-in-state band edges in months (default: none); the\n"
     "                            records before the window show how long spells have run\n"
@@ -140,6 +145,7 @@ int cmd_calibrate(int argc, char **argv) {
       {"check", no_argument, NULL, 'c'},          {"duration-bands", required_argument, NULL, 'd'},
       {"precedence", required_argument, NULL, 'e'},  {"report-h5", required_argument, NULL, 'H'},
       {"period-months", required_argument, NULL, 'P'},
+      {"date-format", required_argument, NULL, 'D'},
       {NULL, 0, NULL, 0}};
   fl_calibrate_options opt = {.min_row = 30};
   const char *tmpl = NULL;
@@ -186,6 +192,7 @@ int cmd_calibrate(int argc, char **argv) {
       break;
     case 'f': opt.from = optarg; break;
     case 'T': opt.to = optarg; break;
+    case 'D': opt.date_format = optarg; break;
     case 'a':
       if (!parse_bands(optarg, bands, &opt.n_age_bands))
         return cli_usage_error("calibrate", "--age-bands: expected ascending ages in years "

@@ -96,29 +96,23 @@ static long state_of(const fl_model *m, const char *name) {
  * episode of the template's states. */
 static fl_status parse_episode(const cal *c, fl_csv *r, const char *const *f, episode *e) {
   const long state = state_of(c->m, f[COL_STATE]);
-  e->start = fl_cal_parse_date(f[COL_START], NULL);
+  e->start = fl_cal_read_date(c, f[COL_START], NULL);
   e->open_end = !f[COL_END][0];
-  e->end = e->open_end ? -1 : fl_cal_parse_date(f[COL_END], NULL);
+  e->end = e->open_end ? -1 : fl_cal_read_date(c, f[COL_END], NULL);
   e->dob = -1;
   e->state = (size_t)state;
   if (!f[COL_ID][0]) return fl_csv_fail(r, FL_EINPUT, COL_ID, "the identifier is empty");
-  if (e->start < 0)
-    return fl_csv_fail(r, FL_EINPUT, COL_START, "'%s' is not a valid date YYYY-MM-DD",
-                       f[COL_START]);
+  if (e->start < 0) return fl_cal_date_fail(c, r, COL_START, f[COL_START], NULL);
   if (!e->open_end && e->end < 0)
-    return fl_csv_fail(r, FL_EINPUT, COL_END,
-                       "'%s' is not a valid date YYYY-MM-DD (or blank while the "
-                       "episode is open)",
-                       f[COL_END]);
+    return fl_cal_date_fail(c, r, COL_END, f[COL_END], " or blank while the episode is open");
   if (!e->open_end && e->end < e->start)
     return fl_csv_fail(r, FL_EINPUT, COL_END, "the episode ends before it starts");
   if (state < 0)
     return fl_csv_fail(r, FL_EINPUT, COL_STATE,
-                       "'%s' is neither a state nor a level of the template",
-                       f[COL_STATE]);
-  if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_parse_date(f[COL_DOB], &e->dob) < 0)
-    return fl_csv_fail(r, FL_EINPUT, COL_DOB, "'%s' is not a valid date",
-                       f[COL_DOB]);
+                       "'%s' is neither a state nor a level of the template", f[COL_STATE]);
+  if (f[COL_DOB] && f[COL_DOB][0] &&
+      fl_cal_read_date(c, f[COL_DOB], &e->dob) < 0)
+    return fl_cal_date_fail(c, r, COL_DOB, f[COL_DOB], NULL);
   return FL_OK;
 }
 

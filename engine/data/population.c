@@ -37,9 +37,8 @@ static fl_status pop_record(void *ctx, fl_csv *r, const char *const *f) {
   cal_pop_row row = {0, 0, -1, 0, fl_csv_line(r)};
   char *end = NULL;
   long age;
-  if (fl_cal_parse_date(f[POP_DATE], &row.month) < 0)
-    return fl_csv_fail(r, FL_EINPUT, POP_DATE, "'%s' is not a valid date YYYY-MM-DD",
-                       f[POP_DATE]);
+  if (fl_cal_read_date(c, f[POP_DATE], &row.month) < 0)
+    return fl_cal_date_fail(c, r, POP_DATE, f[POP_DATE], NULL);
   errno = 0;
   age = strtol(f[POP_AGE], &end, 10);
   if (!f[POP_AGE][0] || *end || errno || age < 0 || age > 200)
