@@ -26,8 +26,8 @@
 /* A date format of the records (--date-format), strftime-like: %Y (four digits), %m and %d,
  * and optionally a time of day %H:%M or %H:%M:%S, between literal characters that must be
  * there as written. Months, days, hours, minutes and seconds take one or two digits (Excel
- * writes 1/4/2019), two where another field follows without a separator. A time is read and
- * checked, then ignored: calibration uses a date's day. */
+ * writes 1/4/2019), two where a field touches another without a separator (%Y%m%d). A time
+ * is read and checked, then ignored: calibration uses a date's day. */
 #define FL_CAL_DATE_ISO "%Y-%m-%d"
 typedef struct fl_cal_date_format {
   char spec[32];              /* as given: %d/%m/%Y */

@@ -133,9 +133,10 @@ long fl_cal_date_read(const fl_cal_date_format *f, const char *s, long *month, c
       continue;
     }
     /* Four digits for the year; one or two for the others (months and days as Excel writes
-     * them, 1/4/2019), two when another field follows without a separator. */
+     * them, 1/4/2019), two where the field touches another without a separator (%Y%m%d). */
     const int fi = field_index(f->item[i]), most = fi == 0 ? 4 : 2;
-    const int least = fi == 0 || (i + 1 < f->n && f->is_field[i + 1]) ? most : 1;
+    const int touching = (i > 0 && f->is_field[i - 1]) || (i + 1 < f->n && f->is_field[i + 1]);
+    const int least = fi == 0 || touching ? most : 1;
     int got = 0;
     while (got < most && p[got] >= '0' && p[got] <= '9') v[fi] = v[fi] * 10 + (p[got++] - '0');
     if (got < least) return -1;
