@@ -504,7 +504,7 @@ static void test_export_shapes(void) {
                               .from = "2020-01-01", .to = "2020-06-01", .min_row = 1};
   write_text("shapes_ep.csv", plain);
   CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
-  char *want = scenario_body(out);
+  char *want = scenario_body(out), *got = NULL;
   for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
     write_text("shapes_ep.csv", same[i].text);
     opt.date_format = same[i].date_format;
@@ -516,7 +516,7 @@ static void test_export_shapes(void) {
       fprintf(stderr, "  (%s: %s)\n", same[i].name, err.message);
       continue;
     }
-    char *got = scenario_body(out);
+    got = scenario_body(out);
     CHECK_STR_EQ(got, want);
     free(got);
   }
@@ -529,10 +529,9 @@ static void test_export_shapes(void) {
   CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
   write_text("shapes_pop.csv", "date,age,count\n01/01/2020,4,0\n");
   CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
-  char *got = scenario_body(out);
+  got = scenario_body(out);
   CHECK_STR_EQ(got, want);
   free(got);
-  free(want);
   write_text("shapes_pop.csv", "date,age,count\n2020-01-01,4,0\n");
   for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
     write_text("shapes_ep.csv", wrong[i].text);
@@ -547,12 +546,43 @@ static void test_export_shapes(void) {
     CHECK_STR_CONTAINS(err.message, wrong[i].message);
     CHECK(stat(out, &sb) != 0);
   }
+  /* --delimiter: a file separated by ';' (with ';' and tab hints the other way round). */
+  write_text("shapes_ep.csv", "\xEF\xBB\xBF"
+                              "child_id;state;start_date;end_date;date_of_birth\r\n"
+                              "c1;additional;01/02/2020;01/04/2020;15/01/2010\r\n"
+                              "c1;care;10/03/2020;;15/01/2010\r\n"
+                              "c3;\"care\";01/01/2020;01/03/2020;\"01/06/2015\"\r\n");
+  write_text("shapes_pop.csv", "date;age;count\n2020-01-01;4;0\n");
+  opt.date_format = "%d/%m/%Y";
+  opt.delimiter = ';';
+  unlink(out);
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
+  got = scenario_body(out);
+  CHECK_STR_EQ(got, want);
+  free(got);
+  write_text("shapes_pop.csv", "date,age,count\n2020-01-01,4,0\n");
+  unlink(out);
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EINPUT);
+  CHECK_STR_CONTAINS(err.message, "the header has one column, 'date,age,count': the file looks "
+                                  "separated by commas, but population tables are read "
+                                  "separated by ';' (--delimiter ',' reads it)");
+  CHECK_INT_EQ(err.line, 1);
+  opt.delimiter = '\t';
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EINPUT);
+  CHECK_STR_CONTAINS(err.message, "looks separated by commas, but population tables are read "
+                                  "separated by tabs (--delimiter ',' reads it)");
+  opt.delimiter = ':';
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EUSAGE);
+  CHECK_STR_EQ(err.key, "--delimiter");
+  CHECK(stat(out, &sb) != 0);
+  opt.delimiter = 0;
   /* A format that is not one is a usage error, before any file is read. */
   opt.date_format = "%d/%m/%y";
   CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EUSAGE);
   CHECK_STR_EQ(err.key, "--date-format");
   CHECK_STR_CONTAINS(err.message, "found '%d/%m/%y': '%y' is not one of %Y %m %d %H %M %S");
   CHECK(stat(out, &sb) != 0);
+  free(want);
   fl_model_free(m);
   fl_scenario_free(sc);
 }

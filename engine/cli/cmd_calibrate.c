@@ -101,6 +101,8 @@ static const char *help_calibrate =
     "                            time %H:%M or %H:%M:%S, read and ignored: %d/%m/%Y,\n"
     "                            %m/%d/%Y, '%Y-%m-%d %H:%M:%S', %Y-%m-%dT%H:%M:%S,\n"
     "                            '%d/%m/%Y %H:%M'; --from and --to stay YYYY-MM-DD\n"
+    "      --delimiter C         the files' field separator: , (default), ; (Excel where\n"
+    "                            the decimal mark is a comma), tab or |\n"
     "      --age-bands A,B,...   age band edges in years (default: none)\n"
     "      --duration-bands M,N  time-in-state band edges in months (default: none); the\n"
     "                            records before the window show how long spells have run\n"
@@ -145,7 +147,7 @@ int cmd_calibrate(int argc, char **argv) {
       {"check", no_argument, NULL, 'c'},          {"duration-bands", required_argument, NULL, 'd'},
       {"precedence", required_argument, NULL, 'e'},  {"report-h5", required_argument, NULL, 'H'},
       {"period-months", required_argument, NULL, 'P'},
-      {"date-format", required_argument, NULL, 'D'},
+      {"date-format", required_argument, NULL, 'D'}, {"delimiter", required_argument, NULL, 'L'},
       {NULL, 0, NULL, 0}};
   fl_calibrate_options opt = {.min_row = 30};
   const char *tmpl = NULL;
@@ -193,6 +195,13 @@ int cmd_calibrate(int argc, char **argv) {
     case 'f': opt.from = optarg; break;
     case 'T': opt.to = optarg; break;
     case 'D': opt.date_format = optarg; break;
+    case 'L':
+      if (!strcmp(optarg, "tab") || !strcmp(optarg, "\t")) opt.delimiter = '\t';
+      else if (strlen(optarg) == 1 && strchr(",;|", optarg[0])) opt.delimiter = optarg[0];
+      else
+        return cli_usage_error("calibrate", "--delimiter: expected , ; tab or |, found '%s'",
+                               optarg);
+      break;
     case 'a':
       if (!parse_bands(optarg, bands, &opt.n_age_bands))
         return cli_usage_error("calibrate", "--age-bands: expected ascending ages in years "

@@ -28,6 +28,7 @@ struct fl_csv {
   size_t n_records;  /* records read (the header not counted) */
   int header_done;
   size_t field;      /* fields of the record being read so far */
+  char delim;        /* the separator of the fields */
   int *role_of;      /* [FL_CSV_MAX_COLUMNS] the spec column of each file column, -1: none */
   size_t *col_of;    /* [spec->n] the file column (1-based) of each spec column, 0: absent */
   size_t *line_of;   /* [spec->n] the physical line on which the record's value starts */
@@ -146,11 +147,15 @@ static void take_header(fl_csv *r) {
   }
   for (size_t k = 0; k < sp->n; k++) {
     if (!((sp->required >> k) & 1) || r->col_of[k]) continue;
-    if (r->field == 1 && (strchr(r->header[0], ';') || strchr(r->header[0], '\t'))) {
+    char seen = 0;
+    for (const char *d = ",;\t|"; *d && r->field == 1 && !seen; d++)
+      if (*d != r->delim && strchr(r->header[0], *d)) seen = *d;
+    if (seen) {
       stop(r, FL_EINPUT, 1,
-           "the header has one column, '%.60s': the file looks separated by '%s', but %s are "
-           "read as CSV, separated by commas",
-           r->header[0], strchr(r->header[0], ';') ? ";" : "tabs", sp->what);
+           "the header has one column, '%.60s': the file looks separated by %s, but %s are "
+           "read separated by %s (--delimiter %s reads it)",
+           r->header[0], fl_csv_delim_words(seen), sp->what, fl_csv_delim_words(r->delim),
+           fl_csv_delim_option(seen));
       return;
     }
     char list[512] = "";
@@ -200,6 +205,16 @@ static void on_row(int term, void *ctx) {
   r->field = 0;
   r->rec_started = 0;
   r->rec_bytes = 0;
+}
+
+int fl_csv_delim_ok(char delim) { return delim && strchr(",;\t|", delim) != NULL; }
+
+const char *fl_csv_delim_words(char delim) {
+  return delim == ';' ? "';'" : delim == '\t' ? "tabs" : delim == '|' ? "'|'" : "commas";
+}
+
+const char *fl_csv_delim_option(char delim) {
+  return delim == ';' ? "';'" : delim == '\t' ? "tab" : delim == '|' ? "'|'" : "','";
 }
 
 /* What stands at a path that is not a regular file, in words. */
@@ -269,10 +284,11 @@ static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
   free(line);
 }
 
-fl_status fl_csv_read(const char *path, const fl_csv_spec *spec,
+fl_status fl_csv_read(const char *path, const fl_csv_spec *spec, char delim,
                       fl_status (*record)(void *ctx, fl_csv *r, const char *const *fields),
                       void *ctx, fl_error *err) {
-  fl_csv r = {.path = path, .spec = spec, .err = err, .record = record, .ctx = ctx};
+  fl_csv r = {.path = path, .spec = spec, .err = err, .record = record, .ctx = ctx,
+              .delim = delim ? delim : ','};
   struct csv_parser p;
   struct stat stt;
   int fd = open(path, O_RDONLY);
@@ -294,6 +310,7 @@ fl_status fl_csv_read(const char *path, const fl_csv_spec *spec,
   if (!r.role_of || !r.col_of || !r.line_of || !r.values || !r.header || csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI) != 0) {
     stop(&r, FL_ENOMEM, 0, "out of memory");
   } else {
+    csv_set_delim(&p, (unsigned char)r.delim);
     read_lines(&r, &p, fd);
     if (r.st == FL_OK && csv_fini(&p, on_field, on_row, &r) != 0)
       stop(&r, FL_EINPUT, 0, "malformed CSV at the end of the file: %s",

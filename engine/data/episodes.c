@@ -172,7 +172,8 @@ static fl_status on_record(void *ctx, fl_csv *r, const char *const *f) {
 /* Reads the episodes file once, in the given pass. */
 static fl_status read_pass(cal *c, cal_records *r, int pass) {
   episode_reader p = {.c = c, .r = r, .pass = pass};
-  return c->st = fl_csv_read(c->opt->episodes, &episodes_spec, on_record, &p, c->err);
+  return c->st = fl_csv_read(c->opt->episodes, &episodes_spec, c->opt->delimiter, on_record, &p,
+                             c->err);
 }
 
 fl_status fl_cal_episodes_scan(cal *c, cal_records *r) {

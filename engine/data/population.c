@@ -120,7 +120,8 @@ static fl_status check_cells(cal *c, const cal_population *t) {
 
 fl_status fl_cal_population_read(cal *c, cal_population *t) {
   pop_reader p = {.c = c, .t = t};
-  if ((c->st = fl_csv_read(c->opt->population, &pop_spec, pop_record, &p, c->err)) != FL_OK)
+  if ((c->st = fl_csv_read(c->opt->population, &pop_spec, c->opt->delimiter,
+                               pop_record, &p, c->err)) != FL_OK)
     return c->st;
   if (t->n == 0) {
     fl_error_set(c->err, FL_EINPUT, c->opt->population, 2, 1, NULL, "the table has no rows");
