@@ -117,6 +117,9 @@ cp header.csv headeronly.csv
 bad "a header and no records" "headeronly.csv:2:1:" "no records" headeronly.csv
 
 # Bytes that are not CSV text.
+iconv -f UTF-8 -t UTF-16 ep.csv > utf16.csv
+bad "UTF-16" "utf16.csv:1:" "the file is UTF-16 text (as Excel saves 'Unicode Text'); save it as \
+'CSV UTF-8'" utf16.csv
 { cat header.csv; printf 'S1,additional,2019-04-01,,2010-07-01,Loc\x00hee\n'; } > nul.csv
 bad "a NUL byte" "nul.csv:2:" "NUL byte" nul.csv
 { cat header.csv; printf 'S1,addi\xff\xfetional,2019-04-01,,2010-07-01,Lochee\n'; } > latin.csv

@@ -261,6 +261,11 @@ static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
     if (got == 0) break;
     size_t i = 0;
     if (first && got >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) i = 3; /* Excel's byte-order mark */
+    if (first && got >= 2 && (!memcmp(buf, "\xFF\xFE", 2) || !memcmp(buf, "\xFE\xFF", 2))) {
+      stop(r, FL_EINPUT, 0, "the file is UTF-16 text (as Excel saves 'Unicode Text'); save it "
+                            "as 'CSV UTF-8'");
+      break;
+    }
     first = 0;
     while (i < (size_t)got && r->st == FL_OK) {
       const char *nl = memchr(buf + i, '\n', (size_t)got - i);
