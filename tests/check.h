@@ -58,7 +58,7 @@ static int check_passed, check_failed;
 #define CHECK_STR_EQ(a, b)                                                                         \
   do {                                                                                             \
     const char *a_ = (a), *b_ = (b);                                                               \
-    CHECK_GENERIC(a_ && b_ && !strcmp(a_, b_), "'%s'", a_ ? a_ : "(null)", b_ ? b_ : "(null)", #a,  \
+    CHECK_GENERIC(a_ &&b_ && !strcmp(a_, b_), "'%s'", a_ ? a_ : "(null)", b_ ? b_ : "(null)", #a,  \
                   #b, "==");                                                                       \
   } while (0)
 

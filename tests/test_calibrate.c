@@ -398,45 +398,50 @@ static char *scenario_body(const char *path) {
  * calibrate as the plain file does; a file separated by ';' and dates of another format are
  * errors that say so, at the physical line and column of the value, with the column as key. */
 static void test_export_shapes(void) {
-  static const char *plain =
-      "child_id,state,start_date,end_date,date_of_birth\n"
-      "c1,additional,2020-02-01,2020-04-01,2010-01-15\n"
-      "c1,care,2020-03-10,,2010-01-15\n"
-      "c3,care,2020-01-01,2020-03-01,2015-06-01\n";
+  static const char *plain = "child_id,state,start_date,end_date,date_of_birth\n"
+                             "c1,additional,2020-02-01,2020-04-01,2010-01-15\n"
+                             "c1,care,2020-03-10,,2010-01-15\n"
+                             "c3,care,2020-01-01,2020-03-01,2015-06-01\n";
   static const struct {
     const char *name, *text, *date_format;
   } same[] = {
-      {"byte-order mark", "\xEF\xBB\xBF"
-                          "child_id,state,start_date,end_date,date_of_birth\n"
-                          "c1,additional,2020-02-01,2020-04-01,2010-01-15\n"
-                          "c1,care,2020-03-10,,2010-01-15\n"
-                          "c3,care,2020-01-01,2020-03-01,2015-06-01\n",
+      {"byte-order mark",
+       "\xEF\xBB\xBF"
+       "child_id,state,start_date,end_date,date_of_birth\n"
+       "c1,additional,2020-02-01,2020-04-01,2010-01-15\n"
+       "c1,care,2020-03-10,,2010-01-15\n"
+       "c3,care,2020-01-01,2020-03-01,2015-06-01\n",
        NULL},
-      {"byte-order mark and CRLF", "\xEF\xBB\xBF"
-                                   "CHILD_ID,State,start_date,end_date,date_of_birth\r\n"
-                                   "c1,additional,2020-02-01,2020-04-01,2010-01-15\r\n"
-                                   "c1,care,2020-03-10,,2010-01-15\r\n"
-                                   "c3,care,2020-01-01,2020-03-01,2015-06-01\r\n",
+      {"byte-order mark and CRLF",
+       "\xEF\xBB\xBF"
+       "CHILD_ID,State,start_date,end_date,date_of_birth\r\n"
+       "c1,additional,2020-02-01,2020-04-01,2010-01-15\r\n"
+       "c1,care,2020-03-10,,2010-01-15\r\n"
+       "c3,care,2020-01-01,2020-03-01,2015-06-01\r\n",
        NULL},
-      {"DD/MM/YYYY", "child_id,state,start_date,end_date,date_of_birth\n"
-                     "c1,additional,01/02/2020,1/4/2020,15/01/2010\n"
-                     "c1,care,10/03/2020,,15/01/2010\n"
-                     "c3,care,01/01/2020,01/03/2020,01/06/2015\n",
+      {"DD/MM/YYYY",
+       "child_id,state,start_date,end_date,date_of_birth\n"
+       "c1,additional,01/02/2020,1/4/2020,15/01/2010\n"
+       "c1,care,10/03/2020,,15/01/2010\n"
+       "c3,care,01/01/2020,01/03/2020,01/06/2015\n",
        "%d/%m/%Y"},
-      {"MM/DD/YYYY", "child_id,state,start_date,end_date,date_of_birth\n"
-                     "c1,additional,02/01/2020,04/01/2020,01/15/2010\n"
-                     "c1,care,03/10/2020,,01/15/2010\n"
-                     "c3,care,01/01/2020,03/01/2020,06/01/2015\n",
+      {"MM/DD/YYYY",
+       "child_id,state,start_date,end_date,date_of_birth\n"
+       "c1,additional,02/01/2020,04/01/2020,01/15/2010\n"
+       "c1,care,03/10/2020,,01/15/2010\n"
+       "c3,care,01/01/2020,03/01/2020,06/01/2015\n",
        "%m/%d/%Y"},
-      {"date-times", "child_id,state,start_date,end_date,date_of_birth\r\n"
-                     "c1,additional,2020-02-01 09:30:00,2020-04-01 17:00:00,2010-01-15\r\n"
-                     "c1,care,2020-03-10 23:59:59,,2010-01-15\r\n"
-                     "c3,care,2020-01-01 00:00:00,2020-03-01 12:00:00,2015-06-01\r\n",
+      {"date-times",
+       "child_id,state,start_date,end_date,date_of_birth\r\n"
+       "c1,additional,2020-02-01 09:30:00,2020-04-01 17:00:00,2010-01-15\r\n"
+       "c1,care,2020-03-10 23:59:59,,2010-01-15\r\n"
+       "c3,care,2020-01-01 00:00:00,2020-03-01 12:00:00,2015-06-01\r\n",
        "%Y-%m-%d %H:%M:%S"},
-      {"DD/MM/YYYY HH:MM", "child_id,state,start_date,end_date,date_of_birth\n"
-                           "c1,additional,01/02/2020 09:30,01/04/2020 17:00,15/01/2010 00:00\n"
-                           "c1,care,10/03/2020 23:59,,15/01/2010 00:00\n"
-                           "c3,care,01/01/2020 00:00,01/03/2020 12:00,01/06/2015 00:00\n",
+      {"DD/MM/YYYY HH:MM",
+       "child_id,state,start_date,end_date,date_of_birth\n"
+       "c1,additional,01/02/2020 09:30,01/04/2020 17:00,15/01/2010 00:00\n"
+       "c1,care,10/03/2020 23:59,,15/01/2010 00:00\n"
+       "c3,care,01/01/2020 00:00,01/03/2020 12:00,01/06/2015 00:00\n",
        "%d/%m/%Y %H:%M"},
   };
   static const struct {
@@ -451,8 +456,7 @@ static void test_export_shapes(void) {
        3, 3},
       {"an ambiguous day-first date without the format",
        "child_id,state,start_date,end_date\nc1,care,01/02/2020,\n", NULL, "start_date",
-       "it reads as DD/MM/YYYY or MM/DD/YYYY: give --date-format '%d/%m/%Y' or '%m/%d/%Y'", 2,
-       3},
+       "it reads as DD/MM/YYYY or MM/DD/YYYY: give --date-format '%d/%m/%Y' or '%m/%d/%Y'", 2, 3},
       {"a date-time without the format",
        "child_id,state,start_date,end_date\nc1,care,2020-01-01T10:00:00,\n", NULL, "start_date",
        "found '2020-01-01T10:00:00'; it reads as YYYY-MM-DDTHH:MM:SS: give --date-format "
@@ -477,8 +481,9 @@ static void test_export_shapes(void) {
        "the header has one column, 'child_id;state;start_date;end_date': the file looks "
        "separated by ';'",
        1, 1},
-      {"a byte-order mark and a missing column", "\xEF\xBB\xBF"
-                                                 "child_id,state,end_date\nc1,care,\n",
+      {"a byte-order mark and a missing column",
+       "\xEF\xBB\xBF"
+       "child_id,state,end_date\nc1,care,\n",
        NULL, "", "the header has no 'start_date' column", 1, 1},
       {"an error after quoted newlines (CRLF)",
        "child_id,note,state,start_date,end_date\r\n"
@@ -500,8 +505,12 @@ static void test_export_shapes(void) {
   path_in(ep, sizeof ep, "shapes_ep.csv");
   path_in(pop, sizeof pop, "shapes_pop.csv");
   path_in(out, sizeof out, "shapes.out.yaml");
-  fl_calibrate_options opt = {.episodes = ep, .population = pop, .output = out,
-                              .from = "2020-01-01", .to = "2020-06-01", .min_row = 1};
+  fl_calibrate_options opt = {.episodes = ep,
+                              .population = pop,
+                              .output = out,
+                              .from = "2020-01-01",
+                              .to = "2020-06-01",
+                              .min_row = 1};
   write_text("shapes_ep.csv", plain);
   CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
   char *want = scenario_body(out), *got = NULL;

@@ -262,8 +262,8 @@ static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
     size_t i = 0;
     if (first && got >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) i = 3; /* Excel's byte-order mark */
     if (first && got >= 2 && (!memcmp(buf, "\xFF\xFE", 2) || !memcmp(buf, "\xFE\xFF", 2))) {
-      stop(r, FL_EINPUT, 0, "the file is UTF-16 text (as Excel saves 'Unicode Text'); save it "
-                            "as 'CSV UTF-8'");
+      stop(r, FL_EINPUT, 0,
+           "the file is UTF-16 text (as Excel saves 'Unicode Text'); save it as 'CSV UTF-8'");
       break;
     }
     first = 0;
@@ -292,7 +292,11 @@ static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
 fl_status fl_csv_read(const char *path, const fl_csv_spec *spec, char delim,
                       fl_status (*record)(void *ctx, fl_csv *r, const char *const *fields),
                       void *ctx, fl_error *err) {
-  fl_csv r = {.path = path, .spec = spec, .err = err, .record = record, .ctx = ctx,
+  fl_csv r = {.path = path,
+              .spec = spec,
+              .err = err,
+              .record = record,
+              .ctx = ctx,
               .delim = delim ? delim : ','};
   struct csv_parser p;
   struct stat stt;
@@ -312,7 +316,8 @@ fl_status fl_csv_read(const char *path, const fl_csv_spec *spec, char delim,
   r.line_of = calloc(spec->n, sizeof *r.line_of);
   r.values = calloc(spec->n, sizeof *r.values);
   r.header = calloc(FL_CSV_MAX_COLUMNS, sizeof *r.header);
-  if (!r.role_of || !r.col_of || !r.line_of || !r.values || !r.header || csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI) != 0) {
+  if (!r.role_of || !r.col_of || !r.line_of || !r.values || !r.header ||
+      csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI) != 0) {
     stop(&r, FL_ENOMEM, 0, "out of memory");
   } else {
     csv_set_delim(&p, (unsigned char)r.delim);

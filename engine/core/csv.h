@@ -31,12 +31,13 @@ typedef struct fl_csv_spec {
 /* A table being read. */
 typedef struct fl_csv fl_csv;
 
-/* Reads the table at path, its fields separated by delim (0: ','): for each record (blank lines skipped), record(ctx, r, fields) with
- * fields[k] the record's value of column k of the spec ("" when empty or when the record is
- * short; NULL when the header has no such column); it returns FL_OK to go on, or a failure
- * (made with fl_csv_fail) that stops the reading. Returns FL_OK, or the first failure: an
- * unreadable, non-regular, empty or malformed file, a header without a required column, or
- * what record returned. A table with a header and no records is FL_OK: the caller decides. */
+/* Reads the table at path, its fields separated by delim (0: ','): for each record (blank lines
+ * skipped), record(ctx, r, fields) with fields[k] the record's value of column k of the spec (""
+ * when empty or when the record is short; NULL when the header has no such column); it returns
+ * FL_OK to go on, or a failure (made with fl_csv_fail) that stops the reading. Returns FL_OK, or
+ * the first failure: an unreadable, non-regular, empty or malformed file, a header without a
+ * required column, or what record returned. A table with a header and no records is FL_OK: the
+ * caller decides. */
 fl_status fl_csv_read(const char *path, const fl_csv_spec *spec, char delim,
                       fl_status (*record)(void *ctx, fl_csv *r, const char *const *fields),
                       void *ctx, fl_error *err);

@@ -30,9 +30,9 @@
  * is read and checked, then ignored: calibration uses a date's day. */
 #define FL_CAL_DATE_ISO "%Y-%m-%d"
 typedef struct fl_cal_date_format {
-  char spec[32];              /* as given: %d/%m/%Y */
-  char human[64];             /* as people write it: DD/MM/YYYY */
-  char item[32];              /* a field's letter (Y m d H M S) where is_field, else a literal */
+  char spec[32];  /* as given: %d/%m/%Y */
+  char human[64]; /* as people write it: DD/MM/YYYY */
+  char item[32];  /* a field's letter (Y m d H M S) where is_field, else a literal */
   unsigned char is_field[32];
   size_t n;
 } fl_cal_date_format;
@@ -90,8 +90,7 @@ fl_status fl_cal_date_format_parse(const char *fmt, fl_cal_date_format *f, char 
  * absolute month (year * 12 + month - 1) in *month when month is not NULL; -1 when s is not
  * such a date of the years 1900 to 2200, with why (n bytes) saying what is wrong with a value
  * of the format's shape ("February 2023 has 28 days"), or "" when s is not of its shape. */
-long fl_cal_date_read(const fl_cal_date_format *f, const char *s, long *month, char *why,
-                      size_t n);
+long fl_cal_date_read(const fl_cal_date_format *f, const char *s, long *month, char *why, size_t n);
 /* fl_cal_date_read in the format YYYY-MM-DD (the options --from and --to). */
 long fl_cal_parse_date(const char *s, long *month);
 /* The day number (and absolute month) of the date s of a file: in the calibration's format,

@@ -35,8 +35,7 @@ static int field_index(char letter) {
   return p ? (int)(p - field_letters) : -1;
 }
 
-fl_status fl_cal_date_format_parse(const char *fmt, fl_cal_date_format *f, char *why,
-                                   size_t n) {
+fl_status fl_cal_date_format_parse(const char *fmt, fl_cal_date_format *f, char *why, size_t n) {
   int count[6] = {0};
   size_t len = 0;
   memset(f, 0, sizeof *f);
@@ -121,9 +120,9 @@ fl_status fl_cal_date_format_parse(const char *fmt, fl_cal_date_format *f, char 
 
 long fl_cal_date_read(const fl_cal_date_format *f, const char *s, long *month, char *why,
                       size_t n) {
-  static const char *const month_names[12] = {"January", "February", "March",     "April",
-                                              "May",     "June",     "July",      "August",
-                                              "September", "October", "November", "December"};
+  static const char *const month_names[12] = {"January",   "February", "March",    "April",
+                                              "May",       "June",     "July",     "August",
+                                              "September", "October",  "November", "December"};
   int v[6] = {0};
   const char *p = s;
   why[0] = '\0';
@@ -170,17 +169,17 @@ long fl_cal_read_date(const cal *c, const char *s, long *month) {
   char why[160];
   const long day = fl_cal_date_read(&c->date_format, s, month, why, sizeof why);
   return day >= 0 || !strcmp(c->date_format.spec, FL_CAL_DATE_ISO) ? day
-                                                                  : fl_cal_parse_date(s, month);
+                                                                   : fl_cal_parse_date(s, month);
 }
 
 fl_status fl_cal_date_fail(const cal *c, fl_csv *r, int k, const char *s, const char *also) {
   /* Formats councils' systems and spreadsheets export, tried for a hint when a date does not
    * read: the day-first and month-first orders, and date-times. */
   static const char *const common[] = {
-      "%Y-%m-%d",          "%d/%m/%Y",          "%m/%d/%Y",          "%d.%m.%Y",
-      "%d-%m-%Y",          "%Y/%m/%d",          "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
-      "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M",
-      "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M"};
+      "%Y-%m-%d",          "%d/%m/%Y",       "%m/%d/%Y",          "%d.%m.%Y",
+      "%d-%m-%Y",          "%Y/%m/%d",       "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+      "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M",
+      "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M"};
   const fl_cal_date_format *f = &c->date_format;
   char why[160], other[160], hint[300] = "";
   const char *found[2];
@@ -200,8 +199,8 @@ fl_status fl_cal_date_fail(const cal *c, fl_csv *r, int k, const char *s, const 
     snprintf(hint, sizeof hint, "; it reads as %s or %s: give --date-format '%s' or '%s'",
              cand[0].human, cand[1].human, found[0], found[1]);
   const int iso = !strcmp(f->spec, FL_CAL_DATE_ISO);
-  return fl_csv_fail(r, FL_EINPUT, k, "expected a date %s%s%s%s%s%s, found '%.80s'%s%s%s",
-                     f->human, c->opt->date_format ? " (--date-format '" : "",
+  return fl_csv_fail(r, FL_EINPUT, k, "expected a date %s%s%s%s%s%s, found '%.80s'%s%s%s", f->human,
+                     c->opt->date_format ? " (--date-format '" : "",
                      c->opt->date_format ? f->spec : "", c->opt->date_format ? "')" : "",
                      iso ? "" : " or YYYY-MM-DD", also ? also : "", s, why[0] ? ": " : "", why,
                      hint);

@@ -110,8 +110,7 @@ static fl_status parse_episode(const cal *c, fl_csv *r, const char *const *f, ep
   if (state < 0)
     return fl_csv_fail(r, FL_EINPUT, COL_STATE,
                        "'%s' is neither a state nor a level of the template", f[COL_STATE]);
-  if (f[COL_DOB] && f[COL_DOB][0] &&
-      fl_cal_read_date(c, f[COL_DOB], &e->dob) < 0)
+  if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_read_date(c, f[COL_DOB], &e->dob) < 0)
     return fl_cal_date_fail(c, r, COL_DOB, f[COL_DOB], NULL);
   return FL_OK;
 }
@@ -129,8 +128,7 @@ static fl_status scan_episode(episode_reader *p, fl_csv *r, const char *const *f
     for (size_t l = 0; l < c->m->NLOC; l++)
       if (!strcmp(c->m->loc_names[l], f[COL_LOC])) rs->kids[k].loc = (int)l;
     if (rs->kids[k].loc < 0)
-      return fl_csv_fail(r, FL_EINPUT, COL_LOC, "'%s' is not one of the template's",
-                         f[COL_LOC]);
+      return fl_csv_fail(r, FL_EINPUT, COL_LOC, "'%s' is not one of the template's", f[COL_LOC]);
   }
   if (rs->first_day < 0 || e->start < rs->first_day) rs->first_day = e->start;
   if (e->start > rs->last_day) rs->last_day = e->start;
@@ -146,7 +144,8 @@ static fl_status paint_episode(episode_reader *p, fl_csv *r, const char *const *
   const fl_model *m = c->m;
   const long ki = child_index(p->r, f[COL_ID], 0);
   if (ki < 0) /* (the file changed between the passes) */
-    return fl_csv_fail(r, FL_EINPUT, COL_ID, "a child the first reading did not see; "
+    return fl_csv_fail(r, FL_EINPUT, COL_ID,
+                       "a child the first reading did not see; "
                        "was the file changed while it was read?");
   cal_child *k = &p->r->kids[ki];
   for (long mo = -c->LB; mo < c->W; mo++) {
