@@ -2,7 +2,7 @@
 # Input tables of every shape `flourish calibrate` may be given: each broken one exits with
 # status 2 and one line naming the file, its physical line (blank lines and the lines inside
 # quoted fields counted) and column where there is one, and a message; no output is written.
-# Excel's byte-order mark and CRLF line ends are read as the plain file is.
+# Excel's byte-order mark and CRLF or CR line ends are read as the plain file is.
 # Other separators (--delimiter) and date formats (--date-format) read as the plain file; a date
 # of another format gets the --date-format that reads it.
 # Arguments: the flourish binary, the source directory.
@@ -60,6 +60,8 @@ awk 'NR == 3 { print "" } { print }' ep.csv > blank.csv
 good "a blank line" blank.csv
 { printf '\xEF\xBB\xBF'; sed 's/$/\r/' ep.csv; } > bom_crlf.csv
 good "byte-order mark and CRLF" bom_crlf.csv
+tr '\n' '\r' < ep.csv > cr.csv
+good "CR line ends (classic Mac)" cr.csv
 
 # Physical lines: a record after a blank line and a quoted field over two lines.
 { cat header.csv; echo "$rec"; echo; echo 'S1,"additional",2019-04-01,,2010-07-01,"Strath'
@@ -70,6 +72,8 @@ bad "a quoted newline, reported on one line" "multiline.csv:4:6:" "'Strath\\nmar
   echo; echo 'S2,additional,2019-04-01,,2010-07-01,Lochee,"a note'; echo 'over two lines"'
   echo; echo 'S3,banana,2019-04-01,,,Lochee'; } > lines.csv
 bad "the line after quoted newlines and blank lines" "lines.csv:8:2:" "state: 'banana'" lines.csv
+tr '\n' '\r' < lines.csv > lines_cr.csv
+bad "the same with CR line ends" "lines_cr.csv:8:2:" "state: 'banana'" lines_cr.csv
 # A value after a quoted newline in the same record: the line its value is on, CRLF counted once.
 { cat header.csv; echo "$rec"; echo '"S4 first'; echo 'second",additional,2019-13-01,,2010-07-01,Lochee'
   echo "$rec"; } | sed 's/$/\r/' > later.csv

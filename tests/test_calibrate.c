@@ -585,6 +585,27 @@ static void test_export_shapes(void) {
   CHECK_STR_EQ(err.key, "--delimiter");
   CHECK(stat(out, &sb) != 0);
   opt.delimiter = 0;
+  /* Line ends across the reader's 64 KiB blocks: a CRLF whose CR ends a block is one line end,
+   * and so is a CR of its own (classic Mac files), there and elsewhere. */
+  opt.date_format = NULL;
+  for (int cr_only = 0; cr_only <= 1; cr_only++) {
+    const char *eol = cr_only ? "\r" : "\r\n";
+    const char *head = "child_id,state,start_date,end_date,note", *rec = "c1,care,2020-01-01,,";
+    const size_t pad = 65535 - strlen(head) - strlen(eol) - strlen(rec);
+    char *text = malloc(65536 + 256);
+    if (!text) exit(1);
+    int n = sprintf(text, "%s%s%s", head, eol, rec);
+    memset(text + n, 'x', pad);
+    sprintf(text + n + pad, "%s\"a%snote\",care,2020-01-01,,%sc2,care,2020-02-30,,%s", eol, eol,
+            eol, eol);
+    CHECK_INT_EQ(text[65535], '\r');
+    write_text("shapes_ep.csv", text);
+    free(text);
+    CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EINPUT);
+    CHECK_INT_EQ(err.line, 5);
+    CHECK_STR_EQ(err.key, "start_date");
+    CHECK_STR_CONTAINS(err.message, "found '2020-02-30'");
+  }
   /* A format that is not one is a usage error, before any file is read. */
   opt.date_format = "%d/%m/%y";
   CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EUSAGE);

@@ -97,11 +97,11 @@ static void on_field(void *data, size_t len, void *ctx) {
   fl_csv *r = ctx;
   const char *s = data ? data : "";
   if (r->st != FL_OK) return;
-  /* The field ends on the line being fed; it starts as many lines before as it holds
-   * newlines (a quoted CRLF is one line end, as outside quotes). The record starts where its
-   * first field does. */
+  /* The field ends on the line being fed; it starts as many lines before as it holds line
+   * ends (LF, CRLF or a CR of its own, as outside quotes). The record starts where its first
+   * field does. */
   size_t nl = 0;
-  for (const char *q = s; (q = memchr(q, '\n', len - (size_t)(q - s))) != NULL; q++) nl++;
+  for (size_t q = 0; q < len; q++) nl += s[q] == '\n' || (s[q] == '\r' && s[q + 1] != '\n');
   const size_t line = r->line - nl;
   if (!r->rec_started) {
     r->rec_line = line;
@@ -243,12 +243,14 @@ static void feed(fl_csv *r, struct csv_parser *p, const char *s, size_t n) {
     stop(r, FL_EINPUT, 0, "malformed CSV: %s", csv_strerror(csv_error(p)));
 }
 
-/* Reads the file descriptor to its end, a block at a time, feeding it line by line. */
+/* Reads the file descriptor to its end, a block at a time, feeding it line by line. A line ends
+ * in LF, CRLF or a CR of its own (the classic Mac line end that Excel's "CSV (Macintosh)"
+ * writes); a CR at the end of a block waits for the next block to say which. */
 static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
   enum { BLOCK = 1 << 16 };
-  char *buf = malloc(BLOCK), *line = malloc(FL_CSV_MAX_LINE);
+  char *buf = malloc(BLOCK), *line = malloc(FL_CSV_MAX_LINE + 1);
   size_t line_len = 0;
-  int first = 1;
+  int first = 1, cr_pending = 0;
   if (!buf || !line) stop(r, FL_ENOMEM, 0, "out of memory");
   r->line = 1;
   while (r->st == FL_OK) {
@@ -267,9 +269,22 @@ static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
       break;
     }
     first = 0;
+    if (cr_pending) { /* the last block ended in CR: this one's LF makes it a CRLF */
+      if (buf[0] == '\n') line[line_len++] = buf[i++]; /* (the line has room: see the +1) */
+      feed(r, p, line, line_len);
+      line_len = 0;
+      r->line++;
+      cr_pending = 0;
+    }
     while (i < (size_t)got && r->st == FL_OK) {
-      const char *nl = memchr(buf + i, '\n', (size_t)got - i);
-      const size_t take = nl ? (size_t)(nl - (buf + i)) + 1 : (size_t)got - i;
+      size_t e = i;
+      while (e < (size_t)got && buf[e] != '\n' && buf[e] != '\r') e++;
+      int ends = e < (size_t)got;
+      if (ends && buf[e] == '\r') {
+        if (e + 1 == (size_t)got) cr_pending = 1, ends = 0; /* CR or CRLF: the next block says */
+        else if (buf[e + 1] == '\n') e++;
+      }
+      const size_t take = (e < (size_t)got ? e + 1 : e) - i;
       if (line_len + take > FL_CSV_MAX_LINE) {
         stop(r, FL_EINPUT, 0, "line %zu is longer than %zu bytes", r->line, FL_CSV_MAX_LINE);
         break;
@@ -277,7 +292,7 @@ static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
       memcpy(line + line_len, buf + i, take);
       line_len += take;
       i += take;
-      if (nl) {
+      if (ends) {
         feed(r, p, line, line_len);
         line_len = 0;
         r->line++;

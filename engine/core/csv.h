@@ -1,14 +1,13 @@
 /* CSV tables: a header naming columns, then records, read through libcsv (RFC 4180: quoted
- * fields with embedded commas, quotes and newlines; CRLF or LF). The reader every input table
- * of the engine uses (episode records, population tables, observed series), so that each gets
- * the same safeguards: a regular file only (never a FIFO or a device, which may not end);
- * Excel's UTF-8 byte-order mark skipped (and UTF-16 text, from Excel's "Unicode Text", named
- * as such); every field valid UTF-8; a column named twice in the
- * header an error; lines of at most FL_CSV_MAX_LINE bytes and records of at most
- * FL_CSV_MAX_RECORD; a hint when the header looks separated by another separator than the
- * one given (',' by default; ';', tabs or '|' on request); and messages that
- * give the physical line (counting blank lines and the lines inside quoted fields) and the
- * file's own column. */
+ * fields with embedded commas, quotes and newlines; LF, CRLF or CR line ends). The reader every
+ * input table of the engine uses (episode records, population tables, observed series), so
+ * that each gets the same safeguards: a regular file only (never a FIFO or a device, which may
+ * not end); Excel's UTF-8 byte-order mark skipped (and UTF-16 text, from Excel's "Unicode
+ * Text", named as such); every field valid UTF-8; a column named twice in the header an error;
+ * lines of at most FL_CSV_MAX_LINE bytes and records of at most FL_CSV_MAX_RECORD; a hint when
+ * the header looks separated by another separator than the one given (',' by default; ';',
+ * tabs or '|' on request); and messages that give the physical line (counting blank lines and
+ * the lines inside quoted fields) and the file's own column. */
 #ifndef FL_CSV_H
 #define FL_CSV_H
 
