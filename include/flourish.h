@@ -230,6 +230,9 @@ typedef struct fl_calibrate_options {
   const char *report;      /* calibration report (CSV), or NULL */
   const char *report_h5;   /* the same as HDF5, or NULL */
   const char *from, *to;   /* window YYYY-MM-DD; NULL: first record, last date in the file */
+  char delimiter;          /* of the CSV files' fields: ',' (0 too), ';', '\t' or '|' */
+  const char *date_format; /* of the files' dates, strftime-like (%d/%m/%Y, '%Y-%m-%d %H:%M':
+                              %Y %m %d, optionally %H:%M[:%S], read and ignored); NULL: %Y-%m-%d */
   const double *age_bands; /* band edges in years (after 0), ascending */
   size_t n_age_bands;
   const double *dur_bands; /* time-in-state band edges in months (after 0), ascending */

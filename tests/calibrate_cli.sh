@@ -35,6 +35,37 @@ check test -z "$(h5dump "$dir/report.h5" | grep 'S0000' || true)"
 check grep -q "valid" "$dir/validate.txt"
 "$bin" run "$dir/cal.yaml" -o "$dir/cal.h5" -r 2 -q
 check test -s "$dir/cal.h5"
+# The same records as a council's Excel exports them (byte-order mark, CRLF, ';', day-first
+# date-times; the population table separated by ';' too, as --delimiter is for both files):
+# the same scenario with --delimiter and --date-format; without them, status 2 and a message
+# naming the option that reads the file.
+"$bin" calibrate "$dir/episodes.csv" --population "$dir/pop.csv" \
+  --template "$src/scenarios/dundee.yaml" -o "$dir/plain.yaml"
+{ printf '\xEF\xBB\xBF'
+  awk -F, -v OFS=';' 'NR > 1 { for (i = 3; i <= 5; i++) if ($i != "") {
+      split($i, d, "-"); $i = d[3] "/" d[2] "/" d[1] " 00:00" } } { $1 = $1; print }' \
+    "$dir/episodes.csv" | sed 's/$/\r/'; } > "$dir/excel.csv"
+tr ',' ';' < "$dir/pop.csv" > "$dir/excel_pop.csv"
+check grep -q '^S0000000[0-9];[a-z_]*;[0-3][0-9]/[01][0-9]/20[0-9][0-9] 00:00;' "$dir/excel.csv"
+"$bin" calibrate "$dir/excel.csv" --population "$dir/excel_pop.csv" \
+  --template "$src/scenarios/dundee.yaml" -o "$dir/excel.yaml" --delimiter ';' \
+  --date-format '%d/%m/%Y %H:%M'
+check cmp <(grep -v '^#' "$dir/plain.yaml") <(grep -v '^#' "$dir/excel.yaml")
+status=0
+"$bin" calibrate "$dir/excel.csv" --population "$dir/excel_pop.csv" \
+  --template "$src/scenarios/dundee.yaml" -o "$dir/x.yaml" 2> "$dir/err.txt" || status=$?
+check test "$status" -eq 2
+check grep -qF "excel_pop.csv:1:1: the header has one column" "$dir/err.txt"
+check grep -qF "(--delimiter ';' reads it)" "$dir/err.txt"
+check test ! -e "$dir/x.yaml"
+status=0
+"$bin" calibrate "$dir/excel.csv" --population "$dir/excel_pop.csv" --delimiter ';' \
+  --template "$src/scenarios/dundee.yaml" -o "$dir/x.yaml" 2> "$dir/err.txt" || status=$?
+check test "$status" -eq 2
+check grep -qE "excel.csv:2:3: start_date: expected a date YYYY-MM-DD, \
+found '01/[01][0-9]/20[0-9]{2} 00:00'" "$dir/err.txt"
+check grep -qF "give --date-format '%d/%m/%Y %H:%M' or '%m/%d/%Y %H:%M'" "$dir/err.txt"
+check test ! -e "$dir/x.yaml"
 # Usage errors: status 2, nothing written.
 status=0
 "$bin" calibrate "$dir/episodes.csv" --population "$dir/pop.csv" -o "$dir/x.yaml" 2>/dev/null || status=$?

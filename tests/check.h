@@ -55,6 +55,12 @@ static int check_passed, check_failed;
     CHECK_GENERIC(h_ && strstr(h_, n_) != NULL, "'%s'", h_ ? h_ : "(null)", n_, #hay, #needle,     \
                   "contains");                                                                     \
   } while (0)
+#define CHECK_STR_EQ(a, b)                                                                         \
+  do {                                                                                             \
+    const char *a_ = (a), *b_ = (b);                                                               \
+    CHECK_GENERIC(a_ &&b_ && !strcmp(a_, b_), "'%s'", a_ ? a_ : "(null)", b_ ? b_ : "(null)", #a,  \
+                  #b, "==");                                                                       \
+  } while (0)
 
 static inline int check_finish(const char *name) {
   printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);

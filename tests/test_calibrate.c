@@ -4,7 +4,7 @@
  * line and nothing written. */
 #include "testutil.h"
 
-#include "data/calibrate.h"
+#include "data/calibrate_internal.h"
 #include "data/exact_ci.h"
 #include "scenario/scenario.h"
 
@@ -124,9 +124,9 @@ static void test_round_trip(void) {
   CHECK(covered >= 0.90 * cells);
   CHECK(covered <= 0.99 * cells);
   /* The calibrated scenario runs as it stands. */
-  fl_model *cal = load_model(out);
-  CHECK_INT_EQ(cal->S, S);
-  fl_model_free(cal);
+  fl_model *calibrated = load_model(out);
+  CHECK_INT_EQ(calibrated->S, S);
+  fl_model_free(calibrated);
   fl_model_free(m);
   fl_scenario_free(sc);
 }
@@ -257,8 +257,9 @@ static void test_bad_records(void) {
   } cases[] = {
       {"", "empty", 1},
       {"child_id,state,start_date\nc1,care,2020-01-01\n", "no 'end_date' column", 1},
-      {"child_id,state,start_date,end_date\nc1,care,2020-13-01,\n", "not a valid date", 2},
-      {"child_id,state,start_date,end_date\nc1,care,2021-02-30,\n", "not a valid date", 2},
+      {"child_id,state,start_date,end_date\nc1,care,2020-13-01,\n", "there is no month 13", 2},
+      {"child_id,state,start_date,end_date\nc1,care,2021-02-30,\n",
+       "expected a date YYYY-MM-DD, found '2021-02-30': February 2021 has 28 days", 2},
       {"child_id,state,start_date,end_date\nc1,care,2020-01-01,2019-01-01\n", "ends before", 2},
       {"child_id,state,start_date,end_date\nc1,care,2020-01-01,\nc2,prison,2020-01-01,\n",
        "neither a state nor a level", 3},
@@ -284,6 +285,336 @@ static void test_bad_records(void) {
     if (cases[i].line) CHECK_INT_EQ(err.line, cases[i].line);
     CHECK(stat(out, &sb) != 0);
   }
+  fl_model_free(m);
+  fl_scenario_free(sc);
+}
+
+/* Date formats: what --date-format accepts and rejects, and the dates each reads. */
+static void test_date_formats(void) {
+  static const struct {
+    const char *fmt, *human;
+  } good[] = {{"%Y-%m-%d", "YYYY-MM-DD"},
+              {"%d/%m/%Y", "DD/MM/YYYY"},
+              {"%m/%d/%Y", "MM/DD/YYYY"},
+              {"%d.%m.%Y", "DD.MM.YYYY"},
+              {"%Y%m%d", "YYYYMMDD"},
+              {"%Y-%m-%d %H:%M", "YYYY-MM-DD HH:MM"},
+              {"%Y-%m-%dT%H:%M:%S", "YYYY-MM-DDTHH:MM:SS"},
+              {"%d/%m/%Y %H:%M", "DD/MM/YYYY HH:MM"}};
+  static const struct {
+    const char *fmt, *why;
+  } bad[] = {{"", "it is empty"},
+             {"%y-%m-%d", "'%y' is not one of %Y %m %d %H %M %S"},
+             {"%d/%m/%Y%", "it ends in a lone '%'"},
+             {"%d/%m", "it has no %Y"},
+             {"%Y-%m-%d-%d", "it has %d twice"},
+             {"%Y-%m-%d %M", "a time of day is %H:%M or %H:%M:%S"},
+             {"%Y-%m-%d %H:%S", "a time of day is %H:%M or %H:%M:%S"},
+             {"%Y-%m-%d 00", "digits are written by"},
+             {"%Y-%m-%d\t%H:%M", "other than printable ASCII"},
+             {"DD/MM/YYYY", "DD/MM/YYYY is '%d/%m/%Y'"},
+             {"YYYY-MM-DD HH:MM", "YYYY-MM-DD HH:MM is '%Y-%m-%d %H:%M'"},
+             {"%Y-%m-%d %H:%M:%S and then some more", "longer than 31 characters"}};
+  fl_cal_date_format f;
+  char why[160];
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    CHECK_INT_EQ(fl_cal_date_format_parse(good[i].fmt, &f, why, sizeof why), FL_OK);
+    CHECK_STR_EQ(f.human, good[i].human);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK_INT_EQ(fl_cal_date_format_parse(bad[i].fmt, &f, why, sizeof why), FL_EUSAGE);
+    CHECK_STR_CONTAINS(why, bad[i].why);
+  }
+  /* Dates: the same day whatever the format; one- or two-digit days and months; the time is
+   * checked and ignored. */
+  long month = 0;
+  const long day = fl_cal_parse_date("2019-04-01", &month);
+  CHECK(day > 0);
+  CHECK_INT_EQ(month, 2019 * 12 + 3);
+  static const struct {
+    const char *fmt, *text, *why; /* why NULL: reads as 1 April 2019 */
+  } dates[] = {
+      {"%d/%m/%Y", "01/04/2019", NULL},
+      {"%d/%m/%Y", "1/4/2019", NULL},
+      {"%m/%d/%Y", "04/01/2019", NULL},
+      {"%d.%m.%Y", "1.04.2019", NULL},
+      {"%Y%m%d", "20190401", NULL},
+      {"%Y-%m-%d %H:%M", "2019-04-01 23:59", NULL},
+      {"%Y-%m-%dT%H:%M:%S", "2019-04-01T00:00:60", NULL},
+      {"%d/%m/%Y %H:%M", "01/04/2019 9:05", NULL},
+      {"%d/%m/%Y", "31/02/2024", "February 2024 has 29 days"},
+      {"%d/%m/%Y", "29/02/2023", "February 2023 has 28 days"},
+      {"%d/%m/%Y", "31/04/2024", "April has 30 days"},
+      {"%d/%m/%Y", "01/13/2024", "there is no month 13"},
+      {"%d/%m/%Y", "00/12/2024", "there is no day 0"},
+      {"%d/%m/%Y", "01/04/1899", "the years read are 1900 to 2200"},
+      {"%Y-%m-%dT%H:%M:%S", "2019-04-01T24:00:00", "there is no hour 24"},
+      {"%Y-%m-%d %H:%M", "2019-04-01 12:60", "there is no minute 60"},
+      {"%Y-%m-%d %H:%M:%S", "2019-04-01 12:00:61", "there is no second 61"},
+      /* Not of the format's shape: no reason given. */
+      {"%Y-%m-%d", "01/04/2019", ""},
+      {"%Y-%m-%d", "2019-04-01 10:30", ""},
+      {"%Y-%m-%d", "2019-04-011", ""},
+      {"%Y-%m-%d", "2019-+4-01", ""},
+      {"%d/%m/%Y", "01/04/19", ""},
+      {"%d/%m/%Y", "001/04/2019", ""},
+      {"%d/%m/%Y %H:%M", "01/04/2019", ""},
+      {"%Y%m%d", "2019041", ""},
+      {"%Y-%m-%d", "", ""},
+  };
+  for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
+    CHECK_INT_EQ(fl_cal_date_format_parse(dates[i].fmt, &f, why, sizeof why), FL_OK);
+    month = -1;
+    const long got = fl_cal_date_read(&f, dates[i].text, &month, why, sizeof why);
+    if (!dates[i].why) {
+      CHECK_INT_EQ(got, day);
+      CHECK_INT_EQ(month, 2019 * 12 + 3);
+      CHECK_STR_EQ(why, "");
+    } else {
+      CHECK_INT_EQ(got, -1);
+      CHECK_INT_EQ(month, -1);
+      CHECK_STR_EQ(why, dates[i].why);
+      if (got != -1) fprintf(stderr, "  ('%s' read as %s)\n", dates[i].text, dates[i].fmt);
+    }
+  }
+}
+
+/* Reads a calibrated scenario without its comments (which may name the input files). */
+static char *scenario_body(const char *path) {
+  char *text = NULL, *body;
+  size_t len = 0, n = 0;
+  fl_error err = {0};
+  if (fl_read_file(path, &text, &len, &err) != FL_OK || !(body = malloc(len + 1))) exit(1);
+  for (const char *line = text; *line;) {
+    const char *end = strchr(line, '\n');
+    const size_t ll = end ? (size_t)(end - line) + 1 : strlen(line);
+    if (line[0] != '#') memcpy(body + n, line, ll), n += ll;
+    line += ll;
+  }
+  body[n] = '\0';
+  free(text);
+  return body;
+}
+
+/* The shapes councils export (Excel's byte-order mark, CRLF, dates day first or with a time)
+ * calibrate as the plain file does; a file separated by ';' and dates of another format are
+ * errors that say so, at the physical line and column of the value, with the column as key. */
+static void test_export_shapes(void) {
+  static const char *plain = "child_id,state,start_date,end_date,date_of_birth\n"
+                             "c1,additional,2020-02-01,2020-04-01,2010-01-15\n"
+                             "c1,care,2020-03-10,,2010-01-15\n"
+                             "c3,care,2020-01-01,2020-03-01,2015-06-01\n";
+  static const struct {
+    const char *name, *text, *date_format;
+  } same[] = {
+      {"byte-order mark",
+       "\xEF\xBB\xBF"
+       "child_id,state,start_date,end_date,date_of_birth\n"
+       "c1,additional,2020-02-01,2020-04-01,2010-01-15\n"
+       "c1,care,2020-03-10,,2010-01-15\n"
+       "c3,care,2020-01-01,2020-03-01,2015-06-01\n",
+       NULL},
+      {"byte-order mark and CRLF",
+       "\xEF\xBB\xBF"
+       "CHILD_ID,State,start_date,end_date,date_of_birth\r\n"
+       "c1,additional,2020-02-01,2020-04-01,2010-01-15\r\n"
+       "c1,care,2020-03-10,,2010-01-15\r\n"
+       "c3,care,2020-01-01,2020-03-01,2015-06-01\r\n",
+       NULL},
+      {"DD/MM/YYYY",
+       "child_id,state,start_date,end_date,date_of_birth\n"
+       "c1,additional,01/02/2020,1/4/2020,15/01/2010\n"
+       "c1,care,10/03/2020,,15/01/2010\n"
+       "c3,care,01/01/2020,01/03/2020,01/06/2015\n",
+       "%d/%m/%Y"},
+      {"MM/DD/YYYY",
+       "child_id,state,start_date,end_date,date_of_birth\n"
+       "c1,additional,02/01/2020,04/01/2020,01/15/2010\n"
+       "c1,care,03/10/2020,,01/15/2010\n"
+       "c3,care,01/01/2020,03/01/2020,06/01/2015\n",
+       "%m/%d/%Y"},
+      {"date-times",
+       "child_id,state,start_date,end_date,date_of_birth\r\n"
+       "c1,additional,2020-02-01 09:30:00,2020-04-01 17:00:00,2010-01-15\r\n"
+       "c1,care,2020-03-10 23:59:59,,2010-01-15\r\n"
+       "c3,care,2020-01-01 00:00:00,2020-03-01 12:00:00,2015-06-01\r\n",
+       "%Y-%m-%d %H:%M:%S"},
+      {"DD/MM/YYYY HH:MM",
+       "child_id,state,start_date,end_date,date_of_birth\n"
+       "c1,additional,01/02/2020 09:30,01/04/2020 17:00,15/01/2010 00:00\n"
+       "c1,care,10/03/2020 23:59,,15/01/2010 00:00\n"
+       "c3,care,01/01/2020 00:00,01/03/2020 12:00,01/06/2015 00:00\n",
+       "%d/%m/%Y %H:%M"},
+  };
+  static const struct {
+    const char *name, *text, *date_format, *key, *message;
+    int line, col;
+  } wrong[] = {
+      {"DD/MM/YYYY without the format",
+       "child_id,state,start_date,end_date\nc1,care,2020-01-01,\nc1,care,31/01/2020,\n", NULL,
+       "start_date",
+       "expected a date YYYY-MM-DD, found '31/01/2020'; it reads as DD/MM/YYYY: give "
+       "--date-format '%d/%m/%Y'",
+       3, 3},
+      {"an ambiguous day-first date without the format",
+       "child_id,state,start_date,end_date\nc1,care,01/02/2020,\n", NULL, "start_date",
+       "it reads as DD/MM/YYYY or MM/DD/YYYY: give --date-format '%d/%m/%Y' or '%m/%d/%Y'", 2, 3},
+      {"a date-time without the format",
+       "child_id,state,start_date,end_date\nc1,care,2020-01-01T10:00:00,\n", NULL, "start_date",
+       "found '2020-01-01T10:00:00'; it reads as YYYY-MM-DDTHH:MM:SS: give --date-format "
+       "'%Y-%m-%dT%H:%M:%S'",
+       2, 3},
+      {"31 February, day first",
+       "child_id,state,start_date,end_date\nc1,care,01/01/2020,31/02/2020\n", "%d/%m/%Y",
+       "end_date",
+       "expected a date DD/MM/YYYY (--date-format '%d/%m/%Y') or YYYY-MM-DD or blank while "
+       "the episode is open, found '31/02/2020': February 2020 has 29 days",
+       2, 4},
+      {"month 13, day first (it reads month first)",
+       "child_id,state,date_of_birth,start_date,end_date\nc1,care,05/13/2010,01/01/2020,\n",
+       "%d/%m/%Y", "date_of_birth",
+       "found '05/13/2010': there is no month 13; it reads as MM/DD/YYYY: give --date-format "
+       "'%m/%d/%Y'",
+       2, 3},
+      {"separated by ';'",
+       "\xEF\xBB\xBF"
+       "child_id;state;start_date;end_date\r\nc1;care;2020-01-01;\r\n",
+       NULL, "",
+       "the header has one column, 'child_id;state;start_date;end_date': the file looks "
+       "separated by ';'",
+       1, 1},
+      {"a byte-order mark and a missing column",
+       "\xEF\xBB\xBF"
+       "child_id,state,end_date\nc1,care,\n",
+       NULL, "", "the header has no 'start_date' column", 1, 1},
+      {"an error after quoted newlines (CRLF)",
+       "child_id,note,state,start_date,end_date\r\n"
+       "c1,\"three\r\nlines\r\nof note\",care,2020-01-01,\r\n"
+       "\r\n"
+       "c2,\"two\r\nlines\",care,2020-01-01,\r\n"
+       "c3,x,care,2020-02-30,\r\n",
+       NULL, "start_date", "found '2020-02-30': February 2020 has 29 days", 8, 4},
+      {"a value on the second line of its record",
+       "child_id,state,start_date,end_date\n\"c\n1\",care,2020-13-01,\n", NULL, "start_date",
+       "found '2020-13-01': there is no month 13", 3, 3},
+  };
+  char ep[256], pop[256], out[256];
+  fl_scenario *sc = NULL;
+  fl_model *m = compile_text("shapes.yaml", hand_template, &sc);
+  fl_error err = {0};
+  struct stat sb;
+  write_text("shapes_pop.csv", "date,age,count\n2020-01-01,4,0\n");
+  path_in(ep, sizeof ep, "shapes_ep.csv");
+  path_in(pop, sizeof pop, "shapes_pop.csv");
+  path_in(out, sizeof out, "shapes.out.yaml");
+  fl_calibrate_options opt = {.episodes = ep,
+                              .population = pop,
+                              .output = out,
+                              .from = "2020-01-01",
+                              .to = "2020-06-01",
+                              .min_row = 1};
+  write_text("shapes_ep.csv", plain);
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
+  char *want = scenario_body(out), *got = NULL;
+  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+    write_text("shapes_ep.csv", same[i].text);
+    opt.date_format = same[i].date_format;
+    fl_error_clear(&err);
+    unlink(out);
+    const fl_status st = fl_calibrate(sc, m, &opt, &err);
+    CHECK_INT_EQ(st, FL_OK);
+    if (st != FL_OK) {
+      fprintf(stderr, "  (%s: %s)\n", same[i].name, err.message);
+      continue;
+    }
+    got = scenario_body(out);
+    CHECK_STR_EQ(got, want);
+    free(got);
+  }
+  /* A population table in another format than the records' (or with its own mark and CRLF):
+   * YYYY-MM-DD reads whatever --date-format says. */
+  write_text("shapes_pop.csv", "\xEF\xBB\xBF"
+                               "date,age,count\r\n2020-01-01,4,0\r\n");
+  opt.date_format = "%d/%m/%Y";
+  write_text("shapes_ep.csv", same[2].text);
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
+  write_text("shapes_pop.csv", "date,age,count\n01/01/2020,4,0\n");
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
+  got = scenario_body(out);
+  CHECK_STR_EQ(got, want);
+  free(got);
+  write_text("shapes_pop.csv", "date,age,count\n2020-01-01,4,0\n");
+  for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+    write_text("shapes_ep.csv", wrong[i].text);
+    opt.date_format = wrong[i].date_format;
+    fl_error_clear(&err);
+    unlink(out);
+    CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EINPUT);
+    CHECK_STR_CONTAINS(err.file, "shapes_ep.csv");
+    CHECK_INT_EQ(err.line, wrong[i].line);
+    CHECK_INT_EQ(err.col, wrong[i].col);
+    CHECK_STR_EQ(err.key, wrong[i].key);
+    CHECK_STR_CONTAINS(err.message, wrong[i].message);
+    CHECK(stat(out, &sb) != 0);
+  }
+  /* --delimiter: a file separated by ';' (with ';' and tab hints the other way round). */
+  write_text("shapes_ep.csv", "\xEF\xBB\xBF"
+                              "child_id;state;start_date;end_date;date_of_birth\r\n"
+                              "c1;additional;01/02/2020;01/04/2020;15/01/2010\r\n"
+                              "c1;care;10/03/2020;;15/01/2010\r\n"
+                              "c3;\"care\";01/01/2020;01/03/2020;\"01/06/2015\"\r\n");
+  write_text("shapes_pop.csv", "date;age;count\n2020-01-01;4;0\n");
+  opt.date_format = "%d/%m/%Y";
+  opt.delimiter = ';';
+  unlink(out);
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_OK);
+  got = scenario_body(out);
+  CHECK_STR_EQ(got, want);
+  free(got);
+  write_text("shapes_pop.csv", "date,age,count\n2020-01-01,4,0\n");
+  unlink(out);
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EINPUT);
+  CHECK_STR_CONTAINS(err.message, "the header has one column, 'date,age,count': the file looks "
+                                  "separated by commas, but population tables are read "
+                                  "separated by ';' (--delimiter ',' reads it)");
+  CHECK_INT_EQ(err.line, 1);
+  opt.delimiter = '\t';
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EINPUT);
+  CHECK_STR_CONTAINS(err.message, "looks separated by commas, but population tables are read "
+                                  "separated by tabs (--delimiter ',' reads it)");
+  opt.delimiter = ':';
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EUSAGE);
+  CHECK_STR_EQ(err.key, "--delimiter");
+  CHECK(stat(out, &sb) != 0);
+  opt.delimiter = 0;
+  /* Line ends across the reader's 64 KiB blocks: a CRLF whose CR ends a block is one line end,
+   * and so is a CR of its own (classic Mac files), there and elsewhere. */
+  opt.date_format = NULL;
+  for (int cr_only = 0; cr_only <= 1; cr_only++) {
+    const char *eol = cr_only ? "\r" : "\r\n";
+    const char *head = "child_id,state,start_date,end_date,note", *rec = "c1,care,2020-01-01,,";
+    const size_t pad = 65535 - strlen(head) - strlen(eol) - strlen(rec);
+    char *text = malloc(65536 + 256);
+    if (!text) exit(1);
+    int n = sprintf(text, "%s%s%s", head, eol, rec);
+    memset(text + n, 'x', pad);
+    sprintf(text + n + pad, "%s\"a%snote\",care,2020-01-01,,%sc2,care,2020-02-30,,%s", eol, eol,
+            eol, eol);
+    CHECK_INT_EQ(text[65535], '\r');
+    write_text("shapes_ep.csv", text);
+    free(text);
+    CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EINPUT);
+    CHECK_INT_EQ(err.line, 5);
+    CHECK_STR_EQ(err.key, "start_date");
+    CHECK_STR_CONTAINS(err.message, "found '2020-02-30'");
+  }
+  /* A format that is not one is a usage error, before any file is read. */
+  opt.date_format = "%d/%m/%y";
+  CHECK_INT_EQ(fl_calibrate(sc, m, &opt, &err), FL_EUSAGE);
+  CHECK_STR_EQ(err.key, "--date-format");
+  CHECK_STR_CONTAINS(err.message, "found '%d/%m/%y': '%y' is not one of %Y %m %d %H %M %S");
+  CHECK(stat(out, &sb) != 0);
+  free(want);
   fl_model_free(m);
   fl_scenario_free(sc);
 }
@@ -502,6 +833,8 @@ int main(void) {
   test_exact_intervals();
   test_hand_made();
   test_bad_records();
+  test_date_formats();
+  test_export_shapes();
   test_migration();
   test_round_trip();
   test_duration();

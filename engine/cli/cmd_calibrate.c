@@ -97,6 +97,13 @@ static const char *help_calibrate =
     "      --from YYYY-MM-DD     start of the observation window (default: the first whole\n"
     "                            month after the first record starts)\n"
     "      --to YYYY-MM-DD       extract date (default: the last date in the records)\n"
+    "      --date-format FMT     how the files write dates (default %Y-%m-%d): %Y (four\n"
+    "                            digits), %m, %d between separators, and optionally a\n"
+    "                            time %H:%M or %H:%M:%S, read and ignored: %d/%m/%Y,\n"
+    "                            %m/%d/%Y, '%Y-%m-%d %H:%M:%S', %Y-%m-%dT%H:%M:%S,\n"
+    "                            '%d/%m/%Y %H:%M'; --from and --to stay YYYY-MM-DD\n"
+    "      --delimiter C         the files' field separator: , (default), ; (Excel where\n"
+    "                            the decimal mark is a comma), tab or |\n"
     "      --age-bands A,B,...   age band edges in years (default: none)\n"
     "      --duration-bands M,N  time-in-state band edges in months (default: none); the\n"
     "                            records before the window show how long spells have run\n"
@@ -152,6 +159,8 @@ int cmd_calibrate(int argc, char **argv) {
                                        {"report-h5", required_argument, NULL, 'H'},
                                        {"period-months", required_argument, NULL, 'P'},
                                        {"strict", no_argument, NULL, 'X'},
+                                       {"date-format", required_argument, NULL, 'D'},
+                                       {"delimiter", required_argument, NULL, 'L'},
                                        {NULL, 0, NULL, 0}};
   fl_calibrate_options opt = {.min_row = 30};
   const char *tmpl = NULL;
@@ -202,6 +211,14 @@ int cmd_calibrate(int argc, char **argv) {
       break;
     case 'f': opt.from = optarg; break;
     case 'T': opt.to = optarg; break;
+    case 'D': opt.date_format = optarg; break;
+    case 'L':
+      if (!strcmp(optarg, "tab") || !strcmp(optarg, "\t")) opt.delimiter = '\t';
+      else if (strlen(optarg) == 1 && strchr(",;|", optarg[0])) opt.delimiter = optarg[0];
+      else
+        return cli_usage_error("calibrate", "--delimiter: expected , ; tab or |, found '%s'",
+                               optarg);
+      break;
     case 'a':
       if (!parse_bands(optarg, bands, &opt.n_age_bands))
         return cli_usage_error("calibrate",

@@ -28,8 +28,10 @@ struct fl_csv {
   size_t n_records;  /* records read (the header not counted) */
   int header_done;
   size_t field;      /* fields of the record being read so far */
+  char delim;        /* the separator of the fields */
   int *role_of;      /* [FL_CSV_MAX_COLUMNS] the spec column of each file column, -1: none */
   size_t *col_of;    /* [spec->n] the file column (1-based) of each spec column, 0: absent */
+  size_t *line_of;   /* [spec->n] the physical line on which the record's value starts */
   char **values;     /* [spec->n] the record's values (owned), NULL when not given */
   char **header;     /* [FL_CSV_MAX_COLUMNS] the header's names, until the header is done */
 };
@@ -40,28 +42,43 @@ fl_status fl_csv_fail(fl_csv *r, fl_status code, int k, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  const int col = k >= 0 && (size_t)k < r->spec->n ? (int)r->col_of[k] : 0;
-  fl_error_set(r->err, code, r->path, (int)(r->rec_started ? r->rec_line : r->line), col, NULL,
-               "%s", msg);
+  const int known = k >= 0 && (size_t)k < r->spec->n && r->col_of[k];
+  const size_t line = known && r->line_of[k] ? r->line_of[k] : r->rec_line;
+  fl_error_set(r->err, code, r->path, (int)line, known ? (int)r->col_of[k] : 0,
+               known ? r->spec->names[k] : NULL, "%s", msg);
   return code;
 }
 
 size_t fl_csv_line(const fl_csv *r) { return r->rec_line; }
 size_t fl_csv_records(const fl_csv *r) { return r->n_records; }
 
-/* A failure of the reading itself (not of a record's contents): kept, and reading stops. */
+/* A failure of the reading itself (not of a record's contents), at a physical line: kept, and
+ * reading stops. */
+static void vstop(fl_csv *r, fl_status code, size_t line, int col, const char *fmt, va_list ap) {
+  char msg[700];
+  if (r->st != FL_OK) return;
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  fl_error_set(r->err, code, r->path, (int)line, col, NULL, "%s", msg);
+  r->st = code;
+}
+
+static void stop_at(fl_csv *r, fl_status code, size_t line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void stop_at(fl_csv *r, fl_status code, size_t line, int col, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vstop(r, code, line, col, fmt, ap);
+  va_end(ap);
+}
+
+/* The same at the line of the record being read (or the line being fed, between records). */
 static void stop(fl_csv *r, fl_status code, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void stop(fl_csv *r, fl_status code, int col, const char *fmt, ...) {
-  char msg[700];
   va_list ap;
-  if (r->st != FL_OK) return;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  vstop(r, code, r->rec_started ? r->rec_line : r->line, col, fmt, ap);
   va_end(ap);
-  fl_error_set(r->err, code, r->path, (int)(r->rec_started ? r->rec_line : r->line), col, NULL,
-               "%s", msg);
-  r->st = code;
 }
 
 static int valid_utf8(const unsigned char *s, size_t n) {
@@ -80,15 +97,19 @@ static void on_field(void *data, size_t len, void *ctx) {
   fl_csv *r = ctx;
   const char *s = data ? data : "";
   if (r->st != FL_OK) return;
-  if (!r->rec_started) { /* the record starts where its first field does */
-    size_t nl = 0;
-    for (size_t i = 0; i < len; i++) nl += s[i] == '\n';
-    r->rec_line = r->line - nl;
+  /* The field ends on the line being fed; it starts as many lines before as it holds line
+   * ends (LF, CRLF or a CR of its own, as outside quotes). The record starts where its first
+   * field does. */
+  size_t nl = 0;
+  for (size_t q = 0; q < len; q++) nl += s[q] == '\n' || (s[q] == '\r' && s[q + 1] != '\n');
+  const size_t line = r->line - nl;
+  if (!r->rec_started) {
+    r->rec_line = line;
     r->rec_started = 1;
   }
   r->field++;
   if (!valid_utf8((const unsigned char *)s, len)) {
-    stop(r, FL_EINPUT, (int)r->field, "field %zu is not valid UTF-8 text", r->field);
+    stop_at(r, FL_EINPUT, line, (int)r->field, "field %zu is not valid UTF-8 text", r->field);
     return;
   }
   if (r->field > FL_CSV_MAX_COLUMNS) {
@@ -102,6 +123,7 @@ static void on_field(void *data, size_t len, void *ctx) {
   const int k = r->role_of[r->field - 1];
   if (k < 0) return;
   free(r->values[k]);
+  r->line_of[k] = line;
   if (!(r->values[k] = fl_strdup(s))) stop(r, FL_ENOMEM, 0, "out of memory");
 }
 
@@ -125,11 +147,15 @@ static void take_header(fl_csv *r) {
   }
   for (size_t k = 0; k < sp->n; k++) {
     if (!((sp->required >> k) & 1) || r->col_of[k]) continue;
-    if (r->field == 1 && (strchr(r->header[0], ';') || strchr(r->header[0], '\t'))) {
+    char seen = 0;
+    for (const char *d = ",;\t|"; *d && r->field == 1 && !seen; d++)
+      if (*d != r->delim && strchr(r->header[0], *d)) seen = *d;
+    if (seen) {
       stop(r, FL_EINPUT, 1,
-           "the header has one column, '%.60s': the file looks separated by '%s', but %s are "
-           "read as CSV, separated by commas",
-           r->header[0], strchr(r->header[0], ';') ? ";" : "tabs", sp->what);
+           "the header has one column, '%.60s': the file looks separated by %s, but %s are "
+           "read separated by %s (--delimiter %s reads it)",
+           r->header[0], fl_csv_delim_words(seen), sp->what, fl_csv_delim_words(r->delim),
+           fl_csv_delim_option(seen));
       return;
     }
     char list[512] = "";
@@ -174,10 +200,21 @@ static void on_row(int term, void *ctx) {
   for (size_t k = 0; k < r->spec->n; k++) {
     free(r->values[k]);
     r->values[k] = NULL;
+    r->line_of[k] = 0;
   }
   r->field = 0;
   r->rec_started = 0;
   r->rec_bytes = 0;
+}
+
+int fl_csv_delim_ok(char delim) { return delim && strchr(",;\t|", delim) != NULL; }
+
+const char *fl_csv_delim_words(char delim) {
+  return delim == ';' ? "';'" : delim == '\t' ? "tabs" : delim == '|' ? "'|'" : "commas";
+}
+
+const char *fl_csv_delim_option(char delim) {
+  return delim == ';' ? "';'" : delim == '\t' ? "tab" : delim == '|' ? "'|'" : "','";
 }
 
 /* What stands at a path that is not a regular file, in words. */
@@ -206,12 +243,14 @@ static void feed(fl_csv *r, struct csv_parser *p, const char *s, size_t n) {
     stop(r, FL_EINPUT, 0, "malformed CSV: %s", csv_strerror(csv_error(p)));
 }
 
-/* Reads the file descriptor to its end, a block at a time, feeding it line by line. */
+/* Reads the file descriptor to its end, a block at a time, feeding it line by line. A line ends
+ * in LF, CRLF or a CR of its own (the classic Mac line end that Excel's "CSV (Macintosh)"
+ * writes); a CR at the end of a block waits for the next block to say which. */
 static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
   enum { BLOCK = 1 << 16 };
-  char *buf = malloc(BLOCK), *line = malloc(FL_CSV_MAX_LINE);
+  char *buf = malloc(BLOCK), *line = malloc(FL_CSV_MAX_LINE + 1);
   size_t line_len = 0;
-  int first = 1;
+  int first = 1, cr_pending = 0;
   if (!buf || !line) stop(r, FL_ENOMEM, 0, "out of memory");
   r->line = 1;
   while (r->st == FL_OK) {
@@ -224,10 +263,28 @@ static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
     if (got == 0) break;
     size_t i = 0;
     if (first && got >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) i = 3; /* Excel's byte-order mark */
+    if (first && got >= 2 && (!memcmp(buf, "\xFF\xFE", 2) || !memcmp(buf, "\xFE\xFF", 2))) {
+      stop(r, FL_EINPUT, 0,
+           "the file is UTF-16 text (as Excel saves 'Unicode Text'); save it as 'CSV UTF-8'");
+      break;
+    }
     first = 0;
+    if (cr_pending) { /* the last block ended in CR: this one's LF makes it a CRLF */
+      if (buf[0] == '\n') line[line_len++] = buf[i++]; /* (the line has room: see the +1) */
+      feed(r, p, line, line_len);
+      line_len = 0;
+      r->line++;
+      cr_pending = 0;
+    }
     while (i < (size_t)got && r->st == FL_OK) {
-      const char *nl = memchr(buf + i, '\n', (size_t)got - i);
-      const size_t take = nl ? (size_t)(nl - (buf + i)) + 1 : (size_t)got - i;
+      size_t e = i;
+      while (e < (size_t)got && buf[e] != '\n' && buf[e] != '\r') e++;
+      int ends = e < (size_t)got;
+      if (ends && buf[e] == '\r') {
+        if (e + 1 == (size_t)got) cr_pending = 1, ends = 0; /* CR or CRLF: the next block says */
+        else if (buf[e + 1] == '\n') e++;
+      }
+      const size_t take = (e < (size_t)got ? e + 1 : e) - i;
       if (line_len + take > FL_CSV_MAX_LINE) {
         stop(r, FL_EINPUT, 0, "line %zu is longer than %zu bytes", r->line, FL_CSV_MAX_LINE);
         break;
@@ -235,7 +292,7 @@ static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
       memcpy(line + line_len, buf + i, take);
       line_len += take;
       i += take;
-      if (nl) {
+      if (ends) {
         feed(r, p, line, line_len);
         line_len = 0;
         r->line++;
@@ -247,10 +304,15 @@ static void read_lines(fl_csv *r, struct csv_parser *p, int fd) {
   free(line);
 }
 
-fl_status fl_csv_read(const char *path, const fl_csv_spec *spec,
+fl_status fl_csv_read(const char *path, const fl_csv_spec *spec, char delim,
                       fl_status (*record)(void *ctx, fl_csv *r, const char *const *fields),
                       void *ctx, fl_error *err) {
-  fl_csv r = {.path = path, .spec = spec, .err = err, .record = record, .ctx = ctx};
+  fl_csv r = {.path = path,
+              .spec = spec,
+              .err = err,
+              .record = record,
+              .ctx = ctx,
+              .delim = delim ? delim : ','};
   struct csv_parser p;
   struct stat stt;
   int fd = open(path, O_RDONLY);
@@ -266,11 +328,14 @@ fl_status fl_csv_read(const char *path, const fl_csv_spec *spec,
   }
   r.role_of = calloc(FL_CSV_MAX_COLUMNS, sizeof *r.role_of);
   r.col_of = calloc(spec->n, sizeof *r.col_of);
+  r.line_of = calloc(spec->n, sizeof *r.line_of);
   r.values = calloc(spec->n, sizeof *r.values);
   r.header = calloc(FL_CSV_MAX_COLUMNS, sizeof *r.header);
-  if (!r.role_of || !r.col_of || !r.values || !r.header || csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI) != 0) {
+  if (!r.role_of || !r.col_of || !r.line_of || !r.values || !r.header ||
+      csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI) != 0) {
     stop(&r, FL_ENOMEM, 0, "out of memory");
   } else {
+    csv_set_delim(&p, (unsigned char)r.delim);
     read_lines(&r, &p, fd);
     if (r.st == FL_OK && csv_fini(&p, on_field, on_row, &r) != 0)
       stop(&r, FL_EINPUT, 0, "malformed CSV at the end of the file: %s",
@@ -286,6 +351,7 @@ fl_status fl_csv_read(const char *path, const fl_csv_spec *spec,
   for (size_t i = 0; i < FL_CSV_MAX_COLUMNS && r.header; i++) free(r.header[i]);
   free(r.role_of);
   free(r.col_of);
+  free(r.line_of);
   free(r.values);
   free(r.header);
   return r.st;

@@ -495,6 +495,22 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   c.NB = opt->n_age_bands + 1;
   c.ND = opt->n_dur_bands + 1;
   gsl_set_error_handler_off(); /* failures come back as NaN and are handled */
+  if (opt->delimiter && !fl_csv_delim_ok(opt->delimiter)) {
+    fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "--delimiter",
+                 "expected ',', ';', tab or '|', found '%c' (byte %d)",
+                 opt->delimiter >= 0x20 && opt->delimiter < 0x7F ? opt->delimiter : '?',
+                 (unsigned char)opt->delimiter);
+    return FL_EUSAGE;
+  }
+  char why[160];
+  if (fl_cal_date_format_parse(opt->date_format ? opt->date_format : FL_CAL_DATE_ISO,
+                               &c.date_format, why, sizeof why) != FL_OK) {
+    fl_error_set(err, FL_EUSAGE, NULL, 0, 0, "--date-format",
+                 "expected a format such as %%d/%%m/%%Y or '%%Y-%%m-%%d %%H:%%M' (%%Y, %%m and "
+                 "%%d, optionally %%H:%%M or %%H:%%M:%%S, and separators), found '%.40s': %s",
+                 opt->date_format, why);
+    return FL_EUSAGE;
+  }
   if (m->step_months != 1) {
     fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "time.step_months",
                  "calibrate estimates monthly transitions: the template needs monthly steps");

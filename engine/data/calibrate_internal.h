@@ -9,6 +9,7 @@
 #ifndef FL_CALIBRATE_INTERNAL_H
 #define FL_CALIBRATE_INTERNAL_H
 
+#include "core/csv.h"
 #include "data/calibrate.h"
 
 #include <stdio.h>
@@ -44,6 +45,19 @@ typedef struct cal_warning {
 /* The name of warning kind w (the report's `from` column) and what it counts and does. */
 const char *fl_cal_warning_name(int w);
 const char *fl_cal_warning_text(int w);
+/* A date format of the records (--date-format), strftime-like: %Y (four digits), %m and %d,
+ * and optionally a time of day %H:%M or %H:%M:%S, between literal characters that must be
+ * there as written. Months, days, hours, minutes and seconds take one or two digits (Excel
+ * writes 1/4/2019), two where a field touches another without a separator (%Y%m%d). A time
+ * is read and checked, then ignored: calibration uses a date's day. */
+#define FL_CAL_DATE_ISO "%Y-%m-%d"
+typedef struct fl_cal_date_format {
+  char spec[32];  /* as given: %d/%m/%Y */
+  char human[64]; /* as people write it: DD/MM/YYYY */
+  char item[32];  /* a field's letter (Y m d H M S) where is_field, else a literal */
+  unsigned char is_field[32];
+  size_t n;
+} fl_cal_date_format;
 
 /* One calibration: its inputs, the window, and the place reached in the file being read.
  * fl_calibrate owns it; every phase borrows it. One calibration runs on one thread. */
@@ -59,6 +73,7 @@ typedef struct cal {
   long LB;            /* months of history painted before the window, for time in state */
   uint64_t secret;    /* keys the random rounding of disclosure control (--suppress) */
   cal_warning warn[FL_CAL_N_WARNINGS];
+  fl_cal_date_format date_format; /* of the dates in the files (opt->date_format, or ISO) */
 } cal;
 
 /* Counts one case of warning w, seen at line (0: no line). */
@@ -116,10 +131,26 @@ typedef struct cal_records {
  * they give are multiples of N, never one below N. */
 double fl_cal_round(const cal *c, double x, uint64_t key);
 
-/* The day number of a date YYYY-MM-DD (days since 0000-03-01, for comparisons), and its
+/* Parses the format fmt into f; FL_OK, or FL_EUSAGE with why (n bytes) saying what is wrong
+ * with it ("'%y' is not one of %Y %m %d %H %M %S"). */
+fl_status fl_cal_date_format_parse(const char *fmt, fl_cal_date_format *f, char *why, size_t n);
+/* The day number of the date s in format f (days since 0000-03-01, for comparisons), and its
  * absolute month (year * 12 + month - 1) in *month when month is not NULL; -1 when s is not
- * such a date of the years 1900 to 2200. */
+ * such a date of the years 1900 to 2200, with why (n bytes) saying what is wrong with a value
+ * of the format's shape ("February 2023 has 28 days"), or "" when s is not of its shape. */
+long fl_cal_date_read(const fl_cal_date_format *f, const char *s, long *month, char *why, size_t n);
+/* fl_cal_date_read in the format YYYY-MM-DD (the options --from and --to). */
 long fl_cal_parse_date(const char *s, long *month);
+/* The day number (and absolute month) of the date s of a file: in the calibration's format,
+ * or YYYY-MM-DD, which is read whatever the format as it cannot be mistaken for another (a
+ * population table from elsewhere may write it); -1 when neither. */
+long fl_cal_read_date(const cal *c, const char *s, long *month);
+/* Fails the record being read at column k (of r's spec): its value s is not a date in the
+ * calibration's format (`also`, when not NULL, adds what else it may be: " or blank ..."). The
+ * message gives the format expected, the text found, what is wrong with it, and, when s reads
+ * as a date in another common format (day-first, month-first, a date-time), the --date-format
+ * that reads it. Returns FL_EINPUT. */
+fl_status fl_cal_date_fail(const cal *c, fl_csv *r, int k, const char *s, const char *also);
 /* The day number of the first day of an absolute month (-1 outside the years 1900 to 2200). */
 long fl_cal_first_day_of(long month);
 /* Records the failure code with a message (a failure that is not about a place in a file:

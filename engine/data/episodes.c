@@ -105,28 +105,22 @@ static long state_of(const fl_model *m, const char *name) {
  * episode of the template's states. */
 static fl_status parse_episode(const cal *c, fl_csv *r, const char *const *f, episode *e) {
   const long state = state_of(c->m, f[COL_STATE]);
-  e->start = fl_cal_parse_date(f[COL_START], NULL);
+  e->start = fl_cal_read_date(c, f[COL_START], NULL);
   e->open_end = !f[COL_END][0];
-  e->end = e->open_end ? -1 : fl_cal_parse_date(f[COL_END], NULL);
+  e->end = e->open_end ? -1 : fl_cal_read_date(c, f[COL_END], NULL);
   e->dob = -1;
   e->state = (size_t)state;
-  if (!f[COL_ID][0]) return fl_csv_fail(r, FL_EINPUT, COL_ID, "child_id: the identifier is empty");
-  if (e->start < 0)
-    return fl_csv_fail(r, FL_EINPUT, COL_START, "start_date: '%s' is not a valid date YYYY-MM-DD",
-                       f[COL_START]);
+  if (!f[COL_ID][0]) return fl_csv_fail(r, FL_EINPUT, COL_ID, "the identifier is empty");
+  if (e->start < 0) return fl_cal_date_fail(c, r, COL_START, f[COL_START], NULL);
   if (!e->open_end && e->end < 0)
-    return fl_csv_fail(r, FL_EINPUT, COL_END,
-                       "end_date: '%s' is not a valid date YYYY-MM-DD (or blank while the "
-                       "episode is open)",
-                       f[COL_END]);
+    return fl_cal_date_fail(c, r, COL_END, f[COL_END], " or blank while the episode is open");
   if (!e->open_end && e->end < e->start)
-    return fl_csv_fail(r, FL_EINPUT, COL_END, "end_date: the episode ends before it starts");
+    return fl_csv_fail(r, FL_EINPUT, COL_END, "the episode ends before it starts");
   if (state < 0)
     return fl_csv_fail(r, FL_EINPUT, COL_STATE,
-                       "state: '%s' is neither a state nor a level of the template", f[COL_STATE]);
-  if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_parse_date(f[COL_DOB], &e->dob) < 0)
-    return fl_csv_fail(r, FL_EINPUT, COL_DOB, "date_of_birth: '%s' is not a valid date",
-                       f[COL_DOB]);
+                       "'%s' is neither a state nor a level of the template", f[COL_STATE]);
+  if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_read_date(c, f[COL_DOB], &e->dob) < 0)
+    return fl_cal_date_fail(c, r, COL_DOB, f[COL_DOB], NULL);
   return FL_OK;
 }
 
@@ -167,8 +161,7 @@ static fl_status scan_episode(episode_reader *p, fl_csv *r, const char *const *f
     for (size_t l = 0; l < c->m->NLOC; l++)
       if (!strcmp(c->m->loc_names[l], f[COL_LOC])) rs->kids[k].loc = (int)l;
     if (rs->kids[k].loc < 0)
-      return fl_csv_fail(r, FL_EINPUT, COL_LOC, "locality: '%s' is not one of the template's",
-                         f[COL_LOC]);
+      return fl_csv_fail(r, FL_EINPUT, COL_LOC, "'%s' is not one of the template's", f[COL_LOC]);
   }
   if (rs->first_day < 0 || e->start < rs->first_day) rs->first_day = e->start;
   if (e->start > rs->last_day) rs->last_day = e->start;
@@ -185,7 +178,7 @@ static fl_status paint_episode(episode_reader *p, fl_csv *r, const char *const *
   const long ki = child_index(p->r, f[COL_ID], 0, 0);
   if (ki < 0) /* (the file changed between the passes) */
     return fl_csv_fail(r, FL_EINPUT, COL_ID,
-                       "child_id: a child the first reading did not see; "
+                       "a child the first reading did not see; "
                        "was the file changed while it was read?");
   cal_child *k = &p->r->kids[ki];
   long end = e->open_end ? -1 : e->end;
@@ -215,7 +208,8 @@ static fl_status on_record(void *ctx, fl_csv *r, const char *const *f) {
 /* Reads the episodes file once, in the given pass. */
 static fl_status read_pass(cal *c, cal_records *r, int pass) {
   episode_reader p = {.c = c, .r = r, .pass = pass};
-  return c->st = fl_csv_read(c->opt->episodes, &episodes_spec, on_record, &p, c->err);
+  return c->st = fl_csv_read(c->opt->episodes, &episodes_spec, c->opt->delimiter, on_record, &p,
+                             c->err);
 }
 
 /* Orders episodes by child, then start, then place in the file. */

@@ -37,34 +37,31 @@ static fl_status pop_record(void *ctx, fl_csv *r, const char *const *f) {
   cal_pop_row row = {0, 0, -1, 0, fl_csv_line(r)};
   char *end = NULL;
   long age;
-  if (fl_cal_parse_date(f[POP_DATE], &row.month) < 0)
-    return fl_csv_fail(r, FL_EINPUT, POP_DATE, "date: '%s' is not a valid date YYYY-MM-DD",
-                       f[POP_DATE]);
+  if (fl_cal_read_date(c, f[POP_DATE], &row.month) < 0)
+    return fl_cal_date_fail(c, r, POP_DATE, f[POP_DATE], NULL);
   errno = 0;
   age = strtol(f[POP_AGE], &end, 10);
   if (!f[POP_AGE][0] || *end || errno || age < 0 || age > 200)
-    return fl_csv_fail(r, FL_EINPUT, POP_AGE, "age: '%s' is not a whole number of years",
-                       f[POP_AGE]);
+    return fl_csv_fail(r, FL_EINPUT, POP_AGE, "'%s' is not a whole number of years", f[POP_AGE]);
   row.age = (int)age;
   row.count = strtod(f[POP_COUNT], &end);
   if (!f[POP_COUNT][0] || *end || !(row.count >= 0) || !isfinite(row.count))
-    return fl_csv_fail(r, FL_EINPUT, POP_COUNT, "count: '%s' is not a number of children",
-                       f[POP_COUNT]);
+    return fl_csv_fail(r, FL_EINPUT, POP_COUNT, "'%s' is not a number of children", f[POP_COUNT]);
   /* Whole children only: the calibrated scenario counts children, and a fraction would be
    * rounded there and disagree with the rows estimated from the table. */
   if (row.count != floor(row.count) && row.count <= POP_MAX_COUNT)
-    return fl_csv_fail(r, FL_EINPUT, POP_COUNT,
-                       "count: '%s' is not a whole number of children", f[POP_COUNT]);
+    return fl_csv_fail(r, FL_EINPUT, POP_COUNT, "'%s' is not a whole number of children",
+                       f[POP_COUNT]);
   if (row.count > POP_MAX_COUNT)
     return fl_csv_fail(r, FL_EINPUT, POP_COUNT,
-                       "count: %g children of one age in one place is more than any area has "
-                       "(at most %g)", row.count, POP_MAX_COUNT);
+                       "%g children of one age in one place is more than any area has "
+                       "(at most %g)",
+                       row.count, POP_MAX_COUNT);
   if (f[POP_LOC] && f[POP_LOC][0]) {
     for (size_t l = 0; l < c->m->NLOC; l++)
       if (!strcmp(c->m->loc_names[l], f[POP_LOC])) row.loc = (int)l;
     if (row.loc < 0)
-      return fl_csv_fail(r, FL_EINPUT, POP_LOC, "locality: '%s' is not one of the template's",
-                         f[POP_LOC]);
+      return fl_csv_fail(r, FL_EINPUT, POP_LOC, "'%s' is not one of the template's", f[POP_LOC]);
   }
   cal_population *t = p->t;
   if (t->n == t->cap) {
@@ -121,7 +118,8 @@ static fl_status check_cells(cal *c, const cal_population *t) {
 
 fl_status fl_cal_population_read(cal *c, cal_population *t) {
   pop_reader p = {.c = c, .t = t};
-  if ((c->st = fl_csv_read(c->opt->population, &pop_spec, pop_record, &p, c->err)) != FL_OK)
+  if ((c->st = fl_csv_read(c->opt->population, &pop_spec, c->opt->delimiter, pop_record, &p,
+                           c->err)) != FL_OK)
     return c->st;
   if (t->n == 0) {
     fl_error_set(c->err, FL_EINPUT, c->opt->population, 2, 1, NULL, "the table has no rows");

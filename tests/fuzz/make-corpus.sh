@@ -9,7 +9,8 @@
 #   fixture, and three with --set assignments after a "#--set" line.
 # fuzz_episodes, fuzz_population: `flourish synth` of the semi-Markov example cut to a few
 #   dozen lines, and hand-made tables of the shapes the reader accepts (byte-order mark,
-#   CRLF, quoted fields, columns in another order, overlapping and open episodes).
+#   CRLF, quoted fields, columns in another order, overlapping and open episodes) and of
+#   council exports it rejects with a hint (dates day first or with a time, ';').
 # fuzz_h5reader: outputs of run, expect (with and without arms and comparisons, with
 #   parameter uncertainty) and sweep, for horizons of two or three steps. Each is rewritten
 #   in HDF5's earliest file format, without compression, and with only the datasets and
@@ -62,6 +63,23 @@ printf '%s\n' child_id,state,start_date,end_date,date_of_birth,locality \
   K1,care,2015-08-15,,2012-01-01,south K2,low,2015-04-01,2019-01-01,2005-05-01,north \
   K2,high,2016-01-01,2016-01-02,2005-05-01,north K3,gone,2016-03-01,,2014-02-01, \
   > "$corpus/fuzz_episodes/overlaps.csv"
+# Shapes of council exports the reader rejects with a hint: dates day first and with a time,
+# ';' after a byte-order mark, and a bad date after quoted newlines in a CRLF file; and one it
+# reads: CR line ends (a classic Mac file) with a quoted line end.
+printf '%s\n' child_id,state,start_date,end_date,date_of_birth,locality \
+  'D1,mid,01/04/2015,1/9/2015,01/01/2012,south' 'D2,high,2015-08-01 10:30:00,,2012-01-01,north' \
+  'D3,care,13/08/2015,,31/02/2012,south' 'D4,low,2015-04-01T00:00:00,2016-01-01T09:00,,north' \
+  > "$corpus/fuzz_episodes/dates_day_first.csv"
+printf '%s\r\n' $'\xEF\xBB\xBFchild_id;state;start_date;end_date' 'E1;mid;01.04.2015;' \
+  > "$corpus/fuzz_episodes/semicolon_bom.csv"
+printf '%s\r\n' child_id,note,state,start_date,end_date 'Q1,"three' lines 'of note",mid,2015-04-01,' \
+  '' 'Q2,"two' 'lines",high,2015-05-01,2015-09-01' 'Q3,x,care,2015-02-30,' \
+  > "$corpus/fuzz_episodes/quoted_lines_then_error.csv"
+{ echo date,age,locality,count; echo 01/04/2015,0,north,150; echo 2015-04-01,1,north,140; } \
+  > "$corpus/fuzz_population/dates_day_first.csv"
+printf '%s\r' child_id,state,start_date,end_date,note 'M1,mid,2015-04-01,"2015-09-01",' \
+  'M2,high,2015-05-01,,"a' 'note"' \
+  > "$corpus/fuzz_episodes/cr_mac.csv"
 cp "$data/population.csv" "$corpus/fuzz_population/synth_two_dates.csv"
 { head -1 "$tmp/pop.csv"; awk '/^2017/ && n++ < 24' "$tmp/pop.csv"; } \
   > "$corpus/fuzz_population/synth_later.csv"
