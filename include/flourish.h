@@ -244,6 +244,10 @@ typedef struct fl_calibrate_options {
   int precedence_file;     /* overlaps: the episode later in the file wins (default: the
                               highest level) */
   int strict;              /* data-quality warnings are errors (FL_EINPUT) */
+  /* The levels the records cover, comma-separated (NULL: every level above the lowest). The
+   * rows of the others keep the template's, their escalations into covered levels scaled to
+   * the records. */
+  const char *covers;
   /* Each data-quality warning, a sentence with its count and first lines (NULL: none). */
   void (*notice)(void *ctx, const char *text);
   void *notice_ctx;

@@ -122,6 +122,12 @@ static const char *help_calibrate =
     "                            the stocks observed at its start (expectation mode) and\n"
     "                            report observed against expected children by state and\n"
     "                            month (needs --report)\n"
+    "      --covers LEVELS       the levels the records cover, comma-separated (default:\n"
+    "                            every level above the lowest), for national returns\n"
+    "                            that hold only looked-after children or child\n"
+    "                            protection: the other levels' rows keep the template's,\n"
+    "                            their escalations into covered levels scaled to the moves\n"
+    "                            the records show from children without a record\n"
     "      --strict              data-quality warnings are errors (exit 2): an open episode\n"
     "                            followed by a later one, overlapping episodes, episodes\n"
     "                            before birth, children without or with two dates of\n"
@@ -161,6 +167,7 @@ int cmd_calibrate(int argc, char **argv) {
                                        {"strict", no_argument, NULL, 'X'},
                                        {"date-format", required_argument, NULL, 'D'},
                                        {"delimiter", required_argument, NULL, 'L'},
+                                       {"covers", required_argument, NULL, 'C'},
                                        {NULL, 0, NULL, 0}};
   fl_calibrate_options opt = {.min_row = 30};
   const char *tmpl = NULL;
@@ -192,6 +199,7 @@ int cmd_calibrate(int argc, char **argv) {
       break;
     case 'c': opt.check = 1; break;
     case 'X': opt.strict = 1; break;
+    case 'C': opt.covers = optarg; break;
     case 'e':
       if (strcmp(optarg, "level") && strcmp(optarg, "file"))
         return cli_usage_error("calibrate", "--precedence: expected level or file, found '%s'",

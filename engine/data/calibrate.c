@@ -409,7 +409,10 @@ static fl_status choose_tables(cal *c, cal_estimates *e) {
       for (size_t s = 0; s < S; s++) {
         const size_t r = fl_cal_row(c, ab, db, s);
         const int all = ab == NB && db == ND;
-        e->given[r] = !c->m->absorbing[s] && (all || e->tr.total[r] >= opt->min_row);
+        /* (with partial coverage the uncovered rows come from the template, in the table of
+         * all ages and durations) */
+        e->given[r] = !c->m->absorbing[s] && (all || e->tr.total[r] >= opt->min_row) &&
+                      (all || !(c->partial && c->uncovered[s]));
       }
   return FL_OK;
 }
@@ -417,11 +420,112 @@ static fl_status choose_tables(cal *c, cal_estimates *e) {
 /* Phase 3: the totals of every row of the counts, the tables of the scenario and the rows
  * each gives, into e (zeroed on entry; freed by free_estimates, also after a failure); the
  * estimates follow from them (fl_cal_estimate). Returns c->st. */
+/* With partial coverage, the scale of the template's escalations from uncovered states into
+ * each covered state (c->esc_scale): the rate the records show from the gap row (all ages and
+ * durations: every child without a record, whatever uncovered level it is in) over the rate the
+ * template gives the same mixture, its rows averaged over the years of age (time in state: the
+ * age) and weighted by c->u_share. */
+static void scale_escalations(cal *c, const cal_estimates *e) {
+  const fl_model *m = c->m;
+  const size_t S = m->S, r = fl_cal_row(c, c->NB, c->ND, c->gap);
+  double p[FL_MAX_STATES], mix[FL_MAX_STATES] = {0};
+  for (long a = 0; a < c->age_years_max; a++)
+    for (size_t s = 0; s < S; s++)
+      if (c->uncovered[s] && c->u_share[s] > 0) {
+        fl_cal_template_row(c, s, a * 12 + 6, a * 12 + 6, p);
+        for (size_t d = 0; d < S; d++) mix[d] += c->u_share[s] * p[d] / (double)c->age_years_max;
+      }
+  memcpy(c->esc_mix, mix, sizeof mix);
+  for (size_t d = 0; d < S; d++) {
+    c->esc_scale[d] = 1;
+    if (c->uncovered[d] || m->absorbing[d] || e->tr.total[r] <= 0) continue;
+    const double observed = e->tr.count[r * S + d] / e->tr.total[r];
+    c->esc_scale[d] = mix[d] > 0 ? observed / mix[d] : NAN;
+  }
+}
+
+/* Partial coverage, said loudly: which rows come from the template and how they were scaled. */
+static void tell_coverage(const cal *c) {
+  const fl_model *m = c->m;
+  const fl_calibrate_options *opt = c->opt;
+  char text[2048];
+  size_t used = 0;
+  if (!c->partial || !opt->notice) return;
+  used += (size_t)snprintf(text, sizeof text, "--covers %s: the rows of", opt->covers);
+  for (size_t s = 0; s < m->S && used < sizeof text; s++)
+    if (c->uncovered[s])
+      used += (size_t)snprintf(text + used, sizeof text - used, " %s (%.1f%%)", m->state_names[s],
+                               100 * c->u_share[s]);
+  if (used < sizeof text)
+    used += (size_t)snprintf(text + used, sizeof text - used,
+                             " are the template's, with the children without a record shared "
+                             "among them as shown; their escalations into covered states are "
+                             "scaled to the records:");
+  for (size_t d = 0; d < m->S && used < sizeof text; d++)
+    if (!c->uncovered[d] && !m->absorbing[d])
+      used += (size_t)snprintf(text + used, sizeof text - used, " %s x%.4g", m->state_names[d],
+                               c->esc_scale[d]);
+  opt->notice(opt->notice_ctx, text);
+}
+
 static fl_status estimate(cal *c, const cal_counts *k, cal_estimates *e) {
   const size_t S = c->m->S;
   if (total_rows(c, k->n, (c->NB + 1) * (c->ND + 1) * S, &e->tr) != FL_OK) return c->st;
   if (k->per_n && total_rows(c, k->per_n, k->n_periods * S, &e->periods) != FL_OK) return c->st;
-  return choose_tables(c, e);
+  if (choose_tables(c, e) != FL_OK) return c->st;
+  if (c->partial) {
+    scale_escalations(c, e);
+    tell_coverage(c);
+  }
+  return FL_OK;
+}
+
+/* The levels the records cover (opt->covers, or every level above the lowest): c->uncovered,
+ * c->partial and c->u_share. Fails with FL_EUSAGE for a name that is not a level above the
+ * lowest. Returns c->st. */
+static fl_status set_coverage(cal *c) {
+  const fl_model *m = c->m;
+  const char *list = c->opt->covers;
+  unsigned char covered[FL_MAX_LEVELS] = {0};
+  for (size_t l = 1; l < m->L; l++) covered[l] = !list;
+  while (list && *list) {
+    const size_t len = strcspn(list, ",");
+    size_t l = 0;
+    while (l < m->L && (strlen(m->level_names[l]) != len || strncmp(m->level_names[l], list, len)))
+      l++;
+    if (l == m->L || l == 0) {
+      char levels[512] = "";
+      for (size_t i = 1, used = 0; i < m->L && used < sizeof levels; i++)
+        used += (size_t)snprintf(levels + used, sizeof levels - used, "%s%s", i > 1 ? ", " : "",
+                                 m->level_names[i]);
+      fl_error_set(c->err, FL_EUSAGE, NULL, 0, 0, "--covers",
+                   l == 0 ? "'%.*s' is the lowest level, where children without a record are: "
+                            "it cannot be covered; expected levels among %s"
+                          : "'%.*s' is not a level of the template: expected levels among %s",
+                   (int)len, list, levels);
+      return c->st = FL_EUSAGE;
+    }
+    covered[l] = 1;
+    list += len + (list[len] == ',');
+  }
+  double total = 0;
+  for (size_t s = 0; s < m->S; s++) {
+    c->uncovered[s] = !m->absorbing[s] && !covered[m->state_level[s]];
+    c->partial |= c->uncovered[s] && m->state_level[s] > 0;
+  }
+  /* Children without a record: in the uncovered states as the template's initial population
+   * has them (all in the gap state when it has none there). */
+  for (size_t g = 0; g < m->n_init; g++)
+    if (c->uncovered[m->init[g].state]) {
+      c->u_share[m->init[g].state] += (double)m->init[g].count;
+      total += (double)m->init[g].count;
+    }
+  if (!c->partial || total <= 0) {
+    memset(c->u_share, 0, sizeof c->u_share);
+    c->u_share[c->gap] = 1;
+  } else
+    for (size_t s = 0; s < m->S; s++) c->u_share[s] /= total;
+  return FL_OK;
 }
 
 static void free_estimates(cal_estimates *e) {
@@ -518,6 +622,7 @@ fl_status fl_calibrate(const fl_scenario *sc, const fl_model *m, const fl_calibr
   }
   /* 1. Read, 2. count (and round for disclosure control), 3. estimate, 4. write the
    * scenario, 5. check, then the report. */
+  if (set_coverage(&c) != FL_OK) goto done;
   if (read_inputs(&c, &pop, &rec) != FL_OK) goto done;
   if (count_transitions(&c, &rec, &pop, &counts) != FL_OK) goto done;
   disclose(&c, &counts);

@@ -73,8 +73,24 @@ typedef struct cal {
   long LB;            /* months of history painted before the window, for time in state */
   uint64_t secret;    /* keys the random rounding of disclosure control (--suppress) */
   cal_warning warn[FL_CAL_N_WARNINGS];
+  /* Coverage (--covers). uncovered[s]: a state that can move whose level the records do not
+   * cover (the lowest level's always: the gap between records); partial: some level above the
+   * lowest is not covered. Then u_share[s] is the share of the children without a record
+   * taken to be in uncovered state s (the template's initial population), and for each
+   * covered state d, esc_scale[d] multiplies the template's escalations from uncovered states
+   * into d so that together they give the moves the records show from children without a
+   * record (NAN where the template has none: then the gap state's row gives them alone). */
+  unsigned char uncovered[FL_MAX_STATES];
+  int partial;
+  double u_share[FL_MAX_STATES], esc_scale[FL_MAX_STATES];
+  double esc_mix[FL_MAX_STATES]; /* the template's rate of that mixture into each state */
   fl_cal_date_format date_format; /* of the dates in the files (opt->date_format, or ISO) */
 } cal;
+
+/* The template's step probabilities from state s at an age and a time in state (months), in
+ * its first calendar period and before any locality multiplier, into p[S] (calibrate_write.c).
+ * The rows a calibrated scenario keeps from its template. */
+void fl_cal_template_row(const cal *c, size_t s, long age, long tis, double *p);
 
 /* Counts one case of warning w, seen at line (0: no line). */
 void fl_cal_warn(cal *c, int w, size_t line);

@@ -48,7 +48,12 @@ static void report_table(FILE *rep, const cal *c, const cal_estimates *e, cal_ta
       fprintf(rep, "transition,%s,%s,%s,", label, m->state_names[s], m->state_names[d]);
       report_count(rep, e->tr.count[r * S + d]);
       fprintf(rep, ",%.6g,%.6g,%.6g,%s\n", prob, lo, hi,
-              total == 0 ? "not observed: template row kept" : "");
+              c->partial && c->uncovered[s]
+                  ? (s == c->gap ? "children without a record (any uncovered level): sets the "
+                                   "scale of the template's escalations into covered levels"
+                                 : "not covered by the records (--covers): template row kept")
+              : total == 0 ? "not observed: template row kept"
+                           : "");
     }
   }
 }
@@ -62,7 +67,7 @@ static void report_check(FILE *rep, const cal *c, const cal_counts *k, const dou
   for (long mo = 0; mo < c->W; mo++)
     for (size_t s = 0; s < S; s++) {
       const size_t i = (size_t)mo * S + s;
-      if (s == c->gap) continue;
+      if (s == c->gap || (c->partial && c->uncovered[s])) continue; /* (not observed) */
       err_sum[s] += fabs(expected[i] - k->stock[i]);
       obs_sum[s] += k->stock[i];
       fprintf(rep,
@@ -154,10 +159,34 @@ static void report_warnings(FILE *rep, const cal *c) {
   }
 }
 
+/* Partial coverage: for each covered state, the scale of the template's escalations into it
+ * from the uncovered states, with the exact 95% interval of the records' rate behind it. */
+static void report_coverage(FILE *rep, const cal *c, const cal_estimates *e) {
+  const fl_model *m = c->m;
+  const size_t S = m->S, r = fl_cal_row(c, c->NB, c->ND, c->gap);
+  if (!c->partial) return;
+  for (size_t d = 0; d < S; d++) {
+    if (c->uncovered[d] || m->absorbing[d]) continue;
+    double lo, hi;
+    fl_cal_estimate(&e->tr, r, d, &lo, &hi);
+    fprintf(rep, "coverage_scale,,%s,%s,", m->state_names[c->gap], m->state_names[d]);
+    report_count(rep, e->tr.count[r * S + d]);
+    if (c->esc_mix[d] > 0)
+      fprintf(rep, ",%.6g,%.6g,%.6g,\"the template's escalations into it from uncovered states "
+                   "are multiplied by this (moves from children without a record over the "
+                   "template's rate for them)\"\n",
+              c->esc_scale[d], lo / c->esc_mix[d], hi / c->esc_mix[d]);
+    else
+      fprintf(rep, ",,,,\"the template has no escalation into it from uncovered states: the "
+                   "gap state's row takes the records' rate\"\n");
+  }
+}
+
 void fl_cal_write_report(FILE *rep, const cal *c, const cal_counts *k, const cal_estimates *e,
                          const double *expected) {
   fprintf(rep, "measure,age_band,from,to,count,probability,ci_low,ci_high,note\n");
   report_warnings(rep, c);
+  report_coverage(rep, c, e);
   for (size_t i = 0; i < e->n_tables; i++) report_table(rep, c, e, e->tables[i]);
   if (expected) report_check(rep, c, k, expected);
   if (k->per_n) report_periods(rep, c, k->n_periods, &e->periods);

@@ -164,9 +164,23 @@ static size_t write_universal(FILE *out, const cal *c, const cal_population *pop
     for (size_t s = 0; s < S; s++)
       for (size_t l = 0; l <= NL; l++)
         for (size_t db = 0; db < ND; db++) recorded += cnt[tally_cell(c, s, (size_t)a, l, db)];
-    if (total - recorded >= 0.5) {
+    /* Partial coverage: shared among the uncovered states as the template's initial
+     * population has them (the gap state takes what rounding leaves). */
+    const double rest = floor(total - recorded + 0.5);
+    double placed = 0;
+    for (size_t s = 0; s < S && rest >= 1; s++) {
+      if (!c->uncovered[s] || !(c->u_share[s] > 0)) continue;
+      const double n = s == c->gap ? 0 : floor(rest * c->u_share[s] + 0.5);
+      if (s == c->gap || n < 1) continue;
+      fprintf(out, "    - {state: %s, count: %.0f, age_years: [%ld, %ld]}   # not covered by the "
+                   "records: the template's share\n",
+              m->state_names[s], n, a, a + 1);
+      placed += n;
+      groups++;
+    }
+    if (rest - placed >= 1) {
       fprintf(out, "    - {state: %s, count: %.0f, age_years: [%ld, %ld]", m->state_names[c->gap],
-              floor(total - recorded + 0.5), a, a + 1);
+              rest - placed, a, a + 1);
       if (ND > 1) fprintf(out, ", time_in_state_months: [%ld, %ld]", a * 12, a * 12 + 12);
       fprintf(out, "}\n");
       groups++;
@@ -253,24 +267,105 @@ static void write_table_heading(FILE *tr, const cal *c, cal_table t) {
   fprintf(tr, "rows:\n");
 }
 
-/* Row r (of state s) of a table: the estimated probabilities of the moves observed, or, for a
- * row never observed, the template's. */
-static void write_row(FILE *tr, const cal *c, const cal_estimates *e, size_t r, size_t s) {
+void fl_cal_template_row(const cal *c, size_t s, long age, long tis, double *p) {
   const fl_model *m = c->m;
   const size_t S = m->S;
-  const int observed = e->tr.total[r] != 0;
-  /* The moves written: those observed, or those the template gives. */
-  const double *moves = observed ? e->tr.count + r * S : m->base_p + s * S;
+  const uint32_t a = age < 0 ? 0 : (uint32_t)age, d = tis < 0 ? 0 : (uint32_t)tis;
+  memcpy(p, m->base_p + fl_row_index(m, 0, 0, a, d, s) * S, S * sizeof *p);
+  /* Undo the first locality's escalation multiplier (compiled rows carry it): escalations over
+   * it, staying the rest. */
+  const double esc = m->loc_esc ? m->loc_esc[0] : 1;
+  if (esc == 1 || m->absorbing[s]) return;
+  double leave = 0;
+  for (size_t j = 0; j < S; j++)
+    if (j != s) {
+      if (m->state_level[j] > m->state_level[s]) p[j] /= esc;
+      leave += p[j];
+    }
+  p[s] = fmax(0, 1 - leave);
+}
+
+/* The band table t starts at: its lowest age and time in state (months). */
+static void table_start(const cal *c, cal_table t, long *age, long *tis) {
+  const fl_calibrate_options *opt = c->opt;
+  *age = t.ab < c->NB && t.ab > 0 ? (long)llround(opt->age_bands[t.ab - 1] * 12) : 0;
+  *tis = t.db < c->ND && t.db > 0 ? (long)llround(opt->dur_bands[t.db - 1]) : 0;
+}
+
+/* The row of uncovered state s (partial coverage) at an age and time in state: the template's,
+ * its escalations into covered states scaled to the records (c->esc_scale; where the template
+ * has none, the gap state's row takes the records' rate for the whole mixture). Returns 0, or
+ * -1 when the scaled escalations leave no room to stay. */
+static int uncovered_row(const cal *c, const cal_estimates *e, size_t s, long age, long tis,
+                         double *p) {
+  const fl_model *m = c->m;
+  const size_t S = m->S, rg = fl_cal_row(c, c->NB, c->ND, c->gap);
+  double leave = 0;
+  fl_cal_template_row(c, s, age, tis, p);
+  for (size_t d = 0; d < S; d++) {
+    if (d == s) continue;
+    if (!c->uncovered[d] && !m->absorbing[d]) {
+      if (!isnan(c->esc_scale[d])) p[d] *= c->esc_scale[d];
+      else if (s == c->gap && e->tr.total[rg] > 0)
+        p[d] = e->tr.count[rg * S + d] / e->tr.total[rg] / c->u_share[c->gap];
+    }
+    leave += p[d];
+  }
+  p[s] = 1 - leave;
+  return p[s] < 0 ? -1 : 0;
+}
+
+/* Row r (of state s) of table t: the estimated probabilities of the moves observed, or, for a
+ * row never observed, the template's at the table's first age and time in state. With partial
+ * coverage, a row of an uncovered state is uncovered_row, and the moves of a covered row to no
+ * record (the gap state) are shared among the uncovered states as the template's row shares
+ * them (a child leaving care to additional support is not in records that cover care only).
+ * The row's probabilities into shares[S] (for the counts). Returns c->st (FL_EINPUT when the
+ * records' escalations do not fit an uncovered row). */
+static fl_status write_row(FILE *tr, cal *c, const cal_estimates *e, cal_table t, size_t r,
+                           size_t s, double *shares) {
+  const fl_model *m = c->m;
+  const size_t S = m->S;
+  const int observed = e->tr.total[r] != 0, from_template = c->partial && c->uncovered[s];
+  double p[FL_MAX_STATES], tp[FL_MAX_STATES];
+  long age, tis;
+  table_start(c, t, &age, &tis);
+  if (from_template) {
+    if (uncovered_row(c, e, s, age, tis, p) != 0) {
+      fl_cal_fail(c, FL_EINPUT, 0,
+                  "--covers: the escalations the records show from children without a record "
+                  "leave the row of uncovered state '%s' no probability of staying",
+                  m->state_names[s]);
+      return c->st;
+    }
+  } else if (!observed) {
+    fl_cal_template_row(c, s, age, tis, p);
+  } else {
+    for (size_t d = 0; d < S; d++) p[d] = fl_cal_estimate(&e->tr, r, d, NULL, NULL);
+    if (c->partial && s != c->gap && p[c->gap] > 0) {
+      double u = 0;
+      fl_cal_template_row(c, s, age, tis, tp);
+      for (size_t d = 0; d < S; d++) u += c->uncovered[d] && d != s ? tp[d] : 0;
+      const double to_gap = p[c->gap];
+      if (u > 0)
+        for (size_t d = 0; d < S; d++)
+          if (c->uncovered[d] && d != s) p[d] = to_gap * tp[d] / u;
+    }
+  }
   int first = 1;
   fprintf(tr, "        %s: {", m->state_names[s]);
   for (size_t d = 0; d < S; d++)
-    if (d != s && moves[d] > 0) {
-      const double p = observed ? fl_cal_estimate(&e->tr, r, d, NULL, NULL) : moves[d];
-      fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], p);
+    if (d != s && p[d] > 0) {
+      fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], p[d]);
       first = 0;
     }
   fprintf(tr, "%s%s: rest}%s\n", first ? "" : ", ", m->state_names[s],
-          observed ? "" : "   # not observed: template row");
+          from_template ? "   # not covered by the records (--covers): template row, escalations "
+                          "into covered levels scaled to the records"
+          : observed    ? ""
+                        : "   # not observed: template row");
+  memcpy(shares, p, S * sizeof *p);
+  return FL_OK;
 }
 
 /* Appends formatted text to buf[size] at *used when all of it fits; what does not fit is left
@@ -285,37 +380,87 @@ static void append(char *buf, size_t size, size_t *used, const char *fmt, ...) {
   if (k > 0 && (size_t)k < size - *used) *used += (size_t)k;
 }
 
-/* The counts behind row `row` (of state s), appended to buf[size] at *used: the cells with
- * child-months, while 100 characters are left. */
-static void append_counts(char *buf, size_t size, size_t *used, const cal *c, const double *row,
-                          size_t s) {
+/* The counts behind a row of state s (its total times its probabilities p, so that a covered
+ * row's moves to no record shared among uncovered states stay consistent with it), appended to
+ * buf[size] at *used: the cells with child-months, while 100 characters are left. */
+static void append_counts(char *buf, size_t size, size_t *used, const cal *c, double total,
+                          const double *p, size_t s) {
   const fl_model *m = c->m;
   int first = 1;
   append(buf, size, used, "        %s: {", m->state_names[s]);
   for (size_t d = 0; d < m->S && *used < size - 100; d++)
-    if (row[d] > 0) {
-      append(buf, size, used, "%s%s: %.0f", first ? "" : ", ", m->state_names[d], row[d]);
+    if (p[d] > 0) {
+      append(buf, size, used, "%s%s: %.10g", first ? "" : ", ", m->state_names[d], total * p[d]);
       first = 0;
     }
   append(buf, size, used, "}\n");
 }
 
-/* Table t of the transitions: the rows it gives, then the counts behind the observed ones. */
-static void write_table(FILE *tr, const cal *c, const cal_estimates *e, cal_table t) {
+/* Table t of the transitions: the rows it gives, then the counts behind the observed ones.
+ * Returns c->st. */
+static fl_status write_table(FILE *tr, cal *c, const cal_estimates *e, cal_table t) {
   const size_t S = c->m->S;
   char counts_text[1 << 14];
   size_t used = 0, written = 0;
+  double p[FL_MAX_STATES];
   counts_text[0] = '\0';
   for (size_t s = 0; s < S; s++) {
     const size_t r = fl_cal_row(c, t.ab, t.db, s);
     if (!e->given[r]) continue;
     if (!written++) write_table_heading(tr, c, t);
-    write_row(tr, c, e, r, s);
-    if (e->tr.total[r] != 0)
-      append_counts(counts_text, sizeof counts_text, &used, c, e->tr.count + r * S, s);
+    if (write_row(tr, c, e, t, r, s, p) != FL_OK) return c->st;
+    if (e->tr.total[r] != 0 && !(c->partial && c->uncovered[s]))
+      append_counts(counts_text, sizeof counts_text, &used, c, e->tr.total[r], p, s);
   }
   if (used)
     fprintf(tr, "      counts:   # observed child-months behind the rows above\n%s", counts_text);
+  return FL_OK;
+}
+
+/* With partial coverage and a template whose rows differ by age or time in state: a table for
+ * each of its age and time-in-state bands with the uncovered rows there (uncovered_row), after
+ * the calibrated tables, so that they keep the template's structure. Returns c->st. */
+static fl_status write_uncovered_tables(FILE *tr, cal *c, const cal_estimates *e) {
+  const fl_model *m = c->m;
+  double p[FL_MAX_STATES];
+  if (!c->partial || (m->NA == 1 && m->ND == 1)) return FL_OK;
+  for (size_t ab = 0; ab < m->NA; ab++)
+    for (size_t db = 0; db < m->ND; db++) {
+      const uint32_t a0 = m->age_edges[ab], a1 = m->age_edges[ab + 1];
+      const uint32_t d0 = m->dur_edges[db], d1 = m->dur_edges[db + 1];
+      fprintf(tr, "    - ");
+      if (m->NA > 1) {
+        fprintf(tr, "age_years: [%.10g, ", a0 / 12.0);
+        if (a1 == UINT32_MAX) fprintf(tr, ".inf]\n      ");
+        else fprintf(tr, "%.10g]\n      ", a1 / 12.0);
+      }
+      if (m->ND > 1) {
+        fprintf(tr, "time_in_state_months: [%u, ", d0);
+        if (d1 == UINT32_MAX) fprintf(tr, ".inf]\n      ");
+        else fprintf(tr, "%u]\n      ", d1);
+      }
+      fprintf(tr, "rows:   # not covered by the records (--covers): the template's rows here, "
+                  "escalations into covered levels scaled to the records\n");
+      for (size_t s = 0; s < m->S; s++) {
+        if (!c->uncovered[s]) continue;
+        if (uncovered_row(c, e, s, (long)a0, (long)d0, p) != 0) {
+          fl_cal_fail(c, FL_EINPUT, 0,
+                      "--covers: the escalations the records show from children without a "
+                      "record leave the row of uncovered state '%s' no probability of staying",
+                      m->state_names[s]);
+          return c->st;
+        }
+        int first = 1;
+        fprintf(tr, "        %s: {", m->state_names[s]);
+        for (size_t d = 0; d < m->S; d++)
+          if (d != s && p[d] > 0) {
+            fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], p[d]);
+            first = 0;
+          }
+        fprintf(tr, "%s%s: rest}\n", first ? "" : ", ", m->state_names[s]);
+      }
+    }
+  return FL_OK;
 }
 
 fl_status fl_cal_write_scenario(FILE *out, cal *c, const fl_scenario *sc, const cal_records *rec,
@@ -335,8 +480,10 @@ fl_status fl_cal_write_scenario(FILE *out, cal *c, const fl_scenario *sc, const 
     return c->st;
   }
   fprintf(tr, "transitions:\n  given_as: probability\n  per_months: 1\n  tables:\n");
-  for (size_t i = 0; i < e->n_tables; i++) write_table(tr, c, e, e->tables[i]);
+  for (size_t i = 0; i < e->n_tables && c->st == FL_OK; i++) write_table(tr, c, e, e->tables[i]);
+  if (c->st == FL_OK) write_uncovered_tables(tr, c, e);
   fclose(tr);
+  if (c->st != FL_OK) return c->st;
   fputs(*transitions, out);
   return FL_OK;
 }

@@ -121,6 +121,11 @@ static fl_status parse_episode(const cal *c, fl_csv *r, const char *const *f, ep
                        "'%s' is neither a state nor a level of the template", f[COL_STATE]);
   if (f[COL_DOB] && f[COL_DOB][0] && fl_cal_read_date(c, f[COL_DOB], &e->dob) < 0)
     return fl_cal_date_fail(c, r, COL_DOB, f[COL_DOB], NULL);
+  if (c->partial && c->uncovered[state] && c->m->state_level[state] > 0)
+    return fl_csv_fail(r, FL_EINPUT, COL_STATE,
+                       "'%s' is a state of level '%s', which --covers leaves out: list the level "
+                       "in --covers, or leave its rows out",
+                       f[COL_STATE], c->m->level_names[c->m->state_level[state]]);
   return FL_OK;
 }
 
