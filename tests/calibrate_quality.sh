@@ -40,12 +40,20 @@ calibrate clean
 check test "$status" -eq 0
 check test ! -s "$dir/clean.err"
 check test -z "$(grep '^data_warning' "$dir/clean.rep" || true)"
+# The data-quality summary: what was read and used, the window, the coverage of each level.
+check test "$(field clean data_quality "" records_read)" = 4
+check test "$(field clean data_quality "" children)" = 3
+check test "$(field clean data_quality "" episodes_open)" = 1
+check grep -q '^data_quality,,window,,,,,,18 months: 2020-01 to 2021-06 (the extract date)$' "$dir/clean.rep"
+check grep -q '^data_quality,,coverage,looked_after,,,,,covered by the records: rows estimated$' "$dir/clean.rep"
+check test "$(field clean data_quality "" population_dates)" = 2
 
 # A missing end date: c's first episode is open and followed by a later one. It is cut where
 # the next starts, so the stocks are those of the clean file.
 case_file open "$(printf '%s\n' "$clean" | sed 's/^c,additional,2020-01-01,2020-09-01,/c,additional,2020-01-01,,/')"
 calibrate open
 check test "$status" -eq 0
+check test "$(field open data_quality "" episodes_open)" = 1
 check grep -q "warning: .*open.csv: 1 children with an open episode (no end_date) followed by a later episode.*(line 4)" "$dir/open.err"
 check test "$(field open data_warning "" open_episode_followed)" = 1
 check test "$(field open stock 2021-04 additional)" = "$(field clean stock 2021-04 additional)"

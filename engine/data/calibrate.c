@@ -87,6 +87,7 @@ static fl_status check_ages(cal *c, const cal_records *rec) {
   size_t with_dob = 0, out = 0;
   for (size_t i = 0; i < rec->n_kids; i++) {
     const cal_child *ch = &rec->kids[i];
+    c->kids_in_window += ch->last_end > day0 && ch->first_start < day1;
     if (ch->dob < 0 || ch->last_end <= day0 || ch->first_start >= day1) continue;
     with_dob++;
     const long age_first = c->w0 - ch->dob, age_last = c->w0 + c->W - 1 - ch->dob;
@@ -133,6 +134,11 @@ static fl_status tell_warnings(cal *c) {
   return FL_OK;
 }
 
+static int long_cmp(const void *a, const void *b) {
+  const long x = *(const long *)a, y = *(const long *)b;
+  return x < y ? -1 : x > y;
+}
+
 static fl_status read_inputs(cal *c, cal_population *pop, cal_records *rec) {
   fl_status st = fl_cal_population_read(c, pop);
   if (st == FL_OK) st = fl_cal_episodes_scan(c, rec);
@@ -140,6 +146,20 @@ static fl_status read_inputs(cal *c, cal_population *pop, cal_records *rec) {
   if (st == FL_OK) st = check_ages(c, rec);
   if (st == FL_OK) st = tell_warnings(c);
   if (st == FL_OK) st = fl_cal_episodes_paint(c, rec);
+  if (st == FL_OK) {
+    c->n_records = rec->rows;
+    c->n_kids = rec->n_kids;
+    c->pop_rows = pop->n;
+    long *months = fl_malloc_array(pop->n, sizeof *months);
+    if (!months) {
+      fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
+      return c->st;
+    }
+    for (size_t i = 0; i < pop->n; i++) months[i] = pop->rows[i].month;
+    qsort(months, pop->n, sizeof *months, long_cmp);
+    for (size_t i = 0; i < pop->n; i++) c->pop_dates += i == 0 || months[i] != months[i - 1];
+    free(months);
+  }
   return st;
 }
 

@@ -80,10 +80,16 @@ typedef struct cal {
    * covered state d, esc_scale[d] multiplies the template's escalations from uncovered states
    * into d so that together they give the moves the records show from children without a
    * record (NAN where the template has none: then the gap state's row gives them alone). */
+  /* What was read, for the report's data-quality rows: the population table's rows and
+   * dates; the records' children with an episode in the window, open episodes at the extract
+   * date (after the cuts), and episodes wholly before the window (read for time in state only)
+   * or after it (not used). */
+  size_t pop_rows, pop_dates, kids_in_window, eps_open, eps_before, eps_after;
+  size_t n_records, n_kids;
   unsigned char uncovered[FL_MAX_STATES];
   int partial;
   double u_share[FL_MAX_STATES], esc_scale[FL_MAX_STATES];
-  double esc_mix[FL_MAX_STATES]; /* the template's rate of that mixture into each state */
+  double esc_mix[FL_MAX_STATES];  /* the template's rate of that mixture into each state */
   fl_cal_date_format date_format; /* of the dates in the files (opt->date_format, or ISO) */
 } cal;
 

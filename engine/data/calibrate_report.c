@@ -159,6 +159,46 @@ static void report_warnings(FILE *rep, const cal *c) {
   }
 }
 
+/* The data-quality summary: what was read and used, the window, and the coverage of each
+ * level (counts rounded with --suppress like every other). */
+static void report_data_quality(FILE *rep, const cal *c) {
+  const fl_model *m = c->m;
+  const struct {
+    const char *name;
+    size_t n;
+    const char *note;
+  } rows[] = {
+      {"records_read", c->n_records, "episode records read"},
+      {"children", c->n_kids, "children with a record"},
+      {"children_in_window", c->kids_in_window, "children with a record in the window"},
+      {"episodes_open", c->eps_open, "episodes still open at the extract date (censored there)"},
+      {"episodes_before_window", c->eps_before,
+       "episodes that ended before the window: read for time in state only"},
+      {"episodes_after_window", c->eps_after, "episodes that start after the window: not used"},
+      {"population_rows", c->pop_rows, "rows of the population table"},
+      {"population_dates", c->pop_dates, "dates of the population table"},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    fprintf(rep, "data_quality,,%s,,", rows[i].name);
+    report_count(
+        rep, fl_cal_round(c, (double)rows[i].n, fl_cal_event_key(FL_CAL_EV_WARNING, 100 + i, 0)));
+    fprintf(rep, ",,,,%s\n", rows[i].note);
+  }
+  fprintf(rep,
+          "data_quality,,window,,,,,,%ld months: %04ld-%02ld to %04ld-%02ld (the extract date)\n",
+          c->W, c->w0 / 12, c->w0 % 12 + 1, (c->w0 + c->W - 1) / 12, (c->w0 + c->W - 1) % 12 + 1);
+  for (size_t l = 0; l < m->L; l++) {
+    int covered = 0;
+    for (size_t s = 0; s < m->S; s++)
+      covered |= m->state_level[s] == l && !m->absorbing[s] && !c->uncovered[s];
+    fprintf(rep, "data_quality,,coverage,%s,,,,,%s\n", m->level_names[l],
+            l == 0    ? "the lowest level: children without a record (from the population table)"
+            : covered ? "covered by the records: rows estimated"
+                      : "not covered by the records (--covers): the template's rows, escalations "
+                        "into covered levels scaled to the records");
+  }
+}
+
 /* Partial coverage: for each covered state, the scale of the template's escalations into it
  * from the uncovered states, with the exact 95% interval of the records' rate behind it. */
 static void report_coverage(FILE *rep, const cal *c, const cal_estimates *e) {
@@ -172,9 +212,10 @@ static void report_coverage(FILE *rep, const cal *c, const cal_estimates *e) {
     fprintf(rep, "coverage_scale,,%s,%s,", m->state_names[c->gap], m->state_names[d]);
     report_count(rep, e->tr.count[r * S + d]);
     if (c->esc_mix[d] > 0)
-      fprintf(rep, ",%.6g,%.6g,%.6g,\"the template's escalations into it from uncovered states "
-                   "are multiplied by this (moves from children without a record over the "
-                   "template's rate for them)\"\n",
+      fprintf(rep,
+              ",%.6g,%.6g,%.6g,\"the template's escalations into it from uncovered states "
+              "are multiplied by this (moves from children without a record over the "
+              "template's rate for them)\"\n",
               c->esc_scale[d], lo / c->esc_mix[d], hi / c->esc_mix[d]);
     else
       fprintf(rep, ",,,,\"the template has no escalation into it from uncovered states: the "
@@ -185,6 +226,7 @@ static void report_coverage(FILE *rep, const cal *c, const cal_estimates *e) {
 void fl_cal_write_report(FILE *rep, const cal *c, const cal_counts *k, const cal_estimates *e,
                          const double *expected) {
   fprintf(rep, "measure,age_band,from,to,count,probability,ci_low,ci_high,note\n");
+  report_data_quality(rep, c);
   report_warnings(rep, c);
   report_coverage(rep, c, e);
   for (size_t i = 0; i < e->n_tables; i++) report_table(rep, c, e, e->tables[i]);

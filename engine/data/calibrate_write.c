@@ -172,8 +172,9 @@ static size_t write_universal(FILE *out, const cal *c, const cal_population *pop
       if (!c->uncovered[s] || !(c->u_share[s] > 0)) continue;
       const double n = s == c->gap ? 0 : floor(rest * c->u_share[s] + 0.5);
       if (s == c->gap || n < 1) continue;
-      fprintf(out, "    - {state: %s, count: %.0f, age_years: [%ld, %ld]}   # not covered by the "
-                   "records: the template's share\n",
+      fprintf(out,
+              "    - {state: %s, count: %.0f, age_years: [%ld, %ld]}   # not covered by the "
+              "records: the template's share\n",
               m->state_names[s], n, a, a + 1);
       placed += n;
       groups++;

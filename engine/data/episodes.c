@@ -190,6 +190,10 @@ static fl_status paint_episode(episode_reader *p, fl_csv *r, const char *const *
   const cal_records *rs = p->r;
   if (e->open_end && p->next_cut < rs->n_cuts && rs->cuts[p->next_cut].ordinal == fl_csv_records(r))
     end = rs->cuts[p->next_cut++].end;
+  const long day0 = fl_cal_first_day_of(c->w0), day1 = fl_cal_first_day_of(c->w0 + c->W);
+  p->c->eps_open += end < 0;
+  p->c->eps_before += end >= 0 && end <= day0;
+  p->c->eps_after += e->start >= day1;
   for (long mo = -c->LB; mo < c->W; mo++) {
     const long d1 = fl_cal_first_day_of(c->w0 + mo);
     if (d1 < e->start || (end >= 0 && d1 >= end)) continue;
