@@ -62,6 +62,19 @@ status=0
 check test "$status" -eq 2
 check grep -q "ep.csv:[0-9]*:2: state: 'additional' is a state of level 'additional', which --covers leaves out" "$dir/bad.err"
 check test ! -e "$dir/x.yaml"
+# A template whose rows differ by age and time in state keeps that structure for the uncovered
+# rows: a table for each of its bands (4 age bands x 3 time-in-state bands) after the
+# calibrated ones; the scenario is valid.
+rich=$src/bench/workloads/rich.yaml
+"$bin" synth "$rich" -o "$dir/rich.csv" --population "$dir/rich_pop.csv" --seed 2
+{ head -1 "$dir/rich.csv"; grep ',la_\|,register,\|,intensive,' "$dir/rich.csv"; } > "$dir/rich_part.csv"
+"$bin" calibrate "$dir/rich_part.csv" --population "$dir/rich_pop.csv" --template "$rich" \
+  -o "$dir/rich_part.yaml" --covers looked_after,intensive 2> /dev/null
+check test "$(grep -c "rows:   # not covered by the records (--covers): the template's rows here" "$dir/rich_part.yaml")" -eq 12
+check grep -q "^    - age_years: \[12, 18\]$" "$dir/rich_part.yaml"
+"$bin" validate "$dir/rich_part.yaml" > "$dir/rich_validate.txt"
+check grep -q "valid" "$dir/rich_validate.txt"
+
 # The same records as an SSDA903-style extract (a header table of children with DD/MM/YYYY
 # dates of birth; an episodes table with placement codes), converted back: the same records
 # (less the locality, which such extracts do not hold) and the same calibrated transitions.

@@ -295,10 +295,10 @@ static void table_start(const cal *c, cal_table t, long *age, long *tis) {
 
 /* The row of uncovered state s (partial coverage) at an age and time in state: the template's,
  * its escalations into covered states scaled to the records (c->esc_scale; where the template
- * has none, the gap state's row takes the records' rate for the whole mixture). Returns 0, or
- * -1 when the scaled escalations leave no room to stay. */
-static int uncovered_row(const cal *c, const cal_estimates *e, size_t s, long age, long tis,
-                         double *p) {
+ * has none, the gap state's row takes the records' rate for the whole mixture). Returns c->st:
+ * FL_EINPUT when the scaled escalations leave no room to stay. */
+static fl_status uncovered_row(cal *c, const cal_estimates *e, size_t s, long age, long tis,
+                               double *p) {
   const fl_model *m = c->m;
   const size_t S = m->S, rg = fl_cal_row(c, c->NB, c->ND, c->gap);
   double leave = 0;
@@ -313,7 +313,25 @@ static int uncovered_row(const cal *c, const cal_estimates *e, size_t s, long ag
     leave += p[d];
   }
   p[s] = 1 - leave;
-  return p[s] < 0 ? -1 : 0;
+  if (p[s] < 0)
+    fl_cal_fail(c, FL_EINPUT, 0,
+                "--covers: the escalations the records show from children without a record "
+                "leave the row of uncovered state '%s' no probability of staying",
+                m->state_names[s]);
+  return c->st;
+}
+
+/* A row of state s with probabilities p[S], as a scenario's table writes it (the state itself:
+ * rest), and a comment after it (or ""). */
+static void put_row(FILE *tr, const fl_model *m, size_t s, const double *p, const char *comment) {
+  int first = 1;
+  fprintf(tr, "        %s: {", m->state_names[s]);
+  for (size_t d = 0; d < m->S; d++)
+    if (d != s && p[d] > 0) {
+      fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], p[d]);
+      first = 0;
+    }
+  fprintf(tr, "%s%s: rest}%s\n", first ? "" : ", ", m->state_names[s], comment);
 }
 
 /* Row r (of state s) of table t: the estimated probabilities of the moves observed, or, for a
@@ -332,13 +350,7 @@ static fl_status write_row(FILE *tr, cal *c, const cal_estimates *e, cal_table t
   long age, tis;
   table_start(c, t, &age, &tis);
   if (from_template) {
-    if (uncovered_row(c, e, s, age, tis, p) != 0) {
-      fl_cal_fail(c, FL_EINPUT, 0,
-                  "--covers: the escalations the records show from children without a record "
-                  "leave the row of uncovered state '%s' no probability of staying",
-                  m->state_names[s]);
-      return c->st;
-    }
+    if (uncovered_row(c, e, s, age, tis, p) != FL_OK) return c->st;
   } else if (!observed) {
     fl_cal_template_row(c, s, age, tis, p);
   } else {
@@ -353,14 +365,7 @@ static fl_status write_row(FILE *tr, cal *c, const cal_estimates *e, cal_table t
           if (c->uncovered[d] && d != s) p[d] = to_gap * tp[d] / u;
     }
   }
-  int first = 1;
-  fprintf(tr, "        %s: {", m->state_names[s]);
-  for (size_t d = 0; d < S; d++)
-    if (d != s && p[d] > 0) {
-      fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], p[d]);
-      first = 0;
-    }
-  fprintf(tr, "%s%s: rest}%s\n", first ? "" : ", ", m->state_names[s],
+  put_row(tr, m, s, p,
           from_template ? "   # not covered by the records (--covers): template row, escalations "
                           "into covered levels scaled to the records"
           : observed    ? ""
@@ -444,21 +449,8 @@ static fl_status write_uncovered_tables(FILE *tr, cal *c, const cal_estimates *e
                   "escalations into covered levels scaled to the records\n");
       for (size_t s = 0; s < m->S; s++) {
         if (!c->uncovered[s]) continue;
-        if (uncovered_row(c, e, s, (long)a0, (long)d0, p) != 0) {
-          fl_cal_fail(c, FL_EINPUT, 0,
-                      "--covers: the escalations the records show from children without a "
-                      "record leave the row of uncovered state '%s' no probability of staying",
-                      m->state_names[s]);
-          return c->st;
-        }
-        int first = 1;
-        fprintf(tr, "        %s: {", m->state_names[s]);
-        for (size_t d = 0; d < m->S; d++)
-          if (d != s && p[d] > 0) {
-            fprintf(tr, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], p[d]);
-            first = 0;
-          }
-        fprintf(tr, "%s%s: rest}\n", first ? "" : ", ", m->state_names[s]);
+        if (uncovered_row(c, e, s, (long)a0, (long)d0, p) != FL_OK) return c->st;
+        put_row(tr, m, s, p, "");
       }
     }
   return FL_OK;
