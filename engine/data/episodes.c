@@ -270,7 +270,7 @@ static fl_status check_together(cal *c, cal_records *r) {
     }
     if (ch->dob < 0) fl_cal_warn(c, FL_CAL_W_NO_DOB, ch->line);
   }
-  qsort(r->cuts, r->n_cuts, sizeof *r->cuts, cut_cmp);
+  if (r->n_cuts) qsort(r->cuts, r->n_cuts, sizeof *r->cuts, cut_cmp); /* (NULL when none) */
   free(r->eps);
   r->eps = NULL;
   r->n_eps = r->cap_eps = 0;

@@ -63,6 +63,11 @@ printf '%s\n' child_id,state,start_date,end_date,date_of_birth,locality \
   K1,care,2015-08-15,,2012-01-01,south K2,low,2015-04-01,2019-01-01,2005-05-01,north \
   K2,high,2016-01-01,2016-01-02,2005-05-01,north K3,gone,2016-03-01,,2014-02-01, \
   > "$corpus/fuzz_episodes/overlaps.csv"
+# Every episode closed (no open episode to cut: the first pass's cut list stays empty), one
+# before birth and one child given two dates of birth.
+printf '%s\n' child_id,state,start_date,end_date,date_of_birth,locality \
+  'F1,mid,2016-04-01,2016-09-01,2009-01-01,north' 'F1,mid,2015-11-01,2015-12-01,2013-05-01,north' \
+  'F2,care,2015-01-01,2015-06-01,2015-03-01,south' > "$corpus/fuzz_episodes/closed_only.csv"
 # Shapes of council exports the reader rejects with a hint: dates day first and with a time,
 # ';' after a byte-order mark, and a bad date after quoted newlines in a CRLF file; and one it
 # reads: CR line ends (a classic Mac file) with a quoted line end.
