@@ -386,19 +386,23 @@ static void append(char *buf, size_t size, size_t *used, const char *fmt, ...) {
   if (k > 0 && (size_t)k < size - *used) *used += (size_t)k;
 }
 
-/* The counts behind a row of state s (its total times its probabilities p, so that a covered
- * row's moves to no record shared among uncovered states stay consistent with it), appended to
- * buf[size] at *used: the cells with child-months, while 100 characters are left. */
-static void append_counts(char *buf, size_t size, size_t *used, const cal *c, double total,
-                          const double *p, size_t s) {
+/* The counts behind row r (of state s), appended to buf[size] at *used: the cells with
+ * child-months, while 100 characters are left. With partial coverage, a covered row's moves to
+ * no record are shared among the uncovered states as its probabilities p[S] are, so that the
+ * counts and the row agree. */
+static void append_counts(char *buf, size_t size, size_t *used, const cal *c,
+                          const cal_estimates *e, size_t r, size_t s, const double *p) {
   const fl_model *m = c->m;
+  const double *count = e->tr.count + r * m->S;
   int first = 1;
   append(buf, size, used, "        %s: {", m->state_names[s]);
-  for (size_t d = 0; d < m->S && *used < size - 100; d++)
-    if (p[d] > 0) {
-      append(buf, size, used, "%s%s: %.10g", first ? "" : ", ", m->state_names[d], total * p[d]);
+  for (size_t d = 0; d < m->S && *used < size - 100; d++) {
+    const double n = c->partial && c->uncovered[d] ? e->tr.total[r] * p[d] : count[d];
+    if (n > 0) {
+      append(buf, size, used, "%s%s: %.12g", first ? "" : ", ", m->state_names[d], n);
       first = 0;
     }
+  }
   append(buf, size, used, "}\n");
 }
 
@@ -416,7 +420,7 @@ static fl_status write_table(FILE *tr, cal *c, const cal_estimates *e, cal_table
     if (!written++) write_table_heading(tr, c, t);
     if (write_row(tr, c, e, t, r, s, p) != FL_OK) return c->st;
     if (e->tr.total[r] != 0 && !(c->partial && c->uncovered[s]))
-      append_counts(counts_text, sizeof counts_text, &used, c, e->tr.total[r], p, s);
+      append_counts(counts_text, sizeof counts_text, &used, c, e, r, s, p);
   }
   if (used)
     fprintf(tr, "      counts:   # observed child-months behind the rows above\n%s", counts_text);
