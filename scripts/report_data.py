@@ -184,6 +184,28 @@ class Output:
         d = self.f["%s/%s/%s" % (group, arm, name)][()]
         return d if self.mc else d[np.newaxis, ...]
 
+    def n_rows(self, group, arm, name):
+        """The replications of an array (1 in expectation mode)."""
+        return self.f["%s/%s/%s" % (group, arm, name)].shape[0] if self.mc else 1
+
+    def rows(self, group, arm, name, r0, r1):
+        """Replications r0 to r1 of an array, as get gives them all."""
+        d = self.f["%s/%s/%s" % (group, arm, name)]
+        return d[r0:r1] if self.mc else d[()][np.newaxis, ...]
+
+    def at_step(self, group, arm, name, t):
+        """An array's values at one step t (negative: from the end) of every replication,
+        [R, ...], read without the other steps."""
+        d = self.f["%s/%s/%s" % (group, arm, name)]
+        return d[:, t] if self.mc else d[t][np.newaxis, ...]
+
+    def blocks(self, group, arm, name, rows=256):
+        """(r0, the array's replications r0 to r0 + rows) in turn, to bound the memory of a
+        large array that is reduced replication by replication."""
+        R = self.n_rows(group, arm, name)
+        for r0 in range(0, R, rows):
+            yield r0, self.rows(group, arm, name, r0, min(R, r0 + rows))
+
     def has(self, group, arm, name):
         return "%s/%s/%s" % (group, arm, name) in self.f
 

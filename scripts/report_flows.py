@@ -43,13 +43,26 @@ def level_flows(out, arm):
     if not out.has("arms", arm, "flows"):
         return None
     M = level_matrix(out).astype(float)
-    # Moves between levels, [R, T, L, L]: M' F M over each step's matrix, in floating point
-    # (BLAS) and exact, the counts being whole numbers far below 2^53.
-    between = np.rint(M.T @ out.get("arms", arm, "flows").astype(float) @ M).astype(np.int64)
-    stay = np.einsum("rtll->rtl", between)
-    en = np.rint(out.get("arms", arm, "entries").astype(float) @ M).astype(np.int64)
-    ex = np.rint(out.get("arms", arm, "exits").astype(float) @ M).astype(np.int64)
-    cache[arm] = (between.sum(axis=2) - stay + en, between.sum(axis=3) - stay + ex)
+    inflow = outflow = None
+    # A block of replications at a time: the state-to-state flows, [R, T, S, S], are the
+    # file's largest array (235 MB an arm at 10,000 Dundee replications), and only their
+    # level totals are kept.
+    for r0, flows_block in out.blocks("arms", arm, "flows"):
+        # Moves between levels, [r, T, L, L]: M' F M over each step's matrix, in floating point
+        # (BLAS) and exact, the counts being whole numbers far below 2^53.
+        between = np.rint(M.T @ flows_block.astype(float) @ M).astype(np.int64)
+        stay = np.einsum("rtll->rtl", between)
+        r1 = r0 + between.shape[0]
+        en = np.rint(out.rows("arms", arm, "entries", r0, r1).astype(float) @ M).astype(np.int64)
+        ex = np.rint(out.rows("arms", arm, "exits", r0, r1).astype(float) @ M).astype(np.int64)
+        if inflow is None:
+            R = out.n_rows("arms", arm, "flows")
+            # int32 (a step's flows are counts of children): the cache holds every arm's
+            inflow = np.empty((R,) + stay.shape[1:], np.int32)
+            outflow = np.empty_like(inflow)
+        inflow[r0:r1] = between.sum(axis=2) - stay + en
+        outflow[r0:r1] = between.sum(axis=3) - stay + ex
+    cache[arm] = (inflow, outflow)
     return cache[arm]
 
 
@@ -208,9 +221,10 @@ def length_of_stay(out, doc):
     M = level_matrix(out)
     n_arms = len(out.arms)
     for ai, arm in enumerate(out.arms):
-        los = out.get("arms", arm, "spells/length_of_stay").astype(float)  # [R, S, K]
-        by_level = np.einsum("rsk,sl->rlk", los, M)
-        k = (np.arange(los.shape[2]) + 1) * out.step
+        # [R, L, K] from the [R, S, K] histogram, a block of replications at a time
+        by_level = np.concatenate([np.einsum("rsk,sl->rlk", b.astype(float), M) for _, b in
+                                   out.blocks("arms", arm, "spells/length_of_stay")])
+        k = (np.arange(by_level.shape[2]) + 1) * out.step
         spells = by_level.sum(axis=2)
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             # A level without completed spells (absorbing states, say) has no mean: n/a.
@@ -303,16 +317,17 @@ def localities(out, doc):
             not out.has("arms", "baseline", "stocks_by_locality"):
         return None
     above = out.state_level > 0
-    base = out.get("arms", "baseline", "stocks_by_locality")[:, :, :, above].sum(axis=3) \
-        .astype(float)  # [R, T+1, LOC]
+    # [R, LOC] at the start and the end of the run, read without the other steps
+    base0, base = (out.at_step("arms", "baseline", "stocks_by_locality", t)[:, :, above]
+                   .sum(axis=-1).astype(float) for t in (0, -1))
     N = len(out.localities)
     fig, ax = new_figure(7.5, 0.38 * N + 1.6)
     y = np.arange(N)[::-1]
     handles, cols = [], {}
     for ai, arm in enumerate(out.compared):
-        v = out.get("arms", arm, "stocks_by_locality")[:, -1][:, :, above].sum(axis=-1) \
+        v = out.at_step("arms", arm, "stocks_by_locality", -1)[:, :, above].sum(axis=-1) \
             .astype(float)
-        d = v - base[:, -1, :]
+        d = v - base
         st = style(out.arms.index(arm))
         off = (ai - (len(out.compared) - 1) / 2) * 0.18
         lo, mid, hi = q(d)
@@ -330,8 +345,8 @@ def localities(out, doc):
     legend_below(fig, handles, [out.arm_label[a] for a in out.compared])
     rows = []
     for k, loc in enumerate(out.localities):
-        rows.append([out.locality_label[loc], count(base[:, 0, k].mean(), 1),
-                     count(base[:, -1, k].mean(), 1)] +
+        rows.append([out.locality_label[loc], count(base0[:, k].mean(), 1),
+                     count(base[:, k].mean(), 1)] +
                     [signed(cols[a][0][k], 1) for a in out.compared])
     best = {a: out.locality_label[out.localities[int(np.argmin(cols[a][0]))]]
             for a in out.compared}
