@@ -69,8 +69,16 @@ static fl_status add_transition_costs(compiler *c, const fl_node *list, const ch
     for (int k = 0; k < 2; k++) {
       const fl_node *n = fl_map_get(tc, ends[k]);
       snprintf(key, sizeof key, "%s[%zu].%s", prefix, i, ends[k]);
-      if (!state_or_level(m, n->value, k ? to : from))
+      if (!state_or_level(m, n->value, k ? to : from)) {
+        char *names[FL_MAX_STATES + FL_MAX_LEVELS];
+        const char *near;
+        for (size_t j = 0; j < S; j++) names[j] = m->state_names[j];
+        for (size_t j = 0; j < m->L; j++) names[S + j] = m->level_names[j];
+        if ((near = fl_closest(n->value, names, S + m->L)))
+          return fl_c_bad(c, n, key, "'%s' is neither a state nor a level; did you mean '%s'?",
+                          n->value, near);
         return fl_c_bad(c, n, key, "'%s' is neither a state nor a level", n->value);
+      }
     }
     const double qaly = fl_get_num(tc, "transition_costs[].qaly");
     for (size_t h = 0; cost && h < cost->n; h++) {
