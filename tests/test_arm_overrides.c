@@ -285,6 +285,60 @@ static void test_psa_refused(const fl_model *m) {
   fl_results_free(res);
 }
 
+/* Under --psa the arm's own values are used as given and the drawn ones elsewhere: with the
+ * sick health cost and the well QoL weight drawn, the drug arm (its own sick health cost) and
+ * the qol_only arm (its own sick QoL) keep the baseline's stocks, and their costs and QoL are
+ * the stocks at the arm's values where it gives them and at the drawn values where not. */
+static void test_psa(void) {
+  char text[8192];
+  const char *arms = strstr(yaml, "arms:\n"), *treat = strstr(yaml, "  treat:\n");
+  snprintf(text, sizeof text, "%.*s%s%.*s", (int)(arms - yaml), yaml,
+           "uncertainty:\n"
+           "  - {key: states.sick.cost.health, distribution: gamma, sd: 400}\n"
+           "  - {key: states.well.qol, distribution: beta, sd: 0.05}\n",
+           (int)(treat - arms), arms); /* the baseline, qol_only and drug */
+  fl_model *m = load_text_model(text);
+  fl_run_options opt;
+  fl_results *res = NULL;
+  fl_error err = {0};
+  fl_run_options_init(&opt);
+  opt.replications = 6;
+  opt.psa = 1;
+  CHECK_INT_EQ(fl_run(m, &opt, &res, &err), FL_OK);
+  if (!res) return;
+  const fl_array *pc = arr(res, 0, "parameters/cost"), *pq = arr(res, 0, "parameters/qol");
+  for (size_t a = 1; a < 3; a++) {
+    CHECK(same_bytes(arr(res, a, "stocks"), arr(res, 0, "stocks")));
+    CHECK(same_bytes(arr(res, a, "flows"), arr(res, 0, "flows")));
+  }
+  const fl_array *st = arr(res, 0, "stocks");
+  double most[4] = {0, 0, 0, 0};
+  for (size_t r = 0; r < res->R; r++) {
+    const double drawn_sick = value_at(pc, r * S * 2 + 1 * 2 + 0);
+    const double drawn_well_q = value_at(pq, r * S + 0);
+    for (size_t t = 0; t < T; t++) {
+      const double well = value_at(st, (r * (T + 1) + t) * S);
+      const double sick = value_at(st, (r * (T + 1) + t) * S + 1);
+      /* (and the one-off cost and QALY change of falling sick, the scenario's in each arm) */
+      const double fell = value_at(arr(res, 0, "flows"), ((r * T + t) * S + 0) * S + 1);
+      const double want[4] = {well * 100 + sick * drawn_sick + fell * 500,
+                              well * 100 + sick * 3000 + fell * 500,
+                              well * drawn_well_q + sick * 0.5 - fell * 0.0625,
+                              well * drawn_well_q + sick * 0.75 - fell * 0.0625};
+      const double got[4] = {value_at(arr(res, 0, "costs"), (r * T + t) * 2),
+                             value_at(arr(res, 2, "costs"), (r * T + t) * 2),
+                             value_at(arr(res, 0, "qol"), r * T + t),
+                             value_at(arr(res, 1, "qol"), r * T + t)};
+      for (int k = 0; k < 4; k++)
+        most[k] = fmax(most[k], fabs(got[k] - want[k]) / fmax(1, fabs(want[k])));
+    }
+  }
+  for (int k = 0; k < 4; k++) CHECK_DBL_LE(most[k], 1e-12);
+  CHECK(value_at(pc, 1 * 2) != value_at(pc, S * 2 + 1 * 2)); /* drawn: differs by replication */
+  fl_results_free(res);
+  fl_model_free(m);
+}
+
 int main(void) {
   const char *scale_env = getenv("FLOURISH_STAT_SCALE");
   double scale = scale_env ? atof(scale_env) : 1.0;
@@ -301,6 +355,7 @@ int main(void) {
   test_threads(m);
   test_restated();
   test_psa_refused(m);
+  test_psa();
   fl_results_free(ex);
   fl_model_free(m);
   return check_finish("arm_overrides");
