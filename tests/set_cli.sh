@@ -37,6 +37,25 @@ check same "$dir/edited_e.h5" "$dir/set_e.h5"
 # validate describes the changed value.
 check bash -c "'$bin' validate '$scenario' --set '$path.escalation=0.7' | grep -q 'escalation x0.7'"
 
+# An arm's own rewards and rows are values like any other: --set reaches them (here the QoL of
+# illness and a death rate in the treated arm of the rates example), and validate shows them.
+rates=$src/scenarios/examples/rates_yearly.yaml
+sed -e 's/^      ill: {qol: 0.7, cost: {nhs: 4000}}/      ill: {qol: 0.8, cost: {nhs: 4000}}/' \
+  -e 's/^            ill: {well: 0.30, dead: 0.06}/            ill: {well: 0.30, dead: 0.03}/' \
+  "$rates" >"$dir/rates_edited.yaml"
+check test "$(diff "$rates" "$dir/rates_edited.yaml" | grep -c '^>')" -eq 2
+arm=arms.treated
+"$bin" run "$dir/rates_edited.yaml" -o "$dir/rates_edited.h5" -r 8 -s 5 -q
+"$bin" run "$rates" -o "$dir/rates_set.h5" -r 8 -s 5 -q --set "$arm.states.ill.qol=0.8" \
+  --set "$arm.transitions.tables[0].rows.ill.dead=0.03"
+check same "$dir/rates_edited.h5" "$dir/rates_set.h5"
+"$bin" expect "$dir/rates_edited.yaml" -o "$dir/rates_edited_e.h5" >/dev/null
+"$bin" expect "$rates" -o "$dir/rates_set_e.h5" --set "$arm.states.ill.qol=0.8" \
+  --set "$arm.transitions.tables[0].rows.ill.dead=0.03" >/dev/null
+check same "$dir/rates_edited_e.h5" "$dir/rates_set_e.h5"
+check bash -c "'$bin' validate '$rates' --set '$arm.states.ill.qol=0.8' | \
+  grep -q \"state 'ill': QoL 0.800 (scenario 0.600)\""
+
 # Bad assignments: status 2, the assignment named, no output.
 bad() {
   local want=$1 status=0

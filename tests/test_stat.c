@@ -143,9 +143,20 @@ static cmp_stats mc_vs_expect(const fl_model *mc_model, const fl_model *ex_model
       for (size_t b = 0; b < B; b++)
         max_move = fmax(max_move, fabs(mc_model->trans_cost[(s * S + d) * B + b]));
   }
-  for (size_t a = 0; a < mc_model->n_arms; a++)
-    for (size_t i = 0; i < mc_model->arms[a].n_int; i++)
-      max_iv = fmax(max_iv, mc_model->arms[a].ints[i].child_cost * mc_model->step_months);
+  for (size_t a = 0; a < mc_model->n_arms; a++) {
+    const fl_arm *arm = &mc_model->arms[a];
+    for (size_t i = 0; i < arm->n_int; i++)
+      max_iv = fmax(max_iv, arm->ints[i].child_cost * mc_model->step_months);
+    /* An arm's own state costs, QoL weights and one-off costs of moves. */
+    for (size_t s = 0; s < S; s++) {
+      max_qol = fmax(max_qol, fl_arm_qol(arm, mc_model->qol, s));
+      for (size_t b = 0; b < B; b++)
+        max_cost = fmax(max_cost, fl_arm_cost(arm, mc_model->cost, s * B + b));
+      for (size_t d = 0; arm->trans_cost && d < S; d++)
+        for (size_t b = 0; b < B; b++)
+          max_move = fmax(max_move, fabs(arm->trans_cost[(s * S + d) * B + b]));
+    }
+  }
   const double cost_unit = max_cost + max_move + max_iv;
   for (size_t a = 0; a < mc->n_arms; a++) {
     if (!use[a]) continue;

@@ -53,40 +53,128 @@ static int state_or_level(const fl_model *m, const char *name, uint8_t *mask) {
   return s >= 0 || l >= 0;
 }
 
+/* Adds the one-off costs and QALY changes of the moves in list (transition_costs, or an arm's:
+ * key path prefix) to cost[S * S * B] and qaly[S * S], marking in cost_given and qaly_given
+ * (where not NULL) the values an entry gives. */
+static fl_status add_transition_costs(compiler *c, const fl_node *list, const char *prefix,
+                                      double *cost_out, double *qaly_out, uint8_t *cost_given,
+                                      uint8_t *qaly_given) {
+  fl_model *m = c->m;
+  const size_t S = m->S, B = m->B;
+  for (size_t i = 0; list && i < list->n; i++) {
+    const fl_node *tc = list->items[i], *cost = fl_map_get(tc, "cost");
+    uint8_t from[FL_MAX_STATES] = {0}, to[FL_MAX_STATES] = {0};
+    char key[512];
+    static const char *const ends[2] = {"from", "to"};
+    for (int k = 0; k < 2; k++) {
+      const fl_node *n = fl_map_get(tc, ends[k]);
+      snprintf(key, sizeof key, "%s[%zu].%s", prefix, i, ends[k]);
+      if (!state_or_level(m, n->value, k ? to : from)) {
+        char *names[FL_MAX_STATES + FL_MAX_LEVELS];
+        const char *near;
+        for (size_t j = 0; j < S; j++) names[j] = m->state_names[j];
+        for (size_t j = 0; j < m->L; j++) names[S + j] = m->level_names[j];
+        if ((near = fl_closest(n->value, names, S + m->L)))
+          return fl_c_bad(c, n, key, "'%s' is neither a state nor a level; did you mean '%s'?",
+                          n->value, near);
+        return fl_c_bad(c, n, key, "'%s' is neither a state nor a level", n->value);
+      }
+    }
+    const double qaly = fl_get_num(tc, "transition_costs[].qaly");
+    for (size_t h = 0; cost && h < cost->n; h++) {
+      const fl_node *hn = fl_map_key(cost, h);
+      if (fl_c_find(m->holder_names, B, hn->value) < 0) {
+        snprintf(key, sizeof key, "%s[%zu].cost.%s", prefix, i, hn->value);
+        return fl_c_unknown(c, hn, key, hn->value, m->holder_names, m->B,
+                            "costs.budget_holders");
+      }
+    }
+    for (size_t s = 0; s < S; s++)
+      for (size_t d = 0; d < S; d++) {
+        if (!from[s] || !to[d] || s == d) continue;
+        if (!qaly_given || fl_map_get(tc, "qaly")) {
+          qaly_out[s * S + d] += qaly;
+          if (qaly_given) qaly_given[s * S + d] = 1;
+        }
+        for (size_t h = 0; cost && h < cost->n; h++) {
+          const size_t b = (size_t)fl_c_find(m->holder_names, B, fl_map_key(cost, h)->value);
+          cost_out[(s * S + d) * B + b] += fl_scalar_num(fl_map_val(cost, h));
+          if (cost_given) cost_given[(s * S + d) * B + b] = 1;
+        }
+      }
+  }
+  return FL_OK;
+}
+
 static fl_status compile_transition_costs(compiler *c) {
   fl_model *m = c->m;
-  const fl_node *list = fl_map_get(c->sc->root, "transition_costs");
   const size_t S = m->S, B = m->B;
   m->trans_cost = fl_calloc(S * S * (B ? B : 1), sizeof *m->trans_cost);
   m->trans_qaly = fl_calloc(S * S, sizeof *m->trans_qaly);
   if (!m->trans_cost || !m->trans_qaly) return fl_c_oom(c);
-  for (size_t i = 0; list && i < list->n; i++) {
-    const fl_node *tc = list->items[i], *cost = fl_map_get(tc, "cost");
-    uint8_t from[FL_MAX_STATES] = {0}, to[FL_MAX_STATES] = {0};
-    char key[128];
-    static const char *const ends[2] = {"from", "to"};
-    for (int k = 0; k < 2; k++) {
-      const fl_node *n = fl_map_get(tc, ends[k]);
-      snprintf(key, sizeof key, "transition_costs[%zu].%s", i, ends[k]);
-      if (!state_or_level(m, n->value, k ? to : from))
-        return fl_c_bad(c, n, key, "'%s' is neither a state nor a level", n->value);
+  return add_transition_costs(c, fl_map_get(c->sc->root, "transition_costs"), "transition_costs",
+                              m->trans_cost, m->trans_qaly, NULL, NULL);
+}
+
+/* What an arm changes in the scenario's state costs and QoL weights (arms.NAME.states) and in
+ * the one-off costs of moves (arms.NAME.transition_costs). */
+static fl_status compile_arm_rewards(compiler *c, const char *arm_name, const fl_node *def,
+                                     fl_arm *arm) {
+  fl_model *m = c->m;
+  const size_t S = m->S, B = m->B;
+  const fl_node *states = fl_map_get(def, "states"), *moves = fl_map_get(def, "transition_costs");
+  char key[256];
+  if (states) {
+    arm->cost = fl_malloc_array(S * (B ? B : 1), sizeof *arm->cost);
+    arm->qol = fl_malloc_array(S, sizeof *arm->qol);
+    if (!arm->cost || !arm->qol) return fl_c_oom(c);
+    for (size_t i = 0; i < S * (B ? B : 1); i++) arm->cost[i] = NAN; /* the scenario's */
+    for (size_t s = 0; s < S; s++) arm->qol[s] = NAN;
+  }
+  for (size_t k = 0; states && k < states->n; k++) {
+    const fl_node *sn = fl_map_key(states, k), *sd = fl_map_val(states, k);
+    const fl_node *cost = fl_map_get(sd, "cost"), *qol = fl_map_get(sd, "qol");
+    const long s = fl_c_find(m->state_names, S, sn->value);
+    snprintf(key, sizeof key, "arms.%s.states.%s", arm_name, sn->value);
+    if (s < 0) return fl_c_unknown(c, sn, key, sn->value, m->state_names, S, "the states");
+    if (qol) arm->qol[s] = fl_scalar_num(qol);
+    for (size_t i = 0; cost && i < cost->n; i++) {
+      const fl_node *hn = fl_map_key(cost, i);
+      const long h = fl_c_find(m->holder_names, B, hn->value);
+      snprintf(key, sizeof key, "arms.%s.states.%s.cost.%s", arm_name, sn->value, hn->value);
+      if (h < 0 && !B)
+        return fl_c_bad(c, hn, key,
+                        "'%s' is not one of costs.budget_holders (the scenario has no costs "
+                        "section)",
+                        hn->value);
+      if (h < 0)
+        return fl_c_unknown(c, hn, key, hn->value, m->holder_names, B, "costs.budget_holders");
+      /* (as compile_states scales the scenario's) */
+      arm->cost[(size_t)s * B + (size_t)h] =
+          fl_scalar_num(fl_map_val(cost, i)) * m->step_months / c->cost_per;
     }
-    const double qaly = fl_get_num(tc, "transition_costs[].qaly");
-    for (size_t s = 0; s < S; s++)
-      for (size_t d = 0; d < S; d++) {
-        if (!from[s] || !to[d] || s == d) continue;
-        m->trans_qaly[s * S + d] += qaly;
-        for (size_t h = 0; cost && h < cost->n; h++) {
-          const fl_node *hn = fl_map_key(cost, h);
-          long b = fl_c_find(m->holder_names, B, hn->value);
-          if (b < 0) {
-            snprintf(key, sizeof key, "transition_costs[%zu].cost.%s", i, hn->value);
-            return fl_c_unknown(c, hn, key, hn->value, m->holder_names, m->B,
-                                "costs.budget_holders");
-          }
-          m->trans_cost[(s * S + d) * B + (size_t)b] += fl_scalar_num(fl_map_val(cost, h));
-        }
-      }
+  }
+  if (moves) {
+    const size_t nc = S * S * (B ? B : 1);
+    double *cost = fl_calloc(nc, sizeof *cost), *qaly = fl_calloc(S * S, sizeof *qaly);
+    uint8_t *cost_given = fl_calloc(nc, 1), *qaly_given = fl_calloc(S * S, 1);
+    arm->trans_cost = fl_malloc_array(nc, sizeof *arm->trans_cost);
+    arm->trans_qaly = fl_malloc_array(S * S, sizeof *arm->trans_qaly);
+    fl_status st = FL_OK;
+    snprintf(key, sizeof key, "arms.%s.transition_costs", arm_name);
+    if (!cost || !qaly || !cost_given || !qaly_given || !arm->trans_cost || !arm->trans_qaly)
+      st = fl_c_oom(c);
+    else
+      st = add_transition_costs(c, moves, key, cost, qaly, cost_given, qaly_given);
+    for (size_t i = 0; st == FL_OK && i < nc; i++)
+      arm->trans_cost[i] = cost_given[i] ? cost[i] : m->trans_cost[i];
+    for (size_t i = 0; st == FL_OK && i < S * S; i++)
+      arm->trans_qaly[i] = qaly_given[i] ? qaly[i] : m->trans_qaly[i];
+    free(cost);
+    free(qaly);
+    free(cost_given);
+    free(qaly_given);
+    if (st != FL_OK) return st;
   }
   return FL_OK;
 }
@@ -205,7 +293,8 @@ static fl_status build_tables(compiler *c, fl_arm *arm, const fl_node *at, const
   }
   for (size_t k = 0; k < arm->n_tables; k++) {
     const size_t u = first_step[k];
-    if (fl_table_build(m, NULL, arm, m->period_of_step[u], arm->strength + u * ni, arm->rows + k * rpp,
+    if (fl_table_build(m, arm->base_p, arm, m->period_of_step[u], arm->strength + u * ni,
+                       arm->rows + k * rpp,
                        arm->stay32 + k * rpp, arm->move_cum, arm->move_dest, &n_moves,
                        &bad) != 0) {
       free(first_step);
@@ -230,7 +319,8 @@ static fl_status build_tables(compiler *c, fl_arm *arm, const fl_node *at, const
       size_t nm = 0;
       memcpy(e, arm->strength + t * ni, ni * sizeof *e);
       e[arm->reinvest.into] = fl_intervention_profile(m, iv, t) * top;
-      if (fl_table_build(m, NULL, arm, m->period_of_step[t], e, rows, s32, mc, md, &nm, &bad) != 0)
+      if (fl_table_build(m, arm->base_p, arm, m->period_of_step[t], e, rows, s32, mc, md, &nm,
+                         &bad) != 0)
         st = bad_row(c, at, key, bad, "at the largest reinvested spend the interventions make");
     }
     free(e);
@@ -331,7 +421,7 @@ fl_status fl_compile_arms(compiler *c) {
     char key[256];
     snprintf(key, sizeof key, "arms.%s", name->value);
     if (!strcmp(name->value, "baseline"))
-      return fl_c_bad(c, name, key, "'baseline' is the arm without interventions; give this arm "
+      return fl_c_bad(c, name, key, "'baseline' is the scenario as written; give this arm "
                                     "another name");
     if (!(arm->name = fl_strdup(name->value))) return fl_c_oom(c);
     arm->n_int = ivs ? ivs->n : 0;
@@ -341,6 +431,11 @@ fl_status fl_compile_arms(compiler *c) {
                                         &arm->ints[i])) != FL_OK)
         return st;
     if (rv && (st = compile_reinvest(c, name->value, rv, arm, ivs)) != FL_OK) return st;
+    if ((st = compile_arm_rewards(c, name->value, def, arm)) != FL_OK) return st;
+    if (fl_map_get(def, "transitions") &&
+        (st = fl_compile_arm_transitions(c, name->value, fl_map_get(def, "transitions"),
+                                         &arm->base_p)) != FL_OK)
+      return st;
     snprintf(key, sizeof key, "arms.%s%s", name->value, ivs ? ".interventions" : "");
     if ((st = build_tables(c, arm, ivs ? ivs : def, key)) != FL_OK) return st;
   }

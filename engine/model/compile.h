@@ -18,6 +18,7 @@ typedef struct compiler {
   int rates;          /* transitions.given_as == rate */
   double *loc_share;  /* [NLOC] */
   double *loc_esc;    /* [NLOC] */
+  double cost_per;    /* months that state costs refer to (costs.per) */
 } compiler;
 
 /* An FL_ESCHEMA error at node n (may be NULL) with the key path key. */
@@ -43,6 +44,11 @@ fl_status fl_compile_population(compiler *c);
 /* transitions.c: the transitions section (after the population: band edges include its ages),
  * into the model's step probabilities base_p. */
 fl_status fl_compile_transitions(compiler *c);
+/* The step probabilities of an arm with transitions of its own (arm_tr: arms.NAME.transitions):
+ * the scenario's tables followed by the arm's, resolved as the scenario's are, into a new
+ * *base_p (the caller owns it). */
+fl_status fl_compile_arm_transitions(compiler *c, const char *arm_name, const fl_node *arm_tr,
+                                     double **base_p);
 
 /* arms.c: the arms section (after the transitions are compiled), and the tables of every arm
  * including the baseline. */

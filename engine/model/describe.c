@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static void band(fl_out *o, const uint32_t *edges, size_t k, double unit, const char *what) {
   if (edges[k + 1] == UINT32_MAX) fl_outf(o, "%s %g and over", what, edges[k] * unit);
@@ -97,6 +98,55 @@ static void period(const fl_out *o, const fl_intervention *iv) {
   else fl_outf(o, "months %g to %g", iv->start, iv->end);
 }
 
+/* What an arm changes in the scenario: state costs and QoL weights, one-off costs of moves, and
+ * transition rows (the from-states whose rows differ somewhere, and in how many rows). */
+static void describe_arm_changes(fl_out *o, const fl_model *m, const fl_arm *arm) {
+  const size_t S = m->S, B = m->B;
+  for (size_t s = 0; arm->cost && s < S; s++) {
+    double was = 0, now = 0;
+    int cost_changed = 0, qol_changed = arm->qol[s] == arm->qol[s];
+    for (size_t b = 0; b < B; b++) {
+      was += m->cost[s * B + b];
+      now += fl_arm_cost(arm, m->cost, s * B + b);
+      cost_changed |= arm->cost[s * B + b] == arm->cost[s * B + b];
+    }
+    if (!cost_changed && !qol_changed) continue;
+    char a[64], b[64];
+    fl_outf(o, "  state '%s':", m->state_names[s]);
+    if (qol_changed) fl_outf(o, " QoL %.3f (scenario %.3f)", arm->qol[s], m->qol[s]);
+    if (cost_changed)
+      fl_outf(o, "%s cost %s a step (scenario %s)", qol_changed ? "," : "",
+              fl_money(a, sizeof a, m->currency, now, 0),
+              fl_money(b, sizeof b, m->currency, was, 0));
+    fl_outf(o, ".\n");
+  }
+  if (arm->trans_cost) {
+    size_t n = 0;
+    for (size_t i = 0; i < S * S; i++) {
+      int differs = arm->trans_qaly[i] != m->trans_qaly[i];
+      for (size_t b = 0; b < B; b++)
+        differs |= arm->trans_cost[i * B + b] != m->trans_cost[i * B + b];
+      n += (size_t)differs;
+    }
+    fl_outf(o, "  one-off costs or QALY changes of %zu move(s) differ from the scenario's.\n", n);
+  }
+  if (arm->base_p) {
+    const size_t rows = m->NP * m->rows_per_period;
+    size_t n = 0, shown = 0;
+    uint8_t from[FL_MAX_STATES] = {0};
+    for (size_t r = 0; r < rows; r++)
+      if (memcmp(arm->base_p + r * S, m->base_p + r * S, S * sizeof *m->base_p)) {
+        n++;
+        from[r % S] = 1;
+      }
+    fl_outf(o, "  its own transition rows: %zu of %zu rows differ from the scenario's (from", n,
+            rows);
+    for (size_t s = 0; s < S; s++)
+      if (from[s]) fl_outf(o, "%s '%s'", shown++ ? "," : "", m->state_names[s]);
+    fl_outf(o, "%s).\n", shown ? "" : " none");
+  }
+}
+
 /* Each arm's interventions and reinvestment. */
 static void describe_arms(fl_out *o, const fl_model *m) {
   for (size_t a = 1; a < m->n_arms; a++) {
@@ -135,6 +185,7 @@ static void describe_arms(fl_out *o, const fl_model *m) {
     if (arm->reinvest.on)
       fl_outf(o, "  reinvests %.0f%% of its savings after %u step(s) into '%s'.\n",
           100 * arm->reinvest.fraction, arm->reinvest.delay, arm->ints[arm->reinvest.into].name);
+    describe_arm_changes(o, m, arm);
   }
   if (m->n_unc)
     fl_outf(o,

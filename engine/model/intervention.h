@@ -80,11 +80,11 @@ int fl_arm_needs_state_reach(const fl_arm *arm);
  * fl_arm_step_open: the step's intervention strengths e[n_int] (the compiled ones, but for the
  * intervention that reinvested savings fund). An arm that reinvests first records the realised
  * saving of step t against the baseline of the same replication in saving[t]: over states,
- * (base_occ - occ) times the replication's state costs unit_cost[S * B] on the funding budget
- * holders, where occ and base_occ are the arm's and the baseline's children by state now (all
- * of the replication's). Returns nonzero when the strengths differ from the compiled table's,
- * so the step needs a table of its own. occ and base_occ are read only by an arm that
- * reinvests.
+ * base_occ times the replication's state costs unit_cost[S * B] less occ times the arm's own
+ * (fl_arm_cost) on the funding budget holders, where occ and base_occ are the arm's and the
+ * baseline's children by state now (all of the replication's). Returns nonzero when the
+ * strengths differ from the compiled table's, so the step needs a table of its own. occ and
+ * base_occ are read only by an arm that reinvests.
  *
  * fl_arm_spend: the spend per month of intervention i at step t (its own, plus the reinvested
  * fraction of the saving `delay` steps before for the one funded), 0 when it does not run. */

@@ -250,7 +250,11 @@ int fl_arm_step_open(const fl_model *m, const fl_arm *arm, size_t t, const doubl
   double sv = 0;
   for (size_t s = 0; s < S; s++)
     for (size_t b = 0; b < B; b++)
-      if (rv->from[b]) sv += (base_occ[s] - occ[s]) * unit_cost[s * B + b];
+      if (rv->from[b]) {
+        /* (the baseline's children at the scenario's costs, the arm's at its own) */
+        const double cb = unit_cost[s * B + b], ca = fl_arm_cost(arm, unit_cost, s * B + b);
+        sv += ca == cb ? (base_occ[s] - occ[s]) * cb : base_occ[s] * cb - occ[s] * ca;
+      }
   saving[t] = sv;
   /* The funded intervention's strength at the spend the savings buy (also before it starts
    * and after it ends, where its profile decides). */

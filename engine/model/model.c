@@ -99,6 +99,7 @@ static fl_status compile_states(compiler *c) {
     return st;
   per = !strcmp(per_word, "year") ? 12.0 : !strcmp(per_word, "step") ? m->step_months : 1.0;
   m->cost_factor = m->step_months / per;
+  c->cost_per = per;
   m->S = states->n;
   m->state_names = calloc(m->S, sizeof *m->state_names);
   m->state_level = calloc(m->S, 1);
@@ -297,6 +298,11 @@ void fl_model_free(fl_model *m) {
     }
     free(arm->ints);
     free(arm->reinvest.from);
+    free(arm->cost);
+    free(arm->qol);
+    free(arm->trans_cost);
+    free(arm->trans_qaly);
+    free(arm->base_p);
   }
   free(m->base_p);
   free(m->row_spec);

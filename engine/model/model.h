@@ -99,7 +99,23 @@ typedef struct fl_arm {
   double *strength;     /* [T * n_int] strength of each intervention at each step at its
                            reference spend */
   fl_reinvest reinvest;
+  /* What the arm changes in the scenario's rewards and moves (arms.*.states,
+   * arms.*.transition_costs, arms.*.transitions); NULL where it changes nothing of the kind.
+   * cost[S * B] (per step) and qol[S] hold NaN where the arm keeps the scenario's value (or,
+   * under --psa, the drawn one); trans_cost[S * S * B] and trans_qaly[S * S] are complete. */
+  double *cost, *qol;
+  double *trans_cost, *trans_qaly;
+  double *base_p;       /* [NP * rows_per_period * S] the arm's own step probabilities */
 } fl_arm;
+
+/* The cost per step of state s to holder b (i = s * B + b) in arm, where the scenario's (or the
+ * replication's drawn) costs are unit_cost; the same for QoL weights. */
+static inline double fl_arm_cost(const fl_arm *arm, const double *unit_cost, size_t i) {
+  return arm->cost && arm->cost[i] == arm->cost[i] ? arm->cost[i] : unit_cost[i];
+}
+static inline double fl_arm_qol(const fl_arm *arm, const double *unit_qol, size_t s) {
+  return arm->qol && arm->qol[s] == arm->qol[s] ? arm->qol[s] : unit_qol[s];
+}
 
 struct fl_model {
   char *name;

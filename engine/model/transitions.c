@@ -21,35 +21,59 @@ static void add_edge(uint32_t *edges, size_t *n, uint32_t v) {
   (*n)++;
 }
 
-/* Band boundaries are the union of every table's range ends. */
-static fl_status compile_bands(compiler *c, const fl_node *tables) {
-  fl_model *m = c->m;
+/* The transition tables of arm a of the arms section (arms.*.transitions.tables), or NULL. */
+static const fl_node *arm_tables(const fl_scenario *sc, size_t a) {
+  return fl_map_get(fl_map_get(fl_map_val(fl_map_get(sc->root, "arms"), a), "transitions"),
+                    "tables");
+}
+
+/* Adds the range ends of tables (key path prefix of the list) to edges. */
+static fl_status table_edges(compiler *c, const fl_node *tables, const char *prefix,
+                             uint32_t *edges[3], size_t n[3]) {
   static const char *const pats[3] = {"transitions.tables[].age_years",
                                       "transitions.tables[].time_in_state_months",
                                       "transitions.tables[].period_months"};
   static const double scale[3] = {12.0, 1.0, 1.0};
-  uint32_t *edges[3];
-  size_t n[3] = {1, 1, 1};
   fl_status st;
+  for (size_t i = 0; i < tables->n; i++) {
+    for (int k = 0; k < 3; k++) {
+      uint32_t lo, hi;
+      char at[256];
+      snprintf(at, sizeof at, "%s[%zu]", prefix, i);
+      if (!fl_map_get(tables->items[i], strrchr(pats[k], '.') + 1)) continue;
+      if ((st = fl_c_range(c, tables->items[i], pats[k], at, scale[k], &lo, &hi)) != FL_OK)
+        return st;
+      add_edge(edges[k], &n[k], lo);
+      if (hi != UINT32_MAX) add_edge(edges[k], &n[k], hi);
+    }
+  }
+  return FL_OK;
+}
+
+/* Band boundaries are the union of every table's range ends, the arms' tables included. */
+static fl_status compile_bands(compiler *c, const fl_node *tables) {
+  fl_model *m = c->m;
+  const fl_node *arms = fl_map_get(c->sc->root, "arms");
+  uint32_t *edges[3];
+  size_t n[3] = {1, 1, 1}, n_tables = tables->n;
+  fl_status st;
+  for (size_t a = 0; arms && a < arms->n; a++)
+    n_tables += arm_tables(c->sc, a) ? arm_tables(c->sc, a)->n : 0;
   for (int k = 0; k < 3; k++) {
-    edges[k] = calloc(2 * tables->n + 2 + 2 * fl_arms_count_interventions(c->sc), sizeof **edges);
+    edges[k] = calloc(2 * n_tables + 2 + 2 * fl_arms_count_interventions(c->sc), sizeof **edges);
     if (!edges[k]) {
       for (int j = 0; j < k; j++) free(edges[j]);
       return fl_c_oom(c);
     }
     edges[k][0] = 0;
   }
-  for (size_t i = 0; i < tables->n; i++) {
-    for (int k = 0; k < 3; k++) {
-      uint32_t lo, hi;
-      char prefix[64];
-      snprintf(prefix, sizeof prefix, "transitions.tables[%zu]", i);
-      if (!fl_map_get(tables->items[i], strrchr(pats[k], '.') + 1)) continue;
-      if ((st = fl_c_range(c, tables->items[i], pats[k], prefix, scale[k], &lo, &hi)) != FL_OK)
-        goto out;
-      add_edge(edges[k], &n[k], lo);
-      if (hi != UINT32_MAX) add_edge(edges[k], &n[k], hi);
-    }
+  if ((st = table_edges(c, tables, "transitions.tables", edges, n)) != FL_OK) goto out;
+  for (size_t a = 0; arms && a < arms->n; a++) {
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "arms.%s.transitions.tables", fl_map_key(arms, a)->value);
+    if (arm_tables(c->sc, a) && (st = table_edges(c, arm_tables(c->sc, a), prefix, edges, n)) !=
+                                    FL_OK)
+      goto out;
   }
   /* Interventions that reach an age range add its ends. */
   if ((st = fl_arms_age_edges(c, add_edge, edges[0], &n[0])) != FL_OK) goto out;
@@ -115,9 +139,10 @@ out:
 typedef struct row_spec {
   size_t from;
   double *values;
+  const fl_node *table; /* the table that gives it */
 } row_spec;
 
-static fl_status parse_row(compiler *c, const fl_node *row, size_t table, size_t from,
+static fl_status parse_row(compiler *c, const fl_node *row, const char *table, size_t from,
                            double *values) {
   fl_model *m = c->m;
   const char *from_name = m->state_names[from];
@@ -128,7 +153,7 @@ static fl_status parse_row(compiler *c, const fl_node *row, size_t table, size_t
   for (size_t i = 0; i < row->n; i++) {
     const fl_node *tn = fl_map_key(row, i), *vn = fl_map_val(row, i);
     long to = fl_c_find(m->state_names, m->S, tn->value);
-    snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s.%s", table, from_name, tn->value);
+    snprintf(key, sizeof key, "%s.rows.%s.%s", table, from_name, tn->value);
     if (to < 0) return fl_c_unknown(c, tn, key, tn->value, m->state_names, m->S, "the states");
     if (fl_scalar_is_rest(vn)) {
       if (rest >= 0)
@@ -144,7 +169,7 @@ static fl_status parse_row(compiler *c, const fl_node *row, size_t table, size_t
       return fl_c_bad(c, vn, key, "give rates of moves only: the diagonal of a rate row is rest");
     sum += values[to];
   }
-  snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s", table, from_name);
+  snprintf(key, sizeof key, "%s.rows.%s", table, from_name);
   if (c->rates) {
     if (rest >= 0 && (size_t)rest != from)
       return fl_c_bad(c, row, key, "in a rate row only the from-state itself may be rest");
@@ -250,22 +275,25 @@ static int table_has_locality(const fl_node *table, const char *loc) {
   return 0;
 }
 
-/* The rows of every table, parsed and checked once, where an error can point at them: specs[k]
- * for the k-th row in file order (its values in raw), from table spec_table[k], with the counts
- * behind it in m->spec_counts (NaN: none). */
-static fl_status parse_tables(compiler *c, const fl_node *tables, row_spec *specs,
-                              size_t *spec_table, double *raw) {
+/* The rows of every table of the list tables (key path prefix), parsed and checked once, where
+ * an error can point at them: specs[k] for the k-th row in file order (its values in raw), with
+ * the counts behind it in counts (NaN: none; NULL: not kept, for an arm's tables, which have
+ * none). */
+static fl_status parse_tables(compiler *c, const fl_node *tables, const char *prefix,
+                              row_spec *specs, double *raw, double *counts) {
   fl_model *m = c->m;
   const size_t S = m->S;
   fl_status st;
   size_t spec_i = 0;
   for (size_t i = 0; i < tables->n; i++) {
+    char at[192];
+    snprintf(at, sizeof at, "%s[%zu]", prefix, i);
     const fl_node *rows = fl_map_get(tables->items[i], "rows");
     const fl_node *locs = fl_map_get(tables->items[i], "localities");
     for (size_t l = 0; locs && l < locs->n; l++) {
       if (fl_c_find(m->loc_names, m->NLOC, locs->items[l]->value) < 0) {
-        char key[128];
-        snprintf(key, sizeof key, "transitions.tables[%zu].localities", i);
+        char key[256];
+        snprintf(key, sizeof key, "%s.localities", at);
         return fl_c_unknown(c, locs->items[l], key, locs->items[l]->value, m->loc_names, m->NLOC,
                             "the localities");
       }
@@ -273,33 +301,38 @@ static fl_status parse_tables(compiler *c, const fl_node *tables, row_spec *spec
     for (size_t r = 0; r < rows->n; r++) {
       const fl_node *fn = fl_map_key(rows, r);
       long from = fl_c_find(m->state_names, S, fn->value);
-      char key[256];
-      snprintf(key, sizeof key, "transitions.tables[%zu].rows.%s", i, fn->value);
+      char key[320];
+      snprintf(key, sizeof key, "%s.rows.%s", at, fn->value);
       if (from < 0) return fl_c_unknown(c, fn, key, fn->value, m->state_names, m->S, "the states");
       if (m->absorbing[from])
         return fl_c_bad(c, fn, key, "'%s' is absorbing and has no transition row", fn->value);
       specs[spec_i].from = (size_t)from;
       specs[spec_i].values = raw + spec_i * S;
-      spec_table[spec_i] = i;
-      if ((st = parse_row(c, fl_map_val(rows, r), i, (size_t)from, specs[spec_i].values)) !=
+      specs[spec_i].table = tables->items[i];
+      if ((st = parse_row(c, fl_map_val(rows, r), at, (size_t)from, specs[spec_i].values)) !=
           FL_OK)
         return st;
-      for (size_t d = 0; d < S; d++) m->spec_counts[spec_i * S + d] = NAN; /* none */
-      if ((st = check_counts(c, tables->items[i], i, (size_t)from, specs[spec_i].values,
-                             m->spec_counts + spec_i * S)) != FL_OK)
-        return st;
+      if (counts) {
+        for (size_t d = 0; d < S; d++) counts[spec_i * S + d] = NAN; /* none */
+        if ((st = check_counts(c, tables->items[i], i, (size_t)from, specs[spec_i].values,
+                               counts + spec_i * S)) != FL_OK)
+          return st;
+      }
       spec_i++;
     }
   }
   return FL_OK;
 }
 
-/* What resolving the cells needs: the parsed rows and two S x S matrices of scratch. */
+/* What resolving the cells needs: the parsed rows (of the scenario's tables, then an arm's), where
+ * the results go, and two S x S matrices of scratch. */
 typedef struct resolver {
-  const fl_node *tables;
+  const fl_node *tables; /* (for messages) */
+  const char *key;       /* its key path */
   const row_spec *specs;
-  const size_t *spec_table;
   size_t n_specs;
+  double *base_p;        /* the step probabilities resolved */
+  int32_t *row_spec;     /* which spec gave each row (NULL: not kept) */
   const row_spec **given; /* [S] the row that applies to each state in the cell */
   gsl_matrix *Q, *P;
 } resolver;
@@ -323,7 +356,7 @@ static fl_status resolve_cell(compiler *c, resolver *rv, size_t p, size_t l, siz
            m->NLOC > 1 ? m->loc_names[l] : "");
   for (size_t s = 0; s < S; s++) rv->given[s] = NULL;
   for (size_t k = 0; k < rv->n_specs; k++) {
-    const fl_node *t = tables->items[rv->spec_table[k]];
+    const fl_node *t = rv->specs[k].table;
     if (range_covers(t, "age_years", 12.0, m->step_months, m->age_edges[a]) &&
         range_covers(t, "time_in_state_months", 1.0, m->step_months, m->dur_edges[d]) &&
         range_covers(t, "period_months", 1.0, m->step_months, m->period_edges[p]) &&
@@ -332,7 +365,7 @@ static fl_status resolve_cell(compiler *c, resolver *rv, size_t p, size_t l, siz
   }
   for (size_t s = 0; s < S; s++)
     if (!rv->given[s] && !m->absorbing[s])
-      return fl_c_bad(c, tables, "transitions.tables",
+      return fl_c_bad(c, tables, rv->key,
                       "no table gives the row of state '%s' %s; every non-absorbing state "
                       "needs a row for every age, time in state, period and locality",
                       m->state_names[s], where);
@@ -343,7 +376,7 @@ static fl_status resolve_cell(compiler *c, resolver *rv, size_t p, size_t l, siz
   if (c->rates) {
     gsl_matrix_scale(Q, m->step_months / c->per_months);
     if (gsl_linalg_exponential_ss(Q, P, GSL_PREC_DOUBLE) != GSL_SUCCESS)
-      return fl_c_bad(c, tables, "transitions.tables",
+      return fl_c_bad(c, tables, rv->key,
                       "the matrix exponential of the rates %s failed", where);
   } else {
     gsl_matrix_memcpy(P, Q);
@@ -357,66 +390,53 @@ static fl_status resolve_cell(compiler *c, resolver *rv, size_t p, size_t l, siz
     for (size_t j = 0; j < S; j++) {
       if (row[j] < 0 && row[j] > -1e-12) row[j] = 0; /* round-off of expm */
       if (!(row[j] >= 0))
-        return fl_c_bad(c, tables, "transitions.tables",
+        return fl_c_bad(c, tables, rv->key,
                         "the step probability from '%s' to '%s' %s is %g", m->state_names[s],
                         m->state_names[j], where, row[j]);
       sum += row[j];
     }
     if (!m->absorbing[s] && fabs(sum - 1.0) > ROW_TOL)
-      return fl_c_bad(c, tables, "transitions.tables",
+      return fl_c_bad(c, tables, rv->key,
                       "the step probabilities from '%s' %s add up to %.12g, not 1",
                       m->state_names[s], where, sum);
     if ((st = apply_locality(c, s, row, l, c->loc_esc[l], where)) != FL_OK) return st;
-    m->row_spec[cell * S + s] = rv->given[s] ? (int32_t)(rv->given[s] - rv->specs) : -1;
-    memcpy(m->base_p + (cell * S + s) * S, row, S * sizeof *row);
+    if (rv->row_spec)
+      rv->row_spec[cell * S + s] = rv->given[s] ? (int32_t)(rv->given[s] - rv->specs) : -1;
+    memcpy(rv->base_p + (cell * S + s) * S, row, S * sizeof *row);
   }
   return FL_OK;
 }
 
-fl_status fl_compile_transitions(compiler *c) {
+/* Parses the scenario's tables and then (where arm_tables is not NULL) an arm's, a later row
+ * replacing an earlier one where both cover a cell, and resolves every cell into base_p (and
+ * spec_of, which spec gave each row, when not NULL). arm_key is the key path of the arm's
+ * tables. */
+static fl_status resolve_tables(compiler *c, const fl_node *tables, const fl_node *arm_tables,
+                                const char *arm_key, double *base_p, int32_t *spec_of) {
   fl_model *m = c->m;
-  const fl_node *tr = fl_map_get(c->sc->root, "transitions"), *tables;
   const size_t S = m->S;
-  size_t n_specs = 0, ncell;
+  size_t n_specs = 0, n_base = 0;
   resolver rv = {0};
   row_spec *specs = NULL;
-  size_t *spec_table = NULL;
   double *raw = NULL;
   fl_status st = FL_OK;
-  tables = fl_map_get(tr, "tables");
-  c->rates = !strcmp(fl_get_str(tr, "transitions.given_as"), "rate");
-  c->per_months = fl_get_num(tr, "transitions.per_months");
-  if (isnan(c->per_months)) c->per_months = m->step_months;
-  if ((st = compile_bands(c, tables)) != FL_OK) return st;
-  for (size_t i = 0; i < tables->n; i++) n_specs += fl_map_get(tables->items[i], "rows")->n;
+  for (size_t i = 0; i < tables->n; i++) n_base += fl_map_get(tables->items[i], "rows")->n;
+  n_specs = n_base;
+  for (size_t i = 0; arm_tables && i < arm_tables->n; i++)
+    n_specs += fl_map_get(arm_tables->items[i], "rows")->n;
   specs = fl_calloc(n_specs, sizeof *specs);
-  spec_table = fl_calloc(n_specs, sizeof *spec_table);
   raw = fl_calloc(n_specs * S, sizeof *raw);
-  m->n_specs = n_specs;
-  m->spec_counts = fl_calloc(n_specs * S, sizeof *m->spec_counts);
-  m->loc_esc = fl_calloc(m->NLOC, sizeof *m->loc_esc);
-  if (!m->spec_counts || !m->loc_esc) goto nomem;
-  memcpy(m->loc_esc, c->loc_esc, m->NLOC * sizeof *m->loc_esc);
-  /* Parameter uncertainty redraws rows from their counts; it needs rows used as they are
-   * given (monthly probabilities for monthly steps), so no conversion stands in between. */
-  m->psa_ok = !c->rates && fabs(m->step_months - c->per_months) <= 1e-12;
-  if (!specs || !spec_table || !raw) goto nomem;
-  if ((st = parse_tables(c, tables, specs, spec_table, raw)) != FL_OK) goto done;
-  /* Resolve, for every cell (period, locality, age band, duration band), which row applies. */
-  ncell = m->NP * m->NLOC * m->NA * m->ND;
-  if (ncell > MAX_ROWS / S || ncell * S > (MAX_ROWS << 2) / S) {
-    st = fl_c_bad(c, tables, "transitions.tables",
-                  "the tables define %zu combinations of period, locality, age and time in "
-                  "state; the limit is %u rows",
-                  ncell, MAX_ROWS);
+  if (!specs || !raw) goto nomem;
+  if ((st = parse_tables(c, tables, "transitions.tables", specs, raw,
+                         arm_tables ? NULL : m->spec_counts)) != FL_OK)
     goto done;
-  }
-  m->rows_per_period = m->NLOC * m->loc_stride;
-  m->base_p = fl_calloc(ncell * S * S, sizeof *m->base_p);
-  m->row_spec = fl_calloc(ncell * S, sizeof *m->row_spec);
-  rv = (resolver){tables, specs, spec_table, n_specs, fl_calloc(S, sizeof *rv.given),
+  if (arm_tables &&
+      (st = parse_tables(c, arm_tables, arm_key, specs + n_base, raw + n_base * S, NULL)) != FL_OK)
+    goto done;
+  rv = (resolver){arm_tables ? arm_tables : tables, arm_tables ? arm_key : "transitions.tables",
+                  specs, n_specs, base_p, spec_of, fl_calloc(S, sizeof *rv.given),
                   gsl_matrix_alloc(S, S), gsl_matrix_alloc(S, S)};
-  if (!m->base_p || !m->row_spec || !rv.given || !rv.Q || !rv.P) goto nomem;
+  if (!rv.given || !rv.Q || !rv.P) goto nomem;
   for (size_t p = 0; p < m->NP && st == FL_OK; p++)
     for (size_t l = 0; l < m->NLOC && st == FL_OK; l++)
       for (size_t a = 0; a < m->NA && st == FL_OK; a++)
@@ -429,7 +449,51 @@ done:
   gsl_matrix_free(rv.P);
   free(rv.given);
   free(specs);
-  free(spec_table);
   free(raw);
   return st;
+}
+
+fl_status fl_compile_transitions(compiler *c) {
+  fl_model *m = c->m;
+  const fl_node *tr = fl_map_get(c->sc->root, "transitions"), *tables;
+  const size_t S = m->S;
+  size_t n_specs = 0, ncell;
+  fl_status st = FL_OK;
+  tables = fl_map_get(tr, "tables");
+  c->rates = !strcmp(fl_get_str(tr, "transitions.given_as"), "rate");
+  c->per_months = fl_get_num(tr, "transitions.per_months");
+  if (isnan(c->per_months)) c->per_months = m->step_months;
+  if ((st = compile_bands(c, tables)) != FL_OK) return st;
+  for (size_t i = 0; i < tables->n; i++) n_specs += fl_map_get(tables->items[i], "rows")->n;
+  m->n_specs = n_specs;
+  m->spec_counts = fl_calloc(n_specs * S, sizeof *m->spec_counts);
+  m->loc_esc = fl_calloc(m->NLOC, sizeof *m->loc_esc);
+  if (!m->spec_counts || !m->loc_esc) return fl_c_oom(c);
+  memcpy(m->loc_esc, c->loc_esc, m->NLOC * sizeof *m->loc_esc);
+  /* Parameter uncertainty redraws rows from their counts; it needs rows used as they are
+   * given (monthly probabilities for monthly steps), so no conversion stands in between. */
+  m->psa_ok = !c->rates && fabs(m->step_months - c->per_months) <= 1e-12;
+  /* Resolve, for every cell (period, locality, age band, duration band), which row applies. */
+  ncell = m->NP * m->NLOC * m->NA * m->ND;
+  if (ncell > MAX_ROWS / S || ncell * S > (MAX_ROWS << 2) / S)
+    return fl_c_bad(c, tables, "transitions.tables",
+                    "the tables define %zu combinations of period, locality, age and time in "
+                    "state; the limit is %u rows",
+                    ncell, MAX_ROWS);
+  m->rows_per_period = m->NLOC * m->loc_stride;
+  m->base_p = fl_calloc(ncell * S * S, sizeof *m->base_p);
+  m->row_spec = fl_calloc(ncell * S, sizeof *m->row_spec);
+  if (!m->base_p || !m->row_spec) return fl_c_oom(c);
+  return resolve_tables(c, tables, NULL, NULL, m->base_p, m->row_spec);
+}
+
+fl_status fl_compile_arm_transitions(compiler *c, const char *arm_name, const fl_node *arm_tr,
+                                     double **base_p) {
+  fl_model *m = c->m;
+  const fl_node *tables = fl_map_get(fl_map_get(c->sc->root, "transitions"), "tables");
+  char key[128];
+  snprintf(key, sizeof key, "arms.%s.transitions.tables", arm_name);
+  if (!(*base_p = fl_calloc(m->NP * m->rows_per_period * m->S, sizeof **base_p)))
+    return fl_c_oom(c);
+  return resolve_tables(c, tables, fl_map_get(arm_tr, "tables"), key, *base_p, NULL);
 }

@@ -89,11 +89,12 @@ size_t fl_results_scratch(const fl_results *res) {
   size_t most = 0;
   for (size_t a = 0; a < m->n_arms; a++)
     if (m->arms[a].n_int > most) most = m->arms[a].n_int;
-  return most * m->S + 1;
+  /* and the arm's state costs and QoL weights, where it changes some */
+  return most * m->S + 1 + m->S * (m->B + 1);
 }
 
 /* The derived outputs of replication r of arm (r = 0 in expectation mode); rs: room for
- * n_int * S values. */
+ * n_int * S values, then S * (B + 1) for the arm's state costs and QoL weights. */
 void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *rs) {
   const fl_model *m = res->ctx.m;
   const size_t T = m->T, S = m->S, B = m->B, L = m->L;
@@ -118,6 +119,16 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
   const double *unit_qol = fl_results_slice(res, 0, FL_OUT_PARAM_QOL, r);
   if (!unit_cost) unit_cost = m->cost;
   if (!unit_qol) unit_qol = m->qol;
+  /* An arm's own state costs and QoL weights replace the scenario's (or the drawn ones). */
+  if (marm->cost || marm->qol) {
+    double *ac = rs + fl_results_scratch(res) - S * (B + 1), *aq = ac + S * B;
+    for (size_t i = 0; i < S * B; i++) ac[i] = fl_arm_cost(marm, unit_cost, i);
+    for (size_t s = 0; s < S; s++) aq[s] = fl_arm_qol(marm, unit_qol, s);
+    unit_cost = ac;
+    unit_qol = aq;
+  }
+  const double *trans_cost = marm->trans_cost ? marm->trans_cost : m->trans_cost;
+  const double *trans_qaly = marm->trans_qaly ? marm->trans_qaly : m->trans_qaly;
   double occ[FL_MAX_STATES];
   for (size_t t = 0; t <= T; t++) {
     for (size_t s = 0; s < S; s++) {
@@ -142,11 +153,11 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
         const double f = fl_array_get(flows, ((r * T + t) * S + s) * S + d);
         if (f == 0) continue;
         for (size_t b = 0; b < B; b++) {
-          c[b] += f * m->trans_cost[(s * S + d) * B + b];
-          cm[b] += f * m->trans_cost[(s * S + d) * B + b];
+          c[b] += f * trans_cost[(s * S + d) * B + b];
+          cm[b] += f * trans_cost[(s * S + d) * B + b];
         }
-        q += f * m->trans_qaly[s * S + d] / step_years;
-        qm += f * m->trans_qaly[s * S + d] / step_years;
+        q += f * trans_qaly[s * S + d] / step_years;
+        qm += f * trans_qaly[s * S + d] / step_years;
       }
     /* Interventions: running cost, cost per child reached and what their kinds change in the
      * costs of the children reached (both counted as the reward timing counts the children in

@@ -189,7 +189,8 @@ const fl_key fl_schema[] = {
     {"uncertainty[].sd", FL_TY_NUM, 0, 0, BIG, "0", NULL, "the key's unit",
      "Standard deviation of the distribution."},
     {"arms", FL_TY_NAMED, 0, 1, FL_MAX_ARMS - 1, NULL, NULL, NULL,
-     "Alternatives to the baseline, by name. Each adds interventions; all arms of a replication "
+     "Alternatives to the baseline, by name. Each adds interventions and may change state "
+     "costs, QoL weights, one-off move costs and transition rows; all arms of a replication "
      "share every child's random numbers, so differences from the baseline are paired."},
     {"arms.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One arm."},
     {"arms.*.description", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL, "What the arm represents."},
@@ -283,6 +284,55 @@ const fl_key fl_schema[] = {
      "Months between a saving and its reinvestment."},
     {"arms.*.reinvest.into", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
      "The intervention (of this arm) whose spend grows; it needs a half_saturation."},
+    {"arms.*.states", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "State costs and QoL weights that differ in this arm (a treatment that improves quality of "
+     "life, a drug cost), by state name. Each value given replaces the scenario's in this arm; "
+     "what it leaves out stays. Children move exactly as in the baseline, so the comparison "
+     "stays paired. Under --psa a value the arm gives is used as given, not drawn."},
+    {"arms.*.states.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "One state's rewards in the arm."},
+    {"arms.*.states.*.cost", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "Cost of one child in this state in the arm, by budget holder; holders left out keep the "
+     "scenario's cost."},
+    {"arms.*.states.*.cost.*", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "currency per costs.per",
+     "Cost charged to this budget holder in the arm."},
+    {"arms.*.states.*.qol", FL_TY_NUM, 0, 0, 1, NULL, NULL, "weight",
+     "Quality-of-life weight of a child-year in this state in the arm."},
+    {"arms.*.transition_costs", FL_TY_SEQ, 0, 1, 10000, NULL, NULL, NULL,
+     "One-off costs and QoL changes of moves that differ in this arm: for the moves an entry "
+     "covers, each cost and qaly it gives replaces the scenario's (entries covering the same "
+     "move add up, as in transition_costs); what it leaves out stays."},
+    {"arms.*.transition_costs[].from", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "A state, or a level (every state in it)."},
+    {"arms.*.transition_costs[].to", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "A state, or a level (every state in it)."},
+    {"arms.*.transition_costs[].cost", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "One-off cost of each such move in the arm, by budget holder."},
+    {"arms.*.transition_costs[].cost.*", FL_TY_NUM, 0, -BIG, BIG, NULL, NULL, "currency",
+     "Cost."},
+    {"arms.*.transition_costs[].qaly", FL_TY_NUM, 0, -10, 10, NULL, NULL, "QALYs",
+     "One-off change in quality-adjusted life years of each such move in the arm."},
+    {"arms.*.transitions", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "Transition rows that differ in this arm. Every child keeps its own random numbers, so the "
+     "comparison stays paired. Not with --psa."},
+    {"arms.*.transitions.tables", FL_TY_SEQ, 1, 1, 1e5, NULL, NULL, NULL,
+     "Tables as in transitions.tables (in its given_as and per_months), applied after the "
+     "scenario's: a row given here replaces the scenario's for the ages, times in state, "
+     "periods and localities its table covers (all of them by default); rows it leaves out "
+     "stay. Interventions of the arm act on the result."},
+    {"arms.*.transitions.tables[].age_years", FL_TY_RANGE, 0, 0, 200, "[0, .inf]", NULL,
+     "years", "[lo, hi): ages the table applies to."},
+    {"arms.*.transitions.tables[].time_in_state_months", FL_TY_RANGE, 0, 0, 1e5, "[0, .inf]",
+     NULL, "months", "[lo, hi): completed time in the current state (or level) it applies to."},
+    {"arms.*.transitions.tables[].period_months", FL_TY_RANGE, 0, 0, 1e7, "[0, .inf]", NULL,
+     "months", "[lo, hi): months since the start of the run it applies to."},
+    {"arms.*.transitions.tables[].localities", FL_TY_NAMES, 0, 1, FL_MAX_LOCALITIES, NULL, NULL,
+     NULL, "Localities it applies to; all when absent."},
+    {"arms.*.transitions.tables[].rows", FL_TY_NAMED, 1, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "Rows by from-state, as in transitions.tables[].rows (one entry may be rest)."},
+    {"arms.*.transitions.tables[].rows.*", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
+     "One row: to-state -> probability (or rate)."},
+    {"arms.*.transitions.tables[].rows.*.*", FL_TY_PROB, 0, 0, BIG, NULL, NULL, NULL,
+     "Probability (0 to 1) or rate (>= 0) of this move; or rest."},
 };
 const size_t fl_schema_len = sizeof fl_schema / sizeof fl_schema[0];
 

@@ -83,7 +83,7 @@ static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t
   }
   if (!dynamic) return 0;
   size_t n_moves = 0, bad;
-  return fl_table_build(m, NULL, arm, m->period_of_step[t], dyn->e, dyn->rows, dyn->stay32,
+  return fl_table_build(m, arm->base_p, arm, m->period_of_step[t], dyn->e, dyn->rows, dyn->stay32,
                         dyn->move_cum, dyn->move_dest, &n_moves, &bad) == 0;
 }
 

@@ -48,6 +48,14 @@ static fl_status check_options(const fl_model *m, const fl_run_options *opt, fl_
     return FL_EUSAGE;
   }
   if (!opt->psa) return FL_OK;
+  for (size_t a = 1; a < m->n_arms; a++)
+    if (m->arms[a].base_p) {
+      fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "--psa",
+                   "parameter uncertainty cannot be drawn: arm '%s' has transition rows of its "
+                   "own (arms.%s.transitions), which it cannot redraw",
+                   m->arms[a].name, m->arms[a].name);
+      return FL_EUSAGE;
+    }
   const int counts = fl_psa_has_counts(m);
   const char *why = counts && !m->psa_ok
                         ? "its rows are converted (rates, or probabilities over another period "
