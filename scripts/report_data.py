@@ -180,9 +180,24 @@ class Output:
         self.arm_label = {a: get(t, "arms", a, "label", default=a) for a in self.arms}
         self.arm_label["baseline"] = "Baseline"
 
+    # Arrays up to this size are read once and kept: several sections draw the same stocks
+    # and costs. Larger ones are read when asked for (and reduced by block where they are
+    # largest: blocks, at_step).
+    CACHE_BYTES = 32 << 20
+
     def get(self, group, arm, name):
-        d = self.f["%s/%s/%s" % (group, arm, name)][()]
-        return d if self.mc else d[np.newaxis, ...]
+        """An array of the file, [R, ...] (R = 1 in expectation mode), read-only."""
+        key = "%s/%s/%s" % (group, arm, name)
+        cache = self.__dict__.setdefault("_arrays", {})
+        if key in cache:
+            return cache[key]
+        ds = self.f[key]
+        d = ds[()]
+        d = d if self.mc else d[np.newaxis, ...]
+        d.flags.writeable = False
+        if ds.nbytes <= self.CACHE_BYTES:
+            cache[key] = d
+        return d
 
     def n_rows(self, group, arm, name):
         """The replications of an array (1 in expectation mode)."""
