@@ -56,6 +56,9 @@ for bad in looked_afte universal; do
   check test "$status" -eq 2
   check grep -q "^flourish: --covers: '$bad' is" "$dir/bad.err"
 done
+check grep -q "did you mean 'looked_after'?" <(
+  "$bin" calibrate "$dir/lac.csv" --population "$dir/pop.csv" --template "$dir/full.yaml" \
+    -o "$dir/x.yaml" --covers looked_afte 2>&1 || true)
 status=0
 "$bin" calibrate "$dir/ep.csv" --population "$dir/pop.csv" --template "$dir/full.yaml" \
   -o "$dir/x.yaml" --covers looked_after 2> "$dir/bad.err" || status=$?

@@ -514,15 +514,18 @@ static fl_status set_coverage(cal *c) {
     while (l < m->L && (strlen(m->level_names[l]) != len || strncmp(m->level_names[l], list, len)))
       l++;
     if (l == m->L || l == 0) {
-      char levels[512] = "";
+      char levels[512] = "", word[128];
       for (size_t i = 1, used = 0; i < m->L && used < sizeof levels; i++)
         used += (size_t)snprintf(levels + used, sizeof levels - used, "%s%s", i > 1 ? ", " : "",
                                  m->level_names[i]);
+      snprintf(word, sizeof word, "%.*s", (int)len, list);
+      const char *near = l == 0 ? NULL : fl_closest(word, m->level_names + 1, m->L - 1);
       fl_error_set(c->err, FL_EUSAGE, NULL, 0, 0, "--covers",
-                   l == 0 ? "'%.*s' is the lowest level, where children without a record are: "
-                            "it cannot be covered; expected levels among %s"
-                          : "'%.*s' is not a level of the template: expected levels among %s",
-                   (int)len, list, levels);
+                   l == 0 ? "'%s' is the lowest level, where children without a record are: it "
+                            "cannot be covered; expected levels among %s"
+                   : near ? "'%s' is not a level of the template: did you mean '%s'?"
+                          : "'%s' is not a level of the template: expected levels among %s",
+                   word, near ? near : levels);
       return c->st = FL_EUSAGE;
     }
     covered[l] = 1;
