@@ -23,6 +23,7 @@ import html
 import os
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -133,8 +134,39 @@ def build_run(path):
     makers = [S.headline, S.children_by_level, S.differences, F.flows, F.same_stock,
               F.length_of_stay, F.journeys, F.localities, S.savings, V.breakeven,
               V.cost_effectiveness, V.variance_split]
-    sections = [m(out, doc) for m in makers]
+    progress = Progress(len(makers))
+    sections = []
+    for m in makers:
+        progress.step(m.__name__.replace("_", " "))
+        sections.append(m(out, doc))
+    progress.done()
     return document(text(a.get("scenario_name", "Flourish results")), meta, sections)
+
+
+class Progress:
+    """Where the report is, on stderr: one line rewritten in place on a terminal; otherwise (a
+    batch job's log) a line when a section starts 10 s or more after the last line."""
+
+    def __init__(self, n):
+        self.n, self.k, self.tty = n, 0, sys.stderr.isatty()
+        self.start = self.last = time.monotonic()
+
+    def step(self, name):
+        self.k += 1
+        now = time.monotonic()
+        line = "flourish report: section %d/%d (%s), %.0f s" % (self.k, self.n, name,
+                                                                 now - self.start)
+        if self.tty:
+            sys.stderr.write("\r\033[K" + line)
+            sys.stderr.flush()
+        elif now - self.last >= 10:
+            sys.stderr.write(line + "\n")
+            self.last = now
+
+    def done(self):
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
 
 def build_sweep(f, path):
@@ -210,6 +242,9 @@ def main(argv):
         os.unlink(tmp)
         sys.stderr.write("flourish report: %s: %s\n" % (args.output, exc))
         return 1
+    size = os.path.getsize(args.output)
+    sys.stderr.write("flourish report: wrote %s (%s)\n" % (
+        args.output, "%.1f MB" % (size / 1e6) if size >= 1e6 else "%.0f kB" % (size / 1e3)))
     return 0
 
 
