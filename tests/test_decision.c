@@ -1,0 +1,175 @@
+/* Decisions across all arms: the cost-effectiveness frontier on hand-made cost and QALY sets
+ * whose dominance and extended dominance are worked out by hand (ties, an arm equal to the
+ * baseline, a cascade of extended dominance), and the EVPI against the closed form for two arms
+ * whose NMB difference is normal, within bounds from the Monte Carlo error. */
+#include "results/decision.h"
+#include "testutil.h"
+
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <stdlib.h>
+
+enum { ON = FL_FRONTIER_ON, DOM = FL_FRONTIER_DOMINATED, EXT = FL_FRONTIER_EXTENDED,
+       EQ = FL_FRONTIER_EQUAL };
+
+/* Runs the frontier on n arms and checks every status, by and (on the frontier) ICER. */
+static void check_frontier(size_t n, const double *c, const double *q, const int *status,
+                           const int *by, const double *icer) {
+  int st[FL_FRONTIER_MAX], b[FL_FRONTIER_MAX];
+  double ic[FL_FRONTIER_MAX];
+  fl_frontier(n, c, q, st, b, ic);
+  for (size_t i = 0; i < n; i++) {
+    CHECK_INT_EQ(st[i], status[i]);
+    CHECK_INT_EQ(b[i], by[i]);
+    if (isnan(icer[i])) CHECK(isnan(ic[i]));
+    else CHECK_DBL_NEAR(ic[i], icer[i], 1e-9 * fabs(icer[i]));
+  }
+}
+
+static void test_frontier(void) {
+  /* Strict and extended dominance: B's ICER against A (20,000) exceeds C's against B (1,667),
+   * so B goes; D costs more than C for fewer QALYs. Frontier 0, A, C, E with ICERs 2,000,
+   * 3,000 / 0.7 and 4,000 / 0.3. */
+  {
+    const double c[] = {0, 1000, 3000, 4000, 5000, 8000}, q[] = {0, 0.5, 0.6, 1.2, 1.0, 1.5};
+    const int st[] = {ON, ON, EXT, ON, DOM, ON}, by[] = {-1, -1, 3, -1, 3, -1};
+    const double ic[] = {NAN, 2000, NAN, 3000 / 0.7, NAN, 4000 / 0.3};
+    check_frontier(6, c, q, st, by, ic);
+  }
+  /* A cascade: Q (ICER 15 against P) is extendedly dominated by R (3 against Q); once Q is
+   * gone P's ICER (10) exceeds R's against P (9), so P goes too. The order of the arms does not
+   * matter. */
+  {
+    const double c[] = {28, 0, 25, 10}, q[] = {3, 0, 2, 1};
+    const int st[] = {ON, ON, EXT, EXT}, by[] = {-1, -1, 0, 0};
+    const double ic[] = {28.0 / 3, NAN, NAN, NAN};
+    check_frontier(4, c, q, st, by, ic);
+  }
+  /* Ties: X and Y cost the same and Y gains more (X dominated); Z gains as much as Y at a
+   * higher cost (dominated); W is the baseline again (equal); V equals Y (equal, Y stands). */
+  {
+    const double c[] = {0, 10, 10, 12, 0, 10}, q[] = {0, 1, 2, 2, 0, 2};
+    const int st[] = {ON, DOM, ON, DOM, EQ, EQ}, by[] = {-1, 2, -1, 2, 0, 2};
+    const double ic[] = {NAN, NAN, 5, NAN, NAN, NAN};
+    check_frontier(6, c, q, st, by, ic);
+  }
+  /* Three arms on a line (equal ICERs) all stay; an arm that saves money and gains QALYs
+   * dominates the baseline, which then is not on the frontier. */
+  {
+    const double c[] = {0, 10, 20}, q[] = {0, 1, 2};
+    const int st[] = {ON, ON, ON}, by[] = {-1, -1, -1};
+    const double ic[] = {NAN, 10, 10};
+    check_frontier(3, c, q, st, by, ic);
+    const double c2[] = {0, -5, 20}, q2[] = {0, 1, 1.5};
+    const int st2[] = {DOM, ON, ON}, by2[] = {1, -1, -1};
+    const double ic2[] = {NAN, NAN, 50};
+    check_frontier(3, c2, q2, st2, by2, ic2);
+  }
+  /* The baseline alone is the frontier; a NaN leaves every status -1. */
+  {
+    const double c[] = {0}, q[] = {0};
+    const int st[] = {ON}, by[] = {-1};
+    const double ic[] = {NAN};
+    check_frontier(1, c, q, st, by, ic);
+    const double c2[] = {0, NAN}, q2[] = {0, 1};
+    const int st2[] = {-1, -1}, by2[] = {-1, -1};
+    const double ic2[] = {NAN, NAN};
+    check_frontier(2, c2, q2, st2, by2, ic2);
+  }
+}
+
+/* The EVPI of two arms whose NMB difference D is normal with mean mu and sd sigma over the
+ * parameters: E[max(0, D)] - max(0, mu) = sigma phi(mu / sigma) - |mu| Phi(-|mu| / sigma). */
+static double evpi_normal(double mu, double sigma) {
+  return sigma * gsl_ran_ugaussian_pdf(mu / sigma) - fabs(mu) * gsl_cdf_ugaussian_P(-fabs(mu) / sigma);
+}
+
+/* B blocks of K replications, D = theta_b + eps_bk with theta ~ N(mu, sd_theta), eps ~ N(0,
+ * sd_eps) (the baseline's NMB 0): the estimate, and a bound of 4 Monte Carlo standard errors.
+ * Over block means m_b the estimate is exactly the mean of g_b = max(0, m_b) - m_b [mean m > 0]
+ * (as max(0, mean m) = mean m [mean m > 0]), so its standard error is sd(g) / sqrt(B). */
+static double evpi_draws(gsl_rng *g, double mu, double sd_theta, double sd_eps, size_t B,
+                         size_t K, double *bound) {
+  fl_evpi *e = fl_evpi_create(2, 1, K);
+  double *m = malloc(B * sizeof *m), total = 0;
+  for (size_t b = 0; b < B; b++) {
+    const double theta = mu + gsl_ran_gaussian(g, sd_theta);
+    m[b] = 0;
+    for (size_t k = 0; k < K; k++) {
+      const double nmb[2] = {0, theta + gsl_ran_gaussian(g, sd_eps)};
+      m[b] += nmb[1] / (double)K;
+      fl_evpi_add(e, nmb);
+    }
+    total += m[b];
+  }
+  double v, s1 = 0, s2 = 0;
+  fl_evpi_finish(e, &v);
+  fl_evpi_free(e);
+  for (size_t b = 0; b < B; b++) {
+    const double gb = fmax(0, m[b]) - (total > 0 ? m[b] : 0);
+    s1 += gb, s2 += gb * gb;
+  }
+  free(m);
+  const double n = (double)B;
+  *bound = 4 * sqrt(fmax(0, s2 / n - (s1 / n) * (s1 / n)) / n);
+  return v;
+}
+
+static void test_evpi_closed_form(void) {
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 20261203);
+  static const double cases[][2] = {{0, 1000}, {500, 1000}, {-1500, 1000}, {3000, 1000}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    double bound;
+    const double est = evpi_draws(g, cases[i][0], cases[i][1], 0, 100000, 1, &bound);
+    const double exact = evpi_normal(cases[i][0], cases[i][1]);
+    fprintf(stderr, "evpi mu %g sd %g: %.3f, closed form %.3f, bound %.3f\n", cases[i][0],
+            cases[i][1], est, exact, bound);
+    CHECK_DBL_NEAR(est, exact, bound);
+    CHECK(est >= 0);
+  }
+  /* Chance noise within blocks: with sd_eps = 2 sd_theta and K = 4 the block means have sd
+   * sqrt(2) sd_theta, and the estimator targets the closed form there (41% too large), not at
+   * sd_theta. */
+  double bound;
+  const double est = evpi_draws(g, 0, 1000, 2000, 50000, 4, &bound);
+  const double biased = evpi_normal(0, sqrt(1000.0 * 1000 + 2000.0 * 2000 / 4));
+  fprintf(stderr, "evpi with chance noise: %.3f, closed form at the block sd %.3f, at the "
+          "parameter sd %.3f, bound %.3f\n", est, biased, evpi_normal(0, 1000), bound);
+  CHECK_DBL_NEAR(est, biased, bound);
+  CHECK(fabs(est - evpi_normal(0, 1000)) > 5 * bound);
+  gsl_rng_free(g);
+}
+
+/* An arm that wins every block gives exactly 0; a partial last block is left out; nothing taken
+ * in gives 0. */
+static void test_evpi_exact(void) {
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 7);
+  fl_evpi *e = fl_evpi_create(3, 2, 3);
+  double v[2] = {-1, -1};
+  fl_evpi_finish(e, v);
+  CHECK(v[0] == 0 && v[1] == 0);
+  for (size_t r = 0; r < 3000; r++) {
+    const double x = gsl_ran_gaussian(g, 100);
+    const double nmb[6] = {0, 0, x, x - 50, x + 1e6 + gsl_rng_uniform(g), 2e6 + x};
+    fl_evpi_add(e, nmb);
+  }
+  fl_evpi_finish(e, v);
+  CHECK(v[0] == 0);
+  CHECK(v[1] == 0);
+  const double odd[6] = {0, 0, 1e9, 1e9, 0, 0}; /* (one replication of a block: left out) */
+  fl_evpi_add(e, odd);
+  fl_evpi_finish(e, v);
+  CHECK(v[0] == 0);
+  fl_evpi_free(e);
+  gsl_rng_free(g);
+}
+
+int main(void) {
+  test_frontier();
+  test_evpi_closed_form();
+  test_evpi_exact();
+  return check_finish("test_decision");
+}
