@@ -1,7 +1,8 @@
 /* Decisions across all arms: the cost-effectiveness frontier on hand-made cost and QALY sets
  * whose dominance and extended dominance are worked out by hand (ties, an arm equal to the
  * baseline, a cascade of extended dominance), and the EVPI against the closed form for two arms
- * whose NMB difference is normal, within bounds from the Monte Carlo error. */
+ * whose NMB difference is normal, within bounds from the Monte Carlo error; then both as a run
+ * and an expectation write them. */
 #include "results/decision.h"
 #include "testutil.h"
 
@@ -167,9 +168,88 @@ static void test_evpi_exact(void) {
   gsl_rng_free(g);
 }
 
+/* A run and an expectation write the frontier of their means; under --psa the EVPI agrees with
+ * one recomputed here from the replications' net monetary benefits, and is the same for any
+ * thread count. */
+static void test_written(void) {
+  fl_model *m = load_source_model("scenarios/dundee.yaml");
+  fl_results *ex = expect_model(m);
+  const size_t A = m->n_arms, W = m->n_wtp;
+  const fl_array *st = fl_results_get(ex, 0, FL_OUT_FRONTIER_STATUS);
+  const fl_array *dc = fl_results_get(ex, 0, FL_OUT_FRONTIER_DELTA_COST);
+  const fl_array *dq = fl_results_get(ex, 0, FL_OUT_FRONTIER_DELTA_QALYS);
+  CHECK(st && dc && dq && fl_results_get(ex, 0, FL_OUT_EVPI) == NULL);
+  for (size_t a = 1; st && a < A; a++) {
+    CHECK_DBL_NEAR(fl_array_get(dc, a), fl_array_get(fl_results_get(ex, a, FL_OUT_DELTA_COST_TOTAL), 0), 0);
+    CHECK_DBL_NEAR(fl_array_get(dq, a), fl_array_get(fl_results_get(ex, a, FL_OUT_DELTA_QALY_TOTAL), 0), 0);
+  }
+  /* Dundee's reinvesting arm saves the most and gains the most QALYs: it dominates the rest. */
+  for (size_t a = 0; st && a < A; a++) {
+    const int reinvest = !strcmp(m->arms[a].name, "community_city_reinvest");
+    CHECK_INT_EQ(fl_array_get(st, a), reinvest ? ON : DOM);
+  }
+  fl_results_free(ex);
+
+  fl_run_options opt;
+  fl_results *r1 = NULL, *r2 = NULL;
+  fl_error err = {0};
+  fl_run_options_init(&opt);
+  opt.replications = 8;
+  opt.seed = 3;
+  opt.psa = 1;
+  opt.psa_inner = 2;
+  opt.threads = 1;
+  CHECK_INT_EQ(fl_run(m, &opt, &r1, &err), FL_OK);
+  opt.threads = 2;
+  CHECK_INT_EQ(fl_run(m, &opt, &r2, &err), FL_OK);
+  const fl_array *e1 = fl_results_get(r1, 0, FL_OUT_EVPI), *e2 = fl_results_get(r2, 0, FL_OUT_EVPI);
+  CHECK(e1 && e2);
+  if (e1 && e2) {
+    CHECK(!memcmp(e1->data, e2->data, W * sizeof(double)));
+    const size_t K = opt.psa_inner, B = opt.replications / K;
+    for (size_t k = 0; k < W; k++) {
+      double sum_max = 0, sum[FL_MAX_ARMS] = {0};
+      for (size_t b = 0; b < B; b++) {
+        double most = 0; /* (the baseline's NMB is 0) */
+        for (size_t a = 1; a < A; a++) {
+          const fl_array *nmb = fl_results_get(r1, a, FL_OUT_NET_MONETARY_BENEFIT);
+          double mean = 0;
+          for (size_t j = 0; j < K; j++) mean += fl_array_get(nmb, ((b * K + j) * W) + k) / (double)K;
+          sum[a] += mean;
+          most = fmax(most, mean);
+        }
+        sum_max += most;
+      }
+      double best = 0;
+      for (size_t a = 1; a < A; a++) best = fmax(best, sum[a]);
+      const double want = (sum_max - best) / (double)B, got = fl_array_get(e1, k);
+      CHECK(got >= 0);
+      CHECK_DBL_NEAR(got, want, 1e-9 * (fabs(want) + 1));
+    }
+    /* The frontier of the run is that of its means. */
+    const fl_array *rdc = fl_results_get(r1, 0, FL_OUT_FRONTIER_DELTA_COST);
+    const fl_array *rst = fl_results_get(r1, 0, FL_OUT_FRONTIER_STATUS);
+    double c[FL_MAX_ARMS] = {0}, q[FL_MAX_ARMS] = {0}, ic[FL_MAX_ARMS];
+    int s[FL_MAX_ARMS], by[FL_MAX_ARMS];
+    for (size_t a = 1; a < A; a++) {
+      for (size_t r = 0; r < opt.replications; r++) {
+        c[a] += fl_array_get(fl_results_get(r1, a, FL_OUT_DELTA_COST_TOTAL), r) / (double)opt.replications;
+        q[a] += fl_array_get(fl_results_get(r1, a, FL_OUT_DELTA_QALY_TOTAL), r) / (double)opt.replications;
+      }
+      CHECK_DBL_NEAR(fl_array_get(rdc, a), c[a], 1e-9 * fabs(c[a]));
+    }
+    fl_frontier(A, c, q, s, by, ic);
+    for (size_t a = 0; a < A; a++) CHECK_INT_EQ(fl_array_get(rst, a), s[a]);
+  }
+  fl_results_free(r1);
+  fl_results_free(r2);
+  fl_model_free(m);
+}
+
 int main(void) {
   test_frontier();
   test_evpi_closed_form();
   test_evpi_exact();
+  test_written();
   return check_finish("test_decision");
 }

@@ -276,6 +276,11 @@ static hid_t make_scale(fl_h5w *w, hid_t loc, const fl_output_ctx *c, fl_dim dim
     free(names);
     return d;
   }
+  case FL_DIM_ARM: {
+    char *names[FL_MAX_ARMS];
+    for (size_t a = 0; a < m->n_arms; a++) names[a] = m->arms[a].name;
+    return strings_dataset(w, loc, name, names, m->n_arms);
+  }
   case FL_DIM_WTP: { /* (the comparisons' dataset willingness_to_pay is this coordinate) */
     const size_t dims[1] = {n};
     char units[64];
@@ -436,8 +441,11 @@ fl_status fl_h5_write_result(fl_h5w *w, fl_h5_scales *sc, const fl_output_ctx *c
   char path[400], units[128];
   fl_dim dims[FL_MAX_RANK];
   if (arr->id == FL_OUT_WILLINGNESS_TO_PAY) return FL_OK; /* the group's coordinate holds it */
-  snprintf(path, sizeof path, "/%s/%s/%s", comp ? "comparisons" : "arms", m->arms[arm].name,
-           arr->name);
+  if (comp == FL_GROUP_DECISION)
+    snprintf(path, sizeof path, "/%s", arr->name);
+  else
+    snprintf(path, sizeof path, "/%s/%s/%s", comp ? "comparisons" : "arms", m->arms[arm].name,
+             arr->name);
   fl_status st = fl_h5w_array(w, path, arr->type, arr->rank, arr->dims, arr->data, arr->doc,
                               fl_h5_units(m, arr->id, units, sizeof units));
   if (st != FL_OK) return st;

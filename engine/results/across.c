@@ -10,7 +10,13 @@
  * chance variance is the mean square within blocks, the parameter variance the part of the
  * between-block mean square it does not explain, (MS_between - MS_within) / K (0 when
  * negative). The within sums are taken as each block completes; the between sum needs the
- * overall mean, so each block's mean is kept until the end. */
+ * overall mean, so each block's mean is kept until the end.
+ *
+ * The decision datasets look at all arms at once (results/decision.h): the frontier on the
+ * mean discounted costs and QALYs of every arm against the baseline (the means of the
+ * comparisons' totals, the baseline at 0), and under --psa the EVPI from the block means of
+ * every arm's net monetary benefit (the baseline's 0). */
+#include "results/decision.h"
 #include "results/results.h"
 
 #include <math.h>
@@ -41,6 +47,8 @@ struct fl_across {
   comparison comp[FL_MAX_ARMS];
   size_t n_series;
   series *s; /* per arm: cost, QALYs, each level's children; per comparison: cost, QALYs */
+  fl_evpi *evpi; /* under --psa */
+  double *nmb;   /* [n_arms * n_wtp] one replication's net monetary benefits, for evpi */
 };
 
 static size_t series_of_arm(const fl_across *acc) { return 2 + acc->ctx.m->L; }
@@ -70,6 +78,11 @@ fl_across *fl_across_create(const fl_output_ctx *ctx) {
       oom |= !acc->s[i].block_mean || !acc->s[i].pending;
     }
   }
+  if (!ctx->expectation && ctx->psa) {
+    acc->evpi = fl_evpi_create(m->n_arms, m->n_wtp, ctx->psa_inner);
+    acc->nmb = fl_calloc(m->n_arms * m->n_wtp + 1, sizeof(double));
+    oom |= !acc->evpi || !acc->nmb;
+  }
   if (oom) {
     fl_across_free(acc);
     return NULL;
@@ -88,6 +101,8 @@ void fl_across_free(fl_across *acc) {
     free(acc->s[i].pending);
   }
   free(acc->s);
+  fl_evpi_free(acc->evpi);
+  free(acc->nmb);
   free(acc);
 }
 
@@ -140,7 +155,9 @@ void fl_across_add(fl_across *acc, const fl_results *res, size_t r) {
       c->saving_by_year[y] += cum[r * T + t] < 0;
     }
     for (size_t k = 0; k < K; k++) c->cost_effective[k] += nmb[r * K + k] > 0;
+    if (acc->evpi) memcpy(acc->nmb + a * K, nmb + r * K, K * sizeof(double));
   }
+  if (acc->evpi) fl_evpi_add(acc->evpi, acc->nmb); /* (the baseline's row stays 0) */
   if (acc->K) split_add(acc, res, r);
   acc->n++;
 }
@@ -160,11 +177,39 @@ static void split_finish(const fl_across *acc, const series *s, double *out) {
 
 #define DATA(res, a, id) ((double *)fl_results_get(res, a, id)->data)
 
+/* The decision datasets of whole: the frontier on the means, and the EVPI. */
+static void decide(const fl_across *acc, fl_results *whole) {
+  const fl_model *m = acc->ctx.m;
+  const size_t A = m->n_arms;
+  double *dc = DATA(whole, 0, FL_OUT_FRONTIER_DELTA_COST);
+  double *dq = DATA(whole, 0, FL_OUT_FRONTIER_DELTA_QALYS);
+  int status[FL_MAX_ARMS], by[FL_MAX_ARMS];
+  dc[0] = dq[0] = 0;
+  for (size_t a = 1; a < A; a++) {
+    dc[a] = acc->comp[a].sum_c / (double)acc->R;
+    dq[a] = acc->comp[a].sum_q / (double)acc->R;
+  }
+  fl_frontier(A, dc, dq, status, by, DATA(whole, 0, FL_OUT_FRONTIER_ICER));
+  const fl_array *st = fl_results_get(whole, 0, FL_OUT_FRONTIER_STATUS);
+  const fl_array *db = fl_results_get(whole, 0, FL_OUT_FRONTIER_DOMINATED_BY);
+  for (size_t a = 0; a < A; a++) {
+    if (st->type == FL_I32) {
+      ((int32_t *)st->data)[a] = status[a];
+      ((int32_t *)db->data)[a] = by[a];
+    } else {
+      ((double *)st->data)[a] = status[a];
+      ((double *)db->data)[a] = by[a];
+    }
+  }
+  if (acc->evpi) fl_evpi_finish(acc->evpi, DATA(whole, 0, FL_OUT_EVPI));
+}
+
 fl_status fl_across_finish(fl_across *acc, fl_results *whole, fl_error *err) {
   const fl_model *m = acc->ctx.m;
   const size_t R = acc->R, K = m->n_wtp, L = m->L;
   fl_status st = fl_results_alloc_part(whole, FL_STAGE_COMPARE, FL_PART_WHOLE, err);
   if (st == FL_OK) st = fl_results_alloc_part(whole, FL_STAGE_DECOMPOSE, FL_PART_WHOLE, err);
+  if (st == FL_OK) st = fl_results_alloc_part(whole, FL_STAGE_DECISION, FL_PART_WHOLE, err);
   if (st != FL_OK) return st;
   if (acc->n != R) {
     fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL,
@@ -185,6 +230,7 @@ fl_status fl_across_finish(fl_across *acc, fl_results *whole, fl_error *err) {
     for (size_t k = 0; pce && k < K; k++)
       ((double *)pce->data)[k] = (double)c->cost_effective[k] / (double)R;
   }
+  decide(acc, whole);
   if (!acc->K) return FL_OK;
   const series *s = acc->s;
   for (size_t a = 0; a < m->n_arms; a++) {

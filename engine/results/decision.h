@@ -25,7 +25,7 @@ typedef enum fl_frontier_status {
  * QALYs both strictly increasing), an arm whose ICER against the arm before it is greater than
  * the next arm's ICER against it is extendedly dominated and removed, and the test is repeated
  * until no arm is removed (Drummond et al., Methods for the Economic Evaluation of Health Care
- * Programmes, 4th ed., 2015, section 4.4). Equal ICERs (three arms on a line) keep all three.
+ * Programmes, 4th ed., 2015). Equal ICERs (three arms on a line) keep all three.
  *
  * Fills status[n] (fl_frontier_status), by[n] and icer[n]. by: for a dominated arm the most
  * effective of the arms before it in the order (the cheapest of those, if several); for an
