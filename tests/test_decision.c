@@ -168,6 +168,81 @@ static void test_evpi_exact(void) {
   gsl_rng_free(g);
 }
 
+/* EVPPI by regression on B blocks whose difference of NMB (arm 1 minus the baseline) is
+ * f(theta1) + theta2 + eps, with theta1 ~ N(0, 1) the group, theta2 ~ N(0, s2) the other
+ * parameters and eps ~ N(0, s_eps) the chance noise of a block mean: the exact EVPPI is
+ * E[max(0, f(theta1))] - max(0, E f(theta1)). Bound: 4 standard errors, from the mean of
+ * max(0, f_b) - f_b [mean f > 0] over the blocks and from the fit's coefficients (each with
+ * standard error resid / (sqrt(B) sd(term)), resid = sqrt(s2^2 + s_eps^2)) times the EVPPI's
+ * derivative in it: sens is the root sum of squares of those derivatives per unit of
+ * resid / sqrt(B) (linear: phi(mu/a) for the slope, Phi(-|mu|/a) for the intercept; quadratic:
+ * 2 phi(1) / sqrt(2) for the square, whose sd is sqrt(2), and P(|theta1| > 1) for the
+ * intercept). */
+static double evppi_case(gsl_rng *g, int quadratic, double a, double mu, double s2, double s_eps,
+                         size_t B, double *bound) {
+  double *x = malloc(B * sizeof *x), *m = malloc(2 * B * sizeof *m);
+  for (size_t b = 0; b < B; b++) {
+    x[b] = gsl_ran_ugaussian(g);
+    const double f = quadratic ? a * (x[b] * x[b] - 1) : mu + a * x[b];
+    m[2 * b] = 0;
+    m[2 * b + 1] = f + gsl_ran_gaussian(g, s2) + gsl_ran_gaussian(g, s_eps);
+  }
+  double v = -1;
+  CHECK_INT_EQ(fl_evppi(B, 2, 1, x, m, &v), 0);
+  /* (the spread of the exact conditional means stands in for that of the fitted ones) */
+  double s1 = 0, sq = 0, total = 0;
+  for (size_t b = 0; b < B; b++) total += quadratic ? a * (x[b] * x[b] - 1) : mu + a * x[b];
+  for (size_t b = 0; b < B; b++) {
+    const double f = quadratic ? a * (x[b] * x[b] - 1) : mu + a * x[b];
+    const double gb = fmax(0, f) - (total > 0 ? f : 0);
+    s1 += gb, sq += gb * gb;
+  }
+  const double n = (double)B, resid = sqrt(s2 * s2 + s_eps * s_eps);
+  const double sens =
+      quadratic ? hypot(2 * gsl_ran_ugaussian_pdf(1) / sqrt(2), 2 * gsl_cdf_ugaussian_Q(1))
+                : hypot(gsl_ran_ugaussian_pdf(mu / a), gsl_cdf_ugaussian_P(-fabs(mu) / a));
+  *bound = 4 * sqrt(fmax(0, sq / n - (s1 / n) * (s1 / n)) / n + sens * sens * resid * resid / n);
+  free(x);
+  free(m);
+  return v;
+}
+
+static void test_evppi(void) {
+  gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(g, 42);
+  double bound;
+  /* Linear: E[NMB | theta1] = mu + a theta1 ~ N(mu, a), the closed form of the EVPI at sd a,
+   * whatever the other parameters and the chance noise add (here as much again and twice). */
+  static const double lin[][2] = {{0, 1000}, {600, 1000}, {-1500, 1000}};
+  for (size_t i = 0; i < 3; i++) {
+    const double est = evppi_case(g, 0, lin[i][1], lin[i][0], 1000, 2000, 20000, &bound);
+    const double exact = evpi_normal(lin[i][0], lin[i][1]);
+    fprintf(stderr, "evppi linear mu %g sd %g: %.3f, closed form %.3f, bound %.3f\n", lin[i][0],
+            lin[i][1], est, exact, bound);
+    CHECK_DBL_NEAR(est, exact, bound);
+  }
+  /* Quadratic: f = a (theta1^2 - 1) has mean 0 and E[max(0, f)] = 2 a phi(1). */
+  const double est = evppi_case(g, 1, 1000, 0, 1000, 2000, 20000, &bound);
+  const double exact = 2 * 1000 * gsl_ran_ugaussian_pdf(1);
+  fprintf(stderr, "evppi quadratic: %.3f, closed form %.3f, bound %.3f\n", est, exact, bound);
+  CHECK_DBL_NEAR(est, exact, bound);
+  /* Too few blocks for the terms; no group; one arm; an arm better in every fitted block. */
+  double x[12 * 2] = {0}, m[12 * 3] = {0}, v = -1;
+  CHECK_INT_EQ(fl_evppi_terms(1), 3);
+  CHECK_INT_EQ(fl_evppi_terms(2), 6);
+  CHECK_INT_EQ(fl_evppi(11, 2, 1, x, m, &v), -1);
+  CHECK_INT_EQ(fl_evppi(12, 2, 0, x, m, &v), -1);
+  CHECK_INT_EQ(fl_evppi(24, 2, 2, x, m, &v), 0 - (24 < 4 * 6));
+  for (size_t b = 0; b < 12; b++) {
+    x[b] = (double)b;
+    m[b * 3 + 1] = 5 + 0.1 * (double)b;
+    m[b * 3 + 2] = 1e6;
+  }
+  CHECK_INT_EQ(fl_evppi(12, 3, 1, x, m, &v), 0);
+  CHECK(v == 0);
+  gsl_rng_free(g);
+}
+
 /* A run and an expectation write the frontier of their means; under --psa the EVPI agrees with
  * one recomputed here from the replications' net monetary benefits, and is the same for any
  * thread count. */
@@ -250,6 +325,7 @@ int main(void) {
   test_frontier();
   test_evpi_closed_form();
   test_evpi_exact();
+  test_evppi();
   test_written();
   return check_finish("test_decision");
 }

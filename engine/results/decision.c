@@ -3,6 +3,8 @@
 
 #include "core/core.h"
 
+#include <gsl/gsl_blas.h>
+#include <gsl/gsl_multifit.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -139,4 +141,79 @@ void fl_evpi_finish(const fl_evpi *e, double *evpi) {
     /* (sum of maxima >= maximum of sums; fmax keeps rounding from showing a negative value) */
     evpi[k] = e->blocks && A ? fmax(0.0, (e->sum_max[k] - most) / (double)e->blocks) : 0;
   }
+}
+
+size_t fl_evppi_terms(size_t P) { return 1 + P + P * (P + 1) / 2; }
+
+int fl_evppi(size_t B, size_t A, size_t P, const double *x, const double *m, double *evppi) {
+  *evppi = 0;
+  if (P == 0 || P > FL_EVPPI_MAX) return -1;
+  const size_t n_terms = fl_evppi_terms(P);
+  if (B < 4 * n_terms) return -1;
+  if (A < 2) return 0;
+  int rc = -2;
+  /* (GSL's default handler aborts on a failed allocation; this runs in the serial phase after
+   * the replications, as the model's compilation does.) */
+  gsl_error_handler_t *old_handler = gsl_set_error_handler_off();
+  gsl_matrix *X = gsl_matrix_alloc(B, n_terms), *cov = gsl_matrix_alloc(n_terms, n_terms);
+  gsl_vector *y = gsl_vector_alloc(B), *c = gsl_vector_alloc(n_terms);
+  gsl_multifit_linear_workspace *work = gsl_multifit_linear_alloc(B, n_terms);
+  double *g = fl_calloc(B * A, sizeof *g), *sum = fl_calloc(A, sizeof *sum);
+  if (!X || !cov || !y || !c || !work || !g || !sum) goto done;
+  /* The design: each parameter centred and scaled by its sd (a constant one gives a column of
+   * zeros, which the fit's singular value cut-off sets aside). */
+  double mean[FL_EVPPI_MAX], sd[FL_EVPPI_MAX];
+  for (size_t p = 0; p < P; p++) {
+    double s1 = 0, s2 = 0;
+    for (size_t b = 0; b < B; b++) s1 += x[b * P + p];
+    mean[p] = s1 / (double)B;
+    for (size_t b = 0; b < B; b++) s2 += (x[b * P + p] - mean[p]) * (x[b * P + p] - mean[p]);
+    sd[p] = sqrt(s2 / (double)B);
+  }
+  for (size_t b = 0; b < B; b++) {
+    double z[FL_EVPPI_MAX];
+    size_t t = 0;
+    for (size_t p = 0; p < P; p++) z[p] = sd[p] > 0 ? (x[b * P + p] - mean[p]) / sd[p] : 0;
+    gsl_matrix_set(X, b, t++, 1);
+    for (size_t p = 0; p < P; p++) gsl_matrix_set(X, b, t++, z[p]);
+    for (size_t p = 0; p < P; p++)
+      for (size_t q = p; q < P; q++) gsl_matrix_set(X, b, t++, z[p] * z[q]);
+  }
+  for (size_t a = 1; a < A; a++) {
+    double chisq;
+    for (size_t b = 0; b < B; b++) gsl_vector_set(y, b, m[b * A + a] - m[b * A]);
+    if (gsl_multifit_linear(X, y, c, cov, &chisq, work) != 0) goto done;
+    for (size_t b = 0; b < B; b++) {
+      gsl_vector_const_view row = gsl_matrix_const_row(X, b);
+      double fit;
+      gsl_blas_ddot(&row.vector, c, &fit);
+      g[b * A + a] = fit;
+    }
+  }
+  /* Sums in block order, as for the EVPI: an arm whose fitted value is largest in every block
+   * gives exactly 0. */
+  double sum_max = 0;
+  for (size_t b = 0; b < B; b++) {
+    double most = -HUGE_VAL;
+    for (size_t a = 0; a < A; a++) {
+      sum[a] += g[b * A + a];
+      if (g[b * A + a] > most) most = g[b * A + a];
+    }
+    sum_max += most;
+  }
+  double best = -HUGE_VAL;
+  for (size_t a = 0; a < A; a++)
+    if (sum[a] > best) best = sum[a];
+  *evppi = fmax(0.0, (sum_max - best) / (double)B);
+  rc = 0;
+done:
+  gsl_matrix_free(X);
+  gsl_matrix_free(cov);
+  gsl_vector_free(y);
+  gsl_vector_free(c);
+  if (work) gsl_multifit_linear_free(work);
+  free(g);
+  free(sum);
+  gsl_set_error_handler(old_handler);
+  return rc;
 }

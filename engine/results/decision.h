@@ -61,4 +61,24 @@ void fl_evpi_add(fl_evpi *e, const double *nmb);
 void fl_evpi_finish(const fl_evpi *e, double *evpi);
 void fl_evpi_free(fl_evpi *e);
 
+/* The expected value of partial perfect information about a group of P parameters, by the
+ * nonparametric-regression method of Strong, Oakley and Brennan (Med Decis Making 2014;
+ * 34:311-326) with a full quadratic polynomial (intercept, each parameter, their squares and
+ * pairwise products, the parameters centred and scaled) fitted by least squares in place of
+ * their GAM: for each arm a >= 1 the block means of the difference m_ab - m_0b are regressed on
+ * the group's values x_b of the B blocks, and with g_ab the fitted values (g_0b = 0)
+ *
+ *   EVPPI = (1/B) sum_b max_a g_ab  -  max_a (1/B) sum_b g_ab.
+ *
+ * The regression averages out the chance noise within blocks and the effect of the other
+ * parameters (unlike the EVPI above, it needs no large K); what it cannot follow is a
+ * conditional mean that is not quadratic in the group (biased down), and with few blocks it
+ * fits some noise (biased up by about terms / B of the noise variance's effect), so B should be
+ * many times the number of terms (fl_evppi_terms). x[b * P + p] and m[b * A + a]. Returns 0 and
+ * *evppi (never negative), or -1 when B is less than 4 times the number of terms or P is 0 or
+ * more than FL_EVPPI_MAX, -2 when out of memory or the fit fails. */
+#define FL_EVPPI_MAX 6
+size_t fl_evppi_terms(size_t P);
+int fl_evppi(size_t B, size_t A, size_t P, const double *x, const double *m, double *evppi);
+
 #endif
