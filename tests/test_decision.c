@@ -318,6 +318,54 @@ static void test_written(void) {
   }
   fl_results_free(r1);
   fl_results_free(r2);
+
+  /* --evppi: the group's drawn values (parameters/drawn, by key) and the block-mean NMB go to
+   * the regression as recomputed here; a key not in the uncertainty section, or too few draws
+   * for the terms, is a usage error. */
+  opt.replications = 48; /* 24 draws: 4 for each of the 6 terms of a quadratic in 2 */
+  opt.psa_inner = 2;
+  opt.evppi = "arms.community_city.interventions.community.escalation,states.la_residential.qol";
+  CHECK_INT_EQ(fl_run(m, &opt, &r1, &err), FL_OK);
+  const fl_array *ev = fl_results_get(r1, 0, FL_OUT_EVPPI);
+  const fl_array *drawn = fl_results_get(r1, 0, FL_OUT_PARAM_DRAWN);
+  CHECK(ev && drawn);
+  if (ev && drawn) {
+    const size_t K = opt.psa_inner, B = opt.replications / K, n_unc = m->n_unc;
+    size_t ia = n_unc, iq = n_unc;
+    for (size_t u = 0; u < n_unc; u++) {
+      if (!strcmp(m->unc[u].key, "arms.community_city.interventions.community.escalation")) ia = u;
+      if (!strcmp(m->unc[u].key, "states.la_residential.qol")) iq = u;
+    }
+    CHECK(ia < n_unc && iq < n_unc);
+    double x[24 * 2], mm[24 * FL_MAX_ARMS];
+    for (size_t k = 0; ia < n_unc && iq < n_unc && k < W; k++) {
+      for (size_t b = 0; b < B; b++) {
+        x[b * 2] = fl_array_get(drawn, (b * K) * n_unc + ia);
+        x[b * 2 + 1] = fl_array_get(drawn, (b * K) * n_unc + iq);
+        /* (one draw a block: both replications of a block hold the same values) */
+        CHECK(fl_array_get(drawn, (b * K + 1) * n_unc + ia) == x[b * 2]);
+        mm[b * A] = 0;
+        for (size_t a = 1; a < A; a++) {
+          const fl_array *nmb = fl_results_get(r1, a, FL_OUT_NET_MONETARY_BENEFIT);
+          double mean = 0;
+          for (size_t j = 0; j < K; j++) mean += fl_array_get(nmb, ((b * K + j) * W) + k) / (double)K;
+          mm[b * A + a] = mean;
+        }
+      }
+      double want = -1;
+      CHECK_INT_EQ(fl_evppi(B, A, 2, x, mm, &want), 0);
+      CHECK(fl_array_get(ev, k) >= 0);
+      CHECK_DBL_NEAR(fl_array_get(ev, k), want, 1e-9 * (fabs(want) + 1));
+    }
+  }
+  fl_results_free(r1);
+  opt.evppi = "states.la_residential.qol,states.nowhere.qol";
+  CHECK_INT_EQ(fl_run(m, &opt, &r1, &err), FL_EUSAGE);
+  CHECK_STR_CONTAINS(err.message, "'states.nowhere.qol' is not a key");
+  opt.evppi = "states.la_residential.qol";
+  opt.replications = 22; /* 11 draws, 3 terms */
+  CHECK_INT_EQ(fl_run(m, &opt, &r1, &err), FL_EUSAGE);
+  CHECK_STR_CONTAINS(err.message, "needs at least 12 parameter draws");
   fl_model_free(m);
 }
 

@@ -202,17 +202,29 @@ static void text_decision(fl_out *o, fl_reader *rd, const fl_summary *s) {
   hsize_t de[FL_MAX_RANK], dw[FL_MAX_RANK];
   double *evpi = fl_reader_doubles(rd, "/value_of_information/evpi", &re, de);
   double *wtp = fl_reader_doubles(rd, "/value_of_information/willingness_to_pay", &rw, dw);
+  int rp;
+  hsize_t dp[FL_MAX_RANK];
+  double *evppi = fl_reader_doubles(rd, "/value_of_information/evppi", &rp, dp);
+  char *group = evppi ? fl_reader_attr_string(rd->file, "evppi_parameters") : NULL;
   if (evpi && wtp && re == 1 && rw == 1 && de[0] == dw[0]) {
+    const int partial = evppi && rp == 1 && dp[0] == de[0];
     fl_outf(o, "expected value of perfect information about the drawn parameters (population "
-               "simulated; block means, so chance adds to it):\n");
+               "simulated; block means, so chance adds to it)%s%s%s:\n",
+            partial ? ", and partial for " : "", partial && group ? group : "",
+            partial ? " (by regression)" : "");
     for (hsize_t k = 0; k < de[0]; k++) {
-      char v[64], l[64];
+      char v[64], l[64], p[64];
       cell(s, &money, wtp[k], l, sizeof l);
       cell(s, &money, evpi[k], v, sizeof v);
-      fl_outf(o, "  at %s per QALY: %s\n", l, v);
+      fl_outf(o, "  at %s per QALY: %s", l, v);
+      if (partial) {
+        cell(s, &money, evppi[k], p, sizeof p);
+        fl_outf(o, "; partial %s", p);
+      }
+      fl_outf(o, "\n");
     }
   }
-  free(evpi), free(wtp);
+  free(evpi), free(wtp), free(evppi), free(group);
 }
 
 static void csv_number(fl_out *o, double v) {

@@ -23,6 +23,7 @@
 #define COMPONENT FL_DIM_COMPONENT
 #define ONE FL_DIM_ONE
 #define ARM FL_DIM_ARM
+#define PARAMETER FL_DIM_PARAMETER
 #define BOTH (FL_IN_MC | FL_IN_EXPECT)
 #define SUMMARISED FL_OUT_SUMMARISED
 
@@ -33,7 +34,7 @@ const char *const fl_dim_names[FL_N_DIMS] = {
     [SPELL] = "spell_length",     [MOVES] = "moves",         [IV] = "intervention",
     [WTP] = "willingness_to_pay",
     [YEAR] = "year",              [COMPONENT] = "component", [ONE] = "value",
-    [ARM] = "arm",
+    [ARM] = "arm",                [PARAMETER] = "parameter",
 };
 
 const char *const fl_dim_docs[FL_N_DIMS] = {
@@ -54,6 +55,7 @@ const char *const fl_dim_docs[FL_N_DIMS] = {
     [COMPONENT] = "Component of the variance split.",
     [ONE] = "A single value.",
     [ARM] = "Arm (the scenario's order, the baseline first).",
+    [PARAMETER] = "Entry of the uncertainty section, by its key (the section's order).",
 };
 const char *const fl_dim_units[FL_N_DIMS] = {
     [REP] = "1", [SPELL] = "steps", [MOVES] = "moves", [YEAR] = "years", [ONE] = "1",
@@ -181,6 +183,13 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
         .type = FL_F64, .dims = {REP, STATE}, .unit = "weight", .when = FL_WHEN_PSA_DRAWS,
         .modes = FL_IN_MC, .flags = SUMMARISED,
         .doc = "QoL weights drawn for each replication (parameter uncertainty)."},
+    [FL_OUT_PARAM_DRAWN] = {
+        .name = "parameters/drawn", .group = FL_GROUP_ARM, .stage = FL_STAGE_PARAMS,
+        .type = FL_F64, .dims = {REP, PARAMETER}, .unit = "the key's unit",
+        .when = FL_WHEN_PSA_DRAWS, .modes = FL_IN_MC, .flags = SUMMARISED,
+        .doc = "Value drawn for each entry of the uncertainty section in each replication, in "
+               "its key's units (a multiplier of an intervention as given); --evppi names "
+               "them by key."},
     [FL_OUT_STOCKS_BY_LEVEL] = {
         .name = "stocks_by_level", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED,
         .type = FL_I32, .dims = {REP, TIME, LEVEL}, .unit = "children", .modes = BOTH,
@@ -342,6 +351,15 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
                "draws of the largest block-mean net monetary benefit of any arm, minus the "
                "largest mean net monetary benefit (blocks of psa_inner replications share a "
                "draw; their chance noise biases it upwards, docs/output.md)."},
+    [FL_OUT_EVPPI] = {
+        .name = "value_of_information/evppi", .group = FL_GROUP_DECISION,
+        .stage = FL_STAGE_DECISION, .type = FL_F64, .dims = {WTP}, .unit = "currency",
+        .when = FL_WHEN_EVPPI, .modes = FL_IN_MC,
+        .doc = "Expected value of partial perfect information about the parameters named by "
+               "--evppi (the root attribute evppi_parameters), for the population simulated: "
+               "each arm's block-mean net monetary benefit minus the baseline's regressed on "
+               "their drawn values by a full quadratic (least squares), then the mean of the "
+               "largest fitted value minus the largest mean (docs/output.md)."},
 };
 
 int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
@@ -360,6 +378,7 @@ int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
   case FL_WHEN_PSA_DRAWS: return arm == 0 && c->psa && m->n_unc > 0;
   case FL_WHEN_PSA_BLOCKS: return c->psa && c->psa_inner >= 2;
   case FL_WHEN_PSA: return c->psa;
+  case FL_WHEN_EVPPI: return c->psa && c->n_evppi > 0;
   default: return 1;
   }
 }
@@ -386,6 +405,7 @@ size_t fl_dim_size(const fl_output_ctx *c, fl_dim d, size_t arm) {
   case FL_DIM_COMPONENT: return 3;
   case FL_DIM_ONE: return 1;
   case FL_DIM_ARM: return m->n_arms;
+  case FL_DIM_PARAMETER: return m->n_unc;
   default: return 0;
   }
 }
@@ -448,6 +468,7 @@ static const char *when_text(fl_when w) {
   case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
   case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
   case FL_WHEN_PSA: return "under --psa";
+  case FL_WHEN_EVPPI: return "under --psa with --evppi";
   default: return "always";
   }
 }

@@ -14,6 +14,9 @@
 
 #include "model/model.h"
 
+/* The most parameters in the group of --evppi (results/decision.h: FL_EVPPI_MAX). */
+#define FL_EVPPI_GROUP_MAX 6
+
 /* Element types and the most dimensions an array has. */
 typedef enum fl_dtype { FL_I32, FL_F64 } fl_dtype;
 #define FL_MAX_RANK 8
@@ -39,6 +42,7 @@ typedef enum fl_output {
   /* Parameters drawn for each replication (--psa with an uncertainty section), baseline only. */
   FL_OUT_PARAM_COST,
   FL_OUT_PARAM_QOL,
+  FL_OUT_PARAM_DRAWN,
   /* Derived from the tallies, per arm. */
   FL_OUT_STOCKS_BY_LEVEL,
   FL_OUT_COSTS,
@@ -72,6 +76,7 @@ typedef enum fl_output {
   FL_OUT_FRONTIER_DOMINATED_BY,
   FL_OUT_FRONTIER_ICER,
   FL_OUT_EVPI,
+  FL_OUT_EVPPI,
   FL_N_OUTPUTS
 } fl_output;
 
@@ -109,6 +114,7 @@ typedef enum fl_dim {
   FL_DIM_COMPONENT,   /* 3: parameter variance, chance variance, parameter share */
   FL_DIM_ONE,         /* 1 */
   FL_DIM_ARM,         /* every arm, the baseline first */
+  FL_DIM_PARAMETER,   /* the uncertainty section's entries */
   FL_N_DIMS
 } fl_dim;
 
@@ -129,7 +135,8 @@ typedef enum fl_when {
   FL_WHEN_STATE_REACH_END, /* both of the above */
   FL_WHEN_PSA_DRAWS,      /* the baseline, under --psa with an uncertainty section */
   FL_WHEN_PSA_BLOCKS,     /* under --psa with blocks of two or more replications */
-  FL_WHEN_PSA             /* under --psa */
+  FL_WHEN_PSA,            /* under --psa */
+  FL_WHEN_EVPPI           /* under --psa with --evppi */
 } fl_when;
 
 /* Modes a dataset exists in. */
@@ -176,6 +183,8 @@ typedef struct fl_output_ctx {
   int expectation; /* expectation mode */
   int psa;         /* parameters drawn per block */
   size_t psa_inner;
+  size_t n_evppi;  /* the parameter group of --evppi: indices into m->unc */
+  size_t evppi[FL_EVPPI_GROUP_MAX];
 } fl_output_ctx;
 
 /* Whether output id exists for arm (its group's arm; comparisons exist for arms >= 1, the
