@@ -227,12 +227,13 @@ static void test_evppi(void) {
   fprintf(stderr, "evppi quadratic: %.3f, closed form %.3f, bound %.3f\n", est, exact, bound);
   CHECK_DBL_NEAR(est, exact, bound);
   /* Too few blocks for the terms; no group; one arm; an arm better in every fitted block. */
-  double x[12 * 2] = {0}, m[12 * 3] = {0}, v = -1;
+  double x[24 * 2] = {0}, m[24 * 3] = {0}, v = -1;
   CHECK_INT_EQ(fl_evppi_terms(1), 3);
   CHECK_INT_EQ(fl_evppi_terms(2), 6);
   CHECK_INT_EQ(fl_evppi(11, 2, 1, x, m, &v), -1);
   CHECK_INT_EQ(fl_evppi(12, 2, 0, x, m, &v), -1);
-  CHECK_INT_EQ(fl_evppi(24, 2, 2, x, m, &v), 0 - (24 < 4 * 6));
+  CHECK_INT_EQ(fl_evppi(23, 2, 2, x, m, &v), -1); /* (6 terms need 24) */
+  CHECK_INT_EQ(fl_evppi(24, 2, 2, x, m, &v), 0);
   for (size_t b = 0; b < 12; b++) {
     x[b] = (double)b;
     m[b * 3 + 1] = 5 + 0.1 * (double)b;
