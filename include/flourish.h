@@ -137,6 +137,9 @@ typedef struct fl_run_options {
   int psa;
   size_t psa_inner;
   double psa_prior;
+  /* With psa: the keys of uncertainty-section entries (comma-separated, at most 6) whose
+   * expected value of partial perfect information is written; NULL or "": none. Borrowed. */
+  const char *evppi;
   /* Called after each completed replication, from whichever thread completed it, serialised by
    * the library; done counts completed replications. May be NULL. */
   void (*progress)(void *ctx, size_t done, size_t total);

@@ -23,6 +23,11 @@ check grep -q "Purchased placements" "$dir/out.txt"
 check grep -qE "£[0-9.]+m" "$dir/out.txt"
 check test -z "$(grep -E '[0-9]e[+-][0-9]' "$dir/out.txt")"
 check grep -q "chance only: parameter uncertainty not included" "$dir/out.txt"
+# The frontier of all arms: every arm once, the baseline's cost 0; no EVPI without --psa.
+check grep -q "^cost-effectiveness frontier of all arms: mean" "$dir/out.txt"
+check test "$(grep -cE "^  .* cost .* QALYs .* (on the frontier|dominated|the same as)" "$dir/out.txt")" = 4
+check grep -qE "^  Baseline +cost +£0 " "$dir/out.txt"
+check test -z "$(grep "perfect information" "$dir/out.txt")"
 
 check "$python" - "$dir/out.xlsx" "$dir/out.csv" GBP <<'PY'
 import csv, sys

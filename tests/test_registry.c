@@ -56,6 +56,7 @@ static void check_matches_registry(const fl_results *res) {
     }
   for (size_t a = 0; a < res->n_arms; a++) {
     size_t n = res->arms[a].n_arrays + res->comps[a].n_arrays, want = 0;
+    if (a == 0) n += res->decision.n_arrays; /* (the decision datasets go with arm 0) */
     for (int id = 0; id < FL_N_OUTPUTS; id++) want += fl_output_present(c, (fl_output)id, a);
     CHECK_INT_EQ(n, want);
   }

@@ -47,6 +47,9 @@ static const char *help_run =
     "      --psa-inner K         replications per parameter draw (default 1); with K >= 2\n"
     "                            the output splits the variance into parameter and chance\n"
     "      --psa-prior A         Dirichlet prior added to every listed count (default 0.5)\n"
+    "      --evppi KEY[,KEY...]  with --psa: the EVPPI of these uncertainty-section entries\n"
+    "                            (their keys, as parameters/drawn names them), by regression\n"
+    "                            on their drawn values; needs 4 blocks per fitted term\n"
     "      --set PATH=VALUE      change one scenario value without editing the file, e.g.\n"
     "                            --set arms.community_city.interventions.community.escalation=0.8\n"
     "                            (PATH as errors print it; repeatable; checked like the file;\n"
@@ -114,6 +117,11 @@ static int run_option(run_args *a, int c, const char *arg) {
     a->opt.keep_flows = 0;
     return 0;
   case 'q': a->quiet = 1; return 0;
+  case 'E':
+    if (a->expect) return cli_usage_error(cmd, "%s", "--evppi belongs to run");
+    a->opt.evppi = arg;
+    a->opt.psa = 1;
+    return 0;
   case 'P':
   case 'I':
   case 'A':
@@ -144,6 +152,7 @@ static int parse_run_args(int argc, char **argv, run_args *a) {
       {"psa", no_argument, NULL, 'P'},            {"psa-inner", required_argument, NULL, 'I'},
       {"psa-prior", required_argument, NULL, 'A'}, {"set", required_argument, NULL, 'S'},
       {"pass", required_argument, NULL, 'V'},     {"help", no_argument, NULL, 'h'},
+      {"evppi", required_argument, NULL, 'E'},
       {NULL, 0, NULL, 0}};
   int c, rc;
   optind = 2;

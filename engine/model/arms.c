@@ -347,6 +347,7 @@ static fl_status compile_uncertainty(compiler *c) {
     char a[64] = "", b[64] = "", d[64] = "", f[64] = "", key[96], extra;
     double value = NAN;
     snprintf(key, sizeof key, "uncertainty[%zu].key", k);
+    if (!(u->key = fl_strdup(kn->value))) return fl_c_oom(c);
     u->dist = !strcmp(dist, "gamma") ? FL_DIST_GAMMA : !strcmp(dist, "beta") ? FL_DIST_BETA
               : !strcmp(dist, "lognormal") ? FL_DIST_LOGNORMAL : FL_DIST_FIXED;
     if (sscanf(kn->value, "states.%63[^.].cost.%63[^.]%c", a, b, &extra) == 2) {

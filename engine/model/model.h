@@ -84,6 +84,7 @@ typedef struct fl_uncertain {
   fl_target target;
   size_t i, j, k;   /* (state, holder), (state), or (arm, intervention, its kind's parameter) */
   double mean, sd;
+  char *key;        /* the scenario's key, e.g. states.foster.qol (owned) */
 } fl_uncertain;
 
 typedef struct fl_arm {

@@ -276,6 +276,19 @@ static hid_t make_scale(fl_h5w *w, hid_t loc, const fl_output_ctx *c, fl_dim dim
     free(names);
     return d;
   }
+  case FL_DIM_ARM: {
+    char *names[FL_MAX_ARMS];
+    for (size_t a = 0; a < m->n_arms; a++) names[a] = m->arms[a].name;
+    return strings_dataset(w, loc, name, names, m->n_arms);
+  }
+  case FL_DIM_PARAMETER: {
+    char **names = malloc((m->n_unc ? m->n_unc : 1) * sizeof *names);
+    if (!names) return -1;
+    for (size_t k = 0; k < m->n_unc; k++) names[k] = m->unc[k].key;
+    hid_t d = strings_dataset(w, loc, name, names, m->n_unc);
+    free(names);
+    return d;
+  }
   case FL_DIM_WTP: { /* (the comparisons' dataset willingness_to_pay is this coordinate) */
     const size_t dims[1] = {n};
     char units[64];
@@ -402,6 +415,14 @@ fl_status fl_h5_write_header(fl_h5w *w, fl_h5_scales *sc, const fl_results *res,
                         "counts + psa_prior) once per block of psa_inner replications"));
     TRY(fl_h5w_attr_num(w, root, "psa_inner", H5T_NATIVE_UINT64, &inner));
     TRY(fl_h5w_attr_num(w, root, "psa_prior", H5T_NATIVE_DOUBLE, &res->psa_prior));
+    if (res->ctx.n_evppi) {
+      char keys[FL_EVPPI_GROUP_MAX * 256] = "";
+      size_t len = 0;
+      for (size_t k = 0; k < res->ctx.n_evppi && len < sizeof keys; k++)
+        len += (size_t)snprintf(keys + len, sizeof keys - len, "%s%s", k ? "," : "",
+                                m->unc[res->ctx.evppi[k]].key);
+      TRY(fl_h5w_attr_str(w, root, "evppi_parameters", keys));
+    }
   }
   TRY(fl_h5w_strings(w, "/states", m->state_names, m->S, "Names of the states, in index order."));
   TRY(fl_h5w_strings(w, "/levels", m->level_names, m->L, "Names of the levels, lowest first."));
@@ -436,8 +457,11 @@ fl_status fl_h5_write_result(fl_h5w *w, fl_h5_scales *sc, const fl_output_ctx *c
   char path[400], units[128];
   fl_dim dims[FL_MAX_RANK];
   if (arr->id == FL_OUT_WILLINGNESS_TO_PAY) return FL_OK; /* the group's coordinate holds it */
-  snprintf(path, sizeof path, "/%s/%s/%s", comp ? "comparisons" : "arms", m->arms[arm].name,
-           arr->name);
+  if (comp == FL_GROUP_DECISION)
+    snprintf(path, sizeof path, "/%s", arr->name);
+  else
+    snprintf(path, sizeof path, "/%s/%s/%s", comp ? "comparisons" : "arms", m->arms[arm].name,
+             arr->name);
   fl_status st = fl_h5w_array(w, path, arr->type, arr->rank, arr->dims, arr->data, arr->doc,
                               fl_h5_units(m, arr->id, units, sizeof units));
   if (st != FL_OK) return st;

@@ -52,7 +52,8 @@ fl_status fl_h5_scales_attach(fl_h5w *w, fl_h5_scales *s, hid_t d, const fl_dim 
                               size_t arm);
 void fl_h5_scales_free(fl_h5_scales *s);
 
-/* Writes array arr of arm's group (comparisons when comp) as /GROUP/ARM/NAME, whole, with its
+/* Writes array arr of arm's group (comp: an fl_group, FL_GROUP_ARM or FL_GROUP_COMPARISON) as
+ * /GROUP/ARM/NAME, or a decision dataset (FL_GROUP_DECISION) as /NAME, whole, with its
  * description, units and dimension scales. The ICER is written with what its sign means
  * (fl_h5_icer_note), from the mean net cost and QALYs gained given. */
 fl_status fl_h5_write_result(fl_h5w *w, fl_h5_scales *sc, const fl_output_ctx *ctx, int comp,

@@ -25,6 +25,9 @@ static fl_status write_expectation(fl_h5w *w, const fl_results *res, const fl_mo
           st = fl_h5_write_result(w, sc, &res->ctx, comp, a, &g->arrays[i], mdc, mdq);
     }
   }
+  for (size_t i = 0; i < res->decision.n_arrays && st == FL_OK; i++)
+    st = fl_h5_write_result(w, sc, &res->ctx, FL_GROUP_DECISION, 0, &res->decision.arrays[i], 0,
+                            0);
   fl_h5_scales_free(sc);
   return st;
 }

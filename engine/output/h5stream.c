@@ -635,6 +635,9 @@ static fl_status stream_finish(fl_h5_stream *s, const fl_results *whole, fl_erro
                                   summary_mean(s, a, FL_OUT_DELTA_COST_TOTAL),
                                   summary_mean(s, a, FL_OUT_DELTA_QALY_TOTAL));
     }
+  for (size_t i = 0; i < whole->decision.n_arrays && st == FL_OK; i++)
+    st = fl_h5_write_result(&s->w, s->scales, &s->ctx, FL_GROUP_DECISION, 0,
+                            &whole->decision.arrays[i], 0, 0);
   if (st != FL_OK) {
     stream_abort(s);
     return st;

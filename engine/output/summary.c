@@ -153,6 +153,80 @@ static void text_comparison(fl_out *o, const fl_summary *s, const fl_sheet *sh) 
   text_totals(o, s, sh);
 }
 
+/* The label of arm name in the summary (the name itself when no sheet has it). */
+static const char *arm_label(const fl_summary *s, const char *name) {
+  for (size_t i = 0; i < s->n_sheets; i++)
+    if (!strcmp(s->sheets[i].arm, name)) return s->sheets[i].label;
+  return name;
+}
+
+/* The frontier of all arms and, under --psa, the EVPI (files written before these datasets
+ * existed have neither, and print nothing here). */
+static void text_decision(fl_out *o, fl_reader *rd, const fl_summary *s) {
+  static const fl_measure money = {.unit = FL_UNIT_MONEY};
+  int rank[5];
+  hsize_t dims[5][FL_MAX_RANK];
+  size_t n = 0;
+  char **names = fl_reader_names(rd, "/frontier/arm", &n);
+  double *dc = fl_reader_doubles(rd, "/frontier/delta_cost", &rank[0], dims[0]);
+  double *dq = fl_reader_doubles(rd, "/frontier/delta_qalys", &rank[1], dims[1]);
+  double *st = fl_reader_doubles(rd, "/frontier/status", &rank[2], dims[2]);
+  double *by = fl_reader_doubles(rd, "/frontier/dominated_by", &rank[3], dims[3]);
+  double *ic = fl_reader_doubles(rd, "/frontier/icer", &rank[4], dims[4]);
+  int ok = names && dc && dq && st && by && ic;
+  for (int k = 0; ok && k < 5; k++) ok = rank[k] == 1 && dims[k][0] == n;
+  if (ok) {
+    size_t w = 3;
+    for (size_t a = 0; a < n; a++)
+      if (strlen(arm_label(s, names[a])) > w) w = strlen(arm_label(s, names[a]));
+    fl_outf(o, "\ncost-effectiveness frontier of all arms: %s discounted cost and QALYs over "
+               "the horizon, from the baseline's\n", s->mc ? "mean" : "expected");
+    for (size_t a = 0; a < n; a++) {
+      char c[64], i[64];
+      cell(s, &money, dc[a], c, sizeof c);
+      fl_outf(o, "  %-*s  cost %10s  QALYs %8.1f  ", (int)w, arm_label(s, names[a]), c, dq[a]);
+      const long j = (long)by[a];
+      const char *other = j >= 0 && (size_t)j < n ? arm_label(s, names[j]) : "?";
+      if (st[a] == 0 && isnan(ic[a])) fl_outf(o, "on the frontier (its cheapest arm)\n");
+      else if (st[a] == 0) {
+        cell(s, &money, ic[a], i, sizeof i);
+        fl_outf(o, "on the frontier, %s per QALY against the arm below\n", i);
+      } else if (st[a] == 1) fl_outf(o, "dominated by %s\n", other);
+      else if (st[a] == 2) fl_outf(o, "extendedly dominated (below %s)\n", other);
+      else fl_outf(o, "the same as %s\n", other);
+    }
+  }
+  free(dc), free(dq), free(st), free(by), free(ic);
+  if (names) fl_names_free(names, n);
+  int re, rw;
+  hsize_t de[FL_MAX_RANK], dw[FL_MAX_RANK];
+  double *evpi = fl_reader_doubles(rd, "/value_of_information/evpi", &re, de);
+  double *wtp = fl_reader_doubles(rd, "/value_of_information/willingness_to_pay", &rw, dw);
+  int rp;
+  hsize_t dp[FL_MAX_RANK];
+  double *evppi = fl_reader_doubles(rd, "/value_of_information/evppi", &rp, dp);
+  char *group = evppi ? fl_reader_attr_string(rd->file, "evppi_parameters") : NULL;
+  if (evpi && wtp && re == 1 && rw == 1 && de[0] == dw[0]) {
+    const int partial = evppi && rp == 1 && dp[0] == de[0];
+    fl_outf(o, "expected value of perfect information about the drawn parameters (population "
+               "simulated; block means, so chance adds to it)%s%s%s:\n",
+            partial ? ", and partial for " : "", partial && group ? group : "",
+            partial ? " (by regression)" : "");
+    for (hsize_t k = 0; k < de[0]; k++) {
+      char v[64], l[64], p[64];
+      cell(s, &money, wtp[k], l, sizeof l);
+      cell(s, &money, evpi[k], v, sizeof v);
+      fl_outf(o, "  at %s per QALY: %s", l, v);
+      if (partial) {
+        cell(s, &money, evppi[k], p, sizeof p);
+        fl_outf(o, "; partial %s", p);
+      }
+      fl_outf(o, "\n");
+    }
+  }
+  free(evpi), free(wtp), free(evppi), free(group);
+}
+
 static void csv_number(fl_out *o, double v) {
   if (isnan(v)) fl_outf(o, ",");
   else if (isinf(v)) fl_outf(o, ",%s", v > 0 ? "inf" : "-inf");
@@ -226,6 +300,7 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
     }
     for (size_t i = 0; !csv && i < s.n_sheets; i++)
       if (s.sheets[i].compared) text_comparison(&o, &s, &s.sheets[i]);
+    if (!csv) text_decision(&o, &rd, &s);
   }
   fl_summary_free(&s);
   H5Fclose(rd.file);

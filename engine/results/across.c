@@ -10,7 +10,15 @@
  * chance variance is the mean square within blocks, the parameter variance the part of the
  * between-block mean square it does not explain, (MS_between - MS_within) / K (0 when
  * negative). The within sums are taken as each block completes; the between sum needs the
- * overall mean, so each block's mean is kept until the end. */
+ * overall mean, so each block's mean is kept until the end.
+ *
+ * The decision datasets look at all arms at once (results/decision.h): the frontier on the
+ * mean discounted costs and QALYs of every arm against the baseline (the means of the
+ * comparisons' totals, the baseline at 0), and under --psa the EVPI from the block means of
+ * every arm's net monetary benefit (the baseline's 0) and, with --evppi, the EVPPI of a group
+ * of the uncertainty section's parameters by regression on the block values kept here (each
+ * block's parameters and every arm's block-mean NMB at each value of a QALY). */
+#include "results/decision.h"
 #include "results/results.h"
 
 #include <math.h>
@@ -41,7 +49,15 @@ struct fl_across {
   comparison comp[FL_MAX_ARMS];
   size_t n_series;
   series *s; /* per arm: cost, QALYs, each level's children; per comparison: cost, QALYs */
+  fl_evpi *evpi; /* under --psa */
+  double *nmb;   /* [n_arms * n_wtp] one replication's net monetary benefits, for evpi */
+  size_t P;      /* the --evppi group's parameters (0: none) */
+  double *ev_x;  /* [blocks * P] their values in each block */
+  double *ev_m;  /* [n_wtp][blocks][n_arms] block-mean NMB */
+  double *ev_pending; /* [n_arms * n_wtp] sums over the block under way */
 };
+
+_Static_assert(FL_EVPPI_GROUP_MAX == FL_EVPPI_MAX, "the --evppi group and the estimator agree");
 
 static size_t series_of_arm(const fl_across *acc) { return 2 + acc->ctx.m->L; }
 
@@ -70,6 +86,19 @@ fl_across *fl_across_create(const fl_output_ctx *ctx) {
       oom |= !acc->s[i].block_mean || !acc->s[i].pending;
     }
   }
+  if (!ctx->expectation && ctx->psa) {
+    acc->evpi = fl_evpi_create(m->n_arms, m->n_wtp, ctx->psa_inner);
+    acc->nmb = fl_calloc(m->n_arms * m->n_wtp + 1, sizeof(double));
+    oom |= !acc->evpi || !acc->nmb;
+    if (ctx->n_evppi) {
+      const size_t blocks = ctx->R / ctx->psa_inner + 1, cells = m->n_arms * m->n_wtp;
+      acc->P = ctx->n_evppi;
+      acc->ev_x = fl_malloc_array(blocks * acc->P, sizeof(double));
+      acc->ev_m = fl_malloc_array(blocks * cells, sizeof(double));
+      acc->ev_pending = fl_calloc(cells + 1, sizeof(double));
+      oom |= !acc->ev_x || !acc->ev_m || !acc->ev_pending;
+    }
+  }
   if (oom) {
     fl_across_free(acc);
     return NULL;
@@ -88,6 +117,11 @@ void fl_across_free(fl_across *acc) {
     free(acc->s[i].pending);
   }
   free(acc->s);
+  fl_evpi_free(acc->evpi);
+  free(acc->nmb);
+  free(acc->ev_x);
+  free(acc->ev_m);
+  free(acc->ev_pending);
   free(acc);
 }
 
@@ -126,6 +160,24 @@ static void split_add(fl_across *acc, const fl_results *res, size_t r) {
   }
 }
 
+/* Row r's part of the EVPPI's block values: the group's parameters (the same in every
+ * replication of a block) and the NMB of every arm, averaged as each block completes. */
+static void evppi_add(fl_across *acc, const fl_results *res, size_t r) {
+  const fl_model *m = acc->ctx.m;
+  const size_t A = m->n_arms, W = m->n_wtp, Kb = acc->ctx.psa_inner;
+  const size_t k = acc->n % Kb, b = acc->n / Kb, B = acc->R / Kb;
+  if (k == 0) {
+    const double *drawn = fl_results_slice(res, 0, FL_OUT_PARAM_DRAWN, r);
+    for (size_t p = 0; p < acc->P; p++) acc->ev_x[b * acc->P + p] = drawn[acc->ctx.evppi[p]];
+  }
+  for (size_t i = 0; i < A * W; i++) acc->ev_pending[i] += acc->nmb[i];
+  if (k + 1 < Kb) return;
+  for (size_t a = 0; a < A; a++)
+    for (size_t w = 0; w < W; w++)
+      acc->ev_m[(w * B + b) * A + a] = acc->ev_pending[a * W + w] / (double)Kb;
+  memset(acc->ev_pending, 0, A * W * sizeof(double));
+}
+
 void fl_across_add(fl_across *acc, const fl_results *res, size_t r) {
   const fl_model *m = acc->ctx.m;
   const size_t T = m->T, K = m->n_wtp;
@@ -140,7 +192,10 @@ void fl_across_add(fl_across *acc, const fl_results *res, size_t r) {
       c->saving_by_year[y] += cum[r * T + t] < 0;
     }
     for (size_t k = 0; k < K; k++) c->cost_effective[k] += nmb[r * K + k] > 0;
+    if (acc->evpi) memcpy(acc->nmb + a * K, nmb + r * K, K * sizeof(double));
   }
+  if (acc->evpi) fl_evpi_add(acc->evpi, acc->nmb); /* (the baseline's row stays 0) */
+  if (acc->P) evppi_add(acc, res, r);
   if (acc->K) split_add(acc, res, r);
   acc->n++;
 }
@@ -160,11 +215,39 @@ static void split_finish(const fl_across *acc, const series *s, double *out) {
 
 #define DATA(res, a, id) ((double *)fl_results_get(res, a, id)->data)
 
+/* The decision datasets of whole: the frontier on the means, and the EVPI. */
+static void decide(const fl_across *acc, fl_results *whole) {
+  const fl_model *m = acc->ctx.m;
+  const size_t A = m->n_arms;
+  double *dc = DATA(whole, 0, FL_OUT_FRONTIER_DELTA_COST);
+  double *dq = DATA(whole, 0, FL_OUT_FRONTIER_DELTA_QALYS);
+  int status[FL_MAX_ARMS], by[FL_MAX_ARMS];
+  dc[0] = dq[0] = 0;
+  for (size_t a = 1; a < A; a++) {
+    dc[a] = acc->comp[a].sum_c / (double)acc->R;
+    dq[a] = acc->comp[a].sum_q / (double)acc->R;
+  }
+  fl_frontier(A, dc, dq, status, by, DATA(whole, 0, FL_OUT_FRONTIER_ICER));
+  const fl_array *st = fl_results_get(whole, 0, FL_OUT_FRONTIER_STATUS);
+  const fl_array *db = fl_results_get(whole, 0, FL_OUT_FRONTIER_DOMINATED_BY);
+  for (size_t a = 0; a < A; a++) {
+    if (st->type == FL_I32) {
+      ((int32_t *)st->data)[a] = status[a];
+      ((int32_t *)db->data)[a] = by[a];
+    } else {
+      ((double *)st->data)[a] = status[a];
+      ((double *)db->data)[a] = by[a];
+    }
+  }
+  if (acc->evpi) fl_evpi_finish(acc->evpi, DATA(whole, 0, FL_OUT_EVPI));
+}
+
 fl_status fl_across_finish(fl_across *acc, fl_results *whole, fl_error *err) {
   const fl_model *m = acc->ctx.m;
   const size_t R = acc->R, K = m->n_wtp, L = m->L;
   fl_status st = fl_results_alloc_part(whole, FL_STAGE_COMPARE, FL_PART_WHOLE, err);
   if (st == FL_OK) st = fl_results_alloc_part(whole, FL_STAGE_DECOMPOSE, FL_PART_WHOLE, err);
+  if (st == FL_OK) st = fl_results_alloc_part(whole, FL_STAGE_DECISION, FL_PART_WHOLE, err);
   if (st != FL_OK) return st;
   if (acc->n != R) {
     fl_error_set(err, FL_EINTERNAL, NULL, 0, 0, NULL,
@@ -184,6 +267,21 @@ fl_status fl_across_finish(fl_across *acc, fl_results *whole, fl_error *err) {
       ((double *)psave->data)[y] = (double)c->saving_by_year[y] / (double)R;
     for (size_t k = 0; pce && k < K; k++)
       ((double *)pce->data)[k] = (double)c->cost_effective[k] / (double)R;
+  }
+  decide(acc, whole);
+  if (acc->P) {
+    const size_t B = R / acc->ctx.psa_inner;
+    double *out = DATA(whole, 0, FL_OUT_EVPPI);
+    for (size_t w = 0; w < K; w++) {
+      const int rc = fl_evppi(B, m->n_arms, acc->P, acc->ev_x, acc->ev_m + w * B * m->n_arms,
+                              &out[w]);
+      if (rc != 0) {
+        fl_error_set(err, rc == -2 ? FL_ENOMEM : FL_EINTERNAL, NULL, 0, 0, "--evppi",
+                     rc == -2 ? "out of memory fitting the EVPPI regression"
+                              : "too few parameter draws for the EVPPI regression");
+        return rc == -2 ? FL_ENOMEM : FL_EINTERNAL;
+      }
+    }
   }
   if (!acc->K) return FL_OK;
   const series *s = acc->s;

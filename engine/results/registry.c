@@ -22,6 +22,8 @@
 #define YEAR FL_DIM_YEAR
 #define COMPONENT FL_DIM_COMPONENT
 #define ONE FL_DIM_ONE
+#define ARM FL_DIM_ARM
+#define PARAMETER FL_DIM_PARAMETER
 #define BOTH (FL_IN_MC | FL_IN_EXPECT)
 #define SUMMARISED FL_OUT_SUMMARISED
 
@@ -32,6 +34,7 @@ const char *const fl_dim_names[FL_N_DIMS] = {
     [SPELL] = "spell_length",     [MOVES] = "moves",         [IV] = "intervention",
     [WTP] = "willingness_to_pay",
     [YEAR] = "year",              [COMPONENT] = "component", [ONE] = "value",
+    [ARM] = "arm",                [PARAMETER] = "parameter",
 };
 
 const char *const fl_dim_docs[FL_N_DIMS] = {
@@ -51,6 +54,8 @@ const char *const fl_dim_docs[FL_N_DIMS] = {
     [YEAR] = "Year of the run (1 is the first twelve months).",
     [COMPONENT] = "Component of the variance split.",
     [ONE] = "A single value.",
+    [ARM] = "Arm (the scenario's order, the baseline first).",
+    [PARAMETER] = "Entry of the uncertainty section, by its key (the section's order).",
 };
 const char *const fl_dim_units[FL_N_DIMS] = {
     [REP] = "1", [SPELL] = "steps", [MOVES] = "moves", [YEAR] = "years", [ONE] = "1",
@@ -178,6 +183,13 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
         .type = FL_F64, .dims = {REP, STATE}, .unit = "weight", .when = FL_WHEN_PSA_DRAWS,
         .modes = FL_IN_MC, .flags = SUMMARISED,
         .doc = "QoL weights drawn for each replication (parameter uncertainty)."},
+    [FL_OUT_PARAM_DRAWN] = {
+        .name = "parameters/drawn", .group = FL_GROUP_ARM, .stage = FL_STAGE_PARAMS,
+        .type = FL_F64, .dims = {REP, PARAMETER}, .unit = "the key's unit",
+        .when = FL_WHEN_PSA_DRAWS, .modes = FL_IN_MC, .flags = SUMMARISED,
+        .doc = "Value drawn for each entry of the uncertainty section in each replication, in "
+               "its key's units (a multiplier of an intervention as given); --evppi names "
+               "them by key."},
     [FL_OUT_STOCKS_BY_LEVEL] = {
         .name = "stocks_by_level", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED,
         .type = FL_I32, .dims = {REP, TIME, LEVEL}, .unit = "children", .modes = BOTH,
@@ -298,6 +310,56 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
         .stage = FL_STAGE_DECOMPOSE, .type = FL_F64, .dims = {COMPONENT},
         .unit = "QALYs squared (share: fraction)", .when = FL_WHEN_PSA_BLOCKS,
         .modes = FL_IN_MC, .doc = vd_doc},
+    /* The frontier on the means (results/decision.h): in expectation mode the expected values,
+     * in a run the means over replications, which are estimates; an arm close to the frontier
+     * may change status with the seed. */
+    [FL_OUT_FRONTIER_DELTA_COST] = {
+        .name = "frontier/delta_cost", .group = FL_GROUP_DECISION, .stage = FL_STAGE_DECISION,
+        .type = FL_F64, .dims = {ARM}, .unit = "currency", .modes = BOTH,
+        .doc = "Mean discounted cost of each arm over the horizon minus the baseline's (0 for "
+               "the baseline): the cost axis of the frontier."},
+    [FL_OUT_FRONTIER_DELTA_QALYS] = {
+        .name = "frontier/delta_qalys", .group = FL_GROUP_DECISION, .stage = FL_STAGE_DECISION,
+        .type = FL_F64, .dims = {ARM}, .unit = "QALYs", .modes = BOTH,
+        .doc = "Mean discounted quality-adjusted child-years of each arm minus the baseline's "
+               "(0 for the baseline): the effect axis of the frontier."},
+    [FL_OUT_FRONTIER_STATUS] = {
+        .name = "frontier/status", .group = FL_GROUP_DECISION, .stage = FL_STAGE_DECISION,
+        .type = FL_I32, .dims = {ARM}, .unit = "1", .modes = BOTH,
+        .doc = "Each arm on the cost-effectiveness frontier of all arms: 0 on it; 1 dominated "
+               "(an arm costs no more and gains more QALYs, or costs less for as many); 2 "
+               "extendedly dominated (its ICER against the next cheaper frontier arm exceeds "
+               "that of the next more effective one against it, removed repeatedly); 3 the same "
+               "cost and QALYs as dominated_by, which stands for both."},
+    [FL_OUT_FRONTIER_DOMINATED_BY] = {
+        .name = "frontier/dominated_by", .group = FL_GROUP_DECISION,
+        .stage = FL_STAGE_DECISION, .type = FL_I32, .dims = {ARM}, .unit = "1", .modes = BOTH,
+        .doc = "Index of the arm that dominates each arm (the most effective of those that cost "
+               "no more), the one it equals, or for extended dominance the next frontier arm "
+               "above it; -1 on the frontier."},
+    [FL_OUT_FRONTIER_ICER] = {
+        .name = "frontier/icer", .group = FL_GROUP_DECISION, .stage = FL_STAGE_DECISION,
+        .type = FL_F64, .dims = {ARM}, .unit = "currency per QALY", .modes = BOTH,
+        .doc = "ICER of each frontier arm against the next cheaper frontier arm (increasing "
+               "along the frontier); NaN for the cheapest frontier arm and for arms off it."},
+    [FL_OUT_EVPI] = {
+        .name = "value_of_information/evpi", .group = FL_GROUP_DECISION,
+        .stage = FL_STAGE_DECISION, .type = FL_F64, .dims = {WTP}, .unit = "currency",
+        .when = FL_WHEN_PSA, .modes = FL_IN_MC,
+        .doc = "Expected value of perfect information about the drawn parameters, for the "
+               "population simulated, at each willingness to pay: the mean over parameter "
+               "draws of the largest block-mean net monetary benefit of any arm, minus the "
+               "largest mean net monetary benefit (blocks of psa_inner replications share a "
+               "draw; their chance noise biases it upwards, docs/output.md)."},
+    [FL_OUT_EVPPI] = {
+        .name = "value_of_information/evppi", .group = FL_GROUP_DECISION,
+        .stage = FL_STAGE_DECISION, .type = FL_F64, .dims = {WTP}, .unit = "currency",
+        .when = FL_WHEN_EVPPI, .modes = FL_IN_MC,
+        .doc = "Expected value of partial perfect information about the parameters named by "
+               "--evppi (the root attribute evppi_parameters), for the population simulated: "
+               "each arm's block-mean net monetary benefit minus the baseline's regressed on "
+               "their drawn values by a full quadratic (least squares), then the mean of the "
+               "largest fitted value minus the largest mean (docs/output.md)."},
 };
 
 int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
@@ -305,6 +367,7 @@ int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
   const fl_model *m = c->m;
   if (!(d->modes & (c->expectation ? FL_IN_EXPECT : FL_IN_MC))) return 0;
   if (d->group == FL_GROUP_COMPARISON && arm == 0) return 0;
+  if (d->group == FL_GROUP_DECISION && arm != 0) return 0;
   switch (d->when) {
   case FL_WHEN_LOCALITIES: return m->NLOC > 1;
   case FL_WHEN_INTERVENTIONS: return m->arms[arm].n_int > 0;
@@ -314,6 +377,8 @@ int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
     return fl_arm_needs_state_reach(&m->arms[arm]) && m->reward_timing != FL_TIMING_START;
   case FL_WHEN_PSA_DRAWS: return arm == 0 && c->psa && m->n_unc > 0;
   case FL_WHEN_PSA_BLOCKS: return c->psa && c->psa_inner >= 2;
+  case FL_WHEN_PSA: return c->psa;
+  case FL_WHEN_EVPPI: return c->psa && c->n_evppi > 0;
   default: return 1;
   }
 }
@@ -339,6 +404,8 @@ size_t fl_dim_size(const fl_output_ctx *c, fl_dim d, size_t arm) {
   }
   case FL_DIM_COMPONENT: return 3;
   case FL_DIM_ONE: return 1;
+  case FL_DIM_ARM: return m->n_arms;
+  case FL_DIM_PARAMETER: return m->n_unc;
   default: return 0;
   }
 }
@@ -400,6 +467,8 @@ static const char *when_text(fl_when w) {
            "start";
   case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
   case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
+  case FL_WHEN_PSA: return "under --psa";
+  case FL_WHEN_EVPPI: return "under --psa with --evppi";
   default: return "always";
   }
 }
@@ -416,7 +485,9 @@ void fl_outputs_print(int markdown, void (*write)(void *ctx, const char *text), 
     for (int k = 0; k < FL_MAX_RANK && d->dims[k] != FL_DIM_NONE; k++)
       len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%s", k ? ", " : "",
                               fl_dim_names[d->dims[k]]);
-    const char *group = d->group == FL_GROUP_ARM ? "arms/ARM" : "comparisons/ARM";
+    const char *group = d->group == FL_GROUP_ARM          ? "arms/ARM"
+                        : d->group == FL_GROUP_COMPARISON ? "comparisons/ARM"
+                                                          : "(root)";
     const char *type = d->type == FL_I32 ? "int32" : "float64";
     const char *modes = d->modes == (FL_IN_MC | FL_IN_EXPECT) ? "run, expect" : "run";
     const char *summ = d->flags & FL_OUT_SUMMARISED ? "yes" : "no";
@@ -426,8 +497,9 @@ void fl_outputs_print(int markdown, void (*write)(void *ctx, const char *text), 
           type, dims, d->unit, when, d->flags & FL_OUT_OMITTABLE ? " (not with --no-flows)" : "",
           modes, summ, d->doc);
     else
-      fl_outf(&o, "/%s/%s  %s [%s], %s\n  %s\n  Present: %s%s; in %s; summaries: %s.\n\n",
-          group, d->name, type, dims, d->unit, d->doc, when,
+      fl_outf(&o, "/%s%s%s  %s [%s], %s\n  %s\n  Present: %s%s; in %s; summaries: %s.\n\n",
+          d->group == FL_GROUP_DECISION ? "" : group, d->group == FL_GROUP_DECISION ? "" : "/",
+          d->name, type, dims, d->unit, d->doc, when,
           d->flags & FL_OUT_OMITTABLE ? " (not with --no-flows)" : "", modes, summ);
   }
 }

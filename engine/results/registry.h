@@ -14,6 +14,9 @@
 
 #include "model/model.h"
 
+/* The most parameters in the group of --evppi (results/decision.h: FL_EVPPI_MAX). */
+#define FL_EVPPI_GROUP_MAX 6
+
 /* Element types and the most dimensions an array has. */
 typedef enum fl_dtype { FL_I32, FL_F64 } fl_dtype;
 #define FL_MAX_RANK 8
@@ -39,6 +42,7 @@ typedef enum fl_output {
   /* Parameters drawn for each replication (--psa with an uncertainty section), baseline only. */
   FL_OUT_PARAM_COST,
   FL_OUT_PARAM_QOL,
+  FL_OUT_PARAM_DRAWN,
   /* Derived from the tallies, per arm. */
   FL_OUT_STOCKS_BY_LEVEL,
   FL_OUT_COSTS,
@@ -65,11 +69,20 @@ typedef enum fl_output {
   FL_OUT_P_COST_EFFECTIVE,
   FL_OUT_VD_DELTA_COST_TOTAL,
   FL_OUT_VD_DELTA_QALY_TOTAL,
+  /* Decisions across all arms, at the top of the file. */
+  FL_OUT_FRONTIER_DELTA_COST,
+  FL_OUT_FRONTIER_DELTA_QALYS,
+  FL_OUT_FRONTIER_STATUS,
+  FL_OUT_FRONTIER_DOMINATED_BY,
+  FL_OUT_FRONTIER_ICER,
+  FL_OUT_EVPI,
+  FL_OUT_EVPPI,
   FL_N_OUTPUTS
 } fl_output;
 
-/* The groups of the file: /arms/<arm>/... and /comparisons/<arm>/... */
-typedef enum fl_group { FL_GROUP_ARM, FL_GROUP_COMPARISON } fl_group;
+/* The groups of the file: /arms/<arm>/..., /comparisons/<arm>/... and, for what looks at all
+ * arms at once, the decision datasets /<name> (one set per file, kept with arm 0). */
+typedef enum fl_group { FL_GROUP_ARM, FL_GROUP_COMPARISON, FL_GROUP_DECISION } fl_group;
 
 /* When an output is made, and by whom. */
 typedef enum fl_stage {
@@ -77,7 +90,8 @@ typedef enum fl_stage {
   FL_STAGE_PARAMS,    /* drawn for each replication by the run */
   FL_STAGE_DERIVED,   /* fl_results_derive */
   FL_STAGE_COMPARE,   /* fl_results_compare */
-  FL_STAGE_DECOMPOSE  /* fl_results_decompose */
+  FL_STAGE_DECOMPOSE, /* fl_results_decompose */
+  FL_STAGE_DECISION   /* fl_across_finish, from all arms' means (results/decision.h) */
 } fl_stage;
 
 /* Named dimensions and their sizes (fl_dim_size). A Monte Carlo dataset per replication has
@@ -99,6 +113,8 @@ typedef enum fl_dim {
   FL_DIM_YEAR,        /* years of the horizon (the last may be partial) */
   FL_DIM_COMPONENT,   /* 3: parameter variance, chance variance, parameter share */
   FL_DIM_ONE,         /* 1 */
+  FL_DIM_ARM,         /* every arm, the baseline first */
+  FL_DIM_PARAMETER,   /* the uncertainty section's entries */
   FL_N_DIMS
 } fl_dim;
 
@@ -118,7 +134,9 @@ typedef enum fl_when {
                              present at the end of steps (every timing but start) */
   FL_WHEN_STATE_REACH_END, /* both of the above */
   FL_WHEN_PSA_DRAWS,      /* the baseline, under --psa with an uncertainty section */
-  FL_WHEN_PSA_BLOCKS      /* under --psa with blocks of two or more replications */
+  FL_WHEN_PSA_BLOCKS,     /* under --psa with blocks of two or more replications */
+  FL_WHEN_PSA,            /* under --psa */
+  FL_WHEN_EVPPI           /* under --psa with --evppi */
 } fl_when;
 
 /* Modes a dataset exists in. */
@@ -165,9 +183,12 @@ typedef struct fl_output_ctx {
   int expectation; /* expectation mode */
   int psa;         /* parameters drawn per block */
   size_t psa_inner;
+  size_t n_evppi;  /* the parameter group of --evppi: indices into m->unc */
+  size_t evppi[FL_EVPPI_GROUP_MAX];
 } fl_output_ctx;
 
-/* Whether output id exists for arm (its group's arm; comparisons exist for arms >= 1). */
+/* Whether output id exists for arm (its group's arm; comparisons exist for arms >= 1, the
+ * decision datasets for arm 0 only). */
 int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm);
 /* The size of dimension d for arm. */
 size_t fl_dim_size(const fl_output_ctx *c, fl_dim d, size_t arm);

@@ -73,10 +73,10 @@ fl_status fl_results_alloc_part(fl_results *res, fl_stage stage, fl_part part, f
       if (d->stage != stage || !fl_output_present(&res->ctx, (fl_output)id, arm)) continue;
       if (part != FL_PART_ALL && fl_output_per_rep((fl_output)id) != (part == FL_PART_PER_REP))
         continue;
-      if (fl_group_get(d->group == FL_GROUP_ARM ? &res->arms[arm] : &res->comps[arm],
-                       (fl_output)id))
-        continue; /* (allocated already) */
-      fl_arm_results *g = d->group == FL_GROUP_ARM ? &res->arms[arm] : &res->comps[arm];
+      fl_arm_results *g = d->group == FL_GROUP_ARM          ? &res->arms[arm]
+                          : d->group == FL_GROUP_COMPARISON ? &res->comps[arm]
+                                                            : &res->decision;
+      if (fl_group_get(g, (fl_output)id)) continue; /* (allocated already) */
       if (add(res, g, arm, (fl_output)id) != 0) {
         fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL,
                      "out of memory allocating %s for %zu replications; use fewer "
@@ -89,9 +89,12 @@ fl_status fl_results_alloc_part(fl_results *res, fl_stage stage, fl_part part, f
 }
 
 fl_array *fl_results_get(const fl_results *res, size_t arm, fl_output id) {
-  const fl_arm_results *g =
-      fl_outputs[id].group == FL_GROUP_ARM ? &res->arms[arm] : &res->comps[arm];
-  return fl_group_get(g, id);
+  const fl_group k = fl_outputs[id].group;
+  const fl_arm_results *g = k == FL_GROUP_ARM          ? &res->arms[arm]
+                            : k == FL_GROUP_COMPARISON ? &res->comps[arm]
+                            : arm == 0                 ? &res->decision
+                                                       : NULL;
+  return g ? fl_group_get(g, id) : NULL;
 }
 
 void *fl_results_slice(const fl_results *res, size_t arm, fl_output id, size_t rep) {
@@ -147,6 +150,7 @@ void fl_results_free(fl_results *res) {
     free_group(&res->arms[a]);
     free_group(&res->comps[a]);
   }
+  free_group(&res->decision);
   free(res);
 }
 

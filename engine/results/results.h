@@ -40,6 +40,8 @@ struct fl_results {
   size_t n_arms;
   fl_arm_results arms[FL_MAX_ARMS];
   fl_arm_results comps[FL_MAX_ARMS]; /* comps[a]: arm a against the baseline (a >= 1) */
+  fl_arm_results decision;           /* across all arms: the frontier, the value of
+                                        information (FL_GROUP_DECISION) */
   int threads;        /* threads for deriving and comparing (fl_run's; 0: OpenMP's default) */
 };
 
@@ -71,7 +73,8 @@ static inline int fl_array_summarised(const fl_array *a) {
 static inline fl_array *fl_group_get(const fl_arm_results *g, fl_output id) {
   return g->index[id] ? &g->arrays[g->index[id] - 1] : NULL;
 }
-/* Output id of arm's group (arms or comparisons, as the registry says), or NULL. */
+/* Output id of arm's group (arms, comparisons or, for arm 0, the decision group, as the
+ * registry says), or NULL. */
 fl_array *fl_results_get(const fl_results *res, size_t arm, fl_output id);
 /* Replication rep's part of output id of arm (an array per replication), or NULL. */
 void *fl_results_slice(const fl_results *res, size_t arm, fl_output id, size_t rep);

@@ -168,6 +168,8 @@ static fl_status replication(fl_pipe *p, worker *w, fl_results *res, size_t row,
              m->S * m->B * sizeof(double));
       memcpy(fl_results_slice(res, 0, FL_OUT_PARAM_QOL, row), fl_psa_qol(w->ps),
              m->S * sizeof(double));
+      memcpy(fl_results_slice(res, 0, FL_OUT_PARAM_DRAWN, row), fl_psa_drawn(w->ps),
+             m->n_unc * sizeof(double));
     }
     fl_tally base = {0};
     for (size_t a = 0; a < m->n_arms && st == FL_OK; a++) {

@@ -28,6 +28,7 @@ struct fl_psa {
   fl_intervention *ints[FL_MAX_ARMS];
   double *cost;                    /* [S * B] this block's state costs per step */
   double *qol;                     /* [S] and QoL weights */
+  double *drawn;                   /* [n_unc] the uncertainty section's values */
   gsl_rng *g;
   long long block;                 /* block the tables belong to; -1: none yet */
 };
@@ -48,6 +49,7 @@ void fl_psa_free(fl_psa *p) {
   }
   free(p->cost);
   free(p->qol);
+  free(p->drawn);
   if (p->g) gsl_rng_free(p->g);
   free(p);
 }
@@ -64,7 +66,9 @@ fl_psa *fl_psa_create(const fl_model *m) {
   p->g = fl_rng_gsl_alloc();
   p->cost = fl_calloc(S * (m->B ? m->B : 1), sizeof *p->cost);
   p->qol = fl_calloc(S, sizeof *p->qol);
-  int ok = p->spec_p && p->base_p && p->alpha && p->theta && p->g && p->cost && p->qol;
+  p->drawn = fl_calloc(m->n_unc + 1, sizeof *p->drawn);
+  int ok = p->spec_p && p->base_p && p->alpha && p->theta && p->g && p->cost && p->qol &&
+           p->drawn;
   for (size_t a = 0; ok && a < m->n_arms; a++) {
     const fl_arm *arm = &m->arms[a];
     p->rows[a] = fl_calloc(arm->n_rows, sizeof *p->rows[a]);
@@ -115,6 +119,7 @@ static double draw_parameter(gsl_rng *g, const fl_uncertain *u) {
 
 const double *fl_psa_cost(const fl_psa *p) { return p->cost; }
 const double *fl_psa_qol(const fl_psa *p) { return p->qol; }
+const double *fl_psa_drawn(const fl_psa *p) { return p->drawn; }
 
 int fl_psa_has_counts(const fl_model *m) {
   for (size_t k = 0; k < m->n_specs * m->S; k++)
@@ -171,6 +176,7 @@ fl_status fl_psa_prepare(const fl_model *m, fl_psa *p, uint64_t seed, uint64_t b
   for (size_t k = 0; k < m->n_unc; k++) {
     const fl_uncertain *u = &m->unc[k];
     const double x = draw_parameter(p->g, u);
+    p->drawn[k] = x;
     switch (u->target) {
     case FL_TGT_COST: p->cost[u->i * m->B + u->j] = x * m->cost_factor; break;
     case FL_TGT_QOL: p->qol[u->i] = x; break;

@@ -12,6 +12,8 @@ void fl_psa_free(fl_psa *p);
 /* The state costs per step [S * B] and QoL weights [S] of the block last prepared. */
 const double *fl_psa_cost(const fl_psa *p);
 const double *fl_psa_qol(const fl_psa *p);
+/* The values drawn for the uncertainty section [n_unc], in its order and its keys' units. */
+const double *fl_psa_drawn(const fl_psa *p);
 /* Whether any row of the model carries counts (without them there is nothing to draw). */
 int fl_psa_has_counts(const fl_model *m);
 /* Sets tabs[arm] to the tables of replication block `block` (drawn once per block and kept

@@ -31,6 +31,33 @@ void fl_run_options_init(fl_run_options *opt) {
  * wall time at 5,000 than at 20,000 (which kept it on one thread), and -r 4 10% less. */
 #define FL_INSIDE_MIN_CHILDREN 5000
 
+/* The parameter group of opt->evppi as indices into m->unc (idx[FL_EVPPI_GROUP_MAX]) and
+ * their number: FL_OK (n = 0 for none), or FL_EUSAGE with a message naming the key. */
+static fl_status evppi_group(const fl_model *m, const char *list, size_t *idx, size_t *n,
+                             fl_error *err) {
+  *n = 0;
+  for (const char *p = list; p && *p;) {
+    const char *end = strchr(p, ',');
+    const size_t len = end ? (size_t)(end - p) : strlen(p);
+    long found = -1;
+    for (size_t k = 0; k < m->n_unc; k++)
+      if (strlen(m->unc[k].key) == len && !strncmp(m->unc[k].key, p, len)) found = (long)k;
+    for (size_t j = 0; found >= 0 && j < *n; j++)
+      if (idx[j] == (size_t)found) found = -2;
+    if (found < 0 || *n == FL_EVPPI_GROUP_MAX) {
+      fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "--evppi",
+                   found == -2 ? "'%.*s' is named twice"
+                   : found >= 0 ? "at most 6 parameters, found more (at '%.*s')"
+                                : "'%.*s' is not a key of the scenario's uncertainty section",
+                   (int)len, p);
+      return FL_EUSAGE;
+    }
+    idx[(*n)++] = (size_t)found;
+    p = end ? end + 1 : p + len;
+  }
+  return FL_OK;
+}
+
 /* The run's options, checked against the model: FL_OK, or FL_EUSAGE with a message. */
 static fl_status check_options(const fl_model *m, const fl_run_options *opt, fl_error *err) {
   const size_t R = opt->replications;
@@ -66,6 +93,19 @@ static fl_status check_options(const fl_model *m, const fl_run_options *opt, fl_
                     : opt->psa_inner < 1 || R % opt->psa_inner
                         ? "the replications must be a whole number of blocks of --psa-inner"
                     : !(opt->psa_prior >= 0) ? "the prior must be 0 or more" : NULL;
+  if (!why && opt->evppi && *opt->evppi) {
+    size_t idx[FL_EVPPI_GROUP_MAX], n;
+    fl_status st = evppi_group(m, opt->evppi, idx, &n, err);
+    if (st != FL_OK) return st;
+    const size_t blocks = R / opt->psa_inner, terms = 1 + n + n * (n + 1) / 2;
+    if (blocks < 4 * terms) {
+      fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "--evppi",
+                   "the regression on %zu parameter(s) fits %zu terms and needs at least %zu "
+                   "parameter draws (replications / --psa-inner), found %zu",
+                   n, terms, 4 * terms, blocks);
+      return FL_EUSAGE;
+    }
+  }
   if (!why) return FL_OK;
   fl_error_set(err, FL_EUSAGE, m->scenario_path, 0, 0, "--psa",
                "parameter uncertainty cannot be drawn: %s", why);
@@ -196,7 +236,10 @@ static void agree_ranks(int ranks, long long *failed_rep, fl_status *fail_code) 
 }
 
 fl_results *fl_run_results_create(const fl_model *m, const fl_run_options *opt, size_t R) {
-  const fl_output_ctx oc = {.m = m, .R = R, .psa = opt->psa, .psa_inner = opt->psa_inner};
+  fl_output_ctx oc = {.m = m, .R = R, .psa = opt->psa, .psa_inner = opt->psa_inner};
+  fl_error ignored; /* (check_options reports a bad group) */
+  if (opt->psa && evppi_group(m, opt->evppi, oc.evppi, &oc.n_evppi, &ignored) != FL_OK)
+    oc.n_evppi = 0;
   fl_results *res = fl_results_create(&oc);
   if (!res) return NULL;
   res->psa_prior = opt->psa_prior;
@@ -259,7 +302,10 @@ static fl_status stream_init(stream *s, const fl_model *m, const fl_run_options 
   for (size_t i = 0; i < s->n_slots; i++)
     if (!(s->slots[i] = block_create(m, opt, Rb, err))) return FL_ENOMEM;
   if (rank == 0) {
-    const fl_output_ctx whole = {.m = m, .R = R, .psa = opt->psa, .psa_inner = opt->psa_inner};
+    fl_output_ctx whole = {.m = m, .R = R, .psa = opt->psa, .psa_inner = opt->psa_inner};
+    fl_error ignored;
+    if (opt->psa && evppi_group(m, opt->evppi, whole.evppi, &whole.n_evppi, &ignored) != FL_OK)
+      whole.n_evppi = 0;
     if (!(s->across = fl_across_create(&whole))) goto oom;
   }
   if (opt->checkpoint) {
