@@ -54,6 +54,8 @@ size_t fl_csv_records(const fl_csv *r) { return r->n_records; }
 
 /* A failure of the reading itself (not of a record's contents), at a physical line: kept, and
  * reading stops. */
+static void vstop(fl_csv *r, fl_status code, size_t line, int col, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 static void vstop(fl_csv *r, fl_status code, size_t line, int col, const char *fmt, va_list ap) {
   char msg[700];
   if (r->st != FL_OK) return;
