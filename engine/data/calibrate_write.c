@@ -308,7 +308,8 @@ static fl_status uncovered_row(cal *c, const cal_estimates *e, size_t s, long ag
     if (!c->uncovered[d] && !m->absorbing[d]) {
       if (!isnan(c->esc_scale[d])) p[d] *= c->esc_scale[d];
       else if (s == c->gap && e->tr.total[rg] > 0)
-        p[d] = e->tr.count[rg * S + d] / e->tr.total[rg] / c->u_share[c->gap];
+        p[d] = e->tr.count[rg * S + d] / e->tr.total[rg] /
+               (c->u_share[c->gap] > 0 ? c->u_share[c->gap] : 1);
     }
     leave += p[d];
   }
