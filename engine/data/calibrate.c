@@ -75,8 +75,6 @@ static fl_status choose_window(cal *c, const cal_records *rec, const cal_populat
   return FL_OK;
 }
 
-/* Phase 1: the population table, the children and their monthly statuses over the window.
- * Returns c->st. */
 /* The children with a record in the window who are never counted: born after it, or at or
  * above the maximum age all through it (FL_CAL_W_OUT_OF_AGE; records wholly before or after
  * the window are not looked at). When that is every such child with a date of birth, the
@@ -134,11 +132,8 @@ static fl_status tell_warnings(cal *c) {
   return FL_OK;
 }
 
-static int long_cmp(const void *a, const void *b) {
-  const long x = *(const long *)a, y = *(const long *)b;
-  return x < y ? -1 : x > y;
-}
-
+/* Phase 1: the population table, the children and their monthly statuses over the window.
+ * Returns c->st. */
 static fl_status read_inputs(cal *c, cal_population *pop, cal_records *rec) {
   fl_status st = fl_cal_population_read(c, pop);
   if (st == FL_OK) st = fl_cal_episodes_scan(c, rec);
@@ -150,15 +145,7 @@ static fl_status read_inputs(cal *c, cal_population *pop, cal_records *rec) {
     c->n_records = rec->rows;
     c->n_kids = rec->n_kids;
     c->pop_rows = pop->n;
-    long *months = fl_malloc_array(pop->n, sizeof *months);
-    if (!months) {
-      fl_cal_fail(c, FL_ENOMEM, 0, "out of memory");
-      return c->st;
-    }
-    for (size_t i = 0; i < pop->n; i++) months[i] = pop->rows[i].month;
-    qsort(months, pop->n, sizeof *months, long_cmp);
-    for (size_t i = 0; i < pop->n; i++) c->pop_dates += i == 0 || months[i] != months[i - 1];
-    free(months);
+    c->pop_dates = pop->n_dates;
   }
   return st;
 }
@@ -437,9 +424,6 @@ static fl_status choose_tables(cal *c, cal_estimates *e) {
   return FL_OK;
 }
 
-/* Phase 3: the totals of every row of the counts, the tables of the scenario and the rows
- * each gives, into e (zeroed on entry; freed by free_estimates, also after a failure); the
- * estimates follow from them (fl_cal_estimate). Returns c->st. */
 /* With partial coverage, the scale of the template's escalations from uncovered states into
  * each covered state (c->esc_scale): the rate the records show from the gap row (all ages and
  * durations: every child without a record, whatever uncovered level it is in) over the rate the
@@ -488,6 +472,10 @@ static void tell_coverage(const cal *c) {
   opt->notice(opt->notice_ctx, text);
 }
 
+/* Phase 3: the totals of every row of the counts, the tables of the scenario and the rows
+ * each gives, into e (zeroed on entry; freed by free_estimates, also after a failure); the
+ * estimates follow from them (fl_cal_estimate); with partial coverage, the scales of the
+ * uncovered rows' escalations. Returns c->st. */
 static fl_status estimate(cal *c, const cal_counts *k, cal_estimates *e) {
   const size_t S = c->m->S;
   if (total_rows(c, k->n, (c->NB + 1) * (c->ND + 1) * S, &e->tr) != FL_OK) return c->st;

@@ -207,6 +207,7 @@ typedef struct cal_pop_row {
 typedef struct cal_population {
   cal_pop_row *rows;
   size_t n, cap;
+  size_t n_dates; /* the distinct dates of the rows */
 } cal_population;
 
 /* Net migration estimated from the population table: the streams of children arriving and the

@@ -169,9 +169,9 @@ static size_t write_universal(FILE *out, const cal *c, const cal_population *pop
     const double rest = floor(total - recorded + 0.5);
     double placed = 0;
     for (size_t s = 0; s < S && rest >= 1; s++) {
-      if (!c->uncovered[s] || !(c->u_share[s] > 0)) continue;
-      const double n = s == c->gap ? 0 : floor(rest * c->u_share[s] + 0.5);
-      if (s == c->gap || n < 1) continue;
+      if (s == c->gap || !c->uncovered[s]) continue;
+      const double n = floor(rest * c->u_share[s] + 0.5);
+      if (n < 1) continue;
       fprintf(out,
               "    - {state: %s, count: %.0f, age_years: [%ld, %ld]}   # not covered by the "
               "records: the template's share\n",
@@ -250,21 +250,21 @@ fl_status fl_cal_write_population(FILE *out, cal *c, const cal_records *rec,
 }
 
 /* The heading of table t: its bands, as the scenario's tables give them. */
+/* A table's range key, `key: [lo, hi]` (hi infinite: .inf), and the indent of the next key. */
+static void put_range(FILE *tr, const char *key, double lo, double hi) {
+  if (isinf(hi)) fprintf(tr, "%s: [%.10g, .inf]\n      ", key, lo);
+  else fprintf(tr, "%s: [%.10g, %.10g]\n      ", key, lo, hi);
+}
+
 static void write_table_heading(FILE *tr, const cal *c, cal_table t) {
   const fl_calibrate_options *opt = c->opt;
   fprintf(tr, "    - ");
-  if (t.ab < c->NB) {
-    const double alo = t.ab == 0 ? 0 : opt->age_bands[t.ab - 1];
-    if (t.ab < opt->n_age_bands)
-      fprintf(tr, "age_years: [%g, %g]\n      ", alo, opt->age_bands[t.ab]);
-    else fprintf(tr, "age_years: [%g, .inf]\n      ", alo);
-  }
-  if (t.db < c->ND) {
-    const double dlo = t.db == 0 ? 0 : opt->dur_bands[t.db - 1];
-    if (t.db < opt->n_dur_bands)
-      fprintf(tr, "time_in_state_months: [%g, %g]\n      ", dlo, opt->dur_bands[t.db]);
-    else fprintf(tr, "time_in_state_months: [%g, .inf]\n      ", dlo);
-  }
+  if (t.ab < c->NB)
+    put_range(tr, "age_years", t.ab == 0 ? 0 : opt->age_bands[t.ab - 1],
+              t.ab < opt->n_age_bands ? opt->age_bands[t.ab] : INFINITY);
+  if (t.db < c->ND)
+    put_range(tr, "time_in_state_months", t.db == 0 ? 0 : opt->dur_bands[t.db - 1],
+              t.db < opt->n_dur_bands ? opt->dur_bands[t.db] : INFINITY);
   fprintf(tr, "rows:\n");
 }
 
@@ -440,16 +440,9 @@ static fl_status write_uncovered_tables(FILE *tr, cal *c, const cal_estimates *e
       const uint32_t a0 = m->age_edges[ab], a1 = m->age_edges[ab + 1];
       const uint32_t d0 = m->dur_edges[db], d1 = m->dur_edges[db + 1];
       fprintf(tr, "    - ");
-      if (m->NA > 1) {
-        fprintf(tr, "age_years: [%.10g, ", a0 / 12.0);
-        if (a1 == UINT32_MAX) fprintf(tr, ".inf]\n      ");
-        else fprintf(tr, "%.10g]\n      ", a1 / 12.0);
-      }
-      if (m->ND > 1) {
-        fprintf(tr, "time_in_state_months: [%u, ", d0);
-        if (d1 == UINT32_MAX) fprintf(tr, ".inf]\n      ");
-        else fprintf(tr, "%u]\n      ", d1);
-      }
+      if (m->NA > 1) put_range(tr, "age_years", a0 / 12.0, a1 == UINT32_MAX ? INFINITY : a1 / 12.0);
+      if (m->ND > 1)
+        put_range(tr, "time_in_state_months", d0, d1 == UINT32_MAX ? INFINITY : (double)d1);
       fprintf(tr, "rows:   # not covered by the records (--covers): the template's rows here, "
                   "escalations into covered levels scaled to the records\n");
       for (size_t s = 0; s < m->S; s++) {

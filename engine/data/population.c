@@ -84,8 +84,9 @@ static int by_cell(const void *a, const void *b) {
 }
 
 /* No date and age is given twice, for the same locality, or both for the whole area (no
- * locality) and by locality: the counts would be added twice. */
-static fl_status check_cells(cal *c, const cal_population *t) {
+ * locality) and by locality: the counts would be added twice. Counts the distinct dates into
+ * t->n_dates on the way. */
+static fl_status check_cells(cal *c, cal_population *t) {
   const cal_pop_row **o = malloc(t->n * sizeof *o);
   fl_status st = FL_OK;
   if (!o) {
@@ -94,6 +95,8 @@ static fl_status check_cells(cal *c, const cal_population *t) {
   }
   for (size_t i = 0; i < t->n; i++) o[i] = &t->rows[i];
   qsort(o, t->n, sizeof *o, by_cell);
+  t->n_dates = t->n > 0;
+  for (size_t i = 1; i < t->n; i++) t->n_dates += o[i]->month != o[i - 1]->month;
   for (size_t i = 1; i < t->n && st == FL_OK; i++) {
     const cal_pop_row *x = o[i - 1], *y = o[i];
     if (x->month != y->month || x->age != y->age) continue;
@@ -108,7 +111,8 @@ static fl_status check_cells(cal *c, const cal_population *t) {
     } else if (x->loc < 0) { /* (sorted: the whole area's row comes first) */
       fl_error_set(c->err, FL_EINPUT, c->opt->population, (int)y->line, 0, NULL,
                    "the table gives age %d in %s both for the whole area (line %zu) and by "
-                   "locality (line %zu): give one or the other", y->age, date, x->line, y->line);
+                   "locality (line %zu): give one or the other",
+                   y->age, date, x->line, y->line);
       st = FL_EINPUT;
     }
   }
@@ -131,7 +135,7 @@ fl_status fl_cal_population_read(cal *c, cal_population *t) {
 void fl_cal_population_free(cal_population *t) {
   free(t->rows);
   t->rows = NULL;
-  t->n = t->cap = 0;
+  t->n = t->cap = t->n_dates = 0;
 }
 
 long fl_cal_pop_first_month(const cal_population *t) {
@@ -156,14 +160,10 @@ double fl_cal_pop_at(const cal_population *t, long month, int age, int loc) {
 }
 
 double fl_cal_births_per_year(const cal_population *t) {
-  double births = 0, dates = 0;
-  for (size_t i = 0; i < t->n; i++) {
-    int seen = 0;
+  double births = 0;
+  for (size_t i = 0; i < t->n; i++)
     if (t->rows[i].age == 0) births += t->rows[i].count;
-    for (size_t j = 0; j < i; j++) seen |= t->rows[j].month == t->rows[i].month;
-    dates += !seen;
-  }
-  return dates > 0 ? births / dates : 0;
+  return t->n_dates > 0 ? births / (double)t->n_dates : 0;
 }
 
 void fl_cal_migration(const cal_population *t, long age_years_max, cal_migration *mig) {
