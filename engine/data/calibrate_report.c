@@ -147,14 +147,18 @@ static void report_journeys(FILE *rep, const cal *c, const cal_counts *k) {
   }
 }
 
+/* The count of warning w as the reports give it: rounded like every count with --suppress. */
+static double warning_count(const cal *c, int w) {
+  return fl_cal_round(c, c->warn[w].count, fl_cal_event_key(FL_CAL_EV_WARNING, (uint64_t)w, 0));
+}
+
 /* The data-quality warnings: their name, count (children or rows; rounded with --suppress like
  * every count) and what they count and did. Lines of the input stay on stderr. */
 static void report_warnings(FILE *rep, const cal *c) {
   for (int w = 0; w < FL_CAL_N_WARNINGS; w++) {
     if (!(c->warn[w].count > 0)) continue;
     fprintf(rep, "data_warning,,%s,,", fl_cal_warning_name(w));
-    report_count(rep, fl_cal_round(c, c->warn[w].count,
-                                   fl_cal_event_key(FL_CAL_EV_WARNING, (uint64_t)w, 0)));
+    report_count(rep, warning_count(c, w));
     fprintf(rep, ",,,,\"%s\"\n", fl_cal_warning_text(w));
   }
 }
@@ -254,9 +258,7 @@ static void h5_values_make(const cal *c, const cal_counts *k, h5_values *v) {
   memcpy(v->moves_hist, k->moves_hist, sizeof v->moves_hist);
   v->journeys[0] = k->skips;
   v->journeys[1] = k->reentries;
-  for (int w = 0; w < FL_CAL_N_WARNINGS; w++)
-    v->warnings[w] =
-        fl_cal_round(c, c->warn[w].count, fl_cal_event_key(FL_CAL_EV_WARNING, (uint64_t)w, 0));
+  for (int w = 0; w < FL_CAL_N_WARNINGS; w++) v->warnings[w] = warning_count(c, w);
   for (size_t l = 0; l < c->m->L; l++) {
     v->spell_n[l] = k->spell_n[l];
     v->mean_months[l] =
