@@ -71,6 +71,10 @@ check test ! -s "$dir/err"
 stop_at() {
   local sig=$1 at=$2 what=$3 pid
   shift 3
+  # Emptied here, before the fork: a log left by the previous call would otherwise be read
+  # before the child truncates it, and the signal would reach the forked shell before it
+  # starts flourish (running the shell's EXIT trap, which removes $dir).
+  : >"$dir/log"
   FLOURISH_PROGRESS_INTERVAL=0 "$bin" "$@" 2>"$dir/log" &
   pid=$!
   for _ in $(seq 600); do

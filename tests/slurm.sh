@@ -177,8 +177,13 @@ submit() { # SCRIPT SBATCH-OPTION... -- SCRIPT-ARGUMENT...
 # run.slurm and sweep.slurm side by side, one CPU each, each requeued mid-run.
 run_job=$(submit run.slurm -c 1 -- "$scenario" out/run.h5 -r 160 -s 11)
 sweep_job=$(submit sweep.slurm -c 1 -- "$scenario" out/sweep.h5 --param "$esc=0.7:1:5" -r 20 -s 11)
-requeue_at "$run_job" "$dir/jobs/flourish-$run_job.log" 30 replications
-requeue_at "$sweep_job" "$dir/jobs/flourish-sweep-$sweep_job.log" 2 points
+# Watched at the same time: one after the other, a busy machine lets the sweep finish before
+# the run reaches its count, and the sweep is never stopped.
+requeue_at "$run_job" "$dir/jobs/flourish-$run_job.log" 30 replications &
+watch_run=$!
+requeue_at "$sweep_job" "$dir/jobs/flourish-sweep-$sweep_job.log" 2 points &
+watch_sweep=$!
+wait "$watch_run" "$watch_sweep"
 wait_job "$run_job" 120 "$dir/jobs/flourish-$run_job.log"
 wait_job "$sweep_job" 120 "$dir/jobs/flourish-sweep-$sweep_job.log"
 log=$dir/jobs/flourish-$run_job.log
