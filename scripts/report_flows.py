@@ -35,11 +35,17 @@ def level_matrix(out):
 
 def level_flows(out, arm):
     """Inflow and outflow of each level in each step, [R, T, L] int64 each (see the module's
-    docstring); None when the file holds no flows (run --no-flows). Kept on out: the sections
-    share them."""
+    docstring); None when the file holds neither these nor the state-to-state flows. Kept on
+    out: the sections share them."""
     cache = out.__dict__.setdefault("_level_flows", {})
     if arm in cache:
         return cache[arm]
+    if out.has("arms", arm, "inflow_by_level"):
+        # Written by run and expect (also under --no-flows): [R, T, L], read as they are.
+        cache[arm] = (out.get("arms", arm, "inflow_by_level"),
+                      out.get("arms", arm, "outflow_by_level"))
+        return cache[arm]
+    # Files from before inflow_by_level: the level totals of the state-to-state flows.
     if not out.has("arms", arm, "flows"):
         return None
     M = level_matrix(out).astype(float)
@@ -86,7 +92,7 @@ def flows(out, doc):
     base = level_flows(out, "baseline")
     if base is None:
         return ("Flows in and out of each level", "flows",
-                "<p>The file holds no flows (it was written by run --no-flows), so the flows "
+                "<p>The file holds no flows of the levels, so the flows "
                 "into and out of each level are not shown.</p>")
     L = len(out.levels)
     fig, axes = new_figure(2.9 * L, 3.3, ncols=L, squeeze=False)

@@ -93,6 +93,43 @@ size_t fl_results_scratch(const fl_results *res) {
   return most * m->S + 1 + m->S * (m->B + 1);
 }
 
+/* The flows of each level in replication r of arm: into it, moves from a state of another
+ * level and entrants in one of its states; out of it, moves to another level and leavers. */
+static void level_flows(const fl_results *res, size_t arm, size_t r) {
+  const fl_model *m = res->ctx.m;
+  const size_t T = m->T, S = m->S, L = m->L;
+  const fl_array *flows = fl_results_get(res, arm, FL_OUT_FLOWS);
+  const fl_array *entries = fl_results_get(res, arm, FL_OUT_ENTRIES);
+  const fl_array *exits = fl_results_get(res, arm, FL_OUT_EXITS);
+  fl_array *in = fl_results_get(res, arm, FL_OUT_INFLOW_BY_LEVEL);
+  fl_array *out = fl_results_get(res, arm, FL_OUT_OUTFLOW_BY_LEVEL);
+  for (size_t t = 0; t < T; t++) {
+    double vin[FL_MAX_STATES] = {0}, vout[FL_MAX_STATES] = {0}; /* (L <= S) */
+    for (size_t s = 0; s < S; s++) {
+      const size_t ls = m->state_level[s], st = (r * T + t) * S + s;
+      vin[ls] += fl_array_get(entries, st);
+      vout[ls] += fl_array_get(exits, st);
+      for (size_t d = 0; d < S; d++) {
+        const size_t ld = m->state_level[d];
+        if (ld == ls) continue;
+        const double f = fl_array_get(flows, st * S + d);
+        vout[ls] += f;
+        vin[ld] += f;
+      }
+    }
+    for (size_t l = 0; l < L; l++) {
+      const size_t i = (r * T + t) * L + l;
+      if (in->type == FL_I32) {
+        ((int32_t *)in->data)[i] = (int32_t)vin[l];
+        ((int32_t *)out->data)[i] = (int32_t)vout[l];
+      } else {
+        ((double *)in->data)[i] = vin[l];
+        ((double *)out->data)[i] = vout[l];
+      }
+    }
+  }
+}
+
 /* The derived outputs of replication r of arm (r = 0 in expectation mode); rs: room for
  * n_int * S values, then S * (B + 1) for the arm's state costs and QoL weights. */
 void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *rs) {
@@ -129,6 +166,7 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
   }
   const double *trans_cost = marm->trans_cost ? marm->trans_cost : m->trans_cost;
   const double *trans_qaly = marm->trans_qaly ? marm->trans_qaly : m->trans_qaly;
+  level_flows(res, arm, r);
   double occ[FL_MAX_STATES];
   for (size_t t = 0; t <= T; t++) {
     for (size_t s = 0; s < S; s++) {

@@ -196,6 +196,25 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
         .flags = SUMMARISED,
         .doc = "Children in each level at the start of each step (step T is the end of the "
                "run)."},
+    /* A level's stock changes by these alone: stocks_by_level at step t + 1 is the stock at
+     * step t plus the inflow minus the outflow of step t, in every replication. */
+    [FL_OUT_INFLOW_BY_LEVEL] = {
+        .name = "inflow_by_level", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED,
+        .type = FL_I32, .dims = {REP, STEP, LEVEL}, .unit = "children", .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "Children coming into each level during each step: moves from a state of another "
+               "level, and entrants in one of its states (moves between two states of the level "
+               "are not counted).",
+        .doc_expect = "Expected children coming into each level during each step (moves from "
+                      "another level, and entrants)."},
+    [FL_OUT_OUTFLOW_BY_LEVEL] = {
+        .name = "outflow_by_level", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED,
+        .type = FL_I32, .dims = {REP, STEP, LEVEL}, .unit = "children", .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "Children going out of each level during each step: moves to a state of another "
+               "level, and leavers (out-migration or maximum age) from one of its states.",
+        .doc_expect = "Expected children going out of each level during each step (moves to "
+                      "another level, and leavers)."},
     [FL_OUT_COSTS] = {
         .name = "costs", .group = FL_GROUP_ARM, .stage = FL_STAGE_DERIVED, .type = FL_F64,
         .dims = {REP, STEP, HOLDER}, .unit = "currency", .modes = BOTH, .flags = SUMMARISED,

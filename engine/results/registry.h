@@ -45,6 +45,8 @@ typedef enum fl_output {
   FL_OUT_PARAM_DRAWN,
   /* Derived from the tallies, per arm. */
   FL_OUT_STOCKS_BY_LEVEL,
+  FL_OUT_INFLOW_BY_LEVEL,
+  FL_OUT_OUTFLOW_BY_LEVEL,
   FL_OUT_COSTS,
   FL_OUT_COSTS_DISCOUNTED,
   FL_OUT_QOL,
