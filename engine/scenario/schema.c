@@ -170,6 +170,32 @@ const fl_key fl_schema[] = {
      "their children so; running spend and set-up costs are discounted with the step; one-off "
      "costs of moves where the move lands (the step's end) under start and end, at the step's "
      "middle under half_cycle and simpson."},
+    {"rewards.points", FL_TY_ENUM, 0, 0, 0, NULL, "0..T|1..T|0..T-1", NULL,
+     "Instead of timing: count the children present at these time points (T: the horizon in "
+     "steps), each point's rewards weighted by rewards.weights (or weight_rule, weight_list) "
+     "and discounted at the point itself. A point is reported in the step that starts there "
+     "(the final point T in the last step; under 1..T, in the step that ends there). One-off "
+     "costs of moves are discounted where the move lands, running spend and set-up costs at "
+     "the step's start. See docs/scenario.md, time points and weights."},
+    {"rewards.weights", FL_TY_ENUM, 0, 0, 0, NULL, "ones|trapezoid|simpson|simpson_2_4", NULL,
+     "A named rule of weights over the counted points p_0..p_n (with rewards.points; default "
+     "ones): ones, 1 each; trapezoid, 1/2 at both ends and 1 between; simpson, the composite "
+     "Simpson's 1/3 rule (1, 4, 2, 4, ..., 4, 1)/3, which needs an even n; simpson_2_4, 1/3 at "
+     "both ends and 2/3, 4/3, 2/3, ... between (the 'Simpson1/3' weights of darthtools' "
+     "gen_wcc)."},
+    {"rewards.weight_rule", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "Weights by a rule instead of a named one: first at p_0, last at p_n, repeat cycled over "
+     "the points between, all divided by divisor."},
+    {"rewards.weight_rule.first", FL_TY_NUM, 1, -BIG, BIG, NULL, NULL, "weight",
+     "Weight of the first counted point (of the only one, where one is counted)."},
+    {"rewards.weight_rule.last", FL_TY_NUM, 1, -BIG, BIG, NULL, NULL, "weight",
+     "Weight of the last counted point."},
+    {"rewards.weight_rule.repeat", FL_TY_NUMS, 1, -BIG, BIG, NULL, NULL, "weights",
+     "Weights of the points between, p_1, p_2, ..., taken in turn from this list."},
+    {"rewards.weight_rule.divisor", FL_TY_NUM, 0, 1e-9, BIG, "1", NULL, NULL,
+     "Every weight of the rule is divided by this (3 for thirds)."},
+    {"rewards.weight_list", FL_TY_NUMS, 0, -BIG, BIG, NULL, NULL, "weights",
+     "Weights given one by one, one for each counted point in order."},
     {"economics", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Cost-effectiveness settings."},
     {"economics.willingness_to_pay", FL_TY_NUMS, 0, 0, BIG, "[0, 10000, 20000, 30000, 50000]",
      NULL, "currency per QALY",
