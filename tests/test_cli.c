@@ -412,6 +412,13 @@ static const bad_case bad_cases[] = {
      "give rewards.timing or rewards.points, not both", 51},
     {"points_weights_alone.yaml", FROM_FILE, "rewards.weights",
      "weights need rewards.points", 50},
+    /* Row entries that vary. */
+    {"vary_rate_table.yaml", FROM_FILE, "transitions.tables[0].vary[0].weibull",
+     "a parametric form gives probabilities: its table needs given_as: probability", 45},
+    {"vary_no_rest.yaml", FROM_FILE, "transitions.tables[0].vary[0]",
+     "the row of 'universal' needs a rest entry", 44},
+    {"vary_weibull_both.yaml", FROM_FILE, "transitions.tables[0].vary[0].weibull",
+     "give lambda or scale, one of them", 46},
     {"unknown_locality_in_group.yaml", FROM_FILE, "population.initial[1].locality",
      "'east' is not one of the localities", 31},
     {"unknown_locality_in_table.yaml", FROM_FILE, "transitions.tables[0].localities",
