@@ -209,6 +209,8 @@ static fl_status compile_points(compiler *c, const fl_node *rw) {
   const size_t first = !strcmp(points, "1..T") ? 1 : 0, last = !strcmp(points, "0..T-1") ? T - 1 : T;
   const size_t n = last - first; /* the counted points are p_0..p_n */
   m->points_end = first == 1;
+  m->points_lo = first;
+  m->points_hi = last;
   if (!(m->point_w = fl_calloc(T + 1, sizeof *m->point_w))) return fl_c_oom(c);
   double *w = m->point_w + first;
   if (list) {

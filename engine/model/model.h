@@ -177,6 +177,7 @@ struct fl_model {
    * than the one that starts there. */
   double *point_w;       /* [T + 1] */
   int points_end;
+  size_t points_lo, points_hi; /* the first and last time point counted */
   double *wtp;           /* [n_wtp] willingness to pay per QALY */
   size_t n_wtp;
   double *cost;          /* [S, B] cost per child per step */
