@@ -376,9 +376,8 @@ static void test_timing_cost_kinds(void) {
  * agree to rounding, the Monte Carlo means within 4 standard errors. */
 static void test_points(void) {
   enum { S = 3, T = 5, WELL = 0, ILL = 1, DEAD = 2 };
-  static const double P[S][S] = {{27.0 / 32, 4.0 / 32, 1.0 / 32},
-                                 {2.0 / 32, 27.0 / 32, 3.0 / 32},
-                                 {0, 0, 1}};
+  static const double P[S][S] = {
+      {27.0 / 32, 4.0 / 32, 1.0 / 32}, {2.0 / 32, 27.0 / 32, 3.0 / 32}, {0, 0, 1}};
   static const double cost[S] = {100, 1000 + 400, 0}, qol[S] = {1, 0.6, 0};
   /* The rewards section, the first and last point counted, and the weights of the points
    * first..last as the rule says (by hand). */
@@ -391,14 +390,19 @@ static void test_points(void) {
       {"{points: 1..T}", 1, T, {1, 1, 1, 1, 1}},
       {"{points: 0..T-1, weights: ones}", 0, T - 1, {1, 1, 1, 1, 1}},
       {"{points: 0..T, weights: trapezoid}", 0, T, {0.5, 1, 1, 1, 1, 0.5}},
-      {"{points: 0..T-1, weights: simpson}", 0, T - 1,
+      {"{points: 0..T-1, weights: simpson}",
+       0,
+       T - 1,
        {1.0 / 3, 4.0 / 3, 2.0 / 3, 4.0 / 3, 1.0 / 3}},
-      {"{points: 0..T, weights: simpson_2_4}", 0, T,
+      {"{points: 0..T, weights: simpson_2_4}",
+       0,
+       T,
        {1.0 / 3, 2.0 / 3, 4.0 / 3, 2.0 / 3, 4.0 / 3, 1.0 / 3}},
-      {"{points: 1..T, weight_rule: {first: 1, repeat: [4, 2], last: 1, divisor: 3}}", 1, T,
+      {"{points: 1..T, weight_rule: {first: 1, repeat: [4, 2], last: 1, divisor: 3}}",
+       1,
+       T,
        {1.0 / 3, 4.0 / 3, 2.0 / 3, 4.0 / 3, 1.0 / 3}},
-      {"{points: 0..T, weight_list: [0.25, 1, 0.5, 2, 1, 0.75]}", 0, T,
-       {0.25, 1, 0.5, 2, 1, 0.75}},
+      {"{points: 0..T, weight_list: [0.25, 1, 0.5, 2, 1, 0.75]}", 0, T, {0.25, 1, 0.5, 2, 1, 0.75}},
   };
   double x[T + 1][S] = {{2000, 0, 0}}; /* children in each state at each time point */
   for (size_t u = 0; u < T; u++)
@@ -496,8 +500,7 @@ static void test_points(void) {
       char *at = strstr(yaml, "rewards: ");
       const char *rest = strchr(at, '\n');
       char other[2048];
-      snprintf(other, sizeof other, "%.*srewards: {timing: start}%s", (int)(at - yaml), yaml,
-               rest);
+      snprintf(other, sizeof other, "%.*srewards: {timing: start}%s", (int)(at - yaml), yaml, rest);
       fl_model *ms = load_text_model(other);
       fl_results *a = run_model(m, 79, 6, 2), *b = run_model(ms, 79, 6, 2);
       const char *const names[] = {"costs", "costs_discounted", "qol", "qol_discounted"};

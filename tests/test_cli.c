@@ -393,7 +393,8 @@ static const bad_case bad_cases[] = {
      "expected a value between 0 and 1 weight, found 1.5", 54},
     {"arm_override_row_sum.yaml", FROM_FILE, "arms.treated.transitions.tables[0].rows.additional",
      "the probabilities add up to 0.9, not 1 (within 1e-9); give every move or write rest for "
-     "one of them", 57},
+     "one of them",
+     57},
     {"arm_override_row_state.yaml", FROM_FILE,
      "arms.treated.transitions.tables[0].rows.additional.lookedafter",
      "'lookedafter' is not one of the states; did you mean 'looked_after'?", 56},
@@ -410,8 +411,7 @@ static const bad_case bad_cases[] = {
      "counts 12 time points over 12 steps, but the list gives 3 weights", 50},
     {"points_and_timing.yaml", FROM_FILE, "rewards.timing",
      "give rewards.timing or rewards.points, not both", 51},
-    {"points_weights_alone.yaml", FROM_FILE, "rewards.weights",
-     "weights need rewards.points", 50},
+    {"points_weights_alone.yaml", FROM_FILE, "rewards.weights", "weights need rewards.points", 50},
     /* Row entries that vary. */
     {"vary_rate_table.yaml", FROM_FILE, "transitions.tables[0].vary[0].weibull",
      "a parametric form gives probabilities: its table needs given_as: probability", 45},

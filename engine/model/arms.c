@@ -199,14 +199,17 @@ static fl_status compile_points(compiler *c, const fl_node *rw) {
                       "0..T-1)");
     for (int j = k + 1; j < 3; j++)
       if (given[j])
-        return fl_c_bad(c, given[j], keys[j], "give one of rewards.weights, weight_rule and "
-                        "weight_list, not both %s and %s", keys[k] + 8, keys[j] + 8);
+        return fl_c_bad(c, given[j], keys[j],
+                        "give one of rewards.weights, weight_rule and "
+                        "weight_list, not both %s and %s",
+                        keys[k] + 8, keys[j] + 8);
   }
   if (tn)
     return fl_c_bad(c, tn, "rewards.timing",
                     "give rewards.timing or rewards.points, not both: points with weights "
                     "replace the timing");
-  const size_t first = !strcmp(points, "1..T") ? 1 : 0, last = !strcmp(points, "0..T-1") ? T - 1 : T;
+  const size_t first = !strcmp(points, "1..T") ? 1 : 0,
+               last = !strcmp(points, "0..T-1") ? T - 1 : T;
   const size_t n = last - first; /* the counted points are p_0..p_n */
   m->points_end = first == 1;
   m->points_lo = first;
@@ -217,7 +220,8 @@ static fl_status compile_points(compiler *c, const fl_node *rw) {
     if (list->n != n + 1)
       return fl_c_bad(c, list, "rewards.weight_list",
                       "rewards.points %s counts %zu time points over %zu steps, but the list "
-                      "gives %zu weights", points, n + 1, T, list->n);
+                      "gives %zu weights",
+                      points, n + 1, T, list->n);
     for (size_t k = 0; k <= n; k++) w[k] = fl_scalar_num(list->items[k]);
   } else if (rule) {
     const fl_node *rep = fl_map_get(rule, "repeat");

@@ -50,8 +50,10 @@ static void describe_states(fl_out *o, const fl_model *m) {
   const size_t first = m->points_lo, last = m->points_hi;
   double sum = 0;
   for (size_t u = first; u <= last; u++) sum += m->point_w[u];
-  fl_outf(o, "Rewards: counted at the time points %zu to %zu (%zu of them), each discounted at its "
-          "time, weights", first, last, last - first + 1);
+  fl_outf(o,
+          "Rewards: counted at the time points %zu to %zu (%zu of them), each discounted at its "
+          "time, weights",
+          first, last, last - first + 1);
   for (size_t u = first; u <= last && u < first + 4; u++) fl_outf(o, " %.4g", m->point_w[u]);
   if (last >= first + 4) fl_outf(o, " ... %.4g", m->point_w[last]);
   fl_outf(o, " (sum %.6g); moves discounted where they land.\n", sum);

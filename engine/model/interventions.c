@@ -290,7 +290,6 @@ void fl_arm_reach_costs(const fl_model *m, const fl_arm *arm, size_t t, const do
     const fl_intervention *iv = &arm->ints[i];
     cost[iv->holder] += iv->child_cost * m->step_months * reached[i];
     if (iv->kind->cost && reach_by_state)
-      iv->kind->cost(m, iv, arm->strength[t * ni + i], reach_by_state + i * m->S, unit_cost,
-                     cost);
+      iv->kind->cost(m, iv, arm->strength[t * ni + i], reach_by_state + i * m->S, unit_cost, cost);
   }
 }

@@ -92,8 +92,8 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
   uint64_t tis_top = tis0 + m->T;
   if (age_top > 65535 || tis_top > 65535)
     return fl_c_bad(c, fl_map_get(c->sc->root, "time"), "time.horizon_steps",
-               "ages or times in state would exceed 65535 steps over this horizon; use a "
-               "longer step, a shorter horizon or population.max_age_years");
+                    "ages or times in state would exceed 65535 steps over this horizon; use a "
+                    "longer step, a shorter horizon or population.max_age_years");
   /* how far the entries that vary need bands: ages, times in state, periods */
   const uint32_t top[3] = {(uint32_t)age_top, (uint32_t)tis_top, (uint32_t)(m->T - 1)};
   for (int k = 0; k < 3; k++) {
@@ -488,9 +488,8 @@ static fl_status resolve_tables(compiler *c, const fl_node *tables, const fl_nod
   if ((st = parse_tables(c, tables, "transitions.tables", specs, raw,
                          arm_tables ? NULL : m->spec_counts, vary, n_vary)) != FL_OK)
     goto done;
-  if (arm_tables &&
-      (st = parse_tables(c, arm_tables, arm_key, specs + n_base, raw + n_base * S, NULL,
-                         vary + tables->n, n_vary + tables->n)) != FL_OK)
+  if (arm_tables && (st = parse_tables(c, arm_tables, arm_key, specs + n_base, raw + n_base * S,
+                                       NULL, vary + tables->n, n_vary + tables->n)) != FL_OK)
     goto done;
   rv = (resolver){arm_tables ? arm_tables : tables, arm_tables ? arm_key : "transitions.tables",
                   specs, n_specs, base_p, spec_of, fl_calloc(S, sizeof *rv.given),

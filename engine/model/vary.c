@@ -73,8 +73,8 @@ static fl_status parse_by_age(compiler *c, const fl_node *ba, const char *key, f
     for (size_t k = 0; k < v->n; k++) {
       v->values[k] = fl_scalar_num(values->items[k]);
       if (!c->rates && v->values[k] > 1)
-        return fl_c_bad(c, values->items[k], key,
-                        "a probability must be between 0 and 1, found %s", values->items[k]->value);
+        return fl_c_bad(c, values->items[k], key, "a probability must be between 0 and 1, found %s",
+                        values->items[k]->value);
     }
     return FL_OK;
   }
@@ -123,13 +123,15 @@ static fl_status parse_one(compiler *c, const fl_node *table, const fl_node *e, 
   if (!has_rest)
     return fl_c_bad(c, from, key,
                     "the row of '%s' needs a rest entry to take up what the varying entry "
-                    "changes", from->value);
+                    "changes",
+                    from->value);
   v->from = (size_t)s;
   v->to = (size_t)d;
   v->hr = fl_get_num(e, "transitions.tables[].vary[].hazard_ratio");
   const char *clock = fl_get_str(e, "transitions.tables[].vary[].clock");
-  v->clock = !strcmp(clock, "run") ? FL_CLOCK_RUN : !strcmp(clock, "age") ? FL_CLOCK_AGE
-                                                                            : FL_CLOCK_TIS;
+  v->clock = !strcmp(clock, "run")   ? FL_CLOCK_RUN
+             : !strcmp(clock, "age") ? FL_CLOCK_AGE
+                                     : FL_CLOCK_TIS;
   static const char *const forms[4] = {"by_age", "weibull", "gompertz", "loglogistic"};
   const fl_node *f = NULL;
   for (int k = 0; k < 4; k++) {
@@ -214,8 +216,8 @@ double fl_vary_value(const fl_model *m, const fl_vary *v, uint32_t age, uint32_t
 }
 
 fl_status fl_vary_edges(compiler *c, const fl_node *table, const char *at, const fl_vary *v,
-                        size_t n, void (*add)(uint32_t *, size_t *, uint32_t),
-                        uint32_t *edges[3], size_t count[3], const uint32_t top[3]) {
+                        size_t n, void (*add)(uint32_t *, size_t *, uint32_t), uint32_t *edges[3],
+                        size_t count[3], const uint32_t top[3]) {
   const fl_model *m = c->m;
   static const char *const ranges[3] = {"age_years", "time_in_state_months", "period_months"};
   static const char *const what[3] = {"ages", "times in state", "periods"};
@@ -223,15 +225,16 @@ fl_status fl_vary_edges(compiler *c, const fl_node *table, const char *at, const
   for (size_t i = 0; i < n; i++) {
     /* the dimension, and the first and last edge it needs (in steps) */
     const int k = v[i].kind == FL_VARY_AGE || v[i].clock == FL_CLOCK_AGE ? 0
-                  : v[i].clock == FL_CLOCK_RUN                         ? 2
-                                                                       : 1;
+                  : v[i].clock == FL_CLOCK_RUN                           ? 2
+                                                                         : 1;
     uint64_t lo = 1, hi = top[k], step = 1;
     if (v[i].kind == FL_VARY_AGE) {
       const double per_year = 12.0 / m->step_months;
       if (fabs(per_year - nearbyint(per_year)) > 1e-9)
         return fl_c_bad(c, table, at,
                         "ages by single year need a whole number of steps a year, and a step is "
-                        "%g months", m->step_months);
+                        "%g months",
+                        m->step_months);
       step = (uint64_t)nearbyint(per_year);
       lo = (uint64_t)v[i].from_years * step;
       hi = ((uint64_t)v[i].from_years + v[i].n - 1) * step;

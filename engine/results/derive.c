@@ -75,9 +75,9 @@ static double reach_timed(const fl_model *m, const fl_intervention *iv, const fl
 
 /* The time, in steps, at which the one-off costs and QALY changes of the moves of step t are
  * discounted: where the moves land (t + 1, the first time point that counts the child in its
- * new state) under start and end timing and under rewards.points; under half_cycle and simpson, which spread a step's
- * rewards over the step and discount them at its middle, the moves are taken to happen there
- * too, with the step's other rewards. */
+ * new state) under start and end timing and under rewards.points; under half_cycle and simpson,
+ * which spread a step's rewards over the step and discount them at its middle, the moves are taken
+ * to happen there too, with the step's other rewards. */
 static double move_time(const fl_model *m, size_t t) {
   return m->reward_timing == FL_TIMING_START || m->reward_timing == FL_TIMING_END ||
                  m->reward_timing == FL_TIMING_POINTS
@@ -187,8 +187,8 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
     /* Under rewards.points each time point's rewards are discounted at the point (cp: the
      * step's costs so far, discounted; qp the same for QoL). */
     double cp[FL_MAX_HOLDERS] = {0}, qp = 0;
-    const double when = points ? (double)t * step_years
-                               : occupancy(m, stocks, entries, r, t, occ) * step_years;
+    const double when =
+        points ? (double)t * step_years : occupancy(m, stocks, entries, r, t, occ) * step_years;
     for (size_t u = t; points && u <= t + 1; u++) {
       double pc[FL_MAX_HOLDERS] = {0}, pq = 0;
       if (!reports_point(m, t, u) || m->point_w[u] == 0) continue;
