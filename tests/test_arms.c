@@ -492,6 +492,13 @@ static void test_points(void) {
            (got_delta - want_delta) / want_delta, mean, (mean - want_delta) / mcse);
     CHECK(mcse > 0);
     CHECK_DBL_NEAR(mean, want_delta, 4 * mcse);
+    /* Threads inside a replication (parts): the same bytes as one thread. */
+    fl_results *one = run_model_full(m, 78, 3, 1, 1, FL_PATH_AUTO);
+    fl_results *parts = run_model_full(m, 78, 3, 4, 4, FL_PATH_AUTO);
+    CHECK(same_bytes(arr(one, 1, "costs_discounted"), arr(parts, 1, "costs_discounted")));
+    CHECK(same_bytes(arr(one, 1, "qol_discounted"), arr(parts, 1, "qol_discounted")));
+    fl_results_free(one);
+    fl_results_free(parts);
     fl_results_free(mc);
     fl_results_free(ex);
     if (k == 2) {
