@@ -8,8 +8,9 @@ survival on time in state, time since the start of the run or age, or by single 
 (inline or from a CSV file, with ages outside the vector). No one re-enters 'risk', so in step
 t every child in it has time in state t and age a0 + t, and expectation mode's
 flows[t, risk, event] / stocks[t, risk] is the step probability the engine compiled, which must
-be 1 - (S(t + d) / S(t))^hr (d the table's period, here the step) to within the 2^-32
-quantisation of probabilities (2e-9 absolute). Then flourish run: the mean number of events
+be 1 - (S(t + d) / S(t))^hr (d the table's period: the step, or in one case a year of monthly
+steps, converted to the month at a constant hazard) to within the 2^-32 quantisation of
+probabilities (2e-9 absolute). Then flourish run: the mean number of events
 over the run must be within 4 Monte Carlo standard errors of the expectation.
 
 Usage: vary_reference.py FLOURISH
@@ -38,6 +39,7 @@ population:
   initial:
     - {{state: risk, count: 2000, age_years: [{age}, {age}]}}
 transitions:
+  per_months: {per}
   tables:
     - rows:
         risk: {{risk: rest, event: 0.01, dead: 0.002}}
@@ -96,6 +98,15 @@ def cases(tmp):
     out.append(("loglogistic, monthly steps", 1, 60, 0,
                 "        - {from: risk, to: event, loglogistic: {shape: 2.5, scale: 3}}",
                 {"event": lambda t, S=S: survival_p(S, mpf(t) / 12, mpf(1) / 12)}))
+    # A yearly Weibull in a table of monthly steps whose period is a year (per_months: 12): the
+    # year's probability from the time in state, converted to the month at a constant hazard
+    # (the row's other entries are 0, so the month's probability is 1 - (1 - p_year)^(1/12)).
+    S = weibull_lambda(mp_(1.3), mp_(0.2))
+    out.append(("weibull over a year, monthly steps", 1, 48, 0,
+                "        - {from: risk, to: event, weibull: {shape: 1.3, lambda: 0.2}}\n"
+                "        - {from: risk, to: dead, by_age: {values: [0]}}",
+                {"event": lambda t, S=S: 1 - power(1 - survival_p(S, mpf(t) / 12, 1), mpf(1) / 12)},
+                12))
     vec = [0.01, 0.02, 0.03, 0.05]
     out.append(("age vector and weibull together", 12, 12, 28,
                 "        - {from: risk, to: dead, by_age: {from_years: 30, values: [0.01, 0.02, 0.03, 0.05]}}\n"
@@ -112,10 +123,11 @@ def main():
     flourish = sys.argv[1]
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for name, step, T, age, vary, want in cases(tmp):
+        for name, step, T, age, vary, want, *rest in cases(tmp):
+            per = rest[0] if rest else step
             path = os.path.join(tmp, "s.yaml")
             with open(path, "w") as f:
-                f.write(HEAD.format(name=name, step=step, T=T, age=age, vary=vary))
+                f.write(HEAD.format(name=name, step=step, T=T, age=age, vary=vary, per=per))
             ex, mc = os.path.join(tmp, "e.h5"), os.path.join(tmp, "r.h5")
             subprocess.run([flourish, "expect", path, "-o", ex], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -156,7 +168,7 @@ def main():
             f.write("age,qx\n40,0.01\n41,0.02\n43,0.03\n")
         path = os.path.join(tmp, "gap.yaml")
         with open(path, "w") as f:
-            f.write(HEAD.format(name="gap", step=12, T=5, age=40,
+            f.write(HEAD.format(name="gap", step=12, T=5, age=40, per=12,
                                 vary="        - {from: risk, to: dead, by_age: {file: gap.csv, "
                                      "column: qx}}"))
         r = subprocess.run([flourish, "validate", path], capture_output=True, text=True)
