@@ -368,6 +368,163 @@ static void test_timing_cost_kinds(void) {
   }
 }
 
+/* Rewards counted at time points (rewards.points) with weights, on the model of
+ * test_timing_cost_kinds, against values computed here: each counted time point u's children
+ * (and the children each intervention reaches then) at its weight, discounted at u; the moves of
+ * step t where they land (t + 1); running spend and set-up costs at the step's start. The
+ * point of 0..T-1 with weights of one is the start timing, to the byte. Expectation mode must
+ * agree to rounding, the Monte Carlo means within 4 standard errors. */
+static void test_points(void) {
+  enum { S = 3, T = 5, WELL = 0, ILL = 1, DEAD = 2 };
+  static const double P[S][S] = {
+      {27.0 / 32, 4.0 / 32, 1.0 / 32}, {2.0 / 32, 27.0 / 32, 3.0 / 32}, {0, 0, 1}};
+  static const double cost[S] = {100, 1000 + 400, 0}, qol[S] = {1, 0.6, 0};
+  /* The rewards section, the first and last point counted, and the weights of the points
+   * first..last as the rule says (by hand). */
+  static const struct {
+    const char *rewards;
+    size_t first, last;
+    double w[T + 1];
+  } cases[] = {
+      {"{points: 0..T}", 0, T, {1, 1, 1, 1, 1, 1}},
+      {"{points: 1..T}", 1, T, {1, 1, 1, 1, 1}},
+      {"{points: 0..T-1, weights: ones}", 0, T - 1, {1, 1, 1, 1, 1}},
+      {"{points: 0..T, weights: trapezoid}", 0, T, {0.5, 1, 1, 1, 1, 0.5}},
+      {"{points: 0..T-1, weights: simpson}",
+       0,
+       T - 1,
+       {1.0 / 3, 4.0 / 3, 2.0 / 3, 4.0 / 3, 1.0 / 3}},
+      {"{points: 0..T, weights: simpson_2_4}",
+       0,
+       T,
+       {1.0 / 3, 2.0 / 3, 4.0 / 3, 2.0 / 3, 4.0 / 3, 1.0 / 3}},
+      {"{points: 1..T, weight_rule: {first: 1, repeat: [4, 2], last: 1, divisor: 3}}",
+       1,
+       T,
+       {1.0 / 3, 4.0 / 3, 2.0 / 3, 4.0 / 3, 1.0 / 3}},
+      {"{points: 0..T, weight_list: [0.25, 1, 0.5, 2, 1, 0.75]}", 0, T, {0.25, 1, 0.5, 2, 1, 0.75}},
+  };
+  double x[T + 1][S] = {{2000, 0, 0}}; /* children in each state at each time point */
+  for (size_t u = 0; u < T; u++)
+    for (size_t s = 0; s < S; s++)
+      for (size_t d = 0; d < S; d++) x[u + 1][d] += x[u][s] * P[s][d];
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "flourish: 1\nname: time points\ntime: {step_months: 12, horizon_steps: %d}\n"
+             "levels: [a, b, c]\ncosts: {budget_holders: [h, g], per: year}\n"
+             "discount: {costs: 0.035, qol: 0.015}\nrewards: %s\n"
+             "states: {well: {level: a, qol: 1, cost: {h: 100}},\n"
+             "         ill: {level: b, qol: 0.6, cost: {h: 1000, g: 400}},\n"
+             "         dead: {level: c, qol: 0, absorbing: true}}\n"
+             "population: {initial: [{state: well, count: 2000, age_years: [0, 10]}]}\n"
+             "transitions: {tables: [{rows: {well: {well: rest, ill: 0.125, dead: 0.03125},\n"
+             "                               ill: {well: 0.0625, ill: rest, dead: 0.09375}}}]}\n"
+             "transition_costs:\n"
+             "  - {from: well, to: ill, cost: {h: 500}, qaly: -0.05}\n"
+             "  - {from: ill, to: dead, cost: {g: 2000}}\n"
+             "arms:\n"
+             "  treat:\n"
+             "    interventions:\n"
+             "      drug: {states: [ill], cost_per_child_month: 50, spend_per_month: 100,\n"
+             "             setup_cost: 3000, budget_holder: g}\n"
+             "      check: {states: [well], age_years: [0, 50], cost_per_child_month: 2,\n"
+             "              budget_holder: h}\n"
+             "      cheaper: {kind: state_cost, states: [ill], cost_multiplier: {h: 0.5}}\n"
+             "      late: {states: [ill], months: [12, 60], cost_per_child_month: 10,\n"
+             "             budget_holder: g}\n",
+             T, cases[k].rewards);
+    fl_model *m = load_text_model(yaml);
+    double want_cost = 0, want_qaly = 0, want_delta = 0;
+    for (size_t u = cases[k].first; u <= cases[k].last; u++) {
+      const double w = cases[k].w[u - cases[k].first];
+      const double dc = pow(1.035, -(double)u), dq = pow(1.015, -(double)u);
+      for (size_t s = 0; s < S; s++) {
+        want_cost += w * x[u][s] * cost[s] * dc;
+        want_qaly += w * x[u][s] * qol[s] * dq;
+      }
+      /* 'late' runs in steps 1 to 4: it reaches no one at point 0, and at T the children at
+       * the end of step 4 */
+      want_delta += w *
+                    (50 * 12 * x[u][ILL] + 2 * 12 * x[u][WELL] - 0.5 * 1000 * x[u][ILL] +
+                     (u >= 1) * 10 * 12 * x[u][ILL]) *
+                    dc;
+    }
+    for (size_t t = 0; t < T; t++) {
+      const double dcm = pow(1.035, -(t + 1.0)), dqm = pow(1.015, -(t + 1.0));
+      want_cost += x[t][WELL] * P[WELL][ILL] * 500 * dcm + x[t][ILL] * P[ILL][DEAD] * 2000 * dcm;
+      want_qaly += x[t][WELL] * P[WELL][ILL] * -0.05 * dqm;
+      want_delta += (100 * 12 + (t == 0) * 3000) * pow(1.035, -(double)t);
+    }
+    fl_results *ex = expect_model(m), *mc = run_model(m, 78, 200, 2);
+    const size_t R = mc->R, B = m->B;
+    double got_cost = 0, got_qaly = 0;
+    const fl_array *cd = arr(ex, 0, "costs_discounted"), *qd = arr(ex, 0, "qol_discounted");
+    for (size_t i = 0; i < T * B; i++) got_cost += value_at(cd, i);
+    for (size_t t = 0; t < T; t++) got_qaly += value_at(qd, t) * m->step_months / 12;
+    const double got_delta = value_at(comp(ex, 1, "delta_cost_total"), 0);
+    CHECK_DBL_NEAR(got_cost, want_cost, 1e-9 * want_cost);
+    CHECK_DBL_NEAR(got_qaly, want_qaly, 1e-9 * want_qaly);
+    CHECK_DBL_NEAR(got_delta, want_delta, 1e-9 * want_delta);
+    CHECK_DBL_NEAR(value_at(comp(ex, 1, "delta_qaly_total"), 0), 0, 1e-9);
+    /* The undiscounted costs of the step that reports the final point hold its rewards. */
+    double undisc = 0, want_undisc = 0;
+    for (size_t i = 0; i < T * B; i++) undisc += value_at(arr(ex, 0, "costs"), i);
+    for (size_t u = cases[k].first; u <= cases[k].last; u++)
+      for (size_t s = 0; s < S; s++)
+        want_undisc += cases[k].w[u - cases[k].first] * x[u][s] * cost[s];
+    for (size_t t = 0; t < T; t++)
+      want_undisc += x[t][WELL] * P[WELL][ILL] * 500 + x[t][ILL] * P[ILL][DEAD] * 2000;
+    CHECK_DBL_NEAR(undisc, want_undisc, 1e-9 * want_undisc);
+    double mean, mcse;
+    mc_total(arr(mc, 0, "costs_discounted"), R, T * B, &mean, &mcse);
+    CHECK(mcse > 0);
+    CHECK_DBL_NEAR(mean, want_cost, 4 * mcse);
+    const double zc = (mean - want_cost) / mcse;
+    mc_total(arr(mc, 0, "qol_discounted"), R, T, &mean, &mcse);
+    CHECK(mcse > 0);
+    CHECK_DBL_NEAR(mean * m->step_months / 12, want_qaly, 4 * mcse * m->step_months / 12);
+    const double zq = (mean * m->step_months / 12 - want_qaly) / (mcse * m->step_months / 12);
+    mc_total(comp(mc, 1, "delta_cost_total"), R, 1, &mean, &mcse);
+    printf("rewards %s: cost by hand %.4f, expected %.4f (z = %.2f); QALYs z = %.2f; delta cost "
+           "by hand %.4f, expected %.4f (relative error %.1e), Monte Carlo %.4f (z = %.2f)\n",
+           cases[k].rewards, want_cost, got_cost, zc, zq, want_delta, got_delta,
+           (got_delta - want_delta) / want_delta, mean, (mean - want_delta) / mcse);
+    CHECK(mcse > 0);
+    CHECK_DBL_NEAR(mean, want_delta, 4 * mcse);
+    /* Threads inside a replication (parts): the same bytes as one thread. */
+    fl_results *one = run_model_full(m, 78, 3, 1, 1, FL_PATH_AUTO);
+    fl_results *parts = run_model_full(m, 78, 3, 4, 4, FL_PATH_AUTO);
+    CHECK(same_bytes(arr(one, 1, "costs_discounted"), arr(parts, 1, "costs_discounted")));
+    CHECK(same_bytes(arr(one, 1, "qol_discounted"), arr(parts, 1, "qol_discounted")));
+    fl_results_free(one);
+    fl_results_free(parts);
+    fl_results_free(mc);
+    fl_results_free(ex);
+    if (k == 2) {
+      /* 0..T-1 with weights of one counts as the start timing does: the same values, up to
+       * the order of the additions */
+      char *at = strstr(yaml, "rewards: ");
+      const char *rest = strchr(at, '\n');
+      char other[2048];
+      snprintf(other, sizeof other, "%.*srewards: {timing: start}%s", (int)(at - yaml), yaml, rest);
+      fl_model *ms = load_text_model(other);
+      fl_results *a = run_model(m, 79, 6, 2), *b = run_model(ms, 79, 6, 2);
+      const char *const names[] = {"costs", "costs_discounted", "qol", "qol_discounted"};
+      for (size_t i = 0; i < 4; i++)
+        for (size_t arm = 0; arm < 2; arm++)
+          for (size_t j = 0; j < fl_array_count(arr(a, arm, names[i])); j++) {
+            const double va = value_at(arr(a, arm, names[i]), j);
+            CHECK_DBL_NEAR(va, value_at(arr(b, arm, names[i]), j), 1e-12 * fabs(va));
+          }
+      fl_results_free(a);
+      fl_results_free(b);
+      fl_model_free(ms);
+    }
+    fl_model_free(m);
+  }
+}
+
 /* Paired (common random numbers) against independent streams: the variance of the difference
  * in total discounted cost and QALYs, against the sum of the two arms' variances (what
  * independent streams would give). Printed for the record; the paired variance must be the
@@ -544,6 +701,7 @@ int main(void) {
   report_variance_reduction(m, res);
   test_timing();
   test_timing_cost_kinds();
+  test_points();
   fl_results_free(res);
   fl_model_free(m);
   return check_finish("arms");

@@ -179,15 +179,91 @@ static fl_status compile_arm_rewards(compiler *c, const char *arm_name, const fl
   return FL_OK;
 }
 
+/* rewards.points and its weights: m->point_w[u] for the time points u = 0..T (see
+ * rewards.points in engine/scenario/schema.c). */
+static fl_status compile_points(compiler *c, const fl_node *rw) {
+  fl_model *m = c->m;
+  const size_t T = m->T;
+  const char *points = fl_get_str(rw, "rewards.points");
+  const fl_node *pn = fl_map_get(rw, "points"), *tn = fl_map_get(rw, "timing");
+  const fl_node *named = fl_map_get(rw, "weights"), *rule = fl_map_get(rw, "weight_rule");
+  const fl_node *list = fl_map_get(rw, "weight_list");
+  const fl_node *given[3] = {named, rule, list};
+  static const char *const keys[3] = {"rewards.weights", "rewards.weight_rule",
+                                      "rewards.weight_list"};
+  for (int k = 0; k < 3; k++) {
+    if (!given[k]) continue;
+    if (!pn)
+      return fl_c_bad(c, given[k], keys[k],
+                      "weights need rewards.points, the time points they weigh (0..T, 1..T or "
+                      "0..T-1)");
+    for (int j = k + 1; j < 3; j++)
+      if (given[j])
+        return fl_c_bad(c, given[j], keys[j],
+                        "give one of rewards.weights, weight_rule and "
+                        "weight_list, not both %s and %s",
+                        keys[k] + 8, keys[j] + 8);
+  }
+  if (tn)
+    return fl_c_bad(c, tn, "rewards.timing",
+                    "give rewards.timing or rewards.points, not both: points with weights "
+                    "replace the timing");
+  const size_t first = !strcmp(points, "1..T") ? 1 : 0,
+               last = !strcmp(points, "0..T-1") ? T - 1 : T;
+  const size_t n = last - first; /* the counted points are p_0..p_n */
+  m->points_end = first == 1;
+  m->points_lo = first;
+  m->points_hi = last;
+  if (!(m->point_w = fl_calloc(T + 1, sizeof *m->point_w))) return fl_c_oom(c);
+  double *w = m->point_w + first;
+  if (list) {
+    if (list->n != n + 1)
+      return fl_c_bad(c, list, "rewards.weight_list",
+                      "rewards.points %s counts %zu time points over %zu steps, but the list "
+                      "gives %zu weights",
+                      points, n + 1, T, list->n);
+    for (size_t k = 0; k <= n; k++) w[k] = fl_scalar_num(list->items[k]);
+  } else if (rule) {
+    const fl_node *rep = fl_map_get(rule, "repeat");
+    const double div = fl_get_num(rule, "rewards.weight_rule.divisor");
+    for (size_t k = 1; k < n; k++) w[k] = fl_scalar_num(rep->items[(k - 1) % rep->n]) / div;
+    w[n] = fl_get_num(rule, "rewards.weight_rule.last") / div;
+    w[0] = fl_get_num(rule, "rewards.weight_rule.first") / div;
+  } else {
+    const char *name = named ? named->value : "ones";
+    for (size_t k = 0; k <= n; k++) w[k] = 1;
+    if (!strcmp(name, "trapezoid") && n > 0) w[0] = w[n] = 0.5;
+    if (!strcmp(name, "simpson")) {
+      if (n % 2)
+        return fl_c_bad(c, named, "rewards.weights",
+                        "Simpson's 1/3 rule needs an even number of intervals, and rewards.points "
+                        "%s over %zu steps counts %zu points (%zu intervals); use simpson_2_4, a "
+                        "weight_rule or a weight_list",
+                        points, T, n + 1, n);
+      for (size_t k = 0; k <= n; k++) w[k] = (k == 0 || k == n ? 1.0 : k % 2 ? 4.0 : 2.0) / 3;
+    }
+    if (!strcmp(name, "simpson_2_4"))
+      for (size_t k = 0; k <= n; k++) w[k] = (k == 0 || k == n ? 1.0 : k % 2 ? 2.0 : 4.0) / 3;
+  }
+  m->reward_timing = FL_TIMING_POINTS;
+  return FL_OK;
+}
+
 static fl_status compile_economics(compiler *c) {
   fl_model *m = c->m;
-  const char *timing = fl_get_str(fl_map_get(c->sc->root, "rewards"), "rewards.timing");
+  const fl_node *rw = fl_map_get(c->sc->root, "rewards");
+  const char *timing = fl_get_str(rw, "rewards.timing");
   const fl_node *wtp = fl_map_get(fl_map_get(c->sc->root, "economics"), "willingness_to_pay");
   static const double def_wtp[] = {0, 10000, 20000, 30000, 50000};
   m->reward_timing = !strcmp(timing, "end")          ? FL_TIMING_END
                      : !strcmp(timing, "half_cycle") ? FL_TIMING_HALF_CYCLE
                      : !strcmp(timing, "simpson")    ? FL_TIMING_SIMPSON
                                                      : FL_TIMING_START;
+  fl_status st;
+  if ((fl_map_get(rw, "points") || fl_map_get(rw, "weights") || fl_map_get(rw, "weight_rule") ||
+       fl_map_get(rw, "weight_list")) &&
+      (st = compile_points(c, rw)) != FL_OK)
+    return st;
   m->n_wtp = wtp ? wtp->n : sizeof def_wtp / sizeof def_wtp[0];
   if (!(m->wtp = fl_calloc(m->n_wtp, sizeof *m->wtp))) return fl_c_oom(c);
   for (size_t k = 0; k < m->n_wtp; k++)

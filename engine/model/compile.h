@@ -59,4 +59,40 @@ fl_status fl_arms_age_edges(compiler *c, void (*add)(uint32_t *edges, size_t *n,
                             uint32_t *edges, size_t *n);
 size_t fl_arms_count_interventions(const fl_scenario *sc);
 
+/* vary.c: entries of transition rows that vary (transitions.tables[].vary). An entry from ->
+ * to by single year of age (values[n] for ages from_years, from_years + 1, ...), or by a
+ * parametric form on a clock: cumulative hazard b t^a (Weibull), (b / a)(e^(a t) - 1)
+ * (Gompertz) or log(1 + (t / b)^a) (log-logistic), t in years, times hr. */
+typedef enum fl_vary_kind {
+  FL_VARY_AGE,
+  FL_VARY_WEIBULL,
+  FL_VARY_GOMPERTZ,
+  FL_VARY_LOGLOGISTIC
+} fl_vary_kind;
+typedef enum fl_clock { FL_CLOCK_TIS, FL_CLOCK_RUN, FL_CLOCK_AGE } fl_clock;
+typedef struct fl_vary {
+  size_t from, to;
+  fl_vary_kind kind;
+  fl_clock clock;
+  double a, b, hr;
+  double from_years;
+  double *values;
+  size_t n;
+} fl_vary;
+/* The entries of table's vary list (at: the table's key path), checked against its rows, into
+ * *out[*n] (NULL, 0 when none; free with fl_vary_free). */
+fl_status fl_vary_parse(compiler *c, const fl_node *table, const char *at, fl_vary **out,
+                        size_t *n);
+void fl_vary_free(fl_vary *v, size_t n);
+/* Adds with add the band edges (in steps) the entries need to edges[k] (k: age, time in state,
+ * period; count[k] of them), up to top[k], within the table's ranges. */
+fl_status fl_vary_edges(compiler *c, const fl_node *table, const char *at, const fl_vary *v,
+                        size_t n, void (*add)(uint32_t *, size_t *, uint32_t), uint32_t *edges[3],
+                        size_t count[3], const uint32_t top[3]);
+/* The entry's value in the cell whose lower edges are age, tis and period (steps): the vector's
+ * value for the age's year, or the probability of the event within per_months from the clock's
+ * time t, 1 - (S(t + per_months) / S(t))^hr. */
+double fl_vary_value(const fl_model *m, const fl_vary *v, uint32_t age, uint32_t tis,
+                     uint32_t period, double per_months);
+
 #endif

@@ -37,6 +37,26 @@ static void describe_states(fl_out *o, const fl_model *m) {
   }
   fl_outf(o, "Currency: %s. Discounting: costs %.2f%% a year, QoL %.2f%% a year.\n", m->currency,
           100 * m->disc_cost, 100 * m->disc_qol);
+  static const char *const timing[] = {
+      "at the start of each step (with its entrants), discounted from its start",
+      "at the end of each step, discounted from its end",
+      "as the mean of each step's start and end (half-cycle), discounted from its middle",
+      "by Simpson's 1/3 rule over pairs of steps, discounted from the step's middle"};
+  if (m->reward_timing != FL_TIMING_POINTS) {
+    fl_outf(o, "Rewards: counted %s.\n", timing[m->reward_timing]);
+    return;
+  }
+  /* the counted time points, the first weights, the last and their sum */
+  const size_t first = m->points_lo, last = m->points_hi;
+  double sum = 0;
+  for (size_t u = first; u <= last; u++) sum += m->point_w[u];
+  fl_outf(o,
+          "Rewards: counted at the time points %zu to %zu (%zu of them), each discounted at its "
+          "time, weights",
+          first, last, last - first + 1);
+  for (size_t u = first; u <= last && u < first + 4; u++) fl_outf(o, " %.4g", m->point_w[u]);
+  if (last >= first + 4) fl_outf(o, " ... %.4g", m->point_w[last]);
+  fl_outf(o, " (sum %.6g); moves discounted where they land.\n", sum);
 }
 
 /* Localities, the initial population, entries and leaving. */

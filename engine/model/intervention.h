@@ -107,5 +107,10 @@ void fl_arm_intervention_costs(const fl_model *m, const fl_arm *arm, size_t t,
                                const double *spend, const double *reached,
                                const double *reach_by_state, const double *unit_cost,
                                double *cost);
+/* The part of fl_arm_intervention_costs that follows the children reached (cost per child,
+ * and what the kinds change), without spend and set-up costs: for rewards counted at time
+ * points that are discounted apart. */
+void fl_arm_reach_costs(const fl_model *m, const fl_arm *arm, size_t t, const double *reached,
+                        const double *reach_by_state, const double *unit_cost, double *cost);
 
 #endif

@@ -282,3 +282,14 @@ void fl_arm_intervention_costs(const fl_model *m, const fl_arm *arm, size_t t,
                      cost);
   }
 }
+
+void fl_arm_reach_costs(const fl_model *m, const fl_arm *arm, size_t t, const double *reached,
+                        const double *reach_by_state, const double *unit_cost, double *cost) {
+  const size_t ni = arm->n_int;
+  for (size_t i = 0; i < ni; i++) {
+    const fl_intervention *iv = &arm->ints[i];
+    cost[iv->holder] += iv->child_cost * m->step_months * reached[i];
+    if (iv->kind->cost && reach_by_state)
+      iv->kind->cost(m, iv, arm->strength[t * ni + i], reach_by_state + i * m->S, unit_cost, cost);
+  }
+}

@@ -311,6 +311,7 @@ void fl_model_free(fl_model *m) {
   free(m->trans_cost);
   free(m->trans_qaly);
   free(m->wtp);
+  free(m->point_w);
   for (size_t k = 0; m->unc && k < m->n_unc; k++) free(m->unc[k].key);
   free(m->unc);
   free(m->cost);

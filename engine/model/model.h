@@ -172,6 +172,12 @@ struct fl_model {
   double *trans_cost;    /* [S * S * B] one-off cost of a move from (first) to (second) */
   double *trans_qaly;    /* [S * S] one-off QALY change of a move */
   int reward_timing;     /* fl_timing */
+  /* Under FL_TIMING_POINTS (rewards.points): the weight of each time point u = 0..T (0 where
+   * not counted), and whether a point is reported in the step that ends there (1..T) rather
+   * than the one that starts there. */
+  double *point_w; /* [T + 1] */
+  int points_end;
+  size_t points_lo, points_hi; /* the first and last time point counted */
   double *wtp;           /* [n_wtp] willingness to pay per QALY */
   size_t n_wtp;
   double *cost;          /* [S, B] cost per child per step */
@@ -235,7 +241,11 @@ typedef struct fl_arm_tables {
 fl_arm_tables fl_model_tables(const fl_model *m, size_t a);
 
 typedef enum fl_timing {
-  FL_TIMING_START, FL_TIMING_END, FL_TIMING_HALF_CYCLE, FL_TIMING_SIMPSON
+  FL_TIMING_START,
+  FL_TIMING_END,
+  FL_TIMING_HALF_CYCLE,
+  FL_TIMING_SIMPSON,
+  FL_TIMING_POINTS
 } fl_timing;
 
 /* Discount factor at annual rate r for an amount counted at `years` since the start. */

@@ -27,9 +27,10 @@ static const fl_node *arm_tables(const fl_scenario *sc, size_t a) {
                     "tables");
 }
 
-/* Adds the range ends of tables (key path prefix of the list) to edges. */
+/* Adds the range ends of tables (key path prefix of the list) to edges, and the bands their
+ * entries that vary need (up to top[3]). */
 static fl_status table_edges(compiler *c, const fl_node *tables, const char *prefix,
-                             uint32_t *edges[3], size_t n[3]) {
+                             uint32_t *edges[3], size_t n[3], const uint32_t top[3]) {
   static const char *const pats[3] = {"transitions.tables[].age_years",
                                       "transitions.tables[].time_in_state_months",
                                       "transitions.tables[].period_months"};
@@ -46,8 +47,26 @@ static fl_status table_edges(compiler *c, const fl_node *tables, const char *pre
       add_edge(edges[k], &n[k], lo);
       if (hi != UINT32_MAX) add_edge(edges[k], &n[k], hi);
     }
+    fl_vary *v;
+    size_t nv;
+    char at[192];
+    snprintf(at, sizeof at, "%s[%zu]", prefix, i);
+    st = fl_vary_parse(c, tables->items[i], at, &v, &nv);
+    if (st == FL_OK) st = fl_vary_edges(c, tables->items[i], at, v, nv, add_edge, edges, n, top);
+    fl_vary_free(v, nv);
+    if (st != FL_OK) return st;
   }
   return FL_OK;
+}
+
+/* The number of entries that vary in tables. */
+static size_t count_vary(const fl_node *tables) {
+  size_t n = 0;
+  for (size_t i = 0; tables && i < tables->n; i++) {
+    const fl_node *v = fl_map_get(tables->items[i], "vary");
+    n += v ? v->n : 0;
+  }
+  return n;
 }
 
 /* Band boundaries are the union of every table's range ends, the arms' tables included. */
@@ -55,24 +74,43 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
   fl_model *m = c->m;
   const fl_node *arms = fl_map_get(c->sc->root, "arms");
   uint32_t *edges[3];
-  size_t n[3] = {1, 1, 1}, n_tables = tables->n;
+  size_t n[3] = {1, 1, 1}, n_tables = tables->n, n_vary = count_vary(tables);
   fl_status st;
-  for (size_t a = 0; arms && a < arms->n; a++)
+  for (size_t a = 0; arms && a < arms->n; a++) {
     n_tables += arm_tables(c->sc, a) ? arm_tables(c->sc, a)->n : 0;
+    n_vary += count_vary(arm_tables(c->sc, a));
+  }
+  /* The largest age and time in state at the start of any step. */
+  uint64_t age0 = 0, tis0 = 0;
+  for (size_t i = 0; i < m->n_init; i++) {
+    if (m->init[i].age_hi > age0) age0 = m->init[i].age_hi;
+    if (m->init[i].tis_hi > tis0) tis0 = m->init[i].tis_hi;
+  }
+  for (size_t e = 0; e < m->n_entries; e++)
+    if (m->entries[e].age_hi > age0) age0 = m->entries[e].age_hi;
+  uint64_t age_top = m->max_age ? (uint64_t)m->max_age - 1 : age0 + m->T;
+  uint64_t tis_top = tis0 + m->T;
+  if (age_top > 65535 || tis_top > 65535)
+    return fl_c_bad(c, fl_map_get(c->sc->root, "time"), "time.horizon_steps",
+                    "ages or times in state would exceed 65535 steps over this horizon; use a "
+                    "longer step, a shorter horizon or population.max_age_years");
+  /* how far the entries that vary need bands: ages, times in state, periods */
+  const uint32_t top[3] = {(uint32_t)age_top, (uint32_t)tis_top, (uint32_t)(m->T - 1)};
   for (int k = 0; k < 3; k++) {
-    edges[k] = calloc(2 * n_tables + 2 + 2 * fl_arms_count_interventions(c->sc), sizeof **edges);
+    edges[k] = calloc(2 * n_tables + 2 + 2 * fl_arms_count_interventions(c->sc) + 257 * n_vary,
+                      sizeof **edges);
     if (!edges[k]) {
       for (int j = 0; j < k; j++) free(edges[j]);
       return fl_c_oom(c);
     }
     edges[k][0] = 0;
   }
-  if ((st = table_edges(c, tables, "transitions.tables", edges, n)) != FL_OK) goto out;
+  if ((st = table_edges(c, tables, "transitions.tables", edges, n, top)) != FL_OK) goto out;
   for (size_t a = 0; arms && a < arms->n; a++) {
     char prefix[128];
     snprintf(prefix, sizeof prefix, "arms.%s.transitions.tables", fl_map_key(arms, a)->value);
-    if (arm_tables(c->sc, a) && (st = table_edges(c, arm_tables(c->sc, a), prefix, edges, n)) !=
-                                    FL_OK)
+    if (arm_tables(c->sc, a) &&
+        (st = table_edges(c, arm_tables(c->sc, a), prefix, edges, n, top)) != FL_OK)
       goto out;
   }
   /* Interventions that reach an age range add its ends. */
@@ -105,20 +143,6 @@ static fl_status compile_bands(compiler *c, const fl_node *tables) {
     while (t >= m->period_edges[b + 1]) b++;
     m->period_of_step[t] = (uint8_t)b;
   }
-  /* The largest age and time in state at the start of any step. */
-  uint64_t age0 = 0, tis0 = 0;
-  for (size_t i = 0; i < m->n_init; i++) {
-    if (m->init[i].age_hi > age0) age0 = m->init[i].age_hi;
-    if (m->init[i].tis_hi > tis0) tis0 = m->init[i].tis_hi;
-  }
-  for (size_t e = 0; e < m->n_entries; e++)
-    if (m->entries[e].age_hi > age0) age0 = m->entries[e].age_hi;
-  uint64_t age_top = m->max_age ? (uint64_t)m->max_age - 1 : age0 + m->T;
-  uint64_t tis_top = tis0 + m->T;
-  if (age_top > 65535 || tis_top > 65535)
-    return fl_c_bad(c, fl_map_get(c->sc->root, "time"), "time.horizon_steps",
-               "ages or times in state would exceed 65535 steps over this horizon; use a "
-               "longer step, a shorter horizon or population.max_age_years");
   m->age_top = (uint32_t)age_top;
   m->tis_top = (uint32_t)tis_top;
   m->loc_stride = m->NA * m->ND * m->S;
@@ -140,10 +164,13 @@ typedef struct row_spec {
   size_t from;
   double *values;
   const fl_node *table; /* the table that gives it */
+  long rest;            /* the entry given as rest (-1: none) */
+  const fl_vary *vary;  /* the table's entries that vary (those of other rows too) */
+  size_t n_vary;
 } row_spec;
 
 static fl_status parse_row(compiler *c, const fl_node *row, const char *table, size_t from,
-                           double *values) {
+                           double *values, long *rest_out) {
   fl_model *m = c->m;
   const char *from_name = m->state_names[from];
   char key[256];
@@ -170,6 +197,7 @@ static fl_status parse_row(compiler *c, const fl_node *row, const char *table, s
     sum += values[to];
   }
   snprintf(key, sizeof key, "%s.rows.%s", table, from_name);
+  *rest_out = rest;
   if (c->rates) {
     if (rest >= 0 && (size_t)rest != from)
       return fl_c_bad(c, row, key, "in a rate row only the from-state itself may be rest");
@@ -280,7 +308,8 @@ static int table_has_locality(const fl_node *table, const char *loc) {
  * the counts behind it in counts (NaN: none; NULL: not kept, for an arm's tables, which have
  * none). */
 static fl_status parse_tables(compiler *c, const fl_node *tables, const char *prefix,
-                              row_spec *specs, double *raw, double *counts) {
+                              row_spec *specs, double *raw, double *counts, fl_vary **vary,
+                              size_t *n_vary) {
   fl_model *m = c->m;
   const size_t S = m->S;
   fl_status st;
@@ -288,6 +317,7 @@ static fl_status parse_tables(compiler *c, const fl_node *tables, const char *pr
   for (size_t i = 0; i < tables->n; i++) {
     char at[192];
     snprintf(at, sizeof at, "%s[%zu]", prefix, i);
+    if ((st = fl_vary_parse(c, tables->items[i], at, &vary[i], &n_vary[i])) != FL_OK) return st;
     const fl_node *rows = fl_map_get(tables->items[i], "rows");
     const fl_node *locs = fl_map_get(tables->items[i], "localities");
     for (size_t l = 0; locs && l < locs->n; l++) {
@@ -309,8 +339,10 @@ static fl_status parse_tables(compiler *c, const fl_node *tables, const char *pr
       specs[spec_i].from = (size_t)from;
       specs[spec_i].values = raw + spec_i * S;
       specs[spec_i].table = tables->items[i];
-      if ((st = parse_row(c, fl_map_val(rows, r), at, (size_t)from, specs[spec_i].values)) !=
-          FL_OK)
+      specs[spec_i].vary = vary[i];
+      specs[spec_i].n_vary = n_vary[i];
+      if ((st = parse_row(c, fl_map_val(rows, r), at, (size_t)from, specs[spec_i].values,
+                          &specs[spec_i].rest)) != FL_OK)
         return st;
       if (counts) {
         for (size_t d = 0; d < S; d++) counts[spec_i * S + d] = NAN; /* none */
@@ -369,10 +401,33 @@ static fl_status resolve_cell(compiler *c, resolver *rv, size_t p, size_t l, siz
                       "no table gives the row of state '%s' %s; every non-absorbing state "
                       "needs a row for every age, time in state, period and locality",
                       m->state_names[s], where);
-  /* The step's probability matrix. */
-  for (size_t s = 0; s < S; s++)
-    for (size_t j = 0; j < S; j++)
-      gsl_matrix_set(Q, s, j, rv->given[s] ? rv->given[s]->values[j] : 0.0);
+  /* The step's probability matrix: the rows as given, with their entries that vary at this
+   * cell and the rest entry (or the diagonal of a rate row) taking up the difference. */
+  for (size_t s = 0; s < S; s++) {
+    const row_spec *g = rv->given[s];
+    double row[FL_MAX_STATES] = {0}, sum = 0;
+    int varies = 0;
+    for (size_t j = 0; g && j < S; j++) row[j] = g->values[j];
+    for (size_t k = 0; g && k < g->n_vary; k++)
+      if (g->vary[k].from == s) {
+        row[g->vary[k].to] = fl_vary_value(m, &g->vary[k], m->age_edges[a], m->dur_edges[d],
+                                           m->period_edges[p], c->per_months);
+        varies = 1;
+      }
+    if (varies) {
+      const size_t r = c->rates ? s : (size_t)g->rest;
+      for (size_t j = 0; j < S; j++)
+        if (j != r) sum += row[j];
+      row[r] = c->rates ? -sum : 1.0 - sum;
+      if (!c->rates && row[r] < -ROW_TOL)
+        return fl_c_bad(c, g->table, rv->key,
+                        "the entries of the row of '%s' add up to %.12g %s, more than 1, "
+                        "leaving nothing for rest",
+                        m->state_names[s], sum, where);
+      if (!c->rates) row[r] = fmax(row[r], 0.0);
+    }
+    for (size_t j = 0; j < S; j++) gsl_matrix_set(Q, s, j, row[j]);
+  }
   if (c->rates) {
     gsl_matrix_scale(Q, m->step_months / c->per_months);
     if (gsl_linalg_exponential_ss(Q, P, GSL_PREC_DOUBLE) != GSL_SUCCESS)
@@ -420,18 +475,21 @@ static fl_status resolve_tables(compiler *c, const fl_node *tables, const fl_nod
   row_spec *specs = NULL;
   double *raw = NULL;
   fl_status st = FL_OK;
+  const size_t n_tab = tables->n + (arm_tables ? arm_tables->n : 0);
+  fl_vary **vary = fl_calloc(n_tab, sizeof *vary);
+  size_t *n_vary = fl_calloc(n_tab, sizeof *n_vary);
   for (size_t i = 0; i < tables->n; i++) n_base += fl_map_get(tables->items[i], "rows")->n;
   n_specs = n_base;
   for (size_t i = 0; arm_tables && i < arm_tables->n; i++)
     n_specs += fl_map_get(arm_tables->items[i], "rows")->n;
   specs = fl_calloc(n_specs, sizeof *specs);
   raw = fl_calloc(n_specs * S, sizeof *raw);
-  if (!specs || !raw) goto nomem;
+  if (!specs || !raw || !vary || !n_vary) goto nomem;
   if ((st = parse_tables(c, tables, "transitions.tables", specs, raw,
-                         arm_tables ? NULL : m->spec_counts)) != FL_OK)
+                         arm_tables ? NULL : m->spec_counts, vary, n_vary)) != FL_OK)
     goto done;
-  if (arm_tables &&
-      (st = parse_tables(c, arm_tables, arm_key, specs + n_base, raw + n_base * S, NULL)) != FL_OK)
+  if (arm_tables && (st = parse_tables(c, arm_tables, arm_key, specs + n_base, raw + n_base * S,
+                                       NULL, vary + tables->n, n_vary + tables->n)) != FL_OK)
     goto done;
   rv = (resolver){arm_tables ? arm_tables : tables, arm_tables ? arm_key : "transitions.tables",
                   specs, n_specs, base_p, spec_of, fl_calloc(S, sizeof *rv.given),
@@ -450,6 +508,9 @@ done:
   free(rv.given);
   free(specs);
   free(raw);
+  for (size_t i = 0; vary && i < n_tab; i++) fl_vary_free(vary[i], n_vary[i]);
+  free(vary);
+  free(n_vary);
   return st;
 }
 

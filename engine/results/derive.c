@@ -75,13 +75,56 @@ static double reach_timed(const fl_model *m, const fl_intervention *iv, const fl
 
 /* The time, in steps, at which the one-off costs and QALY changes of the moves of step t are
  * discounted: where the moves land (t + 1, the first time point that counts the child in its
- * new state) under start and end timing; under half_cycle and simpson, which spread a step's
- * rewards over the step and discount them at its middle, the moves are taken to happen there
- * too, with the step's other rewards. */
+ * new state) under start and end timing and under rewards.points; under half_cycle and simpson,
+ * which spread a step's rewards over the step and discount them at its middle, the moves are taken
+ * to happen there too, with the step's other rewards. */
 static double move_time(const fl_model *m, size_t t) {
-  return m->reward_timing == FL_TIMING_START || m->reward_timing == FL_TIMING_END
+  return m->reward_timing == FL_TIMING_START || m->reward_timing == FL_TIMING_END ||
+                 m->reward_timing == FL_TIMING_POINTS
              ? (double)t + 1
              : (double)t + 0.5;
+}
+
+/* Under rewards.points, whether step t reports time point u (t or t + 1): the point that
+ * starts it, or under 1..T the one that ends it, and in the last step also the final point T. */
+static int reports_point(const fl_model *m, size_t t, size_t u) {
+  return u == t ? !m->points_end : m->points_end || u == m->T;
+}
+
+/* What a time point's rewards add under rewards.points: the rewards of time point u of
+ * replication r at its weight, the children present then (at u < T those at the start of step
+ * u with its entrants, at T those at the end of the run) and the children each intervention
+ * reaches then (at the start of step u, in a step in which it runs; at T, at the end of the
+ * last step), into c[B] and *q; rs as in fl_results_derive_rep. */
+static void point_rewards(const fl_results *res, size_t arm, size_t r, size_t u,
+                          const double *unit_cost, const double *unit_qol, double *rs, double *c,
+                          double *q) {
+  const fl_model *m = res->ctx.m;
+  const fl_arm *marm = &m->arms[arm];
+  const size_t T = m->T, S = m->S, B = m->B, ni = marm->n_int;
+  const double w = m->point_w[u];
+  const fl_array *stocks = fl_results_get(res, arm, FL_OUT_STOCKS);
+  const fl_array *entries = fl_results_get(res, arm, FL_OUT_ENTRIES);
+  for (size_t s = 0; s < S; s++) {
+    double v = fl_array_get(stocks, (r * (T + 1) + u) * S + s);
+    if (u < T) v += fl_array_get(entries, (r * T + u) * S + s);
+    for (size_t b = 0; b < B; b++) c[b] += w * v * unit_cost[s * B + b];
+    *q += w * v * unit_qol[s];
+  }
+  if (!ni) return;
+  const int at_end = u == T;
+  const size_t step = at_end ? T - 1 : u;
+  const fl_array *reached =
+      fl_results_get(res, arm, at_end ? FL_OUT_IV_REACHED_END : FL_OUT_IV_REACHED);
+  const fl_array *by_state = fl_results_get(
+      res, arm, at_end ? FL_OUT_IV_REACHED_END_BY_STATE : FL_OUT_IV_REACHED_BY_STATE);
+  double rc[FL_MAX_INTERVENTIONS];
+  for (size_t i = 0; i < ni; i++) {
+    rc[i] = w * fl_array_get(reached, (r * T + step) * ni + i);
+    for (size_t s = 0; by_state && s < S; s++)
+      rs[i * S + s] = w * fl_array_get(by_state, ((r * T + step) * ni + i) * S + s);
+  }
+  fl_arm_reach_costs(m, marm, step, rc, by_state ? rs : NULL, unit_cost, c);
 }
 
 size_t fl_results_scratch(const fl_results *res) {
@@ -176,10 +219,27 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
       else ((double *)lvl)[li] += v;
     }
   }
+  const int points = m->reward_timing == FL_TIMING_POINTS;
   for (size_t t = 0; t < T; t++) {
     double *c = cost + (r * T + t) * B, q = 0;
-    const double when = occupancy(m, stocks, entries, r, t, occ) * step_years;
-    for (size_t s = 0; s < S; s++) {
+    /* Under rewards.points each time point's rewards are discounted at the point (cp: the
+     * step's costs so far, discounted; qp the same for QoL). */
+    double cp[FL_MAX_HOLDERS] = {0}, qp = 0;
+    const double when =
+        points ? (double)t * step_years : occupancy(m, stocks, entries, r, t, occ) * step_years;
+    for (size_t u = t; points && u <= t + 1; u++) {
+      double pc[FL_MAX_HOLDERS] = {0}, pq = 0;
+      if (!reports_point(m, t, u) || m->point_w[u] == 0) continue;
+      point_rewards(res, arm, r, u, unit_cost, unit_qol, rs, pc, &pq);
+      const double du = fl_discount(m->disc_cost, (double)u * step_years);
+      for (size_t b = 0; b < B; b++) {
+        c[b] += pc[b];
+        cp[b] += pc[b] * du;
+      }
+      q += pq;
+      qp += pq * fl_discount(m->disc_qol, (double)u * step_years);
+    }
+    for (size_t s = 0; s < S && !points; s++) {
       for (size_t b = 0; b < B; b++) c[b] += occ[s] * unit_cost[s * B + b];
       q += occ[s] * unit_qol[s];
     }
@@ -200,7 +260,18 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
     /* Interventions: running cost, cost per child reached and what their kinds change in the
      * costs of the children reached (both counted as the reward timing counts the children in
      * each state), set-up cost in the step in which an intervention starts. */
-    if (marm->n_int) {
+    if (marm->n_int && points) {
+      /* the step's running spend and set-up costs (its children reached: at its points) */
+      double sp[FL_MAX_INTERVENTIONS], none[FL_MAX_INTERVENTIONS] = {0};
+      double cs[FL_MAX_HOLDERS] = {0};
+      for (size_t i = 0; i < marm->n_int; i++)
+        sp[i] = fl_array_get(spend, (r * T + t) * marm->n_int + i);
+      fl_arm_intervention_costs(m, marm, t, sp, none, NULL, unit_cost, cs);
+      for (size_t b = 0; b < B; b++) {
+        c[b] += cs[b];
+        cp[b] += cs[b] * fl_discount(m->disc_cost, when);
+      }
+    } else if (marm->n_int) {
       double sp[FL_MAX_INTERVENTIONS], rc[FL_MAX_INTERVENTIONS];
       const size_t ni = marm->n_int;
       for (size_t i = 0; i < ni; i++) {
@@ -215,6 +286,12 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
     const double dc = fl_discount(m->disc_cost, when), dq = fl_discount(m->disc_qol, when);
     const double moved = move_time(m, t) * step_years;
     const double dcm = fl_discount(m->disc_cost, moved), dqm = fl_discount(m->disc_qol, moved);
+    if (points) {
+      for (size_t b = 0; b < B; b++) costd[(r * T + t) * B + b] = cp[b] + cm[b] * dcm;
+      qol[r * T + t] = q;
+      qold[r * T + t] = qp + qm * dqm;
+      continue;
+    }
     /* (c - cm: the step's costs other than those of its moves) */
     for (size_t b = 0; b < B; b++)
       costd[(r * T + t) * B + b] = dcm == dc ? c[b] * dc : (c[b] - cm[b]) * dc + cm[b] * dcm;

@@ -480,10 +480,11 @@ static const char *when_text(fl_when w) {
   case FL_WHEN_LOCALITIES: return "with more than one locality";
   case FL_WHEN_INTERVENTIONS: return "arms with interventions";
   case FL_WHEN_STATE_REACH: return "arms with an intervention of a kind that changes costs";
-  case FL_WHEN_REACH_END: return "arms with interventions, rewards.timing other than start";
+  case FL_WHEN_REACH_END:
+    return "arms with interventions, rewards.timing other than start (or rewards.points)";
   case FL_WHEN_STATE_REACH_END:
     return "arms with an intervention of a kind that changes costs, rewards.timing other than "
-           "start";
+           "start (or rewards.points)";
   case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
   case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
   case FL_WHEN_PSA: return "under --psa";

@@ -12,6 +12,59 @@
 #define INF HUGE_VAL
 #define BIG 1e15
 
+/* The keys of entries of a table's rows that vary (transitions.tables[].vary and the same in
+ * an arm's tables); P is the key path of the table list. */
+#define VARY_KEYS(P)                                                                               \
+  {P "[].vary", FL_TY_SEQ, 0, 1, 1000, NULL, NULL, NULL,                                         \
+   "Entries of this table's rows that vary with age, time in state or time since the start of "  \
+   "the run: each replaces the row's entry from -> to in every cell the table covers, the "      \
+   "row's rest entry taking up the difference (so the row needs one). The tables are compiled "  \
+   "with a band for every year of an age vector and every step of a parametric form's clock "    \
+   "(at most 255 bands of each). See docs/scenario.md, entries that vary."},                      \
+  {P "[].vary[].from", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,                                     \
+   "The from-state: a row of this table."},                                                       \
+  {P "[].vary[].to", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL, "The to-state of the entry."},         \
+  {P "[].vary[].by_age", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,                                   \
+   "The entry by single year of age: values, or a column of a CSV file. Ages before the first "  \
+   "take the first value, ages past the last the last one."},                                     \
+  {P "[].vary[].by_age.from_years", FL_TY_NUM, 0, 0, 200, "0", NULL, "years",                    \
+   "The age of the first of values (a whole number of years); the k-th value is for ages "       \
+   "[from_years + k, from_years + k + 1)."},                                                      \
+  {P "[].vary[].by_age.values", FL_TY_NUMS, 0, 0, BIG, NULL, NULL, NULL,                         \
+   "Probabilities (or rates) by single year of age, in the table's per_months."},                 \
+  {P "[].vary[].by_age.file", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,                              \
+   "A CSV file (relative to the scenario's folder) with a column of ages, whole years one after " \
+   "another, and a column of values, instead of values."},                                        \
+  {P "[].vary[].by_age.column", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,                            \
+   "The file's column of values (required with file)."},                                          \
+  {P "[].vary[].by_age.age_column", FL_TY_STR, 0, 0, 0, "age", NULL, NULL,                       \
+   "The file's column of ages."},                                                                 \
+  {P "[].vary[].weibull", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,                                  \
+   "Weibull survival on the clock, t in years: S(t) = exp(-lambda t^shape), or with scale "      \
+   "S(t) = exp(-(t / scale)^shape). Give lambda or scale."},                                      \
+  {P "[].vary[].weibull.shape", FL_TY_NUM, 1, 1e-9, 1000, NULL, NULL, NULL, "Shape."},            \
+  {P "[].vary[].weibull.lambda", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "per year^shape",             \
+   "Rate parameter of the proportional-hazards form, H(t) = lambda t^shape."},                    \
+  {P "[].vary[].weibull.scale", FL_TY_NUM, 0, 1e-9, BIG, NULL, NULL, "years",                    \
+   "Scale of the accelerated-failure-time form, H(t) = (t / scale)^shape."},                      \
+  {P "[].vary[].gompertz", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,                                 \
+   "Gompertz survival on the clock, t in years: hazard rate e^(shape t), "                       \
+   "S(t) = exp(-(rate / shape)(e^(shape t) - 1)) (exp(-rate t) for shape 0)."},                   \
+  {P "[].vary[].gompertz.shape", FL_TY_NUM, 1, -1000, 1000, NULL, NULL, "per year", "Shape."},   \
+  {P "[].vary[].gompertz.rate", FL_TY_NUM, 1, 0, BIG, NULL, NULL, "per year",                    \
+   "Hazard at t = 0."},                                                                           \
+  {P "[].vary[].loglogistic", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,                              \
+   "Log-logistic survival on the clock, t in years: S(t) = 1 / (1 + (t / scale)^shape)."},       \
+  {P "[].vary[].loglogistic.shape", FL_TY_NUM, 1, 1e-9, 1000, NULL, NULL, NULL, "Shape."},        \
+  {P "[].vary[].loglogistic.scale", FL_TY_NUM, 1, 1e-9, BIG, NULL, NULL, "years",                \
+   "Scale (the median)."},                                                                        \
+  {P "[].vary[].clock", FL_TY_ENUM, 0, 0, 0, "time_in_state", "time_in_state|run|age", NULL,     \
+   "The time t of a parametric form: the completed time in the from-state (or level), the time " \
+   "since the start of the run, or age, at the start of the step."},                              \
+  {P "[].vary[].hazard_ratio", FL_TY_NUM, 0, 0, BIG, "1", NULL, "factor",                        \
+   "Multiplies the cumulative hazard of a parametric form (proportional hazards): the "          \
+   "probability is 1 - (S(t + d) / S(t))^hazard_ratio."}
+
 /* Every key of the scenario format. The order is the order of the reference documentation. */
 const fl_key fl_schema[] = {
     {"flourish", FL_TY_INT, 1, 1, 1, NULL, NULL, NULL,
@@ -137,6 +190,7 @@ const fl_key fl_schema[] = {
      "One row: to-state -> probability (or rate)."},
     {"transitions.tables[].rows.*.*", FL_TY_PROB, 0, 0, BIG, NULL, NULL, NULL,
      "Probability (0 to 1) or rate (>= 0) of this move; or rest."},
+    VARY_KEYS("transitions.tables"),
     {"transitions.tables[].counts", FL_TY_NAMED, 0, 1, FL_MAX_STATES, NULL, NULL, NULL,
      "Observed transition counts behind the rows (written by flourish calibrate): from-state -> "
      "to-state -> child-months. Where a row has counts, its probabilities must be the counts' "
@@ -170,6 +224,32 @@ const fl_key fl_schema[] = {
      "their children so; running spend and set-up costs are discounted with the step; one-off "
      "costs of moves where the move lands (the step's end) under start and end, at the step's "
      "middle under half_cycle and simpson."},
+    {"rewards.points", FL_TY_ENUM, 0, 0, 0, NULL, "0..T|1..T|0..T-1", NULL,
+     "Instead of timing: count the children present at these time points (T: the horizon in "
+     "steps), each point's rewards weighted by rewards.weights (or weight_rule, weight_list) "
+     "and discounted at the point itself. A point is reported in the step that starts there "
+     "(the final point T in the last step; under 1..T, in the step that ends there). One-off "
+     "costs of moves are discounted where the move lands, running spend and set-up costs at "
+     "the step's start. See docs/scenario.md, time points and weights."},
+    {"rewards.weights", FL_TY_ENUM, 0, 0, 0, NULL, "ones|trapezoid|simpson|simpson_2_4", NULL,
+     "A named rule of weights over the counted points p_0..p_n (with rewards.points; default "
+     "ones): ones, 1 each; trapezoid, 1/2 at both ends and 1 between; simpson, the composite "
+     "Simpson's 1/3 rule (1, 4, 2, 4, ..., 4, 1)/3, which needs an even n; simpson_2_4, 1/3 at "
+     "both ends and 2/3, 4/3, 2/3, ... between (the 'Simpson1/3' weights of darthtools' "
+     "gen_wcc)."},
+    {"rewards.weight_rule", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "Weights by a rule instead of a named one: first at p_0, last at p_n, repeat cycled over "
+     "the points between, all divided by divisor."},
+    {"rewards.weight_rule.first", FL_TY_NUM, 1, -BIG, BIG, NULL, NULL, "weight",
+     "Weight of the first counted point (of the only one, where one is counted)."},
+    {"rewards.weight_rule.last", FL_TY_NUM, 1, -BIG, BIG, NULL, NULL, "weight",
+     "Weight of the last counted point."},
+    {"rewards.weight_rule.repeat", FL_TY_NUMS, 1, -BIG, BIG, NULL, NULL, "weights",
+     "Weights of the points between, p_1, p_2, ..., taken in turn from this list."},
+    {"rewards.weight_rule.divisor", FL_TY_NUM, 0, 1e-9, BIG, "1", NULL, NULL,
+     "Every weight of the rule is divided by this (3 for thirds)."},
+    {"rewards.weight_list", FL_TY_NUMS, 0, -BIG, BIG, NULL, NULL, "weights",
+     "Weights given one by one, one for each counted point in order."},
     {"economics", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Cost-effectiveness settings."},
     {"economics.willingness_to_pay", FL_TY_NUMS, 0, 0, BIG, "[0, 10000, 20000, 30000, 50000]",
      NULL, "currency per QALY",
@@ -333,6 +413,7 @@ const fl_key fl_schema[] = {
      "One row: to-state -> probability (or rate)."},
     {"arms.*.transitions.tables[].rows.*.*", FL_TY_PROB, 0, 0, BIG, NULL, NULL, NULL,
      "Probability (0 to 1) or rate (>= 0) of this move; or rest."},
+    VARY_KEYS("arms.*.transitions.tables"),
 };
 const size_t fl_schema_len = sizeof fl_schema / sizeof fl_schema[0];
 
