@@ -59,4 +59,10 @@ fl_status fl_arms_age_edges(compiler *c, void (*add)(uint32_t *edges, size_t *n,
                             uint32_t *edges, size_t *n);
 size_t fl_arms_count_interventions(const fl_scenario *sc);
 
+/* het.c: the heterogeneity section (after the states, before the tables are built: they leave
+ * its rows to the events), and its check against every arm's tables (after the arms). */
+fl_status fl_compile_het(compiler *c);
+fl_status fl_check_het(compiler *c);
+void fl_het_free(fl_het *h);
+
 #endif

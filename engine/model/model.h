@@ -118,6 +118,44 @@ static inline double fl_arm_qol(const fl_arm *arm, const double *unit_qol, size_
   return arm->qol && arm->qol[s] == arm->qol[s] ? arm->qol[s] : unit_qol[s];
 }
 
+/* Per-child heterogeneity (the heterogeneity section): a multiplier z drawn once for each child
+ * when it is created, from its own stream (seed, replication, child, purpose HETEROGENEITY), so
+ * every arm of a replication gives a child the same z. It multiplies the probabilities of the
+ * chosen moves (on[s * S + d]) of the child's row, staying taking up the difference, and, where
+ * costs or qol is set, the child's state costs or QoL weight. z is a multiple of
+ * 1 / FL_HET_QUANTUM in both modes, so the sums of multipliers by state are exact. */
+typedef enum fl_het_dist {
+  FL_HET_NONE, FL_HET_UNIFORM, FL_HET_GAMMA, FL_HET_LOGNORMAL, FL_HET_BETA, FL_HET_DISCRETE
+} fl_het_dist;
+#define FL_HET_QUANTUM 65536.0
+typedef struct fl_het {
+  fl_het_dist dist;
+  double p1, p2;      /* uniform: low, high; gamma: shape, scale; lognormal: mean and sd of
+                         log z; beta: its two shape parameters */
+  size_t n_values;    /* discrete: */
+  double *values;     /* [n_values] rounded to the quantum */
+  double *cum_p;      /* [n_values] cumulative probabilities, the last 1 */
+  double mean, sd;    /* of z, as given (discrete: computed) */
+  double hi;          /* the largest z (infinite for gamma and lognormal) */
+  size_t n_nodes;     /* expectation mode's mixture of sub-cohorts: */
+  double *node_z;     /* [n_nodes] multipliers (rounded as drawn) */
+  double *node_w;     /* [n_nodes] weights, summing to 1 */
+  uint8_t *on;        /* [S * S] moves from s to d that z multiplies */
+  uint8_t *row_on;    /* [S] states with such a move (their children are always events) */
+  int costs, qol;     /* z multiplies state costs, QoL weights */
+  double cap_z;       /* the smallest z that fills some row of the baseline (its staying
+                         probability 0): larger z are capped there (infinite: none) */
+} fl_het;
+
+/* The row of a child with multiplier z in state s (row, with the table's move_cum and
+ * move_dest): the moves that z multiplies scaled (each width of the quantised row times z,
+ * rounded), staying taking up the difference; where that would leave less than nothing to
+ * staying, z is capped so that it leaves none. Fills cum[row->n] with the thresholds of the
+ * row's moves (the last 2^32) and returns the staying threshold; *capped is set when z was
+ * capped. Both modes use it, so they quantise alike. */
+uint64_t fl_het_row(const fl_model *m, size_t s, const fl_row *row, const uint64_t *move_cum,
+                    const uint8_t *move_dest, double z, uint64_t *cum, int *capped);
+
 struct fl_model {
   char *name;
   char *scenario_path;
@@ -183,7 +221,13 @@ struct fl_model {
   fl_init_group *init;
   size_t n_entries;
   fl_entry_stream *entries;
+  fl_het het;            /* dist FL_HET_NONE: no heterogeneity */
 };
+
+/* The multiplier of a child whose stream (purpose HETEROGENEITY) is r: one draw from the
+ * distribution, rounded to a multiple of 1 / FL_HET_QUANTUM. */
+struct fl_rng;
+double fl_het_draw(const fl_het *h, struct fl_rng *r);
 
 /* Index of the compiled row for a child. */
 static inline size_t fl_row_index(const fl_model *m, size_t period, size_t loc, uint32_t age,

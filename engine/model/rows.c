@@ -67,6 +67,9 @@ int fl_table_build(const fl_model *m, const double *base_p, const fl_arm *arm, s
     }
     fl_row_quantise(m, s, p, &rows[r], move_cum, move_dest, n_moves);
     stay32[r] = rows[r].stay < UINT32_MAX ? (uint32_t)rows[r].stay : UINT32_MAX;
+    /* A row whose moves a child's multiplier changes: every child in it is an event, whose
+     * move is found on its own row (fl_het_row). */
+    if (m->het.row_on && m->het.row_on[s] && rows[r].n) stay32[r] = 0;
   }
   return 0;
 }

@@ -129,7 +129,13 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
   }
   const double *trans_cost = marm->trans_cost ? marm->trans_cost : m->trans_cost;
   const double *trans_qaly = marm->trans_qaly ? marm->trans_qaly : m->trans_qaly;
-  double occ[FL_MAX_STATES];
+  /* Heterogeneity on the rewards: the state costs (QoL weights) count each child as its
+   * multiplier, from the sums of the multipliers by state, timed as the counts are. */
+  const fl_array *het_stocks = fl_results_get(res, arm, FL_OUT_HET_STOCKS);
+  const fl_array *het_entries = fl_results_get(res, arm, FL_OUT_HET_ENTRIES);
+  double occ[FL_MAX_STATES], wocc[FL_MAX_STATES];
+  const double *occ_c = het_stocks && m->het.costs ? wocc : occ;
+  const double *occ_q = het_stocks && m->het.qol ? wocc : occ;
   for (size_t t = 0; t <= T; t++) {
     for (size_t s = 0; s < S; s++) {
       size_t li = (r * (T + 1) + t) * L + m->state_level[s];
@@ -141,9 +147,10 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
   for (size_t t = 0; t < T; t++) {
     double *c = cost + (r * T + t) * B, q = 0;
     const double when = occupancy(m, stocks, entries, r, t, occ) * step_years;
+    if (het_stocks) occupancy(m, het_stocks, het_entries, r, t, wocc);
     for (size_t s = 0; s < S; s++) {
-      for (size_t b = 0; b < B; b++) c[b] += occ[s] * unit_cost[s * B + b];
-      q += occ[s] * unit_qol[s];
+      for (size_t b = 0; b < B; b++) c[b] += occ_c[s] * unit_cost[s * B + b];
+      q += occ_q[s] * unit_qol[s];
     }
     /* One-off costs and QALY changes of the moves of the step (also kept apart, cm and qm:
      * they may be discounted at another time). */
