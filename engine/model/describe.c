@@ -215,7 +215,10 @@ static void describe_het(fl_out *o, const fl_model *m) {
           "multiplies %zu move(s)%s%s. Expectation mode: a mixture of %zu sub-cohort(s)%s.\n",
           names[h->dist], h->mean, h->sd, moves, h->costs ? ", state costs" : "",
           h->qol ? ", QoL weights" : "", h->n_nodes,
-          h->dist == FL_HET_DISCRETE ? " (exact)" : ", the nodes of a Gauss rule");
+          h->dist == FL_HET_DISCRETE ? " (exact)"
+          : h->n_caps ? ", Gauss-Legendre on the quantile function up to each multiplier that "
+                        "fills a row, and the conditional mean above the last"
+                      : ", the nodes of a Gauss rule");
 }
 
 /* The first cell's rows as monthly percentages, the most useful single view. */

@@ -128,6 +128,7 @@ typedef enum fl_het_dist {
   FL_HET_NONE, FL_HET_UNIFORM, FL_HET_GAMMA, FL_HET_LOGNORMAL, FL_HET_BETA, FL_HET_DISCRETE
 } fl_het_dist;
 #define FL_HET_QUANTUM 65536.0
+#define FL_HET_MAX_CAPS 8 /* multipliers that fill rows at which expectation mode splits */
 typedef struct fl_het {
   fl_het_dist dist;
   double p1, p2;      /* uniform: low, high; gamma: shape, scale; lognormal: mean and sd of
@@ -137,8 +138,10 @@ typedef struct fl_het {
   double *cum_p;      /* [n_values] cumulative probabilities, the last 1 */
   double mean, sd;    /* of z, as given (discrete: computed) */
   double hi;          /* the largest z (infinite for gamma and lognormal) */
+  size_t n_caps;      /* multipliers that fill rows, at which the mixture is split (0: a
+                         Gauss rule of the whole distribution, or the discrete values) */
   size_t n_nodes;     /* expectation mode's mixture of sub-cohorts: */
-  double *node_z;     /* [n_nodes] multipliers (rounded as drawn) */
+  double *node_z;     /* [n_nodes] multipliers (discrete: the values, rounded as drawn) */
   double *node_w;     /* [n_nodes] weights, summing to 1 */
   uint8_t *on;        /* [S * S] moves from s to d that z multiplies */
   uint8_t *row_on;    /* [S] states with such a move (their children are always events) */

@@ -195,8 +195,11 @@ const fl_key fl_schema[] = {
     {"heterogeneity.nodes", FL_TY_INT, 0, 1, 200, "16", NULL, "nodes",
      "Expectation mode: the number of sub-cohorts a continuous distribution is replaced by, the "
      "nodes of its Gauss rule (Gauss-Legendre for uniform, generalised Gauss-Laguerre for "
-     "gamma, Gauss-Hermite in the log for lognormal, Gauss-Jacobi for beta). A discrete "
-     "distribution is exact: one sub-cohort a value."},
+     "gamma, Gauss-Hermite in the log for lognormal, Gauss-Jacobi for beta). Where a gamma or "
+     "lognormal multiplier fills some rows (more than 1e-9 of children reach a cap), the nodes "
+     "are those of Gauss-Legendre on the quantile function between 0 and each cap, plus one "
+     "node above the last (exact there). A discrete distribution is exact: one sub-cohort a "
+     "value."},
     {"heterogeneity.transitions", FL_TY_SEQ, 0, 1, 10000, NULL, NULL, NULL,
      "The moves the multiplier applies to. A bounded distribution (uniform, beta, discrete) "
      "whose largest value would leave staying a negative probability in some row is an error; "
