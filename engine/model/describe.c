@@ -219,6 +219,9 @@ static void describe_het(fl_out *o, const fl_model *m) {
           : h->n_caps ? ", Gauss-Legendre on the quantile function up to each multiplier that "
                         "fills a row, and the conditional mean above the last"
                       : ", the nodes of a Gauss rule");
+  if (isfinite(h->cap_z) && (h->dist == FL_HET_GAMMA || h->dist == FL_HET_LOGNORMAL))
+    fl_outf(o, "  A multiplier above %.6g (a share %.3g of children) fills some row of the "
+            "baseline and is capped there.\n", h->cap_z, het_above(h, h->cap_z));
 }
 
 /* The first cell's rows as monthly percentages, the most useful single view. */
@@ -278,7 +281,7 @@ static int raises_escalation(const fl_model *m, const fl_intervention *iv, size_
 void fl_model_warnings(const fl_model *m, void (*write)(void *ctx, const char *text), void *ctx) {
   const fl_out o = {write, ctx};
   const double capped = isfinite(m->het.cap_z) ? het_above(&m->het, m->het.cap_z) : 0;
-  if (capped > 0)
+  if (capped > 1e-9) /* (fewer: validate's description says so, without a warning) */
     fl_outf(&o,
             "heterogeneity: a multiplier above %.6g (a share %.3g of children) would leave "
             "staying a negative probability in some row of the baseline; it is capped there, so "
