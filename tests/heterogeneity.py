@@ -192,7 +192,7 @@ CASES = [
     ("gamma", {"distribution": "gamma", "mean": 1, "sd": 0.5}, P_ILL),
     ("lognormal", {"distribution": "lognormal", "mean": 1, "sd": 0.4}, P_ILL),
     ("beta", {"distribution": "beta", "mean": 0.6, "sd": 0.2}, P_ILL),
-    # A gamma multiplier that fills the well row (capped above z = 0.98 / 0.3, about 4.6% of
+    # A gamma multiplier that fills the well row (capped above z = 0.98 / 0.3, about 5.6% of
     # children): the quantities have a kink there, so the Gauss rule converges slowly.
     ("gamma_capped", {"distribution": "gamma", "mean": 1, "sd": 1.2}, 0.3),
 ]
