@@ -83,18 +83,12 @@ static void child_life(synth *sy, fl_rng *r, size_t t0, uint32_t state, uint32_t
     if (t % 12 == 0 && t / 12 < sy->years && age / 12 < sy->ages)
       sy->pop[((t / 12) * sy->ages + age / 12) * m->NLOC + loc] += 1;
     const size_t table = (size_t)arm->step_table[t] * m->rows_per_period;
-    const fl_row *row =
-        &arm->rows[table + loc * m->loc_stride + m->age_off[age] + m->dur_off[tis] + state];
+    const size_t ri = table + loc * m->loc_stride + m->age_off[age] + m->dur_off[tis] + state;
+    const fl_row *row = &arm->rows[ri];
     const uint32_t u = fl_rng_u32(r);
     size_t d = state;
     if (m->het.row_on && m->het.row_on[state]) { /* the child's own row */
-      uint64_t cum[FL_MAX_STATES + 1];
-      int capped;
-      if (u >= fl_het_row(m, state, row, arm->move_cum, arm->move_dest, z, cum, &capped)) {
-        uint32_t j = 0;
-        while (u >= cum[j]) j++;
-        d = arm->move_dest[row->first + j];
-      }
+      d = fl_het_move(m, state, row, arm->het_chosen[ri], arm->move_cum, arm->move_dest, z, u);
     } else if (u >= row->stay) {
       uint32_t j = row->first;
       while (u >= arm->move_cum[j]) j++;

@@ -42,43 +42,78 @@ double fl_het_draw(const fl_het *h, struct fl_rng *r) {
   return het_round(z);
 }
 
+/* A row's moves as the multiplier sees them: the widths of the chosen moves (chosen) and of the
+ * others (other), and the chosen ones' total scaled by z, rounded (at most 2^32 - other: where
+ * z would give more, it is capped, *capped set). */
+typedef struct het_widths {
+  uint64_t chosen, other, scaled;
+} het_widths;
+
+static inline uint64_t round_u64(double x) { return (uint64_t)(x + 0.5); } /* (x >= 0) */
+
+static het_widths het_widths_of(const fl_model *m, size_t s, const fl_row *row,
+                                const uint64_t *move_cum, const uint8_t *move_dest, double z,
+                                int *capped) {
+  const uint8_t *on = m->het.on + s * m->S;
+  const uint64_t one = (uint64_t)FL_P_ONE;
+  het_widths w = {0, 0, 0};
+  uint64_t prev = row->stay;
+  for (uint32_t k = 0; k < row->n; k++) {
+    const uint64_t width = move_cum[row->first + k] - prev;
+    const uint8_t d = move_dest[row->first + k];
+    prev = move_cum[row->first + k];
+    if (d != FL_DEST_EXIT && on[d]) w.chosen += width;
+    else w.other += width;
+  }
+  const double scaled = z * (double)w.chosen;
+  *capped = scaled > (double)(one - w.other);
+  w.scaled = *capped ? one - w.other : round_u64(scaled);
+  if (w.scaled > one - w.other) w.scaled = one - w.other; /* (rounding up to the edge) */
+  return w;
+}
+
+/* The chosen moves' scaled widths are the differences of their scaled running total (so the
+ * widths add up to the scaled total exactly): the running total c of chosen widths becomes
+ * round(c z), or the scaled total once c is all of it; under a cap, z is scaled / chosen. */
 uint64_t fl_het_row(const fl_model *m, size_t s, const fl_row *row, const uint64_t *move_cum,
                     const uint8_t *move_dest, double z, uint64_t *cum, int *capped) {
-  const size_t S = m->S;
-  const uint8_t *on = m->het.on + s * S;
+  const uint8_t *on = m->het.on + s * m->S;
   const uint64_t one = (uint64_t)FL_P_ONE;
-  uint64_t prev = row->stay, chosen = 0, other = 0;
-  *capped = 0;
-  if (row->n == 0) return row->stay;
+  if (row->n == 0) {
+    *capped = 0;
+    return row->stay;
+  }
+  const het_widths w = het_widths_of(m, s, row, move_cum, move_dest, z, capped);
+  const double ratio = *capped ? (double)w.scaled / (double)w.chosen : z;
+  const uint64_t stay = one - w.other - w.scaled;
+  uint64_t prev = row->stay, run = 0, run_scaled = 0, at = stay;
   for (uint32_t k = 0; k < row->n; k++) {
-    const uint64_t w = move_cum[row->first + k] - prev;
+    const uint64_t width = move_cum[row->first + k] - prev;
     const uint8_t d = move_dest[row->first + k];
     prev = move_cum[row->first + k];
-    if (d != FL_DEST_EXIT && on[d]) chosen += w;
-    else other += w;
+    if (d != FL_DEST_EXIT && on[d]) {
+      run += width;
+      const uint64_t next = run == w.chosen ? w.scaled : round_u64((double)run * ratio);
+      at += next - run_scaled;
+      run_scaled = next;
+    } else {
+      at += width;
+    }
+    cum[k] = at;
   }
-  if (chosen && z * (double)chosen > (double)(one - other)) {
-    z = (double)(one - other) / (double)chosen;
-    *capped = 1;
-  }
-  /* The scaled widths, cumulated after staying; staying takes what is left. */
-  uint64_t scaled = 0;
-  prev = row->stay;
-  for (uint32_t k = 0; k < row->n; k++) {
-    const uint64_t w = move_cum[row->first + k] - prev;
-    const uint8_t d = move_dest[row->first + k];
-    prev = move_cum[row->first + k];
-    cum[k] = d != FL_DEST_EXIT && on[d] ? (uint64_t)llround(z * (double)w) : w;
-    scaled += cum[k];
-  }
-  const uint64_t stay = scaled < one ? one - scaled : 0;
-  uint64_t at = stay;
-  for (uint32_t k = 0; k < row->n; k++) {
-    at += cum[k];
-    cum[k] = at < one ? at : one;
-  }
-  cum[row->n - 1] = one;
+  cum[row->n - 1] = one; /* (it is: stay + scaled + other) */
   return stay;
+}
+
+void fl_het_chosen(const fl_model *m, const fl_row *rows, size_t n, const uint64_t *move_cum,
+                   const uint8_t *move_dest, uint64_t *chosen) {
+  int capped;
+  for (size_t r = 0; r < n; r++) {
+    const size_t s = r % m->S;
+    chosen[r] = m->het.row_on[s]
+                    ? het_widths_of(m, s, &rows[r], move_cum, move_dest, 1, &capped).chosen
+                    : 0;
+  }
 }
 
 /* A state or a level (every state in it) into mask[S]; 0 when it is neither. */
@@ -400,6 +435,11 @@ fl_status fl_check_het(compiler *c) {
   const size_t S = m->S;
   if (h->dist == FL_HET_NONE) return FL_OK;
   const fl_node *sec = fl_map_get(c->sc->root, "heterogeneity");
+  for (size_t a = 0; a < m->n_arms; a++) {
+    fl_arm *arm = &m->arms[a];
+    if (!(arm->het_chosen = fl_calloc(arm->n_rows, sizeof *arm->het_chosen))) return fl_c_oom(c);
+    fl_het_chosen(m, arm->rows, arm->n_rows, arm->move_cum, arm->move_dest, arm->het_chosen);
+  }
   for (size_t a = 0; a < m->n_arms; a++)
     if (m->arms[a].reinvest.on)
       return fl_c_bad(c, sec, "heterogeneity", "arm '%s' reinvests its savings; expectation mode "

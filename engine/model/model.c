@@ -291,6 +291,7 @@ void fl_model_free(fl_model *m) {
     free(arm->name);
     free(arm->rows);
     free(arm->stay32);
+    free(arm->het_chosen);
     free(arm->move_cum);
     free(arm->move_dest);
     free(arm->step_table);

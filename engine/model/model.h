@@ -107,6 +107,8 @@ typedef struct fl_arm {
   double *cost, *qol;
   double *trans_cost, *trans_qaly;
   double *base_p;       /* [NP * rows_per_period * S] the arm's own step probabilities */
+  uint64_t *het_chosen; /* [n_rows] the width of each row's moves that the heterogeneity
+                           multiplier scales (NULL without heterogeneity) */
 } fl_arm;
 
 /* The cost per step of state s to holder b (i = s * B + b) in arm, where the scenario's (or the
@@ -151,13 +153,34 @@ typedef struct fl_het {
 } fl_het;
 
 /* The row of a child with multiplier z in state s (row, with the table's move_cum and
- * move_dest): the moves that z multiplies scaled (each width of the quantised row times z,
- * rounded), staying taking up the difference; where that would leave less than nothing to
- * staying, z is capped so that it leaves none. Fills cum[row->n] with the thresholds of the
- * row's moves (the last 2^32) and returns the staying threshold; *capped is set when z was
- * capped. Both modes use it, so they quantise alike. */
+ * move_dest): the moves that z multiplies scaled (the widths of the quantised row times z,
+ * rounded so that they add up to their total times z, rounded), staying taking up the
+ * difference; where that would leave less than nothing to staying, z is capped so that it
+ * leaves none. Fills cum[row->n] with the thresholds of the row's moves (the last 2^32) and
+ * returns the staying threshold; *capped is set when z was capped. Both modes use it, so they
+ * quantise alike. fl_het_move: the destination (s: stays) of draw u on that row, the
+ * thresholds worked out only for a child who does not stay. */
 uint64_t fl_het_row(const fl_model *m, size_t s, const fl_row *row, const uint64_t *move_cum,
                     const uint8_t *move_dest, double z, uint64_t *cum, int *capped);
+/* chosen[r] = the width of the moves of rows[r] that the multiplier scales, for n rows (of a
+ * table with move_cum and move_dest), so that fl_het_move finds most children staying at once. */
+void fl_het_chosen(const fl_model *m, const fl_row *rows, size_t n, const uint64_t *move_cum,
+                   const uint8_t *move_dest, uint64_t *chosen);
+static inline uint32_t fl_het_move(const fl_model *m, size_t s, const fl_row *row,
+                                   uint64_t chosen, const uint64_t *move_cum,
+                                   const uint8_t *move_dest, double z, uint32_t u) {
+  const uint64_t room = row->stay + chosen; /* 2^32 less the moves not chosen */
+  const double scaled = z * (double)chosen;
+  uint64_t sc = scaled > (double)room ? room : (uint64_t)(scaled + 0.5);
+  if (sc > room) sc = room;
+  if (u < room - sc) return (uint32_t)s; /* stays */
+  uint64_t cum[FL_MAX_STATES + 1];
+  int capped;
+  fl_het_row(m, s, row, move_cum, move_dest, z, cum, &capped);
+  uint32_t j = 0;
+  while (u >= cum[j]) j++;
+  return move_dest[row->first + j];
+}
 
 struct fl_model {
   char *name;
@@ -276,6 +299,7 @@ typedef struct fl_arm_tables {
   const double *base_p; /* step probabilities the tables were built from */
   const double *cost;   /* [S * B] the replication's state costs per step (the model's, or
                            drawn under parameter uncertainty) */
+  const uint64_t *het_chosen; /* [rows] fl_het_chosen of the rows (NULL: no heterogeneity) */
 } fl_arm_tables;
 
 /* The model's own tables of arm a (the replication's costs: the model's). */

@@ -77,5 +77,5 @@ int fl_table_build(const fl_model *m, const double *base_p, const fl_arm *arm, s
 fl_arm_tables fl_model_tables(const fl_model *m, size_t a) {
   const fl_arm *arm = &m->arms[a];
   return (fl_arm_tables){arm, arm->rows, arm->stay32, arm->move_cum, arm->move_dest,
-                         arm->base_p, m->cost};
+                         arm->base_p, m->cost, arm->het_chosen};
 }

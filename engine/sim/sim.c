@@ -173,6 +173,7 @@ typedef struct step_ctx {
   const uint32_t *age_off, *dur_off;
   const uint8_t *state_level;
   const uint8_t *het_on; /* [S] states whose rows the children's multipliers change, or NULL */
+  const uint64_t *het_chosen; /* fl_het_chosen of rows */
   uint32_t max_age, loc_stride;
   uint64_t loc_div;
   int tis_by_level;
@@ -209,6 +210,7 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
   const fl_row *rows = c->rows;
   const uint64_t *move_cum = c->move_cum;
   const uint8_t *move_dest = c->move_dest, *state_level = c->state_level, *het_on = c->het_on;
+  const uint64_t *het_chosen = c->het_chosen;
   const uint32_t *age_off = c->age_off, *dur_off = c->dur_off;
   const uint32_t max_age = c->max_age, loc_stride = c->loc_stride, t = c->t;
   const uint32_t reentry_window = c->reentry_window;
@@ -236,16 +238,11 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
     }
     const uint32_t b = ws->base[slot], age = ws->age[slot], tis = ws->tis[slot] - 1u;
     const size_t loc = fl_fast_div(b, loc_div), s = b - loc * loc_stride;
-    const fl_row *row = &rows[banded ? b + age_off[age - 1] + dur_off[tis] : b];
+    const size_t r = banded ? b + age_off[age - 1] + dur_off[tis] : b;
+    const fl_row *row = &rows[r];
     size_t d = s; /* a child whose draw is below the exact threshold stays */
     if (het && het_on[s]) { /* the same draw on the child's own row */
-      uint64_t cum[FL_MAX_STATES + 1];
-      int capped;
-      if (u >= fl_het_row(m, s, row, move_cum, move_dest, ws->het[slot], cum, &capped)) {
-        uint32_t j = 0;
-        while (u >= cum[j]) j++;
-        d = move_dest[row->first + j];
-      }
+      d = fl_het_move(m, s, row, het_chosen[r], move_cum, move_dest, ws->het[slot], u);
     } else if (u >= row->stay) {
       uint32_t j = row->first;
       while (u >= move_cum[j]) j++;
@@ -443,7 +440,8 @@ static void step_begin(sim_run *sr, size_t t) {
   }
   sr->c = (step_ctx){m, rows, sr->rows_dyn ? ws->dyn_cum : tab->move_cum,
                      sr->rows_dyn ? ws->dyn_dest : tab->move_dest, m->age_off, m->dur_off,
-                     m->state_level, m->het.row_on, sr->max_age, sr->loc_stride, sr->loc_div, m->tis_by_level,
+                     m->state_level, m->het.row_on,
+                     tab->het_chosen ? tab->het_chosen + table_row0 : NULL, sr->max_age, sr->loc_stride, sr->loc_div, m->tis_by_level,
                      sr->reentry_window, (uint32_t)t, sr->key.inc};
   /* (The children, n, rng, base, age and tis, are set for each chunk: step_serial.) */
   sr->pa = (fl_pass_args){.stay32 = stay32, .age_off = m->age_off,
