@@ -19,8 +19,9 @@ well -> ill probability, state costs and QoL weights are multiplied by each chil
     z-score (standard error from the replications) within 4.
 (c) common random numbers: an arm that changes only the cost of ill moves exactly as the
     baseline, replication by replication (the multipliers drive the moves, so each child has
-    the same one in both arms); and a run's datasets are the same bytes with 1 and 2 threads,
-    across replications and with the children of one replication split between threads.
+    the same one in both arms); a run's datasets are the same bytes with 1 and 2 threads,
+    across replications and with the children of one replication split between threads, and
+    after a stop and --resume.
 
     python3 tests/heterogeneity.py path/to/flourish
 """
@@ -294,6 +295,23 @@ def main():
             if diff or not names:
                 failures += 1
                 print("FAIL: datasets differ between thread counts: " + ", ".join(diff[:5]))
+        # A run stopped after 5 of 12 replications and resumed from its checkpoint.
+        ref, res = os.path.join(work, "ref.h5"), os.path.join(work, "resumed.h5")
+        flourish("run", path, "-o", ref, "-q", "-r", "12", "-s", "3")
+        stopped = subprocess.run([FLOURISH, "run", path, "-o", res, "-q", "-r", "12", "-s", "3",
+                                  "-t", "2", "--checkpoint"], capture_output=True,
+                                 env=dict(os.environ, FLOURISH_CRASH_AFTER_REPS="5"))
+        flourish("run", path, "-o", res, "-q", "-r", "12", "-s", "3", "-t", "1", "--resume")
+        with h5py.File(ref) as a, h5py.File(res) as b:
+            names = []
+            a["arms"].visititems(lambda n, o: names.append("arms/" + n)
+                                 if isinstance(o, h5py.Dataset) else None)
+            diff = [n for n in names if not same_bytes(a[n][()], b[n][()])]
+        print(f"  stopped ({stopped.returncode}) and resumed: {len(names)} datasets, "
+              f"{len(diff)} differ")
+        if stopped.returncode != 137 or diff:
+            failures += 1
+            print("FAIL: the resumed run differs: " + ", ".join(diff[:5]))
     if failures:
         sys.exit(f"{failures} failure(s)")
     print("all passed")
