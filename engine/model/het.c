@@ -194,7 +194,8 @@ static fl_status compile_dist(compiler *c, const fl_node *sec, const char *dist)
     if (!n && uses)
       return fl_c_bad(c, sec, "heterogeneity", "a %s distribution needs %s", dist, het_keys[k]);
   }
-  const double mean = fl_get_num(sec, "heterogeneity.mean"), sd = fl_get_num(sec, "heterogeneity.sd");
+  const double mean = fl_get_num(sec, "heterogeneity.mean");
+  const double sd = fl_get_num(sec, "heterogeneity.sd");
   switch (h->dist) {
   case FL_HET_UNIFORM:
     h->p1 = fl_get_num(sec, "heterogeneity.low");

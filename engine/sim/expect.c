@@ -79,7 +79,8 @@ static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t
     const fl_intervention *iv = &arm->ints[i];
     if (!fl_intervention_running(m, iv, t)) continue;
     spend[t * ni + i] = fl_arm_spend(m, arm, i, t, saving) * m->step_months;
-    reached[t * ni + i] += reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
+    reached[t * ni + i] +=
+        reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
   }
   if (!dynamic) return 0;
   size_t n_moves = 0, bad;
@@ -96,7 +97,8 @@ static void reach_end_expected(const fl_model *m, const fl_arm *arm, size_t t, c
   for (size_t i = 0; i < ni; i++) {
     const fl_intervention *iv = &arm->ints[i];
     if (!fl_intervention_running(m, iv, t)) continue;
-    reached[t * ni + i] += reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
+    reached[t * ni + i] +=
+        reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
   }
 }
 

@@ -441,8 +441,9 @@ static void step_begin(sim_run *sr, size_t t) {
   sr->c = (step_ctx){m, rows, sr->rows_dyn ? ws->dyn_cum : tab->move_cum,
                      sr->rows_dyn ? ws->dyn_dest : tab->move_dest, m->age_off, m->dur_off,
                      m->state_level, m->het.row_on,
-                     tab->het_chosen ? tab->het_chosen + table_row0 : NULL, sr->max_age, sr->loc_stride, sr->loc_div, m->tis_by_level,
-                     sr->reentry_window, (uint32_t)t, sr->key.inc};
+                     tab->het_chosen ? tab->het_chosen + table_row0 : NULL, sr->max_age,
+                     sr->loc_stride, sr->loc_div, m->tis_by_level, sr->reentry_window,
+                     (uint32_t)t, sr->key.inc};
   /* (The children, n, rng, base, age and tis, are set for each chunk: step_serial.) */
   sr->pa = (fl_pass_args){.stay32 = stay32, .age_off = m->age_off,
                           .dur_off = m->dur_off, .banded = m->NA > 1 || m->ND > 1,
@@ -746,7 +747,8 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
                 .tab = tab, .ws = ws,
                 .tl = tl, .path = path};
   fl_stream_key_init(&sr.key, seed, rep, FL_PURPOSE_CHILD);
-  if (m->het.dist != FL_HET_NONE) fl_stream_key_init(&sr.het_key, seed, rep, FL_PURPOSE_HETEROGENEITY);
+  if (m->het.dist != FL_HET_NONE)
+    fl_stream_key_init(&sr.het_key, seed, rep, FL_PURPOSE_HETEROGENEITY);
   sr.reentry_window = m->step_months >= 12 ? 1 : (uint32_t)(12.0 / m->step_months + 0.5);
   sr.max_age = m->max_age ? m->max_age : UINT32_MAX;
   sr.loc_stride = (uint32_t)m->loc_stride;

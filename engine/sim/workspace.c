@@ -162,14 +162,23 @@ static fl_status reserve_set(size_t *cap, uint64_t **rng, uint32_t **base, uint1
   return FL_OK;
 }
 
+/* The multipliers' array of a set of child arrays that already has room for cap children but
+ * was sized for a model without heterogeneity. */
+static fl_status reserve_het(double **het, size_t cap) {
+  return *het || cap == 0 || grow((void **)het, cap, sizeof **het) ? FL_OK : FL_ENOMEM;
+}
+
 fl_status fl_workspace_reserve(fl_workspace *ws, const fl_model *m, size_t need) {
   if (need >= ((size_t)1 << 31)) return FL_ENOMEM; /* slots are 32-bit lane indices */
+  if (m->het.dist != FL_HET_NONE && reserve_het(&ws->het, ws->cap) != FL_OK) return FL_ENOMEM;
   return reserve_set(&ws->cap, &ws->rng, &ws->base, &ws->age, &ws->tis, &ws->hist,
                      m->het.dist != FL_HET_NONE ? &ws->het : NULL, HIST_WORDS(m->L), need);
 }
 
 fl_status fl_workspace_reserve_kept(fl_workspace *ws, const fl_model *m, size_t need) {
   if (need > ws->keep_cap) ws->keep_model = NULL;
+  if (m->het.dist != FL_HET_NONE && reserve_het(&ws->keep_het, ws->keep_cap) != FL_OK)
+    return FL_ENOMEM;
   return reserve_set(&ws->keep_cap, &ws->keep_rng, &ws->keep_base, &ws->keep_age,
                      &ws->keep_tis, &ws->keep_hist,
                      m->het.dist != FL_HET_NONE ? &ws->keep_het : NULL, HIST_WORDS(m->L), need);
