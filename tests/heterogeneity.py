@@ -20,8 +20,8 @@ well -> ill probability, state costs and QoL weights are multiplied by each chil
 (c) common random numbers: an arm that changes only the cost of ill moves exactly as the
     baseline, replication by replication (the multipliers drive the moves, so each child has
     the same one in both arms); a run's datasets are the same bytes with 1 and 2 threads,
-    across replications and with the children of one replication split between threads, and
-    after a stop and --resume.
+    across replications and with the children of one replication split between threads, with
+    the portable and the best vector pass, and after a stop and --resume.
 
     python3 tests/heterogeneity.py path/to/flourish
 """
@@ -278,23 +278,30 @@ def main():
         if not (same and differ):
             failures += 1
             print("FAIL: the arms do not share the children's multipliers")
-        big = os.path.join(work, "big.yaml")
-        with open(big, "w") as f:
-            f.write(scenario(het_yaml(CASES[2][1]), P_ILL, n0=24000))
-        for reps in ("1", "4"):
-            files = []
-            for threads in ("1", "2"):
-                files.append(os.path.join(work, f"t{threads}_{reps}.h5"))
-                flourish("run", big, "-o", files[-1], "-q", "-r", reps, "-s", "9", "-t", threads)
-            with h5py.File(files[0]) as a, h5py.File(files[1]) as b:
-                names = []
-                a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-                diff = [n for n in names if not same_bytes(a[n][()], b[n][()])]
-            print(f"  {reps} replication(s), 1 against 2 threads: {len(names)} datasets, "
-                  f"{len(diff)} differ")
-            if diff or not names:
-                failures += 1
-                print("FAIL: datasets differ between thread counts: " + ", ".join(diff[:5]))
+        # gamma (every child of a row with a chosen move is an event) and uniform (only those
+        # whose draw is above the row's staying threshold for the largest multiplier).
+        for name, dist, _ in (CASES[2], CASES[1]):
+            big = os.path.join(work, f"big_{name}.yaml")
+            with open(big, "w") as f:
+                f.write(scenario(het_yaml(dist), P_ILL, n0=24000))
+            for reps, a_opts, b_opts, what in (
+                    ("1", ["-t", "1"], ["-t", "2"], "1 against 2 threads"),
+                    ("4", ["-t", "1"], ["-t", "2"], "1 against 2 threads"),
+                    ("2", ["--pass", "scalar"], ["--pass", "auto"], "portable against best pass")):
+                files = []
+                for opts in (a_opts, b_opts):
+                    files.append(os.path.join(work, f"{name}_{reps}_{len(files)}.h5"))
+                    flourish("run", big, "-o", files[-1], "-q", "-r", reps, "-s", "9", *opts)
+                with h5py.File(files[0]) as a, h5py.File(files[1]) as b:
+                    names = []
+                    a.visititems(lambda n, o: names.append(n)
+                                 if isinstance(o, h5py.Dataset) else None)
+                    diff = [n for n in names if not same_bytes(a[n][()], b[n][()])]
+                print(f"  {name}, {reps} replication(s), {what}: {len(names)} datasets, "
+                      f"{len(diff)} differ")
+                if diff or not names:
+                    failures += 1
+                    print("FAIL: datasets differ: " + ", ".join(diff[:5]))
         # A run stopped after 5 of 12 replications and resumed from its checkpoint.
         ref, res = os.path.join(work, "ref.h5"), os.path.join(work, "resumed.h5")
         flourish("run", path, "-o", ref, "-q", "-r", "12", "-s", "3")

@@ -105,6 +105,15 @@ uint64_t fl_het_row(const fl_model *m, size_t s, const fl_row *row, const uint64
   return stay;
 }
 
+uint32_t fl_het_stay32(const fl_model *m, size_t s, const fl_row *row, const uint64_t *move_cum,
+                       const uint8_t *move_dest) {
+  int capped;
+  if (!isfinite(m->het.hi)) return 0;
+  const het_widths w = het_widths_of(m, s, row, move_cum, move_dest, m->het.hi, &capped);
+  const uint64_t stay = (uint64_t)FL_P_ONE - w.other - w.scaled; /* (as fl_het_move's) */
+  return stay < UINT32_MAX ? (uint32_t)stay : UINT32_MAX;
+}
+
 void fl_het_chosen(const fl_model *m, const fl_row *rows, size_t n, const uint64_t *move_cum,
                    const uint8_t *move_dest, uint64_t *chosen) {
   int capped;

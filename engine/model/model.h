@@ -162,6 +162,10 @@ typedef struct fl_het {
  * thresholds worked out only for a child who does not stay. */
 uint64_t fl_het_row(const fl_model *m, size_t s, const fl_row *row, const uint64_t *move_cum,
                     const uint8_t *move_dest, double z, uint64_t *cum, int *capped);
+/* The staying threshold of the row for the largest multiplier the distribution gives (0 for
+ * gamma and lognormal: a large one fills the row), as the hot pass's 32-bit threshold. */
+uint32_t fl_het_stay32(const fl_model *m, size_t s, const fl_row *row, const uint64_t *move_cum,
+                       const uint8_t *move_dest);
 /* chosen[r] = the width of the moves of rows[r] that the multiplier scales, for n rows (of a
  * table with move_cum and move_dest), so that fl_het_move finds most children staying at once. */
 void fl_het_chosen(const fl_model *m, const fl_row *rows, size_t n, const uint64_t *move_cum,
