@@ -782,6 +782,7 @@ int main(void) {
   test_threads_inside_replication("scenarios/examples/semi_markov.yaml");
   test_threads_inside_replication("scenarios/dundee.yaml");
   test_threads_inside_replication("bench/workloads/rich.yaml");
+  test_threads_inside_replication("scenarios/examples/frailty.yaml");
   test_dundee_conservation();
   test_moves_per_child();
   test_kept_children_copy();
@@ -791,6 +792,7 @@ int main(void) {
   test_paths_equal_scalar("scenarios/examples/semi_markov.yaml");
   test_paths_equal_scalar("scenarios/examples/hiv_markov.yaml");
   test_paths_equal_scalar("bench/workloads/rich.yaml");
+  test_paths_equal_scalar("scenarios/examples/frailty.yaml");
   test_zero_and_absorbing();
   test_identity_moves_no_one();
   test_compiled_rows();

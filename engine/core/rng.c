@@ -139,3 +139,8 @@ gsl_rng *fl_rng_gsl_alloc(void) {
 }
 
 fl_rng *fl_rng_gsl_state(gsl_rng *g) { return g->state; }
+
+void fl_rng_gsl_view(gsl_rng *g, fl_rng *r) {
+  g->type = &fl_gsl_pcg32_type;
+  g->state = r;
+}

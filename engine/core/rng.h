@@ -89,7 +89,12 @@ uint64_t fl_mix64(uint64_t x);
  * of one replication can share it; the starting state depends on (seed, replication, child,
  * purpose). Keys are derived by chaining fl_mix64 over the components with distinct odd
  * constants, so tuples that differ in any component give unrelated values. */
-enum fl_purpose { FL_PURPOSE_CHILD = 1, FL_PURPOSE_ENTRIES = 2, FL_PURPOSE_PARAMS = 3 };
+enum fl_purpose {
+  FL_PURPOSE_CHILD = 1,
+  FL_PURPOSE_ENTRIES = 2,
+  FL_PURPOSE_PARAMS = 3,
+  FL_PURPOSE_HETEROGENEITY = 4 /* a child's multiplier (the heterogeneity section) */
+};
 
 /* Returns the stream increment for (seed, rep, purpose); the result is always odd. */
 uint64_t fl_stream_inc(uint64_t seed, uint64_t rep, uint32_t purpose);
@@ -117,6 +122,10 @@ void fl_rng_init_stream(fl_rng *r, uint64_t seed, uint64_t rep, uint64_t child, 
  * with fl_rng_seed(state, 0, 0), and gsl_rng_set(g, s) means fl_rng_seed(state, s, 0). Returns
  * NULL when out of memory, without calling the GSL error handler. Free it with gsl_rng_free. */
 gsl_rng *fl_rng_gsl_alloc(void);
+
+/* Makes *g a gsl_rng of type "flourish-pcg32" that draws from r (owned by the caller), without
+ * allocating: for one draw of a GSL random variate from a stream made on the stack. */
+void fl_rng_gsl_view(gsl_rng *g, fl_rng *r);
 
 /* Returns the fl_rng inside a gsl_rng made by fl_rng_gsl_alloc, so that the caller can key it
  * with fl_rng_init_stream. g must come from fl_rng_gsl_alloc. */

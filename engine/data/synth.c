@@ -27,6 +27,7 @@ typedef struct synth {
   double *pop;          /* [years, ages, NLOC] */
   size_t years, ages;
   uint64_t next_id, records;
+  fl_stream_key het_key; /* the children's multipliers (the scenario's heterogeneity) */
 } synth;
 
 static void date_of(const synth *sy, long months, char *buf, size_t size) {
@@ -56,6 +57,12 @@ static void child_life(synth *sy, fl_rng *r, size_t t0, uint32_t state, uint32_t
   int ep_open = 0; /* starts can precede the horizon, so no sentinel value */
   uint32_t ep_state = 0;
   char dob[48];
+  double z = 1;
+  if (m->het.dist != FL_HET_NONE) { /* drawn as the simulation draws it */
+    fl_rng hr;
+    fl_rng_init_keyed(&hr, &sy->het_key, id);
+    z = fl_het_draw(&m->het, &hr);
+  }
   date_of(sy, (long)t0 - (long)age, dob, sizeof dob);
   for (size_t t = t0;; t++) {
     if (ep_open && state != ep_state) {
@@ -76,11 +83,13 @@ static void child_life(synth *sy, fl_rng *r, size_t t0, uint32_t state, uint32_t
     if (t % 12 == 0 && t / 12 < sy->years && age / 12 < sy->ages)
       sy->pop[((t / 12) * sy->ages + age / 12) * m->NLOC + loc] += 1;
     const size_t table = (size_t)arm->step_table[t] * m->rows_per_period;
-    const fl_row *row =
-        &arm->rows[table + loc * m->loc_stride + m->age_off[age] + m->dur_off[tis] + state];
+    const size_t ri = table + loc * m->loc_stride + m->age_off[age] + m->dur_off[tis] + state;
+    const fl_row *row = &arm->rows[ri];
     const uint32_t u = fl_rng_u32(r);
     size_t d = state;
-    if (u >= row->stay) {
+    if (m->het.row_on && m->het.row_on[state]) { /* the child's own row */
+      d = fl_het_move(m, state, row, arm->het_chosen[ri], arm->move_cum, arm->move_dest, z, u);
+    } else if (u >= row->stay) {
       uint32_t j = row->first;
       while (u >= arm->move_cum[j]) j++;
       d = arm->move_dest[j];
@@ -141,6 +150,7 @@ fl_status fl_synth(const fl_model *m, uint64_t seed, int start_year, int start_m
   if ((st = open_tmp(&pop_file, population_path, "--population", &pop, err)) != FL_OK) goto out;
   fprintf(sy.ep, "child_id,state,start_date,end_date,date_of_birth,locality\n");
   fl_stream_key_init(&key, seed, 0, FL_PURPOSE_CHILD);
+  fl_stream_key_init(&sy.het_key, seed, 0, FL_PURPOSE_HETEROGENEITY);
   for (size_t gi = 0; gi < m->n_init; gi++) {
     const fl_init_group *gr = &m->init[gi];
     for (uint64_t k = 0; k < gr->count; k++) {

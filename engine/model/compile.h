@@ -94,5 +94,10 @@ fl_status fl_vary_edges(compiler *c, const fl_node *table, const char *at, const
  * time t, 1 - (S(t + per_months) / S(t))^hr. */
 double fl_vary_value(const fl_model *m, const fl_vary *v, uint32_t age, uint32_t tis,
                      uint32_t period, double per_months);
+/* het.c: the heterogeneity section (after the states, before the tables are built: they leave
+ * its rows to the events), and its check against every arm's tables (after the arms). */
+fl_status fl_compile_het(compiler *c);
+fl_status fl_check_het(compiler *c);
+void fl_het_free(fl_het *h);
 
 #endif

@@ -2,6 +2,7 @@
  * says what they meant. */
 #include "model/intervention.h"
 
+#include <gsl/gsl_cdf.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,6 +215,35 @@ static void describe_arms(fl_out *o, const fl_model *m) {
             m->n_unc);
 }
 
+/* The share of children whose heterogeneity multiplier is above z. */
+static double het_above(const fl_het *h, double z) {
+  switch (h->dist) {
+  case FL_HET_GAMMA: return gsl_cdf_gamma_Q(z, h->p1, h->p2);
+  case FL_HET_LOGNORMAL: return gsl_cdf_lognormal_Q(z, h->p1, h->p2);
+  default: return 0; /* (bounded distributions: compilation refused a multiplier that large) */
+  }
+}
+
+/* Per-child heterogeneity: its distribution, what it multiplies, expectation mode's mixture. */
+static void describe_het(fl_out *o, const fl_model *m) {
+  const fl_het *h = &m->het;
+  static const char *const names[] = {"", "uniform", "gamma", "lognormal", "beta", "discrete"};
+  if (h->dist == FL_HET_NONE) return;
+  size_t moves = 0;
+  for (size_t i = 0; i < m->S * m->S; i++) moves += h->on[i];
+  fl_outf(o, "Heterogeneity: each child draws a %s multiplier (mean %.4g, sd %.4g) once; it "
+          "multiplies %zu move(s)%s%s. Expectation mode: a mixture of %zu sub-cohort(s)%s.\n",
+          names[h->dist], h->mean, h->sd, moves, h->costs ? ", state costs" : "",
+          h->qol ? ", QoL weights" : "", h->n_nodes,
+          h->dist == FL_HET_DISCRETE ? " (exact)"
+          : h->n_caps ? ", Gauss-Legendre on the quantile function up to each multiplier that "
+                        "fills a row, and the conditional mean above the last"
+                      : ", the nodes of a Gauss rule");
+  if (isfinite(h->cap_z) && (h->dist == FL_HET_GAMMA || h->dist == FL_HET_LOGNORMAL))
+    fl_outf(o, "  A multiplier above %.6g (a share %.3g of children) fills some row of the "
+            "baseline and is capped there.\n", h->cap_z, het_above(h, h->cap_z));
+}
+
 /* The first cell's rows as monthly percentages, the most useful single view. */
 static void describe_first_cell(fl_out *o, const fl_model *m) {
   fl_outf(o, "Step transition probabilities (%%) for the first age, time-in-state, period and "
@@ -242,6 +272,7 @@ void fl_model_describe(const fl_model *m, void (*write)(void *ctx, const char *t
   describe_population(&o, m);
   describe_bands(&o, m);
   describe_arms(&o, m);
+  describe_het(&o, m);
   describe_first_cell(&o, m);
 }
 
@@ -269,6 +300,13 @@ static int raises_escalation(const fl_model *m, const fl_intervention *iv, size_
 
 void fl_model_warnings(const fl_model *m, void (*write)(void *ctx, const char *text), void *ctx) {
   const fl_out o = {write, ctx};
+  const double capped = isfinite(m->het.cap_z) ? het_above(&m->het, m->het.cap_z) : 0;
+  if (capped > 1e-9) /* (fewer: validate's description says so, without a warning) */
+    fl_outf(&o,
+            "heterogeneity: a multiplier above %.6g (a share %.3g of children) would leave "
+            "staying a negative probability in some row of the baseline; it is capped there, so "
+            "that staying has probability 0\n",
+            m->het.cap_z, capped);
   for (size_t a = 1; a < m->n_arms; a++)
     for (size_t i = 0; i < m->arms[a].n_int; i++) {
       const fl_intervention *iv = &m->arms[a].ints[i];

@@ -249,7 +249,9 @@ fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err)
   if ((st = compile_localities(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_population(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_transitions(&c)) != FL_OK) goto fail;
+  if ((st = fl_compile_het(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_arms(&c)) != FL_OK) goto fail;
+  if ((st = fl_check_het(&c)) != FL_OK) goto fail;
   free(c.loc_share);
   free(c.loc_esc);
   gsl_set_error_handler(old_handler);
@@ -289,6 +291,7 @@ void fl_model_free(fl_model *m) {
     free(arm->name);
     free(arm->rows);
     free(arm->stay32);
+    free(arm->het_chosen);
     free(arm->move_cum);
     free(arm->move_dest);
     free(arm->step_table);
@@ -323,6 +326,7 @@ void fl_model_free(fl_model *m) {
     free(m->entries[e].loc_cum);
   }
   free(m->entries);
+  fl_het_free(&m->het);
   free(m);
 }
 

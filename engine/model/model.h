@@ -107,6 +107,8 @@ typedef struct fl_arm {
   double *cost, *qol;
   double *trans_cost, *trans_qaly;
   double *base_p;       /* [NP * rows_per_period * S] the arm's own step probabilities */
+  uint64_t *het_chosen; /* [n_rows] the width of each row's moves that the heterogeneity
+                           multiplier scales (NULL without heterogeneity) */
 } fl_arm;
 
 /* The cost per step of state s to holder b (i = s * B + b) in arm, where the scenario's (or the
@@ -116,6 +118,72 @@ static inline double fl_arm_cost(const fl_arm *arm, const double *unit_cost, siz
 }
 static inline double fl_arm_qol(const fl_arm *arm, const double *unit_qol, size_t s) {
   return arm->qol && arm->qol[s] == arm->qol[s] ? arm->qol[s] : unit_qol[s];
+}
+
+/* Per-child heterogeneity (the heterogeneity section): a multiplier z drawn once for each child
+ * when it is created, from its own stream (seed, replication, child, purpose HETEROGENEITY), so
+ * every arm of a replication gives a child the same z. It multiplies the probabilities of the
+ * chosen moves (on[s * S + d]) of the child's row, staying taking up the difference, and, where
+ * costs or qol is set, the child's state costs or QoL weight. z is a multiple of
+ * 1 / FL_HET_QUANTUM in both modes, so the sums of multipliers by state are exact. */
+typedef enum fl_het_dist {
+  FL_HET_NONE, FL_HET_UNIFORM, FL_HET_GAMMA, FL_HET_LOGNORMAL, FL_HET_BETA, FL_HET_DISCRETE
+} fl_het_dist;
+#define FL_HET_QUANTUM 65536.0
+#define FL_HET_MAX_CAPS 8 /* multipliers that fill rows at which expectation mode splits */
+typedef struct fl_het {
+  fl_het_dist dist;
+  double p1, p2;      /* uniform: low, high; gamma: shape, scale; lognormal: mean and sd of
+                         log z; beta: its two shape parameters */
+  size_t n_values;    /* discrete: */
+  double *values;     /* [n_values] rounded to the quantum */
+  double *cum_p;      /* [n_values] cumulative probabilities, the last 1 */
+  double mean, sd;    /* of z, as given (discrete: computed) */
+  double hi;          /* the largest z (infinite for gamma and lognormal) */
+  size_t n_caps;      /* multipliers that fill rows, at which the mixture is split (0: a
+                         Gauss rule of the whole distribution, or the discrete values) */
+  size_t n_nodes;     /* expectation mode's mixture of sub-cohorts: */
+  double *node_z;     /* [n_nodes] multipliers (discrete: the values, rounded as drawn) */
+  double *node_w;     /* [n_nodes] weights, summing to 1 */
+  uint8_t *on;        /* [S * S] moves from s to d that z multiplies */
+  uint8_t *row_on;    /* [S] states with such a move (their children are always events) */
+  int costs, qol;     /* z multiplies state costs, QoL weights */
+  double cap_z;       /* the smallest z that fills some row of the baseline (its staying
+                         probability 0): larger z are capped there (infinite: none) */
+} fl_het;
+
+/* The row of a child with multiplier z in state s (row, with the table's move_cum and
+ * move_dest): the moves that z multiplies scaled (the widths of the quantised row times z,
+ * rounded so that they add up to their total times z, rounded), staying taking up the
+ * difference; where that would leave less than nothing to staying, z is capped so that it
+ * leaves none. Fills cum[row->n] with the thresholds of the row's moves (the last 2^32) and
+ * returns the staying threshold; *capped is set when z was capped. Both modes use it, so they
+ * quantise alike. fl_het_move: the destination (s: stays) of draw u on that row, the
+ * thresholds worked out only for a child who does not stay. */
+uint64_t fl_het_row(const fl_model *m, size_t s, const fl_row *row, const uint64_t *move_cum,
+                    const uint8_t *move_dest, double z, uint64_t *cum, int *capped);
+/* The staying threshold of the row for the largest multiplier the distribution gives (0 for
+ * gamma and lognormal: a large one fills the row), as the hot pass's 32-bit threshold. */
+uint32_t fl_het_stay32(const fl_model *m, size_t s, const fl_row *row, const uint64_t *move_cum,
+                       const uint8_t *move_dest);
+/* chosen[r] = the width of the moves of rows[r] that the multiplier scales, for n rows (of a
+ * table with move_cum and move_dest), so that fl_het_move finds most children staying at once. */
+void fl_het_chosen(const fl_model *m, const fl_row *rows, size_t n, const uint64_t *move_cum,
+                   const uint8_t *move_dest, uint64_t *chosen);
+static inline uint32_t fl_het_move(const fl_model *m, size_t s, const fl_row *row,
+                                   uint64_t chosen, const uint64_t *move_cum,
+                                   const uint8_t *move_dest, double z, uint32_t u) {
+  const uint64_t room = row->stay + chosen; /* 2^32 less the moves not chosen */
+  const double scaled = z * (double)chosen;
+  uint64_t sc = scaled > (double)room ? room : (uint64_t)(scaled + 0.5);
+  if (sc > room) sc = room;
+  if (u < room - sc) return (uint32_t)s; /* stays */
+  uint64_t cum[FL_MAX_STATES + 1];
+  int capped;
+  fl_het_row(m, s, row, move_cum, move_dest, z, cum, &capped);
+  uint32_t j = 0;
+  while (u >= cum[j]) j++;
+  return move_dest[row->first + j];
 }
 
 struct fl_model {
@@ -189,7 +257,13 @@ struct fl_model {
   fl_init_group *init;
   size_t n_entries;
   fl_entry_stream *entries;
+  fl_het het;            /* dist FL_HET_NONE: no heterogeneity */
 };
+
+/* The multiplier of a child whose stream (purpose HETEROGENEITY) is r: one draw from the
+ * distribution, rounded to a multiple of 1 / FL_HET_QUANTUM. */
+struct fl_rng;
+double fl_het_draw(const fl_het *h, struct fl_rng *r);
 
 /* Index of the compiled row for a child. */
 static inline size_t fl_row_index(const fl_model *m, size_t period, size_t loc, uint32_t age,
@@ -235,6 +309,7 @@ typedef struct fl_arm_tables {
   const double *base_p; /* step probabilities the tables were built from */
   const double *cost;   /* [S * B] the replication's state costs per step (the model's, or
                            drawn under parameter uncertainty) */
+  const uint64_t *het_chosen; /* [rows] fl_het_chosen of the rows (NULL: no heterogeneity) */
 } fl_arm_tables;
 
 /* The model's own tables of arm a (the replication's costs: the model's). */

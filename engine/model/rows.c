@@ -67,6 +67,11 @@ int fl_table_build(const fl_model *m, const double *base_p, const fl_arm *arm, s
     }
     fl_row_quantise(m, s, p, &rows[r], move_cum, move_dest, n_moves);
     stay32[r] = rows[r].stay < UINT32_MAX ? (uint32_t)rows[r].stay : UINT32_MAX;
+    /* A row whose moves a child's multiplier changes: a child whose draw is below the
+     * staying threshold of the largest multiplier stays whatever its own; the others are
+     * events, whose move is found on their own row (fl_het_move). */
+    if (m->het.row_on && m->het.row_on[s] && rows[r].n)
+      stay32[r] = fl_het_stay32(m, s, &rows[r], move_cum, move_dest);
   }
   return 0;
 }
@@ -74,5 +79,5 @@ int fl_table_build(const fl_model *m, const double *base_p, const fl_arm *arm, s
 fl_arm_tables fl_model_tables(const fl_model *m, size_t a) {
   const fl_arm *arm = &m->arms[a];
   return (fl_arm_tables){arm, arm->rows, arm->stay32, arm->move_cum, arm->move_dest,
-                         arm->base_p, m->cost};
+                         arm->base_p, m->cost, arm->het_chosen};
 }

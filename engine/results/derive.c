@@ -105,11 +105,20 @@ static void point_rewards(const fl_results *res, size_t arm, size_t r, size_t u,
   const double w = m->point_w[u];
   const fl_array *stocks = fl_results_get(res, arm, FL_OUT_STOCKS);
   const fl_array *entries = fl_results_get(res, arm, FL_OUT_ENTRIES);
+  /* (Heterogeneity on the rewards: the sums of the multipliers in place of the counts.) */
+  const fl_array *het_stocks = fl_results_get(res, arm, FL_OUT_HET_STOCKS);
+  const fl_array *het_entries = fl_results_get(res, arm, FL_OUT_HET_ENTRIES);
   for (size_t s = 0; s < S; s++) {
     double v = fl_array_get(stocks, (r * (T + 1) + u) * S + s);
     if (u < T) v += fl_array_get(entries, (r * T + u) * S + s);
-    for (size_t b = 0; b < B; b++) c[b] += w * v * unit_cost[s * B + b];
-    *q += w * v * unit_qol[s];
+    double wv = v;
+    if (het_stocks) {
+      wv = fl_array_get(het_stocks, (r * (T + 1) + u) * S + s);
+      if (u < T) wv += fl_array_get(het_entries, (r * T + u) * S + s);
+    }
+    const double vc = het_stocks && m->het.costs ? wv : v, vq = het_stocks && m->het.qol ? wv : v;
+    for (size_t b = 0; b < B; b++) c[b] += w * vc * unit_cost[s * B + b];
+    *q += w * vq * unit_qol[s];
   }
   if (!ni) return;
   const int at_end = u == T;
@@ -210,7 +219,13 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
   const double *trans_cost = marm->trans_cost ? marm->trans_cost : m->trans_cost;
   const double *trans_qaly = marm->trans_qaly ? marm->trans_qaly : m->trans_qaly;
   level_flows(res, arm, r);
-  double occ[FL_MAX_STATES];
+  /* Heterogeneity on the rewards: the state costs (QoL weights) count each child as its
+   * multiplier, from the sums of the multipliers by state, timed as the counts are. */
+  const fl_array *het_stocks = fl_results_get(res, arm, FL_OUT_HET_STOCKS);
+  const fl_array *het_entries = fl_results_get(res, arm, FL_OUT_HET_ENTRIES);
+  double occ[FL_MAX_STATES], wocc[FL_MAX_STATES];
+  const double *occ_c = het_stocks && m->het.costs ? wocc : occ;
+  const double *occ_q = het_stocks && m->het.qol ? wocc : occ;
   for (size_t t = 0; t <= T; t++) {
     for (size_t s = 0; s < S; s++) {
       size_t li = (r * (T + 1) + t) * L + m->state_level[s];
@@ -227,6 +242,7 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
     double cp[FL_MAX_HOLDERS] = {0}, qp = 0;
     const double when =
         points ? (double)t * step_years : occupancy(m, stocks, entries, r, t, occ) * step_years;
+    if (het_stocks && !points) occupancy(m, het_stocks, het_entries, r, t, wocc);
     for (size_t u = t; points && u <= t + 1; u++) {
       double pc[FL_MAX_HOLDERS] = {0}, pq = 0;
       if (!reports_point(m, t, u) || m->point_w[u] == 0) continue;
@@ -240,8 +256,8 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
       qp += pq * fl_discount(m->disc_qol, (double)u * step_years);
     }
     for (size_t s = 0; s < S && !points; s++) {
-      for (size_t b = 0; b < B; b++) c[b] += occ[s] * unit_cost[s * B + b];
-      q += occ[s] * unit_qol[s];
+      for (size_t b = 0; b < B; b++) c[b] += occ_c[s] * unit_cost[s * B + b];
+      q += occ_q[s] * unit_qol[s];
     }
     /* One-off costs and QALY changes of the moves of the step (also kept apart, cm and qm:
      * they may be discounted at another time). */

@@ -172,6 +172,24 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
                "state.",
         .doc_expect = "Expected children each intervention reached at the end of each step "
                       "while it ran, by state."},
+    /* Sums of the children's multipliers: multiples of 2^-16, so the sums (and the parts'
+     * sums) are exact, whatever the order, while they stay below 2^37. */
+    [FL_OUT_HET_STOCKS] = {
+        .name = "heterogeneity/weighted_stocks", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_F64, .dims = {REP, TIME, STATE}, .unit = "children",
+        .when = FL_WHEN_HET_REWARDS, .modes = BOTH, .flags = SUMMARISED,
+        .doc = "The sum of the heterogeneity multipliers of the children in each state at the "
+               "start of each step (the stocks, each child counted as its multiplier).",
+        .doc_expect = "Expected sum of the heterogeneity multipliers of the children in each "
+                      "state at the start of each step."},
+    [FL_OUT_HET_ENTRIES] = {
+        .name = "heterogeneity/weighted_entries", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_TALLY, .type = FL_F64, .dims = {REP, STEP, STATE},
+        .unit = "children", .when = FL_WHEN_HET_REWARDS, .modes = BOTH, .flags = SUMMARISED,
+        .doc = "The sum of the heterogeneity multipliers of the children entering during each "
+               "step, by the state they enter in.",
+        .doc_expect = "Expected sum of the heterogeneity multipliers of the entrants during each "
+                      "step, by state."},
     [FL_OUT_PARAM_COST] = {
         .name = "parameters/cost", .group = FL_GROUP_ARM, .stage = FL_STAGE_PARAMS,
         .type = FL_F64, .dims = {REP, STATE, HOLDER}, .unit = "currency per child per step",
@@ -394,6 +412,7 @@ int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
   case FL_WHEN_REACH_END: return m->arms[arm].n_int > 0 && m->reward_timing != FL_TIMING_START;
   case FL_WHEN_STATE_REACH_END:
     return fl_arm_needs_state_reach(&m->arms[arm]) && m->reward_timing != FL_TIMING_START;
+  case FL_WHEN_HET_REWARDS: return m->het.dist != FL_HET_NONE && (m->het.costs || m->het.qol);
   case FL_WHEN_PSA_DRAWS: return arm == 0 && c->psa && m->n_unc > 0;
   case FL_WHEN_PSA_BLOCKS: return c->psa && c->psa_inner >= 2;
   case FL_WHEN_PSA: return c->psa;
@@ -485,6 +504,7 @@ static const char *when_text(fl_when w) {
   case FL_WHEN_STATE_REACH_END:
     return "arms with an intervention of a kind that changes costs, rewards.timing other than "
            "start (or rewards.points)";
+  case FL_WHEN_HET_REWARDS: return "heterogeneity.costs or heterogeneity.qol true";
   case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
   case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
   case FL_WHEN_PSA: return "under --psa";

@@ -39,6 +39,8 @@ typedef enum fl_output {
   FL_OUT_IV_REACHED_BY_STATE,
   FL_OUT_IV_REACHED_END,
   FL_OUT_IV_REACHED_END_BY_STATE,
+  FL_OUT_HET_STOCKS,
+  FL_OUT_HET_ENTRIES,
   /* Parameters drawn for each replication (--psa with an uncertainty section), baseline only. */
   FL_OUT_PARAM_COST,
   FL_OUT_PARAM_QOL,
@@ -135,6 +137,7 @@ typedef enum fl_when {
   FL_WHEN_REACH_END,      /* the arm has interventions and rewards.timing counts the children
                              present at the end of steps (every timing but start) */
   FL_WHEN_STATE_REACH_END, /* both of the above */
+  FL_WHEN_HET_REWARDS,    /* the heterogeneity multiplier applies to state costs or QoL */
   FL_WHEN_PSA_DRAWS,      /* the baseline, under --psa with an uncertainty section */
   FL_WHEN_PSA_BLOCKS,     /* under --psa with blocks of two or more replications */
   FL_WHEN_PSA,            /* under --psa */

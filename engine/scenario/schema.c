@@ -250,6 +250,51 @@ const fl_key fl_schema[] = {
      "Every weight of the rule is divided by this (3 for thirds)."},
     {"rewards.weight_list", FL_TY_NUMS, 0, -BIG, BIG, NULL, NULL, "weights",
      "Weights given one by one, one for each counted point in order."},
+    {"heterogeneity", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "Per-child heterogeneity (frailty): a multiplier drawn once for each child when it is "
+     "created, from its own random stream, so that every arm gives a child the same one. It "
+     "multiplies the probabilities of the chosen moves of the child's row (staying takes up the "
+     "difference) and, where asked, its state costs and QoL weight. One multiplier a child."},
+    {"heterogeneity.distribution", FL_TY_ENUM, 1, 0, 0, NULL,
+     "uniform|gamma|lognormal|beta|discrete", NULL,
+     "uniform (low, high), gamma, lognormal or beta (mean, sd; beta on [0, 1]), or discrete "
+     "(values, probabilities)."},
+    {"heterogeneity.mean", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "factor",
+     "Mean of the multiplier (gamma, lognormal, beta)."},
+    {"heterogeneity.sd", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "factor",
+     "Standard deviation of the multiplier (gamma, lognormal, beta)."},
+    {"heterogeneity.low", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "factor",
+     "Lower end of a uniform multiplier."},
+    {"heterogeneity.high", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "factor",
+     "Upper end of a uniform multiplier."},
+    {"heterogeneity.values", FL_TY_NUMS, 0, 0, BIG, NULL, NULL, "factor",
+     "The values of a discrete multiplier (rounded, like every multiplier, to a multiple of "
+     "2^-16)."},
+    {"heterogeneity.probabilities", FL_TY_NUMS, 0, 0, 1, NULL, NULL, "probability",
+     "Probability of each value of a discrete multiplier (adding up to 1)."},
+    {"heterogeneity.nodes", FL_TY_INT, 0, 1, 200, "16", NULL, "nodes",
+     "Expectation mode: the number of sub-cohorts a continuous distribution is replaced by, the "
+     "nodes of its Gauss rule (Gauss-Legendre for uniform, generalised Gauss-Laguerre for "
+     "gamma, Gauss-Hermite in the log for lognormal, Gauss-Jacobi for beta). Where a gamma or "
+     "lognormal multiplier fills some rows (more than 1e-9 of children reach a cap), the nodes "
+     "are those of Gauss-Legendre on the quantile function between 0 and each cap, plus one "
+     "node above the last (exact there). A discrete distribution is exact: one sub-cohort a "
+     "value."},
+    {"heterogeneity.transitions", FL_TY_SEQ, 0, 1, 10000, NULL, NULL, NULL,
+     "The moves the multiplier applies to. A bounded distribution (uniform, beta, discrete) "
+     "whose largest value would leave staying a negative probability in some row is an error; "
+     "with gamma or lognormal a multiplier that large is capped there, so that the row's "
+     "staying probability is 0 (validate says for which share of children)."},
+    {"heterogeneity.transitions[].from", FL_TY_STR, 1, 0, 0, NULL, NULL, NULL,
+     "A state, or a level (every state in it)."},
+    {"heterogeneity.transitions[].to", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "A state, or a level (every state in it); without it, every move from `from` to another "
+     "state (not leaving the area)."},
+    {"heterogeneity.costs", FL_TY_BOOL, 0, 0, 0, "false", NULL, NULL,
+     "The multiplier multiplies the child's state costs (every budget holder); not one-off move "
+     "costs or intervention costs."},
+    {"heterogeneity.qol", FL_TY_BOOL, 0, 0, 0, "false", NULL, NULL,
+     "The multiplier multiplies the child's QoL weight; not one-off QALY changes of moves."},
     {"economics", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Cost-effectiveness settings."},
     {"economics.willingness_to_pay", FL_TY_NUMS, 0, 0, BIG, "[0, 10000, 20000, 30000, 50000]",
      NULL, "currency per QALY",

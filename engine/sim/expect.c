@@ -79,7 +79,8 @@ static int interventions_expected(const fl_model *m, const fl_arm *arm, size_t t
     const fl_intervention *iv = &arm->ints[i];
     if (!fl_intervention_running(m, iv, t)) continue;
     spend[t * ni + i] = fl_arm_spend(m, arm, i, t, saving) * m->step_months;
-    reached[t * ni + i] = reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
+    reached[t * ni + i] +=
+        reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
   }
   if (!dynamic) return 0;
   size_t n_moves = 0, bad;
@@ -96,7 +97,8 @@ static void reach_end_expected(const fl_model *m, const fl_arm *arm, size_t t, c
   for (size_t i = 0; i < ni; i++) {
     const fl_intervention *iv = &arm->ints[i];
     if (!fl_intervention_running(m, iv, t)) continue;
-    reached[t * ni + i] = reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
+    reached[t * ni + i] +=
+        reach_expected(m, iv, g, mass, by_state ? by_state + (t * ni + i) * S : NULL);
   }
 }
 
@@ -155,9 +157,9 @@ static fl_status expect_init(expect_run *x, const fl_model *m, fl_error *err) {
   return FL_OK;
 }
 
-/* The initial population as mass, spread uniformly over each group's ages and times in
- * state. */
-static void initial_mass(expect_run *x) {
+/* The initial population as mass (times w, the share of a sub-cohort), spread uniformly over
+ * each group's ages and times in state. */
+static void initial_mass(expect_run *x, double w) {
   const fl_model *m = x->m;
   memset(x->mass, 0, x->ncells * sizeof *x->mass);
   for (size_t i = 0; i < m->n_init; i++) {
@@ -166,12 +168,14 @@ static void initial_mass(expect_run *x) {
     for (uint32_t a = gr->age_lo; a <= gr->age_hi; a++)
       for (uint32_t d = gr->tis_lo; d <= gr->tis_hi; d++)
         x->mass[cell(&x->g, gr->loc, a, d < m->dur_cap ? d : m->dur_cap, gr->state)] +=
-            (double)gr->count / (na * nd);
+            w * (double)gr->count / (na * nd);
   }
 }
 
-/* Phase 1 of step t: the expected entrants, into the mass and entries[T, S]. */
-static void enter_mass(expect_run *x, size_t t, double *entries) {
+/* Phase 1 of step t: the expected entrants of a sub-cohort of share w and multiplier z, into
+ * the mass, entries[T, S] and het_entries[T, S] (NULL: not tallied). */
+static void enter_mass(expect_run *x, size_t t, double *entries, double *het_entries, double z,
+                       double w_share) {
   const fl_model *m = x->m;
   const size_t S = m->S;
   for (size_t e = 0; e < m->n_entries; e++) {
@@ -180,9 +184,10 @@ static void enter_mass(expect_run *x, size_t t, double *entries) {
     for (size_t l = 0; l < m->NLOC; l++) {
       double pl = q_cum(es->loc_cum, l);
       for (size_t s = 0; s < S; s++) {
-        double w = es->per_step * pl * q_cum(es->state_cum, s);
+        double w = es->per_step * pl * q_cum(es->state_cum, s) * w_share;
         if (w == 0) continue;
         entries[t * S + s] += w;
+        if (het_entries) het_entries[t * S + s] += z * w;
         for (uint32_t a = es->age_lo; a <= es->age_hi; a++) x->mass[cell(&x->g, l, a, 0, s)] += w / na;
       }
     }
@@ -191,14 +196,17 @@ static void enter_mass(expect_run *x, size_t t, double *entries) {
 
 /* Phases 2 and 3 of step t: transitions on the given rows (including leaving the area), then
  * ageing and leaving at the maximum age, from mass into next (then swapped); flows[T, S, S]
- * and exits[T, S] count what moved and left. */
+ * and exits[T, S] count what moved and left. The rows of states whose moves the model's
+ * heterogeneity multiplies are those of a child with multiplier z (fl_het_row). */
 static void step_mass(expect_run *x, size_t t, const fl_row *rows, const uint64_t *move_cum,
-                      const uint8_t *move_dest, double *flows, double *exits) {
+                      const uint8_t *move_dest, double z, double *flows, double *exits) {
   const fl_model *m = x->m;
   const grid *g = &x->g;
   const size_t S = m->S;
   const double *mass = x->mass;
   double *next = x->next;
+  const uint8_t *het_on = m->het.row_on;
+  uint64_t het_cum[FL_MAX_STATES + 1];
   memset(next, 0, x->ncells * sizeof *next);
   for (size_t l = 0; l < m->NLOC; l++)
     for (size_t a = 0; a < g->A; a++) {
@@ -211,14 +219,20 @@ static void step_mass(expect_run *x, size_t t, const fl_row *rows, const uint64_
           const fl_row *row;
           if (xm == 0) continue;
           row = rows + fl_row_index(m, 0, l, (uint32_t)a, (uint32_t)d, s);
+          const uint64_t *cum = move_cum + row->first;
           prev = (double)row->stay;
+          if (het_on && het_on[s]) {
+            int capped;
+            prev = (double)fl_het_row(m, s, row, move_cum, move_dest, z, het_cum, &capped);
+            cum = het_cum;
+          }
           double stay = xm * prev / FL_P_ONE;
           if (leaves) exits[t * S + s] += stay;
           else next[cell(g, l, a2, d_up, s)] += stay;
-          for (uint32_t k = row->first; k < row->first + row->n; k++) {
-            double y = xm * ((double)move_cum[k] - prev) / FL_P_ONE;
-            size_t dst = move_dest[k];
-            prev = (double)move_cum[k];
+          for (uint32_t k = 0; k < row->n; k++) {
+            double y = xm * ((double)cum[k] - prev) / FL_P_ONE;
+            size_t dst = move_dest[row->first + k];
+            prev = (double)cum[k];
             if (y == 0) continue;
             if (dst == FL_DEST_EXIT) {
               exits[t * S + s] += y;
@@ -239,8 +253,10 @@ static void step_mass(expect_run *x, size_t t, const fl_row *rows, const uint64_
   x->mass = next;
 }
 
-/* The expected tallies of arm arm_i over the horizon, in the same phases as the simulation. */
-static void expect_arm(expect_run *x, fl_results *res, size_t arm_i) {
+/* The expected tallies of arm arm_i over the horizon, in the same phases as the simulation, of
+ * the sub-cohort of share w whose children have multiplier z (the whole population: 1 and 1),
+ * added to the results. */
+static void expect_arm(expect_run *x, fl_results *res, size_t arm_i, double z, double w) {
   const fl_model *m = x->m;
   const fl_arm *arm = &m->arms[arm_i];
   const size_t S = m->S, T = m->T, NLOC = m->NLOC, per_loc = x->g.A * x->g.D * S;
@@ -251,16 +267,18 @@ static void expect_arm(expect_run *x, fl_results *res, size_t arm_i) {
   double *reached = DATA(FL_OUT_IV_REACHED), *by_state = DATA(FL_OUT_IV_REACHED_BY_STATE);
   double *reached_end = DATA(FL_OUT_IV_REACHED_END);
   double *by_state_end = DATA(FL_OUT_IV_REACHED_END_BY_STATE);
+  double *het_stocks = DATA(FL_OUT_HET_STOCKS), *het_entries = DATA(FL_OUT_HET_ENTRIES);
 #undef DATA
-  initial_mass(x);
+  initial_mass(x, w);
   for (size_t t = 0; t <= T; t++) {
     /* Stocks at the start of step t. */
     for (size_t c = 0; c < x->ncells; c++) {
       stocks[t * S + c % S] += x->mass[c];
       if (stocks_loc) stocks_loc[t * NLOC * S + (c / per_loc) * S + c % S] += x->mass[c];
+      if (het_stocks) het_stocks[t * S + c % S] += z * x->mass[c];
     }
     if (t == T) break;
-    enter_mass(x, t, entries);
+    enter_mass(x, t, entries, het_entries, z, w);
     /* Interventions: spend, reach, and for an arm that reinvests, the table for the spend that
      * the expected saving funds. */
     const fl_row *rows = arm->rows + (size_t)arm->step_table[t] * m->rows_per_period;
@@ -270,7 +288,7 @@ static void expect_arm(expect_run *x, fl_results *res, size_t arm_i) {
                                              entries, spend, reached, by_state, &x->dyn,
                                              x->saving))
       rows = x->dyn.rows, move_cum = x->dyn.move_cum, move_dest = x->dyn.move_dest;
-    step_mass(x, t, rows, move_cum, move_dest, flows, exits);
+    step_mass(x, t, rows, move_cum, move_dest, z, flows, exits);
     if (reached_end) reach_end_expected(m, arm, t, &x->g, x->mass, reached_end, by_state_end);
   }
 }
@@ -291,7 +309,14 @@ fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err) {
     fl_results_free(res);
     return st;
   }
-  for (size_t arm_i = 0; arm_i < m->n_arms; arm_i++) expect_arm(&x, res, arm_i);
+  /* Heterogeneity: a mixture of sub-cohorts, one per node of the multiplier's distribution
+   * (its values, or the nodes of its Gauss rule), weighted by the node's weight. */
+  const fl_het *h = &m->het;
+  for (size_t arm_i = 0; arm_i < m->n_arms; arm_i++) {
+    if (h->dist == FL_HET_NONE) expect_arm(&x, res, arm_i, 1, 1);
+    for (size_t k = 0; h->dist != FL_HET_NONE && k < h->n_nodes; k++)
+      if (h->node_w[k] > 0) expect_arm(&x, res, arm_i, h->node_z[k], h->node_w[k]);
+  }
   expect_free(&x);
   if ((st = fl_results_derive(res, err)) != FL_OK || (st = fl_results_compare(res, err)) != FL_OK) {
     fl_results_free(res);

@@ -23,6 +23,7 @@ struct fl_psa {
   uint32_t *stay32[FL_MAX_ARMS];
   uint64_t *cum[FL_MAX_ARMS];
   uint8_t *dest[FL_MAX_ARMS];
+  uint64_t *het_chosen[FL_MAX_ARMS]; /* fl_het_chosen of the rows (heterogeneity) */
   uint32_t *first_step[FL_MAX_ARMS]; /* the step that defines each table */
   fl_arm arms[FL_MAX_ARMS];        /* the model's arms with this block's drawn multipliers */
   fl_intervention *ints[FL_MAX_ARMS];
@@ -44,6 +45,7 @@ void fl_psa_free(fl_psa *p) {
     free(p->stay32[a]);
     free(p->cum[a]);
     free(p->dest[a]);
+    free(p->het_chosen[a]);
     free(p->first_step[a]);
     free(p->ints[a]);
   }
@@ -77,7 +79,11 @@ fl_psa *fl_psa_create(const fl_model *m) {
     p->dest[a] = fl_calloc(arm->n_rows * (S + 1), 1);
     p->first_step[a] = fl_calloc(arm->n_tables, sizeof *p->first_step[a]);
     p->ints[a] = fl_calloc(arm->n_int, sizeof *p->ints[a]);
-    ok = p->rows[a] && p->stay32[a] && p->cum[a] && p->dest[a] && p->first_step[a] && p->ints[a];
+    p->het_chosen[a] = m->het.dist != FL_HET_NONE
+                           ? fl_calloc(arm->n_rows, sizeof *p->het_chosen[a])
+                           : NULL;
+    ok = p->rows[a] && p->stay32[a] && p->cum[a] && p->dest[a] && p->first_step[a] && p->ints[a] &&
+         (m->het.dist == FL_HET_NONE || p->het_chosen[a]);
     if (ok) {
       p->arms[a] = *arm;
       if (arm->n_int) memcpy(p->ints[a], arm->ints, arm->n_int * sizeof *arm->ints);
@@ -199,11 +205,13 @@ fl_status fl_psa_prepare(const fl_model *m, fl_psa *p, uint64_t seed, uint64_t b
         return FL_ENUMERIC;
       }
     }
+    if (p->het_chosen[a])
+      fl_het_chosen(m, p->rows[a], arm->n_rows, p->cum[a], p->dest[a], p->het_chosen[a]);
   }
   p->block = (long long)block;
 tables:
   for (size_t a = 0; a < m->n_arms; a++)
     tabs[a] = (fl_arm_tables){&p->arms[a], p->rows[a], p->stay32[a], p->cum[a], p->dest[a],
-                              p->base_p, p->cost};
+                              p->base_p, p->cost, p->het_chosen[a]};
   return FL_OK;
 }

@@ -67,6 +67,7 @@ static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, s
   ws->base[i] = ws->base[last];
   ws->age[i] = ws->age[last];
   ws->tis[i] = ws->tis[last];
+  if (ws->het) ws->het[i] = ws->het[last];
   memcpy(ws->hist + i * hw, ws->hist + last * hw, hw * sizeof *ws->hist);
 }
 
@@ -171,6 +172,8 @@ typedef struct step_ctx {
   const uint8_t *move_dest;
   const uint32_t *age_off, *dur_off;
   const uint8_t *state_level;
+  const uint8_t *het_on; /* [S] states whose rows the children's multipliers change, or NULL */
+  const uint64_t *het_chosen; /* fl_het_chosen of rows */
   uint32_t max_age, loc_stride;
   uint64_t loc_div;
   int tis_by_level;
@@ -201,12 +204,13 @@ static inline uint32_t moves_of(const uint16_t *hist, size_t L) {
  * whose slots (ascending, counted from off) it puts in ev_slot[0, n_gone). */
 static inline __attribute__((always_inline)) size_t
 handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_ev, uint32_t off,
-              const step_counts *k_, const int banded) {
+              const step_counts *k_, const int banded, const int het) {
   const fl_model *m = c->m;
   const size_t S = m->S, L = m->L;
   const fl_row *rows = c->rows;
   const uint64_t *move_cum = c->move_cum;
-  const uint8_t *move_dest = c->move_dest, *state_level = c->state_level;
+  const uint8_t *move_dest = c->move_dest, *state_level = c->state_level, *het_on = c->het_on;
+  const uint64_t *het_chosen = c->het_chosen;
   const uint32_t *age_off = c->age_off, *dur_off = c->dur_off;
   const uint32_t max_age = c->max_age, loc_stride = c->loc_stride, t = c->t;
   const uint32_t reentry_window = c->reentry_window;
@@ -230,12 +234,16 @@ handle_events(const step_ctx *c, fl_workspace *ws, uint32_t *ev_slot, size_t n_e
       __builtin_prefetch(ws->age + ahead, 0);
       __builtin_prefetch(ws->tis + ahead, 1);
       __builtin_prefetch(ws->rng + ahead, 0);
+      if (het) __builtin_prefetch(ws->het + ahead, 0);
     }
     const uint32_t b = ws->base[slot], age = ws->age[slot], tis = ws->tis[slot] - 1u;
     const size_t loc = fl_fast_div(b, loc_div), s = b - loc * loc_stride;
-    const fl_row *row = &rows[banded ? b + age_off[age - 1] + dur_off[tis] : b];
+    const size_t r = banded ? b + age_off[age - 1] + dur_off[tis] : b;
+    const fl_row *row = &rows[r];
     size_t d = s; /* a child whose draw is below the exact threshold stays */
-    if (u >= row->stay) {
+    if (het && het_on[s]) { /* the same draw on the child's own row */
+      d = fl_het_move(m, s, row, het_chosen[r], move_cum, move_dest, ws->het[slot], u);
+    } else if (u >= row->stay) {
       uint32_t j = row->first;
       while (u >= move_cum[j]) j++;
       d = move_dest[j];
@@ -295,6 +303,7 @@ typedef struct sim_run {
   fl_workspace *ws;
   const fl_tally *tl;
   fl_stream_key key;
+  fl_stream_key het_key; /* the children's multipliers (the model's heterogeneity) */
   fl_path path;
   uint64_t next_id;
   size_t n;              /* children now */
@@ -323,7 +332,27 @@ static void kept_copy(const sim_run *sr, size_t slot, uint64_t id, size_t k, int
   FL_COPY(ws->age + slot, ws->keep_age + id, k);
   FL_COPY(ws->tis + slot, ws->keep_tis + id, k);
   FL_COPY(ws->hist + slot * hw, ws->keep_hist + id * hw, k * hw);
+  if (ws->het) FL_COPY(ws->het + slot, ws->keep_het + id, k);
 #undef FL_COPY
+}
+
+/* The multiplier of child number id (its own stream), for the model's heterogeneity. */
+static double het_draw(const sim_run *sr, uint64_t id) {
+  fl_rng r;
+  fl_rng_init_keyed(&r, &sr->het_key, id);
+  return fl_het_draw(&sr->m->het, &r);
+}
+
+/* The multipliers of the children in slots [i0, i1) of sr's workspace, added by state to
+ * out[S] (NULL: the model's rewards do not need them). The multipliers are multiples of 2^-16,
+ * so the sums do not depend on the order. */
+static void het_sum(const sim_run *sr, size_t i0, size_t i1, double *out) {
+  if (!out) return;
+  const fl_workspace *ws = sr->ws;
+  for (size_t i = i0; i < i1; i++) {
+    const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
+    out[b - loc * sr->loc_stride] += ws->het[i];
+  }
 }
 
 /* Counts the children just copied into slots [slot, slot + k) as child_create counts a new
@@ -346,9 +375,12 @@ static void kept_count(const sim_run *sr, size_t slot, size_t k, int32_t *entrie
 static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
   int32_t *entries_t = fl_tally_i32(sr->tl, FL_OUT_ENTRIES) + t * sr->m->S;
   int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
+  double *het_entries_t = fl_tally_f64(sr->tl, FL_OUT_HET_ENTRIES);
+  if (het_entries_t) het_entries_t += t * sr->m->S;
   if (sr->copy) {
     kept_copy(sr, sr->n, sr->next_id + k0, k1 - k0, 0);
     kept_count(sr, sr->n, k1 - k0, entries_t);
+    het_sum(sr, sr->n, sr->n + k1 - k0, het_entries_t);
     return;
   }
   int64_t *cnt = sr->ws->cnt;
@@ -367,9 +399,11 @@ static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
       state = draw_cum(&r, es->state_cum, m->S);
       loc = draw_cum(&r, es->loc_cum, m->NLOC);
       child_create(ws, m, ever, cnt, sr->n + k - k0, &r, state, loc, age, 0, SPELL_OBSERVED);
+      if (ws->het) ws->het[sr->n + k - k0] = het_draw(sr, sr->next_id + k);
       entries_t[state]++;
     }
   }
+  het_sum(sr, sr->n, sr->n + k1 - k0, het_entries_t);
   if (sr->save) kept_copy(sr, sr->n, sr->next_id + k0, k1 - k0, 1);
 }
 
@@ -406,8 +440,10 @@ static void step_begin(sim_run *sr, size_t t) {
   }
   sr->c = (step_ctx){m, rows, sr->rows_dyn ? ws->dyn_cum : tab->move_cum,
                      sr->rows_dyn ? ws->dyn_dest : tab->move_dest, m->age_off, m->dur_off,
-                     m->state_level, sr->max_age, sr->loc_stride, sr->loc_div, m->tis_by_level,
-                     sr->reentry_window, (uint32_t)t, sr->key.inc};
+                     m->state_level, m->het.row_on,
+                     tab->het_chosen ? tab->het_chosen + table_row0 : NULL, sr->max_age,
+                     sr->loc_stride, sr->loc_div, m->tis_by_level, sr->reentry_window,
+                     (uint32_t)t, sr->key.inc};
   /* (The children, n, rng, base, age and tis, are set for each chunk: step_serial.) */
   sr->pa = (fl_pass_args){.stay32 = stay32, .age_off = m->age_off,
                           .dur_off = m->dur_off, .banded = m->NA > 1 || m->ND > 1,
@@ -423,8 +459,11 @@ static void step_begin(sim_run *sr, size_t t) {
  * instructions in a Dundee run.) */
 static size_t step_events(const sim_run *sr, uint32_t *ev_slot, size_t n_ev, uint32_t off,
                           const step_counts *sc) {
-  return sr->pa.banded ? handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 1)
-                       : handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 0);
+  if (sr->c.het_on)
+    return sr->pa.banded ? handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 1, 1)
+                         : handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 0, 1);
+  return sr->pa.banded ? handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 1, 0)
+                       : handle_events(&sr->c, sr->ws, ev_slot, n_ev, off, sc, 0, 0);
 }
 
 /* Phase 4: the stocks at the end of step t, and the children its interventions reach then
@@ -445,6 +484,8 @@ static void step_end(sim_run *sr, size_t t) {
   }
   if (stocks_loc)
     for (size_t j = 0; j < NLOC * S; j++) stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
+  double *het_stocks = fl_tally_f64(sr->tl, FL_OUT_HET_STOCKS);
+  if (het_stocks) het_sum(sr, 0, sr->n, het_stocks + (t + 1) * S);
 }
 
 /* Phases 2 and 3 for the workspace's children (the replication's, or a part's), on one thread:
@@ -498,6 +539,7 @@ static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
       const uint32_t age = draw_range(&r, gr->age_lo, gr->age_hi);
       const uint32_t tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
       child_create(sr->ws, m, ever, sr->ws->cnt, id - i0, &r, gr->state, gr->loc, age, tis, 0);
+      if (sr->ws->het) sr->ws->het[id - i0] = het_draw(sr, id);
     }
   }
 }
@@ -544,6 +586,18 @@ static void sum_parts(int32_t *dst, const fl_workspace *ws, size_t off, size_t l
   }
 }
 
+/* The same for a float64 tally, summed in part order (its values are exact sums of multiples
+ * of 2^-16, so the order does not matter either). */
+static void sum_parts_f64(double *dst, const fl_workspace *ws, size_t off, size_t len, int np) {
+#pragma omp for schedule(static) nowait
+  for (long long i = 0; i < (long long)len; i++) {
+    double sum = 0;
+    for (int p = 0; p < np; p++)
+      sum += ((const double *)(ws->part_mem + (size_t)p * ws->part_bytes + off))[i];
+    dst[i] = sum;
+  }
+}
+
 /* The parts' tallies combined into the replication's, as the registry says: sums of the
  * parts' counts, or the first part's value where every part computes the same. */
 static void combine_parts(const fl_workspace *ws, const fl_tally_layout *lay, const fl_tally *tl,
@@ -555,6 +609,8 @@ static void combine_parts(const fl_workspace *ws, const fl_tally_layout *lay, co
 #pragma omp single nowait
       memcpy(dst, ws->part_mem + lay->offset[k],
              lay->count[k] * fl_dtype_size(fl_outputs[lay->id[k]].type));
+    } else if (fl_outputs[lay->id[k]].type == FL_F64) {
+      sum_parts_f64(dst, ws, lay->offset[k], lay->count[k], np);
     } else {
       sum_parts(dst, ws, lay->offset[k], lay->count[k], np);
     }
@@ -590,6 +646,7 @@ static void run_part(parts_run *pr, int p, int thread) {
   part.age += off;
   part.tis += off;
   part.hist += off * HIST_WORDS(L);
+  if (part.het) part.het += off;
   part.ev_slot += (size_t)thread * FL_CHUNK; /* (a part is stepped on one thread throughout) */
   part.cnt = ws->part_cnt + pp * ws->part_ns;
   part.threads = 1;
@@ -610,6 +667,7 @@ static void run_part(parts_run *pr, int p, int thread) {
     stocks[j % m->S] += (int32_t)part.cnt[j];
     if (stocks_loc) stocks_loc[j] = (int32_t)part.cnt[j];
   }
+  het_sum(&ps, 0, ps.n, fl_tally_f64(&ptl, FL_OUT_HET_STOCKS));
   for (size_t t = 0; t < T; t++) {
     const size_t k = entrants(sr, t), k0 = k * pp / np, k1 = k * (pp + 1) / np;
     enter(&ps, t, k0, k1);
@@ -689,6 +747,8 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
                 .tab = tab, .ws = ws,
                 .tl = tl, .path = path};
   fl_stream_key_init(&sr.key, seed, rep, FL_PURPOSE_CHILD);
+  if (m->het.dist != FL_HET_NONE)
+    fl_stream_key_init(&sr.het_key, seed, rep, FL_PURPOSE_HETEROGENEITY);
   sr.reentry_window = m->step_months >= 12 ? 1 : (uint32_t)(12.0 / m->step_months + 0.5);
   sr.max_age = m->max_age ? m->max_age : UINT32_MAX;
   sr.loc_stride = (uint32_t)m->loc_stride;
@@ -730,6 +790,7 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
       for (size_t l = 0; l < NLOC; l++) stocks[s] += (int32_t)ws->cnt[l * S + s];
     if (stocks_loc)
       for (size_t i = 0; i < NLOC * S; i++) stocks_loc[i] = (int32_t)ws->cnt[i];
+    het_sum(&sr, 0, sr.n, fl_tally_f64(tl, FL_OUT_HET_STOCKS));
     for (size_t t = 0; t < T; t++) {
       const size_t k = entrants(&sr, t);
       enter(&sr, t, 0, k);

@@ -37,9 +37,10 @@ size_t fl_workspace_child_bytes(const fl_model *m, size_t *hot, size_t *history,
                                 size_t *initial) {
   const size_t h = sizeof(uint64_t) + sizeof(uint32_t) + 2 * sizeof(uint16_t);
   const size_t hist = HIST_WORDS(m->L) * sizeof(uint16_t);
-  const size_t init = m->n_arms > 1 ? h + hist : 0;
+  const size_t het = m->het.dist != FL_HET_NONE ? sizeof(double) : 0;
+  const size_t init = m->n_arms > 1 ? h + hist + het : 0;
   if (hot) *hot = h;
-  if (history) *history = hist;
+  if (history) *history = hist + het;
   if (initial) *initial = init;
   return h + hist + init;
 }
@@ -115,6 +116,7 @@ void fl_workspace_free(fl_workspace *ws) {
   free(ws->age);
   free(ws->tis);
   free(ws->hist);
+  free(ws->het);
   free(ws->ev_slot);
   free(ws->n_enter);
   free(ws->cnt);
@@ -130,6 +132,7 @@ void fl_workspace_free(fl_workspace *ws) {
   free(ws->keep_age);
   free(ws->keep_tis);
   free(ws->keep_hist);
+  free(ws->keep_het);
   if (ws->entry_rng) gsl_rng_free(ws->entry_rng);
   free(ws);
 }
@@ -143,27 +146,40 @@ static int grow(void **p, size_t n, size_t size) {
 }
 
 /* Room for *cap children, at least need (with an eighth more), in a set of child arrays (the
- * workspace's own or its kept population); contents are not kept. */
+ * workspace's own or its kept population; the multipliers where the model has them: het set);
+ * contents are not kept. */
 static fl_status reserve_set(size_t *cap, uint64_t **rng, uint32_t **base, uint16_t **age,
-                             uint16_t **tis, uint16_t **hist, size_t hist_words, size_t need) {
+                             uint16_t **tis, uint16_t **hist, double **het, size_t hist_words,
+                             size_t need) {
   if (need <= *cap) return FL_OK;
   need += need / 8;
   if (!grow((void **)rng, need, sizeof **rng) || !grow((void **)base, need, sizeof **base) ||
       !grow((void **)age, need, sizeof **age) || !grow((void **)tis, need, sizeof **tis) ||
-      !grow((void **)hist, need, hist_words * sizeof **hist))
+      !grow((void **)hist, need, hist_words * sizeof **hist) ||
+      (het && !grow((void **)het, need, sizeof **het)))
     return FL_ENOMEM;
   *cap = need;
   return FL_OK;
 }
 
+/* The multipliers' array of a set of child arrays that already has room for cap children but
+ * was sized for a model without heterogeneity. */
+static fl_status reserve_het(double **het, size_t cap) {
+  return *het || cap == 0 || grow((void **)het, cap, sizeof **het) ? FL_OK : FL_ENOMEM;
+}
+
 fl_status fl_workspace_reserve(fl_workspace *ws, const fl_model *m, size_t need) {
   if (need >= ((size_t)1 << 31)) return FL_ENOMEM; /* slots are 32-bit lane indices */
+  if (m->het.dist != FL_HET_NONE && reserve_het(&ws->het, ws->cap) != FL_OK) return FL_ENOMEM;
   return reserve_set(&ws->cap, &ws->rng, &ws->base, &ws->age, &ws->tis, &ws->hist,
-                     HIST_WORDS(m->L), need);
+                     m->het.dist != FL_HET_NONE ? &ws->het : NULL, HIST_WORDS(m->L), need);
 }
 
 fl_status fl_workspace_reserve_kept(fl_workspace *ws, const fl_model *m, size_t need) {
   if (need > ws->keep_cap) ws->keep_model = NULL;
+  if (m->het.dist != FL_HET_NONE && reserve_het(&ws->keep_het, ws->keep_cap) != FL_OK)
+    return FL_ENOMEM;
   return reserve_set(&ws->keep_cap, &ws->keep_rng, &ws->keep_base, &ws->keep_age,
-                     &ws->keep_tis, &ws->keep_hist, HIST_WORDS(m->L), need);
+                     &ws->keep_tis, &ws->keep_hist,
+                     m->het.dist != FL_HET_NONE ? &ws->keep_het : NULL, HIST_WORDS(m->L), need);
 }

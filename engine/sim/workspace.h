@@ -39,6 +39,8 @@ struct fl_workspace {
   uint16_t *age;       /* [cap] */
   uint16_t *tis;       /* [cap] */
   uint16_t *hist;      /* [cap * HIST_WORDS(L)] */
+  double *het;         /* [cap] each child's heterogeneity multiplier (NULL: the model has
+                        * none); read by events and by the weighted tallies only */
   uint32_t *ev_slot;   /* [FL_CHUNK * ev_threads] a chunk's events (slots, ascending); those
                         * of the part that thread b of a replication's team steps from
                         * FL_CHUNK * b */
@@ -79,6 +81,7 @@ struct fl_workspace {
   uint64_t *keep_rng;
   uint32_t *keep_base;
   uint16_t *keep_age, *keep_tis, *keep_hist;
+  double *keep_het;
 };
 
 /* Makes room for need children in the workspace, or in its kept population (which is then
