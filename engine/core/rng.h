@@ -89,7 +89,12 @@ uint64_t fl_mix64(uint64_t x);
  * of one replication can share it; the starting state depends on (seed, replication, child,
  * purpose). Keys are derived by chaining fl_mix64 over the components with distinct odd
  * constants, so tuples that differ in any component give unrelated values. */
-enum fl_purpose { FL_PURPOSE_CHILD = 1, FL_PURPOSE_ENTRIES = 2, FL_PURPOSE_PARAMS = 3 };
+enum fl_purpose {
+  FL_PURPOSE_CHILD = 1,
+  FL_PURPOSE_ENTRIES = 2,
+  FL_PURPOSE_PARAMS = 3,
+  FL_PURPOSE_FIT = 4 /* the fit's sampler: (seed, iteration, walker) */
+};
 
 /* Returns the stream increment for (seed, rep, purpose); the result is always odd. */
 uint64_t fl_stream_inc(uint64_t seed, uint64_t rep, uint32_t purpose);
