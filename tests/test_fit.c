@@ -292,9 +292,9 @@ static void test_sbc(size_t n_fits) {
     fl_fit_chain ch;
     fl_fit_options_init(&opt);
     opt.seed = 100 + r;
-    opt.walkers = 12;
-    opt.iterations = 300;
-    opt.burn_in = 150;
+    opt.walkers = 10;
+    opt.iterations = 200;
+    opt.burn_in = 100;
     CHECK_INT_EQ(fl_fit_sample(p, &opt, &ch, &err), FL_OK);
     const size_t M = ch.W * ch.N;
     double *v = calloc(M, sizeof *v);

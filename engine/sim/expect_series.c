@@ -118,12 +118,15 @@ static void series_by_cohort(const fl_model *m, fl_series_ws *w) {
   const long max_age = (long)m->max_age;
   size_t nc = 0;
   memset(w->co_mass, 0, w->cap_cohorts * S * sizeof *w->co_mass);
+  /* Groups of one locality and one range of ages move as one cohort. */
   for (size_t i = 0; i < m->n_init; i++) {
     const fl_init_group *gr = &m->init[i];
-    cohort *c = &w->co[nc];
-    *c = (cohort){gr->loc, gr->age_lo, gr->age_hi, w->co_mass + nc * S};
-    c->x[gr->state] += (double)gr->count;
-    nc++;
+    size_t c = 0;
+    while (c < nc && (w->co[c].loc != gr->loc || w->co[c].lo != (long)gr->age_lo ||
+                      w->co[c].hi != (long)gr->age_hi))
+      c++;
+    if (c == nc) w->co[nc++] = (cohort){gr->loc, gr->age_lo, gr->age_hi, w->co_mass + c * S};
+    w->co[c].x[gr->state] += (double)gr->count;
   }
   /* The pooled entry cohorts, one for each stream and locality. */
   const size_t pooled0 = nc;
