@@ -47,6 +47,19 @@ check test "$(wc -l <"$dir/fit1.draws.csv")" -eq 481
 mean=$(awk -F, 'NR == 2 { printf "%.8g", $2 }' "$dir/sum1.csv")
 check grep -q "u: {u: rest, l: $mean}" "$dir/fit1.yaml"
 check grep -q 'split R-hat\|rhat' "$dir/out1.txt"
+# run --psa takes one posterior draw a block: the same bytes on 1 and 2 threads; draws of
+# keys other than transitions and localities are refused.
+check grep -q '^posterior_draws: fit1.draws.csv$' "$dir/fit1.yaml"
+"$bin" run "$dir/fit1.yaml" --psa --psa-inner 2 -r 8 -s 3 -q -t 1 -o "$dir/psa1.h5"
+"$bin" run "$dir/fit1.yaml" --psa --psa-inner 2 -r 8 -s 3 -q -t 2 -o "$dir/psa2.h5"
+if command -v h5diff >/dev/null; then
+  check h5diff "$dir/psa1.h5" "$dir/psa2.h5" /arms /arms
+fi
+printf 'draw,population.initial[0].count\n0,5\n' >"$dir/bad.draws.csv"
+sed 's/^posterior_draws: .*/posterior_draws: bad.draws.csv/' "$dir/fit1.yaml" >"$dir/badpost.yaml"
+rc=0; "$bin" validate "$dir/badpost.yaml" >"$dir/badpost.out" 2>&1 || rc=$?
+check test "$rc" -eq 2
+check grep -q "bad.draws.csv:1:1: population.initial\[0\].count: run --psa draws transition probabilities" "$dir/badpost.out"
 if command -v h5dump >/dev/null; then
   check bash -c "h5dump -H '$dir/rep1.h5' | grep -q 'DATASET \"series\"'"
 fi

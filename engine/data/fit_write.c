@@ -22,6 +22,12 @@
 #include <omp.h>
 #endif
 
+/* Whether run --psa can draw key: the step probabilities hold transition probabilities and
+ * locality multipliers only. */
+static int drawable(const char *key) {
+  return !strncmp(key, "transitions.", 12) || !strncmp(key, "localities.", 11);
+}
+
 void fl_fit_options_init(fl_fit_options *opt) {
   memset(opt, 0, sizeof *opt);
   opt->seed = 1;
@@ -241,6 +247,14 @@ static void warn(fit_result *r) {
                 ">= 400); run longer (--iterations, --burn-in)",
              p->par[k].path, s[SUM_RHAT], s[SUM_ESS]);
   }
+  for (size_t k = 0; k < K; k++)
+    for (size_t i = 0; i < p->par[k].n; i++)
+      if (!drawable(p->par[k].keys[i])) {
+        notice(r, "%s is not in the posterior draws for run --psa (they hold transition "
+                  "probabilities and locality multipliers): runs keep its posterior mean",
+               p->par[k].keys[i]);
+        break;
+      }
   for (size_t j = 0; j < p->n_obs; j++) {
     const fl_obs *o = &p->obs[j];
     const double *b = r->obs_band + j * 5;
@@ -321,7 +335,7 @@ static char *draws_path(const char *output) {
 
 typedef struct edit {
   size_t from, to;
-  char value[40];
+  char value[300];
 } edit;
 
 static int by_offset(const void *a, const void *b) {
@@ -384,6 +398,18 @@ static fl_status fitted_text(const fit_result *r, const char *draws_name, text *
       snprintf(e->value, sizeof e->value, q->whole[i] ? "%.0f" : "%.8g", v);
     }
   }
+  const fl_node *pd = fl_map_get(sc->root, "posterior_draws");
+  if (pd && pd->line >= 1 && (size_t)pd->line <= nl) {
+    edit *e = realloc(ed, (n_edits + 1) * sizeof *ed);
+    if (!e) goto oom;
+    ed = e;
+    e = &ed[n_edits++];
+    e->from = line_at[pd->line - 1] + (size_t)pd->col - 1;
+    e->to = e->from;
+    while (p->text[e->to] && !strchr(",}]#\n\r", p->text[e->to])) e->to++;
+    while (e->to > e->from && (p->text[e->to - 1] == ' ' || p->text[e->to - 1] == '\t')) e->to--;
+    snprintf(e->value, sizeof e->value, "%s", draws_name);
+  }
   qsort(ed, n_edits, sizeof *ed, by_offset);
   tprintf(t, "# Fitted by flourish fit to %zu observations: the posterior means of %zu "
              "parameter(s) are written in place",
@@ -407,6 +433,10 @@ static fl_status fitted_text(const fit_result *r, const char *draws_name, text *
     b = nb;
   }
   if (b.s) tputs(t, b.s, b.n);
+  if (b.n && b.s[b.n - 1] != '\n') tputs(t, "\n", 1);
+  if (!fl_map_get(sc->root, "posterior_draws"))
+    tprintf(t, "\n# The posterior draws of the fit, for run --psa (one a block of replications).\n"
+               "posterior_draws: %s\n", draws_name);
   t->oom |= b.oom;
   free(b.s);
   free(ed);
@@ -433,12 +463,21 @@ static fl_status write_outputs(fit_result *r, fl_error *err) {
   if (!dpath) goto oom;
   const char *base = strrchr(dpath, '/');
   if ((st = fitted_text(r, base ? base + 1 : dpath, &y, err)) != FL_OK) goto out;
+  /* The draws as run --psa reads them: a column for each key the parameters set that the
+   * step probabilities hold, with its value at the draw. */
   tprintf(&d, "draw");
-  for (size_t k = 0; k < K; k++) tprintf(&d, ",%s", p->par[k].path);
+  for (size_t k = 0; k < K; k++)
+    for (size_t i = 0; i < p->par[k].n; i++)
+      if (drawable(p->par[k].keys[i])) tprintf(&d, ",%s", p->par[k].keys[i]);
   tprintf(&d, "\n");
-  for (size_t i = 0; i < r->n_draws; i++) {
-    tprintf(&d, "%zu", i);
-    for (size_t k = 0; k < K; k++) tprintf(&d, ",%.10g", r->draws[i * K + k]);
+  for (size_t j = 0; j < r->n_draws; j++) {
+    tprintf(&d, "%zu", j);
+    for (size_t k = 0; k < K; k++) {
+      const fl_fit_param *q = &p->par[k];
+      const double x = r->draws[j * K + k];
+      for (size_t i = 0; i < q->n; i++)
+        if (drawable(q->keys[i])) tprintf(&d, ",%.10g", q->scale ? q->base[i] * x : x);
+    }
     tprintf(&d, "\n");
   }
   if (y.oom || d.oom) goto oom;

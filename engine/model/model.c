@@ -219,7 +219,7 @@ static fl_status compile_horizon(compiler *c, const fl_node *time) {
   return FL_OK;
 }
 
-fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err) {
+static fl_status compile(const fl_scenario *sc, int full, fl_model **out, fl_error *err) {
   fl_model *m = calloc(1, sizeof *m);
   compiler c = {.sc = sc, .m = m, .err = err};
   const fl_node *root = sc->root, *time = fl_map_get(root, "time");
@@ -249,7 +249,8 @@ fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err)
   if ((st = compile_localities(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_population(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_transitions(&c)) != FL_OK) goto fail;
-  if ((st = fl_compile_arms(&c)) != FL_OK) goto fail;
+  if (full && ((st = fl_compile_arms(&c)) != FL_OK || (st = fl_compile_posterior(&c)) != FL_OK))
+    goto fail;
   free(c.loc_share);
   free(c.loc_esc);
   gsl_set_error_handler(old_handler);
@@ -261,6 +262,14 @@ fail:
   gsl_set_error_handler(old_handler);
   fl_model_free(m);
   return st;
+}
+
+fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err) {
+  return compile(sc, 1, out, err);
+}
+
+fl_status fl_model_compile_rows(const fl_scenario *sc, fl_model **out, fl_error *err) {
+  return compile(sc, 0, out, err);
 }
 
 void fl_model_free(fl_model *m) {
@@ -305,6 +314,7 @@ void fl_model_free(fl_model *m) {
     free(arm->base_p);
   }
   free(m->base_p);
+  free(m->post_base_p);
   free(m->row_spec);
   free(m->spec_counts);
   free(m->loc_esc);

@@ -166,6 +166,10 @@ struct fl_model {
   double *spec_counts;    /* [n_specs * S] */
   double *loc_esc;        /* [NLOC] */
   int psa_ok;             /* rows are used as given, so they can be redrawn */
+  /* Posterior draws (posterior_draws, from flourish fit): the step probabilities of each draw,
+   * in base_p's layout, [n_post * NP * rows_per_period * S]; run --psa takes one a block. */
+  size_t n_post;
+  double *post_base_p;
   size_t n_unc;           /* parameter distributions (uncertainty section) */
   struct fl_uncertain *unc;
   double cost_factor;     /* state costs as given -> per step */
