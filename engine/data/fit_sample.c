@@ -168,10 +168,29 @@ typedef struct post_ctx {
   fl_error err;
 } post_ctx;
 
-/* Log posterior on evaluator i; -INFINITY outside the support. A runtime failure is kept in
- * c (the first one) and gives -INFINITY. */
-static double log_post(post_ctx *c, size_t i, const double *theta) {
-  double lp = fl_fit_log_prior(c->p, theta), ll;
+/* The sampler moves positive parameters (a lognormal prior, or a uniform one above 0) on
+ * the log scale, where scale factors and rates are closer to normal and the stretch move mixes
+ * better; the posterior density there carries the Jacobian x. */
+static int on_log_scale(const fl_fit_param *q) {
+  return q->prior == FL_PRIOR_LOGNORMAL || (q->prior == FL_PRIOR_UNIFORM && q->a > 0);
+}
+
+static void to_value(const fl_fit_problem *p, const double *u, double *x) {
+  for (size_t k = 0; k < p->K; k++) x[k] = on_log_scale(&p->par[k]) ? exp(u[k]) : u[k];
+}
+
+static void to_sampler(const fl_fit_problem *p, const double *x, double *u) {
+  for (size_t k = 0; k < p->K; k++) u[k] = on_log_scale(&p->par[k]) ? log(x[k]) : x[k];
+}
+
+/* Log posterior on evaluator i at u (the sampler's scale); -INFINITY outside the support. A
+ * runtime failure is kept in c (the first one) and gives -INFINITY. */
+static double log_post(post_ctx *c, size_t i, const double *u) {
+  double theta[FL_FIT_MAX_PARAMS], jac = 0;
+  to_value(c->p, u, theta);
+  for (size_t k = 0; k < c->p->K; k++)
+    if (on_log_scale(&c->p->par[k])) jac += u[k];
+  double lp = fl_fit_log_prior(c->p, theta) + jac, ll;
   fl_error err;
   if (!isfinite(lp)) return -INFINITY;
   fl_status st = fl_fit_loglik(c->p, i, theta, &ll, NULL, &err);
@@ -217,14 +236,19 @@ static double prior_centre(const fl_fit_param *q) {
   return 0;
 }
 
-/* The posterior mode from the scenario's values (or the priors' centres where those are
- * outside the priors' support), into theta. Returns the log posterior there. */
+/* The posterior mode, on the sampler's scale, from the scenario's values (or the priors'
+ * centres where those are outside the priors' support), into theta. Returns the log posterior
+ * there. */
 static double find_mode(post_ctx *c, double *theta) {
   fl_fit_problem *p = c->p;
   const size_t K = p->K;
-  for (size_t k = 0; k < K; k++) theta[k] = p->par[k].start;
-  if (!isfinite(log_post(c, 0, theta)))
-    for (size_t k = 0; k < K; k++) theta[k] = prior_centre(&p->par[k]);
+  double x0[FL_FIT_MAX_PARAMS];
+  for (size_t k = 0; k < K; k++) x0[k] = p->par[k].start;
+  to_sampler(p, x0, theta);
+  if (!isfinite(log_post(c, 0, theta))) {
+    for (size_t k = 0; k < K; k++) x0[k] = prior_centre(&p->par[k]);
+    to_sampler(p, x0, theta);
+  }
   double lp = log_post(c, 0, theta);
   if (!isfinite(lp) || c->st != FL_OK) return lp;
   gsl_multimin_fminimizer *mz = gsl_multimin_fminimizer_alloc(gsl_multimin_fminimizer_nmsimplex2, K);
@@ -233,7 +257,8 @@ static double find_mode(post_ctx *c, double *theta) {
   for (size_t k = 0; k < K; k++) {
     gsl_vector_set(x, k, theta[k]);
     double s = 0.1 * fl_fit_prior_sd(&p->par[k]);
-    if (s > 0.2 * fabs(theta[k]) && theta[k] != 0) s = 0.2 * fabs(theta[k]);
+    if (on_log_scale(&p->par[k])) s = fmin(0.2, s / x0[k]);
+    else if (s > 0.2 * fabs(theta[k]) && theta[k] != 0) s = 0.2 * fabs(theta[k]);
     gsl_vector_set(step, k, s);
   }
   gsl_multimin_function f = {neg_post, K, c};
@@ -283,7 +308,7 @@ fl_status fl_fit_sample(fl_fit_problem *p, const fl_fit_options *opt, fl_fit_cha
     goto done;
   }
   out->mode_lp = lp_mode;
-  memcpy(out->mode, mode, K * sizeof *mode);
+  to_value(p, mode, out->mode);
   /* Walkers in a small ball around the mode (emcee's advice), each from its own stream. */
 #pragma omp parallel for schedule(dynamic) num_threads((int)p->n_ev)
   for (size_t w = 0; w < W; w++) {
@@ -297,7 +322,8 @@ fl_status fl_fit_sample(fl_fit_problem *p, const fl_fit_options *opt, fl_fit_cha
     for (int tries = 0; tries < 50 && !isfinite(LP[w]); tries++, spread /= 2) {
       for (size_t k = 0; k < K; k++) {
         double s = spread * fl_fit_prior_sd(&p->par[k]);
-        if (mode[k] != 0 && s > spread * fabs(mode[k])) s = spread * fabs(mode[k]);
+        if (on_log_scale(&p->par[k])) s = spread * fmin(1, s / spread / exp(mode[k]));
+        else if (mode[k] != 0 && s > spread * fabs(mode[k])) s = spread * fabs(mode[k]);
         x[k] = mode[k] + s * gsl_ran_ugaussian(g[ti]);
       }
       LP[w] = log_post(&c, ti, x);
@@ -338,15 +364,14 @@ fl_status fl_fit_sample(fl_fit_problem *p, const fl_fit_options *opt, fl_fit_cha
       if (c.st != FL_OK) goto failed;
     }
     if (it >= burn)
-      for (size_t w = 0; w < W; w++)
-        memcpy(chain + (w * N + (it - burn)) * K, X + w * K, K * sizeof *X);
+      for (size_t w = 0; w < W; w++) to_value(p, X + w * K, chain + (w * N + (it - burn)) * K);
     if (opt->progress) opt->progress(opt->ctx, it + 1, burn + N);
   }
   size_t acc = 0;
   for (size_t w = 0; w < W; w++) acc += accepted[w];
   *out = (fl_fit_chain){.W = W, .N = N, .burn = burn, .x = chain,
                         .acceptance = (double)acc / (double)(W * N), .mode_lp = lp_mode};
-  memcpy(out->mode, mode, K * sizeof *mode);
+  to_value(p, mode, out->mode);
   chain = NULL;
   goto done;
 failed:
