@@ -63,6 +63,13 @@ check grep -q "bad.draws.csv:1:1: population.initial\[0\].count: run --psa draws
 if command -v h5dump >/dev/null; then
   check bash -c "h5dump -H '$dir/rep1.h5' | grep -q 'DATASET \"series\"'"
 fi
+# summary reads the report back: the summary CSV's numbers; report draws it.
+"$bin" summary "$dir/rep1.h5" --csv >"$dir/sum_from_h5.csv"
+check cmp "$dir/sum1.csv" "$dir/sum_from_h5.csv"
+if /usr/bin/python3 -c 'import h5py, matplotlib, yaml' 2>/dev/null; then
+  FLOURISH_PYTHON=/usr/bin/python3 "$bin" report "$dir/rep1.h5" -o "$dir/fit.html" 2>/dev/null
+  check grep -q 'Observed and fitted series' "$dir/fit.html"
+fi
 
 # Bad input: status 2 and the expected message.
 bad() {

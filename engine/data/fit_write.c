@@ -544,7 +544,7 @@ static fl_status write_outputs(fit_result *r, fl_error *err) {
                                   "flows within the step, the last NaN).",
          .rank = 3, .dims = {NS, 3, T1}, .data = r->series_band},
     };
-    const char *const attrs[][2] = {{"kind", "fit"},
+    const char *const attrs[][2] = {{"mode", "fit"},
                                     {"command_line", opt->command_line ? opt->command_line : ""},
                                     {"scenario", p->scenario_path},
                                     {"observed", opt->observed}};
