@@ -92,8 +92,37 @@ def parameter_section(f, doc):
                       wide=True))
 
 
+def levels_section(f, doc):
+    if "levels_series" not in f:
+        return None
+    levels = names(f, "levels")
+    band = f["levels_series"][()]
+    sampler = f["sampler"][()]
+    y0, m0 = sampler[4], sampler[5]
+    fig, axes = new_figure(8, 2.2 * len(levels) + 0.4, nrows=len(levels), squeeze=False)
+    rows = []
+    for i, name in enumerate(levels):
+        mean, lo, hi = band[i]
+        t = np.arange(len(mean)) / 12.0 + y0 + (m0 - 1) / 12.0
+        ax = axes[i][0]
+        ax.fill_between(t, lo, hi, color=SAVING, alpha=0.25, linewidth=0)
+        ax.plot(t, mean, color=SAVING)
+        ax.set_title(name)
+        ax.set_ylabel("children")
+        for j in (0, len(mean) // 2, len(mean) - 1):
+            rows.append([name, months_label(y0, m0, j), "%.0f" % mean[j],
+                         "%.0f to %.0f" % (lo[j], hi[j])])
+    caption = ("What the fit says about every level, observed or not: the expected children at "
+               "each level over the fit, posterior mean with its 90% band.")
+    return ("Every level", "fit-levels",
+            doc.figure(fig, "Line charts, one per level, of the expected children with a "
+                       "shaded 90% band.", caption) +
+            doc.table("Expected children at each level at the fit's start, middle and end.",
+                      ["level", "date", "mean", "90% band"], rows, row_headers=2))
+
+
 def fit_sections(f, doc):
-    return [series_section(f, doc), parameter_section(f, doc)]
+    return [series_section(f, doc), levels_section(f, doc), parameter_section(f, doc)]
 
 
 def fit_title(f):

@@ -625,8 +625,12 @@ fl_status fl_fit_loglik(fl_fit_problem *p, size_t i, const double *theta, double
 }
 
 void fl_fit_series_of(const fl_fit_problem *p, size_t i, size_t j, double *out) {
+  fl_fit_series_obs(p, i, &p->obs[j], out);
+}
+
+void fl_fit_series_obs(const fl_fit_problem *p, size_t i, const fl_obs *measure, double *out) {
   const fl_series *sr = p->ev[i]->last;
-  fl_obs o = p->obs[j];
+  fl_obs o = *measure;
   if (!sr) return;
   if (o.kind == FL_OBS_STOCK) {
     for (size_t t = 0; t <= p->T; t++) {
@@ -660,6 +664,8 @@ void fl_fit_problem_free(fl_fit_problem *p) {
   free(p->sets);
   fl_names_free(p->state_names, p->S);
   fl_names_free(p->loc_names, p->NLOC);
+  fl_names_free(p->level_names, p->L);
+  free(p->level_states);
   free(p->obs);
   free(p->text);
   free(p->scenario_path);
@@ -799,9 +805,13 @@ fl_status fl_fit_problem_create(const fl_fit_options *opt, fl_fit_problem **out,
   if (!(p->text = fl_strdup(sc->text))) goto oom;
   p->S = m->S;
   p->NLOC = m->NLOC;
+  p->L = m->L;
   if (!(p->state_names = fl_names_dup(m->state_names, m->S)) ||
-      !(p->loc_names = fl_names_dup(m->loc_names, m->NLOC)))
+      !(p->loc_names = fl_names_dup(m->loc_names, m->NLOC)) ||
+      !(p->level_names = fl_names_dup(m->level_names, m->L)) ||
+      !(p->level_states = fl_calloc(m->L, sizeof *p->level_states)))
     goto oom;
+  for (size_t s = 0; s < m->S; s++) p->level_states[m->state_level[s]] |= (uint64_t)1 << s;
   rd.p = p;
   rd.m = m;
   if ((st = fl_csv_read(opt->observed, &obs_spec, ',', obs_record, &rd, err)) != FL_OK) goto fail;

@@ -67,8 +67,9 @@ typedef struct fl_fit_problem {
   size_t T;              /* steps of the fit */
   long start_month;      /* month index (year * 12 + month - 1) of the fit's start */
   double step_months;
-  size_t S, NLOC;
-  char **state_names, **loc_names;
+  size_t S, NLOC, L;
+  char **state_names, **loc_names, **level_names;
+  uint64_t *level_states; /* [L] bit s: state s is in the level */
   fl_fit_eval **ev;      /* [n_ev] */
   size_t n_ev;
   /* Evaluations that broke a row's sum (a row's probabilities above 1 with rest below 0) or a
@@ -89,6 +90,8 @@ fl_status fl_fit_loglik(fl_fit_problem *p, size_t i, const double *theta, double
 /* The expected series of a measure (obs row j's) at every step boundary [T + 1] (stocks), or
  * its flow within each step [T], from evaluator i's last evaluation. */
 void fl_fit_series_of(const fl_fit_problem *p, size_t i, size_t j, double *out);
+/* The same for a measure given as an observation (its kind, states and locality). */
+void fl_fit_series_obs(const fl_fit_problem *p, size_t i, const fl_obs *o, double *out);
 /* The log density of observation value y at expected mu. */
 double fl_fit_obs_logpdf(const fl_fit_problem *p, const fl_obs *o, double mu);
 /* The variance of an observation at expected mu under its model. */

@@ -47,6 +47,7 @@ typedef struct fit_result {
   size_t B;             /* draws the bands are computed from */
   double *obs_band;     /* [n_obs * 5]: expected mean, q05, q95; predictive q05, q95 */
   double *series_band;  /* [n_series * 3 * (T + 1)]: mean, q05, q95 of each measure */
+  double *level_band;   /* [L * 3 * (T + 1)]: the same for the stock of every level */
   size_t *series_rep;   /* [n_series] an observation of each measure */
   char **series_names, **param_names;
   size_t n_missed;
@@ -141,13 +142,16 @@ static fl_status bands(fit_result *r, fl_error *err) {
   const size_t B = r->n_draws < 400 ? r->n_draws : 400;
   r->B = B;
   double *mu = fl_calloc(B * n_obs, sizeof *mu), *pred = fl_calloc(B * n_obs, sizeof *pred);
-  double *ser = fl_calloc(B * NS * T1, sizeof *ser), *tmp = fl_calloc(B, sizeof *tmp);
+  const size_t NL = p->L, NSL = NS + NL;
+  double *ser = fl_calloc(B * NSL * T1, sizeof *ser), *tmp = fl_calloc(B, sizeof *tmp);
   gsl_rng **g = fl_calloc(p->n_ev, sizeof *g);
   r->obs_band = fl_calloc(n_obs * 5, sizeof *r->obs_band);
   r->series_band = fl_calloc(NS * 3 * T1, sizeof *r->series_band);
   r->series_rep = fl_calloc(NS, sizeof *r->series_rep);
+  r->level_band = fl_calloc(NL * 3 * T1, sizeof *r->level_band);
   fl_status st = FL_OK;
-  if (!mu || !pred || !ser || !tmp || !g || !r->obs_band || !r->series_band || !r->series_rep)
+  if (!mu || !pred || !ser || !tmp || !g || !r->obs_band || !r->series_band || !r->series_rep ||
+      !r->level_band)
     goto oom;
   for (size_t i = 0; i < p->n_ev; i++)
     if (!(g[i] = fl_rng_gsl_alloc())) goto oom;
@@ -178,10 +182,14 @@ static fl_status bands(fit_result *r, fl_error *err) {
     fl_rng_init_stream(fl_rng_gsl_state(g[ti]), r->opt->seed, b, 0, FL_PURPOSE_FIT + 16);
     for (size_t j = 0; j < n_obs; j++)
       pred[b * n_obs + j] = obs_draw(p, &p->obs[j], mu[b * n_obs + j], g[ti]);
-    for (size_t s2 = 0; s2 < NS; s2++) {
-      double *out = ser + (b * NS + s2) * T1;
+    for (size_t s2 = 0; s2 < NSL; s2++) {
+      double *out = ser + (b * NSL + s2) * T1;
       out[p->T] = NAN;
-      fl_fit_series_of(p, ti, r->series_rep[s2], out);
+      if (s2 < NS) fl_fit_series_of(p, ti, r->series_rep[s2], out);
+      else {
+        const fl_obs level = {.kind = FL_OBS_STOCK, .states = p->level_states[s2 - NS], .loc = -1};
+        fl_fit_series_obs(p, ti, &level, out);
+      }
     }
   }
   if (st != FL_OK) goto out;
@@ -195,10 +203,10 @@ static fl_status bands(fit_result *r, fl_error *err) {
     o[3] = quantile(tmp, B, 0.05);
     o[4] = gsl_stats_quantile_from_sorted_data(tmp, 1, B, 0.95);
   }
-  for (size_t s2 = 0; s2 < NS; s2++)
+  for (size_t s2 = 0; s2 < NSL; s2++)
     for (size_t t = 0; t < T1; t++) {
-      double *o = r->series_band + s2 * 3 * T1;
-      for (size_t b = 0; b < B; b++) tmp[b] = ser[(b * NS + s2) * T1 + t];
+      double *o = s2 < NS ? r->series_band + s2 * 3 * T1 : r->level_band + (s2 - NS) * 3 * T1;
+      for (size_t b = 0; b < B; b++) tmp[b] = ser[(b * NSL + s2) * T1 + t];
       if (isnan(tmp[0])) {
         o[t] = o[T1 + t] = o[2 * T1 + t] = NAN;
         continue;
@@ -514,8 +522,9 @@ static fl_status write_outputs(fit_result *r, fl_error *err) {
       diag[k * 2] = r->sum[k * SUM_COLS + SUM_RHAT];
       diag[k * 2 + 1] = r->sum[k * SUM_COLS + SUM_ESS];
     }
-    const fl_h5_names names[2] = {{"parameters", r->param_names, K},
-                                  {"measures", r->series_names, NS}};
+    const fl_h5_names names[3] = {{"parameters", r->param_names, K},
+                                  {"measures", r->series_names, NS},
+                                  {"levels", p->level_names, p->L}};
     const fl_h5_dataset ds[] = {
         {.name = "draws", .doc = "Posterior draws, one row each (the draws file's), a column "
                                  "a parameter (/parameters).",
@@ -543,12 +552,16 @@ static fl_status write_outputs(fit_result *r, fl_error *err) {
                                   "q95 at each step of the fit (stocks at the step's start; "
                                   "flows within the step, the last NaN).",
          .rank = 3, .dims = {NS, 3, T1}, .data = r->series_band},
+        {.name = "levels_series", .doc = "Per level of the scenario (/levels), observed or not: "
+                                         "its expected stock's posterior mean, q05 and q95 at "
+                                         "the start of each step of the fit.",
+         .rank = 3, .dims = {p->L, 3, T1}, .data = r->level_band},
     };
     const char *const attrs[][2] = {{"mode", "fit"},
                                     {"command_line", opt->command_line ? opt->command_line : ""},
                                     {"scenario", p->scenario_path},
                                     {"observed", opt->observed}};
-    st = fl_h5_write_simple(opt->report_h5, ds, sizeof ds / sizeof ds[0], names, 2, attrs, 4, err);
+    st = fl_h5_write_simple(opt->report_h5, ds, sizeof ds / sizeof ds[0], names, 3, attrs, 4, err);
     free(ov);
     free(diag);
     if (st != FL_OK) goto out;
@@ -590,6 +603,26 @@ static void print_tables(const fit_result *r) {
              ob->loc >= 0 ? p->loc_names[ob->loc] : "");
     fl_outf(&o, "%-11s %-24s %10g %10.1f %10.1f-%-10.1f %10.1f-%-10.1f%s\n", ob->date, m,
             ob->value, b[0], b[1], b[2], b[3], b[4], ob->used_initial ? " (initial state)" : "");
+  }
+  /* Every level's expected stock at the fit's start, middle and end. */
+  const size_t T1 = p->T + 1, at[3] = {0, p->T / 2, p->T};
+  char when[3][48];
+  for (int i = 0; i < 3; i++) {
+    const long mo = p->start_month + (long)nearbyint((double)at[i] * p->step_months);
+    snprintf(when[i], sizeof when[i], "%04ld-%02ld", mo / 12, mo % 12 + 1);
+  }
+  fl_outf(&o, "\nexpected children at each level (posterior mean and 90%% band)\n%-24s", "level");
+  for (int i = 0; i < 3; i++) fl_outf(&o, " %24s", when[i]);
+  fl_outf(&o, "\n");
+  for (size_t l = 0; l < p->L; l++) {
+    const double *v = r->level_band + l * 3 * T1;
+    fl_outf(&o, "%-24s", p->level_names[l]);
+    for (int i = 0; i < 3; i++) {
+      char cellb[64];
+      snprintf(cellb, sizeof cellb, "%.0f (%.0f-%.0f)", v[at[i]], v[T1 + at[i]], v[2 * T1 + at[i]]);
+      fl_outf(&o, " %24s", cellb);
+    }
+    fl_outf(&o, "\n");
   }
 }
 
@@ -635,6 +668,7 @@ out:
   free(r.draws);
   free(r.obs_band);
   free(r.series_band);
+  free(r.level_band);
   free(r.series_rep);
   fl_fit_problem_free(p);
   return st;
