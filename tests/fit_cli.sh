@@ -92,6 +92,8 @@ obs '2021-01-01,l,-4'
 check bad "o.csv:3:3: value: a count of children cannot be negative" "$dir/two.yaml" --observed "$dir/o.csv" --param "$p1"
 obs '2031-01-01,l,400'
 check bad "o.csv:3:1: date: 2031-01-01 is after the end of the scenario's horizon" "$dir/two.yaml" --observed "$dir/o.csv" --param "$p1"
+printf 'measure,value,date\nl,300,2020-01-01\nl,400,2031-01-01\n' >"$dir/o.csv"
+check bad "o.csv:3:3: date: 2031-01-01 is after the end of the scenario's horizon" "$dir/two.yaml" --observed "$dir/o.csv" --param "$p1"
 obs '2019-01-01,l,400'
 check bad "o.csv:3:1: date: 2019-01-01 is before the start of the fit" "$dir/two.yaml" --observed "$dir/o.csv" --param "$p1" --from 2020-01
 obs '2021-13-01,l,400'

@@ -278,7 +278,8 @@ static fl_status obs_record(void *ctx, fl_csv *r, const char *const *f) {
   obs_reader *rd = ctx;
   fl_fit_problem *p = rd->p;
   const fl_model *m = rd->m;
-  fl_obs o = {.loc = -1, .line = fl_csv_line(r)};
+  fl_obs o = {.loc = -1, .line = fl_csv_line(r), .date_col = fl_csv_column(r, OBS_DATE),
+              .measure_col = fl_csv_column(r, OBS_MEASURE)};
   double pos = date_position(f[OBS_DATE]);
   if (pos < 0 || strlen(f[OBS_DATE]) >= sizeof o.date)
     return fl_csv_fail(r, FL_EINPUT, OBS_DATE, "expected a date YYYY-MM-DD or YYYY-MM, found '%.40s'",
@@ -368,13 +369,13 @@ static fl_status place_dates(fl_fit_problem *p, const fl_model *m, const double 
     fl_obs *o = &p->obs[i];
     const double t = nearbyint((pos[i] - start) / step);
     if (t < 0) {
-      fl_error_set(err, FL_EINPUT, path, (int)o->line, 1, "date",
+      fl_error_set(err, FL_EINPUT, path, (int)o->line, o->date_col, "date",
                    "%s is before the start of the fit (%s%s)", o->date,
                    from ? "--from " : "the first date, ", from ? from : "");
       return FL_EINPUT;
     }
     if (start + t * step > scen_end + 1e-9) {
-      fl_error_set(err, FL_EINPUT, path, (int)o->line, 1, "date",
+      fl_error_set(err, FL_EINPUT, path, (int)o->line, o->date_col, "date",
                    "%s is after the end of the scenario's horizon (time.start %s plus %zu "
                    "steps of %g months)",
                    o->date, m->start_label, m->T, step);
@@ -384,7 +385,7 @@ static fl_status place_dates(fl_fit_problem *p, const fl_model *m, const double 
     if (o->t > T) T = o->t;
   }
   if (T == 0) {
-    fl_error_set(err, FL_EINPUT, path, (int)p->obs[0].line, 1, "date",
+    fl_error_set(err, FL_EINPUT, path, (int)p->obs[0].line, p->obs[0].date_col, "date",
                  "every observation is on the first date (%s): the series cover no time",
                  p->obs[0].date);
     return FL_EINPUT;
@@ -405,7 +406,7 @@ static fl_status place_dates(fl_fit_problem *p, const fl_model *m, const double 
       if (j < i) o->series = q->series;
       if (q->t == o->t) {
         if (j < i) {
-          fl_error_set(err, FL_EINPUT, path, (int)o->line, 1, "date",
+          fl_error_set(err, FL_EINPUT, path, (int)o->line, o->date_col, "date",
                        "%s of %s%s%s is also on line %zu (the same step of the fit)", o->date,
                        o->measure, o->loc >= 0 ? " in " : "", o->loc >= 0 ? m->loc_names[o->loc] : "",
                        q->line);
@@ -418,7 +419,7 @@ static fl_status place_dates(fl_fit_problem *p, const fl_model *m, const double 
     if (o->series == p->n_series) p->n_series++;
     o->t0 = has_prev ? prev : 0;
     if (o->kind != FL_OBS_STOCK && o->t == 0) {
-      fl_error_set(err, FL_EINPUT, path, (int)o->line, 1, "date",
+      fl_error_set(err, FL_EINPUT, path, (int)o->line, o->date_col, "date",
                    "%s of %s is a flow on the first date of the fit: it covers no time (a flow "
                    "counts the children since the previous date of its measure, or since the "
                    "start of the fit)",
@@ -726,7 +727,7 @@ static fl_status rescale_initial(fl_fit_problem *p, const fl_scenario *sc, const
       if (state[g] >= 0 && (o->states >> state[g] & 1) && (o->loc < 0 || loc[g] == o->loc))
         sum += count[g], any = 1;
     if (!any || (sum == 0 && o->value > 0)) {
-      fl_error_set(err, FL_EINPUT, obs_path, (int)o->line, 1, "measure",
+      fl_error_set(err, FL_EINPUT, obs_path, (int)o->line, o->measure_col, "measure",
                    "%s on %s sets the initial state of the fit, but no group of the "
                    "scenario's initial population%s is in it to rescale (give --initial "
                    "as-written to keep the population as written)",

@@ -25,6 +25,7 @@ typedef struct fl_obs {
   size_t t, t0;
   double value, sd;
   size_t line;
+  int date_col, measure_col; /* the file's columns of the date and the measure */
   int used_initial;
   char date[16], measure[96];
   size_t series;   /* index of its measure among the distinct ones */
