@@ -4,6 +4,7 @@
  * each. Usage: fit_eval [EVALUATIONS] (default 200), from the source tree. */
 #include "data/fit.h"
 
+#include <gsl/gsl_errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
+  gsl_set_error_handler_off(); /* fl_fit_loglik compiles with GSL's handler off */
   const size_t n = argc > 1 ? (size_t)atol(argv[1]) : 200;
   const char *params[] = {"transitions.tables[0].rows.intensive.la_*=0.3:3",
                           "transitions.tables[0].rows.la_*.universal|additional|intensive=0.3:3",

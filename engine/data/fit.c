@@ -446,8 +446,9 @@ static void map_remove(fl_node *map, const char *key) {
   }
 }
 
-/* The scenario as the fit evaluates it: the fit's assignments, without arms or the uncertainty
- * section (the fit concerns the scenario as written), one horizon key. */
+/* The scenario as the fit evaluates it: the fit's assignments, without arms, the uncertainty
+ * section or posterior draws (the fit concerns the scenario's baseline as written), one
+ * horizon key. */
 static fl_status fit_scenario(const fl_fit_problem *p, fl_scenario **out, fl_error *err) {
   fl_status st = fl_scenario_load_text(p->scenario_path, p->text, strlen(p->text),
                                        (const char *const *)p->sets, p->n_sets, out, err);
@@ -455,6 +456,7 @@ static fl_status fit_scenario(const fl_fit_problem *p, fl_scenario **out, fl_err
   fl_node *root = (*out)->root;
   map_remove(root, "arms");
   map_remove(root, "uncertainty");
+  map_remove(root, "posterior_draws"); /* an earlier fit's: not the fit's business */
   map_remove((fl_node *)fl_map_get(root, "time"), "horizon_years");
   return FL_OK;
 }
@@ -601,7 +603,7 @@ fl_status fl_fit_loglik(fl_fit_problem *p, size_t i, const double *theta, double
       snprintf(e->nodes[k][j]->value, 40, "%.17g", param_value(&p->par[k], j, theta[k]));
   /* Bounds of the keys and the rows' sums: a value outside them is outside the model. */
   if ((st = fl_schema_check(e->sc->path, e->sc->root, &why)) != FL_OK ||
-      (st = fl_model_compile(e->sc, &m, &why)) != FL_OK) {
+      (st = fl_model_compile_threaded(e->sc, &m, &why)) != FL_OK) {
     if (fl_err_exit_code(st) != 2) {
       *err = why;
       return st;

@@ -84,7 +84,8 @@ void fl_fit_problem_free(fl_fit_problem *p);
 /* The log prior of theta[K] (-INFINITY outside its support). */
 double fl_fit_log_prior(const fl_fit_problem *p, const double *theta);
 /* The log likelihood of theta[K] on evaluator i (one a thread), and the expected value of each
- * observation into mu[n_obs] (may be NULL). -INFINITY where theta makes the scenario invalid
+ * observation into mu[n_obs] (may be NULL). GSL's error handler must be off (the evaluations
+ * of several threads compile at once: fl_model_compile_threaded). -INFINITY where theta makes the scenario invalid
  * (counted in n_invalid under a lock when count is nonzero). Fails only on a runtime failure. */
 fl_status fl_fit_loglik(fl_fit_problem *p, size_t i, const double *theta, double *ll, double *mu,
                         fl_error *err);

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 
 #include <gsl/gsl_cdf.h>
+#include <gsl/gsl_errno.h>
 #include <gsl/gsl_multimin.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_sort.h>
@@ -293,6 +294,7 @@ fl_status fl_fit_sample(fl_fit_problem *p, const fl_fit_options *opt, fl_fit_cha
   size_t *accepted = fl_calloc(W, sizeof *accepted);
   gsl_rng **g = fl_calloc(p->n_ev, sizeof *g);
   fl_status st = FL_OK;
+  gsl_error_handler_t *old_handler = gsl_set_error_handler_off();
   *out = (fl_fit_chain){0};
   if (!X || !LP || !chain || !accepted || !g) goto oom;
   for (size_t i = 0; i < p->n_ev; i++)
@@ -382,6 +384,7 @@ oom:
   fl_error_set(err, FL_ENOMEM, NULL, 0, 0, NULL, "out of memory");
   st = FL_ENOMEM;
 done:
+  gsl_set_error_handler(old_handler);
   for (size_t i = 0; g && i < p->n_ev; i++)
     if (g[i]) gsl_rng_free(g[i]);
   free(g);

@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "output/output.h"
 
+#include <gsl/gsl_errno.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
@@ -630,6 +631,7 @@ fl_status fl_fit(const fl_fit_options *opt, fl_error *err) {
   fit_result r = {.opt = opt};
   fl_status st;
   if ((st = fl_fit_problem_create(opt, &r.p, err)) != FL_OK) return st;
+  gsl_error_handler_t *old_handler = gsl_set_error_handler_off();
   fl_fit_problem *p = r.p;
   if ((st = fl_fit_sample(p, opt, &r.ch, err)) != FL_OK) goto out;
   r.param_names = fl_calloc(p->K, sizeof *r.param_names);
@@ -671,5 +673,6 @@ out:
   free(r.level_band);
   free(r.series_rep);
   fl_fit_problem_free(p);
+  gsl_set_error_handler(old_handler);
   return st;
 }

@@ -189,6 +189,12 @@ struct fl_model {
   fl_entry_stream *entries;
 };
 
+/* fl_model_compile for threads that compile at once: the same model, but GSL's error handler
+ * (one for the process) is left as it is; the caller turns it off first
+ * (gsl_set_error_handler_off) and restores it after. */
+fl_status fl_model_compile_threaded(const fl_scenario *sc, fl_model **out,
+                                    fl_error *err);
+
 /* Index of the compiled row for a child. */
 static inline size_t fl_row_index(const fl_model *m, size_t period, size_t loc, uint32_t age,
                                   uint32_t tis, size_t state) {
