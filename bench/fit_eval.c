@@ -2,6 +2,7 @@
  * scenarios/dundee-observed.csv, four parameters), against a full expectation-mode run of the
  * scenario (fl_expect over its own horizon, every output): the median of several timed runs of
  * each. Usage: fit_eval [EVALUATIONS] (default 200), from the source tree. */
+#define _POSIX_C_SOURCE 200809L
 #include "data/fit.h"
 
 #include <gsl/gsl_errno.h>

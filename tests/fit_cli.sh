@@ -55,6 +55,24 @@ check grep -q '^posterior_draws: fit1.draws.csv$' "$dir/fit1.yaml"
 if command -v h5diff >/dev/null; then
   check h5diff "$dir/psa1.h5" "$dir/psa2.h5" /arms /arms
 fi
+# The draws, not only the means, reach the runs: the spread of the children entering l over
+# the horizon, across replications each on its own block, exceeds that of runs at the
+# posterior means (chance alone) by more than the F distribution allows at 0.1%.
+if /usr/bin/python3 -c 'import h5py, scipy' 2>/dev/null; then
+  "$bin" run "$dir/fit1.yaml" --psa -r 400 -s 5 -q -o "$dir/psa_many.h5"
+  "$bin" run "$dir/fit1.yaml" -r 400 -s 5 -q -o "$dir/means.h5"
+  check /usr/bin/python3 - "$dir/psa_many.h5" "$dir/means.h5" <<'PY'
+import sys, h5py, numpy as np
+from scipy.stats import f as fdist
+v = []
+for path in sys.argv[1:]:
+    with h5py.File(path, "r") as h:
+        v.append(h["arms/baseline/flows"][:, :, 0, 1].sum(axis=1).var(ddof=1))
+ratio, crit = v[0] / v[1], fdist.ppf(0.999, 399, 399)
+print("variance ratio %.2f (F 0.999 critical %.2f)" % (ratio, crit))
+sys.exit(0 if ratio > crit else 1)
+PY
+fi
 printf 'draw,population.initial[0].count\n0,5\n' >"$dir/bad.draws.csv"
 sed 's/^posterior_draws: .*/posterior_draws: bad.draws.csv/' "$dir/fit1.yaml" >"$dir/badpost.yaml"
 rc=0; "$bin" validate "$dir/badpost.yaml" >"$dir/badpost.out" 2>&1 || rc=$?
