@@ -5,6 +5,8 @@
 #   bench/run.sh --ci            short run for CI, plus the instruction-count regression check
 #   bench/run.sh --callgrind     only the instruction-count regression check
 #   bench/run.sh --update-baseline   re-measure and store the instruction-count baseline
+#   bench/run.sh --fit           the cost of one likelihood evaluation of flourish fit (Dundee
+#                                back-cast) against a full expect of the scenario
 # Extra arguments after -- go to flourish_bench (e.g. -- --workload all --threads 1,2,4,8,16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,14 +18,15 @@ while [ $# -gt 0 ]; do
     --ci) mode=ci ;;
     --callgrind) mode=callgrind ;;
     --update-baseline) mode=update ;;
+    --fit) mode=fit ;;
     --) shift; extra=("$@"); break ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
-if [ ! -x "$build/bench/flourish_bench" ]; then
+if [ ! -x "$build/bench/flourish_bench" ] || [ ! -x "$build/bench/fit_eval" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j"$(nproc)" --target flourish_bench >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target flourish_bench fit_eval >/dev/null
 fi
 export FLOURISH_SOURCE_DIR=$PWD
 bench=$build/bench/flourish_bench
@@ -57,7 +60,9 @@ callgrind_check() {
 case "$mode" in
   full)
     "$bench" --runs 5 --threads 1,2 --workload dundee,rich --json bench/results.json "${extra[@]}"
-    echo "JSON written to bench/results.json" ;;
+    echo "JSON written to bench/results.json"
+    "$build/bench/fit_eval" 500 ;;
+  fit) "$build/bench/fit_eval" 500 ;;
   ci)
     "$bench" --runs 3 --reps 4 --threads 1,2 --workload dundee,rich "${extra[@]}"
     callgrind_check ;;

@@ -313,6 +313,39 @@ typedef struct fl_sweep_options {
 FL_API fl_status fl_sweep(const char *scenario, const fl_sweep_options *opt, const char *out,
                    fl_error *err);
 
+/* Bayesian calibration to aggregate series (flourish fit): the scenario's numbers named by
+ * params fitted to the observed stocks and flows (docs/fit.md). */
+typedef struct fl_fit_options {
+  const char *scenario;        /* the scenario (YAML) */
+  const char *observed;        /* observations CSV: date,measure,value[,locality][,sd] */
+  const char *const *params;   /* "PATH=LO:HI" or "PATH~lognormal(mu,sigma)", beta(a,b),
+                                  normal(m,s); a PATH with * or ? scales every match */
+  size_t n_params;
+  const char *from;            /* YYYY-MM[-DD]: start of the fit; NULL: the first date */
+  int initial_as_written;      /* nonzero: the scenario's initial population as it is;
+                                  0: its groups rescaled to the first date's stocks */
+  const char *noise;           /* "poisson" (NULL too) or "negbin:K" for rows without an sd */
+  size_t walkers;              /* 0: max(16, 4 x parameters), made even */
+  size_t iterations;           /* kept iterations of every walker (0: 1000) */
+  size_t burn_in;              /* iterations discarded first (0: 500) */
+  size_t draws;                /* posterior draws written for run --psa (0: 1000) */
+  uint64_t seed;
+  int threads;                 /* 0: the OpenMP default; the draws do not depend on it */
+  const char *output;          /* the fitted scenario (YAML) */
+  const char *summary_csv;     /* or NULL */
+  const char *report_h5;       /* or NULL */
+  const char *command_line;    /* provenance */
+  /* What the fit prints: the table of parameters, warnings (one sentence each). */
+  void (*write)(void *ctx, const char *text);
+  void (*notice)(void *ctx, const char *text);
+  void (*progress)(void *ctx, size_t done, size_t total);
+  void *ctx;                   /* of write and progress */
+  void *notice_ctx;
+} fl_fit_options;
+
+FL_API void fl_fit_options_init(fl_fit_options *opt);
+FL_API fl_status fl_fit(const fl_fit_options *opt, fl_error *err);
+
 #ifdef __cplusplus
 }
 #endif

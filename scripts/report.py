@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Flourish report: one self-contained HTML file from a `flourish run` (or `expect`) output.
 
-Usage: report.py OUT.h5 -o report.html   (OUT.h5 from flourish run, expect or sweep)
+Usage: report.py OUT.h5 -o report.html   (OUT.h5 from flourish run, expect, sweep or fit)
 
 A run's report opens with the headline of each arm (its investment, net saving by year 5 and at
 the horizon with 90% intervals, where the savings land, break-even and cost per QALY), then:
@@ -32,6 +32,7 @@ from report_draw import Doc  # noqa: E402
 import report_flows  # noqa: E402
 import report_sections  # noqa: E402
 import report_sweep  # noqa: E402
+import report_fit  # noqa: E402
 import report_value  # noqa: E402
 
 try:
@@ -190,6 +191,12 @@ def build_sweep(f, path):
                     report_sweep.sweep_sections(f, tree, Doc()))
 
 
+def build_fit(f, path):
+    what = "posterior of %s" % esc(", ".join(names(f, "parameters")))
+    return document(report_fit.fit_title(f), provenance(f.attrs, path, what),
+                    report_fit.fit_sections(f, Doc()))
+
+
 def build(path):
     try:
         f = h5py.File(path, "r")
@@ -198,6 +205,8 @@ def build(path):
     with f:
         if text(f.attrs.get("mode", "")) == "sweep":
             return build_sweep(f, path)
+        if text(f.attrs.get("mode", "")) == "fit":
+            return build_fit(f, path)
     return build_run(path)
 
 

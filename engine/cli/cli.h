@@ -26,6 +26,7 @@ int cmd_summary(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 
 /* The program's name in messages. */

@@ -85,7 +85,10 @@ static const char *help_summary =
     "comparison's net cost and QALYs gained (mean and Monte Carlo standard error), then the\n"
     "sensitivity of those results to each parameter with its Monte Carlo error (and, for\n"
     "sampled designs, the error from the finite points). With --csv, one long table\n"
-    "(section, point, parameters, arm, result, value, mcse, se_points).\n";
+    "(section, point, parameters, arm, result, value, mcse, se_points).\n"
+    "\n"
+    "For a fit's report (flourish fit --report): each parameter's posterior mean, sd, 5%,\n"
+    "50% and 95% quantiles, split R-hat and bulk ESS (with --csv, the fit's --summary-csv).\n";
 
 int cmd_summary(int argc, char **argv) {
   int csv = 0;

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 static const char *help_report =
-    "Usage: flourish report OUT.h5 -o REPORT.html   (OUT.h5 from run, expect or sweep)\n"
+    "Usage: flourish report OUT.h5 -o REPORT.html   (from run, expect, sweep or fit)\n"
     "\n"
     "Writes one self-contained HTML file (figures embedded as SVG, no network needed to view\n"
     "or print it) from a run or expect output. It opens with each arm's headline: what it\n"
@@ -26,7 +26,9 @@ static const char *help_report =
     "Dates come from the scenario's time.start, amounts from its costs.currency, names from\n"
     "its label keys. For a sweep output: the sensitivity of each result to each parameter\n"
     "(tornado), a two-way table of a grid's first two parameters (heatmap), where the savings\n"
-    "land at each point and every point's net cost. The file is written atomically.\n"
+    "land at each point and every point's net cost. For a fit's report (fit --report):\n"
+    "each observed series against the fitted one with its 90% bands, and each parameter's\n"
+    "posterior with its diagnostics. The file is written atomically.\n"
     "\n"
     "Needs Python 3 with numpy, h5py, matplotlib and PyYAML (Debian: python3-h5py\n"
     "python3-matplotlib python3-yaml). FLOURISH_PYTHON names another interpreter;\n"

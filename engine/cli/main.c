@@ -40,6 +40,8 @@ static const command commands[] = {
     {"calibrate", cmd_calibrate,
      "EPISODES.csv --population POP.csv --template SCENARIO -o OUT.yaml",
      "a scenario calibrated from episode records"},
+    {"fit", cmd_fit, "SCENARIO --observed OBS.csv --param PATH=LO:HI ... -o FITTED.yaml",
+     "Bayesian calibration to published stock and flow series, with uncertainty"},
 };
 
 static const char *help_head =

@@ -49,6 +49,10 @@ fl_status fl_csv_fail(fl_csv *r, fl_status code, int k, const char *fmt, ...) {
   return code;
 }
 
+int fl_csv_column(const fl_csv *r, int k) {
+  return k >= 0 && (size_t)k < r->spec->n && r->col_of[k] ? (int)r->col_of[k] : 1;
+}
+
 size_t fl_csv_line(const fl_csv *r) { return r->rec_line; }
 size_t fl_csv_records(const fl_csv *r) { return r->n_records; }
 

@@ -52,6 +52,9 @@ const char *fl_csv_delim_option(char delim);
  * error's key (so fmt need not repeat it). Returns code. */
 fl_status fl_csv_fail(fl_csv *r, fl_status code, int k, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The file's own column (1-based) of column k of the spec in the current table (1 when it has
+ * none), for errors found after the reading. */
+int fl_csv_column(const fl_csv *r, int k);
 /* The physical line (1-based) on which the current record starts, and the number of records
  * read before it. */
 size_t fl_csv_line(const fl_csv *r);

@@ -93,7 +93,8 @@ enum fl_purpose {
   FL_PURPOSE_CHILD = 1,
   FL_PURPOSE_ENTRIES = 2,
   FL_PURPOSE_PARAMS = 3,
-  FL_PURPOSE_HETEROGENEITY = 4 /* a child's multiplier (the heterogeneity section) */
+  FL_PURPOSE_HETEROGENEITY = 4, /* a child's multiplier (the heterogeneity section) */
+  FL_PURPOSE_FIT = 5 /* the fit's sampler: (seed, iteration, walker) */
 };
 
 /* Returns the stream increment for (seed, rep, purpose); the result is always odd. */

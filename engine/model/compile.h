@@ -50,6 +50,13 @@ fl_status fl_compile_transitions(compiler *c);
 fl_status fl_compile_arm_transitions(compiler *c, const char *arm_name, const fl_node *arm_tr,
                                      double **base_p);
 
+/* posterior.c: the posterior draws named by posterior_draws (after the transitions), each
+ * draw's key paths set on the scenario and its rows compiled (fl_model_compile_rows). */
+fl_status fl_compile_posterior(compiler *c);
+/* The model up to its step probabilities (states, localities, population, transitions; no arms
+ * or posterior draws). */
+fl_status fl_model_compile_rows(const fl_scenario *sc, fl_model **out, fl_error *err);
+
 /* arms.c: the arms section (after the transitions are compiled), and the tables of every arm
  * including the baseline. */
 fl_status fl_compile_arms(compiler *c);

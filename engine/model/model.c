@@ -219,16 +219,19 @@ static fl_status compile_horizon(compiler *c, const fl_node *time) {
   return FL_OK;
 }
 
-fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err) {
+/* full: also the arms and posterior draws; quiet: the caller has turned GSL's error handler
+ * off (it is one for the process, so threads compiling at once must not each swap it). */
+static fl_status compile(const fl_scenario *sc, int full, int quiet, fl_model **out,
+                         fl_error *err) {
   fl_model *m = calloc(1, sizeof *m);
   compiler c = {.sc = sc, .m = m, .err = err};
   const fl_node *root = sc->root, *time = fl_map_get(root, "time");
   const fl_node *disc = fl_map_get(root, "discount");
   fl_status st;
-  gsl_error_handler_t *old_handler = gsl_set_error_handler_off();
+  gsl_error_handler_t *old_handler = quiet ? NULL : gsl_set_error_handler_off();
   *out = NULL;
   if (!m) {
-    gsl_set_error_handler(old_handler);
+    if (!quiet) gsl_set_error_handler(old_handler);
     return fl_c_oom(&c);
   }
   m->name = fl_strdup(fl_get_str(root, "name"));
@@ -250,19 +253,32 @@ fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err)
   if ((st = fl_compile_population(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_transitions(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_het(&c)) != FL_OK) goto fail;
-  if ((st = fl_compile_arms(&c)) != FL_OK) goto fail;
-  if ((st = fl_check_het(&c)) != FL_OK) goto fail;
+  if (full && ((st = fl_compile_arms(&c)) != FL_OK || (st = fl_check_het(&c)) != FL_OK ||
+               (st = fl_compile_posterior(&c)) != FL_OK))
+    goto fail;
   free(c.loc_share);
   free(c.loc_esc);
-  gsl_set_error_handler(old_handler);
+  if (!quiet) gsl_set_error_handler(old_handler);
   *out = m;
   return FL_OK;
 fail:
   free(c.loc_share);
   free(c.loc_esc);
-  gsl_set_error_handler(old_handler);
+  if (!quiet) gsl_set_error_handler(old_handler);
   fl_model_free(m);
   return st;
+}
+
+fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err) {
+  return compile(sc, 1, 0, out, err);
+}
+
+fl_status fl_model_compile_threaded(const fl_scenario *sc, fl_model **out, fl_error *err) {
+  return compile(sc, 1, 1, out, err);
+}
+
+fl_status fl_model_compile_rows(const fl_scenario *sc, fl_model **out, fl_error *err) {
+  return compile(sc, 0, 0, out, err);
 }
 
 void fl_model_free(fl_model *m) {
@@ -308,6 +324,7 @@ void fl_model_free(fl_model *m) {
     free(arm->base_p);
   }
   free(m->base_p);
+  free(m->post_base_p);
   free(m->row_spec);
   free(m->spec_counts);
   free(m->loc_esc);

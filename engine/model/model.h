@@ -234,6 +234,10 @@ struct fl_model {
   double *spec_counts;    /* [n_specs * S] */
   double *loc_esc;        /* [NLOC] */
   int psa_ok;             /* rows are used as given, so they can be redrawn */
+  /* Posterior draws (posterior_draws, from flourish fit): the step probabilities of each draw,
+   * in base_p's layout, [n_post * NP * rows_per_period * S]; run --psa takes one a block. */
+  size_t n_post;
+  double *post_base_p;
   size_t n_unc;           /* parameter distributions (uncertainty section) */
   struct fl_uncertain *unc;
   double cost_factor;     /* state costs as given -> per step */
@@ -264,6 +268,11 @@ struct fl_model {
  * distribution, rounded to a multiple of 1 / FL_HET_QUANTUM. */
 struct fl_rng;
 double fl_het_draw(const fl_het *h, struct fl_rng *r);
+/* fl_model_compile for threads that compile at once: the same model, but GSL's error handler
+ * (one for the process) is left as it is; the caller turns it off first
+ * (gsl_set_error_handler_off) and restores it after. */
+fl_status fl_model_compile_threaded(const fl_scenario *sc, fl_model **out,
+                                    fl_error *err);
 
 /* Index of the compiled row for a child. */
 static inline size_t fl_row_index(const fl_model *m, size_t period, size_t loc, uint32_t age,

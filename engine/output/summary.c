@@ -275,6 +275,37 @@ static fl_status open_output(fl_reader *rd, char *mode, size_t size, double *ste
   return FL_OK;
 }
 
+/* A fit's report (flourish fit --report): each parameter's posterior summary. */
+static fl_status summarise_fit(fl_reader *rd, fl_out *o, int csv) {
+  size_t K = 0;
+  int rank = 0;
+  hsize_t dims[8];
+  char **params = fl_reader_names(rd, "/parameters", &K);
+  double *sum = fl_reader_doubles(rd, "/summary", &rank, dims);
+  fl_status st = FL_OK;
+  if (!params || !sum || rank != 2 || dims[0] != K || dims[1] != 7) {
+    st = fl_reader_bad(rd, "/parameters or /summary is missing or of the wrong shape");
+    goto out;
+  }
+  if (csv) fl_outf(o, "parameter,mean,sd,q05,q50,q95,rhat,ess\n");
+  else
+    fl_outf(o, "%s: a fit's posterior\n%-48s %11s %10s %11s %11s %11s %6s %6s\n", rd->path,
+            "parameter", "mean", "sd", "q05", "q50", "q95", "rhat", "ess");
+  for (size_t k = 0; k < K; k++) {
+    const double *v = sum + k * 7;
+    if (csv)
+      fl_outf(o, "%s,%.8g,%.8g,%.8g,%.8g,%.8g,%.4f,%.0f\n", params[k], v[0], v[1], v[2], v[3],
+              v[4], v[5], v[6]);
+    else
+      fl_outf(o, "%-48s %11.5g %10.3g %11.5g %11.5g %11.5g %6.3f %6.0f\n", params[k], v[0], v[1],
+              v[2], v[3], v[4], v[5], v[6]);
+  }
+out:
+  fl_names_free(params, K);
+  free(sum);
+  return st;
+}
+
 fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, const char *text),
                            void *ctx, fl_error *err) {
   fl_reader rd = {.file = -1, .path = path, .err = err};
@@ -284,8 +315,8 @@ fl_status fl_summary_print(const char *path, int csv, void (*write)(void *ctx, c
   double step;
   fl_status st = open_output(&rd, mode, sizeof mode, &step);
   if (st != FL_OK) return st;
-  if (!strcmp(mode, "sweep")) {
-    st = fl_summarise_sweep(&rd, &o, csv);
+  if (!strcmp(mode, "sweep") || !strcmp(mode, "fit")) {
+    st = !strcmp(mode, "fit") ? summarise_fit(&rd, &o, csv) : fl_summarise_sweep(&rd, &o, csv);
     H5Fclose(rd.file);
     return st;
   }

@@ -300,6 +300,12 @@ const fl_key fl_schema[] = {
      NULL, "currency per QALY",
      "Values of a QALY at which net monetary benefit and the probability of being cost-effective "
      "are reported."},
+    {"posterior_draws", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,
+     "A CSV of posterior draws of transition probabilities and locality multipliers (flourish "
+     "fit writes one beside the scenario it fits, with the posterior means in the file): a "
+     "column a key path, a row a draw; a path relative to the scenario's folder. run --psa "
+     "takes one draw for each block of replications; expectation mode and runs without --psa "
+     "use the values in place."},
     {"uncertainty", FL_TY_SEQ, 0, 1, 10000, NULL, NULL, NULL,
      "Parameter distributions drawn with run --psa, once per block of replications: state "
      "costs, QoL weights and intervention multipliers. Expectation mode and runs without --psa "

@@ -4,7 +4,9 @@
  * counts list; the block's tables (baseline and every arm, interventions applied) are built
  * from the drawn rows. Draws come from a stream keyed by (seed, block, PARAMS), so they do not
  * depend on threads or ranks, and every arm of a replication shares them (the comparison stays
- * paired). Rows without counts keep their values. The scenario's uncertainty section (state
+ * paired). Rows without counts keep their values, or, where the scenario names posterior draws
+ * (posterior_draws, from flourish fit), take those of one draw picked uniformly from the same
+ * stream before the rows. The scenario's uncertainty section (state
  * costs, QoL weights, intervention multipliers) is drawn from the same stream after the rows. */
 #include "sim/psa.h"
 
@@ -152,6 +154,9 @@ fl_status fl_psa_prepare(const fl_model *m, fl_psa *p, uint64_t seed, uint64_t b
   const size_t S = m->S, rpp = m->rows_per_period, rows = m->NP * rpp;
   if (p->block == (long long)block) goto tables;
   fl_rng_init_stream(fl_rng_gsl_state(p->g), seed, block, 0, FL_PURPOSE_PARAMS);
+  /* A posterior draw of the fit, first from the stream, gives the rows without counts. */
+  const double *given = m->base_p;
+  if (m->n_post) given = m->post_base_p + gsl_rng_uniform_int(p->g, m->n_post) * rows * S;
   for (size_t k = 0; k < m->n_specs; k++) {
     const double *n = m->spec_counts + k * S;
     size_t K = 0;
@@ -167,7 +172,7 @@ fl_status fl_psa_prepare(const fl_model *m, fl_psa *p, uint64_t seed, uint64_t b
     const size_t s = r % S, cell = r / S, loc = (cell / (m->NA * m->ND)) % m->NLOC;
     double *out = p->base_p + r * S;
     if (k < 0 || !spec_has_counts(m, (size_t)k)) {
-      memcpy(out, m->base_p + r * S, S * sizeof *out);
+      memcpy(out, given + r * S, S * sizeof *out);
       continue;
     }
     memcpy(out, p->spec_p + (size_t)k * S, S * sizeof *out);

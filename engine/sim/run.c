@@ -87,9 +87,10 @@ static fl_status check_options(const fl_model *m, const fl_run_options *opt, fl_
   const char *why = counts && !m->psa_ok
                         ? "its rows are converted (rates, or probabilities over another period "
                           "than the step) rather than used as given"
-                    : !counts && !m->n_unc
+                    : !counts && !m->n_unc && !m->n_post
                         ? "no transition row carries the counts it was estimated from "
-                          "(flourish calibrate writes them) and there is no uncertainty section"
+                          "(flourish calibrate writes them), there is no uncertainty section "
+                          "and no posterior_draws (flourish fit writes them)"
                     : opt->psa_inner < 1 || R % opt->psa_inner
                         ? "the replications must be a whole number of blocks of --psa-inner"
                     : !(opt->psa_prior >= 0) ? "the prior must be 0 or more" : NULL;

@@ -73,4 +73,21 @@ fl_results *fl_run_results_create(const fl_model *m, const fl_run_options *opt, 
 /* The replications of a block for a run of R: R when fewer than 64, else 64. */
 size_t fl_stream_block_reps(size_t R);
 
+/* The lean expectation pass of `flourish fit` (expect_series.c): the baseline's expected
+ * stocks at the start of each step [(T + 1), NLOC, S], and within each step the flows
+ * [T, NLOC, S (from), S (to)], the entrants [T, NLOC, S] and those who left (out-migration and
+ * the maximum age) [T, NLOC, S], the same numbers as fl_expect's, without costs, QoL or
+ * interventions. The workspace is sized for a model's grid and kept across evaluations of
+ * models with the same grid (the same states, localities, ages, bands and horizon). */
+typedef struct fl_series {
+  size_t T, NLOC, S;
+  double *stocks, *flows, *entries, *exits;
+} fl_series;
+typedef struct fl_series_ws fl_series_ws;
+fl_series_ws *fl_series_ws_create(const fl_model *m);
+void fl_series_ws_free(fl_series_ws *w);
+/* *out points into the workspace, valid until its next use. */
+fl_status fl_expect_series(const fl_model *m, fl_series_ws *w, const fl_series **out,
+                           fl_error *err);
+
 #endif
