@@ -97,6 +97,7 @@ int cmd_fit(int argc, char **argv) {
     return 0;
   }
   if (!(params = calloc((size_t)argc, sizeof *params))) return cli_usage_error("fit", "%s", "out of memory");
+  char *cmdline = cli_join_args(argc, argv); /* before getopt_long permutes argv */
   optind = 2;
   while ((c = getopt_long(argc, argv, "o:s:t:q", opts, NULL)) != -1) {
     rc = 0;
@@ -130,6 +131,7 @@ int cmd_fit(int argc, char **argv) {
     default: rc = cli_usage_error("fit", "%s", "invalid option");
     }
     if (rc) {
+      free(cmdline);
       free(params);
       return rc;
     }
@@ -140,6 +142,7 @@ int cmd_fit(int argc, char **argv) {
   else if (!n_params)
     rc = cli_usage_error("fit", "%s", "give at least one --param PATH=LO:HI or PATH~PRIOR");
   if (rc) {
+    free(cmdline);
     free(params);
     return rc;
   }
@@ -156,12 +159,12 @@ int cmd_fit(int argc, char **argv) {
   if (opt.summary_csv) use[np++] = paths[3];
   if (opt.report_h5) use[np++] = paths[4];
   if ((rc = cli_check_paths(use, np)) != 0) {
+    free(cmdline);
     free(params);
     return rc;
   }
   cli_progress prog;
   cli_progress_init(&prog, "fit", "iterations", quiet);
-  char *cmdline = cli_join_args(argc, argv);
   opt.command_line = cmdline;
   opt.write = cli_write_stdout;
   opt.notice = cli_notice;
