@@ -308,6 +308,7 @@ def mode_hostile(flourish, src, tmp):
             ("set not an object", dict(method="POST", path="/api/expect", body={"set": [1]})),
             ("a value that is a list", dict(method="POST", path="/api/expect", body={"set": {ESC: [1]}})),
             ("a newline in a value", dict(method="POST", path="/api/expect", body={"set": {ESC: "0.8\nx: 1"}})),
+            ("an = in a key path", dict(method="POST", path="/api/expect", body={"set": {"name=x": "y"}})),
             ("huge body", dict(method="POST", path="/api/expect", raw=b'{"set":{}}' + b" " * 200000)),
             ("body just over 64 KB", dict(method="POST", path="/api/expect",
                                           raw=b'{"set":{}}' + b" " * (65536 - 9))),
@@ -336,7 +337,7 @@ def mode_hostile(flourish, src, tmp):
         ]
         want = {"bad JSON": 400, "a JSON list": 400, "an empty body": 400, "duplicate keys": 400,
                 "set not an object": 400, "a value that is a list": 400,
-                "a newline in a value": 400, "huge body": 413, "body just over 64 KB": 413,
+                "a newline in a value": 400, "an = in a key path": 400, "huge body": 413, "body just over 64 KB": 413,
                 "unknown path": 404, "path traversal": 404, "path traversal in the API": 404,
                 "encoded traversal": 404, "the scenario file by name": 404,
                 "missing token": 401, "wrong token": 401, "token prefix": 401,

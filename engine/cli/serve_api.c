@@ -71,6 +71,13 @@ static int read_sets(json_t *root, char **sets, serve_reply *r) {
   json_object_foreach(set, key, v) {
     char value[64];
     const char *text = value;
+    if (!*key || strpbrk(key, "=\n")) {
+      char msg[400];
+      snprintf(msg, sizeof msg, "'%.300s': a key path has no '=' or line break", key);
+      for (int i = 0; i < n; i++) free(sets[i]);
+      serve_error(r, 400, msg);
+      return -1;
+    }
     if (json_is_integer(v)) snprintf(value, sizeof value, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     else if (json_is_real(v)) number_text(json_real_value(v), value, sizeof value);
     else if (json_is_boolean(v)) text = json_is_true(v) ? "true" : "false";

@@ -221,7 +221,7 @@ fl_status fl_scenario_yaml_with(const fl_scenario *sc, const char *const *sets, 
     }
     if (!edits[n++].text) goto oom;
   }
-  qsort(edits, n, sizeof *edits, edit_order);
+  if (n) qsort(edits, n, sizeof *edits, edit_order);
   size_t len = sc->len;
   for (size_t i = 0; i < n; i++) len += strlen(edits[i].text);
   if (!(text = malloc(len + 1))) goto oom;
