@@ -61,13 +61,12 @@ try {
   await slider.focus();
   const t0 = Date.now();
   for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowLeft');
-  // Settled: the last request answered and none pending.
+  // Settled: the answer shown is the one for the slider's value, and nothing is pending.
   await waitSeq(page, seq);
-  await page.waitForFunction(() => document.querySelector('#params .param.changed'), { timeout: 5000 });
-  await new Promise((r) => setTimeout(r, 600));
-  await page.waitForFunction((v) => document.activeElement && Number(document.activeElement.value) !== v,
-                             { timeout: 5000 }, before);
   const value = await page.evaluate((e) => e.value, slider);
+  await page.waitForFunction((p, v) => document.body.dataset.pending === '0' &&
+                               JSON.parse(document.body.dataset.resultSets || '{}')[p] === Number(v),
+                             { timeout: 60000 }, path, value);
   const settle = Date.now() - t0;
   result.path = path;
   result.value = value;
@@ -112,6 +111,8 @@ try {
   const seq2 = Number(await page.evaluate(() => document.body.dataset.seq));
   await page.click('#reset');
   await waitSeq(page, seq2);
+  await page.waitForFunction(() => document.body.dataset.pending === '0' &&
+                               document.body.dataset.resultSets === '{}', { timeout: 60000 });
   await page.click('#save');
   const cmp = await page.evaluate(() => ({
     cols: document.querySelectorAll('#compare thead th').length,
