@@ -10,10 +10,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,20 +298,34 @@ static int serve(server *sv, const serve_args *a) {
     fprintf(stderr, "%s serve: cannot start the worker thread\n", cli_prog);
     return 1;
   }
-  struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)a->port, NULL, NULL,
-      on_request, sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)256, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-      MHD_OPTION_NOTIFY_COMPLETED, on_done, sv, MHD_OPTION_END);
-  if (!d) {
+  /* The socket is bound here, so that the port (a free one for --port 0) is known before the
+   * first request is read. */
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  const int one = 1;
+  struct sockaddr_in bound = {0};
+  socklen_t blen = sizeof bound;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 64) != 0 ||
+      getsockname(fd, (struct sockaddr *)&bound, &blen) != 0) {
     fprintf(stderr, "%s serve: cannot listen on %s:%u: %s\n", cli_prog, a->host,
             (unsigned)a->port, strerror(errno));
+    if (fd >= 0) close(fd);
     serve_jobs_stop(&sv->api);
     return 1;
   }
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-  sv->port = info ? info->port : (unsigned)a->port;
+  sv->port = ntohs(bound.sin_port);
+  struct MHD_Daemon *d = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, sv,
+      MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+      MHD_OPTION_NOTIFY_COMPLETED, on_done, sv, MHD_OPTION_END);
+  if (!d) {
+    fprintf(stderr, "%s serve: cannot start the HTTP server on %s:%u\n", cli_prog, a->host,
+            sv->port);
+    close(fd);
+    serve_jobs_stop(&sv->api);
+    return 1;
+  }
   printf("http://%s:%u/?token=%s\n", a->host, sv->port, sv->token);
   fflush(stdout);
   fprintf(stderr, "%s serve: serving %s; Ctrl-C stops\n", cli_prog, a->scenario);
