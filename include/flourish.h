@@ -79,7 +79,8 @@ FL_API fl_status fl_scenario_load(const char *path, fl_scenario **out, fl_error 
 /* The same, with "PATH=VALUE" assignments applied before the checks (the --set option): PATH
  * is a key path as errors print it (states.intensive.cost.social_work,
  * transitions.tables[0].rows.universal.additional); the last key may be one the file leaves
- * at its default. The assignments are kept with the scenario's text for provenance. */
+ * at its default; VALUE is a plain value, or a list written [a, b]. The assignments are kept
+ * with the scenario's text for provenance. */
 FL_API fl_status fl_scenario_load_with(const char *path, const char *const *sets, size_t nsets,
                                        fl_scenario **out, fl_error *err);
 FL_API void fl_scenario_free(fl_scenario *sc);
@@ -87,9 +88,10 @@ FL_API void fl_scenario_free(fl_scenario *sc);
  * text it holds: what fl_scenario_load_with would give for its file, without reading it. */
 FL_API fl_status fl_scenario_with(const fl_scenario *sc, const char *const *sets, size_t nsets,
                                   fl_scenario **out, fl_error *err);
-/* One scalar value of a scenario, with its schema row: path as --set takes it, the text as
- * the file writes it, the type ("number", "integer", "probability", "boolean", "choice",
- * "string"), the bounds of a number, the choices of a choice (separated by |), the unit, the
+/* One value of a scenario (a scalar, or a list of scalars), with its schema row: path as
+ * --set takes it, the text as the file writes it (a list as --set writes one: "[a, b]"), the
+ * type ("number", "integer", "probability", "boolean", "choice", "string", "names", "range",
+ * "numbers"), the bounds of a number, the choices of a choice (separated by |), the unit, the
  * description and the default (NULL where the schema gives none). */
 typedef struct fl_value_info {
   const char *path;
@@ -98,7 +100,7 @@ typedef struct fl_value_info {
   double min, max;
   const char *choices, *unit, *doc, *def;
 } fl_value_info;
-/* Calls each for every scalar of the scenario, in the file's order (the strings are valid
+/* Calls each for every scalar and list of scalars of the scenario, in the file's order (the strings are valid
  * during the call only). */
 FL_API void fl_scenario_values(const fl_scenario *sc,
                                void (*each)(void *ctx, const fl_value_info *v), void *ctx);

@@ -233,8 +233,12 @@ def mode_api(flourish, src, tmp):
         check(paths.get("arms.community_city.interventions.community.ramp", {}).get("choices") ==
               "linear|logistic|exponential", "a choice with its choices")
         # Expectation with assignments, against flourish expect --set.
+        lists = {"arms.community_city.interventions.community.levels": "[universal]",
+                 "arms.community_targeted.interventions.community.localities": "[East_End, Lochee]",
+                 "arms.community_city.interventions.make_it_happen.months": "[0, 3]"}
         for sets in ({}, {ESC: 0.8}, {ESC: 0.85, FRACTION: 0.3,
-                                       "arms.community_city.interventions.community.decay_months": 6}):
+                                       "arms.community_city.interventions.community.decay_months": 6},
+                     lists):
             status, ans = sv.json("POST", "/api/expect", {"set": sets})
             check(status == 200, f"expect {sets}: status {status}")
             out = os.path.join(tmp, "expect.h5")

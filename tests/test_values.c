@@ -74,7 +74,10 @@ static void test_values(const fl_scenario *sc) {
   CHECK(!strcmp(f.type, "probability") && !strcmp(f.text, "0.01"));
   f = value_of(sc, "arms.prevent.label");
   CHECK(!strcmp(f.type, "string") && !strcmp(f.text, "Prévention"));
-  CHECK_INT_EQ(value_of(sc, "arms.prevent.interventions.help.states").hits, 0); /* a list */
+  f = value_of(sc, "arms.prevent.interventions.help.states"); /* a list, as --set writes one */
+  CHECK(f.hits == 1 && !strcmp(f.type, "names") && !strcmp(f.text, "[well]"));
+  f = value_of(sc, "levels");
+  CHECK(!strcmp(f.type, "names") && !strcmp(f.text, "[low, high]"));
 }
 
 /* The text with the assignments, and that it loads as the assignments do. */
@@ -97,13 +100,17 @@ static void test_rewrite(const fl_scenario *sc) {
       "arms.flow.interventions.help.escalation=0.5",      /* replaced in a flow mapping */
       "arms.prevent.interventions.help.ramp=logistic",
       "arms.prevent.interventions.help.ramp=exponential", /* the last of a path wins */
+      "arms.flow.interventions.help.states=[well, care]", /* a flow list replaced */
+      "arms.prevent.interventions.help.months=[2, 20]",   /* a list added */
   };
-  char *text = rewrite(sc, sets, 6, &st, &err);
+  char *text = rewrite(sc, sets, 8, &st, &err);
   CHECK_INT_EQ(st, FL_OK);
   if (!text) return;
   CHECK(strstr(text, "        escalation: 0.75      # £ a comment after the value\n") != NULL);
   CHECK(strstr(text, "        budget_holder: council\n        decay_months: 3\n") != NULL);
-  CHECK(strstr(text, "{help: {states: [well], escalation: 0.5, deescalation: 1.25}}") != NULL);
+  CHECK(strstr(text, "{help: {states: [well, care], escalation: 0.5, deescalation: 1.25}}") !=
+        NULL);
+  CHECK(strstr(text, "        decay_months: 3\n        months: [2, 20]\n") != NULL);
   CHECK(strstr(text, "        ramp: exponential\n") != NULL);
   CHECK(strstr(text, "name: values test   # £ and é before") != NULL);
   /* Loading the rewritten text compiles to the same model as the assignments: the same
@@ -111,7 +118,7 @@ static void test_rewrite(const fl_scenario *sc) {
   fl_scenario *a = NULL, *b = NULL;
   fl_model *ma = NULL, *mb = NULL;
   fl_results *ra = NULL, *rb = NULL;
-  CHECK_INT_EQ(fl_scenario_with(sc, sets, 6, &a, &err), FL_OK);
+  CHECK_INT_EQ(fl_scenario_with(sc, sets, 8, &a, &err), FL_OK);
   CHECK_INT_EQ(fl_scenario_load_text("rewritten", text, strlen(text), NULL, 0, &b, &err), FL_OK);
   if (a && b && fl_model_compile(a, &ma, &err) == FL_OK && fl_model_compile(b, &mb, &err) == FL_OK &&
       fl_expect(ma, &ra, &err) == FL_OK && fl_expect(mb, &rb, &err) == FL_OK) {
@@ -142,6 +149,14 @@ static void test_rewrite(const fl_scenario *sc) {
   CHECK(text == NULL);
   CHECK_INT_EQ(fl_scenario_with(sc, bad, 1, &x, &e2), FL_ESCHEMA);
   CHECK(!strcmp(e1.message, e2.message) && !strcmp(e1.key, e2.key));
+  /* A list in block style cannot be replaced in place: an error, not a wrong file. */
+  static const char *const block[] = {"transitions.tables[0].rows.well.care=0.02",
+                                      "population.initial=[1]"};
+  text = rewrite(sc, block + 1, 1, &st, &e1);
+  CHECK(st != FL_OK && text == NULL);
+  text = rewrite(sc, block, 1, &st, &e1);
+  CHECK(st == FL_OK && text && strstr(text, "well: {well: rest, care: 0.02}"));
+  free(text);
   /* No assignments: the file as it is. */
   text = rewrite(sc, NULL, 0, &st, &err);
   CHECK(st == FL_OK && text && !strcmp(text, yaml));

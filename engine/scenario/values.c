@@ -15,8 +15,27 @@ static const char *type_name(fl_type t) {
   case FL_TY_PROB: return "probability";
   case FL_TY_BOOL: return "boolean";
   case FL_TY_ENUM: return "choice";
+  case FL_TY_NAMES: return "names";
+  case FL_TY_RANGE: return "range";
+  case FL_TY_NUMS: return "numbers";
   default: return "string";
   }
+}
+
+/* A sequence of scalars as --set writes a list: "[a, b]" (malloc'd; NULL when out of memory or
+ * when an item is not a scalar). */
+static char *list_text(const fl_node *n) {
+  size_t len = 3;
+  for (size_t i = 0; i < n->n; i++) {
+    if (n->items[i]->kind != FL_NODE_SCALAR) return NULL;
+    len += strlen(n->items[i]->value) + 2;
+  }
+  char *t = malloc(len), *p = t;
+  if (!t) return NULL;
+  *p++ = '[';
+  for (size_t i = 0; i < n->n; i++) p += sprintf(p, "%s%s", i ? ", " : "", n->items[i]->value);
+  strcpy(p, "]");
+  return t;
 }
 
 typedef struct value_walk {
@@ -34,6 +53,17 @@ static void walk(const value_walk *w, const fl_node *n, const fl_key *k, const c
     fl_value_info v = {key, n->value, type_name(k->type), k->min, k->max, k->choices, k->unit,
                        k->doc, k->def};
     w->each(w->ctx, &v);
+    return;
+  }
+  if (n->kind == FL_NODE_SEQ &&
+      (k->type == FL_TY_NAMES || k->type == FL_TY_RANGE || k->type == FL_TY_NUMS)) {
+    char *text = list_text(n);
+    if (text) {
+      fl_value_info v = {key, text, type_name(k->type), k->min, k->max, k->choices, k->unit,
+                         k->doc, k->def};
+      w->each(w->ctx, &v);
+    }
+    free(text);
     return;
   }
   if (k->type == FL_TY_SEQ && n->kind == FL_NODE_SEQ) {
@@ -71,11 +101,15 @@ fl_status fl_scenario_with(const fl_scenario *sc, const char *const *sets, size_
 typedef struct edit {
   size_t at, len;
   char *text;
+  size_t order; /* of the assignment */
 } edit;
 
+/* From the end of the text; keys added at one place in the order of their assignments (the
+ * later is inserted first, the earlier then goes before it). */
 static int edit_order(const void *a, const void *b) {
   const edit *x = a, *y = b;
-  return x->at < y->at ? 1 : x->at > y->at ? -1 : 0; /* from the end of the text */
+  if (x->at != y->at) return x->at < y->at ? 1 : -1;
+  return x->order < y->order ? 1 : x->order > y->order ? -1 : 0;
 }
 
 /* The node of the original tree at PATH (the part of assignment before '='), or its parent
@@ -136,9 +170,11 @@ static int make_edit(const fl_scenario *sc, const char *a, edit *e) {
   const char *value = eq + 1;
   if (!n) return -1;
   if (!missing) {
-    if (n->kind != FL_NODE_SCALAR || n->end < n->start) return -1;
+    /* A scalar's text, or a flow sequence up to its closing bracket. */
+    if ((n->kind != FL_NODE_SCALAR && !(n->kind == FL_NODE_SEQ && n->flow)) || n->end < n->start)
+      return -1;
     e->at = byte_at(sc->text, sc->len, n->start);
-    e->len = byte_at(sc->text, sc->len, n->end) - e->at;
+    e->len = byte_at(sc->text, sc->len, n->end + (n->kind == FL_NODE_SEQ)) - e->at;
     e->text = fl_strdup(value);
     return 0;
   }
@@ -182,7 +218,22 @@ static int says(const fl_scenario *re, const char *const *sets, size_t nsets) {
     }
     if (later) continue;
     const fl_node *n = find_path(re->root, sets[i], (size_t)(eq - sets[i]), &missing, &mlen);
-    if (!n || missing || n->kind != FL_NODE_SCALAR || strcmp(n->value, eq + 1)) return 0;
+    if (!n || missing) return 0;
+    if (n->kind == FL_NODE_SEQ) { /* the list, item by item */
+      fl_node *want = NULL;
+      fl_error perr = {0};
+      char *a = list_text(n), *b = NULL;
+      if (fl_yaml_parse("--set", eq + 1, strlen(eq + 1), &want, &perr) == FL_OK &&
+          want->kind == FL_NODE_SEQ)
+        b = list_text(want);
+      const int ok = a && b && !strcmp(a, b);
+      free(a);
+      free(b);
+      fl_yaml_free(want);
+      if (!ok) return 0;
+    } else if (n->kind != FL_NODE_SCALAR || strcmp(n->value, eq + 1)) {
+      return 0;
+    }
   }
   return 1;
 }
@@ -213,6 +264,7 @@ fl_status fl_scenario_yaml_with(const fl_scenario *sc, const char *const *sets, 
       later = eq2 - sets[j] == eq - sets[i] && !memcmp(sets[j], sets[i], (size_t)(eq - sets[i]));
     }
     if (later) continue;
+    edits[n].order = i;
     if (make_edit(sc, sets[i], &edits[n]) != 0) {
       fl_error_set(err, FL_EUSAGE, "--set", 0, 0, NULL,
                    "'%s': the value cannot be written into the file's text in place", sets[i]);
