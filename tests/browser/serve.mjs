@@ -138,6 +138,9 @@ try {
   check(yaml.includes(`${path.split('.').at(-1)}: ${Number(value)}`), 'the YAML has the changed value');
   const csv = await page.evaluate(() => csvTables());
   check(csv.split('\n').length > 100, 'the CSV has the tables');
+  const figs = await page.evaluate(() => figuresPage());
+  check((figs.match(/<svg /g) || []).length >= 10 && !/https?:\/\/(?!www\.w3\.org\/2000\/svg)/.test(figs),
+        'the figures page has the charts and refers to nothing outside');
   check(errors.length === 0, `script errors: ${errors.join('; ')}`);
   writeFileSync(out, JSON.stringify(result));
 } finally {
