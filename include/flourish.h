@@ -79,10 +79,38 @@ FL_API fl_status fl_scenario_load(const char *path, fl_scenario **out, fl_error 
 /* The same, with "PATH=VALUE" assignments applied before the checks (the --set option): PATH
  * is a key path as errors print it (states.intensive.cost.social_work,
  * transitions.tables[0].rows.universal.additional); the last key may be one the file leaves
- * at its default. The assignments are kept with the scenario's text for provenance. */
+ * at its default; VALUE is a plain value, or a list written [a, b]. The assignments are kept
+ * with the scenario's text for provenance. */
 FL_API fl_status fl_scenario_load_with(const char *path, const char *const *sets, size_t nsets,
                                        fl_scenario **out, fl_error *err);
 FL_API void fl_scenario_free(fl_scenario *sc);
+/* A copy of sc (loaded without assignments) with "PATH=VALUE" assignments applied, from the
+ * text it holds: what fl_scenario_load_with would give for its file, without reading it. */
+FL_API fl_status fl_scenario_with(const fl_scenario *sc, const char *const *sets, size_t nsets,
+                                  fl_scenario **out, fl_error *err);
+/* One value of a scenario (a scalar, or a list of scalars), with its schema row: path as
+ * --set takes it, the text as the file writes it (a list as --set writes one: "[a, b]"), the
+ * type ("number", "integer", "probability", "boolean", "choice", "string", "names", "range",
+ * "numbers"), the bounds of a number, the choices of a choice (separated by |), the unit, the
+ * description and the default (NULL where the schema gives none). */
+typedef struct fl_value_info {
+  const char *path;
+  const char *text;
+  const char *type;
+  double min, max;
+  const char *choices, *unit, *doc, *def;
+} fl_value_info;
+/* Calls each for every scalar and list of scalars of the scenario, in the file's order (the strings are valid
+ * during the call only). */
+FL_API void fl_scenario_values(const fl_scenario *sc,
+                               void (*each)(void *ctx, const fl_value_info *v), void *ctx);
+/* The text of sc (loaded without assignments) with the assignments written into it in place,
+ * comments and layout kept: a file that loads as fl_scenario_with(sc, sets) does. A key the
+ * file leaves at its default is added to its mapping. The assignments are checked as --set
+ * checks them (their errors as fl_scenario_load_with's). *text is malloc'd (free it), NUL
+ * terminated, *len bytes long. */
+FL_API fl_status fl_scenario_yaml_with(const fl_scenario *sc, const char *const *sets,
+                                       size_t nsets, char **text, size_t *len, fl_error *err);
 
 /* Compiles a scenario into immutable tables (transition thresholds, costs, entries). The model
  * borrows nothing from the scenario: the scenario may be freed afterwards. */
@@ -172,6 +200,46 @@ FL_API fl_status fl_run(const fl_model *m, const fl_run_options *opt, fl_results
  * (state x age x time-in-state x locality) cells. */
 FL_API fl_status fl_expect(const fl_model *m, fl_results **out, fl_error *err);
 FL_API void fl_results_free(fl_results *res);
+
+/* Reading results in memory (what flourish serve shows). Arm 0 is the baseline; a group is an
+ * arm's datasets (comparison 0) or its comparison with the baseline (comparison nonzero, arms
+ * from 1). A dataset has its registry name (docs/output.md: "stocks_by_level",
+ * "cumulative_net_cost", "spells/ever_in_level"), its shape in this mode (Monte Carlo datasets
+ * with a value per replication have the replication first; expectation results have no
+ * replication dimension) and its dimensions' names ("replication", "time", "step", "state",
+ * "to_state", "level", "budget_holder", "locality", "intervention", "year", ...), whose items
+ * fl_results_label names. Values are read in row-major order as doubles. */
+typedef struct fl_dataset {
+  const char *name;
+  const char *unit;
+  int rank;
+  size_t dims[8];
+  const char *dim_names[8];
+  size_t count;         /* the product of dims */
+  int per_replication;  /* dims[0] is the replication */
+  const void *data_;    /* the library's */
+} fl_dataset;
+FL_API size_t fl_results_n_arms(const fl_results *res);
+FL_API const char *fl_results_arm_name(const fl_results *res, size_t arm);
+/* The replications of Monte Carlo results; 0 for expectation results. */
+FL_API size_t fl_results_replications(const fl_results *res);
+/* Fills *ds and returns 1 when the group holds the dataset, 0 (and a zeroed *ds) when not. */
+FL_API int fl_results_dataset(const fl_results *res, size_t arm, int comparison,
+                              const char *name, fl_dataset *ds);
+FL_API double fl_dataset_value(const fl_dataset *ds, size_t i);
+/* Summaries over the replications of a per-replication dataset, computed as the output file's
+ * summary group is (the same bits): out[k * cells + c] for statistic k (fl_summary_stat_name:
+ * mean, sd, mcse, q025, q05, q25, q50, q75, q95, q975; quantiles by R's type 7) and cell c
+ * (cells = count / dims[0], row-major over the dimensions after the replication). */
+#define FL_SUMMARY_STATS 10
+FL_API const char *fl_summary_stat_name(size_t k);
+FL_API fl_status fl_dataset_summarise(const fl_dataset *ds, double *out, fl_error *err);
+/* The name of item i of a dimension (state, to_state, level, budget_holder, locality, arm, and
+ * arm's intervention), NULL for other dimensions or i out of range; the level index of a state
+ * (-1 out of range). */
+FL_API const char *fl_results_label(const fl_results *res, size_t arm, const char *dim,
+                                    size_t i);
+FL_API int fl_results_state_level(const fl_results *res, size_t state);
 
 /* Provenance recorded in an output file. */
 typedef struct fl_provenance {

@@ -26,10 +26,11 @@ cd "$root"
 # libomp-dev, libclang-rt-14-dev: the memory checks and the ThreadSanitizer build of the tests.
 # libxlsxwriter-dev: the workbook of `flourish summary --xlsx`. python3-yaml: the report reads
 # the scenario the output keeps (dates, currency, labels). python3-openpyxl: the test that reads
-# the workbook back the way a spreadsheet does.
+# the workbook back the way a spreadsheet does. libmicrohttpd-dev, libjansson-dev: the HTTP
+# server and the JSON of `flourish serve`.
 packages=(build-essential cmake pkg-config git libhdf5-dev zlib1g-dev libdeflate-dev hdf5-tools libgsl-dev libyaml-dev
           python3-h5py python3-matplotlib valgrind clang libomp-dev libclang-rt-14-dev libopenmpi-dev openmpi-bin libcsv-dev
-          libxlsxwriter-dev python3-yaml python3-openpyxl)
+          libxlsxwriter-dev python3-yaml python3-openpyxl libmicrohttpd-dev libjansson-dev)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "setup.sh: dpkg-query not found. This script installs Debian packages; on another system" >&2

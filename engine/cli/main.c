@@ -35,6 +35,8 @@ static const command commands[] = {
      "the scenario over a grid or sample of parameter values"},
     {"report", cmd_report, "OUT.h5 -o REPORT.html",
      "one self-contained HTML report with figures and tables"},
+    {"serve", cmd_serve, "SCENARIO [--port P]",
+     "a local web app for what-if workshops: sliders, exact answers, Monte Carlo bands"},
     {"synth", cmd_synth, "SCENARIO -o EPISODES.csv --population POP.csv",
      "synthetic episode records and population from a scenario"},
     {"calibrate", cmd_calibrate,

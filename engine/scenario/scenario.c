@@ -33,10 +33,58 @@ static fl_node *map_add(fl_node *map, const char *key, size_t klen) {
   return v;
 }
 
+/* A list value of --set ("[a, b]", a flow sequence of plain values) in place of node, a scalar
+ * or a sequence; its items have no file position either. */
+static fl_status set_list(fl_node *node, const char *assignment, const char *value,
+                          const char *walked, fl_error *err) {
+  fl_node *list = NULL;
+  fl_error perr = {0};
+  if (node->kind == FL_NODE_MAP) {
+    fl_error_set(err, FL_EUSAGE, "--set", 0, 0, NULL, "'%s': %s is a mapping, not a list",
+                 assignment, walked);
+    return FL_EUSAGE;
+  }
+  if (fl_yaml_parse("--set", value, strlen(value), &list, &perr) != FL_OK ||
+      list->kind != FL_NODE_SEQ) {
+    fl_yaml_free(list);
+    fl_error_set(err, FL_EUSAGE, "--set", 0, 0, NULL,
+                 "'%s': expected a list of plain values such as [a, b]", assignment);
+    return FL_EUSAGE;
+  }
+  for (size_t i = 0; i < list->n; i++) {
+    if (list->items[i]->kind != FL_NODE_SCALAR) {
+      fl_yaml_free(list);
+      fl_error_set(err, FL_EUSAGE, "--set", 0, 0, NULL,
+                   "'%s': expected a list of plain values such as [a, b]", assignment);
+      return FL_EUSAGE;
+    }
+    list->items[i]->line = list->items[i]->col = 0;
+    list->items[i]->start = list->items[i]->end = 0;
+  }
+  /* The node takes the list's items; the list's own record is freed. */
+  for (size_t i = 0; i < node->nitems; i++) fl_yaml_free(node->items[i]);
+  free(node->items);
+  free(node->value);
+  node->kind = FL_NODE_SEQ;
+  node->value = NULL;
+  node->items = list->items;
+  node->n = list->n;
+  node->nitems = list->nitems;
+  node->flow = 1;
+  node->quoted = 0;
+  node->line = node->col = 0;
+  node->start = node->end = 0;
+  list->items = NULL;
+  list->nitems = list->n = 0;
+  fl_yaml_free(list);
+  return FL_OK;
+}
+
 /* Applies one "PATH=VALUE" assignment to the document. PATH is a key path as errors and
  * `validate --keys` print it: mapping keys joined by dots, sequence items by [i]. Every step
  * but the last must exist; the last may be a key the file leaves at its default. The new
- * value is a plain scalar, read as the file's own text would be, and has no file position
+ * value is a plain scalar, read as the file's own text would be, or a list of them written
+ * [a, b] (levels, localities, ranges such as months: [0, 24]), and has no file position
  * (line 0), which lets errors about it name the assignment rather than the file. */
 static fl_status apply_set(fl_scenario *sc, const char *assignment, fl_error *err) {
   const char *eq = strchr(assignment, '=');
@@ -107,10 +155,11 @@ static fl_status apply_set(fl_scenario *sc, const char *assignment, fl_error *er
     }
     if (wlen >= sizeof walked) wlen = sizeof walked - 1;
   }
+  if (eq[1] == '[') return set_list(node, assignment, eq + 1, walked, err);
   if (node->kind != FL_NODE_SCALAR) {
     fl_error_set(err, FL_EUSAGE, where, 0, 0, NULL,
-                 "'%s': --set replaces single values; %s is a %s", assignment, walked,
-                 node->kind == FL_NODE_MAP ? "mapping" : "sequence");
+                 "'%s': --set replaces single values and lists written [a, b]; %s is a %s",
+                 assignment, walked, node->kind == FL_NODE_MAP ? "mapping" : "sequence");
     return FL_EUSAGE;
   }
   char *value = fl_strdup(eq + 1);

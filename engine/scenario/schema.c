@@ -468,7 +468,7 @@ const fl_key fl_schema[] = {
 };
 const size_t fl_schema_len = sizeof fl_schema / sizeof fl_schema[0];
 
-static const fl_key *find_spec(const char *path) {
+const fl_key *fl_schema_find(const char *path) {
   for (size_t i = 0; i < fl_schema_len; i++)
     if (strcmp(fl_schema[i].path, path) == 0) return &fl_schema[i];
   return NULL;
@@ -592,7 +592,7 @@ static fl_status check_children(walker *w, const fl_node *n, const fl_key *k, co
       snprintf(cpat, sizeof cpat, "%s%s*", pattern, plen ? "." : "");
     } else {
       snprintf(cpat, sizeof cpat, "%s%s%s", pattern, plen ? "." : "", kn->value);
-      if (!find_spec(cpat)) {
+      if (!fl_schema_find(cpat)) {
         /* List the keys that are allowed here, so the user can spot a typo. */
         char allowed[600] = "";
         const char *near = NULL;
@@ -640,7 +640,7 @@ static fl_status check_children(walker *w, const fl_node *n, const fl_key *k, co
 }
 
 static fl_status check_node(walker *w, const fl_node *n, const char *pattern, const char *key) {
-  const fl_key *k = find_spec(pattern);
+  const fl_key *k = fl_schema_find(pattern);
   double v, lo, hi;
   fl_status st;
   if (!k) return fail(w, n, key, "unknown key");
@@ -766,7 +766,7 @@ double fl_get_num(const fl_node *map, const char *pattern) {
   const fl_node *n = leaf_node(map, pattern);
   const fl_key *k;
   if (n) return fl_scalar_num(n);
-  k = find_spec(pattern);
+  k = fl_schema_find(pattern);
   return k && k->def ? strtod(k->def, NULL) : NAN;
 }
 
@@ -774,7 +774,7 @@ const char *fl_get_str(const fl_node *map, const char *pattern) {
   const fl_node *n = leaf_node(map, pattern);
   const fl_key *k;
   if (n && n->kind == FL_NODE_SCALAR) return n->value;
-  k = find_spec(pattern);
+  k = fl_schema_find(pattern);
   return k ? k->def : NULL;
 }
 

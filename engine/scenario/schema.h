@@ -35,6 +35,9 @@ typedef struct fl_key {
 extern const fl_key fl_schema[];
 extern const size_t fl_schema_len;
 
+/* The row of the schema pattern path ("arms.*.reinvest.fraction"), or NULL. */
+const fl_key *fl_schema_find(const char *path);
+
 /* Checks the whole tree against the schema: unknown keys, missing required keys, types and
  * bounds. Errors name the file, line, column and key path. */
 fl_status fl_schema_check(const char *file, const fl_node *root, fl_error *err);

@@ -30,6 +30,7 @@ static fl_node *node_new(fl_node_kind kind, const yaml_mark_t *mark) {
     n->kind = kind;
     n->line = (int)mark->line + 1;
     n->col = (int)mark->column + 1;
+    n->start = mark->index;
   }
   return n;
 }
@@ -105,6 +106,7 @@ static fl_status build_scalar(builder *b, const yaml_event_t *ev, fl_node **out)
     free(n);
     return oom(b);
   }
+  n->end = ev->end_mark.index;
   memcpy(n->value, ev->data.scalar.value, ev->data.scalar.length);
   n->value[ev->data.scalar.length] = '\0';
   if (strlen(n->value) != ev->data.scalar.length) {
@@ -152,6 +154,8 @@ static fl_status build_collection(builder *b, const yaml_event_t *ev, fl_node **
   size_t cap = 0, count = 0;
   fl_status st = FL_OK;
   if (!n) return oom(b);
+  n->flow = is_map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                   : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
   for (;;) {
     yaml_event_t child_ev;
     fl_node *child = NULL;
@@ -160,6 +164,7 @@ static fl_status build_collection(builder *b, const yaml_event_t *ev, fl_node **
       return parse_error(b);
     }
     if (child_ev.type == end) {
+      n->end = child_ev.start_mark.index; /* a flow collection: its closing bracket */
       yaml_event_delete(&child_ev);
       break;
     }

@@ -11,6 +11,11 @@ typedef struct fl_node fl_node;
 struct fl_node {
   fl_node_kind kind;
   int line, col;
+  /* Offsets in characters (as libyaml counts them) of where the node starts and ends (a collection's end event;
+   * both 0 for a node --set added), and whether a collection is written in flow style
+   * ({a: 1}, [a, b]): fl_scenario_yaml_with edits the text in place through them. */
+  size_t start, end;
+  int flow;
   int quoted;   /* scalar was quoted: never read as a number or special word */
   char *value;  /* scalar text (NUL-terminated) */
   size_t n;      /* number of sequence items or mapping pairs */
