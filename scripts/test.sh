@@ -8,9 +8,11 @@
 #   --sanitize    also build build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer, Debug)
 #                 and run every test there but the Slurm one, with the statistical runs
 #                 shortened
-#   --valgrind    also run test_engine, test_rng and a small `flourish run` under valgrind
+#   --valgrind    also run test_engine, test_rng, small runs of `flourish run`, `sweep`,
+#                 `fit` and a `flourish serve` session under valgrind
 #   --tsan        also build build-tsan/ with clang (ThreadSanitizer, clang's libomp) and run
-#                 test_engine, which runs replications on several threads
+#                 test_engine (replications on several threads), test_fit (walkers on
+#                 several threads) and a `flourish serve` session (HTTP threads, a job worker)
 #   --shared      also build build-shared/ as a shared library (-DBUILD_SHARED_LIBS=ON: the
 #                 CLI links libflourish.so and sees only the public API) and run every test
 #                 but the Slurm one
@@ -31,6 +33,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# Debian's interpreter, which has the h5py the tests read outputs with.
+python=/usr/bin/python3
+[ -x "$python" ] || python=$(command -v python3)
 
 sanitize=0 valgrind=0 tsan=0 shared=0 fuzz=0
 ctest_args=()
@@ -121,6 +126,14 @@ stage_valgrind() {
   echo "-- flourish sweep scenarios/examples/semi_markov.yaml (Latin hypercube, 4 points)"
   "${vg[@]}" "$build/flourish" sweep scenarios/examples/semi_markov.yaml -o "$tmp/s.h5" \
     --param discount.costs=0:0.05 --design lhs --points 4 -r 2 -t 2 -q || rc=1
+  echo "-- flourish fit scenarios/dundee.yaml (one factor, a short chain, every output)"
+  "${vg[@]}" "$build/flourish" fit scenarios/dundee.yaml --observed scenarios/dundee-observed.csv \
+    --param 'transitions.tables[0].rows.la_*.universal|additional|intensive=0.05:3' \
+    --walkers 8 --burn-in 10 --iterations 10 -t 2 -q -o "$tmp/fit.yaml" \
+    --summary-csv "$tmp/fit.csv" --report "$tmp/fit.h5" >/dev/null || rc=1
+  echo "-- flourish serve scenarios/dundee.yaml (expect, a run, a cancel, bad requests, SIGTERM)"
+  FLOURISH_SERVE_WRAPPER="${vg[*]}" "$python" tests/serve_check.py smoke "$build/flourish" . ||
+    rc=1
   rm -rf "$tmp"
   return $rc
 }
@@ -131,7 +144,7 @@ stage_tsan() {
   # clang with its own libomp: CMake's FindOpenMP picks -fopenmp=libomp for clang.
   CC=clang cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DFLOURISH_TSAN=ON -DFLOURISH_WERROR="$werror" &&
-    cmake --build "$dir" -j "$jobs" --target test_engine || return 1
+    cmake --build "$dir" -j "$jobs" --target test_engine test_fit flourish || return 1
   # libomp itself is not instrumented: ignore_noninstrumented_modules keeps its internal locking
   # from being reported, and Archer (LLVM's OpenMP tool for TSan) tells TSan about OpenMP's
   # barriers and critical sections. Races in Flourish's own code are still reported.
@@ -139,7 +152,10 @@ stage_tsan() {
   archer=$(dirname "$(readlink -f "$(command -v clang)")")/../lib/libarcher.so
   [ -f "$archer" ] || archer=
   OMP_TOOL_LIBRARIES=$archer TSAN_OPTIONS=halt_on_error=1:ignore_noninstrumented_modules=1 \
-    ctest --test-dir "$dir" -R '^test_engine$' --output-on-failure
+    ctest --test-dir "$dir" -R '^test_(engine|fit)$' --output-on-failure || return 1
+  # flourish serve: its HTTP threads and the Monte Carlo job's worker (a report fails the check).
+  OMP_TOOL_LIBRARIES=$archer TSAN_OPTIONS=halt_on_error=1:ignore_noninstrumented_modules=1 \
+    "$python" tests/serve_check.py smoke "$dir/flourish" .
 }
 
 stage_shared() {

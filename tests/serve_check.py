@@ -11,6 +11,11 @@
                                           (default 16), expect and small runs mixed: no error,
                                           each answer the one its request asks for, memory
                                           flat; prints the figures
+    serve_check.py smoke FLOURISH SRC     one of each: expect, a bad value, a small run to its
+                                          end, a cancelled run, bad JSON, a huge body, a wrong
+                                          token (short enough to run under valgrind: the
+                                          command FLOURISH_SERVE_WRAPPER names, if set, starts
+                                          the server, e.g. valgrind --error-exitcode=1 ...)
     serve_check.py browser FLOURISH SRC [SHOTS]  the headless-browser test
                                           (tests/browser/serve.mjs): the numbers the page shows
                                           after a slider move equal `flourish expect --set`;
@@ -57,7 +62,8 @@ class Server:
 
     def __init__(self, flourish, scenario, *args):
         self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([flourish, "serve", scenario, "--port", "0", *args],
+        wrapper = os.environ.get("FLOURISH_SERVE_WRAPPER", "").split()
+        self.proc = subprocess.Popen([*wrapper, flourish, "serve", scenario, "--port", "0", *args],
                                      stdout=subprocess.PIPE, stderr=self.err, text=True)
         line = self.proc.stdout.readline().strip()
         m = re.fullmatch(r"http://(127\.0\.0\.1):(\d+)/\?token=([0-9a-f]{32})", line)
@@ -408,6 +414,36 @@ def mode_hostile(flourish, src, tmp):
     check(rc == 2, f"a directory as SCENARIO: {rc} {err!r}")
 
 
+def mode_smoke(flourish, src, tmp):
+    scenario = os.path.join(src, "scenarios", "dundee.yaml")
+    sv = Server(flourish, scenario, "--threads", "2")
+    try:
+        status, ans = sv.json("POST", "/api/expect", {"set": {ESC: 0.8}})
+        check(status == 200 and "arms" in ans, f"expect: HTTP {status}")
+        status, ans = sv.json("POST", "/api/expect", {"set": {ESC: "x"}})
+        check(status == 400 and "error" in ans, f"a bad value: HTTP {status}")
+        status, job = sv.json("POST", "/api/run", {"replications": 2, "seed": 3})
+        check(status == 202, f"a run: HTTP {status}")
+        for _ in range(600):
+            status, ans = sv.json("GET", f"/api/run/{job['id']}")
+            if ans.get("state") not in ("queued", "running"):
+                break
+            time.sleep(0.5)
+        check(ans.get("state") == "done", f"the run ended {ans.get('state')}")
+        status, job = sv.json("POST", "/api/run", {"replications": 1000, "seed": 3})
+        status, _ = sv.json("DELETE", f"/api/run/{job['id']}")
+        check(status == 200, f"a cancel: HTTP {status}")
+        for name, kw, code in (
+                ("bad JSON", dict(method="POST", path="/api/expect", raw=b'{"set": {'), 400),
+                ("huge body", dict(method="POST", path="/api/expect",
+                                   raw=b'{"set":{}}' + b" " * 200000), 413),
+                ("wrong token", dict(method="GET", path="/api/scenario", token="0" * 32), 401)):
+            status, _, _ = sv.request(**kw)
+            check(status == code, f"{name}: HTTP {status}, expected {code}")
+    finally:
+        sv.stop()
+
+
 def mode_load(flourish, src, tmp, n, clients):
     scenario = os.path.join(src, "scenarios", "dundee.yaml")
     sv = Server(flourish, scenario, "--threads", "2", "--max-jobs", str(clients))
@@ -561,6 +597,8 @@ def main():
             mode_api(flourish, src, tmp)
         elif mode == "hostile":
             mode_hostile(flourish, src, tmp)
+        elif mode == "smoke":
+            mode_smoke(flourish, src, tmp)
         elif mode == "load":
             n = int(sys.argv[4]) if len(sys.argv) > 4 else 2000
             clients = int(sys.argv[5]) if len(sys.argv) > 5 else 16
