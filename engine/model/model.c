@@ -250,8 +250,10 @@ fl_status fl_model_compile(const fl_scenario *sc, fl_model **out, fl_error *err)
   if ((st = fl_compile_population(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_transitions(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_het(&c)) != FL_OK) goto fail;
+  if ((st = fl_compile_rewards(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_arms(&c)) != FL_OK) goto fail;
   if ((st = fl_check_het(&c)) != FL_OK) goto fail;
+  if ((st = fl_check_rewards(&c)) != FL_OK) goto fail;
   free(c.loc_share);
   free(c.loc_esc);
   gsl_set_error_handler(old_handler);
@@ -327,6 +329,13 @@ void fl_model_free(fl_model *m) {
   }
   free(m->entries);
   fl_het_free(&m->het);
+  free(m->rc_age);
+  free(m->rc_tis);
+  free(m->rc_cost);
+  free(m->rc_qol);
+  fl_names_free(m->rc_names, m->NRC);
+  free(m->cost_vec);
+  free(m->qol_vec);
   free(m);
 }
 
