@@ -274,6 +274,16 @@ def main():
               f"--psa scales a cost by age by draw / mean: expect {got:.8g} (mpmath relative "
               f"{rel:.1e}), Monte Carlo {mean:.8g} (z = {z:+.2f}, 400 draws, mean draw "
               f"{drawn.mean():.4f})")
+        # A bad cell of a file of costs by time in state: the file, line and column, status 2.
+        bad = os.path.join(tmp, "tis.csv")
+        with open(bad, "w") as f:
+            f.write("years,cost\n0,40\n1,ten\n2,10\n")
+        with open(path, "w") as f:
+            f.write(scenario("{timing: start}"))
+        r = subprocess.run([flourish, "validate", path], capture_output=True, text=True)
+        want = f"flourish: {bad}:3:2: cost: expected a cost (a number >= 0), found 'ten'"
+        check(r.returncode == 2 and r.stderr.strip() == want,
+              f"a bad cell in a file of costs: status {r.returncode}, {r.stderr.strip()!r}")
     if failures:
         print(f"{failures} failures")
         return 1

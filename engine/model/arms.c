@@ -472,8 +472,8 @@ static fl_status compile_uncertainty(compiler *c) {
     /* A reward that varies by age or time in state: the draw scales its values by draw / mean
      * (the mean, which has no default, is kept as the reward's by-state value). */
     if (isnan(value) && !fl_map_get(e, "mean"))
-      return fl_c_bad(c, e, key, "'%s' varies by age or time in state: give the mean, by which "
-                      "a draw divided scales its values", kn->value);
+      return fl_c_bad(c, e, key, "'%s' varies by age or time in state: give the mean (a draw "
+                      "scales its values by draw / mean)", kn->value);
     if (isnan(value) && !(u->mean > 0))
       return fl_c_bad(c, e, key, "'%s' varies by age or time in state: its mean must be above 0",
                       kn->value);
