@@ -16,7 +16,11 @@ threads, across replications and within one. Also: an arm's scalar override repl
 and under --psa a draw scales the vector by draw / mean (the Monte Carlo mean over draws of
 mean 1 against expectation mode, within 4 standard errors).
 
-Usage: rewards_reference.py FLOURISH
+The shipped example scenarios/examples/foster_allowances.yaml (Dundee's allowances by age, from
+a CSV file): its first step's expected council cost against the hand-computed one, its Monte
+Carlo mean against expectation mode.
+
+Usage: rewards_reference.py FLOURISH SOURCE_DIR
 """
 import os
 import subprocess
@@ -284,6 +288,28 @@ def main():
         want = f"flourish: {bad}:3:2: cost: expected a cost (a number >= 0), found 'ten'"
         check(r.returncode == 2 and r.stderr.strip() == want,
               f"a bad cell in a file of costs: status {r.returncode}, {r.stderr.strip()!r}")
+    # The example: 400 children placed at ages uniform over 0-17 years, 15 entrants a quarter at
+    # 0-15 years, each costing its age's weekly allowance times 52 / 4 in the first quarter.
+    src = sys.argv[2]
+    weekly = [171.68] * 5 + [199.73] * 6 + [210.37] * 5 + [268.41] * 2
+    want = (400 * sum(weekly) / 18 + 15 * sum(weekly[:16]) / 16) * 52 / 4
+    ex_path = os.path.join(src, "scenarios/examples/foster_allowances.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        ex, mc = os.path.join(tmp, "e.h5"), os.path.join(tmp, "r.h5")
+        run(flourish, "expect", ex_path, "-o", ex)
+        run(flourish, "run", ex_path, "-o", mc, "-q", "-r", "200", "-s", "2", "-t", "2")
+        with h5py.File(ex) as f:
+            first = f["arms/baseline/costs"][0, 0]
+            total = f["arms/baseline/costs_discounted"][()].sum()
+        with h5py.File(mc) as f:
+            per_rep = f["arms/baseline/costs_discounted"][()].sum(axis=(1, 2))
+        rel = abs(first - want) / want
+        check(rel < 1e-9, f"foster_allowances: first quarter's council cost {first:.2f}, by hand "
+                          f"{want:.2f} (relative {rel:.1e})")
+        mean, se = per_rep.mean(), per_rep.std(ddof=1) / np.sqrt(len(per_rep))
+        z = (mean - total) / se
+        check(abs(z) < 4, f"foster_allowances: discounted cost over 5 years, Monte Carlo "
+                          f"{mean:.6g} against expect {total:.6g} (z = {z:+.2f}, 200 replications)")
     if failures:
         print(f"{failures} failures")
         return 1

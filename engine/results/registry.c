@@ -526,6 +526,7 @@ static const char *when_text(fl_when w) {
     return "arms with an intervention of a kind that changes costs, rewards.timing other than "
            "start (or rewards.points)";
   case FL_WHEN_HET_REWARDS: return "heterogeneity.costs or heterogeneity.qol true";
+  case FL_WHEN_REWARD_CLASSES: return "a state cost or QoL weight by age or time in state";
   case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
   case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
   case FL_WHEN_PSA: return "under --psa";
