@@ -105,7 +105,7 @@ def rewards_of(s, a, d):
     return (mpf(0), mpf(0)), mpf(1)
 
 
-def reference(override_sick_h=None):
+def reference(override_sick_h=None, override_sick_qol=None):
     """Per time point u: (cost h, cost g, qol) of the children at the start of step u with its
     entrants (S[u], u < T) and at the end of step u (E[u])."""
     def total(mass):
@@ -114,6 +114,8 @@ def reference(override_sick_h=None):
             (ch, cg), w = rewards_of(s, a, d)
             if s == "sick" and override_sick_h is not None:
                 ch = mpf(override_sick_h)
+            if s == "sick" and override_sick_qol is not None:
+                w = mpf(override_sick_qol)
             c[0] += x * ch
             c[1] += x * cg
             q += x * w
@@ -242,21 +244,23 @@ def main():
             check(not diff and has, f"{reps} replication(s): {len(names)} datasets (with "
                                     f"rewards/class_stocks: {has}), {len(diff)} differ between 1 "
                                     f"and 2 threads {diff[:5]}")
-        # An arm's scalar cost replaces the vector; under --psa a draw of mean 1 scales it.
+        # An arm's scalar cost (QoL weight) replaces the vector; under --psa a draw of mean 1
+        # scales it.
         arms = """arms:
   flat:
-    states: {sick: {cost: {h: 175}}}
+    states: {sick: {cost: {h: 175}, qol: 0.7}}
 """
         with open(path, "w") as f:
             f.write(scenario("{timing: start}", arms=arms))
         ex = os.path.join(tmp, "arm.h5")
         run(flourish, "expect", path, "-o", ex)
-        S2, _ = reference(override_sick_h=175)
-        want = sum(S2[t][0] * (1 + DISC_C) ** (-t) for t in range(T))
-        got = totals(ex, "flat")[0][0]
-        rel = abs(got - float(want)) / float(want)
-        check(rel < 1e-9, f"arm override of a cost by age: expect {got:.10g}, mpmath "
-                          f"{float(want):.10g} (relative {rel:.1e})")
+        S2, _ = reference(override_sick_h=175, override_sick_qol="0.7")
+        got = totals(ex, "flat")[0]
+        for i, what, rate in ((0, "cost by age", DISC_C), (2, "QoL by time in state", DISC_Q)):
+            want = sum(S2[t][i] * (1 + rate) ** (-t) for t in range(T))
+            rel = abs(got[i] - float(want)) / float(want)
+            check(rel < 1e-9, f"arm override of a {what}: expect {got[i]:.10g}, mpmath "
+                              f"{float(want):.10g} (relative {rel:.1e})")
         unc = """uncertainty:
   - {key: states.sick.cost.h, distribution: gamma, mean: 1, sd: 0.2}
 """
