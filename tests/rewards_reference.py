@@ -12,9 +12,9 @@ state, and applies each reward convention (rewards.timing start, end, half_cycle
 rewards.points 0..T with trapezoid weights) and the discounting itself. Expectation mode's total
 discounted costs (by budget holder) and QALYs must agree to 1e-9 relative; the Monte Carlo mean
 of 300 replications within 4 standard errors; a run's datasets the same bytes for 1 and 2
-threads, across replications and within one. Also: an arm's scalar override replaces a vector,
-and under --psa a draw scales the vector by draw / mean (the Monte Carlo mean over draws of
-mean 1 against expectation mode, within 4 standard errors).
+threads, across replications and within one, and after a stop and --resume. Also: an arm's
+scalar override replaces a vector, and under --psa a draw scales the vector by draw / mean (the
+Monte Carlo mean over draws of mean 1 against expectation mode, within 4 standard errors).
 
 The shipped example scenarios/examples/foster_allowances.yaml (Dundee's allowances by age, from
 a CSV file): its first step's expected council cost against the hand-computed one, its Monte
@@ -244,6 +244,23 @@ def main():
             check(not diff and has, f"{reps} replication(s): {len(names)} datasets (with "
                                     f"rewards/class_stocks: {has}), {len(diff)} differ between 1 "
                                     f"and 2 threads {diff[:5]}")
+        # A run stopped after 5 of 12 replications and resumed from its checkpoint: the class
+        # tallies come back with the rest.
+        ref, res = os.path.join(tmp, "ref.h5"), os.path.join(tmp, "resumed.h5")
+        run(flourish, "run", path, "-o", ref, "-q", "-r", "12", "-s", "3")
+        stopped = subprocess.run([flourish, "run", path, "-o", res, "-q", "-r", "12", "-s", "3",
+                                  "-t", "2", "--checkpoint"], capture_output=True,
+                                 env=dict(os.environ, FLOURISH_CRASH_AFTER_REPS="5"))
+        run(flourish, "run", path, "-o", res, "-q", "-r", "12", "-s", "3", "-t", "1", "--resume")
+        with h5py.File(ref) as a, h5py.File(res) as b:
+            names = []
+            a["arms"].visititems(lambda n, o: names.append("arms/" + n)
+                                 if isinstance(o, h5py.Dataset) else None)
+            diff = [n for n in names if not same_bytes(a[n][()], b[n][()])]
+        check(stopped.returncode == 137 and not diff and
+              "arms/baseline/rewards/class_stocks" in names,
+              f"stopped ({stopped.returncode}) and resumed: {len(names)} datasets, "
+              f"{len(diff)} differ {diff[:5]}")
         # An arm's scalar cost (QoL weight) replaces the vector; under --psa a draw of mean 1
         # scales it.
         arms = """arms:
