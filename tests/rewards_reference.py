@@ -14,7 +14,9 @@ discounted costs (by budget holder) and QALYs must agree to 1e-9 relative; the M
 of 300 replications within 4 standard errors; a run's datasets the same bytes for 1 and 2
 threads, across replications and within one, and after a stop and --resume. Also: an arm's
 scalar override replaces a vector, and under --psa a draw scales the vector by draw / mean (the
-Monte Carlo mean over draws of mean 1 against expectation mode, within 4 standard errors).
+Monte Carlo mean over draws of mean 1 against expectation mode, within 4 standard errors); and
+a discrete heterogeneity multiplier on a move and on the rewards against the mpmath mixture of
+its sub-cohorts.
 
 The shipped example scenarios/examples/foster_allowances.yaml (Dundee's allowances by age, from
 a CSV file): its first step's expected council cost against the hand-computed one, its Monte
@@ -105,9 +107,13 @@ def rewards_of(s, a, d):
     return (mpf(0), mpf(0)), mpf(1)
 
 
-def reference(override_sick_h=None, override_sick_qol=None):
+def reference(override_sick_h=None, override_sick_qol=None, z=1, zc=1, zq=1):
     """Per time point u: (cost h, cost g, qol) of the children at the start of step u with its
-    entrants (S[u], u < T) and at the end of step u (E[u])."""
+    entrants (S[u], u < T) and at the end of step u (E[u]). z multiplies the probability of
+    well -> sick; zc and zq the costs and QoL weights (a sub-cohort of a multiplier)."""
+    probs = {"well": {"sick": P["well"]["sick"] * z, "dead": P["well"]["dead"]},
+             "sick": P["sick"]}
+
     def total(mass):
         c, q = [mpf(0), mpf(0)], mpf(0)
         for (s, a, d), x in mass.items():
@@ -116,9 +122,9 @@ def reference(override_sick_h=None, override_sick_qol=None):
                 ch = mpf(override_sick_h)
             if s == "sick" and override_sick_qol is not None:
                 w = mpf(override_sick_qol)
-            c[0] += x * ch
-            c[1] += x * cg
-            q += x * w
+            c[0] += x * ch * zc
+            c[1] += x * cg * zc
+            q += x * w * zq
         return c[0], c[1], q
     mass = {}
     for s, n, (a0, a1), (d0, d1) in INIT:
@@ -135,7 +141,7 @@ def reference(override_sick_h=None, override_sick_qol=None):
         for (s, a, d), x in mass.items():
             if a + 1 >= MAX_AGE:
                 continue
-            moves = P.get(s, {})
+            moves = probs.get(s, {})
             stay = 1 - sum(moves.values())
             key = (s, a + 1, d + 1)
             nxt[key] = nxt.get(key, 0) + x * stay
@@ -331,6 +337,57 @@ def main():
         z = (mean - total) / se
         check(abs(z) < 4, f"foster_allowances: discounted cost over 5 years, Monte Carlo "
                           f"{mean:.6g} against expect {total:.6g} (z = {z:+.2f}, 200 replications)")
+        # A discrete heterogeneity multiplier on well -> sick and on the costs and QoL weights:
+        # the mixture of sub-cohorts, each child's rewards counted as its multiplier.
+        het = """heterogeneity:
+  distribution: discrete
+  values: [0.5, 1, 2]
+  probabilities: [0.25, 0.5, 0.25]
+  transitions: [{from: well, to: sick}]
+  costs: true
+  qol: true
+"""
+        path = os.path.join(tmp, "s.yaml")
+        with open(os.path.join(tmp, "tis.csv"), "w") as f:
+            f.write("years,cost\n" + "".join(f"{k},{v}\n" for k, v in enumerate(WELL_G_TIS)))
+        mix = {}
+        for zv, pz in ((mpf("0.5"), mpf("0.25")), (mpf(1), mpf("0.5")), (mpf(2), mpf("0.25"))):
+            Sz, Ez = reference(z=zv, zc=zv, zq=zv)
+            for name, (rw, *tot) in conventions(Sz, Ez).items():
+                if name in ("half_cycle", "points"):
+                    acc = mix.setdefault(name, (rw, [mpf(0)] * 3))[1]
+                    for i in range(3):
+                        acc[i] += pz * tot[i]
+        for name, (rw, want) in mix.items():
+            with open(path, "w") as f:
+                f.write(scenario(rw, unc=het))
+            ex, mc = os.path.join(tmp, "he.h5"), os.path.join(tmp, "hr.h5")
+            run(flourish, "expect", path, "-o", ex)
+            run(flourish, "run", path, "-o", mc, "-q", "-r", "300", "-s", "8", "-t", "2")
+            got, per_rep = totals(ex)[0], totals(mc)
+            for i, what in enumerate(("cost h", "cost g", "QALYs")):
+                rel = abs(got[i] - float(want[i])) / float(want[i])
+                mean = per_rep[:, i].mean()
+                se = per_rep[:, i].std(ddof=1) / np.sqrt(len(per_rep))
+                z = (mean - got[i]) / se
+                check(rel < 1e-9 and abs(z) < 4,
+                      f"heterogeneity on rewards by age and time in state, {name}, {what}: "
+                      f"expect {got[i]:.10g}, mpmath mixture {float(want[i]):.10g} (relative "
+                      f"{rel:.1e}); Monte Carlo {mean:.6g} (z = {z:+.2f}, 300 replications)")
+        # (the sums of the multipliers by class: the same bytes for 1 and 2 threads, within a
+        # replication)
+        files = []
+        for th in ("1", "2"):
+            files.append(os.path.join(tmp, f"ht{th}.h5"))
+            run(flourish, "run", path, "-o", files[-1], "-q", "-r", "1", "-s", "4", "-t", th)
+        with h5py.File(files[0]) as a, h5py.File(files[1]) as b:
+            names = []
+            a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            diff = [n for n in names if not same_bytes(a[n][()], b[n][()])]
+            has = "arms/baseline/heterogeneity/weighted_class_stocks" in names
+        check(not diff and has, f"heterogeneity: {len(names)} datasets (with "
+                                f"weighted_class_stocks: {has}), {len(diff)} differ between 1 and "
+                                f"2 threads {diff[:5]}")
     if failures:
         print(f"{failures} failures")
         return 1

@@ -243,13 +243,6 @@ fl_status fl_compile_rewards(compiler *c) {
   /* (the first vector, for messages about all of them) */
   const rvec *first = v;
   while (!first->n) first++;
-  if (m->het.dist != FL_HET_NONE && (m->het.costs || m->het.qol)) {
-    st = fl_c_bad(c, first->node, first->key,
-                  "the heterogeneity multiplier on costs or QoL and rewards by age or time in "
-                  "state do not go together: give the rewards by state, or the multiplier on "
-                  "transitions only");
-    goto done;
-  }
   st = build_classes(c, v, S * (B + 1), first);
 done:
   for (size_t i = 0; i < S * (B + 1); i++) free(v[i].values);

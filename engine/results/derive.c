@@ -113,11 +113,20 @@ static void point_rewards(const fl_results *res, size_t arm, size_t r, size_t u,
   const fl_array *rc_stocks = fl_results_get(res, arm, FL_OUT_RC_STOCKS);
   const fl_array *rc_entries = fl_results_get(res, arm, FL_OUT_RC_ENTRIES);
   const size_t NRC = m->NRC;
+  const fl_array *het_rc_stocks = fl_results_get(res, arm, FL_OUT_HET_RC_STOCKS);
+  const fl_array *het_rc_entries = fl_results_get(res, arm, FL_OUT_HET_RC_ENTRIES);
   for (size_t k = 0; rc_stocks && k < NRC; k++) {
     double v = fl_array_get(rc_stocks, (r * (T + 1) + u) * NRC + k);
     if (u < T) v += fl_array_get(rc_entries, (r * T + u) * NRC + k);
-    for (size_t b = 0; b < B; b++) c[b] += w * v * rc_cost[k * B + b];
-    *q += w * v * rc_qol[k];
+    double wv = v;
+    if (het_rc_stocks) {
+      wv = fl_array_get(het_rc_stocks, (r * (T + 1) + u) * NRC + k);
+      if (u < T) wv += fl_array_get(het_rc_entries, (r * T + u) * NRC + k);
+    }
+    const double vc = het_rc_stocks && m->het.costs ? wv : v;
+    const double vq = het_rc_stocks && m->het.qol ? wv : v;
+    for (size_t b = 0; b < B; b++) c[b] += w * vc * rc_cost[k * B + b];
+    *q += w * vq * rc_qol[k];
   }
   for (size_t s = 0; !rc_stocks && s < S; s++) {
     double v = fl_array_get(stocks, (r * (T + 1) + u) * S + s);
@@ -154,7 +163,7 @@ size_t fl_results_scratch(const fl_results *res) {
     if (m->arms[a].n_int > most) most = m->arms[a].n_int;
   /* and the arm's state costs and QoL weights, where it changes some, then the rewards and the
    * children of each reward class */
-  return most * m->S + 1 + m->S * (m->B + 1) + m->NRC * (m->B + 2);
+  return most * m->S + 1 + m->S * (m->B + 1) + m->NRC * (m->B + 3);
 }
 
 /* The cost per step (cost[NRC * B]) and QoL weight (qol[NRC]) of each reward class in arm, where
@@ -220,7 +229,7 @@ static void level_flows(const fl_results *res, size_t arm, size_t r) {
 
 /* The derived outputs of replication r of arm (r = 0 in expectation mode); rs: room for
  * n_int * S values, then S * (B + 1) for the arm's state costs and QoL weights, then
- * NRC * (B + 2) for the reward classes' costs, QoL weights and children. */
+ * NRC * (B + 3) for the reward classes' costs, QoL weights, children and their multipliers. */
 void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *rs) {
   const fl_model *m = res->ctx.m;
   const size_t T = m->T, S = m->S, B = m->B, L = m->L;
@@ -246,15 +255,19 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
   if (!unit_cost) unit_cost = m->cost;
   if (!unit_qol) unit_qol = m->qol;
   /* Rewards by age or time in state: each reward class's cost and QoL weight, and room for
-   * its children. */
+   * its children (and the sums of their multipliers, where they weight the rewards). */
   const fl_array *rc_stocks = fl_results_get(res, arm, FL_OUT_RC_STOCKS);
   const fl_array *rc_entries = fl_results_get(res, arm, FL_OUT_RC_ENTRIES);
-  double *rc_cost = rs + fl_results_scratch(res) - m->NRC * (B + 2);
-  double *rc_qol = rc_cost + m->NRC * B, *rc_occ = rc_qol + m->NRC;
+  const fl_array *het_rc_stocks = fl_results_get(res, arm, FL_OUT_HET_RC_STOCKS);
+  const fl_array *het_rc_entries = fl_results_get(res, arm, FL_OUT_HET_RC_ENTRIES);
+  double *rc_cost = rs + fl_results_scratch(res) - m->NRC * (B + 3);
+  double *rc_qol = rc_cost + m->NRC * B, *rc_occ = rc_qol + m->NRC, *rc_wocc = rc_occ + m->NRC;
+  const double *rc_occ_c = het_rc_stocks && m->het.costs ? rc_wocc : rc_occ;
+  const double *rc_occ_q = het_rc_stocks && m->het.qol ? rc_wocc : rc_occ;
   if (rc_stocks) class_rewards(m, marm, unit_cost, unit_qol, rc_cost, rc_qol);
   /* An arm's own state costs and QoL weights replace the scenario's (or the drawn ones). */
   if (marm->cost || marm->qol) {
-    double *ac = rs + fl_results_scratch(res) - m->NRC * (B + 2) - S * (B + 1), *aq = ac + S * B;
+    double *ac = rs + fl_results_scratch(res) - m->NRC * (B + 3) - S * (B + 1), *aq = ac + S * B;
     for (size_t i = 0; i < S * B; i++) ac[i] = fl_arm_cost(marm, unit_cost, i);
     for (size_t s = 0; s < S; s++) aq[s] = fl_arm_qol(marm, unit_qol, s);
     unit_cost = ac;
@@ -288,6 +301,8 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
         points ? (double)t * step_years : occupancy(m, stocks, entries, S, r, t, occ) * step_years;
     if (het_stocks && !points) occupancy(m, het_stocks, het_entries, S, r, t, wocc);
     if (rc_stocks && !points) occupancy(m, rc_stocks, rc_entries, m->NRC, r, t, rc_occ);
+    if (het_rc_stocks && !points)
+      occupancy(m, het_rc_stocks, het_rc_entries, m->NRC, r, t, rc_wocc);
     for (size_t u = t; points && u <= t + 1; u++) {
       double pc[FL_MAX_HOLDERS] = {0}, pq = 0;
       if (!reports_point(m, t, u) || m->point_w[u] == 0) continue;
@@ -305,8 +320,8 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
       q += occ_q[s] * unit_qol[s];
     }
     for (size_t k = 0; k < m->NRC && !points && rc_stocks; k++) {
-      for (size_t b = 0; b < B; b++) c[b] += rc_occ[k] * rc_cost[k * B + b];
-      q += rc_occ[k] * rc_qol[k];
+      for (size_t b = 0; b < B; b++) c[b] += rc_occ_c[k] * rc_cost[k * B + b];
+      q += rc_occ_q[k] * rc_qol[k];
     }
     /* One-off costs and QALY changes of the moves of the step (also kept apart, cm and qm:
      * they may be discounted at another time). */

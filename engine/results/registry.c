@@ -209,6 +209,24 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
         .when = FL_WHEN_REWARD_CLASSES, .modes = BOTH, .flags = SUMMARISED,
         .doc = "Children entering during each step, by the reward class they enter in.",
         .doc_expect = "Expected entrants during each step, by reward class."},
+    [FL_OUT_HET_RC_STOCKS] = {
+        .name = "heterogeneity/weighted_class_stocks", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_TALLY, .type = FL_F64, .dims = {REP, TIME, RCLASS},
+        .unit = "children", .when = FL_WHEN_HET_REWARD_CLASSES, .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "The sum of the heterogeneity multipliers of the children in each reward class at "
+               "the start of each step.",
+        .doc_expect = "Expected sum of the heterogeneity multipliers of the children in each "
+                      "reward class at the start of each step."},
+    [FL_OUT_HET_RC_ENTRIES] = {
+        .name = "heterogeneity/weighted_class_entries", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_TALLY, .type = FL_F64, .dims = {REP, STEP, RCLASS},
+        .unit = "children", .when = FL_WHEN_HET_REWARD_CLASSES, .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "The sum of the heterogeneity multipliers of the children entering during each "
+               "step, by the reward class they enter in.",
+        .doc_expect = "Expected sum of the heterogeneity multipliers of the entrants during each "
+                      "step, by reward class."},
     [FL_OUT_PARAM_COST] = {
         .name = "parameters/cost", .group = FL_GROUP_ARM, .stage = FL_STAGE_PARAMS,
         .type = FL_F64, .dims = {REP, STATE, HOLDER}, .unit = "currency per child per step",
@@ -433,6 +451,8 @@ int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
     return fl_arm_needs_state_reach(&m->arms[arm]) && m->reward_timing != FL_TIMING_START;
   case FL_WHEN_HET_REWARDS: return m->het.dist != FL_HET_NONE && (m->het.costs || m->het.qol);
   case FL_WHEN_REWARD_CLASSES: return m->NRC > 0;
+  case FL_WHEN_HET_REWARD_CLASSES:
+    return m->NRC > 0 && m->het.dist != FL_HET_NONE && (m->het.costs || m->het.qol);
   case FL_WHEN_PSA_DRAWS: return arm == 0 && c->psa && m->n_unc > 0;
   case FL_WHEN_PSA_BLOCKS: return c->psa && c->psa_inner >= 2;
   case FL_WHEN_PSA: return c->psa;
@@ -527,6 +547,9 @@ static const char *when_text(fl_when w) {
            "start (or rewards.points)";
   case FL_WHEN_HET_REWARDS: return "heterogeneity.costs or heterogeneity.qol true";
   case FL_WHEN_REWARD_CLASSES: return "a state cost or QoL weight by age or time in state";
+  case FL_WHEN_HET_REWARD_CLASSES:
+    return "heterogeneity.costs or heterogeneity.qol true, and a state cost or QoL weight by age "
+           "or time in state";
   case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
   case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
   case FL_WHEN_PSA: return "under --psa";

@@ -43,6 +43,8 @@ typedef enum fl_output {
   FL_OUT_HET_ENTRIES,
   FL_OUT_RC_STOCKS,
   FL_OUT_RC_ENTRIES,
+  FL_OUT_HET_RC_STOCKS,
+  FL_OUT_HET_RC_ENTRIES,
   /* Parameters drawn for each replication (--psa with an uncertainty section), baseline only. */
   FL_OUT_PARAM_COST,
   FL_OUT_PARAM_QOL,
@@ -142,6 +144,7 @@ typedef enum fl_when {
   FL_WHEN_STATE_REACH_END, /* both of the above */
   FL_WHEN_HET_REWARDS,    /* the heterogeneity multiplier applies to state costs or QoL */
   FL_WHEN_REWARD_CLASSES, /* some state cost or QoL weight varies by age or time in state */
+  FL_WHEN_HET_REWARD_CLASSES, /* both of the two above */
   FL_WHEN_PSA_DRAWS,      /* the baseline, under --psa with an uncertainty section */
   FL_WHEN_PSA_BLOCKS,     /* under --psa with blocks of two or more replications */
   FL_WHEN_PSA,            /* under --psa */

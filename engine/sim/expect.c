@@ -177,9 +177,10 @@ static void initial_mass(expect_run *x, double w) {
 }
 
 /* Phase 1 of step t: the expected entrants of a sub-cohort of share w and multiplier z, into
- * the mass, entries[T, S], het_entries[T, S] and rc_entries[T, NRC] (NULL: not tallied). */
+ * the mass, entries[T, S], het_entries[T, S], rc_entries[T, NRC] and het_rc_entries[T, NRC]
+ * (NULL: not tallied). */
 static void enter_mass(expect_run *x, size_t t, double *entries, double *het_entries,
-                       double *rc_entries, double z, double w_share) {
+                       double *rc_entries, double *het_rc_entries, double z, double w_share) {
   const fl_model *m = x->m;
   const size_t S = m->S;
   for (size_t e = 0; e < m->n_entries; e++) {
@@ -195,6 +196,8 @@ static void enter_mass(expect_run *x, size_t t, double *entries, double *het_ent
         for (uint32_t a = es->age_lo; a <= es->age_hi; a++) {
           x->mass[cell(&x->g, l, a, 0, s)] += w / na;
           if (rc_entries) rc_entries[t * m->NRC + fl_reward_class(m, s, a, 0)] += w / na;
+          if (het_rc_entries)
+            het_rc_entries[t * m->NRC + fl_reward_class(m, s, a, 0)] += z * w / na;
         }
       }
     }
@@ -260,8 +263,9 @@ static void step_mass(expect_run *x, size_t t, const fl_row *rows, const uint64_
   x->mass = next;
 }
 
-/* The mass by reward class, added to out[NRC]. */
-static void rc_mass(const expect_run *x, double *out) {
+/* The mass by reward class, added to out[NRC], and times z to het_out[NRC] (NULL: not
+ * tallied). */
+static void rc_mass(const expect_run *x, double z, double *out, double *het_out) {
   const fl_model *m = x->m;
   const grid *g = &x->g;
   for (size_t l = 0; l < g->NLOC; l++)
@@ -269,7 +273,10 @@ static void rc_mass(const expect_run *x, double *out) {
       for (size_t d = 0; d < g->D; d++)
         for (size_t s = 0; s < g->S; s++) {
           const double v = x->mass[cell(g, l, a, d, s)];
-          if (v != 0) out[fl_reward_class(m, s, (uint32_t)a, (uint32_t)d)] += v;
+          if (v == 0) continue;
+          const size_t k = fl_reward_class(m, s, (uint32_t)a, (uint32_t)d);
+          out[k] += v;
+          if (het_out) het_out[k] += z * v;
         }
 }
 
@@ -289,6 +296,8 @@ static void expect_arm(expect_run *x, fl_results *res, size_t arm_i, double z, d
   double *by_state_end = DATA(FL_OUT_IV_REACHED_END_BY_STATE);
   double *het_stocks = DATA(FL_OUT_HET_STOCKS), *het_entries = DATA(FL_OUT_HET_ENTRIES);
   double *rc_stocks = DATA(FL_OUT_RC_STOCKS), *rc_entries = DATA(FL_OUT_RC_ENTRIES);
+  double *het_rc_stocks = DATA(FL_OUT_HET_RC_STOCKS);
+  double *het_rc_entries = DATA(FL_OUT_HET_RC_ENTRIES);
 #undef DATA
   initial_mass(x, w);
   for (size_t t = 0; t <= T; t++) {
@@ -298,9 +307,10 @@ static void expect_arm(expect_run *x, fl_results *res, size_t arm_i, double z, d
       if (stocks_loc) stocks_loc[t * NLOC * S + (c / per_loc) * S + c % S] += x->mass[c];
       if (het_stocks) het_stocks[t * S + c % S] += z * x->mass[c];
     }
-    if (rc_stocks) rc_mass(x, rc_stocks + t * m->NRC);
+    if (rc_stocks)
+      rc_mass(x, z, rc_stocks + t * m->NRC, het_rc_stocks ? het_rc_stocks + t * m->NRC : NULL);
     if (t == T) break;
-    enter_mass(x, t, entries, het_entries, rc_entries, z, w);
+    enter_mass(x, t, entries, het_entries, rc_entries, het_rc_entries, z, w);
     /* Interventions: spend, reach, and for an arm that reinvests, the table for the spend that
      * the expected saving funds. */
     const fl_row *rows = arm->rows + (size_t)arm->step_table[t] * m->rows_per_period;
