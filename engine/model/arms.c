@@ -434,13 +434,13 @@ static fl_status compile_uncertainty(compiler *c) {
       u->target = FL_TGT_COST;
       u->i = (size_t)s;
       u->j = (size_t)h;
-      value = m->cost[u->i * m->B + u->j] / m->cost_factor;
+      value = m->cost_vec[u->i * m->B + u->j] ? NAN : m->cost[u->i * m->B + u->j] / m->cost_factor;
     } else if (sscanf(kn->value, "states.%63[^.].qo%1[l]%c", a, b, &extra) == 2) {
       long s = fl_c_find(m->state_names, m->S, a);
       if (s < 0) return fl_c_bad(c, kn, key, "'%s' names no state of this scenario", kn->value);
       u->target = FL_TGT_QOL;
       u->i = (size_t)s;
-      value = m->qol[s];
+      value = m->qol_vec[s] ? NAN : m->qol[s];
     } else if (sscanf(kn->value, "arms.%63[^.].interventions.%63[^.].%63[^.]%c", a, d, f,
                       &extra) == 3) {
       long arm = -1, iv = -1, par = -1;
@@ -469,6 +469,16 @@ static fl_status compile_uncertainty(compiler *c) {
     u->mean = fl_map_get(e, "mean") ? fl_get_num(e, "uncertainty[].mean") : value;
     u->sd = fl_get_num(e, "uncertainty[].sd");
     snprintf(key, sizeof key, "uncertainty[%zu]", k);
+    /* A reward that varies by age or time in state: the draw scales its values by draw / mean
+     * (the mean, which has no default, is kept as the reward's by-state value). */
+    if (isnan(value) && !fl_map_get(e, "mean"))
+      return fl_c_bad(c, e, key, "'%s' varies by age or time in state: give the mean (a draw "
+                      "scales its values by draw / mean)", kn->value);
+    if (isnan(value) && !(u->mean > 0))
+      return fl_c_bad(c, e, key, "'%s' varies by age or time in state: its mean must be above 0",
+                      kn->value);
+    if (isnan(value) && u->target == FL_TGT_COST) m->cost[u->i * m->B + u->j] = u->mean * m->cost_factor;
+    if (isnan(value) && u->target == FL_TGT_QOL) m->qol[u->i] = u->mean;
     if (u->dist == FL_DIST_BETA && !(u->mean > 0 && u->mean < 1 && u->sd * u->sd < u->mean * (1 - u->mean)))
       return fl_c_bad(c, e, key, "a beta distribution needs a mean strictly between 0 and 1 "
                       "and sd^2 below mean (1 - mean)");

@@ -101,6 +101,20 @@ fl_status fl_vary_edges(compiler *c, const fl_node *table, const char *at, const
  * time t, 1 - (S(t + per_months) / S(t))^hr. */
 double fl_vary_value(const fl_model *m, const fl_vary *v, uint32_t age, uint32_t tis,
                      uint32_t period, double per_months);
+/* A vector by single year (of age, or of time in state): values from from_years, inline or a
+ * column of a CSV file (vec, the map at key path key, whose schema path is pattern; year_column
+ * the key naming the file's column of years), a file's values within [lo, hi] (what: their
+ * description in messages; inline values the schema checks) into *values[*n] (the caller
+ * frees). */
+fl_status fl_vector_parse(compiler *c, const fl_node *vec, const char *key, const char *pattern,
+                          const char *year_column, double lo, double hi, const char *what,
+                          double **values, size_t *n, double *from_years);
+/* rewards.c: state costs and QoL weights by age or time in state (states.*.cost_by_age and
+ * the like), into the model's reward classes (after the transitions and the heterogeneity
+ * section: the classes need the ages children can have). */
+fl_status fl_compile_rewards(compiler *c);
+/* After the arms: no intervention or reinvestment counts by state a cost that varies. */
+fl_status fl_check_rewards(compiler *c);
 /* het.c: the heterogeneity section (after the states, before the tables are built: they leave
  * its rows to the events), and its check against every arm's tables (after the arms). */
 fl_status fl_compile_het(compiler *c);

@@ -25,12 +25,38 @@ static void describe_states(fl_out *o, const fl_model *m) {
   for (size_t s = 0; s < m->S; s++) {
     double total = 0;
     for (size_t b = 0; b < m->B; b++) total += m->cost[s * m->B + b];
-    char cost[64];
-    fl_outf(o, "  %-24s level %-16s QoL %.3f, cost %s a step%s\n", m->state_names[s],
-            m->level_names[m->state_level[s]], m->qol[s],
-            fl_money(cost, sizeof cost, m->currency, total, 0),
+    char cost[160], lo[64], hi[64], qol[64];
+    int cost_varies = 0;
+    for (size_t b = 0; m->NRC && b < m->B; b++) cost_varies |= m->cost_vec[s * m->B + b];
+    snprintf(qol, sizeof qol, "%.3f", m->qol[s]);
+    fl_money(cost, sizeof cost, m->currency, total, 0);
+    if (m->NRC) {
+      /* (by age or time in state: the range over the state's reward classes) */
+      const size_t per_state = m->NRA * m->NRD;
+      double c_lo = HUGE_VAL, c_hi = -HUGE_VAL, q_lo = HUGE_VAL, q_hi = -HUGE_VAL;
+      for (size_t k = s * per_state; k < (s + 1) * per_state; k++) {
+        double c = 0;
+        for (size_t b = 0; b < m->B; b++) c += m->rc_cost[k * m->B + b];
+        c_lo = fmin(c_lo, c);
+        c_hi = fmax(c_hi, c);
+        q_lo = fmin(q_lo, m->rc_qol[k]);
+        q_hi = fmax(q_hi, m->rc_qol[k]);
+      }
+      if (m->qol_vec[s]) snprintf(qol, sizeof qol, "%.3f to %.3f", q_lo, q_hi);
+      if (cost_varies) {
+        fl_money(lo, sizeof lo, m->currency, c_lo, 0);
+        fl_money(hi, sizeof hi, m->currency, c_hi, 0);
+        snprintf(cost, sizeof cost, "%s to %s", lo, hi);
+      }
+    }
+    fl_outf(o, "  %-24s level %-16s QoL %s, cost %s a step%s%s\n", m->state_names[s],
+            m->level_names[m->state_level[s]], qol, cost,
+            cost_varies || (m->NRC && m->qol_vec[s]) ? " (by age or time in state)" : "",
             m->absorbing[s] ? ", absorbing" : "");
   }
+  if (m->NRC)
+    fl_outf(o, "Rewards by age or time in state: %zu reward classes (%zu of age, %zu of time in "
+            "state).\n", m->NRC, m->NRA, m->NRD);
   if (m->B) {
     fl_outf(o, "Budget holders:");
     for (size_t b = 0; b < m->B; b++) fl_outf(o, "%s %s", b ? "," : "", m->holder_names[b]);

@@ -253,8 +253,9 @@ static fl_status compile(const fl_scenario *sc, int full, int quiet, fl_model **
   if ((st = fl_compile_population(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_transitions(&c)) != FL_OK) goto fail;
   if ((st = fl_compile_het(&c)) != FL_OK) goto fail;
+  if ((st = fl_compile_rewards(&c)) != FL_OK) goto fail;
   if (full && ((st = fl_compile_arms(&c)) != FL_OK || (st = fl_check_het(&c)) != FL_OK ||
-               (st = fl_compile_posterior(&c)) != FL_OK))
+               (st = fl_check_rewards(&c)) != FL_OK || (st = fl_compile_posterior(&c)) != FL_OK))
     goto fail;
   free(c.loc_share);
   free(c.loc_esc);
@@ -344,6 +345,13 @@ void fl_model_free(fl_model *m) {
   }
   free(m->entries);
   fl_het_free(&m->het);
+  free(m->rc_age);
+  free(m->rc_tis);
+  free(m->rc_cost);
+  free(m->rc_qol);
+  fl_names_free(m->rc_names, m->NRC);
+  free(m->cost_vec);
+  free(m->qol_vec);
   free(m);
 }
 

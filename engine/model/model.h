@@ -262,7 +262,31 @@ struct fl_model {
   size_t n_entries;
   fl_entry_stream *entries;
   fl_het het;            /* dist FL_HET_NONE: no heterogeneity */
+  /* Rewards by age or time in state (states.*.cost_by_age and the like): NRC reward classes,
+   * class k being of state k / (NRA * NRD), age class k / NRD % NRA and time-in-state class
+   * k % NRD (fl_reward_class). NRC = 0: every reward is by state, and nothing is counted by
+   * class. A class's age (time-in-state) class covers the whole years over which no reward
+   * vector changes. */
+  size_t NRC, NRA, NRD;
+  uint16_t *rc_age;      /* [age_top + 1] age class of an age in steps */
+  uint16_t *rc_tis;      /* [tis_top + 1] time-in-state class of a time in state in steps */
+  uint32_t rc_age_cap;   /* the first age (steps) of the last age class */
+  uint32_t rc_tis_cap;   /* the first time in state (steps) of the last time-in-state class */
+  double *rc_cost;       /* [NRC * B] cost per child per step of each class */
+  double *rc_qol;        /* [NRC] */
+  char **rc_names;       /* [NRC] e.g. "foster, age 5-10" */
+  /* [S * B], [S]: the state's cost to the holder (its QoL weight) varies by age or time in
+   * state. Its entry in cost (qol) is then the mean of its uncertainty entry (cost per step),
+   * by which a draw scales the vector, or 0 (cost) where it has none. */
+  uint8_t *cost_vec;
+  uint8_t *qol_vec;
 };
+
+/* The reward class of a child in state s of age age and time in state tis (steps). */
+static inline size_t fl_reward_class(const fl_model *m, size_t s, uint32_t age, uint32_t tis) {
+  const uint32_t a = age < m->age_top ? age : m->age_top, d = tis < m->tis_top ? tis : m->tis_top;
+  return (s * m->NRA + m->rc_age[a]) * m->NRD + m->rc_tis[d];
+}
 
 /* The multiplier of a child whose stream (purpose HETEROGENEITY) is r: one draw from the
  * distribution, rounded to a multiple of 1 / FL_HET_QUANTUM. */

@@ -12,42 +12,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reading a by_age file: the values, the first age, and the column of values (for messages). */
+/* Reading a vector's file: the values, the first year, and the bounds of a value (what: their
+ * description in messages). */
 typedef struct age_reader {
-  fl_vary *v;
-  size_t cap;
-  int rates;
+  double *values;
+  size_t n, cap;
+  double from_years;
+  double lo, hi;
+  const char *what;
+  int ages; /* the years are ages (else years in a state) */
 } age_reader;
 
 static fl_status age_record(void *ctx, fl_csv *r, const char *const *f) {
   age_reader *a = ctx;
-  fl_vary *v = a->v;
   char *end;
   double age = strtod(f[0], &end);
   if (!f[0][0] || *end || !(age >= 0 && age <= 200) || age != floor(age))
-    return fl_csv_fail(r, FL_EINPUT, 0, "expected an age in whole years from 0 to 200, found '%s'",
-                       f[0]);
-  if (v->n == 0) v->from_years = age;
-  else if (age != v->from_years + (double)v->n)
+    return fl_csv_fail(r, FL_EINPUT, 0, "expected %s in whole years from 0 to 200, found '%s'",
+                       a->ages ? "an age" : "a time", f[0]);
+  if (a->n == 0) a->from_years = age;
+  else if (age != a->from_years + (double)a->n)
     return fl_csv_fail(r, FL_EINPUT, 0,
-                       "ages must be whole years one after another: expected %g, found %s",
-                       v->from_years + (double)v->n, f[0]);
+                       "%s must be whole years one after another: expected %g, found %s",
+                       a->ages ? "ages" : "times", a->from_years + (double)a->n, f[0]);
   double x = strtod(f[1], &end);
-  if (!f[1][0] || *end || !(x >= 0) || (!a->rates && x > 1) || !isfinite(x))
-    return fl_csv_fail(r, FL_EINPUT, 1, "expected %s, found '%s'",
-                       a->rates ? "a rate (a number >= 0)" : "a probability from 0 to 1", f[1]);
-  if (v->n == a->cap) {
+  if (!f[1][0] || *end || !(x >= a->lo && x <= a->hi) || !isfinite(x))
+    return fl_csv_fail(r, FL_EINPUT, 1, "expected %s, found '%s'", a->what, f[1]);
+  if (a->n == a->cap) {
     size_t ncap = a->cap ? 2 * a->cap : 128;
-    double *nv = realloc(v->values, ncap * sizeof *nv);
+    double *nv = realloc(a->values, ncap * sizeof *nv);
     if (!nv) return fl_csv_fail(r, FL_ENOMEM, -1, "out of memory");
-    v->values = nv;
+    a->values = nv;
     a->cap = ncap;
   }
-  v->values[v->n++] = x;
+  a->values[a->n++] = x;
   return FL_OK;
 }
 
-/* The file of a by_age entry, relative to the scenario's folder (as given when absolute). */
+/* The file of a vector, relative to the scenario's folder (as given when absolute). */
 static char *resolve_path(const char *scenario, const char *file) {
   const char *slash = scenario ? strrchr(scenario, '/') : NULL;
   size_t dir = file[0] == '/' || !slash ? 0 : (size_t)(slash - scenario) + 1;
@@ -58,44 +60,68 @@ static char *resolve_path(const char *scenario, const char *file) {
   return p;
 }
 
-static fl_status parse_by_age(compiler *c, const fl_node *ba, const char *key, fl_vary *v) {
-  const fl_node *values = fl_map_get(ba, "values"), *file = fl_map_get(ba, "file");
-  if (!values == !file)
-    return fl_c_bad(c, ba, key, "give values or file (with column), one of them");
-  if (values) {
-    const double from = fl_get_num(ba, "transitions.tables[].vary[].by_age.from_years");
+fl_status fl_vector_parse(compiler *c, const fl_node *vec, const char *key, const char *pattern,
+                          const char *year_column, double lo, double hi, const char *what,
+                          double **values, size_t *n, double *from_years) {
+  const fl_node *vals = fl_map_get(vec, "values"), *file = fl_map_get(vec, "file");
+  char pat[256];
+  *values = NULL;
+  *n = 0;
+  if (!vals == !file)
+    return fl_c_bad(c, vec, key, "give values or file (with column), one of them");
+  if (vals) {
+    snprintf(pat, sizeof pat, "%s.from_years", pattern);
+    const double from = fl_get_num(vec, pat);
     if (from != floor(from))
-      return fl_c_bad(c, fl_map_get(ba, "from_years"), key,
+      return fl_c_bad(c, fl_map_get(vec, "from_years"), key,
                       "from_years must be a whole number of years, found %g", from);
-    v->from_years = from;
-    v->n = values->n;
-    if (!(v->values = fl_calloc(v->n, sizeof *v->values))) return fl_c_oom(c);
-    for (size_t k = 0; k < v->n; k++) {
-      v->values[k] = fl_scalar_num(values->items[k]);
-      if (!c->rates && v->values[k] > 1)
-        return fl_c_bad(c, values->items[k], key, "a probability must be between 0 and 1, found %s",
-                        values->items[k]->value);
-    }
+    if (vals->n == 0) return fl_c_bad(c, vals, key, "values is empty: give at least one");
+    *from_years = from;
+    if (!(*values = fl_calloc(vals->n, sizeof **values))) return fl_c_oom(c);
+    *n = vals->n;
+    for (size_t k = 0; k < vals->n; k++) (*values)[k] = fl_scalar_num(vals->items[k]);
     return FL_OK;
   }
-  const fl_node *col = fl_map_get(ba, "column");
-  if (!col) return fl_c_bad(c, ba, key, "a file needs column, the column of values to read");
-  if (fl_map_get(ba, "from_years"))
-    return fl_c_bad(c, fl_map_get(ba, "from_years"), key,
-                    "the file gives the ages: from_years goes with values only");
-  const char *names[2] = {fl_get_str(ba, "transitions.tables[].vary[].by_age.age_column"),
-                          col->value};
-  fl_csv_spec spec = {names, 2, 3, "age table"};
-  age_reader a = {v, 0, c->rates};
+  const fl_node *col = fl_map_get(vec, "column");
+  if (!col) return fl_c_bad(c, vec, key, "a file needs column, the column of values to read");
+  if (fl_map_get(vec, "from_years"))
+    return fl_c_bad(c, fl_map_get(vec, "from_years"), key,
+                    "the file gives the years: from_years goes with values only");
+  snprintf(pat, sizeof pat, "%s.%s", pattern, year_column);
+  const char *names[2] = {fl_get_str(vec, pat), col->value};
+  const int ages = !strcmp(year_column, "age_column");
+  fl_csv_spec spec = {names, 2, 3, ages ? "age table" : "table by time in state"};
+  age_reader a = {.lo = lo, .hi = hi, .what = what, .ages = ages};
   char *path = resolve_path(c->sc->path, file->value);
   if (!path) return fl_c_oom(c);
   fl_status st = fl_csv_read(path, &spec, 0, age_record, &a, c->err);
-  if (st == FL_OK && v->n == 0) {
+  if (st == FL_OK && a.n == 0) {
     fl_error_set(c->err, FL_EINPUT, path, 2, 1, NULL, "the table has no rows");
     st = FL_EINPUT;
   }
   free(path);
-  return st;
+  if (st != FL_OK) {
+    free(a.values);
+    return st;
+  }
+  *values = a.values;
+  *n = a.n;
+  *from_years = a.from_years;
+  return FL_OK;
+}
+
+static fl_status parse_by_age(compiler *c, const fl_node *ba, const char *key, fl_vary *v) {
+  fl_status st = fl_vector_parse(c, ba, key, "transitions.tables[].vary[].by_age", "age_column", 0,
+                                 c->rates ? HUGE_VAL : 1,
+                                 c->rates ? "a rate (a number >= 0)" : "a probability from 0 to 1",
+                                 &v->values, &v->n, &v->from_years);
+  if (st != FL_OK || fl_map_get(ba, "file")) return st;
+  const fl_node *values = fl_map_get(ba, "values");
+  for (size_t k = 0; k < v->n; k++)
+    if (!c->rates && v->values[k] > 1)
+      return fl_c_bad(c, values->items[k], key, "a probability must be between 0 and 1, found %s",
+                      values->items[k]->value);
+  return FL_OK;
 }
 
 static fl_status parse_one(compiler *c, const fl_node *table, const fl_node *e, const char *key,

@@ -264,6 +264,7 @@ static hid_t make_scale(fl_h5w *w, hid_t loc, const fl_output_ctx *c, fl_dim dim
   case FL_DIM_LEVEL: return strings_dataset(w, loc, name, m->level_names, n);
   case FL_DIM_HOLDER: return strings_dataset(w, loc, name, m->holder_names, n);
   case FL_DIM_LOCALITY: return strings_dataset(w, loc, name, m->loc_names, n);
+  case FL_DIM_REWARD_CLASS: return strings_dataset(w, loc, name, m->rc_names, n);
   case FL_DIM_COMPONENT: return strings_dataset(w, loc, name, components, 3);
   case FL_DIM_SPELL_LENGTH:
   case FL_DIM_YEAR: return count_scale(w, loc, name, n, 1, fl_dim_units[dim]);

@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Children counted for the rewards of step t of replication r, by state, under the model's
- * reward timing (see rewards.timing in engine/scenario/schema.c), into occ[S]; returns the
- * time in steps at which they are discounted. */
+/* Children counted for the rewards of step t of replication r, by state (or by reward class:
+ * S is the width of stocks and entries, m->S or m->NRC), under the model's reward timing (see
+ * rewards.timing in engine/scenario/schema.c), into occ[S]; returns the time in steps at which
+ * they are discounted. */
 static double occupancy(const fl_model *m, const fl_array *stocks, const fl_array *entries,
-                        size_t r, size_t t, double *occ) {
-  const size_t S = m->S, T = m->T;
+                        size_t S, size_t r, size_t t, double *occ) {
+  const size_t T = m->T;
 #define START(u, s)                                                                                \
   (fl_array_get(stocks, (r * (T + 1) + (u)) * S + (s)) +                                          \
    fl_array_get(entries, (r * T + (u)) * S + (s)))
@@ -97,8 +98,8 @@ static int reports_point(const fl_model *m, size_t t, size_t u) {
  * reaches then (at the start of step u, in a step in which it runs; at T, at the end of the
  * last step), into c[B] and *q; rs as in fl_results_derive_rep. */
 static void point_rewards(const fl_results *res, size_t arm, size_t r, size_t u,
-                          const double *unit_cost, const double *unit_qol, double *rs, double *c,
-                          double *q) {
+                          const double *unit_cost, const double *unit_qol, const double *rc_cost,
+                          const double *rc_qol, double *rs, double *c, double *q) {
   const fl_model *m = res->ctx.m;
   const fl_arm *marm = &m->arms[arm];
   const size_t T = m->T, S = m->S, B = m->B, ni = marm->n_int;
@@ -108,7 +109,26 @@ static void point_rewards(const fl_results *res, size_t arm, size_t r, size_t u,
   /* (Heterogeneity on the rewards: the sums of the multipliers in place of the counts.) */
   const fl_array *het_stocks = fl_results_get(res, arm, FL_OUT_HET_STOCKS);
   const fl_array *het_entries = fl_results_get(res, arm, FL_OUT_HET_ENTRIES);
-  for (size_t s = 0; s < S; s++) {
+  /* (Rewards by age or time in state: the children by reward class, at its rewards.) */
+  const fl_array *rc_stocks = fl_results_get(res, arm, FL_OUT_RC_STOCKS);
+  const fl_array *rc_entries = fl_results_get(res, arm, FL_OUT_RC_ENTRIES);
+  const size_t NRC = m->NRC;
+  const fl_array *het_rc_stocks = fl_results_get(res, arm, FL_OUT_HET_RC_STOCKS);
+  const fl_array *het_rc_entries = fl_results_get(res, arm, FL_OUT_HET_RC_ENTRIES);
+  for (size_t k = 0; rc_stocks && k < NRC; k++) {
+    double v = fl_array_get(rc_stocks, (r * (T + 1) + u) * NRC + k);
+    if (u < T) v += fl_array_get(rc_entries, (r * T + u) * NRC + k);
+    double wv = v;
+    if (het_rc_stocks) {
+      wv = fl_array_get(het_rc_stocks, (r * (T + 1) + u) * NRC + k);
+      if (u < T) wv += fl_array_get(het_rc_entries, (r * T + u) * NRC + k);
+    }
+    const double vc = het_rc_stocks && m->het.costs ? wv : v;
+    const double vq = het_rc_stocks && m->het.qol ? wv : v;
+    for (size_t b = 0; b < B; b++) c[b] += w * vc * rc_cost[k * B + b];
+    *q += w * vq * rc_qol[k];
+  }
+  for (size_t s = 0; !rc_stocks && s < S; s++) {
     double v = fl_array_get(stocks, (r * (T + 1) + u) * S + s);
     if (u < T) v += fl_array_get(entries, (r * T + u) * S + s);
     double wv = v;
@@ -141,8 +161,33 @@ size_t fl_results_scratch(const fl_results *res) {
   size_t most = 0;
   for (size_t a = 0; a < m->n_arms; a++)
     if (m->arms[a].n_int > most) most = m->arms[a].n_int;
-  /* and the arm's state costs and QoL weights, where it changes some */
-  return most * m->S + 1 + m->S * (m->B + 1);
+  /* and the arm's state costs and QoL weights, where it changes some, then the rewards and the
+   * children of each reward class */
+  return most * m->S + 1 + m->S * (m->B + 1) + m->NRC * (m->B + 3);
+}
+
+/* The cost per step (cost[NRC * B]) and QoL weight (qol[NRC]) of each reward class in arm, where
+ * the replication's by-state costs and QoL weights are unit_cost and unit_qol (the model's, or
+ * drawn): a reward that varies takes its class's value, scaled by the draw over its mean under
+ * --psa; one by state takes the state's; and an arm's own value for a state replaces either. */
+static void class_rewards(const fl_model *m, const fl_arm *arm, const double *unit_cost,
+                          const double *unit_qol, double *cost, double *qol) {
+  const size_t B = m->B, per_state = m->NRA * m->NRD;
+  for (size_t k = 0; k < m->NRC; k++) {
+    const size_t s = k / per_state;
+    for (size_t b = 0; b < B; b++) {
+      const size_t i = s * B + b;
+      const double ref = m->cost[i];
+      cost[k * B + b] = arm->cost && arm->cost[i] == arm->cost[i] ? arm->cost[i]
+                        : !m->cost_vec[i]                           ? unit_cost[i]
+                        : ref != 0 ? m->rc_cost[k * B + b] * (unit_cost[i] / ref)
+                                   : m->rc_cost[k * B + b];
+    }
+    qol[k] = arm->qol && arm->qol[s] == arm->qol[s] ? arm->qol[s]
+             : !m->qol_vec[s]                        ? unit_qol[s]
+             : m->qol[s] != 0 ? m->rc_qol[k] * (unit_qol[s] / m->qol[s])
+                              : m->rc_qol[k];
+  }
 }
 
 /* The flows of each level in replication r of arm: into it, moves from a state of another
@@ -183,7 +228,8 @@ static void level_flows(const fl_results *res, size_t arm, size_t r) {
 }
 
 /* The derived outputs of replication r of arm (r = 0 in expectation mode); rs: room for
- * n_int * S values, then S * (B + 1) for the arm's state costs and QoL weights. */
+ * n_int * S values, then S * (B + 1) for the arm's state costs and QoL weights, then
+ * NRC * (B + 3) for the reward classes' costs, QoL weights, children and their multipliers. */
 void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *rs) {
   const fl_model *m = res->ctx.m;
   const size_t T = m->T, S = m->S, B = m->B, L = m->L;
@@ -208,9 +254,20 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
   const double *unit_qol = fl_results_slice(res, 0, FL_OUT_PARAM_QOL, r);
   if (!unit_cost) unit_cost = m->cost;
   if (!unit_qol) unit_qol = m->qol;
+  /* Rewards by age or time in state: each reward class's cost and QoL weight, and room for
+   * its children (and the sums of their multipliers, where they weight the rewards). */
+  const fl_array *rc_stocks = fl_results_get(res, arm, FL_OUT_RC_STOCKS);
+  const fl_array *rc_entries = fl_results_get(res, arm, FL_OUT_RC_ENTRIES);
+  const fl_array *het_rc_stocks = fl_results_get(res, arm, FL_OUT_HET_RC_STOCKS);
+  const fl_array *het_rc_entries = fl_results_get(res, arm, FL_OUT_HET_RC_ENTRIES);
+  double *rc_cost = rs + fl_results_scratch(res) - m->NRC * (B + 3);
+  double *rc_qol = rc_cost + m->NRC * B, *rc_occ = rc_qol + m->NRC, *rc_wocc = rc_occ + m->NRC;
+  const double *rc_occ_c = het_rc_stocks && m->het.costs ? rc_wocc : rc_occ;
+  const double *rc_occ_q = het_rc_stocks && m->het.qol ? rc_wocc : rc_occ;
+  if (rc_stocks) class_rewards(m, marm, unit_cost, unit_qol, rc_cost, rc_qol);
   /* An arm's own state costs and QoL weights replace the scenario's (or the drawn ones). */
   if (marm->cost || marm->qol) {
-    double *ac = rs + fl_results_scratch(res) - S * (B + 1), *aq = ac + S * B;
+    double *ac = rs + fl_results_scratch(res) - m->NRC * (B + 3) - S * (B + 1), *aq = ac + S * B;
     for (size_t i = 0; i < S * B; i++) ac[i] = fl_arm_cost(marm, unit_cost, i);
     for (size_t s = 0; s < S; s++) aq[s] = fl_arm_qol(marm, unit_qol, s);
     unit_cost = ac;
@@ -241,12 +298,15 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
      * step's costs so far, discounted; qp the same for QoL). */
     double cp[FL_MAX_HOLDERS] = {0}, qp = 0;
     const double when =
-        points ? (double)t * step_years : occupancy(m, stocks, entries, r, t, occ) * step_years;
-    if (het_stocks && !points) occupancy(m, het_stocks, het_entries, r, t, wocc);
+        points ? (double)t * step_years : occupancy(m, stocks, entries, S, r, t, occ) * step_years;
+    if (het_stocks && !points) occupancy(m, het_stocks, het_entries, S, r, t, wocc);
+    if (rc_stocks && !points) occupancy(m, rc_stocks, rc_entries, m->NRC, r, t, rc_occ);
+    if (het_rc_stocks && !points)
+      occupancy(m, het_rc_stocks, het_rc_entries, m->NRC, r, t, rc_wocc);
     for (size_t u = t; points && u <= t + 1; u++) {
       double pc[FL_MAX_HOLDERS] = {0}, pq = 0;
       if (!reports_point(m, t, u) || m->point_w[u] == 0) continue;
-      point_rewards(res, arm, r, u, unit_cost, unit_qol, rs, pc, &pq);
+      point_rewards(res, arm, r, u, unit_cost, unit_qol, rc_cost, rc_qol, rs, pc, &pq);
       const double du = fl_discount(m->disc_cost, (double)u * step_years);
       for (size_t b = 0; b < B; b++) {
         c[b] += pc[b];
@@ -255,9 +315,13 @@ void fl_results_derive_rep(const fl_results *res, size_t arm, size_t r, double *
       q += pq;
       qp += pq * fl_discount(m->disc_qol, (double)u * step_years);
     }
-    for (size_t s = 0; s < S && !points; s++) {
+    for (size_t s = 0; s < S && !points && !rc_stocks; s++) {
       for (size_t b = 0; b < B; b++) c[b] += occ_c[s] * unit_cost[s * B + b];
       q += occ_q[s] * unit_qol[s];
+    }
+    for (size_t k = 0; k < m->NRC && !points && rc_stocks; k++) {
+      for (size_t b = 0; b < B; b++) c[b] += rc_occ_c[k] * rc_cost[k * B + b];
+      q += rc_occ_q[k] * rc_qol[k];
     }
     /* One-off costs and QALY changes of the moves of the step (also kept apart, cm and qm:
      * they may be discounted at another time). */

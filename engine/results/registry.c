@@ -24,6 +24,7 @@
 #define ONE FL_DIM_ONE
 #define ARM FL_DIM_ARM
 #define PARAMETER FL_DIM_PARAMETER
+#define RCLASS FL_DIM_REWARD_CLASS
 #define BOTH (FL_IN_MC | FL_IN_EXPECT)
 #define SUMMARISED FL_OUT_SUMMARISED
 
@@ -34,7 +35,7 @@ const char *const fl_dim_names[FL_N_DIMS] = {
     [SPELL] = "spell_length",     [MOVES] = "moves",         [IV] = "intervention",
     [WTP] = "willingness_to_pay",
     [YEAR] = "year",              [COMPONENT] = "component", [ONE] = "value",
-    [ARM] = "arm",                [PARAMETER] = "parameter",
+    [ARM] = "arm",                [PARAMETER] = "parameter", [RCLASS] = "reward_class",
 };
 
 const char *const fl_dim_docs[FL_N_DIMS] = {
@@ -56,6 +57,9 @@ const char *const fl_dim_docs[FL_N_DIMS] = {
     [ONE] = "A single value.",
     [ARM] = "Arm (the scenario's order, the baseline first).",
     [PARAMETER] = "Entry of the uncertainty section, by its key (the section's order).",
+    [RCLASS] = "Reward class: a state, and the years of age and of time in state over which its "
+               "costs and QoL weights by age and time in state do not change (by state, then "
+               "age, then time in state).",
 };
 const char *const fl_dim_units[FL_N_DIMS] = {
     [REP] = "1", [SPELL] = "steps", [MOVES] = "moves", [YEAR] = "years", [ONE] = "1",
@@ -190,6 +194,39 @@ const fl_output_def fl_outputs[FL_N_OUTPUTS] = {
                "step, by the state they enter in.",
         .doc_expect = "Expected sum of the heterogeneity multipliers of the entrants during each "
                       "step, by state."},
+    /* Children by reward class, for the costs and QoL weights that vary by age or time in
+     * state (derive.c charges them by class in place of by state). */
+    [FL_OUT_RC_STOCKS] = {
+        .name = "rewards/class_stocks", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_I32, .dims = {REP, TIME, RCLASS}, .unit = "children",
+        .when = FL_WHEN_REWARD_CLASSES, .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children in each reward class (state, age and time in state at the time point) "
+               "at the start of each step (the stocks by reward class).",
+        .doc_expect = "Expected children in each reward class at the start of each step."},
+    [FL_OUT_RC_ENTRIES] = {
+        .name = "rewards/class_entries", .group = FL_GROUP_ARM, .stage = FL_STAGE_TALLY,
+        .type = FL_I32, .dims = {REP, STEP, RCLASS}, .unit = "children",
+        .when = FL_WHEN_REWARD_CLASSES, .modes = BOTH, .flags = SUMMARISED,
+        .doc = "Children entering during each step, by the reward class they enter in.",
+        .doc_expect = "Expected entrants during each step, by reward class."},
+    [FL_OUT_HET_RC_STOCKS] = {
+        .name = "heterogeneity/weighted_class_stocks", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_TALLY, .type = FL_F64, .dims = {REP, TIME, RCLASS},
+        .unit = "children", .when = FL_WHEN_HET_REWARD_CLASSES, .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "The sum of the heterogeneity multipliers of the children in each reward class at "
+               "the start of each step.",
+        .doc_expect = "Expected sum of the heterogeneity multipliers of the children in each "
+                      "reward class at the start of each step."},
+    [FL_OUT_HET_RC_ENTRIES] = {
+        .name = "heterogeneity/weighted_class_entries", .group = FL_GROUP_ARM,
+        .stage = FL_STAGE_TALLY, .type = FL_F64, .dims = {REP, STEP, RCLASS},
+        .unit = "children", .when = FL_WHEN_HET_REWARD_CLASSES, .modes = BOTH,
+        .flags = SUMMARISED,
+        .doc = "The sum of the heterogeneity multipliers of the children entering during each "
+               "step, by the reward class they enter in.",
+        .doc_expect = "Expected sum of the heterogeneity multipliers of the entrants during each "
+                      "step, by reward class."},
     [FL_OUT_PARAM_COST] = {
         .name = "parameters/cost", .group = FL_GROUP_ARM, .stage = FL_STAGE_PARAMS,
         .type = FL_F64, .dims = {REP, STATE, HOLDER}, .unit = "currency per child per step",
@@ -413,6 +450,9 @@ int fl_output_present(const fl_output_ctx *c, fl_output id, size_t arm) {
   case FL_WHEN_STATE_REACH_END:
     return fl_arm_needs_state_reach(&m->arms[arm]) && m->reward_timing != FL_TIMING_START;
   case FL_WHEN_HET_REWARDS: return m->het.dist != FL_HET_NONE && (m->het.costs || m->het.qol);
+  case FL_WHEN_REWARD_CLASSES: return m->NRC > 0;
+  case FL_WHEN_HET_REWARD_CLASSES:
+    return m->NRC > 0 && m->het.dist != FL_HET_NONE && (m->het.costs || m->het.qol);
   case FL_WHEN_PSA_DRAWS: return arm == 0 && c->psa && m->n_unc > 0;
   case FL_WHEN_PSA_BLOCKS: return c->psa && c->psa_inner >= 2;
   case FL_WHEN_PSA: return c->psa;
@@ -444,6 +484,7 @@ size_t fl_dim_size(const fl_output_ctx *c, fl_dim d, size_t arm) {
   case FL_DIM_ONE: return 1;
   case FL_DIM_ARM: return m->n_arms;
   case FL_DIM_PARAMETER: return m->n_unc;
+  case FL_DIM_REWARD_CLASS: return m->NRC;
   default: return 0;
   }
 }
@@ -505,6 +546,10 @@ static const char *when_text(fl_when w) {
     return "arms with an intervention of a kind that changes costs, rewards.timing other than "
            "start (or rewards.points)";
   case FL_WHEN_HET_REWARDS: return "heterogeneity.costs or heterogeneity.qol true";
+  case FL_WHEN_REWARD_CLASSES: return "a state cost or QoL weight by age or time in state";
+  case FL_WHEN_HET_REWARD_CLASSES:
+    return "heterogeneity.costs or heterogeneity.qol true, and a state cost or QoL weight by age "
+           "or time in state";
   case FL_WHEN_PSA_DRAWS: return "the baseline, under --psa with an uncertainty section";
   case FL_WHEN_PSA_BLOCKS: return "under --psa with --psa-inner 2 or more";
   case FL_WHEN_PSA: return "under --psa";

@@ -41,6 +41,10 @@ typedef enum fl_output {
   FL_OUT_IV_REACHED_END_BY_STATE,
   FL_OUT_HET_STOCKS,
   FL_OUT_HET_ENTRIES,
+  FL_OUT_RC_STOCKS,
+  FL_OUT_RC_ENTRIES,
+  FL_OUT_HET_RC_STOCKS,
+  FL_OUT_HET_RC_ENTRIES,
   /* Parameters drawn for each replication (--psa with an uncertainty section), baseline only. */
   FL_OUT_PARAM_COST,
   FL_OUT_PARAM_QOL,
@@ -119,6 +123,7 @@ typedef enum fl_dim {
   FL_DIM_ONE,         /* 1 */
   FL_DIM_ARM,         /* every arm, the baseline first */
   FL_DIM_PARAMETER,   /* the uncertainty section's entries */
+  FL_DIM_REWARD_CLASS, /* the model's reward classes (NRC) */
   FL_N_DIMS
 } fl_dim;
 
@@ -138,6 +143,8 @@ typedef enum fl_when {
                              present at the end of steps (every timing but start) */
   FL_WHEN_STATE_REACH_END, /* both of the above */
   FL_WHEN_HET_REWARDS,    /* the heterogeneity multiplier applies to state costs or QoL */
+  FL_WHEN_REWARD_CLASSES, /* some state cost or QoL weight varies by age or time in state */
+  FL_WHEN_HET_REWARD_CLASSES, /* both of the two above */
   FL_WHEN_PSA_DRAWS,      /* the baseline, under --psa with an uncertainty section */
   FL_WHEN_PSA_BLOCKS,     /* under --psa with blocks of two or more replications */
   FL_WHEN_PSA,            /* under --psa */

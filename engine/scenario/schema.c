@@ -12,6 +12,22 @@
 #define INF HUGE_VAL
 #define BIG 1e15
 
+/* The keys of a state's cost or QoL weight by single year of age or of time in state
+ * (states.*.cost_by_age.*, states.*.qol_by_time_in_state, ...): P is the key path of the
+ * vector, K the key naming the file's column of years and KD its default, W what the years
+ * count, U the values' unit and [LO, HI] their bounds. */
+#define REWARD_VEC_KEYS(P, K, KD, W, U, LO, HI)                                                    \
+  {P ".from_years", FL_TY_NUM, 0, 0, 200, "0", NULL, "years",                                    \
+   "The year of " W " of the first of values (a whole number); the k-th value is for " W        \
+   " in [from_years + k, from_years + k + 1) years."},                                            \
+  {P ".values", FL_TY_NUMS, 0, LO, HI, NULL, NULL, U, "Values by single year of " W "."},         \
+  {P ".file", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,                                              \
+   "A CSV file (relative to the scenario's folder) with a column of years of " W ", whole "       \
+   "years one after another, and a column of values, instead of values."},                        \
+  {P ".column", FL_TY_STR, 0, 0, 0, NULL, NULL, NULL,                                            \
+   "The file's column of values (required with file)."},                                          \
+  {P "." K, FL_TY_STR, 0, 0, 0, KD, NULL, NULL, "The file's column of years of " W "."}
+
 /* The keys of entries of a table's rows that vary (transitions.tables[].vary and the same in
  * an arm's tables); P is the key path of the table list. */
 #define VARY_KEYS(P)                                                                               \
@@ -106,6 +122,33 @@ const fl_key fl_schema[] = {
      "Cost of one child in this state, by budget holder (names from costs.budget_holders)."},
     {"states.*.cost.*", FL_TY_NUM, 0, 0, BIG, NULL, NULL, "currency per costs.per",
      "Cost charged to this budget holder."},
+    {"states.*.cost_by_age", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "Cost of one child in this state by single year of the child's age, by budget holder (a "
+     "holder's cost is given once: in cost, cost_by_age or cost_by_time_in_state). Every age a "
+     "child of the scenario can have needs a value. See docs/scenario.md, costs and QoL by age "
+     "and time in state."},
+    {"states.*.cost_by_age.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "The cost charged to this budget holder by age: values, or a column of a CSV file."},
+    REWARD_VEC_KEYS("states.*.cost_by_age.*", "age_column", "age", "age",
+                    "currency per costs.per", 0, BIG),
+    {"states.*.cost_by_time_in_state", FL_TY_NAMED, 0, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
+     "Cost of one child in this state by whole years the child has been in it (time.time_in_state "
+     "says in the state or its level), by budget holder (a holder's cost is given once). Times "
+     "past the last value take the last one."},
+    {"states.*.cost_by_time_in_state.*", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "The cost charged to this budget holder by time in state: values, or a column of a CSV "
+     "file."},
+    REWARD_VEC_KEYS("states.*.cost_by_time_in_state.*", "years_column", "years",
+                    "time in state", "currency per costs.per", 0, BIG),
+    {"states.*.qol_by_age", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "Quality-of-life weight in this state by single year of the child's age, instead of qol. "
+     "Every age a child of the scenario can have needs a value."},
+    REWARD_VEC_KEYS("states.*.qol_by_age", "age_column", "age", "age", "weight", 0, 1),
+    {"states.*.qol_by_time_in_state", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL,
+     "Quality-of-life weight in this state by whole years in it (e.g. years since onset), "
+     "instead of qol. Times past the last value take the last one."},
+    REWARD_VEC_KEYS("states.*.qol_by_time_in_state", "years_column", "years", "time in state",
+                    "weight", 0, 1),
     {"costs", FL_TY_MAP, 0, 0, 0, NULL, NULL, NULL, "Budget holders and cost units."},
     {"costs.budget_holders", FL_TY_NAMES, 1, 1, FL_MAX_HOLDERS, NULL, NULL, NULL,
      "Names of the budgets that costs are split over."},

@@ -128,7 +128,11 @@ static fl_status expect_init(expect_run *x, const fl_model *m, fl_error *err) {
   const size_t S = m->S, rpp = m->rows_per_period;
   uint32_t max_seen = m->age_cap;
   x->m = m;
-  x->g = (grid){m->NLOC, 0, (size_t)m->dur_cap + 1, S};
+  /* (times in state up to the last class of the rewards by time in state, too, and ages up
+   * to the last of those by age) */
+  x->g = (grid){m->NLOC, 0,
+                (size_t)(m->rc_tis_cap > m->dur_cap ? m->rc_tis_cap : m->dur_cap) + 1, S};
+  if (m->rc_age_cap > max_seen) max_seen = m->rc_age_cap;
   for (size_t i = 0; i < m->n_init; i++)
     if (m->init[i].age_hi > max_seen) max_seen = m->init[i].age_hi;
   for (size_t e = 0; e < m->n_entries; e++)
@@ -167,15 +171,16 @@ static void initial_mass(expect_run *x, double w) {
     double na = gr->age_hi - gr->age_lo + 1.0, nd = gr->tis_hi - gr->tis_lo + 1.0;
     for (uint32_t a = gr->age_lo; a <= gr->age_hi; a++)
       for (uint32_t d = gr->tis_lo; d <= gr->tis_hi; d++)
-        x->mass[cell(&x->g, gr->loc, a, d < m->dur_cap ? d : m->dur_cap, gr->state)] +=
+        x->mass[cell(&x->g, gr->loc, a, d < x->g.D ? d : x->g.D - 1, gr->state)] +=
             w * (double)gr->count / (na * nd);
   }
 }
 
 /* Phase 1 of step t: the expected entrants of a sub-cohort of share w and multiplier z, into
- * the mass, entries[T, S] and het_entries[T, S] (NULL: not tallied). */
-static void enter_mass(expect_run *x, size_t t, double *entries, double *het_entries, double z,
-                       double w_share) {
+ * the mass, entries[T, S], het_entries[T, S], rc_entries[T, NRC] and het_rc_entries[T, NRC]
+ * (NULL: not tallied). */
+static void enter_mass(expect_run *x, size_t t, double *entries, double *het_entries,
+                       double *rc_entries, double *het_rc_entries, double z, double w_share) {
   const fl_model *m = x->m;
   const size_t S = m->S;
   for (size_t e = 0; e < m->n_entries; e++) {
@@ -188,7 +193,12 @@ static void enter_mass(expect_run *x, size_t t, double *entries, double *het_ent
         if (w == 0) continue;
         entries[t * S + s] += w;
         if (het_entries) het_entries[t * S + s] += z * w;
-        for (uint32_t a = es->age_lo; a <= es->age_hi; a++) x->mass[cell(&x->g, l, a, 0, s)] += w / na;
+        for (uint32_t a = es->age_lo; a <= es->age_hi; a++) {
+          x->mass[cell(&x->g, l, a, 0, s)] += w / na;
+          if (rc_entries) rc_entries[t * m->NRC + fl_reward_class(m, s, a, 0)] += w / na;
+          if (het_rc_entries)
+            het_rc_entries[t * m->NRC + fl_reward_class(m, s, a, 0)] += z * w / na;
+        }
       }
     }
   }
@@ -253,6 +263,23 @@ static void step_mass(expect_run *x, size_t t, const fl_row *rows, const uint64_
   x->mass = next;
 }
 
+/* The mass by reward class, added to out[NRC], and times z to het_out[NRC] (NULL: not
+ * tallied). */
+static void rc_mass(const expect_run *x, double z, double *out, double *het_out) {
+  const fl_model *m = x->m;
+  const grid *g = &x->g;
+  for (size_t l = 0; l < g->NLOC; l++)
+    for (size_t a = 0; a < g->A; a++)
+      for (size_t d = 0; d < g->D; d++)
+        for (size_t s = 0; s < g->S; s++) {
+          const double v = x->mass[cell(g, l, a, d, s)];
+          if (v == 0) continue;
+          const size_t k = fl_reward_class(m, s, (uint32_t)a, (uint32_t)d);
+          out[k] += v;
+          if (het_out) het_out[k] += z * v;
+        }
+}
+
 /* The expected tallies of arm arm_i over the horizon, in the same phases as the simulation, of
  * the sub-cohort of share w whose children have multiplier z (the whole population: 1 and 1),
  * added to the results. */
@@ -268,6 +295,9 @@ static void expect_arm(expect_run *x, fl_results *res, size_t arm_i, double z, d
   double *reached_end = DATA(FL_OUT_IV_REACHED_END);
   double *by_state_end = DATA(FL_OUT_IV_REACHED_END_BY_STATE);
   double *het_stocks = DATA(FL_OUT_HET_STOCKS), *het_entries = DATA(FL_OUT_HET_ENTRIES);
+  double *rc_stocks = DATA(FL_OUT_RC_STOCKS), *rc_entries = DATA(FL_OUT_RC_ENTRIES);
+  double *het_rc_stocks = DATA(FL_OUT_HET_RC_STOCKS);
+  double *het_rc_entries = DATA(FL_OUT_HET_RC_ENTRIES);
 #undef DATA
   initial_mass(x, w);
   for (size_t t = 0; t <= T; t++) {
@@ -277,8 +307,10 @@ static void expect_arm(expect_run *x, fl_results *res, size_t arm_i, double z, d
       if (stocks_loc) stocks_loc[t * NLOC * S + (c / per_loc) * S + c % S] += x->mass[c];
       if (het_stocks) het_stocks[t * S + c % S] += z * x->mass[c];
     }
+    if (rc_stocks)
+      rc_mass(x, z, rc_stocks + t * m->NRC, het_rc_stocks ? het_rc_stocks + t * m->NRC : NULL);
     if (t == T) break;
-    enter_mass(x, t, entries, het_entries, z, w);
+    enter_mass(x, t, entries, het_entries, rc_entries, het_rc_entries, z, w);
     /* Interventions: spend, reach, and for an arm that reinvests, the table for the spend that
      * the expected saving funds. */
     const fl_row *rows = arm->rows + (size_t)arm->step_table[t] * m->rows_per_period;

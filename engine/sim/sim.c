@@ -355,6 +355,21 @@ static void het_sum(const sim_run *sr, size_t i0, size_t i1, double *out) {
   }
 }
 
+/* The children in slots [i0, i1) of sr's workspace, added by reward class to out[NRC] (NULL:
+ * the model has no rewards by age or time in state), and their multipliers to het_out[NRC]
+ * (NULL: the model's heterogeneity does not weight the rewards; exact sums, as het_sum's). */
+static void rc_count(const sim_run *sr, size_t i0, size_t i1, int32_t *out, double *het_out) {
+  if (!out) return;
+  const fl_workspace *ws = sr->ws;
+  const fl_model *m = sr->m;
+  for (size_t i = i0; i < i1; i++) {
+    const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
+    const size_t k = fl_reward_class(m, b - loc * sr->loc_stride, ws->age[i], ws->tis[i]);
+    out[k]++;
+    if (het_out) het_out[k] += ws->het[i];
+  }
+}
+
 /* Counts the children just copied into slots [slot, slot + k) as child_create counts a new
  * child (it has been in its own level only), and as entrants by state when entries_t is set. */
 static void kept_count(const sim_run *sr, size_t slot, size_t k, int32_t *entries_t) {
@@ -376,11 +391,16 @@ static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
   int32_t *entries_t = fl_tally_i32(sr->tl, FL_OUT_ENTRIES) + t * sr->m->S;
   int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
   double *het_entries_t = fl_tally_f64(sr->tl, FL_OUT_HET_ENTRIES);
+  int32_t *rc_entries_t = fl_tally_i32(sr->tl, FL_OUT_RC_ENTRIES);
+  double *het_rc_entries_t = fl_tally_f64(sr->tl, FL_OUT_HET_RC_ENTRIES);
   if (het_entries_t) het_entries_t += t * sr->m->S;
+  if (rc_entries_t) rc_entries_t += t * sr->m->NRC;
+  if (het_rc_entries_t) het_rc_entries_t += t * sr->m->NRC;
   if (sr->copy) {
     kept_copy(sr, sr->n, sr->next_id + k0, k1 - k0, 0);
     kept_count(sr, sr->n, k1 - k0, entries_t);
     het_sum(sr, sr->n, sr->n + k1 - k0, het_entries_t);
+    rc_count(sr, sr->n, sr->n + k1 - k0, rc_entries_t, het_rc_entries_t);
     return;
   }
   int64_t *cnt = sr->ws->cnt;
@@ -404,6 +424,7 @@ static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
     }
   }
   het_sum(sr, sr->n, sr->n + k1 - k0, het_entries_t);
+  rc_count(sr, sr->n, sr->n + k1 - k0, rc_entries_t, het_rc_entries_t);
   if (sr->save) kept_copy(sr, sr->n, sr->next_id + k0, k1 - k0, 1);
 }
 
@@ -486,6 +507,11 @@ static void step_end(sim_run *sr, size_t t) {
     for (size_t j = 0; j < NLOC * S; j++) stocks_loc[(t + 1) * NLOC * S + j] = (int32_t)cnt[j];
   double *het_stocks = fl_tally_f64(sr->tl, FL_OUT_HET_STOCKS);
   if (het_stocks) het_sum(sr, 0, sr->n, het_stocks + (t + 1) * S);
+  int32_t *rc_stocks = fl_tally_i32(sr->tl, FL_OUT_RC_STOCKS);
+  double *het_rc_stocks = fl_tally_f64(sr->tl, FL_OUT_HET_RC_STOCKS);
+  if (rc_stocks)
+    rc_count(sr, 0, sr->n, rc_stocks + (t + 1) * sr->m->NRC,
+             het_rc_stocks ? het_rc_stocks + (t + 1) * sr->m->NRC : NULL);
 }
 
 /* Phases 2 and 3 for the workspace's children (the replication's, or a part's), on one thread:
@@ -668,6 +694,8 @@ static void run_part(parts_run *pr, int p, int thread) {
     if (stocks_loc) stocks_loc[j] = (int32_t)part.cnt[j];
   }
   het_sum(&ps, 0, ps.n, fl_tally_f64(&ptl, FL_OUT_HET_STOCKS));
+  rc_count(&ps, 0, ps.n, fl_tally_i32(&ptl, FL_OUT_RC_STOCKS),
+           fl_tally_f64(&ptl, FL_OUT_HET_RC_STOCKS));
   for (size_t t = 0; t < T; t++) {
     const size_t k = entrants(sr, t), k0 = k * pp / np, k1 = k * (pp + 1) / np;
     enter(&ps, t, k0, k1);
@@ -791,6 +819,8 @@ fl_status fl_simulate(const fl_model *m, size_t arm_i, const fl_arm_tables *tab,
     if (stocks_loc)
       for (size_t i = 0; i < NLOC * S; i++) stocks_loc[i] = (int32_t)ws->cnt[i];
     het_sum(&sr, 0, sr.n, fl_tally_f64(tl, FL_OUT_HET_STOCKS));
+    rc_count(&sr, 0, sr.n, fl_tally_i32(tl, FL_OUT_RC_STOCKS),
+             fl_tally_f64(tl, FL_OUT_HET_RC_STOCKS));
     for (size_t t = 0; t < T; t++) {
       const size_t k = entrants(&sr, t);
       enter(&sr, t, 0, k);
