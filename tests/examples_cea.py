@@ -9,11 +9,16 @@ ICERs of the frontier (to the dollar); and an independent transcription of the t
 algorithm (trace over time points 0..75, weights of gen_wcc, discount 1/1.03^t), which
 expectation mode must match to 1e-8 relative.
 
-scenarios/examples/hip_replacement.yaml (Briggs, Claxton and Sculpher 2006, exercise 3.5): no
-published totals could be checked, so only the independent transcription of the exercise's
-algorithm (its R code: the trace from cycle 1, time-dependent revision risk
-1 - exp(lambda ((i - 1)^gamma - i^gamma)) and mortality at age 60 + i, costs and QALYs of cycle
-i discounted by 1/(1 + r)^i, the prosthesis cost at time 0 undiscounted), to 1e-8 relative.
+scenarios/examples/hip_replacement.yaml (Briggs, Claxton and Sculpher 2006, example 3.5 and its
+Excel model): the published totals per person (cost and QALYs of each prosthesis, to nine or
+ten digits: half a unit of the last digit plus 1e-8 relative) and the ICER of NP1 (1e-6
+relative: a ratio of differences, the 1e-9 quantisation error of QALYs of 14.7 becomes about
+3e-7 of the QALY gain of 0.045), the values heemod's reproduction test records
+(github.com/pierucci/heemod, tests/testthat/test_dmhee.R, "Exactly match THR model"); and an
+independent transcription of the exercise's algorithm (its R code: the trace from cycle 1,
+time-dependent revision risk 1 - exp(lambda ((i - 1)^gamma - i^gamma)) and mortality at age
+60 + i, costs and QALYs of cycle i discounted by 1/(1 + r)^i, the prosthesis cost at time 0
+undiscounted), to 1e-8 relative.
 
 Then flourish run: each arm's mean total cost and QALYs per person over the replications, and
 the paired differences, against expectation mode, with z = (mean - expectation) / MCSE; every
@@ -69,6 +74,12 @@ SICK_SICKER_PUBLISHED = {  # the tutorial's tables: dollars, QALYs per person
     "baseline": (151580, 20.711), "A": (284805, 21.499), "B": (259100, 22.184),
     "AB": (378875, 23.137)}
 SICK_SICKER_ICERS = {"B": 72988, "AB": 125764}  # on the frontier (A is dominated)
+
+
+# Briggs, Claxton and Sculpher (2006), example 3.5 (the book's Excel model), as recorded in
+# heemod's reproduction test: cost and QALYs per person, and the ICER of NP1.
+HIP_PUBLISHED = {"baseline": (512.434658, 14.6531896), "np1": (610.311818, 14.69770986)}
+HIP_PUBLISHED_ICER = 2198.486665
 
 
 def hip_reference():
@@ -130,7 +141,7 @@ def main():
         for name, arms, ref, published in [
                 ("sick_sicker", ["baseline", "A", "B", "AB"], sick_sicker_reference(),
                  SICK_SICKER_PUBLISHED),
-                ("hip_replacement", ["baseline", "np1"], hip_reference(), None)]:
+                ("hip_replacement", ["baseline", "np1"], hip_reference(), HIP_PUBLISHED)]:
             scen = os.path.join(src, "scenarios", "examples", name + ".yaml")
             ex, mc = os.path.join(tmp, name + ".e.h5"), os.path.join(tmp, name + ".r.h5")
             subprocess.run([flourish, "expect", scen, "-o", ex], check=True,
@@ -144,11 +155,16 @@ def main():
                 check(abs(ec - rc) <= 1e-8 * rc and abs(eq - rq) <= 1e-8 * rq,
                       f"{name} {a}: expect {ec:.4f} {eq:.6f}, independent {rc:.4f} {rq:.6f} "
                       f"(relative {abs(ec - rc) / rc:.1e}, {abs(eq - rq) / rq:.1e})")
-                if published:
+                if published is SICK_SICKER_PUBLISHED:
                     pc, pq = published[a]
                     check(abs(ec - pc) <= 0.5 + 1e-8 * pc and abs(eq - pq) <= 0.0005 + 1e-8 * pq,
                           f"{name} {a}: expect ${ec:,.0f} {eq:.3f} QALYs, published ${pc:,} "
                           f"{pq:.3f}")
+                elif published:
+                    pc, pq = published[a]
+                    check(abs(ec - pc) <= 5e-7 + 1e-8 * pc and abs(eq - pq) <= 5e-8 + 1e-8 * pq,
+                          f"{name} {a}: expect GBP {ec:.7f} {eq:.8f} QALYs, published GBP {pc} "
+                          f"{pq}")
                 for k, what in [(0, "cost"), (1, "QALYs")]:
                     x = m[a][k]
                     se = x.std(ddof=1) / math.sqrt(len(x))
@@ -163,6 +179,10 @@ def main():
                     z = (d.mean() - want) / se if se > 0 else 0.0
                     check(abs(z) < 4, f"{name} {a} - baseline {what}: Monte Carlo {d.mean():.4f} "
                           f"(paired MCSE {se:.2g}) against expect {want:.4f}: z = {z:+.2f}")
+            if name == "hip_replacement":
+                check(abs(icers["np1"] - HIP_PUBLISHED_ICER) <= 1e-6 * HIP_PUBLISHED_ICER,
+                      f"hip_replacement ICER of np1: expect {icers['np1']:.6f}, published "
+                      f"{HIP_PUBLISHED_ICER}")
             if name == "sick_sicker":
                 for a, pub in SICK_SICKER_ICERS.items():
                     check(abs(icers[a] - pub) <= 0.5 + 1e-8 * pub,
