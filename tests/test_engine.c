@@ -464,6 +464,34 @@ static void test_pass_paths_identical(void) {
                         max_ages[j], seed++);
 }
 
+/* fl_pass_streams starts every child's stream as fl_rng_init_keyed does, on every path the
+ * processor has: counts around the AVX-512 width (8 lanes) and its tail, and child numbers
+ * from 0, from an odd offset and across 2^32 and 2^64. */
+static void test_streams_paths_identical(void) {
+  static const size_t ns[] = {0, 1, 7, 8, 9, 15, 16, 17, 1000};
+  static const uint64_t child0[] = {0, 12345, 0xFFFFFFFCull, UINT64_MAX - 4};
+  static const fl_path paths[] = {FL_PATH_SCALAR, FL_PATH_AVX2, FL_PATH_AVX512, FL_PATH_AUTO};
+  fl_stream_key k;
+  fl_stream_key_init(&k, 20240611, 3, FL_PURPOSE_CHILD);
+  uint64_t got[1000 + 1];
+  long long bad = 0;
+  for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+    if (!fl_path_supported(paths[p])) continue;
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+      for (size_t c = 0; c < sizeof child0 / sizeof *child0; c++) {
+        got[ns[i]] = 0xA5A5A5A5A5A5A5A5ull; /* one past the end: must stay */
+        fl_pass_streams(&k, child0[c], ns[i], got, paths[p]);
+        for (size_t j = 0; j < ns[i]; j++) {
+          fl_rng r;
+          fl_rng_init_keyed(&r, &k, child0[c] + j);
+          bad += got[j] != r.state;
+        }
+        bad += got[ns[i]] != 0xA5A5A5A5A5A5A5A5ull;
+      }
+  }
+  CHECK_INT_EQ(bad, 0);
+}
+
 static void test_dundee_conservation(void) {
   fl_model *m = load_source_model("scenarios/dundee.yaml");
   fl_results *res = run_model(m, 7, 3, 2);
@@ -788,6 +816,7 @@ int main(void) {
   test_kept_children_copy();
   test_path_choice();
   test_pass_paths_identical();
+  test_streams_paths_identical();
   test_paths_equal_scalar("scenarios/dundee.yaml");
   test_paths_equal_scalar("scenarios/examples/semi_markov.yaml");
   test_paths_equal_scalar("scenarios/examples/hiv_markov.yaml");

@@ -69,7 +69,6 @@ uint64_t fl_mix64(uint64_t x) {
  * the increment and the state unrelated even for equal components). */
 #define FL_KEY_SEED 0x9e3779b97f4a7c15ULL
 #define FL_KEY_REP 0xd1b54a32d192ed03ULL
-#define FL_KEY_CHILD 0xaef17502108ef2d9ULL
 #define FL_KEY_PURPOSE 0xf1357aea2e62a9c5ULL
 #define FL_DOMAIN_INC 0x8cb92ba72f3d8dd7ULL
 #define FL_DOMAIN_STATE 0xdb4f0b9175ae2165ULL

@@ -96,6 +96,11 @@ enum fl_purpose {
   FL_PURPOSE_HETEROGENEITY = 4 /* a child's multiplier (the heterogeneity section) */
 };
 
+/* The constant a child's number is finalised with (fl_rng_init_keyed): its stream starts at
+ * fl_mix64(prefix ^ fl_mix64(child * FL_KEY_CHILD + FL_KEY_CHILD)), stepped once. Public so that
+ * vector code can start many children's streams at once (fl_pass_streams). */
+#define FL_KEY_CHILD 0xaef17502108ef2d9ULL
+
 /* Returns the stream increment for (seed, rep, purpose); the result is always odd. */
 uint64_t fl_stream_inc(uint64_t seed, uint64_t rep, uint32_t purpose);
 

@@ -164,6 +164,34 @@ pass_avx512(const fl_pass_args *a) {
   return avx512_loop(a, LOOK_GATHER, BANDS_GATHER);
 }
 
+/* fl_mix64 of 8 values. */
+__attribute__((target("avx512f,avx512dq"))) static inline __m512i mix64_avx512(__m512i x) {
+  x = _mm512_mullo_epi64(_mm512_xor_si512(x, _mm512_srli_epi64(x, 30)),
+                         _mm512_set1_epi64((long long)0xbf58476d1ce4e5b9ULL));
+  x = _mm512_mullo_epi64(_mm512_xor_si512(x, _mm512_srli_epi64(x, 27)),
+                         _mm512_set1_epi64((long long)0x94d049bb133111ebULL));
+  return _mm512_xor_si512(x, _mm512_srli_epi64(x, 31));
+}
+
+/* fl_pass_streams, 8 children at a time; the last (n mod 8) by a masked store. */
+__attribute__((target("avx512f,avx512dq"))) static void streams_avx512(const fl_stream_key *k,
+                                                                       uint64_t child0, size_t n,
+                                                                       uint64_t *state) {
+  const __m512i key = _mm512_set1_epi64((long long)FL_KEY_CHILD);
+  const __m512i prefix = _mm512_set1_epi64((long long)k->prefix);
+  const __m512i mult = _mm512_set1_epi64((long long)FL_PCG_MULT);
+  const __m512i inc = _mm512_set1_epi64((long long)k->inc), eight = _mm512_set1_epi64(8);
+  __m512i child = _mm512_add_epi64(_mm512_set1_epi64((long long)child0),
+                                   _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+  for (size_t i = 0; i < n; i += 8) {
+    const __mmask8 live = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1);
+    const __m512i own = mix64_avx512(_mm512_add_epi64(_mm512_mullo_epi64(child, key), key));
+    const __m512i s = mix64_avx512(_mm512_xor_si512(prefix, own));
+    _mm512_mask_storeu_epi64(state + i, live, _mm512_add_epi64(_mm512_mullo_epi64(s, mult), inc));
+    child = _mm512_add_epi64(child, eight);
+  }
+}
+
 #define FL_HAVE_AVX2 1
 
 /* s * FL_PCG_MULT mod 2^64 in each 64-bit lane. AVX2 multiplies only 32 x 32 -> 64 bits, so the
@@ -323,6 +351,23 @@ int fl_path_supported(fl_path path) {
 
 fl_path fl_pass_best(void) {
   return cpu_has_avx512() ? FL_PATH_AVX512 : cpu_has_avx2() ? FL_PATH_AVX2 : FL_PATH_SCALAR;
+}
+
+void fl_pass_streams(const fl_stream_key *k, uint64_t child0, size_t n, uint64_t *state,
+                     fl_path path) {
+#ifdef FL_HAVE_AVX512
+  if (path == FL_PATH_AUTO) path = fl_pass_best();
+  if (path == FL_PATH_AVX512) {
+    streams_avx512(k, child0, n, state);
+    return;
+  }
+#endif
+  (void)path;
+  fl_rng r;
+  for (size_t i = 0; i < n; i++) {
+    fl_rng_init_keyed(&r, k, child0 + i);
+    state[i] = r.state;
+  }
 }
 
 static const char *const path_names[] = {"auto", "scalar", "avx2", "avx512"};

@@ -5,6 +5,7 @@
 #ifndef FL_PASS_H
 #define FL_PASS_H
 
+#include "core/rng.h"
 #include "flourish.h"
 
 #include <stddef.h>
@@ -42,6 +43,12 @@ typedef struct fl_pass_args {
  * always stays has threshold 2^32, stored here as 2^32 - 1). Returns the number of events. path
  * must be one the processor supports (fl_path_supported); FL_PATH_AUTO is fl_pass_best(). */
 size_t fl_pass(const fl_pass_args *a, fl_path path);
+/* Starts the streams of children child0 .. child0 + n - 1 of key k as fl_rng_init_keyed does
+ * (the same states, on every path): their states into state[n]. Creating children, the initial
+ * population and the entrants, starts one stream each; the AVX-512 path starts 8 at a time. */
+void fl_pass_streams(const fl_stream_key *k, uint64_t child0, size_t n, uint64_t *state,
+                     fl_path path);
+
 /* The fastest path this processor supports: AVX-512, then AVX2, then portable. */
 fl_path fl_pass_best(void);
 

@@ -388,13 +388,15 @@ static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
   fl_workspace *ws = sr->ws;
   const size_t E = m->n_entries;
   size_t first = 0; /* the step's first entrant of stream e */
-  fl_rng r;
+  fl_rng r = {.inc = sr->key.inc};
+  /* (The streams are started together, in the slots, then each child draws from its own.) */
+  fl_pass_streams(&sr->key, sr->next_id + k0, k1 - k0, ws->rng + sr->n, sr->path);
   for (size_t e = 0; e < E && first < k1; first += ws->n_enter[t * E + e], e++) {
     const fl_entry_stream *es = &m->entries[e];
     const size_t last = first + ws->n_enter[t * E + e];
     for (size_t k = first > k0 ? first : k0; k < last && k < k1; k++) {
       uint32_t age, state, loc;
-      fl_rng_init_keyed(&r, &sr->key, sr->next_id + k);
+      r.state = ws->rng[sr->n + k - k0];
       age = draw_range(&r, es->age_lo, es->age_hi);
       state = draw_cum(&r, es->state_cum, m->S);
       loc = draw_cum(&r, es->loc_cum, m->NLOC);
@@ -534,8 +536,12 @@ static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   for (size_t g = 0; g < m->n_init && g0 < i1; g0 += m->init[g].count, g++) {
     const fl_init_group *gr = &m->init[g];
     const uint64_t lo = g0 > i0 ? g0 : i0, hi = g0 + gr->count < i1 ? g0 + gr->count : i1;
+    if (lo >= hi) continue;
+    /* (The streams are started together, in the slots, then each child draws from its own.) */
+    fl_pass_streams(&sr->key, lo, (size_t)(hi - lo), sr->ws->rng + (lo - i0), sr->path);
+    r.inc = sr->key.inc;
     for (uint64_t id = lo; id < hi; id++) {
-      fl_rng_init_keyed(&r, &sr->key, id);
+      r.state = sr->ws->rng[id - i0];
       const uint32_t age = draw_range(&r, gr->age_lo, gr->age_hi);
       const uint32_t tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
       child_create(sr->ws, m, ever, sr->ws->cnt, id - i0, &r, gr->state, gr->loc, age, tis, 0);
