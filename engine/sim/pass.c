@@ -192,6 +192,63 @@ __attribute__((target("avx512f,avx512dq"))) static void streams_avx512(const fl_
   }
 }
 
+/* fl_pass_draw_range where hi > lo, 8 children at a time: the first output of each stream and
+ * its product with the bound in 64-bit lanes; the rare lanes whose product falls in the
+ * rejection range (low word below the bound) finish one by one (fl_rng_bounded_from). */
+__attribute__((target("avx512f,avx512dq"))) static void draw_range_avx512(uint64_t *state,
+                                                                          uint64_t inc, size_t n,
+                                                                          uint32_t lo,
+                                                                          uint32_t bound,
+                                                                          uint16_t *out) {
+  const __m512i mult = _mm512_set1_epi64((long long)FL_PCG_MULT);
+  const __m512i vinc = _mm512_set1_epi64((long long)inc);
+  const __m512i vbound = _mm512_set1_epi64((long long)bound), vlo = _mm512_set1_epi64(lo);
+  const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFF);
+  for (size_t i = 0; i < n; i += 8) {
+    const __mmask8 live = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1);
+    const __m512i s = _mm512_maskz_loadu_epi64(live, state + i);
+    _mm512_mask_storeu_epi64(state + i, live, _mm512_add_epi64(_mm512_mullo_epi64(s, mult), vinc));
+    const __m512i x = _mm512_srli_epi64(_mm512_xor_si512(_mm512_srli_epi64(s, 18), s), 27);
+    const __m512i u = _mm512_rorv_epi32(x, _mm512_srli_epi64(s, 59)); /* (the low halves) */
+    const __m512i m = _mm512_mul_epu32(u, vbound);
+    _mm512_mask_cvtepi64_storeu_epi16(out + i, live,
+                                      _mm512_add_epi64(_mm512_srli_epi64(m, 32), vlo));
+    __mmask8 rej = live & _mm512_cmplt_epu64_mask(_mm512_and_si512(m, lo32), vbound);
+    if (__builtin_expect(rej != 0, 0)) {
+      uint64_t mm[8];
+      _mm512_storeu_si512(mm, m);
+      for (; rej; rej &= (__mmask8)(rej - 1)) {
+        const int l = __builtin_ctz(rej);
+        fl_rng r = {state[i + l], inc};
+        out[i + l] = (uint16_t)(lo + fl_rng_bounded_from(&r, bound, mm[l]));
+        state[i + l] = r.state;
+      }
+    }
+  }
+}
+
+/* fl_pass_draw_cum, 8 children at a time: the thresholds compared in 64-bit lanes. */
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static void draw_cum_avx512(
+    uint64_t *state, uint64_t inc, size_t n, const uint64_t *cum, size_t ncum, uint32_t scale,
+    uint32_t *out) {
+  const __m512i mult = _mm512_set1_epi64((long long)FL_PCG_MULT);
+  const __m512i vinc = _mm512_set1_epi64((long long)inc);
+  const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFF), vscale = _mm512_set1_epi64(scale);
+  for (size_t i = 0; i < n; i += 8) {
+    const __mmask8 live = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1);
+    const __m512i s = _mm512_maskz_loadu_epi64(live, state + i);
+    _mm512_mask_storeu_epi64(state + i, live, _mm512_add_epi64(_mm512_mullo_epi64(s, mult), vinc));
+    const __m512i x = _mm512_srli_epi64(_mm512_xor_si512(_mm512_srli_epi64(s, 18), s), 27);
+    const __m512i u = _mm512_and_si512(_mm512_rorv_epi32(x, _mm512_srli_epi64(s, 59)), lo32);
+    __m512i k = _mm512_setzero_si512();
+    for (size_t j = 0; j + 1 < ncum; j++)
+      k = _mm512_mask_add_epi64(k, _mm512_cmpge_epu64_mask(u, _mm512_set1_epi64((long long)cum[j])),
+                                k, vscale);
+    const __m256i o = _mm256_maskz_loadu_epi32(live, out + i);
+    _mm256_mask_storeu_epi32(out + i, live, _mm256_add_epi32(o, _mm512_cvtepi64_epi32(k)));
+  }
+}
+
 #define FL_HAVE_AVX2 1
 
 /* s * FL_PCG_MULT mod 2^64 in each 64-bit lane. AVX2 multiplies only 32 x 32 -> 64 bits, so the
@@ -367,6 +424,47 @@ void fl_pass_streams(const fl_stream_key *k, uint64_t child0, size_t n, uint64_t
   for (size_t i = 0; i < n; i++) {
     fl_rng_init_keyed(&r, k, child0 + i);
     state[i] = r.state;
+  }
+}
+
+void fl_pass_draw_range(uint64_t *state, uint64_t inc, size_t n, uint32_t lo, uint32_t hi,
+                        uint16_t *out, fl_path path) {
+  if (hi <= lo) {
+    for (size_t i = 0; i < n; i++) out[i] = (uint16_t)lo;
+    return;
+  }
+  const uint32_t bound = hi - lo + 1;
+#ifdef FL_HAVE_AVX512
+  if (path == FL_PATH_AUTO) path = fl_pass_best();
+  if (path == FL_PATH_AVX512) {
+    draw_range_avx512(state, inc, n, lo, bound, out);
+    return;
+  }
+#endif
+  (void)path;
+  for (size_t i = 0; i < n; i++) {
+    fl_rng r = {state[i], inc};
+    const uint64_t m = (uint64_t)fl_rng_u32(&r) * bound;
+    out[i] = (uint16_t)(lo + fl_rng_bounded_from(&r, bound, m));
+    state[i] = r.state;
+  }
+}
+
+void fl_pass_draw_cum(uint64_t *state, uint64_t inc, size_t n, const uint64_t *cum,
+                      size_t ncum, uint32_t scale, uint32_t *out, fl_path path) {
+#ifdef FL_HAVE_AVX512
+  if (path == FL_PATH_AUTO) path = fl_pass_best();
+  if (path == FL_PATH_AVX512) {
+    draw_cum_avx512(state, inc, n, cum, ncum, scale, out);
+    return;
+  }
+#endif
+  (void)path;
+  for (size_t i = 0; i < n; i++) {
+    const uint32_t u = fl_pcg32_step(&state[i], inc);
+    uint32_t k = 0;
+    for (size_t j = 0; j + 1 < ncum; j++) k += u >= cum[j];
+    out[i] += scale * k;
   }
 }
 

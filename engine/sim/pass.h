@@ -49,6 +49,19 @@ size_t fl_pass(const fl_pass_args *a, fl_path path);
 void fl_pass_streams(const fl_stream_key *k, uint64_t child0, size_t n, uint64_t *state,
                      fl_path path);
 
+/* For each of n children whose streams (increment inc) are at state[n]: out[i] = lo +
+ * fl_rng_bounded(stream i, hi - lo + 1), as 16 bits, advancing the stream; lo, drawing nothing,
+ * where hi <= lo. The same draws on every path; the AVX-512 path draws 8 at a time. */
+void fl_pass_draw_range(uint64_t *state, uint64_t inc, size_t n, uint32_t lo, uint32_t hi,
+                        uint16_t *out, fl_path path);
+
+/* For each of n children whose streams (increment inc) are at state[n]: one output u, and
+ * out[i] += scale * k where k is the number of cum[0, ncum - 1) at most u (cum ascending, its
+ * last entry 2^32: the first of the ncum thresholds above u), as draw_cum in sim/sim.c
+ * counts. The same on every path; the AVX-512 path draws 8 at a time. */
+void fl_pass_draw_cum(uint64_t *state, uint64_t inc, size_t n, const uint64_t *cum,
+                      size_t ncum, uint32_t scale, uint32_t *out, fl_path path);
+
 /* The fastest path this processor supports: AVX-512, then AVX2, then portable. */
 fl_path fl_pass_best(void);
 
