@@ -16,8 +16,10 @@
 #include <string.h>
 
 /* Children [i, n) one at a time, appending their events after the n_ev already listed: the
- * portable pass, and the tail of the AVX2 pass. Returns the number of events. */
-static inline size_t pass_from(const fl_pass_args *a, size_t i, size_t n_ev) {
+ * portable pass, and the tail of the AVX2 pass. Returns the number of events. banded: whether
+ * to look up the band offsets (zero: the model has one band each, and every offset is 0). */
+__attribute__((always_inline)) static inline size_t pass_from(const fl_pass_args *a, size_t i,
+                                                              size_t n_ev, const int banded) {
   const uint64_t inc = a->inc;
   const uint32_t max_age = a->max_age;
   uint64_t *rng = a->rng;
@@ -28,7 +30,7 @@ static inline size_t pass_from(const fl_pass_args *a, size_t i, size_t n_ev) {
   for (; i < a->n; i++) {
     const uint32_t u = fl_pcg32_step(&rng[i], inc);
     const uint32_t ag = age[i], ti = tis[i];
-    const uint32_t thr = stay32[base[i] + age_off[ag] + dur_off[ti]];
+    const uint32_t thr = stay32[banded ? base[i] + age_off[ag] + dur_off[ti] : base[i]];
     age[i] = (uint16_t)(ag + 1);
     tis[i] = (uint16_t)(ti + 1);
     if (__builtin_expect(u >= thr || ag + 1 >= max_age, 0)) {
@@ -38,7 +40,9 @@ static inline size_t pass_from(const fl_pass_args *a, size_t i, size_t n_ev) {
   return n_ev;
 }
 
-static size_t pass_scalar(const fl_pass_args *a) { return pass_from(a, 0, 0); }
+static size_t pass_scalar(const fl_pass_args *a) {
+  return a->banded ? pass_from(a, 0, 0, 1) : pass_from(a, 0, 0, 0);
+}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -361,7 +365,7 @@ __attribute__((target("avx2"), always_inline)) static inline size_t avx2_loop(co
     _mm256_storeu_si256((__m256i *)(ev_slot + n_ev), _mm256_permutevar8x32_epi32(slots, perm));
     n_ev += (size_t)__builtin_popcount(mask);
   }
-  return pass_from(a, n8, n_ev);
+  return pass_from(a, n8, n_ev, 1);
 }
 
 __attribute__((target("avx2"))) static size_t pass_avx2(const fl_pass_args *a) {
