@@ -38,7 +38,7 @@ static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, s
   ws->age[i] = ws->age[last];
   ws->tis[i] = ws->tis[last];
   if (ws->het) ws->het[i] = ws->het[last];
-  memcpy(ws->hist + i * hw, ws->hist + last * hw, hw * sizeof *ws->hist);
+  for (size_t w = 0; w < hw; w++) ws->hist[i * hw + w] = ws->hist[last * hw + w];
 }
 
 /* Whether an arm's spend follows its realised savings in this replication: it reinvests, and
@@ -325,17 +325,21 @@ static void het_sum(const sim_run *sr, size_t i0, size_t i1, double *out) {
   }
 }
 
-/* Counts the children just copied into slots [slot, slot + k) as creating them counts a new
- * child (it has been in its own level only), and as entrants by state when entries_t is set. */
+/* Counts the entrants just copied into slots [slot, slot + k) as creating them counts a new
+ * child (it has been in its own level only), and as entrants by state (entries_t). */
 static void kept_count(const sim_run *sr, size_t slot, size_t k, int32_t *entries_t) {
   const fl_model *m = sr->m;
-  fl_workspace *ws = sr->ws;
+  const uint32_t *base = sr->ws->base;
+  int64_t *cnt = sr->ws->cnt;
+  int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
+  const uint8_t *state_level = m->state_level;
+  const size_t S = m->S;
   for (size_t i = slot; i < slot + k; i++) {
-    const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
+    const uint32_t b = base[i], loc = fl_fast_div(b, sr->loc_div);
     const uint32_t s = b - loc * sr->loc_stride;
-    ws->cnt[loc * m->S + s]++;
-    fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL)[m->state_level[s]]++;
-    if (entries_t) entries_t[s]++;
+    cnt[loc * S + s]++;
+    ever[state_level[s]]++;
+    entries_t[s]++;
   }
 }
 
@@ -512,14 +516,13 @@ static void step_serial(sim_run *sr, size_t t) {
 }
 
 /* Initial children i0 .. i1-1 (numbered over the groups in file order) into slots 0 .. i1-i0-1
- * of sr's workspace, counted in its cnt and ever. A group's children are made together, each
+ * of sr's workspace (counted by count_initial). A group's children are made together, each
  * step for all of them before the next: their streams are started, then each draws its age,
  * then its time in state (in this order from each stream); the rest (state, locality, history
  * on entry) is the group's. */
 static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
-  int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
   const size_t L = m->L, hw = HIST_WORDS(L);
   uint64_t g0 = 0;
   for (size_t g = 0; g < m->n_init && g0 < i1; g0 += m->init[g].count, g++) {
@@ -542,23 +545,36 @@ static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
       ws->base[i] = base;
       for (size_t w = 0; w < hw; w++) ws->hist[i * hw + w] = h[w];
     }
-    ever[m->state_level[gr->state]] += (int32_t)n;
-    ws->cnt[gr->loc * m->S + gr->state] += (int64_t)n;
     if (ws->het)
       for (uint64_t id = lo; id < hi; id++) ws->het[id - i0] = het_draw(sr, id);
   }
 }
 
+/* Initial children i0 .. i1-1 counted in sr's cnt and ever, by their groups (each child of a
+ * group is in its state and locality, and has been in its level only). */
+static void count_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
+  const fl_model *m = sr->m;
+  int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
+  uint64_t g0 = 0;
+  for (size_t g = 0; g < m->n_init && g0 < i1; g0 += m->init[g].count, g++) {
+    const fl_init_group *gr = &m->init[g];
+    const uint64_t lo = g0 > i0 ? g0 : i0, hi = g0 + gr->count < i1 ? g0 + gr->count : i1;
+    if (lo >= hi) continue;
+    ever[m->state_level[gr->state]] += (int32_t)(hi - lo);
+    sr->ws->cnt[gr->loc * m->S + gr->state] += (int64_t)(hi - lo);
+  }
+}
+
 /* Initial children i0 .. i1-1 into slots 0 .. i1-i0-1 of sr's workspace: created (and kept,
- * sr->save), or copied from the kept population and counted. */
+ * sr->save), or copied from the kept population; and counted. */
 static void initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   if (sr->copy) {
     kept_copy(sr, 0, i0, (size_t)(i1 - i0), 0);
-    kept_count(sr, 0, (size_t)(i1 - i0), NULL);
-    return;
+  } else {
+    create_initial(sr, i0, i1);
+    if (sr->save) kept_copy(sr, 0, i0, (size_t)(i1 - i0), 1);
   }
-  create_initial(sr, i0, i1);
-  if (sr->save) kept_copy(sr, 0, i0, (size_t)(i1 - i0), 1);
+  count_initial(sr, i0, i1);
 }
 
 /* The children still there at the end of the run, counted by their moves (those who left were
