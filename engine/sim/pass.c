@@ -8,7 +8,11 @@
  * in state with the band edges (at most FL_PASS_EDGES of each), and the AVX-512 pass holds a
  * table of at most 64 thresholds (a Dundee-sized model: 8 localities x 7 states) in four
  * registers and looks it up with two-table permutes. Larger tables and finer bands are gathered.
- * The variants are separate instances of one loop, chosen once per call. */
+ * The variants are separate instances of one loop, chosen once per call.
+ *
+ * Creating children draws too: fl_pass_streams, fl_pass_draw_range and fl_pass_draw_cum give
+ * many children's streams or attribute draws at once, 8 in 64-bit lanes on the AVX-512 path,
+ * portably one at a time. */
 #include "sim/pass.h"
 
 #include "core/rng.h"

@@ -1,7 +1,9 @@
 /* The hot pass of a step: every child draws once, stays or is listed as an event, and grows one
  * step older. Portable C, AVX2 and AVX-512 versions compute exactly the same thing (integer
  * arithmetic only: the same draws, the same comparisons, the same events in the same order),
- * selected at run time. The fl_path type and its names are public (flourish.h). */
+ * selected at run time. The fl_path type and its names are public (flourish.h). The draws that
+ * create children (their streams started, then each attribute drawn for many children at once)
+ * are here too, on the same paths and as exactly. */
 #ifndef FL_PASS_H
 #define FL_PASS_H
 
