@@ -5,6 +5,7 @@
  * Timings on shared machines are noisy: compare numbers taken in one invocation (ratios), and
  * use the callgrind mode of bench/run.sh for repeatable instruction counts. */
 #define _GNU_SOURCE
+#include "core/rng.h"
 #include "results/results.h"
 #include "sim/pass.h"
 #include "sim/sim.h"
@@ -38,6 +39,8 @@ typedef struct workload {
 #define TARGET_OUTPUT_REPS 10000  /* output at most TARGET_OUTPUT of simulation time ... */
 #define TARGET_OUTPUT 0.10        /* ... at this many replications */
 #define TARGET_BYTES_PER_CHILD 16 /* plus per-replication tallies */
+#define TARGET_WHOLE 1.0e9 /* dundee, one thread, vector pass: child-months/s of the whole run
+                            * (simulation and output), where the processor has AVX-512 */
 
 static const workload workloads[] = {
     {"dundee", "scenarios/dundee.yaml", 16, 32, 500e6, 1.5e9, 0.9, 1,
@@ -148,26 +151,101 @@ static int memory_table(const fl_model *m, const char *list, int threads, fl_pat
   return 0;
 }
 
+/* The reference the pass is measured against (the design's target: the pass at least
+ * TARGET_REF_RATIO of it): a hand-written AVX-512 pcg32 loop over the same children, which only
+ * draws for every child (state = state * mult + inc, XSH-RR output of the old state) and counts
+ * the draws at or above one threshold. No rows, ageing or event list: the least any pass that
+ * draws once for each child must do. Returns the count; 0 where it cannot run (ref_supported). */
+#define TARGET_REF_RATIO 0.67
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+static int ref_supported(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+
+/* ref_loop, and with age and tis set (not NULL) also both incremented for every child, as the
+ * pass ages children: how much of the gap to the pass is ageing. */
+__attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) static inline size_t
+ref_body(uint64_t *rng, size_t n, uint64_t inc, uint32_t thr, uint16_t *age, uint16_t *tis) {
+  const __m512i mult = _mm512_set1_epi64((long long)FL_PCG_MULT);
+  const __m128i one16 = _mm_set1_epi16(1);
+  const __m512i vinc = _mm512_set1_epi64((long long)inc);
+  const __m512i vthr = _mm512_set1_epi64((long long)thr), lo32 = _mm512_set1_epi64(0xFFFFFFFF);
+  size_t count = 0, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m512i s = _mm512_loadu_si512(rng + i);
+    _mm512_storeu_si512(rng + i, _mm512_add_epi64(_mm512_mullo_epi64(s, mult), vinc));
+    const __m512i x = _mm512_srli_epi64(_mm512_xor_si512(_mm512_srli_epi64(s, 18), s), 27);
+    const __m512i u = _mm512_and_si512(_mm512_rorv_epi32(x, _mm512_srli_epi64(s, 59)), lo32);
+    count += (size_t)__builtin_popcount(_mm512_cmpge_epu64_mask(u, vthr));
+    if (age) {
+      _mm_storeu_si128((__m128i *)(age + i),
+                       _mm_add_epi16(_mm_loadu_si128((const __m128i *)(age + i)), one16));
+      _mm_storeu_si128((__m128i *)(tis + i),
+                       _mm_add_epi16(_mm_loadu_si128((const __m128i *)(tis + i)), one16));
+    }
+  }
+  for (; i < n; i++) {
+    count += fl_pcg32_step(&rng[i], inc) >= thr;
+    if (age) age[i]++, tis[i]++;
+  }
+  return count;
+}
+
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static size_t ref_loop(uint64_t *rng, size_t n,
+                                                                    uint64_t inc, uint32_t thr) {
+  return ref_body(rng, n, inc, thr, NULL, NULL);
+}
+
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static size_t
+ref_ageing(uint64_t *rng, size_t n, uint64_t inc, uint32_t thr, uint16_t *age, uint16_t *tis) {
+  return ref_body(rng, n, inc, thr, age, tis);
+}
+#else
+static int ref_supported(void) { return 0; }
+static size_t ref_loop(uint64_t *rng, size_t n, uint64_t inc, uint32_t thr) {
+  (void)rng, (void)n, (void)inc, (void)thr;
+  return 0;
+}
+static size_t ref_ageing(uint64_t *rng, size_t n, uint64_t inc, uint32_t thr, uint16_t *age,
+                         uint16_t *tis) {
+  (void)rng, (void)n, (void)inc, (void)thr, (void)age, (void)tis;
+  return 0;
+}
+#endif
+
 /* The hot pass alone (--pass-alone), on synthetic children: 56 unbanded rows (Dundee's 8
  * localities x 7 states) whose stay threshold makes 2.3% of children events (Dundee's rate), at
- * sizes from L1-resident to a million. Prints the median over runs of ns a child. */
+ * sizes from L1-resident to a million. Prints the median over runs of ns a child, and where the
+ * processor has AVX-512 the reference loop's (ref_loop) on the same children, each run of the
+ * pass followed by one of the reference, and their ratio (the reference's time over the
+ * pass's: the pass's throughput as a fraction of the reference's). */
 static int pass_alone(fl_path pass, size_t runs) {
   static const size_t sizes[] = {1024, 8192, 27000, 131072, 1000000};
   enum { ROWS = 56 };
+  const int ref = ref_supported();
   uint32_t stay32[ROWS];
   uint32_t *zero = calloc(65536, sizeof *zero); /* band offsets (one band), by age or time */
   if (!zero) return 1;
-  for (size_t r = 0; r < ROWS; r++) stay32[r] = (uint32_t)(0.977 * 4294967296.0);
-  printf("pass alone (%s): ns a child, median of %zu\n", fl_path_name(pass), runs);
+  const uint32_t thr = (uint32_t)(0.977 * 4294967296.0);
+  for (size_t r = 0; r < ROWS; r++) stay32[r] = thr;
+  printf("pass alone (%s): ns a child, median of %zu%s\n", fl_path_name(pass), runs,
+         ref ? "; the reference AVX-512 pcg32 loop on the same children, and pass/reference "
+               "throughput"
+             : "");
+  double ratio_dundee = 0;
   for (size_t q = 0; q < sizeof sizes / sizeof *sizes; q++) {
     const size_t n = sizes[q], passes = n < 100000 ? 100000000 / n : 100;
     uint64_t *rng = malloc(n * sizeof *rng);
     uint32_t *base = malloc(n * sizeof *base), *ev = malloc(n * sizeof *ev);
     uint16_t *age = malloc(n * sizeof *age), *tis = malloc(n * sizeof *tis);
-    double *t = malloc(runs * sizeof *t);
-    if (!rng || !base || !ev || !age || !tis || !t) {
+    double *t = malloc(runs * sizeof *t), *tr = malloc(runs * sizeof *tr);
+    double *ta = malloc(runs * sizeof *ta);
+    if (!rng || !base || !ev || !age || !tis || !t || !tr || !ta) {
       fprintf(stderr, "flourish_bench: out of memory\n");
-      free(rng), free(base), free(ev), free(age), free(tis), free(t), free(zero);
+      free(rng), free(base), free(ev), free(age), free(tis), free(t), free(tr), free(ta);
+      free(zero);
       return 1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -177,9 +255,9 @@ static int pass_alone(fl_path pass, size_t runs) {
     fl_pass_args a = {.n = n, .rng = rng, .base = base, .age = age, .tis = tis,
                       .stay32 = stay32, .age_off = zero, .dur_off = zero, .n_rows = ROWS,
                       .inc = 0xda3e39cb94b95bdbULL, .max_age = UINT32_MAX, .ev_slot = ev};
-    size_t events = 0;
+    size_t events = 0, ref_events = 0;
     for (size_t k = 0; k < runs; k++) {
-      const double t0 = now();
+      double t0 = now();
       for (size_t p = 0; p < passes; p++) {
         if (p % 30000 == 0) { /* ages and times in state are 16-bit */
           memset(age, 0, n * sizeof *age);
@@ -188,12 +266,30 @@ static int pass_alone(fl_path pass, size_t runs) {
         events += fl_pass(&a, pass);
       }
       t[k] = (now() - t0) / ((double)passes * (double)n) * 1e9;
+      if (!ref) continue;
+      t0 = now();
+      for (size_t p = 0; p < passes; p++) ref_events += ref_loop(rng, n, a.inc, thr);
+      tr[k] = (now() - t0) / ((double)passes * (double)n) * 1e9;
+      t0 = now();
+      for (size_t p = 0; p < passes; p++) (void)ref_ageing(rng, n, a.inc, thr, age, tis);
+      ta[k] = (now() - t0) / ((double)passes * (double)n) * 1e9;
     }
-    printf("  %8zu children (%6.0f KiB hot)  %.3f ns  (%.2f%% events)\n", n,
-           (double)n * 16 / 1024, median(t, runs),
+    const double pass_ns = median(t, runs);
+    printf("  %8zu children (%6.0f KiB hot)  %.3f ns  (%.2f%% events)", n,
+           (double)n * 16 / 1024, pass_ns,
            100.0 * (double)events / ((double)runs * (double)passes * (double)n));
-    free(rng), free(base), free(ev), free(age), free(tis), free(t);
+    if (ref) {
+      const double ref_ns = median(tr, runs);
+      printf("  reference %.3f ns (%.2f%% events)  %.2fx  (reference and ageing %.3f ns)",
+             ref_ns, 100.0 * (double)ref_events / ((double)runs * (double)passes * (double)n),
+             ref_ns / pass_ns, median(ta, runs));
+      if (n == 27000) ratio_dundee = ref_ns / pass_ns;
+    }
+    printf("\n");
+    free(rng), free(base), free(ev), free(age), free(tis), free(t), free(tr), free(ta);
   }
+  if (ref && pass != FL_PATH_SCALAR)
+    target_line("pass/reference, 27,000 children", ratio_dundee, TARGET_REF_RATIO, 1, "");
   free(zero);
   return 0;
 }
@@ -380,6 +476,11 @@ int main(int argc, char **argv) {
         target_line("per core, one thread", per_core / 1e6, w->target_per_core / 1e6, 1, " M");
       if (threads == 1 && w->target_vector > 0 && pass != FL_PATH_SCALAR)
         target_line("per core, vector pass", per_core / 1e6, w->target_vector / 1e6, 1, " M");
+      /* The whole run as `flourish run` does it: the simulation and the output stage. */
+      const double whole = sim_only ? 0 : steps / (sim_med + out_med);
+      if (threads == 1 && w->target_vector > 0 && pass == FL_PATH_AVX512 && !sim_only)
+        target_line("whole run incl. output, one thread", whole / 1e6, TARGET_WHOLE / 1e6, 1,
+                    " M");
       if (threads == TARGET_THREADS && w->target_scaling > 0 && base_per_core > 0)
         target_line("scaling at 16 threads", scaling, w->target_scaling, 1, "");
       if (reps >= TARGET_OUTPUT_REPS)
@@ -390,12 +491,14 @@ int main(int argc, char **argv) {
                 "\"runs\": %zu, \"child_steps\": %.0f, \"sim_seconds_median\": %.6f, "
                 "\"child_months_per_s\": %.6g, \"child_months_per_s_per_core\": %.6g, "
                 "\"replications_per_s\": %.6g, \"scaling_efficiency\": %.4f, "
-                "\"output_seconds_median\": %.6f, \"maxrss_mib\": %.1f, "
+                "\"output_seconds_median\": %.6f, \"whole_run_child_months_per_s\": %.6g, "
+                "\"maxrss_mib\": %.1f, "
                 "\"bytes_per_child\": %zu, \"bytes_per_child_hot\": %zu, "
                 "\"target_per_core\": %.6g, \"target_vector\": %.6g, "
                 "\"target_scaling_16\": %.6g}",
                 first_json ? "" : ",\n", w->name, threads, reps, runs, steps, sim_med, cms,
-                per_core, (double)reps / sim_med, scaling, out_med, (double)ru.ru_maxrss / 1024.0,
+                per_core, (double)reps / sim_med, scaling, out_med, whole,
+                (double)ru.ru_maxrss / 1024.0,
                 bytes, hot, w->target_per_core, w->target_vector, w->target_scaling);
         first_json = 0;
       }

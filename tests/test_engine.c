@@ -464,6 +464,88 @@ static void test_pass_paths_identical(void) {
                         max_ages[j], seed++);
 }
 
+/* fl_pass_streams starts every child's stream as fl_rng_init_keyed does, on every path the
+ * processor has: counts around the AVX-512 width (8 lanes) and its tail, and child numbers
+ * from 0, from an odd offset and across 2^32 and 2^64. */
+static void test_streams_paths_identical(void) {
+  static const size_t ns[] = {0, 1, 7, 8, 9, 15, 16, 17, 1000};
+  static const uint64_t child0[] = {0, 12345, 0xFFFFFFFCull, UINT64_MAX - 4};
+  static const fl_path paths[] = {FL_PATH_SCALAR, FL_PATH_AVX2, FL_PATH_AVX512, FL_PATH_AUTO};
+  fl_stream_key k;
+  fl_stream_key_init(&k, 20240611, 3, FL_PURPOSE_CHILD);
+  uint64_t got[1000 + 1];
+  long long bad = 0;
+  for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+    if (!fl_path_supported(paths[p])) continue;
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+      for (size_t c = 0; c < sizeof child0 / sizeof *child0; c++) {
+        got[ns[i]] = 0xA5A5A5A5A5A5A5A5ull; /* one past the end: must stay */
+        fl_pass_streams(&k, child0[c], ns[i], got, paths[p]);
+        for (size_t j = 0; j < ns[i]; j++) {
+          fl_rng r;
+          fl_rng_init_keyed(&r, &k, child0[c] + j);
+          bad += got[j] != r.state;
+        }
+        bad += got[ns[i]] != 0xA5A5A5A5A5A5A5A5ull;
+      }
+  }
+  CHECK_INT_EQ(bad, 0);
+}
+
+/* fl_pass_draw_range and fl_pass_draw_cum draw as one child's stream does (fl_rng_bounded, and
+ * counting cumulative thresholds), on every path the processor has, and leave every stream
+ * where one draw at a time would: counts around the AVX-512 width and its tail; no draw (hi <=
+ * lo), small bounds, and bounds near 2^32 that reject about a quarter of first outputs (the
+ * vector path finishes those lanes one by one); thresholds from 1 to 9, scaled by 1 and 13. */
+static void test_creation_draws_paths_identical(void) {
+  enum { N = 1000 };
+  static const size_t ns[] = {0, 1, 7, 8, 9, 17, N};
+  static const uint32_t ranges[][2] = {{3, 3}, {9, 2}, {0, 1}, {0, 215}, {7, 100000},
+                                       {0, 0xC0000000u}, {5, 0xFFFFFFF0u}};
+  static const fl_path paths[] = {FL_PATH_SCALAR, FL_PATH_AVX2, FL_PATH_AVX512, FL_PATH_AUTO};
+  static uint64_t st[N], ref[N];
+  static uint16_t out[N + 1];
+  static uint32_t cnt[N], cref[N];
+  uint64_t cum[9];
+  const uint64_t inc = 0xda3e39cb94b95bdbULL;
+  long long bad = 0;
+  for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+    if (!fl_path_supported(paths[p])) continue;
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+      const size_t n = ns[i];
+      for (size_t q = 0; q < sizeof ranges / sizeof *ranges; q++) {
+        const uint32_t lo = ranges[q][0], hi = ranges[q][1];
+        for (size_t j = 0; j < n; j++) st[j] = ref[j] = fl_mix64(j + 1000 * q + 1);
+        out[n] = 0xA5A5;
+        fl_pass_draw_range(st, inc, n, lo, hi, out, paths[p]);
+        for (size_t j = 0; j < n; j++) {
+          fl_rng r = {ref[j], inc};
+          const uint32_t v = hi > lo ? lo + fl_rng_bounded(&r, hi - lo + 1) : lo;
+          bad += out[j] != (uint16_t)v || st[j] != r.state;
+        }
+        bad += out[n] != 0xA5A5;
+      }
+      for (size_t nc = 1; nc <= 9; nc++)
+        for (uint32_t scale = 1; scale <= 13; scale += 12) {
+          for (size_t c = 0; c + 1 < nc; c++) cum[c] = ((uint64_t)(c + 1) << 32) / nc;
+          cum[nc - 1] = (uint64_t)1 << 32;
+          for (size_t j = 0; j < n; j++) {
+            st[j] = ref[j] = fl_mix64(j + 77 * nc + scale);
+            cnt[j] = cref[j] = (uint32_t)j;
+          }
+          fl_pass_draw_cum(st, inc, n, cum, nc, scale, cnt, paths[p]);
+          for (size_t j = 0; j < n; j++) {
+            const uint32_t u = fl_pcg32_step(&ref[j], inc);
+            uint32_t k = 0;
+            for (size_t c = 0; c + 1 < nc; c++) k += u >= cum[c];
+            bad += cnt[j] != cref[j] + scale * k || st[j] != ref[j];
+          }
+        }
+    }
+  }
+  CHECK_INT_EQ(bad, 0);
+}
+
 static void test_dundee_conservation(void) {
   fl_model *m = load_source_model("scenarios/dundee.yaml");
   fl_results *res = run_model(m, 7, 3, 2);
@@ -788,6 +870,8 @@ int main(void) {
   test_kept_children_copy();
   test_path_choice();
   test_pass_paths_identical();
+  test_streams_paths_identical();
+  test_creation_draws_paths_identical();
   test_paths_equal_scalar("scenarios/dundee.yaml");
   test_paths_equal_scalar("scenarios/examples/semi_markov.yaml");
   test_paths_equal_scalar("scenarios/examples/hiv_markov.yaml");

@@ -33,16 +33,7 @@ void fl_rng_advance(fl_rng *r, uint64_t delta) {
  * below (2^32 - bound) mod bound for exactly the excess values that would bias it, and those are
  * rejected. The costly modulo is computed only when the low word is below bound. */
 uint32_t fl_rng_bounded(fl_rng *r, uint32_t bound) {
-  uint64_t m = (uint64_t)fl_rng_u32(r) * bound;
-  uint32_t low = (uint32_t)m;
-  if (low < bound) {
-    uint32_t threshold = (0u - bound) % bound;
-    while (low < threshold) {
-      m = (uint64_t)fl_rng_u32(r) * bound;
-      low = (uint32_t)m;
-    }
-  }
-  return (uint32_t)(m >> 32u);
+  return fl_rng_bounded_from(r, bound, (uint64_t)fl_rng_u32(r) * bound);
 }
 
 double fl_rng_uniform(fl_rng *r) {
@@ -69,7 +60,6 @@ uint64_t fl_mix64(uint64_t x) {
  * the increment and the state unrelated even for equal components). */
 #define FL_KEY_SEED 0x9e3779b97f4a7c15ULL
 #define FL_KEY_REP 0xd1b54a32d192ed03ULL
-#define FL_KEY_CHILD 0xaef17502108ef2d9ULL
 #define FL_KEY_PURPOSE 0xf1357aea2e62a9c5ULL
 #define FL_DOMAIN_INC 0x8cb92ba72f3d8dd7ULL
 #define FL_DOMAIN_STATE 0xdb4f0b9175ae2165ULL

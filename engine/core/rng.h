@@ -70,6 +70,21 @@ void fl_rng_advance(fl_rng *r, uint64_t delta);
  * bound / 2^32. */
 uint32_t fl_rng_bounded(fl_rng *r, uint32_t bound);
 
+/* The rest of fl_rng_bounded(r, bound) once its first output x has been drawn (r is past it),
+ * m = x * bound: the result, drawing again in the rare case of a rejection. For code that
+ * draws the first outputs of many streams at once (sim/pass.c). */
+static inline uint32_t fl_rng_bounded_from(fl_rng *r, uint32_t bound, uint64_t m) {
+  uint32_t low = (uint32_t)m;
+  if (low < bound) {
+    const uint32_t threshold = (0u - bound) % bound;
+    while (low < threshold) {
+      m = (uint64_t)fl_rng_u32(r) * bound;
+      low = (uint32_t)m;
+    }
+  }
+  return (uint32_t)(m >> 32u);
+}
+
 /* Returns a double uniformly distributed on [0, 1) on the grid k / 2^53, built from the top 27
  * bits of one output and the top 26 bits of the next (two outputs consumed). */
 double fl_rng_uniform(fl_rng *r);
@@ -96,6 +111,11 @@ enum fl_purpose {
   FL_PURPOSE_HETEROGENEITY = 4, /* a child's multiplier (the heterogeneity section) */
   FL_PURPOSE_FIT = 5 /* the fit's sampler: (seed, iteration, walker) */
 };
+
+/* The constant a child's number is finalised with (fl_rng_init_keyed): its stream starts at
+ * fl_mix64(prefix ^ fl_mix64(child * FL_KEY_CHILD + FL_KEY_CHILD)), stepped once. Public so that
+ * vector code can start many children's streams at once (fl_pass_streams). */
+#define FL_KEY_CHILD 0xaef17502108ef2d9ULL
 
 /* Returns the stream increment for (seed, rep, purpose); the result is always odd. */
 uint64_t fl_stream_inc(uint64_t seed, uint64_t rep, uint32_t purpose);

@@ -8,7 +8,11 @@
  * in state with the band edges (at most FL_PASS_EDGES of each), and the AVX-512 pass holds a
  * table of at most 64 thresholds (a Dundee-sized model: 8 localities x 7 states) in four
  * registers and looks it up with two-table permutes. Larger tables and finer bands are gathered.
- * The variants are separate instances of one loop, chosen once per call. */
+ * The variants are separate instances of one loop, chosen once per call.
+ *
+ * Creating children draws too: fl_pass_streams, fl_pass_draw_range and fl_pass_draw_cum give
+ * many children's streams or attribute draws at once, 8 in 64-bit lanes on the AVX-512 path,
+ * portably one at a time. */
 #include "sim/pass.h"
 
 #include "core/rng.h"
@@ -16,8 +20,10 @@
 #include <string.h>
 
 /* Children [i, n) one at a time, appending their events after the n_ev already listed: the
- * portable pass, and the tail of the AVX2 pass. Returns the number of events. */
-static inline size_t pass_from(const fl_pass_args *a, size_t i, size_t n_ev) {
+ * portable pass, and the tail of the AVX2 pass. Returns the number of events. banded: whether
+ * to look up the band offsets (zero: the model has one band each, and every offset is 0). */
+__attribute__((always_inline)) static inline size_t pass_from(const fl_pass_args *a, size_t i,
+                                                              size_t n_ev, const int banded) {
   const uint64_t inc = a->inc;
   const uint32_t max_age = a->max_age;
   uint64_t *rng = a->rng;
@@ -28,7 +34,7 @@ static inline size_t pass_from(const fl_pass_args *a, size_t i, size_t n_ev) {
   for (; i < a->n; i++) {
     const uint32_t u = fl_pcg32_step(&rng[i], inc);
     const uint32_t ag = age[i], ti = tis[i];
-    const uint32_t thr = stay32[base[i] + age_off[ag] + dur_off[ti]];
+    const uint32_t thr = stay32[banded ? base[i] + age_off[ag] + dur_off[ti] : base[i]];
     age[i] = (uint16_t)(ag + 1);
     tis[i] = (uint16_t)(ti + 1);
     if (__builtin_expect(u >= thr || ag + 1 >= max_age, 0)) {
@@ -38,7 +44,9 @@ static inline size_t pass_from(const fl_pass_args *a, size_t i, size_t n_ev) {
   return n_ev;
 }
 
-static size_t pass_scalar(const fl_pass_args *a) { return pass_from(a, 0, 0); }
+static size_t pass_scalar(const fl_pass_args *a) {
+  return a->banded ? pass_from(a, 0, 0, 1) : pass_from(a, 0, 0, 0);
+}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -164,6 +172,91 @@ pass_avx512(const fl_pass_args *a) {
   return avx512_loop(a, LOOK_GATHER, BANDS_GATHER);
 }
 
+/* fl_mix64 of 8 values. */
+__attribute__((target("avx512f,avx512dq"))) static inline __m512i mix64_avx512(__m512i x) {
+  x = _mm512_mullo_epi64(_mm512_xor_si512(x, _mm512_srli_epi64(x, 30)),
+                         _mm512_set1_epi64((long long)0xbf58476d1ce4e5b9ULL));
+  x = _mm512_mullo_epi64(_mm512_xor_si512(x, _mm512_srli_epi64(x, 27)),
+                         _mm512_set1_epi64((long long)0x94d049bb133111ebULL));
+  return _mm512_xor_si512(x, _mm512_srli_epi64(x, 31));
+}
+
+/* fl_pass_streams, 8 children at a time; the last (n mod 8) by a masked store. */
+__attribute__((target("avx512f,avx512dq"))) static void streams_avx512(const fl_stream_key *k,
+                                                                       uint64_t child0, size_t n,
+                                                                       uint64_t *state) {
+  const __m512i key = _mm512_set1_epi64((long long)FL_KEY_CHILD);
+  const __m512i prefix = _mm512_set1_epi64((long long)k->prefix);
+  const __m512i mult = _mm512_set1_epi64((long long)FL_PCG_MULT);
+  const __m512i inc = _mm512_set1_epi64((long long)k->inc), eight = _mm512_set1_epi64(8);
+  __m512i child = _mm512_add_epi64(_mm512_set1_epi64((long long)child0),
+                                   _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+  for (size_t i = 0; i < n; i += 8) {
+    const __mmask8 live = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1);
+    const __m512i own = mix64_avx512(_mm512_add_epi64(_mm512_mullo_epi64(child, key), key));
+    const __m512i s = mix64_avx512(_mm512_xor_si512(prefix, own));
+    _mm512_mask_storeu_epi64(state + i, live, _mm512_add_epi64(_mm512_mullo_epi64(s, mult), inc));
+    child = _mm512_add_epi64(child, eight);
+  }
+}
+
+/* fl_pass_draw_range where hi > lo, 8 children at a time: the first output of each stream and
+ * its product with the bound in 64-bit lanes; the rare lanes whose product falls in the
+ * rejection range (low word below the bound) finish one by one (fl_rng_bounded_from). */
+__attribute__((target("avx512f,avx512dq"))) static void draw_range_avx512(uint64_t *state,
+                                                                          uint64_t inc, size_t n,
+                                                                          uint32_t lo,
+                                                                          uint32_t bound,
+                                                                          uint16_t *out) {
+  const __m512i mult = _mm512_set1_epi64((long long)FL_PCG_MULT);
+  const __m512i vinc = _mm512_set1_epi64((long long)inc);
+  const __m512i vbound = _mm512_set1_epi64((long long)bound), vlo = _mm512_set1_epi64(lo);
+  const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFF);
+  for (size_t i = 0; i < n; i += 8) {
+    const __mmask8 live = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1);
+    const __m512i s = _mm512_maskz_loadu_epi64(live, state + i);
+    _mm512_mask_storeu_epi64(state + i, live, _mm512_add_epi64(_mm512_mullo_epi64(s, mult), vinc));
+    const __m512i x = _mm512_srli_epi64(_mm512_xor_si512(_mm512_srli_epi64(s, 18), s), 27);
+    const __m512i u = _mm512_rorv_epi32(x, _mm512_srli_epi64(s, 59)); /* (the low halves) */
+    const __m512i m = _mm512_mul_epu32(u, vbound);
+    _mm512_mask_cvtepi64_storeu_epi16(out + i, live,
+                                      _mm512_add_epi64(_mm512_srli_epi64(m, 32), vlo));
+    __mmask8 rej = live & _mm512_cmplt_epu64_mask(_mm512_and_si512(m, lo32), vbound);
+    if (__builtin_expect(rej != 0, 0)) {
+      uint64_t mm[8];
+      _mm512_storeu_si512(mm, m);
+      for (; rej; rej &= (__mmask8)(rej - 1)) {
+        const int l = __builtin_ctz(rej);
+        fl_rng r = {state[i + l], inc};
+        out[i + l] = (uint16_t)(lo + fl_rng_bounded_from(&r, bound, mm[l]));
+        state[i + l] = r.state;
+      }
+    }
+  }
+}
+
+/* fl_pass_draw_cum, 8 children at a time: the thresholds compared in 64-bit lanes. */
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static void draw_cum_avx512(
+    uint64_t *state, uint64_t inc, size_t n, const uint64_t *cum, size_t ncum, uint32_t scale,
+    uint32_t *out) {
+  const __m512i mult = _mm512_set1_epi64((long long)FL_PCG_MULT);
+  const __m512i vinc = _mm512_set1_epi64((long long)inc);
+  const __m512i lo32 = _mm512_set1_epi64(0xFFFFFFFF), vscale = _mm512_set1_epi64(scale);
+  for (size_t i = 0; i < n; i += 8) {
+    const __mmask8 live = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1);
+    const __m512i s = _mm512_maskz_loadu_epi64(live, state + i);
+    _mm512_mask_storeu_epi64(state + i, live, _mm512_add_epi64(_mm512_mullo_epi64(s, mult), vinc));
+    const __m512i x = _mm512_srli_epi64(_mm512_xor_si512(_mm512_srli_epi64(s, 18), s), 27);
+    const __m512i u = _mm512_and_si512(_mm512_rorv_epi32(x, _mm512_srli_epi64(s, 59)), lo32);
+    __m512i k = _mm512_setzero_si512();
+    for (size_t j = 0; j + 1 < ncum; j++)
+      k = _mm512_mask_add_epi64(k, _mm512_cmpge_epu64_mask(u, _mm512_set1_epi64((long long)cum[j])),
+                                k, vscale);
+    const __m256i o = _mm256_maskz_loadu_epi32(live, out + i);
+    _mm256_mask_storeu_epi32(out + i, live, _mm256_add_epi32(o, _mm512_cvtepi64_epi32(k)));
+  }
+}
+
 #define FL_HAVE_AVX2 1
 
 /* s * FL_PCG_MULT mod 2^64 in each 64-bit lane. AVX2 multiplies only 32 x 32 -> 64 bits, so the
@@ -276,7 +369,7 @@ __attribute__((target("avx2"), always_inline)) static inline size_t avx2_loop(co
     _mm256_storeu_si256((__m256i *)(ev_slot + n_ev), _mm256_permutevar8x32_epi32(slots, perm));
     n_ev += (size_t)__builtin_popcount(mask);
   }
-  return pass_from(a, n8, n_ev);
+  return pass_from(a, n8, n_ev, 1);
 }
 
 __attribute__((target("avx2"))) static size_t pass_avx2(const fl_pass_args *a) {
@@ -323,6 +416,64 @@ int fl_path_supported(fl_path path) {
 
 fl_path fl_pass_best(void) {
   return cpu_has_avx512() ? FL_PATH_AVX512 : cpu_has_avx2() ? FL_PATH_AVX2 : FL_PATH_SCALAR;
+}
+
+void fl_pass_streams(const fl_stream_key *k, uint64_t child0, size_t n, uint64_t *state,
+                     fl_path path) {
+#ifdef FL_HAVE_AVX512
+  if (path == FL_PATH_AUTO) path = fl_pass_best();
+  if (path == FL_PATH_AVX512) {
+    streams_avx512(k, child0, n, state);
+    return;
+  }
+#endif
+  (void)path;
+  fl_rng r;
+  for (size_t i = 0; i < n; i++) {
+    fl_rng_init_keyed(&r, k, child0 + i);
+    state[i] = r.state;
+  }
+}
+
+void fl_pass_draw_range(uint64_t *state, uint64_t inc, size_t n, uint32_t lo, uint32_t hi,
+                        uint16_t *out, fl_path path) {
+  if (hi <= lo) {
+    for (size_t i = 0; i < n; i++) out[i] = (uint16_t)lo;
+    return;
+  }
+  const uint32_t bound = hi - lo + 1;
+#ifdef FL_HAVE_AVX512
+  if (path == FL_PATH_AUTO) path = fl_pass_best();
+  if (path == FL_PATH_AVX512) {
+    draw_range_avx512(state, inc, n, lo, bound, out);
+    return;
+  }
+#endif
+  (void)path;
+  for (size_t i = 0; i < n; i++) {
+    fl_rng r = {state[i], inc};
+    const uint64_t m = (uint64_t)fl_rng_u32(&r) * bound;
+    out[i] = (uint16_t)(lo + fl_rng_bounded_from(&r, bound, m));
+    state[i] = r.state;
+  }
+}
+
+void fl_pass_draw_cum(uint64_t *state, uint64_t inc, size_t n, const uint64_t *cum,
+                      size_t ncum, uint32_t scale, uint32_t *out, fl_path path) {
+#ifdef FL_HAVE_AVX512
+  if (path == FL_PATH_AUTO) path = fl_pass_best();
+  if (path == FL_PATH_AVX512) {
+    draw_cum_avx512(state, inc, n, cum, ncum, scale, out);
+    return;
+  }
+#endif
+  (void)path;
+  for (size_t i = 0; i < n; i++) {
+    const uint32_t u = fl_pcg32_step(&state[i], inc);
+    uint32_t k = 0;
+    for (size_t j = 0; j + 1 < ncum; j++) k += u >= cum[j];
+    out[i] += scale * k;
+  }
 }
 
 static const char *const path_names[] = {"auto", "scalar", "avx2", "avx512"};

@@ -1,10 +1,13 @@
 /* The hot pass of a step: every child draws once, stays or is listed as an event, and grows one
  * step older. Portable C, AVX2 and AVX-512 versions compute exactly the same thing (integer
  * arithmetic only: the same draws, the same comparisons, the same events in the same order),
- * selected at run time. The fl_path type and its names are public (flourish.h). */
+ * selected at run time. The fl_path type and its names are public (flourish.h). The draws that
+ * create children (their streams started, then each attribute drawn for many children at once)
+ * are here too, on the same paths and as exactly. */
 #ifndef FL_PASS_H
 #define FL_PASS_H
 
+#include "core/rng.h"
 #include "flourish.h"
 
 #include <stddef.h>
@@ -42,6 +45,25 @@ typedef struct fl_pass_args {
  * always stays has threshold 2^32, stored here as 2^32 - 1). Returns the number of events. path
  * must be one the processor supports (fl_path_supported); FL_PATH_AUTO is fl_pass_best(). */
 size_t fl_pass(const fl_pass_args *a, fl_path path);
+/* Starts the streams of children child0 .. child0 + n - 1 of key k as fl_rng_init_keyed does
+ * (the same states, on every path): their states into state[n]. Creating children, the initial
+ * population and the entrants, starts one stream each; the AVX-512 path starts 8 at a time. */
+void fl_pass_streams(const fl_stream_key *k, uint64_t child0, size_t n, uint64_t *state,
+                     fl_path path);
+
+/* For each of n children whose streams (increment inc) are at state[n]: out[i] = lo +
+ * fl_rng_bounded(stream i, hi - lo + 1), as 16 bits, advancing the stream; lo, drawing nothing,
+ * where hi <= lo. The same draws on every path; the AVX-512 path draws 8 at a time. */
+void fl_pass_draw_range(uint64_t *state, uint64_t inc, size_t n, uint32_t lo, uint32_t hi,
+                        uint16_t *out, fl_path path);
+
+/* For each of n children whose streams (increment inc) are at state[n]: one output u, and
+ * out[i] += scale * k where k is the number of cum[0, ncum - 1) at most u (cum ascending, its
+ * last entry 2^32: the first of the ncum thresholds above u), as draw_cum in sim/sim.c
+ * counts. The same on every path; the AVX-512 path draws 8 at a time. */
+void fl_pass_draw_cum(uint64_t *state, uint64_t inc, size_t n, const uint64_t *cum,
+                      size_t ncum, uint32_t scale, uint32_t *out, fl_path path);
+
 /* The fastest path this processor supports: AVX-512, then AVX2, then portable. */
 fl_path fl_pass_best(void);
 

@@ -29,36 +29,6 @@
 #include <omp.h>
 #endif
 
-static inline uint32_t draw_range(fl_rng *r, uint32_t lo, uint32_t hi) {
-  return hi > lo ? lo + fl_rng_bounded(r, hi - lo + 1) : lo;
-}
-
-/* The first of n cumulative thresholds (the last 2^32) above a draw, found by counting those at
- * most the draw: a search would stop after an unpredictable number of steps (an entrant's
- * locality is as likely one as another). */
-static inline uint32_t draw_cum(fl_rng *r, const uint64_t *cum, size_t n) {
-  const uint32_t u = fl_rng_u32(r);
-  uint32_t k = 0;
-  for (size_t j = 0; j + 1 < n; j++) k += u >= cum[j];
-  return k;
-}
-
-/* Places a new child in slot i; its stream r has already given its attributes. */
-static void child_create(fl_workspace *ws, const fl_model *m, int32_t *ever, int64_t *cnt,
-                         size_t i, const fl_rng *r, uint32_t state, uint32_t loc, uint32_t age,
-                         uint32_t tis, uint16_t flags) {
-  ws->rng[i] = r->state;
-  ws->base[i] = (uint32_t)(loc * m->loc_stride + state);
-  ws->age[i] = (uint16_t)age;
-  ws->tis[i] = (uint16_t)tis;
-  uint16_t *h = ws->hist + i * HIST_WORDS(m->L);
-  h[0] = (uint16_t)(flags | (1u << m->state_level[state]));
-  ever[m->state_level[state]]++; /* children are counted on first entering a level */
-  for (size_t l = 0; l < m->L; l++) h[1 + l] = LEFT_NEVER;
-  if (MOVES_WORD(m->L)) h[MOVES_WORD(m->L)] = 0; /* (else the moves are bits of h[0]: 0) */
-  cnt[loc * m->S + state]++;
-}
-
 /* Removes the child in slot i by moving the last child (its stream, row, age, time in state,
  * history) into it. */
 static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, size_t *n) {
@@ -68,7 +38,7 @@ static inline void child_remove(fl_workspace *ws, const fl_model *m, size_t i, s
   ws->age[i] = ws->age[last];
   ws->tis[i] = ws->tis[last];
   if (ws->het) ws->het[i] = ws->het[last];
-  memcpy(ws->hist + i * hw, ws->hist + last * hw, hw * sizeof *ws->hist);
+  for (size_t w = 0; w < hw; w++) ws->hist[i * hw + w] = ws->hist[last * hw + w];
 }
 
 /* Whether an arm's spend follows its realised savings in this replication: it reinvests, and
@@ -370,17 +340,21 @@ static void rc_count(const sim_run *sr, size_t i0, size_t i1, int32_t *out, doub
   }
 }
 
-/* Counts the children just copied into slots [slot, slot + k) as child_create counts a new
- * child (it has been in its own level only), and as entrants by state when entries_t is set. */
+/* Counts the entrants just copied into slots [slot, slot + k) as creating them counts a new
+ * child (it has been in its own level only), and as entrants by state (entries_t). */
 static void kept_count(const sim_run *sr, size_t slot, size_t k, int32_t *entries_t) {
   const fl_model *m = sr->m;
-  fl_workspace *ws = sr->ws;
+  const uint32_t *base = sr->ws->base;
+  int64_t *cnt = sr->ws->cnt;
+  int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
+  const uint8_t *state_level = m->state_level;
+  const size_t S = m->S;
   for (size_t i = slot; i < slot + k; i++) {
-    const uint32_t b = ws->base[i], loc = fl_fast_div(b, sr->loc_div);
+    const uint32_t b = base[i], loc = fl_fast_div(b, sr->loc_div);
     const uint32_t s = b - loc * sr->loc_stride;
-    ws->cnt[loc * m->S + s]++;
-    fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL)[m->state_level[s]]++;
-    if (entries_t) entries_t[s]++;
+    cnt[loc * S + s]++;
+    ever[state_level[s]]++;
+    entries_t[s]++;
   }
 }
 
@@ -406,22 +380,39 @@ static void enter(const sim_run *sr, size_t t, size_t k0, size_t k1) {
   int64_t *cnt = sr->ws->cnt;
   const fl_model *m = sr->m;
   fl_workspace *ws = sr->ws;
-  const size_t E = m->n_entries;
+  const size_t E = m->n_entries, S = m->S, L = m->L, hw = HIST_WORDS(L);
+  const uint64_t inc = sr->key.inc;
   size_t first = 0; /* the step's first entrant of stream e */
-  fl_rng r;
+  /* A stream's entrants are made together, each draw for all of them before the next: their
+   * streams are started, then each draws its age, its state and its locality (each stream gives
+   * them in this order), the state and locality into its row (base); then each is placed. */
+  fl_pass_streams(&sr->key, sr->next_id + k0, k1 - k0, ws->rng + sr->n, sr->path);
   for (size_t e = 0; e < E && first < k1; first += ws->n_enter[t * E + e], e++) {
     const fl_entry_stream *es = &m->entries[e];
     const size_t last = first + ws->n_enter[t * E + e];
-    for (size_t k = first > k0 ? first : k0; k < last && k < k1; k++) {
-      uint32_t age, state, loc;
-      fl_rng_init_keyed(&r, &sr->key, sr->next_id + k);
-      age = draw_range(&r, es->age_lo, es->age_hi);
-      state = draw_cum(&r, es->state_cum, m->S);
-      loc = draw_cum(&r, es->loc_cum, m->NLOC);
-      child_create(ws, m, ever, cnt, sr->n + k - k0, &r, state, loc, age, 0, SPELL_OBSERVED);
-      if (ws->het) ws->het[sr->n + k - k0] = het_draw(sr, sr->next_id + k);
+    const size_t a = first > k0 ? first : k0, b = last < k1 ? last : k1;
+    if (a >= b) continue;
+    const size_t slot = sr->n + a - k0, n = b - a;
+    uint64_t *st = ws->rng + slot;
+    fl_pass_draw_range(st, inc, n, es->age_lo, es->age_hi, ws->age + slot, sr->path);
+    memset(ws->base + slot, 0, n * sizeof *ws->base);
+    fl_pass_draw_cum(st, inc, n, es->state_cum, S, 1, ws->base + slot, sr->path);
+    fl_pass_draw_cum(st, inc, n, es->loc_cum, m->NLOC, sr->loc_stride, ws->base + slot,
+                     sr->path);
+    for (size_t i = slot; i < slot + n; i++) {
+      const uint32_t bi = ws->base[i], loc = fl_fast_div(bi, sr->loc_div);
+      const uint32_t state = bi - loc * sr->loc_stride, lv = m->state_level[state];
+      uint16_t *h = ws->hist + i * hw;
+      ws->tis[i] = 0;
+      h[0] = (uint16_t)(SPELL_OBSERVED | (1u << lv));
+      for (size_t l = 0; l < L; l++) h[1 + l] = LEFT_NEVER;
+      if (MOVES_WORD(L)) h[MOVES_WORD(L)] = 0;
+      ever[lv]++; /* children are counted on first entering a level */
+      cnt[loc * S + state]++;
       entries_t[state]++;
     }
+    if (ws->het)
+      for (size_t k = a; k < b; k++) ws->het[sr->n + k - k0] = het_draw(sr, sr->next_id + k);
   }
   het_sum(sr, sr->n, sr->n + k1 - k0, het_entries_t);
   rc_count(sr, sr->n, sr->n + k1 - k0, rc_entries_t, het_rc_entries_t);
@@ -551,35 +542,65 @@ static void step_serial(sim_run *sr, size_t t) {
 }
 
 /* Initial children i0 .. i1-1 (numbered over the groups in file order) into slots 0 .. i1-i0-1
- * of sr's workspace, counted in its cnt and ever. */
+ * of sr's workspace (counted by count_initial). A group's children are made together, each
+ * step for all of them before the next: their streams are started, then each draws its age,
+ * then its time in state (in this order from each stream); the rest (state, locality, history
+ * on entry) is the group's. */
 static void create_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   const fl_model *m = sr->m;
-  int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
+  fl_workspace *ws = sr->ws;
+  const size_t L = m->L, hw = HIST_WORDS(L);
   uint64_t g0 = 0;
-  fl_rng r;
   for (size_t g = 0; g < m->n_init && g0 < i1; g0 += m->init[g].count, g++) {
     const fl_init_group *gr = &m->init[g];
     const uint64_t lo = g0 > i0 ? g0 : i0, hi = g0 + gr->count < i1 ? g0 + gr->count : i1;
-    for (uint64_t id = lo; id < hi; id++) {
-      fl_rng_init_keyed(&r, &sr->key, id);
-      const uint32_t age = draw_range(&r, gr->age_lo, gr->age_hi);
-      const uint32_t tis = draw_range(&r, gr->tis_lo, gr->tis_hi);
-      child_create(sr->ws, m, ever, sr->ws->cnt, id - i0, &r, gr->state, gr->loc, age, tis, 0);
-      if (sr->ws->het) sr->ws->het[id - i0] = het_draw(sr, id);
+    if (lo >= hi) continue;
+    const size_t n = (size_t)(hi - lo), slot = (size_t)(lo - i0);
+    uint64_t *st = ws->rng + slot;
+    fl_pass_streams(&sr->key, lo, n, st, sr->path);
+    fl_pass_draw_range(st, sr->key.inc, n, gr->age_lo, gr->age_hi, ws->age + slot, sr->path);
+    fl_pass_draw_range(st, sr->key.inc, n, gr->tis_lo, gr->tis_hi, ws->tis + slot, sr->path);
+    /* The history of every child of the group: its level reached, no level left yet, no
+     * moves, and no spell observed (its start is before the run). */
+    uint16_t h[FL_MAX_LEVELS + 2];
+    h[0] = (uint16_t)(1u << m->state_level[gr->state]);
+    for (size_t l = 0; l < L; l++) h[1 + l] = LEFT_NEVER;
+    if (MOVES_WORD(L)) h[MOVES_WORD(L)] = 0;
+    const uint32_t base = (uint32_t)(gr->loc * m->loc_stride + gr->state);
+    for (size_t i = slot; i < slot + n; i++) {
+      ws->base[i] = base;
+      for (size_t w = 0; w < hw; w++) ws->hist[i * hw + w] = h[w];
     }
+    if (ws->het)
+      for (uint64_t id = lo; id < hi; id++) ws->het[id - i0] = het_draw(sr, id);
+  }
+}
+
+/* Initial children i0 .. i1-1 counted in sr's cnt and ever, by their groups (each child of a
+ * group is in its state and locality, and has been in its level only). */
+static void count_initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
+  const fl_model *m = sr->m;
+  int32_t *ever = fl_tally_i32(sr->tl, FL_OUT_EVER_IN_LEVEL);
+  uint64_t g0 = 0;
+  for (size_t g = 0; g < m->n_init && g0 < i1; g0 += m->init[g].count, g++) {
+    const fl_init_group *gr = &m->init[g];
+    const uint64_t lo = g0 > i0 ? g0 : i0, hi = g0 + gr->count < i1 ? g0 + gr->count : i1;
+    if (lo >= hi) continue;
+    ever[m->state_level[gr->state]] += (int32_t)(hi - lo);
+    sr->ws->cnt[gr->loc * m->S + gr->state] += (int64_t)(hi - lo);
   }
 }
 
 /* Initial children i0 .. i1-1 into slots 0 .. i1-i0-1 of sr's workspace: created (and kept,
- * sr->save), or copied from the kept population and counted. */
+ * sr->save), or copied from the kept population; and counted. */
 static void initial(const sim_run *sr, uint64_t i0, uint64_t i1) {
   if (sr->copy) {
     kept_copy(sr, 0, i0, (size_t)(i1 - i0), 0);
-    kept_count(sr, 0, (size_t)(i1 - i0), NULL);
-    return;
+  } else {
+    create_initial(sr, i0, i1);
+    if (sr->save) kept_copy(sr, 0, i0, (size_t)(i1 - i0), 1);
   }
-  create_initial(sr, i0, i1);
-  if (sr->save) kept_copy(sr, 0, i0, (size_t)(i1 - i0), 1);
+  count_initial(sr, i0, i1);
 }
 
 /* The children still there at the end of the run, counted by their moves (those who left were
