@@ -403,6 +403,7 @@ typedef struct fl_fit_options {
   const char *summary_csv;     /* or NULL */
   const char *report_h5;       /* or NULL */
   const char *command_line;    /* provenance */
+  const char *git_commit;      /* provenance (NULL: unknown) */
   /* What the fit prints: the table of parameters, warnings (one sentence each). */
   void (*write)(void *ctx, const char *text);
   void (*notice)(void *ctx, const char *text);

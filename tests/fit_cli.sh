@@ -47,6 +47,11 @@ check test "$(wc -l <"$dir/fit1.draws.csv")" -eq 481
 mean=$(awk -F, 'NR == 2 { printf "%.8g", $2 }' "$dir/sum1.csv")
 check grep -q "u: {u: rest, l: $mean}" "$dir/fit1.yaml"
 check grep -q 'split R-hat\|rhat' "$dir/out1.txt"
+# The report file says where it came from, as a run's file does.
+if command -v h5dump >/dev/null; then
+  check bash -c "h5dump -a git_commit '$dir/rep1.h5' | grep -Eq '\"([0-9a-f]{7,}|unknown)\"'"
+  check bash -c "h5dump -a created_utc '$dir/rep1.h5' | grep -Eq '\"20[0-9]{2}-[0-9]{2}-[0-9]{2}T'"
+fi
 # run --psa takes one posterior draw a block: the same bytes on 1 and 2 threads; draws of
 # keys other than transitions and localities are refused.
 check grep -q '^posterior_draws: fit1.draws.csv$' "$dir/fit1.yaml"

@@ -166,6 +166,7 @@ int cmd_fit(int argc, char **argv) {
   cli_progress prog;
   cli_progress_init(&prog, "fit", "iterations", quiet);
   opt.command_line = cmdline;
+  opt.git_commit = FL_GIT_COMMIT;
   opt.write = cli_write_stdout;
   opt.notice = cli_notice;
   opt.progress = cli_show_progress;

@@ -4,6 +4,7 @@
  * posterior means in place and its posterior draws beside it (FITTED.draws.csv), and the
  * report (--report FIT.h5: the draws, the observed against the fitted series with 90% bands,
  * the diagnostics). */
+#define _POSIX_C_SOURCE 200809L /* gmtime_r */
 #include "data/fit.h"
 
 #include "core/rng.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef _OPENMP
@@ -558,11 +560,19 @@ static fl_status write_outputs(fit_result *r, fl_error *err) {
                                          "the start of each step of the fit.",
          .rank = 3, .dims = {p->L, 3, T1}, .data = r->level_band},
     };
+    char stamp[32];
+    const time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     const char *const attrs[][2] = {{"mode", "fit"},
                                     {"command_line", opt->command_line ? opt->command_line : ""},
+                                    {"git_commit", opt->git_commit ? opt->git_commit : "unknown"},
+                                    {"created_utc", stamp},
                                     {"scenario", p->scenario_path},
                                     {"observed", opt->observed}};
-    st = fl_h5_write_simple(opt->report_h5, ds, sizeof ds / sizeof ds[0], names, 3, attrs, 4, err);
+    st = fl_h5_write_simple(opt->report_h5, ds, sizeof ds / sizeof ds[0], names, 3, attrs,
+                            sizeof attrs / sizeof attrs[0], err);
     free(ov);
     free(diag);
     if (st != FL_OK) goto out;
