@@ -306,6 +306,23 @@ static void test_new_arm(void) {
   CHECK(text && strstr(text, "  p2:   # the arm copied\n    label: Mine\n") &&
         strstr(text, "  prevent:   # the arm copied\n    label: Prevention\n"));
   free(text);
+  /* A label written otherwise than as one line of plain text is copied as it is. */
+  {
+    char quoted[2048];
+    const char *l = strstr(arms_yaml, "label: Prevention\n");
+    snprintf(quoted, sizeof quoted, "%.*slabel: \"Prevention\"\n%s", (int)(l - arms_yaml),
+             arms_yaml, l + strlen("label: Prevention\n"));
+    fl_scenario *q = NULL;
+    CHECK_INT_EQ(fl_scenario_load_text("quoted.yaml", quoted, strlen(quoted), NULL, 0, &q, &err),
+                 FL_OK);
+    text = NULL;
+    if (q)
+      CHECK_INT_EQ(fl_scenario_yaml_new_arm(q, "prevent", "p2", NULL, 0, &text, &len, NULL, &err),
+                   FL_OK);
+    CHECK(text && strstr(text, "  p2:   # the arm copied\n    label: \"Prevention\"\n"));
+    free(text);
+    fl_scenario_free(q);
+  }
   /* Refused: an assignment outside the arm, a name taken or not a plain name, no such arm. */
   static const char *const outside[] = {"arms.prevent.interventions.help.escalation=0.6",
                                         "arms.first.interventions.help.escalation=0.5"};
