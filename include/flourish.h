@@ -111,6 +111,19 @@ FL_API void fl_scenario_values(const fl_scenario *sc,
  * terminated, *len bytes long. */
 FL_API fl_status fl_scenario_yaml_with(const fl_scenario *sc, const char *const *sets,
                                        size_t nsets, char **text, size_t *len, fl_error *err);
+/* The text of sc (loaded without assignments) unchanged, with a copy of arm arm added as arm
+ * name after the last arm: the arm's lines, comments kept, with the assignments (each under
+ * arms.ARM., else FL_EUSAGE) written into the copy in place as fl_scenario_yaml_with writes
+ * them, and its label, when one line of plain text that no assignment sets, followed by
+ * " (what-if)". name is a letter, then letters, digits or underscores, and no arm's yet. The
+ * arms must be written one key a line (not {...}). The text is checked before it is returned:
+ * it loads, and says what sc says with the new arm equal to arm with the assignments (else
+ * FL_EINTERNAL). *text is malloc'd (free it), NUL terminated, *len bytes long; when loaded is
+ * not NULL, *loaded is the text loaded (free it with fl_scenario_free). */
+FL_API fl_status fl_scenario_yaml_new_arm(const fl_scenario *sc, const char *arm,
+                                          const char *name, const char *const *sets,
+                                          size_t nsets, char **text, size_t *len,
+                                          fl_scenario **loaded, fl_error *err);
 
 /* Compiles a scenario into immutable tables (transition thresholds, costs, entries). The model
  * borrows nothing from the scenario: the scenario may be freed afterwards. */

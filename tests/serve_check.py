@@ -216,6 +216,25 @@ def check_run(result, h5path, what):
                   f"{what}: comparison {c['arm']} p_saving_by_year differs")
 
 
+def same_groups(path_a, group_a, path_b, group_b, what):
+    """Every dataset under group_a of one file equals, bit for bit, the one of the same name
+    under group_b of the other, and the two groups hold the same datasets."""
+    def datasets(path, group):
+        out = {}
+        def one(name, obj):
+            if isinstance(obj, h5py.Dataset):  # labels (strings) by value, numbers by their bits
+                v = obj[()]
+                out[name] = (obj.dtype.str, obj.shape,
+                             np.asarray(v).tolist() if obj.dtype.kind in "OSU" else v.tobytes())
+        with h5py.File(path, "r") as f:
+            f[group].visititems(one)
+        return out
+    a, b = datasets(path_a, group_a), datasets(path_b, group_b)
+    check(a and sorted(a) == sorted(b), f"{what}: datasets {sorted(a)[:5]} against {sorted(b)[:5]}")
+    differ = [n for n in a if n in b and a[n] != b[n]]
+    check(not differ, f"{what}: {differ[:5]} differ")
+
+
 def wait_job(sv, job_id, timeout=600):
     t0 = time.time()
     while time.time() - t0 < timeout:
@@ -265,6 +284,66 @@ def mode_api(flourish, src, tmp):
                 original = f.read().decode().splitlines()
             added = [l for l in difflib.ndiff(original, text.decode().splitlines()) if l.startswith("+ ")]
             check(len(added) == len(sets), f"the YAML keeps the file but for {sets}: {added}")
+        # The what-if as a new arm: the file unchanged, with community_city changed copied
+        # as community_city_whatif; its numbers are those of community_city with --set, bit for
+        # bit, the other arms' those of the file (expect, and run with the same seed: arms
+        # share every child's random numbers).
+        sets = {ESC: 0.8}
+        status, _, text = sv.request("POST", "/api/yaml", {"set": sets, "arm": "community_city",
+                                                           "as": "community_city_whatif"})
+        check(status == 200, f"yaml as a new arm: status {status} {text[:300]!r}")
+        yml = os.path.join(tmp, "newarm.yaml")
+        with open(yml, "wb") as f:
+            f.write(text)
+        with open(scenario, "rb") as f:
+            original = f.read().decode().splitlines()
+        diff = [l for l in difflib.ndiff(original, text.decode().splitlines()) if l[:2] in ("+ ", "- ")]
+        check(diff and all(l.startswith("+ ") for l in diff) and
+              diff[0] == "+   community_city_whatif:" and
+              "+         escalation: 0.8" in diff and
+              "+     label: Community programme, city-wide (what-if)" in diff,
+              f"the new arm's file adds lines only, the copy: {diff[:3]}")
+        files = {}
+        for name, args in (("new", [yml]), ("set", [scenario, *sets_args(sets)]),
+                           ("plain", [scenario])):
+            files[name] = os.path.join(tmp, f"newarm-{name}.h5")
+            rc, err = run_cli(flourish, "expect", *args, "-o", files[name])
+            check(rc == 0, f"flourish expect {name}: {err}")
+        same_groups(files["new"], "arms/community_city_whatif", files["set"], "arms/community_city",
+                    "expect: the new arm against --set")
+        same_groups(files["new"], "comparisons/community_city_whatif", files["set"],
+                    "comparisons/community_city", "expect: the new arm's comparison against --set")
+        with h5py.File(files["plain"], "r") as f:
+            arms, comps = list(f["arms"].keys()), list(f["comparisons"].keys())
+        with h5py.File(files["new"], "r") as f:
+            check(sorted(f["arms"].keys()) == sorted(arms + ["community_city_whatif"]),
+                  f"the new file's arms: {list(f['arms'].keys())}")
+        for a in arms:
+            same_groups(files["new"], f"arms/{a}", files["plain"], f"arms/{a}", f"expect: arm {a}")
+        for a in comps:
+            same_groups(files["new"], f"comparisons/{a}", files["plain"], f"comparisons/{a}",
+                        f"expect: comparison {a}")
+        for name, args in (("new", [yml]), ("set", [scenario, *sets_args(sets)])):
+            files[name] = os.path.join(tmp, f"newarm-run-{name}.h5")
+            rc, err = run_cli(flourish, "run", *args, "-o", files[name], "-r", "8", "-s", "5", "-q")
+            check(rc == 0, f"flourish run {name}: {err}")
+        same_groups(files["new"], "arms/community_city_whatif", files["set"], "arms/community_city",
+                    "run: the new arm's replications against --set")
+        same_groups(files["new"], "comparisons/community_city_whatif", files["set"],
+                    "comparisons/community_city", "run: the new arm's comparison against --set")
+        # Refused with 400: an assignment outside the arm, a name taken or not a plain name, an
+        # arm that does not exist, "arm" without "as".
+        for body, words in (({"set": {ESC: 0.8, FRACTION: 0.3}, "arm": "community_city", "as": "x"},
+                             "only assignments under arms.community_city."),
+                            ({"set": {}, "arm": "community_city", "as": "community_targeted"},
+                             "already"),
+                            ({"set": {}, "arm": "community_city", "as": "what if"}, "letters"),
+                            ({"set": {}, "arm": "community_city", "as": "a.b"}, "letters"),
+                            ({"set": {}, "arm": "nowhere", "as": "x"}, "no arm 'nowhere'"),
+                            ({"set": {}, "arm": "community_city"}, "go together"),
+                            ({"set": {}, "arm": "community_city", "as": 3}, "go together")):
+            status, ans = sv.json("POST", "/api/yaml", body)
+            check(status == 400 and words in ans.get("error", ""), f"yaml {body}: {status} {ans}")
         # Errors: the command line's message, as JSON with status 400.
         bad = {ESC: -1}
         status, ans = sv.json("POST", "/api/expect", {"set": bad})

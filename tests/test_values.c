@@ -163,6 +163,227 @@ static void test_rewrite(const fl_scenario *sc) {
   free(text);
 }
 
+/* A scenario whose arms are written one key a line, with comments, a block scalar, the arm
+ * copied in the middle and the arms followed by more of the file. */
+static const char *arms_yaml =
+    "flourish: 1\n"
+    "name: new arm test\n"
+    "time: {step_months: 1, horizon_steps: 24}\n"
+    "levels: [low, high]\n"
+    "costs: {budget_holders: [council], per: month}\n"
+    "states:\n"
+    "  well: {level: low, qol: 0.9}\n"
+    "  care: {level: high, qol: 0.6, cost: {council: 3000}}\n"
+    "population:\n"
+    "  initial:\n"
+    "    - {state: well, count: 2000}\n"
+    "    - {state: care, count: 50}\n"
+    "# The arms.\n"
+    "arms:\n"
+    "  first:\n"
+    "    interventions: {help: {states: [well], escalation: 0.9}}\n"
+    "  prevent:   # the arm copied\n"
+    "    label: Prevention\n"
+    "    description: >\n"
+    "      Folded text\n"
+    "      on two lines.\n"
+    "\n"
+    "    interventions:\n"
+    "      help:\n"
+    "        states: [well]\n"
+    "        escalation: 0.8      # a comment after the value\n"
+    "        budget_holder: council\n"
+    "        spend_per_month: 100\n"
+    "          # a comment inside the arm, kept\n"
+    "\n"
+    "  # a comment before the last arm, left out\n"
+    "  last:\n"
+    "    interventions:\n"
+    "      help: {states: [care], deescalation: 1.5}\n"
+    "    # inside the last arm\n"
+    "\n"
+    "# The transitions.\n"
+    "transitions:\n"
+    "  tables:\n"
+    "    - rows:\n"
+    "        well: {well: rest, care: 0.01}\n"
+    "        care: {well: 0.05, care: rest}\n";
+
+/* Whether dataset name of arm a of x and of arm b of y hold the same numbers, bit for bit. */
+static int same_dataset(const fl_results *x, size_t a, const fl_results *y, size_t b,
+                        int comparison, const char *name) {
+  fl_dataset da, db;
+  if (!fl_results_dataset(x, a, comparison, name, &da) ||
+      !fl_results_dataset(y, b, comparison, name, &db) || da.count != db.count || !da.count)
+    return 0;
+  for (size_t i = 0; i < da.count; i++)
+    if (memcmp(&(double){fl_dataset_value(&da, i)}, &(double){fl_dataset_value(&db, i)},
+               sizeof(double)))
+      return 0;
+  return 1;
+}
+
+static void test_new_arm(void) {
+  fl_scenario *sc = NULL, *loaded = NULL, *with = NULL, *plain = NULL;
+  fl_error err = {0};
+  char *text = NULL;
+  size_t len = 0;
+  CHECK_INT_EQ(fl_scenario_load_text("arms.yaml", arms_yaml, strlen(arms_yaml), NULL, 0, &sc,
+                                     &err), FL_OK);
+  if (!sc) return;
+  static const char *const sets[] = {"arms.prevent.interventions.help.escalation=0.6",
+                                     "arms.prevent.interventions.help.decay_months=3"};
+  CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "prevent", "prevent_whatif", sets, 2, &text, &len,
+                                        &loaded, &err), FL_OK);
+  /* The original text, with the arm's lines (comments and the folded text kept, the comment
+   * before the next arm left out) copied after the last arm, changed and renamed. */
+  const char *added = "  prevent_whatif:   # the arm copied\n"
+                      "    label: Prevention (what-if)\n"
+                      "    description: >\n"
+                      "      Folded text\n"
+                      "      on two lines.\n"
+                      "\n"
+                      "    interventions:\n"
+                      "      help:\n"
+                      "        states: [well]\n"
+                      "        escalation: 0.6      # a comment after the value\n"
+                      "        budget_holder: council\n"
+                      "        spend_per_month: 100\n"
+                      "        decay_months: 3\n"
+                      "          # a comment inside the arm, kept\n";
+  const char *after = strstr(arms_yaml, "\n# The transitions."); /* the blank line */
+  const size_t head = (size_t)(after - arms_yaml);
+  CHECK(text && len == strlen(arms_yaml) + strlen(added) && strlen(text) == len);
+  if (text && len == strlen(arms_yaml) + strlen(added)) {
+    CHECK(!memcmp(text, arms_yaml, head));
+    CHECK(!memcmp(text + head, added, strlen(added)));
+    CHECK(!strcmp(text + head + strlen(added), after));
+  }
+  /* Its expectation: the new arm's numbers are those of the arm with the assignments, the
+   * others those of the file, bit for bit. */
+  fl_model *ml = NULL, *mw = NULL, *mp = NULL;
+  fl_results *rl = NULL, *rw = NULL, *rp = NULL;
+  static const char *const with_label[] = {"arms.prevent.interventions.help.escalation=0.6",
+                                           "arms.prevent.interventions.help.decay_months=3"};
+  CHECK_INT_EQ(fl_scenario_with(sc, with_label, 2, &with, &err), FL_OK);
+  CHECK_INT_EQ(fl_scenario_with(sc, NULL, 0, &plain, &err), FL_OK);
+  if (loaded && with && plain && fl_model_compile(loaded, &ml, &err) == FL_OK &&
+      fl_model_compile(with, &mw, &err) == FL_OK && fl_model_compile(plain, &mp, &err) == FL_OK &&
+      fl_expect(ml, &rl, &err) == FL_OK && fl_expect(mw, &rw, &err) == FL_OK &&
+      fl_expect(mp, &rp, &err) == FL_OK) {
+    CHECK(!strcmp(fl_results_arm_name(rl, 4), "prevent_whatif"));
+    CHECK(same_dataset(rl, 4, rw, 2, 0, "stocks"));
+    CHECK(same_dataset(rl, 4, rw, 2, 1, "cumulative_net_cost"));
+    CHECK(!same_dataset(rl, 4, rp, 2, 1, "cumulative_net_cost")); /* the change shows */
+    for (size_t a = 0; a < 4; a++) CHECK(same_dataset(rl, a, rp, a, 0, "stocks"));
+    for (size_t a = 1; a < 4; a++) CHECK(same_dataset(rl, a, rp, a, 1, "cumulative_net_cost"));
+  } else {
+    CHECK(0);
+  }
+  fl_results_free(rl);
+  fl_results_free(rw);
+  fl_results_free(rp);
+  fl_model_free(ml);
+  fl_model_free(mw);
+  fl_model_free(mp);
+  fl_scenario_free(loaded);
+  fl_scenario_free(with);
+  fl_scenario_free(plain);
+  free(text);
+  /* The last arm, unchanged and without a label: its lines with the comment inside it. */
+  text = NULL;
+  CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "last", "last2", NULL, 0, &text, &len, NULL, &err),
+               FL_OK);
+  CHECK(text && strstr(text, "    # inside the last arm\n  last2:\n    interventions:\n"
+                             "      help: {states: [care], deescalation: 1.5}\n"
+                             "    # inside the last arm\n\n# The transitions.\n"));
+  free(text);
+  /* An arm given a label by an assignment keeps it. */
+  static const char *const named[] = {"arms.prevent.label=Mine"};
+  text = NULL;
+  CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "prevent", "p2", named, 1, &text, &len, NULL, &err),
+               FL_OK);
+  CHECK(text && strstr(text, "  p2:   # the arm copied\n    label: Mine\n") &&
+        strstr(text, "  prevent:   # the arm copied\n    label: Prevention\n"));
+  free(text);
+  /* A label written otherwise than as one line of plain text is copied as it is. */
+  {
+    char quoted[2048];
+    const char *l = strstr(arms_yaml, "label: Prevention\n");
+    snprintf(quoted, sizeof quoted, "%.*slabel: \"Prevention\"\n%s", (int)(l - arms_yaml),
+             arms_yaml, l + strlen("label: Prevention\n"));
+    fl_scenario *q = NULL;
+    CHECK_INT_EQ(fl_scenario_load_text("quoted.yaml", quoted, strlen(quoted), NULL, 0, &q, &err),
+                 FL_OK);
+    text = NULL;
+    if (q)
+      CHECK_INT_EQ(fl_scenario_yaml_new_arm(q, "prevent", "p2", NULL, 0, &text, &len, NULL, &err),
+                   FL_OK);
+    CHECK(text && strstr(text, "  p2:   # the arm copied\n    label: \"Prevention\"\n"));
+    free(text);
+    fl_scenario_free(q);
+  }
+  /* Refused: an assignment outside the arm, a name taken or not a plain name, no such arm. */
+  static const char *const outside[] = {"arms.prevent.interventions.help.escalation=0.6",
+                                        "arms.first.interventions.help.escalation=0.5"};
+  static const char *const global[] = {"time.horizon_steps=12"};
+  static const char *const bad[] = {"arms.prevent.interventions.help.escalation=-1"};
+  text = NULL;
+  CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "prevent", "x", outside, 2, &text, &len, NULL, &err),
+               FL_EUSAGE);
+  CHECK(text == NULL && strstr(err.message, "arms.first.interventions.help.escalation=0.5") &&
+        strstr(err.message, "only assignments under arms.prevent."));
+  CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "prevent", "x", global, 1, &text, &len, NULL, &err),
+               FL_EUSAGE);
+  CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "prevent", "last", NULL, 0, &text, &len, NULL, &err),
+               FL_EUSAGE);
+  CHECK(strstr(err.message, "an arm 'last' already") != NULL);
+  static const char *const names[] = {"", "1st", "a.b", "a b", "_x", "a-b", "x:"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "prevent", names[i], NULL, 0, &text, &len, NULL,
+                                          &err), FL_EUSAGE);
+  CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "nosuch", "x", NULL, 0, &text, &len, NULL, &err),
+               FL_EUSAGE);
+  /* An assignment --set refuses, with --set's error. */
+  CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "prevent", "x", bad, 1, &text, &len, NULL, &err),
+               FL_ESCHEMA);
+  CHECK(text == NULL);
+  fl_scenario_free(sc);
+  /* Arms written {...}: refused. */
+  const char *flow = "flourish: 1\n"
+                     "name: flow\n"
+                     "time: {step_months: 1, horizon_steps: 24}\n"
+                     "levels: [low, high]\n"
+                     "costs: {budget_holders: [council], per: month}\n"
+                     "states: {well: {level: low}, care: {level: high}}\n"
+                     "population: {initial: [{state: well, count: 10}]}\n"
+                     "transitions: {tables: [{rows: {well: {well: rest, care: 0.1}, "
+                     "care: {care: rest}}}]}\n"
+                     "arms: {a: {interventions: {help: {states: [well], escalation: 0.9}}}}\n";
+  sc = NULL;
+  CHECK_INT_EQ(fl_scenario_load_text("flow.yaml", flow, strlen(flow), NULL, 0, &sc, &err), FL_OK);
+  if (sc) {
+    CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "a", "b", NULL, 0, &text, &len, NULL, &err),
+                 FL_EUSAGE);
+    CHECK(strstr(err.message, "flow style") != NULL);
+  }
+  fl_scenario_free(sc);
+}
+
+static void test_new_arm_flow_value(const fl_scenario *sc) {
+  /* An arm written {...} in arms written one key a line: its line copied, changed. */
+  static const char *const sets[] = {"arms.flow.interventions.help.escalation=0.5"};
+  char *text = NULL;
+  size_t len = 0;
+  fl_error err = {0};
+  CHECK_INT_EQ(fl_scenario_yaml_new_arm(sc, "flow", "flow_b", sets, 1, &text, &len, NULL, &err),
+               FL_OK);
+  CHECK(text && len == strlen(text) && !strncmp(text, yaml, strlen(yaml)) &&
+        !strcmp(text + strlen(yaml),
+                "  flow_b:\n    interventions: {help: {states: [well], escalation: 0.5}}\n"));
+  free(text);
+}
+
 /* Quantile p of v[0, n) by R's type 7, sorting a copy. */
 static int cmp_dbl(const void *a, const void *b) {
   const double x = *(const double *)a, y = *(const double *)b;
@@ -247,6 +468,8 @@ int main(void) {
   }
   test_values(sc);
   test_rewrite(sc);
+  test_new_arm();
+  test_new_arm_flow_value(sc);
   test_datasets(sc);
   fl_scenario_free(sc);
   return check_finish("test_values");

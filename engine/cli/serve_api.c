@@ -280,11 +280,37 @@ void serve_yaml(serve_state *s, const char *body, size_t len, serve_reply *r) {
   fl_error err = {0};
   json_t *root = parse_body(body, len, r);
   if (!root) return;
+  /* "arm" and "as": the what-if as a new arm named "as", a copy of "arm" changed. */
+  json_t *arm = json_object_get(root, "arm"), *as = json_object_get(root, "as");
+  if ((arm && !json_is_string(arm)) || (as && !json_is_string(as)) || !arm != !as) {
+    json_decref(root);
+    serve_error(r, 400, "\"arm\" and \"as\" go together, each a string: the arm copied "
+                        "and the new arm's name");
+    return;
+  }
   int n = read_sets(root, sets, r);
+  if (n < 0) {
+    json_decref(root);
+    return;
+  }
+  fl_status st;
+  if (arm) {
+    fl_scenario *loaded = NULL;
+    fl_model *m = NULL;
+    st = fl_scenario_yaml_new_arm(s->sc, json_string_value(arm), json_string_value(as),
+                                  (const char *const *)sets, (size_t)n, &text, &tlen, &loaded,
+                                  &err);
+    /* The file must also compile, as flourish run and expect will. */
+    if (st == FL_OK && (st = fl_model_compile(loaded, &m, &err)) != FL_OK) {
+      free(text);
+      text = NULL;
+    }
+    fl_model_free(m);
+    fl_scenario_free(loaded);
+  } else {
+    st = fl_scenario_yaml_with(s->sc, (const char *const *)sets, (size_t)n, &text, &tlen, &err);
+  }
   json_decref(root);
-  if (n < 0) return;
-  fl_status st = fl_scenario_yaml_with(s->sc, (const char *const *)sets, (size_t)n, &text, &tlen,
-                                       &err);
   free_sets(sets, n);
   if (st != FL_OK) {
     reply_fl_error(r, &err);

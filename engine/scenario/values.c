@@ -2,6 +2,7 @@
  * scalar with its key path and its schema row, a copy with --set assignments applied from the
  * text in memory, and the file's text rewritten with assignments in place, so that a changed
  * scenario can be saved and run as it was shown. */
+#include "core/limits.h"
 #include "scenario/scenario.h"
 
 #include <stdio.h>
@@ -308,5 +309,223 @@ out:
   for (size_t i = 0; i < n; i++) free(edits[i].text);
   free(edits);
   free(text);
+  return st;
+}
+
+/* ---- a copy of an arm, changed, as a new arm ---- */
+
+/* Whether two trees say the same: kinds, scalars' text and quoting, pairs and items in order
+ * (not where they stand in their texts). */
+static int same_tree(const fl_node *a, const fl_node *b) {
+  if (a->kind != b->kind || a->n != b->n || a->nitems != b->nitems) return 0;
+  if (a->kind == FL_NODE_SCALAR) return a->quoted == b->quoted && !strcmp(a->value, b->value);
+  for (size_t i = 0; i < a->nitems; i++)
+    if (!same_tree(a->items[i], b->items[i])) return 0;
+  return 1;
+}
+
+/* The pair of mapping map with key name: its index, or -1. */
+static long pair_of(const fl_node *map, const char *name) {
+  if (!map || map->kind != FL_NODE_MAP) return -1;
+  for (size_t i = 0; i < map->n; i++)
+    if (!strcmp(fl_map_key(map, i)->value, name)) return (long)i;
+  return -1;
+}
+
+/* The lines of text that hold the pair key: value of a block mapping: [*from, *to), from the
+ * start of the key's line to the end of the line of the value's last character, then the
+ * comment lines after it indented deeper than the key (trailing blank lines and comments at
+ * the key's indentation or less are left out). Returns -1 when the key does not begin its
+ * line. */
+static int pair_lines(const char *text, size_t len, const fl_node *key, const fl_node *val,
+                      size_t *from, size_t *to) {
+  const size_t kb = byte_at(text, len, key->start);
+  size_t ls = kb, e;
+  while (ls > 0 && text[ls - 1] != '\n') ls--;
+  for (size_t i = ls; i < kb; i++)
+    if (text[i] != ' ') return -1;
+  const fl_node *last = val;
+  while (last->kind != FL_NODE_SCALAR && !last->flow && last->nitems)
+    last = last->items[last->nitems - 1];
+  e = byte_at(text, len, last->kind == FL_NODE_SCALAR ? last->end : last->end + 1);
+  if (e > len) e = len;
+  /* A block scalar ends after its line breaks. */
+  while (e > kb && strchr(" \t\r\n", text[e - 1])) e--;
+  while (e < len && text[e] != '\n') e++;
+  if (e < len) e++;
+  for (;;) { /* comment lines inside the pair */
+    size_t c = e;
+    while (c < len && text[c] == ' ') c++;
+    if (c >= len || text[c] != '#' || c - e <= kb - ls) break;
+    while (c < len && text[c] != '\n') c++;
+    e = c < len ? c + 1 : c;
+  }
+  *from = ls;
+  *to = e;
+  return 0;
+}
+
+/* Whether name can be a new arm's key: a letter, then letters, digits and underscores, at
+ * most 63 characters. */
+static int arm_name_ok(const char *name) {
+  size_t n = strlen(name);
+  if (!n || n > 63 || !((*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z')))
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    const char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_'))
+      return 0;
+  }
+  return 1;
+}
+
+fl_status fl_scenario_yaml_new_arm(const fl_scenario *sc, const char *arm, const char *name,
+                                   const char *const *sets, size_t nsets, char **out,
+                                   size_t *out_len, fl_scenario **loaded, fl_error *err) {
+  const char **all = NULL;
+  char *label = NULL, *edited = NULL, *text = NULL, prefix[320];
+  size_t elen = 0, nall = 0;
+  fl_node *etree = NULL;
+  fl_scenario *check = NULL;
+  fl_status st = FL_OK;
+  *out = NULL;
+  if (loaded) *loaded = NULL;
+  const long ai = pair_of(sc->root, "arms");
+  const fl_node *arms = ai < 0 ? NULL : fl_map_val(sc->root, (size_t)ai);
+  const long at = pair_of(arms, arm);
+  if (at < 0) {
+    fl_error_set(err, FL_EUSAGE, sc->path, 0, 0, "arms", "the scenario has no arm '%s'", arm);
+    return FL_EUSAGE;
+  }
+  if (!arm_name_ok(name)) {
+    fl_error_set(err, FL_EUSAGE, sc->path, 0, 0, "arms",
+                 "'%s': a new arm's name is a letter, then letters, digits or underscores "
+                 "(at most 63 characters)", name);
+    return FL_EUSAGE;
+  }
+  if (pair_of(arms, name) >= 0) {
+    fl_error_set(err, FL_EUSAGE, sc->path, 0, 0, "arms", "the scenario has an arm '%s' already",
+                 name);
+    return FL_EUSAGE;
+  }
+  if (arms->n >= FL_MAX_ARMS - 1) {
+    fl_error_set(err, FL_EUSAGE, sc->path, 0, 0, "arms",
+                 "the scenario has %zu arms, the most it can have", arms->n);
+    return FL_EUSAGE;
+  }
+  if (arms->flow) {
+    fl_error_set(err, FL_EUSAGE, sc->path, arms->line, arms->col, "arms",
+                 "the arms are written in flow style ({...}); a new arm can be added only to "
+                 "arms written one key a line");
+    return FL_EUSAGE;
+  }
+  const int plen = snprintf(prefix, sizeof prefix, "arms.%s.", arm);
+  for (size_t i = 0; i < nsets; i++)
+    if (strncmp(sets[i], prefix, (size_t)plen)) {
+      fl_error_set(err, FL_EUSAGE, "--set", 0, 0, NULL,
+                   "'%s': a new arm copied from %s takes only assignments under %s", sets[i],
+                   arm, prefix);
+      return FL_EUSAGE;
+    }
+  /* The copy's label says it is a what-if, unless an assignment gives it one or the label is
+   * written otherwise than as one line of plain text (which appending could change). */
+  const fl_node *armv = fl_map_val(arms, (size_t)at);
+  const long li = pair_of(armv, "label");
+  int relabel = li >= 0;
+  for (size_t i = 0; i < nsets && relabel; i++)
+    relabel = !(strncmp(sets[i], prefix, (size_t)plen) == 0 &&
+                !strncmp(sets[i] + plen, "label=", 6));
+  if (relabel) {
+    const fl_node *l = fl_map_val(armv, (size_t)li);
+    if (l->kind != FL_NODE_SCALAR || l->quoted || l->end <= l->start) {
+      relabel = 0;
+    } else {
+      const size_t b = byte_at(sc->text, sc->len, l->start), e = byte_at(sc->text, sc->len, l->end);
+      relabel = e - b == strlen(l->value) && !memcmp(sc->text + b, l->value, e - b);
+    }
+  }
+  if (!(all = calloc(nsets + 1, sizeof *all))) goto oom;
+  for (size_t i = 0; i < nsets; i++) all[nall++] = sets[i];
+  if (relabel) {
+    const char *v = fl_map_val(armv, (size_t)li)->value;
+    const size_t need = (size_t)plen + strlen(v) + 20;
+    if (!(label = malloc(need))) goto oom;
+    snprintf(label, need, "%slabel=%s (what-if)", prefix, v);
+    all[nall++] = label;
+  }
+  /* The arm changed in place, in a text of its own, from which its lines are copied. */
+  if ((st = fl_scenario_yaml_with(sc, all, nall, &edited, &elen, err)) != FL_OK) goto out;
+  if ((st = fl_yaml_parse(sc->path, edited, elen, &etree, err)) != FL_OK) goto internal;
+  const long eai = pair_of(etree, "arms");
+  const fl_node *earms = eai < 0 ? NULL : fl_map_val(etree, (size_t)eai);
+  const long eat = pair_of(earms, arm);
+  size_t f, t, lf, lt;
+  if (eat < 0) goto internal;
+  const fl_node *ekey = fl_map_key(earms, (size_t)eat), *eval = fl_map_val(earms, (size_t)eat);
+  if (pair_lines(edited, elen, ekey, eval, &f, &t) ||
+      pair_lines(sc->text, sc->len, fl_map_key(arms, arms->n - 1), fl_map_val(arms, arms->n - 1),
+                 &lf, &lt)) {
+    fl_error_set(err, FL_EUSAGE, sc->path, 0, 0, "arms",
+                 "an arm's key does not begin its line; a new arm can be added only to arms "
+                 "written one key a line");
+    st = FL_EUSAGE;
+    goto out;
+  }
+  const size_t kb = byte_at(edited, elen, ekey->start), ke = byte_at(edited, elen, ekey->end);
+  const int gap = lt > 0 && sc->text[lt - 1] != '\n', tail = t > f && edited[t - 1] != '\n';
+  const size_t nlen = strlen(name), len = sc->len + (size_t)gap + (t - f) - (ke - kb) + nlen +
+                                            (size_t)tail;
+  if (!(text = malloc(len + 1))) goto oom;
+  char *p = text;
+  memcpy(p, sc->text, lt), p += lt;
+  if (gap) *p++ = '\n';
+  memcpy(p, edited + f, kb - f), p += kb - f;
+  memcpy(p, name, nlen), p += nlen;
+  memcpy(p, edited + ke, t - ke), p += t - ke;
+  if (tail) *p++ = '\n';
+  memcpy(p, sc->text + lt, sc->len - lt), p += sc->len - lt;
+  *p = '\0';
+  /* The file says what the original says, with the changed arm added under its new name. */
+  fl_error lerr = {0};
+  if (fl_scenario_load_text(sc->path, text, len, NULL, 0, &check, &lerr) != FL_OK ||
+      check->root->kind != FL_NODE_MAP || check->root->n != sc->root->n)
+    goto internal;
+  for (size_t i = 0; i < sc->root->n; i++) {
+    const fl_node *k = fl_map_key(check->root, i), *v = fl_map_val(check->root, i);
+    if (!same_tree(k, fl_map_key(sc->root, i))) goto internal;
+    if ((long)i != ai) {
+      if (!same_tree(v, fl_map_val(sc->root, i))) goto internal;
+      continue;
+    }
+    if (v->kind != FL_NODE_MAP || v->n != arms->n + 1 ||
+        strcmp(fl_map_key(v, arms->n)->value, name) || !same_tree(fl_map_val(v, arms->n), eval))
+      goto internal;
+    for (size_t j = 0; j < arms->n; j++)
+      if (!same_tree(fl_map_key(v, j), fl_map_key(arms, j)) ||
+          !same_tree(fl_map_val(v, j), fl_map_val(arms, j)))
+        goto internal;
+  }
+  *out = text;
+  *out_len = len;
+  text = NULL;
+  if (loaded) *loaded = check, check = NULL;
+  goto out;
+internal:
+  fl_error_set(err, FL_EINTERNAL, sc->path, 0, 0, "arms",
+               "the scenario with the new arm '%s' does not say what arm %s with the "
+               "assignments says", name, arm);
+  st = FL_EINTERNAL;
+  goto out;
+oom:
+  fl_error_set(err, FL_ENOMEM, sc->path, 0, 0, NULL, "out of memory");
+  st = FL_ENOMEM;
+out:
+  fl_scenario_free(check);
+  fl_yaml_free(etree);
+  free(text);
+  free(edited);
+  free(label);
+  free(all);
   return st;
 }

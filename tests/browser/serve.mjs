@@ -2,7 +2,8 @@
 // person would. It loads; axe-core finds no serious or critical accessibility violation; no
 // script fails; the first slider of the first arm moves by keyboard (three presses of the left
 // arrow) and the numbers shown are recomputed; a Monte Carlo run of 40 replications adds bands
-// and the probability of a saving; two what-ifs are saved and compared; the downloads work.
+// and the probability of a saving; two what-ifs are saved and compared; the downloads work,
+// the what-if as a new arm among them (by keyboard).
 // What the page showed after the slider move (the slider's key path and value, and each
 // number's data-value) goes to OUT.json, which tests/serve_check.py compares with
 // `flourish expect --set`. Screenshots go into SHOTS (none when "-"). Exit 77 when it cannot
@@ -136,6 +137,42 @@ try {
   }, path, value);
   result.yaml = yaml;
   check(yaml.includes(`${path.split('.').at(-1)}: ${Number(value)}`), 'the YAML has the changed value');
+  // The what-if as a new arm: the control, by keyboard, for the arm shown (the slider's).
+  const arm = path.split('.')[1];
+  await page.evaluate((a, p, v) => {
+    const num = document.querySelector(`.param[data-path="${p}"] input[type=number]`);
+    num.value = v;
+    num.dispatchEvent(new Event('change'));
+    const f = document.getElementById('focus');
+    f.value = String([...f.options].findIndex((o) => o.textContent === label('arm', a)));
+    f.dispatchEvent(new Event('change'));
+    window.download = (name, type, text) => { window.gotDownload = { name, text }; };
+  }, arm, path, value);
+  const control = await page.evaluate(() => ({
+    disabled: document.getElementById('newarm').disabled,
+    name: document.getElementById('newarm-name').value,
+    labelled: document.getElementById('newarm-name').labels.length,
+  }));
+  check(!control.disabled && control.name === `${arm}_whatif` && control.labelled === 1,
+        `the new-arm control for ${arm}: ${JSON.stringify(control)}`);
+  await page.focus('#newarm');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => window.gotDownload, { timeout: 20000 });
+  const got = await page.evaluate(() => window.gotDownload);
+  check(got.name === `whatif-${arm}_whatif.yaml` && got.text.includes(`\n  ${arm}_whatif:`) &&
+        got.text.includes(`${path.split('.').at(-1)}: ${Number(value)}`),
+        `the new arm downloaded: ${got.name}`);
+  // A value of another arm changed too: the control is off, and says why.
+  const off = await page.evaluate((a) => {
+    const other = [...document.querySelectorAll('.param[data-path^="arms."]')]
+      .find((d) => !d.dataset.path.startsWith(`arms.${a}.`) && d.querySelector('input[type=number]'));
+    const num = other.querySelector('input[type=number]');
+    num.value = String(Number(num.value) + 1);
+    num.dispatchEvent(new Event('change'));
+    return { disabled: document.getElementById('newarm').disabled,
+             hint: document.getElementById('newarm-hint').textContent, path: other.dataset.path };
+  }, arm);
+  check(off.disabled && off.hint.includes(off.path), `the new-arm control with ${off.path} changed: ${off.hint}`);
   const csv = await page.evaluate(() => csvTables());
   check(csv.split('\n').length > 100, 'the CSV has the tables');
   const figs = await page.evaluate(() => figuresPage());
