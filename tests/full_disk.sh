@@ -65,10 +65,16 @@ else
 fi
 
 # Too little memory for a run's buffers (what a run holds does not grow with its replications,
-# so the limit is small): status 1, one line, no file.
-status=0
-(ulimit -v 60000; exec "$bin" run "$s" -o "$dir/mem.h5" -r 4 -q) >/dev/null 2>"$dir/err" || status=$?
-check test "$status" -eq 1
-check test "$(wc -l < "$dir/err")" -eq 1
-check test ! -e "$dir/mem.h5"
+# so the limit is small): status 1, one line, no file. Not in a sanitizer build, whose runtime
+# reserves its own memory at start-up and fails there, before flourish runs.
+if ldd "$bin" 2>/dev/null | grep -q 'libasan\|libtsan'; then
+  echo "(a sanitizer build: the memory-limit case is left to the other builds)"
+else
+  status=0
+  (ulimit -v 60000; exec "$bin" run "$s" -o "$dir/mem.h5" -r 4 -q) >/dev/null 2>"$dir/err" ||
+    status=$?
+  check test "$status" -eq 1
+  check test "$(wc -l < "$dir/err")" -eq 1
+  check test ! -e "$dir/mem.h5"
+fi
 finish full_disk
