@@ -19,8 +19,9 @@
 #   --all         all of the above (what CI runs; see docs/testing.md)
 #   --fuzz SECONDS  instead of the tests: build build-fuzz/ with clang (libFuzzer, ASan and
 #                 UBSan) and run each harness of tests/fuzz/ for SECONDS seconds on a copy of
-#                 its corpus; any crash, leak, hang or sanitizer report fails (not in --all:
-#                 CI runs it as a step of its own)
+#                 its corpus, from a fixed seed (FLOURISH_FUZZ_SEED, default 1; 0 for a random
+#                 one); any crash, leak, hang or sanitizer report fails (not in --all: CI
+#                 runs it as a step of its own)
 #
 # Other arguments go to ctest (e.g. -R test_stat, -V). Every stage runs even if an earlier one
 # failed; the exit status is 1 if any failed. Environment: those of scripts/setup.sh
@@ -171,7 +172,10 @@ stage_shared() {
 
 stage_fuzz() {
   local dir=$build-fuzz tmp rc=0 h
-  section "fuzzing ($dir, clang, $fuzz s a harness)"
+  # A fixed seed by default, so that a run is repeatable and a slower machine runs a prefix
+  # of the same inputs (FLOURISH_FUZZ_SEED=0: a new random seed each run, for exploring).
+  local fuzz_seed=${FLOURISH_FUZZ_SEED:-1}
+  section "fuzzing ($dir, clang, $fuzz s a harness, seed $fuzz_seed)"
   # Only the harnesses: the engine is instrumented for libFuzzer and the sanitizers, without
   # OpenMP and MPI, which the harnessed code does not use.
   CC=clang cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -180,7 +184,8 @@ stage_fuzz() {
     cmake --build "$dir" -j "$jobs" || return 1
   tmp=$(mktemp -d)
   for h in fuzz_scenario fuzz_episodes fuzz_population fuzz_h5reader; do
-    local args=(-max_total_time="$fuzz" -timeout=20 -print_final_stats=1 -artifact_prefix="$tmp/$h-")
+    local args=(-max_total_time="$fuzz" -timeout=20 -print_final_stats=1 -artifact_prefix="$tmp/$h-"
+                -seed="$fuzz_seed")
     [ "$h" = fuzz_scenario ] && args+=(-dict=tests/fuzz/scenario.dict)
     # A copy of the corpus, so that what the fuzzer adds stays out of the repository.
     cp -r "tests/fuzz/corpus/$h" "$tmp/$h"
